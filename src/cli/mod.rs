@@ -1,0 +1,164 @@
+//! The command line: `hisp [--config FILE] COMMAND`. One file per noun. Exit
+//! codes: 0 success, 1 error (one line naming what failed and why), 2 bad usage.
+
+mod address;
+mod audit;
+mod cert;
+mod domain;
+mod output;
+mod serve;
+mod user;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::clock;
+use crate::config::{self, Config};
+use crate::ops::{Hisp, OpsError};
+
+pub use output::Output;
+
+/// hisp: a Direct HISP and encounter-notification gateway.
+#[derive(Debug, Parser)]
+#[command(name = "hisp", version, about)]
+pub struct Cli {
+    /// The config file.
+    #[arg(long, global = true, default_value = "hisp.toml", env = "HISP_CONFIG")]
+    pub config: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start every listener; sets up a development domain first when no config exists.
+    Serve,
+    /// Write the config, data dir, master key and CA, and add a domain (idempotent).
+    Init {
+        /// The Direct domain to serve.
+        #[arg(long)]
+        domain: String,
+        /// Host name for EHLO, MX and TLS (default mail.<domain>); used when writing a new config.
+        #[arg(long)]
+        hostname: Option<String>,
+    },
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Domains served.
+    #[command(subcommand)]
+    Domain(domain::DomainCmd),
+    /// Direct addresses.
+    #[command(subcommand)]
+    Address(address::AddressCmd),
+    /// Certificates.
+    #[command(subcommand)]
+    Cert(cert::CertCmd),
+    /// The built-in CA.
+    #[command(subcommand)]
+    Ca(cert::CaCmd),
+    /// Logins.
+    #[command(subcommand)]
+    User(user::UserCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
+}
+
+/// `hisp config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Validate the config and print what `serve` would listen on.
+    Check,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// An operation failed (exit 1).
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+    /// The command was used wrongly (exit 2).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl CliError {
+    /// The process exit code.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Ops(_) => 1,
+            CliError::Usage(_) => 2,
+        }
+    }
+}
+
+impl From<crate::config::ConfigError> for CliError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        CliError::Ops(e.into())
+    }
+}
+
+impl From<crate::store::StoreError> for CliError {
+    fn from(e: crate::store::StoreError) -> Self {
+        CliError::Ops(e.into())
+    }
+}
+
+impl From<crate::direct::AddressError> for CliError {
+    fn from(e: crate::direct::AddressError) -> Self {
+        CliError::Ops(e.into())
+    }
+}
+
+/// Who the audit log names for console actions.
+pub const CLI_ACTOR: &str = "cli";
+
+/// Run a parsed command, writing results to `out`.
+pub async fn run(cli: Cli, out: &mut Output) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve => serve::serve(&cli.config, out).await,
+        Command::Init { domain, hostname } => {
+            serve::init(&cli.config, &domain, hostname, out).await
+        }
+        Command::Config(ConfigCmd::Check) => serve::check(&cli.config, out),
+        Command::Domain(c) => domain::run(open(&cli.config).await?, c, out).await,
+        Command::Address(c) => address::run(open(&cli.config).await?, c, out).await,
+        Command::Cert(c) => cert::run(open(&cli.config).await?, c, out).await,
+        Command::Ca(c) => cert::run_ca(open(&cli.config).await?, c, out).await,
+        Command::User(c) => user::run(open(&cli.config).await?, c, out).await,
+        Command::Audit(c) => audit::run(open(&cli.config).await?, c, out).await,
+    }
+}
+
+/// Load the config and open the store.
+async fn open(config_path: &std::path::Path) -> Result<Hisp, CliError> {
+    if !config_path.exists() {
+        return Err(CliError::Ops(OpsError::Invalid(format!(
+            "no config at {}: run `hisp init --domain D` (or `hisp serve`) first",
+            config_path.display()
+        ))));
+    }
+    let config = Config::load(config_path, &config::process_env())?;
+    Ok(Hisp::open(config, clock::system()).await?)
+}
+
+/// Read one password line from standard input.
+fn read_password_stdin() -> Result<String, CliError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::Usage(format!("cannot read the password from stdin: {e}")))?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_string();
+    if pw.is_empty() {
+        return Err(CliError::Usage(
+            "--password-stdin: standard input held no password".into(),
+        ));
+    }
+    Ok(pw)
+}

@@ -1,0 +1,206 @@
+//! Direct addresses: issuing one creates the mailbox record, a login that owns
+//! it, and its certificate(s), all in one transaction.
+
+use super::{Hisp, OpsError};
+use crate::direct::DirectAddress;
+use crate::pki::Subject;
+use crate::store::addresses::{self, AddressRow};
+use crate::store::certs::{self, CertRow};
+use crate::store::users::{self, Role, UserRow};
+use crate::store::{StoreError, domains};
+
+/// What to issue.
+#[derive(Debug, Clone)]
+pub struct NewAddress {
+    /// The address.
+    pub address: DirectAddress,
+    /// The person's or service's name (the certificate's CN).
+    pub name: Option<String>,
+    /// The login's role.
+    pub role: Role,
+    /// A chosen password; None generates a one-time password.
+    pub password: Option<String>,
+    /// Issue a single-use pair; None takes `[pki] single_use_certs`.
+    pub single_use: Option<bool>,
+}
+
+/// What was issued.
+#[derive(Debug)]
+pub struct AddressIssued {
+    /// The address row.
+    pub address: AddressRow,
+    /// The login that owns it.
+    pub user: UserRow,
+    /// Its certificates.
+    pub certs: Vec<CertRow>,
+    /// The generated one-time password, to print once.
+    pub generated_password: Option<String>,
+}
+
+/// An address with its owner and certificates, for `show`.
+#[derive(Debug)]
+pub struct AddressDetail {
+    /// The address row.
+    pub address: AddressRow,
+    /// Its owner.
+    pub user: Option<UserRow>,
+    /// Its certificates.
+    pub certs: Vec<CertRow>,
+}
+
+impl Hisp {
+    /// Issue a Direct address.
+    pub async fn address_add(
+        &self,
+        req: NewAddress,
+        actor: &str,
+    ) -> Result<AddressIssued, OpsError> {
+        let addr = &req.address;
+        if let Some(name) = &req.name
+            && (name.trim().is_empty() || name.len() > 128 || name.chars().any(char::is_control))
+        {
+            return Err(OpsError::Invalid(format!(
+                "--name '{name}' must be 1 to 128 printable characters"
+            )));
+        }
+        let mut conn = self.conn().await?;
+        let domain = domains::find(&mut conn, addr.domain())
+            .await?
+            .ok_or_else(|| {
+                OpsError::Invalid(format!(
+                    "domain {} is not served here: add it first with `hisp domain add {}`",
+                    addr.domain(),
+                    addr.domain()
+                ))
+            })?;
+        if addresses::find(&mut conn, addr).await?.is_some() {
+            return Err(OpsError::Store(StoreError::Duplicate(format!(
+                "address {addr}"
+            ))));
+        }
+        if users::find(&mut conn, &addr.to_string()).await?.is_some() {
+            return Err(OpsError::Store(StoreError::Duplicate(format!(
+                "user {addr}"
+            ))));
+        }
+        drop(conn);
+        let pw = super::user::new_password(req.password.clone()).await?;
+        let single_use = req.single_use.unwrap_or(self.config.pki.single_use_certs);
+        let subject = Subject::Address {
+            address: addr.clone(),
+            name: req.name.clone(),
+        };
+        let issued = self.issue(subject, super::cert::usages(single_use)).await?;
+
+        let now = self.now();
+        let mut tx = self.store.pool().begin().await?;
+        let user = users::insert(
+            &mut tx,
+            &addr.to_string(),
+            &pw.hash,
+            req.role,
+            pw.generated.is_some(),
+            now,
+        )
+        .await?;
+        let address = addresses::insert(
+            &mut tx,
+            addr,
+            domain.id,
+            req.name.as_deref(),
+            Some(user.id),
+            now,
+        )
+        .await?;
+        let certs = self
+            .store_issued(&mut tx, domain.id, Some(address.id), &issued)
+            .await?;
+        let detail = format!("role={} certs={}", req.role, certs.len());
+        self.audit(&mut tx, actor, "address.add", &addr.to_string(), &detail)
+            .await?;
+        tx.commit().await?;
+        Ok(AddressIssued {
+            address,
+            user,
+            certs,
+            generated_password: pw.generated,
+        })
+    }
+
+    /// Every address (of one domain, when given).
+    pub async fn address_list(
+        &self,
+        domain: Option<&crate::direct::Domain>,
+    ) -> Result<Vec<AddressRow>, OpsError> {
+        let mut conn = self.conn().await?;
+        let domain_id = match domain {
+            Some(d) => Some(domains::get(&mut conn, d).await?.id),
+            None => None,
+        };
+        Ok(addresses::list(&mut conn, domain_id).await?)
+    }
+
+    /// An address with its owner and certificates.
+    pub async fn address_show(&self, addr: &DirectAddress) -> Result<AddressDetail, OpsError> {
+        let mut conn = self.conn().await?;
+        let address = addresses::get(&mut conn, addr).await?;
+        let user = match address.owner_user_id {
+            Some(id) => Some(users::by_id(&mut conn, id).await?),
+            None => None,
+        };
+        let certs = certs::for_owner(&mut conn, address.domain_id, Some(address.id)).await?;
+        Ok(AddressDetail {
+            address,
+            user,
+            certs,
+        })
+    }
+
+    /// Disable an address and the login that owns only it. Its certificates stay
+    /// (re-enabling is not yet a command) but are no longer published or used.
+    pub async fn address_disable(&self, addr: &DirectAddress, actor: &str) -> Result<(), OpsError> {
+        let mut tx = self.store.pool().begin().await?;
+        let row = addresses::get(&mut tx, addr).await?;
+        if !row.enabled {
+            return Err(OpsError::Invalid(format!(
+                "address {addr} is already disabled"
+            )));
+        }
+        addresses::set_enabled(&mut tx, row.id, false).await?;
+        if let Some(uid) = row.owner_user_id
+            && addresses::count_owned(&mut tx, uid).await? == 1
+        {
+            users::set_enabled(&mut tx, uid, false).await?;
+        }
+        self.audit(&mut tx, actor, "address.disable", &addr.to_string(), "")
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Remove an address: its certificates are revoked (and listed on the CRL)
+    /// and deleted, and its login goes too when it owns nothing else.
+    pub async fn address_remove(&self, addr: &DirectAddress, actor: &str) -> Result<(), OpsError> {
+        let mut tx = self.store.pool().begin().await?;
+        let row = addresses::get(&mut tx, addr).await?;
+        let owned = certs::for_owner(&mut tx, row.domain_id, Some(row.id)).await?;
+        self.revoke_all_in(&mut tx, &owned, "cessationOfOperation")
+            .await?;
+        for cert in &owned {
+            certs::delete(&mut tx, cert.id).await?;
+        }
+        addresses::delete(&mut tx, row.id).await?;
+        if let Some(uid) = row.owner_user_id
+            && addresses::count_owned(&mut tx, uid).await? == 0
+        {
+            let user = users::by_id(&mut tx, uid).await?;
+            if user.role != Role::Admin {
+                users::delete(&mut tx, uid).await?;
+            }
+        }
+        self.audit(&mut tx, actor, "address.remove", &addr.to_string(), "")
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

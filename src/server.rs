@@ -1,0 +1,96 @@
+//! `hisp serve`: starts every listener and background worker on listeners and a
+//! shutdown signal the caller gives (so tests bind port 0), and stops gracefully.
+//! So far: the HTTP listener and the CRL refresher.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::ops::Hisp;
+use crate::telemetry::Metrics;
+use crate::web::{self, AppState};
+
+/// How often the CRL refresher looks at the CRL's nextUpdate.
+const CRL_CHECK_EVERY: Duration = Duration::from_secs(3600);
+
+/// The sockets `serve` answers on, bound by the caller.
+#[derive(Debug)]
+pub struct Listeners {
+    /// HTTP: portal, API, /healthz, /metrics, /pki.
+    pub http: TcpListener,
+}
+
+impl Listeners {
+    /// Bind every configured listener.
+    pub async fn bind(hisp: &Hisp) -> std::io::Result<Self> {
+        let addr = hisp.config.http.listen;
+        let http = TcpListener::bind(addr).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {addr} (http): {e}"))
+        })?;
+        Ok(Self { http })
+    }
+}
+
+/// Serve until `shutdown` resolves, then drain and return.
+pub async fn run(
+    hisp: Hisp,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = AppState {
+        hisp: hisp.clone(),
+        metrics: Arc::new(Metrics::default()),
+    };
+    let crl = tokio::spawn(refresh_crl(hisp.clone(), stop_rx.clone()));
+    let mut http_stop = stop_rx.clone();
+    let http = axum::serve(listeners.http, web::app(state)).with_graceful_shutdown(async move {
+        let _ = http_stop.wait_for(|s| *s).await;
+    });
+    let http = tokio::spawn(async move { http.await });
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let served = http.await.map_err(std::io::Error::other)?;
+    let _ = crl.await;
+    hisp.store.close().await;
+    served
+}
+
+/// Keep the published CRL fresh (re-signed a day before its nextUpdate).
+async fn refresh_crl(hisp: Hisp, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = hisp.current_crl().await {
+            tracing::warn!(error = %e, "CRL refresh failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(CRL_CHECK_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,65 @@
+//! Migrations: one ordered list per engine, embedded in the binary, applied once
+//! each inside a transaction and recorded in `hisp_migrations`. Each engine has
+//! its own folder and its own history, so the two never share a table.
+
+use sqlx::Row;
+
+use super::{Engine, Store, StoreError};
+
+/// A numbered migration.
+struct Migration {
+    /// Applied in ascending order; recorded once applied.
+    version: i64,
+    /// The SQL, possibly several statements.
+    sql: &'static str,
+}
+
+const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    sql: include_str!("migrations/sqlite/0001_foundation.sql"),
+}];
+
+const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    sql: include_str!("migrations/postgres/0001_foundation.sql"),
+}];
+
+/// Apply every migration the database has not seen yet.
+pub(super) async fn run(store: &Store) -> Result<(), StoreError> {
+    let pool = store.pool();
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS hisp_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    let list = match store.engine() {
+        Engine::Sqlite => SQLITE,
+        Engine::Postgres => POSTGRES,
+    };
+    for m in list {
+        let mut tx = pool.begin().await?;
+        if store.engine() == Engine::Postgres {
+            // Several nodes may start at once: one migrates, the others wait.
+            sqlx::query("LOCK TABLE hisp_migrations IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let seen = sqlx::query("SELECT COUNT(*) FROM hisp_migrations WHERE version = $1")
+            .bind(m.version)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64, _>(0)?;
+        if seen > 0 {
+            tx.commit().await?;
+            continue;
+        }
+        sqlx::raw_sql(m.sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO hisp_migrations (version, applied_at) VALUES ($1, 0)")
+            .bind(m.version)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, "applied migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! The store: one sqlx `Any` pool over SQLite (embedded default, WAL mode) or
+//! PostgreSQL (`postgres://…`, for several nodes), the migrations per engine, and
+//! one file per table family. Every query uses `$1`-style placeholders so that one
+//! code path runs on both engines. Private keys and (later) PHI bodies are sealed
+//! by [`seal::Sealer`] before they reach a table.
+
+pub mod addresses;
+pub mod ca;
+pub mod certs;
+pub mod domains;
+mod migrate;
+pub mod seal;
+pub mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+
+pub use seal::{SealError, Sealer};
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Embedded SQLite in WAL mode.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// What went wrong in the store. The variant decides the outward answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or opened.
+    #[error("cannot open the database {url}: {why}")]
+    Open { url: String, why: String },
+    /// A query failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The named thing exists already.
+    #[error("{0} already exists")]
+    Duplicate(String),
+    /// The change conflicts with what is stored (the message says what to do).
+    #[error("{0}")]
+    Conflict(String),
+    /// A sealed value could not be sealed or opened.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// A stored value is not what it should be.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+/// The store: a pool plus the sealer for secret columns.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// Connections to SQLite or PostgreSQL through sqlx::Any.
+    pool: AnyPool,
+    /// Which engine, for the few statements that differ.
+    engine: Engine,
+    /// Seals private keys and PHI before they are written.
+    sealer: Arc<Sealer>,
+}
+
+impl Store {
+    /// Open (creating a SQLite file if needed) and migrate the database at `url`.
+    pub async fn open(url: &str, sealer: Arc<Sealer>) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let engine = engine_of(url).ok_or_else(|| StoreError::Open {
+            url: redact(url),
+            why: "the URL must start with sqlite: or postgres://".into(),
+        })?;
+        let connect_url = match engine {
+            Engine::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if engine == Engine::Sqlite { 4 } else { 10 })
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(&connect_url)
+            .await
+            .map_err(|e| StoreError::Open {
+                url: redact(url),
+                why: e.to_string(),
+            })?;
+        if engine == Engine::Sqlite {
+            let mode: String = sqlx::query("PRAGMA journal_mode=WAL")
+                .fetch_one(&pool)
+                .await?
+                .try_get(0)?;
+            tracing::debug!(journal_mode = %mode, "sqlite opened");
+        }
+        let store = Self {
+            pool,
+            engine,
+            sealer,
+        };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The engine behind the pool.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The sealer for secret columns.
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    /// A cheap round trip, for health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Close the pool, waiting for connections to return.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The engine a URL names.
+pub fn engine_of(url: &str) -> Option<Engine> {
+    if url.starts_with("sqlite:") {
+        Some(Engine::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Some(Engine::Postgres)
+    } else {
+        None
+    }
+}
+
+/// A URL with any password replaced by `***`, safe for errors and logs.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// Map a unique-constraint violation to `Duplicate(what)`, other errors to `Db`.
+pub(crate) fn unique_as_duplicate(err: sqlx::Error, what: impl Into<String>) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate(what.into()),
+        _ => StoreError::Db(err),
+    }
+}
+
+/// `0/1` integer flag to bool.
+pub(crate) fn flag(v: i64) -> bool {
+    v != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://hisp:s3cret@db:5432/hisp"),
+            "postgres://hisp:***@db:5432/hisp"
+        );
+        assert_eq!(redact("postgres://db/hisp"), "postgres://db/hisp");
+        assert_eq!(redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+
+    #[test]
+    fn knows_engines() {
+        assert_eq!(engine_of("sqlite://x.db"), Some(Engine::Sqlite));
+        assert_eq!(engine_of("postgresql://h/d"), Some(Engine::Postgres));
+        assert_eq!(engine_of("mysql://h/d"), None);
+    }
+}
+
+/// One sampled count for `/metrics`.
+#[derive(Debug, Clone)]
+pub struct Count {
+    /// Metric name.
+    pub name: &'static str,
+    /// HELP text.
+    pub help: &'static str,
+    /// Formatted labels, or empty.
+    pub labels: String,
+    /// The value.
+    pub value: i64,
+}
+
+impl Store {
+    /// Counts of what is stored, for `/metrics`.
+    pub async fn counts(&self, now: i64) -> Result<Vec<Count>, StoreError> {
+        let one = |sql: &'static str| async move {
+            Ok::<i64, StoreError>(
+                sqlx::query(sql)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get(0)?,
+            )
+        };
+        let domains = sqlx::query("SELECT COUNT(*) FROM domains")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let audit = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let count = |name, help, labels: &str, value| Count {
+            name,
+            help,
+            labels: labels.to_string(),
+            value,
+        };
+        Ok(vec![
+            count("hisp_domains", "Domains served.", "", domains),
+            count("hisp_addresses", "Direct addresses by state.", "state=\"enabled\"",
+                one("SELECT COUNT(*) FROM addresses WHERE enabled = 1 AND $1 = $1").await?),
+            count("hisp_addresses", "Direct addresses by state.", "state=\"disabled\"",
+                one("SELECT COUNT(*) FROM addresses WHERE enabled = 0 AND $1 = $1").await?),
+            count("hisp_certificates", "Certificates by status.", "status=\"valid\"",
+                one("SELECT COUNT(*) FROM certificates WHERE revoked_at IS NULL AND not_after >= $1").await?),
+            count("hisp_certificates", "Certificates by status.", "status=\"expired\"",
+                one("SELECT COUNT(*) FROM certificates WHERE revoked_at IS NULL AND not_after < $1").await?),
+            count("hisp_certificates", "Certificates by status.", "status=\"revoked\"",
+                one("SELECT COUNT(*) FROM certificates WHERE revoked_at IS NOT NULL AND $1 = $1").await?),
+            count("hisp_audit_rows", "Rows in the audit log.", "", audit),
+        ])
+    }
+}

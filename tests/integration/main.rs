@@ -1,0 +1,5 @@
+//! Integration tests: one binary, a module per area, real databases (SQLite
+//! always, PostgreSQL when `HISP_TEST_POSTGRES_URL` is set), real OpenSSL, real
+//! sockets on port 0, and a test PKI made by code.
+
+mod harness;
