@@ -134,8 +134,10 @@ impl Default for PkiConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SmtpConfig {
     /// Where other HISPs deliver (port 25 in production).
+    #[serde(deserialize_with = "socket_addr")]
     pub mx_listen: SocketAddr,
     /// Where users' mail clients submit (587 in production).
+    #[serde(deserialize_with = "socket_addr")]
     pub submission_listen: SocketAddr,
     /// TLS certificate chain, PEM (default `<data_dir>/tls/cert.pem`, made at setup).
     pub tls_cert: Option<PathBuf>,
@@ -162,6 +164,7 @@ impl Default for SmtpConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ImapConfig {
     /// Where mail clients read mail.
+    #[serde(deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
 }
 
@@ -209,6 +212,7 @@ impl Default for DeliveryConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
     /// UDP and TCP address of the authoritative responder.
+    #[serde(deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
 }
 
@@ -264,6 +268,7 @@ impl Default for DiscoveryConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct MllpConfig {
     /// Where hospitals' interface engines send ADT.
+    #[serde(deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
 }
 
@@ -280,6 +285,7 @@ impl Default for MllpConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// The portal, API, /healthz, /metrics and /pki.
+    #[serde(deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
 }
 
@@ -344,7 +350,7 @@ impl Config {
         }
         let mut config: Config = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| invalid(e.to_string().trim().to_string()))?;
+            .map_err(|e: toml::de::Error| invalid(one_line(&e, text)))?;
         config.base_dir = base_dir;
         config.validate()?;
         Ok(config)
@@ -461,6 +467,16 @@ pub fn process_env() -> Vec<(String, String)> {
         .collect()
 }
 
+/// A `host:port` socket address, with an error that names the bad value.
+fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "'{text}' is not an IP address and port (like 127.0.0.1:8080)"
+        ))
+    })
+}
+
 fn is_oid(s: &str) -> bool {
     let arcs: Vec<&str> = s.split('.').collect();
     arcs.len() >= 2
@@ -525,8 +541,22 @@ fn apply_override(table: &mut toml::Table, var: &str, value: &str) -> Result<(),
         .map(|_| ())
         .map_err(|e| ConfigError::Invalid {
             source_name: var.to_string(),
-            why: e.to_string().trim().to_string(),
+            why: e.message().to_string(),
         })
+}
+
+/// A TOML error as one line, naming the line (number and text) when it has a position.
+fn one_line(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or("");
+            let number = before.matches('\n').count() + 1;
+            let line = text.lines().nth(number - 1).unwrap_or("").trim();
+            format!("line {number} `{line}`: {message}")
+        }
+        None => message,
+    }
 }
 
 /// The config written by first-time setup.
@@ -621,7 +651,10 @@ mod tests {
                 "[server]\ndatabase_url = \"postgres://u:secret@h/d\"\n",
                 "password",
             ),
-            ("[http]\nlisten = \"not-an-address\"\n", "listen"),
+            (
+                "[http]\nlisten = \"not-an-address\"\n",
+                "'not-an-address' is not an IP address",
+            ),
             ("[server]\npublic_url = \"ftp://x\"\n", "public_url"),
         ] {
             let err = parse(text, &[]).expect_err(text);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
 
-use hisp::clock::{self, Clock as _, FixedClock};
+use hisp::clock::{self, FixedClock};
 use hisp::direct::Domain;
 use hisp::ops::Hisp;
 use hisp::ops::setup::{self, InitOptions, SetupReport};
@@ -175,10 +175,8 @@ pub fn run_hisp(
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().expect("run hisp");
-    if let Some(mut sin) = child.stdin.take() {
-        if let Some(text) = stdin {
-            sin.write_all(text.as_bytes()).expect("write stdin");
-        }
+    if let (Some(mut sin), Some(text)) = (child.stdin.take(), stdin) {
+        sin.write_all(text.as_bytes()).expect("write stdin");
     }
     child.wait_with_output().expect("hisp output")
 }

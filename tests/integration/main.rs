@@ -2,4 +2,9 @@
 //! always, PostgreSQL when `HISP_TEST_POSTGRES_URL` is set), real OpenSSL, real
 //! sockets on port 0, and a test PKI made by code.
 
+mod audit;
+mod cli;
 mod harness;
+mod http;
+mod setup;
+mod store;

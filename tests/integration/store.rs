@@ -1,0 +1,433 @@
+//! The store suite, run on SQLite and (when configured) PostgreSQL: every table
+//! family through the real pool, plus the admin operations built on them.
+
+use hisp::direct::{DirectAddress, Domain};
+use hisp::ops::Owner;
+use hisp::ops::address::NewAddress;
+use hisp::store::users::{self, Role};
+use hisp::store::{StoreError, addresses, ca, certs, domains};
+
+use crate::harness::{self, envs};
+
+fn addr(s: &str) -> DirectAddress {
+    DirectAddress::parse(s).expect("address")
+}
+
+fn new_address(a: &str, single_use: bool) -> NewAddress {
+    NewAddress {
+        address: addr(a),
+        name: Some("Jo Smith".into()),
+        role: Role::Provider,
+        password: Some("a long enough password".into()),
+        single_use: Some(single_use),
+    }
+}
+
+#[tokio::test]
+async fn domains_round_trip_on_every_engine() {
+    for env in envs().await {
+        let h = &env.hisp;
+        let mut conn = h.conn().await.expect("conn");
+        let d = Domain::parse("second.example.org").expect("domain");
+        let row = domains::insert(&mut conn, &d, 10).await.expect("insert");
+        assert_eq!(domains::get(&mut conn, &d).await.expect("get"), row);
+        assert!(
+            matches!(
+                domains::insert(&mut conn, &d, 11).await,
+                Err(StoreError::Duplicate(_))
+            ),
+            "{}",
+            env.engine
+        );
+        let names: Vec<String> = domains::list(&mut conn)
+            .await
+            .expect("list")
+            .iter()
+            .map(|d| d.name.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [harness::DOMAIN, "second.example.org"],
+            "{}",
+            env.engine
+        );
+        let missing = Domain::parse("nope.example.org").expect("domain");
+        assert!(matches!(
+            domains::get(&mut conn, &missing).await,
+            Err(StoreError::NotFound(_))
+        ));
+        domains::delete(&mut conn, &row).await.expect("delete");
+        assert!(domains::find(&mut conn, &d).await.expect("find").is_none());
+    }
+}
+
+#[tokio::test]
+async fn users_round_trip_on_every_engine() {
+    for env in envs().await {
+        let mut conn = env.hisp.conn().await.expect("conn");
+        let u = users::insert(&mut conn, "ops", "$argon2id$x", Role::Admin, true, 5)
+            .await
+            .expect("insert");
+        assert!(u.must_change_password && u.enabled && u.role == Role::Admin);
+        assert!(matches!(
+            users::insert(&mut conn, "ops", "h", Role::Admin, false, 5).await,
+            Err(StoreError::Duplicate(_))
+        ));
+        users::set_password(&mut conn, u.id, "$argon2id$y", false)
+            .await
+            .expect("passwd");
+        assert_eq!(
+            users::password_hash(&mut conn, "ops")
+                .await
+                .expect("hash")
+                .as_deref(),
+            Some("$argon2id$y")
+        );
+        users::set_enabled(&mut conn, u.id, false)
+            .await
+            .expect("disable");
+        let again = users::find(&mut conn, "ops")
+            .await
+            .expect("find")
+            .expect("exists");
+        assert!(
+            !again.enabled && !again.must_change_password,
+            "{}",
+            env.engine
+        );
+        // Setup made exactly one admin.
+        let admins = users::list(&mut conn)
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|u| u.username == "admin")
+            .count();
+        assert_eq!(admins, 1);
+    }
+}
+
+#[tokio::test]
+async fn address_issue_show_disable_remove_on_every_engine() {
+    for env in envs().await {
+        let h = &env.hisp;
+        let done = h
+            .address_add(new_address("jo@direct.example.org", false), "test")
+            .await
+            .expect("add");
+        assert_eq!(done.certs.len(), 1);
+        assert_eq!(done.certs[0].usage, "dual");
+        assert!(done.generated_password.is_none());
+        assert!(
+            h.authenticate("jo@direct.example.org", "a long enough password")
+                .await
+                .expect("auth")
+                .is_some()
+        );
+        assert!(
+            h.authenticate("jo@direct.example.org", "wrong password!!")
+                .await
+                .expect("auth")
+                .is_none()
+        );
+
+        let pair = h
+            .address_add(new_address("sam@direct.example.org", true), "test")
+            .await
+            .expect("add pair");
+        let usages: Vec<&str> = pair.certs.iter().map(|c| c.usage.as_str()).collect();
+        assert_eq!(usages, ["signing", "encipherment"], "{}", env.engine);
+
+        let dup = h
+            .address_add(new_address("jo@direct.example.org", false), "test")
+            .await;
+        assert!(
+            dup.expect_err("duplicate")
+                .to_string()
+                .contains("already exists")
+        );
+        let unknown = h
+            .address_add(new_address("jo@elsewhere.org", false), "test")
+            .await;
+        assert!(
+            unknown
+                .expect_err("unknown domain")
+                .to_string()
+                .contains("domain elsewhere.org is not served here")
+        );
+
+        let listed = h.address_list(Some(&env.domain())).await.expect("list");
+        assert_eq!(listed.len(), 2);
+
+        h.address_disable(&addr("jo@direct.example.org"), "test")
+            .await
+            .expect("disable");
+        let shown = h
+            .address_show(&addr("jo@direct.example.org"))
+            .await
+            .expect("show");
+        assert!(!shown.address.enabled);
+        assert!(
+            !shown.user.expect("owner").enabled,
+            "the login goes with the address"
+        );
+        assert!(
+            h.authenticate("jo@direct.example.org", "a long enough password")
+                .await
+                .expect("auth")
+                .is_none()
+        );
+
+        let serials: Vec<String> = pair.certs.iter().map(|c| c.serial.clone()).collect();
+        h.address_remove(&addr("sam@direct.example.org"), "test")
+            .await
+            .expect("remove");
+        let mut conn = h.conn().await.expect("conn");
+        assert!(
+            addresses::find(&mut conn, &addr("sam@direct.example.org"))
+                .await
+                .expect("find")
+                .is_none()
+        );
+        assert!(
+            users::find(&mut conn, "sam@direct.example.org")
+                .await
+                .expect("find")
+                .is_none()
+        );
+        let revoked: Vec<String> = ca::crl_entries(&mut conn)
+            .await
+            .expect("crl")
+            .into_iter()
+            .map(|r| r.serial_hex)
+            .collect();
+        for s in &serials {
+            assert!(
+                revoked.contains(s),
+                "{s} should be on the CRL after remove ({})",
+                env.engine
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn certificates_revoke_renew_and_crl_numbers_on_every_engine() {
+    for env in envs().await {
+        let h = &env.hisp;
+        let jo = h
+            .address_add(new_address("jo@direct.example.org", false), "test")
+            .await
+            .expect("add");
+        let first = h.current_crl().await.expect("crl");
+        let serial = jo.certs[0].serial.clone();
+        let revoked = h
+            .cert_revoke(&serial.to_ascii_lowercase(), "keyCompromise", "test")
+            .await
+            .expect("revoke");
+        assert_eq!(revoked.status(h.now()), "revoked");
+        let again = h.cert_revoke(&serial, "keyCompromise", "test").await;
+        assert!(
+            again
+                .expect_err("twice")
+                .to_string()
+                .contains("already revoked")
+        );
+        let second = h.current_crl().await.expect("crl");
+        assert!(
+            second.number > first.number,
+            "cRLNumber grows ({})",
+            env.engine
+        );
+        let crl = openssl::x509::X509Crl::from_der(&second.der).expect("CRL parses");
+        let ca = h.ca_cert().await.expect("ca");
+        assert!(
+            crl.verify(&ca.public_key().expect("key")).expect("verify"),
+            "signed by our CA"
+        );
+        let listed = crl
+            .get_revoked()
+            .map(|s| {
+                s.iter()
+                    .map(|r| {
+                        r.serial_number()
+                            .to_bn()
+                            .expect("bn")
+                            .to_hex_str()
+                            .expect("hex")
+                            .to_string()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        assert!(listed.contains(&serial), "{listed:?} lacks {serial}");
+
+        let owner = Owner::Address(addr("jo@direct.example.org"));
+        let renewed = h.cert_renew(&owner, "test").await.expect("renew");
+        assert_eq!(renewed.len(), 1);
+        let all = h.certs_of(&owner).await.expect("certs");
+        assert_eq!(all.len(), 2, "renewal keeps the old certificate");
+        assert_eq!(all.iter().filter(|c| c.is_current(h.now())).count(), 1);
+
+        // Every domain got an organization-bound certificate at setup.
+        let org = h.domain_certs(&env.domain()).await.expect("org certs");
+        assert_eq!(org.len(), 1);
+        let info = hisp::pki::info(&org[0].cert().expect("cert")).expect("info");
+        assert_eq!(info.dns_names, [harness::DOMAIN]);
+
+        // Keys come back out of the seal and match their certificates.
+        let mut conn = h.conn().await.expect("conn");
+        for row in certs::list(&mut conn).await.expect("list") {
+            let key = certs::private_key(&h.store, &row).expect("unseal");
+            assert!(
+                row.cert()
+                    .expect("cert")
+                    .public_key()
+                    .expect("pub")
+                    .public_eq(&key)
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn domain_remove_refuses_while_addresses_remain_on_every_engine() {
+    for env in envs().await {
+        let h = &env.hisp;
+        h.address_add(new_address("jo@direct.example.org", false), "test")
+            .await
+            .expect("add");
+        let err = h
+            .domain_remove(&env.domain(), "test")
+            .await
+            .expect_err("has addresses");
+        assert!(err.to_string().contains("still has 1 address"), "{err}");
+        h.address_remove(&addr("jo@direct.example.org"), "test")
+            .await
+            .expect("remove");
+        let org_serial = h.domain_certs(&env.domain()).await.expect("certs")[0]
+            .serial
+            .clone();
+        h.domain_remove(&env.domain(), "test")
+            .await
+            .expect("domain remove");
+        assert!(h.domain_list().await.expect("list").is_empty());
+        let mut conn = h.conn().await.expect("conn");
+        let revoked: Vec<String> = ca::crl_entries(&mut conn)
+            .await
+            .expect("crl")
+            .into_iter()
+            .map(|r| r.serial_hex)
+            .collect();
+        assert!(revoked.contains(&org_serial), "{}", env.engine);
+    }
+}
+
+#[tokio::test]
+async fn cert_import_checks_binding_and_key_on_every_engine() {
+    for env in envs().await {
+        let h = &env.hisp;
+        h.address_add(new_address("jo@direct.example.org", false), "test")
+            .await
+            .expect("add");
+        // A certificate from some other CA for jo, as a DirectTrust CA would issue.
+        let other = hisp::pki::CaKeys::generate("Other CA", h.now(), 30).expect("ca");
+        let profile = hisp::pki::Profile::new("http://ca.example.net");
+        let subject = hisp::pki::Subject::Address {
+            address: addr("jo@direct.example.org"),
+            name: None,
+        };
+        let issued = hisp::pki::issue(
+            &other,
+            &subject,
+            hisp::pki::Usage::EnciphermentOnly,
+            &profile,
+            h.now(),
+        )
+        .expect("issue");
+        let imported = hisp::pki::Imported {
+            cert: issued.cert.clone(),
+            key: issued.key.clone(),
+            chain: vec![other.cert.clone()],
+            usage: hisp::pki::Usage::EnciphermentOnly,
+        };
+        let row = h
+            .cert_import(
+                &Owner::Address(addr("jo@direct.example.org")),
+                imported,
+                "test",
+            )
+            .await
+            .expect("import");
+        assert_eq!(
+            (row.source.as_str(), row.usage.as_str()),
+            ("imported", "encipherment")
+        );
+        assert!(
+            row.chain_pem
+                .as_deref()
+                .is_some_and(|p| p.contains("BEGIN CERTIFICATE"))
+        );
+
+        let wrong_owner = hisp::pki::Imported {
+            cert: issued.cert.clone(),
+            key: issued.key.clone(),
+            chain: vec![],
+            usage: hisp::pki::Usage::Dual,
+        };
+        let err = h
+            .cert_import(&Owner::Domain(env.domain()), wrong_owner, "test")
+            .await
+            .expect_err("not bound");
+        assert!(
+            err.to_string().contains("does not name direct.example.org"),
+            "{err}"
+        );
+        // Revoking an imported certificate marks it but leaves our CRL alone.
+        let before = h.current_crl().await.expect("crl").number;
+        h.cert_revoke(&row.fingerprint, "superseded", "test")
+            .await
+            .expect("revoke");
+        assert_eq!(
+            h.current_crl().await.expect("crl").number,
+            before,
+            "{}",
+            env.engine
+        );
+    }
+}
+
+#[tokio::test]
+async fn setup_report_and_certificate_expiry_follow_the_clock() {
+    for env in envs().await {
+        assert!(env.report.added_domain && env.report.created_ca && env.report.wrote_config);
+        let (user, password) = env.report.admin.as_ref().expect("admin made at setup");
+        assert_eq!(user, "admin");
+        let h = &env.hisp;
+        assert!(
+            h.authenticate("admin", password)
+                .await
+                .expect("auth")
+                .is_some()
+        );
+        let jo = h
+            .address_add(new_address("jo@direct.example.org", false), "test")
+            .await
+            .expect("add");
+        assert_eq!(jo.certs[0].status(h.now()), "valid");
+        env.clock.advance(366 * 86_400);
+        let rows = h
+            .certs_of(&Owner::Address(addr("jo@direct.example.org")))
+            .await
+            .expect("certs");
+        assert_eq!(rows[0].status(h.now()), "expired", "{}", env.engine);
+        // Renewal after expiry issues a current certificate again.
+        h.cert_renew(&Owner::Address(addr("jo@direct.example.org")), "test")
+            .await
+            .expect("renew");
+        let rows = h
+            .certs_of(&Owner::Address(addr("jo@direct.example.org")))
+            .await
+            .expect("certs");
+        assert_eq!(rows.iter().filter(|c| c.is_current(h.now())).count(), 1);
+    }
+}
