@@ -62,6 +62,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Encounter notifications.
     pub notify: NotifyConfig,
+    /// The Direct agent's algorithms.
+    pub agent: AgentConfig,
     /// The directory relative paths resolve against (the config file's).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -317,6 +319,41 @@ impl Default for NotifyConfig {
             digest_time: "07:00".into(),
         }
     }
+}
+
+/// `[agent]`: the algorithms the Direct agent sends with and accepts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Accept SHA-1 signatures from others (never used for sending).
+    pub allow_sha1: bool,
+    /// Default content encryption: aes-256-cbc, aes-128-cbc, aes-128-gcm or aes-256-gcm.
+    pub cipher: String,
+    /// Default key transport: pkcs1v15 or rsa-oaep-sha256.
+    pub key_transport: String,
+    /// Per destination domain overrides.
+    pub domains: BTreeMap<String, AgentDomainConfig>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            allow_sha1: false,
+            cipher: "aes-256-cbc".into(),
+            key_transport: "pkcs1v15".into(),
+            domains: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[agent.domains."example.org"]`: how to encrypt toward one peer domain.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentDomainConfig {
+    /// Content encryption toward this domain (AES-GCM only for peers known to accept it).
+    pub cipher: Option<String>,
+    /// Key transport toward this domain.
+    pub key_transport: Option<String>,
 }
 
 impl Config {

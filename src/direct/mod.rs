@@ -1,6 +1,15 @@
-//! The Direct security and trust agent. So far: the address and domain newtypes
-//! every other module takes.
+//! The Direct security and trust agent: addresses, S/MIME (sign, encrypt,
+//! decrypt, verify), algorithm policy, trust (anchors, bundles, paths, CRL, AIA),
+//! and MDNs and DSNs.
 
 pub mod address;
+mod compose;
+pub mod dsn;
+pub mod ffi;
+pub mod mdn;
+pub mod notice;
+pub mod policy;
+pub mod smime;
+pub mod trust;
 
 pub use address::{AddressError, DirectAddress, Domain};

@@ -164,7 +164,8 @@ fn escape(value: &str) -> String {
 }
 
 /// An ASN.1 time as Unix seconds.
-fn unix(time: &Asn1TimeRef) -> Result<i64, PkiError> {
+/// An ASN.1 time as Unix seconds.
+pub fn unix(time: &Asn1TimeRef) -> Result<i64, PkiError> {
     let diff = Asn1Time::from_unix(0)?.diff(time)?;
     Ok(i64::from(diff.days) * 86_400 + i64::from(diff.secs))
 }

@@ -28,6 +28,7 @@ pub use crl::{Revoked, crl, crl_pem};
 pub use import::{Imported, import_p12, import_pem};
 pub use inspect::{
     CertInfo, KeyUsage, binds, cert_pem, fingerprint, info, key_pem, require_binds, serial_hex,
+    unix,
 };
 pub use issue::{Issued, Profile, issue, issue_for_key};
 

@@ -84,7 +84,7 @@ pub async fn list(conn: &mut AnyConnection) -> Result<Vec<DomainRow>, StoreError
         .collect()
 }
 
-/// Delete a domain row and its anchors. The caller has removed its addresses and
+/// Delete a domain row with its anchors and bundles. The caller has removed its addresses and
 /// certificates first; `Conflict` when addresses remain.
 pub async fn delete(conn: &mut AnyConnection, domain: &DomainRow) -> Result<(), StoreError> {
     let left: i64 = sqlx::query("SELECT COUNT(*) FROM addresses WHERE domain_id = $1")
@@ -98,10 +98,12 @@ pub async fn delete(conn: &mut AnyConnection, domain: &DomainRow) -> Result<(), 
             domain.name
         )));
     }
-    sqlx::query("DELETE FROM anchors WHERE domain_id = $1")
-        .bind(domain.id)
-        .execute(&mut *conn)
-        .await?;
+    for sql in [
+        "DELETE FROM anchors WHERE domain_id = $1",
+        "DELETE FROM bundles WHERE domain_id = $1",
+    ] {
+        sqlx::query(sql).bind(domain.id).execute(&mut *conn).await?;
+    }
     sqlx::query("DELETE FROM domains WHERE id = $1")
         .bind(domain.id)
         .execute(&mut *conn)

@@ -5,6 +5,7 @@
 //! by [`seal::Sealer`] before they reach a table.
 
 pub mod addresses;
+pub mod anchors;
 pub mod ca;
 pub mod certs;
 pub mod domains;

@@ -6,5 +6,7 @@ mod audit;
 mod cli;
 mod harness;
 mod http;
+mod notice_fixtures;
+mod notice_robustness;
 mod setup;
 mod store;

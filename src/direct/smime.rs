@@ -1,0 +1,333 @@
+//! S/MIME for Direct (Applicability Statement 1.2 §§3–5): it owns wrapping a
+//! message as `message/rfc822`, signing it as `multipart/signed` (SHA-256, signer
+//! certificate and chain included), encrypting that as `application/pkcs7-mime`
+//! enveloped-data, and the reverse: decrypting, checking a signature's
+//! cryptography (not trust: the trust code decides that from [`Verified::certs`]),
+//! and reporting every algorithm used so policy can refuse weak ones.
+//!
+//! Everything written is CRLF throughout. Everything read may come from an
+//! attacker: no input panics.
+//!
+//! # Layout
+//! - `mime`: header blocks, multipart splitting, base64, CRLF.
+//! - `ber`: a panic-free BER reader; `cms`: the CMS fields policy needs.
+//! - `names`: algorithm OIDs and their names.
+//! - `algs`: [`ContentCipher`], [`KeyTransport`].
+//! - `verify`: [`verify`] and [`Verified`].
+//! - `report`: the summaries ([`EnvelopeInfo`], [`SignerSummary`]).
+
+mod algs;
+mod ber;
+mod cms;
+mod mime;
+mod names;
+mod report;
+mod verify;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod interop_tests;
+#[cfg(test)]
+mod tests;
+
+pub use algs::{ContentCipher, KeyTransport};
+pub use report::{EnvelopeInfo, RecipientInfoSummary, SignerSummary};
+pub use verify::{Verified, verify, verify_with_certs};
+
+use crate::direct::ffi;
+use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::error::ErrorStack;
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKeyRef, Private};
+use openssl::stack::Stack;
+use openssl::x509::{X509, X509Ref};
+
+/// Why an S/MIME operation failed. Each message is one line naming what was found.
+#[derive(Debug, thiserror::Error)]
+pub enum SmimeError {
+    /// The entity is not of the S/MIME kind the operation needs.
+    #[error("not S/MIME: {0}")]
+    NotSmime(String),
+    /// The entity claims S/MIME but its MIME or CMS structure is broken.
+    #[error("malformed S/MIME: {0}")]
+    Malformed(String),
+    /// No recipient fits the certificate, the key is wrong, or the data is damaged.
+    #[error("cannot decrypt: {0}")]
+    Decrypt(String),
+    /// The signature or the content digest does not verify.
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    /// The SignedData has no SignerInfo.
+    #[error("the signed data carries no signature")]
+    NoSignature,
+    /// The signer's certificate is neither in the message nor given.
+    #[error("the signer's certificate is not in the message ({0})")]
+    UnknownSigner(String),
+    /// Encryption asked for with no recipient.
+    #[error("no recipient certificate to encrypt to")]
+    NoRecipients,
+    /// A cipher or key-transport name that is not known.
+    #[error("unknown algorithm '{0}'")]
+    UnknownAlgorithm(String),
+    /// OpenSSL failed while building a message.
+    #[error("OpenSSL: {0}")]
+    OpenSsl(#[from] ErrorStack),
+}
+
+/// A decrypted message: the inner entity and how it was protected.
+#[derive(Debug, Clone)]
+pub struct Decrypted {
+    /// The entity that was encrypted (for Direct, the multipart/signed entity).
+    pub entity: Vec<u8>,
+    /// The algorithms and recipients of the envelope.
+    pub envelope: EnvelopeInfo,
+}
+
+/// The MIME types of an S/MIME body and signature.
+const PKCS7_MIME: &[&str] = &["application/pkcs7-mime", "application/x-pkcs7-mime"];
+const PKCS7_SIGNATURE: &[&str] = &[
+    "application/pkcs7-signature",
+    "application/x-pkcs7-signature",
+];
+
+/// Wrap an RFC 5322 message as the Direct inner entity: `Content-Type:
+/// message/rfc822`, a blank line, and the message with CRLF line ends.
+pub fn wrap_rfc822(message: &[u8]) -> Vec<u8> {
+    let mut out = b"Content-Type: message/rfc822\r\n\r\n".to_vec();
+    out.extend_from_slice(&mime::to_crlf(message));
+    out
+}
+
+/// The inner RFC 5322 message of a `message/rfc822` entity.
+pub fn unwrap_rfc822(entity: &[u8]) -> Option<Vec<u8>> {
+    let parsed = mime::parse_entity(entity)?;
+    (parsed.content_type().mime == "message/rfc822").then(|| parsed.body.to_vec())
+}
+
+/// Sign `entity` (line ends made CRLF first) as a `multipart/signed` entity:
+/// detached SignedData, SHA-256, with the signer's certificate and `chain`.
+pub fn sign(
+    entity: &[u8],
+    signer: &X509Ref,
+    key: &PKeyRef<Private>,
+    chain: &[X509],
+) -> Result<Vec<u8>, SmimeError> {
+    let content = mime::to_crlf(entity);
+    let mut seen = vec![signer.to_der()?];
+    let mut certs = Stack::new()?;
+    for cert in chain {
+        let der = cert.to_der()?;
+        if !seen.contains(&der) {
+            seen.push(der);
+            certs.push(cert.clone())?;
+        }
+    }
+    let flags = CMSOptions::DETACHED | CMSOptions::BINARY;
+    let cms = CmsContentInfo::sign(Some(signer), Some(key), Some(&certs), Some(&content), flags)?;
+    let der = cms.to_der()?;
+    let micalg = match cms::parse(&der) {
+        Ok(cms::Parsed::Signed(s)) => s.signers.first().map(|s| names::micalg(&s.digest_oid)),
+        _ => None,
+    }
+    .unwrap_or_else(|| "sha-256".into());
+    let boundary = boundary_for(&content)?;
+    let mut out = format!(
+        "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; \
+         micalg={micalg}; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(&content);
+    out.extend_from_slice(
+        format!(
+            "\r\n--{boundary}\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n\
+             Content-Transfer-Encoding: base64\r\n\
+             Content-Disposition: attachment; filename=smime.p7s\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&mime::base64_lines(&der));
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Ok(out)
+}
+
+/// A random boundary that does not occur in `content`.
+fn boundary_for(content: &[u8]) -> Result<String, SmimeError> {
+    for _ in 0..8 {
+        let mut random = [0u8; 16];
+        openssl::rand::rand_bytes(&mut random)?;
+        let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let boundary = format!("----=_hisp_{hex}");
+        if !content
+            .windows(boundary.len())
+            .any(|w| w == boundary.as_bytes())
+        {
+            return Ok(boundary);
+        }
+    }
+    Err(SmimeError::Malformed(
+        "no boundary could be found that the content does not contain".into(),
+    ))
+}
+
+/// Encrypt `entity` to every recipient as an `application/pkcs7-mime` entity
+/// (enveloped-data; authEnveloped-data for GCM), base64 in CRLF lines.
+pub fn encrypt(
+    entity: &[u8],
+    recipients: &[X509],
+    cipher: ContentCipher,
+    transport: KeyTransport,
+) -> Result<Vec<u8>, SmimeError> {
+    if recipients.is_empty() {
+        return Err(SmimeError::NoRecipients);
+    }
+    let der = match transport {
+        KeyTransport::Pkcs1v15 => {
+            let mut certs = Stack::new()?;
+            for cert in recipients {
+                certs.push(cert.clone())?;
+            }
+            CmsContentInfo::encrypt(&certs, entity, cipher.openssl(), CMSOptions::BINARY)?
+                .to_der()?
+        }
+        KeyTransport::RsaOaepSha256 => {
+            let refs: Vec<&X509Ref> = recipients.iter().map(|c| c.as_ref()).collect();
+            ffi::cms_encrypt_oaep(
+                &refs,
+                entity,
+                cipher.openssl(),
+                MessageDigest::sha256(),
+                CMSOptions::BINARY,
+            )?
+        }
+    };
+    let smime_type = if cipher.is_aead() {
+        "authEnveloped-data"
+    } else {
+        "enveloped-data"
+    };
+    let mut out = format!(
+        "Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=smime.p7m\r\n\
+         Content-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=smime.p7m\r\n\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(&mime::base64_lines(&der));
+    Ok(out)
+}
+
+/// An `application/pkcs7-mime` entity (or whole message) decoded and parsed.
+fn load_pkcs7(input: &[u8]) -> Result<(Vec<u8>, cms::Parsed), SmimeError> {
+    let entity = mime::parse_entity(input)
+        .ok_or_else(|| SmimeError::NotSmime("no MIME header block".into()))?;
+    let ct = entity.content_type();
+    if !ct.is(PKCS7_MIME) {
+        return Err(SmimeError::NotSmime(format!(
+            "Content-Type is {}, not application/pkcs7-mime",
+            ct.mime
+        )));
+    }
+    let der = mime::decode_body(&entity)
+        .ok_or_else(|| SmimeError::Malformed("the pkcs7-mime body is not base64".into()))?;
+    let parsed =
+        cms::parse(&der).map_err(|e| SmimeError::Malformed(format!("CMS ContentInfo: {e}")))?;
+    Ok((der, parsed))
+}
+
+/// The envelope of a message or entity, read without decrypting.
+pub fn envelope_info(message_or_entity: &[u8]) -> Result<EnvelopeInfo, SmimeError> {
+    let (_, parsed) = load_pkcs7(message_or_entity)?;
+    match parsed {
+        cms::Parsed::Envelope(env) => Ok(report::envelope(&env)),
+        cms::Parsed::Signed(_) => Err(SmimeError::NotSmime(
+            "the pkcs7-mime entity is signed-data, not enveloped-data".into(),
+        )),
+        cms::Parsed::Other(oid) => Err(SmimeError::NotSmime(format!(
+            "the pkcs7-mime entity holds CMS content type {oid}, not enveloped-data"
+        ))),
+    }
+}
+
+/// Decrypt a message or entity with one recipient's certificate and key.
+pub fn decrypt(
+    message_or_entity: &[u8],
+    cert: &X509Ref,
+    key: &PKeyRef<Private>,
+) -> Result<Decrypted, SmimeError> {
+    let (der, parsed) = load_pkcs7(message_or_entity)?;
+    let cms::Parsed::Envelope(env) = parsed else {
+        return Err(SmimeError::NotSmime(
+            "the pkcs7-mime entity is not enveloped-data".into(),
+        ));
+    };
+    let envelope = report::envelope(&env);
+    if !env
+        .recipients
+        .iter()
+        .any(|r| report::id_matches(&r.id, cert))
+    {
+        let mine = report::cert_label(cert);
+        return Err(SmimeError::Decrypt(format!(
+            "no recipient matches certificate {mine}; the message is for {}",
+            envelope.recipient_labels()
+        )));
+    }
+    let cms = CmsContentInfo::from_der(&der)
+        .map_err(|e| SmimeError::Malformed(format!("OpenSSL cannot read the CMS: {e}")))?;
+    let entity = cms.decrypt(key, &cert.to_owned()).map_err(|e| {
+        SmimeError::Decrypt(format!(
+            "{} with {} failed (wrong key or damaged data): {}",
+            envelope.cipher,
+            envelope
+                .recipients
+                .first()
+                .map_or("", |r| r.key_transport.as_str()),
+            report::reasons(&e)
+        ))
+    })?;
+    Ok(Decrypted { entity, envelope })
+}
+
+/// Whether an entity (or message) is S/MIME enveloped-data or authEnveloped-data.
+pub fn is_encrypted(entity: &[u8]) -> bool {
+    smime_kind(entity).is_some_and(|k| k == Kind::Encrypted)
+}
+
+/// Whether an entity (or message) is multipart/signed S/MIME or opaque signed-data.
+pub fn is_signed(entity: &[u8]) -> bool {
+    smime_kind(entity).is_some_and(|k| k == Kind::Signed)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Encrypted,
+    Signed,
+}
+
+fn smime_kind(input: &[u8]) -> Option<Kind> {
+    let entity = mime::parse_entity(input)?;
+    let ct = entity.content_type();
+    if ct.mime == "multipart/signed" {
+        let protocol = ct.param("protocol")?.to_ascii_lowercase();
+        return PKCS7_SIGNATURE
+            .contains(&protocol.as_str())
+            .then_some(Kind::Signed);
+    }
+    if !ct.is(PKCS7_MIME) {
+        return None;
+    }
+    match ct
+        .param("smime-type")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("enveloped-data" | "authenveloped-data") => Some(Kind::Encrypted),
+        Some("signed-data") => Some(Kind::Signed),
+        Some(_) => None,
+        None => match load_pkcs7(input).ok()?.1 {
+            cms::Parsed::Envelope(_) => Some(Kind::Encrypted),
+            cms::Parsed::Signed(_) => Some(Kind::Signed),
+            cms::Parsed::Other(_) => None,
+        },
+    }
+}

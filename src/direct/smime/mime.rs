@@ -1,0 +1,352 @@
+//! The MIME S/MIME needs, read and written by hand: header blocks, Content-Type
+//! parameters, RFC 1847 multipart splitting that keeps a part's bytes exact,
+//! base64 with 76-character CRLF lines, and CRLF canonicalization. Reading never
+//! panics; LF-only input is accepted, output is CRLF throughout.
+
+/// An entity split into its header fields and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entity<'a> {
+    /// (name, unfolded value), in order, names as written.
+    pub headers: Vec<(String, String)>,
+    /// Everything after the blank line that ends the headers.
+    pub body: &'a [u8],
+}
+
+impl Entity<'_> {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The parsed Content-Type; `text/plain` when absent (RFC 2045 §5.2).
+    pub fn content_type(&self) -> ContentType {
+        self.header("Content-Type")
+            .map_or_else(ContentType::default, ContentType::parse)
+    }
+
+    /// The Content-Transfer-Encoding, lowercase, if present.
+    pub fn transfer_encoding(&self) -> Option<String> {
+        self.header("Content-Transfer-Encoding")
+            .map(|v| v.trim().to_ascii_lowercase())
+    }
+}
+
+/// Split headers from body. `None` when a line in the header block is neither a
+/// field, a continuation nor the blank line (the bytes are not a MIME entity).
+pub fn parse_entity(bytes: &[u8]) -> Option<Entity<'_>> {
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let rest = bytes.get(pos..)?;
+        let (line, next) = match rest.iter().position(|b| *b == b'\n') {
+            Some(i) => (rest.get(..i)?, pos + i + 1),
+            None => (rest, bytes.len()),
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return Some(Entity {
+                headers,
+                body: bytes.get(next..)?,
+            });
+        }
+        let text = String::from_utf8_lossy(line);
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            let (_, value) = headers.last_mut()?;
+            value.push(' ');
+            value.push_str(text.trim());
+        } else {
+            let (name, value) = text.split_once(':')?;
+            let name = name.trim_end();
+            if name.is_empty() || name.bytes().any(|b| !(33..=126).contains(&b)) {
+                return None;
+            }
+            headers.push((name.to_string(), value.trim().to_string()));
+        }
+        pos = next;
+    }
+    Some(Entity { headers, body: &[] })
+}
+
+/// A Content-Type: `type/subtype` in lowercase, and its parameters (names lowercase).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentType {
+    /// `type/subtype`, lowercase.
+    pub mime: String,
+    /// (name, value) pairs; quoted values unquoted.
+    pub params: Vec<(String, String)>,
+}
+
+impl Default for ContentType {
+    fn default() -> Self {
+        Self {
+            mime: "text/plain".into(),
+            params: Vec::new(),
+        }
+    }
+}
+
+impl ContentType {
+    /// Parse a header value such as `multipart/signed; boundary="x"; micalg=sha-256`.
+    pub fn parse(value: &str) -> Self {
+        let mut pieces = split_params(value).into_iter();
+        let mime = pieces
+            .next()
+            .map(|m| m.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let params = pieces
+            .filter_map(|p| {
+                let (name, value) = p.split_once('=')?;
+                Some((name.trim().to_ascii_lowercase(), unquote(value.trim())))
+            })
+            .collect();
+        Self { mime, params }
+    }
+
+    /// A parameter's value by case-insensitive name.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the type is one of `names`.
+    pub fn is(&self, names: &[&str]) -> bool {
+        names.contains(&self.mime.as_str())
+    }
+}
+
+/// Split on `;` outside quoted strings.
+fn split_params(value: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in value.chars() {
+        if escaped {
+            escaped = false;
+        } else if quoted && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        } else if c == ';' && !quoted {
+            out.push(String::new());
+            continue;
+        }
+        if let Some(last) = out.last_mut() {
+            last.push(c);
+        }
+    }
+    out
+}
+
+/// A parameter value without its quotes and backslash escapes.
+fn unquote(value: &str) -> String {
+    let Some(inner) = value
+        .strip_prefix('"')
+        .map(|v| v.strip_suffix('"').unwrap_or(v))
+    else {
+        return value.to_string();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut escaped = false;
+    for c in inner.chars() {
+        if !escaped && c == '\\' {
+            escaped = true;
+            continue;
+        }
+        escaped = false;
+        out.push(c);
+    }
+    out
+}
+
+/// The body parts of a multipart body, each exactly the bytes between the end of
+/// its delimiter line and the line break before the next delimiter (RFC 2046
+/// §5.1.1, RFC 1847 §2.1). A missing close delimiter ends the last part at the
+/// end of the body. `None` when no delimiter line is found.
+pub fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<&'a [u8]>> {
+    let delimiter = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut line = 0;
+    while line <= body.len() {
+        let rest = body.get(line..)?;
+        let eol = rest.iter().position(|b| *b == b'\n');
+        let next = eol.map_or(body.len() + 1, |i| line + i + 1);
+        if let Some(after) = rest.strip_prefix(delimiter.as_bytes()) {
+            let line_len = eol.map_or(Some(after.len()), |i| i.checked_sub(delimiter.len()));
+            let tail = line_len.and_then(|n| after.get(..n)).unwrap_or_default();
+            let (close, tail) = match tail.strip_prefix(b"--") {
+                Some(t) => (true, t),
+                None => (false, tail),
+            };
+            if tail.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+                if let Some(s) = start {
+                    let mut end = line.saturating_sub(1);
+                    if end > s && body.get(end - 1) == Some(&b'\r') {
+                        end -= 1;
+                    }
+                    parts.push(body.get(s..end.max(s))?);
+                }
+                if close {
+                    return Some(parts);
+                }
+                start = Some(next.min(body.len()));
+            }
+        }
+        line = next;
+    }
+    let s = start?;
+    parts.push(body.get(s..)?);
+    Some(parts)
+}
+
+/// Base64 of `data` in lines of 76 characters, each ending CRLF.
+pub fn base64_lines(data: &[u8]) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut flat = Vec::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                flat.push(ALPHABET[((n >> (18 - 6 * i)) & 0x3f) as usize]);
+            } else {
+                flat.push(b'=');
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(flat.len() + flat.len() / 38 + 2);
+    for line in flat.chunks(76) {
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Decode base64, skipping whitespace and stopping at padding. `None` on any
+/// other character outside the alphabet.
+pub fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &c in text {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            b' ' | b'\t' | b'\r' | b'\n' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// The body of a pkcs7 entity as DER: base64 unless the transfer encoding says
+/// the bytes are raw.
+pub fn decode_body(entity: &Entity<'_>) -> Option<Vec<u8>> {
+    match entity.transfer_encoding().as_deref() {
+        Some("binary" | "8bit") => Some(entity.body.to_vec()),
+        Some("base64") => base64_decode(entity.body),
+        _ => base64_decode(entity.body).or_else(|| Some(entity.body.to_vec())),
+    }
+}
+
+/// Every line break as CRLF: a bare LF or a bare CR becomes CRLF.
+pub fn to_crlf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 16);
+    let mut iter = data.iter().copied().peekable();
+    while let Some(b) = iter.next() {
+        match b {
+            b'\r' => {
+                out.extend_from_slice(b"\r\n");
+                if iter.peek() == Some(&b'\n') {
+                    iter.next();
+                }
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            _ => out.push(b),
+        }
+    }
+    out
+}
+
+/// Whether a line feed appears without a carriage return before it.
+pub fn has_bare_lf(data: &[u8]) -> bool {
+    data.iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\n' && (i == 0 || data.get(i - 1) != Some(&b'\r')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_headers_with_folding_and_lf() {
+        let e = parse_entity(b"Content-Type: multipart/signed;\n\tboundary=\"a;b\"\n\nbody")
+            .expect("entity");
+        let ct = e.content_type();
+        assert_eq!(ct.mime, "multipart/signed");
+        assert_eq!(ct.param("BOUNDARY"), Some("a;b"));
+        assert_eq!(e.body, b"body");
+        assert!(parse_entity(b"not a header\r\n\r\n").is_none());
+        assert!(parse_entity(b" leading continuation\r\n").is_none());
+        assert_eq!(
+            parse_entity(b"").expect("empty").content_type().mime,
+            "text/plain"
+        );
+    }
+
+    #[test]
+    fn splits_exact_parts() {
+        let body = b"pre\r\n--b\r\nA\r\n\r\n--b \r\nB\r\n--b--\r\nepilogue";
+        let parts = split_multipart(body, "b").expect("parts");
+        assert_eq!(parts, vec![&b"A\r\n"[..], &b"B"[..]]);
+        let lf = b"--b\nA\n--b\nB\n--b--\n";
+        assert_eq!(
+            split_multipart(lf, "b").expect("lf"),
+            vec![&b"A"[..], &b"B"[..]]
+        );
+        let empty = b"--b\r\n--b\r\n--b--";
+        assert_eq!(split_multipart(empty, "b").expect("e"), vec![&b""[..]; 2]);
+        assert!(split_multipart(b"no delimiter", "b").is_none());
+        assert_eq!(split_multipart(b"--b", "b").expect("end"), vec![&b""[..]]);
+        assert!(split_multipart(b"--bx\r\n", "b").is_none());
+    }
+
+    #[test]
+    fn base64_round_trips() {
+        for len in 0..200 {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let text = base64_lines(&data);
+            assert!(text.split(|b| *b == b'\n').all(|l| l.len() <= 77));
+            assert_eq!(base64_decode(&text).expect("decode"), data);
+        }
+        assert!(base64_decode(b"ab$c").is_none());
+    }
+
+    #[test]
+    fn canonicalizes_line_ends() {
+        assert_eq!(to_crlf(b"a\nb\r\nc\rd"), b"a\r\nb\r\nc\r\nd");
+        assert!(has_bare_lf(b"\n") && has_bare_lf(b"a\r\n\n"));
+        assert!(!has_bare_lf(b"a\r\nb"));
+    }
+}

@@ -1,0 +1,164 @@
+//! Checking a signature's cryptography: multipart/signed (RFC 1847, the signed
+//! bytes kept exact, with a CRLF retry for LF-stored mail) and opaque signed-data.
+//! Trust in the signer is not decided here.
+
+use super::{
+    PKCS7_MIME, PKCS7_SIGNATURE, SignerSummary, SmimeError, cms, load_pkcs7, mime, report,
+};
+use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::stack::Stack;
+use openssl::x509::X509;
+use openssl::x509::store::X509StoreBuilder;
+
+/// A signature whose cryptography holds (trust not yet decided).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The signed entity, exactly the bytes the signature covers.
+    pub content: Vec<u8>,
+    /// Every signer, with algorithms and certificate.
+    pub signers: Vec<SignerSummary>,
+    /// Every certificate in the SignedData, for path building.
+    pub certs: Vec<X509>,
+    /// The `micalg` parameter of a multipart/signed entity.
+    pub micalg: Option<String>,
+    /// Whether the signature was detached (multipart/signed) rather than opaque.
+    pub detached: bool,
+}
+
+/// Check a signed entity's signature cryptographically (not trust), with the
+/// certificates the SignedData carries.
+pub fn verify(signed_entity: &[u8]) -> Result<Verified, SmimeError> {
+    verify_with_certs(signed_entity, &[])
+}
+
+/// [`verify`], also looking for the signer's certificate among `extra` (for
+/// senders that leave it out and publish it in DNS or LDAP).
+pub fn verify_with_certs(signed_entity: &[u8], extra: &[X509]) -> Result<Verified, SmimeError> {
+    let entity = mime::parse_entity(signed_entity)
+        .ok_or_else(|| SmimeError::NotSmime("no MIME header block".into()))?;
+    let ct = entity.content_type();
+    if ct.is(PKCS7_MIME) {
+        let (der, parsed) = load_pkcs7(signed_entity)?;
+        let cms::Parsed::Signed(signed) = parsed else {
+            return Err(SmimeError::NotSmime(
+                "the pkcs7-mime entity is not signed-data (decrypt it first)".into(),
+            ));
+        };
+        return check(&der, &signed, None, extra);
+    }
+    if ct.mime != "multipart/signed" {
+        return Err(SmimeError::NotSmime(format!(
+            "Content-Type is {}, not multipart/signed or application/pkcs7-mime",
+            ct.mime
+        )));
+    }
+    if let Some(protocol) = ct.param("protocol")
+        && !PKCS7_SIGNATURE.contains(&protocol.to_ascii_lowercase().as_str())
+    {
+        return Err(SmimeError::NotSmime(format!(
+            "multipart/signed protocol is {protocol}, not application/pkcs7-signature"
+        )));
+    }
+    let boundary = ct
+        .param("boundary")
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| SmimeError::Malformed("multipart/signed has no boundary".into()))?;
+    let parts = mime::split_multipart(entity.body, boundary).ok_or_else(|| {
+        SmimeError::Malformed(format!("no part delimited by boundary \"{boundary}\""))
+    })?;
+    let [content, signature, ..] = parts.as_slice() else {
+        return Err(SmimeError::Malformed(format!(
+            "multipart/signed has {} part(s), not 2",
+            parts.len()
+        )));
+    };
+    let sig = mime::parse_entity(signature)
+        .ok_or_else(|| SmimeError::Malformed("the signature part has no header block".into()))?;
+    let sig_type = sig.content_type();
+    if !sig_type.is(PKCS7_SIGNATURE) {
+        return Err(SmimeError::Malformed(format!(
+            "the second part is {}, not application/pkcs7-signature",
+            sig_type.mime
+        )));
+    }
+    let der = mime::decode_body(&sig)
+        .ok_or_else(|| SmimeError::Malformed("the signature part is not base64".into()))?;
+    let signed = match cms::parse(&der) {
+        Ok(cms::Parsed::Signed(signed)) => signed,
+        Ok(_) => {
+            return Err(SmimeError::Malformed(
+                "the signature is not SignedData".into(),
+            ));
+        }
+        Err(e) => return Err(SmimeError::Malformed(format!("the signature's CMS: {e}"))),
+    };
+    let mut verified = match check(&der, &signed, Some(content), extra) {
+        // Stored with LF line ends? RFC 1847 signs the canonical CRLF form.
+        Err(SmimeError::BadSignature(why)) if mime::has_bare_lf(content) => {
+            check(&der, &signed, Some(&mime::to_crlf(content)), extra)
+                .map_err(|_| SmimeError::BadSignature(why))?
+        }
+        other => other?,
+    };
+    verified.micalg = ct.param("micalg").map(str::to_string);
+    Ok(verified)
+}
+
+/// Verify DER SignedData over `detached` content (or its own), then summarize.
+fn check(
+    der: &[u8],
+    signed: &cms::Signed,
+    detached: Option<&[u8]>,
+    extra: &[X509],
+) -> Result<Verified, SmimeError> {
+    if signed.signers.is_empty() {
+        return Err(SmimeError::NoSignature);
+    }
+    match (detached.is_some(), signed.has_content) {
+        (true, true) => {
+            return Err(SmimeError::Malformed(
+                "the detached signature also carries content".into(),
+            ));
+        }
+        (false, false) => {
+            return Err(SmimeError::Malformed(
+                "the signed-data carries no content (a detached signature alone)".into(),
+            ));
+        }
+        _ => {}
+    }
+    let mut cms = CmsContentInfo::from_der(der)
+        .map_err(|e| SmimeError::Malformed(format!("OpenSSL cannot read the CMS: {e}")))?;
+    let store = X509StoreBuilder::new()?.build();
+    let mut extra_stack = Stack::new()?;
+    for cert in extra {
+        extra_stack.push(cert.clone())?;
+    }
+    let mut out = Vec::new();
+    let flags = CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY;
+    cms.verify(
+        Some(&extra_stack),
+        Some(&store),
+        detached,
+        Some(&mut out),
+        flags,
+    )
+    .map_err(|e| report::verify_error(&e))?;
+    let certs: Vec<X509> = signed
+        .certs
+        .iter()
+        .filter_map(|der| X509::from_der(der).ok())
+        .collect();
+    let signers = signed
+        .signers
+        .iter()
+        .map(|s| report::signer(s, certs.iter().chain(extra)))
+        .collect();
+    Ok(Verified {
+        content: detached.map_or(out, <[u8]>::to_vec),
+        signers,
+        certs,
+        micalg: None,
+        detached: detached.is_some(),
+    })
+}
