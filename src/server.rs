@@ -1,6 +1,6 @@
 //! `hisp serve`: starts every listener and background worker on listeners and a
 //! shutdown signal the caller gives (so tests bind port 0), and stops gracefully.
-//! So far: the HTTP listener and the CRL refresher.
+//! So far: the HTTP listener, the CRL refresher and the trust-bundle refresher.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +15,8 @@ use crate::web::{self, AppState};
 
 /// How often the CRL refresher looks at the CRL's nextUpdate.
 const CRL_CHECK_EVERY: Duration = Duration::from_secs(3600);
+/// How often the bundle refresher looks for bundles that are due.
+const BUNDLE_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// The sockets `serve` answers on, bound by the caller.
 #[derive(Debug)]
@@ -46,6 +48,7 @@ pub async fn run(
         metrics: Arc::new(Metrics::default()),
     };
     let crl = tokio::spawn(refresh_crl(hisp.clone(), stop_rx.clone()));
+    let bundles = tokio::spawn(refresh_bundles(hisp.clone(), stop_rx.clone()));
     let mut http_stop = stop_rx.clone();
     let http = axum::serve(listeners.http, web::app(state)).with_graceful_shutdown(async move {
         let _ = http_stop.wait_for(|s| *s).await;
@@ -56,6 +59,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let served = http.await.map_err(std::io::Error::other)?;
     let _ = crl.await;
+    let _ = bundles.await;
     hisp.store.close().await;
     served
 }
@@ -69,6 +73,24 @@ async fn refresh_crl(hisp: Hisp, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = tokio::time::sleep(CRL_CHECK_EVERY) => {}
             _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Refresh trust bundles whose interval has passed (checked every minute).
+async fn refresh_bundles(hisp: Hisp, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(BUNDLE_CHECK_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match hisp.bundle_refresh(true).await {
+            Ok(done) => {
+                for (b, outcome) in done {
+                    tracing::info!(bundle = %b.url, ?outcome, "bundle refresh");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "bundle refresh failed"),
         }
     }
 }

@@ -7,6 +7,8 @@ mod cert;
 mod domain;
 mod output;
 mod serve;
+mod smime;
+mod trust;
 mod user;
 
 use std::io::BufRead;
@@ -61,6 +63,15 @@ pub enum Command {
     /// The built-in CA.
     #[command(subcommand)]
     Ca(cert::CaCmd),
+    /// Trust anchors per domain.
+    #[command(subcommand)]
+    Anchor(trust::AnchorCmd),
+    /// Trust bundles per domain.
+    #[command(subcommand)]
+    Bundle(trust::BundleCmd),
+    /// Debug other HISPs' S/MIME messages.
+    #[command(subcommand)]
+    Smime(smime::SmimeCmd),
     /// Logins.
     #[command(subcommand)]
     User(user::UserCmd),
@@ -130,6 +141,9 @@ pub async fn run(cli: Cli, out: &mut Output) -> Result<(), CliError> {
         Command::Address(c) => address::run(open(&cli.config).await?, c, out).await,
         Command::Cert(c) => cert::run(open(&cli.config).await?, c, out).await,
         Command::Ca(c) => cert::run_ca(open(&cli.config).await?, c, out).await,
+        Command::Anchor(c) => trust::run_anchor(open(&cli.config).await?, c, out).await,
+        Command::Bundle(c) => trust::run_bundle(open(&cli.config).await?, c, out).await,
+        Command::Smime(c) => smime::run(open(&cli.config).await?, c, out).await,
         Command::User(c) => user::run(open(&cli.config).await?, c, out).await,
         Command::Audit(c) => audit::run(open(&cli.config).await?, c, out).await,
     }

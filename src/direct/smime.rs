@@ -19,7 +19,7 @@
 mod algs;
 mod ber;
 mod cms;
-mod mime;
+pub mod mime;
 mod names;
 mod report;
 mod verify;

@@ -1,9 +1,11 @@
 //! Domains: each gets an organization-bound certificate, which signs the HISP's
-//! own mail for the domain (MDNs, DSNs, alerts) and answers domain-level lookups.
+//! own mail for the domain (MDNs, DSNs, alerts) and answers domain-level lookups,
+//! and trusts our own CA as an incoming and outgoing anchor.
 
 use super::{Hisp, OpsError, Owner};
 use crate::direct::Domain;
 use crate::pki::Subject;
+use crate::store::anchors;
 use crate::store::certs::{self, CertRow};
 use crate::store::domains::{self, DomainRow};
 
@@ -25,9 +27,12 @@ impl Hisp {
                 super::cert::usages(self.config.pki.single_use_certs),
             )
             .await?;
+        let ca = self.ca_cert().await?;
         let mut tx = self.store.pool().begin().await?;
         let domain = domains::insert(&mut tx, name, self.now()).await?;
         let certs = self.store_issued(&mut tx, domain.id, None, &issued).await?;
+        // A HISP trusts what its own CA issues, both ways.
+        anchors::insert(&mut tx, domain.id, &ca, true, true, None, self.now()).await?;
         self.audit(&mut tx, actor, "domain.add", name.as_str(), "")
             .await?;
         tx.commit().await?;

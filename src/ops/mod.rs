@@ -3,9 +3,12 @@
 //! its audit entry. The CLI calls these today; the portal and API call the same.
 
 pub mod address;
+pub mod agent;
 pub mod cert;
 pub mod domain;
+pub mod localpki;
 pub mod setup;
+pub mod trust;
 pub mod user;
 
 use std::fmt;
@@ -17,6 +20,8 @@ use sqlx::pool::PoolConnection;
 use crate::audit;
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError};
+use crate::direct::policy::AlgorithmPolicy;
+use crate::direct::trust::{Fetcher, HttpFetcher, Validator};
 use crate::direct::{AddressError, DirectAddress, Domain};
 use crate::pki::PkiError;
 use crate::store::{SealError, Sealer, Store, StoreError};
@@ -100,7 +105,7 @@ impl fmt::Display for Owner {
     }
 }
 
-/// A running hisp: its config, store and clock.
+/// A running hisp: its config, store, clock, and the trust agent's validator.
 #[derive(Debug, Clone)]
 pub struct Hisp {
     /// The loaded configuration.
@@ -109,6 +114,10 @@ pub struct Hisp {
     pub store: Store,
     /// Where time comes from.
     pub clock: SharedClock,
+    /// Fetches CRLs, AIA intermediates and trust bundles (HTTP; injectable).
+    pub fetcher: Arc<dyn Fetcher>,
+    /// Path validation with its CRL and AIA caches, shared by every message.
+    pub validator: Arc<Validator>,
 }
 
 impl Hisp {
@@ -116,11 +125,42 @@ impl Hisp {
     pub async fn open(config: Config, clock: SharedClock) -> Result<Self, OpsError> {
         let sealer = Sealer::from_key_file(&config.master_key_file())?;
         let store = Store::open(&config.database_url()?, Arc::new(sealer)).await?;
-        Ok(Self {
+        Ok(Self::with_fetcher(
+            config,
+            store,
+            clock,
+            Arc::new(HttpFetcher::default()),
+        ))
+    }
+
+    /// Assemble a hisp around an open store and a given fetcher.
+    pub fn with_fetcher(
+        config: Config,
+        store: Store,
+        clock: SharedClock,
+        fetcher: Arc<dyn Fetcher>,
+    ) -> Self {
+        let fetcher: Arc<dyn Fetcher> = Arc::new(localpki::LocalPki::new(
+            fetcher,
+            store.clone(),
+            &config.public_url(),
+        ));
+        let policy = AlgorithmPolicy {
+            allow_sha1: config.agent.allow_sha1,
+        };
+        let validator = Arc::new(Validator::new(
+            fetcher.clone(),
+            clock.clone(),
+            config.discovery.crl_policy,
+            policy,
+        ));
+        Self {
             config: Arc::new(config),
             store,
             clock,
-        })
+            fetcher,
+            validator,
+        }
     }
 
     /// The current time.

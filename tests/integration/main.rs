@@ -2,11 +2,14 @@
 //! always, PostgreSQL when `HISP_TEST_POSTGRES_URL` is set), real OpenSSL, real
 //! sockets on port 0, and a test PKI made by code.
 
+mod agent;
 mod audit;
 mod cli;
+mod fileserver;
 mod harness;
 mod http;
 mod notice_fixtures;
 mod notice_robustness;
 mod setup;
 mod store;
+mod testpki;

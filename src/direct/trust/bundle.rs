@@ -9,7 +9,6 @@ use openssl::pkcs7::Pkcs7;
 use openssl::sha::sha256;
 use openssl::stack::Stack;
 use openssl::x509::X509;
-use openssl::x509::store::X509StoreBuilder;
 
 use crate::store::seal::hex_encode;
 
@@ -135,20 +134,15 @@ fn signed_content(der: &[u8], signer: Option<&X509>) -> Result<Option<Vec<u8>>, 
     certs
         .push(signer.clone())
         .map_err(|e| err(BundleStatus::InvalidBundleFormat, e.to_string()))?;
-    let mut store = X509StoreBuilder::new()
-        .map_err(|e| err(BundleStatus::InvalidBundleFormat, e.to_string()))?;
-    store
-        .add_cert(signer.clone())
-        .map_err(|e| err(BundleStatus::InvalidBundleFormat, e.to_string()))?;
-    let store = store.build();
     let mut out = Vec::new();
-    // Signature and digest first, with the configured signer as the only acceptable one.
+    // The configured signer is pinned: it must be the one that signed (NOINTERN),
+    // and no chain is built for it; then the signature and digest must match.
     match cms.verify(
         Some(&certs),
-        Some(&store),
+        None,
         None,
         Some(&mut out),
-        CMSOptions::NOINTERN | CMSOptions::BINARY | CMSOptions::PARTIAL,
+        CMSOptions::NOINTERN | CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY,
     ) {
         Ok(()) if !out.is_empty() => Ok(Some(out)),
         Ok(()) => Err(err(
@@ -162,7 +156,7 @@ fn signed_content(der: &[u8], signer: Option<&X509>) -> Result<Option<Vec<u8>>, 
             {
                 Err(err(
                     BundleStatus::InvalidSigningCert,
-                    "the bundle is not signed by the configured signer",
+                    format!("the bundle is not signed by the configured signer ({text})"),
                 ))
             } else if text.contains("content verify error")
                 || text.contains("digest")

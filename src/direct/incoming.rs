@@ -1,0 +1,211 @@
+//! Incoming: turn a received Direct message back into the plain message, only if
+//! it is genuine and trusted. Decrypt with any private key of any local recipient
+//! (CBC or GCM content, PKCS#1 v1.5 or OAEP key transport), refuse weak
+//! algorithms, verify the signature, check that the signer's certificate binds
+//! the From address (rfc822Name = the address, or dNSName = its domain) and allows
+//! digital signatures, then build the path to an incoming anchor of each
+//! recipient's domain (validity, revocation, AIA). The verdict is per recipient.
+
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+
+use super::DirectAddress;
+use super::policy::AlgorithmPolicy;
+use super::smime::{self, EnvelopeInfo, SmimeError, mime};
+use super::trust::{TrustFailure, Validator};
+use crate::pki;
+
+/// A private key a local recipient holds.
+#[derive(Debug, Clone)]
+pub struct LocalKey {
+    /// Its certificate.
+    pub cert: X509,
+    /// The key.
+    pub key: PKey<Private>,
+}
+
+/// A local recipient and its domain's incoming anchors.
+#[derive(Debug, Clone)]
+pub struct LocalRecipient {
+    /// The address.
+    pub address: DirectAddress,
+    /// The incoming anchor set of its domain.
+    pub anchors: Vec<X509>,
+    /// The set's name for messages (`incoming anchors of d.org`).
+    pub anchor_set: String,
+}
+
+/// A message that decrypted and whose signature verified.
+#[derive(Debug)]
+pub struct Opened {
+    /// The inner RFC 5322 message (the message/rfc822 wrapper removed), CRLF.
+    pub message: Vec<u8>,
+    /// The sender's address from the inner From.
+    pub from: Option<DirectAddress>,
+    /// The signer's certificate.
+    pub signer: X509,
+    /// The envelope's algorithms and recipients.
+    pub envelope: EnvelopeInfo,
+    /// The signer's digest algorithm.
+    pub digest: String,
+    /// Per recipient: trusted, or the precise reason not.
+    pub verdicts: Vec<(DirectAddress, Result<(), TrustFailure>)>,
+}
+
+impl Opened {
+    /// True when every recipient trusts it.
+    pub fn trusted_by_all(&self) -> bool {
+        self.verdicts.iter().all(|(_, v)| v.is_ok())
+    }
+}
+
+/// Why a message was refused for every recipient.
+#[derive(Debug, thiserror::Error)]
+pub enum IncomingError {
+    /// Not a Direct message (not encrypted, or malformed).
+    #[error("not a Direct message: {0}")]
+    NotDirect(String),
+    /// An algorithm the policy refuses.
+    #[error("refused algorithm: {0}")]
+    Algorithm(String),
+    /// No local key opens it.
+    #[error("cannot decrypt: {0}")]
+    Decrypt(String),
+    /// The decrypted content is not signed.
+    #[error("the decrypted content is not signed: unsigned Direct messages are refused")]
+    Unsigned,
+    /// The signature does not verify (altered content, unknown signer).
+    #[error("signature check failed: {0}")]
+    Signature(String),
+    /// The signer's certificate does not bind the sender or may not sign.
+    #[error("{0}")]
+    Signer(String),
+}
+
+/// Open a received message for `recipients`, trying each of `keys`.
+pub async fn open(
+    raw: &[u8],
+    keys: &[LocalKey],
+    recipients: &[LocalRecipient],
+    validator: &Validator,
+) -> Result<Opened, IncomingError> {
+    let policy = validator.policy();
+    let envelope =
+        smime::envelope_info(raw).map_err(|e| IncomingError::NotDirect(e.to_string()))?;
+    check_envelope(policy, &envelope)?;
+    let decrypted = decrypt_any(raw, keys, &envelope)?;
+    if !smime::is_signed(&decrypted) {
+        return Err(IncomingError::Unsigned);
+    }
+    let verified =
+        smime::verify(&decrypted).map_err(|e| IncomingError::Signature(e.to_string()))?;
+    let signer_summary = verified
+        .signers
+        .first()
+        .ok_or_else(|| IncomingError::Signature("the SignedData has no signer".into()))?;
+    policy
+        .check_digest(&signer_summary.digest)
+        .map_err(|why| IncomingError::Algorithm(format!("signer's {why}")))?;
+    let signer = signer_summary.cert.clone().ok_or_else(|| {
+        IncomingError::Signature("the signer's certificate is not in the message".into())
+    })?;
+    policy
+        .check_certificate(&signer, false)
+        .map_err(|why| IncomingError::Algorithm(format!("signer's certificate: {why}")))?;
+    let message =
+        smime::unwrap_rfc822(&verified.content).unwrap_or_else(|| verified.content.clone());
+    let message = mime::to_crlf(&message);
+    let from = sender(&message).or_else(|| sender(raw));
+    check_signer(&signer, from.as_ref())?;
+    let mut verdicts = Vec::with_capacity(recipients.len());
+    for r in recipients {
+        let verdict = validator
+            .validate(&signer, &verified.certs, &r.anchors, &r.anchor_set)
+            .await
+            .map(|_| ());
+        verdicts.push((r.address.clone(), verdict));
+    }
+    Ok(Opened {
+        message,
+        from,
+        signer,
+        envelope,
+        digest: signer_summary.digest.clone(),
+        verdicts,
+    })
+}
+
+fn check_envelope(policy: &AlgorithmPolicy, env: &EnvelopeInfo) -> Result<(), IncomingError> {
+    policy
+        .check_content_cipher(&env.cipher)
+        .map_err(IncomingError::Algorithm)?;
+    for r in &env.recipients {
+        policy
+            .check_key_transport(&r.key_transport)
+            .map_err(IncomingError::Algorithm)?;
+    }
+    Ok(())
+}
+
+/// Decrypt with the first key that works, preferring keys the envelope names.
+fn decrypt_any(
+    raw: &[u8],
+    keys: &[LocalKey],
+    env: &EnvelopeInfo,
+) -> Result<Vec<u8>, IncomingError> {
+    if keys.is_empty() {
+        return Err(IncomingError::Decrypt(
+            "no local recipient holds a key".into(),
+        ));
+    }
+    let named = |k: &LocalKey| {
+        env.recipients
+            .iter()
+            .any(|r| r.serial_hex.eq_ignore_ascii_case(&pki::serial_hex(&k.cert)))
+    };
+    let mut ordered: Vec<&LocalKey> = keys.iter().filter(|k| named(k)).collect();
+    ordered.extend(keys.iter().filter(|k| !named(k)));
+    let mut last = String::new();
+    for k in ordered {
+        match smime::decrypt(raw, &k.cert, &k.key) {
+            Ok(d) => return Ok(d.entity),
+            Err(SmimeError::Decrypt(why)) => last = why,
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(IncomingError::Decrypt(format!(
+        "none of our keys opens it (it is for {}): {last}",
+        env.recipient_labels()
+    )))
+}
+
+/// The From address of a message, if it parses.
+pub fn sender(message: &[u8]) -> Option<DirectAddress> {
+    let entity = mime::parse_entity(message)?;
+    let from = entity.header("From")?;
+    let addr = match (from.rfind('<'), from.rfind('>')) {
+        (Some(l), Some(r)) if l < r => &from[l + 1..r],
+        _ => from,
+    };
+    DirectAddress::parse(addr.trim()).ok()
+}
+
+fn check_signer(signer: &X509, from: Option<&DirectAddress>) -> Result<(), IncomingError> {
+    let label = super::trust::path::subject_line(signer);
+    let serial = pki::serial_hex(signer);
+    let from = from
+        .ok_or_else(|| IncomingError::Signer("the message has no parsable From address".into()))?;
+    if !super::outgoing::binds(signer, from) {
+        return Err(IncomingError::Signer(format!(
+            "certificate '{label}' (serial {serial}) failed the binding check: it names neither {from} (rfc822Name) nor {} (dNSName)",
+            from.domain()
+        )));
+    }
+    let info = pki::info(signer).map_err(|e| IncomingError::Signer(e.to_string()))?;
+    if info.key_usage.present && !info.key_usage.digital_signature {
+        return Err(IncomingError::Signer(format!(
+            "certificate '{label}' (serial {serial}) failed the key usage check: no digitalSignature"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! Outgoing: turn a plain RFC 5322 message into one Direct message per trusted
+//! recipient. AS 1.2: wrap the whole message as message/rfc822 (From, To,
+//! Subject, Message-ID, Date and MIME-Version copied to the outer message), sign
+//! with the sender's digitalSignature certificate (detached, SHA-256), then
+//! encrypt, per recipient, to every valid keyEncipherment certificate that chains
+//! to an outgoing anchor. Trust is per recipient: an untrusted recipient is
+//! dropped with the DSN status (5.7.31 no certificate, 5.7.11 none trusted) and
+//! the exact cause; the others still get the message.
+
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+
+use super::smime::{self, ContentCipher, KeyTransport, SmimeError, mime};
+use super::trust::Validator;
+use super::{DirectAddress, Domain};
+use crate::pki::{self, Subject};
+
+/// The headers copied from the original to the outer message (AS 1.2 §3).
+/// MIME-Version is always written as 1.0 (the only version there is).
+const COPIED: &[&str] = &["From", "To", "Cc", "Subject", "Message-ID", "Date"];
+
+/// DSN status: the recipient has no certificate, so the message cannot be secured.
+pub const NO_CERTIFICATE: &str = "5.7.31";
+/// DSN status: the recipient has certificates, but none is trusted.
+pub const NOT_TRUSTED: &str = "5.7.11";
+
+/// Who signs.
+#[derive(Debug)]
+pub struct Signer<'a> {
+    /// A digitalSignature certificate binding the sender (address-bound first, else org-bound).
+    pub cert: &'a X509,
+    /// Its key.
+    pub key: &'a PKey<Private>,
+    /// Intermediates (and our CA) to include in the SignedData.
+    pub chain: &'a [X509],
+}
+
+/// One recipient and the certificates found for it.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    /// The address.
+    pub address: DirectAddress,
+    /// Every certificate discovery found (valid or not).
+    pub certs: Vec<X509>,
+    /// Content encryption for this recipient's domain.
+    pub cipher: ContentCipher,
+    /// Key transport for this recipient's domain.
+    pub transport: KeyTransport,
+}
+
+/// What happened for one recipient.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The Direct message to send to this recipient.
+    Encrypted {
+        /// The recipient.
+        address: DirectAddress,
+        /// The whole outer RFC 5322 message, CRLF.
+        message: Vec<u8>,
+        /// How many certificates it was encrypted to.
+        cert_count: usize,
+    },
+    /// Not sent: why, and the DSN status to report.
+    Rejected {
+        /// The recipient.
+        address: DirectAddress,
+        /// 5.7.31 or 5.7.11.
+        status: &'static str,
+        /// The exact cause, naming certificates and checks.
+        cause: String,
+    },
+}
+
+/// Why a message could not be prepared at all.
+#[derive(Debug, thiserror::Error)]
+pub enum OutgoingError {
+    /// The message is not an RFC 5322 message.
+    #[error("the message is not RFC 5322: {0}")]
+    Malformed(String),
+    /// Signing or encryption failed.
+    #[error(transparent)]
+    Smime(#[from] SmimeError),
+}
+
+/// Sign once, then encrypt per recipient.
+pub async fn prepare(
+    message: &[u8],
+    signer: &Signer<'_>,
+    recipients: &[Recipient],
+    outgoing_anchors: &[X509],
+    anchor_set: &str,
+    validator: &Validator,
+) -> Result<Vec<Outcome>, OutgoingError> {
+    let crlf = mime::to_crlf(message);
+    let entity = mime::parse_entity(&crlf)
+        .ok_or_else(|| OutgoingError::Malformed("no header block".into()))?;
+    if entity.header("From").is_none() {
+        return Err(OutgoingError::Malformed("it has no From header".into()));
+    }
+    let copied: Vec<(String, String)> = entity
+        .headers
+        .iter()
+        .filter(|(n, _)| COPIED.iter().any(|c| c.eq_ignore_ascii_case(n)))
+        .cloned()
+        .collect();
+    let signed = smime::sign(
+        &smime::wrap_rfc822(&crlf),
+        signer.cert,
+        signer.key,
+        signer.chain,
+    )?;
+    let mut out = Vec::with_capacity(recipients.len());
+    for r in recipients {
+        let (usable, rejected) = usable_certs(r, outgoing_anchors, anchor_set, validator).await;
+        if usable.is_empty() {
+            out.push(rejection(r, &rejected));
+            continue;
+        }
+        let encrypted = smime::encrypt(&signed, &usable, r.cipher, r.transport)?;
+        out.push(Outcome::Encrypted {
+            address: r.address.clone(),
+            message: outer_message(&copied, &encrypted),
+            cert_count: usable.len(),
+        });
+    }
+    Ok(out)
+}
+
+/// The recipient's certificates that bind it, allow key encipherment and are
+/// trusted; and the reasons the others were dropped.
+async fn usable_certs(
+    r: &Recipient,
+    anchors: &[X509],
+    anchor_set: &str,
+    validator: &Validator,
+) -> (Vec<X509>, Vec<String>) {
+    let mut usable = Vec::new();
+    let mut reasons = Vec::new();
+    for cert in &r.certs {
+        match check_recipient_cert(cert, &r.address, anchors, anchor_set, validator).await {
+            Ok(()) => usable.push(cert.clone()),
+            Err(why) => reasons.push(why),
+        }
+    }
+    (usable, reasons)
+}
+
+/// Why `cert` cannot be used to encrypt to `address`, if it cannot.
+pub async fn check_recipient_cert(
+    cert: &X509,
+    address: &DirectAddress,
+    anchors: &[X509],
+    anchor_set: &str,
+    validator: &Validator,
+) -> Result<(), String> {
+    let label = super::trust::path::subject_line(cert);
+    let serial = pki::serial_hex(cert);
+    if !binds(cert, address) {
+        return Err(format!(
+            "certificate '{label}' (serial {serial}) failed the binding check: it names neither {address} (rfc822Name) nor {} (dNSName)",
+            address.domain()
+        ));
+    }
+    let info = pki::info(cert)
+        .map_err(|e| format!("certificate '{label}' (serial {serial}) is unreadable: {e}"))?;
+    if info.key_usage.present && !info.key_usage.key_encipherment {
+        return Err(format!(
+            "certificate '{label}' (serial {serial}) failed the key usage check: no keyEncipherment"
+        ));
+    }
+    validator
+        .validate(cert, &[], anchors, anchor_set)
+        .await
+        .map(|_| ())
+        .map_err(|f| f.to_string())
+}
+
+/// True when the certificate names the address (rfc822Name) or its domain (dNSName).
+pub fn binds(cert: &X509, address: &DirectAddress) -> bool {
+    pki::binds(
+        cert,
+        &Subject::Address {
+            address: address.clone(),
+            name: None,
+        },
+    ) || pki::binds(cert, &Subject::Domain(Domain::clone(address.domain())))
+}
+
+fn rejection(r: &Recipient, reasons: &[String]) -> Outcome {
+    if r.certs.is_empty() {
+        return Outcome::Rejected {
+            address: r.address.clone(),
+            status: NO_CERTIFICATE,
+            cause: format!(
+                "no certificate was found for {}, so the message cannot be secured",
+                r.address
+            ),
+        };
+    }
+    Outcome::Rejected {
+        address: r.address.clone(),
+        status: NOT_TRUSTED,
+        cause: format!(
+            "no trusted certificate for {}: {}",
+            r.address,
+            reasons.join("; ")
+        ),
+    }
+}
+
+/// The outer message: the copied headers, then the enveloped entity.
+fn outer_message(copied: &[(String, String)], encrypted_entity: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(encrypted_entity.len() + 512);
+    for (name, value) in copied {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    out.extend_from_slice(encrypted_entity);
+    out
+}
