@@ -819,3 +819,77 @@ async fn smime_commands_explain_ett_messages() {
     let out = harness::ok(&run(&["smime", "verify", "signed.eml"]));
     assert!(out.contains("PASS trust"), "{out}");
 }
+
+/// When no CRL can be had: hard-fail (the default) refuses, soft-fail accepts.
+/// AIA intermediates are read as DER, PEM or p7c.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crl_policy_and_aia_formats() {
+    let t = ett().await;
+    let good = t.pki.leaf(Leaf::Good, SENDER);
+    t.pki.publish(&t.server);
+    t.server.remove("intermediate.crl");
+    let h = &t.env.hisp;
+    let raw = direct_message(&good, &t.jo_cert, SENDER, false);
+    let opened = open(h, &raw).await.expect("decrypts");
+    let failure = opened.verdicts[0].1.as_ref().expect_err("hard-fail");
+    assert_eq!(failure.check, "revocation unknown", "{failure}");
+    assert!(
+        failure.to_string().contains("intermediate.crl") && failure.to_string().contains("404"),
+        "{failure}"
+    );
+
+    let mut config = (*h.config).clone();
+    config.discovery.crl_policy = hisp::config::CrlPolicy::SoftFail;
+    let soft = Hisp::with_fetcher(
+        config,
+        h.store.clone(),
+        h.clock.clone(),
+        Arc::new(HttpFetcher::default()),
+    );
+    assert!(
+        open(&soft, &raw).await.expect("decrypts").trusted_by_all(),
+        "soft-fail accepts"
+    );
+
+    // The intermediate only through AIA, in each format a CA may publish.
+    t.pki.publish(&t.server);
+    let dir = t.env.dir.path();
+    TestPki::write_pem(dir, "int.pem", &t.pki.intermediate.cert);
+    harness::ok(&openssl(
+        dir,
+        &[
+            "crl2pkcs7",
+            "-nocrl",
+            "-certfile",
+            "int.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "int.p7c",
+        ],
+    ));
+    let formats = [
+        ("DER", t.pki.intermediate.cert.to_der().expect("der")),
+        ("PEM", std::fs::read(dir.join("int.pem")).expect("pem")),
+        ("p7c", std::fs::read(dir.join("int.p7c")).expect("p7c")),
+    ];
+    let bare = Issued {
+        cert: good.cert.clone(),
+        key: good.key.clone(),
+        chain: vec![],
+    };
+    let raw = direct_message(&bare, &t.jo_cert, SENDER, false);
+    for (name, body) in formats {
+        t.server
+            .put("intermediate.cer", body, "application/pkix-cert");
+        // A fresh validator each time, so the AIA cache does not answer.
+        let fresh = Hisp::with_fetcher(
+            (*h.config).clone(),
+            h.store.clone(),
+            h.clock.clone(),
+            Arc::new(HttpFetcher::default()),
+        );
+        let opened = open(&fresh, &raw).await.expect("decrypts");
+        assert!(opened.trusted_by_all(), "{name}: {:?}", opened.verdicts);
+    }
+}
