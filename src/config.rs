@@ -216,12 +216,18 @@ pub struct DnsConfig {
     /// UDP and TCP address of the authoritative responder.
     #[serde(deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
+    /// The A/AAAA addresses published for `server.hostname` (the MX target).
+    pub host_addresses: Vec<std::net::IpAddr>,
+    /// TTL of generated records, seconds.
+    pub ttl: u32,
 }
 
 impl Default for DnsConfig {
     fn default() -> Self {
         Self {
             listen: ([127, 0, 0, 1], 1053).into(),
+            host_addresses: vec![[127, 0, 0, 1].into()],
+            ttl: 3600,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod direct;
+pub mod dns;
 pub mod ops;
 pub mod pki;
 pub mod server;

@@ -4,6 +4,7 @@
 mod address;
 mod audit;
 mod cert;
+mod dns;
 mod domain;
 mod output;
 mod serve;
@@ -63,6 +64,9 @@ pub enum Command {
     /// The built-in CA.
     #[command(subcommand)]
     Ca(cert::CaCmd),
+    /// What the DNS responder serves.
+    #[command(subcommand)]
+    Dns(dns::DnsCmd),
     /// Trust anchors per domain.
     #[command(subcommand)]
     Anchor(trust::AnchorCmd),
@@ -141,6 +145,7 @@ pub async fn run(cli: Cli, out: &mut Output) -> Result<(), CliError> {
         Command::Address(c) => address::run(open(&cli.config).await?, c, out).await,
         Command::Cert(c) => cert::run(open(&cli.config).await?, c, out).await,
         Command::Ca(c) => cert::run_ca(open(&cli.config).await?, c, out).await,
+        Command::Dns(c) => dns::run(open(&cli.config).await?, c, out).await,
         Command::Anchor(c) => trust::run_anchor(open(&cli.config).await?, c, out).await,
         Command::Bundle(c) => trust::run_bundle(open(&cli.config).await?, c, out).await,
         Command::Smime(c) => smime::run(open(&cli.config).await?, c, out).await,

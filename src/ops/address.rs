@@ -116,6 +116,7 @@ impl Hisp {
             .store_issued(&mut tx, domain.id, Some(address.id), &issued)
             .await?;
         let detail = format!("role={} certs={}", req.role, certs.len());
+        crate::store::dns::bump(&mut tx).await?;
         self.audit(&mut tx, actor, "address.add", &addr.to_string(), &detail)
             .await?;
         tx.commit().await?;
@@ -172,6 +173,7 @@ impl Hisp {
         {
             users::set_enabled(&mut tx, uid, false).await?;
         }
+        crate::store::dns::bump(&mut tx).await?;
         self.audit(&mut tx, actor, "address.disable", &addr.to_string(), "")
             .await?;
         tx.commit().await?;
@@ -198,6 +200,7 @@ impl Hisp {
                 users::delete(&mut tx, uid).await?;
             }
         }
+        crate::store::dns::bump(&mut tx).await?;
         self.audit(&mut tx, actor, "address.remove", &addr.to_string(), "")
             .await?;
         tx.commit().await?;

@@ -142,6 +142,7 @@ impl Hisp {
             .store_issued(&mut tx, domain_id, address_id, &issued)
             .await?;
         let serials: Vec<&str> = rows.iter().map(|r| r.serial.as_str()).collect();
+        crate::store::dns::bump(&mut tx).await?;
         self.audit(
             &mut tx,
             actor,
@@ -172,6 +173,7 @@ impl Hisp {
         }
         self.revoke_all_in(&mut tx, std::slice::from_ref(&row), reason)
             .await?;
+        crate::store::dns::bump(&mut tx).await?;
         self.audit(
             &mut tx,
             actor,
@@ -296,6 +298,7 @@ impl Hisp {
             chain_pem: (!chain_pem.is_empty()).then(|| chain_pem.concat()),
         };
         let row = certs::insert(&self.store, &mut tx, &new, self.now()).await?;
+        crate::store::dns::bump(&mut tx).await?;
         self.audit(
             &mut tx,
             actor,

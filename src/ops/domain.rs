@@ -33,6 +33,7 @@ impl Hisp {
         let certs = self.store_issued(&mut tx, domain.id, None, &issued).await?;
         // A HISP trusts what its own CA issues, both ways.
         anchors::insert(&mut tx, domain.id, &ca, true, true, None, self.now()).await?;
+        crate::store::dns::bump(&mut tx).await?;
         self.audit(&mut tx, actor, "domain.add", name.as_str(), "")
             .await?;
         tx.commit().await?;
@@ -64,6 +65,7 @@ impl Hisp {
             certs::delete(&mut tx, cert.id).await?;
         }
         domains::delete(&mut tx, &domain).await?;
+        crate::store::dns::bump(&mut tx).await?;
         self.audit(&mut tx, actor, "domain.remove", name.as_str(), "")
             .await?;
         tx.commit().await?;

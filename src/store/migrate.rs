@@ -23,6 +23,10 @@ const SQLITE: &[Migration] = &[
         version: 2,
         sql: include_str!("migrations/sqlite/0002_bundles.sql"),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("migrations/sqlite/0003_dns.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -33,6 +37,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 2,
         sql: include_str!("migrations/postgres/0002_bundles.sql"),
+    },
+    Migration {
+        version: 3,
+        sql: include_str!("migrations/postgres/0003_dns.sql"),
     },
 ];
 

@@ -8,6 +8,7 @@ pub mod addresses;
 pub mod anchors;
 pub mod ca;
 pub mod certs;
+pub mod dns;
 pub mod domains;
 mod migrate;
 pub mod seal;

@@ -1,0 +1,4 @@
+//! The authoritative DNS responder: answers for every hisp domain from a
+//! snapshot of the store, never recursing.
+
+pub mod zone;
