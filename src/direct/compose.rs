@@ -30,7 +30,7 @@ pub fn rfc5322_date(unix: i64) -> String {
     let secs = unix.clamp(MIN_DATE, MAX_DATE);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = crate::clock::civil_from_days(days);
     // 1970-01-01 was a Thursday (index 4).
     let weekday = usize::try_from((days + 4).rem_euclid(7)).unwrap_or(0);
     let month = usize::try_from(m - 1).unwrap_or(0);
@@ -42,20 +42,6 @@ pub fn rfc5322_date(unix: i64) -> String {
         (rem % 3600) / 60,
         rem % 60
     )
-}
-
-/// Days since the epoch to (year, month, day), after Howard Hinnant's `civil_from_days`.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// One line of text safe for a header: control characters (CR, LF, TAB, …)
