@@ -53,9 +53,13 @@ pub fn kind(message: &[u8]) -> Kind {
         .map_or(Kind::Message, |(k, _)| k)
 }
 
-/// Parse bytes with mail-parser; `None` when there is no header at all.
+/// Parse bytes with mail-parser; `None` when there is no header at all, or when
+/// mail-parser itself panics. It carries `debug_assert!`s that some malformed
+/// nested message/rfc822 parts reach (found by fuzzing; upstream
+/// stalwartlabs/mail-parser#120); bytes from another HISP must never take the
+/// process down, so a panic there is treated as unparseable input.
 pub(crate) fn parse(message: &[u8]) -> Option<Message<'_>> {
-    MessageParser::new().parse(message)
+    std::panic::catch_unwind(|| MessageParser::new().parse(message)).ok().flatten()
 }
 
 /// Parse and find the report entity of the wanted kind, or say why not.

@@ -264,3 +264,13 @@ fn truncated_and_mutated_input_never_panics() {
         }
     }
 }
+
+/// Found by fuzzing: mail-parser 0.11 hits a debug assertion on this nested
+/// message/rfc822 shape. It must be "not a report", never a panic.
+#[test]
+fn nested_rfc822_that_trips_mail_parser_is_just_a_message() {
+    let input = b"Content-Type:multipart;boundary=b\n\n--bContent-Type:message/rfc822\n\nContent-Type:message/rfc822\n\n\n--b--";
+    assert_eq!(kind(input), Kind::Message);
+    assert!(parse_mdn(input).is_err());
+    assert!(parse_dsn(input).is_err());
+}
