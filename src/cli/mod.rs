@@ -4,6 +4,7 @@
 mod address;
 mod audit;
 mod cert;
+mod discover;
 mod dns;
 mod domain;
 mod output;
@@ -67,6 +68,8 @@ pub enum Command {
     /// What the DNS responder serves.
     #[command(subcommand)]
     Dns(dns::DnsCmd),
+    /// Find a remote address's certificates (DNS CERT, then LDAP) and judge them.
+    Discover(discover::DiscoverArgs),
     /// Trust anchors per domain.
     #[command(subcommand)]
     Anchor(trust::AnchorCmd),
@@ -146,6 +149,7 @@ pub async fn run(cli: Cli, out: &mut Output) -> Result<(), CliError> {
         Command::Cert(c) => cert::run(open(&cli.config).await?, c, out).await,
         Command::Ca(c) => cert::run_ca(open(&cli.config).await?, c, out).await,
         Command::Dns(c) => dns::run(open(&cli.config).await?, c, out).await,
+        Command::Discover(a) => discover::run(open(&cli.config).await?, a, out).await,
         Command::Anchor(c) => trust::run_anchor(open(&cli.config).await?, c, out).await,
         Command::Bundle(c) => trust::run_bundle(open(&cli.config).await?, c, out).await,
         Command::Smime(c) => smime::run(open(&cli.config).await?, c, out).await,

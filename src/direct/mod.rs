@@ -4,6 +4,7 @@
 
 pub mod address;
 mod compose;
+pub mod discovery;
 pub mod dsn;
 pub mod ffi;
 pub mod incoming;

@@ -59,7 +59,9 @@ pub fn kind(message: &[u8]) -> Kind {
 /// stalwartlabs/mail-parser#120); bytes from another HISP must never take the
 /// process down, so a panic there is treated as unparseable input.
 pub(crate) fn parse(message: &[u8]) -> Option<Message<'_>> {
-    std::panic::catch_unwind(|| MessageParser::new().parse(message)).ok().flatten()
+    std::panic::catch_unwind(|| MessageParser::new().parse(message))
+        .ok()
+        .flatten()
 }
 
 /// Parse and find the report entity of the wanted kind, or say why not.

@@ -4,8 +4,9 @@
 //! with the sender's digitalSignature certificate (detached, SHA-256), then
 //! encrypt, per recipient, to every valid keyEncipherment certificate that chains
 //! to an outgoing anchor. Trust is per recipient: an untrusted recipient is
-//! dropped with the DSN status (5.7.31 no certificate, 5.7.11 none trusted) and
-//! the exact cause; the others still get the message.
+//! dropped with the DSN status and the exact cause (5.7.31 when no usable
+//! certificate exists, 5.7.11 when one exists but no path leads to our anchors);
+//! the others still get the message.
 
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -126,6 +127,23 @@ pub async fn prepare(
     Ok(out)
 }
 
+/// Why a certificate cannot carry a message to a recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unusable {
+    /// The certificate, the failed check and what was found.
+    pub reason: String,
+    /// True when the certificate is sound but no path leads to one of our
+    /// anchors (a trust question: 5.7.11); false when it is unusable in itself
+    /// (expired, revoked, wrong name, wrong key usage: 5.7.31).
+    pub untrusted: bool,
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
 /// The recipient's certificates that bind it, allow key encipherment and are
 /// trusted; and the reasons the others were dropped.
 async fn usable_certs(
@@ -133,7 +151,7 @@ async fn usable_certs(
     anchors: &[X509],
     anchor_set: &str,
     validator: &Validator,
-) -> (Vec<X509>, Vec<String>) {
+) -> (Vec<X509>, Vec<Unusable>) {
     let mut usable = Vec::new();
     let mut reasons = Vec::new();
     for cert in &r.certs {
@@ -152,27 +170,34 @@ pub async fn check_recipient_cert(
     anchors: &[X509],
     anchor_set: &str,
     validator: &Validator,
-) -> Result<(), String> {
+) -> Result<(), Unusable> {
     let label = super::trust::path::subject_line(cert);
     let serial = pki::serial_hex(cert);
+    let unusable = |reason: String| Unusable { reason, untrusted: false };
     if !binds(cert, address) {
-        return Err(format!(
+        return Err(unusable(format!(
             "certificate '{label}' (serial {serial}) failed the binding check: it names neither {address} (rfc822Name) nor {} (dNSName)",
             address.domain()
-        ));
+        )));
     }
-    let info = pki::info(cert)
-        .map_err(|e| format!("certificate '{label}' (serial {serial}) is unreadable: {e}"))?;
+    let info = pki::info(cert).map_err(|e| {
+        unusable(format!(
+            "certificate '{label}' (serial {serial}) is unreadable: {e}"
+        ))
+    })?;
     if info.key_usage.present && !info.key_usage.key_encipherment {
-        return Err(format!(
+        return Err(unusable(format!(
             "certificate '{label}' (serial {serial}) failed the key usage check: no keyEncipherment"
-        ));
+        )));
     }
     validator
         .validate(cert, &[], anchors, anchor_set)
         .await
         .map(|_| ())
-        .map_err(|f| f.to_string())
+        .map_err(|f| Unusable {
+            untrusted: matches!(f.check, "path" | "anchors"),
+            reason: f.to_string(),
+        })
 }
 
 /// True when the certificate names the address (rfc822Name) or its domain (dNSName).
@@ -186,7 +211,10 @@ pub fn binds(cert: &X509, address: &DirectAddress) -> bool {
     ) || pki::binds(cert, &Subject::Domain(Domain::clone(address.domain())))
 }
 
-fn rejection(r: &Recipient, reasons: &[String]) -> Outcome {
+/// 5.7.31 when nothing usable was found (no certificate, or only expired,
+/// revoked, misnamed or wrong-usage ones: the message cannot be secured);
+/// 5.7.11 when a certificate failed for want of a path to our anchors.
+fn rejection(r: &Recipient, reasons: &[Unusable]) -> Outcome {
     if r.certs.is_empty() {
         return Outcome::Rejected {
             address: r.address.clone(),
@@ -197,14 +225,16 @@ fn rejection(r: &Recipient, reasons: &[String]) -> Outcome {
             ),
         };
     }
+    let text: Vec<&str> = reasons.iter().map(|u| u.reason.as_str()).collect();
+    let (status, what) = if reasons.iter().any(|u| u.untrusted) {
+        (NOT_TRUSTED, "no trusted certificate")
+    } else {
+        (NO_CERTIFICATE, "no usable certificate")
+    };
     Outcome::Rejected {
         address: r.address.clone(),
-        status: NOT_TRUSTED,
-        cause: format!(
-            "no trusted certificate for {}: {}",
-            r.address,
-            reasons.join("; ")
-        ),
+        status,
+        cause: format!("{what} for {}: {}", r.address, text.join("; ")),
     }
 }
 

@@ -5,11 +5,13 @@
 mod agent;
 mod audit;
 mod cli;
+mod discovery;
 mod fileserver;
 mod harness;
 mod http;
 mod notice_fixtures;
 mod notice_robustness;
 mod setup;
+mod slapd;
 mod store;
 mod testpki;
