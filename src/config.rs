@@ -499,7 +499,10 @@ impl Config {
 
     /// The listeners `hisp serve` starts, by name.
     pub fn listeners(&self) -> Vec<(&'static str, String)> {
-        vec![("http", self.http.listen.to_string())]
+        vec![
+            ("http", self.http.listen.to_string()),
+            ("dns", self.dns.listen.to_string()),
+        ]
     }
 }
 

@@ -1,14 +1,16 @@
 //! `hisp serve`: starts every listener and background worker on listeners and a
 //! shutdown signal the caller gives (so tests bind port 0), and stops gracefully.
-//! So far: the HTTP listener, the CRL refresher and the trust-bundle refresher.
+//! So far: the HTTP listener, the authoritative DNS responder (UDP and TCP), the
+//! CRL refresher and the trust-bundle refresher.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
+use crate::dns;
 use crate::ops::Hisp;
 use crate::telemetry::Metrics;
 use crate::web::{self, AppState};
@@ -18,11 +20,53 @@ const CRL_CHECK_EVERY: Duration = Duration::from_secs(3600);
 /// How often the bundle refresher looks for bundles that are due.
 const BUNDLE_CHECK_EVERY: Duration = Duration::from_secs(60);
 
+/// How many times to look for a port free for both UDP and TCP when `[dns] listen` has port 0.
+const DNS_BIND_TRIES: usize = 10;
+
 /// The sockets `serve` answers on, bound by the caller.
 #[derive(Debug)]
 pub struct Listeners {
     /// HTTP: portal, API, /healthz, /metrics, /pki.
     pub http: TcpListener,
+    /// The authoritative DNS responder; `None` runs without it (tests of other listeners).
+    pub dns: Option<DnsSockets>,
+}
+
+/// The DNS responder's sockets: UDP and TCP on the same port.
+#[derive(Debug)]
+pub struct DnsSockets {
+    /// UDP.
+    pub udp: UdpSocket,
+    /// TCP (RFC 7766: every authoritative server answers over TCP too).
+    pub tcp: TcpListener,
+}
+
+impl DnsSockets {
+    /// Bind UDP and TCP on `addr`; with port 0, TCP picks a port and UDP takes
+    /// the same number (retried when another socket holds it for UDP).
+    pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        let named = |e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {addr} (dns): {e}"))
+        };
+        let mut tries = 0;
+        loop {
+            let tcp = TcpListener::bind(addr).await.map_err(named)?;
+            let port = tcp.local_addr().map_err(named)?.port();
+            match UdpSocket::bind((addr.ip(), port)).await {
+                Ok(udp) => return Ok(Self { udp, tcp }),
+                Err(e) if addr.port() == 0 && tries < DNS_BIND_TRIES => {
+                    tries += 1;
+                    tracing::debug!(port, error = %e, "UDP port taken; picking another");
+                }
+                Err(e) => return Err(named(e)),
+            }
+        }
+    }
+
+    /// The port both sockets listen on.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.udp.local_addr()
+    }
 }
 
 impl Listeners {
@@ -32,7 +76,11 @@ impl Listeners {
         let http = TcpListener::bind(addr).await.map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot listen on {addr} (http): {e}"))
         })?;
-        Ok(Self { http })
+        let dns = DnsSockets::bind(hisp.config.dns.listen).await?;
+        Ok(Self {
+            http,
+            dns: Some(dns),
+        })
     }
 }
 
@@ -54,10 +102,21 @@ pub async fn run(
         let _ = http_stop.wait_for(|s| *s).await;
     });
     let http = tokio::spawn(async move { http.await });
+    let dns = listeners.dns.map(|d| {
+        let (hisp, stop) = (hisp.clone(), stop_rx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = dns::server::serve(hisp, d.udp, d.tcp, stop).await {
+                tracing::error!(error = %e, "DNS responder stopped");
+            }
+        })
+    });
     shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let served = http.await.map_err(std::io::Error::other)?;
+    if let Some(dns) = dns {
+        let _ = dns.await;
+    }
     let _ = crl.await;
     let _ = bundles.await;
     hisp.store.close().await;

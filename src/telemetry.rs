@@ -21,6 +21,8 @@ pub fn init_tracing(default: LevelFilter) {
             Targets::new()
                 .with_default(default)
                 .with_target("sqlx", LevelFilter::WARN)
+                // hickory-server logs two INFO lines per DNS query.
+                .with_target("hickory_server", LevelFilter::WARN)
         });
     let _ = tracing_subscriber::registry()
         .with(

@@ -43,6 +43,12 @@ pub async fn serve(config_path: &Path, out: &mut Output) -> Result<(), CliError>
     out.line(format!(
         "  http     http://{http}/   (/healthz, /metrics, /pki/ca.cer, /pki/ca.crl)"
     ));
+    if let Some(dns) = &listeners.dns {
+        let dns = dns
+            .local_addr()
+            .map_err(|e| OpsError::Invalid(e.to_string()))?;
+        out.line(format!("  dns      {dns} (UDP and TCP, authoritative)"));
+    }
     out.line(format!(
         "  database {}",
         redact(&hisp.config.database_url()?)

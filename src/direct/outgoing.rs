@@ -173,7 +173,10 @@ pub async fn check_recipient_cert(
 ) -> Result<(), Unusable> {
     let label = super::trust::path::subject_line(cert);
     let serial = pki::serial_hex(cert);
-    let unusable = |reason: String| Unusable { reason, untrusted: false };
+    let unusable = |reason: String| Unusable {
+        reason,
+        untrusted: false,
+    };
     if !binds(cert, address) {
         return Err(unusable(format!(
             "certificate '{label}' (serial {serial}) failed the binding check: it names neither {address} (rfc822Name) nor {} (dNSName)",

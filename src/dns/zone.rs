@@ -122,6 +122,26 @@ pub struct Zone {
     pub apex: String,
     /// Records by owner name.
     pub names: BTreeMap<String, Vec<Record>>,
+    /// Names that exist only because names below them do (RFC 8020 empty
+    /// non-terminals), filled by [`Zone::index`].
+    pub nonterminals: std::collections::BTreeSet<String>,
+}
+
+impl Zone {
+    /// Record every ancestor of every owner name, up to the apex.
+    pub fn index(&mut self) {
+        let suffix = format!(".{}", self.apex);
+        for name in self.names.keys() {
+            let mut rest = name.as_str();
+            while let Some((_, parent)) = rest.split_once('.') {
+                if !parent.ends_with(&suffix) {
+                    break;
+                }
+                self.nonterminals.insert(parent.to_string());
+                rest = parent;
+            }
+        }
+    }
 }
 
 /// Everything served, and the store serial it was built at.
@@ -171,10 +191,6 @@ impl Zones {
         else {
             return Answer::Refused;
         };
-        // RFC 8020: a name with descendants exists (an empty non-terminal) even without records.
-        let exists = |n: &str| {
-            zone.names.contains_key(n) || zone.names.keys().any(|k| k.ends_with(&format!(".{n}")))
-        };
         match zone.names.get(&name) {
             Some(records) => {
                 let hits: Vec<Record> = records
@@ -188,7 +204,8 @@ impl Zones {
                     Answer::Records(hits)
                 }
             }
-            None if exists(&name) => Answer::NoData { soa },
+            // RFC 8020: a name with descendants exists (an empty non-terminal) even without records.
+            None if zone.nonterminals.contains(&name) => Answer::NoData { soa },
             None => Answer::NxDomain { soa },
         }
     }
@@ -215,7 +232,7 @@ pub async fn load(hisp: &Hisp) -> Result<Zones, OpsError> {
         let apex = d.name.to_string();
         let mut zone = Zone {
             apex: apex.clone(),
-            names: BTreeMap::new(),
+            ..Zone::default()
         };
         let mut add = |name: &str, data: Data| {
             zone.names
@@ -285,6 +302,7 @@ pub async fn load(hisp: &Hisp) -> Result<Zones, OpsError> {
                 }
             }
         }
+        zone.index();
         zones.push(zone);
     }
     zones.sort_by_key(|z| std::cmp::Reverse(z.apex.len()));
@@ -377,7 +395,7 @@ mod tests {
         };
         let mut z = Zone {
             apex: "d.org".into(),
-            names: BTreeMap::new(),
+            ..Zone::default()
         };
         for (n, d) in [
             ("d.org", soa),
@@ -399,6 +417,7 @@ mod tests {
                 data: d,
             });
         }
+        z.index();
         Zones {
             serial: 1,
             zones: vec![z],

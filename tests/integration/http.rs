@@ -134,9 +134,13 @@ async fn revocation_reaches_the_crl_served_over_a_real_socket() {
             .expect("bind");
         let addr = http.local_addr().expect("addr");
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(server::run(h.clone(), Listeners { http }, async move {
-            let _ = stop_rx.await;
-        }));
+        let serving = tokio::spawn(server::run(
+            h.clone(),
+            Listeners { http, dns: None },
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
         let (status, crl_der) = harness::http_get(addr, "/pki/ca.crl").await;
         assert_eq!(status, 200);
         let (status, ca_der) = harness::http_get(addr, "/pki/ca.cer").await;

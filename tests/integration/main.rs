@@ -6,6 +6,7 @@ mod agent;
 mod audit;
 mod cli;
 mod discovery;
+mod dns;
 mod fileserver;
 mod harness;
 mod http;

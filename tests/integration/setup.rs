@@ -13,6 +13,7 @@ fn start_serve(dir: &std::path::Path) -> (Child, SocketAddr, Vec<String>) {
         .current_dir(dir)
         .arg("serve")
         .env("HISP_HTTP_LISTEN", "127.0.0.1:0")
+        .env("HISP_DNS_LISTEN", "127.0.0.1:0")
         .env_remove("HISP_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
