@@ -32,6 +32,9 @@ pub async fn serve(config_path: &Path, out: &mut Output) -> Result<(), CliError>
         print_report(&report, &hisp, out);
         hisp
     };
+    // Signal handlers first, so a SIGTERM right after the URLs are printed is graceful.
+    let shutdown = server::shutdown_signal()
+        .map_err(|e| OpsError::Invalid(format!("cannot install signal handlers: {e}")))?;
     let listeners = Listeners::bind(&hisp)
         .await
         .map_err(|e| OpsError::Invalid(e.to_string()))?;
@@ -55,7 +58,7 @@ pub async fn serve(config_path: &Path, out: &mut Output) -> Result<(), CliError>
     ));
     out.line("Stop with Ctrl-C or SIGTERM.");
     tracing::info!(%http, "listening");
-    server::run(hisp, listeners, server::shutdown_signal())
+    server::run(hisp, listeners, shutdown)
         .await
         .map_err(|e| OpsError::Invalid(format!("server failed: {e}")))?;
     out.line("hisp stopped");
