@@ -8,7 +8,9 @@
 //!   table family, and sealing of keys and PHI under the master key.
 //! - [`audit`]: the append-only, hash-chained audit log.
 //! - [`pki`]: the built-in CA: roots, certificate profiles, CRLs, imports.
-//! - [`direct`]: the Direct trust agent; so far the address and domain newtypes.
+//! - [`direct`]: the Direct security and trust agent: S/MIME, trust, discovery, MDN/DSN.
+//! - [`dns`]: the authoritative DNS responder (CERT records for our users).
+//! - [`hl7`]: HL7 v2 without I/O: ER7 parsing, escapes, MLLP framing, ACKs.
 //! - [`ops`]: admin operations, each one transaction with its audit entry,
 //!   shared by the CLI and (later) the portal and API.
 //! - [`web`]: the axum router (`/healthz`, `/metrics`, `/pki/…`).
@@ -22,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod direct;
 pub mod dns;
+pub mod hl7;
 pub mod ops;
 pub mod pki;
 pub mod server;

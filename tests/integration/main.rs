@@ -9,6 +9,7 @@ mod discovery;
 mod dns;
 mod fileserver;
 mod harness;
+mod hl7;
 mod http;
 mod notice_fixtures;
 mod notice_robustness;

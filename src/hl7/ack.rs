@@ -1,0 +1,277 @@
+//! General acknowledgments: owns building the ACK we return for an inbound
+//! message and reading MSA out of an ACK we receive.
+//!
+//! The ACK is written with the standard delimiters `|^~\&` (receivers must
+//! read MSH-1/MSH-2 anyway), CR after every segment, and every value we copy
+//! or are given is escaped. The clock is the caller's: `now_unix` is
+//! formatted here as `YYYYMMDDHHMMSS+0000`, with no clock reads.
+
+use std::fmt::Write as _;
+
+use super::er7::{ParseError, Separators, parse};
+use super::escape::encode;
+use super::header::{Hd, Header};
+
+/// MSA-1 as the caller means it. In enhanced mode (the original's MSH-15 or
+/// MSH-16 valued) it is sent as the commit code: AA→CA, AE→CE, AR→CR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckCode {
+    /// Application accept.
+    AA,
+    /// Application error: the sender may correct and resend.
+    AE,
+    /// Application reject: don't resend as is (bad type, version, ...).
+    AR,
+}
+
+impl AckCode {
+    /// The MSA-1 value for original (`AA`) or enhanced (`CA`) mode.
+    pub fn msa1(self, enhanced: bool) -> &'static str {
+        match (self, enhanced) {
+            (Self::AA, false) => "AA",
+            (Self::AE, false) => "AE",
+            (Self::AR, false) => "AR",
+            (Self::AA, true) => "CA",
+            (Self::AE, true) => "CE",
+            (Self::AR, true) => "CR",
+        }
+    }
+}
+
+/// HL7 table 0357, message error condition codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// 100 Segment sequence error.
+    SegmentSequence,
+    /// 101 Required field missing.
+    RequiredFieldMissing,
+    /// 102 Data type error.
+    DataType,
+    /// 103 Table value not found.
+    TableValueNotFound,
+    /// 104 Value too long (v2.7+).
+    ValueTooLong,
+    /// 200 Unsupported message type.
+    UnsupportedMessageType,
+    /// 201 Unsupported event code.
+    UnsupportedEventCode,
+    /// 202 Unsupported processing id.
+    UnsupportedProcessingId,
+    /// 203 Unsupported version id.
+    UnsupportedVersionId,
+    /// 204 Unknown key identifier.
+    UnknownKeyIdentifier,
+    /// 205 Duplicate key identifier.
+    DuplicateKeyIdentifier,
+    /// 206 Application record locked.
+    ApplicationRecordLocked,
+    /// 207 Application internal error.
+    ApplicationInternalError,
+}
+
+impl ErrorCode {
+    /// The numeric code and its table text.
+    pub fn code_and_text(self) -> (u16, &'static str) {
+        match self {
+            Self::SegmentSequence => (100, "Segment sequence error"),
+            Self::RequiredFieldMissing => (101, "Required field missing"),
+            Self::DataType => (102, "Data type error"),
+            Self::TableValueNotFound => (103, "Table value not found"),
+            Self::ValueTooLong => (104, "Value too long"),
+            Self::UnsupportedMessageType => (200, "Unsupported message type"),
+            Self::UnsupportedEventCode => (201, "Unsupported event code"),
+            Self::UnsupportedProcessingId => (202, "Unsupported processing id"),
+            Self::UnsupportedVersionId => (203, "Unsupported version id"),
+            Self::UnknownKeyIdentifier => (204, "Unknown key identifier"),
+            Self::DuplicateKeyIdentifier => (205, "Duplicate key identifier"),
+            Self::ApplicationRecordLocked => (206, "Application record locked"),
+            Self::ApplicationInternalError => (207, "Application internal error"),
+        }
+    }
+}
+
+/// Where in the original message the problem is, e.g. PID (1st) field 7.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorLocation {
+    /// Segment ID, e.g. `PID`.
+    pub segment: String,
+    /// Which occurrence of that segment, 1-based.
+    pub sequence: u32,
+    /// Field position, 1-based.
+    pub field: u32,
+}
+
+/// The error reported in the ACK's ERR segment (severity is always `E`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckError {
+    /// ERR-3 (v2.5+) or ERR-1.4 (v2.3/2.4).
+    pub code: ErrorCode,
+    /// Free text for people: ERR-8 (v2.5+) or MSA-3 (v2.3/2.4). Escaped.
+    pub message: String,
+    /// ERR-2 (v2.5+) or ERR-1.1–3 (v2.3/2.4).
+    pub location: Option<ErrorLocation>,
+}
+
+/// Builds the ACK for `original`: CR-terminated segments MSH, MSA and, when
+/// `error` is given, ERR.
+///
+/// In enhanced mode this is the accept (commit) acknowledgment, so MSA-1 is
+/// CA/CE/CR; ask [`Header::accept_ack_wanted`] first — with MSH-15 = `NE`
+/// the sender wants none. HL7 v2.8.2 ch. 2: "The original acknowledgment
+/// protocol is equivalent to the enhanced acknowledgment protocol with
+/// MSH-15-accept acknowledgment type = NE and MSH-16-application
+/// acknowledgment type = AL"; an application-level AA/AE/AR in enhanced mode
+/// is not built here.
+pub fn build_ack(
+    original: &Header,
+    code: AckCode,
+    error: Option<&AckError>,
+    control_id: &str,
+    now_unix: i64,
+) -> String {
+    let mut out = String::with_capacity(256);
+    write_msh(&mut out, original, control_id, now_unix);
+    // MSA-2: "the message control ID of the message sent by the sending
+    // system. It allows the sending system to associate this response with
+    // the message for which it is intended."
+    let msa1 = code.msa1(original.enhanced_mode());
+    let _ = write!(out, "MSA|{msa1}|{}", esc(&original.control_id));
+    let legacy = is_legacy_err(original);
+    if let (Some(e), true) = (error, legacy) {
+        // v2.3/2.4: MSA-3 "text message" carries the human-readable text.
+        let _ = write!(out, "|{}", esc(&e.message));
+    }
+    out.push('\r');
+    if let Some(e) = error {
+        if legacy {
+            write_err_legacy(&mut out, e);
+        } else {
+            write_err(&mut out, e);
+        }
+    }
+    out
+}
+
+/// ERR changed shape in v2.5: before it, ERR-1 (ELD) held location + code.
+fn is_legacy_err(h: &Header) -> bool {
+    h.version_tuple().is_some_and(|v| v < (2, 5, 0))
+}
+
+fn write_msh(out: &mut String, h: &Header, control_id: &str, now_unix: i64) {
+    let processing = if h.processing_id.trim().is_empty() {
+        "P"
+    } else {
+        h.processing_id.as_str()
+    };
+    let version = if h.version.trim().is_empty() {
+        "2.5"
+    } else {
+        h.version.as_str()
+    };
+    // Sender and receiver swap: our MSH-3/4 are the original MSH-5/6.
+    let _ = write!(
+        out,
+        "MSH|^~\\&|{}|{}|{}|{}|{}||{}|{}|{}|{}\r",
+        hd(&h.receiving_app),
+        hd(&h.receiving_facility),
+        hd(&h.sending_app),
+        hd(&h.sending_facility),
+        format_ts(now_unix),
+        msh9(h),
+        esc(control_id),
+        esc(processing),
+        esc(version),
+    );
+}
+
+/// `ACK^A01` in v2.3 (MSG had two components), `ACK^A01^ACK` from v2.3.1.
+fn msh9(h: &Header) -> String {
+    let event = esc(&h.trigger_event);
+    let two_parts = h.version_tuple().is_some_and(|v| v < (2, 3, 1));
+    match (two_parts, event.is_empty()) {
+        (true, true) => "ACK".to_owned(),
+        (true, false) => format!("ACK^{event}"),
+        (false, _) => format!("ACK^{event}^ACK"),
+    }
+}
+
+fn write_err(out: &mut String, e: &AckError) {
+    let (code, text) = e.code.code_and_text();
+    let location = e
+        .location
+        .as_ref()
+        .map(|l| format!("{}^{}^{}", esc(&l.segment), l.sequence, l.field))
+        .unwrap_or_default();
+    // ERR-1 (withdrawn) | ERR-2 location | ERR-3 code | ERR-4 severity |
+    // ERR-5..7 empty | ERR-8 user message.
+    let _ = write!(
+        out,
+        "ERR||{location}|{code}^{text}^HL70357|E||||{}\r",
+        esc(&e.message)
+    );
+}
+
+fn write_err_legacy(out: &mut String, e: &AckError) {
+    let (code, text) = e.code.code_and_text();
+    let (seg, seq, field) = match &e.location {
+        Some(l) => (esc(&l.segment), l.sequence.to_string(), l.field.to_string()),
+        None => (String::new(), String::new(), String::new()),
+    };
+    // ERR-1 "Error code and location": segment ID ^ sequence ^ field
+    // position ^ code identifying error (CE, hence subcomponents).
+    let _ = write!(out, "ERR|{seg}^{seq}^{field}^{code}&{text}&HL70357\r");
+}
+
+fn esc(s: &str) -> String {
+    encode(s, &Separators::STANDARD).into_owned()
+}
+
+fn hd(h: &Hd) -> String {
+    let parts = [&h.namespace_id, &h.universal_id, &h.universal_id_type];
+    let mut joined = parts.map(|p| esc(p)).join("^");
+    while joined.ends_with('^') {
+        joined.pop();
+    }
+    joined
+}
+
+/// Unix seconds → `YYYYMMDDHHMMSS+0000` (UTC), clamped to years 0000–9999.
+pub fn format_ts(now_unix: i64) -> String {
+    const MIN: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
+    const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let t = now_unix.clamp(MIN, MAX);
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    let (hh, mm, ss) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    format!("{y:04}{m:02}{d:02}{hh:02}{mm:02}{ss:02}+0000")
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Reads an acknowledgment (unframed) and returns (MSA-1, MSA-2), decoded:
+/// the ack code and the control id of the message it answers.
+pub fn parse_ack(bytes: &[u8]) -> Result<(String, String), ParseError> {
+    let msg = parse(bytes)?;
+    let msa = msg
+        .segment("MSA")
+        .ok_or(ParseError::MissingSegment("MSA"))?;
+    let text = |n: usize| {
+        msa.field(n)
+            .map(|f| f.text().trim().to_owned())
+            .unwrap_or_default()
+    };
+    Ok((text(1), text(2)))
+}

@@ -1,0 +1,379 @@
+//! ER7 ("pipe and hat") parsing: owns turning the raw bytes an interface
+//! engine hands us into a [`Message`] — character decoding (UTF-8, with a
+//! Latin-1 fallback), segment splitting, and reading the separators out of
+//! MSH-1/MSH-2. Field-level splitting is lazy and lives in `view.rs`.
+//!
+//! Design choices:
+//! - **Zero-copy.** When the input is valid UTF-8 the message borrows it;
+//!   values are `&str` slices of it and decoding returns `Cow::Borrowed`
+//!   unless an escape sequence has to be expanded.
+//! - **Latin-1 fallback, never an error.** Interface engines frequently send
+//!   ISO-8859-1 without saying so (MSH-18 is often empty). Input that is not
+//!   valid UTF-8 is decoded byte-for-byte as Latin-1 (every byte maps to
+//!   U+0000..U+00FF, so this cannot fail) and [`Message::is_latin1`] reports
+//!   it. Windows-1252 bytes 0x80–0x9F come out as C1 controls; callers that
+//!   care can re-decode using MSH-18. There is deliberately no `NotUtf8` error.
+//! - **Terminators.** "The segment terminator is always a carriage return (in
+//!   ASCII, a hex 0D)." We also accept LF and CRLF: if the first terminator
+//!   after MSH is a CR the message is split on CR only (so a stray LF inside
+//!   an OBX text stays data, and the LF of a CRLF pair is dropped); otherwise
+//!   both CR and LF end a segment. Blank (or all-space) lines are skipped.
+//! - **One message per call.** A second MSH is just another segment; batch
+//!   envelopes (FHS/BHS) are not unwrapped and fail with [`ParseError::NoMsh`].
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+
+use thiserror::Error;
+
+use super::view::Segment;
+
+/// Why a byte string could not be read as an HL7 v2 message.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ParseError {
+    /// Nothing but a BOM, blank lines or whitespace.
+    #[error("empty HL7 message")]
+    Empty,
+    /// The first segment (after a BOM and blank lines) is not MSH.
+    #[error("first segment is {found:?}, not MSH")]
+    NoMsh {
+        /// At most the first three characters of the offending segment.
+        found: String,
+    },
+    /// MSH-1 / MSH-2 are missing, repeated, alphanumeric or otherwise unusable.
+    #[error("bad MSH-1/MSH-2 encoding characters: {reason}")]
+    BadEncodingChars {
+        /// Which rule the encoding characters broke.
+        reason: &'static str,
+    },
+    /// A segment the caller needs (e.g. MSA in an acknowledgment) is absent.
+    #[error("required segment {0} is missing")]
+    MissingSegment(&'static str),
+}
+
+/// The delimiters of one message, read from MSH-1 and MSH-2.
+///
+/// "The delimiter values used in the MSH segment are the delimiter values
+/// used throughout the entire message." All are ASCII, so splitting a `&str`
+/// on them never cuts a multi-byte character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Separators {
+    /// MSH-1, normally `|`.
+    pub field: u8,
+    /// MSH-2 position 1, normally `^`. `None` only for MSH-1/MSH-2 themselves.
+    pub component: Option<u8>,
+    /// MSH-2 position 2, normally `~`.
+    pub repetition: Option<u8>,
+    /// MSH-2 position 3, normally `\`.
+    pub escape: Option<u8>,
+    /// MSH-2 position 4, normally `&`.
+    pub subcomponent: Option<u8>,
+    /// MSH-2 position 5 (v2.7+), normally `#`.
+    pub truncation: Option<u8>,
+}
+
+impl Separators {
+    /// `|^~\&`, the recommended values; used for everything we generate.
+    pub const STANDARD: Self = Self {
+        field: b'|',
+        component: Some(b'^'),
+        repetition: Some(b'~'),
+        escape: Some(b'\\'),
+        subcomponent: Some(b'&'),
+        truncation: None,
+    };
+
+    /// No splitting and no escapes: how MSH-1 and MSH-2 are read back.
+    pub(crate) const LITERAL: Self = Self {
+        field: b'|',
+        component: None,
+        repetition: None,
+        escape: None,
+        subcomponent: None,
+        truncation: None,
+    };
+
+    /// The MSH-2 text these separators would be written as.
+    pub fn encoding_chars(&self) -> String {
+        [
+            self.component,
+            self.repetition,
+            self.escape,
+            self.subcomponent,
+            self.truncation,
+        ]
+        .iter()
+        .map_while(|c| c.map(char::from))
+        .collect()
+    }
+
+    /// Reads MSH-1 and MSH-2 from the first segment's text (`MSH|^~\&|...`).
+    fn from_msh(seg: &str) -> Result<Self, ParseError> {
+        let bytes = seg.as_bytes();
+        let field = *bytes.get(3).ok_or(bad("MSH-1 field separator missing"))?;
+        check_delimiter(field)?;
+        let rest = &bytes[4..];
+        let end = rest.iter().position(|&b| b == field).unwrap_or(rest.len());
+        let enc = &rest[..end];
+        // Subcomponent separator: "If there are no subcomponents, this
+        // character may be omitted." Escape character: "If no escape
+        // characters are used in a message, this character may be omitted."
+        // So MSH-2 may be shorter than four characters; missing ones are None.
+        if enc.is_empty() {
+            return Err(bad("MSH-2 encoding characters missing"));
+        }
+        if enc.len() > 5 {
+            return Err(bad("MSH-2 has more than five encoding characters"));
+        }
+        for (i, &c) in enc.iter().enumerate() {
+            check_delimiter(c)?;
+            if c == field || enc[..i].contains(&c) {
+                return Err(bad("encoding character repeated"));
+            }
+        }
+        let at = |i: usize| enc.get(i).copied();
+        Ok(Self {
+            field,
+            component: at(0),
+            repetition: at(1),
+            escape: at(2),
+            subcomponent: at(3),
+            truncation: at(4),
+        })
+    }
+}
+
+fn bad(reason: &'static str) -> ParseError {
+    ParseError::BadEncodingChars { reason }
+}
+
+/// "The field separator is required to be chosen from the ASCII displayable
+/// character set." We also refuse alphanumerics and space, which would make
+/// segment IDs and ordinary text ambiguous.
+fn check_delimiter(c: u8) -> Result<(), ParseError> {
+    if !c.is_ascii_graphic() {
+        return Err(bad("delimiter is not a displayable ASCII character"));
+    }
+    if c.is_ascii_alphanumeric() {
+        return Err(bad("delimiter is alphanumeric"));
+    }
+    Ok(())
+}
+
+/// A parsed HL7 v2 message. Borrows the input when it was valid UTF-8.
+#[derive(Clone)]
+pub struct Message<'a> {
+    text: Cow<'a, str>,
+    seps: Separators,
+    segments: Vec<Range<usize>>,
+    latin1: bool,
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Parses one ER7-encoded message. Never panics, whatever the bytes.
+pub fn parse(bytes: &[u8]) -> Result<Message<'_>, ParseError> {
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    let (text, latin1) = match std::str::from_utf8(bytes) {
+        Ok(s) => (Cow::Borrowed(s), false),
+        Err(_) => (
+            Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
+            true,
+        ),
+    };
+    let segments = split_segments(text.as_bytes());
+    let first = segments.first().cloned().ok_or(ParseError::Empty)?;
+    let head = text.get(first).unwrap_or("");
+    if !head.starts_with("MSH") {
+        let found = head.chars().take(3).collect();
+        return Err(ParseError::NoMsh { found });
+    }
+    let seps = Separators::from_msh(head)?;
+    Ok(Message {
+        text,
+        seps,
+        segments,
+        latin1,
+    })
+}
+
+impl<'a> Message<'a> {
+    /// The separators declared in MSH-1/MSH-2.
+    pub fn separators(&self) -> Separators {
+        self.seps
+    }
+
+    /// True when the input was not UTF-8 and was decoded as Latin-1.
+    pub fn is_latin1(&self) -> bool {
+        self.latin1
+    }
+
+    /// The whole (decoded) message text, BOM removed.
+    pub fn raw(&self) -> &str {
+        &self.text
+    }
+
+    /// All segments in order, MSH first; blank lines are not segments.
+    pub fn segments(&self) -> impl ExactSizeIterator<Item = Segment<'_>> + '_ {
+        self.segments.iter().map(|r| self.make(r))
+    }
+
+    /// The first segment with this ID (`"PID"`, `"ZPI"`, ...).
+    pub fn segment(&self, name: &str) -> Option<Segment<'_>> {
+        self.segments_named(name).next()
+    }
+
+    /// Every segment with this ID, in message order.
+    pub fn segments_named<'m, 'n>(
+        &'m self,
+        name: &'n str,
+    ) -> impl Iterator<Item = Segment<'m>> + use<'m, 'n, 'a> {
+        self.segments().filter(move |s| s.is(name))
+    }
+
+    /// The MSH segment (always present in a parsed message).
+    pub fn msh(&self) -> Segment<'_> {
+        let first = self.segments.first().cloned().unwrap_or(0..0);
+        self.make(&first)
+    }
+
+    /// Detaches the message from the input buffer.
+    pub fn into_owned(self) -> Message<'static> {
+        Message {
+            text: Cow::Owned(self.text.into_owned()),
+            seps: self.seps,
+            segments: self.segments,
+            latin1: self.latin1,
+        }
+    }
+
+    fn make(&self, r: &Range<usize>) -> Segment<'_> {
+        let raw = self.text.get(r.clone()).unwrap_or("");
+        Segment::new(raw, self.seps)
+    }
+}
+
+/// Deliberately prints no content: messages carry PHI and end up in logs.
+impl fmt::Debug for Message<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("segments", &self.segments.len())
+            .field("bytes", &self.text.len())
+            .field("latin1", &self.latin1)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Byte ranges of the non-blank segments, terminators excluded.
+fn split_segments(text: &[u8]) -> Vec<Range<usize>> {
+    let mut out = Vec::with_capacity(text.len() / 64 + 1);
+    let mut start = 0;
+    let mut cr_only = None;
+    while start < text.len() {
+        let (a, b) = match cr_only {
+            Some(true) => (b'\r', b'\r'),
+            _ => (b'\r', b'\n'),
+        };
+        let end = find_either(&text[start..], a, b).map_or(text.len(), |i| start + i);
+        let line = trim_leading_lf(text, start, end);
+        if !is_blank(&text[line.clone()]) {
+            if cr_only.is_none() {
+                cr_only = Some(text.get(end) == Some(&b'\r'));
+            }
+            out.push(line);
+        }
+        start = end + 1;
+    }
+    out
+}
+
+/// In CR-only mode a CRLF leaves its LF at the start of the next line.
+fn trim_leading_lf(text: &[u8], mut start: usize, end: usize) -> Range<usize> {
+    while start < end && text[start] == b'\n' {
+        start += 1;
+    }
+    start..end
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|&b| b == b' ' || b == b'\t')
+}
+
+/// Index of the first `a` or `b` byte (`memchr` is not a dependency).
+///
+/// Skips 64-byte blocks with no match using a branch-free `min` fold over a
+/// fixed-size array, which LLVM compiles to SIMD (`pxor`/`pminub`, SSE2 on
+/// baseline x86-64) with no `unsafe`; the block holding the match is then
+/// searched a word at a time (SWAR), the trick `memchr` uses without SIMD.
+pub(crate) fn find_either(hay: &[u8], a: u8, b: u8) -> Option<usize> {
+    const BLOCK: usize = 64;
+    let mut offset = 0;
+    while let Some(block) = hay.get(offset..offset + BLOCK) {
+        let Ok(block) = <&[u8; BLOCK]>::try_from(block) else {
+            break;
+        };
+        let nearest = block
+            .iter()
+            .fold(u8::MAX, |acc, &c| acc.min((c ^ a).min(c ^ b)));
+        if nearest == 0 {
+            break;
+        }
+        offset += BLOCK;
+    }
+    swar_find_either(hay.get(offset..)?, a, b).map(|i| offset + i)
+}
+
+pub(crate) fn swar_find_either(hay: &[u8], a: u8, b: u8) -> Option<usize> {
+    const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+    let (pa, pb) = (LO * u64::from(a), LO * u64::from(b));
+    let mut chunks = hay.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let (x, y) = (w ^ pa, w ^ pb);
+        let hits = (x.wrapping_sub(LO) & !x & HI) | (y.wrapping_sub(LO) & !y & HI);
+        if hits != 0 {
+            // The lowest flagged byte is always a true match.
+            return Some(offset + (hits.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    let tail = chunks.remainder();
+    tail.iter()
+        .position(|&c| c == a || c == b)
+        .map(|i| offset + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{find_either, swar_find_either};
+
+    fn naive(hay: &[u8], a: u8, b: u8) -> Option<usize> {
+        hay.iter().position(|&c| c == a || c == b)
+    }
+
+    #[test]
+    fn scanners_agree_with_naive_search() {
+        for len in 0..200 {
+            let mut hay = vec![b'x'; len];
+            assert_eq!(find_either(&hay, b'\r', b'\n'), None);
+            for at in 0..len {
+                for (needle, other) in [(b'\r', b'\n'), (b'\n', b'\r'), (0x80, 0x8D), (0xFF, 0x00)]
+                {
+                    hay[at] = needle;
+                    if at + 3 < len {
+                        hay[at + 3] = other;
+                    }
+                    let want = naive(&hay, needle, other);
+                    assert_eq!(find_either(&hay, needle, other), want, "{len} {at}");
+                    assert_eq!(swar_find_either(&hay, needle, other), want, "{len} {at}");
+                    hay.fill(b'x');
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! HL7 v2 escape sequences: owns decoding them out of received values and
+//! encoding delimiters back into escapes for values we write (ACK text).
+//!
+//! An escape sequence is the escape character (MSH-2 position 3, usually
+//! `\`), a code, and the escape character again. Decoding never fails:
+//! unknown, malformed or unterminated sequences are kept verbatim, as is
+//! everything when the message declares no escape character.
+//!
+//! | sequence | decoded to |
+//! |---|---|
+//! | `\F\ \S\ \T\ \R\ \E\` | field, component, subcomponent, repetition, escape char |
+//! | `\P\` | truncation char (v2.7+, when MSH-2 declares one) |
+//! | `\Xhh..\` | the bytes, as UTF-8 if valid, else Latin-1 |
+//! | `\H\ \N\` | dropped (highlighting on/off) |
+//! | `\Cxxyy\ \Mxxyy[zz]\` | dropped (character-set switches) |
+//! | `\.br\`, `\.ce\` | `\n` |
+//! | `\.sp\`, `\.sp n\` | `n` newlines (default 1) |
+//! | `\.sk n\`, `\.in n\`, `\.ti n\` | `n` spaces when `n > 0`, else nothing |
+//! | `\.fi\`, `\.nf\` | dropped (wrap mode) |
+//! | `\Z..\` and anything else | kept verbatim |
+//!
+//! Repeat counts are capped at [`MAX_REPEAT`] so `\.sp 999999999\` cannot
+//! be used to make us allocate gigabytes.
+
+use std::borrow::Cow;
+
+use super::er7::Separators;
+
+/// Upper bound for the `n` of `.sp`/`.sk`/`.in`/`.ti`.
+pub const MAX_REPEAT: usize = 100;
+
+/// Decodes the escape sequences in `raw`. Borrows when there are none.
+pub fn decode<'a>(raw: &'a str, seps: &Separators) -> Cow<'a, str> {
+    let Some(esc) = seps.escape.map(char::from) else {
+        return Cow::Borrowed(raw);
+    };
+    if !raw.contains(esc) {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(open) = rest.find(esc) {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(esc) else {
+            // Unterminated: keep the rest verbatim.
+            out.push_str(&rest[open..]);
+            return Cow::Owned(out);
+        };
+        let body = &after[..close];
+        if !expand(body, seps, &mut out) {
+            out.push(esc);
+            out.push_str(body);
+            out.push(esc);
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// Appends the meaning of one sequence body; false if it is not one we
+/// decode (the caller then keeps it verbatim).
+fn expand(body: &str, seps: &Separators, out: &mut String) -> bool {
+    let delimiter = match body {
+        "F" => Some(seps.field),
+        "S" => seps.component,
+        "T" => seps.subcomponent,
+        "R" => seps.repetition,
+        "E" => seps.escape,
+        "P" => seps.truncation,
+        // "\H\ start highlighting", "\N\ normal text (end highlighting)".
+        "H" | "N" => return true,
+        _ => None,
+    };
+    if let Some(c) = delimiter {
+        out.push(char::from(c));
+        return true;
+    }
+    match body.as_bytes().first() {
+        // "\Xdddd...\ hexadecimal data".
+        Some(b'X') => push_hex(&body[1..], out),
+        // "\Cxxyy\ single-byte character set escape sequence with two
+        // hexadecimal values"; "\Mxxyyzz\ multi-byte character set escape
+        // sequence with two or three hexadecimal values". Dropped: we have
+        // already decoded the bytes as Unicode.
+        Some(b'C') => body.len() == 5 && is_hex(&body[1..]),
+        Some(b'M') => matches!(body.len(), 5 | 7) && is_hex(&body[1..]),
+        Some(b'.') => format_command(&body[1..], out),
+        // "\Zdddd...\ locally defined escape sequence": kept verbatim.
+        _ => false,
+    }
+}
+
+fn is_hex(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn push_hex(digits: &str, out: &mut String) -> bool {
+    if !is_hex(digits) || !digits.len().is_multiple_of(2) {
+        return false;
+    }
+    let bytes: Vec<u8> = digits
+        .as_bytes()
+        .chunks_exact(2)
+        .map(|pair| hex_val(pair[0]) << 4 | hex_val(pair[1]))
+        .collect();
+    match std::str::from_utf8(&bytes) {
+        Ok(s) => out.push_str(s),
+        Err(_) => out.extend(bytes.iter().map(|&b| char::from(b))),
+    }
+    true
+}
+
+fn hex_val(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        b'A'..=b'F' => b - b'A' + 10,
+        _ => 0,
+    }
+}
+
+/// Formatted-text (FT) commands, after the leading `.`.
+fn format_command(cmd: &str, out: &mut String) -> bool {
+    let name_len = cmd.bytes().take_while(u8::is_ascii_alphabetic).count();
+    let (name, arg) = cmd.split_at(name_len);
+    let Some(n) = parse_count(arg) else {
+        return false;
+    };
+    match (name, n) {
+        // ".br Begin new output line." / ".ce End current output line and
+        // center the next line."
+        ("br" | "ce", None) => out.push('\n'),
+        // ".sp <number> End current output line and skip <number> vertical
+        // spaces. <number> is a positive integer or absent. If <number> is
+        // absent, skip one space."
+        ("sp", n) => push_n(out, '\n', n.unwrap_or(1)),
+        // ".sk <number> Skip <number> spaces to the right." ".in"/".ti":
+        // (temporarily) "Indent <number> of spaces, where <number> is a
+        // positive or negative integer." Plain text has no margins, so a
+        // positive indent becomes leading spaces and a negative one nothing.
+        ("sk" | "in" | "ti", Some(n)) => push_n(out, ' ', n),
+        // ".fi Begin word wrap or fill mode." / ".nf Begin no-wrap mode."
+        ("fi" | "nf", None) => {}
+        _ => return false,
+    }
+    true
+}
+
+/// `""` → `Some(None)`; `" 3"`, `"+3"`, `"-2"` → `Some(Some(n))` with
+/// negatives clamped to 0; anything else → `None`.
+fn parse_count(arg: &str) -> Option<Option<i64>> {
+    let arg = arg.trim();
+    if arg.is_empty() {
+        return Some(None);
+    }
+    let digits = arg.strip_prefix('+').unwrap_or(arg);
+    let (neg, digits) = match digits.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, digits),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Saturate instead of failing on absurdly long digit strings.
+    let n = digits.parse::<i64>().unwrap_or(i64::MAX);
+    Some(Some(if neg { 0 } else { n }))
+}
+
+fn push_n(out: &mut String, c: char, n: i64) {
+    let n = usize::try_from(n).unwrap_or(0).min(MAX_REPEAT);
+    out.extend(std::iter::repeat_n(c, n));
+}
+
+/// Escapes `text` so it can be written as one value under `seps`: every
+/// delimiter becomes its escape sequence, and CR/LF become `\X0D\`/`\X0A\`
+/// (a raw CR would end the segment). Borrows when nothing needs escaping.
+///
+/// With no escape character declared nothing can be escaped; delimiters and
+/// line breaks are then replaced by a space so the structure stays intact.
+pub fn encode<'a>(text: &'a str, seps: &Separators) -> Cow<'a, str> {
+    let specials = [
+        (Some(seps.field), "F"),
+        (seps.component, "S"),
+        (seps.subcomponent, "T"),
+        (seps.repetition, "R"),
+        (seps.escape, "E"),
+        (seps.truncation, "P"),
+        (Some(b'\r'), "X0D"),
+        (Some(b'\n'), "X0A"),
+    ];
+    let code_for = |c: char| {
+        specials
+            .iter()
+            .find(|(d, _)| d.map(char::from) == Some(c))
+            .map(|(_, code)| *code)
+    };
+    if !text.chars().any(|c| code_for(c).is_some()) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match (code_for(c), seps.escape.map(char::from)) {
+            (Some(code), Some(esc)) => {
+                out.push(esc);
+                out.push_str(code);
+                out.push(esc);
+            }
+            (Some(_), None) => out.push(' '),
+            (None, _) => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}

@@ -1,0 +1,256 @@
+//! MLLP framing: owns cutting a TCP byte stream into HL7 messages and
+//! wrapping outgoing ones. Sans-I/O: the caller reads from the socket,
+//! [`Framer::push`]es whatever arrived, and drains [`Framer::next_frame`]
+//! until it returns `None`.
+//!
+//! A frame is `<SB> message <EB><CR>`, where (MLLP Release 1)
+//!
+//! ```text
+//! <SB> = Start Block character (1 byte) ASCII <VT>, i.e., <0x0B>
+//! <EB> = End Block character (1 byte) ASCII <FS>, i.e., <0x1C>
+//! <CR> = Carriage Return (1 byte)
+//! ```
+//!
+//! MLLP is
+//! synchronous — the sender waits for our ACK — so a frame is delivered as
+//! soon as its `<EB>` arrives, without waiting for the `<CR>`: a sender that
+//! omits the `<CR>` is not left hanging, and the `<CR>` (plus any LF, space
+//! or tab) between frames is skipped silently.
+//!
+//! Errors never stop the framer; after each one it resynchronises:
+//! - [`FrameError::Garbage`]: other bytes outside a frame, reported once per
+//!   run when the next `<SB>` ends it (or every `max` bytes of a flood). A
+//!   frame cut short by a new `<SB>` is reported the same way.
+//! - [`FrameError::TooLarge`]: the frame grew past `max` bytes. Reported as
+//!   soon as that is known; its bytes are then dropped up to its `<EB>` or
+//!   the next `<SB>`, whichever comes first. Memory stays near `max`.
+
+use thiserror::Error;
+
+/// Start block, `<VT>`.
+pub const START_BLOCK: u8 = 0x0B;
+/// End block, `<FS>`.
+pub const END_BLOCK: u8 = 0x1C;
+/// Carriage return after the end block.
+pub const CARRIAGE_RETURN: u8 = 0x0D;
+/// A generous default frame limit for ADT traffic (1 MiB).
+pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
+
+/// Something other than a good frame turned up in the stream.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FrameError {
+    /// A frame exceeded the size limit; `len` is how much had arrived when
+    /// that was noticed (always more than the limit).
+    #[error("MLLP frame of {len}+ bytes exceeds the size limit")]
+    TooLarge {
+        /// Bytes of frame content seen so far.
+        len: usize,
+    },
+    /// Bytes outside any frame were dropped.
+    #[error("skipped {skipped} bytes outside MLLP framing")]
+    Garbage {
+        /// How many bytes were dropped.
+        skipped: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between frames, looking for `<SB>`.
+    Idle,
+    /// After `<SB>`; `buf` holds the content so far.
+    InFrame,
+    /// Dropping the rest of an oversized frame.
+    Discarding,
+}
+
+/// Incremental MLLP decoder.
+#[derive(Debug, Clone)]
+pub struct Framer {
+    max: usize,
+    buf: Vec<u8>,
+    state: State,
+    /// In `InFrame`, bytes of `buf` already searched for `<EB>`/`<SB>`.
+    scanned: usize,
+    /// Length of the current run of bytes outside frames.
+    run: usize,
+    /// Whether that run holds anything but whitespace.
+    run_is_junk: bool,
+    /// Just left a frame: a leading `<CR>` is its trailer.
+    after_frame: bool,
+}
+
+impl Framer {
+    /// A framer that rejects frames with more than `max` content bytes.
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            buf: Vec::new(),
+            state: State::Idle,
+            scanned: 0,
+            run: 0,
+            run_is_junk: false,
+            after_frame: false,
+        }
+    }
+
+    /// Adds bytes as they arrived from the socket, in any chunking.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes held but not yet returned (part of a frame, usually).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next complete frame's content (without `<SB>`/`<EB><CR>`), an
+    /// error to report, or `None` when more bytes are needed.
+    pub fn next_frame(&mut self) -> Option<Result<Vec<u8>, FrameError>> {
+        loop {
+            let step = match self.state {
+                State::Idle => self.step_idle(),
+                State::InFrame => self.step_in_frame(),
+                State::Discarding => self.step_discarding(),
+            };
+            match step {
+                Step::Emit(out) => return Some(out),
+                Step::NeedMore => return None,
+                Step::Continue => {}
+            }
+        }
+    }
+
+    fn step_idle(&mut self) -> Step {
+        // The <CR> of the <EB><CR> trailer belongs to the frame, not the run.
+        if self.after_frame && !self.buf.is_empty() {
+            if self.buf.first() == Some(&CARRIAGE_RETURN) {
+                self.buf.remove(0);
+            }
+            self.after_frame = false;
+        }
+        let start = self.buf.iter().position(|&b| b == START_BLOCK);
+        let skipped = start.unwrap_or(self.buf.len());
+        self.note_outside(skipped);
+        let Some(i) = start else {
+            self.buf.clear();
+            // A flood of junk is reported every `max` bytes.
+            if self.run < self.max.max(1) {
+                return Step::NeedMore;
+            }
+            return self
+                .end_run()
+                .map_or(Step::NeedMore, |e| Step::Emit(Err(e)));
+        };
+        self.buf.drain(..=i);
+        self.state = State::InFrame;
+        self.scanned = 0;
+        self.end_run()
+            .map_or(Step::Continue, |e| Step::Emit(Err(e)))
+    }
+
+    fn step_in_frame(&mut self) -> Step {
+        let hit = self
+            .buf
+            .get(self.scanned..)
+            .unwrap_or_default()
+            .iter()
+            .position(|&b| b == END_BLOCK || b == START_BLOCK)
+            .map(|i| self.scanned + i);
+        let Some(p) = hit else {
+            self.scanned = self.buf.len();
+            if self.buf.len() > self.max {
+                return self.too_large(self.buf.len(), State::Discarding);
+            }
+            return Step::NeedMore;
+        };
+        let is_end = self.buf.get(p) == Some(&END_BLOCK);
+        if p > self.max {
+            // Drop through <EB>, or up to (not including) a new <SB>.
+            self.buf.drain(..p + usize::from(is_end));
+            self.after_frame = is_end;
+            return self.too_large(p, State::Idle);
+        }
+        if !is_end {
+            // The frame was cut short; its bytes and its <SB> are garbage.
+            self.buf.drain(..=p);
+            self.scanned = 0;
+            return Step::Emit(Err(FrameError::Garbage { skipped: p + 1 }));
+        }
+        let frame: Vec<u8> = self.buf.drain(..=p).take(p).collect();
+        self.state = State::Idle;
+        self.after_frame = true;
+        Step::Emit(Ok(frame))
+    }
+
+    fn step_discarding(&mut self) -> Step {
+        let hit = self
+            .buf
+            .iter()
+            .position(|&b| b == END_BLOCK || b == START_BLOCK);
+        match hit {
+            None => {
+                self.buf.clear();
+                Step::NeedMore
+            }
+            Some(p) => {
+                // Drop through <EB>; leave an <SB> for Idle to find.
+                let is_end = self.buf.get(p) == Some(&END_BLOCK);
+                self.buf.drain(..p + usize::from(is_end));
+                self.after_frame = is_end;
+                self.state = State::Idle;
+                Step::Continue
+            }
+        }
+    }
+
+    fn too_large(&mut self, len: usize, next: State) -> Step {
+        if next == State::Discarding {
+            self.buf.clear();
+        }
+        self.state = next;
+        self.scanned = 0;
+        Step::Emit(Err(FrameError::TooLarge { len }))
+    }
+
+    /// Accounts for the first `n` bytes of `buf`, which lie between frames.
+    fn note_outside(&mut self, n: usize) {
+        let junk = self.buf[..n]
+            .iter()
+            .any(|&b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t'));
+        self.run += n;
+        self.run_is_junk |= junk;
+    }
+
+    /// Closes the current outside-frame run; reports it if it was junk.
+    fn end_run(&mut self) -> Option<FrameError> {
+        let report = self
+            .run_is_junk
+            .then_some(FrameError::Garbage { skipped: self.run });
+        self.run = 0;
+        self.run_is_junk = false;
+        report
+    }
+}
+
+impl Default for Framer {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_FRAME)
+    }
+}
+
+enum Step {
+    Emit(Result<Vec<u8>, FrameError>),
+    NeedMore,
+    Continue,
+}
+
+/// Wraps one message for sending: `<SB> message <EB><CR>`.
+pub fn frame(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 3);
+    out.push(START_BLOCK);
+    out.extend_from_slice(message);
+    out.push(END_BLOCK);
+    out.push(CARRIAGE_RETURN);
+    out
+}

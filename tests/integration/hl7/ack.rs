@@ -1,0 +1,205 @@
+//! Acknowledgments: round trips over the corpus, enhanced mode, ERR layout
+//! per version, escaping of caller text, and timestamp formatting.
+
+use super::support::corpus;
+use hisp::hl7::ack::format_ts;
+use hisp::hl7::{
+    AckCode, AckError, ErrorCode, ErrorLocation, Header, ParseError, build_ack, parse, parse_ack,
+};
+
+const NOW: i64 = 1_718_454_896; // 2024-06-15T12:34:56Z
+
+fn internal(text: &str) -> AckError {
+    AckError {
+        code: ErrorCode::ApplicationInternalError,
+        message: text.into(),
+        location: None,
+    }
+}
+
+#[test]
+fn corpus_round_trip() {
+    for (name, bytes) in corpus() {
+        let orig = parse(&bytes).expect("parse").header();
+        for code in [AckCode::AA, AckCode::AE, AckCode::AR] {
+            let err = (code != AckCode::AA).then(|| internal("could not file"));
+            let ack = build_ack(&orig, code, err.as_ref(), "ACK-1", NOW);
+            assert!(ack.ends_with('\r') && !ack.contains('\n'), "{name}");
+            let (msa1, msa2) = parse_ack(ack.as_bytes()).expect("parse ack");
+            assert_eq!(msa1, code.msa1(orig.enhanced_mode()), "{name}");
+            assert_eq!(msa2, orig.control_id, "{name}");
+            let back = parse(ack.as_bytes()).expect("ack parses").header();
+            assert_eq!(back.sending_app, orig.receiving_app, "{name}");
+            assert_eq!(back.sending_facility, orig.receiving_facility, "{name}");
+            assert_eq!(back.receiving_app, orig.sending_app, "{name}");
+            assert_eq!(back.receiving_facility, orig.sending_facility, "{name}");
+            assert_eq!(back.version, orig.version, "{name}");
+            assert_eq!(back.processing_id, orig.processing_id, "{name}");
+            assert_eq!(back.message_type, "ACK", "{name}");
+            assert_eq!(back.trigger_event, orig.trigger_event, "{name}");
+            assert_eq!(back.control_id, "ACK-1", "{name}");
+            assert_eq!(back.timestamp, "20240615123456+0000", "{name}");
+            let segs: Vec<_> = ack.split_terminator('\r').map(|s| &s[..3]).collect();
+            let want: &[&str] = if err.is_some() {
+                &["MSH", "MSA", "ERR"]
+            } else {
+                &["MSH", "MSA"]
+            };
+            assert_eq!(segs, want, "{name}");
+        }
+    }
+}
+
+fn header(version: &str, event: &str) -> Header {
+    let text =
+        format!("MSH|^~\\&|SEND^1.2.3^ISO|SFAC|RECV|RFAC|2024||ADT^{event}|ORIG-9|T|{version}\r");
+    parse(text.as_bytes()).expect("parse").header()
+}
+
+#[test]
+fn msh9_shape_follows_version() {
+    let line = |v: &str| {
+        let ack = build_ack(&header(v, "A04"), AckCode::AA, None, "K", NOW);
+        ack.split('|').nth(8).map(str::to_owned)
+    };
+    assert_eq!(line("2.3").as_deref(), Some("ACK^A04"));
+    assert_eq!(line("2.3.1").as_deref(), Some("ACK^A04^ACK"));
+    assert_eq!(line("2.5.1").as_deref(), Some("ACK^A04^ACK"));
+    assert_eq!(line("2.8").as_deref(), Some("ACK^A04^ACK"));
+}
+
+#[test]
+fn exact_ack_v251_with_error_and_escaped_text() {
+    let err = AckError {
+        code: ErrorCode::DataType,
+        message: "PID-7 bad | date ^ here\r".into(),
+        location: Some(ErrorLocation {
+            segment: "PID".into(),
+            sequence: 1,
+            field: 7,
+        }),
+    };
+    let ack = build_ack(&header("2.5.1", "A01"), AckCode::AE, Some(&err), "K1", NOW);
+    assert_eq!(
+        ack,
+        "MSH|^~\\&|RECV|RFAC|SEND^1.2.3^ISO|SFAC|20240615123456+0000||ACK^A01^ACK|K1|T|2.5.1\r\
+         MSA|AE|ORIG-9\r\
+         ERR||PID^1^7|102^Data type error^HL70357|E||||PID-7 bad \\F\\ date \\S\\ here\\X0D\\\r"
+    );
+    let msg = parse(ack.as_bytes()).expect("parse");
+    assert_eq!(
+        msg.get("ERR-8").as_deref(),
+        Some("PID-7 bad | date ^ here\r")
+    );
+    assert_eq!(msg.get("ERR-3.1").as_deref(), Some("102"));
+    assert_eq!(msg.get("ERR-4").as_deref(), Some("E"));
+}
+
+#[test]
+fn legacy_err_layout_for_v23() {
+    let ack = build_ack(
+        &header("2.3", "A01"),
+        AckCode::AR,
+        Some(&internal("a|b")),
+        "K",
+        NOW,
+    );
+    let msg = parse(ack.as_bytes()).expect("parse");
+    assert_eq!(msg.get("MSA-1").as_deref(), Some("AR"));
+    assert_eq!(msg.get("MSA-3").as_deref(), Some("a|b"));
+    assert!(ack.contains("MSA|AR|ORIG-9|a\\F\\b\r"));
+    assert_eq!(msg.get("ERR-1.4.1").as_deref(), Some("207"));
+    assert_eq!(
+        msg.get("ERR-1.4.2").as_deref(),
+        Some("Application internal error")
+    );
+    assert_eq!(msg.get("ERR-3"), None);
+}
+
+#[test]
+fn enhanced_mode_uses_commit_codes() {
+    let base = "MSH|^~\\&|S|SF|R|RF|2024||ADT^A01^ADT_A01|X1|P|2.5.1";
+    for (tail, enhanced) in [
+        ("", false),
+        ("|||AL", true),
+        ("||||AL", true),
+        ("|||NE|NE", true),
+        ("||| ", false),
+        ("|||\"\"", false),
+    ] {
+        let h = parse(format!("{base}{tail}\r").as_bytes())
+            .expect("parse")
+            .header();
+        assert_eq!(h.enhanced_mode(), enhanced, "{tail:?}");
+        for (code, orig, commit) in [
+            (AckCode::AA, "AA", "CA"),
+            (AckCode::AE, "AE", "CE"),
+            (AckCode::AR, "AR", "CR"),
+        ] {
+            let ack = build_ack(&h, code, None, "K", NOW);
+            let (msa1, _) = parse_ack(ack.as_bytes()).expect("ack");
+            assert_eq!(msa1, if enhanced { commit } else { orig }, "{tail:?}");
+        }
+    }
+}
+
+#[test]
+fn accept_ack_wanted_follows_msh15() {
+    let with = |t: &str| {
+        parse(format!("MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|1|P|2.5|||{t}\r").as_bytes())
+            .expect("parse")
+            .header()
+    };
+    assert!(with("").accept_ack_wanted(true) && with("").accept_ack_wanted(false));
+    assert!(with("AL").accept_ack_wanted(true));
+    assert!(!with("NE").accept_ack_wanted(true) && !with("NE").accept_ack_wanted(false));
+    assert!(with("ER").accept_ack_wanted(false) && !with("ER").accept_ack_wanted(true));
+    assert!(with("SU").accept_ack_wanted(true) && !with("SU").accept_ack_wanted(false));
+}
+
+#[test]
+fn hostile_header_values_are_escaped() {
+    // Values decoded from the original (here MSH-10 and MSH-3 carry escapes)
+    // must be re-escaped, or they would break the ACK's structure.
+    let text = "MSH|^~\\&|A\\F\\B|F|R|RF|2024||ADT^A01|ID\\S\\7|P|2.5\r";
+    let h = parse(text.as_bytes()).expect("parse").header();
+    assert_eq!(h.control_id, "ID^7");
+    let ack = build_ack(&h, AckCode::AA, None, "my|id", NOW);
+    let (_, msa2) = parse_ack(ack.as_bytes()).expect("ack");
+    assert_eq!(msa2, "ID^7");
+    let back = parse(ack.as_bytes()).expect("parse").header();
+    assert_eq!(back.receiving_app.namespace_id, "A|B");
+    assert_eq!(back.control_id, "my|id");
+}
+
+#[test]
+fn empty_header_still_gives_a_well_formed_ack() {
+    let h = parse(b"MSH|^~\\&").expect("parse").header();
+    let ack = build_ack(&h, AckCode::AR, Some(&internal("no header")), "K", 0);
+    assert!(ack.starts_with("MSH|^~\\&|||||19700101000000+0000||ACK^^ACK|K|P|2.5\r"));
+    assert_eq!(
+        parse_ack(ack.as_bytes()).expect("ack"),
+        ("AR".into(), String::new())
+    );
+}
+
+#[test]
+fn parse_ack_errors() {
+    assert_eq!(parse_ack(b""), Err(ParseError::Empty));
+    assert_eq!(
+        parse_ack(b"MSH|^~\\&|A|B|C|D|2024||ACK|1|P|2.5\r"),
+        Err(ParseError::MissingSegment("MSA"))
+    );
+    let ok = parse_ack(b"MSH|^~\\&|A|B|C|D|2024||ACK^A01^ACK|1|P|2.5\nMSA|AA|MSG1\n");
+    assert_eq!(ok, Ok(("AA".into(), "MSG1".into())));
+}
+
+#[test]
+fn timestamps() {
+    assert_eq!(format_ts(0), "19700101000000+0000");
+    assert_eq!(format_ts(NOW), "20240615123456+0000");
+    assert_eq!(format_ts(951_782_400), "20000229000000+0000"); // leap day
+    assert_eq!(format_ts(-1), "19691231235959+0000");
+    assert_eq!(format_ts(i64::MIN), "00000101000000+0000");
+    assert_eq!(format_ts(i64::MAX), "99991231235959+0000");
+}

@@ -1,0 +1,207 @@
+//! MLLP framing: arbitrary chunking, several frames per read, garbage,
+//! oversized frames and resynchronisation.
+
+use super::support::corpus;
+use hisp::hl7::mllp::{DEFAULT_MAX_FRAME, END_BLOCK, START_BLOCK};
+use hisp::hl7::{FrameError, Framer, frame, parse};
+
+type Item = Result<Vec<u8>, FrameError>;
+
+fn drain(f: &mut Framer) -> Vec<Item> {
+    std::iter::from_fn(|| f.next_frame()).collect()
+}
+
+fn feed_all(f: &mut Framer, chunks: &[&[u8]]) -> Vec<Item> {
+    let mut out = Vec::new();
+    for c in chunks {
+        f.push(c);
+        out.extend(drain(f));
+    }
+    out
+}
+
+const A: &[u8] = b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5\rPID|1\r";
+const B: &[u8] = b"MSH|^~\\&|A|B|C|D|2024||ADT^A02|2|P|2.5\rPV1|1|I\r";
+
+#[test]
+fn frame_wraps() {
+    assert_eq!(frame(b"x"), [START_BLOCK, b'x', END_BLOCK, b'\r']);
+}
+
+#[test]
+fn byte_by_byte() {
+    let wire = [frame(A), frame(B)].concat();
+    let mut f = Framer::new(1024);
+    let mut got = Vec::new();
+    for b in &wire {
+        f.push(std::slice::from_ref(b));
+        got.extend(drain(&mut f));
+    }
+    assert_eq!(got, vec![Ok(A.to_vec()), Ok(B.to_vec())]);
+    assert_eq!(f.buffered(), 0);
+}
+
+#[test]
+fn every_split_point() {
+    let wire = [frame(A), frame(B)].concat();
+    for cut in 0..=wire.len() {
+        let mut f = Framer::new(1024);
+        let got = feed_all(&mut f, &[&wire[..cut], &wire[cut..]]);
+        assert_eq!(got, vec![Ok(A.to_vec()), Ok(B.to_vec())], "cut at {cut}");
+    }
+}
+
+#[test]
+fn two_frames_in_one_push() {
+    let mut f = Framer::default();
+    let got = feed_all(&mut f, &[&[frame(A), frame(B)].concat()]);
+    assert_eq!(got, vec![Ok(A.to_vec()), Ok(B.to_vec())]);
+}
+
+#[test]
+fn garbage_before_and_between_frames() {
+    let wire = [b"hello".as_slice(), &frame(A), b"\r\nxx", &frame(B)].concat();
+    let mut f = Framer::default();
+    let got = feed_all(&mut f, &[&wire]);
+    assert_eq!(
+        got,
+        vec![
+            Err(FrameError::Garbage { skipped: 5 }),
+            Ok(A.to_vec()),
+            Err(FrameError::Garbage { skipped: 4 }),
+            Ok(B.to_vec()),
+        ]
+    );
+}
+
+#[test]
+fn garbage_run_reported_once_across_pushes() {
+    let mut f = Framer::default();
+    let got = feed_all(&mut f, &[b"ab", b"cd", b"e", &frame(A)]);
+    assert_eq!(
+        got,
+        vec![Err(FrameError::Garbage { skipped: 5 }), Ok(A.to_vec())]
+    );
+}
+
+#[test]
+fn whitespace_between_frames_and_missing_final_cr_are_fine() {
+    // Some senders add LF after <EB><CR>; some omit the <CR>.
+    let mut no_cr = frame(A);
+    no_cr.pop();
+    let wire = [no_cr.as_slice(), b"\n\r\n ", &frame(B), b"\n"].concat();
+    let mut f = Framer::default();
+    let got = feed_all(&mut f, &[&wire]);
+    assert_eq!(got, vec![Ok(A.to_vec()), Ok(B.to_vec())]);
+}
+
+#[test]
+fn frame_delivered_at_end_block_without_waiting_for_cr() {
+    let mut f = Framer::default();
+    let mut wire = frame(A);
+    wire.pop();
+    assert_eq!(feed_all(&mut f, &[&wire]), vec![Ok(A.to_vec())]);
+}
+
+#[test]
+fn oversized_then_good() {
+    let big = vec![b'X'; 100];
+    let wire = [frame(&big), frame(A)].concat();
+    let mut f = Framer::new(64);
+    let got = feed_all(&mut f, &[&wire]);
+    assert_eq!(
+        got,
+        vec![Err(FrameError::TooLarge { len: 100 }), Ok(A.to_vec())]
+    );
+}
+
+#[test]
+fn oversized_streamed_is_reported_early_and_memory_stays_bounded() {
+    let mut f = Framer::new(64);
+    let mut got = feed_all(&mut f, &[&[START_BLOCK]]);
+    for _ in 0..100 {
+        got.extend(feed_all(&mut f, &[&[b'X'; 10]]));
+        assert!(f.buffered() <= 74);
+    }
+    got.extend(feed_all(&mut f, &[&[END_BLOCK, b'\r'], &frame(A)]));
+    assert_eq!(
+        got,
+        vec![Err(FrameError::TooLarge { len: 70 }), Ok(A.to_vec())]
+    );
+}
+
+#[test]
+fn oversized_without_end_resyncs_at_next_start_block() {
+    let mut f = Framer::new(8);
+    let wire = [&[START_BLOCK][..], &[b'Y'; 20], &frame(b"ok")].concat();
+    let got = feed_all(&mut f, &[&wire]);
+    assert_eq!(
+        got,
+        vec![Err(FrameError::TooLarge { len: 20 }), Ok(b"ok".to_vec())]
+    );
+}
+
+#[test]
+fn frame_cut_short_by_new_start_block() {
+    let wire = [&[START_BLOCK][..], b"MSH|partial", &frame(A)].concat();
+    let mut f = Framer::default();
+    let got = feed_all(&mut f, &[&wire]);
+    assert_eq!(
+        got,
+        vec![Err(FrameError::Garbage { skipped: 12 }), Ok(A.to_vec())]
+    );
+}
+
+#[test]
+fn junk_flood_without_start_block_is_reported_and_dropped() {
+    let mut f = Framer::new(100);
+    let got = feed_all(&mut f, &[&[b'z'; 250]]);
+    assert_eq!(got, vec![Err(FrameError::Garbage { skipped: 250 })]);
+    assert_eq!(f.buffered(), 0);
+}
+
+#[test]
+fn whole_corpus_through_the_framer_in_odd_chunks() {
+    let files = corpus();
+    let wire: Vec<u8> = files.iter().flat_map(|(_, b)| frame(b)).collect();
+    for chunk in [1, 7, 64, 1500, 65536] {
+        let mut f = Framer::new(DEFAULT_MAX_FRAME);
+        let mut got = Vec::new();
+        for piece in wire.chunks(chunk) {
+            f.push(piece);
+            got.extend(drain(&mut f));
+        }
+        assert_eq!(got.len(), files.len(), "chunk {chunk}");
+        for ((name, bytes), item) in files.iter().zip(got) {
+            let body = item.expect("frame");
+            assert_eq!(&body, bytes, "{name}");
+            assert!(parse(&body).is_ok(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn random_streams_never_panic_and_stay_bounded() {
+    let mut state = 0x1234_5678_9ABC_DEF1u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let alphabet = [START_BLOCK, END_BLOCK, b'\r', b'\n', b'M', b'|', 0xFF];
+    for _ in 0..300 {
+        let max = (next() % 64) as usize;
+        let mut f = Framer::new(max);
+        for _ in 0..50 {
+            let len = (next() % 40) as usize;
+            let chunk: Vec<u8> = (0..len).map(|_| alphabet[(next() % 7) as usize]).collect();
+            f.push(&chunk);
+            for body in drain(&mut f).into_iter().flatten() {
+                assert!(body.len() <= max);
+                assert!(!body.contains(&START_BLOCK) && !body.contains(&END_BLOCK));
+            }
+            assert!(f.buffered() <= max + 1, "{} > {max}", f.buffered());
+        }
+    }
+}
