@@ -71,7 +71,6 @@ struct Fixture {
     sender_key: PKey<Private>,
     rcpt_cert: X509,
     rcpt_key: PKey<Private>,
-    sender: DirectAddress,
     recipient: DirectAddress,
     validator: Validator,
     rt: tokio::runtime::Runtime,
@@ -105,7 +104,6 @@ impl Fixture {
             sender_key: s.key,
             rcpt_cert: r.cert,
             rcpt_key: r.key,
-            sender,
             recipient,
             validator,
             rt,
@@ -214,23 +212,36 @@ fn small_message(len: usize) -> Vec<u8> {
     m
 }
 
-/// A message of about `len` bytes (within one line) whose body is base64 of
-/// random bytes in 76-character CRLF lines, built without a second full copy.
+/// A message of exactly `len` bytes whose body is base64 of random bytes in
+/// 76-character CRLF lines (an `X-Pad` header takes up the remainder), built
+/// without a second full copy.
 fn base64_message(len: usize) -> Vec<u8> {
+    const LINE: usize = 78;
     let head = headers(
         "Content-Type: application/octet-stream; name=scan.bin\r\n\
          Content-Transfer-Encoding: base64\r\n\
          Content-Disposition: attachment; filename=scan.bin",
     );
-    let mut m = Vec::with_capacity(len + 128);
+    let mut lines = (len - head.len()) / LINE;
+    let mut pad = len - head.len() - lines * LINE;
+    if pad < "X-Pad: \r\n".len() {
+        lines -= 1;
+        pad += LINE;
+    }
+    let mut m = Vec::with_capacity(len);
+    m.extend_from_slice(b"X-Pad: ");
+    m.resize(pad - 2, b'x');
+    m.extend_from_slice(b"\r\n");
     m.extend_from_slice(head.as_bytes());
     let mut raw = vec![0u8; 57 * 1024];
-    while m.len() < len {
+    while lines > 0 {
         openssl::rand::rand_bytes(&mut raw).expect("random");
-        let lines = mime::base64_lines(&raw);
-        let room = (len - m.len()).div_ceil(78) * 78;
-        m.extend_from_slice(&lines[..lines.len().min(room)]);
+        let chunk = mime::base64_lines(&raw);
+        let take = lines.min(1024);
+        m.extend_from_slice(&chunk[..take * LINE]);
+        lines -= take;
     }
+    assert_eq!(m.len(), len);
     m
 }
 
@@ -294,6 +305,10 @@ fn small(c: &mut Criterion, f: &Fixture) {
             .expect("trusted")
         });
     });
+    let leaf_der = f.sender_cert.to_der().expect("der");
+    g.bench_function("x509_parse", |b| {
+        b.iter(|| X509::from_der(black_box(&leaf_der)).expect("parses"));
+    });
     g.bench_function("rsa2048_sign_raw", |b| {
         b.iter(|| {
             let mut s = openssl::sign::Signer::new_without_digest(&f.sender_key).expect("signer");
@@ -303,34 +318,54 @@ fn small(c: &mut Criterion, f: &Fixture) {
     g.finish();
 }
 
-fn large(c: &mut Criterion, f: &Fixture) {
-    let message = base64_message(LARGE);
-    let entity = smime::wrap_rfc822(&message);
+/// The 20 MiB inputs, built on first use so a filtered run skips them.
+struct LargeInputs {
+    message: Vec<u8>,
+    entity: Vec<u8>,
+    raw: Vec<u8>,
+}
+
+fn large(c: &mut Criterion, f: &Fixture, len: usize) {
     let chain = f.chain();
     let recipients = f.recipients();
     let to = [f.rcpt_cert.clone()];
     let keys = f.keys();
     let local = f.local();
-    let raw = f.outgoing(&message, &chain, &recipients);
-    assert_eq!(f.incoming(&raw, &keys, &local), message);
+    let inputs = std::cell::OnceCell::new();
+    let inputs = || {
+        inputs.get_or_init(|| {
+            let message = base64_message(len);
+            let raw = f.outgoing(&message, &chain, &recipients);
+            assert_eq!(f.incoming(&raw, &keys, &local), message);
+            LargeInputs {
+                entity: smime::wrap_rfc822(&message),
+                message,
+                raw,
+            }
+        })
+    };
 
     let mut g = c.benchmark_group("large");
     g.sampling_mode(SamplingMode::Flat);
     g.sample_size(10);
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(4));
-    g.throughput(Throughput::Bytes(message.len() as u64));
+    g.throughput(Throughput::Bytes(len as u64));
     g.bench_function("outgoing_prepare", |b| {
-        b.iter(|| f.outgoing(black_box(&message), &chain, &recipients));
+        let message = &inputs().message;
+        b.iter(|| f.outgoing(black_box(message), &chain, &recipients));
     });
     g.bench_function("sign_encrypt", |b| {
-        b.iter(|| f.sign_encrypt(black_box(&entity), &chain, &to));
+        let entity = &inputs().entity;
+        b.iter(|| f.sign_encrypt(black_box(entity), &chain, &to));
     });
     g.bench_function("incoming_open", |b| {
-        b.iter(|| f.incoming(black_box(&raw), &keys, &local));
+        let raw = &inputs().raw;
+        b.iter(|| f.incoming(black_box(raw), &keys, &local));
     });
     g.bench_function("decrypt_verify", |b| {
-        b.iter(|| f.decrypt_verify(black_box(&raw)));
+        let raw = &inputs().raw;
+        b.iter(|| f.decrypt_verify(black_box(raw)));
     });
     g.finish();
 }
@@ -424,6 +459,68 @@ fn rss_round_trip(phases: bool) {
             show(in_peak)
         );
     }
+    drop(o);
+    if resettable {
+        drop((raw, opened));
+        step_peaks(&f);
+    }
+}
+
+/// Run `step`, then print how far the peak RSS rose above the RSS before it,
+/// and the size of what it returned.
+fn step_peak<T: AsRef<[u8]>>(name: &str, step: impl FnOnce() -> T) -> T {
+    let before = rss_kib();
+    reset_peak();
+    let out = step();
+    let peak = peak_kib();
+    let rise = match (before, peak) {
+        (Some(b), Some(p)) => show(Some(p.saturating_sub(b))),
+        _ => "?".into(),
+    };
+    println!(
+        "rss-20mb step {name}: peak +{rise} over {} (returns {:.1} MiB)",
+        show(before),
+        out.as_ref().len() as f64 / (1024.0 * 1024.0)
+    );
+    out
+}
+
+/// Each S/MIME step of the round trip alone, with only its inputs alive.
+fn step_peaks(f: &Fixture) {
+    let chain = f.chain();
+    let to = [f.rcpt_cert.clone()];
+    let message = base64_message(LARGE);
+    let crlf = step_peak("mime::to_crlf(message)", || mime::to_crlf(&message));
+    drop(crlf);
+    let entity = step_peak("smime::wrap_rfc822", || smime::wrap_rfc822(&message));
+    drop(message);
+    let signed = step_peak("smime::sign", || {
+        smime::sign(&entity, &f.sender_cert, &f.sender_key, &chain).expect("sign")
+    });
+    drop(entity);
+    let raw = step_peak("smime::encrypt", || {
+        smime::encrypt(
+            &signed,
+            &to,
+            ContentCipher::Aes256Cbc,
+            KeyTransport::Pkcs1v15,
+        )
+        .expect("encrypt")
+    });
+    drop(signed);
+    step_peak("smime::envelope_info", || {
+        smime::envelope_info(&raw).expect("envelope");
+        Vec::new()
+    });
+    let decrypted = step_peak("smime::decrypt", || {
+        smime::decrypt(&raw, &f.rcpt_cert, &f.rcpt_key)
+            .expect("decrypt")
+            .entity
+    });
+    drop(raw);
+    step_peak("smime::verify", || {
+        smime::verify(&decrypted).expect("verify").content
+    });
 }
 
 fn main() {
@@ -440,6 +537,12 @@ fn main() {
         .configure_from_args();
     let f = Fixture::new();
     small(&mut c, &f);
-    large(&mut c, &f);
+    // `cargo test --benches` runs each benchmark once, unoptimized: keep it short.
+    let len = if args.iter().any(|a| a == "--test") {
+        1024 * 1024
+    } else {
+        LARGE
+    };
+    large(&mut c, &f, len);
     c.final_summary();
 }
