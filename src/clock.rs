@@ -81,18 +81,19 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
-/// Days since the epoch to (year, month, day), after Howard Hinnant's `civil_from_days`.
-pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian, after
+/// Howard Hinnant's `civil_from_days`. Saturating, so no input can overflow.
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z.saturating_add(719_468);
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let y = yoe.saturating_add(era.saturating_mul(400));
+    (if m <= 2 { y.saturating_add(1) } else { y }, m, d)
 }
 
 #[cfg(test)]

@@ -241,25 +241,11 @@ pub fn format_ts(now_unix: i64) -> String {
     const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
     let t = now_unix.clamp(MIN, MAX);
     let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = crate::clock::civil_from_days(days);
     let (hh, mm, ss) = (secs / 3600, secs % 3600 / 60, secs % 60);
     format!("{y:04}{m:02}{d:02}{hh:02}{mm:02}{ss:02}+0000")
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
 
 /// Reads an acknowledgment (unframed) and returns (MSA-1, MSA-2), decoded:
 /// the ack code and the control id of the message it answers.

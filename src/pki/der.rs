@@ -148,7 +148,7 @@ fn base128(mut arc: u64, out: &mut Vec<u8>) {
 pub fn time(unix: i64) -> Result<Vec<u8>, DerError> {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = crate::clock::civil_from_days(days);
     let hms = format!(
         "{:02}{:02}{:02}Z",
         secs / 3600,
@@ -165,19 +165,6 @@ pub fn time(unix: i64) -> Result<Vec<u8>, DerError> {
     }
 }
 
-/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's `civil_from_days`.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z.saturating_add(719_468);
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe.saturating_add(era.saturating_mul(400));
-    (if m <= 2 { y.saturating_add(1) } else { y }, m, d)
-}
 
 /// One element read from DER: its tag and the bytes of its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
