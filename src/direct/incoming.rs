@@ -90,10 +90,13 @@ pub async fn open(
     validator: &Validator,
 ) -> Result<Opened, IncomingError> {
     let policy = validator.policy();
-    let envelope =
-        smime::envelope_info(raw).map_err(|e| IncomingError::NotDirect(e.to_string()))?;
-    check_envelope(policy, &envelope)?;
-    let decrypted = decrypt_any(raw, keys, &envelope)?;
+    // Decoded once: the envelope is read from the same DER that is decrypted.
+    let enveloped =
+        smime::Enveloped::load(raw).map_err(|e| IncomingError::NotDirect(e.to_string()))?;
+    check_envelope(policy, enveloped.info())?;
+    let decrypted = decrypt_any(&enveloped, keys)?;
+    let envelope = enveloped.info().clone();
+    drop(enveloped);
     if !smime::is_signed(&decrypted) {
         return Err(IncomingError::Unsigned);
     }
@@ -114,7 +117,11 @@ pub async fn open(
         .map_err(|why| IncomingError::Algorithm(format!("signer's certificate: {why}")))?;
     let message =
         smime::unwrap_rfc822(&verified.content).unwrap_or_else(|| verified.content.clone());
-    let message = mime::to_crlf(&message);
+    let message = if mime::needs_crlf(&message) {
+        mime::to_crlf(&message)
+    } else {
+        message
+    };
     let from = sender(&message).or_else(|| sender(raw));
     check_signer(&signer, from.as_ref())?;
     let mut verdicts = Vec::with_capacity(recipients.len());
@@ -148,11 +155,8 @@ fn check_envelope(policy: &AlgorithmPolicy, env: &EnvelopeInfo) -> Result<(), In
 }
 
 /// Decrypt with the first key that works, preferring keys the envelope names.
-fn decrypt_any(
-    raw: &[u8],
-    keys: &[LocalKey],
-    env: &EnvelopeInfo,
-) -> Result<Vec<u8>, IncomingError> {
+fn decrypt_any(enveloped: &smime::Enveloped, keys: &[LocalKey]) -> Result<Vec<u8>, IncomingError> {
+    let env = enveloped.info();
     if keys.is_empty() {
         return Err(IncomingError::Decrypt(
             "no local recipient holds a key".into(),
@@ -167,7 +171,7 @@ fn decrypt_any(
     ordered.extend(keys.iter().filter(|k| !named(k)));
     let mut last = String::new();
     for k in ordered {
-        match smime::decrypt(raw, &k.cert, &k.key) {
+        match enveloped.decrypt(&k.cert, &k.key) {
             Ok(d) => return Ok(d.entity),
             Err(SmimeError::Decrypt(why)) => last = why,
             Err(e) => last = e.to_string(),

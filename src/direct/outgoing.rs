@@ -92,24 +92,25 @@ pub async fn prepare(
     anchor_set: &str,
     validator: &Validator,
 ) -> Result<Vec<Outcome>, OutgoingError> {
-    let crlf = mime::to_crlf(message);
-    let entity = mime::parse_entity(&crlf)
-        .ok_or_else(|| OutgoingError::Malformed("no header block".into()))?;
-    if entity.header("From").is_none() {
-        return Err(OutgoingError::Malformed("it has no From header".into()));
-    }
-    let copied: Vec<(String, String)> = entity
-        .headers
-        .iter()
-        .filter(|(n, _)| COPIED.iter().any(|c| c.eq_ignore_ascii_case(n)))
-        .cloned()
-        .collect();
-    let signed = smime::sign(
-        &smime::wrap_rfc822(&crlf),
-        signer.cert,
-        signer.key,
-        signer.chain,
-    )?;
+    let copied = {
+        // Borrowed unless the message has bare CR or LF; dropped once the
+        // headers are copied (wrap_rfc822 makes its own CRLF form).
+        let crlf = mime::crlf(message);
+        let entity = mime::parse_entity(&crlf)
+            .ok_or_else(|| OutgoingError::Malformed("no header block".into()))?;
+        if entity.header("From").is_none() {
+            return Err(OutgoingError::Malformed("it has no From header".into()));
+        }
+        entity
+            .headers
+            .iter()
+            .filter(|(n, _)| COPIED.iter().any(|c| c.eq_ignore_ascii_case(n)))
+            .cloned()
+            .collect::<Vec<(String, String)>>()
+    };
+    let wrapped = smime::wrap_rfc822(message);
+    let signed = smime::sign(&wrapped, signer.cert, signer.key, signer.chain)?;
+    drop(wrapped);
     let mut out = Vec::with_capacity(recipients.len());
     for r in recipients {
         let (usable, rejected) = usable_certs(r, outgoing_anchors, anchor_set, validator).await;
@@ -117,10 +118,11 @@ pub async fn prepare(
             out.push(rejection(r, &rejected));
             continue;
         }
-        let encrypted = smime::encrypt(&signed, &usable, r.cipher, r.transport)?;
+        let mut message = outer_headers(&copied);
+        smime::encrypt_into(&mut message, &signed, &usable, r.cipher, r.transport)?;
         out.push(Outcome::Encrypted {
             address: r.address.clone(),
-            message: outer_message(&copied, &encrypted),
+            message,
             cert_count: usable.len(),
         });
     }
@@ -241,9 +243,10 @@ fn rejection(r: &Recipient, reasons: &[Unusable]) -> Outcome {
     }
 }
 
-/// The outer message: the copied headers, then the enveloped entity.
-fn outer_message(copied: &[(String, String)], encrypted_entity: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(encrypted_entity.len() + 512);
+/// The outer message's headers: the copied ones, then MIME-Version; the
+/// enveloped entity is appended by [`smime::encrypt_into`].
+fn outer_headers(copied: &[(String, String)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
     for (name, value) in copied {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
@@ -251,6 +254,5 @@ fn outer_message(copied: &[(String, String)], encrypted_entity: &[u8]) -> Vec<u8
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"MIME-Version: 1.0\r\n");
-    out.extend_from_slice(encrypted_entity);
     out
 }

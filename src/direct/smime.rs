@@ -95,7 +95,9 @@ const PKCS7_SIGNATURE: &[&str] = &[
 /// message/rfc822`, a blank line, and the message with CRLF line ends.
 pub fn wrap_rfc822(message: &[u8]) -> Vec<u8> {
     let mut out = b"Content-Type: message/rfc822\r\n\r\n".to_vec();
-    out.extend_from_slice(&mime::to_crlf(message));
+    let body = mime::crlf(message);
+    out.reserve_exact(body.len());
+    out.extend_from_slice(&body);
     out
 }
 
@@ -113,7 +115,7 @@ pub fn sign(
     key: &PKeyRef<Private>,
     chain: &[X509],
 ) -> Result<Vec<u8>, SmimeError> {
-    let content = mime::to_crlf(entity);
+    let content = mime::crlf(entity);
     let mut seen = vec![signer.to_der()?];
     let mut certs = Stack::new()?;
     for cert in chain {
@@ -132,11 +134,14 @@ pub fn sign(
     }
     .unwrap_or_else(|| "sha-256".into());
     let boundary = boundary_for(&content)?;
-    let mut out = format!(
+    let header = format!(
         "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; \
          micalg={micalg}; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n"
-    )
-    .into_bytes();
+    );
+    // One allocation: header, content, the signature part (base64 grows 4/3,
+    // plus CRLFs) and the delimiters.
+    let mut out = Vec::with_capacity(header.len() + content.len() + der.len() / 57 * 78 + 78 + 512);
+    out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(&content);
     out.extend_from_slice(
         format!(
@@ -158,16 +163,50 @@ fn boundary_for(content: &[u8]) -> Result<String, SmimeError> {
         openssl::rand::rand_bytes(&mut random)?;
         let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
         let boundary = format!("----=_hisp_{hex}");
-        if !content
-            .windows(boundary.len())
-            .any(|w| w == boundary.as_bytes())
-        {
+        if !at_line_start(content, &boundary) {
             return Ok(boundary);
         }
     }
     Err(SmimeError::Malformed(
         "no boundary could be found that the content does not contain".into(),
     ))
+}
+
+/// Whether a line of `content` starts with `boundary` or `--boundary`. A
+/// delimiter counts only at the start of a line (RFC 2046 §5.1.1), so only line
+/// starts are searched; both strings start with `-`, so only lines that do are
+/// compared, found a block at a time by a scan that vectorizes.
+fn at_line_start(content: &[u8], boundary: &str) -> bool {
+    const BLOCK: usize = 4096;
+    let delimiter = format!("--{boundary}");
+    let hit = |at: usize| {
+        content.get(at..).is_some_and(|line| {
+            line.starts_with(boundary.as_bytes()) || line.starts_with(delimiter.as_bytes())
+        })
+    };
+    if !boundary.starts_with('-') {
+        return hit(0)
+            || content
+                .iter()
+                .enumerate()
+                .any(|(i, b)| *b == b'\n' && hit(i + 1));
+    }
+    if hit(0) {
+        return true;
+    }
+    let next = content.get(1..).unwrap_or_default();
+    content
+        .chunks(BLOCK)
+        .zip(next.chunks(BLOCK))
+        .enumerate()
+        .any(|(block, (p, c))| {
+            let dash_line = |(&p, &c): (&u8, &u8)| (p == b'\n') & (c == b'-');
+            p.iter().zip(c).fold(false, |f, pair| f | dash_line(pair))
+                && p.iter()
+                    .zip(c)
+                    .enumerate()
+                    .any(|(i, pair)| dash_line(pair) && hit(block * BLOCK + i + 1))
+        })
 }
 
 /// Encrypt `entity` to every recipient as an `application/pkcs7-mime` entity
@@ -178,6 +217,20 @@ pub fn encrypt(
     cipher: ContentCipher,
     transport: KeyTransport,
 ) -> Result<Vec<u8>, SmimeError> {
+    let mut out = Vec::new();
+    encrypt_into(&mut out, entity, recipients, cipher, transport)?;
+    Ok(out)
+}
+
+/// [`encrypt`], appending the entity to `out` (for a caller that writes outer
+/// headers first, so the base64 is not copied again).
+pub fn encrypt_into(
+    out: &mut Vec<u8>,
+    entity: &[u8],
+    recipients: &[X509],
+    cipher: ContentCipher,
+    transport: KeyTransport,
+) -> Result<(), SmimeError> {
     if recipients.is_empty() {
         return Err(SmimeError::NoRecipients);
     }
@@ -206,14 +259,16 @@ pub fn encrypt(
     } else {
         "enveloped-data"
     };
-    let mut out = format!(
-        "Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=smime.p7m\r\n\
-         Content-Transfer-Encoding: base64\r\n\
-         Content-Disposition: attachment; filename=smime.p7m\r\n\r\n"
-    )
-    .into_bytes();
-    out.extend_from_slice(&mime::base64_lines(&der));
-    Ok(out)
+    out.extend_from_slice(
+        format!(
+            "Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=smime.p7m\r\n\
+             Content-Transfer-Encoding: base64\r\n\
+             Content-Disposition: attachment; filename=smime.p7m\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    mime::base64_lines_into(out, &der);
+    Ok(())
 }
 
 /// An `application/pkcs7-mime` entity (or whole message) decoded and parsed.
@@ -232,6 +287,45 @@ fn load_pkcs7(input: &[u8]) -> Result<(Vec<u8>, cms::Parsed), SmimeError> {
     let parsed =
         cms::parse(&der).map_err(|e| SmimeError::Malformed(format!("CMS ContentInfo: {e}")))?;
     Ok((der, parsed))
+}
+
+/// An enveloped-data entity decoded once: its DER, its parsed envelope and the
+/// summary, so reading the envelope and decrypting share one base64 decode.
+#[derive(Debug, Clone)]
+pub struct Enveloped {
+    der: Vec<u8>,
+    env: cms::Envelope,
+    info: EnvelopeInfo,
+}
+
+impl Enveloped {
+    /// Decode and parse a message or entity; the errors of [`envelope_info`].
+    pub fn load(message_or_entity: &[u8]) -> Result<Self, SmimeError> {
+        let (der, parsed) = load_pkcs7(message_or_entity)?;
+        match parsed {
+            cms::Parsed::Envelope(env) => Ok(Self {
+                info: report::envelope(&env),
+                der,
+                env,
+            }),
+            cms::Parsed::Signed(_) => Err(SmimeError::NotSmime(
+                "the pkcs7-mime entity is signed-data, not enveloped-data".into(),
+            )),
+            cms::Parsed::Other(oid) => Err(SmimeError::NotSmime(format!(
+                "the pkcs7-mime entity holds CMS content type {oid}, not enveloped-data"
+            ))),
+        }
+    }
+
+    /// The envelope's algorithms and recipients.
+    pub fn info(&self) -> &EnvelopeInfo {
+        &self.info
+    }
+
+    /// [`decrypt`] of the loaded envelope.
+    pub fn decrypt(&self, cert: &X509Ref, key: &PKeyRef<Private>) -> Result<Decrypted, SmimeError> {
+        decrypt_envelope(&self.der, &self.env, cert, key)
+    }
 }
 
 /// The envelope of a message or entity, read without decrypting.
@@ -260,7 +354,17 @@ pub fn decrypt(
             "the pkcs7-mime entity is not enveloped-data".into(),
         ));
     };
-    let envelope = report::envelope(&env);
+    decrypt_envelope(&der, &env, cert, key)
+}
+
+/// Decrypt parsed enveloped-data `der` (`env` is its parse).
+fn decrypt_envelope(
+    der: &[u8],
+    env: &cms::Envelope,
+    cert: &X509Ref,
+    key: &PKeyRef<Private>,
+) -> Result<Decrypted, SmimeError> {
+    let envelope = report::envelope(env);
     if !env
         .recipients
         .iter()
@@ -272,7 +376,7 @@ pub fn decrypt(
             envelope.recipient_labels()
         )));
     }
-    let cms = CmsContentInfo::from_der(&der)
+    let cms = CmsContentInfo::from_der(der)
         .map_err(|e| SmimeError::Malformed(format!("OpenSSL cannot read the CMS: {e}")))?;
     let entity = cms.decrypt(key, &cert.to_owned()).map_err(|e| {
         SmimeError::Decrypt(format!(
@@ -329,5 +433,29 @@ fn smime_kind(input: &[u8]) -> Option<Kind> {
             cms::Parsed::Signed(_) => Some(Kind::Signed),
             cms::Parsed::Other(_) => None,
         },
+    }
+}
+
+#[cfg(test)]
+mod boundary_tests {
+    use super::at_line_start;
+
+    #[test]
+    fn finds_the_boundary_only_at_line_starts() {
+        let b = "----=_hisp_ab";
+        assert!(at_line_start(b"----=_hisp_ab", b));
+        assert!(at_line_start(b"------=_hisp_ab\r\n", b));
+        assert!(!at_line_start(b"x----=_hisp_ab", b));
+        assert!(!at_line_start(b"", b));
+        for pad in [0, 1, 4094, 4095, 4096, 4097, 9000] {
+            let mut text = vec![b'x'; pad];
+            text.extend_from_slice(b"\n------=_hisp_ab--\r\n");
+            assert!(at_line_start(&text, b), "{pad}");
+            let mut text = vec![b'x'; pad];
+            text.extend_from_slice(b"\n-----=_hisp_a\r\n -\n");
+            assert!(!at_line_start(&text, b), "{pad}");
+        }
+        assert!(at_line_start(b"a\n=_x", "=_x"));
+        assert!(!at_line_start(b"a=_x", "=_x"));
     }
 }

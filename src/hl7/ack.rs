@@ -246,7 +246,6 @@ pub fn format_ts(now_unix: i64) -> String {
     format!("{y:04}{m:02}{d:02}{hh:02}{mm:02}{ss:02}+0000")
 }
 
-
 /// Reads an acknowledgment (unframed) and returns (MSA-1, MSA-2), decoded:
 /// the ack code and the control id of the message it answers.
 pub fn parse_ack(bytes: &[u8]) -> Result<(String, String), ParseError> {

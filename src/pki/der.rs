@@ -165,7 +165,6 @@ pub fn time(unix: i64) -> Result<Vec<u8>, DerError> {
     }
 }
 
-
 /// One element read from DER: its tag and the bytes of its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tlv<'a> {

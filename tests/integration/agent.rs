@@ -893,3 +893,73 @@ async fn crl_policy_and_aia_formats() {
         assert!(opened.trusted_by_all(), "{name}: {:?}", opened.verdicts);
     }
 }
+
+/// A revocation of our own certificate reaches a running validator within the
+/// CRL cache window (one hour), even though our CRL's nextUpdate is a week away.
+#[tokio::test]
+async fn revoking_a_local_signer_takes_effect_within_the_cache_window() {
+    let env = sqlite_env().await;
+    let h = &env.hisp;
+    let mut jo_serial = String::new();
+    for a in [JO, "sam@direct.example.org"] {
+        let req = NewAddress {
+            address: addr(a),
+            name: None,
+            role: Role::Provider,
+            password: None,
+            single_use: Some(false),
+        };
+        let done = h.address_add(req, "test").await.expect("add");
+        if a == JO {
+            jo_serial = done.certs[0].serial.clone();
+        }
+    }
+    let sam = [addr("sam@direct.example.org")];
+    let send = || async {
+        let out = h
+            .outgoing(
+                &plain(JO, "sam@direct.example.org", "Hi."),
+                &addr(JO),
+                &sam,
+                &hisp::ops::agent::NoRemote,
+            )
+            .await
+            .expect("out");
+        let Outcome::Encrypted { message, .. } = &out[0] else {
+            panic!("{out:?}")
+        };
+        h.incoming(message, &sam)
+            .await
+            .expect("store")
+            .expect("open")
+    };
+    assert!(
+        send().await.trusted_by_all(),
+        "trusted before the revocation"
+    );
+    // The message signed before the revocation, received after it.
+    let out = h
+        .outgoing(
+            &plain(JO, "sam@direct.example.org", "Hi."),
+            &addr(JO),
+            &sam,
+            &hisp::ops::agent::NoRemote,
+        )
+        .await
+        .expect("out");
+    let Outcome::Encrypted { message, .. } = &out[0] else {
+        panic!("{out:?}")
+    };
+    h.cert_revoke(&jo_serial, "keyCompromise", "test")
+        .await
+        .expect("revoke");
+    env.clock.advance(3601);
+    let opened = h
+        .incoming(message, &sam)
+        .await
+        .expect("store")
+        .expect("open");
+    let failure = opened.verdicts[0].1.as_ref().expect_err("revoked signer");
+    assert_eq!(failure.check, "revoked", "{failure}");
+    assert!(failure.to_string().contains(&jo_serial), "{failure}");
+}

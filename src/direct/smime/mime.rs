@@ -204,32 +204,99 @@ pub fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<&'a [u8
     Some(parts)
 }
 
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 /// Base64 of `data` in lines of 76 characters, each ending CRLF.
 pub fn base64_lines(data: &[u8]) -> Vec<u8> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut flat = Vec::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                flat.push(ALPHABET[((n >> (18 - 6 * i)) & 0x3f) as usize]);
-            } else {
-                flat.push(b'=');
-            }
-        }
-    }
-    let mut out = Vec::with_capacity(flat.len() + flat.len() / 38 + 2);
-    for line in flat.chunks(76) {
-        out.extend_from_slice(line);
-        out.extend_from_slice(b"\r\n");
-    }
+    let mut out = vec![0u8; base64_lines_len(data.len())];
+    base64_lines_fill(data, &mut out);
     out
 }
+
+/// [`base64_lines`] appended to `out`.
+pub fn base64_lines_into(out: &mut Vec<u8>, data: &[u8]) {
+    let start = out.len();
+    out.resize(start + base64_lines_len(data.len()), 0);
+    base64_lines_fill(data, out.get_mut(start..).unwrap_or_default());
+}
+
+/// The length of [`base64_lines`] of `n` bytes.
+fn base64_lines_len(n: usize) -> usize {
+    // 57 input bytes make exactly one 76-character line.
+    let rest = n % 57;
+    n / 57 * 78
+        + if rest > 0 {
+            rest.div_ceil(3) * 4 + 2
+        } else {
+            0
+        }
+}
+
+/// Write [`base64_lines`] of `data` into `out`, which has exactly its length.
+fn base64_lines_fill(data: &[u8], out: &mut [u8]) {
+    let full = data.len() / 57;
+    let lines = data.chunks_exact(57);
+    let tail = lines.remainder();
+    let (body, last) = out.split_at_mut((full * 78).min(out.len()));
+    for (src, dst) in lines.zip(body.chunks_exact_mut(78)) {
+        for (s3, d4) in src.chunks_exact(3).zip(dst.chunks_exact_mut(4)) {
+            if let ([a, b, c], [w, x, y, z]) = (s3, d4) {
+                let n = (u32::from(*a) << 16) | (u32::from(*b) << 8) | u32::from(*c);
+                *w = ALPHABET[(n >> 18) as usize & 0x3f];
+                *x = ALPHABET[(n >> 12) as usize & 0x3f];
+                *y = ALPHABET[(n >> 6) as usize & 0x3f];
+                *z = ALPHABET[n as usize & 0x3f];
+            }
+        }
+        if let [.., cr, lf] = dst {
+            *cr = b'\r';
+            *lf = b'\n';
+        }
+    }
+    if !tail.is_empty() {
+        for (s3, d4) in tail.chunks(3).zip(last.chunks_exact_mut(4)) {
+            encode3(s3, d4);
+            if s3.len() < 3 {
+                d4[3] = b'=';
+                if s3.len() < 2 {
+                    d4[2] = b'=';
+                }
+            }
+        }
+        if let [.., cr, lf] = last {
+            *cr = b'\r';
+            *lf = b'\n';
+        }
+    }
+}
+
+/// Up to 3 bytes into 4 base64 characters (padding written by the caller).
+fn encode3(src: &[u8], dst: &mut [u8]) {
+    let b = |i: usize| u32::from(src.get(i).copied().unwrap_or(0));
+    let n = (b(0) << 16) | (b(1) << 8) | b(2);
+    for (i, d) in dst.iter_mut().enumerate().take(4) {
+        *d = ALPHABET[((n >> (18 - 6 * i)) & 0x3f) as usize];
+    }
+}
+
+/// Decoding table flags: whitespace is skipped, `=` stops, anything else is invalid.
+const SKIP: u8 = 0x40;
+const PAD: u8 = 0x80;
+const BAD: u8 = 0xc0;
+const DECODE: [u8; 256] = {
+    let mut t = [BAD; 256];
+    let mut i = 0;
+    while i < 64 {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    t[b' ' as usize] = SKIP;
+    t[b'\t' as usize] = SKIP;
+    t[b'\r' as usize] = SKIP;
+    t[b'\n' as usize] = SKIP;
+    t[b'=' as usize] = PAD;
+    t
+};
 
 /// Decode base64, skipping whitespace and stopping at padding. `None` on any
 /// other character outside the alphabet.
@@ -237,17 +304,36 @@ pub fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() / 4 * 3);
     let mut acc: u32 = 0;
     let mut bits = 0;
-    for &c in text {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            b' ' | b'\t' | b'\r' | b'\n' => continue,
-            _ => return None,
-        };
+    let mut i = 0;
+    while i < text.len() {
+        // Four alphabet characters on a byte boundary: three bytes at once.
+        if bits == 0
+            && let Some(&[a, b, c, d]) = text.get(i..i + 4)
+        {
+            let v = [
+                DECODE[usize::from(a)],
+                DECODE[usize::from(b)],
+                DECODE[usize::from(c)],
+                DECODE[usize::from(d)],
+            ];
+            if (v[0] | v[1] | v[2] | v[3]) & 0xc0 == 0 {
+                let n = (u32::from(v[0]) << 18)
+                    | (u32::from(v[1]) << 12)
+                    | (u32::from(v[2]) << 6)
+                    | u32::from(v[3]);
+                out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+                i += 4;
+                continue;
+            }
+        }
+        let v = DECODE[usize::from(text[i])];
+        i += 1;
+        match v {
+            SKIP => continue,
+            PAD => break,
+            BAD => return None,
+            _ => {}
+        }
         acc = (acc << 6) | u32::from(v);
         bits += 6;
         if bits >= 8 {
@@ -272,20 +358,46 @@ pub fn decode_body(entity: &Entity<'_>) -> Option<Vec<u8>> {
 /// Every line break as CRLF: a bare LF or a bare CR becomes CRLF.
 pub fn to_crlf(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + data.len() / 16);
-    let mut iter = data.iter().copied().peekable();
-    while let Some(b) = iter.next() {
-        match b {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if iter.peek() == Some(&b'\n') {
-                    iter.next();
-                }
-            }
-            b'\n' => out.extend_from_slice(b"\r\n"),
-            _ => out.push(b),
-        }
+    let mut pos = 0;
+    while let Some(off) = data
+        .get(pos..)
+        .and_then(|rest| rest.iter().position(|b| *b == b'\r' || *b == b'\n'))
+    {
+        let at = pos + off;
+        out.extend_from_slice(data.get(pos..at).unwrap_or_default());
+        out.extend_from_slice(b"\r\n");
+        pos = if data.get(at) == Some(&b'\r') && data.get(at + 1) == Some(&b'\n') {
+            at + 2
+        } else {
+            at + 1
+        };
     }
+    out.extend_from_slice(data.get(pos..).unwrap_or_default());
     out
+}
+
+/// Whether [`to_crlf`] would change `data`: a bare LF or a bare CR occurs.
+pub fn needs_crlf(data: &[u8]) -> bool {
+    if data.first() == Some(&b'\n') || data.last() == Some(&b'\r') {
+        return true;
+    }
+    // Pairs (previous, current), in blocks so the comparison vectorizes.
+    let prev = data.get(..data.len().saturating_sub(1)).unwrap_or_default();
+    let cur = data.get(1..).unwrap_or_default();
+    prev.chunks(4096).zip(cur.chunks(4096)).any(|(p, c)| {
+        p.iter().zip(c).fold(false, |bad, (&p, &c)| {
+            bad | ((c == b'\n') & (p != b'\r')) | ((p == b'\r') & (c != b'\n'))
+        })
+    })
+}
+
+/// `data` with every line break CRLF, borrowed when it already is.
+pub fn crlf(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if needs_crlf(data) {
+        std::borrow::Cow::Owned(to_crlf(data))
+    } else {
+        std::borrow::Cow::Borrowed(data)
+    }
 }
 
 /// Whether a line feed appears without a carriage return before it.
@@ -341,6 +453,47 @@ mod tests {
             assert_eq!(base64_decode(&text).expect("decode"), data);
         }
         assert!(base64_decode(b"ab$c").is_none());
+    }
+
+    #[test]
+    fn crlf_borrows_only_when_canonical() {
+        for input in [
+            &b""[..],
+            b"a",
+            b"\n",
+            b"\r",
+            b"a\r\nb",
+            b"a\nb",
+            b"a\rb",
+            b"\r\r\n",
+            b"a\r\n\n",
+            b"x\r",
+            b"\r\nx\r\n",
+        ] {
+            let want = to_crlf(input);
+            assert_eq!(needs_crlf(input), want != input, "{input:?}");
+            assert_eq!(&*crlf(input), &want[..], "{input:?}");
+        }
+    }
+
+    #[test]
+    fn base64_matches_the_bytewise_reference() {
+        for len in 0..300usize {
+            let data: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+            let text = base64_lines(&data);
+            assert!(text.chunks(78).all(|l| l.ends_with(b"\r\n")));
+            let flat: Vec<u8> = text
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
+            assert_eq!(flat.len(), len.div_ceil(3) * 4);
+            assert_eq!(base64_decode(&flat).expect("flat"), data);
+        }
+        assert_eq!(base64_decode(b"QQ").expect("short"), b"A");
+        assert_eq!(base64_decode(b"QUJD=$$").expect("pad stops"), b"ABC");
+        assert_eq!(base64_decode(b"Q U\tJ\r\nD").expect("ws"), b"ABC");
+        assert!(base64_decode(b"QUJ$").is_none());
     }
 
     #[test]

@@ -9,6 +9,32 @@ use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::stack::Stack;
 use openssl::x509::X509;
 use openssl::x509::store::X509StoreBuilder;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+/// How many parsed certificates [`parse_cert`] keeps; cleared when full.
+const MAX_PARSED_CERTS: usize = 1024;
+
+/// A certificate from its DER, parsed once per process: OpenSSL 3.0 spends about
+/// 150 µs decoding each RSA public key, and correspondents' signing
+/// certificates repeat from message to message. Keyed by the SHA-256 of the
+/// exact DER, so a hit is the certificate those very bytes parse to.
+fn parse_cert(der: &[u8]) -> Option<X509> {
+    static PARSED: OnceLock<Mutex<HashMap<[u8; 32], X509>>> = OnceLock::new();
+    let cache = PARSED.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = openssl::sha::sha256(der);
+    if let Some(hit) = cache.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return Some(hit);
+    }
+    let cert = X509::from_der(der).ok()?;
+    if let Ok(mut m) = cache.lock() {
+        if m.len() >= MAX_PARSED_CERTS {
+            m.clear();
+        }
+        m.insert(key, cert.clone());
+    }
+    Some(cert)
+}
 
 /// A signature whose cryptography holds (trust not yet decided).
 #[derive(Debug, Clone)]
@@ -147,7 +173,7 @@ fn check(
     let certs: Vec<X509> = signed
         .certs
         .iter()
-        .filter_map(|der| X509::from_der(der).ok())
+        .filter_map(|der| parse_cert(der))
         .collect();
     let signers = signed
         .signers

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use openssl::hash::MessageDigest;
 use openssl::pkcs7::Pkcs7;
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
@@ -25,8 +26,14 @@ use crate::direct::policy::AlgorithmPolicy;
 
 /// How many AIA fetches one validation may make.
 const MAX_AIA_FETCHES: usize = 4;
-/// How long a CRL without nextUpdate is cached.
+/// The longest a fetched CRL is reused before it is fetched again, even when its
+/// nextUpdate is later: a CA (ours included) re-signs its CRL on each revocation,
+/// so a week-long nextUpdate must not hide a revocation for a week.
 const CRL_DEFAULT_TTL: i64 = 3600;
+/// The longest a trust verdict is reused, in seconds of the injected clock.
+const VERDICT_TTL: i64 = 300;
+/// How many verdicts are kept; the cache is cleared when it is full.
+const MAX_VERDICTS: usize = 10_000;
 
 /// Why a certificate is not trusted: which certificate, which check, what was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,10 +75,37 @@ pub fn subject_line(cert: &X509Ref) -> String {
     crate::pki::info(cert).map_or_else(|_| "?".into(), |i| i.subject)
 }
 
-/// A cached CRL.
-#[derive(Debug, Clone)]
+/// A cached CRL: parsed, its signature checked against the issuer whose
+/// SHA-256 fingerprint is `verified_by`, so a hit neither re-parses nor
+/// re-verifies it (the nextUpdate check still runs on every use).
+#[derive(Clone)]
 struct CachedCrl {
-    der: Vec<u8>,
+    crl: Arc<X509Crl>,
+    verified_by: Vec<u8>,
+    next: Option<i64>,
+    until: i64,
+}
+
+impl fmt::Debug for CachedCrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedCrl")
+            .field("next", &self.next)
+            .field("until", &self.until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A cached successful validation: the chain, reusable while the clock is in
+/// `from..until` (`until` is the earliest of every chain certificate's
+/// notAfter, every used CRL's nextUpdate and `from` + [`VERDICT_TTL`]).
+///
+/// Failures are not cached at all: a failure is rare on the hot path, may be
+/// cured by an AIA or CRL server coming back, and must name the state of now.
+/// A success that soft-fail accepted without a CRL is not cached either.
+#[derive(Debug, Clone)]
+struct CachedVerdict {
+    chain: Vec<X509>,
+    from: i64,
     until: i64,
 }
 
@@ -90,6 +124,9 @@ pub struct Validator {
     crls: Mutex<HashMap<String, CachedCrl>>,
     /// Intermediates by AIA URL.
     aia: Mutex<HashMap<String, Vec<X509>>>,
+    /// Successful validations, keyed by the SHA-256 of the leaf, of each extra
+    /// certificate and of each anchor, and the anchor set's name.
+    verdicts: Mutex<HashMap<Vec<u8>, CachedVerdict>>,
 }
 
 /// What one OpenSSL verification found.
@@ -116,6 +153,7 @@ impl Validator {
             policy,
             crls: Mutex::new(HashMap::new()),
             aia: Mutex::new(HashMap::new()),
+            verdicts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -139,6 +177,18 @@ impl Validator {
                 "anchors",
                 format!("{set} has no trust anchors"),
             ));
+        }
+        let now = self.clock.now();
+        let key = verdict_key(leaf, extra, anchors, set);
+        if let Some(key) = &key
+            && let Some(hit) = self
+                .verdicts
+                .lock()
+                .ok()
+                .and_then(|m| m.get(key).cloned())
+                .filter(|v| v.from <= now && now < v.until)
+        {
+            return Ok(hit.chain);
         }
         let mut untrusted: Vec<X509> = extra.to_vec();
         let mut fetched = 0;
@@ -182,7 +232,30 @@ impl Validator {
                 .check_certificate(cert, i == last && contains(anchors, cert))
                 .map_err(|why| TrustFailure::of(cert, "algorithm", why))?;
         }
-        self.check_revocation(&chain).await?;
+        let revocation = self.check_revocation(&chain).await?;
+        if let (Some(key), Some(crl_until)) = (key, revocation) {
+            let not_after = chain
+                .iter()
+                .map(|c| crate::pki::unix(c.not_after()).ok())
+                .try_fold(i64::MAX, |m, t| t.map(|t| m.min(t)));
+            if let Some(not_after) = not_after
+                && let Ok(mut m) = self.verdicts.lock()
+            {
+                if m.len() >= MAX_VERDICTS {
+                    m.clear();
+                }
+                m.insert(
+                    key,
+                    CachedVerdict {
+                        chain: chain.clone(),
+                        from: now,
+                        until: not_after
+                            .min(crl_until)
+                            .min(now.saturating_add(VERDICT_TTL)),
+                    },
+                );
+            }
+        }
         Ok(chain)
     }
 
@@ -291,7 +364,11 @@ impl Validator {
     }
 
     /// Check each certificate below the anchor against its issuer's CRL.
-    async fn check_revocation(&self, chain: &[X509]) -> Result<(), TrustFailure> {
+    /// On success, the earliest nextUpdate of the CRLs used (`i64::MAX` when
+    /// none had one), or `None` when soft-fail accepted a certificate whose
+    /// revocation could not be checked (such a verdict must not be cached).
+    async fn check_revocation(&self, chain: &[X509]) -> Result<Option<i64>, TrustFailure> {
+        let mut until = Some(i64::MAX);
         for pair in chain.windows(2) {
             let (cert, issuer) = (&pair[0], &pair[1]);
             let urls = crl_urls(cert);
@@ -303,7 +380,7 @@ impl Validator {
             let mut checked = false;
             for url in &urls {
                 match self.crl_for(url, issuer).await {
-                    Ok(crl) => {
+                    Ok((crl, next)) => {
                         if let CrlStatus::Revoked(entry) = crl.get_by_serial(cert.serial_number()) {
                             let when = crate::pki::unix(entry.revocation_date())
                                 .map_or("?".into(), rfc3339);
@@ -312,6 +389,9 @@ impl Validator {
                                 "revoked",
                                 format!("revoked {when} per the CRL at {url}"),
                             ));
+                        }
+                        if let (Some(u), Some(n)) = (until, next) {
+                            until = Some(u.min(n));
                         }
                         checked = true;
                         break;
@@ -331,37 +411,55 @@ impl Validator {
                     }
                     CrlPolicy::SoftFail => {
                         tracing::warn!(serial = %crate::pki::serial_hex(cert), %why, "CRL unavailable; soft-fail accepts the certificate");
+                        until = None;
                     }
                 }
             }
         }
-        Ok(())
+        Ok(until)
     }
 
-    /// A CRL for `url`, from cache or fetched, verified against `issuer` and current.
-    async fn crl_for(&self, url: &str, issuer: &X509Ref) -> Result<X509Crl, String> {
+    /// A CRL for `url`, from cache or fetched, verified against `issuer` and
+    /// current; with its nextUpdate.
+    async fn crl_for(
+        &self,
+        url: &str,
+        issuer: &X509Ref,
+    ) -> Result<(Arc<X509Crl>, Option<i64>), String> {
         let now = self.clock.now();
+        let issuer_fp = issuer
+            .digest(MessageDigest::sha256())
+            .map(|d| d.to_vec())
+            .map_err(|e| e.to_string())?;
         let cached = self
             .crls
             .lock()
             .ok()
             .and_then(|m| m.get(url).cloned())
             .filter(|c| c.until > now);
-        let der = match cached {
-            Some(c) => c.der,
-            None => self.fetcher.get(url).await.map_err(|e| e.to_string())?,
+        let (crl, verified, next) = match cached {
+            Some(c) => {
+                let verified = c.verified_by == issuer_fp;
+                (c.crl, verified, c.next)
+            }
+            None => {
+                let der = self.fetcher.get(url).await.map_err(|e| e.to_string())?;
+                let crl = X509Crl::from_der(&der)
+                    .or_else(|_| X509Crl::from_pem(&der))
+                    .map_err(|_| format!("{url} is not a CRL"))?;
+                let next = crl.next_update().and_then(|t| crate::pki::unix(t).ok());
+                (Arc::new(crl), false, next)
+            }
         };
-        let crl = X509Crl::from_der(&der)
-            .or_else(|_| X509Crl::from_pem(&der))
-            .map_err(|_| format!("{url} is not a CRL"))?;
-        let key = issuer.public_key().map_err(|e| e.to_string())?;
-        if !crl.verify(&key).unwrap_or(false) {
-            return Err(format!(
-                "the CRL at {url} is not signed by '{}'",
-                subject_line(issuer)
-            ));
+        if !verified {
+            let key = issuer.public_key().map_err(|e| e.to_string())?;
+            if !crl.verify(&key).unwrap_or(false) {
+                return Err(format!(
+                    "the CRL at {url} is not signed by '{}'",
+                    subject_line(issuer)
+                ));
+            }
         }
-        let next = crl.next_update().and_then(|t| crate::pki::unix(t).ok());
         if next.is_some_and(|n| n < now) {
             return Err(format!("the CRL at {url} is stale (nextUpdate passed)"));
         }
@@ -369,13 +467,31 @@ impl Validator {
             m.insert(
                 url.to_string(),
                 CachedCrl {
-                    der: crl.to_der().unwrap_or(der),
-                    until: next.unwrap_or(now + CRL_DEFAULT_TTL),
+                    crl: Arc::clone(&crl),
+                    verified_by: issuer_fp,
+                    next,
+                    until: next.map_or(now + CRL_DEFAULT_TTL, |n| n.min(now + CRL_DEFAULT_TTL)),
                 },
             );
         }
-        Ok(crl)
+        Ok((crl, next))
     }
+}
+
+/// The verdict cache key: SHA-256 of the leaf, of each extra certificate and of
+/// each anchor (in order, each list length-prefixed), then the set's name.
+/// `None` if OpenSSL cannot digest a certificate (then nothing is cached).
+fn verdict_key(leaf: &X509Ref, extra: &[X509], anchors: &[X509], set: &str) -> Option<Vec<u8>> {
+    let mut key = Vec::with_capacity(32 * (1 + extra.len() + anchors.len()) + 16 + set.len());
+    key.extend_from_slice(&leaf.digest(MessageDigest::sha256()).ok()?);
+    for list in [extra, anchors] {
+        key.extend_from_slice(&(list.len() as u64).to_be_bytes());
+        for c in list {
+            key.extend_from_slice(&c.digest(MessageDigest::sha256()).ok()?);
+        }
+    }
+    key.extend_from_slice(set.as_bytes());
+    Some(key)
 }
 
 fn contains(list: &[X509], c: &X509) -> bool {
@@ -436,4 +552,88 @@ pub fn parse_certs(body: &[u8]) -> Option<Vec<X509>> {
             .map(ToOwned::to_owned)
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::direct::DirectAddress;
+    use crate::direct::trust::fetch::{FetchError, FetchFuture};
+    use crate::pki::{self, CaKeys, Profile, Revoked, Subject, Usage};
+
+    const NOW: i64 = 1_795_000_000;
+
+    /// Serves one CRL body for every URL (none: HTTP 404), counting fetches.
+    #[derive(Debug, Default)]
+    struct SwapFetcher {
+        crl: Mutex<Option<Vec<u8>>>,
+        fetches: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Fetcher for SwapFetcher {
+        fn get<'a>(&'a self, url: &'a str) -> FetchFuture<'a> {
+            self.fetches
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = self.crl.lock().ok().and_then(|c| c.clone());
+            Box::pin(async move {
+                body.ok_or_else(|| FetchError::NotFound {
+                    url: url.to_string(),
+                    status: 404,
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn verdicts_expire_with_the_crl_and_failures_are_not_cached() {
+        let ca = CaKeys::generate("Cache CA", NOW, 3650).expect("root");
+        let profile = Profile::new("http://hisp.a.example.org");
+        let address = DirectAddress::parse("jo@a.example.org").expect("address");
+        let subject = Subject::Address {
+            address,
+            name: None,
+        };
+        let leaf = pki::issue(&ca, &subject, Usage::Dual, &profile, NOW).expect("leaf");
+        let fetcher = Arc::new(SwapFetcher::default());
+        let clock = FixedClock::new(NOW);
+        let v = Validator::new(
+            fetcher.clone(),
+            clock.clone(),
+            CrlPolicy::HardFail,
+            AlgorithmPolicy::default(),
+        );
+        let anchors = vec![ca.cert.clone()];
+        let count = || fetcher.fetches.load(std::sync::atomic::Ordering::SeqCst);
+
+        // No CRL: "revocation unknown", not cached.
+        let e = v.validate(&leaf.cert, &[], &anchors, "set").await;
+        assert_eq!(e.expect_err("no CRL").check, "revocation unknown");
+        let clean = pki::crl(&ca, &[], 1, NOW - 60, NOW + 100).expect("crl");
+        *fetcher.crl.lock().expect("lock") = Some(clean);
+        let chain = v.validate(&leaf.cert, &[], &anchors, "set").await;
+        assert_eq!(chain.expect("trusted").len(), 2);
+        let fetched = count();
+
+        // Revoked now, but the verdict and the CRL stand until the CRL's nextUpdate.
+        let revoked = Revoked {
+            serial_hex: pki::serial_hex(&leaf.cert),
+            revoked_at: NOW,
+        };
+        let crl = pki::crl(&ca, &[revoked], 2, NOW, NOW + 86_400).expect("crl");
+        *fetcher.crl.lock().expect("lock") = Some(crl);
+        clock.set(NOW + 99);
+        assert!(v.validate(&leaf.cert, &[], &anchors, "set").await.is_ok());
+        assert_eq!(count(), fetched, "served from the verdict cache");
+        // Another anchor set name is another key (it appears in error texts).
+        assert!(v.validate(&leaf.cert, &[], &anchors, "other").await.is_ok());
+        clock.set(NOW + 100);
+        let e = v.validate(&leaf.cert, &[], &anchors, "set").await;
+        assert_eq!(e.expect_err("revoked").check, "revoked");
+        assert_eq!(count(), fetched + 1);
+        // A clock set back before the verdict does not reuse it.
+        clock.set(NOW - 10);
+        let e = v.validate(&leaf.cert, &[], &anchors, "set").await;
+        assert_eq!(e.expect_err("revoked").check, "revoked");
+    }
 }
