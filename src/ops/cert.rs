@@ -68,7 +68,11 @@ impl Hisp {
     ) -> Result<Vec<CertRow>, OpsError> {
         let mut rows = Vec::with_capacity(issued.len());
         for cert in issued {
-            let usage = usage_of(&pki::info(&cert.cert)?.key_usage);
+            let usage = pki::info(&cert.cert)?.key_usage.usage().ok_or_else(|| {
+                OpsError::Invalid(
+                    "an issued certificate allows neither signing nor encipherment".into(),
+                )
+            })?;
             let new = NewCert {
                 domain_id,
                 address_id,
@@ -321,14 +325,5 @@ fn one_cert(mut rows: Vec<CertRow>, key: &str) -> Result<CertRow, OpsError> {
         n => Err(OpsError::Invalid(format!(
             "{n} certificates match {key}: give more of the fingerprint"
         ))),
-    }
-}
-
-/// The usage a keyUsage extension grants (absent means unrestricted: dual).
-pub fn usage_of(ku: &pki::KeyUsage) -> Usage {
-    match (ku.present, ku.digital_signature, ku.key_encipherment) {
-        (true, true, false) => Usage::SigningOnly,
-        (true, false, true) => Usage::EnciphermentOnly,
-        _ => Usage::Dual,
     }
 }
