@@ -7,6 +7,7 @@ mod cert;
 mod discover;
 mod dns;
 mod domain;
+mod mail;
 mod output;
 mod serve;
 mod smime;
@@ -85,6 +86,16 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// Send a Direct message through the outbound path (queued; `serve` delivers).
+    Send(mail::SendArgs),
+    /// Read delivered mail.
+    #[command(subcommand)]
+    Mailbox(mail::MailboxCmd),
+    /// A sent message's delivery state per recipient.
+    Track(mail::TrackArgs),
+    /// Messages held because they failed their checks.
+    #[command(subcommand)]
+    Quarantine(mail::QuarantineCmd),
 }
 
 /// `hisp config …`
@@ -155,6 +166,10 @@ pub async fn run(cli: Cli, out: &mut Output) -> Result<(), CliError> {
         Command::Smime(c) => smime::run(open(&cli.config).await?, c, out).await,
         Command::User(c) => user::run(open(&cli.config).await?, c, out).await,
         Command::Audit(c) => audit::run(open(&cli.config).await?, c, out).await,
+        Command::Send(a) => mail::send(open(&cli.config).await?, a, out).await,
+        Command::Mailbox(c) => mail::mailbox(open(&cli.config).await?, c, out).await,
+        Command::Track(a) => mail::track(open(&cli.config).await?, a, out).await,
+        Command::Quarantine(c) => mail::quarantine(open(&cli.config).await?, c, out).await,
     }
 }
 

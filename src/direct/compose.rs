@@ -236,6 +236,13 @@ impl Part {
         }
     }
 
+    /// Append the part (its header lines, the blank line, its body) to `out`.
+    pub(crate) fn write_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.headers.as_bytes());
+        out.extend_from_slice(CRLF.as_bytes());
+        out.extend_from_slice(&self.body);
+    }
+
     /// A `message/<subtype>` report part made of fields built with [`field`].
     pub(crate) fn report(subtype: &str, fields: &str) -> Self {
         Self {

@@ -3,7 +3,7 @@
 //! and MDNs and DSNs.
 
 pub mod address;
-mod compose;
+pub(crate) mod compose;
 pub mod discovery;
 pub mod dsn;
 pub mod ffi;

@@ -27,6 +27,10 @@ const SQLITE: &[Migration] = &[
         version: 3,
         sql: include_str!("migrations/sqlite/0003_dns.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("migrations/sqlite/0004_mail.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -41,6 +45,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("migrations/postgres/0003_dns.sql"),
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("migrations/postgres/0004_mail.sql"),
     },
 ];
 

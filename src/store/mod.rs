@@ -10,8 +10,11 @@ pub mod ca;
 pub mod certs;
 pub mod dns;
 pub mod domains;
+pub mod mailbox;
 mod migrate;
+pub mod queue;
 pub mod seal;
+pub mod tracking;
 pub mod users;
 
 use std::sync::Arc;

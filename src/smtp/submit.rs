@@ -1,0 +1,310 @@
+//! The outbound Direct path that SMTP submission, `hisp send`, the portal and
+//! the API share: give the message a Message-ID and ask for timely-and-reliable
+//! delivery, sign and encrypt it per recipient with the agent, then in one
+//! transaction queue each copy (recipients on this HISP go straight to the
+//! inbound queue, through the same checks as mail from outside), start
+//! tracking, file a copy in the sender's `sent` folder, and file a failure DSN
+//! for each recipient the agent refused (5.7.31 / 5.7.11).
+
+use sqlx::AnyConnection;
+
+use super::Gateway;
+use super::notices::Failure;
+use crate::direct::outgoing::Outcome;
+use crate::direct::{DirectAddress, notice};
+use crate::mailbox::{MessageInfo, Origin, SENT};
+use crate::ops::OpsError;
+use crate::store::domains;
+use crate::store::queue::{self, NewInbound, NewOutbound, OutboundKind};
+use crate::store::tracking::{self, NewTrack, Step};
+
+/// The header a Direct sender adds to ask for timely-and-reliable delivery.
+pub const FINAL_DELIVERY_OPTION: &str =
+    "Disposition-Notification-Options: X-DIRECT-FINAL-DESTINATION-DELIVERY=optional,true";
+
+/// A message to send.
+#[derive(Debug, Clone)]
+pub struct Submission<'a> {
+    /// The envelope sender (a local address).
+    pub mail_from: &'a DirectAddress,
+    /// The envelope recipients.
+    pub rcpts: &'a [DirectAddress],
+    /// The plain RFC 5322 message; its From is the signer.
+    pub message: &'a [u8],
+    /// Who submitted it, for the audit log.
+    pub actor: &'a str,
+}
+
+/// What became of a submission.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Submitted {
+    /// The Message-ID it carries (assigned when it had none).
+    pub message_id: String,
+    /// Recipients queued for delivery.
+    pub queued: Vec<String>,
+    /// Recipients refused: address, status, cause.
+    pub rejected: Vec<(String, String, String)>,
+}
+
+impl Gateway {
+    /// Sign, encrypt, queue and track a message from a local sender.
+    pub async fn submit(&self, s: &Submission<'_>) -> Result<Submitted, OpsError> {
+        let info = MessageInfo::read(s.message);
+        let from = info.from.clone().ok_or_else(|| {
+            OpsError::Invalid("the message has no From address that is a Direct address".into())
+        })?;
+        let (message, message_id) = self.with_direct_headers(s.message, &info, &from)?;
+        let info = MessageInfo::read(&message);
+        {
+            let mut conn = self.hisp.conn().await?;
+            if !tracking::by_message(&mut conn, self.hisp.store.sealer(), &message_id)
+                .await?
+                .is_empty()
+            {
+                return Err(OpsError::Invalid(format!(
+                    "message {message_id} was submitted already"
+                )));
+            }
+        }
+        let outcomes = self
+            .hisp
+            .outgoing(&message, &from, s.rcpts, self.remote.as_ref())
+            .await?;
+        let mut tx = self.hisp.store.pool().begin().await?;
+        let mut done = Submitted {
+            message_id: message_id.clone(),
+            queued: Vec::new(),
+            rejected: Vec::new(),
+        };
+        for outcome in &outcomes {
+            let track = NewTrack {
+                message_id: &message_id,
+                sender: &from.to_string(),
+                recipient: &outcome_address(outcome).to_string(),
+                subject: &info.subject,
+                wants_dispatched: info.wants_dispatched,
+                wants_notice: info.notification_to,
+                state: "queued",
+            };
+            let id = tracking::insert(&mut tx, self.hisp.store.sealer(), &track, self.hisp.now())
+                .await?;
+            match outcome {
+                Outcome::Encrypted {
+                    address, message, ..
+                } => {
+                    let copy = Copy {
+                        kind: OutboundKind::Message,
+                        message_id: &message_id,
+                        mail_from: &s.mail_from.to_string(),
+                        rcpt: address,
+                        raw: message,
+                    };
+                    self.queue_copy(&mut tx, &copy, Some(id)).await?;
+                    done.queued.push(address.to_string());
+                }
+                Outcome::Rejected {
+                    address,
+                    status,
+                    cause,
+                } => {
+                    self.reject(
+                        &mut tx,
+                        id,
+                        &from,
+                        &message_id,
+                        &info.subject,
+                        address,
+                        status,
+                        cause,
+                    )
+                    .await?;
+                    done.rejected
+                        .push((address.to_string(), (*status).to_string(), cause.clone()));
+                }
+            }
+        }
+        let origin = Origin {
+            kind: "submission",
+            id: None,
+        };
+        self.hisp
+            .file(&mut tx, &from, SENT, &message, origin)
+            .await?;
+        let detail = format!(
+            "{} queued, {} refused",
+            done.queued.len(),
+            done.rejected.len()
+        );
+        self.hisp
+            .audit(&mut tx, s.actor, "message.submit", &message_id, &detail)
+            .await?;
+        tx.commit().await?;
+        self.inbound_ready.notify_one();
+        self.outbound_ready.notify_one();
+        tracing::info!(message_id = %message_id, queued = done.queued.len(), refused = done.rejected.len(), "submitted");
+        Ok(done)
+    }
+
+    /// Mark a refused recipient failed and file the DSN.
+    #[allow(clippy::too_many_arguments)]
+    async fn reject(
+        &self,
+        conn: &mut AnyConnection,
+        track_id: i64,
+        sender: &DirectAddress,
+        message_id: &str,
+        subject: &str,
+        rcpt: &DirectAddress,
+        status: &str,
+        cause: &str,
+    ) -> Result<(), OpsError> {
+        let detail = format!("{status} {cause}");
+        let now = self.hisp.now();
+        tracking::finish(conn, track_id, "failed", Some(&detail), now).await?;
+        tracking::event(conn, track_id, "refused", Some(&detail), false, now).await?;
+        let failure = Failure {
+            sender,
+            message_id,
+            subject,
+            recipient: &rcpt.to_string(),
+            status,
+            diagnostic: cause,
+        };
+        self.file_failure_dsn(conn, &failure).await
+    }
+
+    /// Queue one encrypted copy: to the inbound queue when the recipient's
+    /// domain is ours, else to the outbound queue. A tracked copy that stays
+    /// local counts as sent at once.
+    pub(crate) async fn queue_copy(
+        &self,
+        conn: &mut AnyConnection,
+        copy: &Copy<'_>,
+        track_id: Option<i64>,
+    ) -> Result<(), OpsError> {
+        let now = self.hisp.now();
+        let rcpt = copy.rcpt.to_string();
+        if domains::find(conn, copy.rcpt.domain()).await?.is_some() {
+            let m = NewInbound {
+                source: "local",
+                peer: "local",
+                mail_from: copy.mail_from,
+                rcpts: std::slice::from_ref(&rcpt),
+                raw: copy.raw,
+            };
+            queue::insert_inbound(conn, self.hisp.store.sealer(), &m, now).await?;
+            if let Some(id) = track_id {
+                let deadline = now + self.mdn_timeout();
+                tracking::step(conn, id, Step::Sent { deadline }, now).await?;
+                tracking::event(conn, id, "sent", Some("delivered locally"), false, now).await?;
+            }
+            return Ok(());
+        }
+        let m = NewOutbound {
+            kind: copy.kind,
+            message_id: copy.message_id,
+            mail_from: copy.mail_from,
+            rcpt: &rcpt,
+            domain: copy.rcpt.domain().as_str(),
+            raw: copy.raw,
+            expires_at: now
+                + i64::try_from(self.hisp.config.delivery.give_up_after_secs)
+                    .unwrap_or(i64::MAX / 2),
+        };
+        queue::insert_outbound(conn, self.hisp.store.sealer(), &m, now).await?;
+        Ok(())
+    }
+
+    /// `[delivery] mdn_timeout`, in seconds.
+    pub(crate) fn mdn_timeout(&self) -> i64 {
+        i64::try_from(self.hisp.config.delivery.mdn_timeout_secs).unwrap_or(i64::MAX / 4)
+    }
+
+    /// The message with a Message-ID and Date when it lacked them, and the
+    /// timely-and-reliable request (Implementation Guide for Delivery
+    /// Notification in Direct §3.2) unless it carries its own options.
+    fn with_direct_headers(
+        &self,
+        message: &[u8],
+        info: &MessageInfo,
+        from: &DirectAddress,
+    ) -> Result<(Vec<u8>, String), OpsError> {
+        let now = self.hisp.now();
+        let mut added = String::new();
+        let message_id = match &info.message_id {
+            Some(id) => id.clone(),
+            None => {
+                let id = notice::new_message_id(from.domain(), now)
+                    .map_err(|e| OpsError::Invalid(e.to_string()))?;
+                added.push_str(&format!("Message-ID: {id}\r\n"));
+                id
+            }
+        };
+        if info.date.is_none() && !has_header(message, "Date") {
+            added.push_str(&format!("Date: {}\r\n", notice::rfc5322_date(now)));
+        }
+        if !has_header(message, "Disposition-Notification-Options") {
+            added.push_str(FINAL_DELIVERY_OPTION);
+            added.push_str("\r\n");
+        }
+        let mut out = Vec::with_capacity(added.len() + message.len());
+        out.extend_from_slice(added.as_bytes());
+        out.extend_from_slice(message);
+        Ok((out, message_id))
+    }
+}
+
+/// One encrypted copy to queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Copy<'a> {
+    /// Tracked message or MDN.
+    pub kind: OutboundKind,
+    /// The tracking key.
+    pub message_id: &'a str,
+    /// The envelope sender ("" for MDNs, RFC 8098 §2.1... kept null).
+    pub mail_from: &'a str,
+    /// The recipient.
+    pub rcpt: &'a DirectAddress,
+    /// The encrypted message.
+    pub raw: &'a [u8],
+}
+
+fn outcome_address(o: &Outcome) -> &DirectAddress {
+    match o {
+        Outcome::Encrypted { address, .. } | Outcome::Rejected { address, .. } => address,
+    }
+}
+
+/// Does the header block of `message` have a field `name`?
+fn has_header(message: &[u8], name: &str) -> bool {
+    let end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| message.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(message.len());
+    message
+        .get(..end)
+        .unwrap_or(message)
+        .split(|&b| b == b'\n')
+        .any(|line| {
+            line.len() > name.len()
+                && line.get(name.len()) == Some(&b':')
+                && line
+                    .get(..name.len())
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_header;
+
+    #[test]
+    fn finds_header_fields_only_in_the_header() {
+        let m = b"From: a@a.test\r\ndate: x\r\n\r\nMessage-ID: <in-body>\r\n";
+        assert!(has_header(m, "Date"));
+        assert!(has_header(m, "from"));
+        assert!(!has_header(m, "Message-ID"));
+        assert!(!has_header(b"Dates: x\r\n\r\n", "Date"));
+    }
+}
