@@ -147,6 +147,20 @@ pub struct SmtpConfig {
     pub tls_key: Option<PathBuf>,
     /// Largest message accepted, bytes.
     pub max_message_size: u64,
+    /// Longest command line, bytes with CRLF (RFC 5321 §4.5.3.1.4: at least 512).
+    pub max_line_length: usize,
+    /// Most recipients per message (RFC 5321 §4.5.3.1.8: at least 100).
+    pub max_recipients: usize,
+    /// Idle seconds waiting for a command before 421 (RFC 5321 §4.5.3.2: 5 minutes).
+    pub command_timeout_secs: u64,
+    /// Idle seconds inside DATA before 421 (RFC 5321 §4.5.3.2.6: 10 minutes).
+    pub data_timeout_secs: u64,
+    /// Concurrent connections per client IP, per listener.
+    pub max_connections_per_ip: usize,
+    /// Failed AUTH attempts per client IP or user name before a lockout.
+    pub auth_max_failures: u32,
+    /// How long a lockout (and the failure window) lasts, seconds.
+    pub auth_lockout_secs: u64,
 }
 
 impl Default for SmtpConfig {
@@ -157,6 +171,13 @@ impl Default for SmtpConfig {
             tls_cert: None,
             tls_key: None,
             max_message_size: 50 * 1024 * 1024,
+            max_line_length: 4096,
+            max_recipients: 100,
+            command_timeout_secs: 300,
+            data_timeout_secs: 600,
+            max_connections_per_ip: 20,
+            auth_max_failures: 5,
+            auth_lockout_secs: 900,
         }
     }
 }
@@ -194,6 +215,8 @@ pub struct DeliveryConfig {
     pub give_up_after_secs: u64,
     /// How long to wait for the final MDN, seconds.
     pub mdn_timeout_secs: u64,
+    /// Domains whose servers must offer STARTTLS (else delivery is retried).
+    pub tls_required: Vec<String>,
 }
 
 impl Default for DeliveryConfig {
@@ -205,6 +228,7 @@ impl Default for DeliveryConfig {
             retry_max_secs: 4 * 3600,
             give_up_after_secs: 5 * 86_400,
             mdn_timeout_secs: 3600,
+            tls_required: Vec::new(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `hisp serve`: starts every listener and background worker on listeners and a
 //! shutdown signal the caller gives (so tests bind port 0), and stops gracefully.
 //! So far: the HTTP listener, the authoritative DNS responder (UDP and TCP), the
-//! CRL refresher and the trust-bundle refresher.
+//! SMTP MX and submission listeners with the gateway's workers (inbound,
+//! delivery, tracking), the CRL refresher and the trust-bundle refresher.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,6 +13,11 @@ use tokio::sync::watch;
 
 use crate::dns;
 use crate::ops::Hisp;
+use crate::smtp::mx::MxBackend;
+use crate::smtp::outbound::Outbound;
+use crate::smtp::session::{self, Mode};
+use crate::smtp::submission::SubmissionBackend;
+use crate::smtp::{self, Gateway};
 use crate::telemetry::Metrics;
 use crate::web::{self, AppState};
 
@@ -30,6 +36,10 @@ pub struct Listeners {
     pub http: TcpListener,
     /// The authoritative DNS responder; `None` runs without it (tests of other listeners).
     pub dns: Option<DnsSockets>,
+    /// The MX listener (other HISPs deliver here); `None` runs without it.
+    pub mx: Option<TcpListener>,
+    /// The submission listener (users' mail clients); `None` runs without it.
+    pub submission: Option<TcpListener>,
 }
 
 /// The DNS responder's sockets: UDP and TCP on the same port.
@@ -77,11 +87,66 @@ impl Listeners {
             std::io::Error::new(e.kind(), format!("cannot listen on {addr} (http): {e}"))
         })?;
         let dns = DnsSockets::bind(hisp.config.dns.listen).await?;
+        let mx = bind_tcp(hisp.config.smtp.mx_listen, "smtp mx").await?;
+        let submission = bind_tcp(hisp.config.smtp.submission_listen, "smtp submission").await?;
         Ok(Self {
             http,
             dns: Some(dns),
+            mx: Some(mx),
+            submission: Some(submission),
         })
     }
+}
+
+/// Bind a TCP listener, naming it in the error.
+async fn bind_tcp(addr: std::net::SocketAddr, what: &str) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot listen on {addr} ({what}): {e}"))
+    })
+}
+
+/// Start the SMTP listeners and the gateway's workers.
+fn start_smtp(
+    hisp: &Hisp,
+    mx: Option<TcpListener>,
+    submission: Option<TcpListener>,
+    stop: &watch::Receiver<bool>,
+) -> std::io::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let gw = Gateway::new(hisp.clone());
+    let outbound = Outbound::new(smtp::outbound_config(&hisp.config))
+        .map_err(|e| std::io::Error::other(format!("[delivery]: {e}")))?;
+    let tls = match smtp::tls_acceptor(&hisp.config) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!(error = %e, "no TLS certificate: STARTTLS is off (and submission refuses AUTH)");
+            None
+        }
+    };
+    let per_ip = hisp.config.smtp.max_connections_per_ip;
+    let mut tasks = smtp::worker::spawn(&gw, outbound, stop);
+    if let Some(l) = mx {
+        let config = Arc::new(smtp::session_config(&hisp.config, Mode::Mx, tls.clone()));
+        let backend = Arc::new(MxBackend { gw: gw.clone() });
+        tasks.push(tokio::spawn(session::serve(
+            l,
+            config,
+            backend,
+            per_ip,
+            stop.clone(),
+        )));
+    }
+    if let Some(l) = submission {
+        let config = Arc::new(smtp::session_config(&hisp.config, Mode::Submission, tls));
+        let backend = Arc::new(SubmissionBackend::new(gw.clone()));
+        tasks.push(tokio::spawn(session::serve(
+            l,
+            config,
+            backend,
+            per_ip,
+            stop.clone(),
+        )));
+    }
+    Ok(tasks)
 }
 
 /// Serve until `shutdown` resolves, then drain and return.
@@ -95,6 +160,10 @@ pub async fn run(
         hisp: hisp.clone(),
         metrics: Arc::new(Metrics::default()),
     };
+    if let Err(e) = smtp::worker::release_stale_leases(&Gateway::new(hisp.clone())).await {
+        tracing::warn!(error = %e, "cannot release stale queue leases");
+    }
+    let smtp_tasks = start_smtp(&hisp, listeners.mx, listeners.submission, &stop_rx)?;
     let crl = tokio::spawn(refresh_crl(hisp.clone(), stop_rx.clone()));
     let bundles = tokio::spawn(refresh_bundles(hisp.clone(), stop_rx.clone()));
     let mut http_stop = stop_rx.clone();
@@ -119,6 +188,9 @@ pub async fn run(
     }
     let _ = crl.await;
     let _ = bundles.await;
+    for t in smtp_tasks {
+        let _ = t.await;
+    }
     hisp.store.close().await;
     served
 }

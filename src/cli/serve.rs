@@ -52,6 +52,17 @@ pub async fn serve(config_path: &Path, out: &mut Output) -> Result<(), CliError>
             .map_err(|e| OpsError::Invalid(e.to_string()))?;
         out.line(format!("  dns      {dns} (UDP and TCP, authoritative)"));
     }
+    for (name, l) in [
+        ("smtp mx ", &listeners.mx),
+        ("submit  ", &listeners.submission),
+    ] {
+        if let Some(l) = l {
+            let a = l
+                .local_addr()
+                .map_err(|e| OpsError::Invalid(e.to_string()))?;
+            out.line(format!("  {name} {a}"));
+        }
+    }
     out.line(format!(
         "  database {}",
         redact(&hisp.config.database_url()?)

@@ -5,12 +5,16 @@
 //! and timely-and-reliable tracking (`tracking.rs`). Work queues are store
 //! tables claimed with leases, so several nodes share them.
 
-// pub mod delivery;
+pub mod delivery;
 pub mod inbound;
+pub mod mx;
 pub mod notices;
+pub mod outbound;
+pub mod session;
+pub mod submission;
 pub mod submit;
 pub mod tracking;
-// pub mod worker;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -75,4 +79,60 @@ fn node_name() -> String {
         std::process::id(),
         u32::from_be_bytes(r)
     )
+}
+
+/// The session settings for one listener, from `[smtp]`.
+pub fn session_config(
+    config: &crate::config::Config,
+    mode: session::Mode,
+    tls: Option<Arc<openssl::ssl::SslAcceptor>>,
+) -> session::SessionConfig {
+    let s = &config.smtp;
+    session::SessionConfig {
+        hostname: config.server.hostname.clone(),
+        mode,
+        limits: session::Limits {
+            max_line: s.max_line_length.max(512),
+            max_message_size: s.max_message_size,
+            max_recipients: s.max_recipients.max(1),
+            command_timeout: std::time::Duration::from_secs(s.command_timeout_secs.max(1)),
+            data_timeout: std::time::Duration::from_secs(s.data_timeout_secs.max(1)),
+            ..session::Limits::default()
+        },
+        tls,
+    }
+}
+
+/// The STARTTLS acceptor from `[smtp] tls_cert` / `tls_key` (made at setup).
+/// OpenSSL rather than rustls: it is already our S/MIME engine, it reads the
+/// PEM chain and PKCS#8 key setup writes, and it adds no second TLS stack.
+pub fn tls_acceptor(
+    config: &crate::config::Config,
+) -> Result<Arc<openssl::ssl::SslAcceptor>, crate::ops::OpsError> {
+    use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
+    let (cert, key) = config.tls_files();
+    let fail = |p: &std::path::Path, e: openssl::error::ErrorStack| crate::ops::OpsError::io(p, e);
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())
+        .map_err(|e| fail(&cert, e))?;
+    b.set_certificate_chain_file(&cert)
+        .map_err(|e| fail(&cert, e))?;
+    b.set_private_key_file(&key, SslFiletype::PEM)
+        .map_err(|e| fail(&key, e))?;
+    b.check_private_key().map_err(|e| fail(&key, e))?;
+    Ok(Arc::new(b.build()))
+}
+
+/// The delivery client's settings, from `[delivery]` and `[discovery] nameservers`.
+pub fn outbound_config(config: &crate::config::Config) -> outbound::OutboundConfig {
+    let mut c = outbound::OutboundConfig::new(config.server.hostname.clone());
+    c.port = config.delivery.port;
+    c.routes = config
+        .delivery
+        .routes
+        .iter()
+        .map(|(d, r)| (d.to_ascii_lowercase(), r.clone()))
+        .collect();
+    c.tls_required = config.delivery.tls_required.iter().cloned().collect();
+    c.nameservers = config.discovery.nameservers.clone();
+    c
 }

@@ -50,6 +50,15 @@ impl Gateway {
         let now = self.hisp.now();
         let event = mdn.disposition.as_str();
         let failure = mdn.failure.as_deref();
+        let overtaken = mdn.disposition == Disposition::Processed
+            && row.processed_at.is_none()
+            && row.final_outcome.as_deref() == Some("delivered");
+        if overtaken {
+            // The dispatched MDN overtook it on the way; it is not late.
+            tracking::step(conn, row.id, Step::Processed, now).await?;
+            tracking::event(conn, row.id, event, failure, false, now).await?;
+            return Ok("processed MDN after the dispatched one recorded".into());
+        }
         if row.final_outcome.is_some() {
             tracking::event(conn, row.id, event, failure, true, now).await?;
             return Ok(format!("late {event} MDN recorded and suppressed"));

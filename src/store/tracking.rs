@@ -196,7 +196,8 @@ pub enum Step {
         /// When no final outcome means failure.
         deadline: i64,
     },
-    /// A processed MDN arrived.
+    /// A processed MDN arrived (also recorded after a dispatched MDN that
+    /// overtook it made the outcome `delivered`).
     Processed,
     /// A dispatched MDN arrived.
     Dispatched,
@@ -216,7 +217,8 @@ pub async fn step(
         .bind(now)
         .bind(deadline),
         Step::Processed => sqlx::query(
-            "UPDATE tracking SET state = 'processed', processed_at = COALESCE(processed_at, $1) WHERE id = $2 AND final IS NULL",
+            "UPDATE tracking SET state = CASE WHEN final IS NULL THEN 'processed' ELSE state END,
+             processed_at = COALESCE(processed_at, $1) WHERE id = $2 AND (final IS NULL OR final = 'delivered')",
         )
         .bind(now),
         Step::Dispatched => sqlx::query(

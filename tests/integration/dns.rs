@@ -43,6 +43,8 @@ async fn dcdt_hosting_h1_h2_through_server_run() {
     let listeners = Listeners {
         http,
         dns: Some(sockets),
+        mx: None,
+        submission: None,
     };
     let serving = tokio::spawn(server::run(env.hisp.clone(), listeners, async move {
         let _ = stop_rx.await;

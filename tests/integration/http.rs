@@ -136,7 +136,12 @@ async fn revocation_reaches_the_crl_served_over_a_real_socket() {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(server::run(
             h.clone(),
-            Listeners { http, dns: None },
+            Listeners {
+                http,
+                dns: None,
+                mx: None,
+                submission: None,
+            },
             async move {
                 let _ = stop_rx.await;
             },

@@ -15,5 +15,6 @@ mod notice_fixtures;
 mod notice_robustness;
 mod setup;
 mod slapd;
+mod smtp;
 mod store;
 mod testpki;

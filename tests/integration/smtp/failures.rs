@@ -1,0 +1,1 @@
+//! What goes wrong between HISPs, and what each sender learns.

@@ -1,0 +1,1 @@
+//! The MX and submission listeners with the real backends over real sockets.
