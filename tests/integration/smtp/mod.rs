@@ -61,7 +61,7 @@ pub struct Node {
     pub mx: SocketAddr,
     /// Submission.
     pub submission: SocketAddr,
-    /// HTTP (serves this node's CRL).
+    /// HTTP (serves this node's CRL and CA certificate).
     pub http: SocketAddr,
     listeners: Option<Listeners>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -200,6 +200,14 @@ impl Node {
         })));
     }
 
+    /// Serve everything but the MX (its port closed: peers get connection refused).
+    pub async fn start_without_mx(&mut self) {
+        if let Some(l) = self.listeners.as_mut() {
+            l.mx = None;
+        }
+        self.start().await;
+    }
+
     /// Stop serving (graceful) and keep the listeners' ports free for a restart.
     pub async fn stop(&mut self) {
         if let Some(tx) = self.stop.take() {
@@ -296,6 +304,11 @@ pub fn message(from: &DirectAddress, to: &[&DirectAddress], subject: &str, id: &
         to.join(", ")
     )
     .into_bytes()
+}
+
+/// The stdout of a successful command.
+pub fn harness_ok(o: &std::process::Output) -> String {
+    harness::ok(o)
 }
 
 /// Poll `check` until it returns `Some` or `secs` pass.
