@@ -2,9 +2,10 @@
 //! database, CA, DNS responder, MX, submission and HTTP (CRL) listener on
 //! port 0, peered through `[discovery] nameservers` and `[delivery]`.
 
+mod crash;
 mod exchange;
 mod failures;
-mod listeners;
+pub mod listeners;
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -216,6 +217,41 @@ impl Node {
         if let Some(t) = self.task.take() {
             t.await.expect("join").expect("served");
         }
+    }
+
+    /// Serve as a real `hisp serve` process on this node's ports instead of in
+    /// process; returns once the listeners are announced.
+    #[allow(clippy::zombie_processes)] // callers kill and wait
+    pub fn spawn_process(&mut self) -> std::process::Child {
+        use std::io::{BufRead, BufReader};
+        self.listeners = None;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hisp"));
+        cmd.current_dir(self.dir.path())
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("serve")
+            .env_remove("HISP_LOG")
+            .env("HISP_HTTP_LISTEN", self.http.to_string())
+            .env("HISP_DNS_LISTEN", self.dns.to_string())
+            .env("HISP_SMTP_MX_LISTEN", self.mx.to_string())
+            .env("HISP_SMTP_SUBMISSION_LISTEN", self.submission.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn hisp serve");
+        let out = child.stdout.take().expect("stdout");
+        let mut seen = Vec::new();
+        for line in BufReader::new(out).lines() {
+            let line = line.expect("line");
+            if line.contains("Stop with") {
+                return child;
+            }
+            seen.push(line);
+        }
+        let _ = child.kill();
+        panic!("hisp serve did not start: {seen:?}");
     }
 
     /// Rebind the same ports and serve again.
