@@ -137,7 +137,7 @@ pub async fn run(hisp: Hisp, cmd: DnsCmd, out: &mut Output) -> Result<(), CliErr
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             let rtype = rtype.to_ascii_uppercase();
             zone::parse_data(&rtype, &data).map_err(OpsError::Invalid)?;
-            let mut tx = hisp.store.pool().begin().await.map_err(OpsError::from)?;
+            let mut tx = hisp.store.begin().await.map_err(OpsError::from)?;
             let owner = domains::list(&mut tx)
                 .await?
                 .into_iter()
@@ -171,7 +171,7 @@ pub async fn run(hisp: Hisp, cmd: DnsCmd, out: &mut Output) -> Result<(), CliErr
         DnsCmd::Record(RecordCmd::Remove { name, rtype, data }) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             let rtype = rtype.to_ascii_uppercase();
-            let mut tx = hisp.store.pool().begin().await.map_err(OpsError::from)?;
+            let mut tx = hisp.store.begin().await.map_err(OpsError::from)?;
             let n = dns::delete(&mut tx, &name, &rtype, data.as_deref()).await?;
             if n == 0 {
                 return Err(CliError::Ops(OpsError::Invalid(format!(

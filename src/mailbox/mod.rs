@@ -104,7 +104,7 @@ impl Hisp {
         id: i64,
         actor: &str,
     ) -> Result<(Shown, Vec<u8>), OpsError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let row = addresses::get(&mut tx, address).await?;
         let (summary, raw) = mailbox::get(&mut tx, self.store.sealer(), row.id, id).await?;
         mailbox::set_seen(&mut tx, row.id, id, true).await?;

@@ -93,7 +93,7 @@ impl Hisp {
         let issued = self.issue(subject, super::cert::usages(single_use)).await?;
 
         let now = self.now();
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let user = users::insert(
             &mut tx,
             &addr.to_string(),
@@ -160,7 +160,7 @@ impl Hisp {
     /// Disable an address and the login that owns only it. Its certificates stay
     /// (re-enabling is not yet a command) but are no longer published or used.
     pub async fn address_disable(&self, addr: &DirectAddress, actor: &str) -> Result<(), OpsError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let row = addresses::get(&mut tx, addr).await?;
         if !row.enabled {
             return Err(OpsError::Invalid(format!(
@@ -183,7 +183,7 @@ impl Hisp {
     /// Remove an address: its certificates are revoked (and listed on the CRL)
     /// and deleted, and its login goes too when it owns nothing else.
     pub async fn address_remove(&self, addr: &DirectAddress, actor: &str) -> Result<(), OpsError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let row = addresses::get(&mut tx, addr).await?;
         let owned = certs::for_owner(&mut tx, row.domain_id, Some(row.id)).await?;
         self.revoke_all_in(&mut tx, &owned, "cessationOfOperation")

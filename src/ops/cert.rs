@@ -141,7 +141,7 @@ impl Hisp {
             None => self.config.pki.single_use_certs,
         };
         let issued = self.issue(subject, usages(single_use)).await?;
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let rows = self
             .store_issued(&mut tx, domain_id, address_id, &issued)
             .await?;
@@ -167,7 +167,7 @@ impl Hisp {
         reason: &str,
         actor: &str,
     ) -> Result<CertRow, OpsError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let row = one_cert(certs::find(&mut tx, key).await?, key)?;
         if row.revoked_at.is_some() {
             return Err(OpsError::Invalid(format!(
@@ -255,7 +255,7 @@ impl Hisp {
             return Ok(crl);
         }
         drop(conn);
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let crl = self.sign_crl(&mut tx).await?;
         tx.commit().await?;
         Ok(crl)
@@ -276,7 +276,7 @@ impl Hisp {
         imported: pki::Imported,
         actor: &str,
     ) -> Result<CertRow, OpsError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let (domain_id, address_id, subject) = self.owner_ids(&mut tx, owner).await?;
         if !pki::binds(&imported.cert, &subject) {
             return Err(OpsError::Invalid(format!(

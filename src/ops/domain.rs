@@ -28,7 +28,7 @@ impl Hisp {
             )
             .await?;
         let ca = self.ca_cert().await?;
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let domain = domains::insert(&mut tx, name, self.now()).await?;
         let certs = self.store_issued(&mut tx, domain.id, None, &issued).await?;
         // A HISP trusts what its own CA issues, both ways.
@@ -49,7 +49,7 @@ impl Hisp {
     /// Remove a domain that has no addresses: its certificates are revoked and
     /// deleted, its anchors dropped.
     pub async fn domain_remove(&self, name: &Domain, actor: &str) -> Result<(), OpsError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let domain = domains::get(&mut tx, name).await?;
         let left = crate::store::addresses::list(&mut tx, Some(domain.id)).await?;
         if !left.is_empty() {

@@ -117,7 +117,7 @@ async fn ensure_ca(hisp: &Hisp, adopt: Option<&CaKeys>) -> Result<bool, OpsError
         },
         None => super::blocking(move || Ok(CaKeys::generate(&name, now, days)?)).await?,
     };
-    let mut tx = hisp.store.pool().begin().await?;
+    let mut tx = hisp.store.begin().await?;
     ca::insert(&hisp.store, &mut tx, &keys, now).await?;
     hisp.sign_crl(&mut tx).await?;
     hisp.audit(

@@ -63,7 +63,7 @@ impl Hisp {
         outgoing: bool,
         actor: &str,
     ) -> Result<AnchorRow, OpsError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let d = domains::get(&mut tx, domain).await?;
         let row =
             anchors::upsert_manual(&mut tx, d.id, cert, incoming, outgoing, self.now()).await?;
@@ -91,7 +91,7 @@ impl Hisp {
         fingerprint: &str,
         actor: &str,
     ) -> Result<AnchorRow, OpsError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let d = domains::get(&mut tx, domain).await?;
         let mut found = anchors::find(&mut tx, d.id, fingerprint).await?;
         found.retain(|a| a.bundle_id.is_none());
@@ -145,7 +145,7 @@ impl Hisp {
         let signer_der = signer
             .map(|s| s.to_der().map_err(|e| OpsError::Invalid(e.to_string())))
             .transpose()?;
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let d = domains::get(&mut tx, domain).await?;
         let new = NewBundle {
             domain_id: d.id,
@@ -172,7 +172,7 @@ impl Hisp {
 
     /// Remove a bundle and its anchors.
     pub async fn bundle_remove(&self, id: i64, actor: &str) -> Result<BundleRow, OpsError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let row = anchors::bundle_by_id(&mut tx, id).await?;
         anchors::delete_bundle(&mut tx, id).await?;
         self.audit(&mut tx, actor, "bundle.remove", &row.domain, &row.url)
@@ -226,7 +226,7 @@ impl Hisp {
             Ok(c) => c,
             Err(e) => return self.record_failure(b, e).await,
         };
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         anchors::replace_bundle_anchors(&mut tx, b, &certs, now).await?;
         anchors::record_refresh(&mut tx, b.id, "SUCCESS", Some(&thumb), now).await?;
         self.audit(

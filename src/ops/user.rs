@@ -86,7 +86,7 @@ impl Hisp {
             )));
         }
         let pw = new_password(password).await?;
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let user = users::insert(
             &mut tx,
             name,
@@ -110,7 +110,7 @@ impl Hisp {
         actor: &str,
     ) -> Result<Option<String>, OpsError> {
         let pw = new_password(password).await?;
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let user = users::find(&mut tx, username)
             .await?
             .ok_or_else(|| OpsError::Invalid(format!("user {username} not found")))?;

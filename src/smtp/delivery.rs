@@ -48,7 +48,7 @@ impl Gateway {
             )
             .await;
         let now = self.hisp.now();
-        let mut tx = self.hisp.store.pool().begin().await?;
+        let mut tx = self.hisp.store.begin().await?;
         let track = match row.kind {
             OutboundKind::Message => {
                 tracking::find(

@@ -81,19 +81,25 @@ impl Gateway {
     ) -> Result<Processed, OpsError> {
         let info = MessageInfo::read(message);
         let original_id = info.message_id.clone().unwrap_or_default();
-        let mut conn = self.hisp.conn().await?;
+        let mut enabled = Vec::with_capacity(trusted.len());
+        {
+            let mut conn = self.hisp.conn().await?;
+            for rcpt in trusted {
+                let on = addresses::find(&mut conn, rcpt)
+                    .await?
+                    .is_some_and(|a| a.enabled);
+                enabled.push((rcpt, on));
+            }
+        }
         let mut filed = Vec::new();
         let mut mdns = Vec::new();
-        for rcpt in trusted {
-            let enabled = addresses::find(&mut conn, rcpt)
-                .await?
-                .is_some_and(|a| a.enabled);
-            let dispositions: &[Disposition] = match (enabled, info.wants_dispatched) {
+        for (rcpt, on) in enabled {
+            let dispositions: &[Disposition] = match (on, info.wants_dispatched) {
                 (false, _) => &[Disposition::Failed],
                 (true, true) => &[Disposition::Processed, Disposition::Dispatched],
                 (true, false) => &[Disposition::Processed],
             };
-            if enabled {
+            if on {
                 filed.push(rcpt.clone());
             }
             for d in dispositions {
@@ -103,8 +109,7 @@ impl Gateway {
                 mdns.extend(self.encrypt_notice(&plain, rcpt, sender).await?);
             }
         }
-        drop(conn);
-        let mut tx = self.hisp.store.pool().begin().await?;
+        let mut tx = self.hisp.store.begin().await?;
         for rcpt in &filed {
             let origin = Origin {
                 kind: "inbound",
@@ -180,7 +185,7 @@ impl Gateway {
         message: &[u8],
         reporter: &DirectAddress,
     ) -> Result<Processed, OpsError> {
-        let mut tx = self.hisp.store.pool().begin().await?;
+        let mut tx = self.hisp.store.begin().await?;
         let applied = match notice::kind(message) {
             Kind::Mdn => match mdn::parse_mdn(message) {
                 Ok(m) => self.apply_mdn(&mut tx, &m, reporter, message).await?,
@@ -201,7 +206,7 @@ impl Gateway {
     /// A plain DSN from a mail server (null sender, not S/MIME): failures of
     /// our messages that never reached a HISP.
     async fn plain_dsn(&self, row: &InboundRow) -> Result<Processed, OpsError> {
-        let mut tx = self.hisp.store.pool().begin().await?;
+        let mut tx = self.hisp.store.begin().await?;
         let applied = match dsn::parse_dsn(&row.raw) {
             Ok(d) => self.apply_dsn(&mut tx, &d, &row.raw).await?,
             Err(e) => format!("unreadable DSN: {e}"),
@@ -215,7 +220,7 @@ impl Gateway {
 
     /// Quarantine the message with `reason`.
     pub(crate) async fn hold(&self, row: &InboundRow, reason: &str) -> Result<Processed, OpsError> {
-        let mut tx = self.hisp.store.pool().begin().await?;
+        let mut tx = self.hisp.store.begin().await?;
         queue::quarantine(
             &mut tx,
             self.hisp.store.sealer(),

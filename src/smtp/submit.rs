@@ -70,7 +70,7 @@ impl Gateway {
             .hisp
             .outgoing(&message, &from, s.rcpts, self.remote.as_ref())
             .await?;
-        let mut tx = self.hisp.store.pool().begin().await?;
+        let mut tx = self.hisp.store.begin().await?;
         let mut done = Submitted {
             message_id: message_id.clone(),
             queued: Vec::new(),

@@ -175,7 +175,7 @@ impl Gateway {
                 (None, None) => ("5.4.71", "no processed MDN arrived in time"),
                 _ => ("5.4.72", "no dispatched MDN arrived in time"),
             };
-            let mut tx = self.hisp.store.pool().begin().await?;
+            let mut tx = self.hisp.store.begin().await?;
             let detail = format!("{status} {why}");
             if self
                 .fail(&mut tx, &row, "expired", &detail, Some(status))

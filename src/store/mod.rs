@@ -84,7 +84,7 @@ impl Store {
             _ => url.to_string(),
         };
         let pool = AnyPoolOptions::new()
-            .max_connections(if engine == Engine::Sqlite { 4 } else { 10 })
+            .max_connections(if engine == Engine::Sqlite { 8 } else { 10 })
             .acquire_timeout(Duration::from_secs(10))
             .connect(&connect_url)
             .await
@@ -111,6 +111,17 @@ impl Store {
     /// The connection pool.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Begin a write transaction. On SQLite it is `BEGIN IMMEDIATE`: it takes
+    /// the write lock up front, so two transactions that read then write wait
+    /// for each other (busy timeout) instead of failing with SQLITE_BUSY when
+    /// the second tries to upgrade its read snapshot.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
     }
 
     /// The engine behind the pool.

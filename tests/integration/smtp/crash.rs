@@ -46,7 +46,7 @@ async fn sigkill_after_250_loses_nothing_and_delivers_once() {
     let certs = StaticCerts(HashMap::from([(bob.clone(), bob_certs)]));
     let outcomes = a
         .hisp
-        .outgoing(&plain, &alice, &[bob.clone()], &certs)
+        .outgoing(&plain, &alice, std::slice::from_ref(&bob), &certs)
         .await
         .expect("outgoing");
     let Some(Outcome::Encrypted {

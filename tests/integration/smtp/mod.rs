@@ -2,6 +2,7 @@
 //! database, CA, DNS responder, MX, submission and HTTP (CRL) listener on
 //! port 0, peered through `[discovery] nameservers` and `[delivery]`.
 
+mod cluster;
 mod crash;
 mod exchange;
 mod failures;
