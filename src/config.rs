@@ -526,6 +526,8 @@ impl Config {
         vec![
             ("http", self.http.listen.to_string()),
             ("dns", self.dns.listen.to_string()),
+            ("smtp-mx", self.smtp.mx_listen.to_string()),
+            ("submit", self.smtp.submission_listen.to_string()),
         ]
     }
 }

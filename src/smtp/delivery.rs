@@ -61,6 +61,12 @@ impl Gateway {
             }
             OutboundKind::Mdn => None,
         };
+        let summary = match &result {
+            Delivery::Sent { host, .. } => format!("sent via {host}"),
+            Delivery::Temporary(_) if now < row.expires_at => String::new(),
+            Delivery::Temporary(_) => "expired".to_string(),
+            Delivery::Permanent(why) => format!("failed {}", status_in(why, "5.0.0")),
+        };
         match result {
             Delivery::Sent { host, reply } => {
                 queue::finish_outbound(
@@ -112,6 +118,18 @@ impl Gateway {
                     self.fail(&mut tx, t, "failed", &why, Some(&status)).await?;
                 }
             }
+        }
+        if row.kind == OutboundKind::Message && !summary.is_empty() {
+            let detail = format!("{} {summary}", row.domain);
+            self.hisp
+                .audit(
+                    &mut tx,
+                    "delivery",
+                    "message.deliver",
+                    &row.message_id,
+                    &detail,
+                )
+                .await?;
         }
         tx.commit().await?;
         Ok(())

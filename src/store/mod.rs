@@ -245,7 +245,7 @@ impl Store {
             labels: labels.to_string(),
             value,
         };
-        Ok(vec![
+        Ok([
             count("hisp_domains", "Domains served.", "", domains),
             count("hisp_addresses", "Direct addresses by state.", "state=\"enabled\"",
                 one("SELECT COUNT(*) FROM addresses WHERE enabled = 1 AND $1 = $1").await?),
@@ -258,6 +258,35 @@ impl Store {
             count("hisp_certificates", "Certificates by status.", "status=\"revoked\"",
                 one("SELECT COUNT(*) FROM certificates WHERE revoked_at IS NOT NULL AND $1 = $1").await?),
             count("hisp_audit_rows", "Rows in the audit log.", "", audit),
-        ])
+        ]
+        .into_iter()
+        .chain(self.queue_counts().await?)
+        .collect())
+    }
+
+    /// Rows per work queue and state, and quarantined messages.
+    async fn queue_counts(&self) -> Result<Vec<Count>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut out: Vec<Count> = queue::depth(&mut conn)
+            .await?
+            .into_iter()
+            .map(|(q, state, n)| Count {
+                name: "hisp_queue_rows",
+                help: "Rows in the mail queues by queue and state.",
+                labels: format!("queue=\"{q}\",state=\"{state}\""),
+                value: n,
+            })
+            .collect();
+        let held: i64 = sqlx::query("SELECT COUNT(*) FROM quarantine")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        out.push(Count {
+            name: "hisp_quarantined_messages",
+            help: "Messages held because they failed their checks.",
+            labels: String::new(),
+            value: held,
+        });
+        Ok(out)
     }
 }

@@ -118,6 +118,34 @@ async fn two_hisps_exchange_direct_mail_both_ways() {
     ]));
     assert!(shown.contains("Thanks, seen today."), "{shown}");
 
+    // A → A: a local recipient goes through the same agent checks, no network.
+    let carol = a.address("carol").await;
+    let local_id = "<local-1@a.test>";
+    submit(
+        &a,
+        &alice,
+        &[&carol],
+        &message(&alice, &[&carol], "Local", local_id),
+    )
+    .await;
+    let rows = final_outcome(&a, local_id, 60).await;
+    assert_eq!(
+        rows[0].final_outcome.as_deref(),
+        Some("delivered"),
+        "{:?}",
+        rows[0]
+    );
+    let inbox = a.hisp.mailbox_list(&carol, INBOX).await.expect("carol");
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].message_id.as_deref(), Some(local_id));
+
+    let (status, metrics) = harness::http_get(a.http, "/metrics").await;
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics.contains("hisp_queue_rows{queue=\"outbound_queue\",state=\"sent\"}"),
+        "{metrics}"
+    );
     a.stop().await;
     b.stop().await;
 }

@@ -303,6 +303,8 @@ pub async fn pair() -> (Node, Node) {
     b.trust(&a).await;
     a.peer_with(&b, false);
     b.peer_with(&a, true);
+    // A insists on STARTTLS toward b.test (B's MX offers it with its setup certificate).
+    a.set("HISP_DELIVERY_TLS_REQUIRED", "[\"b.test\"]");
     (a, b)
 }
 
