@@ -77,18 +77,28 @@ pub async fn insert_inbound(
 }
 
 /// The claim statement for `table`: rows in `state` that are due and not leased.
+/// On PostgreSQL the candidates are picked once in a MATERIALIZED CTE with
+/// `FOR UPDATE SKIP LOCKED`: as a plain `IN (subquery)` the planner may run the
+/// LIMITed subquery again per row and claim more than `limit`.
 fn claim_sql(engine: Engine, table: &str, state: &str, columns: &str) -> String {
-    let skip = match engine {
-        Engine::Postgres => " FOR UPDATE SKIP LOCKED",
-        Engine::Sqlite => "",
-    };
-    format!(
-        "UPDATE {table} SET claimed_by = $1, lease_until = $2, attempts = attempts + 1
-         WHERE state = '{state}' AND next_attempt_at <= $3 AND lease_until <= $3 AND id IN (
-           SELECT id FROM {table} WHERE state = '{state}' AND next_attempt_at <= $3 AND lease_until <= $3
-           ORDER BY next_attempt_at, id LIMIT $4{skip})
-         RETURNING {columns}"
-    )
+    let due = format!("state = '{state}' AND next_attempt_at <= $3 AND lease_until <= $3");
+    let set = "claimed_by = $1, lease_until = $2, attempts = attempts + 1";
+    match engine {
+        Engine::Postgres => format!(
+            "WITH picked AS MATERIALIZED (
+               SELECT id AS picked_id FROM {table} WHERE {due}
+               ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+             UPDATE {table} SET {set}
+             WHERE {due} AND id IN (SELECT picked_id FROM picked)
+             RETURNING {columns}"
+        ),
+        Engine::Sqlite => format!(
+            "UPDATE {table} SET {set}
+             WHERE {due} AND id IN (
+               SELECT id FROM {table} WHERE {due} ORDER BY next_attempt_at, id LIMIT $4)
+             RETURNING {columns}"
+        ),
+    }
 }
 
 /// Claim up to `limit` due inbound rows for `node` until `lease_until`.

@@ -17,4 +17,5 @@ mod setup;
 mod slapd;
 mod smtp;
 mod store;
+mod store_mail;
 mod testpki;

@@ -1,0 +1,216 @@
+//! The mail tables on every engine: queue leases (two claimers never share a
+//! row; an expired lease is reclaimed; only the holder finishes), idempotent
+//! mailbox filing, sealed bytes, and tracking's single final outcome.
+
+use hisp::direct::DirectAddress;
+use hisp::mailbox::{INBOX, Origin};
+use hisp::ops::address::NewAddress;
+use hisp::store::queue::{self, NewInbound, NewOutbound, OutboundKind};
+use hisp::store::tracking::{self, NewTrack, Step};
+use hisp::store::users::Role;
+
+use crate::harness::envs;
+
+#[tokio::test]
+async fn queue_leases_are_exclusive_and_expire_on_every_engine() {
+    for env in envs().await {
+        let h = &env.hisp;
+        let (engine, sealer) = (h.store.engine(), h.store.sealer());
+        let mut conn = h.conn().await.expect("conn");
+        let rcpts = vec!["jo@direct.example.org".to_string()];
+        for n in 0..5 {
+            let raw = format!("message {n}");
+            let m = NewInbound {
+                source: "mx",
+                peer: "127.0.0.1",
+                mail_from: "",
+                rcpts: &rcpts,
+                raw: raw.as_bytes(),
+            };
+            queue::insert_inbound(&mut conn, sealer, &m, 100)
+                .await
+                .expect("insert");
+        }
+        let first = queue::claim_inbound(&mut conn, engine, sealer, "n1", 400, 100, 3)
+            .await
+            .expect("claim");
+        let second = queue::claim_inbound(&mut conn, engine, sealer, "n2", 400, 100, 10)
+            .await
+            .expect("claim");
+        assert_eq!((first.len(), second.len()), (3, 2), "{}", env.engine);
+        assert!(first.iter().all(|r| second.iter().all(|s| s.id != r.id)));
+        assert_eq!(first[0].raw, b"message 0", "unsealed");
+        assert_eq!(first[0].rcpts, rcpts);
+        let none = queue::claim_inbound(&mut conn, engine, sealer, "n3", 500, 399, 10)
+            .await
+            .expect("claim");
+        assert!(none.is_empty(), "leases hold until they end");
+        assert!(
+            !queue::finish_inbound(&mut conn, first[0].id, "n2", "done", "x", 150)
+                .await
+                .expect("finish"),
+            "only the holder finishes"
+        );
+        assert!(
+            queue::finish_inbound(&mut conn, first[0].id, "n1", "done", "x", 150)
+                .await
+                .expect("finish")
+        );
+        let again = queue::claim_inbound(&mut conn, engine, sealer, "n3", 900, 400, 10)
+            .await
+            .expect("claim after expiry");
+        assert_eq!(
+            again.len(),
+            4,
+            "expired leases are reclaimed, finished rows are not"
+        );
+        assert!(again.iter().all(|r| r.attempts == 2));
+
+        let out = NewOutbound {
+            kind: OutboundKind::Message,
+            message_id: "<m@x>",
+            mail_from: "a@direct.example.org",
+            rcpt: "b@peer.test",
+            domain: "peer.test",
+            raw: b"encrypted",
+            expires_at: 1000,
+        };
+        let id = queue::insert_outbound(&mut conn, sealer, &out, 100)
+            .await
+            .expect("out");
+        let c = queue::claim_outbound(&mut conn, engine, sealer, "n1", 200, 100, 5)
+            .await
+            .expect("claim");
+        assert_eq!(c.len(), 1);
+        queue::release(
+            &mut conn,
+            queue::Table::Outbound,
+            id,
+            "n1",
+            300,
+            "4.0.0 later",
+        )
+        .await
+        .expect("release");
+        assert!(
+            queue::claim_outbound(&mut conn, engine, sealer, "n1", 400, 250, 5)
+                .await
+                .expect("claim")
+                .is_empty(),
+            "not before next_attempt_at"
+        );
+        assert_eq!(
+            queue::claim_outbound(&mut conn, engine, sealer, "n2", 400, 300, 5)
+                .await
+                .expect("claim")[0]
+                .attempts,
+            2
+        );
+    }
+}
+
+#[tokio::test]
+async fn mailbox_filing_is_idempotent_and_tracking_final_once_on_every_engine() {
+    for env in envs().await {
+        let h = &env.hisp;
+        let jo = DirectAddress::parse("jo@direct.example.org").expect("addr");
+        h.address_add(
+            NewAddress {
+                address: jo.clone(),
+                name: None,
+                role: Role::Provider,
+                password: Some("a long enough password".into()),
+                single_use: None,
+            },
+            "test",
+        )
+        .await
+        .expect("address");
+        let raw = b"From: a@peer.test\r\nSubject: Lab results\r\nMessage-ID: <1@peer.test>\r\n\r\nbody\r\n";
+        let mut tx = h.store.begin().await.expect("tx");
+        let origin = Origin {
+            kind: "inbound",
+            id: Some(7),
+        };
+        assert!(
+            h.file(&mut tx, &jo, INBOX, raw, origin)
+                .await
+                .expect("file")
+                .is_some()
+        );
+        assert!(
+            h.file(&mut tx, &jo, INBOX, raw, origin)
+                .await
+                .expect("file")
+                .is_none(),
+            "{}",
+            env.engine
+        );
+        tx.commit().await.expect("commit");
+        let list = h.mailbox_list(&jo, INBOX).await.expect("list");
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].subject, "Lab results");
+        assert!(!list[0].seen);
+        let (shown, _) = h.mailbox_show(&jo, list[0].id, "test").await.expect("show");
+        assert_eq!(shown.text.as_deref(), Some("body\r\n"));
+        assert!(h.mailbox_list(&jo, INBOX).await.expect("list")[0].seen);
+
+        let mut conn = h.conn().await.expect("conn");
+        let sealer = h.store.sealer();
+        let t = NewTrack {
+            message_id: "<1@direct.example.org>",
+            sender: "jo@direct.example.org",
+            recipient: "b@peer.test",
+            subject: "Referral",
+            wants_dispatched: true,
+            wants_notice: false,
+            state: "queued",
+        };
+        let id = tracking::insert(&mut conn, sealer, &t, 10)
+            .await
+            .expect("track");
+        assert!(
+            tracking::step(&mut conn, id, Step::Sent { deadline: 70 }, 10)
+                .await
+                .expect("step")
+        );
+        assert!(
+            tracking::overdue(&mut conn, sealer, 69, 10)
+                .await
+                .expect("overdue")
+                .is_empty()
+        );
+        assert_eq!(
+            tracking::overdue(&mut conn, sealer, 70, 10)
+                .await
+                .expect("overdue")
+                .len(),
+            1
+        );
+        assert!(
+            tracking::finish(&mut conn, id, "delivered", None, 20)
+                .await
+                .expect("finish")
+        );
+        assert!(
+            !tracking::finish(&mut conn, id, "failed", Some("5.4.72"), 21)
+                .await
+                .expect("finish"),
+            "one final outcome"
+        );
+        let row = tracking::find(&mut conn, sealer, "<1@direct.example.org>", "B@peer.test")
+            .await
+            .expect("find")
+            .expect("row");
+        assert_eq!(
+            (row.final_outcome.as_deref(), row.subject.as_str()),
+            (Some("delivered"), "Referral")
+        );
+        assert!(
+            tracking::overdue(&mut conn, sealer, 1000, 10)
+                .await
+                .expect("overdue")
+                .is_empty()
+        );
+    }
+}
