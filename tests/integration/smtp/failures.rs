@@ -233,3 +233,39 @@ async fn a_peer_that_never_answers_with_mdns_yields_exactly_one_dsn() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delivery_that_never_succeeds_expires_with_a_5_4_7_dsn() {
+    let (mut a, mut b) = pair().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = closed.local_addr().expect("addr");
+    drop(closed);
+    a.set(
+        "HISP_DELIVERY_ROUTES",
+        format!("{{ \"b.test\" = \"{dead}\" }}"),
+    );
+    a.set("HISP_DELIVERY_GIVE_UP_AFTER_SECS", "3");
+    let alice = a.address("alice").await;
+    let bob = b.address("bob").await;
+    a.start().await;
+    b.start().await;
+    let id = "<expire-1@a.test>";
+    submit(&a, &alice, &[&bob], &message(&alice, &[&bob], "Expire", id)).await;
+    let rows = final_outcome(&a, id, 60).await;
+    assert_eq!(
+        rows[0].final_outcome.as_deref(),
+        Some("expired"),
+        "{:?}",
+        rows[0]
+    );
+    assert!(rows[0].sent_at.is_none());
+    let got = wait_for(30, "the DSN", || async {
+        let d = dsns(&a, &alice).await;
+        (!d.is_empty()).then_some(d)
+    })
+    .await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].recipients[0].status, "5.4.7");
+    a.stop().await;
+    b.stop().await;
+}
