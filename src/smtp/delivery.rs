@@ -32,6 +32,9 @@ pub fn status_in(reply: &str, fallback: &str) -> String {
         .to_string()
 }
 
+/// How many times recording an attempt is retried.
+const RECORD_TRIES: u64 = 5;
+
 impl Gateway {
     /// Try one claimed row and record the result.
     pub async fn deliver_one(
@@ -47,6 +50,23 @@ impl Gateway {
                 &row.raw,
             )
             .await;
+        // The attempt happened: recording it must not fail quietly, or the
+        // lease would run out and the message go out twice.
+        let mut tries = 0;
+        loop {
+            match self.record(row, &result).await {
+                Err(e) if tries < RECORD_TRIES => {
+                    tries += 1;
+                    tracing::warn!(outbound = row.id, error = %e, "recording a delivery attempt failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// Record one attempt's result (one transaction).
+    async fn record(&self, row: &OutboundRow, result: &Delivery) -> Result<(), OpsError> {
         let now = self.hisp.now();
         let mut tx = self.hisp.store.begin().await?;
         let track = match row.kind {
