@@ -118,6 +118,7 @@ impl Node {
                 dns: Some(dns_s),
                 mx: Some(mx_l),
                 submission: Some(sub_l),
+                mllp: None,
             }),
             stop: None,
             task: None,

@@ -339,12 +339,18 @@ pub struct NotifyConfig {
     pub dedup_window_secs: u64,
     /// When the daily digest goes out, `HH:MM` UTC.
     pub digest_time: String,
+    /// The Direct address alerts are sent from (default `notifications@<first domain>`).
+    pub sender: Option<String>,
+    /// Largest MLLP frame accepted, bytes.
+    pub max_frame: usize,
 }
 
 impl Default for NotifyConfig {
     fn default() -> Self {
         Self {
             roster_expiry_days: 90,
+            sender: None,
+            max_frame: 1024 * 1024,
             dedup_window_secs: 86_400,
             digest_time: "07:00".into(),
         }
@@ -528,6 +534,7 @@ impl Config {
             ("dns", self.dns.listen.to_string()),
             ("smtp-mx", self.smtp.mx_listen.to_string()),
             ("submit", self.smtp.submission_listen.to_string()),
+            ("mllp", self.mllp.listen.to_string()),
         ]
     }
 }

@@ -26,6 +26,7 @@ pub mod direct;
 pub mod dns;
 pub mod hl7;
 pub mod mailbox;
+pub mod notify;
 pub mod ops;
 pub mod pki;
 pub mod server;

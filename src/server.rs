@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
 use crate::dns;
+use crate::notify::{self, Notifier};
 use crate::ops::Hisp;
 use crate::smtp::mx::MxBackend;
 use crate::smtp::outbound::Outbound;
@@ -40,6 +41,8 @@ pub struct Listeners {
     pub mx: Option<TcpListener>,
     /// The submission listener (users' mail clients); `None` runs without it.
     pub submission: Option<TcpListener>,
+    /// The MLLP listener (hospitals' ADT feeds); `None` runs without it.
+    pub mllp: Option<TcpListener>,
 }
 
 /// The DNS responder's sockets: UDP and TCP on the same port.
@@ -89,11 +92,13 @@ impl Listeners {
         let dns = DnsSockets::bind(hisp.config.dns.listen).await?;
         let mx = bind_tcp(hisp.config.smtp.mx_listen, "smtp mx").await?;
         let submission = bind_tcp(hisp.config.smtp.submission_listen, "smtp submission").await?;
+        let mllp = bind_tcp(hisp.config.mllp.listen, "mllp").await?;
         Ok(Self {
             http,
             dns: Some(dns),
             mx: Some(mx),
             submission: Some(submission),
+            mllp: Some(mllp),
         })
     }
 }
@@ -107,12 +112,12 @@ async fn bind_tcp(addr: std::net::SocketAddr, what: &str) -> std::io::Result<Tcp
 
 /// Start the SMTP listeners and the gateway's workers.
 fn start_smtp(
-    hisp: &Hisp,
+    gw: &Gateway,
     mx: Option<TcpListener>,
     submission: Option<TcpListener>,
     stop: &watch::Receiver<bool>,
 ) -> std::io::Result<Vec<tokio::task::JoinHandle<()>>> {
-    let gw = Gateway::new(hisp.clone());
+    let hisp = &gw.hisp;
     let outbound = Outbound::new(smtp::outbound_config(&hisp.config))
         .map_err(|e| std::io::Error::other(format!("[delivery]: {e}")))?;
     let tls = match smtp::tls_acceptor(&hisp.config) {
@@ -123,7 +128,7 @@ fn start_smtp(
         }
     };
     let per_ip = hisp.config.smtp.max_connections_per_ip;
-    let mut tasks = smtp::worker::spawn(&gw, outbound, stop);
+    let mut tasks = smtp::worker::spawn(gw, outbound, stop);
     if let Some(l) = mx {
         let config = Arc::new(smtp::session_config(&hisp.config, Mode::Mx, tls.clone()));
         let backend = Arc::new(MxBackend { gw: gw.clone() });
@@ -160,10 +165,23 @@ pub async fn run(
         hisp: hisp.clone(),
         metrics: Arc::new(Metrics::default()),
     };
-    if let Err(e) = smtp::worker::release_stale_leases(&Gateway::new(hisp.clone())).await {
+    let gw = Gateway::new(hisp.clone());
+    if let Err(e) = smtp::worker::release_stale_leases(&gw).await {
         tracing::warn!(error = %e, "cannot release stale queue leases");
     }
-    let smtp_tasks = start_smtp(&hisp, listeners.mx, listeners.submission, &stop_rx)?;
+    let mut smtp_tasks = start_smtp(&gw, listeners.mx, listeners.submission, &stop_rx)?;
+    let notifier = Notifier::new(gw.clone());
+    smtp_tasks.push(tokio::spawn(notify::process::run(
+        notifier.clone(),
+        stop_rx.clone(),
+    )));
+    if let Some(l) = listeners.mllp {
+        smtp_tasks.push(tokio::spawn(notify::mllp::serve(
+            notifier,
+            l,
+            stop_rx.clone(),
+        )));
+    }
     let crl = tokio::spawn(refresh_crl(hisp.clone(), stop_rx.clone()));
     let bundles = tokio::spawn(refresh_bundles(hisp.clone(), stop_rx.clone()));
     let mut http_stop = stop_rx.clone();

@@ -8,6 +8,7 @@ mod discover;
 mod dns;
 mod domain;
 mod mail;
+mod notify;
 mod output;
 mod serve;
 mod smime;
@@ -23,6 +24,7 @@ use crate::clock;
 use crate::config::{self, Config};
 use crate::ops::{Hisp, OpsError};
 
+pub use notify::send_mllp as notify_send_mllp;
 pub use output::Output;
 
 /// hisp: a Direct HISP and encounter-notification gateway.
@@ -96,6 +98,21 @@ pub enum Command {
     /// Messages held because they failed their checks.
     #[command(subcommand)]
     Quarantine(mail::QuarantineCmd),
+    /// ADT feeds (sending facilities) accepted over MLLP.
+    #[command(subcommand)]
+    Feed(notify::FeedCmd),
+    /// Subscribers' patient rosters.
+    #[command(subcommand)]
+    Roster(notify::RosterCmd),
+    /// Patients' notification consent.
+    #[command(subcommand)]
+    Consent(notify::ConsentCmd),
+    /// The encounter alert worklist.
+    #[command(subcommand)]
+    Alert(notify::AlertCmd),
+    /// Send HL7 v2 over MLLP.
+    #[command(subcommand)]
+    Adt(notify::AdtCmd),
 }
 
 /// `hisp config …`
@@ -170,6 +187,11 @@ pub async fn run(cli: Cli, out: &mut Output) -> Result<(), CliError> {
         Command::Mailbox(c) => mail::mailbox(open(&cli.config).await?, c, out).await,
         Command::Track(a) => mail::track(open(&cli.config).await?, a, out).await,
         Command::Quarantine(c) => mail::quarantine(open(&cli.config).await?, c, out).await,
+        Command::Feed(c) => notify::feed(open(&cli.config).await?, c, out).await,
+        Command::Roster(c) => notify::roster(open(&cli.config).await?, c, out).await,
+        Command::Consent(c) => notify::consent(open(&cli.config).await?, c, out).await,
+        Command::Alert(c) => notify::alert(open(&cli.config).await?, c, out).await,
+        Command::Adt(c) => notify::adt_send(c, out).await,
     }
 }
 

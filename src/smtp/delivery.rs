@@ -101,7 +101,7 @@ impl Gateway {
                 if let Some(t) = &track {
                     let deadline = now + self.mdn_timeout();
                     tracking::step(&mut tx, t.id, Step::Sent { deadline }, now).await?;
-                    tracking::event(&mut tx, t.id, "sent", Some(&host), false, now).await?;
+                    tracking::event(&mut tx, t.id, "sent", Some(host), false, now).await?;
                 }
             }
             Delivery::Temporary(why) if now < row.expires_at => {
@@ -114,11 +114,11 @@ impl Gateway {
                     row.id,
                     &self.node,
                     next.min(row.expires_at),
-                    &why,
+                    why,
                 )
                 .await?;
                 if let Some(t) = &track {
-                    tracking::event(&mut tx, t.id, "retry", Some(&why), false, now).await?;
+                    tracking::event(&mut tx, t.id, "retry", Some(why), false, now).await?;
                 }
                 tracing::info!(outbound = row.id, domain = %row.domain, attempt = row.attempts, wait, "delivery deferred");
             }
@@ -132,10 +132,10 @@ impl Gateway {
                 }
             }
             Delivery::Permanent(why) => {
-                let status = status_in(&why, "5.0.0");
-                queue::finish_outbound(&mut tx, row.id, &self.node, "failed", &why, now).await?;
+                let status = status_in(why, "5.0.0");
+                queue::finish_outbound(&mut tx, row.id, &self.node, "failed", why, now).await?;
                 if let Some(t) = &track {
-                    self.fail(&mut tx, t, "failed", &why, Some(&status)).await?;
+                    self.fail(&mut tx, t, "failed", why, Some(&status)).await?;
                 }
             }
         }

@@ -12,6 +12,7 @@ pub mod dns;
 pub mod domains;
 pub mod mailbox;
 mod migrate;
+pub mod notify;
 pub mod queue;
 pub mod seal;
 pub mod tracking;

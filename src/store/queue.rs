@@ -80,7 +80,7 @@ pub async fn insert_inbound(
 /// On PostgreSQL the candidates are picked once in a MATERIALIZED CTE with
 /// `FOR UPDATE SKIP LOCKED`: as a plain `IN (subquery)` the planner may run the
 /// LIMITed subquery again per row and claim more than `limit`.
-fn claim_sql(engine: Engine, table: &str, state: &str, columns: &str) -> String {
+pub(super) fn claim_sql(engine: Engine, table: &str, state: &str, columns: &str) -> String {
     let due = format!("state = '{state}' AND next_attempt_at <= $3 AND lease_until <= $3");
     let set = "claimed_by = $1, lease_until = $2, attempts = attempts + 1";
     match engine {

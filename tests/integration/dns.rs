@@ -45,6 +45,7 @@ async fn dcdt_hosting_h1_h2_through_server_run() {
         dns: Some(sockets),
         mx: None,
         submission: None,
+        mllp: None,
     };
     let serving = tokio::spawn(server::run(env.hisp.clone(), listeners, async move {
         let _ = stop_rx.await;

@@ -141,6 +141,7 @@ async fn revocation_reaches_the_crl_served_over_a_real_socket() {
                 dns: None,
                 mx: None,
                 submission: None,
+                mllp: None,
             },
             async move {
                 let _ = stop_rx.await;

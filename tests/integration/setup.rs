@@ -16,6 +16,7 @@ fn start_serve(dir: &std::path::Path) -> (Child, SocketAddr, Vec<String>) {
         .env("HISP_DNS_LISTEN", "127.0.0.1:0")
         .env("HISP_SMTP_MX_LISTEN", "127.0.0.1:0")
         .env("HISP_SMTP_SUBMISSION_LISTEN", "127.0.0.1:0")
+        .env("HISP_MLLP_LISTEN", "127.0.0.1:0")
         .env_remove("HISP_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -53,6 +53,7 @@ async fn two_nodes_on_postgres_deliver_500_messages_exactly_once() {
         .env("HISP_DNS_LISTEN", "127.0.0.1:0")
         .env("HISP_SMTP_MX_LISTEN", free_port().to_string())
         .env("HISP_SMTP_SUBMISSION_LISTEN", free_port().to_string())
+        .env("HISP_MLLP_LISTEN", "127.0.0.1:0")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     for (k, v) in &b.vars {

@@ -65,6 +65,8 @@ pub struct Node {
     pub submission: SocketAddr,
     /// HTTP (serves this node's CRL and CA certificate).
     pub http: SocketAddr,
+    /// MLLP (ADT feeds).
+    pub mllp: SocketAddr,
     listeners: Option<Listeners>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -83,6 +85,7 @@ impl Node {
         let (http_l, http) = bind().await;
         let (mx_l, mx) = bind().await;
         let (sub_l, submission) = bind().await;
+        let (mllp_l, mllp) = bind().await;
         let dns_s = DnsSockets::bind("127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("dns");
@@ -128,11 +131,13 @@ impl Node {
             mx,
             submission,
             http,
+            mllp,
             listeners: Some(Listeners {
                 http: http_l,
                 dns: Some(dns_s),
                 mx: Some(mx_l),
                 submission: Some(sub_l),
+                mllp: Some(mllp_l),
             }),
             stop: None,
             task: None,
@@ -236,6 +241,7 @@ impl Node {
             .env("HISP_DNS_LISTEN", self.dns.to_string())
             .env("HISP_SMTP_MX_LISTEN", self.mx.to_string())
             .env("HISP_SMTP_SUBMISSION_LISTEN", self.submission.to_string())
+            .env("HISP_MLLP_LISTEN", self.mllp.to_string())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null());
         for (k, v) in &self.vars {
@@ -263,11 +269,13 @@ impl Node {
             .await
             .expect("rebind sub");
         let dns = DnsSockets::bind(self.dns).await.expect("rebind dns");
+        let mllp = TcpListener::bind(self.mllp).await.expect("rebind mllp");
         self.listeners = Some(Listeners {
             http,
             dns: Some(dns),
             mx: Some(mx),
             submission: Some(submission),
+            mllp: Some(mllp),
         });
         self.start().await;
     }

@@ -1,0 +1,381 @@
+//! `hisp feed`, `hisp roster`, `hisp consent`, `hisp alert` and `hisp adt send`:
+//! encounter notification from the console.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{CLI_ACTOR, CliError, Output};
+use crate::clock::rfc3339;
+use crate::direct::DirectAddress;
+use crate::hl7::{self, Framer};
+use crate::ops::{Hisp, OpsError};
+use crate::store::notify::{self, StoredPatient};
+
+/// `hisp feed …`
+#[derive(Debug, Subcommand)]
+pub enum FeedCmd {
+    /// Register a sending facility (MSH-4.1) whose ADT messages are accepted.
+    Add {
+        /// MSH-4.1 as the hospital sends it.
+        #[arg(long)]
+        facility: String,
+        /// A display name for alerts (default: the facility).
+        #[arg(long)]
+        name: Option<String>,
+        /// A 42 CFR Part 2 program or behavioral health facility: alerts only with consent.
+        #[arg(long)]
+        sensitive: bool,
+    },
+    /// List feeds.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `hisp roster …`
+#[derive(Debug, Subcommand)]
+pub enum RosterCmd {
+    /// Import a CSV panel for a subscriber.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// The subscriber's Direct address.
+        #[arg(long)]
+        owner: String,
+        /// Replace the owner's whole roster.
+        #[arg(long)]
+        replace: bool,
+        /// All or nothing: any problem applies no row.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// List roster entries.
+    List {
+        /// One subscriber only.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Who a consent decision is about.
+#[derive(Debug, Args)]
+pub struct PatientArgs {
+    /// The patient identifier (CX.1).
+    #[arg(long)]
+    patient_id: Option<String>,
+    /// Its assigning authority (CX.4).
+    #[arg(long)]
+    authority: Option<String>,
+    /// Family name (with --given, --birth-date, --sex).
+    #[arg(long)]
+    family: Option<String>,
+    /// Given name.
+    #[arg(long)]
+    given: Option<String>,
+    /// YYYYMMDD or YYYY-MM-DD.
+    #[arg(long)]
+    birth_date: Option<String>,
+    /// M, F, O or U.
+    #[arg(long)]
+    sex: Option<char>,
+}
+
+/// `hisp consent …`
+#[derive(Debug, Subcommand)]
+pub enum ConsentCmd {
+    /// The patient wants no notifications.
+    OptOut(PatientArgs),
+    /// The patient consents (also to sensitive sources); clears an opt-out.
+    OptIn(PatientArgs),
+    /// Every decision.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `hisp alert …`
+#[derive(Debug, Subcommand)]
+pub enum AlertCmd {
+    /// The worklist.
+    List {
+        /// One subscriber only.
+        #[arg(long)]
+        subscriber: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `hisp adt send FILE --to HOST:PORT`
+#[derive(Debug, Subcommand)]
+pub enum AdtCmd {
+    /// Send an HL7 file over MLLP and print the ACK.
+    Send {
+        /// The ER7 file (one message).
+        file: PathBuf,
+        /// The MLLP listener.
+        #[arg(long)]
+        to: SocketAddr,
+    },
+}
+
+/// Run a feed command.
+pub async fn feed(hisp: Hisp, cmd: FeedCmd, out: &mut Output) -> Result<(), CliError> {
+    match cmd {
+        FeedCmd::Add {
+            facility,
+            name,
+            sensitive,
+        } => {
+            let name = name.unwrap_or_else(|| facility.clone());
+            let row = hisp
+                .feed_add(&facility, &name, sensitive, CLI_ACTOR)
+                .await?;
+            let from = hisp.notification_address().await?;
+            out.line(format!(
+                "added feed {} ({}){}",
+                row.facility,
+                row.name,
+                if row.sensitive { ", sensitive" } else { "" }
+            ));
+            out.line(format!("  alerts are sent from {from}"));
+        }
+        FeedCmd::List { json } => {
+            let rows = hisp.feed_list().await?;
+            if json {
+                out.json(&json!(rows));
+            } else {
+                let t: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|f| vec![f.facility.clone(), f.name.clone(), f.sensitive.to_string()])
+                    .collect();
+                out.table(&["FACILITY", "NAME", "SENSITIVE"], &t);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Run a roster command.
+pub async fn roster(hisp: Hisp, cmd: RosterCmd, out: &mut Output) -> Result<(), CliError> {
+    match cmd {
+        RosterCmd::Import {
+            file,
+            owner,
+            replace,
+            strict,
+        } => {
+            let owner = DirectAddress::parse(&owner)?;
+            let bytes = std::fs::read(&file).map_err(|e| CliError::Ops(OpsError::io(&file, e)))?;
+            let done = hisp
+                .roster_import(&owner, &bytes, replace, strict, CLI_ACTOR)
+                .await?;
+            for p in &done.problems {
+                out.line(format!("row {}: {}: {}", p.row, p.column, p.problem));
+            }
+            out.line(format!(
+                "{} rows, {} applied, {} with problems{}",
+                done.rows,
+                done.applied,
+                done.rows - done.applied,
+                if done.replaced > 0 {
+                    format!(", {} previous entries replaced", done.replaced)
+                } else {
+                    String::new()
+                }
+            ));
+            if strict && !done.problems.is_empty() {
+                return Err(CliError::Ops(OpsError::Invalid(
+                    "--strict: nothing applied; fix the rows above".into(),
+                )));
+            }
+        }
+        RosterCmd::List { owner, json } => {
+            let mut conn = hisp.conn().await?;
+            let rows =
+                notify::entries(&mut conn, hisp.store.sealer(), owner.as_deref(), hisp.now())
+                    .await?;
+            hisp.audit(
+                &mut conn,
+                CLI_ACTOR,
+                "roster.view",
+                owner.as_deref().unwrap_or("all"),
+                &format!("{} entries", rows.len()),
+            )
+            .await?;
+            if json {
+                out.json(&json!(rows.iter().map(|e| json!({
+                    "id": e.id, "owner": e.owner, "identifiers": e.patient.identifiers, "family_name": e.patient.family,
+                    "given_name": e.patient.given, "birth_date": e.patient.birth_date, "sex": e.patient.sex.map(String::from),
+                    "program": e.program, "end_date": e.end_date, "expires": rfc3339(e.expires_at),
+                })).collect::<Vec<_>>()));
+            } else {
+                let t: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.id.to_string(),
+                            e.owner.clone(),
+                            format!("{}, {}", e.patient.family, e.patient.given),
+                            e.patient.birth_date.clone().unwrap_or_default(),
+                            e.program.clone().unwrap_or_default(),
+                            rfc3339(e.expires_at),
+                        ]
+                    })
+                    .collect();
+                out.table(
+                    &["ID", "OWNER", "PATIENT", "BORN", "PROGRAM", "EXPIRES"],
+                    &t,
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn patient(a: PatientArgs) -> StoredPatient {
+    let birth = a.birth_date.map(|d| d.replace('-', ""));
+    StoredPatient {
+        identifiers: match (a.patient_id, a.authority) {
+            (Some(v), Some(au)) => vec![(v, au)],
+            _ => Vec::new(),
+        },
+        family: a.family.unwrap_or_default(),
+        given: a.given.unwrap_or_default(),
+        birth_date: birth,
+        sex: a.sex.map(|c| c.to_ascii_uppercase()),
+        postal_code: None,
+        phone: None,
+    }
+}
+
+/// Run a consent command.
+pub async fn consent(hisp: Hisp, cmd: ConsentCmd, out: &mut Output) -> Result<(), CliError> {
+    let (decision, who) = match cmd {
+        ConsentCmd::OptOut(p) => ("opt-out", patient(p)),
+        ConsentCmd::OptIn(p) => ("opt-in", patient(p)),
+        ConsentCmd::List { json } => {
+            let mut conn = hisp.conn().await?;
+            let rows = notify::consents(&mut conn, hisp.store.sealer()).await?;
+            if json {
+                out.json(&json!(rows));
+            } else {
+                let t: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.id.to_string(),
+                            c.decision.clone(),
+                            c.patient
+                                .identifiers
+                                .iter()
+                                .map(|(v, a)| format!("{v}@{a}"))
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                            format!("{}, {}", c.patient.family, c.patient.given),
+                            rfc3339(c.created_at),
+                        ]
+                    })
+                    .collect();
+                out.table(&["ID", "DECISION", "IDENTIFIERS", "NAME", "RECORDED"], &t);
+            }
+            return Ok(());
+        }
+    };
+    let id = hisp.consent_record(decision, &who, CLI_ACTOR).await?;
+    out.line(format!("recorded {decision} (consent {id})"));
+    Ok(())
+}
+
+/// Run an alert command.
+pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), CliError> {
+    let AlertCmd::List { subscriber, json } = cmd;
+    let mut conn = hisp.conn().await?;
+    let rows = notify::alerts(&mut conn, subscriber.as_deref()).await?;
+    if json {
+        out.json(&json!(rows));
+    } else {
+        let t: Vec<Vec<String>> = rows
+            .iter()
+            .map(|a| {
+                vec![
+                    a.id.to_string(),
+                    rfc3339(a.created_at),
+                    a.subscriber.clone(),
+                    a.event.clone(),
+                    a.facility.clone(),
+                    a.status.clone(),
+                ]
+            })
+            .collect();
+        out.table(
+            &["ID", "CREATED", "SUBSCRIBER", "EVENT", "FACILITY", "STATUS"],
+            &t,
+        );
+    }
+    Ok(())
+}
+
+/// Send one HL7 file over MLLP and print the ACK (segments on lines).
+pub async fn adt_send(cmd: AdtCmd, out: &mut Output) -> Result<(), CliError> {
+    let AdtCmd::Send { file, to } = cmd;
+    let bytes = std::fs::read(&file).map_err(|e| CliError::Ops(OpsError::io(&file, e)))?;
+    let ack = send_mllp(to, &bytes)
+        .await
+        .map_err(|e| CliError::Ops(OpsError::Invalid(format!("{to}: {e}"))))?;
+    for seg in String::from_utf8_lossy(&ack)
+        .split('\r')
+        .filter(|s| !s.is_empty())
+    {
+        out.line(seg);
+    }
+    let code = hl7::parse_ack(&ack).map(|(c, _)| c).unwrap_or_default();
+    if code == "AA" || code == "CA" {
+        Ok(())
+    } else {
+        Err(CliError::Ops(OpsError::Invalid(format!(
+            "the receiver answered {code}"
+        ))))
+    }
+}
+
+/// One MLLP exchange: frame, send, read one framed answer.
+pub async fn send_mllp(to: SocketAddr, message: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut s = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::net::TcpStream::connect(to),
+    )
+    .await
+    .map_err(|_| std::io::Error::other("connect timed out"))??;
+    let text: Vec<u8> = message
+        .iter()
+        .map(|&b| if b == b'\n' { b'\r' } else { b })
+        .collect();
+    s.write_all(&hl7::frame(&text)).await?;
+    let mut framer = Framer::new(1 << 20);
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(30), s.read(&mut buf))
+            .await
+            .map_err(|_| std::io::Error::other("no ACK within 30 s"))??;
+        if n == 0 {
+            return Err(std::io::Error::other("connection closed before the ACK"));
+        }
+        framer.push(buf.get(..n).unwrap_or(&[]));
+        if let Some(f) = framer.next_frame() {
+            return f.map_err(|e| std::io::Error::other(e.to_string()));
+        }
+    }
+}

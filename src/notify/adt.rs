@@ -1,0 +1,323 @@
+//! Reading an ADT message into an encounter event (no I/O): who (identifiers
+//! with assigning authorities, demographics), where (facility, class,
+//! location), what (trigger, times, practitioners, reason, diagnoses,
+//! disposition), and the encounter state machine that decides which events
+//! become alerts (STANDARDS.md §6–§7): A01/A04/A06 admit or ED presentation
+//! (ED when PV1-2 = E), A03 discharge, A02 transfer only when the facility
+//! changes, A11/A12/A13 retraction only when the cancelled event was alerted,
+//! A08 updates without alerting, A40 merges identifiers, A28/A31 update the
+//! patient index.
+
+use crate::hl7::Message;
+use crate::store::notify::StoredPatient;
+
+/// What an ADT message says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdtEvent {
+    /// MSH-9.2, e.g. `A04`.
+    pub trigger: String,
+    /// MSH-4.1: the sending facility (the feed).
+    pub sending_facility: String,
+    /// PV1-3.4 (where the patient is), else the sending facility.
+    pub location_facility: String,
+    /// PV1-6.4: the prior location's facility (transfers).
+    pub prior_facility: Option<String>,
+    /// PV1-19.1, else PID-18.1: the encounter's key within the facility.
+    pub visit: String,
+    /// The patient.
+    pub patient: StoredPatient,
+    /// PV1-2: E emergency, I inpatient, O outpatient…
+    pub patient_class: String,
+    /// PV1-3 point of care, room, bed.
+    pub location: String,
+    /// PV1-7 attending practitioner.
+    pub attending: String,
+    /// PD1-4 primary care provider.
+    pub pcp: String,
+    /// PV2-3 admit reason.
+    pub admit_reason: String,
+    /// DG1-3 diagnoses (text, else code).
+    pub diagnoses: Vec<String>,
+    /// PV1-36 discharge disposition.
+    pub discharge_disposition: String,
+    /// PV1-37 discharged-to location.
+    pub discharged_to: String,
+    /// EVN-2, else MSH-7.
+    pub event_time: String,
+    /// MSH-10.
+    pub control_id: String,
+    /// MRG-1 (A40): the identifier this message retires.
+    pub merged: Option<(String, String)>,
+}
+
+/// Why an ADT message cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdtError {
+    /// No PID segment, or no identifier and no name in it.
+    #[error("the message identifies no patient (PID-3 and PID-5 are empty)")]
+    NoPatient,
+}
+
+fn text(msg: &Message, path: &str) -> String {
+    msg.get(path)
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn opt(msg: &Message, path: &str) -> Option<String> {
+    Some(text(msg, path)).filter(|s| !s.is_empty() && s != "\"\"")
+}
+
+/// Read the event out of a parsed ADT message.
+pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
+    let header = msg.header();
+    let sending = header.sending_facility.namespace_id.clone();
+    let patient = patient(msg);
+    if patient.identifiers.is_empty() && patient.family.is_empty() {
+        return Err(AdtError::NoPatient);
+    }
+    let visit = opt(msg, "PV1-19.1")
+        .or_else(|| opt(msg, "PID-18.1"))
+        .unwrap_or_else(|| header.control_id.clone());
+    Ok(AdtEvent {
+        trigger: header.trigger_event.to_ascii_uppercase(),
+        location_facility: opt(msg, "PV1-3.4").unwrap_or_else(|| sending.clone()),
+        prior_facility: opt(msg, "PV1-6.4"),
+        sending_facility: sending,
+        visit,
+        patient,
+        patient_class: text(msg, "PV1-2.1").to_ascii_uppercase(),
+        location: [
+            text(msg, "PV1-3.1"),
+            text(msg, "PV1-3.2"),
+            text(msg, "PV1-3.3"),
+        ]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" / "),
+        attending: person(msg, "PV1-7"),
+        pcp: person(msg, "PD1-4"),
+        admit_reason: opt(msg, "PV2-3.2")
+            .or_else(|| opt(msg, "PV2-3.1"))
+            .unwrap_or_default(),
+        diagnoses: diagnoses(msg),
+        discharge_disposition: text(msg, "PV1-36.1"),
+        discharged_to: text(msg, "PV1-37.1"),
+        event_time: opt(msg, "EVN-2.1").unwrap_or_else(|| header.timestamp.clone()),
+        control_id: header.control_id.clone(),
+        merged: opt(msg, "MRG-1.1").map(|v| (v, text(msg, "MRG-1.4.1"))),
+    })
+}
+
+/// PID-3 (every repetition), PID-5, PID-7, PID-8, PID-11.5, PID-13.
+fn patient(msg: &Message) -> StoredPatient {
+    let mut identifiers = Vec::new();
+    for n in 1..=20 {
+        let Some(value) = opt(msg, &format!("PID-3[{n}].1")) else {
+            if msg.get(&format!("PID-3[{n}]")).is_none() {
+                break;
+            }
+            continue;
+        };
+        identifiers.push((value, text(msg, &format!("PID-3[{n}].4.1"))));
+    }
+    let phone: String = text(msg, "PID-13.1")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let phone = if phone.is_empty() {
+        text(msg, "PID-13.6") + &text(msg, "PID-13.7")
+    } else {
+        phone
+    };
+    StoredPatient {
+        identifiers,
+        family: text(msg, "PID-5.1.1"),
+        given: text(msg, "PID-5.2"),
+        birth_date: opt(msg, "PID-7.1").map(|d| d.chars().take(8).collect()),
+        sex: opt(msg, "PID-8.1")
+            .and_then(|s| s.chars().next())
+            .map(|c| c.to_ascii_uppercase()),
+        postal_code: opt(msg, "PID-11.5").map(|z| z.chars().take(5).collect()),
+        phone: Some(phone).filter(|p| p.len() >= 7),
+    }
+}
+
+/// An XCN as "Given Family (id)".
+fn person(msg: &Message, field: &str) -> String {
+    let family = text(msg, &format!("{field}.2.1"));
+    let given = text(msg, &format!("{field}.3"));
+    let id = text(msg, &format!("{field}.1"));
+    let name = [given, family]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    match (name.is_empty(), id.is_empty()) {
+        (true, _) => id,
+        (false, true) => name,
+        (false, false) => format!("{name} ({id})"),
+    }
+}
+
+fn diagnoses(msg: &Message) -> Vec<String> {
+    msg.segments_named("DG1")
+        .filter_map(|seg| {
+            let f = seg.field(3)?;
+            let rep = f.repetition(1)?;
+            let text = rep.component(2).map(|c| c.text().trim().to_string());
+            let code = rep.component(1).map(|c| c.text().trim().to_string());
+            text.filter(|t| !t.is_empty())
+                .or(code)
+                .filter(|t| !t.is_empty())
+        })
+        .collect()
+}
+
+/// What an event does to its encounter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Alert subscribers: the event name and the change's dedup key.
+    Alert {
+        /// admit, ed, discharge, transfer, retraction.
+        event: &'static str,
+        /// One alert per key per subscriber.
+        key: String,
+    },
+    /// Update state, no alert (A08, bed moves, index updates, repeats).
+    Quiet,
+}
+
+/// The encounter state machine: from the stored state and alerted keys,
+/// decide the change and the new state.
+pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) {
+    let ed = ev.patient_class == "E";
+    let keep = state.to_string();
+    match ev.trigger.as_str() {
+        "A01" | "A04" | "A06" => {
+            let event = if ed { "ed" } else { "admit" };
+            let new = if ed { "ed" } else { "admitted" };
+            (alert(event, event.to_string()), new.to_string())
+        }
+        "A03" => (alert("discharge", "discharge".into()), "discharged".into()),
+        "A02" => match &ev.prior_facility {
+            Some(prior) if !prior.eq_ignore_ascii_case(&ev.location_facility) => (
+                alert(
+                    "transfer",
+                    format!("transfer:{}", ev.location_facility.to_lowercase()),
+                ),
+                keep,
+            ),
+            _ => (Change::Quiet, keep),
+        },
+        "A11" => retract(alerted, &["admit", "ed"], "cancelled".into()),
+        "A12" => {
+            let transfers: Vec<&str> = alerted
+                .iter()
+                .copied()
+                .filter(|k| k.starts_with("transfer:"))
+                .collect();
+            retract(&transfers, &transfers, keep)
+        }
+        "A13" => retract(alerted, &["discharge"], "admitted".into()),
+        _ => (Change::Quiet, keep),
+    }
+}
+
+fn alert(event: &'static str, key: String) -> Change {
+    Change::Alert { event, key }
+}
+
+/// A retraction alert only when one of `cancels` was alerted before.
+fn retract(alerted: &[&str], cancels: &[&str], new_state: String) -> (Change, String) {
+    match cancels.iter().find(|c| alerted.contains(c)) {
+        Some(c) => (alert("retraction", format!("retract:{c}")), new_state),
+        None => (Change::Quiet, new_state),
+    }
+}
+
+/// Message types and events this service acts on (others get AR).
+pub fn supported(message_type: &str) -> bool {
+    message_type.eq_ignore_ascii_case("ADT")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(trigger: &str, class: &str) -> AdtEvent {
+        AdtEvent {
+            trigger: trigger.into(),
+            patient_class: class.into(),
+            location_facility: "NORTH".into(),
+            ..AdtEvent::default()
+        }
+    }
+
+    #[test]
+    fn state_machine() {
+        assert_eq!(
+            decide(&ev("A04", "E"), "new", &[]).0,
+            alert("ed", "ed".into())
+        );
+        assert_eq!(
+            decide(&ev("A01", "I"), "new", &[]).0,
+            alert("admit", "admit".into())
+        );
+        assert_eq!(
+            decide(&ev("A08", "I"), "admitted", &["admit"]).0,
+            Change::Quiet
+        );
+        assert_eq!(
+            decide(&ev("A11", "I"), "admitted", &[]).0,
+            Change::Quiet,
+            "nothing alerted, nothing retracted"
+        );
+        assert_eq!(
+            decide(&ev("A11", "I"), "admitted", &["admit"]).0,
+            alert("retraction", "retract:admit".into())
+        );
+        let mut bed = ev("A02", "I");
+        bed.prior_facility = Some("north".into());
+        assert_eq!(
+            decide(&bed, "admitted", &["admit"]).0,
+            Change::Quiet,
+            "bed move"
+        );
+        bed.prior_facility = Some("SOUTH".into());
+        assert_eq!(
+            decide(&bed, "admitted", &["admit"]).0,
+            alert("transfer", "transfer:north".into())
+        );
+    }
+
+    #[test]
+    fn reads_an_ed_registration() {
+        let raw = b"MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20261122060000||ADT^A04^ADT_A01|C1|P|2.5.1\rEVN|A04|20261122055900\rPID|1||MRN1^^^NORTH^MR~999^^^SSA^SS||Doe^Jane^Q||19800102|F|||1 Main St^^Hartford^CT^06101||(860)555-1234\rPV1|1|E|ED^12^A^NORTHHOSP||||1234^Smith^Anna||||||||||||V100\rPV2|||^Chest pain\rDG1|1||R07.9^Chest pain, unspecified^I10\r";
+        let msg = crate::hl7::parse(raw).expect("parse");
+        let e = read(&msg).expect("event");
+        assert_eq!(e.trigger, "A04");
+        assert_eq!(e.visit, "V100");
+        assert_eq!(
+            e.patient.identifiers,
+            [
+                ("MRN1".into(), "NORTH".into()),
+                ("999".into(), "SSA".into())
+            ]
+        );
+        assert_eq!(
+            (e.patient.family.as_str(), e.patient.given.as_str()),
+            ("Doe", "Jane")
+        );
+        assert_eq!(e.patient.birth_date.as_deref(), Some("19800102"));
+        assert_eq!(e.patient.sex, Some('F'));
+        assert_eq!(e.patient.postal_code.as_deref(), Some("06101"));
+        assert_eq!(e.patient.phone.as_deref(), Some("8605551234"));
+        assert_eq!(e.patient_class, "E");
+        assert_eq!(e.attending, "Anna Smith (1234)");
+        assert_eq!(e.admit_reason, "Chest pain");
+        assert_eq!(e.diagnoses, ["Chest pain, unspecified"]);
+        assert_eq!(e.location_facility, "NORTHHOSP");
+    }
+}

@@ -1,0 +1,39 @@
+//! Notify: HL7 v2 ADT feeds over MLLP in, encounter alerts out as Direct
+//! messages. `mllp.rs` (the listener: dedup, commit, ACK), `adt.rs` (ADT to
+//! an encounter event, and the encounter state machine), `process.rs` (the
+//! worker: consent, sensitivity, roster matching, alerts), `alert.rs`
+//! (rendering), `roster.rs` (feeds, rosters, consent operations), `mpi.rs`
+//! (patient matching), `roster_csv.rs` (the panel upload parser).
+
+pub mod adt;
+pub mod alert;
+pub mod mllp;
+pub mod mpi;
+pub mod process;
+pub mod roster;
+pub mod roster_csv;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::smtp::Gateway;
+
+/// Everything the MLLP listener and the notify worker share.
+#[derive(Clone, Debug)]
+pub struct Notifier {
+    /// The outbound Direct path (and the hisp behind it).
+    pub gw: Gateway,
+    /// Wakes the worker when an ADT message is committed.
+    pub ready: Arc<Notify>,
+}
+
+impl Notifier {
+    /// A notifier sending through `gw`.
+    pub fn new(gw: Gateway) -> Self {
+        Self {
+            gw,
+            ready: Arc::new(Notify::new()),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Field normalization: turns the raw strings of a roster row or a PID segment into the
+//! folded forms the comparators and blocking keys work on. Nothing here compares two
+//! records; it only decides what one record's fields *are*.
+//!
+//! STANDARDS §8: "Score with Fellegi-Sunter log-likelihood weights over normalized fields:
+//! names with case, diacritics, hyphens and spaces folded; DOB; sex; ZIP5; phone digits."
+
+/// Diacritic folding for Latin-1 Supplement and Latin Extended-A, applied after lowercasing.
+/// Each row lists the accented forms and the ASCII they fold to.
+const FOLDS: &[(&str, &str)] = &[
+    ("àáâãäåāăąª", "a"),
+    ("æ", "ae"),
+    ("çćĉċč", "c"),
+    ("ďđð", "d"),
+    ("èéêëēĕėęě", "e"),
+    ("ĝğġģ", "g"),
+    ("ĥħ", "h"),
+    ("ìíîïĩīĭįı", "i"),
+    ("ĳ", "ij"),
+    ("ĵ", "j"),
+    ("ķĸ", "k"),
+    ("ĺļľŀł", "l"),
+    ("ñńņňŉŋ", "n"),
+    ("òóôõöøōŏőº", "o"),
+    ("œ", "oe"),
+    ("ŕŗř", "r"),
+    ("śŝşšſ", "s"),
+    ("ß", "ss"),
+    ("ţťŧ", "t"),
+    ("þ", "th"),
+    ("ùúûüũūŭůűų", "u"),
+    ("ŵ", "w"),
+    ("ýÿŷ", "y"),
+    ("źżž", "z"),
+];
+
+/// Combining diacritical marks, dropped so decomposed (NFD) input folds like composed input.
+const COMBINING: std::ops::RangeInclusive<char> = '\u{0300}'..='\u{036F}';
+
+/// Registration placeholders that name nobody; they are treated as a missing name.
+const PLACEHOLDERS: &[&str] = &[
+    "unknown", "unk", "none", "notgiven", "babyboy", "babygirl", "baby", "trauma", "patient",
+];
+
+/// Folds a personal name for comparison: lowercase, diacritics folded through [`FOLDS`],
+/// and every hyphen, space, apostrophe or other non-alphanumeric character removed.
+/// Letters of other scripts are kept (lowercased) so they still compare exactly.
+pub fn normalize_name(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().flat_map(char::to_lowercase) {
+        fold_char(c, &mut out);
+    }
+    out
+}
+
+fn fold_char(c: char, out: &mut String) {
+    if c.is_ascii_alphanumeric() {
+        out.push(c);
+    } else if c.is_ascii() || COMBINING.contains(&c) {
+        // ASCII punctuation and spaces, and combining accents: folded away.
+    } else if let Some((_, ascii)) = FOLDS.iter().find(|(from, _)| from.contains(c)) {
+        out.push_str(ascii);
+    } else if c.is_alphanumeric() {
+        out.push(c);
+    }
+}
+
+/// True for a folded name that is a registration placeholder rather than a name.
+pub(super) fn is_placeholder(folded: &str) -> bool {
+    PLACEHOLDERS.contains(&folded)
+}
+
+/// A date of birth as its eight digits `YYYYMMDD`. HL7 TS values with a time part are cut
+/// to the date; anything that does not start with eight digits is treated as missing.
+pub(super) fn dob(raw: &str) -> Option<[u8; 8]> {
+    let bytes = raw.trim().as_bytes();
+    let head = bytes.get(..8)?;
+    let mut digits = [0u8; 8];
+    for (slot, &b) in digits.iter_mut().zip(head) {
+        *slot = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+    }
+    Some(digits)
+}
+
+/// HL7 table 0001: M, F and O are values; U (unknown), A, N and anything else are missing.
+pub(super) fn sex(raw: char) -> Option<char> {
+    match raw.to_ascii_uppercase() {
+        c @ ('M' | 'F' | 'O') => Some(c),
+        _ => None,
+    }
+}
+
+/// The first five alphanumerics of a postal code, uppercased: ZIP5 for US codes
+/// ("06510-1234" → "06510"). Shorter codes are missing.
+pub(super) fn zip5(raw: &str) -> Option<String> {
+    let zip: String = raw
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(5)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    (zip.len() == 5).then_some(zip)
+}
+
+/// The last ten digits of a phone number. Fewer than seven digits, or one digit repeated
+/// ("000-000-0000", "999 9999"), is a placeholder and treated as missing.
+pub(super) fn phone(raw: &str) -> Option<String> {
+    let digits: Vec<char> = raw.chars().filter(char::is_ascii_digit).collect();
+    let tail = &digits[digits.len().saturating_sub(10)..];
+    let repeated = tail.windows(2).all(|w| w[0] == w[1]);
+    (tail.len() >= 7 && !repeated).then(|| tail.iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fold() {
+        let table = [
+            ("José", "jose"),
+            ("O'Brien-Smith", "obriensmith"),
+            ("  de la Cruz ", "delacruz"),
+            ("MÜLLER", "muller"),
+            ("Straße", "strasse"),
+            ("Łukasz", "lukasz"),
+            ("Ørsted", "orsted"),
+            ("Œuvray", "oeuvray"),
+            ("Dvořák", "dvorak"),
+            ("Çelik", "celik"),
+            ("Ñúñez", "nunez"),
+            ("Þórr", "thorr"),
+            ("Jose\u{301}", "jose"),
+            ("D’Angelo", "dangelo"),
+            ("St. John", "stjohn"),
+            ("Ĳsselmeer", "ijsselmeer"),
+            ("Αλέξης", "αλέξης"),
+            ("", ""),
+            ("-- ' --", ""),
+        ];
+        for (raw, want) in table {
+            assert_eq!(normalize_name(raw), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn every_fold_row_is_lowercase_and_ascii() {
+        for (from, to) in FOLDS {
+            assert!(to.is_ascii(), "{to}");
+            for c in from.chars() {
+                assert!(!c.is_ascii(), "{c}");
+                assert_eq!(normalize_name(&c.to_string()), *to, "{c}");
+            }
+        }
+    }
+
+    #[test]
+    fn dob_parses_eight_digits() {
+        assert_eq!(dob("19650312"), Some([1, 9, 6, 5, 0, 3, 1, 2]));
+        assert_eq!(dob("196503120830"), Some([1, 9, 6, 5, 0, 3, 1, 2]));
+        assert_eq!(dob("1965-03-12"), None);
+        assert_eq!(dob("1965"), None);
+        assert_eq!(dob("é9650312"), None);
+    }
+
+    #[test]
+    fn contact_fields() {
+        assert_eq!(zip5("06510-1234").as_deref(), Some("06510"));
+        assert_eq!(zip5("0651"), None);
+        assert_eq!(phone("+1 (203) 555-0142").as_deref(), Some("2035550142"));
+        assert_eq!(phone("555-0142").as_deref(), Some("5550142"));
+        assert_eq!(phone("000-000-0000"), None);
+        assert_eq!(phone("12345"), None);
+        assert_eq!(sex('f'), Some('F'));
+        assert_eq!(sex('U'), None);
+    }
+}

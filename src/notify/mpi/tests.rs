@@ -1,0 +1,262 @@
+//! Unit tests of the index's decisions.
+
+use super::*;
+
+fn demo(family: &str, given: &str, dob: &str, sex: char, zip: &str, phone: &str) -> Demographics {
+    let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    Demographics {
+        family: family.into(),
+        given: given.into(),
+        birth_date: opt(dob),
+        sex: Some(sex),
+        postal_code: opt(zip),
+        phone: opt(phone),
+    }
+}
+
+fn robert() -> Demographics {
+    demo(
+        "O'Brien-Smith",
+        "Robert",
+        "19650312",
+        'M',
+        "06510",
+        "203-555-0142",
+    )
+}
+
+fn patient(id: i64, d: Demographics, mrn: &str) -> Patient {
+    let identifiers = vec![Identifier {
+        value: mrn.into(),
+        authority: "Practice&1.2.3&ISO".into(),
+    }];
+    Patient {
+        id,
+        identifiers,
+        demographics: d,
+    }
+}
+
+fn index(patients: impl IntoIterator<Item = Patient>) -> Index {
+    let mut index = Index::new();
+    patients.into_iter().for_each(|p| index.insert(p));
+    index
+}
+
+#[test]
+fn score_is_symmetric() {
+    let pairs = [
+        (
+            robert(),
+            demo("Smith", "Bob", "19650321", 'M', "", "2035550142"),
+        ),
+        (
+            robert(),
+            demo("Robert", "OBrien Smith", "19650312", 'U', "06511", ""),
+        ),
+        (
+            robert(),
+            demo("Jones", "Alice", "20010101", 'F', "90210", "3105550199"),
+        ),
+        (robert(), Demographics::default()),
+    ];
+    for (a, b) in pairs {
+        assert_eq!(score(&a, &b), score(&b, &a), "{a:?} / {b:?}");
+    }
+}
+
+#[test]
+fn identical_records_score_above_match() {
+    assert!(score(&robert(), &robert()) >= MATCH);
+    assert_eq!(
+        score(&Demographics::default(), &Demographics::default()),
+        0.0
+    );
+}
+
+#[test]
+fn nickname_agreement_earns_most_of_the_given_name_weight() {
+    let bob = Demographics {
+        given: "Bob".into(),
+        ..robert()
+    };
+    let bill = Demographics {
+        given: "Bill".into(),
+        ..robert()
+    };
+    let exact = score(&robert(), &robert());
+    assert!(score(&robert(), &bob) > exact - 2.0);
+    assert!(score(&robert(), &bill) < exact - 10.0);
+}
+
+#[test]
+fn dob_typo_earns_partial_credit() {
+    let exact = score(&robert(), &robert());
+    let typo = score(
+        &robert(),
+        &Demographics {
+            birth_date: Some("19650313".into()),
+            ..robert()
+        },
+    );
+    let swapped = score(
+        &robert(),
+        &Demographics {
+            birth_date: Some("19651203".into()),
+            ..robert()
+        },
+    );
+    let wrong = score(
+        &robert(),
+        &Demographics {
+            birth_date: Some("19720830".into()),
+            ..robert()
+        },
+    );
+    assert!(typo < exact && typo > wrong, "{typo}");
+    assert_eq!(typo, swapped);
+    assert!(wrong < typo - 10.0);
+}
+
+#[test]
+fn swapped_names_still_match() {
+    let idx = index([patient(1, robert(), "A1")]);
+    let swapped = Demographics {
+        family: "Robert".into(),
+        given: "O'Brien-Smith".into(),
+        ..robert()
+    };
+    assert!(matches!(
+        idx.lookup(&[], &swapped),
+        Outcome::Demographic { id: 1, .. }
+    ));
+}
+
+#[test]
+fn identifier_match_wins_over_demographics() {
+    let idx = index([
+        patient(1, robert(), "A1"),
+        patient(2, demo("Lee", "Ann", "", 'F', "", ""), "B2"),
+    ]);
+    let id = Identifier {
+        value: " B2 ".into(),
+        authority: "practice&1.2.3&iso".into(),
+    };
+    assert_eq!(idx.lookup(&[id], &robert()), Outcome::Identifier { id: 2 });
+    let other_authority = Identifier {
+        value: "B2".into(),
+        authority: "Hospital".into(),
+    };
+    assert!(matches!(
+        idx.lookup(&[other_authority], &robert()),
+        Outcome::Demographic { id: 1, .. }
+    ));
+}
+
+#[test]
+fn conflicting_identifiers_go_to_review() {
+    let idx = index([
+        patient(1, robert(), "A1"),
+        patient(2, demo("Lee", "Ann", "", 'F', "", ""), "B2"),
+    ]);
+    let ids = ["A1", "B2"].map(|v| Identifier {
+        value: v.into(),
+        authority: "PRACTICE&1.2.3&ISO".into(),
+    });
+    assert!(matches!(
+        idx.lookup(&ids, &robert()),
+        Outcome::Review { id: 1, .. }
+    ));
+}
+
+#[test]
+fn twins_on_the_roster_go_to_review() {
+    let twin = |given: &str| demo("Nguyen", given, "20100704", 'F', "06511", "2035550177");
+    let idx = index([
+        patient(1, twin("Emma"), "A1"),
+        patient(2, twin("Emmy"), "A2"),
+    ]);
+    let query = twin("Emma");
+    assert!(
+        matches!(idx.lookup(&[], &query), Outcome::Review { .. }),
+        "{:?}",
+        idx.lookup(&[], &query)
+    );
+}
+
+#[test]
+fn twin_missing_from_the_roster_is_not_matched_to_the_sibling() {
+    let twin = |given: &str, sex| demo("Nguyen", given, "20100704", sex, "06511", "2035550177");
+    let idx = index([patient(1, twin("Emma", 'F'), "A1")]);
+    for query in [twin("Olivia", 'F'), twin("Liam", 'M'), twin("", 'M')] {
+        let outcome = idx.lookup(&[], &query);
+        assert!(
+            matches!(outcome, Outcome::Review { id: 1, .. }),
+            "{outcome:?}"
+        );
+    }
+    assert!(matches!(
+        idx.lookup(&[], &twin("Emma", 'F')),
+        Outcome::Demographic { id: 1, .. }
+    ));
+}
+
+#[test]
+fn name_and_dob_alone_do_not_alert() {
+    let idx = index([patient(1, robert(), "A1")]);
+    let bare = Demographics {
+        postal_code: None,
+        phone: None,
+        ..robert()
+    };
+    assert!(matches!(
+        idx.lookup(&[], &bare),
+        Outcome::Review { id: 1, .. }
+    ));
+    let other_dob = Demographics {
+        birth_date: Some("19720830".into()),
+        ..bare
+    };
+    assert_eq!(idx.lookup(&[], &other_dob), Outcome::NoMatch);
+}
+
+#[test]
+fn remove_and_replace() {
+    let mut idx = index([patient(1, robert(), "A1")]);
+    idx.insert(patient(1, robert(), "A9"));
+    assert_eq!(idx.len(), 1);
+    let mrn = |v: &str| {
+        [Identifier {
+            value: v.into(),
+            authority: "Practice&1.2.3&ISO".into(),
+        }]
+    };
+    assert!(matches!(
+        idx.lookup(&mrn("A1"), &robert()),
+        Outcome::Demographic { .. }
+    ));
+    assert_eq!(
+        idx.lookup(&mrn("A9"), &robert()),
+        Outcome::Identifier { id: 1 }
+    );
+    idx.remove(1);
+    idx.remove(1);
+    assert!(idx.is_empty());
+    assert_eq!(idx.lookup(&mrn("A9"), &robert()), Outcome::NoMatch);
+}
+
+#[test]
+fn hostile_input_does_not_panic() {
+    let long = "é".repeat(10_000);
+    let junk = Demographics {
+        family: long.clone(),
+        given: "\u{0}\u{301}\u{FFFF}".into(),
+        birth_date: Some("9".repeat(100)),
+        sex: Some('\u{1F600}'),
+        postal_code: Some(long.clone()),
+        phone: Some(long),
+    };
+    let idx = index([patient(1, junk.clone(), "")]);
+    let _ = idx.lookup(&[Identifier::default()], &junk);
+    let _ = score(&junk, &robert());
+}

@@ -1,0 +1,412 @@
+//! The notify worker's step for one committed ADT message: read the event;
+//! honour consent (an opted-out patient gets no alert and nothing stored
+//! beyond the dedup key; a sensitive feed needs recorded opt-in consent, and
+//! every suppression is audited with its reason); run the encounter state
+//! machine; match the patient against each subscriber's roster (identifier,
+//! else demographics; near misses go to review, never out); file one alert
+//! per state change per subscriber and send it through the outbound Direct
+//! path from the notification address.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::Notifier;
+use super::adt::{self, AdtEvent, Change};
+use super::alert::{self, AlertContext};
+use super::mpi::{Demographics, Identifier, Index, Outcome, Patient};
+use crate::direct::DirectAddress;
+use crate::hl7;
+use crate::ops::OpsError;
+use crate::smtp::submit::Submission;
+use crate::store::notify::{self, AdtRow, FeedRow, NewAlert, RosterEntry, StoredPatient};
+
+/// What became of one ADT message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    /// Alerts sent to these subscribers.
+    Alerted(Vec<String>),
+    /// No alert, and why.
+    Quiet(&'static str),
+}
+
+/// An MPI patient from a stored one.
+pub fn mpi_patient(id: i64, p: &StoredPatient) -> Patient {
+    Patient {
+        id,
+        identifiers: identifiers(p),
+        demographics: demographics(p),
+    }
+}
+
+fn identifiers(p: &StoredPatient) -> Vec<Identifier> {
+    p.identifiers
+        .iter()
+        .map(|(value, authority)| Identifier {
+            value: value.clone(),
+            authority: authority.clone(),
+        })
+        .collect()
+}
+
+fn demographics(p: &StoredPatient) -> Demographics {
+    Demographics {
+        family: p.family.clone(),
+        given: p.given.clone(),
+        birth_date: p.birth_date.clone(),
+        sex: p.sex,
+        postal_code: p.postal_code.clone(),
+        phone: p.phone.clone(),
+    }
+}
+
+impl Notifier {
+    /// Process one claimed ADT row to its end.
+    pub async fn process(&self, row: &AdtRow) -> Result<Done, OpsError> {
+        let hisp = &self.gw.hisp;
+        let Ok(msg) = hl7::parse(&row.raw) else {
+            return self
+                .finish(row, "unparseable", false, Done::Quiet("unparseable"))
+                .await;
+        };
+        let ev = match adt::read(&msg) {
+            Ok(ev) => ev,
+            Err(_) => {
+                return self
+                    .finish(row, "no patient", false, Done::Quiet("no patient"))
+                    .await;
+            }
+        };
+        let (feed, consent) = {
+            let mut conn = hisp.conn().await?;
+            let feed = notify::find_feed(&mut conn, &ev.sending_facility).await?;
+            let consents = notify::consents(&mut conn, hisp.store.sealer()).await?;
+            (feed, consent_of(&ev.patient, &consents))
+        };
+        let Some(feed) = feed else {
+            return self
+                .finish(row, "feed removed", false, Done::Quiet("unregistered feed"))
+                .await;
+        };
+        if consent.as_deref() == Some("opt-out") {
+            self.suppressed(row, "the patient opted out").await?;
+            return self
+                .finish(row, "opted out", true, Done::Quiet("opted out"))
+                .await;
+        }
+        let (change, enc_id) = self.advance(&ev).await?;
+        let Change::Alert { event, key } = change else {
+            return self
+                .finish(
+                    row,
+                    "no alert",
+                    false,
+                    Done::Quiet("no state change to alert"),
+                )
+                .await;
+        };
+        if feed.sensitive && consent.as_deref() != Some("opt-in") {
+            self.suppressed(row, "sensitive source and no recorded consent")
+                .await?;
+            return self
+                .finish(
+                    row,
+                    "suppressed",
+                    false,
+                    Done::Quiet("sensitive without consent"),
+                )
+                .await;
+        }
+        let sent = self
+            .alert_subscribers(row, &ev, &feed, enc_id, event, &key)
+            .await?;
+        let done = if sent.is_empty() {
+            Done::Quiet("no subscriber's roster matched")
+        } else {
+            Done::Alerted(sent)
+        };
+        self.finish(row, event, false, done).await
+    }
+
+    /// Run the state machine for the event's encounter; returns the change and
+    /// the encounter id. A change already alerted becomes quiet.
+    async fn advance(&self, ev: &AdtEvent) -> Result<(Change, i64), OpsError> {
+        let hisp = &self.gw.hisp;
+        let now = hisp.now();
+        let mut tx = hisp.store.begin().await?;
+        let mut enc =
+            notify::encounter(&mut tx, &ev.sending_facility.to_lowercase(), &ev.visit, now).await?;
+        let alerted: Vec<String> = enc
+            .alerted
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let refs: Vec<&str> = alerted.iter().map(String::as_str).collect();
+        let (change, state) = adt::decide(ev, &enc.state, &refs);
+        enc.state = state;
+        let change = match change {
+            Change::Alert { key, .. } if refs.contains(&key.as_str()) => Change::Quiet,
+            Change::Alert { event, key } => {
+                enc.alerted = refs
+                    .iter()
+                    .copied()
+                    .chain([key.as_str()])
+                    .collect::<Vec<_>>()
+                    .join(",");
+                Change::Alert { event, key }
+            }
+            Change::Quiet => Change::Quiet,
+        };
+        notify::save_encounter(&mut tx, &enc, now).await?;
+        tx.commit().await?;
+        Ok((change, enc.id))
+    }
+
+    /// Match each subscriber's roster and alert the matches.
+    async fn alert_subscribers(
+        &self,
+        row: &AdtRow,
+        ev: &AdtEvent,
+        feed: &FeedRow,
+        encounter_id: i64,
+        event: &'static str,
+        key: &str,
+    ) -> Result<Vec<String>, OpsError> {
+        let hisp = &self.gw.hisp;
+        let now = hisp.now();
+        let entries = {
+            let mut conn = hisp.conn().await?;
+            notify::entries(&mut conn, hisp.store.sealer(), None, now).await?
+        };
+        let mut sent = Vec::new();
+        for (owner, matched) in match_rosters(&entries, &ev.patient) {
+            let entry = match matched {
+                Matched::Yes(e) => e,
+                Matched::Review(e, score) => {
+                    let mut conn = hisp.conn().await?;
+                    notify::insert_review(&mut conn, row.id, e.id, score, now).await?;
+                    continue;
+                }
+            };
+            if self
+                .send_alert(ev, &row.raw, feed, entry, encounter_id, event, key)
+                .await?
+            {
+                sent.push(owner);
+            }
+        }
+        Ok(sent)
+    }
+
+    /// File the alert (once per change) and send it; false when it existed.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_alert(
+        &self,
+        ev: &AdtEvent,
+        raw: &[u8],
+        feed: &FeedRow,
+        entry: &RosterEntry,
+        encounter_id: i64,
+        event: &'static str,
+        key: &str,
+    ) -> Result<bool, OpsError> {
+        let hisp = &self.gw.hisp;
+        let now = hisp.now();
+        let from = self.sender().await?;
+        let to = DirectAddress::parse(&entry.owner)?;
+        let id = random_id()?;
+        let ctx = AlertContext {
+            from: &from,
+            to: &to,
+            event,
+            facility_name: &feed.name,
+            program: entry.program.as_deref(),
+            adt: raw,
+            now,
+            id: &id,
+        };
+        let summary = alert::summary(ev, &ctx);
+        let new = NewAlert {
+            subscriber: &entry.owner,
+            encounter_id,
+            change_key: key,
+            event,
+            program: entry.program.as_deref(),
+            facility: &feed.facility,
+            summary: &summary,
+        };
+        let alert_id = {
+            let mut conn = hisp.conn().await?;
+            notify::insert_alert(&mut conn, hisp.store.sealer(), &new, now).await?
+        };
+        let Some(alert_id) = alert_id else {
+            return Ok(false);
+        };
+        let message = alert::render(ev, &ctx);
+        let sub = Submission {
+            mail_from: &from,
+            rcpts: std::slice::from_ref(&to),
+            message: &message,
+            actor: "notify",
+        };
+        let done = self.gw.submit(&sub).await?;
+        let mut conn = hisp.conn().await?;
+        notify::set_alert_message(&mut conn, alert_id, &done.message_id).await?;
+        Ok(true)
+    }
+
+    /// Audit a suppressed alert with its reason (no PHI: the row id only).
+    async fn suppressed(&self, row: &AdtRow, reason: &str) -> Result<(), OpsError> {
+        let hisp = &self.gw.hisp;
+        let mut tx = hisp.store.begin().await?;
+        hisp.audit(
+            &mut tx,
+            "notify",
+            "alert.suppressed",
+            &format!("adt {}", row.id),
+            reason,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        row: &AdtRow,
+        result: &str,
+        forget: bool,
+        done: Done,
+    ) -> Result<Done, OpsError> {
+        let mut conn = self.gw.hisp.conn().await?;
+        notify::finish_adt(&mut conn, row.id, &self.gw.node, result, forget).await?;
+        Ok(done)
+    }
+
+    /// The notification address, issued on first use.
+    pub async fn sender(&self) -> Result<DirectAddress, OpsError> {
+        self.gw.hisp.notification_address().await
+    }
+}
+
+fn random_id() -> Result<String, OpsError> {
+    let mut b = [0u8; 16];
+    openssl::rand::rand_bytes(&mut b).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// A roster match.
+enum Matched<'a> {
+    Yes(&'a RosterEntry),
+    Review(&'a RosterEntry, f64),
+}
+
+/// Per subscriber (owner), the best match in their roster.
+fn match_rosters<'a>(entries: &'a [RosterEntry], p: &StoredPatient) -> Vec<(String, Matched<'a>)> {
+    let mut owners: Vec<&str> = entries.iter().map(|e| e.owner.as_str()).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let ids = identifiers(p);
+    let demo = demographics(p);
+    let mut out = Vec::new();
+    for owner in owners {
+        let mut index = Index::new();
+        for e in entries.iter().filter(|e| e.owner == owner) {
+            index.insert(mpi_patient(e.id, &e.patient));
+        }
+        let find = |id: i64| entries.iter().find(|e| e.id == id);
+        let m = match index.lookup(&ids, &demo) {
+            Outcome::Identifier { id } | Outcome::Demographic { id, .. } => {
+                find(id).map(Matched::Yes)
+            }
+            Outcome::Review { id, score } => find(id).map(|e| Matched::Review(e, score)),
+            Outcome::NoMatch => None,
+        };
+        if let Some(m) = m {
+            out.push((owner.to_string(), m));
+        }
+    }
+    out
+}
+
+/// The latest consent decision that matches the patient.
+fn consent_of(p: &StoredPatient, consents: &[notify::ConsentRow]) -> Option<String> {
+    let ids = identifiers(p);
+    let demo = demographics(p);
+    consents
+        .iter()
+        .rev()
+        .find(|c| {
+            let mut index = Index::new();
+            index.insert(mpi_patient(c.id, &c.patient));
+            matches!(
+                index.lookup(&ids, &demo),
+                Outcome::Identifier { .. } | Outcome::Demographic { .. }
+            )
+        })
+        .map(|c| c.decision.clone())
+}
+
+/// Run the notify worker until `stop` flips.
+pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
+    let n = Arc::new(n);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let rows = claim(&n).await;
+        let idle = rows.is_empty();
+        for row in rows {
+            match n.process(&row).await {
+                Ok(done) => tracing::info!(adt = row.id, ?done, "ADT processed"),
+                Err(e) => {
+                    tracing::warn!(adt = row.id, error = %e, "ADT processing failed; will retry");
+                    if let Ok(mut conn) = n.gw.hisp.conn().await {
+                        let next = n.gw.hisp.now() + 30 * row.attempts;
+                        let _ = notify::release_adt(
+                            &mut conn,
+                            row.id,
+                            &n.gw.node,
+                            next,
+                            &e.to_string(),
+                        )
+                        .await;
+                    }
+                }
+            }
+        }
+        if idle {
+            tokio::select! {
+                _ = n.ready.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+}
+
+async fn claim(n: &Notifier) -> Vec<AdtRow> {
+    let hisp = &n.gw.hisp;
+    let now = hisp.now();
+    let claimed = async {
+        let mut conn = hisp.conn().await?;
+        Ok::<_, OpsError>(
+            notify::claim_adt(
+                &mut conn,
+                hisp.store.engine(),
+                hisp.store.sealer(),
+                &n.gw.node,
+                now + crate::smtp::LEASE_SECS,
+                now,
+                16,
+            )
+            .await?,
+        )
+    };
+    claimed.await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot claim ADT messages");
+        Vec::new()
+    })
+}

@@ -1,0 +1,231 @@
+//! Notify's admin operations: registering feeds, importing a subscriber's
+//! roster from CSV (a row-level validation report; valid rows applied, or
+//! none with `strict`; `replace` swaps the whole roster; entries age out after
+//! `[notify] roster_expiry_days` unless re-submitted), recording consent
+//! decisions, and the notification address alerts are sent from. Each change
+//! is one transaction with its audit entry.
+
+use super::roster_csv::{self, Parsed, Problem};
+use crate::direct::DirectAddress;
+use crate::ops::address::NewAddress;
+use crate::ops::{Hisp, OpsError};
+use crate::store::notify::{self, FeedRow, StoredPatient};
+use crate::store::users::Role;
+use crate::store::{addresses, domains};
+
+/// The largest roster file accepted.
+pub const MAX_ROSTER_BYTES: usize = 20 * 1024 * 1024;
+
+/// What a roster import did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Imported {
+    /// Data rows read.
+    pub rows: usize,
+    /// Entries stored.
+    pub applied: usize,
+    /// Problems, per row and column.
+    pub problems: Vec<ProblemLine>,
+    /// Entries removed first (`--replace`).
+    pub replaced: u64,
+}
+
+/// One problem of the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProblemLine {
+    /// The row as a spreadsheet numbers it (the header is row 1).
+    pub row: usize,
+    /// The column.
+    pub column: String,
+    /// What is wrong and what to do.
+    pub problem: String,
+}
+
+impl From<&Problem> for ProblemLine {
+    fn from(p: &Problem) -> Self {
+        Self {
+            row: p.row,
+            column: p.column.clone(),
+            problem: p.problem.clone(),
+        }
+    }
+}
+
+/// Today as YYYYMMDD (UTC).
+fn today(now: i64) -> u32 {
+    let (y, m, d) = crate::clock::civil_from_days(now.div_euclid(86_400));
+    u32::try_from(y).unwrap_or(1970) * 10_000
+        + u32::try_from(m).unwrap_or(1) * 100
+        + u32::try_from(d).unwrap_or(1)
+}
+
+impl Hisp {
+    /// Register a sending facility (MSH-4.1).
+    pub async fn feed_add(
+        &self,
+        facility: &str,
+        name: &str,
+        sensitive: bool,
+        actor: &str,
+    ) -> Result<FeedRow, OpsError> {
+        let facility = facility.trim();
+        if facility.is_empty() || facility.chars().any(char::is_control) {
+            return Err(OpsError::Invalid(
+                "--facility must be the sending facility's MSH-4.1 value".into(),
+            ));
+        }
+        let mut tx = self.store.begin().await?;
+        let row = notify::insert_feed(&mut tx, facility, name, sensitive, self.now()).await?;
+        self.audit(
+            &mut tx,
+            actor,
+            "feed.add",
+            facility,
+            &format!("sensitive={sensitive}"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Every feed.
+    pub async fn feed_list(&self) -> Result<Vec<FeedRow>, OpsError> {
+        let mut conn = self.conn().await?;
+        Ok(notify::feeds(&mut conn).await?)
+    }
+
+    /// Import a roster for `owner` (a local address).
+    pub async fn roster_import(
+        &self,
+        owner: &DirectAddress,
+        csv: &[u8],
+        replace: bool,
+        strict: bool,
+        actor: &str,
+    ) -> Result<Imported, OpsError> {
+        let now = self.now();
+        let parsed: Parsed = roster_csv::parse(csv, MAX_ROSTER_BYTES, today(now))
+            .map_err(|e| OpsError::Invalid(format!("roster: {e}")))?;
+        let problems: Vec<ProblemLine> = parsed.problems.iter().map(ProblemLine::from).collect();
+        let mut done = Imported {
+            rows: parsed.data_rows,
+            applied: 0,
+            problems,
+            replaced: 0,
+        };
+        if strict && !done.problems.is_empty() {
+            return Ok(done);
+        }
+        let expires = now + i64::from(self.config.notify.roster_expiry_days) * 86_400;
+        let owner_s = owner.to_string();
+        let mut tx = self.store.begin().await?;
+        if addresses::find(&mut tx, owner).await?.is_none() {
+            return Err(OpsError::Invalid(format!(
+                "{owner} is not an address on this HISP"
+            )));
+        }
+        if replace {
+            done.replaced = notify::delete_roster(&mut tx, &owner_s).await?;
+        }
+        for r in &parsed.rows {
+            let patient = StoredPatient {
+                identifiers: match (&r.patient_id, &r.assigning_authority) {
+                    (Some(v), Some(a)) => vec![(v.clone(), a.clone())],
+                    _ => Vec::new(),
+                },
+                family: r.family_name.clone().unwrap_or_default(),
+                given: r.given_name.clone().unwrap_or_default(),
+                birth_date: r.birth_date.clone(),
+                sex: r.sex,
+                postal_code: r.postal_code.clone(),
+                phone: r.phone.clone(),
+            };
+            notify::insert_entry(
+                &mut tx,
+                self.store.sealer(),
+                &owner_s,
+                &patient,
+                r.program.as_deref(),
+                r.end_date.as_deref(),
+                expires,
+                now,
+            )
+            .await?;
+            done.applied += 1;
+        }
+        let detail = format!(
+            "{} applied, {} problems, {} replaced",
+            done.applied,
+            done.problems.len(),
+            done.replaced
+        );
+        self.audit(&mut tx, actor, "roster.import", &owner_s, &detail)
+            .await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Record a consent decision (`opt-out` or `opt-in`).
+    pub async fn consent_record(
+        &self,
+        decision: &str,
+        patient: &StoredPatient,
+        actor: &str,
+    ) -> Result<i64, OpsError> {
+        if patient.identifiers.is_empty()
+            && (patient.family.is_empty() || patient.birth_date.is_none())
+        {
+            return Err(OpsError::Invalid("name the patient by --patient-id and --authority, or by --family, --given, --birth-date and --sex".into()));
+        }
+        let mut tx = self.store.begin().await?;
+        let id =
+            notify::insert_consent(&mut tx, self.store.sealer(), decision, patient, self.now())
+                .await?;
+        self.audit(
+            &mut tx,
+            actor,
+            "consent.record",
+            &format!("consent {id}"),
+            decision,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The address alerts come from: `[notify] sender`, else
+    /// `notifications@<first domain>`; issued (with certificates) on first use.
+    pub async fn notification_address(&self) -> Result<DirectAddress, OpsError> {
+        let addr = match &self.config.notify.sender {
+            Some(s) => DirectAddress::parse(s)?,
+            None => {
+                let mut conn = self.conn().await?;
+                let first = domains::list(&mut conn)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| {
+                        OpsError::Invalid("no domain is served: add one first".into())
+                    })?;
+                DirectAddress::parse(&format!("notifications@{}", first.name))?
+            }
+        };
+        let exists = {
+            let mut conn = self.conn().await?;
+            addresses::find(&mut conn, &addr).await?.is_some()
+        };
+        if !exists {
+            let req = NewAddress {
+                address: addr.clone(),
+                name: Some("Encounter notifications".into()),
+                role: Role::Provider,
+                password: None,
+                single_use: None,
+            };
+            match self.address_add(req, "notify").await {
+                Ok(_) | Err(OpsError::Store(crate::store::StoreError::Duplicate(_))) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(addr)
+    }
+}

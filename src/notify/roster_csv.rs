@@ -1,0 +1,683 @@
+//! Roster CSV: owns reading a care manager's patient-panel upload into
+//! checked, normalised rows. Sans I/O: bytes in, [`Parsed`] out. The caller
+//! passes today's date, so nothing here reads a clock.
+//!
+//! # Layout
+//! - [`parse`]: size cap, BOM, UTF-8, header row, then one check per row.
+//! - `Column`: the ten known columns; header names are matched
+//!   case-insensitively after trimming, in any order.
+//! - `RowCheck`: the identity rule and one normaliser per column.
+//! - `Records`: the RFC 4180 tokenizer.
+//!
+//! Whole-file failures are a [`CsvError`]: too large, not UTF-8, no header,
+//! a header we cannot map, a quote never closed. Anything else belongs to a
+//! row: a row with any [`Problem`] is left out of [`Parsed::rows`] and all
+//! of its problems are listed, one line each, saying what to fix. Problems
+//! name the column, never the value: values are PHI.
+//!
+//! Row numbers are what a spreadsheet shows for the same file: every record
+//! counts, blank ones included, and a record whose quoted cell spans lines
+//! is one row. A file that starts with its header has the header as row 1.
+//! Blank records (nothing but spaces and commas) are skipped and are not
+//! counted in [`Parsed::data_rows`].
+
+use std::fmt;
+
+/// Longest value accepted in any cell, in characters.
+pub const MAX_FIELD_CHARS: usize = 200;
+
+/// Birth dates before this year are taken to be typos.
+const EARLIEST_BIRTH_YEAR: u32 = 1900;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// One accepted row, every value trimmed and normalised; empty cells are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RosterRow {
+    /// Spreadsheet row number (header = 1), to point the uploader at it.
+    pub row: usize,
+    /// The patient's identifier at `assigning_authority`.
+    pub patient_id: Option<String>,
+    /// Who issued `patient_id`; always given together with it.
+    pub assigning_authority: Option<String>,
+    /// Surname, for demographic matching.
+    pub family_name: Option<String>,
+    /// First name, for demographic matching.
+    pub given_name: Option<String>,
+    /// `YYYYMMDD`, a real date, not in the future, not before 1900.
+    pub birth_date: Option<String>,
+    /// `M`, `F`, `O` or `U`.
+    pub sex: Option<char>,
+    /// `NNNNN` or `NNNNN-NNNN`, as given.
+    pub postal_code: Option<String>,
+    /// Ten digits, no punctuation (a leading country code 1 is dropped).
+    pub phone: Option<String>,
+    /// The care program the patient is enrolled in, as given.
+    pub program: Option<String>,
+    /// `YYYY-MM-DD`, today or later: when the enrolment ends.
+    pub end_date: Option<String>,
+}
+
+/// Something the uploader must fix in one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Spreadsheet row number (header = 1).
+    pub row: usize,
+    /// The column at fault; empty when the problem is the whole row.
+    pub column: String,
+    /// One line saying what is wrong and how to fix it; never quotes the value.
+    pub problem: String,
+}
+
+/// The outcome of a roster upload that could be read at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parsed {
+    /// Rows with no problems, in file order.
+    pub rows: Vec<RosterRow>,
+    /// Every problem of every rejected row, in file order.
+    pub problems: Vec<Problem>,
+    /// Non-blank rows after the header, accepted or not.
+    pub data_rows: usize,
+}
+
+/// Why the file as a whole could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CsvError {
+    /// The upload is bigger than the caller's cap.
+    TooLarge {
+        /// The cap, in bytes.
+        max: usize,
+    },
+    /// Not UTF-8 (typically a legacy "CSV" export in Windows-1252).
+    NotUtf8 {
+        /// 1-based line of the first bad byte.
+        line: usize,
+    },
+    /// Nothing but blank lines: the header row is missing.
+    NoHeader,
+    /// Header names we do not know, as written (trimmed).
+    UnknownColumns(Vec<String>),
+    /// Required columns absent from the header.
+    MissingColumns(Vec<String>),
+    /// Columns named more than once in the header.
+    DuplicateColumns(Vec<String>),
+    /// A quoted cell is never closed, so the rest of the file is one cell.
+    Unterminated {
+        /// Spreadsheet row where the unclosed cell starts.
+        row: usize,
+    },
+}
+
+impl fmt::Display for CsvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { max } => {
+                write!(f, "roster file is larger than {max} bytes; split it")
+            }
+            Self::NotUtf8 { line } => write!(
+                f,
+                "roster file is not UTF-8 text (line {line}); save it as \"CSV UTF-8\""
+            ),
+            Self::NoHeader => f.write_str("roster file has no header row naming the columns"),
+            Self::UnknownColumns(names) => write!(
+                f,
+                "unknown column(s) {}; the columns are {}",
+                quoted_list(names),
+                Column::ALL.map(Column::name).join(", ")
+            ),
+            Self::MissingColumns(names) => {
+                write!(f, "missing required column(s): {}", names.join(", "))
+            }
+            Self::DuplicateColumns(names) => {
+                write!(f, "column(s) named more than once: {}", names.join(", "))
+            }
+            Self::Unterminated { row } => write!(
+                f,
+                "row {row}: a quoted cell is never closed; check for a stray \" character"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CsvError {}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "row {}: {}", self.row, self.problem)
+    }
+}
+
+/// Header names are the uploader's text: `{:?}` keeps them on one line.
+fn quoted_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    quoted.join(", ")
+}
+
+/// Reads a roster upload of at most `max_bytes`. `today_yyyymmdd` (e.g.
+/// `20261122`) decides which birth dates are in the future and which end
+/// dates are past.
+pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Parsed, CsvError> {
+    if bytes.len() > max_bytes {
+        return Err(CsvError::TooLarge { max: max_bytes });
+    }
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    let text = std::str::from_utf8(bytes).map_err(|e| CsvError::NotUtf8 {
+        line: line_of(bytes, e.valid_up_to()),
+    })?;
+    let mut records = Records::new(text);
+    let header = loop {
+        match records.next() {
+            None => return Err(CsvError::NoHeader),
+            Some(record) if record.as_ref().is_ok_and(Record::is_blank) => {}
+            Some(record) => break record?,
+        }
+    };
+    let columns = map_header(&header.fields)?;
+    let mut parsed = Parsed::default();
+    for record in records {
+        let record = record?;
+        if record.is_blank() {
+            continue;
+        }
+        parsed.data_rows += 1;
+        match RowCheck::new(&record, &columns).finish(today_yyyymmdd) {
+            Ok(row) => parsed.rows.push(row),
+            Err(mut problems) => parsed.problems.append(&mut problems),
+        }
+    }
+    Ok(parsed)
+}
+
+/// 1-based line number of byte `at`.
+fn line_of(bytes: &[u8], at: usize) -> usize {
+    let before = bytes.get(..at).unwrap_or(bytes);
+    1 + before.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// The roster's columns, in the order error messages list them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    PatientId,
+    AssigningAuthority,
+    FamilyName,
+    GivenName,
+    BirthDate,
+    Sex,
+    PostalCode,
+    Phone,
+    Program,
+    EndDate,
+}
+
+impl Column {
+    const ALL: [Self; 10] = [
+        Self::PatientId,
+        Self::AssigningAuthority,
+        Self::FamilyName,
+        Self::GivenName,
+        Self::BirthDate,
+        Self::Sex,
+        Self::PostalCode,
+        Self::Phone,
+        Self::Program,
+        Self::EndDate,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::PatientId => "patient_id",
+            Self::AssigningAuthority => "assigning_authority",
+            Self::FamilyName => "family_name",
+            Self::GivenName => "given_name",
+            Self::BirthDate => "birth_date",
+            Self::Sex => "sex",
+            Self::PostalCode => "postal_code",
+            Self::Phone => "phone",
+            Self::Program => "program",
+            Self::EndDate => "end_date",
+        }
+    }
+
+    /// The column must be in the header (its cells may still be empty).
+    fn required(self) -> bool {
+        !matches!(
+            self,
+            Self::PostalCode | Self::Phone | Self::Program | Self::EndDate
+        )
+    }
+
+    fn from_header(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// Maps each header cell to its column. An empty header cell is an unnamed
+/// column (spreadsheets add them): allowed, but its cells must stay empty.
+fn map_header(names: &[String]) -> Result<Vec<Option<Column>>, CsvError> {
+    let (mut map, mut unknown, mut dups) = (Vec::new(), Vec::new(), Vec::new());
+    for name in names.iter().map(|n| n.trim()) {
+        match Column::from_header(name) {
+            _ if name.is_empty() => map.push(None),
+            None => unknown.push(name.to_owned()),
+            Some(c) if map.contains(&Some(c)) => dups.push(c.name().to_owned()),
+            Some(c) => map.push(Some(c)),
+        }
+    }
+    // A misspelt name also makes a column "missing": report the cause.
+    if !unknown.is_empty() {
+        return Err(CsvError::UnknownColumns(unknown));
+    }
+    if !dups.is_empty() {
+        return Err(CsvError::DuplicateColumns(dups));
+    }
+    let missing: Vec<String> = Column::ALL
+        .into_iter()
+        .filter(|c| c.required() && !map.contains(&Some(*c)))
+        .map(|c| c.name().to_owned())
+        .collect();
+    if !missing.is_empty() {
+        return Err(CsvError::MissingColumns(missing));
+    }
+    Ok(map)
+}
+
+/// One data row on its way to a [`RosterRow`] or a list of problems.
+struct RowCheck<'r> {
+    row: usize,
+    /// Trimmed cells by `Column as usize`.
+    cells: [Cell<'r>; Column::ALL.len()],
+    problems: Vec<Problem>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cell<'r> {
+    Empty,
+    /// Present but already reported (too long, control characters):
+    /// counts as given, is not normalised, so it is reported once.
+    Rejected,
+    Value(&'r str),
+}
+
+impl<'r> RowCheck<'r> {
+    fn new(record: &'r Record, columns: &[Option<Column>]) -> Self {
+        let mut check = Self {
+            row: record.row,
+            cells: [Cell::Empty; Column::ALL.len()],
+            problems: Vec::new(),
+        };
+        if record.fields.len() > columns.len() {
+            check.whole_row(format!(
+                "row has {} cells but the header has {}; put values containing commas in double quotes",
+                record.fields.len(),
+                columns.len()
+            ));
+        }
+        for (i, value) in record.fields.iter().map(|f| f.trim()).enumerate() {
+            match columns.get(i) {
+                Some(Some(column)) => check.cell(*column, value),
+                Some(None) if !value.is_empty() => check.whole_row(format!(
+                    "column {} has a value but no header name; name the column or clear it",
+                    i + 1
+                )),
+                _ => {}
+            }
+        }
+        check
+    }
+
+    /// Stores a cell, or a problem if it is too long or holds line breaks.
+    fn cell(&mut self, column: Column, value: &'r str) {
+        if value.is_empty() {
+            return;
+        }
+        let name = column.name();
+        let cell = if value.chars().count() > MAX_FIELD_CHARS {
+            self.fail(
+                column,
+                format!("{name} is longer than {MAX_FIELD_CHARS} characters"),
+            );
+            Cell::Rejected
+        } else if value.chars().any(char::is_control) {
+            self.fail(
+                column,
+                format!("{name} contains a line break or control character"),
+            );
+            Cell::Rejected
+        } else {
+            Cell::Value(value)
+        };
+        if let Some(slot) = self.cells.get_mut(column as usize) {
+            *slot = cell;
+        }
+    }
+
+    /// The accepted row, or every problem found in it.
+    fn finish(mut self, today: u32) -> Result<RosterRow, Vec<Problem>> {
+        self.identity_rule();
+        let text = |s: &str| Ok::<_, String>(s.to_owned());
+        let row = RosterRow {
+            row: self.row,
+            patient_id: self.value(Column::PatientId, text),
+            assigning_authority: self.value(Column::AssigningAuthority, text),
+            family_name: self.value(Column::FamilyName, text),
+            given_name: self.value(Column::GivenName, text),
+            birth_date: self.value(Column::BirthDate, |s| birth_date(s, today)),
+            sex: self.value(Column::Sex, sex),
+            postal_code: self.value(Column::PostalCode, postal_code),
+            phone: self.value(Column::Phone, phone),
+            program: self.value(Column::Program, text),
+            end_date: self.value(Column::EndDate, |s| end_date(s, today)),
+        };
+        if self.problems.is_empty() {
+            Ok(row)
+        } else {
+            Err(self.problems)
+        }
+    }
+
+    /// A patient is named by an identifier or by full demographics.
+    fn identity_rule(&mut self) {
+        use Column::*;
+        match (self.has(PatientId), self.has(AssigningAuthority)) {
+            (true, false) => self.fail(
+                AssigningAuthority,
+                "assigning_authority is required with patient_id: add who issued the ID".into(),
+            ),
+            (false, true) => self.fail(
+                PatientId,
+                "patient_id is required with assigning_authority: add the ID or clear both".into(),
+            ),
+            _ => {}
+        }
+        let id_missing = self.missing(&[PatientId, AssigningAuthority]);
+        let demo_missing = self.missing(&[FamilyName, GivenName, BirthDate, Sex]);
+        if !id_missing.is_empty() && !demo_missing.is_empty() {
+            self.whole_row(format!(
+                "patient cannot be identified: add {}, or add {}",
+                id_missing.join(" and "),
+                demo_missing.join(" and ")
+            ));
+        }
+    }
+
+    /// Whether the cell has a value (valid or not: a bad one is reported on its own).
+    fn has(&self, column: Column) -> bool {
+        self.cells
+            .get(column as usize)
+            .is_some_and(|c| *c != Cell::Empty)
+    }
+
+    fn missing(&self, columns: &[Column]) -> Vec<&'static str> {
+        columns
+            .iter()
+            .filter(|c| !self.has(**c))
+            .map(|c| c.name())
+            .collect()
+    }
+
+    /// Normalises a present cell; a rejected one becomes a problem.
+    fn value<T>(
+        &mut self,
+        column: Column,
+        norm: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let Some(Cell::Value(raw)) = self.cells.get(column as usize).copied() else {
+            return None;
+        };
+        norm(raw).map_err(|msg| self.fail(column, msg)).ok()
+    }
+
+    fn fail(&mut self, column: Column, problem: String) {
+        self.push(column.name(), problem);
+    }
+
+    fn whole_row(&mut self, problem: String) {
+        self.push("", problem);
+    }
+
+    fn push(&mut self, column: &str, problem: String) {
+        self.problems.push(Problem {
+            row: self.row,
+            column: column.to_owned(),
+            problem,
+        });
+    }
+}
+
+/// `YYYYMMDD`: real, not in the future, not implausibly old.
+fn birth_date(s: &str, today: u32) -> Result<String, String> {
+    let (y, m, d) = date(s, "birth_date")?;
+    if key(y, m, d) > today {
+        return Err("birth_date is in the future".into());
+    }
+    if y < EARLIEST_BIRTH_YEAR {
+        return Err(format!(
+            "birth_date is before {EARLIEST_BIRTH_YEAR}; check the year"
+        ));
+    }
+    Ok(format!("{y:04}{m:02}{d:02}"))
+}
+
+/// `YYYY-MM-DD`, today or later.
+fn end_date(s: &str, today: u32) -> Result<String, String> {
+    let (y, m, d) = date(s, "end_date")?;
+    if key(y, m, d) < today {
+        return Err("end_date is in the past".into());
+    }
+    Ok(format!("{y:04}-{m:02}-{d:02}"))
+}
+
+fn key(y: u32, m: u32, d: u32) -> u32 {
+    y * 10_000 + m * 100 + d
+}
+
+/// `YYYY-MM-DD`, `YYYYMMDD` or `MM/DD/YYYY` (month and day may be one digit,
+/// as Excel writes them), and a day that exists.
+fn date(s: &str, name: &str) -> Result<(u32, u32, u32), String> {
+    let (y, m, d) = date_parts(s).ok_or_else(|| {
+        format!("{name} is not a date; write it as YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY")
+    })?;
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return Err(format!(
+            "{name} is not a real calendar date; check the month and day"
+        ));
+    }
+    Ok((y, m, d))
+}
+
+fn date_parts(s: &str) -> Option<(u32, u32, u32)> {
+    if let [y, m, d] = s.split('-').collect::<Vec<_>>()[..] {
+        return Some((digits(y, 4, 4)?, digits(m, 2, 2)?, digits(d, 2, 2)?));
+    }
+    if let [m, d, y] = s.split('/').collect::<Vec<_>>()[..] {
+        return Some((digits(y, 4, 4)?, digits(m, 1, 2)?, digits(d, 1, 2)?));
+    }
+    let (y, md) = s.split_at_checked(4)?;
+    let (m, d) = md.split_at_checked(2)?;
+    Some((digits(y, 4, 4)?, digits(m, 2, 2)?, digits(d, 2, 2)?))
+}
+
+/// `s` as a number if it is `min..=max` ASCII digits.
+fn digits(s: &str, min: usize, max: usize) -> Option<u32> {
+    let ok = (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    ok.then(|| s.parse().ok()).flatten()
+}
+
+fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
+        2 if y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400)) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn sex(s: &str) -> Result<char, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "m" | "male" => Ok('M'),
+        "f" | "female" => Ok('F'),
+        "o" | "other" => Ok('O'),
+        "u" | "unknown" => Ok('U'),
+        _ => Err("sex must be M, F, O or U (or male, female, other, unknown)".into()),
+    }
+}
+
+/// US ZIP or ZIP+4, kept as written.
+fn postal_code(s: &str) -> Result<String, String> {
+    let all_digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    let ok = match s.split_once('-') {
+        None => all_digits(s, 5),
+        Some((zip, plus4)) => all_digits(zip, 5) && all_digits(plus4, 4),
+    };
+    if ok {
+        Ok(s.to_owned())
+    } else if all_digits(s, 4) {
+        // Excel drops the leading zero of New England ZIP codes.
+        Err("postal_code has 4 digits; a spreadsheet may have dropped its leading 0".into())
+    } else {
+        Err("postal_code must be a 5-digit ZIP code or ZIP+4 (12345-6789)".into())
+    }
+}
+
+/// Ten digits after dropping punctuation; `1` before them is the country code.
+fn phone(s: &str) -> Result<String, String> {
+    let punctuation = |c: char| matches!(c, ' ' | '-' | '.' | '(' | ')' | '+' | '/');
+    if !s.chars().all(|c| c.is_ascii_digit() || punctuation(c)) {
+        return Err(
+            "phone may hold only digits, spaces and ( ) - . + /; leave out extensions".into(),
+        );
+    }
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    match (digits.len(), digits.strip_prefix('1')) {
+        (10, _) => Ok(digits),
+        (11, Some(national)) => Ok(national.to_owned()),
+        _ => Err("phone must have 10 digits: area code and number".into()),
+    }
+}
+
+/// One CSV record: its spreadsheet row and its cells, unquoted, untrimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Record {
+    row: usize,
+    fields: Vec<String>,
+}
+
+impl Record {
+    /// An empty line, or one of spaces and commas (an exported empty row).
+    fn is_blank(&self) -> bool {
+        self.fields.iter().all(|f| f.trim().is_empty())
+    }
+}
+
+/// RFC 4180 records from text. "Each record is located on a separate line,
+/// delimited by a line break (CRLF)"; LF and a lone CR (old Mac exports)
+/// end a record too. "The last record in the file may or may not have an
+/// ending line break." Lenient where spreadsheets are: a `"` inside an
+/// unquoted cell is literal, text after a closing quote is appended, and
+/// spaces before an opening quote are dropped.
+struct Records<'t> {
+    text: &'t str,
+    pos: usize,
+    row: usize,
+}
+
+impl<'t> Records<'t> {
+    fn new(text: &'t str) -> Self {
+        Self {
+            text,
+            pos: 0,
+            row: 0,
+        }
+    }
+
+    fn byte(&self, at: usize) -> Option<u8> {
+        self.text.as_bytes().get(at).copied()
+    }
+
+    /// Position of the first byte at or after `from` matching `hit`, or the end.
+    fn seek(&self, from: usize, hit: impl Fn(u8) -> bool) -> usize {
+        let rest = self.text.as_bytes().get(from..).unwrap_or_default();
+        rest.iter()
+            .position(|&b| hit(b))
+            .map_or(self.text.len(), |i| from + i)
+    }
+
+    /// Text between two positions that sit on ASCII bytes (or the ends).
+    fn slice(&self, from: usize, to: usize) -> &'t str {
+        self.text.get(from..to).unwrap_or_default()
+    }
+
+    fn field(&mut self) -> Result<String, CsvError> {
+        let mut out = String::new();
+        let quote = self.seek(self.pos, |b| b != b' ' && b != b'\t');
+        if self.byte(quote) == Some(b'"') {
+            self.pos = quote + 1;
+            self.quoted(&mut out)?;
+        }
+        let end = self.seek(self.pos, |b| matches!(b, b',' | b'\r' | b'\n'));
+        out.push_str(self.slice(self.pos, end));
+        self.pos = end;
+        Ok(out)
+    }
+
+    /// "Fields containing line breaks (CRLF), double quotes, and commas
+    /// should be enclosed in double-quotes." "If double-quotes are used to
+    /// enclose fields, then a double-quote appearing inside a field must be
+    /// escaped by preceding it with another double quote."
+    fn quoted(&mut self, out: &mut String) -> Result<(), CsvError> {
+        loop {
+            let close = self.seek(self.pos, |b| b == b'"');
+            if close >= self.text.len() {
+                return Err(CsvError::Unterminated { row: self.row });
+            }
+            out.push_str(self.slice(self.pos, close));
+            self.pos = close + 1;
+            if self.byte(self.pos) != Some(b'"') {
+                return Ok(());
+            }
+            out.push('"');
+            self.pos += 1;
+        }
+    }
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<Record, CsvError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.text.len() {
+            return None;
+        }
+        self.row += 1;
+        let mut fields = Vec::new();
+        loop {
+            match self.field() {
+                Ok(field) => fields.push(field),
+                Err(e) => {
+                    self.pos = self.text.len();
+                    return Some(Err(e));
+                }
+            }
+            let sep = self.byte(self.pos);
+            self.pos += 1;
+            match sep {
+                Some(b',') => {}
+                Some(b'\r') if self.byte(self.pos) == Some(b'\n') => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        Some(Ok(Record {
+            row: self.row,
+            fields,
+        }))
+    }
+}
+
+#[cfg(test)]
+#[path = "roster_csv_tests.rs"]
+mod tests;

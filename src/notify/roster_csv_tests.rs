@@ -1,0 +1,501 @@
+//! Table tests for the roster CSV reader: tokenizer, header, every row rule,
+//! row numbering, messages, plus a pseudo-random no-panic sweep.
+
+use super::*;
+
+const TODAY: u32 = 20261122;
+const HEADER: &str = "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n";
+/// A valid row to edit one cell of: column index and new value.
+const GOOD: [&str; 10] = [
+    "123",
+    "HOSP",
+    "Doe",
+    "Jane",
+    "1980-02-29",
+    "F",
+    "02134",
+    "617-555-0100",
+    "CHF",
+    "2027-01-01",
+];
+
+fn parse_ok(csv: &str) -> Parsed {
+    parse(csv.as_bytes(), 1 << 20, TODAY).expect("file-level error")
+}
+
+/// `GOOD` with cell `i` replaced, parsed as the only data row.
+fn with(i: usize, value: &str) -> Result<RosterRow, Vec<String>> {
+    let mut cells = GOOD.map(str::to_owned);
+    if let Some(c) = cells.get_mut(i) {
+        *c = value.to_owned();
+    }
+    one(&cells.join(","))
+}
+
+/// The single data row after `HEADER`: accepted, or its problem texts.
+fn one(line: &str) -> Result<RosterRow, Vec<String>> {
+    let parsed = parse_ok(&format!("{HEADER}{line}\n"));
+    assert_eq!(parsed.data_rows, 1);
+    match parsed.rows.into_iter().next() {
+        Some(row) => Ok(row),
+        None => Err(parsed.problems.into_iter().map(|p| p.problem).collect()),
+    }
+}
+
+fn records(text: &str) -> Vec<Vec<String>> {
+    Records::new(text)
+        .map(|r| r.expect("record").fields)
+        .collect()
+}
+
+#[test]
+fn tokenizer() {
+    let table: &[(&str, &[&[&str]])] = &[
+        ("a,b\r\nc,d\r\n", &[&["a", "b"], &["c", "d"]]),
+        ("a,b\nc,d", &[&["a", "b"], &["c", "d"]]),
+        ("a,b\rc,d\r", &[&["a", "b"], &["c", "d"]]),
+        ("a,,\n", &[&["a", "", ""]]),
+        ("\"x,y\",z\n", &[&["x,y", "z"]]),
+        ("\"say \"\"hi\"\"\"\n", &[&["say \"hi\""]]),
+        ("\"two\r\nlines\",b\n", &[&["two\r\nlines", "b"]]),
+        ("\"\"\n", &[&[""]]),
+        ("  \"q\" ,b\n", &[&["q ", "b"]]),
+        ("\"q\"tail,b\n", &[&["qtail", "b"]]),
+        ("O\"Neil,b\n", &[&["O\"Neil", "b"]]),
+        ("a\n\nb\n", &[&["a"], &[""], &["b"]]),
+        ("é,ü\n", &[&["é", "ü"]]),
+    ];
+    for (text, want) in table {
+        let want: Vec<Vec<String>> = want
+            .iter()
+            .map(|r| r.iter().map(|f| (*f).to_owned()).collect())
+            .collect();
+        assert_eq!(records(text), want, "{text:?}");
+    }
+}
+
+#[test]
+fn file_errors() {
+    let table: &[(&[u8], CsvError)] = &[
+        (b"", CsvError::NoHeader),
+        (b"\n\r\n ,, \n", CsvError::NoHeader),
+        (b"\xEF\xBB\xBF", CsvError::NoHeader),
+        (b"patient_id\n\xFF\n", CsvError::NotUtf8 { line: 2 }),
+        (b"\"patient_id\n", CsvError::Unterminated { row: 1 }),
+        (
+            b"patient_id,assigning_authority,family_name,given_name,birth_date,sex,mrn, Zip \n",
+            CsvError::UnknownColumns(vec!["mrn".into(), "Zip".into()]),
+        ),
+        (
+            b"patient_id,family_name,given_name,sex\n",
+            CsvError::MissingColumns(vec!["assigning_authority".into(), "birth_date".into()]),
+        ),
+        (
+            b"patient_id,assigning_authority,family_name,given_name,birth_date,sex,SEX\n",
+            CsvError::DuplicateColumns(vec!["sex".into()]),
+        ),
+    ];
+    for (bytes, want) in table {
+        assert_eq!(
+            parse(bytes, 1 << 20, TODAY).as_ref(),
+            Err(want),
+            "{bytes:?}"
+        );
+    }
+    let unterminated = format!("{HEADER}\n1,A,,,,\n\"2,A\n");
+    assert_eq!(
+        parse(unterminated.as_bytes(), 1 << 20, TODAY),
+        Err(CsvError::Unterminated { row: 4 })
+    );
+    let csv = format!("{HEADER}1,A\n");
+    let size = csv.len();
+    assert_eq!(
+        parse(csv.as_bytes(), size - 1, TODAY),
+        Err(CsvError::TooLarge { max: size - 1 })
+    );
+    assert!(parse(csv.as_bytes(), size, TODAY).is_ok());
+}
+
+#[test]
+fn header_is_flexible() {
+    let table = [
+        // Case, spaces, any order, BOM, CRLF, optional columns absent.
+        "\u{FEFF} SEX ,Birth_Date,Given_Name,FAMILY_NAME,assigning_authority,patient_id\r\nF,1980-02-29,Jane,Doe,HOSP,123\r\n",
+        "sex,birth_date,given_name,family_name,assigning_authority,patient_id,,\nF,1980-02-29,Jane,Doe,HOSP,123,,\n",
+        "sex,birth_date,given_name,family_name,assigning_authority,patient_id\n\n\nF,19800229,Jane,Doe,HOSP,123",
+    ];
+    for csv in table {
+        let parsed = parse_ok(csv);
+        assert_eq!(parsed.problems, [], "{csv:?}");
+        let row = parsed.rows.first().expect("one row");
+        assert_eq!(row.birth_date.as_deref(), Some("19800229"));
+        assert_eq!((row.sex, row.phone.as_deref()), (Some('F'), None));
+        assert_eq!(row.patient_id.as_deref(), Some("123"));
+    }
+}
+
+#[test]
+fn good_row_is_normalised() {
+    let want = RosterRow {
+        row: 2,
+        patient_id: Some("123".into()),
+        assigning_authority: Some("HOSP".into()),
+        family_name: Some("Doe".into()),
+        given_name: Some("Jane".into()),
+        birth_date: Some("19800229".into()),
+        sex: Some('F'),
+        postal_code: Some("02134".into()),
+        phone: Some("6175550100".into()),
+        program: Some("CHF".into()),
+        end_date: Some("2027-01-01".into()),
+    };
+    assert_eq!(one(&GOOD.join(",")), Ok(want));
+    let padded: Vec<String> = GOOD.iter().map(|c| format!("  \"{c}\" ")).collect();
+    assert_eq!(
+        one(&padded.join(",")).map(|r| r.given_name),
+        Ok(Some("Jane".into()))
+    );
+}
+
+#[test]
+fn identity_rule() {
+    // (patient_id, authority, family, given, birth, sex) → problem or Ok.
+    let table: &[([&str; 6], Option<&str>)] = &[
+        (["1", "A", "", "", "", ""], None),
+        (["", "", "Doe", "Jane", "1980-01-01", "F"], None),
+        (["1", "A", "Doe", "", "", ""], None),
+        (
+            ["", "", "", "", "", ""],
+            Some(
+                "patient cannot be identified: add patient_id and assigning_authority, or add family_name and given_name and birth_date and sex",
+            ),
+        ),
+        (
+            ["", "", "Doe", "Jane", "", "F"],
+            Some(
+                "patient cannot be identified: add patient_id and assigning_authority, or add birth_date",
+            ),
+        ),
+        (
+            ["1", "", "Doe", "Jane", "1980-01-01", "F"],
+            Some("assigning_authority is required with patient_id: add who issued the ID"),
+        ),
+        (
+            ["", "A", "Doe", "Jane", "1980-01-01", "F"],
+            Some("patient_id is required with assigning_authority: add the ID or clear both"),
+        ),
+        (
+            ["1", "", "", "", "", ""],
+            Some(
+                "patient cannot be identified: add assigning_authority, or add family_name and given_name and birth_date and sex",
+            ),
+        ),
+    ];
+    for (cells, want) in table {
+        let got = one(&format!("{},,,CHF,", cells.join(",")));
+        match want {
+            None => assert!(got.is_ok(), "{cells:?}: {got:?}"),
+            Some(msg) => {
+                let problems = got.expect_err("rejected");
+                assert!(problems.iter().any(|p| p == msg), "{cells:?}: {problems:?}");
+            }
+        }
+    }
+    // A present but invalid birth_date is reported as invalid, not missing.
+    let problems = one(",,Doe,Jane,1980-13-01,F").expect_err("rejected");
+    assert_eq!(
+        problems,
+        ["birth_date is not a real calendar date; check the month and day"]
+    );
+}
+
+/// Column index, value, the normalised value (Debug of the field) or a problem.
+fn check_cells(table: &[(usize, &str, Result<&str, &str>)], field: impl Fn(&RosterRow) -> String) {
+    for (i, value, want) in table {
+        let got = with(*i, value).map(|r| field(&r));
+        let want = want.map(str::to_owned).map_err(|p| vec![p.to_owned()]);
+        assert_eq!(got, want, "column {i} = {value:?}");
+    }
+}
+
+#[test]
+fn dates() {
+    const BAD: &str = "birth_date is not a date; write it as YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY";
+    const UNREAL: &str = "birth_date is not a real calendar date; check the month and day";
+    check_cells(
+        &[
+            (4, "1980-02-29", Ok("19800229")),
+            (4, "19800229", Ok("19800229")),
+            (4, "02/29/1980", Ok("19800229")),
+            (4, "2/9/1980", Ok("19800209")),
+            (4, "2000-02-29", Ok("20000229")),
+            (4, "2026-11-22", Ok("20261122")),
+            (4, "1900-01-01", Ok("19000101")),
+            (4, "1981-02-29", Err(UNREAL)),
+            (4, "1900-02-29", Err(UNREAL)),
+            (4, "1980-04-31", Err(UNREAL)),
+            (4, "1980-00-10", Err(UNREAL)),
+            (4, "13/01/1980", Err(UNREAL)),
+            (4, "1980-1-5", Err(BAD)),
+            (4, "1/5/80", Err(BAD)),
+            (4, "Jan 5 1980", Err(BAD)),
+            (4, "1980010", Err(BAD)),
+            (4, "+980-01-05", Err(BAD)),
+            (4, "2026-11-23", Err("birth_date is in the future")),
+            (
+                4,
+                "1899-12-31",
+                Err("birth_date is before 1900; check the year"),
+            ),
+        ],
+        |r| r.birth_date.clone().unwrap_or_default(),
+    );
+    check_cells(
+        &[
+            (9, "2026-11-22", Ok("2026-11-22")),
+            (9, "20270301", Ok("2027-03-01")),
+            (9, "3/1/2027", Ok("2027-03-01")),
+            (9, "", Ok("")),
+            (9, "2026-11-21", Err("end_date is in the past")),
+            (
+                9,
+                "2027-02-29",
+                Err("end_date is not a real calendar date; check the month and day"),
+            ),
+            (
+                9,
+                "soon",
+                Err("end_date is not a date; write it as YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY"),
+            ),
+        ],
+        |r| r.end_date.clone().unwrap_or_default(),
+    );
+}
+
+#[test]
+fn sex_postal_phone() {
+    const SEX: &str = "sex must be M, F, O or U (or male, female, other, unknown)";
+    const ZIP: &str = "postal_code must be a 5-digit ZIP code or ZIP+4 (12345-6789)";
+    const PHONE: &str = "phone must have 10 digits: area code and number";
+    let table: &[(usize, &str, Result<&str, &str>)] = &[
+        (5, "m", Ok("Some('M')")),
+        (5, "Female", Ok("Some('F')")),
+        (5, "OTHER", Ok("Some('O')")),
+        (5, "u", Ok("Some('U')")),
+        (5, "unknown", Ok("Some('U')")),
+        (5, "x", Err(SEX)),
+        (5, "woman", Err(SEX)),
+        (6, "02134", Ok("Some(\"02134\")")),
+        (6, "02134-1234", Ok("Some(\"02134-1234\")")),
+        (6, "", Ok("None")),
+        (
+            6,
+            "2134",
+            Err("postal_code has 4 digits; a spreadsheet may have dropped its leading 0"),
+        ),
+        (6, "021341234", Err(ZIP)),
+        (6, "02134-12", Err(ZIP)),
+        (6, "A2134", Err(ZIP)),
+        (6, "02134-1234-5", Err(ZIP)),
+        (7, "(617) 555-0100", Ok("Some(\"6175550100\")")),
+        (7, "+1 617.555.0100", Ok("Some(\"6175550100\")")),
+        (7, "16175550100", Ok("Some(\"6175550100\")")),
+        (7, "617/555 0100", Ok("Some(\"6175550100\")")),
+        (7, "26175550100", Err(PHONE)),
+        (7, "555-0100", Err(PHONE)),
+        (
+            7,
+            "617-555-0100 x12",
+            Err("phone may hold only digits, spaces and ( ) - . + /; leave out extensions"),
+        ),
+    ];
+    for (i, value, want) in table {
+        let got = with(*i, value).map(|r| match i {
+            5 => format!("{:?}", r.sex),
+            6 => format!("{:?}", r.postal_code),
+            _ => format!("{:?}", r.phone),
+        });
+        let want = want.map(str::to_owned).map_err(|p| vec![p.to_owned()]);
+        assert_eq!(got, want, "column {i} = {value:?}");
+    }
+}
+
+#[test]
+fn cell_and_shape_rules() {
+    let long = "x".repeat(MAX_FIELD_CHARS + 1);
+    let just = "é".repeat(MAX_FIELD_CHARS);
+    assert!(with(8, &just).is_ok(), "200 two-byte characters fit");
+    assert_eq!(
+        with(8, &long),
+        Err(vec!["program is longer than 200 characters".into()])
+    );
+    assert_eq!(
+        with(4, &format!("1980-01-01{long}")),
+        Err(vec!["birth_date is longer than 200 characters".into()])
+    );
+    assert_eq!(
+        with(2, "\"Doe\nSmith\""),
+        Err(vec![
+            "family_name contains a line break or control character".into()
+        ])
+    );
+    assert_eq!(
+        one(&format!("{},extra", GOOD.join(","))),
+        Err(vec![
+            "row has 11 cells but the header has 10; put values containing commas in double quotes"
+                .into()
+        ])
+    );
+    // Fewer cells than the header: the rest are empty.
+    assert_eq!(one("123,HOSP").map(|r| r.family_name), Ok(None));
+    // Blank cells are None, padded cells trimmed.
+    assert_eq!(with(8, "   ").map(|r| r.program), Ok(None));
+    assert_eq!(with(8, " CHF ").map(|r| r.program), Ok(Some("CHF".into())));
+    // An unnamed column may exist but must stay empty.
+    let csv = "patient_id,assigning_authority,family_name,given_name,birth_date,sex,\n1,A,,,,,\n2,A,,,,,x\n";
+    let parsed = parse_ok(csv);
+    assert_eq!(parsed.rows.len(), 1);
+    assert_eq!(
+        parsed.problems.first().map(|p| p.problem.as_str()),
+        Some("column 7 has a value but no header name; name the column or clear it")
+    );
+}
+
+#[test]
+fn every_problem_of_a_row_is_listed() {
+    let parsed = parse_ok(&format!(
+        "{HEADER}1,,Doe,Jane,1980-02-30,q,1234,555,CHF,2020-01-01\n"
+    ));
+    let got: Vec<(usize, &str)> = parsed
+        .problems
+        .iter()
+        .map(|p| (p.row, p.column.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2, "assigning_authority"),
+            (2, "birth_date"),
+            (2, "sex"),
+            (2, "postal_code"),
+            (2, "phone"),
+            (2, "end_date"),
+        ]
+    );
+    assert_eq!(parsed.rows, []);
+}
+
+#[test]
+fn rows_are_numbered_as_a_spreadsheet_shows_them() {
+    let csv = format!("{HEADER}1,A\n\n,,,\n\"2\",\"A\nB\"\n3,\n4,A\n");
+    let parsed = parse_ok(&csv);
+    assert_eq!(parsed.data_rows, 4);
+    let rows: Vec<usize> = parsed.rows.iter().map(|r| r.row).collect();
+    assert_eq!(rows, [2, 7]);
+    let problem_rows: Vec<usize> = parsed.problems.iter().map(|p| p.row).collect();
+    assert_eq!(problem_rows, [5, 6, 6]);
+}
+
+#[test]
+fn messages_are_one_line() {
+    let errors = [
+        CsvError::TooLarge { max: 10 },
+        CsvError::NotUtf8 { line: 3 },
+        CsvError::NoHeader,
+        CsvError::UnknownColumns(vec!["a\nb".into()]),
+        CsvError::MissingColumns(vec!["sex".into()]),
+        CsvError::DuplicateColumns(vec!["sex".into()]),
+        CsvError::Unterminated { row: 4 },
+    ];
+    for e in errors {
+        let text = e.to_string();
+        assert!(!text.contains('\n') && !text.is_empty(), "{text}");
+    }
+    assert_eq!(
+        CsvError::UnknownColumns(vec!["mrn".into()]).to_string(),
+        "unknown column(s) \"mrn\"; the columns are patient_id, assigning_authority, family_name, given_name, birth_date, sex, postal_code, phone, program, end_date"
+    );
+    let p = Problem {
+        row: 7,
+        column: "sex".into(),
+        problem: "sex must be M".into(),
+    };
+    assert_eq!(p.to_string(), "row 7: sex must be M");
+}
+
+/// Pieces that make interesting CSV when strung together at random.
+const PIECES: &[&[u8]] = &[
+    b"patient_id,assigning_authority,family_name,given_name,birth_date,sex",
+    b",phone",
+    b",end_date",
+    b",postal_code",
+    b",",
+    b"\"",
+    b"\"\"",
+    b"\n",
+    b"\r\n",
+    b"\r",
+    b" ",
+    b"1",
+    b"A",
+    b"Doe",
+    b"1980-02-29",
+    b"02/30/2000",
+    b"20261122",
+    b"M",
+    b"female",
+    b"02134-1234",
+    b"+1 (617) 555-0100",
+    b"\xEF\xBB\xBF",
+    b"\xFF",
+    b"\xC3",
+    b"\xC3\xA9",
+    b"\0",
+];
+
+#[test]
+fn random_inputs_do_not_panic() {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut accepted, mut rejected) = (0, 0);
+    for _ in 0..4000 {
+        let mut input = Vec::new();
+        // Most inputs start with a valid header so the row checks run.
+        if next() % 4 != 0 {
+            input.extend_from_slice(HEADER.as_bytes());
+        }
+        for _ in 0..next() % 40 {
+            let piece = PIECES
+                .get(next() as usize % PIECES.len())
+                .copied()
+                .unwrap_or_default();
+            input.extend_from_slice(piece);
+        }
+        let max = if next() % 8 == 0 {
+            input.len() / 2
+        } else {
+            1 << 20
+        };
+        let Ok(parsed) = parse(&input, max, TODAY) else {
+            continue;
+        };
+        assert!(parsed.rows.len() <= parsed.data_rows);
+        accepted += parsed.rows.len();
+        rejected += parsed.problems.len();
+        for row in &parsed.rows {
+            assert!(row.row >= 2 && !parsed.problems.iter().any(|p| p.row == row.row));
+            assert!(row.phone.as_ref().is_none_or(|p| p.len() == 10));
+            assert!(row.birth_date.as_ref().is_none_or(|d| d.len() == 8));
+        }
+    }
+    // The sweep reaches the row checks both ways.
+    assert!(
+        accepted > 0 && rejected > 0,
+        "accepted {accepted}, problems {rejected}"
+    );
+}

@@ -1,0 +1,581 @@
+//! The notify tables: `feeds` (registered sending facilities), `adt_messages`
+//! (dedup key, the ACK given, the sealed message until processed; claimed with
+//! leases like the mail queues), `roster_entries` and `consents` (patient data
+//! sealed as JSON and matched in memory), `encounters` (state per facility and
+//! visit), `alerts` (the worklist; unique per subscriber, encounter and state
+//! change) and `match_reviews` (near-miss matches a person checks).
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{Engine, Sealer, StoreError, flag, unique_as_duplicate};
+
+const ADT_RAW: &str = "adt-raw";
+const PATIENT: &str = "roster-patient";
+const CONSENT: &str = "consent-patient";
+const ALERT: &str = "alert-summary";
+
+/// A patient as rosters and consents store it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredPatient {
+    /// (value, assigning authority) pairs.
+    pub identifiers: Vec<(String, String)>,
+    /// Family name.
+    pub family: String,
+    /// Given name.
+    pub given: String,
+    /// YYYYMMDD.
+    pub birth_date: Option<String>,
+    /// M, F, O, U.
+    pub sex: Option<char>,
+    /// ZIP.
+    pub postal_code: Option<String>,
+    /// Digits.
+    pub phone: Option<String>,
+}
+
+/// A registered feed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FeedRow {
+    /// Row id.
+    pub id: i64,
+    /// MSH-4.1 as registered (compared case-insensitively).
+    pub facility: String,
+    /// A display name.
+    pub name: String,
+    /// 42 CFR Part 2 program or behavioral health facility.
+    pub sensitive: bool,
+}
+
+fn feed(r: &AnyRow) -> Result<FeedRow, StoreError> {
+    Ok(FeedRow {
+        id: r.try_get("id")?,
+        facility: r.try_get("facility")?,
+        name: r.try_get("name")?,
+        sensitive: flag(r.try_get("sensitive")?),
+    })
+}
+
+/// Register a feed.
+pub async fn insert_feed(
+    conn: &mut AnyConnection,
+    facility: &str,
+    name: &str,
+    sensitive: bool,
+    now: i64,
+) -> Result<FeedRow, StoreError> {
+    let r = sqlx::query(
+        "INSERT INTO feeds (facility, name, sensitive, created_at) VALUES ($1, $2, $3, $4)
+         RETURNING id, facility, name, sensitive",
+    )
+    .bind(facility.to_ascii_lowercase())
+    .bind(name)
+    .bind(i64::from(sensitive))
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| unique_as_duplicate(e, format!("feed {facility}")))?;
+    feed(&r)
+}
+
+/// The feed for a sending facility.
+pub async fn find_feed(
+    conn: &mut AnyConnection,
+    facility: &str,
+) -> Result<Option<FeedRow>, StoreError> {
+    match sqlx::query("SELECT id, facility, name, sensitive FROM feeds WHERE facility = $1")
+        .bind(facility.to_ascii_lowercase())
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        Some(r) => Ok(Some(feed(&r)?)),
+        None => Ok(None),
+    }
+}
+
+/// Every feed.
+pub async fn feeds(conn: &mut AnyConnection) -> Result<Vec<FeedRow>, StoreError> {
+    sqlx::query("SELECT id, facility, name, sensitive FROM feeds ORDER BY facility")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(feed)
+        .collect()
+}
+
+/// The dedup key of an ADT message: MSH-3, MSH-4, MSH-10.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdtKey<'a> {
+    /// MSH-3.1.
+    pub app: &'a str,
+    /// MSH-4.1.
+    pub facility: &'a str,
+    /// MSH-10.
+    pub control_id: &'a str,
+}
+
+/// The ACK stored for a message already received.
+pub async fn stored_ack(
+    conn: &mut AnyConnection,
+    key: &AdtKey<'_>,
+) -> Result<Option<String>, StoreError> {
+    match sqlx::query(
+        "SELECT ack FROM adt_messages WHERE sending_app = $1 AND sending_facility = $2 AND control_id = $3",
+    )
+    .bind(key.app)
+    .bind(key.facility)
+    .bind(key.control_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    {
+        Some(r) => Ok(Some(r.try_get("ack")?)),
+        None => Ok(None),
+    }
+}
+
+/// Commit a received message with the ACK about to be sent; `Duplicate` when
+/// the key exists (a retry racing the first copy).
+pub async fn insert_adt(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    key: &AdtKey<'_>,
+    ack: &str,
+    raw: Option<&[u8]>,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let sealed = raw.map(|r| sealer.seal(ADT_RAW, r)).transpose()?;
+    let state = if raw.is_some() { "new" } else { "done" };
+    Ok(sqlx::query(
+        "INSERT INTO adt_messages (sending_app, sending_facility, control_id, received_at, ack, raw_sealed, state, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $4) RETURNING id",
+    )
+    .bind(key.app)
+    .bind(key.facility)
+    .bind(key.control_id)
+    .bind(now)
+    .bind(ack)
+    .bind(sealed)
+    .bind(state)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| unique_as_duplicate(e, format!("message {}", key.control_id)))?
+    .try_get(0)?)
+}
+
+/// A claimed ADT message.
+#[derive(Debug, Clone)]
+pub struct AdtRow {
+    /// Row id.
+    pub id: i64,
+    /// The message.
+    pub raw: Vec<u8>,
+    /// Claims so far.
+    pub attempts: i64,
+}
+
+/// Claim due ADT messages.
+pub async fn claim_adt(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    sealer: &Sealer,
+    node: &str,
+    lease_until: i64,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<AdtRow>, StoreError> {
+    let sql = super::queue::claim_sql(engine, "adt_messages", "new", "id, raw_sealed, attempts");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(node)
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let sealed: Option<Vec<u8>> = r.try_get("raw_sealed")?;
+        out.push(AdtRow {
+            id: r.try_get("id")?,
+            raw: match sealed {
+                Some(s) => sealer.open(ADT_RAW, &s)?,
+                None => Vec::new(),
+            },
+            attempts: r.try_get("attempts")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Finish a claimed ADT row; `forget` drops the stored message (opted-out
+/// patients keep nothing beyond the dedup key).
+pub async fn finish_adt(
+    conn: &mut AnyConnection,
+    id: i64,
+    node: &str,
+    result: &str,
+    forget: bool,
+) -> Result<bool, StoreError> {
+    let sql = if forget {
+        "UPDATE adt_messages SET state = 'done', result = $1, raw_sealed = NULL, claimed_by = NULL, lease_until = 0 WHERE id = $2 AND claimed_by = $3"
+    } else {
+        "UPDATE adt_messages SET state = 'done', result = $1, claimed_by = NULL, lease_until = 0 WHERE id = $2 AND claimed_by = $3"
+    };
+    let done = sqlx::query(sql)
+        .bind(result)
+        .bind(id)
+        .bind(node)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Give a claimed ADT row back to be tried again at `next`.
+pub async fn release_adt(
+    conn: &mut AnyConnection,
+    id: i64,
+    node: &str,
+    next: i64,
+    error: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE adt_messages SET claimed_by = NULL, lease_until = 0, next_attempt_at = $1, result = $2 WHERE id = $3 AND claimed_by = $4",
+    )
+    .bind(next)
+    .bind(error)
+    .bind(id)
+    .bind(node)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A roster entry, unsealed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RosterEntry {
+    /// Row id.
+    pub id: i64,
+    /// The subscriber's Direct address.
+    pub owner: String,
+    /// The patient.
+    pub patient: StoredPatient,
+    /// Care program.
+    pub program: Option<String>,
+    /// Enrolment end (YYYY-MM-DD).
+    pub end_date: Option<String>,
+    /// When it ages out unless re-submitted.
+    pub expires_at: i64,
+}
+
+/// Add a roster entry.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_entry(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    owner: &str,
+    patient: &StoredPatient,
+    program: Option<&str>,
+    end_date: Option<&str>,
+    expires_at: i64,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let json = serde_json::to_vec(patient).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sealed = sealer.seal(PATIENT, &json)?;
+    Ok(sqlx::query(
+        "INSERT INTO roster_entries (owner, patient_sealed, program, end_date, expires_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(owner)
+    .bind(sealed)
+    .bind(program)
+    .bind(end_date)
+    .bind(expires_at)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get(0)?)
+}
+
+/// Remove an owner's roster (for `--replace`).
+pub async fn delete_roster(conn: &mut AnyConnection, owner: &str) -> Result<u64, StoreError> {
+    Ok(sqlx::query("DELETE FROM roster_entries WHERE owner = $1")
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
+}
+
+/// Entries not yet expired (all owners, or one).
+pub async fn entries(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    owner: Option<&str>,
+    now: i64,
+) -> Result<Vec<RosterEntry>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, owner, patient_sealed, program, end_date, expires_at FROM roster_entries
+         WHERE expires_at > $1 AND ($2 = '' OR owner = $2) ORDER BY id",
+    )
+    .bind(now)
+    .bind(owner.unwrap_or(""))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let sealed: Vec<u8> = r.try_get("patient_sealed")?;
+            let json = sealer.open(PATIENT, &sealed)?;
+            Ok(RosterEntry {
+                id: r.try_get("id")?,
+                owner: r.try_get("owner")?,
+                patient: serde_json::from_slice(&json)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                program: r.try_get("program")?,
+                end_date: r.try_get("end_date")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .collect()
+}
+
+/// A recorded consent decision.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConsentRow {
+    /// Row id (later rows win).
+    pub id: i64,
+    /// `opt-out` or `opt-in`.
+    pub decision: String,
+    /// Who.
+    pub patient: StoredPatient,
+    /// When.
+    pub created_at: i64,
+}
+
+/// Record a decision.
+pub async fn insert_consent(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    decision: &str,
+    patient: &StoredPatient,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let json = serde_json::to_vec(patient).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sealed = sealer.seal(CONSENT, &json)?;
+    Ok(sqlx::query(
+        "INSERT INTO consents (decision, patient_sealed, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(decision)
+    .bind(sealed)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get(0)?)
+}
+
+/// Every decision, oldest first.
+pub async fn consents(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+) -> Result<Vec<ConsentRow>, StoreError> {
+    let rows =
+        sqlx::query("SELECT id, decision, patient_sealed, created_at FROM consents ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.iter()
+        .map(|r| {
+            let sealed: Vec<u8> = r.try_get("patient_sealed")?;
+            let json = sealer.open(CONSENT, &sealed)?;
+            Ok(ConsentRow {
+                id: r.try_get("id")?,
+                decision: r.try_get("decision")?,
+                patient: serde_json::from_slice(&json)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// An encounter's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncounterRow {
+    /// Row id.
+    pub id: i64,
+    /// `new`, `admitted`, `ed`, `discharged`, `cancelled`.
+    pub state: String,
+    /// Events already alerted, comma-separated.
+    pub alerted: String,
+}
+
+/// The encounter for (facility, visit), created as `new`.
+pub async fn encounter(
+    conn: &mut AnyConnection,
+    facility: &str,
+    visit: &str,
+    now: i64,
+) -> Result<EncounterRow, StoreError> {
+    sqlx::query(
+        "INSERT INTO encounters (facility, visit, state, updated_at) VALUES ($1, $2, 'new', $3)
+         ON CONFLICT (facility, visit) DO NOTHING",
+    )
+    .bind(facility)
+    .bind(visit)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let r =
+        sqlx::query("SELECT id, state, alerted FROM encounters WHERE facility = $1 AND visit = $2")
+            .bind(facility)
+            .bind(visit)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(EncounterRow {
+        id: r.try_get("id")?,
+        state: r.try_get("state")?,
+        alerted: r.try_get("alerted")?,
+    })
+}
+
+/// Save an encounter's state.
+pub async fn save_encounter(
+    conn: &mut AnyConnection,
+    e: &EncounterRow,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE encounters SET state = $1, alerted = $2, updated_at = $3 WHERE id = $4")
+        .bind(&e.state)
+        .bind(&e.alerted)
+        .bind(now)
+        .bind(e.id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A new alert for the worklist.
+#[derive(Debug, Clone)]
+pub struct NewAlert<'a> {
+    /// The subscriber's address.
+    pub subscriber: &'a str,
+    /// The encounter.
+    pub encounter_id: i64,
+    /// One alert per state change per subscriber: the change's key.
+    pub change_key: &'a str,
+    /// admit, ed, discharge, transfer, retraction.
+    pub event: &'a str,
+    /// The subscriber's program.
+    pub program: Option<&'a str>,
+    /// The facility.
+    pub facility: &'a str,
+    /// The alert text (PHI: sealed).
+    pub summary: &'a str,
+}
+
+/// Add an alert; `None` when this change was alerted to this subscriber already.
+pub async fn insert_alert(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    a: &NewAlert<'_>,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let sealed = sealer.seal(ALERT, a.summary.as_bytes())?;
+    let r = sqlx::query(
+        "INSERT INTO alerts (subscriber, encounter_id, change_key, event, program, facility, summary_sealed, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(a.subscriber)
+    .bind(a.encounter_id)
+    .bind(a.change_key)
+    .bind(a.event)
+    .bind(a.program)
+    .bind(a.facility)
+    .bind(sealed)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match r {
+        Some(r) => Some(r.try_get(0)?),
+        None => None,
+    })
+}
+
+/// Note the Message-ID an alert went out with.
+pub async fn set_alert_message(
+    conn: &mut AnyConnection,
+    id: i64,
+    message_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE alerts SET message_id = $1 WHERE id = $2")
+        .bind(message_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// An alert in the worklist.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AlertRow {
+    /// Row id.
+    pub id: i64,
+    /// Subscriber.
+    pub subscriber: String,
+    /// Event.
+    pub event: String,
+    /// new, in-progress, completed.
+    pub status: String,
+    /// Program.
+    pub program: Option<String>,
+    /// Facility.
+    pub facility: String,
+    /// The Direct message it went out as.
+    pub message_id: Option<String>,
+    /// When.
+    pub created_at: i64,
+}
+
+/// Alerts, newest first (one subscriber, or all).
+pub async fn alerts(
+    conn: &mut AnyConnection,
+    subscriber: Option<&str>,
+) -> Result<Vec<AlertRow>, StoreError> {
+    sqlx::query(
+        "SELECT id, subscriber, event, status, program, facility, message_id, created_at FROM alerts
+         WHERE ($1 = '' OR subscriber = $1) ORDER BY id DESC",
+    )
+    .bind(subscriber.unwrap_or(""))
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(AlertRow {
+            id: r.try_get("id")?,
+            subscriber: r.try_get("subscriber")?,
+            event: r.try_get("event")?,
+            status: r.try_get("status")?,
+            program: r.try_get("program")?,
+            facility: r.try_get("facility")?,
+            message_id: r.try_get("message_id")?,
+            created_at: r.try_get("created_at")?,
+        })
+    })
+    .collect()
+}
+
+/// Queue a near-miss match for review.
+pub async fn insert_review(
+    conn: &mut AnyConnection,
+    adt_id: i64,
+    entry_id: i64,
+    score: f64,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO match_reviews (adt_id, roster_entry_id, score, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(adt_id)
+    .bind(entry_id)
+    .bind(format!("{score:.2}"))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

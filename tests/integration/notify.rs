@@ -1,0 +1,251 @@
+//! Encounter notification end to end over real sockets: feeds registered,
+//! a roster imported with the CLI, ADT messages sent over MLLP, and the alert
+//! arriving decrypted and verified in the care manager's mailbox with its
+//! three parts; plus the cases that must not alert.
+
+use std::time::Duration;
+
+use hisp::cli::notify_send_mllp as send_mllp;
+use hisp::mailbox::INBOX;
+use hisp::store::notify;
+
+use crate::harness;
+use crate::smtp::{Node, wait_for};
+
+fn adt(
+    control: &str,
+    trigger: &str,
+    facility: &str,
+    class: &str,
+    visit: &str,
+    pid: &str,
+) -> Vec<u8> {
+    format!(
+        "MSH|^~\\&|EPIC|{facility}|HISP|HISP|20261122060000||ADT^{trigger}^ADT_A01|{control}|P|2.5.1\r\
+         EVN|{trigger}|20261122055900\r\
+         {pid}\r\
+         PV1|1|{class}|ED^12^A^{facility}||||1234^Smith^Anna||||||||||||{visit}\r\
+         PV2|||^Chest pain\r"
+    )
+    .into_bytes()
+}
+
+const JANE: &str =
+    "PID|1||MRN1^^^NORTH^MR||Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101||(860)555-1234";
+const JOHN: &str = "PID|1||MRN2^^^NORTH^MR||Roe^John||19700304|M|||2 Elm St^^Hartford^CT^06102";
+const NOBODY: &str = "PID|1||MRN9^^^NORTH^MR||Unknown^Person||19900101|M";
+const SAM: &str = "PID|1||BH7^^^BHC^MR||Poe^Sam||19650505|M";
+
+async fn ack_code(n: &Node, msg: &[u8]) -> (String, Vec<u8>) {
+    let ack = send_mllp(n.mllp, msg).await.expect("mllp");
+    let (code, _) = hisp::hl7::parse_ack(&ack).expect("ack");
+    (code, ack)
+}
+
+async fn alerts(n: &Node) -> Vec<notify::AlertRow> {
+    let mut conn = n.hisp.conn().await.expect("conn");
+    notify::alerts(&mut conn, None).await.expect("alerts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
+    let mut a = Node::new("a.test", false, None).await;
+    a.address("carol").await;
+    a.start().await;
+    harness::ok(&a.cli(&[
+        "feed",
+        "add",
+        "--facility",
+        "NORTHHOSP",
+        "--name",
+        "North Hospital",
+    ]));
+    harness::ok(&a.cli(&["feed", "add", "--facility", "BHC", "--sensitive"]));
+    let csv = a.dir.path().join("roster.csv");
+    std::fs::write(
+        &csv,
+        "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n\
+         MRN1,NORTH,Doe,Jane,1980-01-02,F,06101,860-555-1234,Care Transitions,\n\
+         MRN2,NORTH,Roe,John,1970-03-04,M,06102,,Care Transitions,\n\
+         BH7,BHC,Poe,Sam,1965-05-05,M,,,Behavioral,\n\
+         ,,Bad,,,X,,,,\n",
+    )
+    .expect("csv");
+    let report = harness::ok(&a.cli(&[
+        "roster",
+        "import",
+        csv.to_str().expect("p"),
+        "--owner",
+        "carol@a.test",
+    ]));
+    assert!(
+        report.contains("row 5"),
+        "the bad row is reported by number: {report}"
+    );
+    assert!(report.contains("3 applied"), "{report}");
+    harness::ok(&a.cli(&[
+        "consent",
+        "opt-out",
+        "--patient-id",
+        "MRN2",
+        "--authority",
+        "NORTH",
+    ]));
+
+    // ED registration for a rostered patient, through the real CLI.
+    let file = a.dir.path().join("a04.hl7");
+    std::fs::write(&file, adt("C1", "A04", "NORTHHOSP", "E", "V100", JANE)).expect("file");
+    let out = harness::ok(&a.cli(&[
+        "adt",
+        "send",
+        file.to_str().expect("p"),
+        "--to",
+        &a.mllp.to_string(),
+    ]));
+    assert!(out.contains("MSA|AA|C1"), "{out}");
+    let carol = hisp::direct::DirectAddress::parse("carol@a.test").expect("addr");
+    let inbox = wait_for(60, "the alert in carol's inbox", || async {
+        let l = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
+        (!l.is_empty()).then_some(l)
+    })
+    .await;
+    assert_eq!(
+        inbox[0].subject, "Encounter notification: ED visit",
+        "no PHI in the subject"
+    );
+    assert!(inbox[0].from.starts_with("notifications@a.test"));
+    let (shown, raw) = a
+        .hisp
+        .mailbox_show(&carol, inbox[0].id, "test")
+        .await
+        .expect("show");
+    let text = shown.text.clone().expect("text part");
+    assert!(
+        text.contains("Doe, Jane")
+            && text.contains("North Hospital")
+            && text.contains("Care Transitions"),
+        "{text}"
+    );
+    let names: Vec<&str> = shown
+        .attachments
+        .iter()
+        .map(|x| x.content_type.as_str())
+        .collect();
+    assert!(
+        names.contains(&"application/x-direct-encapsulated+hl7v2"),
+        "{names:?}"
+    );
+    assert!(
+        shown.attachments.iter().any(|x| x.name == "metadata.txt"),
+        "{:?}",
+        shown.attachments
+    );
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(
+        raw.contains("X-Direct-Context:"),
+        "the context is named by its header"
+    );
+
+    // Not rostered: AA, no alert.
+    assert_eq!(
+        ack_code(&a, &adt("C2", "A04", "NORTHHOSP", "E", "V200", NOBODY))
+            .await
+            .0,
+        "AA"
+    );
+    // Duplicate control id: the same ACK, no second alert.
+    let (code, first) = ack_code(&a, &adt("C1", "A04", "NORTHHOSP", "E", "V100", JANE)).await;
+    assert_eq!(code, "AA");
+    let again = send_mllp(a.mllp, &adt("C1", "A04", "NORTHHOSP", "E", "V100", JANE))
+        .await
+        .expect("mllp");
+    assert_eq!(first, again, "a retry gets the stored ACK byte for byte");
+    // Opted out: no alert, and nothing kept but the dedup key.
+    assert_eq!(
+        ack_code(&a, &adt("C3", "A04", "NORTHHOSP", "E", "V300", JOHN))
+            .await
+            .0,
+        "AA"
+    );
+    // Sensitive feed, no consent: no alert, and an audit entry.
+    assert_eq!(
+        ack_code(&a, &adt("C4", "A04", "BHC", "E", "V400", SAM))
+            .await
+            .0,
+        "AA"
+    );
+    // Admit then cancel admit: admission then retraction.
+    assert_eq!(
+        ack_code(&a, &adt("C5", "A01", "NORTHHOSP", "I", "V500", JANE))
+            .await
+            .0,
+        "AA"
+    );
+    assert_eq!(
+        ack_code(&a, &adt("C6", "A11", "NORTHHOSP", "I", "V500", JANE))
+            .await
+            .0,
+        "AA"
+    );
+    // A bed move within the facility: nothing.
+    let mut bed =
+        String::from_utf8(adt("C7", "A02", "NORTHHOSP", "I", "V100", JANE)).expect("utf8");
+    bed = bed.replace(
+        "PV1|1|I|ED^12^A^NORTHHOSP||||",
+        "PV1|1|I|ICU^3^B^NORTHHOSP|||ED^12^A^NORTHHOSP|",
+    );
+    assert_eq!(ack_code(&a, bed.as_bytes()).await.0, "AA");
+    // Unknown sender and wrong message type: AR.
+    assert_eq!(
+        ack_code(&a, &adt("C8", "A04", "ELSEWHERE", "E", "V800", JANE))
+            .await
+            .0,
+        "AR"
+    );
+    let orm = b"MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20261122060000||ORM^O01|C9|P|2.5.1\rPID|1||MRN1^^^NORTH\r";
+    assert_eq!(ack_code(&a, orm).await.0, "AR");
+
+    wait_for(60, "every ADT processed", || async {
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let rows: i64 = sqlx::Row::get(
+            &sqlx::query("SELECT COUNT(*) FROM adt_messages WHERE state <> 'done'")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("count"),
+            0,
+        );
+        (rows == 0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut events: Vec<String> = alerts(&a).await.iter().map(|x| x.event.clone()).collect();
+    events.sort();
+    assert_eq!(
+        events,
+        ["admit", "ed", "retraction"],
+        "one ED, one admission, one retraction"
+    );
+    let audit = harness::ok(&a.cli(&["audit", "list", "--limit", "200"]));
+    assert!(
+        audit.contains("alert.suppressed") && audit.contains("sensitive source"),
+        "{audit}"
+    );
+    assert!(audit.contains("the patient opted out"), "{audit}");
+    let mut conn = a.hisp.conn().await.expect("conn");
+    let kept: Option<Vec<u8>> = sqlx::Row::get(
+        &sqlx::query("SELECT raw_sealed FROM adt_messages WHERE control_id = 'C3'")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("row"),
+        0,
+    );
+    assert!(kept.is_none(), "an opted-out patient's ADT is not kept");
+    drop(conn);
+    let mail = wait_for(60, "three alerts in the inbox", || async {
+        let l = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
+        (l.len() >= 3).then_some(l)
+    })
+    .await;
+    assert_eq!(mail.len(), 3);
+    a.stop().await;
+}
