@@ -95,6 +95,9 @@ impl Notifier {
                 .finish(row, "opted out", true, Done::Quiet("opted out"))
                 .await;
         }
+        if ev.trigger == "A40" {
+            return self.merge(row, &ev).await;
+        }
         let (change, enc_id) = self.advance(&ev).await?;
         let Change::Alert { event, key } = change else {
             return self
@@ -255,6 +258,28 @@ impl Notifier {
         let mut conn = hisp.conn().await?;
         notify::set_alert_message(&mut conn, alert_id, &done.message_id).await?;
         Ok(true)
+    }
+
+    /// A40: the MRG-1 identifier is retired in favour of PID-3's first one
+    /// (STANDARDS.md §8: "An A40 merge retires the MRG-1 identifier").
+    async fn merge(&self, row: &AdtRow, ev: &AdtEvent) -> Result<Done, OpsError> {
+        let (Some(retired), Some(survivor)) = (&ev.merged, ev.patient.identifiers.first()) else {
+            let done = Done::Quiet("nothing to merge");
+            return self
+                .finish(row, "merge without MRG-1 or PID-3", false, done)
+                .await;
+        };
+        let hisp = &self.gw.hisp;
+        let mut tx = hisp.store.begin().await?;
+        let sealer = hisp.store.sealer();
+        let n = notify::merge_identifier(&mut tx, sealer, retired, survivor, hisp.now()).await?;
+        let subject = format!("adt {}", row.id);
+        let detail = format!("{n} roster entries updated");
+        hisp.audit(&mut tx, "notify", "patient.merge", &subject, &detail)
+            .await?;
+        tx.commit().await?;
+        self.finish(row, "merged", false, Done::Quiet("identifiers merged"))
+            .await
     }
 
     /// Audit a suppressed alert with its reason (no PHI: the row id only).

@@ -58,6 +58,23 @@ fn today(now: i64) -> u32 {
         + u32::try_from(d).unwrap_or(1)
 }
 
+/// The same roster patient: a shared identifier, or the same normalized
+/// name and birth date.
+fn same_patient(a: &StoredPatient, b: &StoredPatient) -> bool {
+    use super::mpi::normalize_name as n;
+    let shared_id = a.identifiers.iter().any(|(v, au)| {
+        b.identifiers
+            .iter()
+            .any(|(v2, au2)| v == v2 && au.eq_ignore_ascii_case(au2))
+    });
+    shared_id
+        || (!a.family.is_empty()
+            && n(&a.family) == n(&b.family)
+            && n(&a.given) == n(&b.given)
+            && a.birth_date.is_some()
+            && a.birth_date == b.birth_date)
+}
+
 impl Hisp {
     /// Register a sending facility (MSH-4.1).
     pub async fn feed_add(
@@ -123,9 +140,12 @@ impl Hisp {
                 "{owner} is not an address on this HISP"
             )));
         }
-        if replace {
+        let existing = if replace {
             done.replaced = notify::delete_roster(&mut tx, &owner_s).await?;
-        }
+            Vec::new()
+        } else {
+            notify::entries(&mut tx, self.store.sealer(), Some(&owner_s), now).await?
+        };
         for r in &parsed.rows {
             let patient = StoredPatient {
                 identifiers: match (&r.patient_id, &r.assigning_authority) {
@@ -139,6 +159,13 @@ impl Hisp {
                 postal_code: r.postal_code.clone(),
                 phone: r.phone.clone(),
             };
+            // Re-submitting a patient renews the entry rather than adding a twin.
+            for old in existing
+                .iter()
+                .filter(|e| same_patient(&e.patient, &patient))
+            {
+                notify::delete_entry(&mut tx, old.id).await?;
+            }
             notify::insert_entry(
                 &mut tx,
                 self.store.sealer(),

@@ -295,6 +295,46 @@ pub async fn insert_entry(
     .try_get(0)?)
 }
 
+/// Remove one roster entry (renewed by a re-submission).
+pub async fn delete_entry(conn: &mut AnyConnection, id: i64) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM roster_entries WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Replace a retired identifier (A40 merge) in every roster entry that has it.
+pub async fn merge_identifier(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    retired: &(String, String),
+    survivor: &(String, String),
+    now: i64,
+) -> Result<usize, StoreError> {
+    let is_retired =
+        |(v, a): &(String, String)| v == &retired.0 && a.eq_ignore_ascii_case(&retired.1);
+    let mut changed = 0;
+    for e in entries(conn, sealer, None, now).await? {
+        if !e.patient.identifiers.iter().any(is_retired) {
+            continue;
+        }
+        let mut p = e.patient.clone();
+        p.identifiers.retain(|i| !is_retired(i));
+        if !p.identifiers.contains(survivor) {
+            p.identifiers.push(survivor.clone());
+        }
+        let json = serde_json::to_vec(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("UPDATE roster_entries SET patient_sealed = $1 WHERE id = $2")
+            .bind(sealer.seal(PATIENT, &json)?)
+            .bind(e.id)
+            .execute(&mut *conn)
+            .await?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
 /// Remove an owner's roster (for `--replace`).
 pub async fn delete_roster(conn: &mut AnyConnection, owner: &str) -> Result<u64, StoreError> {
     Ok(sqlx::query("DELETE FROM roster_entries WHERE owner = $1")

@@ -247,5 +247,78 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
     })
     .await;
     assert_eq!(mail.len(), 3);
+
+    // Re-submitting the roster renews the entries instead of doubling them.
+    let again = harness::ok(&a.cli(&[
+        "roster",
+        "import",
+        csv.to_str().expect("p"),
+        "--owner",
+        "carol@a.test",
+    ]));
+    assert!(again.contains("3 applied"), "{again}");
+    let listed = harness::ok(&a.cli(&["roster", "list", "--owner", "carol@a.test", "--json"]));
+    let entries: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(entries.as_array().map(Vec::len), Some(3), "{listed}");
+    // A40 retires MRN1 in favour of NEW1; an ED visit under NEW1 still alerts carol.
+    let a40 = b"MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20261122070000||ADT^A40^ADT_A39|C10|P|2.5.1\rEVN|A40|20261122070000\rPID|1||NEW1^^^NORTH^MR||Doe^Jane||19800102|F\rMRG|MRN1^^^NORTH\r";
+    assert_eq!(ack_code(&a, a40).await.0, "AA");
+    let listed = wait_for(30, "the merge", || async {
+        let l = harness::ok(&a.cli(&["roster", "list", "--owner", "carol@a.test", "--json"]));
+        (l.contains("NEW1") && !l.contains("MRN1")).then_some(l)
+    })
+    .await;
+    assert!(listed.contains("NEW1"));
+    let new_pid = "PID|1||NEW1^^^NORTH^MR||Doe^J||19800102|F";
+    assert_eq!(
+        ack_code(&a, &adt("C11", "A04", "NORTHHOSP", "E", "V900", new_pid))
+            .await
+            .0,
+        "AA"
+    );
+    wait_for(60, "the alert after the merge", || async {
+        (alerts(&a).await.len() == 4).then_some(())
+    })
+    .await;
+    a.stop().await;
+}
+
+/// python-hl7's `mllp_send` (Debian python3-hl7), a real peer, gets our ACK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_hl7_mllp_send_gets_an_ack() {
+    if std::process::Command::new("mllp_send")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(std::env::var_os("CI").is_none(), "CI installs python3-hl7");
+        eprintln!("mllp_send (python3-hl7) is not installed: skipped");
+        return;
+    }
+    let mut a = Node::new("a.test", false, None).await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let file = a.dir.path().join("a04.hl7");
+    // `--loose` reads a file of messages with CRLF segment ends, as people save them.
+    let text = String::from_utf8(adt("P1", "A04", "NORTHHOSP", "E", "V1", JANE)).expect("utf8");
+    std::fs::write(&file, text.replace('\r', "\r\n")).expect("file");
+    let port = a.mllp.port().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("mllp_send")
+            .args(["--loose", "--port", &port, "--file"])
+            .arg(&file)
+            .arg("127.0.0.1")
+            .output()
+            .expect("mllp_send")
+    })
+    .await
+    .expect("join");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(printed.contains("MSA|AA|P1"), "{printed}");
     a.stop().await;
 }

@@ -1,0 +1,81 @@
+//! Reading HL7 v2 ER7: any bytes give a message or an error, never a panic.
+//! A parsed message is walked to every subcomponent through the public
+//! views (each one a slice of its segment), every value's escapes are
+//! decoded, and the ACK built from its header reads back with the right
+//! MSA-1.
+#![no_main]
+
+use hisp::hl7::{self, AckCode, AckError, ErrorCode, ErrorLocation, Message, Segment};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(msg) = hl7::parse(data) else {
+        return;
+    };
+    let _ = (msg.separators().encoding_chars(), msg.is_latin1());
+    for seg in msg.segments() {
+        walk(&msg, seg);
+    }
+    let _ = msg.get("PID-3[2].4.1");
+    let _ = msg.get("MSH-9.2");
+    ack_round_trip(&msg);
+});
+
+fn walk(msg: &Message<'_>, seg: Segment<'_>) {
+    assert!(within(seg.raw(), msg.raw()), "segment outside the message");
+    let _ = (seg.name(), seg.is("PID"), seg.field_count());
+    for field in seg.fields() {
+        assert!(within(field.raw(), seg.raw()), "field outside its segment");
+        let _ = (field.text(), field.is_null(), field.is_empty());
+        for rep in field.repetitions() {
+            let _ = (rep.text(), rep.is_null());
+            for comp in rep.components() {
+                let _ = comp.text();
+                for sub in comp.subcomponents() {
+                    assert!(
+                        within(sub.raw(), field.raw()),
+                        "subcomponent outside its field"
+                    );
+                    let _ = (sub.text(), sub.is_null(), sub.is_empty());
+                }
+            }
+        }
+    }
+    // Positional access past the end is absent, never a panic.
+    let _ = seg.field(0);
+    let _ = seg.field(usize::MAX);
+    if let Some(f) = seg.field(3) {
+        let _ = f
+            .repetition(2)
+            .and_then(|r| r.component(2))
+            .and_then(|c| c.subcomponent(2));
+    }
+}
+
+fn ack_round_trip(msg: &Message<'_>) {
+    let header = msg.header();
+    let _ = (
+        header.accept_ack_wanted(true),
+        header.version_at_least((2, 5, 0)),
+    );
+    let error = AckError {
+        code: ErrorCode::RequiredFieldMissing,
+        message: header.control_id.clone(),
+        location: Some(ErrorLocation {
+            segment: "PID".to_owned(),
+            sequence: 1,
+            field: 3,
+        }),
+    };
+    for (code, err) in [(AckCode::AA, None), (AckCode::AE, Some(&error))] {
+        let ack = hl7::build_ack(&header, code, err, &header.control_id, 0);
+        let (msa1, _) = hl7::parse_ack(ack.as_bytes()).expect("our own ACK must parse");
+        assert_eq!(msa1, code.msa1(header.enhanced_mode()));
+    }
+}
+
+/// Whether `inner` is a sub-slice of `outer` (by address, not content).
+fn within(inner: &str, outer: &str) -> bool {
+    let (i, o) = (inner.as_ptr() as usize, outer.as_ptr() as usize);
+    i >= o && i + inner.len() <= o + outer.len()
+}
