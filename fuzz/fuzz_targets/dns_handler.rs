@@ -16,6 +16,7 @@ fn zones() -> &'static Zones {
         let mut z = Zone {
             apex: "d.org".into(),
             names: BTreeMap::new(),
+            nonterminals: Default::default(),
         };
         let soa = Data::Soa {
             mname: "mail.d.org".into(),
@@ -38,6 +39,7 @@ fn zones() -> &'static Zones {
                 data: d,
             });
         }
+        z.index();
         Zones {
             serial: 1,
             zones: vec![z],
