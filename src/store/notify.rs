@@ -183,14 +183,15 @@ pub async fn claim_adt(
     now: i64,
     limit: i64,
 ) -> Result<Vec<AdtRow>, StoreError> {
-    let sql = super::queue::claim_sql(engine, "adt_messages", "new", "id, raw_sealed, attempts");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(node)
-        .bind(lease_until)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
+    let claim = super::queue::Claim {
+        engine,
+        node,
+        lease_until,
+        now,
+        limit,
+    };
+    let columns = "id, raw_sealed, attempts";
+    let rows = super::queue::claim_rows(conn, claim, "adt_messages", "new", columns).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let sealed: Option<Vec<u8>> = r.try_get("raw_sealed")?;

@@ -80,7 +80,7 @@ pub async fn insert_inbound(
 /// On PostgreSQL the candidates are picked once in a MATERIALIZED CTE with
 /// `FOR UPDATE SKIP LOCKED`: as a plain `IN (subquery)` the planner may run the
 /// LIMITed subquery again per row and claim more than `limit`.
-pub(super) fn claim_sql(engine: Engine, table: &str, state: &str, columns: &str) -> String {
+fn claim_sql(engine: Engine, table: &str, state: &str, columns: &str) -> String {
     let due = format!("state = '{state}' AND next_attempt_at <= $3 AND lease_until <= $3");
     let set = "claimed_by = $1, lease_until = $2, attempts = attempts + 1";
     match engine {
@@ -101,6 +101,39 @@ pub(super) fn claim_sql(engine: Engine, table: &str, state: &str, columns: &str)
     }
 }
 
+/// Who claims, until when, at what time, and how many rows at most.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Claim<'a> {
+    /// The engine (the statement differs).
+    pub engine: Engine,
+    /// The claiming node.
+    pub node: &'a str,
+    /// The lease's end.
+    pub lease_until: i64,
+    /// Now.
+    pub now: i64,
+    /// At most this many rows.
+    pub limit: i64,
+}
+
+/// Claim due rows of `table` in `state`, returning `columns`.
+pub(super) async fn claim_rows(
+    conn: &mut AnyConnection,
+    c: Claim<'_>,
+    table: &str,
+    state: &str,
+    columns: &str,
+) -> Result<Vec<AnyRow>, StoreError> {
+    let sql = claim_sql(c.engine, table, state, columns);
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(c.node)
+        .bind(c.lease_until)
+        .bind(c.now)
+        .bind(c.limit)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
 /// Claim up to `limit` due inbound rows for `node` until `lease_until`.
 pub async fn claim_inbound(
     conn: &mut AnyConnection,
@@ -111,19 +144,15 @@ pub async fn claim_inbound(
     now: i64,
     limit: i64,
 ) -> Result<Vec<InboundRow>, StoreError> {
-    let sql = claim_sql(
+    let claim = Claim {
         engine,
-        "inbound_queue",
-        "new",
-        "id, received_at, source, mail_from, rcpts, raw_sealed, attempts",
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(node)
-        .bind(lease_until)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
+        node,
+        lease_until,
+        now,
+        limit,
+    };
+    let columns = "id, received_at, source, mail_from, rcpts, raw_sealed, attempts";
+    let rows = claim_rows(conn, claim, "inbound_queue", "new", columns).await?;
     rows.iter().map(|r| inbound_from_row(r, sealer)).collect()
 }
 
@@ -327,19 +356,15 @@ pub async fn claim_outbound(
     now: i64,
     limit: i64,
 ) -> Result<Vec<OutboundRow>, StoreError> {
-    let sql = claim_sql(
+    let claim = Claim {
         engine,
-        "outbound_queue",
-        "queued",
-        "id, kind, message_id, mail_from, rcpt, domain, raw_sealed, attempts, expires_at, created_at",
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(node)
-        .bind(lease_until)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
+        node,
+        lease_until,
+        now,
+        limit,
+    };
+    let columns = "id, kind, message_id, mail_from, rcpt, domain, raw_sealed, attempts, expires_at, created_at";
+    let rows = claim_rows(conn, claim, "outbound_queue", "queued", columns).await?;
     rows.iter().map(|r| outbound_from_row(r, sealer)).collect()
 }
 
