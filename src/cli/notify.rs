@@ -107,6 +107,16 @@ pub enum ConsentCmd {
 /// `hisp alert …`
 #[derive(Debug, Subcommand)]
 pub enum AlertCmd {
+    /// Move an alert along the worklist.
+    Status {
+        /// The alert id from `alert list`.
+        id: i64,
+        /// new, in-progress or completed.
+        #[arg(value_parser = ["new", "in-progress", "completed"])]
+        status: String,
+    },
+    /// Near-miss patient matches waiting for a person (no alert went out).
+    Reviews,
     /// The worklist.
     List {
         /// One subscriber only.
@@ -301,7 +311,42 @@ pub async fn consent(hisp: Hisp, cmd: ConsentCmd, out: &mut Output) -> Result<()
 
 /// Run an alert command.
 pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), CliError> {
-    let AlertCmd::List { subscriber, json } = cmd;
+    let (subscriber, json) = match cmd {
+        AlertCmd::List { subscriber, json } => (subscriber, json),
+        AlertCmd::Status { id, status } => {
+            let mut tx = hisp.store.begin().await.map_err(OpsError::from)?;
+            notify::set_alert_status(&mut tx, id, &status).await?;
+            hisp.audit(
+                &mut tx,
+                CLI_ACTOR,
+                "alert.status",
+                &format!("alert {id}"),
+                &status,
+            )
+            .await?;
+            tx.commit().await.map_err(OpsError::from)?;
+            out.line(format!("alert {id}: {status}"));
+            return Ok(());
+        }
+        AlertCmd::Reviews => {
+            let mut conn = hisp.conn().await?;
+            let rows = notify::reviews(&mut conn).await?;
+            let t: Vec<Vec<String>> = rows
+                .iter()
+                .map(|(id, adt, entry, score, at)| {
+                    vec![
+                        id.to_string(),
+                        rfc3339(*at),
+                        adt.to_string(),
+                        entry.to_string(),
+                        score.clone(),
+                    ]
+                })
+                .collect();
+            out.table(&["ID", "WHEN", "ADT", "ROSTER ENTRY", "SCORE"], &t);
+            return Ok(());
+        }
+    };
     let mut conn = hisp.conn().await?;
     let rows = notify::alerts(&mut conn, subscriber.as_deref()).await?;
     if json {

@@ -601,6 +601,45 @@ pub async fn alerts(
     .collect()
 }
 
+/// Move an alert along the worklist (`new`, `in-progress`, `completed`).
+pub async fn set_alert_status(
+    conn: &mut AnyConnection,
+    id: i64,
+    status: &str,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE alerts SET status = $1 WHERE id = $2")
+        .bind(status)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("alert {id}")));
+    }
+    Ok(())
+}
+
+/// Near-miss matches waiting for a person: (id, ADT row, roster entry, score, when).
+pub async fn reviews(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(i64, i64, i64, String, i64)>, StoreError> {
+    sqlx::query(
+        "SELECT id, adt_id, roster_entry_id, score, created_at FROM match_reviews ORDER BY id DESC",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok((
+            r.try_get("id")?,
+            r.try_get("adt_id")?,
+            r.try_get("roster_entry_id")?,
+            r.try_get("score")?,
+            r.try_get("created_at")?,
+        ))
+    })
+    .collect()
+}
+
 /// Queue a near-miss match for review.
 pub async fn insert_review(
     conn: &mut AnyConnection,
