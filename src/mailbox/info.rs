@@ -15,6 +15,8 @@ use crate::store::mailbox::MailSummary;
 pub struct MessageInfo {
     /// The first From address, when it parses as a Direct address.
     pub from: Option<DirectAddress>,
+    /// How many mailboxes the From fields name in all (1 for a well-formed message).
+    pub from_count: usize,
     /// To and Cc addresses that parse.
     pub to: Vec<DirectAddress>,
     /// The decoded subject, or empty.
@@ -38,6 +40,7 @@ impl MessageInfo {
         let raw_header = |name: &'static str| msg.header_raw(name).map(str::trim);
         Self {
             from: msg.from().and_then(first_address),
+            from_count: from_count(&msg),
             to: [msg.to(), msg.cc()]
                 .into_iter()
                 .flatten()
@@ -68,6 +71,17 @@ pub fn asks_final_delivery(value: &str) -> bool {
                 .nth(1)
                 .is_some_and(|b| b.trim().eq_ignore_ascii_case("true"))
     })
+}
+
+/// Mailboxes across every From field (mail-parser keeps only the last field).
+fn from_count(msg: &Message) -> usize {
+    let fields = msg
+        .headers()
+        .iter()
+        .filter(|h| h.name.as_str().eq_ignore_ascii_case("From"))
+        .count();
+    let in_last = msg.from().map_or(0, |a| a.iter().count());
+    fields.saturating_sub(1) + in_last.max(usize::from(fields > 0))
 }
 
 fn first_address(a: &Address) -> Option<DirectAddress> {
@@ -152,6 +166,11 @@ mod tests {
         assert_eq!(i.message_id.as_deref(), Some("<1@a.test>"));
         assert_eq!(i.date, Some(1_795_318_555));
         assert!(i.notification_to && i.wants_dispatched);
+        assert_eq!(i.from_count, 1);
+        let two = MessageInfo::read(b"From: ceo@x.test\r\nFrom: me@a.test\r\n\r\nhi\r\n");
+        assert_eq!(two.from_count, 2);
+        let list = MessageInfo::read(b"From: me@a.test, ceo@x.test\r\n\r\nhi\r\n");
+        assert_eq!(list.from_count, 2);
     }
 
     #[test]

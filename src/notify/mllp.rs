@@ -109,6 +109,19 @@ impl Notifier {
                 now,
             );
         }
+        if header.control_id.trim().is_empty()
+            || header.sending_facility.namespace_id.trim().is_empty()
+        {
+            // The dedup key needs both: without them every later message would
+            // look like a retry of this one.
+            let why = "MSH-4 (sending facility) and MSH-10 (message control id) are required";
+            return ack(
+                &header,
+                AckCode::AR,
+                err(ErrorCode::RequiredFieldMissing, why),
+                now,
+            );
+        }
         match self.commit(&header, bytes, now).await {
             Ok(a) => a,
             Err(e) => {

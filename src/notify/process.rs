@@ -152,13 +152,9 @@ impl Notifier {
         let change = match change {
             Change::Alert { key, .. } if refs.contains(&key.as_str()) => Change::Quiet,
             Change::Alert { event, key } => {
-                enc.alerted = refs
-                    .iter()
-                    .copied()
-                    .chain([key.as_str()])
-                    .collect::<Vec<_>>()
-                    .join(",");
-                Change::Alert { event, key }
+                let (keys, unique) = remember(&alerted, &key);
+                enc.alerted = keys.join(",");
+                Change::Alert { event, key: unique }
             }
             Change::Quiet => Change::Quiet,
         };
@@ -316,6 +312,33 @@ impl Notifier {
     }
 }
 
+/// The encounter's alerted changes after alerting `key`, and the alert's
+/// unique key. A retraction tombstones the change it cancels (`admit~`), so
+/// the same change may alert again later (a real discharge after an A13);
+/// each generation of a change gets its own alert key (`discharge#2`).
+fn remember(alerted: &[String], key: &str) -> (Vec<String>, String) {
+    let mut keys = alerted.to_vec();
+    let base = match key.strip_prefix("retract:") {
+        Some(cancelled) => {
+            keys.retain(|k| k != cancelled);
+            keys.push(format!("{cancelled}~"));
+            cancelled
+        }
+        None => {
+            keys.push(key.to_string());
+            key
+        }
+    };
+    let tombstone = format!("{base}~");
+    let generation = keys.iter().filter(|k| **k == tombstone).count();
+    let generation = if key.starts_with("retract:") {
+        generation
+    } else {
+        generation + 1
+    };
+    (keys, format!("{key}#{generation}"))
+}
+
 fn random_id() -> Result<String, OpsError> {
     let mut b = [0u8; 16];
     openssl::rand::rand_bytes(&mut b).map_err(|e| OpsError::Invalid(e.to_string()))?;
@@ -434,4 +457,31 @@ async fn claim(n: &Notifier) -> Vec<AdtRow> {
         tracing::warn!(error = %e, "cannot claim ADT messages");
         Vec::new()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remember;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_string()).collect()
+    }
+
+    #[test]
+    fn a_cancelled_change_may_alert_again_under_a_new_key() {
+        let (keys, k) = remember(&[], "discharge");
+        assert_eq!(
+            (keys.clone(), k.as_str()),
+            (strings(&["discharge"]), "discharge#1")
+        );
+        let (keys, k) = remember(&keys, "retract:discharge");
+        assert_eq!(
+            (keys.clone(), k.as_str()),
+            (strings(&["discharge~"]), "retract:discharge#1")
+        );
+        let (keys, k) = remember(&keys, "discharge");
+        assert_eq!(k, "discharge#2");
+        let (_, k) = remember(&keys, "retract:discharge");
+        assert_eq!(k, "retract:discharge#2");
+    }
 }

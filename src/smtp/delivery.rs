@@ -32,6 +32,9 @@ pub fn status_in(reply: &str, fallback: &str) -> String {
         .to_string()
 }
 
+/// The longest one delivery attempt may take (well under `LEASE_SECS`).
+const ATTEMPT_SECS: u64 = 240;
+
 /// How many times recording an attempt is retried.
 const RECORD_TRIES: u64 = 5;
 
@@ -42,14 +45,20 @@ impl Gateway {
         outbound: &Outbound,
         row: &OutboundRow,
     ) -> Result<(), OpsError> {
-        let result = outbound
-            .deliver(
-                &row.domain,
-                &row.mail_from,
-                std::slice::from_ref(&row.rcpt),
-                &row.raw,
-            )
-            .await;
+        // One attempt must end well inside the lease, or another claim of the
+        // same row could deliver it in parallel.
+        let attempt = outbound.deliver(
+            &row.domain,
+            &row.mail_from,
+            std::slice::from_ref(&row.rcpt),
+            &row.raw,
+        );
+        let limit = std::time::Duration::from_secs(ATTEMPT_SECS);
+        let result = tokio::time::timeout(limit, attempt)
+            .await
+            .unwrap_or_else(|_| {
+                Delivery::Temporary(format!("attempt timed out after {ATTEMPT_SECS} s"))
+            });
         // The attempt happened: recording it must not fail quietly, or the
         // lease would run out and the message go out twice.
         let mut tries = 0;

@@ -88,6 +88,13 @@ impl SubmissionBackend {
     async fn send(&self, s: &SessionInfo, env: &Envelope, message: &[u8]) -> Result<String, Reply> {
         let not_yours = || Reply::new(550, "5.7.1", "The From address is not one of yours");
         let info = MessageInfo::read(message);
+        if info.from_count != 1 {
+            return Err(Reply::new(
+                550,
+                "5.7.1",
+                "The message must have exactly one From address",
+            ));
+        }
         let from = info.from.ok_or_else(not_yours)?;
         if !self
             .owns(s.user.as_deref(), &from.to_string())

@@ -66,9 +66,15 @@ impl Gateway {
                 )));
             }
         }
+        let mut rcpts: Vec<DirectAddress> = Vec::with_capacity(s.rcpts.len());
+        for r in s.rcpts {
+            if !rcpts.contains(r) {
+                rcpts.push(r.clone());
+            }
+        }
         let outcomes = self
             .hisp
-            .outgoing(&message, &from, s.rcpts, self.remote.as_ref())
+            .outgoing(&message, &from, &rcpts, self.remote.as_ref())
             .await?;
         let mut tx = self.hisp.store.begin().await?;
         let mut done = Submitted {

@@ -67,18 +67,25 @@ impl Gateway {
         match mdn.disposition {
             _ if mdn.is_failure() => {
                 let detail = failure.unwrap_or("the recipient's HISP reported failure");
-                self.fail(conn, &row, "failed", detail, None).await?;
-                self.file_notice(conn, &sender_of(&row)?, raw).await?;
+                if self.fail(conn, &row, "failed", detail, None).await? {
+                    self.file_notice(conn, &sender_of(&row)?, raw).await?;
+                } else {
+                    tracking::event(conn, row.id, event, failure, true, now).await?;
+                }
             }
+            // Success is processed + dispatched when dispatched was asked for,
+            // whichever arrives last; any MDN otherwise.
             Disposition::Processed => {
                 tracking::step(conn, row.id, Step::Processed, now).await?;
-                if !row.wants_dispatched {
+                if !row.wants_dispatched || row.dispatched_at.is_some() {
                     self.succeed(conn, &row, raw).await?;
                 }
             }
             Disposition::Dispatched => {
                 tracking::step(conn, row.id, Step::Dispatched, now).await?;
-                self.succeed(conn, &row, raw).await?;
+                if !row.wants_dispatched || row.processed_at.is_some() {
+                    self.succeed(conn, &row, raw).await?;
+                }
             }
             Disposition::Failed => {}
         }
@@ -173,7 +180,16 @@ impl Gateway {
         for row in rows {
             let (status, why) = match (row.processed_at, row.dispatched_at) {
                 (None, None) => ("5.4.71", "no processed MDN arrived in time"),
-                _ => ("5.4.72", "no dispatched MDN arrived in time"),
+                (Some(_), None) => ("5.4.72", "no dispatched MDN arrived in time"),
+                (_, Some(_)) => {
+                    // Dispatched implies processed: a lost processed MDN is no failure.
+                    let mut tx = self.hisp.store.begin().await?;
+                    let detail = "dispatched; the processed MDN never came";
+                    tracking::event(&mut tx, row.id, "deadline", Some(detail), false, now).await?;
+                    tracking::finish(&mut tx, row.id, "delivered", None, now).await?;
+                    tx.commit().await?;
+                    continue;
+                }
             };
             let mut tx = self.hisp.store.begin().await?;
             let detail = format!("{status} {why}");

@@ -284,7 +284,11 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
     harness::ok(&a.cli(&["alert", "status", &first.to_string(), "in-progress"]));
     let listed = harness::ok(&a.cli(&["alert", "list", "--json"]));
     assert!(listed.contains("in-progress"), "{listed}");
-    harness::fails(&a.cli(&["alert", "status", "99999", "completed"]), 1, "alert 99999");
+    harness::fails(
+        &a.cli(&["alert", "status", "99999", "completed"]),
+        1,
+        "alert 99999",
+    );
     a.stop().await;
 }
 
