@@ -20,7 +20,9 @@ use crate::direct::DirectAddress;
 use crate::hl7;
 use crate::ops::OpsError;
 use crate::smtp::submit::Submission;
-use crate::store::notify::{self, AdtRow, FeedRow, NewAlert, RosterEntry, StoredPatient};
+use crate::store::notify::{
+    self, AdtRow, EncounterRow, FeedRow, NewAlert, RosterEntry, StoredPatient,
+};
 
 /// What became of one ADT message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,8 +100,10 @@ impl Notifier {
         if ev.trigger == "A40" {
             return self.merge(row, &ev).await;
         }
-        let (change, enc_id) = self.advance(&ev).await?;
+        let (change, enc) = self.advance(&ev).await?;
+        let enc_id = enc.id;
         let Change::Alert { event, key } = change else {
+            self.save(&enc).await?;
             return self
                 .finish(
                     row,
@@ -110,6 +114,7 @@ impl Notifier {
                 .await;
         };
         if feed.sensitive && consent.as_deref() != Some("opt-in") {
+            self.save(&enc).await?;
             self.suppressed(row, "sensitive source and no recorded consent")
                 .await?;
             return self
@@ -124,6 +129,7 @@ impl Notifier {
         let sent = self
             .alert_subscribers(row, &ev, &feed, enc_id, event, &key)
             .await?;
+        self.save(&enc).await?;
         let done = if sent.is_empty() {
             Done::Quiet("no subscriber's roster matched")
         } else {
@@ -133,13 +139,20 @@ impl Notifier {
     }
 
     /// Run the state machine for the event's encounter; returns the change and
-    /// the encounter id. A change already alerted becomes quiet.
-    async fn advance(&self, ev: &AdtEvent) -> Result<(Change, i64), OpsError> {
+    /// the encounter's new state, which the caller saves once the alerts are
+    /// out (so a failure before that re-decides the same change on retry). A
+    /// change already alerted becomes quiet.
+    async fn advance(&self, ev: &AdtEvent) -> Result<(Change, EncounterRow), OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
-        let mut tx = hisp.store.begin().await?;
-        let mut enc =
-            notify::encounter(&mut tx, &ev.sending_facility.to_lowercase(), &ev.visit, now).await?;
+        let mut conn = hisp.conn().await?;
+        let mut enc = notify::encounter(
+            &mut conn,
+            &ev.sending_facility.to_lowercase(),
+            &ev.visit,
+            now,
+        )
+        .await?;
         let alerted: Vec<String> = enc
             .alerted
             .split(',')
@@ -158,9 +171,14 @@ impl Notifier {
             }
             Change::Quiet => Change::Quiet,
         };
-        notify::save_encounter(&mut tx, &enc, now).await?;
-        tx.commit().await?;
-        Ok((change, enc.id))
+        Ok((change, enc))
+    }
+
+    /// Save the encounter's new state.
+    async fn save(&self, enc: &EncounterRow) -> Result<(), OpsError> {
+        let mut conn = self.gw.hisp.conn().await?;
+        notify::save_encounter(&mut conn, enc, self.gw.hisp.now()).await?;
+        Ok(())
     }
 
     /// Match each subscriber's roster and alert the matches.
@@ -240,8 +258,16 @@ impl Notifier {
             let mut conn = hisp.conn().await?;
             notify::insert_alert(&mut conn, hisp.store.sealer(), &new, now).await?
         };
-        let Some(alert_id) = alert_id else {
-            return Ok(false);
+        // Filed but never sent (a failure or crash before the submit): send it now.
+        let alert_id = match alert_id {
+            Some(id) => id,
+            None => {
+                let mut conn = hisp.conn().await?;
+                match notify::unsent_alert(&mut conn, &entry.owner, encounter_id, key).await? {
+                    Some(id) => id,
+                    None => return Ok(false),
+                }
+            }
         };
         let message = alert::render(ev, &ctx);
         let sub = Submission {

@@ -185,6 +185,13 @@ impl Hisp {
     pub async fn address_remove(&self, addr: &DirectAddress, actor: &str) -> Result<(), OpsError> {
         let mut tx = self.store.begin().await?;
         let row = addresses::get(&mut tx, addr).await?;
+        let held = crate::store::mailbox::count_all(&mut tx, row.id).await?;
+        if held > 0 {
+            // Mail is a record the practice may have to keep: never dropped silently.
+            return Err(OpsError::Invalid(format!(
+                "{addr} still holds {held} message(s): disable it instead (`hisp address disable {addr}`)"
+            )));
+        }
         let owned = certs::for_owner(&mut tx, row.domain_id, Some(row.id)).await?;
         self.revoke_all_in(&mut tx, &owned, "cessationOfOperation")
             .await?;

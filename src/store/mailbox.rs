@@ -176,3 +176,14 @@ pub async fn count(
             .try_get(0)?,
     )
 }
+
+/// How many messages an address holds in all folders.
+pub async fn count_all(conn: &mut AnyConnection, address_id: i64) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query("SELECT COUNT(*) FROM mailbox WHERE address_id = $1")
+            .bind(address_id)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?,
+    )
+}

@@ -538,6 +538,27 @@ pub async fn insert_alert(
     })
 }
 
+/// An alert filed for this change but never sent (no Message-ID yet).
+pub async fn unsent_alert(
+    conn: &mut AnyConnection,
+    subscriber: &str,
+    encounter_id: i64,
+    change_key: &str,
+) -> Result<Option<i64>, StoreError> {
+    match sqlx::query(
+        "SELECT id FROM alerts WHERE subscriber = $1 AND encounter_id = $2 AND change_key = $3 AND message_id IS NULL",
+    )
+    .bind(subscriber)
+    .bind(encounter_id)
+    .bind(change_key)
+    .fetch_optional(&mut *conn)
+    .await?
+    {
+        Some(r) => Ok(Some(r.try_get(0)?)),
+        None => Ok(None),
+    }
+}
+
 /// Note the Message-ID an alert went out with.
 pub async fn set_alert_message(
     conn: &mut AnyConnection,

@@ -154,6 +154,8 @@ async fn mailbox_filing_is_idempotent_and_tracking_final_once_on_every_engine() 
         let (shown, _) = h.mailbox_show(&jo, list[0].id, "test").await.expect("show");
         assert_eq!(shown.text.as_deref(), Some("body\r\n"));
         assert!(h.mailbox_list(&jo, INBOX).await.expect("list")[0].seen);
+        let refused = h.address_remove(&jo, "test").await.expect_err("holds mail");
+        assert!(refused.to_string().contains("holds 1 message"), "{refused}");
 
         let mut conn = h.conn().await.expect("conn");
         let sealer = h.store.sealer();
