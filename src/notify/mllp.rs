@@ -49,7 +49,13 @@ where
     let mut framer = Framer::new(n.gw.hisp.config.notify.max_frame.max(1024));
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let got = stream.read(&mut buf).await?;
+        let got = match tokio::time::timeout(IDLE, stream.read(&mut buf)).await {
+            Ok(read) => read?,
+            Err(_) => {
+                tracing::info!(%peer, "MLLP connection idle too long: closed");
+                return Ok(());
+            }
+        };
         if got == 0 {
             return Ok(());
         }
@@ -60,12 +66,20 @@ where
                     let ack = n.receive(&bytes).await;
                     stream.write_all(&hl7::frame(ack.as_bytes())).await?;
                 }
-                Err(e) => tracing::warn!(%peer, error = %e, "MLLP framing problem"),
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "MLLP framing problem");
+                    if let Some(nack) = n.frame_error(&e) {
+                        stream.write_all(&hl7::frame(nack.as_bytes())).await?;
+                    }
+                }
             }
         }
         stream.flush().await?;
     }
 }
+
+/// A connection that sends nothing for this long is closed.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn ack(header: &Header, code: AckCode, error: Option<AckError>, now: i64) -> String {
     let control = format!("ACK{}", header.control_id);
@@ -81,6 +95,25 @@ fn err(code: ErrorCode, message: &str) -> Option<AckError> {
 }
 
 impl Notifier {
+    /// The answer to a frame that could not be taken whole (too large): an AR,
+    /// so a sender waiting for every ACK does not wait forever. Skipped
+    /// garbage between frames gets no answer.
+    fn frame_error(&self, e: &hl7::FrameError) -> Option<String> {
+        let hl7::FrameError::TooLarge { .. } = e else {
+            return None;
+        };
+        let why = format!(
+            "the message is larger than {} bytes",
+            self.gw.hisp.config.notify.max_frame
+        );
+        Some(ack(
+            &Header::default(),
+            AckCode::AR,
+            err(ErrorCode::ApplicationInternalError, &why),
+            self.gw.hisp.now(),
+        ))
+    }
+
     /// The ACK for one received frame (committing it first when it is new).
     pub async fn receive(&self, bytes: &[u8]) -> String {
         let now = self.gw.hisp.now();

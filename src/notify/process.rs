@@ -423,6 +423,30 @@ fn consent_of(p: &StoredPatient, consents: &[notify::ConsentRow]) -> Option<Stri
         .map(|c| c.decision.clone())
 }
 
+/// Give up on an ADT message after this many failed attempts.
+const ADT_ATTEMPTS: i64 = 5;
+
+impl Notifier {
+    /// Finish a message that keeps failing, audited (its ACK stands; a person looks).
+    async fn give_up(&self, row: &AdtRow, why: &str) -> Result<(), OpsError> {
+        let hisp = &self.gw.hisp;
+        let mut tx = hisp.store.begin().await?;
+        let subject = format!("adt {}", row.id);
+        hisp.audit(&mut tx, "notify", "adt.failed", &subject, why)
+            .await?;
+        notify::finish_adt(
+            &mut tx,
+            row.id,
+            &self.gw.node,
+            &format!("failed: {why}"),
+            false,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 /// Run the notify worker until `stop` flips.
 pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
     let n = Arc::new(n);
@@ -435,6 +459,12 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
         for row in rows {
             match n.process(&row).await {
                 Ok(done) => tracing::info!(adt = row.id, ?done, "ADT processed"),
+                Err(e) if row.attempts >= ADT_ATTEMPTS => {
+                    tracing::error!(adt = row.id, error = %e, "ADT processing failed for good");
+                    if let Err(e) = n.give_up(&row, &e.to_string()).await {
+                        tracing::error!(adt = row.id, error = %e, "cannot record the failure");
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(adt = row.id, error = %e, "ADT processing failed; will retry");
                     if let Ok(mut conn) = n.gw.hisp.conn().await {

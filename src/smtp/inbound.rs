@@ -192,7 +192,7 @@ impl Gateway {
                 Err(e) => format!("unreadable MDN: {e}"),
             },
             _ => match dsn::parse_dsn(message) {
-                Ok(d) => self.apply_dsn(&mut tx, &d, message).await?,
+                Ok(d) => self.apply_dsn(&mut tx, &d, message, Some(reporter)).await?,
                 Err(e) => format!("unreadable DSN: {e}"),
             },
         };
@@ -208,7 +208,7 @@ impl Gateway {
     async fn plain_dsn(&self, row: &InboundRow) -> Result<Processed, OpsError> {
         let mut tx = self.hisp.store.begin().await?;
         let applied = match dsn::parse_dsn(&row.raw) {
-            Ok(d) => self.apply_dsn(&mut tx, &d, &row.raw).await?,
+            Ok(d) => self.apply_dsn(&mut tx, &d, &row.raw, None).await?,
             Err(e) => format!("unreadable DSN: {e}"),
         };
         if !self.finish(&mut tx, row, "done", &applied).await? {

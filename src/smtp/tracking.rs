@@ -92,12 +92,17 @@ impl Gateway {
         Ok(format!("{event} MDN applied"))
     }
 
-    /// Apply a DSN: each failed recipient of our message fails.
+    /// Apply a DSN: each failed recipient of our message fails. A signed DSN
+    /// (`reporter` is its verified signer) speaks only for recipients in the
+    /// reporter's domain, and is filed for the sender as received. A plain one
+    /// from a mail server (`reporter` None) speaks only for recipients we
+    /// handed to SMTP, and the sender gets a DSN we write, not its bytes.
     pub(crate) async fn apply_dsn(
         &self,
         conn: &mut AnyConnection,
         dsn: &Dsn,
         raw: &[u8],
+        reporter: Option<&DirectAddress>,
     ) -> Result<String, OpsError> {
         let Some(id) = dsn.original_message_id.as_deref() else {
             return Ok("DSN without the original Message-ID: ignored".into());
@@ -109,6 +114,10 @@ impl Gateway {
             let Some(row) = tracking::find(conn, sealer, id, &r.address).await? else {
                 continue;
             };
+            if !self.may_report(&row, reporter, conn).await? {
+                tracing::warn!("DSN about a recipient its reporter does not speak for: ignored");
+                continue;
+            }
             let detail = format!(
                 "{} {}",
                 r.status,
@@ -119,12 +128,37 @@ impl Gateway {
             let is_failure = r.action.eq_ignore_ascii_case("failed");
             let late = row.final_outcome.is_some();
             tracking::event(conn, row.id, "dsn", Some(&detail), late || !is_failure, now).await?;
-            if is_failure && !late && self.fail(conn, &row, "failed", &detail, None).await? {
-                self.file_notice(conn, &sender_of(&row)?, raw).await?;
+            if !is_failure || late {
+                continue;
+            }
+            let ours = reporter.is_none().then_some(r.status.as_str());
+            if self.fail(conn, &row, "failed", &detail, ours).await? {
+                if reporter.is_some() {
+                    self.file_notice(conn, &sender_of(&row)?, raw).await?;
+                }
                 applied += 1;
             }
         }
         Ok(format!("DSN applied to {applied} recipient(s)"))
+    }
+
+    /// May this reporter speak for this recipient?
+    async fn may_report(
+        &self,
+        row: &TrackRow,
+        reporter: Option<&DirectAddress>,
+        conn: &mut AnyConnection,
+    ) -> Result<bool, OpsError> {
+        let recipient = DirectAddress::parse(&row.recipient)?;
+        Ok(match reporter {
+            Some(r) => r.domain() == recipient.domain(),
+            None => {
+                row.sent_at.is_some()
+                    && crate::store::domains::find(conn, recipient.domain())
+                        .await?
+                        .is_none()
+            }
+        })
     }
 
     /// Success: final `delivered`, and the notice forwarded when asked for.

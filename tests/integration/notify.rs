@@ -289,6 +289,10 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
         1,
         "alert 99999",
     );
+    // A frame over `[notify] max_frame` gets AR rather than silence.
+    let mut huge = adt("C12", "A04", "NORTHHOSP", "E", "V990", JANE);
+    huge.extend(std::iter::repeat_n(b'X', 1_100_000));
+    assert_eq!(ack_code(&a, &huge).await.0, "AR");
     a.stop().await;
 }
 

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use hisp::direct::DirectAddress;
 use hisp::direct::Domain;
-use hisp::direct::dsn::parse_dsn;
+use hisp::direct::dsn::{DsnRecipient, DsnRequest, build_dsn, parse_dsn};
 use hisp::mailbox::INBOX;
 use hisp::store::queue;
 
+use super::listeners::Client;
 use super::{Node, final_outcome, message, pair, submit, wait_for};
 
 /// The DSNs in `addr`'s inbox, parsed.
@@ -266,6 +267,96 @@ async fn delivery_that_never_succeeds_expires_with_a_5_4_7_dsn() {
     .await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].recipients[0].status, "5.4.7");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plain_dsn_fails_only_recipients_handed_to_smtp() {
+    let (mut a, mut b) = pair().await;
+    // B's MDNs never arrive, so only the DSN decides the outcome.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = closed.local_addr().expect("addr");
+    drop(closed);
+    b.set(
+        "HISP_DELIVERY_ROUTES",
+        format!("{{ \"a.test\" = \"{dead}\" }}"),
+    );
+    let alice = a.address("alice").await;
+    let carol = a.address("carol").await;
+    let bob = b.address("bob").await;
+    a.start().await;
+    b.start().await;
+    let id = "<plain-dsn-1@a.test>";
+    let m = message(&alice, &[&bob, &carol], "Bounce", id);
+    submit(&a, &alice, &[&bob, &carol], &m).await;
+    wait_for(60, "both recipients sent", || async {
+        let rows = a.track(id).await;
+        (rows.len() == 2 && rows.iter().all(|r| r.sent_at.is_some())).then_some(())
+    })
+    .await;
+    // A mail server's DSN (null sender, not S/MIME) naming both recipients.
+    let failed = |r: &DirectAddress| DsnRecipient {
+        address: r.to_string(),
+        status: "5.2.2".into(),
+        action: "failed".into(),
+        diagnostic: Some("mailbox full".into()),
+    };
+    let dsn = build_dsn(&DsnRequest {
+        reporting_host: "relay.example.net",
+        from: "mailer-daemon@relay.example.net",
+        to: &alice,
+        original_message_id: Some(id),
+        original_headers: None,
+        original_subject: Some("Bounce"),
+        recipients: vec![failed(&bob), failed(&carol)],
+        message_id: "<dsn-1@relay.example.net>".into(),
+        date: 0,
+    });
+    let mut c = Client::connect(a.mx).await;
+    c.expect(220).await;
+    c.cmd("EHLO relay.example.net", 250).await;
+    c.cmd("MAIL FROM:<>", 250).await;
+    c.cmd("RCPT TO:<alice@a.test>", 250).await;
+    c.cmd("DATA", 354).await;
+    c.send_data(&dsn).await;
+    c.expect(250).await;
+    let rows = wait_for(60, "bob failed by the DSN", || async {
+        let rows = a.track(id).await;
+        rows.iter()
+            .any(|r| r.recipient == "bob@b.test" && r.final_outcome.is_some())
+            .then_some(rows)
+    })
+    .await;
+    let by = |who: &str| {
+        rows.iter()
+            .find(|r| r.recipient == who)
+            .cloned()
+            .expect("row")
+    };
+    let bob_row = by("bob@b.test");
+    assert_eq!(bob_row.final_outcome.as_deref(), Some("failed"));
+    assert!(
+        bob_row
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("5.2.2")),
+        "{bob_row:?}"
+    );
+    // carol is local: no mail server between us speaks for her.
+    assert_ne!(by("carol@a.test").final_outcome.as_deref(), Some("failed"));
+    let got = wait_for(30, "our DSN for bob", || async {
+        let d = dsns(&a, &alice).await;
+        (!d.is_empty()).then_some(d)
+    })
+    .await;
+    assert_eq!(got.len(), 1, "one DSN, for bob only");
+    assert_eq!(got[0].recipients[0].status, "5.2.2");
+    let mta = got[0].reporting_mta.clone().unwrap_or_default();
+    assert!(
+        !mta.contains("relay.example.net"),
+        "the sender gets a DSN we wrote: {mta}"
+    );
     a.stop().await;
     b.stop().await;
 }
