@@ -34,10 +34,12 @@ pub struct AdtEvent {
     pub attending: String,
     /// PD1-4 primary care provider.
     pub pcp: String,
-    /// PV2-3 admit reason.
+    /// PV2-3 admit reason (text, else code).
     pub admit_reason: String,
-    /// DG1-3 diagnoses (text, else code).
-    pub diagnoses: Vec<String>,
+    /// PV2-3.1, the admit reason's code.
+    pub admit_reason_code: String,
+    /// DG1-3 diagnoses: (code, text or else the code).
+    pub diagnoses: Vec<(String, String)>,
     /// PV1-36 discharge disposition.
     pub discharge_disposition: String,
     /// PV1-37 discharged-to location.
@@ -98,6 +100,7 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         .join(" / "),
         attending: person(msg, "PV1-7"),
         pcp: person(msg, "PD1-4"),
+        admit_reason_code: text(msg, "PV2-3.1"),
         admit_reason: opt(msg, "PV2-3.2")
             .or_else(|| opt(msg, "PV2-3.1"))
             .unwrap_or_default(),
@@ -161,16 +164,20 @@ fn person(msg: &Message, field: &str) -> String {
     }
 }
 
-fn diagnoses(msg: &Message) -> Vec<String> {
+fn diagnoses(msg: &Message) -> Vec<(String, String)> {
     msg.segments_named("DG1")
         .filter_map(|seg| {
             let f = seg.field(3)?;
             let rep = f.repetition(1)?;
             let text = rep.component(2).map(|c| c.text().trim().to_string());
-            let code = rep.component(1).map(|c| c.text().trim().to_string());
-            text.filter(|t| !t.is_empty())
-                .or(code)
+            let code = rep
+                .component(1)
+                .map(|c| c.text().trim().to_string())
+                .unwrap_or_default();
+            let label = text
                 .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| code.clone());
+            (!label.is_empty()).then_some((code, label))
         })
         .collect()
 }
@@ -317,7 +324,10 @@ mod tests {
         assert_eq!(e.patient_class, "E");
         assert_eq!(e.attending, "Anna Smith (1234)");
         assert_eq!(e.admit_reason, "Chest pain");
-        assert_eq!(e.diagnoses, ["Chest pain, unspecified"]);
+        assert_eq!(
+            e.diagnoses,
+            [("R07.9".to_string(), "Chest pain, unspecified".to_string())]
+        );
         assert_eq!(e.location_facility, "NORTHHOSP");
     }
 }

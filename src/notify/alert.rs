@@ -27,6 +27,8 @@ pub struct AlertContext<'a> {
     pub now: i64,
     /// A unique id for the Direct Context and the boundary.
     pub id: &'a str,
+    /// Content was withheld for lack of consent (sensitive diagnoses).
+    pub withheld: bool,
 }
 
 /// The clear-text Subject for an event.
@@ -71,12 +73,16 @@ pub fn summary(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
     };
     push("Attending", &ev.attending);
     push("Admit reason", &ev.admit_reason);
-    push("Diagnoses", &ev.diagnoses.join("; "));
+    let diagnoses: Vec<&str> = ev.diagnoses.iter().map(|(_, t)| t.as_str()).collect();
+    push("Diagnoses", &diagnoses.join("; "));
     push("Discharge disposition", &ev.discharge_disposition);
     push("Discharged to", &ev.discharged_to);
     push("PCP", &ev.pcp);
     push("Program", ctx.program.unwrap_or(""));
     push("Source control id", &ev.control_id);
+    if ctx.withheld {
+        lines.push("Some content was withheld: the patient has not consented to sharing sensitive information.".into());
+    }
     lines.join("\n") + "\n"
 }
 

@@ -12,6 +12,7 @@ pub mod mpi;
 pub mod process;
 pub mod roster;
 pub mod roster_csv;
+pub mod sensitive;
 
 use std::sync::Arc;
 

@@ -16,6 +16,7 @@ use super::Notifier;
 use super::adt::{self, AdtEvent, Change};
 use super::alert::{self, AlertContext};
 use super::mpi::{Demographics, Identifier, Index, Outcome, Patient};
+use super::sensitive;
 use crate::direct::DirectAddress;
 use crate::hl7;
 use crate::ops::OpsError;
@@ -126,8 +127,24 @@ impl Notifier {
                 )
                 .await;
         }
+        // Without opt-in consent, sensitive diagnoses stay out of the alert.
+        let content = if consent.as_deref() == Some("opt-in") {
+            Content {
+                ev: ev.clone(),
+                raw: row.raw.clone(),
+                withheld: false,
+            }
+        } else {
+            let (ev, withheld) = sensitive::redact_event(&ev);
+            let raw = if withheld {
+                sensitive::redact_raw(&row.raw)
+            } else {
+                row.raw.clone()
+            };
+            Content { ev, raw, withheld }
+        };
         let sent = self
-            .alert_subscribers(row, &ev, &feed, enc_id, event, &key)
+            .alert_subscribers(row, &content, &feed, enc_id, event, &key)
             .await?;
         self.save(&enc).await?;
         let done = if sent.is_empty() {
@@ -185,7 +202,7 @@ impl Notifier {
     async fn alert_subscribers(
         &self,
         row: &AdtRow,
-        ev: &AdtEvent,
+        content: &Content,
         feed: &FeedRow,
         encounter_id: i64,
         event: &'static str,
@@ -198,7 +215,7 @@ impl Notifier {
             notify::entries(&mut conn, hisp.store.sealer(), None, now).await?
         };
         let mut sent = Vec::new();
-        for (owner, matched) in match_rosters(&entries, &ev.patient) {
+        for (owner, matched) in match_rosters(&entries, &content.ev.patient) {
             let entry = match matched {
                 Matched::Yes(e) => e,
                 Matched::Review(e, score) => {
@@ -208,7 +225,7 @@ impl Notifier {
                 }
             };
             if self
-                .send_alert(ev, &row.raw, feed, entry, encounter_id, event, key)
+                .send_alert(content, feed, entry, encounter_id, event, key)
                 .await?
             {
                 sent.push(owner);
@@ -218,11 +235,9 @@ impl Notifier {
     }
 
     /// File the alert (once per change) and send it; false when it existed.
-    #[allow(clippy::too_many_arguments)]
     async fn send_alert(
         &self,
-        ev: &AdtEvent,
-        raw: &[u8],
+        content: &Content,
         feed: &FeedRow,
         entry: &RosterEntry,
         encounter_id: i64,
@@ -234,6 +249,7 @@ impl Notifier {
         let from = self.sender().await?;
         let to = DirectAddress::parse(&entry.owner)?;
         let id = random_id()?;
+        let (ev, raw) = (&content.ev, content.raw.as_slice());
         let ctx = AlertContext {
             from: &from,
             to: &to,
@@ -243,6 +259,7 @@ impl Notifier {
             adt: raw,
             now,
             id: &id,
+            withheld: content.withheld,
         };
         let summary = alert::summary(ev, &ctx);
         let new = NewAlert {
@@ -369,6 +386,13 @@ fn random_id() -> Result<String, OpsError> {
     let mut b = [0u8; 16];
     openssl::rand::rand_bytes(&mut b).map_err(|e| OpsError::Invalid(e.to_string()))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// What an alert carries: the event and the ADT, redacted when consent is missing.
+struct Content {
+    ev: AdtEvent,
+    raw: Vec<u8>,
+    withheld: bool,
 }
 
 /// A roster match.

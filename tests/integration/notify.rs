@@ -175,12 +175,10 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
         "AA"
     );
     // Admit then cancel admit: admission then retraction.
-    assert_eq!(
-        ack_code(&a, &adt("C5", "A01", "NORTHHOSP", "I", "V500", JANE))
-            .await
-            .0,
-        "AA"
-    );
+    // The admission carries a substance-use diagnosis Jane has not consented to share.
+    let mut c5 = adt("C5", "A01", "NORTHHOSP", "I", "V500", JANE);
+    c5.extend_from_slice(b"DG1|1||F10.20^Alcohol dependence^I10\rDG1|2||R07.9^Chest pain^I10\r");
+    assert_eq!(ack_code(&a, &c5).await.0, "AA");
     assert_eq!(
         ack_code(&a, &adt("C6", "A11", "NORTHHOSP", "I", "V500", JANE))
             .await
@@ -247,6 +245,21 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
     })
     .await;
     assert_eq!(mail.len(), 3);
+    let mut withheld = 0;
+    for m in &mail {
+        let (shown, raw) = a.hisp.mailbox_show(&carol, m.id, "test").await.expect("show");
+        let parsed = mail_parser::MessageParser::new().parse(&raw).expect("parse");
+        let mut everything = shown.text.clone().unwrap_or_default();
+        for part in parsed.attachments() {
+            everything.push_str(&String::from_utf8_lossy(part.contents()));
+        }
+        assert!(!everything.contains("Alcohol"), "a sensitive diagnosis went out: {everything}");
+        if everything.contains("withheld") {
+            withheld += 1;
+            assert!(everything.contains("Chest pain"), "other diagnoses stay");
+        }
+    }
+    assert_eq!(withheld, 1, "the admission says content was withheld");
 
     // Re-submitting the roster renews the entries instead of doubling them.
     let again = harness::ok(&a.cli(&[
