@@ -247,13 +247,22 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
     assert_eq!(mail.len(), 3);
     let mut withheld = 0;
     for m in &mail {
-        let (shown, raw) = a.hisp.mailbox_show(&carol, m.id, "test").await.expect("show");
-        let parsed = mail_parser::MessageParser::new().parse(&raw).expect("parse");
+        let (shown, raw) = a
+            .hisp
+            .mailbox_show(&carol, m.id, "test")
+            .await
+            .expect("show");
+        let parsed = mail_parser::MessageParser::new()
+            .parse(&raw)
+            .expect("parse");
         let mut everything = shown.text.clone().unwrap_or_default();
         for part in parsed.attachments() {
             everything.push_str(&String::from_utf8_lossy(part.contents()));
         }
-        assert!(!everything.contains("Alcohol"), "a sensitive diagnosis went out: {everything}");
+        assert!(
+            !everything.contains("Alcohol"),
+            "a sensitive diagnosis went out: {everything}"
+        );
         if everything.contains("withheld") {
             withheld += 1;
             assert!(everything.contains("Chest pain"), "other diagnoses stay");
