@@ -517,21 +517,9 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
 
 async fn claim(n: &Notifier) -> Vec<AdtRow> {
     let hisp = &n.gw.hisp;
-    let now = hisp.now();
     let claimed = async {
         let mut conn = hisp.conn().await?;
-        Ok::<_, OpsError>(
-            notify::claim_adt(
-                &mut conn,
-                hisp.store.engine(),
-                hisp.store.sealer(),
-                &n.gw.node,
-                now + crate::smtp::LEASE_SECS,
-                now,
-                16,
-            )
-            .await?,
-        )
+        Ok::<_, OpsError>(notify::claim_adt(&mut conn, hisp.store.sealer(), n.gw.claim(16)).await?)
     };
     claimed.await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot claim ADT messages");

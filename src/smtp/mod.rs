@@ -49,6 +49,18 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
+    /// A claim of up to `limit` due rows by this node, leased for [`LEASE_SECS`].
+    pub fn claim(&self, limit: i64) -> crate::store::queue::Claim<'_> {
+        let now = self.hisp.now();
+        crate::store::queue::Claim {
+            engine: self.hisp.store.engine(),
+            node: &self.node,
+            lease_until: now + LEASE_SECS,
+            now,
+            limit,
+        }
+    }
+
     /// A gateway discovering remote certificates with the `[discovery]` config.
     pub fn new(hisp: Hisp) -> Self {
         let remote = Arc::new(Discoverer::new(&hisp));

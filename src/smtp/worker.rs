@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
+use super::Gateway;
 use super::outbound::Outbound;
-use super::{Gateway, LEASE_SECS};
 use crate::ops::OpsError;
 use crate::store::Engine;
 use crate::store::queue::{self, InboundRow, Table};
@@ -83,23 +83,10 @@ async fn inbound_loop(gw: Gateway, mut stop: watch::Receiver<bool>) {
 }
 
 async fn claim_inbound(gw: &Gateway) -> Vec<InboundRow> {
-    let now = gw.hisp.now();
     let claimed = async {
         let mut conn = gw.hisp.conn().await?;
         let sealer = gw.hisp.store.sealer();
-        let engine = gw.hisp.store.engine();
-        Ok::<_, OpsError>(
-            queue::claim_inbound(
-                &mut conn,
-                engine,
-                sealer,
-                &gw.node,
-                now + LEASE_SECS,
-                now,
-                BATCH,
-            )
-            .await?,
-        )
+        Ok::<_, OpsError>(queue::claim_inbound(&mut conn, sealer, gw.claim(BATCH)).await?)
     };
     claimed.await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot claim inbound messages");
@@ -171,23 +158,10 @@ async fn delivery_loop(gw: Gateway, outbound: Arc<Outbound>, mut stop: watch::Re
 }
 
 async fn claim_outbound(gw: &Gateway, limit: i64) -> Vec<queue::OutboundRow> {
-    let now = gw.hisp.now();
     let claimed = async {
         let mut conn = gw.hisp.conn().await?;
         let sealer = gw.hisp.store.sealer();
-        let engine = gw.hisp.store.engine();
-        Ok::<_, OpsError>(
-            queue::claim_outbound(
-                &mut conn,
-                engine,
-                sealer,
-                &gw.node,
-                now + LEASE_SECS,
-                now,
-                limit,
-            )
-            .await?,
-        )
+        Ok::<_, OpsError>(queue::claim_outbound(&mut conn, sealer, gw.claim(limit)).await?)
     };
     claimed.await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot claim outbound messages");

@@ -8,7 +8,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Engine, Sealer, StoreError, flag, unique_as_duplicate};
+use super::{Sealer, StoreError, flag, unique_as_duplicate};
 
 const ADT_RAW: &str = "adt-raw";
 const PATIENT: &str = "roster-patient";
@@ -176,20 +176,9 @@ pub struct AdtRow {
 /// Claim due ADT messages.
 pub async fn claim_adt(
     conn: &mut AnyConnection,
-    engine: Engine,
     sealer: &Sealer,
-    node: &str,
-    lease_until: i64,
-    now: i64,
-    limit: i64,
+    claim: super::queue::Claim<'_>,
 ) -> Result<Vec<AdtRow>, StoreError> {
-    let claim = super::queue::Claim {
-        engine,
-        node,
-        lease_until,
-        now,
-        limit,
-    };
     let columns = "id, raw_sealed, attempts";
     let rows = super::queue::claim_rows(conn, claim, "adt_messages", "new", columns).await?;
     let mut out = Vec::with_capacity(rows.len());

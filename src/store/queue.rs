@@ -103,7 +103,7 @@ fn claim_sql(engine: Engine, table: &str, state: &str, columns: &str) -> String 
 
 /// Who claims, until when, at what time, and how many rows at most.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Claim<'a> {
+pub struct Claim<'a> {
     /// The engine (the statement differs).
     pub engine: Engine,
     /// The claiming node.
@@ -134,23 +134,12 @@ pub(super) async fn claim_rows(
         .await?)
 }
 
-/// Claim up to `limit` due inbound rows for `node` until `lease_until`.
+/// Claim due inbound rows.
 pub async fn claim_inbound(
     conn: &mut AnyConnection,
-    engine: Engine,
     sealer: &Sealer,
-    node: &str,
-    lease_until: i64,
-    now: i64,
-    limit: i64,
+    claim: Claim<'_>,
 ) -> Result<Vec<InboundRow>, StoreError> {
-    let claim = Claim {
-        engine,
-        node,
-        lease_until,
-        now,
-        limit,
-    };
     let columns = "id, received_at, source, mail_from, rcpts, raw_sealed, attempts";
     let rows = claim_rows(conn, claim, "inbound_queue", "new", columns).await?;
     rows.iter().map(|r| inbound_from_row(r, sealer)).collect()
@@ -349,20 +338,9 @@ pub async fn insert_outbound(
 /// Claim up to `limit` due outbound rows.
 pub async fn claim_outbound(
     conn: &mut AnyConnection,
-    engine: Engine,
     sealer: &Sealer,
-    node: &str,
-    lease_until: i64,
-    now: i64,
-    limit: i64,
+    claim: Claim<'_>,
 ) -> Result<Vec<OutboundRow>, StoreError> {
-    let claim = Claim {
-        engine,
-        node,
-        lease_until,
-        now,
-        limit,
-    };
     let columns = "id, kind, message_id, mail_from, rcpt, domain, raw_sealed, attempts, expires_at, created_at";
     let rows = claim_rows(conn, claim, "outbound_queue", "queued", columns).await?;
     rows.iter().map(|r| outbound_from_row(r, sealer)).collect()

@@ -5,11 +5,23 @@
 use hisp::direct::DirectAddress;
 use hisp::mailbox::{INBOX, Origin};
 use hisp::ops::address::NewAddress;
-use hisp::store::queue::{self, NewInbound, NewOutbound, OutboundKind};
+use hisp::store::Engine;
+use hisp::store::queue::{self, Claim, NewInbound, NewOutbound, OutboundKind};
 use hisp::store::tracking::{self, NewTrack, Step};
 use hisp::store::users::Role;
 
 use crate::harness::envs;
+
+/// A claim by `node` leased until `lease_until`, at `now`, of at most `limit` rows.
+fn claim(engine: Engine, node: &str, lease_until: i64, now: i64, limit: i64) -> Claim<'_> {
+    Claim {
+        engine,
+        node,
+        lease_until,
+        now,
+        limit,
+    }
+}
 
 #[tokio::test]
 async fn queue_leases_are_exclusive_and_expire_on_every_engine() {
@@ -31,17 +43,17 @@ async fn queue_leases_are_exclusive_and_expire_on_every_engine() {
                 .await
                 .expect("insert");
         }
-        let first = queue::claim_inbound(&mut conn, engine, sealer, "n1", 400, 100, 3)
+        let first = queue::claim_inbound(&mut conn, sealer, claim(engine, "n1", 400, 100, 3))
             .await
             .expect("claim");
-        let second = queue::claim_inbound(&mut conn, engine, sealer, "n2", 400, 100, 10)
+        let second = queue::claim_inbound(&mut conn, sealer, claim(engine, "n2", 400, 100, 10))
             .await
             .expect("claim");
         assert_eq!((first.len(), second.len()), (3, 2), "{}", env.engine);
         assert!(first.iter().all(|r| second.iter().all(|s| s.id != r.id)));
         assert_eq!(first[0].raw, b"message 0", "unsealed");
         assert_eq!(first[0].rcpts, rcpts);
-        let none = queue::claim_inbound(&mut conn, engine, sealer, "n3", 500, 399, 10)
+        let none = queue::claim_inbound(&mut conn, sealer, claim(engine, "n3", 500, 399, 10))
             .await
             .expect("claim");
         assert!(none.is_empty(), "leases hold until they end");
@@ -56,7 +68,7 @@ async fn queue_leases_are_exclusive_and_expire_on_every_engine() {
                 .await
                 .expect("finish")
         );
-        let again = queue::claim_inbound(&mut conn, engine, sealer, "n3", 900, 400, 10)
+        let again = queue::claim_inbound(&mut conn, sealer, claim(engine, "n3", 900, 400, 10))
             .await
             .expect("claim after expiry");
         assert_eq!(
@@ -78,7 +90,7 @@ async fn queue_leases_are_exclusive_and_expire_on_every_engine() {
         let id = queue::insert_outbound(&mut conn, sealer, &out, 100)
             .await
             .expect("out");
-        let c = queue::claim_outbound(&mut conn, engine, sealer, "n1", 200, 100, 5)
+        let c = queue::claim_outbound(&mut conn, sealer, claim(engine, "n1", 200, 100, 5))
             .await
             .expect("claim");
         assert_eq!(c.len(), 1);
@@ -93,14 +105,14 @@ async fn queue_leases_are_exclusive_and_expire_on_every_engine() {
         .await
         .expect("release");
         assert!(
-            queue::claim_outbound(&mut conn, engine, sealer, "n1", 400, 250, 5)
+            queue::claim_outbound(&mut conn, sealer, claim(engine, "n1", 400, 250, 5))
                 .await
                 .expect("claim")
                 .is_empty(),
             "not before next_attempt_at"
         );
         assert_eq!(
-            queue::claim_outbound(&mut conn, engine, sealer, "n2", 400, 300, 5)
+            queue::claim_outbound(&mut conn, sealer, claim(engine, "n2", 400, 300, 5))
                 .await
                 .expect("claim")[0]
                 .attempts,

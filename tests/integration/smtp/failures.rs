@@ -15,6 +15,17 @@ use hisp::store::queue;
 use super::listeners::Client;
 use super::{Node, final_outcome, message, pair, submit, wait_for};
 
+/// Point `node`'s delivery for `domain` at a port where nothing listens.
+fn route_nowhere(node: &mut Node, domain: &str) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = closed.local_addr().expect("addr");
+    drop(closed);
+    node.set(
+        "HISP_DELIVERY_ROUTES",
+        format!("{{ \"{domain}\" = \"{dead}\" }}"),
+    );
+}
+
 /// The DSNs in `addr`'s inbox, parsed.
 async fn dsns(node: &Node, addr: &DirectAddress) -> Vec<hisp::direct::dsn::Dsn> {
     let mut out = Vec::new();
@@ -201,13 +212,7 @@ async fn a_peer_whose_mx_is_down_gets_the_message_after_retries() {
 async fn a_peer_that_never_answers_with_mdns_yields_exactly_one_dsn() {
     let (mut a, mut b) = pair().await;
     // B's MDNs go to a port where nothing listens: they never arrive.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let dead = closed.local_addr().expect("addr");
-    drop(closed);
-    b.set(
-        "HISP_DELIVERY_ROUTES",
-        format!("{{ \"a.test\" = \"{dead}\" }}"),
-    );
+    route_nowhere(&mut b, "a.test");
     a.set("HISP_DELIVERY_MDN_TIMEOUT_SECS", "3");
     let alice = a.address("alice").await;
     let bob = b.address("bob").await;
@@ -238,13 +243,7 @@ async fn a_peer_that_never_answers_with_mdns_yields_exactly_one_dsn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn delivery_that_never_succeeds_expires_with_a_5_4_7_dsn() {
     let (mut a, mut b) = pair().await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let dead = closed.local_addr().expect("addr");
-    drop(closed);
-    a.set(
-        "HISP_DELIVERY_ROUTES",
-        format!("{{ \"b.test\" = \"{dead}\" }}"),
-    );
+    route_nowhere(&mut a, "b.test");
     a.set("HISP_DELIVERY_GIVE_UP_AFTER_SECS", "3");
     let alice = a.address("alice").await;
     let bob = b.address("bob").await;
@@ -275,13 +274,7 @@ async fn delivery_that_never_succeeds_expires_with_a_5_4_7_dsn() {
 async fn a_plain_dsn_fails_only_recipients_handed_to_smtp() {
     let (mut a, mut b) = pair().await;
     // B's MDNs never arrive, so only the DSN decides the outcome.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let dead = closed.local_addr().expect("addr");
-    drop(closed);
-    b.set(
-        "HISP_DELIVERY_ROUTES",
-        format!("{{ \"a.test\" = \"{dead}\" }}"),
-    );
+    route_nowhere(&mut b, "a.test");
     let alice = a.address("alice").await;
     let carol = a.address("carol").await;
     let bob = b.address("bob").await;
