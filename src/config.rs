@@ -302,12 +302,16 @@ pub struct MllpConfig {
     /// Where hospitals' interface engines send ADT.
     #[serde(deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
+    /// MLLP over TLS on `listen` (TLS from the first byte, as interface
+    /// engines do it), with the server's certificate (`[smtp] tls_cert`).
+    pub tls: bool,
 }
 
 impl Default for MllpConfig {
     fn default() -> Self {
         Self {
             listen: ([127, 0, 0, 1], 2575).into(),
+            tls: false,
         }
     }
 }
@@ -455,6 +459,12 @@ impl Config {
         {
             return bad(format!(
                 "server.public_url '{url}' must start with http:// or https://"
+            ));
+        }
+        if crate::notify::digest::last_due(0, &self.notify.digest_time).is_none() {
+            return bad(format!(
+                "notify.digest_time '{}' must be HH:MM (UTC), e.g. 07:00",
+                self.notify.digest_time
             ));
         }
         Ok(())

@@ -175,10 +175,22 @@ pub async fn run(
         notifier.clone(),
         stop_rx.clone(),
     )));
+    smtp_tasks.push(tokio::spawn(notify::digest::run(
+        notifier.clone(),
+        stop_rx.clone(),
+    )));
     if let Some(l) = listeners.mllp {
+        let tls = if hisp.config.mllp.tls {
+            let acceptor = smtp::tls_acceptor(&hisp.config)
+                .map_err(|e| std::io::Error::other(format!("[mllp] tls: {e}")))?;
+            Some(acceptor)
+        } else {
+            None
+        };
         smtp_tasks.push(tokio::spawn(notify::mllp::serve(
             notifier,
             l,
+            tls,
             stop_rx.clone(),
         )));
     }

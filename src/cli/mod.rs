@@ -25,6 +25,7 @@ use crate::config::{self, Config};
 use crate::ops::{Hisp, OpsError};
 
 pub use notify::send_mllp as notify_send_mllp;
+pub use notify::{MllpTls, send_mllp_tls as notify_send_mllp_tls};
 pub use output::Output;
 
 /// hisp: a Direct HISP and encounter-notification gateway.

@@ -55,6 +55,16 @@ pub enum RosterCmd {
         #[arg(long)]
         strict: bool,
     },
+    /// How a subscriber gets alerts: each in real time (the default), or
+    /// filed in the worklist and sent once a day as a digest.
+    Delivery {
+        /// The subscriber's Direct address.
+        #[arg(long)]
+        owner: String,
+        /// realtime or digest.
+        #[arg(long, value_parser = ["realtime", "digest"])]
+        mode: String,
+    },
     /// List roster entries.
     List {
         /// One subscriber only.
@@ -117,6 +127,8 @@ pub enum AlertCmd {
     },
     /// Near-miss patient matches waiting for a person (no alert went out).
     Reviews,
+    /// Send the daily digests now (every digest subscriber's unsent alerts).
+    Digest,
     /// The worklist.
     List {
         /// One subscriber only.
@@ -138,6 +150,15 @@ pub enum AdtCmd {
         /// The MLLP listener.
         #[arg(long)]
         to: SocketAddr,
+        /// MLLP over TLS (for a listener with `[mllp] tls = true`).
+        #[arg(long)]
+        tls: bool,
+        /// With --tls: trust this CA (PEM) instead of the system's roots.
+        #[arg(long, requires = "tls")]
+        ca: Option<PathBuf>,
+        /// With --tls: the name the server's certificate must carry.
+        #[arg(long, requires = "tls")]
+        server_name: Option<String>,
     },
 }
 
@@ -211,6 +232,28 @@ pub async fn roster(hisp: Hisp, cmd: RosterCmd, out: &mut Output) -> Result<(), 
                     "--strict: nothing applied; fix the rows above".into(),
                 )));
             }
+        }
+        RosterCmd::Delivery { owner, mode } => {
+            let owner = DirectAddress::parse(&owner)?;
+            let mut tx = hisp.store.begin().await.map_err(OpsError::from)?;
+            notify::set_subscription_mode(&mut tx, &owner.to_string(), &mode, hisp.now()).await?;
+            hisp.audit(
+                &mut tx,
+                CLI_ACTOR,
+                "subscription.mode",
+                &owner.to_string(),
+                &mode,
+            )
+            .await?;
+            tx.commit().await.map_err(OpsError::from)?;
+            out.line(format!(
+                "{owner}: alerts delivered {}",
+                if mode == "digest" {
+                    "as a daily digest"
+                } else {
+                    "in real time"
+                }
+            ));
         }
         RosterCmd::List { owner, json } => {
             let mut conn = hisp.conn().await?;
@@ -328,6 +371,12 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
             out.line(format!("alert {id}: {status}"));
             return Ok(());
         }
+        AlertCmd::Digest => {
+            let n = crate::notify::Notifier::new(crate::smtp::Gateway::new(hisp.clone()));
+            let sent = n.send_digests(hisp.now() + 1).await?;
+            out.line(format!("{sent} digest message(s) sent"));
+            return Ok(());
+        }
         AlertCmd::Reviews => {
             let mut conn = hisp.conn().await?;
             let rows = notify::reviews(&mut conn).await?;
@@ -375,11 +424,21 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
 
 /// Send one HL7 file over MLLP and print the ACK (segments on lines).
 pub async fn adt_send(cmd: AdtCmd, out: &mut Output) -> Result<(), CliError> {
-    let AdtCmd::Send { file, to } = cmd;
+    let AdtCmd::Send {
+        file,
+        to,
+        tls,
+        ca,
+        server_name,
+    } = cmd;
     let bytes = std::fs::read(&file).map_err(|e| CliError::Ops(OpsError::io(&file, e)))?;
-    let ack = send_mllp(to, &bytes)
-        .await
-        .map_err(|e| CliError::Ops(OpsError::Invalid(format!("{to}: {e}"))))?;
+    let sent = if tls {
+        let tls = MllpTls { ca, server_name };
+        send_mllp_tls(to, &bytes, &tls).await
+    } else {
+        send_mllp(to, &bytes).await
+    };
+    let ack = sent.map_err(|e| CliError::Ops(OpsError::Invalid(format!("{to}: {e}"))))?;
     for seg in String::from_utf8_lossy(&ack)
         .split('\r')
         .filter(|s| !s.is_empty())
@@ -396,14 +455,63 @@ pub async fn adt_send(cmd: AdtCmd, out: &mut Output) -> Result<(), CliError> {
     }
 }
 
+/// How `adt send --tls` checks the server.
+#[derive(Debug, Clone, Default)]
+pub struct MllpTls {
+    /// Trust this CA (PEM) instead of the system's roots.
+    pub ca: Option<PathBuf>,
+    /// The name the server's certificate must carry (unchecked when `None`;
+    /// the chain is always verified).
+    pub server_name: Option<String>,
+}
+
 /// One MLLP exchange: frame, send, read one framed answer.
 pub async fn send_mllp(to: SocketAddr, message: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut s = tokio::time::timeout(
+    exchange(connect(to).await?, message).await
+}
+
+/// One MLLP exchange over TLS.
+pub async fn send_mllp_tls(
+    to: SocketAddr,
+    message: &[u8],
+    tls: &MllpTls,
+) -> std::io::Result<Vec<u8>> {
+    use openssl::ssl::{SslConnector, SslMethod};
+    let tcp = connect(to).await?;
+    let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(std::io::Error::other)?;
+    if let Some(ca) = &tls.ca {
+        b.set_ca_file(ca).map_err(std::io::Error::other)?;
+    }
+    let mut config = b.build().configure().map_err(std::io::Error::other)?;
+    let name = match &tls.server_name {
+        Some(n) => n.clone(),
+        None => {
+            config.set_verify_hostname(false);
+            to.ip().to_string()
+        }
+    };
+    let ssl = config.into_ssl(&name).map_err(std::io::Error::other)?;
+    let mut stream = tokio_openssl::SslStream::new(ssl, tcp).map_err(std::io::Error::other)?;
+    std::pin::Pin::new(&mut stream)
+        .connect()
+        .await
+        .map_err(|e| std::io::Error::other(format!("TLS: {e}")))?;
+    exchange(stream, message).await
+}
+
+async fn connect(to: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    tokio::time::timeout(
         std::time::Duration::from_secs(10),
         tokio::net::TcpStream::connect(to),
     )
     .await
-    .map_err(|_| std::io::Error::other("connect timed out"))??;
+    .map_err(|_| std::io::Error::other("connect timed out"))?
+}
+
+async fn exchange<S>(mut s: S, message: &[u8]) -> std::io::Result<Vec<u8>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let text: Vec<u8> = message
         .iter()
         .map(|&b| if b == b'\n' { b'\r' } else { b })

@@ -5,20 +5,32 @@
 //! again; otherwise it is committed to the store and only then acknowledged.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 
+use openssl::ssl::{Ssl, SslAcceptor};
+use tokio_openssl::SslStream;
+
+use std::collections::HashSet;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::net::{TcpListener, TcpStream};
+
+use tokio::sync::{oneshot, watch};
 
 use super::Notifier;
 use super::adt;
 use crate::hl7::{self, AckCode, AckError, ErrorCode, Framer, Header};
 use crate::ops::OpsError;
-use crate::store::StoreError;
 use crate::store::notify::{self, AdtKey};
 
 /// Accept connections until `stop` flips; each connection runs to its end.
-pub async fn serve(n: Notifier, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+/// With `tls`, each connection is TLS from its first byte.
+pub async fn serve(
+    n: Notifier,
+    listener: TcpListener,
+    tls: Option<Arc<SslAcceptor>>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -27,8 +39,17 @@ pub async fn serve(n: Notifier, listener: TcpListener, mut stop: watch::Receiver
         match accepted {
             Ok((stream, peer)) => {
                 let n = n.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection(&n, stream, peer).await {
+                    let _ = stream.set_nodelay(true);
+                    let ended = match tls {
+                        None => connection(&n, stream, peer).await,
+                        Some(acceptor) => match handshake(&acceptor, stream).await {
+                            Ok(stream) => connection(&n, stream, peer).await,
+                            Err(e) => Err(e),
+                        },
+                    };
+                    if let Err(e) = ended {
                         tracing::info!(%peer, error = %e, "MLLP connection ended");
                     }
                 });
@@ -40,6 +61,23 @@ pub async fn serve(n: Notifier, listener: TcpListener, mut stop: watch::Receiver
         }
     }
 }
+
+/// The server side of a TLS handshake, bounded in time.
+async fn handshake(
+    acceptor: &SslAcceptor,
+    stream: TcpStream,
+) -> std::io::Result<SslStream<TcpStream>> {
+    let ssl = Ssl::new(acceptor.context()).map_err(std::io::Error::other)?;
+    let mut tls = SslStream::new(ssl, stream).map_err(std::io::Error::other)?;
+    match tokio::time::timeout(HANDSHAKE, Pin::new(&mut tls).accept()).await {
+        Ok(Ok(())) => Ok(tls),
+        Ok(Err(e)) => Err(std::io::Error::other(format!("TLS handshake failed: {e}"))),
+        Err(_) => Err(std::io::Error::other("TLS handshake timed out")),
+    }
+}
+
+/// How long a TLS handshake may take.
+const HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Read frames and answer each with its ACK, in order.
 pub async fn connection<S>(n: &Notifier, mut stream: S, peer: SocketAddr) -> std::io::Result<()>
@@ -172,49 +210,148 @@ impl Notifier {
         }
     }
 
+    /// Commit one message (group commit): the message joins the pending
+    /// batch; whichever caller holds the commit turn stores everything
+    /// pending in one transaction (one fsync for many messages) and answers
+    /// each waiter. Returns the ACK once the message is durable.
     async fn commit(&self, header: &Header, bytes: &[u8], now: i64) -> Result<String, OpsError> {
-        let key = AdtKey {
-            app: &header.sending_app.namespace_id,
-            facility: &header.sending_facility.namespace_id,
-            control_id: &header.control_id,
-        };
-        let mut conn = self.gw.hisp.conn().await?;
-        if let Some(stored) = notify::stored_ack(&mut conn, &key).await? {
-            tracing::info!(control_id = %key.control_id, "duplicate ADT message: stored ACK returned");
-            return Ok(stored);
-        }
-        if notify::find_feed(&mut conn, key.facility).await?.is_none() {
-            let why = format!(
-                "sending facility '{}' is not a registered feed",
-                key.facility
-            );
-            tracing::warn!(facility = %key.facility, "ADT from an unregistered facility refused");
-            return Ok(ack(
-                header,
-                AckCode::AR,
-                err(ErrorCode::UnknownKeyIdentifier, &why),
-                now,
-            ));
-        }
-        let reply = ack(header, AckCode::AA, None, now);
-        match notify::insert_adt(
-            &mut conn,
-            self.gw.hisp.store.sealer(),
-            &key,
-            &reply,
-            Some(bytes),
+        let (reply, answer) = oneshot::channel();
+        self.intake.push(Pending {
+            header: header.clone(),
+            raw: bytes.to_vec(),
             now,
-        )
-        .await
-        {
-            Ok(_) => {
-                self.ready.notify_one();
-                Ok(reply)
+            reply,
+        });
+        let mut answer = answer;
+        // Either a batch in progress answers us, or we take the turn and
+        // commit everything pending ourselves (our message included).
+        let answered = tokio::select! {
+            biased;
+            a = &mut answer => a,
+            turn = self.intake.turn.lock() => {
+                let batch = self.intake.take();
+                if !batch.is_empty() {
+                    self.commit_batch(batch).await;
+                }
+                drop(turn);
+                answer.await
             }
-            Err(StoreError::Duplicate(_)) => {
-                Ok(notify::stored_ack(&mut conn, &key).await?.unwrap_or(reply))
+        };
+        match answered {
+            Ok(Ok(ack)) => Ok(ack),
+            Ok(Err(why)) => Err(OpsError::Invalid(why)),
+            Err(_) => Err(OpsError::Invalid("the commit was interrupted".into())),
+        }
+    }
+
+    async fn commit_batch(&self, batch: Vec<Pending>) {
+        match self.store_batch(&batch).await {
+            Ok((acks, inserted)) => {
+                for (p, ack) in batch.into_iter().zip(acks) {
+                    let _ = p.reply.send(Ok(ack));
+                }
+                if inserted {
+                    self.ready.notify_one();
+                }
             }
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                tracing::error!(error = %e, messages = batch.len(), "cannot commit ADT messages");
+                for p in batch {
+                    let _ = p.reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+
+    /// Store a batch in one transaction; the ACK for each, and whether any
+    /// message was new.
+    async fn store_batch(&self, batch: &[Pending]) -> Result<(Vec<String>, bool), OpsError> {
+        let hisp = &self.gw.hisp;
+        let mut tx = hisp.store.begin().await?;
+        let feeds: HashSet<String> = notify::feeds(&mut tx)
+            .await?
+            .into_iter()
+            .map(|f| f.facility)
+            .collect();
+        let mut acks = Vec::with_capacity(batch.len());
+        let mut inserted = false;
+        for p in batch {
+            let header = &p.header;
+            let key = AdtKey {
+                app: &header.sending_app.namespace_id,
+                facility: &header.sending_facility.namespace_id,
+                control_id: &header.control_id,
+            };
+            if !feeds.contains(&key.facility.to_ascii_lowercase()) {
+                // A retry of a message taken before the feed was removed keeps its ACK.
+                if let Some(stored) = notify::stored_ack(&mut tx, &key).await? {
+                    acks.push(stored);
+                    continue;
+                }
+                let why = format!(
+                    "sending facility '{}' is not a registered feed",
+                    key.facility
+                );
+                tracing::warn!(facility = %key.facility, "ADT from an unregistered facility refused");
+                acks.push(ack(
+                    header,
+                    AckCode::AR,
+                    err(ErrorCode::UnknownKeyIdentifier, &why),
+                    p.now,
+                ));
+                continue;
+            }
+            let reply = ack(header, AckCode::AA, None, p.now);
+            let sealer = hisp.store.sealer();
+            match notify::insert_adt_if_new(&mut tx, sealer, &key, &reply, &p.raw, p.now).await? {
+                Some(_) => {
+                    inserted = true;
+                    acks.push(reply);
+                }
+                None => {
+                    tracing::info!(control_id = %key.control_id, "duplicate ADT message: stored ACK returned");
+                    acks.push(notify::stored_ack(&mut tx, &key).await?.unwrap_or(reply));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok((acks, inserted))
+    }
+}
+
+/// A received message waiting for its batch to commit.
+struct Pending {
+    header: Header,
+    raw: Vec<u8>,
+    now: i64,
+    reply: oneshot::Sender<Result<String, String>>,
+}
+
+/// The messages waiting to be committed, and the commit turn (group commit).
+#[derive(Default)]
+pub struct Intake {
+    pending: std::sync::Mutex<Vec<Pending>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Intake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Intake")
+    }
+}
+
+impl Intake {
+    fn push(&self, p: Pending) {
+        match self.pending.lock() {
+            Ok(mut v) => v.push(p),
+            Err(poisoned) => poisoned.into_inner().push(p),
+        }
+    }
+
+    fn take(&self) -> Vec<Pending> {
+        match self.pending.lock() {
+            Ok(mut v) => std::mem::take(&mut *v),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         }
     }
 }

@@ -3,10 +3,11 @@
 //! an encounter event, and the encounter state machine), `process.rs` (the
 //! worker: consent, sensitivity, roster matching, alerts), `alert.rs`
 //! (rendering), `roster.rs` (feeds, rosters, consent operations), `mpi.rs`
-//! (patient matching), `roster_csv.rs` (the panel upload parser).
+//! (patient matching), `roster_csv.rs` (the panel upload parser), `digest.rs` (the daily digest).
 
 pub mod adt;
 pub mod alert;
+pub mod digest;
 pub mod mllp;
 pub mod mpi;
 pub mod process;
@@ -27,6 +28,8 @@ pub struct Notifier {
     pub gw: Gateway,
     /// Wakes the worker when an ADT message is committed.
     pub ready: Arc<Notify>,
+    /// Received messages waiting for their group commit.
+    intake: Arc<mllp::Intake>,
 }
 
 impl Notifier {
@@ -35,6 +38,7 @@ impl Notifier {
         Self {
             gw,
             ready: Arc::new(Notify::new()),
+            intake: Arc::default(),
         }
     }
 }

@@ -7,9 +7,11 @@
 //! per state change per subscriber and send it through the outbound Direct
 //! path from the notification address.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::AnyConnection;
 use tokio::sync::watch;
 
 use super::Notifier;
@@ -65,72 +67,88 @@ fn demographics(p: &StoredPatient) -> Demographics {
 }
 
 impl Notifier {
-    /// Process one claimed ADT row to its end.
-    pub async fn process(&self, row: &AdtRow) -> Result<Done, OpsError> {
-        let hisp = &self.gw.hisp;
+    /// Process one claimed ADT row to its end. Quiet outcomes are written in
+    /// `batch`'s open transaction (committed with the rest of the batch); an
+    /// alert commits the batch first, goes out, and the row's own completion
+    /// joins the next transaction.
+    async fn step(
+        &self,
+        row: &AdtRow,
+        snap: &Snapshot,
+        batch: &mut Batch,
+    ) -> Result<Done, OpsError> {
         let Ok(msg) = hl7::parse(&row.raw) else {
-            return self
-                .finish(row, "unparseable", false, Done::Quiet("unparseable"))
-                .await;
+            return finish(
+                batch,
+                self,
+                row,
+                "unparseable",
+                false,
+                Done::Quiet("unparseable"),
+            )
+            .await;
         };
-        let ev = match adt::read(&msg) {
+        let mut ev = match adt::read(&msg) {
             Ok(ev) => ev,
             Err(_) => {
-                return self
-                    .finish(row, "no patient", false, Done::Quiet("no patient"))
-                    .await;
+                return finish(
+                    batch,
+                    self,
+                    row,
+                    "no patient",
+                    false,
+                    Done::Quiet("no patient"),
+                )
+                .await;
             }
         };
-        let (feed, consent) = {
-            let mut conn = hisp.conn().await?;
-            let feed = notify::find_feed(&mut conn, &ev.sending_facility).await?;
-            let consents = notify::consents(&mut conn, hisp.store.sealer()).await?;
-            (feed, consent_of(&ev.patient, &consents))
+        let Some(feed) = snap.feed(&ev.sending_facility) else {
+            let done = Done::Quiet("unregistered feed");
+            return finish(batch, self, row, "feed removed", false, done).await;
         };
-        let Some(feed) = feed else {
-            return self
-                .finish(row, "feed removed", false, Done::Quiet("unregistered feed"))
-                .await;
-        };
-        if consent.as_deref() == Some("opt-out") {
-            self.suppressed(row, "the patient opted out").await?;
-            return self
-                .finish(row, "opted out", true, Done::Quiet("opted out"))
-                .await;
+        let consent = snap.consent_of(&ev.patient);
+        if consent == Some("opt-out") {
+            self.suppressed(batch, row, "the patient opted out").await?;
+            return finish(
+                batch,
+                self,
+                row,
+                "opted out",
+                true,
+                Done::Quiet("opted out"),
+            )
+            .await;
         }
-        if ev.trigger == "A40" {
-            return self.merge(row, &ev).await;
+        match ev.trigger.as_str() {
+            "A40" => return self.merge(batch, row, &ev).await,
+            "A28" | "A31" => return self.index_person(batch, row, &ev).await,
+            _ => {}
         }
-        let (change, enc) = self.advance(&ev).await?;
+        self.enrich(batch, &mut ev).await?;
+        let (change, enc) = self.advance(batch, &ev).await?;
         let enc_id = enc.id;
         let Change::Alert { event, key } = change else {
-            self.save(&enc).await?;
-            return self
-                .finish(
-                    row,
-                    "no alert",
-                    false,
-                    Done::Quiet("no state change to alert"),
-                )
-                .await;
+            self.save(batch, &enc).await?;
+            let done = Done::Quiet("no state change to alert");
+            return finish(batch, self, row, "no alert", false, done).await;
         };
-        if feed.sensitive && consent.as_deref() != Some("opt-in") {
-            self.save(&enc).await?;
-            self.suppressed(row, "sensitive source and no recorded consent")
+        if feed.sensitive && consent != Some("opt-in") {
+            self.save(batch, &enc).await?;
+            self.suppressed(batch, row, "sensitive source and no recorded consent")
                 .await?;
-            return self
-                .finish(
-                    row,
-                    "suppressed",
-                    false,
-                    Done::Quiet("sensitive without consent"),
-                )
-                .await;
+            let done = Done::Quiet("sensitive without consent");
+            return finish(batch, self, row, "suppressed", false, done).await;
+        }
+        let matches = snap.match_rosters(&ev.patient, self.gw.hisp.now());
+        if matches.is_empty() {
+            self.save(batch, &enc).await?;
+            let done = Done::Quiet("no subscriber's roster matched");
+            return finish(batch, self, row, event, false, done).await;
         }
         // Without opt-in consent, sensitive diagnoses stay out of the alert.
-        let content = if consent.as_deref() == Some("opt-in") {
+        let content = if consent == Some("opt-in") {
             Content {
-                ev: ev.clone(),
+                ev,
                 raw: row.raw.clone(),
                 withheld: false,
             }
@@ -143,33 +161,71 @@ impl Notifier {
             };
             Content { ev, raw, withheld }
         };
+        // The alerts write with their own connections: commit what the batch holds.
+        batch.flush().await?;
+        let target = Target {
+            feed,
+            encounter_id: enc_id,
+            event,
+            key: &key,
+        };
         let sent = self
-            .alert_subscribers(row, &content, &feed, enc_id, event, &key)
+            .alert_subscribers(row, &content, &target, &matches, snap)
             .await?;
-        self.save(&enc).await?;
+        self.save(batch, &enc).await?;
         let done = if sent.is_empty() {
-            Done::Quiet("no subscriber's roster matched")
+            Done::Quiet("no new alert for any subscriber")
         } else {
             Done::Alerted(sent)
         };
-        self.finish(row, event, false, done).await
+        finish(batch, self, row, event, false, done).await
+    }
+
+    /// Fill what the message leaves out of the patient (demographics, other
+    /// identifiers) from the patient index; the message's own values win.
+    async fn enrich(&self, batch: &mut Batch, ev: &mut AdtEvent) -> Result<(), OpsError> {
+        if ev.patient.identifiers.is_empty() {
+            return Ok(());
+        }
+        let hisp = &self.gw.hisp;
+        let conn = batch.conn(hisp).await?;
+        let known =
+            notify::index_lookup(conn, hisp.store.sealer(), &ev.patient.identifiers).await?;
+        if let Some(known) = known {
+            ev.patient = notify::merge_person(&known, &ev.patient);
+        }
+        Ok(())
+    }
+
+    /// A28/A31: add or update the person in the patient index; no alert.
+    async fn index_person(
+        &self,
+        batch: &mut Batch,
+        row: &AdtRow,
+        ev: &AdtEvent,
+    ) -> Result<Done, OpsError> {
+        let hisp = &self.gw.hisp;
+        let now = hisp.now();
+        let conn = batch.conn(hisp).await?;
+        notify::index_upsert(conn, hisp.store.sealer(), &ev.patient, now).await?;
+        let done = Done::Quiet("patient index updated");
+        finish(batch, self, row, "indexed", false, done).await
     }
 
     /// Run the state machine for the event's encounter; returns the change and
     /// the encounter's new state, which the caller saves once the alerts are
     /// out (so a failure before that re-decides the same change on retry). A
     /// change already alerted becomes quiet.
-    async fn advance(&self, ev: &AdtEvent) -> Result<(Change, EncounterRow), OpsError> {
+    async fn advance(
+        &self,
+        batch: &mut Batch,
+        ev: &AdtEvent,
+    ) -> Result<(Change, EncounterRow), OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
-        let mut conn = hisp.conn().await?;
-        let mut enc = notify::encounter(
-            &mut conn,
-            &ev.sending_facility.to_lowercase(),
-            &ev.visit,
-            now,
-        )
-        .await?;
+        let conn = batch.conn(hisp).await?;
+        let mut enc =
+            notify::encounter(conn, &ev.sending_facility.to_lowercase(), &ev.visit, now).await?;
         let alerted: Vec<String> = enc
             .alerted
             .split(',')
@@ -192,57 +248,51 @@ impl Notifier {
     }
 
     /// Save the encounter's new state.
-    async fn save(&self, enc: &EncounterRow) -> Result<(), OpsError> {
-        let mut conn = self.gw.hisp.conn().await?;
-        notify::save_encounter(&mut conn, enc, self.gw.hisp.now()).await?;
+    async fn save(&self, batch: &mut Batch, enc: &EncounterRow) -> Result<(), OpsError> {
+        let hisp = &self.gw.hisp;
+        let now = hisp.now();
+        notify::save_encounter(batch.conn(hisp).await?, enc, now).await?;
         Ok(())
     }
 
-    /// Match each subscriber's roster and alert the matches.
+    /// Alert each matched subscriber (near misses go to the review queue).
     async fn alert_subscribers(
         &self,
         row: &AdtRow,
         content: &Content,
-        feed: &FeedRow,
-        encounter_id: i64,
-        event: &'static str,
-        key: &str,
+        target: &Target<'_>,
+        matches: &[(String, Matched<'_>)],
+        snap: &Snapshot,
     ) -> Result<Vec<String>, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
-        let entries = {
-            let mut conn = hisp.conn().await?;
-            notify::entries(&mut conn, hisp.store.sealer(), None, now).await?
-        };
         let mut sent = Vec::new();
-        for (owner, matched) in match_rosters(&entries, &content.ev.patient) {
+        for (owner, matched) in matches {
             let entry = match matched {
-                Matched::Yes(e) => e,
+                Matched::Yes(e) => *e,
                 Matched::Review(e, score) => {
                     let mut conn = hisp.conn().await?;
-                    notify::insert_review(&mut conn, row.id, e.id, score, now).await?;
+                    notify::insert_review(&mut conn, row.id, e.id, *score, now).await?;
                     continue;
                 }
             };
-            if self
-                .send_alert(content, feed, entry, encounter_id, event, key)
-                .await?
-            {
-                sent.push(owner);
+            let digest = snap.digest(owner);
+            if self.send_alert(content, target, entry, digest).await? {
+                sent.push(owner.clone());
             }
         }
         Ok(sent)
     }
 
-    /// File the alert (once per change) and send it; false when it existed.
+    /// File the alert (once per change) and send it, unless the subscriber
+    /// takes a daily digest; false when it existed or an identical alert went
+    /// out within the dedup window.
     async fn send_alert(
         &self,
         content: &Content,
-        feed: &FeedRow,
+        target: &Target<'_>,
         entry: &RosterEntry,
-        encounter_id: i64,
-        event: &'static str,
-        key: &str,
+        digest: bool,
     ) -> Result<bool, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
@@ -253,8 +303,8 @@ impl Notifier {
         let ctx = AlertContext {
             from: &from,
             to: &to,
-            event,
-            facility_name: &feed.name,
+            event: target.event,
+            facility_name: &target.feed.name,
             program: entry.program.as_deref(),
             adt: raw,
             now,
@@ -264,28 +314,52 @@ impl Notifier {
         let summary = alert::summary(ev, &ctx);
         let new = NewAlert {
             subscriber: &entry.owner,
-            encounter_id,
-            change_key: key,
-            event,
+            encounter_id: target.encounter_id,
+            change_key: target.key,
+            event: target.event,
             program: entry.program.as_deref(),
-            facility: &feed.facility,
+            facility: &target.feed.facility,
             summary: &summary,
+            roster_entry_id: entry.id,
+            event_time: &ev.event_time,
         };
+        let window = i64::try_from(hisp.config.notify.dedup_window_secs).unwrap_or(i64::MAX);
         let alert_id = {
             let mut conn = hisp.conn().await?;
-            notify::insert_alert(&mut conn, hisp.store.sealer(), &new, now).await?
-        };
-        // Filed but never sent (a failure or crash before the submit): send it now.
-        let alert_id = match alert_id {
-            Some(id) => id,
-            None => {
-                let mut conn = hisp.conn().await?;
-                match notify::unsent_alert(&mut conn, &entry.owner, encounter_id, key).await? {
-                    Some(id) => id,
-                    None => return Ok(false),
+            if target.event != "retraction"
+                && window > 0
+                && notify::identical_alert_since(&mut conn, &new, now.saturating_sub(window))
+                    .await?
+            {
+                tracing::info!(
+                    event = target.event,
+                    "identical alert sent within the dedup window: not sent again"
+                );
+                return Ok(false);
+            }
+            match notify::insert_alert(&mut conn, hisp.store.sealer(), &new, now).await? {
+                Some(id) => id,
+                // Filed but never sent (a failure or crash before the submit): send it now.
+                None if digest => return Ok(false),
+                None => {
+                    let unsent = notify::unsent_alert(
+                        &mut conn,
+                        &entry.owner,
+                        target.encounter_id,
+                        target.key,
+                    )
+                    .await?;
+                    match unsent {
+                        Some(id) => id,
+                        None => return Ok(false),
+                    }
                 }
             }
         };
+        if digest {
+            // Filed in the worklist; the daily digest carries it.
+            return Ok(true);
+        }
         let message = alert::render(ev, &ctx);
         let sub = Submission {
             mail_from: &from,
@@ -300,59 +374,94 @@ impl Notifier {
     }
 
     /// A40: the MRG-1 identifier is retired in favour of PID-3's first one
-    /// (STANDARDS.md §8: "An A40 merge retires the MRG-1 identifier").
-    async fn merge(&self, row: &AdtRow, ev: &AdtEvent) -> Result<Done, OpsError> {
+    /// (STANDARDS.md §8: "An A40 merge retires the MRG-1 identifier"), in the
+    /// rosters and in the patient index.
+    async fn merge(
+        &self,
+        batch: &mut Batch,
+        row: &AdtRow,
+        ev: &AdtEvent,
+    ) -> Result<Done, OpsError> {
         let (Some(retired), Some(survivor)) = (&ev.merged, ev.patient.identifiers.first()) else {
             let done = Done::Quiet("nothing to merge");
-            return self
-                .finish(row, "merge without MRG-1 or PID-3", false, done)
-                .await;
+            return finish(
+                batch,
+                self,
+                row,
+                "merge without MRG-1 or PID-3",
+                false,
+                done,
+            )
+            .await;
         };
         let hisp = &self.gw.hisp;
-        let mut tx = hisp.store.begin().await?;
+        let now = hisp.now();
         let sealer = hisp.store.sealer();
-        let n = notify::merge_identifier(&mut tx, sealer, retired, survivor, hisp.now()).await?;
+        let conn = batch.conn(hisp).await?;
+        let n = notify::merge_identifier(conn, sealer, retired, survivor, now).await?;
+        notify::index_merge(conn, sealer, retired, survivor, now).await?;
         let subject = format!("adt {}", row.id);
         let detail = format!("{n} roster entries updated");
-        hisp.audit(&mut tx, "notify", "patient.merge", &subject, &detail)
+        hisp.audit(conn, "notify", "patient.merge", &subject, &detail)
             .await?;
-        tx.commit().await?;
-        self.finish(row, "merged", false, Done::Quiet("identifiers merged"))
-            .await
+        // The rosters changed: the worker reloads them before the next message.
+        batch.stale = true;
+        finish(
+            batch,
+            self,
+            row,
+            "merged",
+            false,
+            Done::Quiet("identifiers merged"),
+        )
+        .await
     }
 
     /// Audit a suppressed alert with its reason (no PHI: the row id only).
-    async fn suppressed(&self, row: &AdtRow, reason: &str) -> Result<(), OpsError> {
+    async fn suppressed(
+        &self,
+        batch: &mut Batch,
+        row: &AdtRow,
+        reason: &str,
+    ) -> Result<(), OpsError> {
         let hisp = &self.gw.hisp;
-        let mut tx = hisp.store.begin().await?;
+        let conn = batch.conn(hisp).await?;
         hisp.audit(
-            &mut tx,
+            conn,
             "notify",
             "alert.suppressed",
             &format!("adt {}", row.id),
             reason,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn finish(
-        &self,
-        row: &AdtRow,
-        result: &str,
-        forget: bool,
-        done: Done,
-    ) -> Result<Done, OpsError> {
-        let mut conn = self.gw.hisp.conn().await?;
-        notify::finish_adt(&mut conn, row.id, &self.gw.node, result, forget).await?;
-        Ok(done)
+        .await
     }
 
     /// The notification address, issued on first use.
     pub async fn sender(&self) -> Result<DirectAddress, OpsError> {
         self.gw.hisp.notification_address().await
     }
+}
+
+/// Mark a row done inside the batch's transaction.
+async fn finish(
+    batch: &mut Batch,
+    n: &Notifier,
+    row: &AdtRow,
+    result: &str,
+    forget: bool,
+    done: Done,
+) -> Result<Done, OpsError> {
+    let conn = batch.conn(&n.gw.hisp).await?;
+    notify::finish_adt(conn, row.id, &n.gw.node, result, forget).await?;
+    Ok(done)
+}
+
+/// What an alert is about: the feed, the encounter and its change.
+struct Target<'a> {
+    feed: &'a FeedRow,
+    encounter_id: i64,
+    event: &'static str,
+    key: &'a str,
 }
 
 /// The encounter's alerted changes after alerting `key`, and the alert's
@@ -401,56 +510,260 @@ enum Matched<'a> {
     Review(&'a RosterEntry, f64),
 }
 
-/// Per subscriber (owner), the best match in their roster.
-fn match_rosters<'a>(entries: &'a [RosterEntry], p: &StoredPatient) -> Vec<(String, Matched<'a>)> {
-    let mut owners: Vec<&str> = entries.iter().map(|e| e.owner.as_str()).collect();
-    owners.sort_unstable();
-    owners.dedup();
-    let ids = identifiers(p);
-    let demo = demographics(p);
-    let mut out = Vec::new();
-    for owner in owners {
-        let mut index = Index::new();
-        for e in entries.iter().filter(|e| e.owner == owner) {
-            index.insert(mpi_patient(e.id, &e.patient));
-        }
-        let find = |id: i64| entries.iter().find(|e| e.id == id);
-        let m = match index.lookup(&ids, &demo) {
-            Outcome::Identifier { id } | Outcome::Demographic { id, .. } => {
-                find(id).map(Matched::Yes)
-            }
-            Outcome::Review { id, score } => find(id).map(|e| Matched::Review(e, score)),
-            Outcome::NoMatch => None,
-        };
-        if let Some(m) = m {
-            out.push((owner.to_string(), m));
-        }
-    }
-    out
+/// One subscriber's roster, indexed for matching.
+struct Roster {
+    owner: String,
+    entries: HashMap<i64, RosterEntry>,
+    index: Index,
 }
 
-/// The latest consent decision that matches the patient.
-fn consent_of(p: &StoredPatient, consents: &[notify::ConsentRow]) -> Option<String> {
-    let ids = identifiers(p);
-    let demo = demographics(p);
-    consents
-        .iter()
-        .rev()
-        .find(|c| {
-            let mut index = Index::new();
-            index.insert(mpi_patient(c.id, &c.patient));
-            matches!(
-                index.lookup(&ids, &demo),
-                Outcome::Identifier { .. } | Outcome::Demographic { .. }
-            )
+/// The worker's in-memory copy of the feeds, consents, rosters (each
+/// subscriber's normalized and indexed once) and delivery modes. Reloaded
+/// when the store's change counter moves (any process or node that changes
+/// them bumps it), when the earliest roster entry expires, and at least
+/// every five minutes.
+#[derive(Default)]
+pub struct Snapshot {
+    generation: Option<i64>,
+    valid_until: i64,
+    feeds: HashMap<String, FeedRow>,
+    consents: Vec<(Index, String)>,
+    rosters: Vec<Roster>,
+    digest: Vec<String>,
+}
+
+/// The longest a snapshot is used without reloading, seconds.
+const SNAPSHOT_MAX_AGE: i64 = 300;
+
+impl Snapshot {
+    /// Reload when stale.
+    async fn refresh(&mut self, n: &Notifier) -> Result<(), OpsError> {
+        let hisp = &n.gw.hisp;
+        let now = hisp.now();
+        let mut conn = hisp.conn().await?;
+        let generation = notify::generation(&mut conn).await?;
+        if self.generation == Some(generation) && now < self.valid_until {
+            return Ok(());
+        }
+        *self = Self::load(&mut conn, n, generation, now).await?;
+        Ok(())
+    }
+
+    async fn load(
+        conn: &mut AnyConnection,
+        n: &Notifier,
+        generation: i64,
+        now: i64,
+    ) -> Result<Self, OpsError> {
+        let sealer = n.gw.hisp.store.sealer();
+        let feeds = notify::feeds(conn)
+            .await?
+            .into_iter()
+            .map(|f| (f.facility.to_ascii_lowercase(), f))
+            .collect();
+        let consents = notify::consents(conn, sealer)
+            .await?
+            .into_iter()
+            .map(|c| {
+                let mut index = Index::new();
+                index.insert(mpi_patient(c.id, &c.patient));
+                (index, c.decision)
+            })
+            .collect();
+        let entries = notify::entries(conn, sealer, None, now).await?;
+        let valid_until = entries
+            .iter()
+            .map(|e| e.expires_at)
+            .min()
+            .unwrap_or(i64::MAX)
+            .min(now + SNAPSHOT_MAX_AGE);
+        let mut rosters: Vec<Roster> = Vec::new();
+        for e in entries {
+            let pos = match rosters.iter().position(|r| r.owner == e.owner) {
+                Some(p) => p,
+                None => {
+                    rosters.push(Roster {
+                        owner: e.owner.clone(),
+                        entries: HashMap::new(),
+                        index: Index::new(),
+                    });
+                    rosters.len() - 1
+                }
+            };
+            if let Some(r) = rosters.get_mut(pos) {
+                r.index.insert(mpi_patient(e.id, &e.patient));
+                r.entries.insert(e.id, e);
+            }
+        }
+        rosters.sort_by(|a, b| a.owner.cmp(&b.owner));
+        let digest = notify::digest_subscribers(conn).await?;
+        Ok(Self {
+            generation: Some(generation),
+            valid_until,
+            feeds,
+            consents,
+            rosters,
+            digest,
         })
-        .map(|c| c.decision.clone())
+    }
+
+    fn feed(&self, facility: &str) -> Option<&FeedRow> {
+        self.feeds.get(&facility.to_ascii_lowercase())
+    }
+
+    fn digest(&self, subscriber: &str) -> bool {
+        self.digest.iter().any(|s| s == subscriber)
+    }
+
+    /// The latest consent decision that matches the patient.
+    fn consent_of(&self, p: &StoredPatient) -> Option<&str> {
+        let ids = identifiers(p);
+        let demo = demographics(p);
+        self.consents
+            .iter()
+            .rev()
+            .find(|(index, _)| {
+                matches!(
+                    index.lookup(&ids, &demo),
+                    Outcome::Identifier { .. } | Outcome::Demographic { .. }
+                )
+            })
+            .map(|(_, decision)| decision.as_str())
+    }
+
+    /// Per subscriber (owner), the best match in their roster (entries still
+    /// current at `now`).
+    fn match_rosters(&self, p: &StoredPatient, now: i64) -> Vec<(String, Matched<'_>)> {
+        let ids = identifiers(p);
+        let demo = demographics(p);
+        let mut out = Vec::new();
+        for roster in &self.rosters {
+            let find = |id: i64| roster.entries.get(&id).filter(|e| e.expires_at > now);
+            let m = match roster.index.lookup(&ids, &demo) {
+                Outcome::Identifier { id } | Outcome::Demographic { id, .. } => {
+                    find(id).map(Matched::Yes)
+                }
+                Outcome::Review { id, score } => find(id).map(|e| Matched::Review(e, score)),
+                Outcome::NoMatch => None,
+            };
+            if let Some(m) = m {
+                out.push((roster.owner.clone(), m));
+            }
+        }
+        out
+    }
+}
+
+/// The open transaction a batch of ADT rows is finished in (one commit for
+/// many messages), and the rows it finishes.
+#[derive(Default)]
+struct Batch {
+    tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+    /// Rows finished inside `tx`, logged once it commits.
+    done: Vec<(i64, Done)>,
+    /// Set when a step changed rosters (A40): reload before the next row.
+    stale: bool,
+}
+
+impl Batch {
+    async fn conn(&mut self, hisp: &crate::ops::Hisp) -> Result<&mut AnyConnection, OpsError> {
+        let tx = match self.tx.take() {
+            Some(tx) => tx,
+            None => hisp.store.begin().await?,
+        };
+        Ok(&mut **self.tx.insert(tx))
+    }
+
+    /// Commit what the batch holds.
+    async fn flush(&mut self) -> Result<(), OpsError> {
+        if let Some(tx) = self.tx.take() {
+            tx.commit().await?;
+        }
+        for (id, done) in self.done.drain(..) {
+            tracing::info!(adt = id, ?done, "ADT processed");
+        }
+        Ok(())
+    }
+
+    /// Roll back; the ids of the rows whose completion was undone.
+    fn abort(&mut self) -> Vec<i64> {
+        self.tx = None;
+        self.done.drain(..).map(|(id, _)| id).collect()
+    }
 }
 
 /// Give up on an ADT message after this many failed attempts.
 const ADT_ATTEMPTS: i64 = 5;
 
+/// Rows claimed at a time (and finished in one transaction when quiet).
+const BATCH: i64 = 64;
+
 impl Notifier {
+    /// Process claimed rows in order, finishing the quiet ones in shared
+    /// transactions. A failing row rolls back the rows finished with it in
+    /// the open transaction (they go back to the queue at once) and is retried
+    /// later on its own schedule.
+    async fn process_batch(&self, rows: &[AdtRow], snap: &mut Snapshot) {
+        let mut batch = Batch::default();
+        for row in rows {
+            match self.step(row, snap, &mut batch).await {
+                Ok(done) => batch.done.push((row.id, done)),
+                Err(e) => {
+                    let undone = batch.abort();
+                    self.release_now(&undone).await;
+                    self.failed(row, &e).await;
+                }
+            }
+            if batch.stale {
+                batch.stale = false;
+                if let Err(e) = batch.flush().await {
+                    tracing::warn!(error = %e, "cannot commit ADT results; retrying");
+                    let undone = batch.abort();
+                    self.release_now(&undone).await;
+                }
+                if let Err(e) = snap.refresh(self).await {
+                    tracing::warn!(error = %e, "cannot reload rosters");
+                }
+            }
+        }
+        if let Err(e) = batch.flush().await {
+            tracing::warn!(error = %e, "cannot commit ADT results; retrying");
+            let undone = batch.abort();
+            self.release_now(&undone).await;
+        }
+    }
+
+    /// Give rows back to the queue, due now.
+    async fn release_now(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        let hisp = &self.gw.hisp;
+        let Ok(mut conn) = hisp.conn().await else {
+            return; // their leases expire and they are claimed again
+        };
+        for id in ids {
+            let _ = notify::release_adt(&mut conn, *id, &self.gw.node, hisp.now(), "retried").await;
+        }
+    }
+
+    /// A row failed: back to the queue with a delay, or given up for good.
+    async fn failed(&self, row: &AdtRow, e: &OpsError) {
+        if row.attempts >= ADT_ATTEMPTS {
+            tracing::error!(adt = row.id, error = %e, "ADT processing failed for good");
+            if let Err(e) = self.give_up(row, &e.to_string()).await {
+                tracing::error!(adt = row.id, error = %e, "cannot record the failure");
+            }
+            return;
+        }
+        tracing::warn!(adt = row.id, error = %e, "ADT processing failed; will retry");
+        if let Ok(mut conn) = self.gw.hisp.conn().await {
+            let next = self.gw.hisp.now() + 30 * row.attempts;
+            let _ =
+                notify::release_adt(&mut conn, row.id, &self.gw.node, next, &e.to_string()).await;
+        }
+    }
+
     /// Finish a message that keeps failing, audited (its ACK stands; a person looks).
     async fn give_up(&self, row: &AdtRow, why: &str) -> Result<(), OpsError> {
         let hisp = &self.gw.hisp;
@@ -474,44 +787,28 @@ impl Notifier {
 /// Run the notify worker until `stop` flips.
 pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
     let n = Arc::new(n);
+    let mut snap = Snapshot::default();
     loop {
         if *stop.borrow() {
             return;
         }
         let rows = claim(&n).await;
-        let idle = rows.is_empty();
-        for row in rows {
-            match n.process(&row).await {
-                Ok(done) => tracing::info!(adt = row.id, ?done, "ADT processed"),
-                Err(e) if row.attempts >= ADT_ATTEMPTS => {
-                    tracing::error!(adt = row.id, error = %e, "ADT processing failed for good");
-                    if let Err(e) = n.give_up(&row, &e.to_string()).await {
-                        tracing::error!(adt = row.id, error = %e, "cannot record the failure");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(adt = row.id, error = %e, "ADT processing failed; will retry");
-                    if let Ok(mut conn) = n.gw.hisp.conn().await {
-                        let next = n.gw.hisp.now() + 30 * row.attempts;
-                        let _ = notify::release_adt(
-                            &mut conn,
-                            row.id,
-                            &n.gw.node,
-                            next,
-                            &e.to_string(),
-                        )
-                        .await;
-                    }
-                }
-            }
-        }
-        if idle {
+        if rows.is_empty() {
             tokio::select! {
                 _ = n.ready.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
+            continue;
         }
+        if let Err(e) = snap.refresh(&n).await {
+            tracing::warn!(error = %e, "cannot load feeds, consents and rosters");
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            n.release_now(&ids).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        n.process_batch(&rows, &mut snap).await;
     }
 }
 
@@ -519,7 +816,9 @@ async fn claim(n: &Notifier) -> Vec<AdtRow> {
     let hisp = &n.gw.hisp;
     let claimed = async {
         let mut conn = hisp.conn().await?;
-        Ok::<_, OpsError>(notify::claim_adt(&mut conn, hisp.store.sealer(), n.gw.claim(16)).await?)
+        Ok::<_, OpsError>(
+            notify::claim_adt(&mut conn, hisp.store.sealer(), n.gw.claim(BATCH)).await?,
+        )
     };
     claimed.await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot claim ADT messages");

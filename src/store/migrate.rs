@@ -35,6 +35,10 @@ const SQLITE: &[Migration] = &[
         version: 5,
         sql: include_str!("migrations/sqlite/0005_notify.sql"),
     },
+    Migration {
+        version: 6,
+        sql: include_str!("migrations/sqlite/0006_notify_index.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -57,6 +61,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 5,
         sql: include_str!("migrations/postgres/0005_notify.sql"),
+    },
+    Migration {
+        version: 6,
+        sql: include_str!("migrations/postgres/0006_notify_index.sql"),
     },
 ];
 

@@ -75,6 +75,7 @@ pub async fn insert_feed(
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| unique_as_duplicate(e, format!("feed {facility}")))?;
+    bump_generation(conn).await?;
     feed(&r)
 }
 
@@ -160,6 +161,36 @@ pub async fn insert_adt(
     .await
     .map_err(|e| unique_as_duplicate(e, format!("message {}", key.control_id)))?
     .try_get(0)?)
+}
+
+/// Commit a received message with the ACK about to be sent, unless its key
+/// was already taken (then `None`: a retry, answered with the stored ACK).
+pub async fn insert_adt_if_new(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    key: &AdtKey<'_>,
+    ack: &str,
+    raw: &[u8],
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let sealed = sealer.seal(ADT_RAW, raw)?;
+    let row = sqlx::query(
+        "INSERT INTO adt_messages (sending_app, sending_facility, control_id, received_at, ack, raw_sealed, state, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'new', $4)
+         ON CONFLICT (sending_app, sending_facility, control_id) DO NOTHING RETURNING id",
+    )
+    .bind(key.app)
+    .bind(key.facility)
+    .bind(key.control_id)
+    .bind(now)
+    .bind(ack)
+    .bind(sealed)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get(0)?),
+        None => None,
+    })
 }
 
 /// A claimed ADT message.
@@ -270,6 +301,7 @@ pub async fn insert_entry(
 ) -> Result<i64, StoreError> {
     let json = serde_json::to_vec(patient).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let sealed = sealer.seal(PATIENT, &json)?;
+    bump_generation(conn).await?;
     Ok(sqlx::query(
         "INSERT INTO roster_entries (owner, patient_sealed, program, end_date, expires_at, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -287,6 +319,7 @@ pub async fn insert_entry(
 
 /// Remove one roster entry (renewed by a re-submission).
 pub async fn delete_entry(conn: &mut AnyConnection, id: i64) -> Result<(), StoreError> {
+    bump_generation(conn).await?;
     sqlx::query("DELETE FROM roster_entries WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)
@@ -322,11 +355,15 @@ pub async fn merge_identifier(
             .await?;
         changed += 1;
     }
+    if changed > 0 {
+        bump_generation(conn).await?;
+    }
     Ok(changed)
 }
 
 /// Remove an owner's roster (for `--replace`).
 pub async fn delete_roster(conn: &mut AnyConnection, owner: &str) -> Result<u64, StoreError> {
+    bump_generation(conn).await?;
     Ok(sqlx::query("DELETE FROM roster_entries WHERE owner = $1")
         .bind(owner)
         .execute(&mut *conn)
@@ -389,6 +426,7 @@ pub async fn insert_consent(
 ) -> Result<i64, StoreError> {
     let json = serde_json::to_vec(patient).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let sealed = sealer.seal(CONSENT, &json)?;
+    bump_generation(conn).await?;
     Ok(sqlx::query(
         "INSERT INTO consents (decision, patient_sealed, created_at) VALUES ($1, $2, $3) RETURNING id",
     )
@@ -497,6 +535,10 @@ pub struct NewAlert<'a> {
     pub facility: &'a str,
     /// The alert text (PHI: sealed).
     pub summary: &'a str,
+    /// The roster entry that matched.
+    pub roster_entry_id: i64,
+    /// When the event happened (EVN-2, as sent).
+    pub event_time: &'a str,
 }
 
 /// Add an alert; `None` when this change was alerted to this subscriber already.
@@ -508,8 +550,8 @@ pub async fn insert_alert(
 ) -> Result<Option<i64>, StoreError> {
     let sealed = sealer.seal(ALERT, a.summary.as_bytes())?;
     let r = sqlx::query(
-        "INSERT INTO alerts (subscriber, encounter_id, change_key, event, program, facility, summary_sealed, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id",
+        "INSERT INTO alerts (subscriber, encounter_id, change_key, event, program, facility, summary_sealed, created_at, roster_entry_id, event_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(a.subscriber)
     .bind(a.encounter_id)
@@ -519,6 +561,8 @@ pub async fn insert_alert(
     .bind(a.facility)
     .bind(sealed)
     .bind(now)
+    .bind(a.roster_entry_id)
+    .bind(a.event_time)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(match r {
@@ -668,4 +712,303 @@ pub async fn insert_review(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The change counter of feeds, rosters and consents: whoever changes one of
+/// them bumps it in the same transaction, and the notify worker reloads its
+/// in-memory copy when it moves (across processes and nodes too).
+pub async fn generation(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query("SELECT generation FROM notify_generation WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?,
+    )
+}
+
+/// Bump the change counter (see [`generation`]).
+pub async fn bump_generation(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    sqlx::query("UPDATE notify_generation SET generation = generation + 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+const INDEX_ID: &str = "patient-index-id";
+const INDEX_PATIENT: &str = "patient-index";
+
+/// The blind-index key of an identifier (value + assigning authority, the
+/// authority case-folded); `None` when either part is empty.
+fn index_key(
+    sealer: &Sealer,
+    (value, authority): &(String, String),
+) -> Result<Option<String>, StoreError> {
+    let (value, authority) = (value.trim(), authority.trim().to_lowercase());
+    if value.is_empty() || authority.is_empty() {
+        return Ok(None);
+    }
+    let mut v = authority.into_bytes();
+    v.push(0);
+    v.extend_from_slice(value.as_bytes());
+    Ok(Some(sealer.blind(INDEX_ID, &v)?))
+}
+
+/// The patient index's person for any of these identifiers (the first found).
+pub async fn index_lookup(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    identifiers: &[(String, String)],
+) -> Result<Option<StoredPatient>, StoreError> {
+    for id in identifiers {
+        let Some(key) = index_key(sealer, id)? else {
+            continue;
+        };
+        let row = sqlx::query("SELECT patient_sealed FROM patient_index WHERE id_hash = $1")
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(r) = row {
+            let sealed: Vec<u8> = r.try_get(0)?;
+            let json = sealer.open(INDEX_PATIENT, &sealed)?;
+            return Ok(Some(
+                serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ));
+        }
+    }
+    Ok(None)
+}
+
+/// Add or update a person (A28/A31): the newer message's non-empty fields
+/// win, identifiers accumulate, and the person is filed under each of them.
+pub async fn index_upsert(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    patient: &StoredPatient,
+    now: i64,
+) -> Result<StoredPatient, StoreError> {
+    let known = index_lookup(conn, sealer, &patient.identifiers).await?;
+    let person = match known {
+        Some(old) => merge_person(&old, patient),
+        None => patient.clone(),
+    };
+    index_write(conn, sealer, &person, now).await?;
+    Ok(person)
+}
+
+/// A40 in the patient index: the retired identifier's person is folded into
+/// the survivor's and the retired identifier no longer finds anyone.
+pub async fn index_merge(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    retired: &(String, String),
+    survivor: &(String, String),
+    now: i64,
+) -> Result<bool, StoreError> {
+    let Some(old) = index_lookup(conn, sealer, std::slice::from_ref(retired)).await? else {
+        return Ok(false);
+    };
+    if let Some(key) = index_key(sealer, retired)? {
+        sqlx::query("DELETE FROM patient_index WHERE id_hash = $1")
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let mut folded = old.clone();
+    folded.identifiers.retain(|i| !same_id(i, retired));
+    if !folded.identifiers.iter().any(|i| same_id(i, survivor)) {
+        folded.identifiers.push(survivor.clone());
+    }
+    let person = match index_lookup(conn, sealer, std::slice::from_ref(survivor)).await? {
+        Some(current) => merge_person(&folded, &current),
+        None => folded,
+    };
+    index_write(conn, sealer, &person, now).await?;
+    Ok(true)
+}
+
+fn same_id(a: &(String, String), b: &(String, String)) -> bool {
+    a.0.trim() == b.0.trim() && a.1.trim().eq_ignore_ascii_case(b.1.trim())
+}
+
+/// `newer` over `older`: non-empty fields win, identifiers are the union.
+pub fn merge_person(older: &StoredPatient, newer: &StoredPatient) -> StoredPatient {
+    let pick = |n: &String, o: &String| {
+        if n.trim().is_empty() {
+            o.clone()
+        } else {
+            n.clone()
+        }
+    };
+    let mut identifiers = newer.identifiers.clone();
+    for id in &older.identifiers {
+        if !identifiers.iter().any(|i| same_id(i, id)) {
+            identifiers.push(id.clone());
+        }
+    }
+    StoredPatient {
+        identifiers,
+        family: pick(&newer.family, &older.family),
+        given: pick(&newer.given, &older.given),
+        birth_date: newer
+            .birth_date
+            .clone()
+            .or_else(|| older.birth_date.clone()),
+        sex: newer.sex.or(older.sex),
+        postal_code: newer
+            .postal_code
+            .clone()
+            .or_else(|| older.postal_code.clone()),
+        phone: newer.phone.clone().or_else(|| older.phone.clone()),
+    }
+}
+
+async fn index_write(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    person: &StoredPatient,
+    now: i64,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_vec(person).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    for id in &person.identifiers {
+        let Some(key) = index_key(sealer, id)? else {
+            continue;
+        };
+        sqlx::query(
+            "INSERT INTO patient_index (id_hash, patient_sealed, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (id_hash) DO UPDATE SET patient_sealed = excluded.patient_sealed, updated_at = excluded.updated_at",
+        )
+        .bind(key)
+        .bind(sealer.seal(INDEX_PATIENT, &json)?)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// How a subscriber gets alerts: `realtime` (default) or `digest` (daily).
+pub async fn subscription_mode(
+    conn: &mut AnyConnection,
+    subscriber: &str,
+) -> Result<String, StoreError> {
+    Ok(
+        match sqlx::query("SELECT mode FROM subscriptions WHERE subscriber = $1")
+            .bind(subscriber)
+            .fetch_optional(&mut *conn)
+            .await?
+        {
+            Some(r) => r.try_get(0)?,
+            None => "realtime".to_string(),
+        },
+    )
+}
+
+/// Set a subscriber's delivery mode.
+pub async fn set_subscription_mode(
+    conn: &mut AnyConnection,
+    subscriber: &str,
+    mode: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO subscriptions (subscriber, mode, last_digest_at, updated_at) VALUES ($1, $2, $3, $3)
+         ON CONFLICT (subscriber) DO UPDATE SET mode = excluded.mode, updated_at = excluded.updated_at",
+    )
+    .bind(subscriber)
+    .bind(mode)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    bump_generation(conn).await
+}
+
+/// Subscribers on the daily digest whose last digest went out before `due`.
+pub async fn digests_due(
+    conn: &mut AnyConnection,
+    due: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    sqlx::query(
+        "SELECT subscriber, last_digest_at FROM subscriptions WHERE mode = 'digest' AND last_digest_at < $1 ORDER BY subscriber",
+    )
+    .bind(due)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .collect()
+}
+
+/// Take the digest turn for a subscriber (exactly one node wins it).
+pub async fn claim_digest(
+    conn: &mut AnyConnection,
+    subscriber: &str,
+    seen: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE subscriptions SET last_digest_at = $1 WHERE subscriber = $2 AND last_digest_at = $3",
+    )
+    .bind(now)
+    .bind(subscriber)
+    .bind(seen)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// A subscriber's alerts not sent yet (for the digest): id and summary.
+pub async fn unsent_alerts(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    subscriber: &str,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, summary_sealed FROM alerts WHERE subscriber = $1 AND message_id IS NULL ORDER BY id",
+    )
+    .bind(subscriber)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let sealed: Vec<u8> = r.try_get(1)?;
+            let text = sealer.open(ALERT, &sealed)?;
+            Ok((r.try_get(0)?, String::from_utf8_lossy(&text).into_owned()))
+        })
+        .collect()
+}
+
+/// Whether the same event (kind, facility and event time) for the same roster
+/// entry was alerted to this subscriber since `since` under another
+/// encounter: the same event reported twice, e.g. re-registered under a new
+/// visit number. A return visit has its own event time and is not identical.
+pub async fn identical_alert_since(
+    conn: &mut AnyConnection,
+    a: &NewAlert<'_>,
+    since: i64,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "SELECT 1 FROM alerts WHERE subscriber = $1 AND roster_entry_id = $2 AND event = $3
+         AND facility = $4 AND created_at >= $5 AND encounter_id <> $6 AND event_time = $7 LIMIT 1",
+    )
+    .bind(a.subscriber)
+    .bind(a.roster_entry_id)
+    .bind(a.event)
+    .bind(a.facility)
+    .bind(since)
+    .bind(a.encounter_id)
+    .bind(a.event_time)
+    .fetch_optional(&mut *conn)
+    .await?
+    .is_some())
+}
+
+/// The subscribers on the daily digest.
+pub async fn digest_subscribers(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
+    sqlx::query("SELECT subscriber FROM subscriptions WHERE mode = 'digest' ORDER BY subscriber")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
 }

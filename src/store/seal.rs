@@ -47,6 +47,9 @@ pub enum SealError {
 pub struct Sealer {
     /// The derived AES-256 key; never the master key itself.
     key: [u8; 32],
+    /// The derived HMAC-SHA256 key for blind indexes (lookups by a value
+    /// that must not be stored in clear, such as a patient identifier).
+    blind_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -58,16 +61,22 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     /// Derive the sealing key from master key material.
     pub fn from_master(master: &[u8]) -> Result<Self, SealError> {
-        let mut ctx = PkeyCtx::new_id(Id::HKDF)?;
-        ctx.derive_init()?;
-        ctx.set_hkdf_mode(HkdfMode::EXTRACT_THEN_EXPAND)?;
-        ctx.set_hkdf_md(Md::sha256())?;
-        ctx.set_hkdf_key(master)?;
-        ctx.set_hkdf_salt(b"hisp master key")?;
-        ctx.add_hkdf_info(b"hisp seal v1 aes-256-gcm")?;
-        let mut key = [0u8; 32];
-        ctx.derive(Some(&mut key))?;
-        Ok(Self { key })
+        Ok(Self {
+            key: derive(master, b"hisp seal v1 aes-256-gcm")?,
+            blind_key: derive(master, b"hisp blind index v1 hmac-sha256")?,
+        })
+    }
+
+    /// A keyed hash of `value` under `context` (hex): equal inputs give equal
+    /// outputs, and without the master key the value cannot be recovered or
+    /// guessed by hashing candidates.
+    pub fn blind(&self, context: &str, value: &[u8]) -> Result<String, SealError> {
+        let key = openssl::pkey::PKey::hmac(&self.blind_key)?;
+        let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)?;
+        signer.update(context.as_bytes())?;
+        signer.update(&[0])?;
+        signer.update(value)?;
+        Ok(hex_encode(&signer.sign_to_vec()?))
     }
 
     /// Read the master key file (64 hex characters) and derive the sealing key.
@@ -122,6 +131,20 @@ impl Sealer {
         )
         .map_err(|_| fail())
     }
+}
+
+/// HKDF-SHA256 of the master key for one purpose.
+fn derive(master: &[u8], info: &[u8]) -> Result<[u8; 32], SealError> {
+    let mut ctx = PkeyCtx::new_id(Id::HKDF)?;
+    ctx.derive_init()?;
+    ctx.set_hkdf_mode(HkdfMode::EXTRACT_THEN_EXPAND)?;
+    ctx.set_hkdf_md(Md::sha256())?;
+    ctx.set_hkdf_key(master)?;
+    ctx.set_hkdf_salt(b"hisp master key")?;
+    ctx.add_hkdf_info(info)?;
+    let mut key = [0u8; 32];
+    ctx.derive(Some(&mut key))?;
+    Ok(key)
 }
 
 /// Create a new master key file (mode 0600) unless one exists. Returns true when created.
@@ -187,6 +210,19 @@ mod tests {
         assert!(s.open("cert-key:2", &sealed).is_err());
         let other = Sealer::from_master(&[8u8; 32]).expect("derive");
         assert!(other.open("cert-key:1", &sealed).is_err());
+    }
+
+    #[test]
+    fn blind_is_keyed_stable_and_context_bound() {
+        let s = sealer();
+        let a = s.blind("patient-id", b"north\0MRN1").expect("blind");
+        assert_eq!(a, s.blind("patient-id", b"north\0MRN1").expect("blind"));
+        assert_eq!(a.len(), 64);
+        assert!(!a.contains("MRN1"));
+        assert_ne!(a, s.blind("patient-id", b"north\0MRN2").expect("blind"));
+        assert_ne!(a, s.blind("other", b"north\0MRN1").expect("blind"));
+        let other = Sealer::from_master(&[8u8; 32]).expect("derive");
+        assert_ne!(a, other.blind("patient-id", b"north\0MRN1").expect("blind"));
     }
 
     #[test]

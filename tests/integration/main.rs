@@ -15,6 +15,7 @@ mod matching;
 mod notice_fixtures;
 mod notice_robustness;
 mod notify;
+mod notify_features;
 mod setup;
 mod slapd;
 mod smtp;

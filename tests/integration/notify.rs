@@ -12,7 +12,7 @@ use hisp::store::notify;
 use crate::harness;
 use crate::smtp::{Node, wait_for};
 
-fn adt(
+pub fn adt(
     control: &str,
     trigger: &str,
     facility: &str,
@@ -30,19 +30,19 @@ fn adt(
     .into_bytes()
 }
 
-const JANE: &str =
+pub const JANE: &str =
     "PID|1||MRN1^^^NORTH^MR||Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101||(860)555-1234";
 const JOHN: &str = "PID|1||MRN2^^^NORTH^MR||Roe^John||19700304|M|||2 Elm St^^Hartford^CT^06102";
 const NOBODY: &str = "PID|1||MRN9^^^NORTH^MR||Unknown^Person||19900101|M";
 const SAM: &str = "PID|1||BH7^^^BHC^MR||Poe^Sam||19650505|M";
 
-async fn ack_code(n: &Node, msg: &[u8]) -> (String, Vec<u8>) {
+pub async fn ack_code(n: &Node, msg: &[u8]) -> (String, Vec<u8>) {
     let ack = send_mllp(n.mllp, msg).await.expect("mllp");
     let (code, _) = hisp::hl7::parse_ack(&ack).expect("ack");
     (code, ack)
 }
 
-async fn alerts(n: &Node) -> Vec<notify::AlertRow> {
+pub async fn alerts(n: &Node) -> Vec<notify::AlertRow> {
     let mut conn = n.hisp.conn().await.expect("conn");
     notify::alerts(&mut conn, None).await.expect("alerts")
 }

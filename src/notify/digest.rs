@@ -1,0 +1,145 @@
+//! The daily digest: subscribers who chose it (`hisp roster delivery --mode
+//! digest`) get their alerts filed in the worklist as they happen and, once
+//! a day at `[notify] digest_time` (UTC), one Direct message carrying every
+//! alert not yet sent to them. Exactly one node sends each digest (the turn
+//! is taken with a compare-and-set on the subscriber's last digest time). A
+//! crash between taking the turn and sending leaves the alerts unsent, and
+//! the next digest carries them.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::Notifier;
+use crate::direct::DirectAddress;
+use crate::direct::compose::{self, CRLF};
+use crate::ops::OpsError;
+use crate::smtp::submit::Submission;
+use crate::store::notify;
+
+/// The clear-text Subject of a digest (no PHI).
+pub const SUBJECT: &str = "Encounter notifications: daily digest";
+
+/// The latest digest instant at or before `now`: today's `HH:MM` UTC, or
+/// yesterday's when that is still ahead. `None` when `time` is not `HH:MM`.
+pub fn last_due(now: i64, time: &str) -> Option<i64> {
+    let (h, m) = time.trim().split_once(':')?;
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    if !(0..24).contains(&h) || !(0..60).contains(&m) {
+        return None;
+    }
+    let today = now.div_euclid(86_400) * 86_400 + h * 3600 + m * 60;
+    Some(if today <= now { today } else { today - 86_400 })
+}
+
+impl Notifier {
+    /// Send the digest to every digest subscriber whose last one went out
+    /// before `due`. Returns the number of digest messages sent.
+    pub async fn send_digests(&self, due: i64) -> Result<usize, OpsError> {
+        let hisp = &self.gw.hisp;
+        let subscribers = {
+            let mut conn = hisp.conn().await?;
+            notify::digests_due(&mut conn, due).await?
+        };
+        let mut sent = 0;
+        for (subscriber, seen) in subscribers {
+            let now = hisp.now();
+            let alerts = {
+                let mut tx = hisp.store.begin().await?;
+                if !notify::claim_digest(&mut tx, &subscriber, seen, now).await? {
+                    continue; // another node has it
+                }
+                let alerts =
+                    notify::unsent_alerts(&mut tx, hisp.store.sealer(), &subscriber).await?;
+                tx.commit().await?;
+                alerts
+            };
+            if alerts.is_empty() {
+                continue;
+            }
+            let from = self.sender().await?;
+            let to = DirectAddress::parse(&subscriber)?;
+            let message = render(&from, &to, &alerts, now);
+            let sub = Submission {
+                mail_from: &from,
+                rcpts: std::slice::from_ref(&to),
+                message: &message,
+                actor: "notify",
+            };
+            let done = self.gw.submit(&sub).await?;
+            let mut conn = hisp.conn().await?;
+            for (id, _) in &alerts {
+                notify::set_alert_message(&mut conn, *id, &done.message_id).await?;
+            }
+            tracing::info!(alerts = alerts.len(), "daily digest sent");
+            sent += 1;
+        }
+        Ok(sent)
+    }
+}
+
+/// The digest message: every alert's summary, oldest first, in one text part.
+fn render(from: &DirectAddress, to: &DirectAddress, alerts: &[(i64, String)], now: i64) -> Vec<u8> {
+    let mut text = format!(
+        "{} encounter notification{} since your last digest.{CRLF}",
+        alerts.len(),
+        if alerts.len() == 1 { "" } else { "s" }
+    );
+    for (id, summary) in alerts {
+        text.push_str(&format!("{CRLF}---- alert {id} ----{CRLF}"));
+        for line in summary.lines() {
+            text.push_str(line);
+            text.push_str(CRLF);
+        }
+    }
+    let mut h = String::new();
+    h.push_str(&compose::field("From", &from.to_string()));
+    h.push_str(&compose::field("To", &to.to_string()));
+    h.push_str(&compose::subject(SUBJECT));
+    h.push_str(&compose::field("Date", &compose::rfc5322_date(now)));
+    h.push_str(&format!(
+        "MIME-Version: 1.0{CRLF}Content-Type: text/plain; charset=utf-8{CRLF}Content-Transfer-Encoding: base64{CRLF}{CRLF}"
+    ));
+    let mut out = h.into_bytes();
+    for chunk in compose::base64(text.as_bytes()).as_bytes().chunks(76) {
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(CRLF.as_bytes());
+    }
+    out
+}
+
+/// Send digests when due, until `stop` flips (checked every 30 seconds).
+pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
+    let time = n.gw.hisp.config.notify.digest_time.clone();
+    loop {
+        if let Some(due) = last_due(n.gw.hisp.now(), &time)
+            && let Err(e) = n.send_digests(due).await
+        {
+            tracing::warn!(error = %e, "cannot send daily digests");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_due;
+
+    #[test]
+    fn the_digest_instant_is_today_or_yesterday() {
+        let day = 20_000 * 86_400;
+        assert_eq!(last_due(day + 8 * 3600, "07:00"), Some(day + 7 * 3600));
+        assert_eq!(
+            last_due(day + 6 * 3600, "07:00"),
+            Some(day - 86_400 + 7 * 3600)
+        );
+        assert_eq!(last_due(day + 7 * 3600, "07:00"), Some(day + 7 * 3600));
+        assert_eq!(last_due(day, "00:00"), Some(day));
+        assert_eq!(last_due(day, "24:00"), None);
+        assert_eq!(last_due(day, "7"), None);
+        assert_eq!(last_due(day, "07:60"), None);
+    }
+}

@@ -1,0 +1,314 @@
+//! Notify beyond the basic path, over real sockets: many MLLP connections at
+//! once (group commit: every message durable, acknowledged once, duplicates
+//! answered with the stored ACK), MLLP over TLS, the patient index (A28/A31
+//! fill in what a later ADT leaves out), the daily digest, and identical
+//! alerts sent once within the dedup window.
+
+use hisp::cli::{MllpTls, notify_send_mllp as send_mllp, notify_send_mllp_tls};
+use hisp::mailbox::INBOX;
+use hisp::notify::Notifier;
+use hisp::smtp::Gateway;
+
+use crate::harness;
+use crate::notify::{JANE, ack_code, adt, alerts};
+use crate::smtp::{Node, wait_for};
+
+async fn count(n: &Node, sql: &'static str) -> i64 {
+    let mut conn = n.hisp.conn().await.expect("conn");
+    sqlx::Row::get(
+        &sqlx::query(sql).fetch_one(&mut *conn).await.expect("count"),
+        0,
+    )
+}
+
+async fn drained(n: &Node) {
+    wait_for(60, "every ADT processed", || async {
+        (count(n, "SELECT COUNT(*) FROM adt_messages WHERE state <> 'done'").await == 0)
+            .then_some(())
+    })
+    .await;
+}
+
+fn roster(n: &Node, owner: &str, rows: &str) {
+    let csv = n.dir.path().join(format!("roster-{owner}.csv"));
+    std::fs::write(
+        &csv,
+        format!(
+            "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n{rows}"
+        ),
+    )
+    .expect("csv");
+    harness::ok(&n.cli(&[
+        "roster",
+        "import",
+        csv.to_str().expect("p"),
+        "--owner",
+        owner,
+    ]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_connections_at_once_each_message_committed_and_acknowledged_once() {
+    let mut a = Node::new("a.test", false, None).await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let addr = a.mllp;
+    let mut tasks = Vec::new();
+    for c in 0..20 {
+        tasks.push(tokio::spawn(async move {
+            let mut acks = Vec::new();
+            for m in 0..15 {
+                let pid = format!("PID|1||P{c}-{m}^^^NORTH^MR||Nobody^N{c}||19900101|M");
+                let msg = adt(
+                    &format!("G{c}-{m}"),
+                    "A04",
+                    "NORTHHOSP",
+                    "E",
+                    &format!("V{c}-{m}"),
+                    &pid,
+                );
+                acks.push(send_mllp(addr, &msg).await.expect("mllp"));
+            }
+            // Every connection also sends the same message: one row, one ACK.
+            let dup = adt("SHARED", "A04", "NORTHHOSP", "E", "VS", JANE);
+            acks.push(send_mllp(addr, &dup).await.expect("mllp"));
+            acks
+        }));
+    }
+    let mut shared = Vec::new();
+    for t in tasks {
+        let mut acks = t.await.expect("join");
+        shared.push(acks.pop().expect("dup ack"));
+        for ack in acks {
+            let (code, _) = hisp::hl7::parse_ack(&ack).expect("ack");
+            assert_eq!(code, "AA", "{}", String::from_utf8_lossy(&ack));
+        }
+    }
+    assert!(
+        shared.windows(2).all(|w| w[0] == w[1]),
+        "every copy of the shared message got the same stored ACK"
+    );
+    assert_eq!(
+        count(&a, "SELECT COUNT(*) FROM adt_messages").await,
+        20 * 15 + 1
+    );
+    assert_eq!(
+        count(
+            &a,
+            "SELECT COUNT(*) FROM adt_messages WHERE control_id = 'SHARED'"
+        )
+        .await,
+        1
+    );
+    drained(&a).await;
+    assert_eq!(
+        count(&a, "SELECT COUNT(*) FROM encounters").await,
+        20 * 15 + 1,
+        "each message processed once"
+    );
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mllp_over_tls_is_acknowledged_and_plain_mllp_is_not_spoken() {
+    let a = Node::new("a.test", false, None).await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let acceptor = hisp::smtp::tls_acceptor(&a.hisp.config).expect("tls");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let notifier = Notifier::new(Gateway::new(a.hisp.clone()));
+    let server = tokio::spawn(hisp::notify::mllp::serve(
+        notifier,
+        listener,
+        Some(acceptor),
+        stop,
+    ));
+    let (cert, _) = a.hisp.config.tls_files();
+    let tls = MllpTls {
+        ca: Some(cert),
+        server_name: None,
+    };
+    let msg = adt("T1", "A04", "NORTHHOSP", "E", "VT1", JANE);
+    let ack = notify_send_mllp_tls(addr, &msg, &tls)
+        .await
+        .expect("mllp over tls");
+    assert_eq!(hisp::hl7::parse_ack(&ack).expect("ack").0, "AA");
+    // A CA that did not issue the server's certificate: the client refuses.
+    let other = a.dir.path().join("other-ca.pem");
+    std::fs::write(
+        &other,
+        hisp::pki::CaKeys::generate("not the issuer", hisp::clock::system().now(), 1)
+            .expect("ca")
+            .cert
+            .to_pem()
+            .expect("pem"),
+    )
+    .expect("write");
+    let refused = MllpTls {
+        ca: Some(other),
+        server_name: None,
+    };
+    assert!(notify_send_mllp_tls(addr, &msg, &refused).await.is_err());
+    // Plain MLLP to a TLS listener gets no ACK.
+    assert!(send_mllp(addr, &msg).await.is_err());
+    assert_eq!(
+        count(
+            &a,
+            "SELECT COUNT(*) FROM adt_messages WHERE control_id = 'T1'"
+        )
+        .await,
+        1
+    );
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn patient_index_digest_and_identical_alerts() {
+    let mut a = Node::new("a.test", false, None).await;
+    a.address("carol").await;
+    a.address("dave").await;
+    a.start().await;
+    harness::ok(&a.cli(&[
+        "feed",
+        "add",
+        "--facility",
+        "NORTHHOSP",
+        "--name",
+        "North Hospital",
+    ]));
+    // Carol's patient is known to her only by demographics.
+    roster(
+        &a,
+        "carol@a.test",
+        ",,Kent,Clara,1975-06-07,F,06103,,Transitions,\n",
+    );
+    // Dave's roster has Jane, and he takes a daily digest.
+    roster(
+        &a,
+        "dave@a.test",
+        "MRN1,NORTH,Doe,Jane,1980-01-02,F,06101,,Digest,\n",
+    );
+    harness::ok(&a.cli(&[
+        "roster",
+        "delivery",
+        "--owner",
+        "dave@a.test",
+        "--mode",
+        "digest",
+    ]));
+
+    // An ED visit that names Clara only by MRN and name: too little to match.
+    let thin = "PID|1||K77^^^NORTH^MR||Kent^Clara";
+    assert_eq!(
+        ack_code(&a, &adt("I1", "A04", "NORTHHOSP", "E", "VK1", thin))
+            .await
+            .0,
+        "AA"
+    );
+    drained(&a).await;
+    assert!(alerts(&a).await.is_empty(), "no match without the index");
+    // A31 tells the index who K77 is; the next visit then matches Carol's entry.
+    let a31 = b"MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20261122060000||ADT^A31^ADT_A05|I2|P|2.5.1\rEVN|A31|20261122060000\rPID|1||K77^^^NORTH^MR||Kent^Clara||19750607|F|||5 Oak St^^Hartford^CT^06103\r";
+    assert_eq!(ack_code(&a, a31).await.0, "AA");
+    drained(&a).await;
+    assert_eq!(
+        count(&a, "SELECT COUNT(*) FROM patient_index").await,
+        1,
+        "one person under one identifier"
+    );
+    let mut conn = a.hisp.conn().await.expect("conn");
+    let sealed: Vec<u8> = sqlx::Row::get(
+        &sqlx::query("SELECT patient_sealed FROM patient_index")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("row"),
+        0,
+    );
+    drop(conn);
+    assert!(
+        !String::from_utf8_lossy(&sealed).contains("Kent"),
+        "the index is sealed at rest"
+    );
+    assert_eq!(
+        ack_code(&a, &adt("I3", "A04", "NORTHHOSP", "E", "VK2", thin))
+            .await
+            .0,
+        "AA"
+    );
+    let carol = hisp::direct::DirectAddress::parse("carol@a.test").expect("addr");
+    let inbox = wait_for(60, "Clara's alert for carol", || async {
+        let l = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
+        (!l.is_empty()).then_some(l)
+    })
+    .await;
+    assert_eq!(inbox.len(), 1);
+
+    // Jane's ED visit, then the same event re-registered under another visit
+    // number by the feed (same event time), then a real return visit later.
+    for (control, visit, time) in [
+        ("J1", "VJ1", "20261122055900"),
+        ("J2", "VJ2", "20261122055900"),
+        ("J3", "VJ3", "20261122115900"),
+    ] {
+        let msg = String::from_utf8(adt(control, "A04", "NORTHHOSP", "E", visit, JANE))
+            .expect("utf8")
+            .replace("EVN|A04|20261122055900", &format!("EVN|A04|{time}"));
+        assert_eq!(ack_code(&a, msg.as_bytes()).await.0, "AA");
+    }
+    drained(&a).await;
+    let dave_alerts: Vec<_> = alerts(&a)
+        .await
+        .into_iter()
+        .filter(|x| x.subscriber == "dave@a.test")
+        .collect();
+    assert_eq!(
+        dave_alerts.len(),
+        2,
+        "the duplicate report is not alerted again; the return visit is"
+    );
+    assert!(
+        dave_alerts.iter().all(|x| x.message_id.is_none()),
+        "digest subscribers get nothing sent in real time"
+    );
+    let dave = hisp::direct::DirectAddress::parse("dave@a.test").expect("addr");
+    assert!(
+        a.hisp
+            .mailbox_list(&dave, INBOX)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let out = harness::ok(&a.cli(&["alert", "digest"]));
+    assert!(out.contains("1 digest"), "{out}");
+    let digest = wait_for(60, "dave's digest", || async {
+        let l = a.hisp.mailbox_list(&dave, INBOX).await.expect("list");
+        (!l.is_empty()).then_some(l)
+    })
+    .await;
+    assert_eq!(digest.len(), 1);
+    assert_eq!(digest[0].subject, hisp::notify::digest::SUBJECT);
+    let (shown, _) = a
+        .hisp
+        .mailbox_show(&dave, digest[0].id, "test")
+        .await
+        .expect("show");
+    let text = shown.text.expect("text");
+    assert!(
+        text.contains("2 encounter notifications") && text.matches("Doe, Jane").count() == 2,
+        "{text}"
+    );
+    let sent: Vec<_> = alerts(&a)
+        .await
+        .into_iter()
+        .filter(|x| x.subscriber == "dave@a.test")
+        .collect();
+    assert!(sent.iter().all(|x| x.message_id.is_some()));
+    // Nothing new: no second digest.
+    let out = harness::ok(&a.cli(&["alert", "digest"]));
+    assert!(out.contains("0 digest"), "{out}");
+    a.stop().await;
+}
