@@ -186,11 +186,18 @@ fn roster_csv(n: usize) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// Each message's own event time (EVN-2), seconds into the day: a real feed
+/// never reports two different visits at the same second for one patient, and
+/// `[notify] dedup_window_secs` treats such a pair as the same event reported twice.
+static EVENT_SECOND: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// An ADT^A04 as in tests/integration/notify.rs (PV1-19 = visit).
 fn adt(control: &str, visit: &str, pid: &str) -> Vec<u8> {
+    let t = EVENT_SECOND.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 86_400;
+    let at = format!("20261122{:02}{:02}{:02}", t / 3600, t / 60 % 60, t % 60);
     format!(
         "MSH|^~\\&|EPIC|{FACILITY}|HISP|HISP|20261122060000||ADT^A04^ADT_A01|{control}|P|2.5.1\r\
-         EVN|A04|20261122055900\r\
+         EVN|A04|{at}\r\
          {pid}\r\
          PV1|1|E|ED^12^A^{FACILITY}||||1234^Smith^Anna||||||||||||{visit}\r\
          PV2|||^Chest pain\r"

@@ -1,7 +1,8 @@
 //! ER7 ("pipe and hat") parsing: owns turning the raw bytes an interface
 //! engine hands us into a [`Message`] — character decoding (UTF-8, with a
 //! Latin-1 fallback), segment splitting, and reading the separators out of
-//! MSH-1/MSH-2. Field-level splitting is lazy and lives in `view.rs`.
+//! MSH-1/MSH-2. Field-level splitting is lazy and lives in `view.rs` (on
+//! top of `scan.rs`); segment terminators are found here with `memchr`.
 //!
 //! Design choices:
 //! - **Zero-copy.** When the input is valid UTF-8 the message borrows it;
@@ -23,6 +24,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::iter;
 use std::ops::Range;
 
 use thiserror::Error;
@@ -266,31 +268,56 @@ impl fmt::Debug for Message<'_> {
 }
 
 /// Byte ranges of the non-blank segments, terminators excluded.
+///
+/// Until the first segment both CR and LF end a line; that segment's own
+/// terminator then picks the mode for the rest (see the module docs).
 fn split_segments(text: &[u8]) -> Vec<Range<usize>> {
     let mut out = Vec::with_capacity(text.len() / 64 + 1);
     let mut start = 0;
-    let mut cr_only = None;
-    while start < text.len() {
-        let (a, b) = match cr_only {
-            Some(true) => (b'\r', b'\r'),
-            _ => (b'\r', b'\n'),
-        };
-        let end = find_either(&text[start..], a, b).map_or(text.len(), |i| start + i);
-        let line = trim_leading_lf(text, start, end);
-        if !is_blank(&text[line.clone()]) {
-            if cr_only.is_none() {
-                cr_only = Some(text.get(end) == Some(&b'\r'));
-            }
-            out.push(line);
-        }
+    for end in memchr::memchr2_iter(b'\r', b'\n', text).chain(iter::once(text.len())) {
+        let line = start..end;
         start = end + 1;
+        if text.get(line.clone()).is_none_or(is_blank) {
+            continue;
+        }
+        out.push(line);
+        let rest = text.get(start..).unwrap_or_default();
+        if text.get(end) == Some(&b'\r') {
+            push_lines(text, start, memchr::memchr_iter(b'\r', rest), &mut out);
+        } else {
+            push_lines(
+                text,
+                start,
+                memchr::memchr2_iter(b'\r', b'\n', rest),
+                &mut out,
+            );
+        }
+        break;
     }
     out
 }
 
+/// Pushes the non-blank lines of `text[start..]`, given where their
+/// terminators are (relative to `start`).
+fn push_lines(
+    text: &[u8],
+    mut start: usize,
+    ends: impl Iterator<Item = usize>,
+    out: &mut Vec<Range<usize>>,
+) {
+    let base = start;
+    for end in ends.map(|i| base + i).chain(iter::once(text.len())) {
+        let line = trim_leading_lf(text, start, end);
+        if text.get(line.clone()).is_some_and(|l| !is_blank(l)) {
+            out.push(line);
+        }
+        start = end + 1;
+    }
+}
+
 /// In CR-only mode a CRLF leaves its LF at the start of the next line.
 fn trim_leading_lf(text: &[u8], mut start: usize, end: usize) -> Range<usize> {
-    while start < end && text[start] == b'\n' {
+    while start < end && text.get(start) == Some(&b'\n') {
         start += 1;
     }
     start..end
@@ -300,79 +327,58 @@ fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|&b| b == b' ' || b == b'\t')
 }
 
-/// Index of the first `a` or `b` byte (`memchr` is not a dependency).
-///
-/// Skips 64-byte blocks with no match using a branch-free `min` fold over a
-/// fixed-size array, which LLVM compiles to SIMD (`pxor`/`pminub`, SSE2 on
-/// baseline x86-64) with no `unsafe`; the block holding the match is then
-/// searched a word at a time (SWAR), the trick `memchr` uses without SIMD.
-pub(crate) fn find_either(hay: &[u8], a: u8, b: u8) -> Option<usize> {
-    const BLOCK: usize = 64;
-    let mut offset = 0;
-    while let Some(block) = hay.get(offset..offset + BLOCK) {
-        let Ok(block) = <&[u8; BLOCK]>::try_from(block) else {
-            break;
-        };
-        let nearest = block
-            .iter()
-            .fold(u8::MAX, |acc, &c| acc.min((c ^ a).min(c ^ b)));
-        if nearest == 0 {
-            break;
-        }
-        offset += BLOCK;
-    }
-    swar_find_either(hay.get(offset..)?, a, b).map(|i| offset + i)
-}
-
-pub(crate) fn swar_find_either(hay: &[u8], a: u8, b: u8) -> Option<usize> {
-    const LO: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HI: u64 = u64::from_ne_bytes([0x80; 8]);
-    let (pa, pb) = (LO * u64::from(a), LO * u64::from(b));
-    let mut chunks = hay.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let (x, y) = (w ^ pa, w ^ pb);
-        let hits = (x.wrapping_sub(LO) & !x & HI) | (y.wrapping_sub(LO) & !y & HI);
-        if hits != 0 {
-            // The lowest flagged byte is always a true match.
-            return Some(offset + (hits.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    let tail = chunks.remainder();
-    tail.iter()
-        .position(|&c| c == a || c == b)
-        .map(|i| offset + i)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{find_either, swar_find_either};
+    use super::split_segments;
 
-    fn naive(hay: &[u8], a: u8, b: u8) -> Option<usize> {
-        hay.iter().position(|&c| c == a || c == b)
+    fn lines(text: &str) -> Vec<&str> {
+        split_segments(text.as_bytes())
+            .into_iter()
+            .map(|r| &text[r])
+            .collect()
     }
 
     #[test]
-    fn scanners_agree_with_naive_search() {
-        for len in 0..200 {
-            let mut hay = vec![b'x'; len];
-            assert_eq!(find_either(&hay, b'\r', b'\n'), None);
-            for at in 0..len {
-                for (needle, other) in [(b'\r', b'\n'), (b'\n', b'\r'), (0x80, 0x8D), (0xFF, 0x00)]
-                {
-                    hay[at] = needle;
-                    if at + 3 < len {
-                        hay[at + 3] = other;
-                    }
-                    let want = naive(&hay, needle, other);
-                    assert_eq!(find_either(&hay, needle, other), want, "{len} {at}");
-                    assert_eq!(swar_find_either(&hay, needle, other), want, "{len} {at}");
-                    hay.fill(b'x');
+    fn segments_split_on_the_first_terminators_kind() {
+        assert_eq!(lines("MSH|a\rPID|b\nc\rPV1"), ["MSH|a", "PID|b\nc", "PV1"]);
+        assert_eq!(lines("MSH|a\r\nPID|b\r\n"), ["MSH|a", "PID|b"]);
+        assert_eq!(lines("MSH|a\nPID|b\rPV1\n"), ["MSH|a", "PID|b", "PV1"]);
+        assert_eq!(lines("\n \r\t\nMSH|a\r\r  \rPID"), ["MSH|a", "PID"]);
+        assert_eq!(lines("MSH|a"), ["MSH|a"]);
+        assert!(lines("").is_empty());
+        assert!(lines("\r\n \n\t").is_empty());
+    }
+
+    #[test]
+    fn segments_agree_with_a_byte_loop_at_every_terminator_position() {
+        // The reference: the pre-memchr splitter, one byte at a time.
+        fn reference(text: &[u8]) -> Vec<std::ops::Range<usize>> {
+            let (mut out, mut start, mut cr_only) = (Vec::new(), 0, None);
+            while start < text.len() {
+                let is_end = |b: &u8| *b == b'\r' || (cr_only != Some(true) && *b == b'\n');
+                let end = text[start..]
+                    .iter()
+                    .position(is_end)
+                    .map_or(text.len(), |i| start + i);
+                let mut s = start;
+                while s < end && text[s] == b'\n' {
+                    s += 1;
                 }
+                if !text[s..end].iter().all(|&b| b == b' ' || b == b'\t') {
+                    cr_only.get_or_insert(text.get(end) == Some(&b'\r'));
+                    out.push(s..end);
+                }
+                start = end + 1;
+            }
+            out
+        }
+        let alphabet = [b'a', b'\r', b'\n', b' ', 0xC3];
+        for len in 0..7u32 {
+            for code in 0..5usize.pow(len) {
+                let text: Vec<u8> = (0..len)
+                    .map(|i| alphabet[code / 5usize.pow(i) % 5])
+                    .collect();
+                assert_eq!(split_segments(&text), reference(&text), "{text:?}");
             }
         }
     }

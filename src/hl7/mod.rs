@@ -9,6 +9,7 @@
 //! - [`path`]: `msg.get("PID-3[2].4.1")` (syntax in that module).
 //! - [`header`]: `msg.header()` → [`Header`], acknowledgment-mode rules.
 //! - [`escape`]: `\F\`, `\X0D\`, `\.br\`... decode and encode.
+//! - `scan` (private): splitting on a separator, 64 bytes at a time.
 //! - [`mllp`]: the incremental [`Framer`] and [`frame`].
 //! - [`ack`]: [`build_ack`] (AA/AE/AR, CA/CE/CR in enhanced mode, ERR) and
 //!   [`parse_ack`].
@@ -29,6 +30,7 @@ pub mod escape;
 pub mod header;
 pub mod mllp;
 pub mod path;
+mod scan;
 pub mod view;
 
 pub use ack::{AckCode, AckError, ErrorCode, ErrorLocation, build_ack, parse_ack};

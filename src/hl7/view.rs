@@ -21,6 +21,7 @@ use std::fmt;
 
 use super::er7::Separators;
 use super::escape;
+use super::scan::{Pieces, Split};
 
 /// Text shared by every level: the raw slice and how to decode it.
 macro_rules! value_methods {
@@ -99,44 +100,6 @@ value_methods!(Repetition);
 value_methods!(Component);
 value_methods!(Subcomponent);
 
-/// Splits on one ASCII byte with a plain byte loop: HL7 pieces are a few
-/// bytes long, where this beats `str::split`'s memchr calls several-fold.
-/// With no separator the whole value is the only piece.
-#[derive(Clone)]
-struct Pieces<'a> {
-    rest: Option<&'a str>,
-    sep: Option<u8>,
-}
-
-impl<'a> Pieces<'a> {
-    fn new(raw: &'a str, sep: Option<u8>) -> Self {
-        Self {
-            rest: Some(raw),
-            sep,
-        }
-    }
-}
-
-impl<'a> Iterator for Pieces<'a> {
-    type Item = &'a str;
-
-    #[inline]
-    fn next(&mut self) -> Option<&'a str> {
-        let rest = self.rest?;
-        let found = self
-            .sep
-            .and_then(|sep| super::er7::swar_find_either(rest.as_bytes(), sep, sep));
-        match found {
-            // `sep` is ASCII, so both slices fall on char boundaries.
-            Some(i) => {
-                self.rest = rest.get(i + 1..);
-                rest.get(..i)
-            }
-            None => self.rest.take(),
-        }
-    }
-}
-
 /// The `n`th (1-based) piece of `raw` split on `sep`.
 fn piece(raw: &str, sep: Option<u8>, n: usize) -> Option<&str> {
     Pieces::new(raw, sep).nth(n.checked_sub(1)?)
@@ -164,8 +127,8 @@ impl<'m> Segment<'m> {
         self.raw
     }
 
-    fn split(&self) -> Pieces<'m> {
-        Pieces::new(self.raw, Some(self.seps.field))
+    fn split(&self) -> Split<'m> {
+        Split::new(self.raw, self.seps.field)
     }
 
     /// Field `n`, numbered as in the standard (see the module docs for MSH).
@@ -200,22 +163,54 @@ impl<'m> Segment<'m> {
 
     /// Fields 1..=last in order (for MSH, starting with MSH-1).
     pub fn fields(&self) -> impl Iterator<Item = Field<'m>> + use<'m> {
-        let msh = self.is("MSH");
-        let (f1, f2) = if msh {
-            (self.field(1), self.field(2))
+        let mut rest = self.split();
+        let (msh1, msh2) = if self.is("MSH") {
+            // The split's first two pieces are "MSH" and MSH-2.
+            rest.nth(1);
+            (self.msh_literal(1), self.msh_literal(2))
         } else {
+            rest.next();
             (None, None)
         };
-        let seps = self.seps;
-        let rest = self.split().skip(if msh { 2 } else { 1 });
-        f1.into_iter()
-            .chain(f2)
-            .chain(rest.map(move |raw| Field { raw, seps }))
+        Fields {
+            rest,
+            seps: self.seps,
+            msh1: msh1.map(|f| f.raw),
+            msh2: msh2.map(|f| f.raw),
+        }
     }
 
     /// How many fields are present (the last field number).
     pub fn field_count(&self) -> usize {
         self.fields().count()
+    }
+}
+
+/// What [`Segment::fields`] returns: MSH-1 and MSH-2 first (literal, for
+/// MSH only), then the pieces of the segment's split after its ID.
+struct Fields<'m> {
+    rest: Split<'m>,
+    seps: Separators,
+    msh1: Option<&'m str>,
+    msh2: Option<&'m str>,
+}
+
+impl<'m> Iterator for Fields<'m> {
+    type Item = Field<'m>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Field<'m>> {
+        if let Some(raw) = self.msh1.take().or_else(|| self.msh2.take()) {
+            return Some(Field {
+                raw,
+                seps: Separators::LITERAL,
+            });
+        }
+        let raw = self.rest.next()?;
+        Some(Field {
+            raw,
+            seps: self.seps,
+        })
     }
 }
 
@@ -283,5 +278,67 @@ impl<'m> Component<'m> {
     pub fn subcomponents(&self) -> impl Iterator<Item = Subcomponent<'m>> + use<'m> {
         let seps = self.seps;
         Pieces::new(self.raw, seps.subcomponent).map(move |raw| Subcomponent { raw, seps })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Segment, Separators};
+
+    /// The fields as `str::split` sees them, with MSH's numbering applied.
+    fn model(raw: &str) -> Vec<&str> {
+        let mut pieces: Vec<&str> = raw.split('|').collect();
+        if raw.starts_with("MSH|") {
+            // ["MSH", enc, f3...] becomes ["|", enc, f3...].
+            pieces[0] = "|";
+        } else {
+            pieces.remove(0);
+        }
+        pieces
+    }
+
+    #[test]
+    fn fields_match_str_split_across_window_boundaries() {
+        let seps = Separators::STANDARD;
+        for id in ["MSH", "PID", "ZZ1"] {
+            for len in 0..150 {
+                for every in [1, 2, 7, 13, 64] {
+                    let body: String = (0..len)
+                        .map(|i| if i % every == every - 1 { '|' } else { 'x' })
+                        .collect();
+                    let raw = if id == "MSH" {
+                        format!("MSH|^~\\&|{body}")
+                    } else {
+                        format!("{id}|{body}")
+                    };
+                    let seg = Segment::new(&raw, seps);
+                    let got: Vec<&str> = seg.fields().map(|f| f.raw()).collect();
+                    assert_eq!(got, model(&raw), "{raw:?}");
+                    assert_eq!(seg.field_count(), got.len());
+                    for (n, want) in got.iter().enumerate() {
+                        let field = seg.field(n + 1).map(|f| f.raw());
+                        assert_eq!(field, Some(*want), "{raw:?} field {}", n + 1);
+                    }
+                    assert!(seg.field(got.len() + 1).is_none());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn msh_literals_and_short_segments() {
+        let seps = Separators::STANDARD;
+        let fields =
+            |raw| -> Vec<&str> { Segment::new(raw, seps).fields().map(|f| f.raw()).collect() };
+        assert_eq!(fields("MSH|^~\\&"), ["|", "^~\\&"]);
+        assert_eq!(fields("MSH|^~\\&|"), ["|", "^~\\&", ""]);
+        assert_eq!(fields("MSH|"), ["|", ""]);
+        assert!(fields("MSH").is_empty());
+        assert!(fields("PID").is_empty());
+        assert_eq!(fields("PID|"), [""]);
+        assert_eq!(fields("PID|é|€"), ["é", "€"]);
+        let msh = Segment::new("MSH|^~\\&|A", seps);
+        let literal: Vec<bool> = msh.fields().map(|f| f.repetitions().count() == 1).collect();
+        assert_eq!(literal, [true, true, true]);
     }
 }

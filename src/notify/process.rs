@@ -124,7 +124,19 @@ impl Notifier {
             "A28" | "A31" => return self.index_person(batch, row, &ev).await,
             _ => {}
         }
-        self.enrich(batch, &mut ev).await?;
+        let now = self.gw.hisp.now();
+        let mut matches = snap.match_rosters(&ev.patient, now);
+        let matched =
+            |m: &[(String, Matched<'_>)]| m.iter().any(|(_, x)| matches!(x, Matched::Yes(_)));
+        if !matched(&matches) && snap.index_nonempty && self.enrich(&mut ev).await? {
+            matches = snap.match_rosters(&ev.patient, now);
+        }
+        // Most ADT traffic is about patients on nobody's roster: they need no
+        // encounter bookkeeping (it only remembers what was alerted to whom).
+        if matches.is_empty() {
+            let done = Done::Quiet("no subscriber's roster matched");
+            return finish(batch, self, row, "no subscriber", false, done).await;
+        }
         let (change, enc) = self.advance(batch, &ev).await?;
         let enc_id = enc.id;
         let Change::Alert { event, key } = change else {
@@ -138,12 +150,6 @@ impl Notifier {
                 .await?;
             let done = Done::Quiet("sensitive without consent");
             return finish(batch, self, row, "suppressed", false, done).await;
-        }
-        let matches = snap.match_rosters(&ev.patient, self.gw.hisp.now());
-        if matches.is_empty() {
-            self.save(batch, &enc).await?;
-            let done = Done::Quiet("no subscriber's roster matched");
-            return finish(batch, self, row, event, false, done).await;
         }
         // Without opt-in consent, sensitive diagnoses stay out of the alert.
         let content = if consent == Some("opt-in") {
@@ -162,7 +168,7 @@ impl Notifier {
             Content { ev, raw, withheld }
         };
         // The alerts write with their own connections: commit what the batch holds.
-        batch.flush().await?;
+        batch.flush(&self.gw.hisp, &self.gw.node).await?;
         let target = Target {
             feed,
             encounter_id: enc_id,
@@ -182,19 +188,31 @@ impl Notifier {
     }
 
     /// Fill what the message leaves out of the patient (demographics, other
-    /// identifiers) from the patient index; the message's own values win.
-    async fn enrich(&self, batch: &mut Batch, ev: &mut AdtEvent) -> Result<(), OpsError> {
-        if ev.patient.identifiers.is_empty() {
-            return Ok(());
+    /// identifiers) from the patient index; the message's own values win. A
+    /// message with every matching field present is left as it is. Read on a
+    /// pooled connection, outside the batch's write transaction (an A28/A31
+    /// earlier in the batch committed it first). True when something was added.
+    async fn enrich(&self, ev: &mut AdtEvent) -> Result<bool, OpsError> {
+        let p = &ev.patient;
+        let complete = !p.family.trim().is_empty()
+            && !p.given.trim().is_empty()
+            && p.birth_date.is_some()
+            && p.sex.is_some()
+            && p.postal_code.is_some();
+        if p.identifiers.is_empty() || complete {
+            return Ok(false);
         }
         let hisp = &self.gw.hisp;
-        let conn = batch.conn(hisp).await?;
+        let mut conn = hisp.conn().await?;
         let known =
-            notify::index_lookup(conn, hisp.store.sealer(), &ev.patient.identifiers).await?;
-        if let Some(known) = known {
-            ev.patient = notify::merge_person(&known, &ev.patient);
-        }
-        Ok(())
+            notify::index_lookup(&mut conn, hisp.store.sealer(), &ev.patient.identifiers).await?;
+        let Some(known) = known else {
+            return Ok(false);
+        };
+        let merged = notify::merge_person(&known, &ev.patient);
+        let changed = merged != ev.patient;
+        ev.patient = merged;
+        Ok(changed)
     }
 
     /// A28/A31: add or update the person in the patient index; no alert.
@@ -208,6 +226,8 @@ impl Notifier {
         let now = hisp.now();
         let conn = batch.conn(hisp).await?;
         notify::index_upsert(conn, hisp.store.sealer(), &ev.patient, now).await?;
+        // Later rows read the index outside this transaction: commit first.
+        batch.stale = true;
         let done = Done::Quiet("patient index updated");
         finish(batch, self, row, "indexed", false, done).await
     }
@@ -442,17 +462,17 @@ impl Notifier {
     }
 }
 
-/// Mark a row done inside the batch's transaction.
+/// Mark a row done in the batch's transaction (written, grouped by result,
+/// when the batch commits).
 async fn finish(
     batch: &mut Batch,
-    n: &Notifier,
+    _n: &Notifier,
     row: &AdtRow,
     result: &str,
     forget: bool,
     done: Done,
 ) -> Result<Done, OpsError> {
-    let conn = batch.conn(&n.gw.hisp).await?;
-    notify::finish_adt(conn, row.id, &n.gw.node, result, forget).await?;
+    batch.finishes.push((row.id, result.to_string(), forget));
     Ok(done)
 }
 
@@ -530,6 +550,10 @@ pub struct Snapshot {
     consents: Vec<(Index, String)>,
     rosters: Vec<Roster>,
     digest: Vec<String>,
+    /// The patient index has someone (else no lookup is worth a query). Set
+    /// when loaded and as soon as this worker indexes a person; another
+    /// node's first A28/A31 is seen at the next reload (5 minutes at most).
+    index_nonempty: bool,
 }
 
 /// The longest a snapshot is used without reloading, seconds.
@@ -597,7 +621,9 @@ impl Snapshot {
         }
         rosters.sort_by(|a, b| a.owner.cmp(&b.owner));
         let digest = notify::digest_subscribers(conn).await?;
+        let index_nonempty = notify::index_nonempty(conn).await?;
         Ok(Self {
+            index_nonempty,
             generation: Some(generation),
             valid_until,
             feeds,
@@ -658,7 +684,9 @@ impl Snapshot {
 /// many messages), and the rows it finishes.
 #[derive(Default)]
 struct Batch {
-    tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+    tx: Option<crate::store::Tx>,
+    /// Rows to mark done when the batch commits: id, result, forget the message.
+    finishes: Vec<(i64, String, bool)>,
     /// Rows finished inside `tx`, logged once it commits.
     done: Vec<(i64, Done)>,
     /// Set when a step changed rosters (A40): reload before the next row.
@@ -674,8 +702,29 @@ impl Batch {
         Ok(&mut **self.tx.insert(tx))
     }
 
-    /// Commit what the batch holds.
-    async fn flush(&mut self) -> Result<(), OpsError> {
+    /// Commit what the batch holds, the rows' completions with it.
+    async fn flush(&mut self, hisp: &crate::ops::Hisp, node: &str) -> Result<(), OpsError> {
+        if !self.finishes.is_empty() {
+            let mut groups: Vec<(&str, bool, Vec<i64>)> = Vec::new();
+            for (id, result, forget) in &self.finishes {
+                match groups
+                    .iter_mut()
+                    .find(|(r, f, _)| r == result && f == forget)
+                {
+                    Some((_, _, ids)) => ids.push(*id),
+                    None => groups.push((result, *forget, vec![*id])),
+                }
+            }
+            let groups: Vec<(String, bool, Vec<i64>)> = groups
+                .into_iter()
+                .map(|(r, f, ids)| (r.to_string(), f, ids))
+                .collect();
+            let conn = self.conn(hisp).await?;
+            for (result, forget, ids) in &groups {
+                notify::finish_adts(conn, ids, node, result, *forget).await?;
+            }
+            self.finishes.clear();
+        }
         if let Some(tx) = self.tx.take() {
             tx.commit().await?;
         }
@@ -688,6 +737,7 @@ impl Batch {
     /// Roll back; the ids of the rows whose completion was undone.
     fn abort(&mut self) -> Vec<i64> {
         self.tx = None;
+        self.finishes.clear();
         self.done.drain(..).map(|(id, _)| id).collect()
     }
 }
@@ -716,7 +766,8 @@ impl Notifier {
             }
             if batch.stale {
                 batch.stale = false;
-                if let Err(e) = batch.flush().await {
+                snap.index_nonempty = true;
+                if let Err(e) = batch.flush(&self.gw.hisp, &self.gw.node).await {
                     tracing::warn!(error = %e, "cannot commit ADT results; retrying");
                     let undone = batch.abort();
                     self.release_now(&undone).await;
@@ -726,7 +777,7 @@ impl Notifier {
                 }
             }
         }
-        if let Err(e) = batch.flush().await {
+        if let Err(e) = batch.flush(&self.gw.hisp, &self.gw.node).await {
             tracing::warn!(error = %e, "cannot commit ADT results; retrying");
             let undone = batch.abort();
             self.release_now(&undone).await;

@@ -93,7 +93,7 @@ impl Hisp {
                 ))
             })?;
         let chain = match &row.chain_pem {
-            Some(pem) => X509::stack_from_pem(pem.as_bytes())
+            Some(pem) => crate::store::parsed::x509_stack(pem.as_bytes())
                 .map_err(|e| OpsError::Invalid(e.to_string()))?,
             None => vec![self.ca_cert().await?],
         };

@@ -49,7 +49,7 @@ use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::Error as SmtpError;
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, CertificateStore, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use tokio::net::TcpStream;
@@ -159,7 +159,14 @@ struct Inner {
     /// Parsed `config.routes`.
     routes: BTreeMap<String, Target>,
     resolver: TokioResolver,
+    /// TLS client parameters per host, built once: building them sets up an
+    /// OpenSSL context, which parses the system's CA bundle (tens of
+    /// milliseconds of CPU each time on OpenSSL 3.0).
+    tls: std::sync::Mutex<std::collections::HashMap<String, TlsParameters>>,
 }
+
+/// Hosts whose TLS parameters are kept (the map is cleared when it is full).
+const TLS_CACHE_HOSTS: usize = 1024;
 
 impl Outbound {
     /// Checks the routes and the EHLO name, and builds the resolver.
@@ -179,6 +186,7 @@ impl Outbound {
             config,
             routes,
             resolver,
+            tls: std::sync::Mutex::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -386,7 +394,7 @@ impl Outbound {
         .await?;
         let tls_required = config.tls_required.contains(&normalize_domain(domain));
         if tls_required || conn.can_starttls() {
-            let params = tls_parameters(&target.host)?;
+            let params = self.tls_parameters(&target.host)?;
             // STARTTLS, the handshake, and EHLO again.
             within(
                 step.saturating_mul(3),
@@ -458,13 +466,38 @@ async fn within<T>(
         .map_err(AttemptError::Smtp)
 }
 
-/// Opportunistic TLS parameters; see the module doc for why nothing is verified.
-fn tls_parameters(host: &str) -> Result<TlsParameters, AttemptError> {
-    TlsParameters::builder(host.to_owned())
-        .dangerous_accept_invalid_certs(true)
-        .dangerous_accept_invalid_hostnames(true)
-        .build()
-        .map_err(AttemptError::Smtp)
+impl Outbound {
+    /// Opportunistic TLS parameters for `host` (cached); see the module doc
+    /// for why nothing is verified, and so why no CA store is loaded.
+    fn tls_parameters(&self, host: &str) -> Result<TlsParameters, AttemptError> {
+        let cache =
+            |f: &mut dyn FnMut(&mut std::collections::HashMap<String, TlsParameters>)| match self
+                .inner
+                .tls
+                .lock()
+            {
+                Ok(mut m) => f(&mut m),
+                Err(poisoned) => f(&mut poisoned.into_inner()),
+            };
+        let mut found = None;
+        cache(&mut |m| found = m.get(host).cloned());
+        if let Some(p) = found {
+            return Ok(p);
+        }
+        let params = TlsParameters::builder(host.to_owned())
+            .certificate_store(CertificateStore::None)
+            .dangerous_accept_invalid_certs(true)
+            .dangerous_accept_invalid_hostnames(true)
+            .build()
+            .map_err(AttemptError::Smtp)?;
+        cache(&mut |m| {
+            if m.len() >= TLS_CACHE_HOSTS {
+                m.clear();
+            }
+            m.insert(host.to_owned(), params.clone());
+        });
+        Ok(params)
+    }
 }
 
 /// The SMTP envelope; a bad address is the caller's data, so retrying cannot help.

@@ -59,34 +59,57 @@ async fn idle(wake: &Notify, stop: &mut watch::Receiver<bool>, every: Duration) 
 }
 
 async fn inbound_loop(gw: Gateway, mut stop: watch::Receiver<bool>) {
-    let parallel = std::thread::available_parallelism().map_or(2, usize::from);
+    // The agent's work is CPU (RSA) with store round trips between: twice the
+    // cores keeps them busy while some messages wait on the store.
+    let parallel = std::thread::available_parallelism().map_or(2, usize::from) * 2;
     let permits = Arc::new(Semaphore::new(parallel));
+    let mut tasks = JoinSet::new();
     loop {
         if *stop.borrow() {
-            return;
+            break;
         }
-        let claimed = claim_inbound(&gw).await;
+        while tasks.try_join_next().is_some() {}
+        // Claim only what can start now, so a lease is not spent waiting.
+        let free = i64::try_from(permits.available_permits())
+            .unwrap_or(0)
+            .min(BATCH);
+        let claimed = if free > 0 {
+            claim_inbound(&gw, free).await
+        } else {
+            Vec::new()
+        };
         let n = claimed.len();
-        let mut tasks = JoinSet::new();
         for row in claimed {
-            let (gw, permits) = (gw.clone(), permits.clone());
+            let gw = gw.clone();
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
             tasks.spawn(async move {
-                let _permit = permits.acquire().await;
+                let _permit = permit;
                 inbound_one(&gw, row).await;
             });
         }
-        while tasks.join_next().await.is_some() {}
-        if n == 0 && idle(&gw.inbound_ready, &mut stop, POLL).await {
-            return;
+        if n == 0 {
+            if free == 0 {
+                // Every permit busy: wait for one message to finish.
+                if tasks.join_next().await.is_none() {
+                    tokio::task::yield_now().await;
+                }
+                continue;
+            }
+            if idle(&gw.inbound_ready, &mut stop, POLL).await {
+                break;
+            }
         }
     }
+    while tasks.join_next().await.is_some() {}
 }
 
-async fn claim_inbound(gw: &Gateway) -> Vec<InboundRow> {
+async fn claim_inbound(gw: &Gateway, limit: i64) -> Vec<InboundRow> {
     let claimed = async {
         let mut conn = gw.hisp.conn().await?;
         let sealer = gw.hisp.store.sealer();
-        Ok::<_, OpsError>(queue::claim_inbound(&mut conn, sealer, gw.claim(BATCH)).await?)
+        Ok::<_, OpsError>(queue::claim_inbound(&mut conn, sealer, gw.claim(limit)).await?)
     };
     claimed.await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot claim inbound messages");
@@ -150,8 +173,17 @@ async fn delivery_loop(gw: Gateway, outbound: Arc<Outbound>, mut stop: watch::Re
                 }
             });
         }
-        if n == 0 && idle(&gw.outbound_ready, &mut stop, POLL).await {
-            break;
+        if n == 0 {
+            if free == 0 {
+                // Every permit busy: wait for one delivery to finish.
+                if tasks.join_next().await.is_none() {
+                    tokio::task::yield_now().await;
+                }
+                continue;
+            }
+            if idle(&gw.outbound_ready, &mut stop, POLL).await {
+                break;
+            }
         }
     }
     while tasks.join_next().await.is_some() {}

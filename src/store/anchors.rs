@@ -182,7 +182,7 @@ pub async fn set(
         .iter()
         .map(|r| {
             let der: Vec<u8> = r.try_get(0)?;
-            X509::from_der(&der).map_err(|e| StoreError::Corrupt(e.to_string()))
+            super::parsed::x509(&der).map_err(|e| StoreError::Corrupt(e.to_string()))
         })
         .collect()
 }

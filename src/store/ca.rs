@@ -56,7 +56,7 @@ pub async fn cert(conn: &mut AnyConnection) -> Result<Option<X509>, StoreError> 
         return Ok(None);
     };
     let der: Vec<u8> = row.try_get(0)?;
-    X509::from_der(&der)
+    super::parsed::x509(&der)
         .map(Some)
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }

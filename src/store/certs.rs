@@ -51,7 +51,7 @@ pub struct CertRow {
 impl CertRow {
     /// The certificate, parsed.
     pub fn cert(&self) -> Result<X509, StoreError> {
-        X509::from_der(&self.cert_der).map_err(|e| StoreError::Corrupt(e.to_string()))
+        super::parsed::x509(&self.cert_der).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     /// True when usable at `now`: not revoked and within its validity period.
@@ -258,10 +258,11 @@ pub async fn delete(conn: &mut AnyConnection, id: i64) -> Result<(), StoreError>
 
 /// Open a certificate's sealed private key.
 pub fn private_key(store: &Store, row: &CertRow) -> Result<PKey<Private>, StoreError> {
-    let der = store
-        .sealer()
-        .open(&key_context(&row.fingerprint), &row.key_sealed)?;
-    PKey::private_key_from_pkcs8(&der).map_err(|e| StoreError::Corrupt(e.to_string()))
+    let context = key_context(&row.fingerprint);
+    super::parsed::private_key(&context, &row.key_sealed, || {
+        let der = store.sealer().open(&context, &row.key_sealed)?;
+        PKey::private_key_from_pkcs8(&der).map_err(|e| StoreError::Corrupt(e.to_string()))
+    })
 }
 
 fn select_where(tail: &str) -> String {

@@ -13,6 +13,7 @@ pub mod domains;
 pub mod mailbox;
 mod migrate;
 pub mod notify;
+pub mod parsed;
 pub mod queue;
 pub mod seal;
 pub mod tracking;
@@ -70,7 +71,48 @@ pub struct Store {
     engine: Engine,
     /// Seals private keys and PHI before they are written.
     sealer: Arc<Sealer>,
+    /// SQLite's one writer, taken in-process before `BEGIN IMMEDIATE` so that
+    /// waiting writers queue and are woken at once, instead of polling the
+    /// file lock with SQLite's busy handler (which sleeps 1, 2, 5, 10… ms).
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// A write transaction (see [`Store::begin`]): derefs to the connection.
+#[derive(Debug)]
+pub struct Tx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    /// Commit (then the next writer may begin).
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Roll back.
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// How long a writer waits in the in-process queue before falling back to
+/// SQLite's own lock wait (a task that begins while holding a transaction
+/// would otherwise wait for itself).
+const WRITER_QUEUE_WAIT: Duration = Duration::from_secs(2);
 
 impl Store {
     /// Open (creating a SQLite file if needed) and migrate the database at `url`.
@@ -104,6 +146,7 @@ impl Store {
             pool,
             engine,
             sealer,
+            writer: Arc::default(),
         };
         migrate::run(&store).await?;
         Ok(store)
@@ -118,10 +161,19 @@ impl Store {
     /// the write lock up front, so two transactions that read then write wait
     /// for each other (busy timeout) instead of failing with SQLITE_BUSY when
     /// the second tries to upgrade its read snapshot.
-    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    /// Writers of this process queue for SQLite's lock in a FIFO mutex first.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         match self.engine {
-            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Engine::Postgres => self.pool.begin().await,
+            Engine::Sqlite => {
+                let queued = self.writer.clone().lock_owned();
+                let guard = tokio::time::timeout(WRITER_QUEUE_WAIT, queued).await.ok();
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(Tx { tx, _writer: guard })
+            }
+            Engine::Postgres => Ok(Tx {
+                tx: self.pool.begin().await?,
+                _writer: None,
+            }),
         }
     }
 

@@ -250,6 +250,32 @@ pub async fn finish_adt(
     Ok(done.rows_affected() == 1)
 }
 
+/// Finish several claimed ADT rows with the same result in one statement.
+pub async fn finish_adts(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    node: &str,
+    result: &str,
+    forget: bool,
+) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    let raw = if forget { ", raw_sealed = NULL" } else { "" };
+    // The ids are integers formatted here, never text from outside.
+    let sql = format!(
+        "UPDATE adt_messages SET state = 'done', result = $1{raw}, claimed_by = NULL, lease_until = 0 WHERE claimed_by = $2 AND id IN ({})",
+        list.join(",")
+    );
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(result)
+        .bind(node)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
+}
+
 /// Give a claimed ADT row back to be tried again at `next`.
 pub async fn release_adt(
     conn: &mut AnyConnection,
@@ -480,21 +506,18 @@ pub async fn encounter(
     visit: &str,
     now: i64,
 ) -> Result<EncounterRow, StoreError> {
-    sqlx::query(
+    // One statement for both cases: a conflict "updates" nothing but still
+    // returns the row (and on PostgreSQL locks it for the transaction).
+    let r = sqlx::query(
         "INSERT INTO encounters (facility, visit, state, updated_at) VALUES ($1, $2, 'new', $3)
-         ON CONFLICT (facility, visit) DO NOTHING",
+         ON CONFLICT (facility, visit) DO UPDATE SET facility = excluded.facility
+         RETURNING id, state, alerted",
     )
     .bind(facility)
     .bind(visit)
     .bind(now)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    let r =
-        sqlx::query("SELECT id, state, alerted FROM encounters WHERE facility = $1 AND visit = $2")
-            .bind(facility)
-            .bind(visit)
-            .fetch_one(&mut *conn)
-            .await?;
     Ok(EncounterRow {
         id: r.try_get("id")?,
         state: r.try_get("state")?,
@@ -1011,4 +1034,12 @@ pub async fn digest_subscribers(conn: &mut AnyConnection) -> Result<Vec<String>,
         .iter()
         .map(|r| Ok(r.try_get(0)?))
         .collect()
+}
+
+/// Whether the patient index holds anyone.
+pub async fn index_nonempty(conn: &mut AnyConnection) -> Result<bool, StoreError> {
+    Ok(sqlx::query("SELECT 1 FROM patient_index LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
 }

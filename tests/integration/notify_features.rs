@@ -102,9 +102,18 @@ async fn twenty_connections_at_once_each_message_committed_and_acknowledged_once
     );
     drained(&a).await;
     assert_eq!(
-        count(&a, "SELECT COUNT(*) FROM encounters").await,
+        count(
+            &a,
+            "SELECT COUNT(*) FROM adt_messages WHERE state = 'done' AND attempts = 1 AND result = 'no subscriber'"
+        )
+        .await,
         20 * 15 + 1,
-        "each message processed once"
+        "each message processed once (claimed once, finished)"
+    );
+    assert_eq!(
+        count(&a, "SELECT COUNT(*) FROM encounters").await,
+        0,
+        "no encounter kept for patients on nobody's roster"
     );
     a.stop().await;
 }
