@@ -345,11 +345,13 @@ impl Notifier {
         };
         let window = i64::try_from(hisp.config.notify.dedup_window_secs).unwrap_or(i64::MAX);
         let alert_id = {
-            let mut conn = hisp.conn().await?;
+            // A queued write transaction (see `Store::begin`), not autocommit
+            // writes polling SQLite's lock while the MLLP intake commits.
+            let mut tx = hisp.store.begin().await?;
+            let conn: &mut sqlx::AnyConnection = &mut tx;
             if target.event != "retraction"
                 && window > 0
-                && notify::identical_alert_since(&mut conn, &new, now.saturating_sub(window))
-                    .await?
+                && notify::identical_alert_since(conn, &new, now.saturating_sub(window)).await?
             {
                 tracing::info!(
                     event = target.event,
@@ -357,24 +359,22 @@ impl Notifier {
                 );
                 return Ok(false);
             }
-            match notify::insert_alert(&mut conn, hisp.store.sealer(), &new, now).await? {
+            let id = match notify::insert_alert(conn, hisp.store.sealer(), &new, now).await? {
                 Some(id) => id,
                 // Filed but never sent (a failure or crash before the submit): send it now.
                 None if digest => return Ok(false),
                 None => {
-                    let unsent = notify::unsent_alert(
-                        &mut conn,
-                        &entry.owner,
-                        target.encounter_id,
-                        target.key,
-                    )
-                    .await?;
+                    let unsent =
+                        notify::unsent_alert(conn, &entry.owner, target.encounter_id, target.key)
+                            .await?;
                     match unsent {
                         Some(id) => id,
                         None => return Ok(false),
                     }
                 }
-            }
+            };
+            tx.commit().await?;
+            id
         };
         if digest {
             // Filed in the worklist; the daily digest carries it.
@@ -388,8 +388,9 @@ impl Notifier {
             actor: "notify",
         };
         let done = self.gw.submit(&sub).await?;
-        let mut conn = hisp.conn().await?;
-        notify::set_alert_message(&mut conn, alert_id, &done.message_id).await?;
+        let mut tx = hisp.store.begin().await?;
+        notify::set_alert_message(&mut tx, alert_id, &done.message_id).await?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -866,10 +867,12 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
 async fn claim(n: &Notifier) -> Vec<AdtRow> {
     let hisp = &n.gw.hisp;
     let claimed = async {
-        let mut conn = hisp.conn().await?;
-        Ok::<_, OpsError>(
-            notify::claim_adt(&mut conn, hisp.store.sealer(), n.gw.claim(BATCH)).await?,
-        )
+        // In a queued write transaction: an autocommit claim would poll
+        // SQLite's lock while the MLLP intake keeps committing.
+        let mut tx = hisp.store.begin().await?;
+        let rows = notify::claim_adt(&mut tx, hisp.store.sealer(), n.gw.claim(BATCH)).await?;
+        tx.commit().await?;
+        Ok::<_, OpsError>(rows)
     };
     claimed.await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot claim ADT messages");

@@ -107,9 +107,13 @@ async fn inbound_loop(gw: Gateway, mut stop: watch::Receiver<bool>) {
 
 async fn claim_inbound(gw: &Gateway, limit: i64) -> Vec<InboundRow> {
     let claimed = async {
-        let mut conn = gw.hisp.conn().await?;
+        // A queued write transaction (see `Store::begin`), not an autocommit
+        // write polling SQLite's lock.
+        let mut tx = gw.hisp.store.begin().await?;
         let sealer = gw.hisp.store.sealer();
-        Ok::<_, OpsError>(queue::claim_inbound(&mut conn, sealer, gw.claim(limit)).await?)
+        let rows = queue::claim_inbound(&mut tx, sealer, gw.claim(limit)).await?;
+        tx.commit().await?;
+        Ok::<_, OpsError>(rows)
     };
     claimed.await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot claim inbound messages");
@@ -191,9 +195,13 @@ async fn delivery_loop(gw: Gateway, outbound: Arc<Outbound>, mut stop: watch::Re
 
 async fn claim_outbound(gw: &Gateway, limit: i64) -> Vec<queue::OutboundRow> {
     let claimed = async {
-        let mut conn = gw.hisp.conn().await?;
+        // A queued write transaction (see `Store::begin`), not an autocommit
+        // write polling SQLite's lock.
+        let mut tx = gw.hisp.store.begin().await?;
         let sealer = gw.hisp.store.sealer();
-        Ok::<_, OpsError>(queue::claim_outbound(&mut conn, sealer, gw.claim(limit)).await?)
+        let rows = queue::claim_outbound(&mut tx, sealer, gw.claim(limit)).await?;
+        tx.commit().await?;
+        Ok::<_, OpsError>(rows)
     };
     claimed.await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot claim outbound messages");
