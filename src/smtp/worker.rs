@@ -58,51 +58,80 @@ async fn idle(wake: &Notify, stop: &mut watch::Receiver<bool>, every: Duration) 
     }
 }
 
-async fn inbound_loop(gw: Gateway, mut stop: watch::Receiver<bool>) {
-    // The agent's work is CPU (RSA) with store round trips between: twice the
-    // cores keeps them busy while some messages wait on the store.
-    let parallel = std::thread::available_parallelism().map_or(2, usize::from) * 2;
-    let permits = Arc::new(Semaphore::new(parallel));
+/// Keep up to `permits` rows in work: claim only as many as can start now (so
+/// no lease is spent waiting), claim again as soon as one finishes, and sleep
+/// only when nothing was due (until `wake`, the poll interval, or stop).
+async fn pump<R, C, CF, W, WF>(
+    permits: usize,
+    wake: &Notify,
+    stop: &mut watch::Receiver<bool>,
+    claim: C,
+    work: W,
+) where
+    R: Send + 'static,
+    C: Fn(i64) -> CF,
+    CF: std::future::Future<Output = Vec<R>>,
+    W: Fn(R) -> WF,
+    WF: std::future::Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(permits));
     let mut tasks = JoinSet::new();
     loop {
         if *stop.borrow() {
             break;
         }
         while tasks.try_join_next().is_some() {}
-        // Claim only what can start now, so a lease is not spent waiting.
         let free = i64::try_from(permits.available_permits())
             .unwrap_or(0)
             .min(BATCH);
         let claimed = if free > 0 {
-            claim_inbound(&gw, free).await
+            claim(free).await
         } else {
             Vec::new()
         };
         let n = claimed.len();
         for row in claimed {
-            let gw = gw.clone();
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
+            let job = work(row);
             tasks.spawn(async move {
                 let _permit = permit;
-                inbound_one(&gw, row).await;
+                job.await;
             });
         }
         if n == 0 {
             if free == 0 {
-                // Every permit busy: wait for one message to finish.
+                // Every permit busy: wait for one row to finish.
                 if tasks.join_next().await.is_none() {
                     tokio::task::yield_now().await;
                 }
                 continue;
             }
-            if idle(&gw.inbound_ready, &mut stop, POLL).await {
+            if idle(wake, stop, POLL).await {
                 break;
             }
         }
     }
     while tasks.join_next().await.is_some() {}
+}
+
+async fn inbound_loop(gw: Gateway, mut stop: watch::Receiver<bool>) {
+    // The agent's work is CPU (RSA) with store round trips between: twice the
+    // cores keeps them busy while some messages wait on the store.
+    let parallel = std::thread::available_parallelism().map_or(2, usize::from) * 2;
+    let wake = gw.inbound_ready.clone();
+    pump(
+        parallel,
+        &wake,
+        &mut stop,
+        |limit| claim_inbound(&gw, limit),
+        |row| {
+            let gw = gw.clone();
+            async move { inbound_one(&gw, row).await }
+        },
+    )
+    .await;
 }
 
 async fn claim_inbound(gw: &Gateway, limit: i64) -> Vec<InboundRow> {
@@ -149,48 +178,22 @@ async fn inbound_one(gw: &Gateway, row: InboundRow) {
 }
 
 async fn delivery_loop(gw: Gateway, outbound: Arc<Outbound>, mut stop: watch::Receiver<bool>) {
-    let permits = Arc::new(Semaphore::new(DELIVERIES));
-    let mut tasks = JoinSet::new();
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        while tasks.try_join_next().is_some() {}
-        let free = i64::try_from(permits.available_permits())
-            .unwrap_or(0)
-            .min(BATCH);
-        let claimed = if free > 0 {
-            claim_outbound(&gw, free).await
-        } else {
-            Vec::new()
-        };
-        let n = claimed.len();
-        for row in claimed {
+    let wake = gw.outbound_ready.clone();
+    pump(
+        DELIVERIES,
+        &wake,
+        &mut stop,
+        |limit| claim_outbound(&gw, limit),
+        |row| {
             let (gw, outbound) = (gw.clone(), outbound.clone());
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
-            };
-            tasks.spawn(async move {
-                let _permit = permit;
+            async move {
                 if let Err(e) = gw.deliver_one(&outbound, &row).await {
                     tracing::warn!(outbound = row.id, error = %e, "cannot record a delivery attempt");
                 }
-            });
-        }
-        if n == 0 {
-            if free == 0 {
-                // Every permit busy: wait for one delivery to finish.
-                if tasks.join_next().await.is_none() {
-                    tokio::task::yield_now().await;
-                }
-                continue;
             }
-            if idle(&gw.outbound_ready, &mut stop, POLL).await {
-                break;
-            }
-        }
-    }
-    while tasks.join_next().await.is_some() {}
+        },
+    )
+    .await;
 }
 
 async fn claim_outbound(gw: &Gateway, limit: i64) -> Vec<queue::OutboundRow> {
