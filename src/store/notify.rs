@@ -213,16 +213,22 @@ pub async fn claim_adt(
     let columns = "id, raw_sealed, attempts";
     let rows = super::queue::claim_rows(conn, claim, "adt_messages", "new", columns).await?;
     let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let sealed: Option<Vec<u8>> = r.try_get("raw_sealed")?;
-        out.push(AdtRow {
-            id: r.try_get("id")?,
-            raw: match sealed {
-                Some(s) => sealer.open(ADT_RAW, &s)?,
-                None => Vec::new(),
-            },
-            attempts: r.try_get("attempts")?,
-        });
+    for r in &rows {
+        let read = || -> Result<AdtRow, StoreError> {
+            let sealed: Option<Vec<u8>> = r.try_get("raw_sealed")?;
+            Ok(AdtRow {
+                id: r.try_get("id")?,
+                raw: match sealed {
+                    Some(s) => sealer.open(ADT_RAW, &s)?,
+                    None => Vec::new(),
+                },
+                attempts: r.try_get("attempts")?,
+            })
+        };
+        match read() {
+            Ok(row) => out.push(row),
+            Err(e) => super::queue::park(conn, "adt_messages", "result", r, &e).await?,
+        }
     }
     Ok(out)
 }

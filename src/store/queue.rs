@@ -142,7 +142,38 @@ pub async fn claim_inbound(
 ) -> Result<Vec<InboundRow>, StoreError> {
     let columns = "id, received_at, source, mail_from, rcpts, raw_sealed, attempts";
     let rows = claim_rows(conn, claim, "inbound_queue", "new", columns).await?;
-    rows.iter().map(|r| inbound_from_row(r, sealer)).collect()
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        match inbound_from_row(r, sealer) {
+            Ok(row) => out.push(row),
+            Err(e) => park(conn, "inbound_queue", "result", r, &e).await?,
+        }
+    }
+    Ok(out)
+}
+
+/// Set aside a claimed row that cannot be read (its sealed message does not
+/// open, a column is corrupt): state `corrupt` with the reason, kept for a
+/// person to look at, so it does not fail every later claim of its batch.
+pub(super) async fn park(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    reason_column: &'static str,
+    r: &AnyRow,
+    e: &StoreError,
+) -> Result<(), StoreError> {
+    let id: i64 = r.try_get("id")?;
+    tracing::error!(table, row = id, error = %e, "unreadable queue row set aside as corrupt");
+    // `table` and `reason_column` are constants from this module, never input.
+    let sql = format!(
+        "UPDATE {table} SET state = 'corrupt', {reason_column} = $1, claimed_by = NULL, lease_until = 0 WHERE id = $2"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(format!("unreadable: {e}"))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 fn inbound_from_row(r: &AnyRow, sealer: &Sealer) -> Result<InboundRow, StoreError> {
@@ -343,7 +374,14 @@ pub async fn claim_outbound(
 ) -> Result<Vec<OutboundRow>, StoreError> {
     let columns = "id, kind, message_id, mail_from, rcpt, domain, raw_sealed, attempts, expires_at, created_at";
     let rows = claim_rows(conn, claim, "outbound_queue", "queued", columns).await?;
-    rows.iter().map(|r| outbound_from_row(r, sealer)).collect()
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        match outbound_from_row(r, sealer) {
+            Ok(row) => out.push(row),
+            Err(e) => park(conn, "outbound_queue", "last_error", r, &e).await?,
+        }
+    }
+    Ok(out)
 }
 
 fn outbound_from_row(r: &AnyRow, sealer: &Sealer) -> Result<OutboundRow, StoreError> {

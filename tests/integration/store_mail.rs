@@ -228,3 +228,57 @@ async fn mailbox_filing_is_idempotent_and_tracking_final_once_on_every_engine() 
         );
     }
 }
+
+#[tokio::test]
+async fn an_unreadable_queue_row_is_set_aside_and_the_rest_still_flow_on_every_engine() {
+    for env in envs().await {
+        let h = &env.hisp;
+        let (engine, sealer) = (h.store.engine(), h.store.sealer());
+        let mut conn = h.conn().await.expect("conn");
+        let rcpts = vec!["jo@direct.example.org".to_string()];
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let raw = format!("message {n}");
+            let m = NewInbound {
+                source: "mx",
+                peer: "127.0.0.1",
+                mail_from: "",
+                rcpts: &rcpts,
+                raw: raw.as_bytes(),
+            };
+            ids.push(
+                queue::insert_inbound(&mut conn, sealer, &m, 100)
+                    .await
+                    .expect("insert"),
+            );
+        }
+        // The middle row's sealed message is damaged on disk.
+        sqlx::query("UPDATE inbound_queue SET raw_sealed = $1 WHERE id = $2")
+            .bind(b"HS1 damaged".to_vec())
+            .bind(ids[1])
+            .execute(&mut *conn)
+            .await
+            .expect("damage");
+        let got = queue::claim_inbound(&mut conn, sealer, claim(engine, "n1", 400, 100, 10))
+            .await
+            .expect("the claim does not fail as a whole");
+        let got_ids: Vec<i64> = got.iter().map(|r| r.id).collect();
+        assert_eq!(got_ids, [ids[0], ids[2]], "{}", env.engine);
+        let row = sqlx::query("SELECT state, result FROM inbound_queue WHERE id = $1")
+            .bind(ids[1])
+            .fetch_one(&mut *conn)
+            .await
+            .expect("row");
+        let state: String = sqlx::Row::get(&row, 0);
+        let result: Option<String> = sqlx::Row::get(&row, 1);
+        assert_eq!(state, "corrupt");
+        assert!(result.is_some_and(|r| r.contains("unreadable")));
+        let again = queue::claim_inbound(&mut conn, sealer, claim(engine, "n2", 900, 500, 10))
+            .await
+            .expect("claim");
+        assert!(
+            again.iter().all(|r| r.id != ids[1]),
+            "a corrupt row is not claimed again"
+        );
+    }
+}
