@@ -305,6 +305,8 @@ pub struct MllpConfig {
     /// MLLP over TLS on `listen` (TLS from the first byte, as interface
     /// engines do it), with the server's certificate (`[smtp] tls_cert`).
     pub tls: bool,
+    /// Connections one client address may hold open at once.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for MllpConfig {
@@ -312,6 +314,7 @@ impl Default for MllpConfig {
         Self {
             listen: ([127, 0, 0, 1], 2575).into(),
             tls: false,
+            max_connections_per_ip: 64,
         }
     }
 }

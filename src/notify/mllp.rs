@@ -21,6 +21,7 @@ use super::Notifier;
 use super::adt;
 use crate::hl7::{self, AckCode, AckError, ErrorCode, Framer, Header};
 use crate::ops::OpsError;
+use crate::smtp::session::listener::ConnectionCounts;
 use crate::store::notify::{self, AdtKey};
 
 /// Accept connections until `stop` flips; each connection runs to its end.
@@ -31,6 +32,8 @@ pub async fn serve(
     tls: Option<Arc<SslAcceptor>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let counts = ConnectionCounts::default();
+    let max_per_ip = n.gw.hisp.config.mllp.max_connections_per_ip.max(1);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -38,9 +41,16 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, peer)) => {
+                let Some(slot) = counts.acquire(peer.ip(), max_per_ip) else {
+                    // MLLP has no greeting to refuse with: the connection is closed.
+                    tracing::warn!(%peer, max_per_ip, "MLLP connection refused: too many from this address");
+                    drop(stream);
+                    continue;
+                };
                 let n = n.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let _ = stream.set_nodelay(true);
                     let ended = match tls {
                         None => connection(&n, stream, peer).await,

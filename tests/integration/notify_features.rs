@@ -321,3 +321,39 @@ async fn patient_index_digest_and_identical_alerts() {
     assert!(out.contains("0 digest"), "{out}");
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_may_hold_only_so_many_mllp_connections() {
+    let a = Node::new("a.test", false, None).await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let mut hisp = a.hisp.clone();
+    let mut config = (*hisp.config).clone();
+    config.mllp.max_connections_per_ip = 2;
+    hisp.config = std::sync::Arc::new(config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(hisp::notify::mllp::serve(
+        Notifier::new(Gateway::new(hisp)),
+        listener,
+        None,
+        stop,
+    ));
+    let first = tokio::net::TcpStream::connect(addr).await.expect("1");
+    let second = tokio::net::TcpStream::connect(addr).await.expect("2");
+    // A third is accepted by the kernel and closed by us without an answer.
+    let msg = adt("L1", "A04", "NORTHHOSP", "E", "VL1", JANE);
+    assert!(send_mllp(addr, &msg).await.is_err(), "over the cap");
+    drop(first);
+    // Once a slot is free, the same address is served again.
+    let acked = wait_for(10, "a slot to free", || async {
+        send_mllp(addr, &msg).await.ok()
+    })
+    .await;
+    assert_eq!(hisp::hl7::parse_ack(&acked).expect("ack").0, "AA");
+    drop(second);
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+}

@@ -87,11 +87,11 @@ async fn turn_away(mut socket: TcpStream) {
 
 /// Open connections per client address.
 #[derive(Clone, Default)]
-struct ConnectionCounts(Arc<Mutex<HashMap<IpAddr, usize>>>);
+pub struct ConnectionCounts(Arc<Mutex<HashMap<IpAddr, usize>>>);
 
 impl ConnectionCounts {
     /// Take a slot for `ip` if it has fewer than `max` open.
-    fn acquire(&self, ip: IpAddr, max: usize) -> Option<Slot> {
+    pub fn acquire(&self, ip: IpAddr, max: usize) -> Option<Slot> {
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let count = map.entry(ip).or_insert(0);
         if *count >= max {
@@ -106,7 +106,7 @@ impl ConnectionCounts {
 }
 
 /// One open connection; gives its slot back when dropped.
-struct Slot {
+pub struct Slot {
     counts: ConnectionCounts,
     ip: IpAddr,
 }
