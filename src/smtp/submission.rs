@@ -23,6 +23,9 @@ pub struct Throttle {
     failures: HashMap<String, (u32, i64)>,
 }
 
+/// Size at which expired throttle entries are swept.
+const THROTTLE_PRUNE_AT: usize = 4096;
+
 impl Throttle {
     /// Is `key` locked out at `now`?
     pub fn blocked(&self, key: &str, now: i64, max: u32, window: i64) -> bool {
@@ -31,8 +34,13 @@ impl Throttle {
             .is_some_and(|(n, start)| *n >= max && now - start < window)
     }
 
-    /// Count a failure.
+    /// Count a failure. Entries whose window has passed are dropped first
+    /// when the map is large, so a stream of failures from many addresses
+    /// or names cannot grow it without bound.
     pub fn fail(&mut self, key: &str, now: i64, window: i64) {
+        if self.failures.len() >= THROTTLE_PRUNE_AT {
+            self.failures.retain(|_, (_, start)| now - *start < window);
+        }
         let e = self.failures.entry(key.to_string()).or_insert((0, now));
         if now - e.1 >= window {
             *e = (0, now);
@@ -204,5 +212,29 @@ mod tests {
         assert!(!t.blocked("ip:1", 161, 3, 60));
         t.clear("ip:1");
         assert!(!t.blocked("ip:1", 120, 3, 60));
+    }
+
+    #[test]
+    fn expired_throttle_entries_are_swept_when_the_map_is_large() {
+        let mut t = Throttle::default();
+        for n in 0..super::THROTTLE_PRUNE_AT {
+            t.fail(&format!("ip:{n}"), 100, 60);
+        }
+        t.fail("ip:recent", 150, 60);
+        assert_eq!(
+            t.failures.len(),
+            super::THROTTLE_PRUNE_AT + 1,
+            "all still in window"
+        );
+        t.fail("ip:late", 200, 60);
+        assert_eq!(
+            t.failures.len(),
+            2,
+            "only the entries still in their window stay"
+        );
+        for _ in 0..3 {
+            t.fail("ip:late", 200, 60);
+        }
+        assert!(t.blocked("ip:late", 201, 3, 60), "sweeping keeps counting");
     }
 }
