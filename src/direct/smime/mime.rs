@@ -221,7 +221,7 @@ pub fn base64_lines_into(out: &mut Vec<u8>, data: &[u8]) {
 }
 
 /// The length of [`base64_lines`] of `n` bytes.
-fn base64_lines_len(n: usize) -> usize {
+pub fn base64_lines_len(n: usize) -> usize {
     // 57 input bytes make exactly one 76-character line.
     let rest = n % 57;
     n / 57 * 78

@@ -3,7 +3,7 @@
 //! Trust in the signer is not decided here.
 
 use super::{
-    PKCS7_MIME, PKCS7_SIGNATURE, SignerSummary, SmimeError, cms, load_pkcs7, mime, report,
+    PKCS7_MIME, PKCS7_SIGNATURE, SignerSummary, SmimeError, cms, load_pkcs7, mime, report, signed,
 };
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::stack::Stack;
@@ -19,7 +19,7 @@ const MAX_PARSED_CERTS: usize = 1024;
 /// 150 µs decoding each RSA public key, and correspondents' signing
 /// certificates repeat from message to message. Keyed by the SHA-256 of the
 /// exact DER, so a hit is the certificate those very bytes parse to.
-fn parse_cert(der: &[u8]) -> Option<X509> {
+pub(super) fn parse_cert(der: &[u8]) -> Option<X509> {
     static PARSED: OnceLock<Mutex<HashMap<[u8; 32], X509>>> = OnceLock::new();
     let cache = PARSED.get_or_init(|| Mutex::new(HashMap::new()));
     let key = openssl::sha::sha256(der);
@@ -153,6 +153,50 @@ fn check(
         }
         _ => {}
     }
+    if !openssl_only()
+        && let Some(fast) = signed::check(der, detached, extra, parse_cert)
+    {
+        // check() accepts one signer only, and `fast.signer` is the one
+        // certificate its identifier names: report exactly that one.
+        let signers = signed
+            .signers
+            .iter()
+            .map(|s| report::signer(s, std::iter::once(&fast.signer)))
+            .collect();
+        return Ok(Verified {
+            content: fast.content.to_vec(),
+            signers,
+            certs: fast.certs,
+            micalg: None,
+            detached: detached.is_some(),
+        });
+    }
+    openssl_check(der, signed, detached, extra)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests set it to run [`check`] through OpenSSL alone, to compare the paths.
+    pub(super) static OPENSSL_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether [`check`] must skip its own path (only ever in tests).
+fn openssl_only() -> bool {
+    #[cfg(test)]
+    if OPENSSL_ONLY.with(std::cell::Cell::get) {
+        return true;
+    }
+    false
+}
+
+/// [`check`] by OpenSSL's `CMS_verify`: every shape the own path leaves alone,
+/// and every refusal.
+pub(super) fn openssl_check(
+    der: &[u8],
+    signed: &cms::Signed,
+    detached: Option<&[u8]>,
+    extra: &[X509],
+) -> Result<Verified, SmimeError> {
     let mut cms = CmsContentInfo::from_der(der)
         .map_err(|e| SmimeError::Malformed(format!("OpenSSL cannot read the CMS: {e}")))?;
     let store = X509StoreBuilder::new()?.build();
