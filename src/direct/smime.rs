@@ -38,7 +38,7 @@ mod tests;
 pub use algs::{ContentCipher, KeyTransport};
 pub use report::{EnvelopeInfo, RecipientInfoSummary, SignerSummary};
 pub use signed::SignerDer;
-pub use verify::{Verified, verify, verify_with_certs};
+pub use verify::{Verified, verify, verify_owned, verify_with_certs};
 
 use crate::clock::Clock;
 use crate::direct::ffi;
@@ -111,6 +111,19 @@ pub fn wrap_rfc822(message: &[u8]) -> Vec<u8> {
 pub fn unwrap_rfc822(entity: &[u8]) -> Option<Vec<u8>> {
     let parsed = mime::parse_entity(entity)?;
     (parsed.content_type().mime == "message/rfc822").then(|| parsed.body.to_vec())
+}
+
+/// [`unwrap_rfc822`] of an entity the caller gives up, cut out in place; the
+/// entity itself when it is not `message/rfc822`.
+pub fn unwrap_rfc822_owned(mut entity: Vec<u8>) -> Vec<u8> {
+    let body = mime::parse_entity(&entity)
+        .filter(|parsed| parsed.content_type().mime == "message/rfc822")
+        .and_then(|parsed| mime::range_within(&entity, parsed.body));
+    if let Some(range) = body {
+        entity.truncate(range.end);
+        entity.drain(..range.start);
+    }
+    entity
 }
 
 /// Sign `entity` (line ends made CRLF first) as a `multipart/signed` entity:
@@ -374,7 +387,7 @@ impl Enveloped {
 
     /// [`decrypt`] of the loaded envelope.
     pub fn decrypt(&self, cert: &X509Ref, key: &PKeyRef<Private>) -> Result<Decrypted, SmimeError> {
-        decrypt_envelope(&self.der, &self.env, cert, key)
+        decrypt_envelope(&self.der, &self.env, &self.info, cert, key)
     }
 }
 
@@ -404,17 +417,18 @@ pub fn decrypt(
             "the pkcs7-mime entity is not enveloped-data".into(),
         ));
     };
-    decrypt_envelope(&der, &env, cert, key)
+    decrypt_envelope(&der, &env, &report::envelope(&env), cert, key)
 }
 
-/// Decrypt parsed enveloped-data `der` (`env` is its parse).
+/// Decrypt parsed enveloped-data `der` (`env` is its parse, `envelope` its
+/// summary).
 fn decrypt_envelope(
     der: &[u8],
     env: &cms::Envelope,
+    envelope: &EnvelopeInfo,
     cert: &X509Ref,
     key: &PKeyRef<Private>,
 ) -> Result<Decrypted, SmimeError> {
-    let envelope = report::envelope(env);
     if !env
         .recipients
         .iter()
@@ -429,7 +443,10 @@ fn decrypt_envelope(
     if !env.authenticated
         && let Some(entity) = enveloped::open(der, cert, key)
     {
-        return Ok(Decrypted { entity, envelope });
+        return Ok(Decrypted {
+            entity,
+            envelope: envelope.clone(),
+        });
     }
     let cms = CmsContentInfo::from_der(der)
         .map_err(|e| SmimeError::Malformed(format!("OpenSSL cannot read the CMS: {e}")))?;
@@ -444,7 +461,10 @@ fn decrypt_envelope(
             report::reasons(&e)
         ))
     })?;
-    Ok(Decrypted { entity, envelope })
+    Ok(Decrypted {
+        entity,
+        envelope: envelope.clone(),
+    })
 }
 
 /// Whether an entity (or message) is S/MIME enveloped-data or authEnveloped-data.

@@ -206,6 +206,14 @@ pub fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<&'a [u8
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// Where `part` lies within `whole`, when it is a sub-slice of it (to cut a
+/// part out of an owned buffer in place).
+pub fn range_within(whole: &[u8], part: &[u8]) -> Option<std::ops::Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len()).then_some(start..end)
+}
+
 /// Base64 of `data` in lines of 76 characters, each ending CRLF.
 pub fn base64_lines(data: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; base64_lines_len(data.len())];

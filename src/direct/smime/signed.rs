@@ -19,9 +19,11 @@
 use super::ber::{self, Elem, OCTET_STRING, OID, SEQUENCE, SET};
 use super::{SmimeError, cms, names, report};
 use crate::pki::der;
-use openssl::hash::{MessageDigest, hash};
-use openssl::pkey::{Id, PKeyRef, Private};
-use openssl::sign::{Signer, Verifier};
+use openssl::md::{Md, MdRef};
+use openssl::pkey::{HasPrivate, HasPublic, Id, PKeyRef, Private};
+use openssl::pkey_ctx::PkeyCtx;
+use openssl::rsa::Padding;
+use openssl::sha;
 use openssl::x509::{X509, X509Ref};
 
 /// OBJECT IDENTIFIER contents (tag and length left out).
@@ -99,7 +101,7 @@ pub fn build(
     if key.id() != Id::RSA {
         return Ok(None);
     }
-    let digest = hash(MessageDigest::sha256(), content)?;
+    let digest = sha::sha256(content);
     let caps: Vec<Vec<u8>> = CAPABILITIES
         .iter()
         .map(|oid| der::sequence(&[&der::tlv(OID, oid)]))
@@ -115,11 +117,11 @@ pub fn build(
     // DER: a SET OF is ordered by the encodings of its elements.
     attrs.sort();
     let attrs = attrs.concat();
-    let mut sign = Signer::new(MessageDigest::sha256(), key)?;
     // The signature covers the attributes' DER with an explicit SET tag (§5.4).
-    sign.update(&der::header(SET, attrs.len()))?;
-    sign.update(&attrs)?;
-    let signature = sign.sign_to_vec()?;
+    let mut hasher = sha::Sha256::new();
+    hasher.update(&der::header(SET, attrs.len()));
+    hasher.update(&attrs);
+    let signature = rsa_sign(key, Md::sha256(), &hasher.finish())?;
     let sha256 = der::sequence(&[&der::tlv(OID, SHA256)]);
     let signer_info = der::sequence(&[
         &der::integer_u64(1),
@@ -142,6 +144,39 @@ pub fn build(
     ])))
 }
 
+/// An RSA PKCS#1 v1.5 signature of a precomputed digest (one private-key
+/// operation, without an EVP digest context per message).
+fn rsa_sign<T: HasPrivate>(
+    key: &PKeyRef<T>,
+    md: &MdRef,
+    digest: &[u8],
+) -> Result<Vec<u8>, SmimeError> {
+    let mut ctx = PkeyCtx::new(key)?;
+    ctx.sign_init()?;
+    ctx.set_rsa_padding(Padding::PKCS1)?;
+    ctx.set_signature_md(md)?;
+    let mut signature = Vec::new();
+    ctx.sign_to_vec(digest, &mut signature)?;
+    Ok(signature)
+}
+
+/// Whether `signature` is `key`'s RSA PKCS#1 v1.5 signature of `digest`.
+fn rsa_verifies<T: HasPublic>(
+    key: &PKeyRef<T>,
+    md: &MdRef,
+    digest: &[u8],
+    signature: &[u8],
+) -> bool {
+    let verify = || -> Result<bool, openssl::error::ErrorStack> {
+        let mut ctx = PkeyCtx::new(key)?;
+        ctx.verify_init()?;
+        ctx.set_rsa_padding(Padding::PKCS1)?;
+        ctx.set_signature_md(md)?;
+        ctx.verify(digest, signature)
+    };
+    verify().unwrap_or(false)
+}
+
 /// Attribute ::= SEQUENCE { attrType OID, attrValues SET OF value } with one value.
 fn attribute(oid: &[u8], value: &[u8]) -> Vec<u8> {
     der::sequence(&[&der::tlv(OID, oid), &der::tlv(SET, value)])
@@ -150,6 +185,8 @@ fn attribute(oid: &[u8], value: &[u8]) -> Vec<u8> {
 /// What [`check`] found when the signature holds.
 #[derive(Debug)]
 pub(super) struct Checked<'a> {
+    /// The one SignerInfo: identifier and algorithms.
+    pub info: cms::Signer,
     /// The one certificate the signer identifier names, whose key verified.
     pub signer: X509,
     /// Every certificate the SignedData carries, parsed (through the cache).
@@ -186,15 +223,20 @@ pub(super) fn check<'a>(
     }
     let [info] = children(infos?)?.try_into().ok()?;
     let signer = signer_info(info)?;
-    let md = digest_for(&signer.digest_oid, &signer.signature_oid)?;
-    attributes_hold(signer.attrs, content_type, &hash(md, content).ok()?)?;
+    let digest = digest_for(&signer.digest_oid, &signer.signature_oid)?;
+    attributes_hold(signer.attrs, content_type, &digest.of(&[content]))?;
     let certs = cert_ders
         .iter()
         .map(|d| parse(d))
         .collect::<Option<Vec<X509>>>()?;
     let cert = the_signer_cert(&signer.id, &certs, extra)?;
-    signature_holds(&cert, md, signer.attrs, signer.signature)?;
+    signature_holds(&cert, digest, signer.attrs, signer.signature)?;
     Some(Checked {
+        info: cms::Signer {
+            id: signer.id,
+            digest_oid: signer.digest_oid,
+            signature_oid: signer.signature_oid,
+        },
         signer: cert,
         certs,
         content,
@@ -286,19 +328,61 @@ fn plain_algorithm(alg: Elem<'_>) -> Option<String> {
     params.is_none_or(|p| p.raw == [0x05, 0x00]).then_some(oid)
 }
 
+/// A digest the own path computes, through OpenSSL's one-shot functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Digest {
+    Sha1,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Digest {
+    /// The digest of the concatenated `parts`.
+    fn of(self, parts: &[&[u8]]) -> Vec<u8> {
+        macro_rules! run {
+            ($hasher:expr) => {{
+                let mut h = $hasher;
+                for part in parts {
+                    h.update(part);
+                }
+                h.finish().to_vec()
+            }};
+        }
+        match self {
+            Self::Sha1 => run!(sha::Sha1::new()),
+            Self::Sha224 => run!(sha::Sha224::new()),
+            Self::Sha256 => run!(sha::Sha256::new()),
+            Self::Sha384 => run!(sha::Sha384::new()),
+            Self::Sha512 => run!(sha::Sha512::new()),
+        }
+    }
+
+    fn md(self) -> &'static MdRef {
+        match self {
+            Self::Sha1 => Md::sha1(),
+            Self::Sha224 => Md::sha224(),
+            Self::Sha256 => Md::sha256(),
+            Self::Sha384 => Md::sha384(),
+            Self::Sha512 => Md::sha512(),
+        }
+    }
+}
+
 /// The digest of an RSA PKCS#1 v1.5 signer: signatureAlgorithm is
 /// rsaEncryption or the `shaNWithRSAEncryption` of the same digest.
-fn digest_for(digest_oid: &str, signature_oid: &str) -> Option<MessageDigest> {
-    let (md, with_rsa) = match names::digest(digest_oid).as_str() {
-        "sha1" => (MessageDigest::sha1(), "sha1WithRSAEncryption"),
-        "sha224" => (MessageDigest::sha224(), "sha224WithRSAEncryption"),
-        "sha256" => (MessageDigest::sha256(), "sha256WithRSAEncryption"),
-        "sha384" => (MessageDigest::sha384(), "sha384WithRSAEncryption"),
-        "sha512" => (MessageDigest::sha512(), "sha512WithRSAEncryption"),
+fn digest_for(digest_oid: &str, signature_oid: &str) -> Option<Digest> {
+    let (digest, with_rsa) = match names::digest(digest_oid).as_str() {
+        "sha1" => (Digest::Sha1, "sha1WithRSAEncryption"),
+        "sha224" => (Digest::Sha224, "sha224WithRSAEncryption"),
+        "sha256" => (Digest::Sha256, "sha256WithRSAEncryption"),
+        "sha384" => (Digest::Sha384, "sha384WithRSAEncryption"),
+        "sha512" => (Digest::Sha512, "sha512WithRSAEncryption"),
         _ => return None,
     };
     let signature = names::signature(signature_oid);
-    (signature == "rsaEncryption" || signature == with_rsa).then_some(md)
+    (signature == "rsaEncryption" || signature == with_rsa).then_some(digest)
 }
 
 /// The signed attributes (RFC 5652 §11.1, §11.2): each type at most once with
@@ -342,18 +426,11 @@ fn the_signer_cert(id: &cms::CertId, certs: &[X509], extra: &[X509]) -> Option<X
 
 /// Whether `cert`'s RSA key signed the signed attributes: the signature is over
 /// their DER with the `[0]` tag replaced by SET (RFC 5652 §5.4).
-fn signature_holds(
-    cert: &X509,
-    md: MessageDigest,
-    attrs: Elem<'_>,
-    signature: &[u8],
-) -> Option<()> {
+fn signature_holds(cert: &X509, digest: Digest, attrs: Elem<'_>, signature: &[u8]) -> Option<()> {
     let key = cert.public_key().ok()?;
     if key.id() != Id::RSA {
         return None;
     }
-    let mut verifier = Verifier::new(md, &key).ok()?;
-    verifier.update(&[SET]).ok()?;
-    verifier.update(attrs.raw.get(1..)?).ok()?;
-    verifier.verify(signature).ok()?.then_some(())
+    let signed = digest.of(&[&[SET], attrs.raw.get(1..)?]);
+    rsa_verifies(&key, digest.md(), &signed, signature).then_some(())
 }
