@@ -23,6 +23,7 @@ mod enveloped;
 pub mod mime;
 mod names;
 mod report;
+mod rsa;
 mod signed;
 mod verify;
 

@@ -18,8 +18,6 @@ use super::signed::{RSA_ENCRYPTION, issuer_and_serial};
 use super::{ContentCipher, SmimeError, cms, mime, report};
 use crate::pki::der;
 use openssl::pkey::{Id, PKeyRef, Private};
-use openssl::pkey_ctx::PkeyCtx;
-use openssl::rsa::Padding;
 use openssl::symm::{Cipher, Crypter, Mode};
 use openssl::x509::{X509, X509Ref};
 
@@ -132,11 +130,7 @@ fn key_trans(cert: &X509Ref, content_key: &[u8]) -> Result<Option<Vec<u8>>, Smim
     if public.id() != Id::RSA {
         return Ok(None);
     }
-    let mut ctx = PkeyCtx::new(&public)?;
-    ctx.encrypt_init()?;
-    ctx.set_rsa_padding(Padding::PKCS1)?;
-    let mut encrypted = Vec::new();
-    ctx.encrypt_to_vec(content_key, &mut encrypted)?;
+    let encrypted = super::rsa::encrypt_pkcs1(&public, content_key)?;
     Ok(Some(der::sequence(&[
         &der::integer_u64(0),
         &issuer_and_serial(&cert.to_der()?)?,
@@ -156,11 +150,7 @@ pub(super) fn open(der: &[u8], cert: &X509Ref, key: &PKeyRef<Private>) -> Option
     if key.id() != Id::RSA {
         return None;
     }
-    let mut ctx = PkeyCtx::new(key).ok()?;
-    ctx.decrypt_init().ok()?;
-    ctx.set_rsa_padding(Padding::PKCS1).ok()?;
-    let mut content_key = Vec::new();
-    ctx.decrypt_to_vec(encrypted_key, &mut content_key).ok()?;
+    let content_key = super::rsa::decrypt_pkcs1(key, encrypted_key).ok()?;
     if content_key.len() != parts.cipher.key_len() {
         return None;
     }

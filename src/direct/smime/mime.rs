@@ -214,6 +214,18 @@ pub fn range_within(whole: &[u8], part: &[u8]) -> Option<std::ops::Range<usize>>
     (end <= whole.len()).then_some(start..end)
 }
 
+/// The two base64 characters of each 12-bit value: half the lookups of
+/// [`ALPHABET`] per 3 input bytes.
+const PAIRS: [[u8; 2]; 4096] = {
+    let mut t = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        t[i] = [ALPHABET[i >> 6], ALPHABET[i & 0x3f]];
+        i += 1;
+    }
+    t
+};
+
 /// Base64 of `data` in lines of 76 characters, each ending CRLF.
 pub fn base64_lines(data: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; base64_lines_len(data.len())];
@@ -250,10 +262,8 @@ fn base64_lines_fill(data: &[u8], out: &mut [u8]) {
         for (s3, d4) in src.chunks_exact(3).zip(dst.chunks_exact_mut(4)) {
             if let ([a, b, c], [w, x, y, z]) = (s3, d4) {
                 let n = (u32::from(*a) << 16) | (u32::from(*b) << 8) | u32::from(*c);
-                *w = ALPHABET[(n >> 18) as usize & 0x3f];
-                *x = ALPHABET[(n >> 12) as usize & 0x3f];
-                *y = ALPHABET[(n >> 6) as usize & 0x3f];
-                *z = ALPHABET[n as usize & 0x3f];
+                [*w, *x] = PAIRS[(n >> 12) as usize & 0xfff];
+                [*y, *z] = PAIRS[n as usize & 0xfff];
             }
         }
         if let [.., cr, lf] = dst {
@@ -309,7 +319,9 @@ const DECODE: [u8; 256] = {
 /// Decode base64, skipping whitespace and stopping at padding. `None` on any
 /// other character outside the alphabet.
 pub fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    // At most 3 bytes per 4 characters: written by index, then cut to length.
+    let mut out = vec![0u8; text.len() / 4 * 3 + 3];
+    let mut len = 0;
     let mut acc: u32 = 0;
     let mut bits = 0;
     let mut i = 0;
@@ -329,7 +341,12 @@ pub fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
                     | (u32::from(v[1]) << 12)
                     | (u32::from(v[2]) << 6)
                     | u32::from(v[3]);
-                out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+                out.get_mut(len..len + 3)?.copy_from_slice(&[
+                    (n >> 16) as u8,
+                    (n >> 8) as u8,
+                    n as u8,
+                ]);
+                len += 3;
                 i += 4;
                 continue;
             }
@@ -346,10 +363,12 @@ pub fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
         bits += 6;
         if bits >= 8 {
             bits -= 8;
-            out.push((acc >> bits) as u8);
+            *out.get_mut(len)? = (acc >> bits) as u8;
+            len += 1;
             acc &= (1 << bits) - 1;
         }
     }
+    out.truncate(len);
     Some(out)
 }
 

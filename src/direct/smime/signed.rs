@@ -20,7 +20,7 @@ use super::ber::{self, Elem, OCTET_STRING, OID, SEQUENCE, SET};
 use super::{SmimeError, cms, names, report};
 use crate::pki::der;
 use openssl::md::{Md, MdRef};
-use openssl::pkey::{HasPrivate, HasPublic, Id, PKeyRef, Private};
+use openssl::pkey::{HasPublic, Id, PKeyRef, Private};
 use openssl::pkey_ctx::PkeyCtx;
 use openssl::rsa::Padding;
 use openssl::sha;
@@ -121,7 +121,7 @@ pub fn build(
     let mut hasher = sha::Sha256::new();
     hasher.update(&der::header(SET, attrs.len()));
     hasher.update(&attrs);
-    let signature = rsa_sign(key, Md::sha256(), &hasher.finish())?;
+    let signature = super::rsa::sign_sha256(key, &hasher.finish())?;
     let sha256 = der::sequence(&[&der::tlv(OID, SHA256)]);
     let signer_info = der::sequence(&[
         &der::integer_u64(1),
@@ -142,22 +142,6 @@ pub fn build(
         &der::tlv(OID, SIGNED_DATA),
         &der::context(0, true, &signed_data),
     ])))
-}
-
-/// An RSA PKCS#1 v1.5 signature of a precomputed digest (one private-key
-/// operation, without an EVP digest context per message).
-fn rsa_sign<T: HasPrivate>(
-    key: &PKeyRef<T>,
-    md: &MdRef,
-    digest: &[u8],
-) -> Result<Vec<u8>, SmimeError> {
-    let mut ctx = PkeyCtx::new(key)?;
-    ctx.sign_init()?;
-    ctx.set_rsa_padding(Padding::PKCS1)?;
-    ctx.set_signature_md(md)?;
-    let mut signature = Vec::new();
-    ctx.sign_to_vec(digest, &mut signature)?;
-    Ok(signature)
 }
 
 /// Whether `signature` is `key`'s RSA PKCS#1 v1.5 signature of `digest`.
@@ -432,5 +416,9 @@ fn signature_holds(cert: &X509, digest: Digest, attrs: Elem<'_>, signature: &[u8
         return None;
     }
     let signed = digest.of(&[&[SET], attrs.raw.get(1..)?]);
-    rsa_verifies(&key, digest.md(), &signed, signature).then_some(())
+    let holds = match digest {
+        Digest::Sha256 => super::rsa::verify_sha256(&key, &signed, signature),
+        _ => rsa_verifies(&key, digest.md(), &signed, signature),
+    };
+    holds.then_some(())
 }
