@@ -17,9 +17,11 @@ use super::ber::{self, Elem, OCTET_STRING, OID, SEQUENCE, SET};
 use super::signed::{RSA_ENCRYPTION, issuer_and_serial};
 use super::{ContentCipher, SmimeError, cms, mime, report};
 use crate::pki::der;
+use openssl::cipher::{Cipher, CipherRef};
+use openssl::cipher_ctx::CipherCtx;
 use openssl::pkey::{Id, PKeyRef, Private};
-use openssl::symm::{Cipher, Crypter, Mode};
 use openssl::x509::{X509, X509Ref};
+use std::sync::OnceLock;
 
 const ENVELOPED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x03];
 const ID_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
@@ -31,22 +33,32 @@ const CHUNK: usize = 64 * 1024;
 const LINE: usize = 57;
 
 /// The AES-CBC ciphers this path handles, with their OID contents.
-fn cbc(cipher: ContentCipher) -> Option<(Cipher, &'static [u8])> {
+fn cbc(cipher: ContentCipher) -> Option<(&'static CipherRef, &'static [u8])> {
     match cipher {
         ContentCipher::Aes128Cbc => Some((
-            Cipher::aes_128_cbc(),
+            fetched(0, "AES-128-CBC")?,
             &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x02],
         )),
         ContentCipher::Aes192Cbc => Some((
-            Cipher::aes_192_cbc(),
+            fetched(1, "AES-192-CBC")?,
             &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x16],
         )),
         ContentCipher::Aes256Cbc => Some((
-            Cipher::aes_256_cbc(),
+            fetched(2, "AES-256-CBC")?,
             &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a],
         )),
         ContentCipher::Aes128Gcm | ContentCipher::Aes256Gcm => None,
     }
+}
+
+/// A cipher fetched from the provider once per process: initialising with the
+/// crate's static ciphers fetches again on every message in OpenSSL 3.0.
+fn fetched(slot: usize, name: &str) -> Option<&'static CipherRef> {
+    static AES_CBC: [OnceLock<Option<Cipher>>; 3] = [const { OnceLock::new() }; 3];
+    AES_CBC
+        .get(slot)?
+        .get_or_init(|| Cipher::fetch(None, name, None).ok())
+        .as_deref()
 }
 
 /// Append base64 lines of EnvelopedData of `entity` to every recipient (AES-CBC,
@@ -61,7 +73,7 @@ pub(super) fn seal_base64(
     let Some((cipher, cipher_oid)) = cbc(cipher) else {
         return Ok(false);
     };
-    let mut key = vec![0u8; cipher.key_len()];
+    let mut key = vec![0u8; cipher.key_length()];
     let mut iv = [0u8; 16];
     openssl::rand::rand_bytes(&mut key)?;
     openssl::rand::rand_bytes(&mut iv)?;
@@ -105,11 +117,12 @@ pub(super) fn seal_base64(
         der::header(SEQUENCE, total).len() + total,
     ));
     stage.reserve(CHUNK + 2 * LINE + 16);
-    let mut crypter = Crypter::new(cipher, Mode::Encrypt, &key, Some(&iv))?;
+    let mut crypter = CipherCtx::new()?;
+    crypter.encrypt_init(Some(cipher), Some(&key), Some(&iv))?;
     for chunk in entity.chunks(CHUNK) {
         let at = stage.len();
         stage.resize(at + chunk.len() + 16, 0);
-        let n = crypter.update(chunk, stage.get_mut(at..).unwrap_or_default())?;
+        let n = crypter.cipher_update(chunk, stage.get_mut(at..))?;
         stage.truncate(at + n);
         let whole = stage.len() / LINE * LINE;
         mime::base64_lines_into(out, stage.get(..whole).unwrap_or_default());
@@ -117,7 +130,7 @@ pub(super) fn seal_base64(
     }
     let at = stage.len();
     stage.resize(at + 16, 0);
-    let n = crypter.finalize(stage.get_mut(at..).unwrap_or_default())?;
+    let n = crypter.cipher_final(stage.get_mut(at..).unwrap_or_default())?;
     stage.truncate(at + n);
     mime::base64_lines_into(out, &stage);
     Ok(true)
@@ -151,14 +164,18 @@ pub(super) fn open(der: &[u8], cert: &X509Ref, key: &PKeyRef<Private>) -> Option
         return None;
     }
     let content_key = super::rsa::decrypt_pkcs1(key, encrypted_key).ok()?;
-    if content_key.len() != parts.cipher.key_len() {
+    if content_key.len() != parts.cipher.key_length() {
         return None;
     }
-    let mut crypter =
-        Crypter::new(parts.cipher, Mode::Decrypt, &content_key, Some(parts.iv)).ok()?;
+    let mut crypter = CipherCtx::new().ok()?;
+    crypter
+        .decrypt_init(Some(parts.cipher), Some(&content_key), Some(parts.iv))
+        .ok()?;
     let mut plain = vec![0u8; parts.ciphertext.len() + 16];
-    let n = crypter.update(parts.ciphertext, &mut plain).ok()?;
-    let m = crypter.finalize(plain.get_mut(n..)?).ok()?;
+    let n = crypter
+        .cipher_update(parts.ciphertext, Some(&mut plain))
+        .ok()?;
+    let m = crypter.cipher_final(plain.get_mut(n..)?).ok()?;
     plain.truncate(n + m);
     Some(plain)
 }
@@ -166,7 +183,7 @@ pub(super) fn open(der: &[u8], cert: &X509Ref, key: &PKeyRef<Private>) -> Option
 /// What [`open`] reads from EnvelopedData.
 struct Parts<'a> {
     recipients: Vec<Elem<'a>>,
-    cipher: Cipher,
+    cipher: &'static CipherRef,
     iv: &'a [u8],
     ciphertext: &'a [u8],
 }

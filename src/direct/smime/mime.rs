@@ -171,37 +171,58 @@ pub fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<&'a [u8
     let delimiter = format!("--{boundary}");
     let mut parts = Vec::new();
     let mut start: Option<usize> = None;
-    let mut line = 0;
-    while line <= body.len() {
-        let rest = body.get(line..)?;
-        let eol = rest.iter().position(|b| *b == b'\n');
-        let next = eol.map_or(body.len() + 1, |i| line + i + 1);
-        if let Some(after) = rest.strip_prefix(delimiter.as_bytes()) {
-            let line_len = eol.map_or(Some(after.len()), |i| i.checked_sub(delimiter.len()));
-            let tail = line_len.and_then(|n| after.get(..n)).unwrap_or_default();
-            let (close, tail) = match tail.strip_prefix(b"--") {
-                Some(t) => (true, t),
-                None => (false, tail),
-            };
-            if tail.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
-                if let Some(s) = start {
-                    let mut end = line.saturating_sub(1);
-                    if end > s && body.get(end - 1) == Some(&b'\r') {
-                        end -= 1;
-                    }
-                    parts.push(body.get(s..end.max(s))?);
+    // A delimiter starts with '-': only such lines are looked at.
+    for line in dash_lines(body) {
+        let Some(after) = body.get(line..)?.strip_prefix(delimiter.as_bytes()) else {
+            continue;
+        };
+        let eol = after.iter().position(|b| *b == b'\n');
+        let next = eol.map_or(body.len() + 1, |i| line + delimiter.len() + i + 1);
+        let tail = after.get(..eol.unwrap_or(after.len())).unwrap_or_default();
+        let (close, tail) = match tail.strip_prefix(b"--") {
+            Some(t) => (true, t),
+            None => (false, tail),
+        };
+        if tail.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+            if let Some(s) = start {
+                let mut end = line.saturating_sub(1);
+                if end > s && body.get(end - 1) == Some(&b'\r') {
+                    end -= 1;
                 }
-                if close {
-                    return Some(parts);
-                }
-                start = Some(next.min(body.len()));
+                parts.push(body.get(s..end.max(s))?);
             }
+            if close {
+                return Some(parts);
+            }
+            start = Some(next.min(body.len()));
         }
-        line = next;
     }
     let s = start?;
     parts.push(body.get(s..)?);
     Some(parts)
+}
+
+/// The offsets of the lines of `body` that start with '-', in order: found a
+/// block at a time by a scan for "\n-" that vectorizes, then exactly within the
+/// blocks that have one.
+fn dash_lines(body: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    const BLOCK: usize = 4096;
+    let first = body.first().is_some_and(|b| *b == b'-').then_some(0);
+    let next = body.get(1..).unwrap_or_default();
+    let dash_line = |(&p, &c): (&u8, &u8)| (p == b'\n') & (c == b'-');
+    let blocks = body
+        .chunks(BLOCK)
+        .zip(next.chunks(BLOCK))
+        .enumerate()
+        .filter(move |(_, (p, c))| p.iter().zip(*c).fold(false, |f, pair| f | dash_line(pair)))
+        .flat_map(move |(block, (p, c))| {
+            p.iter()
+                .zip(c)
+                .enumerate()
+                .filter(move |(_, pair)| dash_line(*pair))
+                .map(move |(i, _)| block * BLOCK + i + 1)
+        });
+    first.into_iter().chain(blocks)
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -469,6 +490,77 @@ mod tests {
         assert!(split_multipart(b"no delimiter", "b").is_none());
         assert_eq!(split_multipart(b"--b", "b").expect("end"), vec![&b""[..]]);
         assert!(split_multipart(b"--bx\r\n", "b").is_none());
+    }
+
+    /// The line-by-line splitter that `split_multipart` replaced, as reference.
+    fn split_reference<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<&'a [u8]>> {
+        let delimiter = format!("--{boundary}");
+        let mut parts = Vec::new();
+        let mut start: Option<usize> = None;
+        let mut line = 0;
+        while line <= body.len() {
+            let rest = body.get(line..)?;
+            let eol = rest.iter().position(|b| *b == b'\n');
+            let next = eol.map_or(body.len() + 1, |i| line + i + 1);
+            if let Some(after) = rest.strip_prefix(delimiter.as_bytes()) {
+                let line_len = eol.map_or(Some(after.len()), |i| i.checked_sub(delimiter.len()));
+                let tail = line_len.and_then(|n| after.get(..n)).unwrap_or_default();
+                let (close, tail) = match tail.strip_prefix(b"--") {
+                    Some(t) => (true, t),
+                    None => (false, tail),
+                };
+                if tail.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+                    if let Some(s) = start {
+                        let mut end = line.saturating_sub(1);
+                        if end > s && body.get(end - 1) == Some(&b'\r') {
+                            end -= 1;
+                        }
+                        parts.push(body.get(s..end.max(s))?);
+                    }
+                    if close {
+                        return Some(parts);
+                    }
+                    start = Some(next.min(body.len()));
+                }
+            }
+            line = next;
+        }
+        let s = start?;
+        parts.push(body.get(s..)?);
+        Some(parts)
+    }
+
+    #[test]
+    fn split_finds_delimiters_across_scan_blocks() {
+        let pieces: [&[u8]; 7] = [
+            b"--b\r\n",
+            b"--b--\r\n",
+            b"-x\n",
+            b"--b \t\r\n",
+            b"--bb\r\n",
+            b"\r\n",
+            b"--b",
+        ];
+        for pad in [0, 1, 4093, 4094, 4095, 4096, 4097, 8190, 8191] {
+            for a in pieces {
+                for b in pieces {
+                    let mut body = vec![b'x'; pad];
+                    body.push(b'\n');
+                    body.extend_from_slice(a);
+                    body.extend_from_slice(b"mid\r\n");
+                    body.extend_from_slice(b);
+                    for start in [&b""[..], b"--b\r\n", b"-"] {
+                        let mut whole = start.to_vec();
+                        whole.extend_from_slice(&body);
+                        assert_eq!(
+                            split_multipart(&whole, "b"),
+                            split_reference(&whole, "b"),
+                            "{pad} {a:?} {b:?} {start:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub fn build(
     if key.id() != Id::RSA {
         return Ok(None);
     }
-    let digest = sha::sha256(content);
+    let digest = Digest::Sha256.of(&[content]);
     let caps: Vec<Vec<u8>> = CAPABILITIES
         .iter()
         .map(|oid| der::sequence(&[&der::tlv(OID, oid)]))

@@ -23,7 +23,9 @@ const MAX_PARSED_CERTS: usize = 1024;
 pub(super) fn parse_cert(der: &[u8]) -> Option<X509> {
     static PARSED: OnceLock<Mutex<HashMap<[u8; 32], X509>>> = OnceLock::new();
     let cache = PARSED.get_or_init(|| Mutex::new(HashMap::new()));
-    let key = openssl::sha::sha256(der);
+    let mut hasher = openssl::sha::Sha256::new();
+    hasher.update(der);
+    let key = hasher.finish();
     if let Some(hit) = cache.lock().ok().and_then(|m| m.get(&key).cloned()) {
         return Some(hit);
     }

@@ -483,9 +483,14 @@ impl Validator {
 /// `None` if OpenSSL cannot digest a certificate (then nothing is cached).
 fn verdict_key(leaf: &X509Ref, extra: &[X509], anchors: &[X509], set: &str) -> Option<Vec<u8>> {
     let mut key = Vec::with_capacity(32 * (1 + extra.len() + anchors.len()) + 16 + set.len());
-    // SHA-256 of each DER by the one-shot function: `X509Ref::digest` fetches
-    // the digest from the provider on every call.
-    let sha256 = |c: &X509Ref| c.to_der().ok().map(|der| openssl::sha::sha256(&der));
+    // SHA-256 of each DER by the low-level hasher: `X509Ref::digest` (and
+    // the one-shot `sha256`) fetch the digest from the provider on every call.
+    let sha256 = |c: &X509Ref| {
+        let der = c.to_der().ok()?;
+        let mut hasher = openssl::sha::Sha256::new();
+        hasher.update(&der);
+        Some(hasher.finish())
+    };
     key.extend_from_slice(&sha256(leaf)?);
     for list in [extra, anchors] {
         key.extend_from_slice(&(list.len() as u64).to_be_bytes());
