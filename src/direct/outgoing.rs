@@ -209,9 +209,25 @@ pub async fn check_recipient_cert(
         })
 }
 
-/// The keyUsage extension alone, read from the DER (what [`pki::info`] reports
-/// as `key_usage`, without decoding names and dates per message).
+/// The keyUsage extension alone (what [`pki::info`] reports as `key_usage`,
+/// without decoding names and dates per message): as OpenSSL cached it when
+/// parsing, or read from the DER when OpenSSL found the extensions invalid.
 pub fn key_usage(cert: &X509) -> Result<pki::KeyUsage, String> {
+    use openssl_sys::{X509v3_KU_DIGITAL_SIGNATURE, X509v3_KU_KEY_ENCIPHERMENT};
+    match super::ffi::cached_key_usage(cert) {
+        Some(cached) => Ok(
+            cached.map_or_else(pki::KeyUsage::default, |bits| pki::KeyUsage {
+                digital_signature: bits & X509v3_KU_DIGITAL_SIGNATURE != 0,
+                key_encipherment: bits & X509v3_KU_KEY_ENCIPHERMENT != 0,
+                present: true,
+            }),
+        ),
+        None => der_key_usage(cert),
+    }
+}
+
+/// [`key_usage`] read from the certificate's DER.
+fn der_key_usage(cert: &X509) -> Result<pki::KeyUsage, String> {
     let der = cert.to_der().map_err(|e| e.to_string())?;
     let bits = pki::der::key_usage(&der).map_err(|e| e.to_string())?;
     Ok(
@@ -220,6 +236,15 @@ pub fn key_usage(cert: &X509) -> Result<pki::KeyUsage, String> {
             key_encipherment: bits & (1 << 2) != 0,
             present: true,
         }),
+    )
+}
+
+/// ``key_usage`` both ways, for tests.
+#[cfg(test)]
+pub(crate) fn key_usage_both_ways(cert: &X509) -> (pki::KeyUsage, pki::KeyUsage) {
+    (
+        key_usage(cert).expect("cached"),
+        der_key_usage(cert).expect("der"),
     )
 }
 

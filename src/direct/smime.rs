@@ -137,7 +137,12 @@ pub fn sign(
 ) -> Result<Vec<u8>, SmimeError> {
     let content = mime::crlf(entity);
     let now = crate::clock::SystemClock.now();
-    let (der, micalg) = match signed::build(&content, &SignerDer::new(signer, chain)?, key, now)? {
+    let (der, micalg) = match signed::build(
+        &content,
+        SignerDer::cached(signer, chain)?.as_ref(),
+        key,
+        now,
+    )? {
         Some(der) => (der, "sha-256".to_string()),
         None => openssl_sign(&content, signer, key, chain)?,
     };

@@ -14,7 +14,7 @@
 //! random key rather than report a PKCS#1 padding error).
 
 use super::ber::{self, Elem, OCTET_STRING, OID, SEQUENCE, SET};
-use super::signed::{RSA_ENCRYPTION, issuer_and_serial};
+use super::signed::{RSA_ENCRYPTION, issuer_and_serial_of};
 use super::{ContentCipher, SmimeError, cms, mime, report};
 use crate::pki::der;
 use openssl::cipher::{Cipher, CipherRef};
@@ -146,7 +146,7 @@ fn key_trans(cert: &X509Ref, content_key: &[u8]) -> Result<Option<Vec<u8>>, Smim
     let encrypted = super::rsa::encrypt_pkcs1(&public, content_key)?;
     Ok(Some(der::sequence(&[
         &der::integer_u64(0),
-        &issuer_and_serial(&cert.to_der()?)?,
+        &issuer_and_serial_of(cert)?,
         &der::sequence(&[&der::tlv(OID, RSA_ENCRYPTION), &der::null()]),
         &der::tlv(OCTET_STRING, &encrypted),
     ])))

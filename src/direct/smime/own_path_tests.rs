@@ -413,3 +413,60 @@ fn range_within_finds_only_sub_slices() {
     let other = whole.clone();
     assert_eq!(mime::range_within(&whole, &other[2..4]), None);
 }
+
+#[test]
+fn cached_key_usage_matches_the_der() {
+    use crate::pki::{Profile, Subject, Usage};
+    let subject = Subject::Address {
+        address: crate::direct::DirectAddress::parse("ku@direct.example.org").expect("address"),
+        name: None,
+    };
+    let profile = Profile {
+        key_bits: 2048,
+        validity_days: 30,
+        policies: vec![],
+        public_url: "https://hisp.example.org/".into(),
+    };
+    let mut certs = vec![ca().cert.clone(), jo().cert.clone(), impostor()];
+    for usage in [Usage::Dual, Usage::SigningOnly, Usage::EnciphermentOnly] {
+        let issued = crate::pki::issue(ca(), &subject, usage, &profile, NOW).expect("issue");
+        // Parsed again, as certificates from the network are.
+        certs.push(X509::from_der(&issued.cert.to_der().expect("der")).expect("parse"));
+        certs.push(issued.cert);
+    }
+    for cert in &certs {
+        let (cached, der) = crate::direct::outgoing::key_usage_both_ways(cert);
+        assert_eq!(cached, der);
+    }
+    let (none, _) = crate::direct::outgoing::key_usage_both_ways(&impostor());
+    assert!(!none.present);
+}
+
+#[test]
+fn cached_encodings_equal_fresh_ones() {
+    for cert in [
+        ca().cert.clone(),
+        jo().cert.clone(),
+        sam().cert.clone(),
+        impostor(),
+    ] {
+        assert_eq!(
+            signed::issuer_and_serial_of(&cert).expect("fields"),
+            signed::issuer_and_serial(&cert.to_der().expect("der")).expect("from DER")
+        );
+    }
+    let chains: [&[X509]; 3] = [
+        &[],
+        &[ca().cert.clone()],
+        &[ca().cert.clone(), sam().cert.clone()],
+    ];
+    for _ in 0..2 {
+        for chain in chains {
+            for signer in [&jo().cert, &eve().cert, &impostor()] {
+                let cached = SignerDer::cached(signer, chain).expect("cached");
+                let fresh = SignerDer::new(signer, chain).expect("fresh");
+                assert_eq!(format!("{cached:?}"), format!("{fresh:?}"));
+            }
+        }
+    }
+}
