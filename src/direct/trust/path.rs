@@ -606,6 +606,41 @@ mod cache_tests {
         }
     }
 
+    #[test]
+    fn a_cached_verdict_is_for_exactly_its_certificates() {
+        let ca = CaKeys::generate("Same CA", NOW, 3650).expect("root");
+        let profile = Profile::new("http://hisp.a.example.org");
+        let subject = Subject::Domain(crate::direct::Domain::parse("a.example.org").expect("d"));
+        let one = pki::issue(&ca, &subject, Usage::Dual, &profile, NOW).expect("leaf");
+        let two = pki::issue(&ca, &subject, Usage::Dual, &profile, NOW).expect("leaf");
+        let reparsed = X509::from_der(&one.cert.to_der().expect("der")).expect("parse");
+        let anchors = [ca.cert.clone()];
+        let cached = vec![one.cert.clone(), ca.cert.clone()];
+        assert!(same_certs(&cached, &one.cert, &[], &anchors));
+        assert!(same_certs(&cached, &reparsed, &[], &anchors));
+        assert!(!same_certs(&cached, &two.cert, &[], &anchors));
+        assert!(!same_certs(
+            &cached,
+            &one.cert,
+            std::slice::from_ref(&ca.cert),
+            &anchors
+        ));
+        assert!(!same_certs(
+            &cached,
+            &one.cert,
+            &[],
+            std::slice::from_ref(&two.cert)
+        ));
+        assert_ne!(
+            verdict_key(&one.cert, &[], &anchors, "s"),
+            verdict_key(&two.cert, &[], &anchors, "s")
+        );
+        assert_eq!(
+            verdict_key(&one.cert, &[], &anchors, "s"),
+            verdict_key(&reparsed, &[], &anchors, "s")
+        );
+    }
+
     #[tokio::test]
     async fn verdicts_expire_with_the_crl_and_failures_are_not_cached() {
         let ca = CaKeys::generate("Cache CA", NOW, 3650).expect("root");
