@@ -14,6 +14,11 @@
 //! - `names`: algorithm OIDs and their names.
 //! - `algs`: [`ContentCipher`], [`KeyTransport`].
 //! - `verify`: [`verify`] and [`Verified`].
+//! - `signed`: SignedData written and checked by hand for the shape Direct uses
+//!   (OpenSSL's CMS code for every other shape and every refusal).
+//! - `enveloped`: AES-CBC + PKCS#1 v1.5 EnvelopedData, written streaming into
+//!   base64 and opened from the DER (OpenSSL's CMS code for the rest).
+//! - `rsa`: RSA operations through contexts kept per thread.
 //! - `report`: the summaries ([`EnvelopeInfo`], [`SignerSummary`]).
 
 mod algs;
