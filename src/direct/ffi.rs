@@ -1,6 +1,7 @@
 //! The few OpenSSL calls the `openssl` crate does not wrap, behind safe functions.
 //!
-//! It owns CMS encryption with RSA-OAEP key transport: the crate's
+//! It owns CMS encryption with RSA-OAEP key transport, and reading the keyUsage
+//! OpenSSL cached in a parsed certificate. For OAEP: the crate's
 //! `CmsContentInfo::encrypt` always uses PKCS#1 v1.5, and setting OAEP needs each
 //! recipient's `EVP_PKEY_CTX`, which only the raw API reaches. Since the crate does
 //! not export the `ForeignType` traits, the raw objects are made here from DER and
@@ -170,4 +171,27 @@ pub fn cms_encrypt_oaep(
     // SAFETY: `cms` and `bio` are live; no detached-content BIO.
     positive(unsafe { CMS_final(cms.0, bio.0, ptr::null_mut(), flags) })?;
     cms.to_der()
+}
+
+/// The keyUsage bits OpenSSL cached when it parsed `cert` (`X509v3_KU_*`), or
+/// `Some(None)` when the certificate has no keyUsage extension; `None` when
+/// OpenSSL found its extensions invalid (the caller then reads the DER itself).
+/// Re-encoding a certificate to DER costs about 9 µs in OpenSSL 3.0; this
+/// costs nothing after the first call.
+pub fn cached_key_usage(cert: &X509Ref) -> Option<Option<u32>> {
+    // An `&X509Ref` is the `X509*` itself: foreign-types' `ForeignTypeRef::as_ptr`
+    // is exactly this cast (the crate does not re-export the trait).
+    let raw = cert as *const X509Ref as *mut sys::X509;
+    // SAFETY: `raw` is a live X509 borrowed for this call; the function only
+    // reads (computing once, under the certificate's own lock) the cached
+    // extension data.
+    let flags = unsafe { sys::X509_get_extension_flags(raw) };
+    if flags & sys::EXFLAG_INVALID != 0 {
+        return None;
+    }
+    if flags & sys::EXFLAG_KUSAGE == 0 {
+        return Some(None);
+    }
+    // SAFETY: as above.
+    Some(Some(unsafe { sys::X509_get_key_usage(raw) }))
 }

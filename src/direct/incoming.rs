@@ -100,8 +100,9 @@ pub async fn open(
     if !smime::is_signed(&decrypted) {
         return Err(IncomingError::Unsigned);
     }
+    // Cut out in place: a large message is not copied on its way out.
     let verified =
-        smime::verify(&decrypted).map_err(|e| IncomingError::Signature(e.to_string()))?;
+        smime::verify_owned(decrypted).map_err(|e| IncomingError::Signature(e.to_string()))?;
     let signer_summary = verified
         .signers
         .first()
@@ -115,8 +116,9 @@ pub async fn open(
     policy
         .check_certificate(&signer, false)
         .map_err(|why| IncomingError::Algorithm(format!("signer's certificate: {why}")))?;
-    let message =
-        smime::unwrap_rfc822(&verified.content).unwrap_or_else(|| verified.content.clone());
+    let digest = signer_summary.digest.clone();
+    let certs = verified.certs;
+    let message = smime::unwrap_rfc822_owned(verified.content);
     let message = if mime::needs_crlf(&message) {
         mime::to_crlf(&message)
     } else {
@@ -127,7 +129,7 @@ pub async fn open(
     let mut verdicts = Vec::with_capacity(recipients.len());
     for r in recipients {
         let verdict = validator
-            .validate(&signer, &verified.certs, &r.anchors, &r.anchor_set)
+            .validate(&signer, &certs, &r.anchors, &r.anchor_set)
             .await
             .map(|_| ());
         verdicts.push((r.address.clone(), verdict));
@@ -137,7 +139,7 @@ pub async fn open(
         from,
         signer,
         envelope,
-        digest: signer_summary.digest.clone(),
+        digest,
         verdicts,
     })
 }
@@ -195,20 +197,28 @@ pub fn sender(message: &[u8]) -> Option<DirectAddress> {
 }
 
 fn check_signer(signer: &X509, from: Option<&DirectAddress>) -> Result<(), IncomingError> {
-    let label = super::trust::path::subject_line(signer);
-    let serial = pki::serial_hex(signer);
+    // Named only when refused: formatting the subject costs more than the checks.
+    let named = || {
+        format!(
+            "certificate '{}' (serial {})",
+            super::trust::path::subject_line(signer),
+            pki::serial_hex(signer)
+        )
+    };
     let from = from
         .ok_or_else(|| IncomingError::Signer("the message has no parsable From address".into()))?;
     if !super::outgoing::binds(signer, from) {
         return Err(IncomingError::Signer(format!(
-            "certificate '{label}' (serial {serial}) failed the binding check: it names neither {from} (rfc822Name) nor {} (dNSName)",
+            "{} failed the binding check: it names neither {from} (rfc822Name) nor {} (dNSName)",
+            named(),
             from.domain()
         )));
     }
-    let info = pki::info(signer).map_err(|e| IncomingError::Signer(e.to_string()))?;
-    if info.key_usage.present && !info.key_usage.digital_signature {
+    let usage = super::outgoing::key_usage(signer).map_err(IncomingError::Signer)?;
+    if usage.present && !usage.digital_signature {
         return Err(IncomingError::Signer(format!(
-            "certificate '{label}' (serial {serial}) failed the key usage check: no digitalSignature"
+            "{} failed the key usage check: no digitalSignature",
+            named()
         )));
     }
     Ok(())

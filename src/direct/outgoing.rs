@@ -173,26 +173,30 @@ pub async fn check_recipient_cert(
     anchor_set: &str,
     validator: &Validator,
 ) -> Result<(), Unusable> {
-    let label = super::trust::path::subject_line(cert);
-    let serial = pki::serial_hex(cert);
+    // Named only when refused: formatting the subject costs more than the checks.
+    let named = || {
+        format!(
+            "certificate '{}' (serial {})",
+            super::trust::path::subject_line(cert),
+            pki::serial_hex(cert)
+        )
+    };
     let unusable = |reason: String| Unusable {
         reason,
         untrusted: false,
     };
     if !binds(cert, address) {
         return Err(unusable(format!(
-            "certificate '{label}' (serial {serial}) failed the binding check: it names neither {address} (rfc822Name) nor {} (dNSName)",
+            "{} failed the binding check: it names neither {address} (rfc822Name) nor {} (dNSName)",
+            named(),
             address.domain()
         )));
     }
-    let info = pki::info(cert).map_err(|e| {
-        unusable(format!(
-            "certificate '{label}' (serial {serial}) is unreadable: {e}"
-        ))
-    })?;
-    if info.key_usage.present && !info.key_usage.key_encipherment {
+    let usage = key_usage(cert).map_err(|e| unusable(format!("{} is unreadable: {e}", named())))?;
+    if usage.present && !usage.key_encipherment {
         return Err(unusable(format!(
-            "certificate '{label}' (serial {serial}) failed the key usage check: no keyEncipherment"
+            "{} failed the key usage check: no keyEncipherment",
+            named()
         )));
     }
     validator
@@ -203,6 +207,45 @@ pub async fn check_recipient_cert(
             untrusted: matches!(f.check, "path" | "anchors"),
             reason: f.to_string(),
         })
+}
+
+/// The keyUsage extension alone (what [`pki::info`] reports as `key_usage`,
+/// without decoding names and dates per message): as OpenSSL cached it when
+/// parsing, or read from the DER when OpenSSL found the extensions invalid.
+pub fn key_usage(cert: &X509) -> Result<pki::KeyUsage, String> {
+    use openssl_sys::{X509v3_KU_DIGITAL_SIGNATURE, X509v3_KU_KEY_ENCIPHERMENT};
+    match super::ffi::cached_key_usage(cert) {
+        Some(cached) => Ok(
+            cached.map_or_else(pki::KeyUsage::default, |bits| pki::KeyUsage {
+                digital_signature: bits & X509v3_KU_DIGITAL_SIGNATURE != 0,
+                key_encipherment: bits & X509v3_KU_KEY_ENCIPHERMENT != 0,
+                present: true,
+            }),
+        ),
+        None => der_key_usage(cert),
+    }
+}
+
+/// [`key_usage`] read from the certificate's DER.
+fn der_key_usage(cert: &X509) -> Result<pki::KeyUsage, String> {
+    let der = cert.to_der().map_err(|e| e.to_string())?;
+    let bits = pki::der::key_usage(&der).map_err(|e| e.to_string())?;
+    Ok(
+        bits.map_or_else(pki::KeyUsage::default, |bits| pki::KeyUsage {
+            digital_signature: bits & 1 != 0,
+            key_encipherment: bits & (1 << 2) != 0,
+            present: true,
+        }),
+    )
+}
+
+/// ``key_usage`` both ways, for tests.
+#[cfg(test)]
+pub(crate) fn key_usage_both_ways(cert: &X509) -> (pki::KeyUsage, pki::KeyUsage) {
+    (
+        key_usage(cert).expect("cached"),
+        der_key_usage(cert).expect("der"),
+    )
 }
 
 /// True when the certificate names the address (rfc822Name) or its domain (dNSName).

@@ -14,14 +14,22 @@
 //! - `names`: algorithm OIDs and their names.
 //! - `algs`: [`ContentCipher`], [`KeyTransport`].
 //! - `verify`: [`verify`] and [`Verified`].
+//! - `signed`: SignedData written and checked by hand for the shape Direct uses
+//!   (OpenSSL's CMS code for every other shape and every refusal).
+//! - `enveloped`: AES-CBC + PKCS#1 v1.5 EnvelopedData, written streaming into
+//!   base64 and opened from the DER (OpenSSL's CMS code for the rest).
+//! - `rsa`: RSA operations through contexts kept per thread.
 //! - `report`: the summaries ([`EnvelopeInfo`], [`SignerSummary`]).
 
 mod algs;
 mod ber;
 mod cms;
+mod enveloped;
 pub mod mime;
 mod names;
 mod report;
+mod rsa;
+mod signed;
 mod verify;
 
 #[cfg(test)]
@@ -29,12 +37,16 @@ mod fixtures;
 #[cfg(test)]
 mod interop_tests;
 #[cfg(test)]
+mod own_path_tests;
+#[cfg(test)]
 mod tests;
 
 pub use algs::{ContentCipher, KeyTransport};
 pub use report::{EnvelopeInfo, RecipientInfoSummary, SignerSummary};
-pub use verify::{Verified, verify, verify_with_certs};
+pub use signed::SignerDer;
+pub use verify::{Verified, verify, verify_owned, verify_with_certs};
 
+use crate::clock::Clock;
 use crate::direct::ffi;
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::error::ErrorStack;
@@ -107,6 +119,19 @@ pub fn unwrap_rfc822(entity: &[u8]) -> Option<Vec<u8>> {
     (parsed.content_type().mime == "message/rfc822").then(|| parsed.body.to_vec())
 }
 
+/// [`unwrap_rfc822`] of an entity the caller gives up, cut out in place; the
+/// entity itself when it is not `message/rfc822`.
+pub fn unwrap_rfc822_owned(mut entity: Vec<u8>) -> Vec<u8> {
+    let body = mime::parse_entity(&entity)
+        .filter(|parsed| parsed.content_type().mime == "message/rfc822")
+        .and_then(|parsed| mime::range_within(&entity, parsed.body));
+    if let Some(range) = body {
+        entity.truncate(range.end);
+        entity.drain(..range.start);
+    }
+    entity
+}
+
 /// Sign `entity` (line ends made CRLF first) as a `multipart/signed` entity:
 /// detached SignedData, SHA-256, with the signer's certificate and `chain`.
 pub fn sign(
@@ -116,23 +141,16 @@ pub fn sign(
     chain: &[X509],
 ) -> Result<Vec<u8>, SmimeError> {
     let content = mime::crlf(entity);
-    let mut seen = vec![signer.to_der()?];
-    let mut certs = Stack::new()?;
-    for cert in chain {
-        let der = cert.to_der()?;
-        if !seen.contains(&der) {
-            seen.push(der);
-            certs.push(cert.clone())?;
-        }
-    }
-    let flags = CMSOptions::DETACHED | CMSOptions::BINARY;
-    let cms = CmsContentInfo::sign(Some(signer), Some(key), Some(&certs), Some(&content), flags)?;
-    let der = cms.to_der()?;
-    let micalg = match cms::parse(&der) {
-        Ok(cms::Parsed::Signed(s)) => s.signers.first().map(|s| names::micalg(&s.digest_oid)),
-        _ => None,
-    }
-    .unwrap_or_else(|| "sha-256".into());
+    let now = crate::clock::SystemClock.now();
+    let (der, micalg) = match signed::build(
+        &content,
+        SignerDer::cached(signer, chain)?.as_ref(),
+        key,
+        now,
+    )? {
+        Some(der) => (der, "sha-256".to_string()),
+        None => openssl_sign(&content, signer, key, chain)?,
+    };
     let boundary = boundary_for(&content)?;
     let header = format!(
         "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; \
@@ -154,6 +172,34 @@ pub fn sign(
     out.extend_from_slice(&mime::base64_lines(&der));
     out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     Ok(out)
+}
+
+/// Detached SignedData made by OpenSSL's CMS code (keys other than RSA), and
+/// the `micalg` of the digest it chose.
+fn openssl_sign(
+    content: &[u8],
+    signer: &X509Ref,
+    key: &PKeyRef<Private>,
+    chain: &[X509],
+) -> Result<(Vec<u8>, String), SmimeError> {
+    let mut seen = vec![signer.to_der()?];
+    let mut certs = Stack::new()?;
+    for cert in chain {
+        let der = cert.to_der()?;
+        if !seen.contains(&der) {
+            seen.push(der);
+            certs.push(cert.clone())?;
+        }
+    }
+    let flags = CMSOptions::DETACHED | CMSOptions::BINARY;
+    let cms = CmsContentInfo::sign(Some(signer), Some(key), Some(&certs), Some(content), flags)?;
+    let der = cms.to_der()?;
+    let micalg = match cms::parse(&der) {
+        Ok(cms::Parsed::Signed(s)) => s.signers.first().map(|s| names::micalg(&s.digest_oid)),
+        _ => None,
+    }
+    .unwrap_or_else(|| "sha-256".into());
+    Ok((der, micalg))
 }
 
 /// A random boundary that does not occur in `content`.
@@ -234,7 +280,50 @@ pub fn encrypt_into(
     if recipients.is_empty() {
         return Err(SmimeError::NoRecipients);
     }
-    let der = match transport {
+    let smime_type = if cipher.is_aead() {
+        "authEnveloped-data"
+    } else {
+        "enveloped-data"
+    };
+    let start = out.len();
+    out.extend_from_slice(
+        format!(
+            "Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=smime.p7m\r\n\
+             Content-Transfer-Encoding: base64\r\n\
+             Content-Disposition: attachment; filename=smime.p7m\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let sealed = match transport {
+        KeyTransport::Pkcs1v15 => enveloped::seal_base64(out, entity, recipients, cipher),
+        KeyTransport::RsaOaepSha256 => Ok(false),
+    };
+    let der = match sealed {
+        Ok(true) => return Ok(()),
+        Ok(false) => openssl_encrypt(entity, recipients, cipher, transport),
+        Err(e) => Err(e),
+    };
+    match der {
+        Ok(der) => {
+            mime::base64_lines_into(out, &der);
+            Ok(())
+        }
+        Err(e) => {
+            out.truncate(start);
+            Err(e)
+        }
+    }
+}
+
+/// EnvelopedData (or AuthEnvelopedData) DER made by OpenSSL's CMS code: OAEP,
+/// GCM, and keys other than RSA.
+fn openssl_encrypt(
+    entity: &[u8],
+    recipients: &[X509],
+    cipher: ContentCipher,
+    transport: KeyTransport,
+) -> Result<Vec<u8>, SmimeError> {
+    Ok(match transport {
         KeyTransport::Pkcs1v15 => {
             let mut certs = Stack::new()?;
             for cert in recipients {
@@ -253,22 +342,7 @@ pub fn encrypt_into(
                 CMSOptions::BINARY,
             )?
         }
-    };
-    let smime_type = if cipher.is_aead() {
-        "authEnveloped-data"
-    } else {
-        "enveloped-data"
-    };
-    out.extend_from_slice(
-        format!(
-            "Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=smime.p7m\r\n\
-             Content-Transfer-Encoding: base64\r\n\
-             Content-Disposition: attachment; filename=smime.p7m\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    mime::base64_lines_into(out, &der);
-    Ok(())
+    })
 }
 
 /// An `application/pkcs7-mime` entity (or whole message) decoded and parsed.
@@ -324,7 +398,7 @@ impl Enveloped {
 
     /// [`decrypt`] of the loaded envelope.
     pub fn decrypt(&self, cert: &X509Ref, key: &PKeyRef<Private>) -> Result<Decrypted, SmimeError> {
-        decrypt_envelope(&self.der, &self.env, cert, key)
+        decrypt_envelope(&self.der, &self.env, &self.info, cert, key)
     }
 }
 
@@ -354,17 +428,18 @@ pub fn decrypt(
             "the pkcs7-mime entity is not enveloped-data".into(),
         ));
     };
-    decrypt_envelope(&der, &env, cert, key)
+    decrypt_envelope(&der, &env, &report::envelope(&env), cert, key)
 }
 
-/// Decrypt parsed enveloped-data `der` (`env` is its parse).
+/// Decrypt parsed enveloped-data `der` (`env` is its parse, `envelope` its
+/// summary).
 fn decrypt_envelope(
     der: &[u8],
     env: &cms::Envelope,
+    envelope: &EnvelopeInfo,
     cert: &X509Ref,
     key: &PKeyRef<Private>,
 ) -> Result<Decrypted, SmimeError> {
-    let envelope = report::envelope(env);
     if !env
         .recipients
         .iter()
@@ -375,6 +450,14 @@ fn decrypt_envelope(
             "no recipient matches certificate {mine}; the message is for {}",
             envelope.recipient_labels()
         )));
+    }
+    if !env.authenticated
+        && let Some(entity) = enveloped::open(der, cert, key)
+    {
+        return Ok(Decrypted {
+            entity,
+            envelope: envelope.clone(),
+        });
     }
     let cms = CmsContentInfo::from_der(der)
         .map_err(|e| SmimeError::Malformed(format!("OpenSSL cannot read the CMS: {e}")))?;
@@ -389,7 +472,10 @@ fn decrypt_envelope(
             report::reasons(&e)
         ))
     })?;
-    Ok(Decrypted { entity, envelope })
+    Ok(Decrypted {
+        entity,
+        envelope: envelope.clone(),
+    })
 }
 
 /// Whether an entity (or message) is S/MIME enveloped-data or authEnveloped-data.

@@ -54,6 +54,21 @@ pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The tag and length of an element whose `len` content bytes are written
+/// separately (for content too large to copy into [`tlv`]).
+pub fn header(tag: u8, len: usize) -> Vec<u8> {
+    let mut out = vec![tag];
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out
+}
+
 /// A SEQUENCE of already-encoded elements.
 pub fn sequence(items: &[&[u8]]) -> Vec<u8> {
     tlv(SEQUENCE, &items.concat())

@@ -180,7 +180,7 @@ fn oaep_params(params: Option<Elem<'_>>) -> Result<(String, String), BerError> {
 }
 
 /// IssuerAndSerialNumber, or `[0] SubjectKeyIdentifier`.
-fn cert_id(rid: Elem<'_>) -> Result<CertId, BerError> {
+pub(super) fn cert_id(rid: Elem<'_>) -> Result<CertId, BerError> {
     match rid.tag {
         SEQUENCE => {
             let (issuer, rest) = ber::read(rid.content)?;

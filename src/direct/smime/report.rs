@@ -121,7 +121,10 @@ pub(super) fn signer<'a>(
                 .map(|bn| bn.to_vec())
                 .unwrap_or_default(),
         ),
-        _ => (name_string(&s.id.issuer_der), s.id.serial.clone()),
+        // The certificate's own issuer name, already decoded: the one the
+        // identifier matched.
+        Some(c) => (name_of(c.issuer_name()), s.id.serial.clone()),
+        None => (name_string(&s.id.issuer_der), s.id.serial.clone()),
     };
     let rsa_bits = cert
         .as_ref()

@@ -3,12 +3,13 @@
 //! Trust in the signer is not decided here.
 
 use super::{
-    PKCS7_MIME, PKCS7_SIGNATURE, SignerSummary, SmimeError, cms, load_pkcs7, mime, report,
+    PKCS7_MIME, PKCS7_SIGNATURE, SignerSummary, SmimeError, cms, load_pkcs7, mime, report, signed,
 };
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::stack::Stack;
 use openssl::x509::X509;
 use openssl::x509::store::X509StoreBuilder;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
@@ -19,10 +20,12 @@ const MAX_PARSED_CERTS: usize = 1024;
 /// 150 µs decoding each RSA public key, and correspondents' signing
 /// certificates repeat from message to message. Keyed by the SHA-256 of the
 /// exact DER, so a hit is the certificate those very bytes parse to.
-fn parse_cert(der: &[u8]) -> Option<X509> {
+pub(super) fn parse_cert(der: &[u8]) -> Option<X509> {
     static PARSED: OnceLock<Mutex<HashMap<[u8; 32], X509>>> = OnceLock::new();
     let cache = PARSED.get_or_init(|| Mutex::new(HashMap::new()));
-    let key = openssl::sha::sha256(der);
+    let mut hasher = openssl::sha::Sha256::new();
+    hasher.update(der);
+    let key = hasher.finish();
     if let Some(hit) = cache.lock().ok().and_then(|m| m.get(&key).cloned()) {
         return Some(hit);
     }
@@ -60,6 +63,40 @@ pub fn verify(signed_entity: &[u8]) -> Result<Verified, SmimeError> {
 /// [`verify`], also looking for the signer's certificate among `extra` (for
 /// senders that leave it out and publish it in DNS or LDAP).
 pub fn verify_with_certs(signed_entity: &[u8], extra: &[X509]) -> Result<Verified, SmimeError> {
+    let (mut verified, content) = verify_parts(signed_entity, extra)?;
+    verified.content = content.into_owned();
+    Ok(verified)
+}
+
+/// [`verify`] of an entity the caller gives up: the signed content of a
+/// multipart/signed entity is cut out of it in place rather than copied (a
+/// 20 MiB message is not held twice).
+pub fn verify_owned(mut signed_entity: Vec<u8>) -> Result<Verified, SmimeError> {
+    let (mut verified, content) = verify_parts(&signed_entity, &[])?;
+    match content {
+        Cow::Borrowed(part) => {
+            let range = mime::range_within(&signed_entity, part);
+            match range {
+                Some(range) => {
+                    signed_entity.truncate(range.end);
+                    signed_entity.drain(..range.start);
+                    verified.content = signed_entity;
+                }
+                None => verified.content = part.to_vec(),
+            }
+        }
+        Cow::Owned(content) => verified.content = content,
+    }
+    Ok(verified)
+}
+
+/// [`verify_with_certs`], with `content` left empty and the signed content
+/// returned beside it: borrowed from `signed_entity` when it is the detached
+/// part as it stands.
+fn verify_parts<'a>(
+    signed_entity: &'a [u8],
+    extra: &[X509],
+) -> Result<(Verified, Cow<'a, [u8]>), SmimeError> {
     let entity = mime::parse_entity(signed_entity)
         .ok_or_else(|| SmimeError::NotSmime("no MIME header block".into()))?;
     let ct = entity.content_type();
@@ -70,7 +107,8 @@ pub fn verify_with_certs(signed_entity: &[u8], extra: &[X509]) -> Result<Verifie
                 "the pkcs7-mime entity is not signed-data (decrypt it first)".into(),
             ));
         };
-        return check(&der, &signed, None, extra);
+        let (verified, content) = check(&der, &signed, None, extra)?;
+        return Ok((verified, Cow::Owned(content.unwrap_or_default())));
     }
     if ct.mime != "multipart/signed" {
         return Err(SmimeError::NotSmime(format!(
@@ -109,6 +147,11 @@ pub fn verify_with_certs(signed_entity: &[u8], extra: &[X509]) -> Result<Verifie
     }
     let der = mime::decode_body(&sig)
         .ok_or_else(|| SmimeError::Malformed("the signature part is not base64".into()))?;
+    let micalg = ct.param("micalg").map(str::to_string);
+    if let Some((mut verified, _)) = own_check(&der, Some(content), extra) {
+        verified.micalg = micalg;
+        return Ok((verified, Cow::Borrowed(*content)));
+    }
     let signed = match cms::parse(&der) {
         Ok(cms::Parsed::Signed(signed)) => signed,
         Ok(_) => {
@@ -118,25 +161,33 @@ pub fn verify_with_certs(signed_entity: &[u8], extra: &[X509]) -> Result<Verifie
         }
         Err(e) => return Err(SmimeError::Malformed(format!("the signature's CMS: {e}"))),
     };
-    let mut verified = match check(&der, &signed, Some(content), extra) {
+    let (mut verified, content) = match check(&der, &signed, Some(content), extra) {
+        Ok((verified, _)) => (verified, Cow::Borrowed(*content)),
         // Stored with LF line ends? RFC 1847 signs the canonical CRLF form.
         Err(SmimeError::BadSignature(why)) if mime::has_bare_lf(content) => {
-            check(&der, &signed, Some(&mime::to_crlf(content)), extra)
-                .map_err(|_| SmimeError::BadSignature(why))?
+            let crlf = mime::to_crlf(content);
+            let (verified, _) = check(&der, &signed, Some(&crlf), extra)
+                .map_err(|_| SmimeError::BadSignature(why))?;
+            (verified, Cow::Owned(crlf))
         }
-        other => other?,
+        Err(e) => return Err(e),
     };
-    verified.micalg = ct.param("micalg").map(str::to_string);
-    Ok(verified)
+    verified.micalg = micalg;
+    Ok((verified, content))
 }
 
-/// Verify DER SignedData over `detached` content (or its own), then summarize.
+/// The signed content of an opaque SignedData (`None` for a detached one, whose
+/// content the caller holds).
+type Encapsulated = Option<Vec<u8>>;
+
+/// Verify DER SignedData over `detached` content (or its own), then summarize;
+/// `content` is left empty and an opaque signature's content returned beside.
 fn check(
     der: &[u8],
     signed: &cms::Signed,
     detached: Option<&[u8]>,
     extra: &[X509],
-) -> Result<Verified, SmimeError> {
+) -> Result<(Verified, Encapsulated), SmimeError> {
     if signed.signers.is_empty() {
         return Err(SmimeError::NoSignature);
     }
@@ -153,6 +204,59 @@ fn check(
         }
         _ => {}
     }
+    if let Some(checked) = own_check(der, detached, extra) {
+        return Ok(checked);
+    }
+    openssl_check(der, signed, detached, extra)
+}
+
+/// [`check`] by the own path (`signed::check`), which only ever accepts; its
+/// shape checks imply [`check`]'s (one signer; content either detached or
+/// encapsulated, not both).
+fn own_check(
+    der: &[u8],
+    detached: Option<&[u8]>,
+    extra: &[X509],
+) -> Option<(Verified, Encapsulated)> {
+    if openssl_only() {
+        return None;
+    }
+    let fast = signed::check(der, detached, extra, parse_cert)?;
+    // `fast.signer` is the one certificate the identifier names: report it.
+    let signer = report::signer(&fast.info, std::iter::once(&fast.signer));
+    let verified = Verified {
+        content: Vec::new(),
+        signers: vec![signer],
+        certs: fast.certs,
+        micalg: None,
+        detached: detached.is_some(),
+    };
+    Some((verified, detached.is_none().then(|| fast.content.to_vec())))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests set it to run [`check`] through OpenSSL alone, to compare the paths.
+    pub(super) static OPENSSL_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether [`check`] must skip its own path (only ever in tests).
+fn openssl_only() -> bool {
+    #[cfg(test)]
+    if OPENSSL_ONLY.with(std::cell::Cell::get) {
+        return true;
+    }
+    false
+}
+
+/// [`check`] by OpenSSL's `CMS_verify`: every shape the own path leaves alone,
+/// and every refusal.
+pub(super) fn openssl_check(
+    der: &[u8],
+    signed: &cms::Signed,
+    detached: Option<&[u8]>,
+    extra: &[X509],
+) -> Result<(Verified, Encapsulated), SmimeError> {
     let mut cms = CmsContentInfo::from_der(der)
         .map_err(|e| SmimeError::Malformed(format!("OpenSSL cannot read the CMS: {e}")))?;
     let store = X509StoreBuilder::new()?.build();
@@ -180,11 +284,12 @@ fn check(
         .iter()
         .map(|s| report::signer(s, certs.iter().chain(extra)))
         .collect();
-    Ok(Verified {
-        content: detached.map_or(out, <[u8]>::to_vec),
+    let verified = Verified {
+        content: Vec::new(),
         signers,
         certs,
         micalg: None,
         detached: detached.is_some(),
-    })
+    };
+    Ok((verified, detached.is_none().then_some(out)))
 }
