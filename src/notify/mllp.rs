@@ -283,49 +283,94 @@ impl Notifier {
             .into_iter()
             .map(|f| f.facility)
             .collect();
-        let mut acks = Vec::with_capacity(batch.len());
-        let mut inserted = false;
-        for p in batch {
-            let header = &p.header;
-            let key = AdtKey {
-                app: &header.sending_app.namespace_id,
-                facility: &header.sending_facility.namespace_id,
-                control_id: &header.control_id,
-            };
-            if !feeds.contains(&key.facility.to_ascii_lowercase()) {
-                // A retry of a message taken before the feed was removed keeps its ACK.
-                if let Some(stored) = notify::stored_ack(&mut tx, &key).await? {
-                    acks.push(stored);
-                    continue;
-                }
-                let why = format!(
-                    "sending facility '{}' is not a registered feed",
-                    key.facility
-                );
-                tracing::warn!(facility = %key.facility, "ADT from an unregistered facility refused");
-                acks.push(ack(
-                    header,
-                    AckCode::AR,
-                    err(ErrorCode::UnknownKeyIdentifier, &why),
-                    p.now,
-                ));
-                continue;
+        // Every message from a registered feed goes into one multi-row insert
+        // that skips keys already taken; the rest are answered from the store.
+        let mut acks: Vec<Option<String>> = vec![None; batch.len()];
+        let mut new_rows = Vec::new();
+        for (i, p) in batch.iter().enumerate() {
+            if feeds.contains(&p.header.sending_facility.namespace_id.to_ascii_lowercase()) {
+                let reply = ack(&p.header, AckCode::AA, None, p.now);
+                new_rows.push((i, reply));
             }
-            let reply = ack(header, AckCode::AA, None, p.now);
-            let sealer = hisp.store.sealer();
-            match notify::insert_adt_if_new(&mut tx, sealer, &key, &reply, &p.raw, p.now).await? {
-                Some(_) => {
-                    inserted = true;
-                    acks.push(reply);
-                }
-                None => {
-                    tracing::info!(control_id = %key.control_id, "duplicate ADT message: stored ACK returned");
-                    acks.push(notify::stored_ack(&mut tx, &key).await?.unwrap_or(reply));
+        }
+        let items: Vec<notify::NewAdt<'_>> = new_rows
+            .iter()
+            .filter_map(|(i, reply)| {
+                let p = batch.get(*i)?;
+                Some(notify::NewAdt {
+                    key: key(p),
+                    ack: reply,
+                    raw: &p.raw,
+                    now: p.now,
+                })
+            })
+            .collect();
+        let taken = notify::insert_adts_if_new(&mut tx, hisp.store.sealer(), &items).await?;
+        let inserted = !taken.is_empty();
+        // The first message of each key taken now gets its own ACK; any other
+        // copy (a retry in the same batch) gets that same ACK.
+        let mut first: std::collections::HashMap<(String, String, String), String> =
+            std::collections::HashMap::new();
+        for (i, reply) in new_rows {
+            let Some(p) = batch.get(i) else { continue };
+            let k = key(p);
+            let id = (
+                k.app.to_string(),
+                k.facility.to_string(),
+                k.control_id.to_string(),
+            );
+            if taken.contains(&id) && !first.contains_key(&id) {
+                first.insert(id, reply.clone());
+                if let Some(slot) = acks.get_mut(i) {
+                    *slot = Some(reply);
                 }
             }
         }
+        for (i, p) in batch.iter().enumerate() {
+            if acks.get(i).is_some_and(Option::is_some) {
+                continue;
+            }
+            let k = key(p);
+            let id = (
+                k.app.to_string(),
+                k.facility.to_string(),
+                k.control_id.to_string(),
+            );
+            let answer = if let Some(reply) = first.get(&id) {
+                reply.clone()
+            } else if let Some(stored) = notify::stored_ack(&mut tx, &k).await? {
+                // A retry: the ACK it got the first time (also when its feed
+                // has been removed since).
+                tracing::info!(control_id = %k.control_id, "duplicate ADT message: stored ACK returned");
+                stored
+            } else {
+                let why = format!("sending facility '{}' is not a registered feed", k.facility);
+                tracing::warn!(facility = %k.facility, "ADT from an unregistered facility refused");
+                ack(
+                    &p.header,
+                    AckCode::AR,
+                    err(ErrorCode::UnknownKeyIdentifier, &why),
+                    p.now,
+                )
+            };
+            if let Some(slot) = acks.get_mut(i) {
+                *slot = Some(answer);
+            }
+        }
         tx.commit().await?;
-        Ok((acks, inserted))
+        Ok((
+            acks.into_iter().map(Option::unwrap_or_default).collect(),
+            inserted,
+        ))
+    }
+}
+
+/// The dedup key of a pending message.
+fn key(p: &Pending) -> AdtKey<'_> {
+    AdtKey {
+        app: &p.header.sending_app.namespace_id,
+        facility: &p.header.sending_facility.namespace_id,
+        control_id: &p.header.control_id,
     }
 }
 

@@ -163,34 +163,70 @@ pub async fn insert_adt(
     .try_get(0)?)
 }
 
-/// Commit a received message with the ACK about to be sent, unless its key
-/// was already taken (then `None`: a retry, answered with the stored ACK).
-pub async fn insert_adt_if_new(
+/// A received message to store (see [`insert_adts_if_new`]).
+#[derive(Debug, Clone)]
+pub struct NewAdt<'a> {
+    /// MSH-3, MSH-4, MSH-10.
+    pub key: AdtKey<'a>,
+    /// The ACK about to be sent.
+    pub ack: &'a str,
+    /// The message.
+    pub raw: &'a [u8],
+    /// When it arrived.
+    pub now: i64,
+}
+
+/// Rows per multi-row insert (7 parameters each, far under SQLite's limit).
+const INSERT_CHUNK: usize = 200;
+
+/// Store received messages in as few statements as possible, skipping keys
+/// already taken (also a key repeated within `items`: its first copy wins).
+/// Returns the keys (app, facility, control id) this call took.
+pub async fn insert_adts_if_new(
     conn: &mut AnyConnection,
     sealer: &Sealer,
-    key: &AdtKey<'_>,
-    ack: &str,
-    raw: &[u8],
-    now: i64,
-) -> Result<Option<i64>, StoreError> {
-    let sealed = sealer.seal(ADT_RAW, raw)?;
-    let row = sqlx::query(
-        "INSERT INTO adt_messages (sending_app, sending_facility, control_id, received_at, ack, raw_sealed, state, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'new', $4)
-         ON CONFLICT (sending_app, sending_facility, control_id) DO NOTHING RETURNING id",
-    )
-    .bind(key.app)
-    .bind(key.facility)
-    .bind(key.control_id)
-    .bind(now)
-    .bind(ack)
-    .bind(sealed)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(match row {
-        Some(r) => Some(r.try_get(0)?),
-        None => None,
-    })
+    items: &[NewAdt<'_>],
+) -> Result<std::collections::HashSet<(String, String, String)>, StoreError> {
+    let mut taken = std::collections::HashSet::new();
+    for chunk in items.chunks(INSERT_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO adt_messages (sending_app, sending_facility, control_id, received_at, ack, raw_sealed, state, next_attempt_at) VALUES ",
+        );
+        for n in 0..chunk.len() {
+            let b = n * 6;
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, 'new', ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 4
+            ));
+        }
+        sql.push_str(
+            " ON CONFLICT (sending_app, sending_facility, control_id) DO NOTHING RETURNING sending_app, sending_facility, control_id",
+        );
+        // Only placeholders are formatted into the text; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for item in chunk {
+            q = q
+                .bind(item.key.app)
+                .bind(item.key.facility)
+                .bind(item.key.control_id)
+                .bind(item.now)
+                .bind(item.ack)
+                .bind(sealer.seal(ADT_RAW, item.raw)?);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            taken.insert((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+        }
+    }
+    Ok(taken)
 }
 
 /// A claimed ADT message.

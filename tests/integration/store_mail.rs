@@ -282,3 +282,57 @@ async fn an_unreadable_queue_row_is_set_aside_and_the_rest_still_flow_on_every_e
         );
     }
 }
+
+#[tokio::test]
+async fn adt_intake_inserts_many_at_once_and_skips_taken_keys_on_every_engine() {
+    use hisp::store::notify::{self, AdtKey, NewAdt};
+    for env in envs().await {
+        let h = &env.hisp;
+        let sealer = h.store.sealer();
+        let mut tx = h.store.begin().await.expect("begin");
+        let k = |c: &'static str| AdtKey {
+            app: "EPIC",
+            facility: "NORTH",
+            control_id: c,
+        };
+        let item = |c: &'static str, ack: &'static str| NewAdt {
+            key: k(c),
+            ack,
+            raw: b"MSH|^~\\&|EPIC|NORTH",
+            now: 100,
+        };
+        let first = notify::insert_adts_if_new(&mut tx, sealer, &[item("A", "ack A")])
+            .await
+            .expect("insert");
+        assert_eq!(first.len(), 1);
+        // "A" is taken already, "B" comes twice in one batch, "C" once.
+        let items = [
+            item("A", "ack A2"),
+            item("B", "ack B"),
+            item("B", "ack B2"),
+            item("C", "ack C"),
+        ];
+        let taken = notify::insert_adts_if_new(&mut tx, sealer, &items)
+            .await
+            .expect("insert");
+        let mut ids: Vec<String> = taken.into_iter().map(|(_, _, c)| c).collect();
+        ids.sort();
+        assert_eq!(ids, ["B", "C"], "{}", env.engine);
+        assert_eq!(
+            notify::stored_ack(&mut tx, &k("A"))
+                .await
+                .expect("ack")
+                .as_deref(),
+            Some("ack A"),
+            "the first copy's ACK stands"
+        );
+        assert_eq!(
+            notify::stored_ack(&mut tx, &k("B"))
+                .await
+                .expect("ack")
+                .as_deref(),
+            Some("ack B")
+        );
+        tx.commit().await.expect("commit");
+    }
+}
