@@ -78,46 +78,22 @@ impl Notifier {
         batch: &mut Batch,
     ) -> Result<Done, OpsError> {
         let Ok(msg) = hl7::parse(&row.raw) else {
-            return finish(
-                batch,
-                self,
-                row,
-                "unparseable",
-                false,
-                Done::Quiet("unparseable"),
-            )
-            .await;
+            return finish(batch, row, "unparseable", false, Done::Quiet("unparseable")).await;
         };
         let mut ev = match adt::read(&msg) {
             Ok(ev) => ev,
             Err(_) => {
-                return finish(
-                    batch,
-                    self,
-                    row,
-                    "no patient",
-                    false,
-                    Done::Quiet("no patient"),
-                )
-                .await;
+                return finish(batch, row, "no patient", false, Done::Quiet("no patient")).await;
             }
         };
         let Some(feed) = snap.feed(&ev.sending_facility) else {
             let done = Done::Quiet("unregistered feed");
-            return finish(batch, self, row, "feed removed", false, done).await;
+            return finish(batch, row, "feed removed", false, done).await;
         };
         let consent = snap.consent_of(&ev.patient);
         if consent == Some("opt-out") {
             self.suppressed(batch, row, "the patient opted out").await?;
-            return finish(
-                batch,
-                self,
-                row,
-                "opted out",
-                true,
-                Done::Quiet("opted out"),
-            )
-            .await;
+            return finish(batch, row, "opted out", true, Done::Quiet("opted out")).await;
         }
         match ev.trigger.as_str() {
             "A40" => return self.merge(batch, row, &ev).await,
@@ -135,21 +111,21 @@ impl Notifier {
         // encounter bookkeeping (it only remembers what was alerted to whom).
         if matches.is_empty() {
             let done = Done::Quiet("no subscriber's roster matched");
-            return finish(batch, self, row, "no subscriber", false, done).await;
+            return finish(batch, row, "no subscriber", false, done).await;
         }
         let (change, enc) = self.advance(batch, &ev).await?;
         let enc_id = enc.id;
         let Change::Alert { event, key } = change else {
             self.save(batch, &enc).await?;
             let done = Done::Quiet("no state change to alert");
-            return finish(batch, self, row, "no alert", false, done).await;
+            return finish(batch, row, "no alert", false, done).await;
         };
         if feed.sensitive && consent != Some("opt-in") {
             self.save(batch, &enc).await?;
             self.suppressed(batch, row, "sensitive source and no recorded consent")
                 .await?;
             let done = Done::Quiet("sensitive without consent");
-            return finish(batch, self, row, "suppressed", false, done).await;
+            return finish(batch, row, "suppressed", false, done).await;
         }
         // Without opt-in consent, sensitive diagnoses stay out of the alert.
         let content = if consent == Some("opt-in") {
@@ -184,7 +160,7 @@ impl Notifier {
         } else {
             Done::Alerted(sent)
         };
-        finish(batch, self, row, event, false, done).await
+        finish(batch, row, event, false, done).await
     }
 
     /// Fill what the message leaves out of the patient (demographics, other
@@ -229,7 +205,7 @@ impl Notifier {
         // Later rows read the index outside this transaction: commit first.
         batch.stale = true;
         let done = Done::Quiet("patient index updated");
-        finish(batch, self, row, "indexed", false, done).await
+        finish(batch, row, "indexed", false, done).await
     }
 
     /// Run the state machine for the event's encounter; returns the change and
@@ -405,15 +381,7 @@ impl Notifier {
     ) -> Result<Done, OpsError> {
         let (Some(retired), Some(survivor)) = (&ev.merged, ev.patient.identifiers.first()) else {
             let done = Done::Quiet("nothing to merge");
-            return finish(
-                batch,
-                self,
-                row,
-                "merge without MRG-1 or PID-3",
-                false,
-                done,
-            )
-            .await;
+            return finish(batch, row, "merge without MRG-1 or PID-3", false, done).await;
         };
         let hisp = &self.gw.hisp;
         let now = hisp.now();
@@ -429,7 +397,6 @@ impl Notifier {
         batch.stale = true;
         finish(
             batch,
-            self,
             row,
             "merged",
             false,
@@ -467,7 +434,6 @@ impl Notifier {
 /// when the batch commits).
 async fn finish(
     batch: &mut Batch,
-    _n: &Notifier,
     row: &AdtRow,
     result: &str,
     forget: bool,
