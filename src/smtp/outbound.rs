@@ -163,7 +163,22 @@ struct Inner {
     /// OpenSSL context, which parses the system's CA bundle (tens of
     /// milliseconds of CPU each time on OpenSSL 3.0).
     tls: std::sync::Mutex<std::collections::HashMap<String, TlsParameters>>,
+    /// Sessions left open after a message went through, per address and
+    /// whether they are encrypted: the next message to that address reuses
+    /// one (after a NOOP) instead of paying a new TCP and TLS handshake.
+    idle: std::sync::Mutex<std::collections::HashMap<(SocketAddr, bool), Vec<Idle>>>,
 }
+
+/// An open session waiting for the next message.
+struct Idle {
+    since: std::time::Instant,
+    conn: AsyncSmtpConnection,
+}
+
+/// How long an open session is kept for reuse.
+const IDLE_FOR: Duration = Duration::from_secs(10);
+/// Open sessions kept per address.
+const IDLE_PER_ADDR: usize = 4;
 
 /// Hosts whose TLS parameters are kept (the map is cleared when it is full).
 const TLS_CACHE_HOSTS: usize = 1024;
@@ -187,6 +202,7 @@ impl Outbound {
             routes,
             resolver,
             tls: std::sync::Mutex::default(),
+            idle: std::sync::Mutex::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -381,28 +397,11 @@ impl Outbound {
         let config = &self.inner.config;
         let hello = ClientId::Domain(config.helo_name.clone());
         let step = config.command_timeout;
-        let stream = tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| AttemptError::Timeout("connect"))?
-            .map_err(AttemptError::Connect)?;
-        // Greeting and EHLO.
-        let mut conn = within(
-            step.saturating_mul(2),
-            "greeting",
-            AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello),
-        )
-        .await?;
         let tls_required = config.tls_required.contains(&normalize_domain(domain));
-        if tls_required || conn.can_starttls() {
-            let params = self.tls_parameters(&target.host)?;
-            // STARTTLS, the handshake, and EHLO again.
-            within(
-                step.saturating_mul(3),
-                "STARTTLS",
-                conn.starttls(params, &hello),
-            )
-            .await?;
-        }
+        let mut conn = match self.reuse(addr, tls_required, step).await {
+            Some(conn) => conn,
+            None => self.open(target, addr, &hello, tls_required).await?,
+        };
         // MAIL, one RCPT per recipient, DATA, and the content up to its final reply.
         let steps = u32::try_from(envelope.to().len())
             .unwrap_or(u32::MAX)
@@ -412,12 +411,114 @@ impl Outbound {
             "transaction",
             conn.send(envelope, body),
         )
+        .await;
+        match reply {
+            Ok(reply) => {
+                // Accepted: keep the session for the next message to this address.
+                self.keep(addr, conn);
+                Ok(reply)
+            }
+            Err(e) => {
+                // The session's state is unknown after a failure: close it.
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(step, conn.quit()).await;
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// An idle session to `addr` that still answers NOOP (encrypted when
+    /// `tls_required`, else preferably so).
+    async fn reuse(
+        &self,
+        addr: SocketAddr,
+        tls_required: bool,
+        step: Duration,
+    ) -> Option<AsyncSmtpConnection> {
+        let keys: &[(SocketAddr, bool)] = if tls_required {
+            &[(addr, true)]
+        } else {
+            &[(addr, true), (addr, false)]
+        };
+        loop {
+            let mut found = None;
+            {
+                let mut idle = match self.inner.idle.lock() {
+                    Ok(m) => m,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                for key in keys {
+                    if let Some(list) = idle.get_mut(key) {
+                        list.retain(|i| i.since.elapsed() < IDLE_FOR);
+                        if let Some(i) = list.pop() {
+                            found = Some(i.conn);
+                            break;
+                        }
+                    }
+                }
+            }
+            let mut conn = found?;
+            if tokio::time::timeout(step, conn.test_connected())
+                .await
+                .unwrap_or(false)
+            {
+                return Some(conn);
+            }
+            // Closed by the peer while idle: drop it and try the next one.
+        }
+    }
+
+    /// Put a session that just delivered back for reuse.
+    fn keep(&self, addr: SocketAddr, conn: AsyncSmtpConnection) {
+        let key = (addr, conn.is_encrypted());
+        let mut idle = match self.inner.idle.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let list = idle.entry(key).or_default();
+        list.retain(|i| i.since.elapsed() < IDLE_FOR);
+        if list.len() < IDLE_PER_ADDR {
+            list.push(Idle {
+                since: std::time::Instant::now(),
+                conn,
+            });
+        }
+        // Otherwise it is dropped: the peer sees the connection close.
+    }
+
+    /// A new session: connect, greeting, EHLO, and STARTTLS when offered or required.
+    async fn open(
+        &self,
+        target: &Target,
+        addr: SocketAddr,
+        hello: &ClientId,
+        tls_required: bool,
+    ) -> Result<AsyncSmtpConnection, AttemptError> {
+        let config = &self.inner.config;
+        let step = config.command_timeout;
+        let stream = tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| AttemptError::Timeout("connect"))?
+            .map_err(AttemptError::Connect)?;
+        // Greeting and EHLO.
+        let mut conn = within(
+            step.saturating_mul(2),
+            "greeting",
+            AsyncSmtpConnection::connect_with_transport(Box::new(stream), hello),
+        )
         .await?;
-        // The message is accepted; QUIT must not turn that into a failure or delay it.
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(step, conn.quit()).await;
-        });
-        Ok(reply)
+        if tls_required || conn.can_starttls() {
+            let params = self.tls_parameters(&target.host)?;
+            // STARTTLS, the handshake, and EHLO again.
+            within(
+                step.saturating_mul(3),
+                "STARTTLS",
+                conn.starttls(params, hello),
+            )
+            .await?;
+        }
+        Ok(conn)
     }
 }
 
@@ -753,6 +854,9 @@ mod tests {
         silent: bool,
         /// Offer STARTTLS, then answer 220 and hang up instead of a handshake.
         broken_starttls: bool,
+        /// Close the connection right after answering DATA (a server that
+        /// hangs up on idle sessions).
+        hang_up_after_data: bool,
     }
 
     #[derive(Debug, Default, Clone)]
@@ -782,6 +886,22 @@ mod tests {
 
     async fn sink(plan: Plan) -> (SocketAddr, Inbox) {
         sink_on("127.0.0.1:0", plan).await
+    }
+
+    /// A sink that also counts the connections it accepted.
+    async fn counting_sink(plan: Plan) -> (SocketAddr, Inbox, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
+        let addr = listener.local_addr().expect("sink addr");
+        let inbox = Inbox::default();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (sessions, seen) = (inbox.clone(), count.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(smtp_session(stream, plan.clone(), sessions.clone()));
+            }
+        });
+        (addr, inbox, count)
     }
 
     async fn smtp_session(stream: TcpStream, plan: Plan, inbox: Inbox) -> std::io::Result<()> {
@@ -821,6 +941,10 @@ mod tests {
                         .lock()
                         .expect("inbox")
                         .push(std::mem::take(&mut current));
+                }
+                if plan.hang_up_after_data {
+                    write.write_all(format!("{reply}\r\n").as_bytes()).await?;
+                    return Ok(());
                 }
                 reply
             } else if command.starts_with("QUIT") {
@@ -1082,6 +1206,46 @@ mod tests {
             "{wire:?}"
         );
         assert!(wire.ends_with("last line\r\n.\r\n"), "{wire:?}");
+    }
+
+    #[tokio::test]
+    async fn a_session_that_delivered_carries_the_next_message() {
+        let (smtp, inbox, connections) = counting_sink(Plan::default()).await;
+        let outbound = Outbound::new(routed("b.test", smtp)).expect("outbound");
+        for _ in 0..3 {
+            let verdict = outbound
+                .deliver("b.test", "", &rcpts(&["bob@b.test"]), MESSAGE)
+                .await;
+            assert!(matches!(verdict, Delivery::Sent { .. }), "{verdict:?}");
+        }
+        assert_eq!(inbox.lock().expect("inbox").len(), 3);
+        assert_eq!(
+            connections.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "one session for three messages"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_session_the_server_closed_is_not_reused() {
+        let plan = Plan {
+            hang_up_after_data: true,
+            ..Plan::default()
+        };
+        let (smtp, inbox, connections) = counting_sink(plan).await;
+        let outbound = Outbound::new(routed("b.test", smtp)).expect("outbound");
+        for _ in 0..3 {
+            let verdict = outbound
+                .deliver("b.test", "", &rcpts(&["bob@b.test"]), MESSAGE)
+                .await;
+            assert!(matches!(verdict, Delivery::Sent { .. }), "{verdict:?}");
+        }
+        assert_eq!(inbox.lock().expect("inbox").len(), 3, "each delivered once");
+        assert_eq!(
+            connections.load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "a new session each time"
+        );
     }
 
     #[tokio::test]
