@@ -14,7 +14,6 @@ use super::Notifier;
 use crate::direct::DirectAddress;
 use crate::direct::compose::{self, CRLF};
 use crate::ops::OpsError;
-use crate::smtp::submit::Submission;
 use crate::store::notify;
 
 /// The clear-text Subject of a digest (no PHI).
@@ -60,17 +59,8 @@ impl Notifier {
             let from = self.sender().await?;
             let to = DirectAddress::parse(&subscriber)?;
             let message = render(&from, &to, &alerts, now);
-            let sub = Submission {
-                mail_from: &from,
-                rcpts: std::slice::from_ref(&to),
-                message: &message,
-                actor: "notify",
-            };
-            let done = self.gw.submit(&sub).await?;
-            let mut conn = hisp.conn().await?;
-            for (id, _) in &alerts {
-                notify::set_alert_message(&mut conn, *id, &done.message_id).await?;
-            }
+            let ids: Vec<i64> = alerts.iter().map(|(id, _)| *id).collect();
+            self.send_filed(&from, &to, &message, &ids).await?;
             tracing::info!(alerts = alerts.len(), "daily digest sent");
             sent += 1;
         }

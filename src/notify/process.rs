@@ -78,22 +78,22 @@ impl Notifier {
         batch: &mut Batch,
     ) -> Result<Done, OpsError> {
         let Ok(msg) = hl7::parse(&row.raw) else {
-            return finish(batch, row, "unparseable", false, Done::Quiet("unparseable")).await;
+            return finish(batch, row, "unparseable", false, Done::Quiet("unparseable"));
         };
         let mut ev = match adt::read(&msg) {
             Ok(ev) => ev,
             Err(_) => {
-                return finish(batch, row, "no patient", false, Done::Quiet("no patient")).await;
+                return finish(batch, row, "no patient", false, Done::Quiet("no patient"));
             }
         };
         let Some(feed) = snap.feed(&ev.sending_facility) else {
             let done = Done::Quiet("unregistered feed");
-            return finish(batch, row, "feed removed", false, done).await;
+            return finish(batch, row, "feed removed", false, done);
         };
         let consent = snap.consent_of(&ev.patient);
         if consent == Some("opt-out") {
             self.suppressed(batch, row, "the patient opted out").await?;
-            return finish(batch, row, "opted out", true, Done::Quiet("opted out")).await;
+            return finish(batch, row, "opted out", true, Done::Quiet("opted out"));
         }
         match ev.trigger.as_str() {
             "A40" => return self.merge(batch, row, &ev).await,
@@ -111,21 +111,21 @@ impl Notifier {
         // encounter bookkeeping (it only remembers what was alerted to whom).
         if matches.is_empty() {
             let done = Done::Quiet("no subscriber's roster matched");
-            return finish(batch, row, "no subscriber", false, done).await;
+            return finish(batch, row, "no subscriber", false, done);
         }
         let (change, enc) = self.advance(batch, &ev).await?;
         let enc_id = enc.id;
         let Change::Alert { event, key } = change else {
             self.save(batch, &enc).await?;
             let done = Done::Quiet("no state change to alert");
-            return finish(batch, row, "no alert", false, done).await;
+            return finish(batch, row, "no alert", false, done);
         };
         if feed.sensitive && consent != Some("opt-in") {
             self.save(batch, &enc).await?;
             self.suppressed(batch, row, "sensitive source and no recorded consent")
                 .await?;
             let done = Done::Quiet("sensitive without consent");
-            return finish(batch, row, "suppressed", false, done).await;
+            return finish(batch, row, "suppressed", false, done);
         }
         // Without opt-in consent, sensitive diagnoses stay out of the alert.
         let content = if consent == Some("opt-in") {
@@ -160,7 +160,7 @@ impl Notifier {
         } else {
             Done::Alerted(sent)
         };
-        finish(batch, row, event, false, done).await
+        finish(batch, row, event, false, done)
     }
 
     /// Fill what the message leaves out of the patient (demographics, other
@@ -205,7 +205,7 @@ impl Notifier {
         // Later rows read the index outside this transaction: commit first.
         batch.stale = true;
         let done = Done::Quiet("patient index updated");
-        finish(batch, row, "indexed", false, done).await
+        finish(batch, row, "indexed", false, done)
     }
 
     /// Run the state machine for the event's encounter; returns the change and
@@ -357,17 +357,33 @@ impl Notifier {
             return Ok(true);
         }
         let message = alert::render(ev, &ctx);
+        self.send_filed(&from, &to, &message, &[alert_id]).await?;
+        Ok(true)
+    }
+
+    /// Send `message` from the notification address to `to` through the
+    /// outbound Direct path, and record its Message-ID on the filed alerts
+    /// it carries (one alert, or a digest's).
+    pub(super) async fn send_filed(
+        &self,
+        from: &DirectAddress,
+        to: &DirectAddress,
+        message: &[u8],
+        alert_ids: &[i64],
+    ) -> Result<(), OpsError> {
         let sub = Submission {
-            mail_from: &from,
-            rcpts: std::slice::from_ref(&to),
-            message: &message,
+            mail_from: from,
+            rcpts: std::slice::from_ref(to),
+            message,
             actor: "notify",
         };
         let done = self.gw.submit(&sub).await?;
-        let mut tx = hisp.store.begin().await?;
-        notify::set_alert_message(&mut tx, alert_id, &done.message_id).await?;
+        let mut tx = self.gw.hisp.store.begin().await?;
+        for id in alert_ids {
+            notify::set_alert_message(&mut tx, *id, &done.message_id).await?;
+        }
         tx.commit().await?;
-        Ok(true)
+        Ok(())
     }
 
     /// A40: the MRG-1 identifier is retired in favour of PID-3's first one
@@ -381,7 +397,7 @@ impl Notifier {
     ) -> Result<Done, OpsError> {
         let (Some(retired), Some(survivor)) = (&ev.merged, ev.patient.identifiers.first()) else {
             let done = Done::Quiet("nothing to merge");
-            return finish(batch, row, "merge without MRG-1 or PID-3", false, done).await;
+            return finish(batch, row, "merge without MRG-1 or PID-3", false, done);
         };
         let hisp = &self.gw.hisp;
         let now = hisp.now();
@@ -402,7 +418,6 @@ impl Notifier {
             false,
             Done::Quiet("identifiers merged"),
         )
-        .await
     }
 
     /// Audit a suppressed alert with its reason (no PHI: the row id only).
@@ -432,7 +447,7 @@ impl Notifier {
 
 /// Mark a row done in the batch's transaction (written, grouped by result,
 /// when the batch commits).
-async fn finish(
+fn finish(
     batch: &mut Batch,
     row: &AdtRow,
     result: &str,
@@ -568,25 +583,17 @@ impl Snapshot {
             .min()
             .unwrap_or(i64::MAX)
             .min(now + SNAPSHOT_MAX_AGE);
-        let mut rosters: Vec<Roster> = Vec::new();
+        let mut by_owner: std::collections::BTreeMap<String, Roster> = Default::default();
         for e in entries {
-            let pos = match rosters.iter().position(|r| r.owner == e.owner) {
-                Some(p) => p,
-                None => {
-                    rosters.push(Roster {
-                        owner: e.owner.clone(),
-                        entries: HashMap::new(),
-                        index: Index::new(),
-                    });
-                    rosters.len() - 1
-                }
-            };
-            if let Some(r) = rosters.get_mut(pos) {
-                r.index.insert(mpi_patient(e.id, &e.patient));
-                r.entries.insert(e.id, e);
-            }
+            let r = by_owner.entry(e.owner.clone()).or_insert_with(|| Roster {
+                owner: e.owner.clone(),
+                entries: HashMap::new(),
+                index: Index::new(),
+            });
+            r.index.insert(mpi_patient(e.id, &e.patient));
+            r.entries.insert(e.id, e);
         }
-        rosters.sort_by(|a, b| a.owner.cmp(&b.owner));
+        let rosters: Vec<Roster> = by_owner.into_values().collect();
         let digest = notify::digest_subscribers(conn).await?;
         let index_nonempty = notify::index_nonempty(conn).await?;
         Ok(Self {

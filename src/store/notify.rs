@@ -951,23 +951,6 @@ async fn index_write(
     Ok(())
 }
 
-/// How a subscriber gets alerts: `realtime` (default) or `digest` (daily).
-pub async fn subscription_mode(
-    conn: &mut AnyConnection,
-    subscriber: &str,
-) -> Result<String, StoreError> {
-    Ok(
-        match sqlx::query("SELECT mode FROM subscriptions WHERE subscriber = $1")
-            .bind(subscriber)
-            .fetch_optional(&mut *conn)
-            .await?
-        {
-            Some(r) => r.try_get(0)?,
-            None => "realtime".to_string(),
-        },
-    )
-}
-
 /// Set a subscriber's delivery mode.
 pub async fn set_subscription_mode(
     conn: &mut AnyConnection,
