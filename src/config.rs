@@ -326,13 +326,35 @@ pub struct HttpConfig {
     /// The portal, API, /healthz, /metrics and /pki.
     #[serde(deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
+    /// A portal session ends after this many seconds without a request.
+    pub idle_timeout_secs: i64,
+    /// Require a TOTP second factor of every user, not only of admins
+    /// (admins always need one).
+    pub require_mfa: bool,
+    /// Mark the session cookie `Secure`. Unset: on unless `listen` is a
+    /// loopback address (set it when a TLS proxy fronts a loopback listener).
+    pub secure_cookies: Option<bool>,
+    /// Largest request body (compose with attachments, roster uploads), bytes.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: ([127, 0, 0, 1], 8080).into(),
+            idle_timeout_secs: 15 * 60,
+            require_mfa: false,
+            secure_cookies: None,
+            max_upload_bytes: 25 * 1024 * 1024,
         }
+    }
+}
+
+impl HttpConfig {
+    /// Whether the session cookie carries `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies
+            .unwrap_or(!self.listen.ip().is_loopback())
     }
 }
 
@@ -439,6 +461,12 @@ impl Config {
     /// Check ranges and formats that types cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |s: String| Err(ConfigError::Value(s));
+        if !(60..=86_400).contains(&self.http.idle_timeout_secs) {
+            return bad(format!(
+                "http.idle_timeout_secs = {} (use 60 to 86400)",
+                self.http.idle_timeout_secs
+            ));
+        }
         if ![2048, 3072, 4096].contains(&self.pki.key_bits) {
             return bad(format!(
                 "pki.key_bits = {} (use 2048, 3072 or 4096)",

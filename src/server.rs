@@ -161,11 +161,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = AppState {
-        hisp: hisp.clone(),
-        metrics: Arc::new(Metrics::default()),
-    };
     let gw = Gateway::new(hisp.clone());
+    let state = AppState::new(gw.clone(), Arc::new(Metrics::default()));
     if let Err(e) = smtp::worker::release_stale_leases(&gw).await {
         tracing::warn!(error = %e, "cannot release stale queue leases");
     }
@@ -197,7 +194,11 @@ pub async fn run(
     let crl = tokio::spawn(refresh_crl(hisp.clone(), stop_rx.clone()));
     let bundles = tokio::spawn(refresh_bundles(hisp.clone(), stop_rx.clone()));
     let mut http_stop = stop_rx.clone();
-    let http = axum::serve(listeners.http, web::app(state)).with_graceful_shutdown(async move {
+    let http = axum::serve(
+        listeners.http,
+        web::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         let _ = http_stop.wait_for(|s| *s).await;
     });
     let http = tokio::spawn(async move { http.await });

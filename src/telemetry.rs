@@ -38,7 +38,7 @@ pub fn init_tracing(default: LevelFilter) {
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Requests by (route, status code).
-    http_requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    http_requests: Mutex<BTreeMap<(String, u16), u64>>,
 }
 
 /// A gauge sample: name, help, labels, value.
@@ -56,9 +56,11 @@ pub struct Gauge {
 
 impl Metrics {
     /// Count one HTTP request.
-    pub fn http_request(&self, route: &'static str, status: u16) {
+    /// `route` is the matched route pattern (`/mail/{id}`), never a raw path,
+    /// so the label set stays small and holds no identifiers.
+    pub fn http_request(&self, route: &str, status: u16) {
         if let Ok(mut m) = self.http_requests.lock() {
-            *m.entry((route, status)).or_insert(0) += 1;
+            *m.entry((route.to_string(), status)).or_insert(0) += 1;
         }
     }
 

@@ -120,6 +120,23 @@ pub async fn list(
     .collect()
 }
 
+/// The addresses a user owns, enabled first, then by address.
+pub async fn owned_by(
+    conn: &mut AnyConnection,
+    user_id: i64,
+) -> Result<Vec<AddressRow>, StoreError> {
+    sqlx::query(
+        "SELECT id, address, domain_id, display_name, owner_user_id, enabled, created_at
+         FROM addresses WHERE owner_user_id = $1 ORDER BY enabled DESC, address",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
 /// How many addresses a user owns.
 pub async fn count_owned(conn: &mut AnyConnection, user_id: i64) -> Result<i64, StoreError> {
     Ok(

@@ -18,6 +18,7 @@ pub mod queue;
 pub mod seal;
 pub mod tracking;
 pub mod users;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -39,10 +39,10 @@ async fn get(state: &AppState, path: &str) -> (StatusCode, String, Vec<u8>) {
 #[tokio::test]
 async fn routes_answer_on_every_engine() {
     for env in envs().await {
-        let state = AppState {
-            hisp: env.hisp.clone(),
-            metrics: Arc::new(Metrics::default()),
-        };
+        let state = AppState::new(
+            hisp::smtp::Gateway::new(env.hisp.clone()),
+            Arc::new(Metrics::default()),
+        );
         let (s, _, body) = get(&state, "/healthz").await;
         assert_eq!(
             (s, body.as_slice()),
@@ -94,10 +94,10 @@ async fn routes_answer_on_every_engine() {
 #[tokio::test]
 async fn healthz_is_503_when_the_store_is_gone() {
     let env = sqlite_env().await;
-    let state = AppState {
-        hisp: env.hisp.clone(),
-        metrics: Arc::new(Metrics::default()),
-    };
+    let state = AppState::new(
+        hisp::smtp::Gateway::new(env.hisp.clone()),
+        Arc::new(Metrics::default()),
+    );
     env.hisp.store.close().await;
     let (s, _, body) = get(&state, "/healthz").await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);

@@ -16,6 +16,7 @@ mod notice_fixtures;
 mod notice_robustness;
 mod notify;
 mod notify_features;
+mod portal;
 mod setup;
 mod slapd;
 mod smtp;
