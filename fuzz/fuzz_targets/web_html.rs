@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let text = String::from_utf8_lossy(rest);
     let input = if mode & 1 == 1 {
-        format!("{}{text}", "<br>".repeat(MAX_START_TAGS))
+        format!("{}{text}", "<br>".repeat(MAX_START_TAGS + 1))
     } else {
         text.into_owned()
     };
