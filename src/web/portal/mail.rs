@@ -240,43 +240,12 @@ async fn show(
         .hisp
         .mailbox_show(&addr.address, id, &v.user.username)
         .await?;
-    let parsed = crate::direct::notice::parse(&raw);
-    let html_body = parsed.as_ref().and_then(|m| {
-        let part = m.html_body.first().and_then(|i| m.parts.get(*i as usize))?;
-        let is_html = part
-            .content_type()
-            .is_some_and(|ct| ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("html")));
-        is_html.then(|| m.body_html(0).map(|h| html::sanitize(&h)))?
-    });
-    let attachments: Vec<ShownAttachment> = match &parsed {
-        Some(m) => m
-            .attachments()
-            .enumerate()
-            .map(|(i, part)| {
-                let listed = shown.attachments.get(i);
-                let name = listed.map_or_else(|| format!("part-{}", i + 1), |a| a.name.clone());
-                let ctype = listed.map_or_else(String::new, |a| a.content_type.clone());
-                let data = part.contents();
-                let (summary, err) = if cda::looks_like_cda(&ctype, &name, data) {
-                    match cda::summarize(data) {
-                        Ok(s) => (Some(s), None),
-                        Err(e) => (None, Some(e.to_string())),
-                    }
-                } else {
-                    (None, None)
-                };
-                ShownAttachment {
-                    index: i,
-                    name,
-                    content_type: ctype,
-                    size: data.len(),
-                    cda: summary,
-                    cda_error: err,
-                }
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+    // Sanitizing and C-CDA parsing are CPU work (bounded, but up to a few
+    // hundred ms on hostile input): off the async threads.
+    let listed = shown.attachments.clone();
+    let (html_body, attachments) = tokio::task::spawn_blocking(move || render_parts(&raw, &listed))
+        .await
+        .map_err(|e| OpsError::Invalid(format!("rendering failed: {e}")))?;
     let header = |n: &str| {
         shown
             .headers
@@ -298,6 +267,53 @@ async fn show(
         },
     )?;
     Ok((NO_STORE, page).into_response())
+}
+
+/// The sanitized HTML body (when the message has a text/html part) and the
+/// attachments, C-CDA ones summarized.
+fn render_parts(
+    raw: &[u8],
+    listed: &[crate::mailbox::Attachment],
+) -> (Option<String>, Vec<ShownAttachment>) {
+    let Some(m) = crate::direct::notice::parse(raw) else {
+        return (None, Vec::new());
+    };
+    let html_body = m
+        .html_body
+        .first()
+        .and_then(|i| m.parts.get(*i as usize))
+        .filter(|part| {
+            part.content_type()
+                .is_some_and(|ct| ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("html")))
+        })
+        .and_then(|_| m.body_html(0).map(|h| html::sanitize(&h)));
+    let attachments = m
+        .attachments()
+        .enumerate()
+        .map(|(i, part)| {
+            let entry = listed.get(i);
+            let name = entry.map_or_else(|| format!("part-{}", i + 1), |a| a.name.clone());
+            let ctype = entry.map_or_else(String::new, |a| a.content_type.clone());
+            let data = part.contents();
+            let (summary, err) = if cda::looks_like_cda(&ctype, &name, data) {
+                match cda::summarize(data) {
+                    Ok(s) => (Some(s), None),
+                    Err(e) => (None, Some(e.to_string())),
+                }
+            } else {
+                (None, None)
+            };
+            ShownAttachment {
+                index: i,
+                name,
+                content_type: ctype,
+                size: data.len(),
+                cda: summary,
+                cda_error: err,
+            }
+        })
+        .collect();
+    (html_body, attachments)
 }
 
 async fn attachment(
