@@ -195,15 +195,13 @@ async fn security_headers(req: Request, next: Next) -> Response {
     resp
 }
 
-/// 200 when the store answers, 503 otherwise.
-async fn healthz(State(state): State<AppState>) -> Result<&'static str, WebError> {
-    state
-        .hisp
-        .store
-        .ping()
-        .await
-        .map_err(|_| WebError::Unavailable)?;
-    Ok("ok\n")
+/// 200 when the store answers, 503 otherwise: plain text for load balancers
+/// and monitors, with no internal detail.
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.hisp.store.ping().await {
+        Ok(()) => "ok\n".into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "service unavailable\n").into_response(),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, WebError> {
