@@ -160,6 +160,21 @@ async fn wrong_passwords_are_refused_alike_and_throttled() {
         )
         .await;
     assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    // The session cookie's attributes (loopback listener: not Secure).
+    let cookie = again
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("hisp_session="))
+        .expect("session cookie")
+        .to_string();
+    assert!(
+        cookie.contains("; HttpOnly") && cookie.contains("; SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert_eq!(again.location(), "/");
 }
 
 #[tokio::test]
