@@ -112,6 +112,15 @@ pub fn days_from_civil(y: i64, m: i64, d: i64) -> Option<i64> {
     (civil_from_days(days) == (y, m, d)).then_some(days)
 }
 
+/// `YYYY-MM-DD` to days since 1970-01-01; `None` for anything else.
+pub fn days_from_iso_date(s: &str) -> Option<i64> {
+    let mut it = s.trim().splitn(3, '-');
+    let y: i64 = it.next()?.parse().ok()?;
+    let m: i64 = it.next()?.parse().ok()?;
+    let d: i64 = it.next()?.parse().ok()?;
+    days_from_civil(y, m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

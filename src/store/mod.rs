@@ -19,6 +19,7 @@ pub mod seal;
 pub mod tracking;
 pub mod users;
 pub mod web;
+pub mod worklist;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,14 +1,580 @@
 //! The care manager's pages: alert worklist, alert detail with the patient's
 //! encounter timeline, roster upload and view, subscription settings.
+//!
+//! - `GET /alerts`: the worklist, one tab per status with its count, filters
+//!   by event, facility, program and filing date; newest first.
+//! - `GET /alerts/{id}`, `POST /alerts/{id}/status`: one alert (its summary,
+//!   as the Direct alert carried it) and every alert about the same patient.
+//! - `GET /rosters`, `POST /rosters`, `POST /subscription` (in `rosters.rs`):
+//!   each owned address's roster, entries close to ageing out marked; CSV
+//!   upload through `Hisp::roster_import` (the code path of `hisp roster
+//!   import`) with its row-level report; real-time alerts or a daily digest.
+//!
+//! Every page needs the care manager's role (admins have it too) and shows
+//! only the addresses the viewer owns: another subscriber's alert is "not
+//! found". Pages that show patients are audited (`alert.list`, `alert.view`,
+//! `roster.view`) and sent with `Cache-Control: no-store`; URLs carry alert
+//! ids and filters, never a patient.
+
+mod rosters;
+
+use std::collections::BTreeMap;
 
 use axum::Router;
+use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
 
-use crate::web::AppState;
+use super::NO_STORE;
+use super::mail::urlencode;
+use crate::notify::roster::MAX_ROSTER_BYTES;
+use crate::store::notify;
+use crate::store::users::Role;
+use crate::store::worklist::{self, Filter, Item};
+use crate::web::session::Viewer;
+use crate::web::templates::{page, render};
+use crate::web::{AppState, WebError};
 
 /// This area's templates (name, source).
-pub const TEMPLATES: &[(&str, &str)] = &[];
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "care_alerts.html",
+        include_str!("../../../templates/portal/care_alerts.html"),
+    ),
+    (
+        "care_alert.html",
+        include_str!("../../../templates/portal/care_alert.html"),
+    ),
+    (
+        "care_rosters.html",
+        include_str!("../../../templates/portal/care_rosters.html"),
+    ),
+];
 
 /// This area's routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/rosters", get(rosters::rosters).post(rosters::upload))
+        .layer(DefaultBodyLimit::max(MAX_ROSTER_BYTES + 64 * 1024))
+        .route("/alerts", get(worklist))
+        .route("/alerts/{id}", get(detail))
+        .route("/alerts/{id}/status", post(set_status))
+        .route("/subscription", post(rosters::subscription))
+}
+
+/// The worklist's states, as stored and as shown.
+const STATUSES: [(&str, &str); 3] = [
+    ("new", "New"),
+    ("in-progress", "In progress"),
+    ("completed", "Completed"),
+];
+
+/// The events an alert can be about, as stored and as shown.
+const EVENTS: [(&str, &str); 5] = [
+    ("admit", "Admission"),
+    ("ed", "ED visit"),
+    ("discharge", "Discharge"),
+    ("transfer", "Transfer"),
+    ("retraction", "Retraction"),
+];
+
+/// The most rows one worklist page lists.
+const PAGE: i64 = 500;
+/// How many of the viewer's newest alerts the timeline looks through.
+const TIMELINE_SCAN: i64 = 5_000;
+
+fn label(table: &[(&'static str, &'static str)], key: &str) -> String {
+    table
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or_else(|| key.to_string(), |(_, l)| (*l).to_string())
+}
+
+/// The viewer's addresses as the notify tables name subscribers.
+fn subscribers(v: &Viewer) -> Vec<String> {
+    v.addresses.iter().map(|a| a.address.to_string()).collect()
+}
+
+/// The worklist's filters, as the form sends them (empty means "any").
+#[derive(Debug, Default, Deserialize)]
+pub struct WorklistQuery {
+    status: Option<String>,
+    event: Option<String>,
+    facility: Option<String>,
+    program: Option<String>,
+    /// `YYYY-MM-DD`, inclusive.
+    since: Option<String>,
+    /// `YYYY-MM-DD`, inclusive.
+    until: Option<String>,
+}
+
+/// A non-empty, trimmed filter value.
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Unix seconds of the start of a `YYYY-MM-DD` day (UTC).
+fn day_start(s: &str) -> Option<i64> {
+    Some(crate::clock::days_from_iso_date(s)? * 86_400)
+}
+
+/// A worklist row as the page shows it.
+#[derive(Debug, Serialize)]
+struct Row {
+    #[serde(flatten)]
+    item: Item,
+    /// "Family, Given" from the alert's summary.
+    patient: Option<String>,
+    event_label: String,
+    status_label: String,
+    facility_name: String,
+    /// EVN-2 readable, when it parses.
+    when: Option<String>,
+}
+
+/// Rows for `items`, with feed names and the patient each summary names.
+fn rows(items: Vec<(Item, String)>, feeds: &BTreeMap<String, String>) -> Vec<Row> {
+    items
+        .into_iter()
+        .map(|(item, summary)| Row {
+            patient: patient_of(&summary).name,
+            event_label: label(&EVENTS, &item.event),
+            status_label: label(&STATUSES, &item.status),
+            facility_name: feeds
+                .get(&item.facility)
+                .cloned()
+                .unwrap_or_else(|| item.facility.clone()),
+            when: item.event_time.as_deref().and_then(hl7_time).map(|t| t.0),
+            item,
+        })
+        .collect()
+}
+
+/// Feed display names by facility.
+async fn feed_names(state: &AppState) -> Result<BTreeMap<String, String>, WebError> {
+    let mut conn = state.hisp.conn().await?;
+    Ok(notify::feeds(&mut conn)
+        .await?
+        .into_iter()
+        .map(|f| (f.facility, f.name))
+        .collect())
+}
+
+async fn worklist(
+    State(state): State<AppState>,
+    v: Viewer,
+    Query(q): Query<WorklistQuery>,
+) -> Result<Response, WebError> {
+    v.require(Role::CareManager)?;
+    let status = status_tab(given(&q.status))?;
+    let (since, until) = (given(&q.since), given(&q.until));
+    let bad_date = since.is_some_and(|s| day_start(s).is_none())
+        || until.is_some_and(|s| day_start(s).is_none());
+    let subs = subscribers(&v);
+    // Feeds are stored in lower case.
+    let facility = given(&q.facility).map(str::to_ascii_lowercase);
+    let filter = Filter {
+        subscribers: &subs,
+        status,
+        event: given(&q.event),
+        facility: facility.as_deref(),
+        program: given(&q.program),
+        since: since.and_then(day_start),
+        until: until.and_then(day_start).map(|d| d + 86_400),
+    };
+    let l = listing(&state, &filter).await?;
+    if !l.items.is_empty() {
+        let detail = format!("{} alerts listed", l.items.len());
+        audit(&state, &v, "alert.list", &subs.join(", "), &detail).await?;
+    }
+    let feeds = feed_names(&state).await?;
+    let full = l.items.len() >= PAGE as usize;
+    let query = filter_query(&[
+        ("event", filter.event),
+        ("facility", filter.facility),
+        ("program", filter.program),
+        ("since", since),
+        ("until", until),
+    ]);
+    let page = render(
+        "care_alerts.html",
+        page! {
+            nav => v.nav(),
+            no_address => subs.is_empty(),
+            rows => rows(l.items, &feeds),
+            full => full,
+            tabs => tabs(&l.counts),
+            status => status.unwrap_or("all"),
+            events => EVENTS,
+            event => filter.event.unwrap_or(""),
+            facilities => named(l.facilities, &feeds),
+            facility => filter.facility.unwrap_or(""),
+            programs => l.programs,
+            program => filter.program.unwrap_or(""),
+            since => since.unwrap_or(""),
+            until => until.unwrap_or(""),
+            bad_date => bad_date,
+            query => query,
+        },
+    )?;
+    Ok((NO_STORE, page).into_response())
+}
+
+/// The status a worklist tab shows: `new` by default, `None` for all.
+fn status_tab(given: Option<&str>) -> Result<Option<&str>, WebError> {
+    match given {
+        None => Ok(Some("new")),
+        Some("all") => Ok(None),
+        Some(s) if STATUSES.iter().any(|(k, _)| *k == s) => Ok(Some(s)),
+        Some(_) => Err(WebError::BadRequest(
+            "Unknown alert status. Choose New, In progress, Completed or All.".into(),
+        )),
+    }
+}
+
+/// What one worklist page reads.
+struct Listing {
+    items: Vec<(Item, String)>,
+    counts: BTreeMap<String, i64>,
+    facilities: Vec<String>,
+    programs: Vec<String>,
+}
+
+async fn listing(state: &AppState, filter: &Filter<'_>) -> Result<Listing, WebError> {
+    let mut conn = state.hisp.conn().await?;
+    let items = worklist::alerts(&mut conn, state.hisp.store.sealer(), filter, PAGE).await?;
+    let counts = worklist::counts(&mut conn, filter).await?;
+    let (facilities, programs) = worklist::choices(&mut conn, filter.subscribers).await?;
+    Ok(Listing {
+        items,
+        counts: counts.into_iter().collect(),
+        facilities,
+        programs,
+    })
+}
+
+/// One tab per status with its count, then "All".
+fn tabs(counts: &BTreeMap<String, i64>) -> Vec<Tab> {
+    let all = Tab {
+        key: "all",
+        label: "All",
+        count: counts.values().sum(),
+    };
+    STATUSES
+        .iter()
+        .map(|(k, l)| Tab {
+            key: k,
+            label: l,
+            count: counts.get(*k).copied().unwrap_or(0),
+        })
+        .chain(std::iter::once(all))
+        .collect()
+}
+
+/// Facilities with their feeds' display names.
+fn named(facilities: Vec<String>, feeds: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    facilities
+        .into_iter()
+        .map(|f| {
+            let name = feeds.get(&f).cloned().unwrap_or_else(|| f.clone());
+            (f, name)
+        })
+        .collect()
+}
+
+/// The filters given, as `&key=value…` for the tabs' links.
+fn filter_query(pairs: &[(&str, Option<&str>)]) -> String {
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("&{k}={}", urlencode(v))))
+        .collect()
+}
+
+/// Record a view of PHI (its own short transaction, after the reads, so a
+/// page never holds the writer while it reads).
+async fn audit(
+    state: &AppState,
+    v: &Viewer,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> Result<(), WebError> {
+    let mut tx = state.hisp.store.begin().await?;
+    state
+        .hisp
+        .audit(&mut tx, &v.user.username, action, subject, detail)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A status tab.
+#[derive(Debug, Serialize)]
+struct Tab {
+    key: &'static str,
+    label: &'static str,
+    count: i64,
+}
+
+/// Set after a status change, to confirm it.
+#[derive(Debug, Default, Deserialize)]
+pub struct Saved {
+    saved: Option<String>,
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(id): Path<i64>,
+    Query(q): Query<Saved>,
+) -> Result<Response, WebError> {
+    v.require(Role::CareManager)?;
+    let subs = subscribers(&v);
+    let sealer = state.hisp.store.sealer();
+    let mut conn = state.hisp.conn().await?;
+    let (item, summary) = worklist::alert(&mut conn, sealer, &subs, id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let everything = Filter {
+        subscribers: &subs,
+        ..Filter::default()
+    };
+    let mine = worklist::alerts(&mut conn, sealer, &everything, TIMELINE_SCAN).await?;
+    drop(conn);
+    let timeline = timeline(&item, &summary, mine);
+    let detail = format!("{}; timeline of {}", item.subscriber, timeline.len());
+    audit(&state, &v, "alert.view", &format!("alert {id}"), &detail).await?;
+    let feeds = feed_names(&state).await?;
+    let mut shown = rows(vec![(item, summary.clone())], &feeds);
+    let page = render(
+        "care_alert.html",
+        page! {
+            nav => v.nav(),
+            a => shown.pop(),
+            summary => summary,
+            timeline => rows(timeline, &feeds),
+            statuses => STATUSES,
+            saved => q.saved.is_some(),
+        },
+    )?;
+    Ok((NO_STORE, page).into_response())
+}
+
+/// The patient's alerts among `mine`, oldest event first: those from the
+/// same roster entry, and those whose summary names the same patient (a
+/// re-submitted roster renews entries under new ids).
+fn timeline(item: &Item, summary: &str, mine: Vec<(Item, String)>) -> Vec<(Item, String)> {
+    let who = patient_of(summary);
+    let mut out: Vec<(Item, String)> = mine
+        .into_iter()
+        .filter(|(i, s)| {
+            (i.roster_entry_id.is_some() && i.roster_entry_id == item.roster_entry_id)
+                || i.id == item.id
+                || who.same_as(&patient_of(s))
+        })
+        .collect();
+    out.sort_by_key(|(i, _)| {
+        let at = i.event_time.as_deref().and_then(hl7_time).map(|t| t.1);
+        (at.unwrap_or(i.created_at), i.created_at, i.id)
+    });
+    out
+}
+
+/// What an alert summary (`notify::alert::summary`) says about the patient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Named {
+    /// "Family, Given".
+    name: Option<String>,
+    /// YYYYMMDD.
+    born: Option<String>,
+}
+
+impl Named {
+    /// The same person: the same name (any case, any spacing) and the same
+    /// birth date, both known.
+    fn same_as(&self, other: &Named) -> bool {
+        let norm = |s: &str| {
+            s.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
+        };
+        match (&self.name, &self.born, &other.name, &other.born) {
+            (Some(n1), Some(b1), Some(n2), Some(b2)) => norm(n1) == norm(n2) && b1 == b2,
+            _ => false,
+        }
+    }
+}
+
+/// Read the "Patient: Family, Given" and "Born: YYYYMMDD  Sex: …" lines.
+fn patient_of(summary: &str) -> Named {
+    let line = |prefix: &str| {
+        summary
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(str::trim)
+    };
+    let name = line("Patient:").filter(|n| !n.trim_matches([',', ' ']).is_empty());
+    let born = line("Born:")
+        .and_then(|b| b.split_whitespace().next())
+        .filter(|b| b.len() >= 8 && b.bytes().all(|c| c.is_ascii_digit()));
+    Named {
+        name: name.map(str::to_string),
+        born: born.map(str::to_string),
+    }
+}
+
+/// An HL7 TS (`YYYYMMDD[HHMM[SS[.S…]]][±ZZZZ]`) as shown
+/// (`2026-11-22 05:59`, with the sender's UTC offset when it gave one) and
+/// as Unix seconds for ordering. `None` when it is not a timestamp.
+fn hl7_time(ts: &str) -> Option<(String, i64)> {
+    let ts = ts.trim();
+    let (body, offset) = match ts.get(8..).and_then(|t| t.find(['+', '-'])) {
+        Some(i) => (&ts[..8 + i], Some(&ts[8 + i..])),
+        None => (ts, None),
+    };
+    let digits = body.split('.').next().unwrap_or(body);
+    if digits.len() < 8 || digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| digits.get(r).and_then(|s| s.parse::<i64>().ok());
+    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (hh, mm, ss) = (
+        num(8..10).unwrap_or(0),
+        num(10..12).unwrap_or(0),
+        num(12..14).unwrap_or(0),
+    );
+    if hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let shift = match offset {
+        Some(o) if o.len() == 5 && o[1..].bytes().all(|b| b.is_ascii_digit()) => {
+            let mins = o[1..3].parse::<i64>().ok()? * 60 + o[3..5].parse::<i64>().ok()?;
+            if o.starts_with('-') { -mins } else { mins }
+        }
+        Some(_) => return None,
+        None => 0,
+    };
+    let utc =
+        crate::clock::days_from_civil(y, m, d)? * 86_400 + hh * 3600 + mm * 60 + ss - shift * 60;
+    let mut shown = format!("{y:04}-{m:02}-{d:02}");
+    if digits.len() >= 12 {
+        shown.push_str(&format!(" {hh:02}:{mm:02}"));
+    }
+    if let Some(o) = offset {
+        shown.push_str(&format!(" (UTC{}:{})", &o[..3], &o[3..]));
+    }
+    Some((shown, utc))
+}
+
+/// A status change.
+#[derive(Debug, Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<StatusForm>,
+) -> Result<Response, WebError> {
+    v.require(Role::CareManager)?;
+    v.check_csrf(&f.csrf)?;
+    if !STATUSES.iter().any(|(k, _)| *k == f.status) {
+        return Err(WebError::BadRequest(
+            "Choose New, In progress or Completed, then save.".into(),
+        ));
+    }
+    let subs = subscribers(&v);
+    let mut tx = state.hisp.store.begin().await?;
+    if worklist::alert(&mut tx, state.hisp.store.sealer(), &subs, id)
+        .await?
+        .is_none()
+    {
+        return Err(WebError::NotFound);
+    }
+    notify::set_alert_status(&mut tx, id, &f.status).await?;
+    state
+        .hisp
+        .audit(
+            &mut tx,
+            &v.user.username,
+            "alert.status",
+            &format!("alert {id}"),
+            &f.status,
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/alerts/{id}?saved=1")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hl7_times_read_with_and_without_offsets() {
+        assert_eq!(
+            hl7_time("20261122055900"),
+            Some(("2026-11-22 05:59".into(), 1_795_327_140))
+        );
+        let (shown, at) = hl7_time("20290801070624+0115").expect("offset");
+        assert_eq!(shown, "2029-08-01 07:06 (UTC+01:15)");
+        assert_eq!(at, hl7_time("20290801055124").expect("utc").1);
+        assert_eq!(hl7_time("20050110").map(|t| t.0), Some("2005-01-10".into()));
+        assert_eq!(
+            hl7_time("20050110045502.1234-0500").map(|t| t.1),
+            hl7_time("20050110095502").map(|t| t.1)
+        );
+        for bad in [
+            "",
+            "2026",
+            "2026112",
+            "2026-11-22",
+            "20261122256000",
+            "20261122+01",
+        ] {
+            assert_eq!(hl7_time(bad), None, "{bad}");
+        }
+    }
+
+    /// The summary is read back from what `notify::alert::summary` writes.
+    #[test]
+    fn the_patient_is_read_from_a_real_alert_summary() {
+        let adt =
+            b"MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20261122060000||ADT^A04^ADT_A01|C1|P|2.5.1\r\
+EVN|A04|20261122055900\r\
+PID|1||MRN1^^^NORTH^MR||Doe^Jane||19800102|F\r\
+PV1|1|E|ED^12^A^NORTHHOSP||||1234^Smith^Anna||||||||||||V100\r";
+        let msg = crate::hl7::parse(adt).expect("parse");
+        let ev = crate::notify::adt::read(&msg).expect("event");
+        let addr = crate::direct::DirectAddress::parse("c@d.test").expect("addr");
+        let ctx = crate::notify::alert::AlertContext {
+            from: &addr,
+            to: &addr,
+            event: "ed",
+            facility_name: "North",
+            program: None,
+            adt,
+            now: 0,
+            id: "x",
+            withheld: false,
+        };
+        let summary = crate::notify::alert::summary(&ev, &ctx);
+        let who = patient_of(&summary);
+        assert_eq!(who.name.as_deref(), Some("Doe, Jane"));
+        assert_eq!(who.born.as_deref(), Some("19800102"));
+        let twin = patient_of("Patient: DOE,  JANE\nBorn: 19800102  Sex: F\n");
+        assert!(who.same_as(&twin));
+        let unknown = patient_of("Patient: Doe, Jane\nBorn: unknown  Sex: F\n");
+        assert!(
+            !who.same_as(&unknown),
+            "an unknown birth date matches no one"
+        );
+    }
 }

@@ -100,18 +100,6 @@ pub fn shown_state(t: &TrackRow) -> &str {
     }
 }
 
-/// Days since the epoch of a `YYYY-MM-DD` date.
-fn day_of(s: &str) -> Option<i64> {
-    let mut it = s.trim().splitn(3, '-');
-    let y: i64 = it.next()?.parse().ok()?;
-    let m: i64 = it.next()?.parse().ok()?;
-    let d: i64 = it.next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    crate::clock::days_from_civil(y, m, d)
-}
-
 async fn list(
     State(state): State<AppState>,
     v: Viewer,
@@ -136,12 +124,12 @@ async fn list(
         .since
         .as_deref()
         .filter(|s| !s.is_empty())
-        .and_then(day_of);
+        .and_then(crate::clock::days_from_iso_date);
     let until = q
         .until
         .as_deref()
         .filter(|s| !s.is_empty())
-        .and_then(day_of);
+        .and_then(crate::clock::days_from_iso_date);
     let bad_date = (q.since.as_deref().is_some_and(|s| !s.is_empty()) && since.is_none())
         || (q.until.as_deref().is_some_and(|s| !s.is_empty()) && until.is_none());
     let mut rows = Vec::new();
@@ -758,8 +746,10 @@ mod tests {
 
     #[test]
     fn dates_parse() {
+        use crate::clock::days_from_iso_date as day_of;
         assert_eq!(day_of("1970-01-02"), Some(1));
         assert_eq!(day_of("2026-13-01"), None);
+        assert_eq!(day_of("2026-02-31"), None);
         assert_eq!(day_of("x"), None);
     }
 }

@@ -1,1 +1,519 @@
-//! Placeholder.
+//! The care manager's pages on every engine: access (a provider is refused
+//! everywhere; one care manager never sees another's alerts or roster), CSRF
+//! on every form, the roster upload's row-level report, and real ADT
+//! messages from the shared corpus becoming alerts in the worklist, with the
+//! patient's timeline, a status change and the audit trail.
+
+use axum::http::StatusCode;
+use hisp::direct::DirectAddress;
+use hisp::notify::Notifier;
+use hisp::store::notify;
+use hisp::store::users::Role;
+
+use super::{Client, Portal, Resp};
+use crate::smtp::wait_for;
+
+const HEADER: &str = "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n";
+
+/// Donald Duck as the corpus's ADT messages name him (PID-3 `10006579^^^1`).
+const DUCK: &str = "10006579,1,Duck,Donald,1924-10-10,M,,,Care Transitions,\n";
+
+/// A care manager with their own address, signed in.
+async fn care_manager(p: &Portal, local: &str) -> (DirectAddress, Client) {
+    let addr = p.address(local, Role::CareManager).await;
+    let c = p.sign_in(&addr.to_string()).await;
+    (addr, c)
+}
+
+/// A file of the shared HL7 corpus, read in place (never copied).
+fn corpus(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus/hl7")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Receive ADT messages as the MLLP listener would, then run the notify
+/// worker until every one is processed.
+async fn process(p: &Portal, messages: &[Vec<u8>]) {
+    let n = Notifier::new(p.state.gw.clone());
+    for m in messages {
+        let ack = n.receive(m).await;
+        assert!(ack.contains("MSA|AA"), "{}: {ack}", p.engine());
+    }
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(hisp::notify::process::run(n, stop));
+    wait_for(60, "every ADT message processed", || async {
+        let mut conn = p.env.hisp.conn().await.expect("conn");
+        let left: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM adt_messages WHERE state <> 'done'")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("count");
+        (left == 0).then_some(())
+    })
+    .await;
+    let _ = stop_tx.send(true);
+    worker.await.expect("worker");
+}
+
+async fn audited(p: &Portal, actor: &str, action: &str, subject: &str) -> bool {
+    let mut conn = p.env.hisp.conn().await.expect("conn");
+    hisp::audit::page(&mut conn, 0, 100_000)
+        .await
+        .expect("audit")
+        .iter()
+        .any(|r| r.actor == actor && r.action == action && r.subject == subject)
+}
+
+async fn entries(p: &Portal, owner: &DirectAddress) -> Vec<notify::RosterEntry> {
+    let mut conn = p.env.hisp.conn().await.expect("conn");
+    notify::entries(
+        &mut conn,
+        p.env.hisp.store.sealer(),
+        Some(&owner.to_string()),
+        p.env.hisp.now(),
+    )
+    .await
+    .expect("entries")
+}
+
+async fn upload(
+    p: &Portal,
+    c: &Client,
+    owner: &DirectAddress,
+    csv: &str,
+    extra: &[(&str, &str)],
+) -> Resp {
+    let owner = owner.to_string();
+    let mut fields = vec![("owner", owner.as_str())];
+    fields.extend_from_slice(extra);
+    p.post_multipart(
+        c,
+        "/rosters",
+        &fields,
+        &[("file", "panel.csv", csv.as_bytes())],
+    )
+    .await
+}
+
+/// The ids of the alert links on a worklist page.
+fn alert_ids(page: &str) -> Vec<i64> {
+    page.match_indices("href=\"/alerts/")
+        .filter_map(|(at, m)| {
+            let rest = &page[at + m.len()..];
+            rest[..rest.find('"')?].parse().ok()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn providers_are_refused_and_care_managers_see_only_their_own_on_every_engine() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let (a, ca) = care_manager(&p, "anna").await;
+        let (b, cb) = care_manager(&p, "bert").await;
+        let prov = p.address("pat", Role::Provider).await;
+        let cp = p.sign_in(&prov.to_string()).await;
+
+        // A's roster, and an alert for A filed the way the worker files one.
+        let r = upload(&p, &ca, &a, &format!("{HEADER}{DUCK}"), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        let entry = entries(&p, &a).await.pop().expect("A's entry");
+        let mut conn = p.env.hisp.conn().await.expect("conn");
+        let id = notify::insert_alert(
+            &mut conn,
+            p.env.hisp.store.sealer(),
+            &notify::NewAlert {
+                subscriber: &a.to_string(),
+                encounter_id: 1,
+                change_key: "ed#1",
+                event: "ed",
+                program: Some("Care Transitions"),
+                facility: "northhosp",
+                summary: "Encounter notification: ED visit\n\nPatient: Duck, Donald\nBorn: 19241010  Sex: M\n",
+                roster_entry_id: entry.id,
+                event_time: "20261122055900",
+            },
+            p.env.hisp.now(),
+        )
+        .await
+        .expect("insert")
+        .expect("new alert");
+        drop(conn);
+        let detail = format!("/alerts/{id}");
+        let status_url = format!("{detail}/status");
+
+        // A provider is refused on every route, forms included.
+        let owner = a.to_string();
+        let refused = [
+            p.get(Some(&cp), "/alerts").await,
+            p.get(Some(&cp), &detail).await,
+            p.post(Some(&cp), &status_url, &[("status", "completed")])
+                .await,
+            p.get(Some(&cp), "/rosters").await,
+            upload(&p, &cp, &a, &format!("{HEADER}{DUCK}"), &[]).await,
+            p.post(
+                Some(&cp),
+                "/subscription",
+                &[("owner", &owner), ("mode", "digest")],
+            )
+            .await,
+        ];
+        for (i, r) in refused.iter().enumerate() {
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{e} route {i}: {}", r.body);
+            assert!(r.body.contains("do not have access"), "{e} route {i}");
+            assert!(!r.body.contains("Duck"), "{e} route {i}");
+        }
+
+        // A sees the alert and the roster.
+        let list = p.get(Some(&ca), "/alerts").await;
+        assert_eq!(list.status, StatusCode::OK, "{e}: {}", list.body);
+        assert_eq!(alert_ids(&list.body), vec![id], "{e}");
+        assert!(list.body.contains("Duck, Donald"), "{e}");
+        assert_eq!(
+            list.headers.get("cache-control").map(|v| v.to_str().ok()),
+            Some(Some("no-store")),
+            "{e}"
+        );
+        assert_eq!(
+            p.get(Some(&ca), &detail).await.status,
+            StatusCode::OK,
+            "{e}"
+        );
+
+        // B sees none of it: an empty worklist, "not found" for the alert
+        // and for a change to it, and only B's own (empty) roster.
+        for status in ["new", "in-progress", "completed", "all"] {
+            let l = p.get(Some(&cb), &format!("/alerts?status={status}")).await;
+            assert_eq!(l.status, StatusCode::OK, "{e}");
+            assert!(alert_ids(&l.body).is_empty(), "{e} {status}: {}", l.body);
+            assert!(!l.body.contains("Duck"), "{e} {status}");
+        }
+        let peek = p.get(Some(&cb), &detail).await;
+        assert_eq!(peek.status, StatusCode::NOT_FOUND, "{e}");
+        assert!(!peek.body.contains("Duck"), "{e}");
+        let change = p
+            .post(Some(&cb), &status_url, &[("status", "completed")])
+            .await;
+        assert_eq!(change.status, StatusCode::NOT_FOUND, "{e}");
+        let rosters = p.get(Some(&cb), "/rosters").await;
+        assert_eq!(rosters.status, StatusCode::OK, "{e}");
+        assert!(rosters.body.contains(&b.to_string()), "{e}");
+        assert!(
+            !rosters.body.contains(&a.to_string()),
+            "{e}: {}",
+            rosters.body
+        );
+        assert!(!rosters.body.contains("Duck"), "{e}");
+        // B cannot upload to A's roster nor change A's delivery.
+        let into_a = upload(
+            &p,
+            &cb,
+            &a,
+            &format!("{HEADER}{DUCK}"),
+            &[("replace", "on")],
+        )
+        .await;
+        assert_eq!(into_a.status, StatusCode::NOT_FOUND, "{e}");
+        let delivery = p
+            .post(
+                Some(&cb),
+                "/subscription",
+                &[("owner", &owner), ("mode", "digest")],
+            )
+            .await;
+        assert_eq!(delivery.status, StatusCode::NOT_FOUND, "{e}");
+        assert_eq!(entries(&p, &a).await.len(), 1, "{e}");
+
+        // CSRF: every form refused without the session's token, nothing changed.
+        let bad = "0".repeat(64);
+        let forged = p
+            .post(
+                Some(&ca),
+                &status_url,
+                &[("csrf", &bad), ("status", "completed")],
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN, "{e}");
+        assert!(forged.body.contains("reload the page"), "{e}");
+        let forged = upload(&p, &ca, &a, HEADER, &[("csrf", &bad), ("replace", "on")]).await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN, "{e}");
+        assert!(forged.body.contains("reload the page"), "{e}");
+        let forged = p
+            .post(
+                Some(&ca),
+                "/subscription",
+                &[("csrf", ""), ("owner", &owner), ("mode", "digest")],
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN, "{e}");
+        let mut conn = p.env.hisp.conn().await.expect("conn");
+        let rows = notify::alerts(&mut conn, Some(&owner))
+            .await
+            .expect("alerts");
+        assert_eq!(rows[0].status, "new", "{e}: no forged change");
+        assert!(
+            notify::digest_subscribers(&mut conn)
+                .await
+                .expect("subs")
+                .is_empty(),
+            "{e}"
+        );
+        drop(conn);
+        assert_eq!(entries(&p, &a).await.len(), 1, "{e}: no forged replace");
+
+        // With the token, the delivery choice is saved and shown.
+        let saved = p
+            .post(
+                Some(&ca),
+                "/subscription",
+                &[("owner", &owner), ("mode", "digest")],
+            )
+            .await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{e}: {}", saved.body);
+        let page = p.get(Some(&ca), saved.location()).await;
+        assert!(page.body.contains("Alert delivery saved"), "{e}");
+        assert!(
+            page.body.contains("value=\"digest\" checked"),
+            "{e}: {}",
+            page.body
+        );
+        let mut conn = p.env.hisp.conn().await.expect("conn");
+        assert_eq!(
+            notify::digest_subscribers(&mut conn).await.expect("subs"),
+            vec![owner.clone()],
+            "{e}"
+        );
+        drop(conn);
+        assert!(
+            audited(&p, &owner, "subscription.mode", &owner).await,
+            "{e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn roster_upload_reports_bad_rows_and_applies_the_good_ones_on_every_engine() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let (a, ca) = care_manager(&p, "anna").await;
+        let csv = format!(
+            "{HEADER}{DUCK}MRN2,NORTH,Roe,John,1970-03-04,M,06102,,Care Transitions,\n\
+             MRN3,NORTH,Poe,Sam,1965-05-05,X,,,Care Transitions,\n"
+        );
+        let r = upload(&p, &ca, &a, &csv, &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        assert!(r.body.contains("2 of 3 rows applied"), "{e}: {}", r.body);
+        assert!(
+            r.body.contains("<tr><td>4</td><td>sex must be")
+                && r.body.contains("</td><td>sex</td></tr>"),
+            "{e}: the report names row 4 and its column: {}",
+            r.body
+        );
+        assert_eq!(entries(&p, &a).await.len(), 2, "{e}");
+        // The roster is on the same page, with its expiry dates.
+        assert!(r.body.contains("Roe, John"), "{e}");
+        assert!(
+            !r.body.contains("Poe, Sam"),
+            "{e}: the bad row was not applied"
+        );
+
+        // All or nothing: the same file applies no row.
+        let strict = upload(&p, &ca, &a, &csv, &[("replace", "on"), ("strict", "on")]).await;
+        assert_eq!(strict.status, StatusCode::OK, "{e}");
+        assert!(
+            strict.body.contains("Nothing was applied"),
+            "{e}: {}",
+            strict.body
+        );
+        assert_eq!(entries(&p, &a).await.len(), 2, "{e}");
+
+        // Files that are no roster get a sentence saying what to do.
+        let owner = a.to_string();
+        let pdf = p
+            .post_multipart(
+                &ca,
+                "/rosters",
+                &[("owner", &owner)],
+                &[("file", "panel.pdf", b"%PDF-1.7\n\0\x01binary")],
+            )
+            .await;
+        assert_eq!(pdf.status, StatusCode::BAD_REQUEST, "{e}");
+        assert!(pdf.body.contains("is not a CSV file"), "{e}: {}", pdf.body);
+        assert!(pdf.body.contains("role=\"alert\""), "{e}");
+        let empty = p
+            .post_multipart(
+                &ca,
+                "/rosters",
+                &[("owner", &owner)],
+                &[("file", "panel.csv", b"")],
+            )
+            .await;
+        assert_eq!(empty.status, StatusCode::BAD_REQUEST, "{e}");
+        assert!(empty.body.contains("is empty"), "{e}: {}", empty.body);
+        let none = p
+            .post_multipart(&ca, "/rosters", &[("owner", &owner)], &[])
+            .await;
+        assert_eq!(none.status, StatusCode::BAD_REQUEST, "{e}");
+        assert!(none.body.contains("Choose a CSV file"), "{e}");
+        let headless = upload(&p, &ca, &a, "name,dob\nDoe,1980\n", &[]).await;
+        assert_eq!(headless.status, StatusCode::BAD_REQUEST, "{e}");
+        assert!(
+            headless.body.contains("unknown column"),
+            "{e}: {}",
+            headless.body
+        );
+        assert_eq!(entries(&p, &a).await.len(), 2, "{e}");
+        assert!(audited(&p, &owner, "roster.import", &owner).await, "{e}");
+        assert!(audited(&p, &owner, "roster.view", &owner).await, "{e}");
+
+        // Close to ageing out: marked on the page (signed in again, since
+        // the session idled out while the clock moved).
+        p.env
+            .clock
+            .advance(i64::from(p.env.hisp.config.notify.roster_expiry_days - 10) * 86_400);
+        let ca = p.sign_in(&owner).await;
+        let page = p.get(Some(&ca), "/rosters").await;
+        assert!(page.body.contains("2 expiring soon"), "{e}: {}", page.body);
+        assert!(
+            page.body.contains("expires in 10 days"),
+            "{e}: {}",
+            page.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_corpus_adt_becomes_an_alert_in_the_worklist_with_its_timeline_on_every_engine() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let (a, ca) = care_manager(&p, "anna").await;
+        let (_, cb) = care_manager(&p, "bert").await;
+        let owner = a.to_string();
+        p.env
+            .hisp
+            .feed_add("1", "Good Health Hospital", false, "test")
+            .await
+            .expect("feed");
+        let r = upload(&p, &ca, &a, &format!("{HEADER}{DUCK}"), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+
+        // The corpus's admission, then its discharge of the same visit.
+        process(
+            &p,
+            &[
+                corpus("hl7-parser/sample_adt_a01.hl7"),
+                corpus("hl7-parser/sample_adt_a03.hl7"),
+            ],
+        )
+        .await;
+        let list = p.get(Some(&ca), "/alerts").await;
+        assert_eq!(list.status, StatusCode::OK, "{e}: {}", list.body);
+        let ids = alert_ids(&list.body);
+        assert_eq!(ids.len(), 2, "{e}: admission and discharge: {}", list.body);
+        assert!(list.body.contains("DUCK, DONALD"), "{e}: {}", list.body);
+        assert!(list.body.contains("Good Health Hospital"), "{e}");
+        assert!(
+            list.body.contains("New <span class=\"badge\">2</span>"),
+            "{e}"
+        );
+        // Newest first: the discharge is listed before the admission.
+        let (discharge, admit) = (ids[0], ids[1]);
+
+        // Filters: by event, facility and program, and a date range.
+        let only = p.get(Some(&ca), "/alerts?status=all&event=discharge").await;
+        assert_eq!(alert_ids(&only.body), vec![discharge], "{e}");
+        let only = p
+            .get(
+                Some(&ca),
+                "/alerts?status=all&facility=1&program=Care+Transitions",
+            )
+            .await;
+        assert_eq!(alert_ids(&only.body).len(), 2, "{e}");
+        let only = p.get(Some(&ca), "/alerts?status=all&program=Other").await;
+        assert!(alert_ids(&only.body).is_empty(), "{e}");
+        let only = p
+            .get(Some(&ca), "/alerts?status=all&until=2000-01-01")
+            .await;
+        assert!(
+            alert_ids(&only.body).is_empty(),
+            "{e}: filed today, not before 2000"
+        );
+        let bad = p.get(Some(&ca), "/alerts?status=all&since=yesterday").await;
+        assert!(bad.body.contains("Use the format 2026-11-22"), "{e}");
+
+        // The detail: the summary, the event, and the patient's timeline in
+        // event order (admission, then discharge).
+        let page = p.get(Some(&ca), &format!("/alerts/{admit}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{e}: {}", page.body);
+        assert!(
+            page.body.contains("Patient: DUCK, DONALD"),
+            "{e}: {}",
+            page.body
+        );
+        assert!(page.body.contains("Admission"), "{e}");
+        assert!(page.body.contains("2005-01-10 04:55"), "{e}: event time");
+        let timeline = &page.body[page.body.find("Encounter timeline").expect("timeline")..];
+        let (first, second) = (
+            timeline.find("Admission").expect("admission in timeline"),
+            timeline
+                .find(&format!("href=\"/alerts/{discharge}\""))
+                .expect("discharge linked"),
+        );
+        assert!(first < second, "{e}: oldest event first: {timeline}");
+        assert!(
+            audited(&p, &owner, "alert.view", &format!("alert {admit}")).await,
+            "{e}"
+        );
+        assert!(audited(&p, &owner, "alert.list", &owner).await, "{e}");
+        // Another care manager cannot open it.
+        assert_eq!(
+            p.get(Some(&cb), &format!("/alerts/{admit}")).await.status,
+            StatusCode::NOT_FOUND,
+            "{e}"
+        );
+
+        // Status: in progress, and the worklist's tabs follow.
+        let moved = p
+            .post(
+                Some(&ca),
+                &format!("/alerts/{admit}/status"),
+                &[("status", "in-progress")],
+            )
+            .await;
+        assert_eq!(moved.status, StatusCode::SEE_OTHER, "{e}: {}", moved.body);
+        let page = p.get(Some(&ca), moved.location()).await;
+        assert!(
+            page.body.contains("Status saved: In progress"),
+            "{e}: {}",
+            page.body
+        );
+        let doing = p.get(Some(&ca), "/alerts?status=in-progress").await;
+        assert_eq!(alert_ids(&doing.body), vec![admit], "{e}");
+        assert_eq!(
+            alert_ids(&p.get(Some(&ca), "/alerts").await.body),
+            vec![discharge],
+            "{e}"
+        );
+        let unknown = p
+            .post(
+                Some(&ca),
+                &format!("/alerts/{admit}/status"),
+                &[("status", "lost")],
+            )
+            .await;
+        assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{e}");
+        let mut conn = p.env.hisp.conn().await.expect("conn");
+        let stored = notify::alerts(&mut conn, Some(&owner))
+            .await
+            .expect("alerts");
+        let row = stored.iter().find(|x| x.id == admit).expect("row");
+        assert_eq!(row.status, "in-progress", "{e}");
+        drop(conn);
+        assert!(
+            audited(&p, &owner, "alert.status", &format!("alert {admit}")).await,
+            "{e}"
+        );
+    }
+}
