@@ -135,13 +135,17 @@ async fn body(c: &Client) -> String {
 const PASSWORD: &str = "correct horse battery";
 
 async fn issue(node: &Node, local: &str) -> DirectAddress {
+    issue_as(node, local, Role::Provider).await
+}
+
+async fn issue_as(node: &Node, local: &str, role: Role) -> DirectAddress {
     let addr = DirectAddress::parse(&format!("{local}@{}", node.domain)).expect("addr");
     node.hisp
         .address_add(
             NewAddress {
                 address: addr.clone(),
                 name: Some(format!("Dr {local}")),
-                role: Role::Provider,
+                role,
                 password: Some(PASSWORD.into()),
                 single_use: None,
             },
@@ -298,7 +302,88 @@ async fn a_browser_signs_in_with_totp_sends_reads_downloads_and_sees_dispatched(
     .await;
     shot(&a, "08-sent-dispatched").await;
 
+    // 5. A care manager uploads a roster with a bad row and sees the report,
+    //    then an admission from a hospital feed lands in the worklist.
+    let carol = issue_as(&node, "carol", Role::CareManager).await;
+    node.hisp
+        .feed_add("1", "Good Health Hospital", false, "test")
+        .await
+        .expect("feed");
+    let c = browser(&driver, downloads.path()).await;
+    sign_in(&c, &base, &carol.to_string(), PASSWORD).await;
+    enroll(&c).await;
+    c.goto(&format!("{base}/rosters")).await.expect("rosters");
+    let csv = downloads.path().join("upload").join("panel.csv");
+    std::fs::write(
+        &csv,
+        "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n\
+         10006579,1,Duck,Donald,1924-10-10,M,,,Care Transitions,\n\
+         ,,Mouse,Minnie,1928-11-18,Q,,,Care Transitions,\n",
+    )
+    .expect("csv");
+    c.find(Locator::Id("file"))
+        .await
+        .expect("file input")
+        .send_keys(csv.to_str().expect("path"))
+        .await
+        .expect("choose file");
+    click(&c, "form[action='/rosters'] button[type='submit']").await;
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("table.list"))
+        .await
+        .expect("report");
+    let report = body(&c).await;
+    assert!(
+        report.contains("sex"),
+        "the report names the column: {report}"
+    );
+    assert!(report.contains('3'), "and the row: {report}");
+    shot(&c, "09-roster-report").await;
+
+    let a01 = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/corpus/hl7/hl7-parser/sample_adt_a01.hl7"),
+    )
+    .expect("corpus");
+    let ack = hisp::cli::notify_send_mllp(node.mllp, &a01)
+        .await
+        .expect("mllp");
+    assert!(String::from_utf8_lossy(&ack).contains("MSA|AA"));
+    c.goto(&format!("{base}/alerts")).await.expect("alerts");
+    wait_for(60, "the alert in the worklist", || async {
+        c.refresh().await.ok()?;
+        body(&c)
+            .await
+            .contains("Good Health Hospital")
+            .then_some(())
+    })
+    .await;
+    shot(&c, "10-worklist").await;
+
     a.close().await.expect("close");
     b.close().await.expect("close");
+    c.close().await.expect("close");
     node.stop().await;
+}
+
+/// On the enrollment page a sign-in leads to: read the key, enter its code.
+async fn enroll(c: &Client) {
+    let key = c
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Id("secret"))
+        .await
+        .expect("enrollment page")
+        .text()
+        .await
+        .expect("key");
+    let secret = Secret::from_base32(&key).expect("base32 key");
+    fill(c, "code", &code(&secret)).await;
+    click(c, "form[action='/mfa/enroll'] button").await;
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("nav"))
+        .await
+        .expect("signed in");
 }
