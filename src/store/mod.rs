@@ -6,6 +6,7 @@
 
 pub mod addresses;
 pub mod anchors;
+pub mod api;
 pub mod ca;
 pub mod certs;
 pub mod dns;

@@ -159,6 +159,10 @@ async fn issue_as(node: &Node, local: &str, role: Role) -> DirectAddress {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_signs_in_with_totp_sends_reads_downloads_and_sees_dispatched() {
     let Some(bin) = chromedriver() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium-driver (.ci/run does)"
+        );
         println!("skipped: chromedriver is not installed (.ci/run installs chromium-driver)");
         return;
     };

@@ -1,0 +1,617 @@
+//! The care manager's API: the alert worklist (list, read — audited —, move
+//! along), roster upload with its row-level report and roster listing
+//! (audited), and the consent registry (list — audited — and record). A care
+//! manager sees the subscribers it acts for; an administrator sees all.
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::{Caller, Care};
+use super::extract::{self, ApiJson, ApiPath, ApiQuery};
+use super::problem::{Kind, Problem};
+use crate::direct::DirectAddress;
+use crate::notify::roster::{Imported, MAX_ROSTER_BYTES};
+use crate::store::api as st;
+use crate::store::notify::{self, AlertRow, StoredPatient};
+use crate::web::AppState;
+
+/// A worklist state.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertStatus {
+    /// Not looked at.
+    New,
+    /// Someone is on it.
+    InProgress,
+    /// Done.
+    Completed,
+}
+
+impl AlertStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::New => "new",
+            AlertStatus::InProgress => "in-progress",
+            AlertStatus::Completed => "completed",
+        }
+    }
+}
+
+/// Worklist filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertQuery {
+    /// Only this state.
+    #[param(inline)]
+    pub status: Option<AlertStatus>,
+    /// Only this event (admit, ed, discharge, transfer, retraction).
+    pub event: Option<String>,
+    /// Only this subscriber.
+    pub subscriber: Option<String>,
+}
+
+/// An alert in the worklist.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Alert {
+    /// Its id.
+    pub id: i64,
+    /// The subscriber's address.
+    pub subscriber: String,
+    /// admit, ed, discharge, transfer, retraction.
+    pub event: String,
+    /// new, in-progress or completed.
+    pub status: String,
+    /// The subscriber's program.
+    pub program: Option<String>,
+    /// The sending facility.
+    pub facility: String,
+    /// The Direct message it went out as.
+    pub message_id: Option<String>,
+    /// When it was filed (Unix seconds).
+    pub created_at: i64,
+}
+
+impl From<AlertRow> for Alert {
+    fn from(a: AlertRow) -> Self {
+        Self {
+            id: a.id,
+            subscriber: a.subscriber,
+            event: a.event,
+            status: a.status,
+            program: a.program,
+            facility: a.facility,
+            message_id: a.message_id,
+            created_at: a.created_at,
+        }
+    }
+}
+
+fn may_see(caller: &Caller, subscriber: &str) -> bool {
+    DirectAddress::parse(subscriber).is_ok_and(|s| caller.may_care(&s))
+}
+
+/// The alert worklist, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/alerts", tag = "care", operation_id = "list_alerts", params(AlertQuery),
+    responses((status = 200, description = "Alerts, newest first", body = [Alert]))
+)]
+pub async fn alerts(
+    State(state): State<AppState>,
+    Care(caller): Care,
+    ApiQuery(q): ApiQuery<AlertQuery>,
+) -> Result<Json<Vec<Alert>>, Problem> {
+    let mut conn = state.hisp.conn().await?;
+    let rows = notify::alerts(&mut conn, None).await?;
+    let wanted_subscriber = q.subscriber.as_deref().map(str::trim);
+    let out = rows
+        .into_iter()
+        .filter(|a| may_see(&caller, &a.subscriber))
+        .filter(|a| q.status.is_none_or(|s| a.status == s.as_str()))
+        .filter(|a| {
+            q.event
+                .as_deref()
+                .is_none_or(|e| a.event.eq_ignore_ascii_case(e.trim()))
+        })
+        .filter(|a| wanted_subscriber.is_none_or(|s| a.subscriber.eq_ignore_ascii_case(s)))
+        .map(Alert::from)
+        .collect();
+    Ok(Json(out))
+}
+
+/// An alert with its text.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertDetail {
+    /// The worklist row.
+    #[serde(flatten)]
+    pub alert: Alert,
+    /// When the event happened (EVN-2, as sent).
+    pub event_time: Option<String>,
+    /// The encounter it belongs to.
+    pub encounter_id: i64,
+    /// The alert text.
+    pub summary: String,
+}
+
+async fn load_alert(
+    state: &AppState,
+    caller: &Caller,
+    conn: &mut sqlx::AnyConnection,
+    id: i64,
+) -> Result<st::AlertDetail, Problem> {
+    match st::alert(conn, state.hisp.store.sealer(), id).await? {
+        Some(a) if may_see(caller, &a.subscriber) => Ok(a),
+        _ => Err(Problem::not_found("alert")),
+    }
+}
+
+fn detail(a: st::AlertDetail) -> AlertDetail {
+    AlertDetail {
+        alert: Alert {
+            id: a.id,
+            subscriber: a.subscriber,
+            event: a.event,
+            status: a.status,
+            program: a.program,
+            facility: a.facility,
+            message_id: a.message_id,
+            created_at: a.created_at,
+        },
+        event_time: a.event_time,
+        encounter_id: a.encounter_id,
+        summary: a.summary,
+    }
+}
+
+/// Read an alert (audited as a view of PHI).
+#[utoipa::path(
+    get, path = "/api/v1/alerts/{id}", tag = "care", operation_id = "get_alert",
+    params(("id" = i64, Path, description = "The alert's id", example = 1)),
+    responses((status = 200, description = "The alert", body = AlertDetail))
+)]
+pub async fn alert(
+    State(state): State<AppState>,
+    Care(caller): Care,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<AlertDetail>, Problem> {
+    let mut tx = state.hisp.store.begin().await?;
+    let a = load_alert(&state, &caller, &mut tx, id).await?;
+    state
+        .hisp
+        .audit(
+            &mut tx,
+            &caller.actor,
+            "alert.view",
+            &format!("alert {id}"),
+            &a.subscriber,
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Json(detail(a)))
+}
+
+/// The worklist change.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AlertUpdate {
+    /// The new state.
+    pub status: AlertStatus,
+}
+
+/// Move an alert along the worklist.
+#[utoipa::path(
+    patch, path = "/api/v1/alerts/{id}", tag = "care", operation_id = "update_alert",
+    params(("id" = i64, Path, description = "The alert's id", example = 1)),
+    request_body(content = AlertUpdate, content_type = "application/json"),
+    responses((status = 200, description = "The alert as it is now", body = Alert))
+)]
+pub async fn alert_update(
+    State(state): State<AppState>,
+    Care(caller): Care,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(u): ApiJson<AlertUpdate>,
+) -> Result<Json<Alert>, Problem> {
+    let mut tx = state.hisp.store.begin().await?;
+    let mut a = load_alert(&state, &caller, &mut tx, id).await?;
+    notify::set_alert_status(&mut tx, id, u.status.as_str()).await?;
+    state
+        .hisp
+        .audit(
+            &mut tx,
+            &caller.actor,
+            "alert.status",
+            &format!("alert {id}"),
+            u.status.as_str(),
+        )
+        .await?;
+    tx.commit().await?;
+    a.status = u.status.as_str().to_string();
+    Ok(Json(detail(a).alert))
+}
+
+/// Whose roster, and how to apply it.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RosterUpload {
+    /// The subscriber; may be left out by a caller acting for one address.
+    #[param(example = "jo@direct.example.org", format = Email)]
+    pub owner: Option<String>,
+    /// Replace the owner's whole roster.
+    #[serde(default)]
+    pub replace: bool,
+    /// All or nothing: any problem applies no row.
+    #[serde(default)]
+    pub strict: bool,
+}
+
+/// What a roster upload did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RosterReport {
+    /// Data rows read.
+    pub rows: u64,
+    /// Entries stored.
+    pub applied: u64,
+    /// Entries removed first (`replace`).
+    pub replaced: u64,
+    /// Problems, one per row and column.
+    pub problems: Vec<RosterProblem>,
+}
+
+/// One row-level problem.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RosterProblem {
+    /// The row as a spreadsheet numbers it (the header is row 1).
+    pub row: u64,
+    /// The column; empty for the whole row.
+    pub column: String,
+    /// What is wrong and what to do.
+    pub problem: String,
+}
+
+impl From<Imported> for RosterReport {
+    fn from(i: Imported) -> Self {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        Self {
+            rows: n(i.rows),
+            applied: n(i.applied),
+            replaced: i.replaced,
+            problems: i
+                .problems
+                .into_iter()
+                .map(|p| RosterProblem {
+                    row: n(p.row),
+                    column: p.column,
+                    problem: p.problem,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Upload a roster (CSV); the answer is the row-level validation report.
+#[utoipa::path(
+    post, path = "/api/v1/rosters", tag = "care", operation_id = "upload_roster", params(RosterUpload),
+    request_body(content = String, content_type = "text/csv",
+        description = "The panel: a header row naming the columns, then one patient per row",
+        example = json!("patient_id,assigning_authority,family_name,given_name,birth_date,sex\nMRN-1,GENERAL,Doe,Jane,19500101,F\n")),
+    responses((status = 200, description = "The row-level report", body = RosterReport))
+)]
+pub async fn roster_upload(
+    State(state): State<AppState>,
+    Care(caller): Care,
+    ApiQuery(q): ApiQuery<RosterUpload>,
+    req: Request,
+) -> Result<Json<RosterReport>, Problem> {
+    if !matches!(
+        extract::media_type(&req).as_str(),
+        "text/csv" | "application/csv"
+    ) {
+        return Err(extract::unsupported("text/csv"));
+    }
+    let owner = caller.subscriber(&state, q.owner.as_deref()).await?;
+    let csv = extract::body_bytes(req, &state).await?;
+    if csv.len() > MAX_ROSTER_BYTES {
+        return Err(Problem::new(
+            Kind::PayloadTooLarge,
+            format!("A roster may be at most {MAX_ROSTER_BYTES} bytes. Split it."),
+        ));
+    }
+    let done = state
+        .hisp
+        .roster_import(&owner, &csv, q.replace, q.strict, &caller.actor)
+        .await?;
+    Ok(Json(done.into()))
+}
+
+/// Whose roster.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RosterQuery {
+    /// One subscriber; by default every one this caller acts for.
+    #[param(example = "jo@direct.example.org", format = Email)]
+    pub owner: Option<String>,
+}
+
+/// A roster entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RosterEntry {
+    /// Its id.
+    pub id: i64,
+    /// The subscriber.
+    pub owner: String,
+    /// The patient.
+    pub patient: Patient,
+    /// The care program.
+    pub program: Option<String>,
+    /// When the enrolment ends (YYYY-MM-DD).
+    pub end_date: Option<String>,
+    /// When it ages out unless re-submitted (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// A patient as rosters and consents know them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Patient {
+    /// Identifiers with their assigning authorities.
+    pub identifiers: Vec<Identifier>,
+    /// Family name.
+    pub family: String,
+    /// Given name.
+    pub given: String,
+    /// YYYYMMDD.
+    pub birth_date: Option<String>,
+    /// M, F, O or U.
+    pub sex: Option<String>,
+    /// ZIP code.
+    pub postal_code: Option<String>,
+    /// Ten digits.
+    pub phone: Option<String>,
+}
+
+/// An identifier.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Identifier {
+    /// The value (CX.1).
+    pub id: String,
+    /// Its assigning authority (CX.4).
+    pub authority: String,
+}
+
+impl From<StoredPatient> for Patient {
+    fn from(p: StoredPatient) -> Self {
+        Self {
+            identifiers: p
+                .identifiers
+                .into_iter()
+                .map(|(id, authority)| Identifier { id, authority })
+                .collect(),
+            family: p.family,
+            given: p.given,
+            birth_date: p.birth_date,
+            sex: p.sex.map(String::from),
+            postal_code: p.postal_code,
+            phone: p.phone,
+        }
+    }
+}
+
+/// Roster entries (audited as a view of PHI).
+#[utoipa::path(
+    get, path = "/api/v1/rosters", tag = "care", operation_id = "list_roster_entries", params(RosterQuery),
+    responses((status = 200, description = "Current entries", body = [RosterEntry]))
+)]
+pub async fn rosters(
+    State(state): State<AppState>,
+    Care(caller): Care,
+    ApiQuery(q): ApiQuery<RosterQuery>,
+) -> Result<Json<Vec<RosterEntry>>, Problem> {
+    let owner = match q.owner.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(o) => Some(caller.subscriber(&state, Some(o)).await?),
+        None => None,
+    };
+    let owner_s = owner.as_ref().map(ToString::to_string);
+    let now = state.hisp.now();
+    let mut tx = state.hisp.store.begin().await?;
+    let rows = notify::entries(&mut tx, state.hisp.store.sealer(), owner_s.as_deref(), now).await?;
+    let out: Vec<RosterEntry> = rows
+        .into_iter()
+        .filter(|e| may_see(&caller, &e.owner))
+        .map(|e| RosterEntry {
+            id: e.id,
+            owner: e.owner,
+            patient: e.patient.into(),
+            program: e.program,
+            end_date: e.end_date,
+            expires_at: e.expires_at,
+        })
+        .collect();
+    state
+        .hisp
+        .audit(
+            &mut tx,
+            &caller.actor,
+            "roster.view",
+            owner_s.as_deref().unwrap_or("*"),
+            &format!("{} entries", out.len()),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+/// A recorded consent decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Consent {
+    /// Its id (later decisions win).
+    pub id: i64,
+    /// `opt-out` or `opt-in`.
+    pub decision: String,
+    /// Who.
+    pub patient: Patient,
+    /// When (Unix seconds).
+    pub created_at: i64,
+}
+
+/// The consent registry (audited as a view of PHI).
+#[utoipa::path(
+    get, path = "/api/v1/consents", tag = "care", operation_id = "list_consents",
+    responses((status = 200, description = "Every decision, oldest first", body = [Consent]))
+)]
+pub async fn consents(
+    State(state): State<AppState>,
+    Care(caller): Care,
+) -> Result<Json<Vec<Consent>>, Problem> {
+    let mut tx = state.hisp.store.begin().await?;
+    let rows = notify::consents(&mut tx, state.hisp.store.sealer()).await?;
+    state
+        .hisp
+        .audit(
+            &mut tx,
+            &caller.actor,
+            "consent.view",
+            "consents",
+            &format!("{} decisions", rows.len()),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|c| Consent {
+                id: c.id,
+                decision: c.decision,
+                patient: c.patient.into(),
+                created_at: c.created_at,
+            })
+            .collect(),
+    ))
+}
+
+/// A consent decision.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    /// The patient wants no notifications.
+    OptOut,
+    /// The patient consents (also to sensitive sources); clears an opt-out.
+    OptIn,
+}
+
+/// Record a decision about a patient, named by identifier or by
+/// demographics (family, given, birth date and sex).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewConsent {
+    /// What the patient decided.
+    pub decision: Decision,
+    /// The patient identifier (CX.1), with `authority`.
+    #[schema(example = "MRN-1")]
+    pub patient_id: Option<String>,
+    /// Its assigning authority (CX.4).
+    #[schema(example = "GENERAL")]
+    pub authority: Option<String>,
+    /// Family name.
+    pub family: Option<String>,
+    /// Given name.
+    pub given: Option<String>,
+    /// YYYYMMDD or YYYY-MM-DD.
+    pub birth_date: Option<String>,
+    /// M, F, O or U.
+    pub sex: Option<String>,
+}
+
+/// The recorded decision's id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentRecorded {
+    /// The new decision's id.
+    pub id: i64,
+    /// What was recorded.
+    pub decision: String,
+}
+
+/// Record a consent decision.
+#[utoipa::path(
+    post, path = "/api/v1/consents", tag = "care", operation_id = "record_consent",
+    request_body(content = NewConsent, content_type = "application/json"),
+    responses((status = 201, description = "Recorded", body = ConsentRecorded))
+)]
+pub async fn consent_add(
+    State(state): State<AppState>,
+    Care(caller): Care,
+    ApiJson(c): ApiJson<NewConsent>,
+) -> Result<(StatusCode, Json<ConsentRecorded>), Problem> {
+    let decision = match c.decision {
+        Decision::OptOut => "opt-out",
+        Decision::OptIn => "opt-in",
+    };
+    let patient = patient(c)?;
+    let id = state
+        .hisp
+        .consent_record(decision, &patient, &caller.actor)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ConsentRecorded {
+            id,
+            decision: decision.into(),
+        }),
+    ))
+}
+
+/// The stored patient a consent names; 422 for a value that cannot be one.
+fn patient(c: NewConsent) -> Result<StoredPatient, Problem> {
+    let text = |name: &str, v: Option<String>| -> Result<Option<String>, Problem> {
+        match v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+            Some(s) if s.chars().count() > 200 || s.chars().any(char::is_control) => Err(
+                Problem::field(name, "at most 200 characters, no control characters"),
+            ),
+            other => Ok(other),
+        }
+    };
+    let id = text("patient_id", c.patient_id)?;
+    let authority = text("authority", c.authority)?;
+    if id.is_some() != authority.is_some() {
+        return Err(Problem::field(
+            "patient_id",
+            "give patient_id and authority together",
+        ));
+    }
+    let birth_date = match text("birth_date", c.birth_date)? {
+        Some(b) => {
+            let digits = b.replace('-', "");
+            if digits.len() != 8 || !digits.bytes().all(|d| d.is_ascii_digit()) {
+                return Err(Problem::field(
+                    "birth_date",
+                    "write it as YYYYMMDD or YYYY-MM-DD",
+                ));
+            }
+            Some(digits)
+        }
+        None => None,
+    };
+    let sex = match text("sex", c.sex)?.as_deref() {
+        None => None,
+        Some(s) => match s.to_ascii_uppercase().as_str() {
+            one @ ("M" | "F" | "O" | "U") => one.chars().next(),
+            _ => return Err(Problem::field("sex", "one of M, F, O or U")),
+        },
+    };
+    let p = StoredPatient {
+        identifiers: match (id, authority) {
+            (Some(v), Some(a)) => vec![(v, a)],
+            _ => Vec::new(),
+        },
+        family: text("family", c.family)?.unwrap_or_default(),
+        given: text("given", c.given)?.unwrap_or_default(),
+        birth_date,
+        sex,
+        postal_code: None,
+        phone: None,
+    };
+    if p.identifiers.is_empty() && (p.family.is_empty() || p.birth_date.is_none()) {
+        return Err(Problem::new(
+            Kind::InvalidField,
+            "Name the patient by patient_id and authority, or by family, given, birth_date and sex.",
+        ));
+    }
+    Ok(p)
+}

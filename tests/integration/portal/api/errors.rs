@@ -1,0 +1,303 @@
+//! Bad input, bad credentials and a missing store: problem details with
+//! the right type and status, never a 5xx with internal detail.
+
+use super::*;
+
+#[tokio::test]
+async fn bad_requests_are_problems_never_5xx() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let w = world(&p).await;
+        let k = Auth::Key(&w.prov.1);
+        let a = Auth::Key(&w.admin.1);
+        let alert_path = format!("/api/v1/alerts/{}", w.alert);
+        let own_key = format!("/api/v1/api-keys/{}", w.admin.0);
+        let cases: Vec<(Method, &str, Auth<'_>, Payload, StatusCode, &str)> = vec![
+            (
+                Method::POST,
+                "/api/v1/messages",
+                k,
+                Some(("application/json", b"{\"from\":".to_vec())),
+                StatusCode::BAD_REQUEST,
+                "malformed-body",
+            ),
+            (
+                Method::POST,
+                "/api/v1/messages",
+                k,
+                Some(("text/plain", b"hello".to_vec())),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+            ),
+            (
+                Method::POST,
+                "/api/v1/messages",
+                k,
+                None,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+            ),
+            (
+                Method::POST,
+                "/api/v1/messages",
+                k,
+                json_body(json!({"from": addr("prov")})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+            ),
+            (
+                Method::POST,
+                "/api/v1/messages",
+                k,
+                json_body(json!({
+                "from": addr("prov"), "to": [addr("other")], "subject": "x",
+                "attachments": [{"name": "a.pdf", "data_base64": "not base64!"}]})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+            ),
+            (
+                Method::POST,
+                "/api/v1/messages",
+                k,
+                json_body(json!({
+                "from": addr("prov"), "to": ["not an address"], "subject": "x"})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+            ),
+            (
+                Method::POST,
+                "/api/v1/messages",
+                k,
+                json_body(json!({
+                "from": addr("prov"), "to": [addr("other")], "subject": "a\r\nBcc: x@y.test"})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+            ),
+            (
+                Method::POST,
+                "/api/v1/messages",
+                k,
+                json_body(json!({
+                "from": addr("prov"), "to": [addr("other")], "subject": "x",
+                "attachments": [{"name": "a.pdf", "content_type": "text/html\r\nX: y", "data_base64": "AA=="}]})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+            ),
+            (
+                Method::POST,
+                "/api/v1/messages",
+                k,
+                Some(("multipart/form-data; boundary=x", b"garbage".to_vec())),
+                StatusCode::BAD_REQUEST,
+                "malformed-body",
+            ),
+            (
+                Method::GET,
+                "/api/v1/messages/abc",
+                k,
+                None,
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+            ),
+            (
+                Method::GET,
+                "/api/v1/messages?folder=trash",
+                k,
+                None,
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+            ),
+            (
+                Method::GET,
+                "/api/v1/messages?address=%00",
+                k,
+                None,
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+            ),
+            (
+                Method::GET,
+                "/api/v1/nope",
+                k,
+                None,
+                StatusCode::NOT_FOUND,
+                "not-found",
+            ),
+            (
+                Method::PUT,
+                "/api/v1/messages",
+                k,
+                None,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+            ),
+            (
+                Method::GET,
+                "/api/v1/messages",
+                Auth::Key("hisp_0000"),
+                None,
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+            ),
+            (
+                Method::PATCH,
+                &alert_path,
+                a,
+                json_body(json!({"status": "done"})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+            ),
+            (
+                Method::POST,
+                "/api/v1/rosters?owner=care%40direct.example.org",
+                a,
+                Some(("application/json", b"{}".to_vec())),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+            ),
+            (
+                Method::POST,
+                "/api/v1/rosters?owner=care%40direct.example.org",
+                a,
+                Some(("text/csv", b"nonsense,columns\n1,2\n".to_vec())),
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+            ),
+            (
+                Method::POST,
+                "/api/v1/messages",
+                k,
+                json_body(json!({
+                "from": "", "to": [addr("other")], "subject": "x"})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+            ),
+            (
+                Method::POST,
+                "/api/v1/domains",
+                a,
+                json_body(json!({"name": DOMAIN})),
+                StatusCode::CONFLICT,
+                "conflict",
+            ),
+            (
+                Method::POST,
+                "/api/v1/addresses",
+                a,
+                json_body(json!({"address": addr("x"), "name": " "})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+            ),
+            (
+                Method::POST,
+                "/api/v1/domains",
+                a,
+                json_body(json!({"name": "not a domain"})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+            ),
+            (
+                Method::POST,
+                "/api/v1/addresses",
+                a,
+                json_body(json!({"address": addr("prov")})),
+                StatusCode::CONFLICT,
+                "conflict",
+            ),
+            (
+                Method::POST,
+                "/api/v1/anchors",
+                a,
+                json_body(json!({"domain": DOMAIN, "certificate_pem": "nope"})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+            ),
+            (
+                Method::POST,
+                "/api/v1/api-keys",
+                a,
+                json_body(json!({"name": "x\u{0}", "role": "admin"})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+            ),
+            (
+                Method::POST,
+                "/api/v1/api-keys",
+                a,
+                json_body(json!({"name": "x", "role": "provider"})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+            ),
+            (
+                Method::POST,
+                "/api/v1/api-keys",
+                a,
+                json_body(json!({"name": "x", "role": "root"})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+            ),
+            (
+                Method::DELETE,
+                &own_key,
+                a,
+                None,
+                StatusCode::CONFLICT,
+                "conflict",
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/api-keys/99999",
+                a,
+                None,
+                StatusCode::NOT_FOUND,
+                "not-found",
+            ),
+            (
+                Method::POST,
+                "/api/v1/bundles/99999/refresh",
+                a,
+                None,
+                StatusCode::NOT_FOUND,
+                "not-found",
+            ),
+        ];
+        for (method, path, auth, body, status, slug) in cases {
+            let r = call(&p, method.clone(), path, auth, body).await;
+            assert_problem(&r, status, slug, &format!("{e} {method} {path}"));
+        }
+        let wrong_scheme = Request::get("/api/v1/messages")
+            .header(header::AUTHORIZATION, format!("Basic {}", w.prov.1))
+            .body(Body::empty())
+            .expect("request");
+        assert_problem(
+            &p.send(wrong_scheme).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            e,
+        );
+        // A disabled sender cannot send.
+        p.env
+            .hisp
+            .address_disable(
+                &hisp::direct::DirectAddress::parse(&addr("prov")).expect("addr"),
+                "test",
+            )
+            .await
+            .expect("disable");
+        let r = call(
+            &p,
+            Method::POST,
+            "/api/v1/messages",
+            k,
+            json_body(json!({
+            "from": addr("prov"), "to": [addr("other")], "subject": "x"})),
+        )
+        .await;
+        assert_problem(&r, StatusCode::CONFLICT, "conflict", e);
+        // With the store gone: 503, and nothing of why.
+        p.env.hisp.store.close().await;
+        let r = call(&p, Method::GET, "/api/v1/messages", k, None).await;
+        assert_problem(&r, StatusCode::SERVICE_UNAVAILABLE, "unavailable", e);
+        assert!(!r.body.to_lowercase().contains("pool"), "{e}: {}", r.body);
+    }
+}

@@ -1,0 +1,500 @@
+//! What the API does: a message sent and read at a second local address
+//! (JSON and multipart), tracking, ack and delete; rosters, alerts, consent,
+//! addresses and keys, with their audit entries.
+
+use super::*;
+
+#[tokio::test]
+async fn a_message_sent_through_the_api_is_read_at_a_second_local_address() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let w = world(&p).await;
+        let pdf = b"%PDF-1.4 test attachment \x00\x01\x02".to_vec();
+        let b64 = openssl::base64::encode_block(&pdf);
+        let r = call(
+            &p,
+            Method::POST,
+            "/api/v1/messages",
+            Auth::Key(&w.prov.1),
+            json_body(json!({
+                "from": addr("prov"), "to": [addr("other")], "subject": "Discharge summary",
+                "body": "Line one.\nLine two.",
+                "attachments": [{"name": "summary.pdf", "data_base64": b64}],
+            })),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{e}: {}", r.body);
+        let sent = parsed(&r);
+        let mid = sent["message_id"].as_str().expect("mid").to_string();
+        assert_eq!(sent["queued"], json!([addr("other")]), "{e}");
+        let status_url = r.location().to_string();
+        assert_eq!(
+            status_url,
+            format!("/api/v1/messages/{}/status", enc(&mid)),
+            "{e}"
+        );
+
+        // The multipart form sends the same way.
+        let boundary = "api-test-7f";
+        let mut form = Vec::new();
+        for (k, v) in [
+            ("from", addr("prov")),
+            ("to", addr("other")),
+            ("subject", "Images".into()),
+        ] {
+            form.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        form.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"attachment\"; filename=\"x.png\"\r\nContent-Type: image/png\r\n\r\n").as_bytes());
+        form.extend_from_slice(b"\x89PNG\r\n\x1a\nfake");
+        form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let ctype: &'static str = "multipart/form-data; boundary=api-test-7f";
+        let r = call(
+            &p,
+            Method::POST,
+            "/api/v1/messages",
+            Auth::Key(&w.prov.1),
+            Some((ctype, form)),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{e}: {}", r.body);
+
+        drain(&p).await;
+
+        let other = enc(&addr("other"));
+        let inbox = parsed(
+            &call(
+                &p,
+                Method::GET,
+                &format!("/api/v1/messages?address={other}"),
+                Auth::Key(&w.other.1),
+                None,
+            )
+            .await,
+        );
+        let row = inbox
+            .as_array()
+            .expect("inbox")
+            .iter()
+            .find(|m| m["message_id"] == mid.as_str())
+            .cloned()
+            .expect("delivered");
+        assert_eq!(row["subject"], "Discharge summary", "{e}");
+        assert_eq!(row["from"], addr("prov"), "{e}");
+        assert_eq!(row["seen"], false, "{e}");
+        let id = row["id"].as_i64().expect("id");
+        let before = audit(&p).await.len();
+        let r = call(
+            &p,
+            Method::GET,
+            &format!("/api/v1/messages/{id}?address={other}"),
+            Auth::Key(&w.other.1),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        let m = parsed(&r);
+        assert!(
+            m["text"].as_str().is_some_and(|t| t.contains("Line two.")),
+            "{e}: {m}"
+        );
+        assert_eq!(m["attachments"][0]["name"], "summary.pdf", "{e}");
+        assert_eq!(
+            m["attachments"][0]["content_type"], "application/pdf",
+            "{e}"
+        );
+        let data = openssl::base64::decode_block(
+            m["attachments"][0]["data_base64"].as_str().expect("b64"),
+        )
+        .expect("decode");
+        assert_eq!(data, pdf, "{e}: the attachment arrives byte for byte");
+        assert!(
+            m["headers"]
+                .as_array()
+                .expect("headers")
+                .iter()
+                .any(|h| h["name"] == "Subject"),
+            "{e}"
+        );
+        // Reading is audited, as the key; it does not mark the message read.
+        let log = audit(&p).await;
+        assert_eq!(log.len(), before + 1, "{e}");
+        assert_eq!(
+            log.last(),
+            Some(&(
+                format!("api-key:{}", w.other.0),
+                "mailbox.view".into(),
+                addr("other")
+            )),
+            "{e}"
+        );
+        let again = parsed(
+            &call(
+                &p,
+                Method::GET,
+                &format!("/api/v1/messages?address={other}"),
+                Auth::Key(&w.other.1),
+                None,
+            )
+            .await,
+        );
+        let seen = |v: &Value| {
+            v.as_array()
+                .expect("list")
+                .iter()
+                .find(|m| m["id"] == id)
+                .map(|m| m["seen"].clone())
+        };
+        assert_eq!(seen(&again), Some(json!(false)), "{e}");
+        let r = call(
+            &p,
+            Method::POST,
+            &format!("/api/v1/messages/{id}/ack?address={other}"),
+            Auth::Key(&w.other.1),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{e}");
+        let acked = parsed(
+            &call(
+                &p,
+                Method::GET,
+                &format!("/api/v1/messages?address={other}"),
+                Auth::Key(&w.other.1),
+                None,
+            )
+            .await,
+        );
+        assert_eq!(seen(&acked), Some(json!(true)), "{e}");
+        // The multipart message's file kept its type.
+        let png = inbox
+            .as_array()
+            .expect("inbox")
+            .iter()
+            .find(|m| m["subject"] == "Images")
+            .cloned()
+            .expect("images");
+        let m = parsed(
+            &call(
+                &p,
+                Method::GET,
+                &format!("/api/v1/messages/{}?address={other}", png["id"]),
+                Auth::Key(&w.other.1),
+                None,
+            )
+            .await,
+        );
+        assert_eq!(m["attachments"][0]["content_type"], "image/png", "{e}: {m}");
+
+        // The sender sees the recipient's delivery state.
+        let st = parsed(&call(&p, Method::GET, &status_url, Auth::Key(&w.prov.1), None).await);
+        assert_eq!(st["message_id"], mid.as_str(), "{e}");
+        let rcpt = &st["recipients"][0];
+        assert_eq!(rcpt["recipient"], addr("other"), "{e}");
+        assert_eq!(rcpt["state"], "delivered", "{e}: {st}");
+        assert!(rcpt["dispatched_at"].is_i64(), "{e}: {st}");
+        assert!(
+            rcpt["events"].as_array().is_some_and(|v| !v.is_empty()),
+            "{e}: {st}"
+        );
+        // Angle brackets may be left out of the path.
+        let bare = mid.trim_matches(|c| c == '<' || c == '>');
+        let r = call(
+            &p,
+            Method::GET,
+            &format!("/api/v1/messages/{}/status", enc(bare)),
+            Auth::Key(&w.prov.1),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{e}");
+
+        // Deleting is audited, and the message is gone.
+        let r = call(
+            &p,
+            Method::DELETE,
+            &format!("/api/v1/messages/{id}?address={other}"),
+            Auth::Key(&w.other.1),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{e}");
+        assert_eq!(
+            audit(&p).await.last().map(|r| r.1.as_str()),
+            Some("mailbox.delete"),
+            "{e}"
+        );
+        let r = call(
+            &p,
+            Method::GET,
+            &format!("/api/v1/messages/{id}?address={other}"),
+            Auth::Key(&w.other.1),
+            None,
+        )
+        .await;
+        assert_problem(&r, StatusCode::NOT_FOUND, "not-found", e);
+    }
+}
+
+#[tokio::test]
+async fn care_and_admin_operations_do_what_the_cli_does() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let w = world(&p).await;
+        let ck = Auth::Key(&w.care.1);
+        let ak = Auth::Key(&w.admin.1);
+        let care = enc(&addr("care"));
+
+        // The roster report lists the bad row; the good one is applied and listed.
+        let r = call(
+            &p,
+            Method::POST,
+            "/api/v1/rosters",
+            ck,
+            Some(("text/csv", CSV.as_bytes().to_vec())),
+        )
+        .await;
+        let report = parsed(&r);
+        assert_eq!(r.status, StatusCode::OK, "{e}: {report}");
+        assert_eq!(
+            (report["rows"].as_u64(), report["applied"].as_u64()),
+            (Some(2), Some(1)),
+            "{e}: {report}"
+        );
+        assert_eq!(report["problems"][0]["row"], 3, "{e}: {report}");
+        assert_eq!(
+            report["problems"][0]["column"], "birth_date",
+            "{e}: {report}"
+        );
+        let entries = parsed(
+            &call(
+                &p,
+                Method::GET,
+                &format!("/api/v1/rosters?owner={care}"),
+                ck,
+                None,
+            )
+            .await,
+        );
+        assert_eq!(entries[0]["patient"]["family"], "Doe", "{e}: {entries}");
+        assert_eq!(
+            entries[0]["patient"]["identifiers"][0]["id"], "MRN-1",
+            "{e}"
+        );
+        let strict = call(
+            &p,
+            Method::POST,
+            "/api/v1/rosters?strict=true&replace=true",
+            ck,
+            Some(("text/csv", CSV.as_bytes().to_vec())),
+        )
+        .await;
+        assert_eq!(parsed(&strict)["applied"], 0, "{e}");
+        let log = audit(&p).await;
+        let actor = format!("api-key:{}", w.care.0);
+        assert!(
+            log.contains(&(actor.clone(), "roster.import".into(), addr("care"))),
+            "{e}"
+        );
+        assert!(
+            log.contains(&(actor.clone(), "roster.view".into(), addr("care"))),
+            "{e}"
+        );
+
+        // An alert's text is a view of PHI.
+        let r = parsed(
+            &call(
+                &p,
+                Method::GET,
+                &format!("/api/v1/alerts/{}", w.alert),
+                ck,
+                None,
+            )
+            .await,
+        );
+        assert!(
+            r["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains("DOE, JANE")),
+            "{e}: {r}"
+        );
+        assert!(
+            audit(&p).await.contains(&(
+                actor.clone(),
+                "alert.view".into(),
+                format!("alert {}", w.alert)
+            )),
+            "{e}"
+        );
+        let filtered =
+            parsed(&call(&p, Method::GET, "/api/v1/alerts?status=completed", ck, None).await);
+        assert_eq!(filtered, json!([]), "{e}");
+        let filtered = parsed(
+            &call(
+                &p,
+                Method::GET,
+                "/api/v1/alerts?status=new&event=admit",
+                ck,
+                None,
+            )
+            .await,
+        );
+        assert_eq!(filtered.as_array().map(Vec::len), Some(1), "{e}");
+
+        // Consent: recorded, then listed (and the listing audited).
+        let r = call(&p, Method::POST, "/api/v1/consents", ck, json_body(json!({
+            "decision": "opt-in", "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "f"}))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{e}: {}", r.body);
+        let list = parsed(&call(&p, Method::GET, "/api/v1/consents", ck, None).await);
+        assert_eq!(list[0]["patient"]["birth_date"], "19500101", "{e}: {list}");
+        assert_eq!(list[0]["patient"]["sex"], "F", "{e}");
+        assert!(
+            audit(&p)
+                .await
+                .iter()
+                .any(|r| r.0 == actor && r.1 == "consent.view"),
+            "{e}"
+        );
+
+        // An admin issues an address, gets its one-time password, disables it.
+        let r = call(
+            &p,
+            Method::POST,
+            "/api/v1/addresses",
+            ak,
+            json_body(json!({"address": addr("ann"), "role": "care-manager"})),
+        )
+        .await;
+        let issued = parsed(&r);
+        assert_eq!(r.status, StatusCode::CREATED, "{e}: {issued}");
+        assert_eq!(issued["role"], "care-manager", "{e}");
+        assert!(
+            issued["generated_password"]
+                .as_str()
+                .is_some_and(|s| s.len() >= 12),
+            "{e}"
+        );
+        assert!(
+            !issued["certificates"].as_array().expect("certs").is_empty(),
+            "{e}"
+        );
+        let r = call(
+            &p,
+            Method::POST,
+            &format!("/api/v1/addresses/{}/disable", enc(&addr("ann"))),
+            ak,
+            None,
+        )
+        .await;
+        assert_eq!(parsed(&r)["enabled"], false, "{e}");
+        let r = call(
+            &p,
+            Method::POST,
+            &format!("/api/v1/addresses/{}/disable", enc(&addr("ann"))),
+            ak,
+            None,
+        )
+        .await;
+        assert_problem(&r, StatusCode::CONFLICT, "conflict", e);
+        let certs = parsed(&call(&p, Method::GET, "/api/v1/certificates", ak, None).await);
+        assert!(
+            certs
+                .as_array()
+                .expect("certs")
+                .iter()
+                .any(|c| c["owner"] == addr("ann")),
+            "{e}"
+        );
+        let domains = parsed(&call(&p, Method::GET, "/api/v1/domains", ak, None).await);
+        assert_eq!(domains[0]["name"], DOMAIN, "{e}");
+        let anchors = parsed(
+            &call(
+                &p,
+                Method::GET,
+                &format!("/api/v1/anchors?domain={DOMAIN}"),
+                ak,
+                None,
+            )
+            .await,
+        );
+        assert_eq!(anchors[0]["domain"], DOMAIN, "{e}");
+        let r = call(
+            &p,
+            Method::GET,
+            "/api/v1/anchors?domain=unknown.example.org",
+            ak,
+            None,
+        )
+        .await;
+        assert_problem(&r, StatusCode::NOT_FOUND, "not-found", e);
+
+        // Keys made through the API work at once, and stop at revocation.
+        let r = call(
+            &p,
+            Method::POST,
+            "/api/v1/api-keys",
+            ak,
+            json_body(json!({
+            "name": "EHR", "role": "provider", "addresses": [addr("prov")]})),
+        )
+        .await;
+        let made = parsed(&r);
+        let new_key = made["key"].as_str().expect("key").to_string();
+        assert!(new_key.starts_with("hisp_") && new_key.len() == 69, "{e}");
+        let listed = parsed(&call(&p, Method::GET, "/api/v1/api-keys", ak, None).await);
+        assert!(
+            !listed.to_string().contains(&new_key),
+            "{e}: keys are never shown again"
+        );
+        let prov = enc(&addr("prov"));
+        let r = call(
+            &p,
+            Method::GET,
+            &format!("/api/v1/messages?address={prov}"),
+            Auth::Key(&new_key),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{e}");
+        let r = call(
+            &p,
+            Method::DELETE,
+            &format!("/api/v1/api-keys/{}", made["id"]),
+            ak,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{e}");
+        let r = call(
+            &p,
+            Method::GET,
+            &format!("/api/v1/messages?address={prov}"),
+            Auth::Key(&new_key),
+            None,
+        )
+        .await;
+        assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized", e);
+        let log = audit(&p).await;
+        let admin = format!("api-key:{}", w.admin.0);
+        assert!(
+            log.contains(&(
+                admin.clone(),
+                "apikey.create".into(),
+                format!("api-key:{}", made["id"])
+            )),
+            "{e}"
+        );
+        assert!(
+            log.contains(&(
+                admin,
+                "apikey.revoke".into(),
+                format!("api-key:{}", made["id"])
+            )),
+            "{e}"
+        );
+    }
+}
