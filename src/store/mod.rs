@@ -17,6 +17,7 @@ pub mod notify;
 pub mod parsed;
 pub mod queue;
 pub mod seal;
+pub mod stats;
 pub mod tracking;
 pub mod users;
 pub mod web;
