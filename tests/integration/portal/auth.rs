@@ -12,7 +12,16 @@ async fn sign_in_session_expiry_csrf_and_sign_out_on_every_engine() {
         p.address("alice", Role::Provider).await;
 
         // No session: every page sends the browser to sign in.
-        for path in ["/", "/mail", "/compose", "/contacts"] {
+        for path in [
+            "/",
+            "/mail",
+            "/compose",
+            "/contacts",
+            "/alerts",
+            "/rosters",
+            "/admin",
+            "/admin/audit",
+        ] {
             let r = p.get(None, path).await;
             assert_eq!(
                 (r.status, r.location()),

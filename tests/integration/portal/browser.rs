@@ -365,9 +365,27 @@ async fn a_browser_signs_in_with_totp_sends_reads_downloads_and_sees_dispatched(
     .await;
     shot(&c, "10-worklist").await;
 
+    // 6. An admin (password, then a second factor they enroll) opens the dashboard.
+    node.hisp
+        .user_add("root", Role::Admin, Some(PASSWORD.into()), "test")
+        .await
+        .expect("admin");
+    let d = browser(&driver, downloads.path()).await;
+    sign_in(&d, &base, "root", PASSWORD).await;
+    enroll(&d).await;
+    d.goto(&format!("{base}/admin")).await.expect("dashboard");
+    d.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(".cards svg"))
+        .await
+        .expect("charts");
+    d.set_window_size(1280, 1300).await.expect("resize");
+    shot(&d, "11-dashboard").await;
+
     a.close().await.expect("close");
     b.close().await.expect("close");
     c.close().await.expect("close");
+    d.close().await.expect("close");
     node.stop().await;
 }
 
