@@ -3,10 +3,8 @@
 
 use sqlx::{AnyConnection, Row};
 
+use super::notify::ALERT;
 use super::{Sealer, StoreError};
-
-/// Seal context of alert summaries (the one `store::notify` writes with).
-const ALERT: &str = "alert-summary";
 
 /// Mark a message of this mailbox read; false when there is no such message.
 pub async fn mark_seen(

@@ -13,7 +13,7 @@ use super::{Sealer, StoreError, flag, unique_as_duplicate};
 const ADT_RAW: &str = "adt-raw";
 const PATIENT: &str = "roster-patient";
 const CONSENT: &str = "consent-patient";
-const ALERT: &str = "alert-summary";
+pub(crate) const ALERT: &str = "alert-summary";
 
 /// A patient as rosters and consents store it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -7,11 +7,8 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::notify::ALERT;
 use super::{Sealer, StoreError};
-
-/// The sealing label of `alerts.summary_sealed`: the same label
-/// `store::notify` seals it with (a different one would not open).
-const ALERT: &str = "alert-summary";
 
 /// Which alerts a worklist shows. `subscribers` is never empty in a query
 /// (an empty set matches nothing and is answered without one).
