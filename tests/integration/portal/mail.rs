@@ -324,3 +324,77 @@ async fn address_book_adds_and_removes_contacts() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn every_role_reaches_its_own_mailbox_pages_and_nobody_elses() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let prov = p.address("prov", Role::Provider).await;
+        let care = p.address("care", Role::CareManager).await;
+        let adm = p.address("adm", Role::Admin).await;
+        p.user("root", Role::Admin).await;
+        let other = p.address("other", Role::Provider).await;
+        let q = hisp::web::portal::mail::urlencode(&other.to_string());
+        // A message in the other practice's inbox.
+        let mut tx = p.env.hisp.store.begin().await.expect("tx");
+        let theirs = p
+            .env
+            .hisp
+            .file(
+                &mut tx,
+                &other,
+                hisp::mailbox::INBOX,
+                format!("From: x@y.test\r\nTo: {other}\r\nSubject: private\r\n\r\nhi\r\n")
+                    .as_bytes(),
+                hisp::mailbox::Origin {
+                    kind: "test",
+                    id: None,
+                },
+            )
+            .await
+            .expect("file")
+            .expect("filed");
+        tx.commit().await.expect("commit");
+        for user in [prov.to_string(), care.to_string(), adm.to_string()] {
+            let c = p.sign_in(&user).await;
+            for path in [
+                "/mail",
+                "/mail?folder=sent",
+                "/mail/status",
+                "/compose",
+                "/contacts",
+                "/password",
+                "/mfa/enroll",
+            ] {
+                let r = p.get(Some(&c), path).await;
+                assert_eq!(r.status, StatusCode::OK, "{e} {user} {path}: {}", r.body);
+            }
+            // Another practice's mailbox, by any route, is not there.
+            for path in [
+                format!("/mail?address={q}"),
+                format!("/mail/status?address={q}"),
+                format!("/compose?address={q}"),
+                format!("/mail/{theirs}"),
+                format!("/mail/{theirs}/attachments/0"),
+                format!("/mail/{theirs}?address={q}"),
+                format!("/compose?reply={theirs}"),
+            ] {
+                let r = p.get(Some(&c), &path).await;
+                assert_eq!(r.status, StatusCode::NOT_FOUND, "{e} {user} {path}");
+            }
+        }
+        // An admin with no address has no mailbox, and is told so.
+        let root = p.sign_in("root").await;
+        let r = p.get(Some(&root), "/mail").await;
+        assert_eq!(r.status, StatusCode::OK, "{e}");
+        assert!(
+            r.body.contains("Ask your administrator to issue one"),
+            "{e}"
+        );
+        assert_eq!(
+            p.get(Some(&root), "/compose").await.status,
+            StatusCode::NOT_FOUND,
+            "{e}"
+        );
+    }
+}
