@@ -44,7 +44,7 @@ pub async fn serve(config_path: &Path, out: &mut Output) -> Result<(), CliError>
         .map_err(|e| OpsError::Invalid(e.to_string()))?;
     out.line(format!("hisp {} serving", env!("CARGO_PKG_VERSION")));
     out.line(format!(
-        "  http     http://{http}/   (/healthz, /metrics, /pki/ca.cer, /pki/ca.crl)"
+        "  http     http://{http}/   (the portal; /api/v1, /healthz, /metrics, /pki/…)"
     ));
     if let Some(dns) = &listeners.dns {
         let dns = dns
