@@ -236,15 +236,8 @@ pub async fn roster(hisp: Hisp, cmd: RosterCmd, out: &mut Output) -> Result<(), 
         RosterCmd::Delivery { owner, mode } => {
             let owner = DirectAddress::parse(&owner)?;
             let mut tx = hisp.store.begin().await.map_err(OpsError::from)?;
-            notify::set_subscription_mode(&mut tx, &owner.to_string(), &mode, hisp.now()).await?;
-            hisp.audit(
-                &mut tx,
-                CLI_ACTOR,
-                "subscription.mode",
-                &owner.to_string(),
-                &mode,
-            )
-            .await?;
+            hisp.subscription_mode(&mut tx, &owner.to_string(), &mode, CLI_ACTOR)
+                .await?;
             tx.commit().await.map_err(OpsError::from)?;
             out.line(format!(
                 "{owner}: alerts delivered {}",
@@ -358,15 +351,7 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
         AlertCmd::List { subscriber, json } => (subscriber, json),
         AlertCmd::Status { id, status } => {
             let mut tx = hisp.store.begin().await.map_err(OpsError::from)?;
-            notify::set_alert_status(&mut tx, id, &status).await?;
-            hisp.audit(
-                &mut tx,
-                CLI_ACTOR,
-                "alert.status",
-                &format!("alert {id}"),
-                &status,
-            )
-            .await?;
+            hisp.alert_status(&mut tx, id, &status, CLI_ACTOR).await?;
             tx.commit().await.map_err(OpsError::from)?;
             out.line(format!("alert {id}: {status}"));
             return Ok(());

@@ -5,6 +5,8 @@
 //! decisions, and the notification address alerts are sent from. Each change
 //! is one transaction with its audit entry.
 
+use sqlx::AnyConnection;
+
 use super::roster_csv::{self, Parsed, Problem};
 use crate::direct::DirectAddress;
 use crate::ops::address::NewAddress;
@@ -15,6 +17,9 @@ use crate::store::{addresses, domains};
 
 /// The largest roster file accepted.
 pub const MAX_ROSTER_BYTES: usize = 20 * 1024 * 1024;
+
+/// The worklist's statuses, in order.
+pub const ALERT_STATUSES: [&str; 3] = ["new", "in-progress", "completed"];
 
 /// What a roster import did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -217,6 +222,45 @@ impl Hisp {
         .await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    /// Move an alert along the worklist (`new`, `in-progress`, `completed`)
+    /// and audit it, in the caller's transaction (so a caller can check the
+    /// alert is the user's in the same one). Shared by the CLI, portal and API.
+    pub async fn alert_status(
+        &self,
+        conn: &mut AnyConnection,
+        id: i64,
+        status: &str,
+        actor: &str,
+    ) -> Result<(), OpsError> {
+        if !ALERT_STATUSES.contains(&status) {
+            return Err(OpsError::Invalid(format!(
+                "'{status}' is not an alert status (new, in-progress or completed)"
+            )));
+        }
+        notify::set_alert_status(conn, id, status).await?;
+        self.audit(conn, actor, "alert.status", &format!("alert {id}"), status)
+            .await
+    }
+
+    /// How `owner` gets alerts (`realtime` or `digest`), audited, in the
+    /// caller's transaction. Shared by the CLI, portal and API.
+    pub async fn subscription_mode(
+        &self,
+        conn: &mut AnyConnection,
+        owner: &str,
+        mode: &str,
+        actor: &str,
+    ) -> Result<(), OpsError> {
+        if mode != "realtime" && mode != "digest" {
+            return Err(OpsError::Invalid(format!(
+                "'{mode}' is not a delivery mode (realtime or digest)"
+            )));
+        }
+        notify::set_subscription_mode(conn, owner, mode, self.now()).await?;
+        self.audit(conn, actor, "subscription.mode", owner, mode)
+            .await
     }
 
     /// The address alerts come from: `[notify] sender`, else

@@ -214,16 +214,9 @@ pub async fn alert_update(
 ) -> Result<Json<Alert>, Problem> {
     let mut tx = state.hisp.store.begin().await?;
     let mut a = load_alert(&state, &caller, &mut tx, id).await?;
-    notify::set_alert_status(&mut tx, id, u.status.as_str()).await?;
     state
         .hisp
-        .audit(
-            &mut tx,
-            &caller.actor,
-            "alert.status",
-            &format!("alert {id}"),
-            u.status.as_str(),
-        )
+        .alert_status(&mut tx, id, u.status.as_str(), &caller.actor)
         .await?;
     tx.commit().await?;
     a.status = u.status.as_str().to_string();

@@ -498,16 +498,9 @@ async fn set_status(
     {
         return Err(WebError::NotFound);
     }
-    notify::set_alert_status(&mut tx, id, &f.status).await?;
     state
         .hisp
-        .audit(
-            &mut tx,
-            &v.user.username,
-            "alert.status",
-            &format!("alert {id}"),
-            &f.status,
-        )
+        .alert_status(&mut tx, id, &f.status, &v.user.username)
         .await?;
     tx.commit().await?;
     Ok(Redirect::to(&format!("/alerts/{id}?saved=1")).into_response())

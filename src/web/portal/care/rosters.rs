@@ -280,16 +280,9 @@ pub(super) async fn subscription(
         ));
     }
     let mut tx = state.hisp.store.begin().await?;
-    notify::set_subscription_mode(&mut tx, &owner, &f.mode, state.hisp.now()).await?;
     state
         .hisp
-        .audit(
-            &mut tx,
-            &v.user.username,
-            "subscription.mode",
-            &owner,
-            &f.mode,
-        )
+        .subscription_mode(&mut tx, &owner, &f.mode, &v.user.username)
         .await?;
     tx.commit().await?;
     Ok(Redirect::to("/rosters?saved=delivery").into_response())
