@@ -66,6 +66,19 @@ impl Hisp {
         origin: Origin<'_>,
     ) -> Result<Option<i64>, OpsError> {
         let row = addresses::get(conn, address).await?;
+        self.file_in(conn, row.id, folder, raw, origin).await
+    }
+
+    /// [`Hisp::file`] for an address row looked up already (before the
+    /// write transaction, so the transaction holds the writer for less).
+    pub async fn file_in(
+        &self,
+        conn: &mut AnyConnection,
+        address_id: i64,
+        folder: &str,
+        raw: &[u8],
+        origin: Origin<'_>,
+    ) -> Result<Option<i64>, OpsError> {
         let info = MessageInfo::read(raw);
         let from = info
             .from
@@ -73,7 +86,7 @@ impl Hisp {
             .map(ToString::to_string)
             .unwrap_or_default();
         let mail = NewMail {
-            address_id: row.id,
+            address_id,
             folder,
             message_id: info.message_id.as_deref(),
             from_addr: &from,

@@ -81,26 +81,27 @@ impl Gateway {
     ) -> Result<Processed, OpsError> {
         let info = MessageInfo::read(message);
         let original_id = info.message_id.clone().unwrap_or_default();
+        // Every read happens before the write transaction: it then only writes.
         let mut enabled = Vec::with_capacity(trusted.len());
         {
             let mut conn = self.hisp.conn().await?;
             for rcpt in trusted {
-                let on = addresses::find(&mut conn, rcpt)
-                    .await?
-                    .is_some_and(|a| a.enabled);
-                enabled.push((rcpt, on));
+                let row = addresses::find(&mut conn, rcpt).await?;
+                let on = row.as_ref().is_some_and(|a| a.enabled);
+                enabled.push((rcpt, on, row.map(|a| a.id)));
             }
         }
+        let sender_local = self.is_local(sender).await?;
         let mut filed = Vec::new();
         let mut mdns = Vec::new();
-        for (rcpt, on) in enabled {
+        for (rcpt, on, id) in enabled {
             let dispositions: &[Disposition] = match (on, info.wants_dispatched) {
                 (false, _) => &[Disposition::Failed],
                 (true, true) => &[Disposition::Processed, Disposition::Dispatched],
                 (true, false) => &[Disposition::Processed],
             };
-            if on {
-                filed.push(rcpt.clone());
+            if let (true, Some(id)) = (on, id) {
+                filed.push((rcpt.clone(), id));
             }
             for d in dispositions {
                 let failure = (*d == Disposition::Failed).then_some("the mailbox is disabled");
@@ -110,13 +111,13 @@ impl Gateway {
             }
         }
         let mut tx = self.hisp.store.begin().await?;
-        for rcpt in &filed {
+        for (_, address_id) in &filed {
             let origin = Origin {
                 kind: "inbound",
                 id: Some(row.id),
             };
             self.hisp
-                .file(&mut tx, rcpt, INBOX, message, origin)
+                .file_in(&mut tx, *address_id, INBOX, message, origin)
                 .await?;
         }
         for (rcpt, bytes) in &mdns {
@@ -127,7 +128,7 @@ impl Gateway {
                 rcpt,
                 raw: bytes,
             };
-            self.queue_copy(&mut tx, &copy, None).await?;
+            self.queue_copy(&mut tx, &copy, None, sender_local).await?;
         }
         if !refused.is_empty() {
             queue::quarantine(

@@ -76,6 +76,17 @@ impl Gateway {
             .hisp
             .outgoing(&message, &from, &rcpts, self.remote.as_ref())
             .await?;
+        // Reads before the write transaction, so it only writes.
+        let mut local = std::collections::HashMap::new();
+        for outcome in &outcomes {
+            if let Outcome::Encrypted { address, .. } = outcome {
+                local.insert(address.clone(), self.is_local(address).await?);
+            }
+        }
+        let sender_id = {
+            let mut conn = self.hisp.conn().await?;
+            crate::store::addresses::get(&mut conn, &from).await?.id
+        };
         let mut tx = self.hisp.store.begin().await?;
         let mut done = Submitted {
             message_id: message_id.clone(),
@@ -105,7 +116,8 @@ impl Gateway {
                         rcpt: address,
                         raw: message,
                     };
-                    self.queue_copy(&mut tx, &copy, Some(id)).await?;
+                    let is_local = local.get(address).copied().unwrap_or(false);
+                    self.queue_copy(&mut tx, &copy, Some(id), is_local).await?;
                     done.queued.push(address.to_string());
                 }
                 Outcome::Rejected {
@@ -134,7 +146,7 @@ impl Gateway {
             id: None,
         };
         self.hisp
-            .file(&mut tx, &from, SENT, &message, origin)
+            .file_in(&mut tx, sender_id, SENT, &message, origin)
             .await?;
         let detail = format!(
             "{} queued, {} refused",
@@ -179,18 +191,28 @@ impl Gateway {
         self.file_failure_dsn(conn, &failure).await
     }
 
+    /// Is `addr`'s domain one of ours? Asked before a write transaction, so
+    /// the transaction holds the writer for less (a domain added or removed
+    /// in between is as if it changed a moment later).
+    pub(crate) async fn is_local(&self, addr: &DirectAddress) -> Result<bool, OpsError> {
+        let mut conn = self.hisp.conn().await?;
+        Ok(domains::find(&mut conn, addr.domain()).await?.is_some())
+    }
+
     /// Queue one encrypted copy: to the inbound queue when the recipient's
     /// domain is ours, else to the outbound queue. A tracked copy that stays
     /// local counts as sent at once.
+    /// `local` says the recipient's domain is ours (see [`Gateway::is_local`]).
     pub(crate) async fn queue_copy(
         &self,
         conn: &mut AnyConnection,
         copy: &Copy<'_>,
         track_id: Option<i64>,
+        local: bool,
     ) -> Result<(), OpsError> {
         let now = self.hisp.now();
         let rcpt = copy.rcpt.to_string();
-        if domains::find(conn, copy.rcpt.domain()).await?.is_some() {
+        if local {
             let m = NewInbound {
                 source: "local",
                 peer: "local",
