@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{Caller, Care};
+use super::auth::{Admin, Caller, Care};
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::problem::{Kind, Problem};
 use crate::direct::DirectAddress;
@@ -446,14 +446,15 @@ pub struct Consent {
     pub created_at: i64,
 }
 
-/// The consent registry (audited as a view of PHI).
+/// The consent registry (audited as a view of PHI). Admins only: it spans
+/// every practice's patients, while a care manager may record decisions.
 #[utoipa::path(
     get, path = "/api/v1/consents", tag = "care", operation_id = "list_consents",
     responses((status = 200, description = "Every decision, oldest first", body = [Consent]))
 )]
 pub async fn consents(
     State(state): State<AppState>,
-    Care(caller): Care,
+    Admin(caller): Admin,
 ) -> Result<Json<Vec<Consent>>, Problem> {
     let mut tx = state.hisp.store.begin().await?;
     let rows = notify::consents(&mut tx, state.hisp.store.sealer()).await?;

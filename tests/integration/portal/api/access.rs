@@ -117,7 +117,7 @@ fn cases(w: &World) -> Vec<Case> {
             "/api/v1/consents",
             "/api/v1/consents".into(),
             None,
-            [401, 401, 403, 200, 200],
+            [401, 401, 403, 403, 200],
         ),
         c(
             Method::POST,

@@ -345,18 +345,22 @@ async fn care_and_admin_operations_do_what_the_cli_does() {
         );
         assert_eq!(filtered.as_array().map(Vec::len), Some(1), "{e}");
 
-        // Consent: recorded, then listed (and the listing audited).
+        // Consent: recorded by the care manager; the registry spans every
+        // practice, so only an admin lists it (and the listing is audited).
         let r = call(&p, Method::POST, "/api/v1/consents", ck, json_body(json!({
             "decision": "opt-in", "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "f"}))).await;
         assert_eq!(r.status, StatusCode::CREATED, "{e}: {}", r.body);
-        let list = parsed(&call(&p, Method::GET, "/api/v1/consents", ck, None).await);
+        let refused = call(&p, Method::GET, "/api/v1/consents", ck, None).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{e}");
+        let list = parsed(&call(&p, Method::GET, "/api/v1/consents", ak, None).await);
         assert_eq!(list[0]["patient"]["birth_date"], "19500101", "{e}: {list}");
         assert_eq!(list[0]["patient"]["sex"], "F", "{e}");
+        let admin_actor = format!("api-key:{}", w.admin.0);
         assert!(
             audit(&p)
                 .await
                 .iter()
-                .any(|r| r.0 == actor && r.1 == "consent.view"),
+                .any(|r| r.0 == admin_actor && r.1 == "consent.view"),
             "{e}"
         );
 
