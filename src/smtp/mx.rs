@@ -62,8 +62,11 @@ impl MxBackend {
             rcpts: &env.rcpts,
             raw: &raw,
         };
-        let mut conn = self.gw.hisp.conn().await?;
-        let id = queue::insert_inbound(&mut conn, self.gw.hisp.store.sealer(), &m, now).await?;
+        // A queued write transaction (see `Store::begin`), not an autocommit
+        // insert that would poll SQLite's lock behind the workers' writes.
+        let mut tx = self.gw.hisp.store.begin().await?;
+        let id = queue::insert_inbound(&mut tx, self.gw.hisp.store.sealer(), &m, now).await?;
+        tx.commit().await?;
         self.gw.inbound_ready.notify_one();
         Ok(id)
     }
