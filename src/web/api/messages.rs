@@ -688,24 +688,7 @@ pub async fn ack(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<InMailbox>,
 ) -> Result<StatusCode, Problem> {
-    let addr = caller.mailbox(&state, q.address.as_deref()).await?;
-    let mut tx = state.hisp.store.begin().await?;
-    let row = addresses::get(&mut tx, &addr).await?;
-    if !st::mark_seen(&mut tx, row.id, id).await? {
-        return Err(Problem::not_found("message"));
-    }
-    state
-        .hisp
-        .audit(
-            &mut tx,
-            &caller.actor,
-            "mailbox.ack",
-            &addr.to_string(),
-            &format!("message {id}"),
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    change(&state, &caller, id, q.address.as_deref(), Change::Ack).await
 }
 
 /// Delete a message from the mailbox (audited).
@@ -720,10 +703,33 @@ pub async fn delete(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<InMailbox>,
 ) -> Result<StatusCode, Problem> {
-    let addr = caller.mailbox(&state, q.address.as_deref()).await?;
+    change(&state, &caller, id, q.address.as_deref(), Change::Delete).await
+}
+
+/// What `ack` and `delete` do to one message.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Ack,
+    Delete,
+}
+
+/// Apply a change to one message of a mailbox the caller acts for, audited in
+/// the same transaction; 404 when the mailbox has no such message.
+async fn change(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    address: Option<&str>,
+    change: Change,
+) -> Result<StatusCode, Problem> {
+    let addr = caller.mailbox(state, address).await?;
     let mut tx = state.hisp.store.begin().await?;
     let row = addresses::get(&mut tx, &addr).await?;
-    if !st::delete(&mut tx, row.id, id).await? {
+    let (done, action) = match change {
+        Change::Ack => (st::mark_seen(&mut tx, row.id, id).await?, "mailbox.ack"),
+        Change::Delete => (st::delete(&mut tx, row.id, id).await?, "mailbox.delete"),
+    };
+    if !done {
         return Err(Problem::not_found("message"));
     }
     state
@@ -731,7 +737,7 @@ pub async fn delete(
         .audit(
             &mut tx,
             &caller.actor,
-            "mailbox.delete",
+            action,
             &addr.to_string(),
             &format!("message {id}"),
         )
