@@ -336,6 +336,10 @@ pub struct HttpConfig {
     pub secure_cookies: Option<bool>,
     /// Largest request body (compose with attachments, roster uploads), bytes.
     pub max_upload_bytes: usize,
+    /// Reverse proxies (TLS terminators) whose `X-Forwarded-For` names the
+    /// client. Empty: the connection's address is the client, and the
+    /// header is ignored (anyone could send it).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for HttpConfig {
@@ -346,6 +350,7 @@ impl Default for HttpConfig {
             require_mfa: false,
             secure_cookies: None,
             max_upload_bytes: 25 * 1024 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }

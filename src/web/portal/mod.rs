@@ -69,8 +69,12 @@ async fn js() -> Response {
         .into_response()
 }
 
-/// The client's IP address (from the connection), or `unknown` in tests that
-/// call the router without a socket.
+/// The client's IP address, for throttling and the audit log: the
+/// connection's address, or, when that is one of `[http] trusted_proxies`, the
+/// nearest address in `X-Forwarded-For` that is not a trusted proxy (behind a
+/// TLS terminator every connection comes from the proxy, and throttling its
+/// address would lock everyone out). `unknown` in tests that call the router
+/// without a socket.
 #[derive(Debug, Clone)]
 pub struct ClientIp(pub String);
 
@@ -79,14 +83,80 @@ impl FromRequestParts<AppState> for ClientIp {
 
     async fn from_request_parts(
         parts: &mut Parts,
-        _: &AppState,
+        state: &AppState,
     ) -> Result<Self, std::convert::Infallible> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let ip = client_ip(peer, &forwarded, &state.hisp.config.http.trusted_proxies);
         Ok(ClientIp(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string()),
+            ip.map_or_else(|| "unknown".to_string(), |i| i.to_string()),
         ))
+    }
+}
+
+/// The client behind `peer`: walk `X-Forwarded-For` from the right (the
+/// entry our proxy added) past trusted proxies; the first other address is
+/// the client. Untrusted peers' headers are ignored.
+pub fn client_ip(
+    peer: Option<std::net::IpAddr>,
+    forwarded: &[&str],
+    trusted: &[std::net::IpAddr],
+) -> Option<std::net::IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<&str> = forwarded.iter().flat_map(|v| v.split(',')).collect();
+    for hop in hops.iter().rev() {
+        match hop.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return Some(ip),
+            // Garbage in the chain: stop trusting it there.
+            Err(_) => return Some(peer),
+        }
+    }
+    Some(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        let proxy = [ip("10.0.0.1")];
+        // Direct connection: the header is anyone's to forge.
+        assert_eq!(
+            client_ip(Some(ip("203.0.113.9")), &["1.2.3.4"], &proxy),
+            Some(ip("203.0.113.9"))
+        );
+        // Through the proxy: the entry it appended, not what the client claimed.
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), &["1.2.3.4, 198.51.100.7"], &proxy),
+            Some(ip("198.51.100.7"))
+        );
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), &["198.51.100.7", "10.0.0.1"], &proxy),
+            Some(ip("198.51.100.7"))
+        );
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), &[], &proxy),
+            Some(ip("10.0.0.1"))
+        );
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), &["not-an-ip"], &proxy),
+            Some(ip("10.0.0.1"))
+        );
+        assert_eq!(client_ip(None, &["1.2.3.4"], &proxy), None);
     }
 }
 
