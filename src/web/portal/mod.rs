@@ -126,6 +126,9 @@ pub fn client_ip(
     Some(peer)
 }
 
+/// Headers for pages that show PHI: never cached by the browser or a proxy.
+pub const NO_STORE: [(header::HeaderName, &str); 1] = [(header::CACHE_CONTROL, "no-store")];
+
 #[cfg(test)]
 mod tests {
     use super::client_ip;
@@ -159,6 +162,3 @@ mod tests {
         assert_eq!(client_ip(None, &["1.2.3.4"], &proxy), None);
     }
 }
-
-/// Headers for pages that show PHI: never cached by the browser or a proxy.
-pub const NO_STORE: [(header::HeaderName, &str); 1] = [(header::CACHE_CONTROL, "no-store")];
