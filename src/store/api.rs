@@ -1,44 +1,10 @@
-//! Queries only the JSON API needs: marking a message read and deleting it
-//! (both scoped to one mailbox), and one alert with its sealed summary opened.
+//! Queries only the JSON API needs: one alert by id with its sealed summary
+//! opened (any subscriber's; the API checks the caller's scope).
 
 use sqlx::{AnyConnection, Row};
 
 use super::notify::ALERT;
 use super::{Sealer, StoreError};
-
-/// Mark a message of this mailbox read; false when there is no such message.
-pub async fn mark_seen(
-    conn: &mut AnyConnection,
-    address_id: i64,
-    id: i64,
-) -> Result<bool, StoreError> {
-    Ok(
-        sqlx::query("UPDATE mailbox SET seen = 1 WHERE address_id = $1 AND id = $2")
-            .bind(address_id)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-            == 1,
-    )
-}
-
-/// Delete a message of this mailbox; false when there is no such message.
-pub async fn delete(
-    conn: &mut AnyConnection,
-    address_id: i64,
-    id: i64,
-) -> Result<bool, StoreError> {
-    Ok(
-        sqlx::query("DELETE FROM mailbox WHERE address_id = $1 AND id = $2")
-            .bind(address_id)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-            == 1,
-    )
-}
 
 /// One alert with what the worklist row leaves out.
 #[derive(Debug, Clone)]

@@ -151,14 +151,34 @@ pub async fn set_seen(
     address_id: i64,
     id: i64,
     seen: bool,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE mailbox SET seen = $1 WHERE address_id = $2 AND id = $3")
-        .bind(i64::from(seen))
-        .bind(address_id)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("UPDATE mailbox SET seen = $1 WHERE address_id = $2 AND id = $3")
+            .bind(i64::from(seen))
+            .bind(address_id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
+
+/// Delete a message of this mailbox; false when there is no such message.
+pub async fn delete(
+    conn: &mut AnyConnection,
+    address_id: i64,
+    id: i64,
+) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM mailbox WHERE address_id = $1 AND id = $2")
+            .bind(address_id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
 }
 
 /// How many messages a mailbox folder holds.

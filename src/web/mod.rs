@@ -148,6 +148,20 @@ impl IntoResponse for WebError {
     }
 }
 
+/// Percent-encode all but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`),
+/// byte by byte of the UTF-8: query values in links and the TOTP URI.
+pub fn urlencode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The router.
 pub fn app(state: AppState) -> Router {
     Router::new()

@@ -42,12 +42,7 @@ pub fn random_token() -> Result<String, WebError> {
 
 /// SHA-256 of a token, hex: what the store keeps.
 pub fn token_hash(token: &str) -> String {
-    openssl::sha::sha256(token.as_bytes())
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            s.push_str(&format!("{b:02x}"));
-            s
-        })
+    hex(&openssl::sha::sha256(token.as_bytes()))
 }
 
 fn hex(b: &[u8]) -> String {

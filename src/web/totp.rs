@@ -123,11 +123,11 @@ pub fn verify(secret: &Secret, code: &str, now: i64, last_used_step: Option<i64>
 /// `otpauth://totp/ISSUER:ACCOUNT?secret=…&issuer=…&algorithm=SHA1&digits=6&period=30`,
 /// with issuer and account percent-encoded.
 pub fn otpauth_uri(secret: &Secret, issuer: &str, account: &str) -> String {
-    let issuer = percent_encode(issuer);
+    let issuer = super::urlencode(issuer);
     format!(
         "otpauth://totp/{issuer}:{account}?secret={secret}&issuer={issuer}\
          &algorithm=SHA1&digits={DIGITS}&period={STEP_SECONDS}",
-        account = percent_encode(account),
+        account = super::urlencode(account),
         secret = secret.to_base32(),
     )
 }
@@ -293,20 +293,6 @@ fn base32_decode(text: &str) -> Option<Vec<u8>> {
     let leftover_is_zero = buffer & ((1 << bits) - 1) == 0;
     let possible_length = !matches!(chars % 8, 1 | 3 | 6);
     (leftover_is_zero && possible_length).then_some(out)
-}
-
-/// Percent-encodes all but RFC 3986's unreserved characters
-/// (`ALPHA / DIGIT / "-" / "." / "_" / "~"`), byte by byte of the UTF-8.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -514,7 +500,7 @@ mod tests {
              &algorithm=SHA1&digits=6&period=30"
         );
         assert_eq!(
-            percent_encode("a:b/c?d&e=f é"),
+            crate::web::urlencode("a:b/c?d&e=f é"),
             "a%3Ab%2Fc%3Fd%26e%3Df%20%C3%A9"
         );
     }

@@ -20,7 +20,7 @@ use crate::mailbox::compose::{self, Draft, FileAttachment};
 use crate::mailbox::{INBOX, SENT, info};
 use crate::smtp::submit::Submission;
 use crate::store::tracking::{self, EventRow, TrackRow};
-use crate::store::{addresses, api as st, mailbox};
+use crate::store::{addresses, mailbox};
 use crate::web::AppState;
 
 /// Longest subject accepted, in characters.
@@ -159,7 +159,7 @@ pub async fn send(
     state.gw.outbound_ready.notify_one();
     let location = format!(
         "/api/v1/messages/{}/status",
-        crate::web::portal::mail::urlencode(&done.message_id)
+        crate::web::urlencode(&done.message_id)
     );
     let body = Sent {
         message_id: done.message_id,
@@ -726,8 +726,14 @@ async fn change(
     let mut tx = state.hisp.store.begin().await?;
     let row = addresses::get(&mut tx, &addr).await?;
     let (done, action) = match change {
-        Change::Ack => (st::mark_seen(&mut tx, row.id, id).await?, "mailbox.ack"),
-        Change::Delete => (st::delete(&mut tx, row.id, id).await?, "mailbox.delete"),
+        Change::Ack => (
+            mailbox::set_seen(&mut tx, row.id, id, true).await?,
+            "mailbox.ack",
+        ),
+        Change::Delete => (
+            mailbox::delete(&mut tx, row.id, id).await?,
+            "mailbox.delete",
+        ),
     };
     if !done {
         return Err(Problem::not_found("message"));

@@ -27,13 +27,13 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::NO_STORE;
-use super::mail::urlencode;
 use crate::notify::roster::MAX_ROSTER_BYTES;
 use crate::store::notify;
 use crate::store::users::Role;
 use crate::store::worklist::{self, Filter, Item};
 use crate::web::session::Viewer;
 use crate::web::templates::{page, render};
+use crate::web::urlencode;
 use crate::web::{AppState, WebError};
 
 /// This area's templates (name, source).

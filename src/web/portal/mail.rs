@@ -626,23 +626,10 @@ async fn compose_send(
     state.gw.outbound_ready.notify_one();
     let url = format!(
         "/mail?folder=sent&address={}&sent={}",
-        urlencode(&from_addr.to_string()),
-        urlencode(&done.message_id)
+        crate::web::urlencode(&from_addr.to_string()),
+        crate::web::urlencode(&done.message_id)
     );
     Ok(Redirect::to(&url).into_response())
-}
-
-/// Percent-encode a query value.
-pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 async fn contacts(State(state): State<AppState>, v: Viewer) -> Result<Response, WebError> {

@@ -155,7 +155,7 @@ async fn compose_attach_deliver_read_download_and_track_on_every_engine() {
             StatusCode::NOT_FOUND,
             "{e}"
         );
-        let q = hisp::web::portal::mail::urlencode(&bob.to_string());
+        let q = hisp::web::urlencode(&bob.to_string());
         for path in [
             format!("/mail?address={q}"),
             format!("/mail/{id}?address={q}"),
@@ -334,7 +334,7 @@ async fn every_role_reaches_its_own_mailbox_pages_and_nobody_elses() {
         let adm = p.address("adm", Role::Admin).await;
         p.user("root", Role::Admin).await;
         let other = p.address("other", Role::Provider).await;
-        let q = hisp::web::portal::mail::urlencode(&other.to_string());
+        let q = hisp::web::urlencode(&other.to_string());
         // A message in the other practice's inbox.
         let mut tx = p.env.hisp.store.begin().await.expect("tx");
         let theirs = p

@@ -335,5 +335,5 @@ pub fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Percent-encode a form value.
 pub fn enc(s: &str) -> String {
-    hisp::web::portal::mail::urlencode(s)
+    hisp::web::urlencode(s)
 }

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::{Admin, day_of, respond};
 use crate::audit::{self, Verdict};
 use crate::store::stats::{self, AuditQuery, DAY};
-use crate::web::portal::mail::urlencode;
 use crate::web::templates::page;
+use crate::web::urlencode;
 use crate::web::{AppState, WebError};
 
 /// Entries per page.
