@@ -5,18 +5,19 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
+use super::directory::Lookup;
 use super::{Hisp, OpsError};
 use crate::direct::incoming::{self, IncomingError, LocalKey, LocalRecipient, Opened};
 use crate::direct::outgoing::{self, Outcome, Recipient, Signer};
 use crate::direct::smime::{ContentCipher, KeyTransport};
 use crate::direct::{DirectAddress, Domain};
-use crate::store::anchors::{self, Direction};
+use crate::store::anchors::Direction;
 use crate::store::certs::{self, CertRow};
-use crate::store::{addresses, domains};
 
 /// A boxed certificate lookup.
 pub type CertFuture<'a> = Pin<Box<dyn Future<Output = Vec<X509>> + Send + 'a>>;
@@ -72,15 +73,23 @@ impl Hisp {
     /// The sender's signing identity: a current address-bound digitalSignature
     /// certificate, else the domain's organization-bound one.
     pub async fn signing_identity(&self, from: &DirectAddress) -> Result<Identity, OpsError> {
-        let mut conn = self.conn().await?;
+        let mut look = self.lookup().await?;
+        self.identity_in(&mut look, from).await
+    }
+
+    async fn identity_in(
+        &self,
+        look: &mut Lookup<'_>,
+        from: &DirectAddress,
+    ) -> Result<Identity, OpsError> {
         let now = self.now();
-        let domain = domains::get(&mut conn, from.domain()).await?;
-        let own = match addresses::find(&mut conn, from).await? {
-            Some(a) if a.enabled => certs::for_owner(&mut conn, domain.id, Some(a.id)).await?,
+        let domain = look.domain_row(from.domain()).await?;
+        let own = match look.address(from).await? {
+            Some(a) if a.enabled => look.certs(domain.id, Some(a.id)).await?,
             Some(_) => return Err(OpsError::Invalid(format!("address {from} is disabled"))),
-            None => Vec::new(),
+            None => Arc::default(),
         };
-        let org = certs::for_owner(&mut conn, domain.id, None).await?;
+        let org = look.certs(domain.id, None).await?;
         let row = own
             .iter()
             .rev()
@@ -95,7 +104,7 @@ impl Hisp {
         let chain = match &row.chain_pem {
             Some(pem) => crate::store::parsed::x509_stack(pem.as_bytes())
                 .map_err(|e| OpsError::Invalid(e.to_string()))?,
-            None => vec![self.ca_cert().await?],
+            None => vec![look.ca_cert().await?],
         };
         Ok(Identity {
             cert: row.cert()?,
@@ -109,35 +118,30 @@ impl Hisp {
         &self,
         address: &DirectAddress,
     ) -> Result<Option<Vec<X509>>, OpsError> {
-        let mut conn = self.conn().await?;
-        let Some(domain) = domains::find(&mut conn, address.domain()).await? else {
-            return Ok(None);
-        };
-        let Some(a) = addresses::find(&mut conn, address).await? else {
-            return Ok(Some(Vec::new()));
-        };
-        if !a.enabled {
-            return Ok(Some(Vec::new()));
-        }
-        let rows = certs::for_owner(&mut conn, domain.id, Some(a.id)).await?;
-        Ok(Some(
-            rows.iter()
-                .filter(|c| enciphers(c) && c.revoked_at.is_none())
-                .map(CertRow::cert)
-                .collect::<Result<_, _>>()?,
-        ))
+        let mut look = self.lookup().await?;
+        local_certs_in(&mut look, address).await
     }
 
     /// Every key that may open mail for `address`: its own (except signing-only
     /// and revoked) and its domain's organization-bound ones.
     pub async fn local_keys(&self, address: &DirectAddress) -> Result<Vec<LocalKey>, OpsError> {
-        let mut conn = self.conn().await?;
-        let domain = domains::get(&mut conn, address.domain()).await?;
-        let mut rows = certs::for_owner(&mut conn, domain.id, None).await?;
-        if let Some(a) = addresses::find(&mut conn, address).await? {
-            rows.extend(certs::for_owner(&mut conn, domain.id, Some(a.id)).await?);
-        }
-        rows.iter()
+        let mut look = self.lookup().await?;
+        self.local_keys_in(&mut look, address).await
+    }
+
+    async fn local_keys_in(
+        &self,
+        look: &mut Lookup<'_>,
+        address: &DirectAddress,
+    ) -> Result<Vec<LocalKey>, OpsError> {
+        let domain = look.domain_row(address.domain()).await?;
+        let org = look.certs(domain.id, None).await?;
+        let own = match look.address(address).await? {
+            Some(a) => look.certs(domain.id, Some(a.id)).await?,
+            None => Arc::default(),
+        };
+        org.iter()
+            .chain(own.iter())
             .filter(|c| enciphers(c) && c.revoked_at.is_none())
             .map(|c| {
                 Ok(LocalKey {
@@ -181,11 +185,14 @@ impl Hisp {
         to: &[DirectAddress],
         remote: &dyn CertSource,
     ) -> Result<Vec<Outcome>, OpsError> {
-        let id = self.signing_identity(from).await?;
-        let anchors = self.anchor_set(from.domain(), Direction::Outgoing).await?;
+        let mut look = self.lookup().await?;
+        let id = self.identity_in(&mut look, from).await?;
+        let domain = look.domain_row(from.domain()).await?;
+        let anchors = look.anchors(domain.id, Direction::Outgoing).await?;
         let mut recipients = Vec::with_capacity(to.len());
         for addr in to {
-            let certs = match self.local_certs(addr).await? {
+            let local = local_certs_in(&mut look, addr).await?;
+            let certs = match local {
                 Some(local) => local,
                 None => remote.certs(addr).await,
             };
@@ -223,19 +230,18 @@ impl Hisp {
     ) -> Result<Result<Opened, IncomingError>, OpsError> {
         let mut keys = Vec::new();
         let mut recipients = Vec::new();
-        let mut conn = self.conn().await?;
+        let mut look = self.lookup().await?;
         for addr in to {
-            let domain = domains::get(&mut conn, addr.domain()).await?;
-            let anchors = anchors::set(&mut conn, domain.id, Direction::Incoming).await?;
+            let domain = look.domain_row(addr.domain()).await?;
+            let anchors = look.anchors(domain.id, Direction::Incoming).await?;
             recipients.push(LocalRecipient {
                 address: addr.clone(),
-                anchors,
+                anchors: anchors.to_vec(),
                 anchor_set: format!("incoming anchors of {}", addr.domain()),
             });
         }
-        drop(conn);
         for addr in to {
-            for k in self.local_keys(addr).await? {
+            for k in self.local_keys_in(&mut look, addr).await? {
                 if !keys
                     .iter()
                     .any(|x: &LocalKey| x.cert.to_der().ok() == k.cert.to_der().ok())
@@ -246,4 +252,28 @@ impl Hisp {
         }
         Ok(incoming::open(raw, &keys, &recipients, &self.validator).await)
     }
+}
+
+/// The encryption certificates of a local address; None when its domain is
+/// not hosted here.
+async fn local_certs_in(
+    look: &mut Lookup<'_>,
+    address: &DirectAddress,
+) -> Result<Option<Vec<X509>>, OpsError> {
+    let Some(domain) = look.domain(address.domain()).await? else {
+        return Ok(None);
+    };
+    let Some(a) = look.address(address).await? else {
+        return Ok(Some(Vec::new()));
+    };
+    if !a.enabled {
+        return Ok(Some(Vec::new()));
+    }
+    let rows = look.certs(domain.id, Some(a.id)).await?;
+    Ok(Some(
+        rows.iter()
+            .filter(|c| enciphers(c) && c.revoked_at.is_none())
+            .map(CertRow::cert)
+            .collect::<Result<_, _>>()?,
+    ))
 }

@@ -263,10 +263,7 @@ impl Hisp {
 
     /// The CA certificate.
     pub async fn ca_cert(&self) -> Result<X509, OpsError> {
-        let mut conn = self.conn().await?;
-        ca::cert(&mut conn)
-            .await?
-            .ok_or_else(|| OpsError::Store(StoreError::NotFound("the CA (run `hisp init`)".into())))
+        self.lookup().await?.ca_cert().await
     }
 
     /// Store an externally issued certificate and key for an address or domain.

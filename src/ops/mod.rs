@@ -5,6 +5,7 @@
 pub mod address;
 pub mod agent;
 pub mod cert;
+pub mod directory;
 pub mod domain;
 pub mod localpki;
 pub mod setup;
@@ -118,6 +119,8 @@ pub struct Hisp {
     pub fetcher: Arc<dyn Fetcher>,
     /// Path validation with its CRL and AIA caches, shared by every message.
     pub validator: Arc<Validator>,
+    /// The memo of domains, addresses, certificates and anchors.
+    pub directory: Arc<directory::Directory>,
 }
 
 impl Hisp {
@@ -160,6 +163,7 @@ impl Hisp {
             clock,
             fetcher,
             validator,
+            directory: Arc::default(),
         }
     }
 

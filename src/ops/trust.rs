@@ -123,9 +123,9 @@ impl Hisp {
 
     /// A domain's anchor set for one direction, by domain name.
     pub async fn anchor_set(&self, domain: &Domain, dir: Direction) -> Result<Vec<X509>, OpsError> {
-        let mut conn = self.conn().await?;
-        let d = domains::get(&mut conn, domain).await?;
-        Ok(anchors::set(&mut conn, d.id, dir).await?)
+        let mut look = self.lookup().await?;
+        let d = look.domain_row(domain).await?;
+        Ok(look.anchors(d.id, dir).await?.to_vec())
     }
 
     /// Add a bundle and load it once.

@@ -16,7 +16,6 @@ use crate::direct::outgoing::Outcome;
 use crate::direct::{DirectAddress, dsn, mdn};
 use crate::mailbox::{INBOX, MessageInfo, Origin};
 use crate::ops::OpsError;
-use crate::store::addresses;
 use crate::store::queue::{self, InboundRow, OutboundKind};
 
 /// What became of one inbound message.
@@ -84,9 +83,9 @@ impl Gateway {
         // Every read happens before the write transaction: it then only writes.
         let mut enabled = Vec::with_capacity(trusted.len());
         {
-            let mut conn = self.hisp.conn().await?;
+            let mut look = self.hisp.lookup().await?;
             for rcpt in trusted {
-                let row = addresses::find(&mut conn, rcpt).await?;
+                let row = look.address(rcpt).await?;
                 let on = row.as_ref().is_some_and(|a| a.enabled);
                 enabled.push((rcpt, on, row.map(|a| a.id)));
             }

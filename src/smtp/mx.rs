@@ -9,7 +9,6 @@ use crate::direct::DirectAddress;
 use crate::direct::notice::rfc5322_date;
 use crate::ops::OpsError;
 use crate::store::queue::{self, NewInbound};
-use crate::store::{addresses, domains};
 
 /// The MX backend.
 #[derive(Debug, Clone)]
@@ -33,11 +32,11 @@ impl MxBackend {
                 "Bad recipient address syntax",
             )));
         };
-        let mut conn = self.gw.hisp.conn().await?;
-        if domains::find(&mut conn, addr.domain()).await?.is_none() {
+        let mut look = self.gw.hisp.lookup().await?;
+        if look.domain(addr.domain()).await?.is_none() {
             return Ok(Err(Reply::new(550, "5.7.1", "Relay access denied")));
         }
-        match addresses::find(&mut conn, &addr).await? {
+        match look.address(&addr).await? {
             Some(a) if a.enabled => Ok(Ok(())),
             _ => Ok(Err(Reply::new(550, "5.1.1", "No such user here"))),
         }

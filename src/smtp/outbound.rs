@@ -571,32 +571,27 @@ impl Outbound {
     /// Opportunistic TLS parameters for `host` (cached); see the module doc
     /// for why nothing is verified, and so why no CA store is loaded.
     fn tls_parameters(&self, host: &str) -> Result<TlsParameters, AttemptError> {
-        let cache =
-            |f: &mut dyn FnMut(&mut std::collections::HashMap<String, TlsParameters>)| match self
-                .inner
-                .tls
-                .lock()
-            {
-                Ok(mut m) => f(&mut m),
-                Err(poisoned) => f(&mut poisoned.into_inner()),
-            };
-        let mut found = None;
-        cache(&mut |m| found = m.get(host).cloned());
-        if let Some(p) = found {
-            return Ok(p);
+        let mut cache = match self.inner.tls.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(p) = cache.get(host) {
+            return Ok(p.clone());
         }
+        // Built while holding the lock: deliveries that start together toward
+        // a new host wait for this one build instead of each making their own
+        // (each costs tens of milliseconds: OpenSSL's connector builder reads
+        // the system CA bundle even though none of it is used).
         let params = TlsParameters::builder(host.to_owned())
             .certificate_store(CertificateStore::None)
             .dangerous_accept_invalid_certs(true)
             .dangerous_accept_invalid_hostnames(true)
             .build()
             .map_err(AttemptError::Smtp)?;
-        cache(&mut |m| {
-            if m.len() >= TLS_CACHE_HOSTS {
-                m.clear();
-            }
-            m.insert(host.to_owned(), params.clone());
-        });
+        if cache.len() >= TLS_CACHE_HOSTS {
+            cache.clear();
+        }
+        cache.insert(host.to_owned(), params.clone());
         Ok(params)
     }
 }

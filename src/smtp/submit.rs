@@ -14,7 +14,6 @@ use crate::direct::outgoing::Outcome;
 use crate::direct::{DirectAddress, notice};
 use crate::mailbox::{MessageInfo, Origin, SENT};
 use crate::ops::OpsError;
-use crate::store::domains;
 use crate::store::queue::{self, NewInbound, NewOutbound, OutboundKind};
 use crate::store::tracking::{self, NewTrack, Step};
 
@@ -195,8 +194,8 @@ impl Gateway {
     /// the transaction holds the writer for less (a domain added or removed
     /// in between is as if it changed a moment later).
     pub(crate) async fn is_local(&self, addr: &DirectAddress) -> Result<bool, OpsError> {
-        let mut conn = self.hisp.conn().await?;
-        Ok(domains::find(&mut conn, addr.domain()).await?.is_some())
+        let mut look = self.hisp.lookup().await?;
+        Ok(look.domain(addr.domain()).await?.is_some())
     }
 
     /// Queue one encrypted copy: to the inbound queue when the recipient's

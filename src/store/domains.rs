@@ -43,6 +43,18 @@ pub async fn insert(
     from_row(&row)
 }
 
+/// The directory's change counter: every write to domains, addresses,
+/// certificates, anchors or the CA certificate bumps it (by trigger, in the
+/// writer's transaction; migration 0009). See `ops::directory`.
+pub async fn directory_generation(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query("SELECT generation FROM directory_generation WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?,
+    )
+}
+
 /// The domain with this name, if any.
 pub async fn find(
     conn: &mut AnyConnection,

@@ -133,6 +133,9 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(if engine == Engine::Sqlite { 8 } else { 10 })
             .acquire_timeout(Duration::from_secs(10))
+            // A SQLite connection is a file handle in this process: pinging
+            // it before each use only costs a round trip to its thread.
+            .test_before_acquire(engine == Engine::Postgres)
             .connect(&connect_url)
             .await
             .map_err(|e| StoreError::Open {

@@ -5,6 +5,7 @@
 mod agent;
 mod audit;
 mod cli;
+mod directory;
 mod discovery;
 mod dns;
 mod fileserver;

@@ -45,8 +45,7 @@ use crate::direct::trust::path::{parse_certs, subject_line};
 use crate::direct::{DirectAddress, Domain};
 use crate::ops::agent::{CertFuture, CertSource};
 use crate::ops::{Hisp, OpsError};
-use crate::store::anchors::{self, Direction};
-use crate::store::domains;
+use crate::store::anchors::Direction;
 
 /// Finds remote recipients' certificates; plugs into `Hisp::outgoing` as a
 /// [`CertSource`].
@@ -126,13 +125,13 @@ impl Discoverer {
             let set = format!("outgoing anchors of {local}");
             return Ok(Judge { anchors, set });
         }
-        let mut conn = self.hisp.conn().await?;
+        let mut look = self.hisp.lookup().await?;
         let mut all: Vec<X509> = Vec::new();
-        for d in domains::list(&mut conn).await? {
-            for a in anchors::set(&mut conn, d.id, Direction::Outgoing).await? {
-                let fp = crate::pki::fingerprint(&a);
+        for d in look.domains().await?.iter() {
+            for a in look.anchors(d.id, Direction::Outgoing).await?.iter() {
+                let fp = crate::pki::fingerprint(a);
                 if !all.iter().any(|x| crate::pki::fingerprint(x) == fp) {
-                    all.push(a);
+                    all.push(a.clone());
                 }
             }
         }
