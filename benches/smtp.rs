@@ -307,6 +307,22 @@ fn openssl_sign_rate() -> f64 {
         .expect("openssl speed printed no rsa 2048 sign/s")
 }
 
+/// User + system CPU seconds of this process so far (`/proc/self/stat`,
+/// clock ticks of 1/100 s).
+fn process_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // After the command name: state is field 0, utime 11, stime 12.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -369,6 +385,13 @@ fn main() {
         at(r.progress.most, 0.9),
         at(r.progress.all, 1.0),
     );
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    println!(
+        "hisp CPU while timed (both nodes, user + system): {:.2} s = {:.1} ms per message; {:.0}% of {cores} cores",
+        r.cpu,
+        1000.0 * r.cpu / n,
+        100.0 * r.cpu / (r.waited.as_secs_f64() * cores),
+    );
     println!(
         "retried: inbound at A {}, at B {}; deliveries at A {}, at B {} (store errors make a row wait 30 s x attempts)",
         r.retries[0], r.retries[1], r.retries[2], r.retries[3]
@@ -397,6 +420,8 @@ fn main() {
 
 /// What one exchange run measured.
 struct Run {
+    /// CPU seconds (user + system) of this process, both nodes, while timed.
+    cpu: f64,
     submitted: Duration,
     waited: Duration,
     progress: Progress,
@@ -445,11 +470,13 @@ async fn exchange(messages: usize) -> Run {
     eprintln!("== {messages} messages A -> B");
     let want = i64::try_from(messages).expect("count");
     let limit = Duration::from_secs(300 + 2 * u64::try_from(messages).unwrap_or(0));
+    let cpu_start = process_cpu();
     let start = Instant::now();
     submit_all(&gw, &alice, &bob, 0..messages, &tag).await;
     let submitted = start.elapsed();
     let progress = wait_final(&a, &tag, want, start, limit).await;
     let waited = start.elapsed();
+    let cpu = process_cpu() - cpu_start;
     let retries = [
         a.count("SELECT count(*) FROM inbound_queue WHERE attempts > 1")
             .await,
@@ -466,6 +493,7 @@ async fn exchange(messages: usize) -> Run {
     a.shutdown().await;
     b.shutdown().await;
     Run {
+        cpu,
         submitted,
         waited,
         progress,

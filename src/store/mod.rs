@@ -22,6 +22,7 @@ pub mod tracking;
 pub mod users;
 pub mod web;
 pub mod worklist;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 pub use seal::{SealError, Sealer};
+pub use writer::Tx;
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,48 +77,10 @@ pub struct Store {
     engine: Engine,
     /// Seals private keys and PHI before they are written.
     sealer: Arc<Sealer>,
-    /// SQLite's one writer, taken in-process before `BEGIN IMMEDIATE` so that
-    /// waiting writers queue and are woken at once, instead of polling the
-    /// file lock with SQLite's busy handler (which sleeps 1, 2, 5, 10… ms).
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// SQLite's one writer: the in-process queue and group commit (see
+    /// [`writer`]).
+    writer: Arc<writer::Writer>,
 }
-
-/// A write transaction (see [`Store::begin`]): derefs to the connection.
-#[derive(Debug)]
-pub struct Tx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
-    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl Tx {
-    /// Commit (then the next writer may begin).
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
-    }
-
-    /// Roll back.
-    pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.tx.rollback().await
-    }
-}
-
-impl std::ops::Deref for Tx {
-    type Target = sqlx::AnyConnection;
-    fn deref(&self) -> &Self::Target {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for Tx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
-    }
-}
-
-/// How long a writer waits in the in-process queue before falling back to
-/// SQLite's own lock wait (a task that begins while holding a transaction
-/// would otherwise wait for itself).
-const WRITER_QUEUE_WAIT: Duration = Duration::from_secs(2);
 
 impl Store {
     /// Open (creating a SQLite file if needed) and migrate the database at `url`.
@@ -136,6 +100,18 @@ impl Store {
             // A SQLite connection is a file handle in this process: pinging
             // it before each use only costs a round trip to its thread.
             .test_before_acquire(engine == Engine::Postgres)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        // Group commit runs each writer in a savepoint: keep
+                        // the statement journals in memory, not temp files.
+                        sqlx::raw_sql("PRAGMA temp_store = MEMORY")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&connect_url)
             .await
             .map_err(|e| StoreError::Open {
@@ -166,22 +142,21 @@ impl Store {
 
     /// Begin a write transaction. On SQLite it is `BEGIN IMMEDIATE`: it takes
     /// the write lock up front, so two transactions that read then write wait
-    /// for each other (busy timeout) instead of failing with SQLITE_BUSY when
-    /// the second tries to upgrade its read snapshot.
-    /// Writers of this process queue for SQLite's lock in a FIFO mutex first.
+    /// for each other instead of failing with SQLITE_BUSY when the second
+    /// tries to upgrade its read snapshot. Writers of this process queue in a
+    /// FIFO and those queued together share one commit (see [`writer`]); each
+    /// one's work is still all or nothing, and `commit` returns once durable.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         match self.engine {
-            Engine::Sqlite => {
-                let queued = self.writer.clone().lock_owned();
-                let guard = tokio::time::timeout(WRITER_QUEUE_WAIT, queued).await.ok();
-                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(Tx { tx, _writer: guard })
-            }
-            Engine::Postgres => Ok(Tx {
-                tx: self.pool.begin().await?,
-                _writer: None,
-            }),
+            Engine::Sqlite => self.writer.begin(&self.pool).await,
+            Engine::Postgres => Ok(Tx::plain(self.pool.begin().await?)),
         }
+    }
+
+    /// Write transactions committed so far, and the SQLite commits that
+    /// carried them (group commit; both zero on PostgreSQL).
+    pub fn group_commits(&self) -> (u64, u64) {
+        self.writer.committed()
     }
 
     /// The engine behind the pool.

@@ -23,4 +23,5 @@ mod slapd;
 mod smtp;
 mod store;
 mod store_mail;
+mod store_writer;
 mod testpki;

@@ -1,0 +1,397 @@
+//! Write transactions ([`Tx`]) and, on SQLite, group commit.
+//!
+//! SQLite has one writer, and with `synchronous=FULL` every COMMIT is a WAL
+//! write plus an fsync. Under load the writers of one process used to queue
+//! for the lock, each paying its own BEGIN, COMMIT and fsync, and the lock was
+//! busy most of the time doing so. Now the writers that find others queued
+//! behind them share one SQLite transaction:
+//!
+//! - Writers queue in-process in a FIFO async mutex (a waiting writer is woken
+//!   the moment the lock frees, instead of polling SQLite's lock with its busy
+//!   handler's growing sleeps).
+//! - The first writer opens a batch (`BEGIN IMMEDIATE` on a pooled
+//!   connection). Each writer's work runs inside its own `SAVEPOINT`, so a
+//!   writer that fails or drops its [`Tx`] rolls back only its own work.
+//! - At commit a writer releases its savepoint. If other writers are queued
+//!   (and the batch is young and small), it hands the open batch to the next
+//!   one and waits; the last writer of the chain commits the batch once, and
+//!   every member's `commit` returns the outcome of that one COMMIT. Nobody's
+//!   `commit` returns before its work is durable.
+//! - A member left waiting flushes the batch itself after a short while, so
+//!   a chain broken by a cancelled writer cannot strand it.
+//!
+//! PostgreSQL transactions are independent (the server does its own group
+//! commit), and so is a SQLite writer that waited in the queue too long (a
+//! task that begins while holding a transaction would otherwise wait for
+//! itself; it falls back to SQLite's own lock wait instead).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool};
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+
+/// How long a writer waits in the in-process queue before falling back to
+/// SQLite's own lock wait.
+const QUEUE_WAIT: Duration = Duration::from_secs(2);
+/// A batch is committed once it has this many members...
+const MAX_MEMBERS: usize = 64;
+/// ...or has been open this long, so its first member does not wait long.
+const MAX_AGE: Duration = Duration::from_millis(5);
+/// A member waiting for its batch's COMMIT flushes it itself after this.
+const FLUSH_AFTER: Duration = Duration::from_millis(10);
+
+/// The savepoint each member's work runs in.
+const SAVEPOINT: &str = "SAVEPOINT hisp_member";
+const RELEASE: &str = "RELEASE hisp_member";
+const ROLLBACK_TO: &str = "ROLLBACK TO hisp_member";
+
+/// A batch's outcome, as each member learns it.
+type Outcome = Result<(), String>;
+
+/// One SQLite process's writer: the queue and the open batch.
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    state: Arc<Mutex<Batch>>,
+    /// Writers waiting for `state` (decremented when they get it or give up).
+    queued: AtomicUsize,
+    next_batch: AtomicU64,
+    /// Members committed, and the batches that carried them.
+    committed_members: AtomicU64,
+    committed_batches: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Batch {
+    open: Option<Open>,
+}
+
+/// An open SQLite transaction shared by the members of one batch.
+#[derive(Debug)]
+struct Open {
+    id: u64,
+    conn: Option<PoolConnection<Any>>,
+    members: usize,
+    started: Instant,
+    waiters: Vec<oneshot::Sender<Outcome>>,
+    /// A member ended without commit or rollback: its savepoint is still open.
+    abandoned: bool,
+}
+
+impl Open {
+    fn conn(&mut self) -> &mut AnyConnection {
+        self.conn
+            .as_mut()
+            .expect("an open batch has its connection")
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        // Still open (the runtime is going away, or a COMMIT or ROLLBACK
+        // failed): close the connection rather than return it to the pool
+        // inside a transaction. SQLite rolls back on close.
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
+/// Counts a writer as queued until it gets the lock or is cancelled.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::SeqCst);
+        Queued(n)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A write transaction (see [`crate::store::Store::begin`]): derefs to the
+/// connection. Dropped without [`Tx::commit`], its work is rolled back.
+#[derive(Debug)]
+pub struct Tx {
+    /// None once committed or rolled back.
+    inner: Option<Inner>,
+}
+
+#[derive(Debug)]
+enum Inner {
+    /// An ordinary transaction of its own.
+    Plain(sqlx::Transaction<'static, Any>),
+    /// A member of a SQLite batch.
+    Member {
+        guard: OwnedMutexGuard<Batch>,
+        writer: Arc<Writer>,
+    },
+}
+
+impl Writer {
+    /// Writers committed, and the SQLite commits that carried them.
+    pub(crate) fn committed(&self) -> (u64, u64) {
+        (
+            self.committed_members.load(Ordering::Relaxed),
+            self.committed_batches.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Begin a member of the current batch, opening one if needed.
+    pub(crate) async fn begin(self: &Arc<Self>, pool: &AnyPool) -> Result<Tx, sqlx::Error> {
+        let queued = Queued::new(&self.queued);
+        let locked = tokio::time::timeout(QUEUE_WAIT, self.state.clone().lock_owned()).await;
+        drop(queued);
+        let Ok(mut guard) = locked else {
+            return Ok(Tx {
+                inner: Some(Inner::Plain(pool.begin_with("BEGIN IMMEDIATE").await?)),
+            });
+        };
+        if guard.open.as_ref().is_some_and(|o| o.abandoned) {
+            let open = guard.open.as_mut().expect("checked");
+            let undone = undo_member(open.conn()).await;
+            match undone {
+                Ok(()) => open.abandoned = false,
+                Err(e) => abort(&mut guard, &e).await,
+            }
+        }
+        if guard.open.is_none() {
+            let mut conn = pool.acquire().await?;
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+            guard.open = Some(Open {
+                id: self.next_batch.fetch_add(1, Ordering::Relaxed),
+                conn: Some(conn),
+                members: 0,
+                started: Instant::now(),
+                waiters: Vec::new(),
+                abandoned: false,
+            });
+        }
+        let open = guard.open.as_mut().expect("opened above");
+        if let Err(e) = sqlx::query(SAVEPOINT).execute(open.conn()).await {
+            abort(&mut guard, &e).await;
+            return Err(e);
+        }
+        Ok(Tx {
+            inner: Some(Inner::Member {
+                guard,
+                writer: self.clone(),
+            }),
+        })
+    }
+}
+
+/// Roll back an abandoned or failed member's work, keeping the batch's.
+async fn undo_member(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(ROLLBACK_TO).execute(&mut *conn).await?;
+    sqlx::query(RELEASE).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Give up the open batch: roll it back and tell its waiting members why.
+async fn abort(guard: &mut OwnedMutexGuard<Batch>, why: &sqlx::Error) {
+    let Some(mut open) = guard.open.take() else {
+        return;
+    };
+    tracing::error!(error = %why, members = open.waiters.len(), "write batch rolled back");
+    if let Some(mut conn) = open.conn.take() {
+        match sqlx::query("ROLLBACK").execute(&mut *conn).await {
+            Ok(_) => drop(conn),
+            Err(_) => drop(conn.detach()),
+        }
+    }
+    for w in open.waiters.drain(..) {
+        let _ = w.send(Err(why.to_string()));
+    }
+}
+
+/// Commit the open batch and tell every waiting member.
+async fn flush(guard: &mut OwnedMutexGuard<Batch>, writer: &Writer) {
+    let Some(mut open) = guard.open.take() else {
+        return;
+    };
+    if open.abandoned {
+        if let Err(e) = undo_member(open.conn()).await {
+            guard.open = Some(open);
+            abort(guard, &e).await;
+            return;
+        }
+        open.abandoned = false;
+    }
+    let Some(mut conn) = open.conn.take() else {
+        return;
+    };
+    let outcome = match sqlx::query("COMMIT").execute(&mut *conn).await {
+        Ok(_) => {
+            drop(conn);
+            if !open.waiters.is_empty() {
+                writer.committed_batches.fetch_add(1, Ordering::Relaxed);
+                writer
+                    .committed_members
+                    .fetch_add(open.waiters.len() as u64, Ordering::Relaxed);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, members = open.waiters.len(), "write batch commit failed");
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            drop(conn.detach());
+            Err(e.to_string())
+        }
+    };
+    for w in open.waiters.drain(..) {
+        let _ = w.send(outcome.clone());
+    }
+}
+
+/// End a member's turn: commit the batch if nobody is queued to join it (or
+/// it is old or big enough), else leave it open for the next writer. It is
+/// left open only with a member waiting for it, whose own timer flushes it
+/// should the next writer never come.
+async fn end_turn(mut guard: OwnedMutexGuard<Batch>, writer: &Writer) {
+    let keep_open = guard.open.as_ref().is_some_and(|o| {
+        !o.waiters.is_empty()
+            && writer.queued.load(Ordering::SeqCst) > 0
+            && o.members < MAX_MEMBERS
+            && o.started.elapsed() < MAX_AGE
+    });
+    if !keep_open {
+        flush(&mut guard, writer).await;
+    }
+}
+
+/// Wait for the batch `id` to be committed, flushing it if the chain broke.
+async fn await_outcome(
+    mut rx: oneshot::Receiver<Outcome>,
+    writer: &Writer,
+    id: u64,
+) -> Result<(), sqlx::Error> {
+    let outcome = match tokio::time::timeout(FLUSH_AFTER, &mut rx).await {
+        Ok(r) => r,
+        Err(_) => {
+            let mut guard = writer.state.clone().lock_owned().await;
+            if guard.open.as_ref().is_some_and(|o| o.id == id) {
+                flush(&mut guard, writer).await;
+            }
+            drop(guard);
+            rx.await
+        }
+    };
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => Err(sqlx::Error::Protocol(format!(
+            "the write batch was not committed: {why}"
+        ))),
+        Err(_) => Err(sqlx::Error::Protocol(
+            "the write batch ended without an outcome".into(),
+        )),
+    }
+}
+
+impl Tx {
+    /// An ordinary transaction of its own (PostgreSQL).
+    pub(crate) fn plain(tx: sqlx::Transaction<'static, Any>) -> Self {
+        Tx {
+            inner: Some(Inner::Plain(tx)),
+        }
+    }
+
+    /// Commit: returns once the work is durable.
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        match self.inner.take() {
+            None => Ok(()),
+            Some(Inner::Plain(tx)) => tx.commit().await,
+            Some(Inner::Member { mut guard, writer }) => {
+                let open = guard.open.as_mut().expect("a member's batch is open");
+                if let Err(e) = sqlx::query(RELEASE).execute(open.conn()).await {
+                    abort(&mut guard, &e).await;
+                    return Err(e);
+                }
+                open.members += 1;
+                let id = open.id;
+                let (tx, rx) = oneshot::channel();
+                open.waiters.push(tx);
+                end_turn(guard, &writer).await;
+                await_outcome(rx, &writer, id).await
+            }
+        }
+    }
+
+    /// Roll back this transaction's work (other members' work is kept).
+    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        match self.inner.take() {
+            None => Ok(()),
+            Some(Inner::Plain(tx)) => tx.rollback().await,
+            Some(Inner::Member { mut guard, writer }) => {
+                let open = guard.open.as_mut().expect("a member's batch is open");
+                let undone = undo_member(open.conn()).await;
+                if let Err(e) = undone {
+                    abort(&mut guard, &e).await;
+                    return Err(e);
+                }
+                end_turn(guard, &writer).await;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let Some(Inner::Member { mut guard, writer }) = self.inner.take() else {
+            return;
+        };
+        // Ended without commit or rollback (an error returned early): undo
+        // this member's savepoint, then end the turn as a rollback would. If
+        // the runtime is gone, the next writer undoes it before its own work.
+        if let Some(open) = guard.open.as_mut() {
+            open.abandoned = true;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Some(open) = guard.open.as_mut() {
+                    match undo_member(open.conn()).await {
+                        Ok(()) => open.abandoned = false,
+                        Err(e) => abort(&mut guard, &e).await,
+                    }
+                }
+                end_turn(guard, &writer).await;
+            });
+        }
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        match &self.inner {
+            Some(Inner::Plain(tx)) => tx,
+            Some(Inner::Member { guard, .. }) => guard
+                .open
+                .as_ref()
+                .and_then(|o| o.conn.as_deref())
+                .expect("a live member's batch is open"),
+            None => unreachable!("a Tx is used only until it ends"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match &mut self.inner {
+            Some(Inner::Plain(tx)) => tx,
+            Some(Inner::Member { guard, .. }) => guard
+                .open
+                .as_mut()
+                .and_then(|o| o.conn.as_deref_mut())
+                .expect("a live member's batch is open"),
+            None => unreachable!("a Tx is used only until it ends"),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Write transactions under concurrency (`store::Tx`): on SQLite, writers
+//! queued together share one commit (group commit), and still each one's work
+//! is all or nothing and visible to every connection once `commit` returns.
+//! The same checks run on PostgreSQL, where each transaction is its own.
+
+use std::sync::Arc;
+
+use hisp::direct::Domain;
+use hisp::store::{Store, domains};
+
+use crate::harness::envs;
+
+/// How writer `i` ends: commit, explicit rollback, or an error and a drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Commit,
+    Rollback,
+    FailAndDrop,
+}
+
+fn end_of(i: usize) -> End {
+    match i % 3 {
+        0 => End::Commit,
+        1 => End::Rollback,
+        _ => End::FailAndDrop,
+    }
+}
+
+fn name(i: usize) -> Domain {
+    Domain::parse(&format!("w{i}.example.net")).expect("domain")
+}
+
+async fn exists(store: &Store, d: &Domain) -> bool {
+    let mut conn = store.pool().acquire().await.expect("conn");
+    domains::find(&mut conn, d).await.expect("find").is_some()
+}
+
+async fn writer(store: Arc<Store>, i: usize) -> Result<(), String> {
+    let mut tx = store.begin().await.map_err(|e| e.to_string())?;
+    // Two rows per writer, so a half-kept transaction would show.
+    domains::insert(&mut tx, &name(i), 1)
+        .await
+        .map_err(|e| e.to_string())?;
+    let twin = Domain::parse(&format!("w{i}.twin.example.net")).expect("domain");
+    domains::insert(&mut tx, &twin, 1)
+        .await
+        .map_err(|e| e.to_string())?;
+    match end_of(i) {
+        End::Commit => {
+            tx.commit().await.map_err(|e| e.to_string())?;
+            // Durable and visible to any other connection once commit returns.
+            if !exists(&store, &name(i)).await || !exists(&store, &twin).await {
+                return Err(format!("writer {i}: committed rows not visible"));
+            }
+        }
+        End::Rollback => tx.rollback().await.map_err(|e| e.to_string())?,
+        End::FailAndDrop => {
+            let dup = domains::insert(&mut tx, &name(i), 1).await;
+            if dup.is_ok() {
+                return Err(format!("writer {i}: duplicate accepted"));
+            }
+            drop(tx);
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_are_each_all_or_nothing() {
+    const WRITERS: usize = 60;
+    for env in envs().await {
+        let store = Arc::new(env.hisp.store.clone());
+        let (members0, batches0) = store.group_commits();
+        let tasks: Vec<_> = (0..WRITERS)
+            .map(|i| tokio::spawn(writer(store.clone(), i)))
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.expect("join");
+            assert!(r.is_ok(), "{}: writer {i}: {r:?}", env.engine);
+        }
+        for i in 0..WRITERS {
+            let twin = Domain::parse(&format!("w{i}.twin.example.net")).expect("domain");
+            let want = end_of(i) == End::Commit;
+            assert_eq!(
+                exists(&store, &name(i)).await,
+                want,
+                "{}: writer {i} ({:?})",
+                env.engine,
+                end_of(i)
+            );
+            assert_eq!(
+                exists(&store, &twin).await,
+                want,
+                "{}: twin {i}",
+                env.engine
+            );
+        }
+        // And the store still takes an ordinary write afterwards.
+        let mut tx = store.begin().await.expect("begin");
+        domains::insert(&mut tx, &name(1000), 1)
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        assert!(exists(&store, &name(1000)).await);
+
+        let (members, batches) = store.group_commits();
+        let (members, batches) = (members - members0, batches - batches0);
+        if env.engine == "sqlite" {
+            // 20 committing writers plus the last one, started together:
+            // several of them shared a commit.
+            assert_eq!(members, 21, "sqlite: members committed");
+            assert!(
+                batches < members,
+                "sqlite: {members} writers took {batches} commits"
+            );
+        } else {
+            assert_eq!((members, batches), (0, 0), "{}", env.engine);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_writer_dropped_alone_leaves_the_store_writable() {
+    for env in envs().await {
+        let store = &env.hisp.store;
+        {
+            let mut tx = store.begin().await.expect("begin");
+            domains::insert(&mut tx, &name(1), 1).await.expect("insert");
+            // Dropped with nobody queued behind it.
+        }
+        // An autocommit write on another connection must not find the
+        // database locked by a batch left open.
+        let mut conn = store.pool().acquire().await.expect("conn");
+        tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            domains::insert(&mut conn, &name(2), 1),
+        )
+        .await
+        .expect("not locked out")
+        .expect("insert");
+        drop(conn);
+        assert!(!exists(store, &name(1)).await, "{}", env.engine);
+        assert!(exists(store, &name(2)).await, "{}", env.engine);
+    }
+}
