@@ -177,8 +177,11 @@ struct Idle {
 
 /// How long an open session is kept for reuse.
 const IDLE_FOR: Duration = Duration::from_secs(10);
-/// Open sessions kept per address.
-const IDLE_PER_ADDR: usize = 4;
+/// Open sessions kept per address: as many as this node delivers at once
+/// (the delivery worker's concurrency), so a busy route reuses every session
+/// it opened instead of closing most of them and handshaking again. Below
+/// the MX listener's default of 20 connections per client address.
+const IDLE_PER_ADDR: usize = 16;
 
 /// Hosts whose TLS parameters are kept (the map is cleared when it is full).
 const TLS_CACHE_HOSTS: usize = 1024;
