@@ -121,6 +121,20 @@ pub struct Hisp {
     pub validator: Arc<Validator>,
     /// The memo of domains, addresses, certificates and anchors.
     pub directory: Arc<directory::Directory>,
+    /// Wakes this process's queue workers after a local commit.
+    pub wakes: Arc<Wakes>,
+}
+
+/// Wakes this process's queue workers after a local commit. Shared by every
+/// clone of a [`Hisp`], so whichever gateway committed (the server's, the
+/// portal's, one built by a test or a bench on the same `Hisp`) wakes the
+/// workers at once instead of leaving the rows to their next poll.
+#[derive(Debug, Default)]
+pub struct Wakes {
+    /// The inbound worker: a message was committed to the inbound queue.
+    pub inbound: Arc<tokio::sync::Notify>,
+    /// The delivery worker: a message was queued for delivery.
+    pub outbound: Arc<tokio::sync::Notify>,
 }
 
 impl Hisp {
@@ -164,6 +178,7 @@ impl Hisp {
             fetcher,
             validator,
             directory: Arc::default(),
+            wakes: Arc::default(),
         }
     }
 

@@ -70,11 +70,11 @@ impl Gateway {
     /// A gateway with its own certificate source.
     pub fn with_remote(hisp: Hisp, remote: Arc<dyn CertSource>) -> Self {
         Self {
-            hisp,
             remote,
             node: node_name(),
-            inbound_ready: Arc::new(Notify::new()),
-            outbound_ready: Arc::new(Notify::new()),
+            inbound_ready: hisp.wakes.inbound.clone(),
+            outbound_ready: hisp.wakes.outbound.clone(),
+            hisp,
         }
     }
 }
