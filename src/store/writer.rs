@@ -10,8 +10,9 @@
 //!   the moment the lock frees, instead of polling SQLite's lock with its busy
 //!   handler's growing sleeps).
 //! - The first writer opens a batch (`BEGIN IMMEDIATE` on a pooled
-//!   connection). Each writer's work runs inside its own `SAVEPOINT`, so a
-//!   writer that fails or drops its [`Tx`] rolls back only its own work.
+//!   connection). Each later writer's work runs inside its own `SAVEPOINT`,
+//!   so a writer that fails or drops its [`Tx`] rolls back only its own work
+//!   (the first one needs none: if it fails, the whole transaction is its).
 //! - At commit a writer releases its savepoint. If other writers are queued
 //!   (and the batch is young and small), it hands the open batch to the next
 //!   one and waits; the last writer of the chain commits the batch once, and
@@ -76,8 +77,10 @@ struct Open {
     members: usize,
     started: Instant,
     waiters: Vec<oneshot::Sender<Outcome>>,
-    /// A member ended without commit or rollback: its savepoint is still open.
-    abandoned: bool,
+    /// A member ended without commit and its work is not undone yet:
+    /// `Some(true)` when it ran in a savepoint, `Some(false)` when it was the
+    /// batch's first member (no savepoint: the whole transaction is its).
+    abandoned: Option<bool>,
 }
 
 impl Open {
@@ -131,6 +134,8 @@ enum Inner {
     Member {
         guard: OwnedMutexGuard<Batch>,
         writer: Arc<Writer>,
+        /// False for a batch's first member (see [`Writer::begin`]).
+        savepoint: bool,
     },
 }
 
@@ -153,14 +158,7 @@ impl Writer {
                 inner: Some(Inner::Plain(pool.begin_with("BEGIN IMMEDIATE").await?)),
             });
         };
-        if guard.open.as_ref().is_some_and(|o| o.abandoned) {
-            let open = guard.open.as_mut().expect("checked");
-            let undone = undo_member(open.conn()).await;
-            match undone {
-                Ok(()) => open.abandoned = false,
-                Err(e) => abort(&mut guard, &e).await,
-            }
-        }
+        undo_abandoned(&mut guard).await;
         if guard.open.is_none() {
             let mut conn = pool.acquire().await?;
             sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
@@ -170,11 +168,14 @@ impl Writer {
                 members: 0,
                 started: Instant::now(),
                 waiters: Vec::new(),
-                abandoned: false,
+                abandoned: None,
             });
         }
         let open = guard.open.as_mut().expect("opened above");
-        if let Err(e) = sqlx::query(SAVEPOINT).execute(open.conn()).await {
+        // The batch's first member needs no savepoint: should it fail, the
+        // whole transaction is its own and is rolled back.
+        let savepoint = !open.waiters.is_empty();
+        if savepoint && let Err(e) = sqlx::query(SAVEPOINT).execute(open.conn()).await {
             abort(&mut guard, &e).await;
             return Err(e);
         }
@@ -182,6 +183,7 @@ impl Writer {
             inner: Some(Inner::Member {
                 guard,
                 writer: self.clone(),
+                savepoint,
             }),
         })
     }
@@ -192,6 +194,39 @@ async fn undo_member(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
     sqlx::query(ROLLBACK_TO).execute(&mut *conn).await?;
     sqlx::query(RELEASE).execute(&mut *conn).await?;
     Ok(())
+}
+
+/// Undo the work of a member that ended without commit, if one did: its
+/// savepoint, or, for a first member, the whole (otherwise empty) batch.
+async fn undo_abandoned(guard: &mut OwnedMutexGuard<Batch>) {
+    let Some(open) = guard.open.as_mut() else {
+        return;
+    };
+    match open.abandoned.take() {
+        None => {}
+        Some(true) => {
+            if let Err(e) = undo_member(open.conn()).await {
+                abort(guard, &e).await;
+            }
+        }
+        Some(false) => discard(guard).await,
+    }
+}
+
+/// Roll back a batch that holds no committed member's work.
+async fn discard(guard: &mut OwnedMutexGuard<Batch>) {
+    let Some(mut open) = guard.open.take() else {
+        return;
+    };
+    if let Some(mut conn) = open.conn.take() {
+        match sqlx::query("ROLLBACK").execute(&mut *conn).await {
+            Ok(_) => drop(conn),
+            Err(_) => drop(conn.detach()),
+        }
+    }
+    for w in open.waiters.drain(..) {
+        let _ = w.send(Err("rolled back with a failed member".into()));
+    }
 }
 
 /// Give up the open batch: roll it back and tell its waiting members why.
@@ -213,17 +248,10 @@ async fn abort(guard: &mut OwnedMutexGuard<Batch>, why: &sqlx::Error) {
 
 /// Commit the open batch and tell every waiting member.
 async fn flush(guard: &mut OwnedMutexGuard<Batch>, writer: &Writer) {
+    undo_abandoned(guard).await;
     let Some(mut open) = guard.open.take() else {
         return;
     };
-    if open.abandoned {
-        if let Err(e) = undo_member(open.conn()).await {
-            guard.open = Some(open);
-            abort(guard, &e).await;
-            return;
-        }
-        open.abandoned = false;
-    }
     let Some(mut conn) = open.conn.take() else {
         return;
     };
@@ -307,9 +335,13 @@ impl Tx {
         match self.inner.take() {
             None => Ok(()),
             Some(Inner::Plain(tx)) => tx.commit().await,
-            Some(Inner::Member { mut guard, writer }) => {
+            Some(Inner::Member {
+                mut guard,
+                writer,
+                savepoint,
+            }) => {
                 let open = guard.open.as_mut().expect("a member's batch is open");
-                if let Err(e) = sqlx::query(RELEASE).execute(open.conn()).await {
+                if savepoint && let Err(e) = sqlx::query(RELEASE).execute(open.conn()).await {
                     abort(&mut guard, &e).await;
                     return Err(e);
                 }
@@ -328,13 +360,15 @@ impl Tx {
         match self.inner.take() {
             None => Ok(()),
             Some(Inner::Plain(tx)) => tx.rollback().await,
-            Some(Inner::Member { mut guard, writer }) => {
-                let open = guard.open.as_mut().expect("a member's batch is open");
-                let undone = undo_member(open.conn()).await;
-                if let Err(e) = undone {
-                    abort(&mut guard, &e).await;
-                    return Err(e);
+            Some(Inner::Member {
+                mut guard,
+                writer,
+                savepoint,
+            }) => {
+                if let Some(open) = guard.open.as_mut() {
+                    open.abandoned = Some(savepoint);
                 }
+                undo_abandoned(&mut guard).await;
                 end_turn(guard, &writer).await;
                 Ok(())
             }
@@ -344,23 +378,23 @@ impl Tx {
 
 impl Drop for Tx {
     fn drop(&mut self) {
-        let Some(Inner::Member { mut guard, writer }) = self.inner.take() else {
+        let Some(Inner::Member {
+            mut guard,
+            writer,
+            savepoint,
+        }) = self.inner.take()
+        else {
             return;
         };
         // Ended without commit or rollback (an error returned early): undo
-        // this member's savepoint, then end the turn as a rollback would. If
-        // the runtime is gone, the next writer undoes it before its own work.
+        // this member's work, then end the turn as a rollback would. If the
+        // runtime is gone, the next writer undoes it before its own work.
         if let Some(open) = guard.open.as_mut() {
-            open.abandoned = true;
+            open.abandoned = Some(savepoint);
         }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                if let Some(open) = guard.open.as_mut() {
-                    match undo_member(open.conn()).await {
-                        Ok(()) => open.abandoned = false,
-                        Err(e) => abort(&mut guard, &e).await,
-                    }
-                }
+                undo_abandoned(&mut guard).await;
                 end_turn(guard, &writer).await;
             });
         }
