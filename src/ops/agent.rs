@@ -186,12 +186,26 @@ impl Hisp {
         remote: &dyn CertSource,
     ) -> Result<Vec<Outcome>, OpsError> {
         let mut look = self.lookup().await?;
-        let id = self.identity_in(&mut look, from).await?;
+        self.outgoing_in(&mut look, message, from, to, remote).await
+    }
+
+    /// [`Hisp::outgoing`] within a lookup session the caller already holds
+    /// (one directory read for everything a message needs).
+    pub async fn outgoing_in(
+        &self,
+        look: &mut Lookup<'_>,
+        message: &[u8],
+        from: &DirectAddress,
+        to: &[DirectAddress],
+        remote: &dyn CertSource,
+    ) -> Result<Vec<Outcome>, OpsError> {
+        let look = &mut *look;
+        let id = self.identity_in(look, from).await?;
         let domain = look.domain_row(from.domain()).await?;
         let anchors = look.anchors(domain.id, Direction::Outgoing).await?;
         let mut recipients = Vec::with_capacity(to.len());
         for addr in to {
-            let local = local_certs_in(&mut look, addr).await?;
+            let local = local_certs_in(look, addr).await?;
             let certs = match local {
                 Some(local) => local,
                 None => remote.certs(addr).await,
@@ -228,9 +242,19 @@ impl Hisp {
         raw: &[u8],
         to: &[DirectAddress],
     ) -> Result<Result<Opened, IncomingError>, OpsError> {
+        let mut look = self.lookup().await?;
+        self.incoming_in(&mut look, raw, to).await
+    }
+
+    /// [`Hisp::incoming`] within a lookup session the caller already holds.
+    pub async fn incoming_in(
+        &self,
+        look: &mut Lookup<'_>,
+        raw: &[u8],
+        to: &[DirectAddress],
+    ) -> Result<Result<Opened, IncomingError>, OpsError> {
         let mut keys = Vec::new();
         let mut recipients = Vec::new();
-        let mut look = self.lookup().await?;
         for addr in to {
             let domain = look.domain_row(addr.domain()).await?;
             let anchors = look.anchors(domain.id, Direction::Incoming).await?;
@@ -241,7 +265,7 @@ impl Hisp {
             });
         }
         for addr in to {
-            for k in self.local_keys_in(&mut look, addr).await? {
+            for k in self.local_keys_in(look, addr).await? {
                 if !keys
                     .iter()
                     .any(|x: &LocalKey| x.cert.to_der().ok() == k.cert.to_der().ok())

@@ -16,6 +16,7 @@ use crate::direct::outgoing::Outcome;
 use crate::direct::{DirectAddress, dsn, mdn};
 use crate::mailbox::{INBOX, MessageInfo, Origin};
 use crate::ops::OpsError;
+use crate::ops::directory::Lookup;
 use crate::store::queue::{self, InboundRow, OutboundKind};
 
 /// What became of one inbound message.
@@ -37,7 +38,9 @@ impl Gateway {
             .iter()
             .filter_map(|r| DirectAddress::parse(r).ok())
             .collect();
-        let opened = match self.hisp.incoming(&row.raw, &rcpts).await? {
+        // One directory read for everything this message needs.
+        let mut look = self.hisp.lookup().await?;
+        let opened = match self.hisp.incoming_in(&mut look, &row.raw, &rcpts).await? {
             Ok(o) => o,
             Err(e) => {
                 if row.mail_from.is_empty() && notice::kind(&row.raw) == Kind::Dsn {
@@ -63,7 +66,7 @@ impl Gateway {
         match notice::kind(&opened.message) {
             Kind::Mdn | Kind::Dsn => self.notice(row, &opened.message, &sender).await,
             Kind::Message => {
-                self.deliver(row, &opened.message, &sender, &trusted, &refused)
+                self.deliver(&mut look, row, &opened.message, &sender, &trusted, &refused)
                     .await
             }
         }
@@ -72,6 +75,7 @@ impl Gateway {
     /// File a trusted message and answer it with MDNs.
     async fn deliver(
         &self,
+        look: &mut Lookup<'_>,
         row: &InboundRow,
         message: &[u8],
         sender: &DirectAddress,
@@ -82,15 +86,12 @@ impl Gateway {
         let original_id = info.message_id.clone().unwrap_or_default();
         // Every read happens before the write transaction: it then only writes.
         let mut enabled = Vec::with_capacity(trusted.len());
-        {
-            let mut look = self.hisp.lookup().await?;
-            for rcpt in trusted {
-                let row = look.address(rcpt).await?;
-                let on = row.as_ref().is_some_and(|a| a.enabled);
-                enabled.push((rcpt, on, row.map(|a| a.id)));
-            }
+        for rcpt in trusted {
+            let row = look.address(rcpt).await?;
+            let on = row.as_ref().is_some_and(|a| a.enabled);
+            enabled.push((rcpt, on, row.map(|a| a.id)));
         }
-        let sender_local = self.is_local(sender).await?;
+        let sender_local = look.domain(sender.domain()).await?.is_some();
         let mut filed = Vec::new();
         let mut mdns = Vec::new();
         for (rcpt, on, id) in enabled {
@@ -106,7 +107,7 @@ impl Gateway {
                 let failure = (*d == Disposition::Failed).then_some("the mailbox is disabled");
                 let plain =
                     self.build_mdn(rcpt, sender, &original_id, &info.subject, *d, failure)?;
-                mdns.extend(self.encrypt_notice(&plain, rcpt, sender).await?);
+                mdns.extend(self.encrypt_notice(look, &plain, rcpt, sender).await?);
             }
         }
         let mut tx = self.hisp.store.begin().await?;
@@ -156,13 +157,20 @@ impl Gateway {
     /// (a notice is never answered with a notice).
     async fn encrypt_notice(
         &self,
+        look: &mut Lookup<'_>,
         plain: &[u8],
         from: &DirectAddress,
         to: &DirectAddress,
     ) -> Result<Vec<(DirectAddress, Vec<u8>)>, OpsError> {
         let outcomes = self
             .hisp
-            .outgoing(plain, from, std::slice::from_ref(to), self.remote.as_ref())
+            .outgoing_in(
+                look,
+                plain,
+                from,
+                std::slice::from_ref(to),
+                self.remote.as_ref(),
+            )
             .await?;
         Ok(outcomes
             .into_iter()

@@ -71,21 +71,25 @@ impl Gateway {
                 rcpts.push(r.clone());
             }
         }
+        // One directory read for everything this message needs.
+        let mut look = self.hisp.lookup().await?;
         let outcomes = self
             .hisp
-            .outgoing(&message, &from, &rcpts, self.remote.as_ref())
+            .outgoing_in(&mut look, &message, &from, &rcpts, self.remote.as_ref())
             .await?;
         // Reads before the write transaction, so it only writes.
         let mut local = std::collections::HashMap::new();
         for outcome in &outcomes {
             if let Outcome::Encrypted { address, .. } = outcome {
-                local.insert(address.clone(), self.is_local(address).await?);
+                let here = look.domain(address.domain()).await?.is_some();
+                local.insert(address.clone(), here);
             }
         }
-        let sender_id = {
-            let mut conn = self.hisp.conn().await?;
-            crate::store::addresses::get(&mut conn, &from).await?.id
-        };
+        let sender_id = look
+            .address(&from)
+            .await?
+            .ok_or_else(|| crate::store::StoreError::NotFound(format!("address {from}")))?
+            .id;
         let mut tx = self.hisp.store.begin().await?;
         let mut done = Submitted {
             message_id: message_id.clone(),
@@ -190,18 +194,10 @@ impl Gateway {
         self.file_failure_dsn(conn, &failure).await
     }
 
-    /// Is `addr`'s domain one of ours? Asked before a write transaction, so
-    /// the transaction holds the writer for less (a domain added or removed
-    /// in between is as if it changed a moment later).
-    pub(crate) async fn is_local(&self, addr: &DirectAddress) -> Result<bool, OpsError> {
-        let mut look = self.hisp.lookup().await?;
-        Ok(look.domain(addr.domain()).await?.is_some())
-    }
-
     /// Queue one encrypted copy: to the inbound queue when the recipient's
     /// domain is ours, else to the outbound queue. A tracked copy that stays
     /// local counts as sent at once.
-    /// `local` says the recipient's domain is ours (see [`Gateway::is_local`]).
+    /// `local` says the recipient's domain is ours (a directory lookup made before the transaction).
     pub(crate) async fn queue_copy(
         &self,
         conn: &mut AnyConnection,

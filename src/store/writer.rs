@@ -209,32 +209,16 @@ async fn undo_abandoned(guard: &mut OwnedMutexGuard<Batch>) {
                 abort(guard, &e).await;
             }
         }
-        Some(false) => discard(guard).await,
+        Some(false) => discard(guard, "its first member failed").await,
     }
 }
 
-/// Roll back a batch that holds no committed member's work.
-async fn discard(guard: &mut OwnedMutexGuard<Batch>) {
+/// Roll back the open batch; its waiting members (none when it is a first
+/// member's own) learn `why`.
+async fn discard(guard: &mut OwnedMutexGuard<Batch>, why: &str) {
     let Some(mut open) = guard.open.take() else {
         return;
     };
-    if let Some(mut conn) = open.conn.take() {
-        match sqlx::query("ROLLBACK").execute(&mut *conn).await {
-            Ok(_) => drop(conn),
-            Err(_) => drop(conn.detach()),
-        }
-    }
-    for w in open.waiters.drain(..) {
-        let _ = w.send(Err("rolled back with a failed member".into()));
-    }
-}
-
-/// Give up the open batch: roll it back and tell its waiting members why.
-async fn abort(guard: &mut OwnedMutexGuard<Batch>, why: &sqlx::Error) {
-    let Some(mut open) = guard.open.take() else {
-        return;
-    };
-    tracing::error!(error = %why, members = open.waiters.len(), "write batch rolled back");
     if let Some(mut conn) = open.conn.take() {
         match sqlx::query("ROLLBACK").execute(&mut *conn).await {
             Ok(_) => drop(conn),
@@ -244,6 +228,13 @@ async fn abort(guard: &mut OwnedMutexGuard<Batch>, why: &sqlx::Error) {
     for w in open.waiters.drain(..) {
         let _ = w.send(Err(why.to_string()));
     }
+}
+
+/// Give up the open batch: roll it back and tell its waiting members why.
+async fn abort(guard: &mut OwnedMutexGuard<Batch>, why: &sqlx::Error) {
+    let members = guard.open.as_ref().map_or(0, |o| o.waiters.len());
+    tracing::error!(error = %why, members, "write batch rolled back");
+    discard(guard, &why.to_string()).await;
 }
 
 /// Commit the open batch and tell every waiting member.
