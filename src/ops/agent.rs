@@ -199,7 +199,6 @@ impl Hisp {
         to: &[DirectAddress],
         remote: &dyn CertSource,
     ) -> Result<Vec<Outcome>, OpsError> {
-        let look = &mut *look;
         let id = self.identity_in(look, from).await?;
         let domain = look.domain_row(from.domain()).await?;
         let anchors = look.anchors(domain.id, Direction::Outgoing).await?;
