@@ -270,11 +270,21 @@ struct Progress {
 }
 
 /// Poll A until `want` messages tagged `tag` have a final outcome or `limit` passes.
-async fn wait_final(a: &Node, tag: &str, want: i64, start: Instant, limit: Duration) -> Progress {
+async fn wait_final(
+    (a, b): (&Node, &Node),
+    tag: &str,
+    want: i64,
+    start: Instant,
+    limit: Duration,
+) -> Progress {
     let mut p = Progress::default();
+    let depths = std::env::var_os("HISP_BENCH_DEPTHS").is_some();
     loop {
         let (finished, delivered) = finals(a, tag).await;
         let t = start.elapsed();
+        if depths {
+            print_depths(a, b, t, finished).await;
+        }
         (p.finished, p.delivered) = (finished, delivered);
         if p.half.is_none() && 2 * finished >= want {
             p.half = Some(t);
@@ -453,7 +463,7 @@ async fn exchange(messages: usize) -> Run {
     submit_all(&gw, &alice, &bob, 0..WARMUP, &warm_tag).await;
     let warm = i64::try_from(WARMUP).expect("count");
     let p = wait_final(
-        &a,
+        (&a, &b),
         &warm_tag,
         warm,
         Instant::now(),
@@ -474,7 +484,7 @@ async fn exchange(messages: usize) -> Run {
     let start = Instant::now();
     submit_all(&gw, &alice, &bob, 0..messages, &tag).await;
     let submitted = start.elapsed();
-    let progress = wait_final(&a, &tag, want, start, limit).await;
+    let progress = wait_final((&a, &b), &tag, want, start, limit).await;
     let waited = start.elapsed();
     let cpu = process_cpu() - cpu_start;
     let retries = [
@@ -499,6 +509,32 @@ async fn exchange(messages: usize) -> Run {
         progress,
         retries,
     }
+}
+
+/// With HISP_BENCH_DEPTHS set: each stage's backlog while the run goes on,
+/// to see which stage the pipeline waits on.
+async fn print_depths(a: &Node, b: &Node, t: Duration, finished: i64) {
+    let count = |node: &Node, sql: &'static str| {
+        let hisp = node.hisp.clone();
+        async move {
+            let mut conn = hisp.conn().await.expect("conn");
+            sqlx::query(sql)
+                .fetch_one(&mut *conn)
+                .await
+                .and_then(|r| r.try_get::<i64, _>(0))
+                .unwrap_or(-1)
+        }
+    };
+    let out = "SELECT count(*) FROM outbound_queue WHERE state = 'queued'";
+    let inb = "SELECT count(*) FROM inbound_queue WHERE state = 'new'";
+    eprintln!(
+        "   {:6.2} s: A out {:4}, B in {:4}, B out {:4}, A in {:4}, final {finished}",
+        t.as_secs_f64(),
+        count(a, out).await,
+        count(b, inb).await,
+        count(b, out).await,
+        count(a, inb).await,
+    );
 }
 
 /// Print the queue and tracking states (counts only).

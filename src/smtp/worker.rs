@@ -2,10 +2,12 @@
 //! the tracking timer. Each claims due rows with a lease, works them with
 //! bounded concurrency, and sleeps until woken (a local commit) or for a short
 //! poll interval (work another node committed). They stop between rows when
-//! the stop signal flips; a row in flight finishes or keeps its lease.
+//! the stop signal flips; a row in flight finishes or keeps its lease, and a
+//! row claimed ahead but not started goes back to the queue.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -58,60 +60,91 @@ async fn idle(wake: &Notify, stop: &mut watch::Receiver<bool>, every: Duration) 
     }
 }
 
-/// Keep up to `permits` rows in work: claim only as many as can start now (so
-/// no lease is spent waiting), claim again as soon as one finishes, and sleep
-/// only when nothing was due (until `wake`, the poll interval, or stop).
-async fn pump<R, C, CF, W, WF>(
+/// How long a claimed row may wait in a worker's lookahead before it is given
+/// back instead of started: with [`super::LEASE_SECS`] at 300 s and one
+/// delivery attempt at most 240 s, a row started later than this could outlive
+/// its lease.
+const LOOKAHEAD_FRESH: Duration = Duration::from_secs(30);
+
+/// Keep up to `permits` rows in work, and as many more claimed and waiting, so
+/// a slot that frees starts its next row at once instead of after a claim's
+/// round trip through the store (the claim is a write transaction). Claims
+/// top the lookahead up while rows run; the loop sleeps only when nothing was
+/// due (until `wake`, the poll interval, or stop). Rows still waiting at stop,
+/// or for longer than [`LOOKAHEAD_FRESH`], go back to the queue unstarted.
+async fn pump<R, C, CF, W, WF, U, UF>(
     permits: usize,
     wake: &Notify,
     stop: &mut watch::Receiver<bool>,
     claim: C,
     work: W,
+    unclaim: U,
 ) where
     R: Send + 'static,
     C: Fn(i64) -> CF,
     CF: std::future::Future<Output = Vec<R>>,
     W: Fn(R) -> WF,
     WF: std::future::Future<Output = ()> + Send + 'static,
+    U: Fn(Vec<R>) -> UF,
+    UF: std::future::Future<Output = ()>,
 {
-    let permits = Arc::new(Semaphore::new(permits));
+    let slots = Arc::new(Semaphore::new(permits));
+    let mut waiting: VecDeque<(Instant, R)> = VecDeque::new();
     let mut tasks = JoinSet::new();
     loop {
         if *stop.borrow() {
             break;
         }
         while tasks.try_join_next().is_some() {}
-        let free = i64::try_from(permits.available_permits())
-            .unwrap_or(0)
-            .min(BATCH);
-        let claimed = if free > 0 {
-            claim(free).await
+        // Start what has a slot; give back what waited too long.
+        let mut stale = Vec::new();
+        while !waiting.is_empty() {
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let Some((at, row)) = waiting.pop_front() else {
+                break;
+            };
+            if at.elapsed() > LOOKAHEAD_FRESH {
+                stale.push(row);
+                continue;
+            }
+            let job = work(row);
+            tasks.spawn(async move {
+                let _slot = slot;
+                job.await;
+            });
+        }
+        if !stale.is_empty() {
+            unclaim(stale).await;
+        }
+        // Top up: rows in work plus rows waiting up to twice the slots.
+        let want = (slots.available_permits() + permits).saturating_sub(waiting.len());
+        let want = i64::try_from(want).unwrap_or(0).min(BATCH);
+        let claimed = if want > 0 {
+            claim(want).await
         } else {
             Vec::new()
         };
         let n = claimed.len();
-        for row in claimed {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
-            };
-            let job = work(row);
-            tasks.spawn(async move {
-                let _permit = permit;
-                job.await;
-            });
+        let at = Instant::now();
+        waiting.extend(claimed.into_iter().map(|r| (at, r)));
+        if slots.available_permits() > 0 && !waiting.is_empty() {
+            continue;
         }
-        if n == 0 {
-            if free == 0 {
-                // Every permit busy: wait for one row to finish.
-                if tasks.join_next().await.is_none() {
-                    tokio::task::yield_now().await;
-                }
-                continue;
+        if !waiting.is_empty() {
+            // Every slot busy: wait for one row to finish.
+            if tasks.join_next().await.is_none() {
+                tokio::task::yield_now().await;
             }
-            if idle(wake, stop, POLL).await {
-                break;
-            }
+            continue;
         }
+        if n == 0 && idle(wake, stop, POLL).await {
+            break;
+        }
+    }
+    if !waiting.is_empty() {
+        unclaim(waiting.into_iter().map(|(_, r)| r).collect()).await;
     }
     while tasks.join_next().await.is_some() {}
 }
@@ -129,6 +162,10 @@ async fn inbound_loop(gw: Gateway, mut stop: watch::Receiver<bool>) {
         |row| {
             let gw = gw.clone();
             async move { inbound_one(&gw, row).await }
+        },
+        |rows| {
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            unclaim(&gw, Table::Inbound, ids)
         },
     )
     .await;
@@ -192,6 +229,10 @@ async fn delivery_loop(gw: Gateway, outbound: Arc<Outbound>, mut stop: watch::Re
                 }
             }
         },
+        |rows| {
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            unclaim(&gw, Table::Outbound, ids)
+        },
     )
     .await;
 }
@@ -210,6 +251,19 @@ async fn claim_outbound(gw: &Gateway, limit: i64) -> Vec<queue::OutboundRow> {
         tracing::warn!(error = %e, "cannot claim outbound messages");
         Vec::new()
     })
+}
+
+/// Give claimed, unstarted rows back to the queue (a failure only leaves them
+/// to their lease).
+async fn unclaim(gw: &Gateway, table: Table, ids: Vec<i64>) {
+    let given = async {
+        let mut conn = gw.hisp.conn().await?;
+        queue::unclaim(&mut conn, table, &ids, &gw.node).await?;
+        Ok::<_, OpsError>(())
+    };
+    if let Err(e) = given.await {
+        tracing::warn!(error = %e, rows = ids.len(), "cannot give back unstarted rows; their lease will lapse");
+    }
 }
 
 async fn tracking_loop(gw: Gateway, mut stop: watch::Receiver<bool>) {

@@ -77,25 +77,35 @@ pub async fn insert_inbound(
 }
 
 /// The claim statement for `table`: rows in `state` that are due and not leased.
+/// Candidates are taken in the order of the queue's index (state, due time,
+/// lease; migration 0010), so the pick reads index entries up to `limit` and
+/// no row it does not take.
+///
 /// On PostgreSQL the candidates are picked once in a MATERIALIZED CTE with
 /// `FOR UPDATE SKIP LOCKED`: as a plain `IN (subquery)` the planner may run the
-/// LIMITed subquery again per row and claim more than `limit`.
+/// LIMITed subquery again per row and claim more than `limit`; the outer
+/// statement checks again that each row is still due and free.
+///
+/// On SQLite one statement is one serialized write, so the pick cannot go
+/// stale before the update: the update selects by id alone. (With the due
+/// condition repeated there, SQLite walked the index over every due row and
+/// read each one's lease, past its message's overflow pages.)
 fn claim_sql(engine: Engine, table: &str, state: &str, columns: &str) -> String {
     let due = format!("state = '{state}' AND next_attempt_at <= $3 AND lease_until <= $3");
     let set = "claimed_by = $1, lease_until = $2, attempts = attempts + 1";
+    let order = "ORDER BY next_attempt_at, lease_until, id LIMIT $4";
     match engine {
         Engine::Postgres => format!(
             "WITH picked AS MATERIALIZED (
                SELECT id AS picked_id FROM {table} WHERE {due}
-               ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+               {order} FOR UPDATE SKIP LOCKED)
              UPDATE {table} SET {set}
              WHERE {due} AND id IN (SELECT picked_id FROM picked)
              RETURNING {columns}"
         ),
         Engine::Sqlite => format!(
             "UPDATE {table} SET {set}
-             WHERE {due} AND id IN (
-               SELECT id FROM {table} WHERE {due} ORDER BY next_attempt_at, id LIMIT $4)
+             WHERE id IN (SELECT id FROM {table} WHERE {due} {order})
              RETURNING {columns}"
         ),
     }
@@ -243,6 +253,30 @@ pub async fn release(
         .bind(node)
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+/// Give back rows this node claimed but never started (a worker's lookahead at
+/// shutdown, or rows that waited too long for a free slot): as if never claimed,
+/// so the claim does not count as an attempt.
+pub async fn unclaim(
+    conn: &mut AnyConnection,
+    table: Table,
+    ids: &[i64],
+    node: &str,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "UPDATE {} SET claimed_by = NULL, lease_until = 0, attempts = attempts - 1
+         WHERE id = $1 AND claimed_by = $2",
+        table.name()
+    );
+    for id in ids {
+        sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(id)
+            .bind(node)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 

@@ -121,6 +121,73 @@ async fn queue_leases_are_exclusive_and_expire_on_every_engine() {
     }
 }
 
+/// A worker's lookahead gives back rows it claimed but never started: only its
+/// own, and as if they had not been claimed (no attempt counted); rows leased
+/// ahead of free ones in the queue's order do not hide them from a claim.
+#[tokio::test]
+async fn unclaimed_rows_return_without_an_attempt_on_every_engine() {
+    for env in envs().await {
+        let h = &env.hisp;
+        let (engine, sealer) = (h.store.engine(), h.store.sealer());
+        let mut conn = h.conn().await.expect("conn");
+        let mut ids = Vec::new();
+        for n in 0..4 {
+            let raw = format!("copy {n}");
+            let out = NewOutbound {
+                kind: OutboundKind::Message,
+                message_id: "<u@x>",
+                mail_from: "a@direct.example.org",
+                rcpt: "b@peer.test",
+                domain: "peer.test",
+                raw: raw.as_bytes(),
+                expires_at: 1000,
+            };
+            ids.push(
+                queue::insert_outbound(&mut conn, sealer, &out, 100)
+                    .await
+                    .expect("out"),
+            );
+        }
+        let taken = queue::claim_outbound(&mut conn, sealer, claim(engine, "n1", 400, 100, 3))
+            .await
+            .expect("claim");
+        let taken: Vec<i64> = taken.iter().map(|r| r.id).collect();
+        assert_eq!(taken, ids[..3], "{}: oldest first", env.engine);
+        // Another node cannot give back n1's rows.
+        queue::unclaim(&mut conn, queue::Table::Outbound, &ids[1..3], "n2")
+            .await
+            .expect("unclaim");
+        let free = queue::claim_outbound(&mut conn, sealer, claim(engine, "n2", 400, 100, 10))
+            .await
+            .expect("claim");
+        assert_eq!(
+            free.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![ids[3]],
+            "{}: behind three leased rows, the free one is found",
+            env.engine
+        );
+        queue::unclaim(&mut conn, queue::Table::Outbound, &ids[1..3], "n1")
+            .await
+            .expect("unclaim");
+        let back = queue::claim_outbound(&mut conn, sealer, claim(engine, "n3", 400, 100, 10))
+            .await
+            .expect("claim");
+        assert_eq!(
+            back.iter().map(|r| (r.id, r.attempts)).collect::<Vec<_>>(),
+            vec![(ids[1], 1), (ids[2], 1)],
+            "{}: given back, and the give-back is not an attempt",
+            env.engine
+        );
+        assert!(
+            queue::finish_outbound(&mut conn, ids[0], "n1", "sent", "250", 150)
+                .await
+                .expect("finish"),
+            "{}: the row n1 kept is still n1's",
+            env.engine
+        );
+    }
+}
+
 #[tokio::test]
 async fn mailbox_filing_is_idempotent_and_tracking_final_once_on_every_engine() {
     for env in envs().await {
