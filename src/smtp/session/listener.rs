@@ -68,6 +68,10 @@ fn spawn<B: Backend + 'static>(
         tokio::spawn(turn_away(socket));
         return;
     };
+    // Each reply goes out whole in one write; without this, a reply written
+    // while the client's last segment is unacknowledged waits for the
+    // client's delayed ACK (40 ms on Linux).
+    let _ = socket.set_nodelay(true);
     let config = Arc::clone(config);
     let backend = Arc::clone(backend);
     tokio::spawn(async move {
