@@ -7,10 +7,11 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::Gateway;
 use super::outbound::Outbound;
@@ -280,5 +281,121 @@ async fn tracking_loop(gw: Gateway, mut stop: watch::Receiver<bool>) {
         if idle(&never, &mut stop, every).await {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tokio::sync::{Notify, Semaphore, watch};
+
+    use super::{LOOKAHEAD_FRESH, pump};
+
+    /// A queue of row ids, what started, what was given back, and a gate that
+    /// each started row waits on (one permit lets one row finish).
+    #[derive(Clone)]
+    struct Rig {
+        queue: Arc<Mutex<VecDeque<i64>>>,
+        started: Arc<Mutex<Vec<i64>>>,
+        given_back: Arc<Mutex<Vec<i64>>>,
+        gate: Arc<Semaphore>,
+    }
+
+    impl Rig {
+        fn new(rows: i64) -> Self {
+            let rig = Self {
+                queue: Arc::default(),
+                started: Arc::default(),
+                given_back: Arc::default(),
+                gate: Arc::new(Semaphore::new(0)),
+            };
+            rig.queue.lock().expect("lock").extend(1..=rows);
+            rig
+        }
+
+        fn run(&self, permits: usize) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+            let (stop_tx, mut stop) = watch::channel(false);
+            let rig = self.clone();
+            let task = tokio::spawn(async move {
+                let wake = Notify::new();
+                let (q, s, g, b) = (&rig.queue, &rig.started, &rig.gate, &rig.given_back);
+                pump(
+                    permits,
+                    &wake,
+                    &mut stop,
+                    |n| {
+                        let mut q = q.lock().expect("lock");
+                        let n = usize::try_from(n).expect("limit").min(q.len());
+                        let rows: Vec<i64> = q.drain(..n).collect();
+                        async move { rows }
+                    },
+                    |row| {
+                        s.lock().expect("lock").push(row);
+                        let g = g.clone();
+                        async move { g.acquire().await.expect("gate").forget() }
+                    },
+                    |rows| {
+                        b.lock().expect("lock").extend(rows);
+                        async {}
+                    },
+                )
+                .await;
+            });
+            (stop_tx, task)
+        }
+
+        fn snapshot(&self) -> (Vec<i64>, usize, Vec<i64>) {
+            (
+                self.started.lock().expect("lock").clone(),
+                self.queue.lock().expect("lock").len(),
+                self.given_back.lock().expect("lock").clone(),
+            )
+        }
+    }
+
+    /// Let the pump run until it waits (time is paused: sleeps end at once).
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_row_waits_per_permit_starts_when_a_permit_frees_and_goes_back_at_stop() {
+        let rig = Rig::new(10);
+        let (stop, task) = rig.run(2);
+        settle().await;
+        // Two running, two claimed and waiting: six still queued.
+        assert_eq!(rig.snapshot(), (vec![1, 2], 6, vec![]));
+        rig.gate.add_permits(1);
+        settle().await;
+        // The freed permit started the next waiting row, and the lookahead
+        // was topped up from the queue.
+        assert_eq!(rig.snapshot(), (vec![1, 2, 3], 5, vec![]));
+        stop.send(true).expect("stop");
+        rig.gate.add_permits(10);
+        task.await.expect("pump");
+        // The rows claimed but never started went back; no other row did.
+        assert_eq!(rig.snapshot(), (vec![1, 2, 3], 5, vec![4, 5]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_row_that_waited_too_long_is_given_back_not_started() {
+        let rig = Rig::new(3);
+        let (stop, task) = rig.run(1);
+        settle().await;
+        assert_eq!(rig.snapshot(), (vec![1], 1, vec![]));
+        tokio::time::advance(LOOKAHEAD_FRESH + Duration::from_secs(1)).await;
+        rig.gate.add_permits(1);
+        settle().await;
+        // Row 2 was claimed before the wait: it goes back; row 3, claimed
+        // fresh, starts in its place.
+        let (started, queued, back) = rig.snapshot();
+        assert_eq!((started, queued), (vec![1, 3], 0));
+        assert_eq!(back, vec![2]);
+        stop.send(true).expect("stop");
+        rig.gate.add_permits(10);
+        task.await.expect("pump");
     }
 }
