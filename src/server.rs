@@ -246,7 +246,7 @@ async fn refresh_bundles(hisp: Hisp, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(BUNDLE_CHECK_EVERY) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        match hisp.bundle_refresh(true).await {
+        match hisp.bundle_refresh(true, "system").await {
             Ok(done) => {
                 for (b, outcome) in done {
                     tracing::info!(bundle = %b.url, ?outcome, "bundle refresh");

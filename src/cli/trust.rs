@@ -277,7 +277,7 @@ pub async fn run_bundle(hisp: Hisp, cmd: BundleCmd, out: &mut Output) -> Result<
             }
         }
         BundleCmd::Refresh => {
-            for (b, outcome) in hisp.bundle_refresh(false).await? {
+            for (b, outcome) in hisp.bundle_refresh(false, CLI_ACTOR).await? {
                 out.line(format!(
                     "bundle {} ({}): {}",
                     b.id,

@@ -159,7 +159,7 @@ impl Hisp {
         self.audit(&mut tx, actor, "bundle.add", domain.as_str(), url)
             .await?;
         tx.commit().await?;
-        let outcome = self.bundle_refresh_one(&row, false).await?;
+        let outcome = self.bundle_refresh_one(&row, false, actor).await?;
         let mut conn = self.conn().await?;
         Ok((anchors::bundle_by_id(&mut conn, row.id).await?, outcome))
     }
@@ -181,10 +181,12 @@ impl Hisp {
         Ok(row)
     }
 
-    /// Refresh bundles: all, or only those due (`due_only`, for the background task).
+    /// Refresh bundles: all, or only those due (`due_only`, for the background
+    /// task); a bundle that loads is audited under `actor`.
     pub async fn bundle_refresh(
         &self,
         due_only: bool,
+        actor: &str,
     ) -> Result<Vec<(BundleRow, Refreshed)>, OpsError> {
         let now = self.now();
         let mut out = Vec::new();
@@ -194,7 +196,7 @@ impl Hisp {
             if due_only && !due {
                 continue;
             }
-            let outcome = self.bundle_refresh_one(&b, false).await?;
+            let outcome = self.bundle_refresh_one(&b, false, actor).await?;
             out.push((b, outcome));
         }
         Ok(out)
@@ -205,6 +207,7 @@ impl Hisp {
         &self,
         b: &BundleRow,
         force: bool,
+        actor: &str,
     ) -> Result<Refreshed, OpsError> {
         let now = self.now();
         let bytes = match self.fetch_bundle(&b.url).await {
@@ -231,7 +234,7 @@ impl Hisp {
         anchors::record_refresh(&mut tx, b.id, "SUCCESS", Some(&thumb), now).await?;
         self.audit(
             &mut tx,
-            "system",
+            actor,
             "bundle.refresh",
             &b.domain,
             &format!("{} anchors={}", b.url, certs.len()),

@@ -642,9 +642,29 @@ async fn trust_bundles_load_refresh_and_refuse() {
     assert_eq!(row.status, "SUCCESS");
     assert_eq!(count(&h.anchor_list(Some(&d)).await.expect("list")), 2);
     assert_eq!(
-        h.bundle_refresh_one(&row, false).await.expect("refresh"),
+        h.bundle_refresh_one(&row, false, "test")
+            .await
+            .expect("refresh"),
         Refreshed::Unchanged
     );
+    // A forced refresh loads again, audited under whoever asked.
+    assert_eq!(
+        h.bundle_refresh_one(&row, true, "admin-jo")
+            .await
+            .expect("refresh"),
+        Refreshed::Loaded(2)
+    );
+    let mut conn = h.conn().await.expect("conn");
+    let entries = hisp::audit::page(&mut conn, 0, 10_000)
+        .await
+        .expect("audit");
+    drop(conn);
+    let last = entries
+        .iter()
+        .rev()
+        .find(|e| e.action == "bundle.refresh")
+        .expect("a bundle.refresh entry");
+    assert_eq!(last.actor, "admin-jo");
 
     t.server.put("signed.p7m", signed, "application/pkcs7-mime");
     let (srow, outcome) = h
@@ -682,7 +702,7 @@ async fn trust_bundles_load_refresh_and_refuse() {
             .find(|b| b.id == srow.id)
             .expect("row");
         expect_fail(
-            h.bundle_refresh_one(&current, false)
+            h.bundle_refresh_one(&current, false, "test")
                 .await
                 .expect("refresh"),
             status,
@@ -704,7 +724,9 @@ async fn trust_bundles_load_refresh_and_refuse() {
     }
     t.server.remove("signed.p7m");
     expect_fail(
-        h.bundle_refresh_one(&srow, false).await.expect("refresh"),
+        h.bundle_refresh_one(&srow, false, "test")
+            .await
+            .expect("refresh"),
         "NOT_FOUND",
     );
     // A signer is configured but the bundle is plain: refused.
@@ -714,7 +736,9 @@ async fn trust_bundles_load_refresh_and_refuse() {
         "application/pkcs7-mime",
     );
     expect_fail(
-        h.bundle_refresh_one(&srow, false).await.expect("refresh"),
+        h.bundle_refresh_one(&srow, false, "test")
+            .await
+            .expect("refresh"),
         "INVALID_SIGNING_CERT",
     );
 
@@ -728,7 +752,7 @@ async fn trust_bundles_load_refresh_and_refuse() {
     t.server.set_delay(Duration::from_secs(2));
     expect_fail(
         impatient
-            .bundle_refresh_one(&row, true)
+            .bundle_refresh_one(&row, true, "test")
             .await
             .expect("refresh"),
         "DOWNLOAD_TIMEOUT",

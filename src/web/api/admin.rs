@@ -535,7 +535,7 @@ pub struct BundleRefreshed {
 )]
 pub async fn bundle_refresh(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(caller): Admin,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<BundleRefreshed>, Problem> {
     let row = {
@@ -546,7 +546,10 @@ pub async fn bundle_refresh(
             Err(e) => return Err(e.into()),
         }
     };
-    let outcome = state.hisp.bundle_refresh_one(&row, false).await?;
+    let outcome = state
+        .hisp
+        .bundle_refresh_one(&row, false, &caller.actor)
+        .await?;
     let (outcome, n, error) = match outcome {
         Refreshed::Loaded(n) => ("loaded", u64::try_from(n).ok(), None),
         Refreshed::Unchanged => ("unchanged", None, None),

@@ -409,8 +409,11 @@ async fn bundle_refresh(
     let mut conn = state.hisp.conn().await?;
     let row = anchors::bundle_by_id(&mut conn, id).await?;
     drop(conn);
-    let r = state.hisp.bundle_refresh_one(&row, false).await?;
-    // The refresh audits a load as `system`; record who asked, and the outcome.
+    let r = state
+        .hisp
+        .bundle_refresh_one(&row, false, &v.user.username)
+        .await?;
+    // The refresh audits only a load; record who asked, and the outcome.
     let said = match &r {
         Refreshed::Loaded(n) => format!("loaded {n}"),
         Refreshed::Unchanged => "unchanged".into(),
