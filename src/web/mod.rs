@@ -42,6 +42,18 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Sign-in failures by `ip:<addr>` and `user:<name>`.
     pub throttle: Arc<Mutex<Throttle>>,
+    /// How far the audit page has verified the audit chain, and when it last
+    /// did so from the first entry (see `portal::admin::audit`).
+    pub audit_seen: Arc<Mutex<Option<AuditSeen>>>,
+}
+
+/// The audit chain as the audit page last verified it.
+#[derive(Debug, Clone)]
+pub struct AuditSeen {
+    /// The last entry verified, and its hash.
+    pub checkpoint: crate::audit::Checkpoint,
+    /// When every entry was last recomputed (Unix seconds).
+    pub full_at: i64,
 }
 
 impl AppState {
@@ -52,6 +64,7 @@ impl AppState {
             gw,
             metrics,
             throttle: Arc::new(Mutex::new(Throttle::default())),
+            audit_seen: Arc::default(),
         }
     }
 }

@@ -171,3 +171,52 @@ async fn database_file_discloses_no_key_or_sealed_plaintext() {
         "certificate DER should be stored in clear"
     );
 }
+
+/// Verifying from a checkpoint: the rows after it are recomputed, and the
+/// checkpoint's own row must still carry the hash it had; a chain rebuilt
+/// under it (even one that verifies on its own) is refused.
+#[tokio::test]
+async fn a_checkpoint_verifies_what_follows_and_refuses_a_rewritten_chain_on_every_engine() {
+    for env in envs().await {
+        let h = &env.hisp;
+        let mut conn = h.conn().await.expect("conn");
+        let (verdict, cp) = audit::verify_since(&mut conn, None).await.expect("verify");
+        let cp = cp.expect("an intact chain gives a checkpoint");
+        assert_eq!(verdict, Verdict::Intact { rows: cp.seq }, "{}", env.engine);
+        drop(conn);
+        add_jo(h).await;
+        let mut conn = h.conn().await.expect("conn");
+        let (verdict, next) = audit::verify_since(&mut conn, Some(&cp))
+            .await
+            .expect("verify");
+        let next = next.expect("still intact");
+        assert!(next.seq > cp.seq, "{}", env.engine);
+        assert_eq!(verdict, Verdict::Intact { rows: next.seq });
+        assert_eq!(
+            audit::verify(&mut conn).await.expect("verify"),
+            Verdict::Intact { rows: next.seq },
+            "a full check agrees"
+        );
+        // The checkpoint's row no longer carries the hash it was verified with.
+        let drop = if env.engine == "sqlite" {
+            "DROP TRIGGER audit_log_no_update"
+        } else {
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"
+        };
+        conn.execute(drop).await.expect("drop trigger");
+        sqlx::query("UPDATE audit_log SET hash = 'rewritten' WHERE seq = $1")
+            .bind(cp.seq)
+            .execute(&mut *conn)
+            .await
+            .expect("rewrite");
+        let (verdict, none) = audit::verify_since(&mut conn, Some(&cp))
+            .await
+            .expect("verify");
+        assert!(none.is_none());
+        assert!(
+            matches!(verdict, Verdict::Broken { seq, .. } if seq == cp.seq),
+            "{}: {verdict:?}",
+            env.engine
+        );
+    }
+}

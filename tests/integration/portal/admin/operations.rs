@@ -187,16 +187,56 @@ async fn audit_page_verifies_filters_and_pages() {
 
         // A row changed behind the log's back is reported (SQLite: the
         // trigger that refuses updates is dropped first, as a forger would).
+        // A visit recomputes only the entries added since the last one, so a
+        // change among those already verified shows at the hourly full check
+        // (`hisp audit verify` sees it at once); a change among the new ones,
+        // or to the last verified entry, shows at once.
         if e == "sqlite" {
             let pool = h.store.pool();
             sqlx::query("DROP TRIGGER audit_log_no_update")
                 .execute(pool)
                 .await
                 .expect("drop trigger");
+            let total = audit_rows(&p).await;
+            let mut tx = h.store.begin().await.expect("tx");
+            h.audit(&mut tx, "bulk", "test.bulk", "after", "")
+                .await
+                .expect("audit");
+            tx.commit().await.expect("commit");
+            sqlx::query("UPDATE audit_log SET detail = 'forged' WHERE seq = $1")
+                .bind(total + 1)
+                .execute(pool)
+                .await
+                .expect("forge a new entry");
+            let page = p.get(Some(&root), "/admin/audit").await;
+            assert!(
+                page.body
+                    .contains(&format!("The audit chain is broken at entry {}", total + 1)),
+                "{}",
+                page.body
+            );
+            // Put it back; the next visit is a full check (the last failed).
+            sqlx::query("UPDATE audit_log SET detail = '' WHERE seq = $1")
+                .bind(total + 1)
+                .execute(pool)
+                .await
+                .expect("unforge");
+            let page = p.get(Some(&root), "/admin/audit").await;
+            assert!(page.body.contains("is intact"), "{}", page.body);
+
             sqlx::query("UPDATE audit_log SET detail = 'forged' WHERE seq = 2")
                 .execute(pool)
                 .await
                 .expect("forge");
+            let page = p.get(Some(&root), "/admin/audit").await;
+            assert!(
+                page.body.contains("is intact"),
+                "verified before: {}",
+                page.body
+            );
+            p.env.clock.advance(3600);
+            // An hour later the session has lapsed: sign in again.
+            let root = p.sign_in_with(ADMIN, root.totp.as_deref()).await;
             let page = p.get(Some(&root), "/admin/audit").await;
             assert!(
                 page.body.contains("The audit chain is broken at entry 2"),
