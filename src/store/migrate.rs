@@ -55,6 +55,10 @@ const SQLITE: &[Migration] = &[
         version: 10,
         sql: include_str!("migrations/sqlite/0010_queue_claim.sql"),
     },
+    Migration {
+        version: 11,
+        sql: include_str!("migrations/sqlite/0011_mailbox_list.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -97,6 +101,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 10,
         sql: include_str!("migrations/postgres/0010_queue_claim.sql"),
+    },
+    Migration {
+        version: 11,
+        sql: include_str!("migrations/postgres/0011_mailbox_list.sql"),
     },
 ];
 

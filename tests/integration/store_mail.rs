@@ -188,6 +188,31 @@ async fn unclaimed_rows_return_without_an_attempt_on_every_engine() {
     }
 }
 
+/// Listing a folder reads only the listing index on SQLite, never the rows,
+/// whose columns after a large message sit behind its overflow pages.
+#[tokio::test]
+async fn a_folder_listing_never_reads_the_messages() {
+    let env = crate::harness::sqlite_env().await;
+    let mut conn = env.hisp.conn().await.expect("conn");
+    let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN QUERY PLAN {}",
+        hisp::store::mailbox::list_sql()
+    )))
+    .bind(1_i64)
+    .bind(INBOX)
+    .fetch_all(&mut *conn)
+    .await
+    .expect("plan")
+    .iter()
+    .map(|r| sqlx::Row::try_get::<String, _>(r, "detail").expect("detail"))
+    .collect();
+    assert_eq!(
+        plan,
+        ["SEARCH mailbox USING COVERING INDEX mailbox_listing (address_id=? AND folder=?)"],
+        "a listing must not read mailbox rows"
+    );
+}
+
 #[tokio::test]
 async fn mailbox_filing_is_idempotent_and_tracking_final_once_on_every_engine() {
     for env in envs().await {
