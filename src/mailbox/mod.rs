@@ -105,9 +105,20 @@ impl Hisp {
         address: &DirectAddress,
         folder: &str,
     ) -> Result<Vec<MailSummary>, OpsError> {
+        self.mailbox_page(address, folder, mailbox::Page::default())
+            .await
+    }
+
+    /// One page of a folder, newest first (see [`mailbox::Page`]).
+    pub async fn mailbox_page(
+        &self,
+        address: &DirectAddress,
+        folder: &str,
+        page: mailbox::Page,
+    ) -> Result<Vec<MailSummary>, OpsError> {
         let mut conn = self.conn().await?;
         let row = addresses::get(&mut conn, address).await?;
-        Ok(mailbox::list(&mut conn, self.store.sealer(), row.id, folder).await?)
+        Ok(mailbox::list(&mut conn, self.store.sealer(), row.id, folder, page).await?)
     }
 
     /// Open one message (marking it read), audited as a view of PHI by `actor`.

@@ -108,20 +108,39 @@ fn summary(r: &AnyRow, sealer: &Sealer) -> Result<MailSummary, StoreError> {
 
 /// The listing statement: every column it reads is in the `mailbox_listing`
 /// index (migration 0011), so a listing never touches a message's bytes.
+/// Parameters: address id, folder, the id to list below, the most rows (its
+/// `+ 0` keeps SQLite from compiling it again for each value; see
+/// `queue::claim_sql`).
 pub fn list_sql() -> String {
-    format!("SELECT {COLUMNS} FROM mailbox WHERE address_id = $1 AND folder = $2 ORDER BY id DESC")
+    format!(
+        "SELECT {COLUMNS} FROM mailbox WHERE address_id = $1 AND folder = $2 AND id < $3
+         ORDER BY id DESC LIMIT ($4 + 0)"
+    )
 }
 
-/// A mailbox folder, newest first.
+/// Which part of a folder to list: the messages older than `before` (a
+/// message id), at most `limit` of them; the default is the whole folder.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Page {
+    /// Only messages with a smaller id.
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: Option<i64>,
+}
+
+/// A mailbox folder (or a page of it), newest first.
 pub async fn list(
     conn: &mut AnyConnection,
     sealer: &Sealer,
     address_id: i64,
     folder: &str,
+    page: Page,
 ) -> Result<Vec<MailSummary>, StoreError> {
     sqlx::query(sqlx::AssertSqlSafe(list_sql()))
         .bind(address_id)
         .bind(folder)
+        .bind(page.before.unwrap_or(i64::MAX))
+        .bind(page.limit.unwrap_or(i64::MAX))
         .fetch_all(&mut *conn)
         .await?
         .iter()

@@ -200,6 +200,8 @@ async fn a_folder_listing_never_reads_the_messages() {
     )))
     .bind(1_i64)
     .bind(INBOX)
+    .bind(i64::MAX)
+    .bind(100_i64)
     .fetch_all(&mut *conn)
     .await
     .expect("plan")
@@ -208,7 +210,9 @@ async fn a_folder_listing_never_reads_the_messages() {
     .collect();
     assert_eq!(
         plan,
-        ["SEARCH mailbox USING COVERING INDEX mailbox_listing (address_id=? AND folder=?)"],
+        [
+            "SEARCH mailbox USING COVERING INDEX mailbox_listing (address_id=? AND folder=? AND rowid<?)"
+        ],
         "a listing must not read mailbox rows"
     );
 }

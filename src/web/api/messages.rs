@@ -21,7 +21,7 @@ use crate::mailbox::{INBOX, SENT, info};
 use crate::smtp::submit::Submission;
 use crate::store::tracking::{self, EventRow, TrackRow};
 use crate::store::{addresses, mailbox};
-use crate::web::AppState;
+use crate::web::{AppState, urlencode};
 
 /// Longest subject accepted, in characters.
 const MAX_SUBJECT: usize = 998;
@@ -389,7 +389,19 @@ pub struct ListQuery {
     /// `inbox` (default) or `sent`.
     #[param(inline)]
     pub folder: Option<Folder>,
+    /// At most this many messages, 1 to 1000 (100 when left out).
+    #[param(minimum = 1, maximum = 1000, example = 100)]
+    pub limit: Option<i64>,
+    /// Only messages older than this one (a message id). The `Link` header of
+    /// a full page gives the next page's URL.
+    #[param(minimum = 1, example = 1234)]
+    pub before: Option<i64>,
 }
+
+/// Messages per page when the caller does not say.
+const PAGE_DEFAULT: i64 = 100;
+/// The most messages one page may hold.
+const PAGE_MAX: i64 = 1000;
 
 /// A mailbox folder.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
@@ -446,20 +458,52 @@ impl From<crate::store::mailbox::MailSummary> for MessageSummary {
     }
 }
 
-/// List a folder, newest first.
+/// List a folder, newest first, a page at a time.
 #[utoipa::path(
     get, path = "/api/v1/messages", tag = "messages", operation_id = "list_messages", params(ListQuery),
-    responses((status = 200, description = "The folder, newest first", body = [MessageSummary]))
+    responses((status = 200, description = "A page of the folder, newest first", body = [MessageSummary],
+        headers(("Link" = String, description = "When the page is full: `<URL>; rel=\"next\"`, the next (older) page (RFC 8288)"))))
 )]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Vec<MessageSummary>>, Problem> {
+) -> Result<Response, Problem> {
+    let limit = q.limit.unwrap_or(PAGE_DEFAULT);
+    if !(1..=PAGE_MAX).contains(&limit) {
+        return Err(Problem::bad(format!("limit must be from 1 to {PAGE_MAX}")));
+    }
+    if q.before.is_some_and(|b| b < 1) {
+        return Err(Problem::bad("before must be a message id (1 or more)"));
+    }
     let addr = caller.mailbox(&state, q.address.as_deref()).await?;
     let folder = q.folder.unwrap_or(Folder::Inbox);
-    let rows = state.hisp.mailbox_list(&addr, folder.as_str()).await?;
-    Ok(Json(rows.into_iter().map(MessageSummary::from).collect()))
+    let page = mailbox::Page {
+        before: q.before,
+        limit: Some(limit),
+    };
+    let rows = state
+        .hisp
+        .mailbox_page(&addr, folder.as_str(), page)
+        .await?;
+    let next = match rows.last() {
+        Some(last) if rows.len() == usize::try_from(limit).unwrap_or(usize::MAX) => Some(format!(
+            "</api/v1/messages?address={}&folder={}&limit={limit}&before={}>; rel=\"next\"",
+            urlencode(&addr.to_string()),
+            folder.as_str(),
+            last.id
+        )),
+        _ => None,
+    };
+    let body = Json(
+        rows.into_iter()
+            .map(MessageSummary::from)
+            .collect::<Vec<_>>(),
+    );
+    Ok(match next {
+        Some(link) => ([(header::LINK, link)], body).into_response(),
+        None => body.into_response(),
+    })
 }
 
 /// Which mailbox a message is in.

@@ -502,3 +502,90 @@ async fn care_and_admin_operations_do_what_the_cli_does() {
         );
     }
 }
+
+/// A folder is listed a page at a time: `limit` messages, and the `Link`
+/// header of each full page leads to the next, older one, to the end.
+#[tokio::test]
+async fn a_folder_is_listed_a_page_at_a_time() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let w = world(&p).await;
+        let h = &p.env.hisp;
+        let other = hisp::direct::DirectAddress::parse(&addr("other")).expect("address");
+        let mut conn = h.conn().await.expect("conn");
+        let row = hisp::store::addresses::get(&mut conn, &other)
+            .await
+            .expect("address row");
+        drop(conn);
+        let mut tx = h.store.begin().await.expect("tx");
+        for i in 0..7 {
+            let raw = format!(
+                "From: {}\r\nSubject: page test {i}\r\n\r\nx\r\n",
+                addr("prov")
+            );
+            let origin = hisp::mailbox::Origin {
+                kind: "test",
+                id: Some(i),
+            };
+            h.file_in(
+                &mut tx,
+                row.id,
+                hisp::mailbox::INBOX,
+                raw.as_bytes(),
+                origin,
+            )
+            .await
+            .expect("file");
+        }
+        tx.commit().await.expect("commit");
+
+        let mut url = format!("/api/v1/messages?address={}&limit=3", enc(&addr("other")));
+        let mut subjects = Vec::new();
+        let mut pages = 0;
+        loop {
+            let r = call(&p, Method::GET, &url, Auth::Key(&w.other.1), None).await;
+            assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+            pages += 1;
+            let page = parsed(&r);
+            let page = page.as_array().expect("array");
+            assert!(page.len() <= 3, "{e}");
+            subjects.extend(
+                page.iter()
+                    .map(|m| m["subject"].as_str().expect("subject").to_string()),
+            );
+            let Some(link) = r.headers.get(header::LINK) else {
+                break;
+            };
+            let link = link.to_str().expect("ascii");
+            assert!(link.ends_with("; rel=\"next\""), "{e}: {link}");
+            url = link
+                .strip_prefix('<')
+                .and_then(|l| l.split_once('>'))
+                .map(|(u, _)| u.to_string())
+                .expect("a URL in angle brackets");
+        }
+        // The seven filed here come first (newest first), once each, then
+        // what the world set up before them.
+        let want: Vec<String> = (0..7).rev().map(|i| format!("page test {i}")).collect();
+        assert_eq!(subjects[..7], want[..], "{e}: newest first, each once");
+        assert!(
+            subjects[7..].iter().all(|s| !s.starts_with("page test")),
+            "{e}"
+        );
+        // Full pages of 3 until the last: only a full page links onward (a
+        // last page that happens to be full is followed by an empty one).
+        assert_eq!(pages, subjects.len() / 3 + 1, "{e}: {subjects:?}");
+
+        for bad in ["limit=0", "limit=1001", "before=0"] {
+            let r = call(
+                &p,
+                Method::GET,
+                &format!("/api/v1/messages?address={}&{bad}", enc(&addr("other"))),
+                Auth::Key(&w.other.1),
+                None,
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{e}: {bad}: {}", r.body);
+        }
+    }
+}
