@@ -208,12 +208,14 @@ async fn a_folder_listing_never_reads_the_messages() {
     .iter()
     .map(|r| sqlx::Row::try_get::<String, _>(r, "detail").expect("detail"))
     .collect();
-    assert_eq!(
-        plan,
-        [
-            "SEARCH mailbox USING COVERING INDEX mailbox_listing (address_id=? AND folder=? AND rowid<?)"
-        ],
-        "a listing must not read mailbox rows"
+    // (SQLite names the id bound `id<?` or `rowid<?` depending on how the
+    // schema was loaded; the property is the covering index.)
+    assert!(
+        plan.len() == 1
+            && plan[0].starts_with(
+                "SEARCH mailbox USING COVERING INDEX mailbox_listing (address_id=? AND folder=? AND "
+            ),
+        "a listing must not read mailbox rows: {plan:?}"
     );
 }
 
