@@ -692,16 +692,30 @@ pub struct AlertRow {
     pub created_at: i64,
 }
 
-/// Alerts, newest first (one subscriber, or all).
+/// Every alert (only `subscriber`'s when given), newest first.
 pub async fn alerts(
     conn: &mut AnyConnection,
     subscriber: Option<&str>,
 ) -> Result<Vec<AlertRow>, StoreError> {
+    alerts_page(conn, subscriber, i64::MAX, i64::MAX).await
+}
+
+/// [`alerts`] with an id below `before`, at most `limit` of them (a page;
+/// the limit is `$3 + 0` so SQLite does not compile the statement again for
+/// each value, see `queue::claim_sql`).
+pub async fn alerts_page(
+    conn: &mut AnyConnection,
+    subscriber: Option<&str>,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<AlertRow>, StoreError> {
     sqlx::query(
         "SELECT id, subscriber, event, status, program, facility, message_id, created_at FROM alerts
-         WHERE ($1 = '' OR subscriber = $1) ORDER BY id DESC",
+         WHERE ($1 = '' OR subscriber = $1) AND id < $2 ORDER BY id DESC LIMIT ($3 + 0)",
     )
     .bind(subscriber.unwrap_or(""))
+    .bind(before)
+    .bind(limit)
     .fetch_all(&mut *conn)
     .await?
     .iter()

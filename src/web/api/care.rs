@@ -5,7 +5,8 @@
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -16,7 +17,7 @@ use crate::direct::DirectAddress;
 use crate::notify::roster::{Imported, MAX_ROSTER_BYTES};
 use crate::store::api as st;
 use crate::store::notify::{self, AlertRow, StoredPatient};
-use crate::web::AppState;
+use crate::web::{AppState, urlencode};
 
 /// A worklist state.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
@@ -51,7 +52,19 @@ pub struct AlertQuery {
     pub event: Option<String>,
     /// Only this subscriber.
     pub subscriber: Option<String>,
+    /// At most this many alerts, 1 to 1000 (100 when left out).
+    #[param(minimum = 1, maximum = 1000, example = 100)]
+    pub limit: Option<i64>,
+    /// Only alerts older than this one (an alert id). The `Link` header of a
+    /// full page gives the next page's URL.
+    #[param(minimum = 1, example = 1234)]
+    pub before: Option<i64>,
 }
+
+/// Alerts per page when the caller does not say.
+const PAGE_DEFAULT: i64 = 100;
+/// The most alerts one page may hold.
+const PAGE_MAX: i64 = 1000;
 
 /// An alert in the worklist.
 #[derive(Debug, Serialize, ToSchema)]
@@ -93,32 +106,72 @@ fn may_see(caller: &Caller, subscriber: &str) -> bool {
     DirectAddress::parse(subscriber).is_ok_and(|s| caller.may_care(&s))
 }
 
-/// The alert worklist, newest first.
+/// The alert worklist, newest first, a page at a time.
 #[utoipa::path(
     get, path = "/api/v1/alerts", tag = "care", operation_id = "list_alerts", params(AlertQuery),
-    responses((status = 200, description = "Alerts, newest first", body = [Alert]))
+    responses((status = 200, description = "A page of alerts, newest first", body = [Alert],
+        headers(("Link" = String, description = "When the page is full: `<URL>; rel=\"next\"`, the next (older) page (RFC 8288)"))))
 )]
 pub async fn alerts(
     State(state): State<AppState>,
     Care(caller): Care,
     ApiQuery(q): ApiQuery<AlertQuery>,
-) -> Result<Json<Vec<Alert>>, Problem> {
-    let mut conn = state.hisp.conn().await?;
-    let rows = notify::alerts(&mut conn, None).await?;
+) -> Result<Response, Problem> {
+    let limit = q.limit.unwrap_or(PAGE_DEFAULT);
+    if !(1..=PAGE_MAX).contains(&limit) {
+        return Err(Problem::bad(format!("limit must be from 1 to {PAGE_MAX}")));
+    }
+    if q.before.is_some_and(|b| b < 1) {
+        return Err(Problem::bad("before must be an alert id (1 or more)"));
+    }
     let wanted_subscriber = q.subscriber.as_deref().map(str::trim);
-    let out = rows
-        .into_iter()
-        .filter(|a| may_see(&caller, &a.subscriber))
-        .filter(|a| q.status.is_none_or(|s| a.status == s.as_str()))
-        .filter(|a| {
-            q.event
+    let wanted = |a: &AlertRow| {
+        may_see(&caller, &a.subscriber)
+            && q.status.is_none_or(|s| a.status == s.as_str())
+            && q.event
                 .as_deref()
                 .is_none_or(|e| a.event.eq_ignore_ascii_case(e.trim()))
-        })
-        .filter(|a| wanted_subscriber.is_none_or(|s| a.subscriber.eq_ignore_ascii_case(s)))
-        .map(Alert::from)
-        .collect();
-    Ok(Json(out))
+            && wanted_subscriber.is_none_or(|s| a.subscriber.eq_ignore_ascii_case(s))
+    };
+    // Read newest first in chunks until the page is full or the worklist
+    // ends: what the caller may see is decided per row, so one chunk may
+    // hold fewer matches than the page needs.
+    let mut conn = state.hisp.conn().await?;
+    let mut out: Vec<Alert> = Vec::new();
+    let mut cursor = q.before.unwrap_or(i64::MAX);
+    'read: loop {
+        let rows = notify::alerts_page(&mut conn, None, cursor, PAGE_MAX).await?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        cursor = last.id;
+        for a in rows {
+            if wanted(&a) {
+                out.push(a.into());
+                if out.len() == usize::try_from(limit).unwrap_or(usize::MAX) {
+                    break 'read;
+                }
+            }
+        }
+    }
+    let full = out.len() == usize::try_from(limit).unwrap_or(usize::MAX);
+    let next = out.last().filter(|_| full).map(|last| {
+        let mut query = vec![format!("limit={limit}"), format!("before={}", last.id)];
+        if let Some(s) = q.status {
+            query.push(format!("status={}", s.as_str()));
+        }
+        if let Some(e) = &q.event {
+            query.push(format!("event={}", urlencode(e)));
+        }
+        if let Some(s) = &q.subscriber {
+            query.push(format!("subscriber={}", urlencode(s)));
+        }
+        format!("</api/v1/alerts?{}>; rel=\"next\"", query.join("&"))
+    });
+    Ok(match next {
+        Some(link) => ([(header::LINK, link)], Json(out)).into_response(),
+        None => Json(out).into_response(),
+    })
 }
 
 /// An alert with its text.

@@ -589,3 +589,61 @@ async fn a_folder_is_listed_a_page_at_a_time() {
         }
     }
 }
+
+/// The alert worklist pages like the mailbox: only what the caller may see,
+/// `limit` at a time, the `Link` header leading on (filters kept) to the end.
+#[tokio::test]
+async fn the_alert_worklist_is_listed_a_page_at_a_time() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let w = world(&p).await;
+        let mut mine = vec![w.alert];
+        for i in 0..6 {
+            mine.push(alert(&p, "care", &format!("PAGE-{i}")).await);
+            // Someone else's, interleaved: never shown, never counted.
+            alert(&p, "care2", &format!("OTHER-{i}")).await;
+        }
+        mine.reverse();
+
+        let mut url = "/api/v1/alerts?limit=2&event=admit".to_string();
+        let mut ids = Vec::new();
+        let mut pages = 0;
+        loop {
+            let r = call(&p, Method::GET, &url, Auth::Key(&w.care.1), None).await;
+            assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+            pages += 1;
+            let page = parsed(&r);
+            let page = page.as_array().expect("array");
+            assert!(page.len() <= 2, "{e}");
+            ids.extend(page.iter().map(|a| a["id"].as_i64().expect("id")));
+            let Some(link) = r.headers.get(header::LINK) else {
+                break;
+            };
+            let link = link.to_str().expect("ascii");
+            assert!(link.contains("event=admit"), "{e}: filters kept: {link}");
+            url = link
+                .strip_prefix('<')
+                .and_then(|l| l.split_once('>'))
+                .map(|(u, _)| u.to_string())
+                .expect("a URL in angle brackets");
+        }
+        assert_eq!(
+            ids, mine,
+            "{e}: the caller's alerts, newest first, each once"
+        );
+        // Seven alerts two at a time: three full pages, then the last one.
+        assert_eq!(pages, 4, "{e}");
+
+        for bad in ["limit=0", "limit=1001", "before=-3"] {
+            let r = call(
+                &p,
+                Method::GET,
+                &format!("/api/v1/alerts?{bad}"),
+                Auth::Key(&w.care.1),
+                None,
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{e}: {bad}: {}", r.body);
+        }
+    }
+}
