@@ -5,13 +5,14 @@
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Admin, Caller, Care};
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
+use super::paging;
 use super::problem::{Kind, Problem};
 use crate::direct::DirectAddress;
 use crate::notify::roster::{Imported, MAX_ROSTER_BYTES};
@@ -60,11 +61,6 @@ pub struct AlertQuery {
     #[param(minimum = 1, example = 1234)]
     pub before: Option<i64>,
 }
-
-/// Alerts per page when the caller does not say.
-const PAGE_DEFAULT: i64 = 100;
-/// The most alerts one page may hold.
-const PAGE_MAX: i64 = 1000;
 
 /// An alert in the worklist.
 #[derive(Debug, Serialize, ToSchema)]
@@ -117,13 +113,7 @@ pub async fn alerts(
     Care(caller): Care,
     ApiQuery(q): ApiQuery<AlertQuery>,
 ) -> Result<Response, Problem> {
-    let limit = q.limit.unwrap_or(PAGE_DEFAULT);
-    if !(1..=PAGE_MAX).contains(&limit) {
-        return Err(Problem::bad(format!("limit must be from 1 to {PAGE_MAX}")));
-    }
-    if q.before.is_some_and(|b| b < 1) {
-        return Err(Problem::bad("before must be an alert id (1 or more)"));
-    }
+    let limit = paging::limit(q.limit, q.before, "an alert id")?;
     let wanted_subscriber = q.subscriber.as_deref().map(str::trim);
     let wanted = |a: &AlertRow| {
         may_see(&caller, &a.subscriber)
@@ -140,7 +130,7 @@ pub async fn alerts(
     let mut out: Vec<Alert> = Vec::new();
     let mut cursor = q.before.unwrap_or(i64::MAX);
     'read: loop {
-        let rows = notify::alerts_page(&mut conn, None, cursor, PAGE_MAX).await?;
+        let rows = notify::alerts_page(&mut conn, None, cursor, paging::MAX).await?;
         let Some(last) = rows.last() else {
             break;
         };
@@ -154,24 +144,23 @@ pub async fn alerts(
             }
         }
     }
-    let full = out.len() == usize::try_from(limit).unwrap_or(usize::MAX);
-    let next = out.last().filter(|_| full).map(|last| {
-        let mut query = vec![format!("limit={limit}"), format!("before={}", last.id)];
-        if let Some(s) = q.status {
-            query.push(format!("status={}", s.as_str()));
-        }
-        if let Some(e) = &q.event {
-            query.push(format!("event={}", urlencode(e)));
-        }
-        if let Some(s) = &q.subscriber {
-            query.push(format!("subscriber={}", urlencode(s)));
-        }
-        format!("</api/v1/alerts?{}>; rel=\"next\"", query.join("&"))
-    });
-    Ok(match next {
-        Some(link) => ([(header::LINK, link)], Json(out)).into_response(),
-        None => Json(out).into_response(),
-    })
+    let mut query = Vec::new();
+    if let Some(s) = q.status {
+        query.push(format!("status={}", s.as_str()));
+    }
+    if let Some(e) = &q.event {
+        query.push(format!("event={}", urlencode(e)));
+    }
+    if let Some(s) = &q.subscriber {
+        query.push(format!("subscriber={}", urlencode(s)));
+    }
+    Ok(paging::respond(
+        out,
+        limit,
+        |a| a.id,
+        "/api/v1/alerts",
+        query,
+    ))
 }
 
 /// An alert with its text.

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
+use super::paging;
 use super::problem::{Kind, Problem};
 use crate::direct::DirectAddress;
 use crate::direct::notice::{self, normalize_message_id};
@@ -398,11 +399,6 @@ pub struct ListQuery {
     pub before: Option<i64>,
 }
 
-/// Messages per page when the caller does not say.
-const PAGE_DEFAULT: i64 = 100;
-/// The most messages one page may hold.
-const PAGE_MAX: i64 = 1000;
-
 /// A mailbox folder.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -469,13 +465,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, Problem> {
-    let limit = q.limit.unwrap_or(PAGE_DEFAULT);
-    if !(1..=PAGE_MAX).contains(&limit) {
-        return Err(Problem::bad(format!("limit must be from 1 to {PAGE_MAX}")));
-    }
-    if q.before.is_some_and(|b| b < 1) {
-        return Err(Problem::bad("before must be a message id (1 or more)"));
-    }
+    let limit = paging::limit(q.limit, q.before, "a message id")?;
     let addr = caller.mailbox(&state, q.address.as_deref()).await?;
     let folder = q.folder.unwrap_or(Folder::Inbox);
     let page = mailbox::Page {
@@ -486,24 +476,18 @@ pub async fn list(
         .hisp
         .mailbox_page(&addr, folder.as_str(), page)
         .await?;
-    let next = match rows.last() {
-        Some(last) if rows.len() == usize::try_from(limit).unwrap_or(usize::MAX) => Some(format!(
-            "</api/v1/messages?address={}&folder={}&limit={limit}&before={}>; rel=\"next\"",
-            urlencode(&addr.to_string()),
-            folder.as_str(),
-            last.id
-        )),
-        _ => None,
-    };
-    let body = Json(
-        rows.into_iter()
-            .map(MessageSummary::from)
-            .collect::<Vec<_>>(),
-    );
-    Ok(match next {
-        Some(link) => ([(header::LINK, link)], body).into_response(),
-        None => body.into_response(),
-    })
+    let rows: Vec<MessageSummary> = rows.into_iter().map(MessageSummary::from).collect();
+    let query = vec![
+        format!("address={}", urlencode(&addr.to_string())),
+        format!("folder={}", folder.as_str()),
+    ];
+    Ok(paging::respond(
+        rows,
+        limit,
+        |m| m.id,
+        "/api/v1/messages",
+        query,
+    ))
 }
 
 /// Which mailbox a message is in.

@@ -19,6 +19,7 @@ mod care;
 mod doc;
 mod extract;
 mod messages;
+mod paging;
 pub mod problem;
 
 use axum::Router;
