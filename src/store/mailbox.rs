@@ -219,6 +219,23 @@ pub async fn count(
     )
 }
 
+/// How many messages of a mailbox folder are unread (from the listing
+/// index alone).
+pub async fn unseen(
+    conn: &mut AnyConnection,
+    address_id: i64,
+    folder: &str,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query(
+        "SELECT COUNT(*) FROM mailbox WHERE address_id = $1 AND folder = $2 AND seen = 0",
+    )
+    .bind(address_id)
+    .bind(folder)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get(0)?)
+}
+
 /// How many messages an address holds in all folders.
 pub async fn count_all(conn: &mut AnyConnection, address_id: i64) -> Result<i64, StoreError> {
     Ok(

@@ -28,6 +28,9 @@ pub struct Filter<'a> {
     pub since: Option<i64>,
     /// Filed before (Unix seconds).
     pub until: Option<i64>,
+    /// Only alerts with a smaller id: the next page of a listing, whose last
+    /// row had this id (a keyset cursor). The counts ignore it.
+    pub before: Option<i64>,
 }
 
 /// An alert as the worklist and the timeline list it.
@@ -81,7 +84,8 @@ fn placeholders(first: usize, n: usize) -> String {
 }
 
 /// The WHERE clause of a filter (placeholders only) and its values in order.
-/// `with_status` is false for the counts, which cover every status.
+/// `with_status` is false for the counts, which cover every status and
+/// every page.
 fn clause<'a>(f: &Filter<'a>, with_status: bool) -> (String, Vec<Value<'a>>) {
     let mut values: Vec<Value<'a>> = f.subscribers.iter().map(|s| Value::Text(s)).collect();
     let mut sql = format!("subscriber IN ({})", placeholders(1, values.len()));
@@ -106,6 +110,9 @@ fn clause<'a>(f: &Filter<'a>, with_status: bool) -> (String, Vec<Value<'a>>) {
     }
     if let Some(t) = f.until {
         add("created_at", "<", Value::Int(t));
+    }
+    if let Some(id) = f.before.filter(|_| with_status) {
+        add("id", "<", Value::Int(id));
     }
     (sql, values)
 }
@@ -133,8 +140,10 @@ fn query<'q>(
     q
 }
 
-/// The filtered alerts with their summaries unsealed, newest first, at most
-/// `limit` rows.
+/// The filtered alerts with their summaries unsealed, newest (highest id,
+/// i.e. last filed) first, at most `limit` rows. Ordered by id rather than
+/// `created_at` so that `Filter::before` pages through them exactly, even if
+/// the clock was ever set back.
 pub async fn alerts(
     conn: &mut AnyConnection,
     sealer: &Sealer,
@@ -146,7 +155,7 @@ pub async fn alerts(
     }
     let (cond, values) = clause(f, true);
     let sql = format!(
-        "SELECT {ITEM_COLUMNS}, summary_sealed FROM alerts WHERE {cond} ORDER BY created_at DESC, id DESC LIMIT {limit}"
+        "SELECT {ITEM_COLUMNS}, summary_sealed FROM alerts WHERE {cond} ORDER BY id DESC LIMIT {limit}"
     );
     let rows = query(sql, &values).fetch_all(&mut *conn).await?;
     rows.iter().map(|r| with_summary(sealer, r)).collect()
@@ -270,17 +279,18 @@ mod tests {
             program: Some("Transitions"),
             since: Some(10),
             until: Some(20),
+            before: Some(99),
         };
         let (sql, values) = clause(&f, true);
         assert_eq!(
             sql,
             "subscriber IN ($1, $2) AND status = $3 AND event = $4 AND program = $5 \
-             AND created_at >= $6 AND created_at < $7"
+             AND created_at >= $6 AND created_at < $7 AND id < $8"
         );
-        assert_eq!(values.len(), 7);
+        assert_eq!(values.len(), 8);
         assert!(!sql.contains("DROP"));
         let (sql, values) = clause(&f, false);
-        assert!(!sql.contains("status"), "{sql}");
+        assert!(!sql.contains("status") && !sql.contains("id <"), "{sql}");
         assert_eq!(values.len(), 6);
     }
 }

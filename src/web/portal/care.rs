@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use super::NO_STORE;
+use super::{NO_STORE, page_cursor};
 use crate::notify::roster::MAX_ROSTER_BYTES;
 use crate::store::notify;
 use crate::store::users::Role;
@@ -79,8 +79,8 @@ const EVENTS: [(&str, &str); 5] = [
     ("retraction", "Retraction"),
 ];
 
-/// The most rows one worklist page lists.
-const PAGE: i64 = 500;
+/// The most rows one worklist page lists; older ones are a link away.
+const PAGE: usize = 100;
 /// How many of the viewer's newest alerts the timeline looks through.
 const TIMELINE_SCAN: i64 = 5_000;
 
@@ -107,6 +107,8 @@ pub struct WorklistQuery {
     since: Option<String>,
     /// `YYYY-MM-DD`, inclusive.
     until: Option<String>,
+    /// The next page: alerts older than this one (an alert id).
+    before: Option<String>,
 }
 
 /// A non-empty, trimmed filter value.
@@ -168,6 +170,7 @@ async fn worklist(
 ) -> Result<Response, WebError> {
     v.require(Role::CareManager)?;
     let status = status_tab(given(&q.status))?;
+    let before = page_cursor(q.before.as_deref(), "the worklist")?;
     let (since, until) = (given(&q.since), given(&q.until));
     let bad_date = since.is_some_and(|s| day_start(s).is_none())
         || until.is_some_and(|s| day_start(s).is_none());
@@ -182,14 +185,19 @@ async fn worklist(
         program: given(&q.program),
         since: since.and_then(day_start),
         until: until.and_then(day_start).map(|d| d + 86_400),
+        before,
     };
-    let l = listing(&state, &filter).await?;
+    let mut l = listing(&state, &filter).await?;
+    // One row more than a page was read: it says whether there is an older page.
+    let older = (l.items.len() > PAGE).then(|| {
+        l.items.truncate(PAGE);
+        l.items.last().map(|(i, _)| i.id)
+    });
     if !l.items.is_empty() {
         let detail = format!("{} alerts listed", l.items.len());
         audit(&state, &v, "alert.list", &subs.join(", "), &detail).await?;
     }
     let feeds = feed_names(&state).await?;
-    let full = l.items.len() >= PAGE as usize;
     let query = filter_query(&[
         ("event", filter.event),
         ("facility", filter.facility),
@@ -203,7 +211,8 @@ async fn worklist(
             nav => v.nav(),
             no_address => subs.is_empty(),
             rows => rows(l.items, &feeds),
-            full => full,
+            older => older.flatten(),
+            paged => before.is_some(),
             tabs => tabs(&l.counts),
             status => status.unwrap_or("all"),
             events => EVENTS,
@@ -243,7 +252,8 @@ struct Listing {
 
 async fn listing(state: &AppState, filter: &Filter<'_>) -> Result<Listing, WebError> {
     let mut conn = state.hisp.conn().await?;
-    let items = worklist::alerts(&mut conn, state.hisp.store.sealer(), filter, PAGE).await?;
+    let read = i64::try_from(PAGE + 1).unwrap_or(i64::MAX);
+    let items = worklist::alerts(&mut conn, state.hisp.store.sealer(), filter, read).await?;
     let counts = worklist::counts(&mut conn, filter).await?;
     let (facilities, programs) = worklist::choices(&mut conn, filter.subscribers).await?;
     Ok(Listing {

@@ -22,7 +22,7 @@ use crate::mailbox::compose::{self, Draft, FileAttachment};
 use crate::mailbox::{INBOX, SENT};
 use crate::ops::OpsError;
 use crate::smtp::submit::Submission;
-use crate::store::mailbox::MailSummary;
+use crate::store::mailbox::{self, MailSummary};
 use crate::store::tracking::{self, TrackRow};
 use crate::store::{addresses, web as st};
 use crate::web::render::{cda, html};
@@ -56,7 +56,14 @@ pub struct ListQuery {
     until: Option<String>,
     /// Set after a send: the Message-ID to confirm.
     sent: Option<String>,
+    /// The next page: messages older than this one (a message id).
+    before: Option<String>,
 }
+
+/// The most messages one folder page lists; older ones are a link away.
+const PAGE: usize = 100;
+/// How many messages a search reads from the folder at a time.
+const CHUNK: i64 = 500;
 
 /// A listed message with its recipients' delivery states (sent folder).
 #[derive(Debug, Serialize)]
@@ -118,7 +125,7 @@ async fn list(
     } else {
         INBOX
     };
-    let all = state.hisp.mailbox_list(&addr.address, folder).await?;
+    let before = super::page_cursor(q.before.as_deref(), "this folder")?;
     let needle = q.q.as_deref().map(str::trim).unwrap_or("").to_lowercase();
     let since = q
         .since
@@ -132,36 +139,58 @@ async fn list(
         .and_then(crate::clock::days_from_iso_date);
     let bad_date = (q.since.as_deref().is_some_and(|s| !s.is_empty()) && since.is_none())
         || (q.until.as_deref().is_some_and(|s| !s.is_empty()) && until.is_none());
-    let mut rows = Vec::new();
-    let mut conn = state.hisp.conn().await?;
-    for m in all {
+    let wanted = |m: &MailSummary| {
         let day = m.date.div_euclid(86_400);
-        if !needle.is_empty()
-            && !m.from.to_lowercase().contains(&needle)
-            && !m.subject.to_lowercase().contains(&needle)
-        {
-            continue;
-        }
-        if since.is_some_and(|s| day < s) || until.is_some_and(|u| day > u) {
-            continue;
-        }
-        let recipients = match (&m.message_id, folder) {
-            (Some(id), SENT) => tracking::by_message(&mut conn, state.hisp.store.sealer(), id)
-                .await?
-                .iter()
-                .map(Recipient::from)
-                .collect(),
-            _ => Vec::new(),
+        (needle.is_empty()
+            || m.from.to_lowercase().contains(&needle)
+            || m.subject.to_lowercase().contains(&needle))
+            && since.is_none_or(|s| day >= s)
+            && until.is_none_or(|u| day <= u)
+    };
+    // Subjects are sealed, so a search reads the folder (newest first, a
+    // chunk at a time from the listing index) until a page is full, and one
+    // match more says whether there is an older page.
+    let mut rows = Vec::new();
+    let mut older = None;
+    let mut cursor = before;
+    let sealer = state.hisp.store.sealer();
+    let mut conn = state.hisp.conn().await?;
+    let mailbox_id = addresses::get(&mut conn, &addr.address).await?.id;
+    'read: loop {
+        let page = mailbox::Page {
+            before: cursor,
+            limit: Some(CHUNK),
         };
-        rows.push(Row {
-            summary: m,
-            recipients,
-        });
-        if rows.len() >= 500 {
+        let chunk = mailbox::list(&mut conn, sealer, mailbox_id, folder, page).await?;
+        let last = chunk.len() < usize::try_from(CHUNK).unwrap_or(usize::MAX);
+        for m in chunk {
+            cursor = Some(m.id);
+            if !wanted(&m) {
+                continue;
+            }
+            if rows.len() == PAGE {
+                older = rows.last().map(|r: &Row| r.summary.id);
+                break 'read;
+            }
+            let recipients = match (&m.message_id, folder) {
+                (Some(id), SENT) => tracking::by_message(&mut conn, sealer, id)
+                    .await?
+                    .iter()
+                    .map(Recipient::from)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            rows.push(Row {
+                summary: m,
+                recipients,
+            });
+        }
+        if last {
             break;
         }
     }
-    let unread = rows.iter().filter(|r| !r.summary.seen).count();
+    let unread = mailbox::unseen(&mut conn, mailbox_id, folder).await?;
+    drop(conn);
     let page = render(
         "mail_list.html",
         page! {
@@ -175,6 +204,8 @@ async fn list(
             until => q.until.unwrap_or_default(),
             bad_date => bad_date,
             sent => q.sent,
+            older => older,
+            paged => before.is_some(),
         },
     )?;
     Ok((NO_STORE, page).into_response())
@@ -188,10 +219,14 @@ async fn status(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, WebError> {
     let addr = v.address(q.address.as_deref())?;
-    let sent = state.hisp.mailbox_list(&addr.address, SENT).await?;
+    let newest = mailbox::Page {
+        before: None,
+        limit: Some(i64::try_from(PAGE).unwrap_or(i64::MAX)),
+    };
+    let sent = state.hisp.mailbox_page(&addr.address, SENT, newest).await?;
     let mut out: BTreeMap<String, Vec<Recipient>> = BTreeMap::new();
     let mut conn = state.hisp.conn().await?;
-    for m in sent.iter().take(100) {
+    for m in &sent {
         if let Some(id) = &m.message_id {
             let rows = tracking::by_message(&mut conn, state.hisp.store.sealer(), id).await?;
             out.insert(id.clone(), rows.iter().map(Recipient::from).collect());

@@ -23,8 +23,8 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-use super::AppState;
 use super::session::Viewer;
+use super::{AppState, WebError};
 use crate::store::users::Role;
 
 /// Every portal route.
@@ -124,6 +124,22 @@ pub fn client_ip(
         }
     }
     Some(peer)
+}
+
+/// The cursor of a listing's next page (`before`, a positive row id), if
+/// one is asked for; anything else is a 400 naming `what` is listed.
+pub fn page_cursor(before: Option<&str>, what: &str) -> Result<Option<i64>, WebError> {
+    before
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(|b| {
+            b.parse::<i64>().ok().filter(|&id| id > 0).ok_or_else(|| {
+                WebError::BadRequest(format!(
+                    "That page of {what} does not exist. Open it again to start from the newest."
+                ))
+            })
+        })
+        .transpose()
 }
 
 /// Headers for pages that show PHI: never cached by the browser or a proxy.

@@ -517,3 +517,122 @@ async fn a_corpus_adt_becomes_an_alert_in_the_worklist_with_its_timeline_on_ever
         );
     }
 }
+
+/// File `n` alerts for `subscriber` in one transaction, alternating ED
+/// visits and admissions; returns their ids in filing order.
+async fn file_alerts(p: &Portal, subscriber: &DirectAddress, n: usize, tag: &str) -> Vec<i64> {
+    let h = &p.env.hisp;
+    let mut tx = h.store.begin().await.expect("begin");
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let event = if i % 2 == 0 { "ed" } else { "admit" };
+        let change_key = format!("{tag}#{i}");
+        let a = notify::NewAlert {
+            subscriber: &subscriber.to_string(),
+            encounter_id: 1,
+            change_key: &change_key,
+            event,
+            program: Some("Care Transitions"),
+            facility: "northhosp",
+            summary: "Encounter notification\n\nPatient: Duck, Donald\n",
+            roster_entry_id: 0,
+            event_time: "20261122055900",
+        };
+        let id = notify::insert_alert(&mut tx, h.store.sealer(), &a, h.now())
+            .await
+            .expect("insert")
+            .expect("new alert");
+        ids.push(id);
+    }
+    tx.commit().await.expect("commit");
+    ids
+}
+
+/// The "Older alerts" link of a worklist page, unescaped, if it has one.
+fn older_link(page: &str) -> Option<String> {
+    let end = page.find("\" rel=\"next\">Older alerts</a>")?;
+    let start = page[..end].rfind("href=\"")? + "href=\"".len();
+    Some(page[start..end].replace("&amp;", "&"))
+}
+
+#[tokio::test]
+async fn the_worklist_is_listed_a_page_at_a_time_on_every_engine() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let (a, ca) = care_manager(&p, "anna").await;
+        let (b, _) = care_manager(&p, "bert").await;
+        // 130 of A's, with 40 of B's filed in between: never shown.
+        let first = file_alerts(&p, &a, 70, "first").await;
+        file_alerts(&p, &b, 40, "other").await;
+        let second = file_alerts(&p, &a, 60, "second").await;
+        let mut mine = [first.as_slice(), &second].concat();
+        mine.reverse();
+        // The admissions (odd positions of each batch), newest first.
+        let mut admits: Vec<i64> = [first, second]
+            .iter()
+            .flat_map(|batch| batch.iter().skip(1).step_by(2).copied())
+            .collect();
+        admits.reverse();
+
+        // Every status, one page of 100 then the last 30, newest first, the
+        // filter kept from page to page.
+        let mut url = "/alerts?status=all&facility=northhosp".to_string();
+        let mut pages = Vec::new();
+        loop {
+            let r = p.get(Some(&ca), &url).await;
+            assert_eq!(r.status, StatusCode::OK, "{e}: {url}: {}", r.body);
+            // The tabs count every page, not this one.
+            assert!(
+                r.body.contains("New <span class=\"badge\">130</span>"),
+                "{e}"
+            );
+            pages.push(alert_ids(&r.body));
+            match older_link(&r.body) {
+                Some(next) => url = next,
+                None => break,
+            }
+            assert!(url.contains("&facility=northhosp&"), "{e}: {url}");
+        }
+        let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [100, 30], "{e}");
+        assert_eq!(
+            pages.concat(),
+            mine,
+            "{e}: A's alerts, newest first, each once"
+        );
+
+        // A cursor and a filter together: the admissions older than the tenth.
+        let cursor = admits[9];
+        let r = p
+            .get(
+                Some(&ca),
+                &format!("/alerts?status=all&event=admit&before={cursor}"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        assert_eq!(alert_ids(&r.body), admits[10..], "{e}");
+        assert!(older_link(&r.body).is_none(), "{e}: the last page");
+        assert!(
+            r.body
+                .contains("href=\"/alerts?status=all&amp;event=admit\">Newest alerts</a>"),
+            "{e}: a way back to the first page, filters kept"
+        );
+
+        // Past the oldest: an empty page that says so; a bad cursor: 400.
+        let oldest = mine.last().copied().expect("alerts");
+        let r = p
+            .get(Some(&ca), &format!("/alerts?status=all&before={oldest}"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{e}");
+        assert!(
+            alert_ids(&r.body).is_empty() && r.body.contains("No older alerts"),
+            "{e}"
+        );
+        for bad in ["0", "-4", "x"] {
+            let r = p
+                .get(Some(&ca), &format!("/alerts?status=all&before={bad}"))
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{e}: before={bad}");
+        }
+    }
+}

@@ -398,3 +398,101 @@ async fn every_role_reaches_its_own_mailbox_pages_and_nobody_elses() {
         );
     }
 }
+
+/// The message ids a folder page links to, in page order.
+fn message_ids(page: &str) -> Vec<i64> {
+    page.match_indices("<a href=\"/mail/")
+        .filter_map(|(at, m)| {
+            let rest = &page[at + m.len()..];
+            rest[..rest.find('?')?].parse().ok()
+        })
+        .collect()
+}
+
+/// Every page of a folder listing from `url` on, following "Older messages".
+async fn all_pages(p: &Portal, c: &super::Client, mut url: String) -> Vec<Vec<i64>> {
+    let mut pages = Vec::new();
+    loop {
+        let r = p.get(Some(c), &url).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}: {url}: {}",
+            p.engine(),
+            r.body
+        );
+        pages.push(message_ids(&r.body));
+        let Some(end) = r.body.find("\" rel=\"next\">Older messages</a>") else {
+            return pages;
+        };
+        let start = r.body[..end].rfind("href=\"").expect("href") + "href=\"".len();
+        url = r.body[start..end].replace("&amp;", "&");
+    }
+}
+
+#[tokio::test]
+async fn a_folder_is_listed_a_page_at_a_time_and_searched_across_pages() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let prov = p.address("prov", Role::Provider).await;
+        let c = p.sign_in(&prov.to_string()).await;
+        // 230 messages: every third a lab result, the rest referrals.
+        let mut tx = p.env.hisp.store.begin().await.expect("tx");
+        let mut ids = Vec::new();
+        for i in 0..230 {
+            let subject = if i % 3 == 0 { "Lab result" } else { "Referral" };
+            let raw =
+                format!("From: x@y.test\r\nTo: {prov}\r\nSubject: {subject} {i}\r\n\r\nhi\r\n");
+            let origin = hisp::mailbox::Origin {
+                kind: "test",
+                id: None,
+            };
+            let id = p
+                .env
+                .hisp
+                .file(&mut tx, &prov, hisp::mailbox::INBOX, raw.as_bytes(), origin)
+                .await
+                .expect("file")
+                .expect("filed");
+            ids.push((id, subject));
+        }
+        tx.commit().await.expect("commit");
+        ids.reverse();
+        let newest_first: Vec<i64> = ids.iter().map(|(id, _)| *id).collect();
+
+        let r = p.get(Some(&c), "/mail").await;
+        assert!(
+            r.body.contains("230 unread"),
+            "{e}: the folder's count, not the page's"
+        );
+        let pages = all_pages(&p, &c, "/mail".into()).await;
+        let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [100, 100, 30], "{e}");
+        assert_eq!(
+            pages.concat(),
+            newest_first,
+            "{e}: each message once, newest first"
+        );
+
+        // A search that fills more than a page keeps its words in the link.
+        let referrals: Vec<i64> = ids
+            .iter()
+            .filter(|(_, s)| *s == "Referral")
+            .map(|(id, _)| *id)
+            .collect();
+        let pages = all_pages(&p, &c, "/mail?q=referral".into()).await;
+        let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [100, 53], "{e}");
+        assert_eq!(pages.concat(), referrals, "{e}");
+
+        // Past the oldest, and a cursor that is not an id.
+        let oldest = newest_first.last().copied().expect("messages");
+        let r = p.get(Some(&c), &format!("/mail?before={oldest}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}");
+        assert!(r.body.contains("No older messages"), "{e}");
+        for bad in ["0", "-1", "x"] {
+            let r = p.get(Some(&c), &format!("/mail?before={bad}")).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{e}: before={bad}");
+        }
+    }
+}
