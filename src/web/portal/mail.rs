@@ -63,7 +63,7 @@ pub struct ListQuery {
 /// The most messages one folder page lists; older ones are a link away.
 const PAGE: usize = 100;
 /// How many messages a search reads from the folder at a time.
-const CHUNK: i64 = 500;
+const CHUNK: usize = 500;
 
 /// A listed message with its recipients' delivery states (sent folder).
 #[derive(Debug, Serialize)]
@@ -153,16 +153,19 @@ async fn list(
     let mut rows = Vec::new();
     let mut older = None;
     let mut cursor = before;
+    // Without a search, one row more than a page is all there is to read.
+    let searching = !needle.is_empty() || since.is_some() || until.is_some();
+    let chunk_rows = if searching { CHUNK } else { PAGE + 1 };
     let sealer = state.hisp.store.sealer();
     let mut conn = state.hisp.conn().await?;
     let mailbox_id = addresses::get(&mut conn, &addr.address).await?.id;
     'read: loop {
         let page = mailbox::Page {
             before: cursor,
-            limit: Some(CHUNK),
+            limit: Some(i64::try_from(chunk_rows).unwrap_or(i64::MAX)),
         };
         let chunk = mailbox::list(&mut conn, sealer, mailbox_id, folder, page).await?;
-        let last = chunk.len() < usize::try_from(CHUNK).unwrap_or(usize::MAX);
+        let last = chunk.len() < chunk_rows;
         for m in chunk {
             cursor = Some(m.id);
             if !wanted(&m) {
@@ -205,6 +208,7 @@ async fn list(
             bad_date => bad_date,
             sent => q.sent,
             older => older,
+            before => before,
             paged => before.is_some(),
         },
     )?;
@@ -219,11 +223,12 @@ async fn status(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, WebError> {
     let addr = v.address(q.address.as_deref())?;
-    let newest = mailbox::Page {
-        before: None,
+    // The page the sent folder shows: its newest 100 below `before`.
+    let shown = mailbox::Page {
+        before: super::page_cursor(q.before.as_deref(), "this folder")?,
         limit: Some(i64::try_from(PAGE).unwrap_or(i64::MAX)),
     };
-    let sent = state.hisp.mailbox_page(&addr.address, SENT, newest).await?;
+    let sent = state.hisp.mailbox_page(&addr.address, SENT, shown).await?;
     let mut out: BTreeMap<String, Vec<Recipient>> = BTreeMap::new();
     let mut conn = state.hisp.conn().await?;
     for m in &sent {

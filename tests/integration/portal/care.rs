@@ -561,10 +561,10 @@ async fn the_worklist_is_listed_a_page_at_a_time_on_every_engine() {
         let e = p.engine();
         let (a, ca) = care_manager(&p, "anna").await;
         let (b, _) = care_manager(&p, "bert").await;
-        // 130 of A's, with 40 of B's filed in between: never shown.
-        let first = file_alerts(&p, &a, 70, "first").await;
+        // 200 of A's, with 40 of B's filed in between: never shown.
+        let first = file_alerts(&p, &a, 120, "first").await;
         file_alerts(&p, &b, 40, "other").await;
-        let second = file_alerts(&p, &a, 60, "second").await;
+        let second = file_alerts(&p, &a, 80, "second").await;
         let mut mine = [first.as_slice(), &second].concat();
         mine.reverse();
         // The admissions (odd positions of each batch), newest first.
@@ -574,8 +574,8 @@ async fn the_worklist_is_listed_a_page_at_a_time_on_every_engine() {
             .collect();
         admits.reverse();
 
-        // Every status, one page of 100 then the last 30, newest first, the
-        // filter kept from page to page.
+        // Every status, exactly two pages of 100 (the second with no "Older"
+        // link to an empty page), newest first, the filter kept throughout.
         let mut url = "/alerts?status=all&facility=northhosp".to_string();
         let mut pages = Vec::new();
         loop {
@@ -583,7 +583,7 @@ async fn the_worklist_is_listed_a_page_at_a_time_on_every_engine() {
             assert_eq!(r.status, StatusCode::OK, "{e}: {url}: {}", r.body);
             // The tabs count every page, not this one.
             assert!(
-                r.body.contains("New <span class=\"badge\">130</span>"),
+                r.body.contains("New <span class=\"badge\">200</span>"),
                 "{e}"
             );
             pages.push(alert_ids(&r.body));
@@ -594,7 +594,7 @@ async fn the_worklist_is_listed_a_page_at_a_time_on_every_engine() {
             assert!(url.contains("&facility=northhosp&"), "{e}: {url}");
         }
         let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
-        assert_eq!(sizes, [100, 30], "{e}");
+        assert_eq!(sizes, [100, 100], "{e}");
         assert_eq!(
             pages.concat(),
             mine,

@@ -436,11 +436,16 @@ async fn a_folder_is_listed_a_page_at_a_time_and_searched_across_pages() {
         let e = p.engine();
         let prov = p.address("prov", Role::Provider).await;
         let c = p.sign_in(&prov.to_string()).await;
-        // 230 messages: every third a lab result, the rest referrals.
+        // 600 messages: lab results only among the oldest 150 (so a search
+        // for them reads past the first chunk of 500), referrals otherwise.
         let mut tx = p.env.hisp.store.begin().await.expect("tx");
         let mut ids = Vec::new();
-        for i in 0..230 {
-            let subject = if i % 3 == 0 { "Lab result" } else { "Referral" };
+        for i in 0..600 {
+            let subject = if i < 150 && i % 3 == 0 {
+                "Lab result"
+            } else {
+                "Referral"
+            };
             let raw =
                 format!("From: x@y.test\r\nTo: {prov}\r\nSubject: {subject} {i}\r\n\r\nhi\r\n");
             let origin = hisp::mailbox::Origin {
@@ -459,31 +464,37 @@ async fn a_folder_is_listed_a_page_at_a_time_and_searched_across_pages() {
         tx.commit().await.expect("commit");
         ids.reverse();
         let newest_first: Vec<i64> = ids.iter().map(|(id, _)| *id).collect();
+        let with = |subject: &str| -> Vec<i64> {
+            ids.iter()
+                .filter(|(_, s)| *s == subject)
+                .map(|(id, _)| *id)
+                .collect()
+        };
 
         let r = p.get(Some(&c), "/mail").await;
         assert!(
-            r.body.contains("230 unread"),
+            r.body.contains("600 unread"),
             "{e}: the folder's count, not the page's"
         );
+        // Exactly six pages: the sixth has no "Older" link to an empty page.
         let pages = all_pages(&p, &c, "/mail".into()).await;
         let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
-        assert_eq!(sizes, [100, 100, 30], "{e}");
+        assert_eq!(sizes, [100; 6], "{e}");
         assert_eq!(
             pages.concat(),
             newest_first,
             "{e}: each message once, newest first"
         );
 
-        // A search that fills more than a page keeps its words in the link.
-        let referrals: Vec<i64> = ids
-            .iter()
-            .filter(|(_, s)| *s == "Referral")
-            .map(|(id, _)| *id)
-            .collect();
+        // A search that fills several pages keeps its words in the link.
         let pages = all_pages(&p, &c, "/mail?q=referral".into()).await;
         let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
-        assert_eq!(sizes, [100, 53], "{e}");
-        assert_eq!(pages.concat(), referrals, "{e}");
+        assert_eq!(sizes, [100, 100, 100, 100, 100, 50], "{e}");
+        assert_eq!(pages.concat(), with("Referral"), "{e}");
+        // A sparse search, on both sides of the first chunk's edge.
+        let pages = all_pages(&p, &c, "/mail?q=lab".into()).await;
+        assert_eq!(pages.concat(), with("Lab result"), "{e}");
+        assert_eq!(pages.len(), 1, "{e}");
 
         // Past the oldest, and a cursor that is not an id.
         let oldest = newest_first.last().copied().expect("messages");
@@ -491,8 +502,14 @@ async fn a_folder_is_listed_a_page_at_a_time_and_searched_across_pages() {
         assert_eq!(r.status, StatusCode::OK, "{e}");
         assert!(r.body.contains("No older messages"), "{e}");
         for bad in ["0", "-1", "x"] {
-            let r = p.get(Some(&c), &format!("/mail?before={bad}")).await;
-            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{e}: before={bad}");
+            for path in ["/mail", "/mail/status"] {
+                let r = p.get(Some(&c), &format!("{path}?before={bad}")).await;
+                assert_eq!(
+                    r.status,
+                    StatusCode::BAD_REQUEST,
+                    "{e}: {path} before={bad}"
+                );
+            }
         }
     }
 }
