@@ -12,6 +12,7 @@ use super::{CLI_ACTOR, CliError, Output};
 use crate::clock::rfc3339;
 use crate::direct::DirectAddress;
 use crate::hl7::{self, Framer};
+use crate::notify::review::Decided;
 use crate::ops::{Hisp, OpsError};
 use crate::store::notify::{self, StoredPatient};
 
@@ -125,8 +126,28 @@ pub enum AlertCmd {
         #[arg(value_parser = ["new", "in-progress", "completed"])]
         status: String,
     },
-    /// Near-miss patient matches waiting for a person (no alert went out).
-    Reviews,
+    /// Near-miss patient matches waiting for a person (no alert went out),
+    /// each with the patient as the ADT named them and the roster entry.
+    Reviews {
+        /// Decided ones too.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide a near-miss match: --confirm sends the held-back alert to the
+    /// roster entry's owner; --reject closes it.
+    Review {
+        /// The review id from `alert reviews`.
+        id: i64,
+        /// The ADT patient is the roster entry's patient.
+        #[arg(long, conflicts_with = "reject", required_unless_present = "reject")]
+        confirm: bool,
+        /// They are different people.
+        #[arg(long)]
+        reject: bool,
+    },
     /// Send the daily digests now (every digest subscriber's unsent alerts).
     Digest,
     /// The worklist.
@@ -362,22 +383,78 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
             out.line(format!("{sent} digest message(s) sent"));
             return Ok(());
         }
-        AlertCmd::Reviews => {
-            let mut conn = hisp.conn().await?;
-            let rows = notify::reviews(&mut conn).await?;
-            let t: Vec<Vec<String>> = rows
+        AlertCmd::Reviews { all, json } => {
+            let n = crate::notify::Notifier::new(crate::smtp::Gateway::new(hisp.clone()));
+            let items = n.review_list(all, CLI_ACTOR).await?;
+            if json {
+                out.json(&json!(items));
+                return Ok(());
+            }
+            let who = |p: &StoredPatient| {
+                let ids: Vec<String> = p
+                    .identifiers
+                    .iter()
+                    .map(|(v, a)| format!("{v}@{a}"))
+                    .collect();
+                format!(
+                    "{}, {} {} {} {}",
+                    p.family,
+                    p.given,
+                    p.birth_date.as_deref().unwrap_or("-"),
+                    p.sex.map_or('-', |c| c),
+                    ids.join(" ")
+                )
+                .trim_end()
+                .to_string()
+            };
+            let t: Vec<Vec<String>> = items
                 .iter()
-                .map(|(id, adt, entry, score, at)| {
+                .map(|i| {
                     vec![
-                        id.to_string(),
-                        rfc3339(*at),
-                        adt.to_string(),
-                        entry.to_string(),
-                        score.clone(),
+                        i.review.id.to_string(),
+                        rfc3339(i.review.created_at),
+                        i.review.status.clone(),
+                        i.review.score.clone(),
+                        i.review.event.clone().unwrap_or_default(),
+                        i.adt_patient
+                            .as_ref()
+                            .map_or_else(|| "(message not kept)".into(), who),
+                        i.entry.as_ref().map_or_else(
+                            || format!("{} (removed or expired)", i.review.roster_entry_id),
+                            |e| format!("{} {}: {}", e.id, e.owner, who(&e.patient)),
+                        ),
                     ]
                 })
                 .collect();
-            out.table(&["ID", "WHEN", "ADT", "ROSTER ENTRY", "SCORE"], &t);
+            out.table(
+                &[
+                    "ID",
+                    "WHEN",
+                    "STATUS",
+                    "SCORE",
+                    "EVENT",
+                    "ADT PATIENT",
+                    "ROSTER ENTRY",
+                ],
+                &t,
+            );
+            return Ok(());
+        }
+        AlertCmd::Review {
+            id,
+            confirm,
+            reject: _,
+        } => {
+            let n = crate::notify::Notifier::new(crate::smtp::Gateway::new(hisp.clone()));
+            match n.review_decide(id, confirm, CLI_ACTOR).await? {
+                Decided::Confirmed { owner, sent: true } => {
+                    out.line(format!("review {id} confirmed: alert filed for {owner}"));
+                }
+                Decided::Confirmed { owner, sent: false } => out.line(format!(
+                    "review {id} confirmed: {owner} already had this alert"
+                )),
+                Decided::Rejected => out.line(format!("review {id} rejected")),
+            }
             return Ok(());
         }
     };

@@ -3,7 +3,8 @@
 //! an encounter event, and the encounter state machine), `process.rs` (the
 //! worker: consent, sensitivity, roster matching, alerts), `alert.rs`
 //! (rendering), `roster.rs` (feeds, rosters, consent operations), `mpi.rs`
-//! (patient matching), `roster_csv.rs` (the panel upload parser), `digest.rs` (the daily digest).
+//! (patient matching), `roster_csv.rs` (the panel upload parser), `digest.rs` (the daily digest),
+//! `review.rs` (deciding near-miss matches).
 
 pub mod adt;
 pub mod alert;
@@ -11,6 +12,7 @@ pub mod digest;
 pub mod mllp;
 pub mod mpi;
 pub mod process;
+pub mod review;
 pub mod roster;
 pub mod roster_csv;
 pub mod sensitive;

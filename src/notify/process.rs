@@ -127,22 +127,7 @@ impl Notifier {
             let done = Done::Quiet("sensitive without consent");
             return finish(batch, row, "suppressed", false, done);
         }
-        // Without opt-in consent, sensitive diagnoses stay out of the alert.
-        let content = if consent == Some("opt-in") {
-            Content {
-                ev,
-                raw: row.raw.clone(),
-                withheld: false,
-            }
-        } else {
-            let (ev, withheld) = sensitive::redact_event(&ev);
-            let raw = if withheld {
-                sensitive::redact_raw(&row.raw)
-            } else {
-                row.raw.clone()
-            };
-            Content { ev, raw, withheld }
-        };
+        let content = Content::new(ev, &row.raw, consent);
         // The alerts write with their own connections: commit what the batch holds.
         batch.flush(&self.gw.hisp, &self.gw.node).await?;
         let target = Target {
@@ -267,8 +252,16 @@ impl Notifier {
             let entry = match matched {
                 Matched::Yes(e) => *e,
                 Matched::Review(e, score) => {
+                    let review = notify::NewReview {
+                        adt_id: row.id,
+                        entry_id: e.id,
+                        score: *score,
+                        encounter_id: target.encounter_id,
+                        change_key: target.key,
+                        event: target.event,
+                    };
                     let mut conn = hisp.conn().await?;
-                    notify::insert_review(&mut conn, row.id, e.id, *score, now).await?;
+                    notify::insert_review(&mut conn, &review, now).await?;
                     continue;
                 }
             };
@@ -283,7 +276,7 @@ impl Notifier {
     /// File the alert (once per change) and send it, unless the subscriber
     /// takes a daily digest; false when it existed or an identical alert went
     /// out within the dedup window.
-    async fn send_alert(
+    pub(super) async fn send_alert(
         &self,
         content: &Content,
         target: &Target<'_>,
@@ -459,11 +452,11 @@ fn finish(
 }
 
 /// What an alert is about: the feed, the encounter and its change.
-struct Target<'a> {
-    feed: &'a FeedRow,
-    encounter_id: i64,
-    event: &'static str,
-    key: &'a str,
+pub(super) struct Target<'a> {
+    pub(super) feed: &'a FeedRow,
+    pub(super) encounter_id: i64,
+    pub(super) event: &'static str,
+    pub(super) key: &'a str,
 }
 
 /// The encounter's alerted changes after alerting `key`, and the alert's
@@ -500,10 +493,31 @@ fn random_id() -> Result<String, OpsError> {
 }
 
 /// What an alert carries: the event and the ADT, redacted when consent is missing.
-struct Content {
+pub(super) struct Content {
     ev: AdtEvent,
     raw: Vec<u8>,
     withheld: bool,
+}
+
+impl Content {
+    /// The alert's content under the patient's recorded `consent`: without
+    /// opt-in, sensitive diagnoses stay out of the alert.
+    pub(super) fn new(ev: AdtEvent, raw: &[u8], consent: Option<&str>) -> Self {
+        if consent == Some("opt-in") {
+            return Self {
+                ev,
+                raw: raw.to_vec(),
+                withheld: false,
+            };
+        }
+        let (ev, withheld) = sensitive::redact_event(&ev);
+        let raw = if withheld {
+            sensitive::redact_raw(raw)
+        } else {
+            raw.to_vec()
+        };
+        Self { ev, raw, withheld }
+    }
 }
 
 /// A roster match.
@@ -543,7 +557,7 @@ const SNAPSHOT_MAX_AGE: i64 = 300;
 
 impl Snapshot {
     /// Reload when stale.
-    async fn refresh(&mut self, n: &Notifier) -> Result<(), OpsError> {
+    pub(super) async fn refresh(&mut self, n: &Notifier) -> Result<(), OpsError> {
         let hisp = &n.gw.hisp;
         let now = hisp.now();
         let mut conn = hisp.conn().await?;
@@ -607,16 +621,16 @@ impl Snapshot {
         })
     }
 
-    fn feed(&self, facility: &str) -> Option<&FeedRow> {
+    pub(super) fn feed(&self, facility: &str) -> Option<&FeedRow> {
         self.feeds.get(&facility.to_ascii_lowercase())
     }
 
-    fn digest(&self, subscriber: &str) -> bool {
+    pub(super) fn digest(&self, subscriber: &str) -> bool {
         self.digest.iter().any(|s| s == subscriber)
     }
 
     /// The latest consent decision that matches the patient.
-    fn consent_of(&self, p: &StoredPatient) -> Option<&str> {
+    pub(super) fn consent_of(&self, p: &StoredPatient) -> Option<&str> {
         let ids = identifiers(p);
         let demo = demographics(p);
         self.consents

@@ -454,21 +454,7 @@ pub async fn entries(
     .bind(owner.unwrap_or(""))
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let sealed: Vec<u8> = r.try_get("patient_sealed")?;
-            let json = sealer.open(PATIENT, &sealed)?;
-            Ok(RosterEntry {
-                id: r.try_get("id")?,
-                owner: r.try_get("owner")?,
-                patient: serde_json::from_slice(&json)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                program: r.try_get("program")?,
-                end_date: r.try_get("end_date")?,
-                expires_at: r.try_get("expires_at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(|r| roster_entry(sealer, r)).collect()
 }
 
 /// A recorded consent decision.
@@ -751,46 +737,189 @@ pub async fn set_alert_status(
     Ok(())
 }
 
-/// Near-miss matches waiting for a person: (id, ADT row, roster entry, score, when).
-pub async fn reviews(
-    conn: &mut AnyConnection,
-) -> Result<Vec<(i64, i64, i64, String, i64)>, StoreError> {
-    sqlx::query(
-        "SELECT id, adt_id, roster_entry_id, score, created_at FROM match_reviews ORDER BY id DESC",
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok((
-            r.try_get("id")?,
-            r.try_get("adt_id")?,
-            r.try_get("roster_entry_id")?,
-            r.try_get("score")?,
-            r.try_get("created_at")?,
-        ))
+/// A near-miss match (STANDARDS §8: "a near-miss goes to a review queue
+/// rather than out as an alert"), and what a person decided about it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Review {
+    /// Row id.
+    pub id: i64,
+    /// The ADT message the patient came in.
+    pub adt_id: i64,
+    /// The roster entry it nearly matched.
+    pub roster_entry_id: i64,
+    /// The demographic score, in bits (two decimals).
+    pub score: String,
+    /// When it was queued.
+    pub created_at: i64,
+    /// The encounter, change key and event the alert would have been for;
+    /// `None` on reviews queued before they were kept (those can only be
+    /// rejected).
+    pub encounter_id: Option<i64>,
+    /// See `encounter_id`.
+    pub change_key: Option<String>,
+    /// See `encounter_id`.
+    pub event: Option<String>,
+    /// `open`, `confirmed` or `rejected`.
+    pub status: String,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<i64>,
+}
+
+const REVIEW_COLUMNS: &str = "id, adt_id, roster_entry_id, score, created_at, encounter_id, change_key, event, status, decided_by, decided_at";
+
+fn review_row(r: &AnyRow) -> Result<Review, StoreError> {
+    Ok(Review {
+        id: r.try_get("id")?,
+        adt_id: r.try_get("adt_id")?,
+        roster_entry_id: r.try_get("roster_entry_id")?,
+        score: r.try_get("score")?,
+        created_at: r.try_get("created_at")?,
+        encounter_id: r.try_get("encounter_id")?,
+        change_key: r.try_get("change_key")?,
+        event: r.try_get("event")?,
+        status: r.try_get("status")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_at: r.try_get("decided_at")?,
     })
-    .collect()
+}
+
+/// Reviews, newest first: the open ones only, or every one.
+pub async fn reviews(conn: &mut AnyConnection, all: bool) -> Result<Vec<Review>, StoreError> {
+    let sql = format!(
+        "SELECT {REVIEW_COLUMNS} FROM match_reviews WHERE $1 = 1 OR status = 'open' ORDER BY id DESC"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(i64::from(all))
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(review_row)
+        .collect()
+}
+
+/// One review.
+pub async fn review(conn: &mut AnyConnection, id: i64) -> Result<Option<Review>, StoreError> {
+    let sql = format!("SELECT {REVIEW_COLUMNS} FROM match_reviews WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(review_row)
+        .transpose()
+}
+
+/// A near miss to queue: the ADT row, the entry, the score, and the change
+/// the alert would have been for.
+#[derive(Debug, Clone, Copy)]
+pub struct NewReview<'a> {
+    /// The ADT row.
+    pub adt_id: i64,
+    /// The roster entry.
+    pub entry_id: i64,
+    /// The score, in bits.
+    pub score: f64,
+    /// The encounter.
+    pub encounter_id: i64,
+    /// The change key (`ed#1`, ...).
+    pub change_key: &'a str,
+    /// The event (`admit`, `ed`, ...).
+    pub event: &'a str,
 }
 
 /// Queue a near-miss match for review.
 pub async fn insert_review(
     conn: &mut AnyConnection,
-    adt_id: i64,
-    entry_id: i64,
-    score: f64,
+    r: &NewReview<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO match_reviews (adt_id, roster_entry_id, score, created_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO match_reviews (adt_id, roster_entry_id, score, created_at, encounter_id, change_key, event)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(adt_id)
-    .bind(entry_id)
-    .bind(format!("{score:.2}"))
+    .bind(r.adt_id)
+    .bind(r.entry_id)
+    .bind(format!("{:.2}", r.score))
     .bind(now)
+    .bind(r.encounter_id)
+    .bind(r.change_key)
+    .bind(r.event)
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Record the decision on an open review; false when it was not open (or
+/// does not exist).
+pub async fn decide_review(
+    conn: &mut AnyConnection,
+    id: i64,
+    status: &str,
+    actor: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE match_reviews SET status = $1, decided_by = $2, decided_at = $3 WHERE id = $4 AND status = 'open'",
+    )
+    .bind(status)
+    .bind(actor)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// A stored ADT message by id; `None` when there is no such row or its
+/// message was not kept (an opted-out patient's).
+pub async fn adt_message(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    id: i64,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let row = sqlx::query("SELECT raw_sealed FROM adt_messages WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let sealed: Option<Vec<u8>> = match row {
+        Some(r) => r.try_get("raw_sealed")?,
+        None => None,
+    };
+    Ok(sealed.map(|s| sealer.open(ADT_RAW, &s)).transpose()?)
+}
+
+/// One roster entry by id, if it exists and has not expired.
+pub async fn entry(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    id: i64,
+    now: i64,
+) -> Result<Option<RosterEntry>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, owner, patient_sealed, program, end_date, expires_at FROM roster_entries
+         WHERE id = $1 AND expires_at > $2",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(|r| roster_entry(sealer, r)).transpose()
+}
+
+fn roster_entry(sealer: &Sealer, r: &AnyRow) -> Result<RosterEntry, StoreError> {
+    let sealed: Vec<u8> = r.try_get("patient_sealed")?;
+    let json = sealer.open(PATIENT, &sealed)?;
+    Ok(RosterEntry {
+        id: r.try_get("id")?,
+        owner: r.try_get("owner")?,
+        patient: serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        program: r.try_get("program")?,
+        end_date: r.try_get("end_date")?,
+        expires_at: r.try_get("expires_at")?,
+    })
 }
 
 /// The change counter of feeds, rosters and consents: whoever changes one of

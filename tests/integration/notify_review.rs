@@ -1,0 +1,193 @@
+//! The review queue of near-miss matches, over real sockets on every engine:
+//! an ADT patient who only nearly matches a roster entry (full name, birth
+//! date and sex, under another hospital's identifier: 29.4 bits, below the
+//! 30 an automatic match needs) alerts nobody and is queued; `hisp alert
+//! reviews` shows both sides; confirming sends the held-back alert once;
+//! rejecting sends nothing; a patient who opted out meanwhile cannot be
+//! confirmed; every decision is audited.
+
+use hisp::mailbox::INBOX;
+
+use crate::harness;
+use crate::notify::{ack_code, adt, alerts};
+use crate::smtp::{Node, wait_for};
+
+/// Jane Doe as a southern hospital knows her: no identifier in common with
+/// the roster, nor a ZIP or phone to corroborate the name and birth date.
+const NEAR_JANE: &str = "PID|1||X55^^^SOUTH^MR||Doe^Jane||19800102|F";
+
+async fn drained(n: &Node) {
+    wait_for(60, "every ADT processed", || async {
+        let mut conn = n.hisp.conn().await.expect("conn");
+        let left: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM adt_messages WHERE state <> 'done'")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("count");
+        (left == 0).then_some(())
+    })
+    .await;
+}
+
+/// The review ids of `alert reviews --json` (open ones, or all).
+fn reviews(n: &Node, all: bool) -> Vec<serde_json::Value> {
+    let mut args = vec!["alert", "reviews", "--json"];
+    if all {
+        args.push("--all");
+    }
+    let out = harness::ok(&n.cli(&args));
+    serde_json::from_str::<Vec<serde_json::Value>>(&out).expect("json")
+}
+
+async fn audited(n: &Node, action: &str, subject: &str) -> bool {
+    let mut conn = n.hisp.conn().await.expect("conn");
+    hisp::audit::page(&mut conn, 0, 100_000)
+        .await
+        .expect("audit")
+        .iter()
+        .any(|r| r.actor == "cli" && r.action == action && r.subject == subject)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn near_misses_wait_for_a_person_who_confirms_or_rejects_them_on_every_engine() {
+    let mut engines = vec![("sqlite", None)];
+    match std::env::var("HISP_TEST_POSTGRES_URL") {
+        Ok(admin) => engines.push(("postgres", Some(harness::fresh_pg_database(&admin).await))),
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set HISP_TEST_POSTGRES_URL"
+            );
+            eprintln!("HISP_TEST_POSTGRES_URL is not set: skipped the PostgreSQL run");
+        }
+    }
+    for (e, url) in engines {
+        let mut a = Node::new("a.test", false, url).await;
+        let carol = a.address("carol").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        let csv = a.dir.path().join("roster.csv");
+        std::fs::write(
+            &csv,
+            "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n\
+             MRN1,NORTH,Doe,Jane,1980-01-02,F,,,Transitions,\n",
+        )
+        .expect("csv");
+        let path = csv.to_str().expect("path");
+        harness::ok(&a.cli(&["roster", "import", path, "--owner", "carol@a.test"]));
+
+        // Three ED visits of the near match: AA each, no alert, three reviews.
+        for (control, visit) in [("R1", "VR1"), ("R2", "VR2"), ("R3", "VR3")] {
+            let msg = adt(control, "A04", "NORTHHOSP", "E", visit, NEAR_JANE);
+            assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        }
+        drained(&a).await;
+        assert!(
+            alerts(&a).await.is_empty(),
+            "{e}: a near miss alerts nobody"
+        );
+        let open = reviews(&a, false);
+        assert_eq!(open.len(), 3, "{e}: {open:?}");
+        for r in &open {
+            assert_eq!(r["status"], "open", "{e}");
+            assert_eq!(r["event"], "ed", "{e}");
+            assert_eq!(r["adt_patient"]["family"], "Doe", "{e}");
+            assert_eq!(r["adt_patient"]["identifiers"][0][0], "X55", "{e}");
+            assert_eq!(r["entry"]["owner"], "carol@a.test", "{e}");
+            let score: f64 = r["score"].as_str().expect("score").parse().expect("f64");
+            assert!((18.0..30.0).contains(&score), "{e}: {score}");
+        }
+        let table = harness::ok(&a.cli(&["alert", "reviews"]));
+        assert!(
+            table.contains("Doe, Jane 19800102 F X55@SOUTH"),
+            "{e}: {table}"
+        );
+        assert!(audited(&a, "review.view", "open").await, "{e}");
+        let id = |r: &serde_json::Value| r["id"].as_i64().expect("id").to_string();
+        let (r3, r2, r1) = (id(&open[0]), id(&open[1]), id(&open[2]));
+
+        // Confirmed: the alert the worker held back goes to carol, once.
+        let out = harness::ok(&a.cli(&["alert", "review", &r1, "--confirm"]));
+        assert!(out.contains("alert filed for carol@a.test"), "{e}: {out}");
+        let inbox = wait_for(60, "the confirmed alert in carol's inbox", || async {
+            let l = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
+            (!l.is_empty()).then_some(l)
+        })
+        .await;
+        assert_eq!(inbox.len(), 1, "{e}");
+        assert_eq!(inbox[0].subject, "Encounter notification: ED visit", "{e}");
+        let filed = alerts(&a).await;
+        assert_eq!(filed.len(), 1, "{e}");
+        assert_eq!(
+            (filed[0].subscriber.as_str(), filed[0].event.as_str()),
+            ("carol@a.test", "ed")
+        );
+        harness::fails(
+            &a.cli(&["alert", "review", &r1, "--confirm"]),
+            1,
+            "already confirmed",
+        );
+        assert!(
+            audited(&a, "match.confirm", &format!("review {r1}")).await,
+            "{e}"
+        );
+
+        // Rejected: nothing sent.
+        let out = harness::ok(&a.cli(&["alert", "review", &r2, "--reject"]));
+        assert!(out.contains("rejected"), "{e}: {out}");
+        assert!(
+            audited(&a, "match.reject", &format!("review {r2}")).await,
+            "{e}"
+        );
+
+        // The patient opts out before the third is decided: it cannot be confirmed.
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-out",
+            "--patient-id",
+            "X55",
+            "--authority",
+            "SOUTH",
+        ]));
+        harness::fails(
+            &a.cli(&["alert", "review", &r3, "--confirm"]),
+            1,
+            "opted out",
+        );
+        assert_eq!(
+            reviews(&a, false).len(),
+            1,
+            "{e}: still open, to be rejected"
+        );
+        harness::ok(&a.cli(&["alert", "review", &r3, "--reject"]));
+
+        assert_eq!(alerts(&a).await.len(), 1, "{e}: one alert in all");
+        assert!(reviews(&a, false).is_empty(), "{e}");
+        let all = reviews(&a, true);
+        let statuses: Vec<(&str, &str)> = all
+            .iter()
+            .map(|r| {
+                (
+                    r["status"].as_str().expect("status"),
+                    r["decided_by"].as_str().expect("decided_by"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("rejected", "cli"),
+                ("rejected", "cli"),
+                ("confirmed", "cli")
+            ],
+            "{e}"
+        );
+        harness::fails(
+            &a.cli(&["alert", "review", "999999", "--reject"]),
+            1,
+            "no review 999999",
+        );
+        harness::fails(&a.cli(&["alert", "review", &r1]), 2, "--confirm");
+        a.stop().await;
+    }
+}
