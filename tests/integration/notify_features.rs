@@ -21,7 +21,8 @@ async fn count(n: &Node, sql: &'static str) -> i64 {
     )
 }
 
-async fn drained(n: &Node) {
+/// Wait until the notify worker has finished every committed ADT message.
+pub async fn drained(n: &Node) {
     wait_for(60, "every ADT processed", || async {
         (count(n, "SELECT COUNT(*) FROM adt_messages WHERE state <> 'done'").await == 0)
             .then_some(())

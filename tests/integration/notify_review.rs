@@ -10,24 +10,12 @@ use hisp::mailbox::INBOX;
 
 use crate::harness;
 use crate::notify::{ack_code, adt, alerts};
+use crate::notify_features::drained;
 use crate::smtp::{Node, wait_for};
 
 /// Jane Doe as a southern hospital knows her: no identifier in common with
 /// the roster, nor a ZIP or phone to corroborate the name and birth date.
 const NEAR_JANE: &str = "PID|1||X55^^^SOUTH^MR||Doe^Jane||19800102|F";
-
-async fn drained(n: &Node) {
-    wait_for(60, "every ADT processed", || async {
-        let mut conn = n.hisp.conn().await.expect("conn");
-        let left: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM adt_messages WHERE state <> 'done'")
-                .fetch_one(&mut *conn)
-                .await
-                .expect("count");
-        (left == 0).then_some(())
-    })
-    .await;
-}
 
 /// The review ids of `alert reviews --json` (open ones, or all).
 fn reviews(n: &Node, all: bool) -> Vec<serde_json::Value> {
