@@ -416,9 +416,11 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
                         i.review.status.clone(),
                         i.review.score.clone(),
                         i.review.event.clone().unwrap_or_default(),
-                        i.adt_patient
-                            .as_ref()
-                            .map_or_else(|| "(message not kept)".into(), who),
+                        match &i.adt_patient {
+                            Some(p) => who(p),
+                            None if i.opted_out => "(opted out)".into(),
+                            None => "(message not kept)".into(),
+                        },
                         i.entry.as_ref().map_or_else(
                             || format!("{} (removed or expired)", i.review.roster_entry_id),
                             |e| format!("{} {}: {}", e.id, e.owner, who(&e.patient)),

@@ -518,6 +518,11 @@ impl Content {
         };
         Self { ev, raw, withheld }
     }
+
+    /// The sending facility (the feed) of the message.
+    pub(super) fn facility(&self) -> &str {
+        &self.ev.sending_facility
+    }
 }
 
 /// A roster match.

@@ -1,8 +1,17 @@
 //! The review queue of near-miss matches (STANDARDS §8: "a near-miss goes to a
 //! review queue rather than out as an alert"): listing it with both sides of
 //! each pair, and a person's decision. Confirming sends the very alert the
-//! worker held back (same encounter, same change key, so it is never sent
-//! twice); rejecting closes the item. Either way the decision is audited.
+//! worker held back (same encounter, same change key, so the subscriber's
+//! alert row is the one the worker would have filed); rejecting closes the
+//! item. Either way the decision is audited.
+//!
+//! Confirming first checks that the alert still makes sense: the encounter's
+//! change was not cancelled since (a retraction review needs the alert it
+//! retracts to have gone to the same subscriber), the roster entry is still
+//! current, and consent allows it under either identity (the ADT's or the
+//! roster entry's: confirming is what says they are one person). It then
+//! claims the review (`confirming`), so that of two people confirming at once
+//! only one sends, sends, and records `confirmed`.
 //!
 //! **Decision:** reviews are decided by an admin with the CLI (`hisp alert
 //! reviews`, `hisp alert review ID --confirm|--reject`), not by the care
@@ -29,8 +38,12 @@ pub struct ReviewItem {
     /// The patient as the ADT message named them; `None` when the message
     /// is no longer stored or no longer reads.
     pub adt_patient: Option<StoredPatient>,
-    /// The roster entry; `None` when it was removed or has expired.
+    /// The roster entry; `None` when it was removed, renewed by a
+    /// re-submitted roster, or has expired.
     pub entry: Option<RosterEntry>,
+    /// The patient has opted out (under either identity) since the message
+    /// came: the message's side is not shown.
+    pub opted_out: bool,
 }
 
 /// What a decision did.
@@ -57,12 +70,14 @@ fn event_name(event: &str) -> Option<&'static str> {
 }
 
 impl Notifier {
-    /// The review queue, newest first: the open items, or every one. Shows
-    /// PHI, so the listing is audited under `actor`.
+    /// The review queue, newest first: the undecided items, or every one.
+    /// Shows PHI, so the listing is audited under `actor`.
     pub async fn review_list(&self, all: bool, actor: &str) -> Result<Vec<ReviewItem>, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let sealer = hisp.store.sealer();
+        let mut snap = Snapshot::default();
+        snap.refresh(self).await?;
         let mut conn = hisp.conn().await?;
         let mut out = Vec::new();
         for review in notify::reviews(&mut conn, all).await? {
@@ -72,21 +87,30 @@ impl Notifier {
                 adt::read(&msg).ok().map(|ev| ev.patient)
             });
             let entry = notify::entry(&mut conn, sealer, review.roster_entry_id, now).await?;
+            let on_roster = entry.as_ref().map(|e| &e.patient);
+            let opted_out = consent(&snap, adt_patient.as_ref(), on_roster) == Some(OPT_OUT);
             out.push(ReviewItem {
                 review,
-                adt_patient,
+                adt_patient: adt_patient.filter(|_| !opted_out),
                 entry,
+                opted_out,
             });
         }
-        let scope = if all { "all" } else { "open" };
-        let detail = format!("{} reviews", out.len());
+        let scope = if all { "all" } else { "undecided" };
+        let ids: Vec<String> = out
+            .iter()
+            .take(50)
+            .map(|i| i.review.id.to_string())
+            .collect();
+        let more = if out.len() > 50 { " and more" } else { "" };
+        let detail = format!("{} reviews: {}{more}", out.len(), ids.join(", "));
         hisp.audit(&mut conn, actor, "review.view", scope, &detail)
             .await?;
         Ok(out)
     }
 
-    /// Decide an open review: confirm (send the held-back alert to the roster
-    /// entry's owner) or reject. Audited under `actor`.
+    /// Decide an undecided review: confirm (send the held-back alert to the
+    /// roster entry's owner) or reject. Audited under `actor`.
     pub async fn review_decide(
         &self,
         id: i64,
@@ -95,25 +119,76 @@ impl Notifier {
     ) -> Result<Decided, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
-        let sealer = hisp.store.sealer();
         let mut conn = hisp.conn().await?;
         let review = notify::review(&mut conn, id)
             .await?
             .ok_or_else(|| OpsError::Invalid(format!("no review {id}")))?;
-        if review.status != "open" {
-            return Err(OpsError::Invalid(format!(
-                "review {id} was already {}",
-                review.status
-            )));
-        }
+        drop(conn);
         if !confirm {
-            drop(conn);
-            self.record(id, "rejected", actor, "no alert").await?;
+            self.finish(&review, "open", "rejected", actor, "no alert")
+                .await?;
             return Ok(Decided::Rejected);
+        }
+        let (content, entry, target_parts) = self.confirmable(&review).await?;
+        let (snap, encounter_id, event, key) = target_parts;
+        let feed = snap
+            .feed(content.facility())
+            .ok_or_else(|| OpsError::Invalid(format!("the feed of review {id} is gone")))?;
+        let target = Target {
+            feed,
+            encounter_id,
+            event,
+            key: &key,
+        };
+        // Claim it: of two people confirming at once, one sends.
+        let mut tx = hisp.store.begin().await?;
+        let stale = now.saturating_sub(CONFIRM_STALE_SECS);
+        if !notify::move_review(&mut tx, id, "open", "confirming", actor, now, stale).await? {
+            return Err(not_open(&review));
+        }
+        tx.commit().await?;
+        let digest = snap.digest(&entry.owner);
+        let sent = match self.send_alert(&content, &target, &entry, digest).await {
+            Ok(sent) => sent,
+            Err(e) => {
+                // Give it back for another try; the alert, if filed, is
+                // found again by its change key.
+                let mut tx = hisp.store.begin().await?;
+                notify::move_review(&mut tx, id, "confirming", "open", actor, now, 0).await?;
+                tx.commit().await?;
+                return Err(e);
+            }
+        };
+        let detail = if sent {
+            format!("alert filed for {}", entry.owner)
+        } else {
+            format!("{} already had this alert", entry.owner)
+        };
+        self.finish(&review, "confirming", "confirmed", actor, &detail)
+            .await?;
+        Ok(Decided::Confirmed {
+            owner: entry.owner,
+            sent,
+        })
+    }
+
+    /// Everything a confirmation needs, each checked: the alert's content
+    /// (consent applied), the roster entry, and the snapshot with the
+    /// encounter, event and key of the held-back change.
+    async fn confirmable(
+        &self,
+        review: &Review,
+    ) -> Result<(Content, RosterEntry, (Snapshot, i64, &'static str, String)), OpsError> {
+        let hisp = &self.gw.hisp;
+        let now = hisp.now();
+        let sealer = hisp.store.sealer();
+        let id = review.id;
+        if !matches!(review.status.as_str(), "open" | "confirming") {
+            return Err(not_open(review));
         }
         let (Some(encounter_id), Some(key), Some(event)) = (
             review.encounter_id,
-            review.change_key.as_deref(),
+            review.change_key.clone(),
             review.event.as_deref().and_then(event_name),
         ) else {
             return Err(OpsError::Invalid(format!(
@@ -121,89 +196,169 @@ impl Notifier {
                  no alert to send: reject it"
             )));
         };
+        let refuse = |why: &str| OpsError::Invalid(format!("review {id}: {why}: reject it"));
+        let mut conn = hisp.conn().await?;
         let raw = notify::adt_message(&mut conn, sealer, review.adt_id)
             .await?
-            .ok_or_else(|| {
-                OpsError::Invalid(format!(
-                    "the ADT message of review {id} is no longer stored: reject it"
-                ))
-            })?;
+            .ok_or_else(|| refuse("its ADT message is no longer stored"))?;
         let entry = notify::entry(&mut conn, sealer, review.roster_entry_id, now)
             .await?
             .ok_or_else(|| {
-                OpsError::Invalid(format!(
-                    "roster entry {} of review {id} was removed or has expired: reject it",
+                refuse(&format!(
+                    "roster entry {} was removed, renewed by a re-submitted roster, or has \
+                     expired (the patient's next message is matched against the current roster)",
                     review.roster_entry_id
                 ))
             })?;
-        drop(conn);
-        let unreadable =
-            || OpsError::Invalid(format!("the ADT message of review {id} no longer reads"));
-        let msg = hl7::parse(&raw).map_err(|_| unreadable())?;
-        let ev = adt::read(&msg).map_err(|_| unreadable())?;
-        let mut snap = Snapshot::default();
-        snap.refresh(self).await?;
-        let feed = snap.feed(&ev.sending_facility).ok_or_else(|| {
-            OpsError::Invalid(format!(
-                "the feed of review {id} is no longer registered: reject it"
-            ))
-        })?;
-        let consent = snap.consent_of(&ev.patient);
-        if consent == Some("opt-out") {
-            return Err(OpsError::Invalid(format!(
-                "the patient of review {id} has opted out, so no alert may be sent: reject it"
+        let encounter = notify::encounter_by_id(&mut conn, encounter_id)
+            .await?
+            .ok_or_else(|| refuse("its encounter is gone"))?;
+        if let Some(why) = changed_since(&encounter.alerted, &key) {
+            return Err(refuse(why));
+        }
+        if let Some(cancelled) = retracted(&key)
+            && !notify::alert_filed(&mut conn, &entry.owner, encounter_id, &cancelled).await?
+        {
+            return Err(refuse(&format!(
+                "the alert it retracts never went to {}",
+                entry.owner
             )));
         }
-        if feed.sensitive && consent != Some("opt-in") {
+        drop(conn);
+        let msg = hl7::parse(&raw).map_err(|_| refuse("its ADT message no longer reads"))?;
+        let ev = adt::read(&msg).map_err(|_| refuse("its ADT message no longer reads"))?;
+        let mut snap = Snapshot::default();
+        snap.refresh(self).await?;
+        let feed = snap
+            .feed(&ev.sending_facility)
+            .ok_or_else(|| refuse("its feed is no longer registered"))?;
+        let sensitive = feed.sensitive;
+        let consent = consent(&snap, Some(&ev.patient), Some(&entry.patient));
+        if consent == Some(OPT_OUT) {
+            return Err(refuse("the patient has opted out, so no alert may be sent"));
+        }
+        if sensitive && consent != Some(OPT_IN) {
             return Err(OpsError::Invalid(format!(
-                "review {id} comes from a sensitive feed and the patient has no recorded \
+                "review {id}: it comes from a sensitive feed and the patient has no recorded \
                  consent, so no alert may be sent: reject it, or record consent first"
             )));
         }
-        let digest = snap.digest(&entry.owner);
         let content = Content::new(ev, &raw, consent);
-        let target = Target {
-            feed,
-            encounter_id,
-            event,
-            key,
-        };
-        let sent = self.send_alert(&content, &target, &entry, digest).await?;
-        let detail = if sent {
-            format!("alert filed for {}", entry.owner)
-        } else {
-            format!("{} already had this alert", entry.owner)
-        };
-        self.record(id, "confirmed", actor, &detail).await?;
-        Ok(Decided::Confirmed {
-            owner: entry.owner,
-            sent,
-        })
+        Ok((content, entry, (snap, encounter_id, event, key)))
     }
 
-    /// Write the decision and its audit entry in one transaction.
-    async fn record(
+    /// Move the review from `from` to `status` and audit the decision, in
+    /// one transaction.
+    async fn finish(
         &self,
-        id: i64,
+        review: &Review,
+        from: &str,
         status: &str,
         actor: &str,
         detail: &str,
     ) -> Result<(), OpsError> {
         let hisp = &self.gw.hisp;
+        let now = hisp.now();
+        let stale = now.saturating_sub(CONFIRM_STALE_SECS);
         let mut tx = hisp.store.begin().await?;
-        if !notify::decide_review(&mut tx, id, status, actor, hisp.now()).await? {
-            return Err(OpsError::Invalid(format!(
-                "review {id} was decided by someone else meanwhile"
-            )));
+        if !notify::move_review(&mut tx, review.id, from, status, actor, now, stale).await? {
+            return Err(not_open(review));
         }
         let action = if status == "confirmed" {
             "match.confirm"
         } else {
             "match.reject"
         };
-        hisp.audit(&mut tx, actor, action, &format!("review {id}"), detail)
-            .await?;
+        let subject = format!("review {}", review.id);
+        hisp.audit(&mut tx, actor, action, &subject, detail).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+const OPT_OUT: &str = "opt-out";
+const OPT_IN: &str = "opt-in";
+
+/// How long a confirmation may be under way before another may take over
+/// (one cut short by a crash), seconds.
+const CONFIRM_STALE_SECS: i64 = 300;
+
+/// The consent that governs a confirmed pair: an opt-out under either
+/// identity wins, then an opt-in under either.
+fn consent(
+    snap: &Snapshot,
+    adt: Option<&StoredPatient>,
+    entry: Option<&StoredPatient>,
+) -> Option<&'static str> {
+    let found: Vec<&str> = [adt, entry]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| snap.consent_of(p))
+        .collect();
+    if found.contains(&OPT_OUT) {
+        Some(OPT_OUT)
+    } else if found.contains(&OPT_IN) {
+        Some(OPT_IN)
+    } else {
+        None
+    }
+}
+
+/// The error for a review that is no longer undecided.
+fn not_open(review: &Review) -> OpsError {
+    OpsError::Invalid(format!(
+        "review {} was already {} (or is being decided by someone else)",
+        review.id, review.status
+    ))
+}
+
+/// For a retraction's key (`retract:admit#1`), the key of the alert it
+/// retracts (`admit#1`).
+fn retracted(key: &str) -> Option<String> {
+    let (base, generation) = key.rsplit_once('#')?;
+    Some(format!("{}#{generation}", base.strip_prefix("retract:")?))
+}
+
+/// Why the held-back change `key` (`admit#2`: the change and its
+/// generation, see `process::remember`) is no longer current in the
+/// encounter's alerted list, if it is not: a later message cancelled it.
+fn changed_since(alerted: &str, key: &str) -> Option<&'static str> {
+    let Some((base, generation)) = key.rsplit_once('#') else {
+        return Some("its change key does not read");
+    };
+    if base.starts_with("retract:") {
+        return None;
+    }
+    let keys: Vec<&str> = alerted.split(',').filter(|k| !k.is_empty()).collect();
+    let tombstone = format!("{base}~");
+    let cancelled = keys.iter().filter(|k| **k == tombstone).count();
+    let current = keys.contains(&base) && generation.parse::<usize>().ok() == Some(cancelled + 1);
+    (!current).then_some("the event was cancelled by a later message")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{changed_since, retracted};
+
+    #[test]
+    fn a_held_back_change_is_current_until_a_later_message_cancels_it() {
+        assert_eq!(changed_since("admit", "admit#1"), None);
+        assert_eq!(changed_since("ed,discharge", "ed#1"), None);
+        // A11 after the admit: the admit is tombstoned.
+        assert!(changed_since("admit~", "admit#1").is_some());
+        // Admitted again after the cancel: the second generation is current,
+        // the first is not.
+        assert_eq!(changed_since("admit~,admit", "admit#2"), None);
+        assert!(changed_since("admit~,admit", "admit#1").is_some());
+        assert!(changed_since("", "admit#1").is_some());
+        assert!(changed_since("admit", "admit").is_some());
+        // Retractions are checked against the alert they retract instead.
+        assert_eq!(changed_since("admit~", "retract:admit#1"), None);
+        assert_eq!(retracted("retract:admit#1").as_deref(), Some("admit#1"));
+        assert_eq!(
+            retracted("retract:transfer:south#2").as_deref(),
+            Some("transfer:south#2")
+        );
+        assert_eq!(retracted("admit#1"), None);
     }
 }

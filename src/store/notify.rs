@@ -553,6 +553,25 @@ pub async fn encounter(
     })
 }
 
+/// An encounter by id.
+pub async fn encounter_by_id(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<EncounterRow>, StoreError> {
+    sqlx::query("SELECT id, state, alerted FROM encounters WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| {
+            Ok(EncounterRow {
+                id: r.try_get("id")?,
+                state: r.try_get("state")?,
+                alerted: r.try_get("alerted")?,
+            })
+        })
+        .transpose()
+}
+
 /// Save an encounter's state.
 pub async fn save_encounter(
     conn: &mut AnyConnection,
@@ -641,6 +660,24 @@ pub async fn unsent_alert(
         Some(r) => Ok(Some(r.try_get(0)?)),
         None => Ok(None),
     }
+}
+
+/// Whether this change of the encounter was filed as an alert for `subscriber`.
+pub async fn alert_filed(
+    conn: &mut AnyConnection,
+    subscriber: &str,
+    encounter_id: i64,
+    change_key: &str,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "SELECT id FROM alerts WHERE subscriber = $1 AND encounter_id = $2 AND change_key = $3",
+    )
+    .bind(subscriber)
+    .bind(encounter_id)
+    .bind(change_key)
+    .fetch_optional(&mut *conn)
+    .await?
+    .is_some())
 }
 
 /// Note the Message-ID an alert went out with.
@@ -785,13 +822,16 @@ fn review_row(r: &AnyRow) -> Result<Review, StoreError> {
     })
 }
 
-/// Reviews, newest first: the open ones only, or every one.
+/// Reviews, newest first: the undecided ones (`open`, and `confirming` ones
+/// whose confirmation is under way or was cut short), or every one.
 pub async fn reviews(conn: &mut AnyConnection, all: bool) -> Result<Vec<Review>, StoreError> {
-    let sql = format!(
-        "SELECT {REVIEW_COLUMNS} FROM match_reviews WHERE $1 = 1 OR status = 'open' ORDER BY id DESC"
-    );
+    let filter = if all {
+        ""
+    } else {
+        "WHERE status IN ('open', 'confirming')"
+    };
+    let sql = format!("SELECT {REVIEW_COLUMNS} FROM match_reviews {filter} ORDER BY id DESC");
     sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(i64::from(all))
         .fetch_all(&mut *conn)
         .await?
         .iter()
@@ -851,22 +891,29 @@ pub async fn insert_review(
     Ok(())
 }
 
-/// Record the decision on an open review; false when it was not open (or
-/// does not exist).
-pub async fn decide_review(
+/// Move a review from `from` to `to`, recording who and when; false when it
+/// was not in `from` (someone else moved it first), so exactly one caller
+/// wins. A `confirming` review older than `stale_before` counts as `open`
+/// again when `from` is `open` (its confirmation was cut short).
+pub async fn move_review(
     conn: &mut AnyConnection,
     id: i64,
-    status: &str,
+    from: &str,
+    to: &str,
     actor: &str,
     now: i64,
+    stale_before: i64,
 ) -> Result<bool, StoreError> {
     Ok(sqlx::query(
-        "UPDATE match_reviews SET status = $1, decided_by = $2, decided_at = $3 WHERE id = $4 AND status = 'open'",
+        "UPDATE match_reviews SET status = $1, decided_by = $2, decided_at = $3
+         WHERE id = $4 AND (status = $5 OR ($5 = 'open' AND status = 'confirming' AND decided_at < $6))",
     )
-    .bind(status)
+    .bind(to)
     .bind(actor)
     .bind(now)
     .bind(id)
+    .bind(from)
+    .bind(stale_before)
     .execute(&mut *conn)
     .await?
     .rows_affected()

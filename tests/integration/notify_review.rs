@@ -2,9 +2,11 @@
 //! an ADT patient who only nearly matches a roster entry (full name, birth
 //! date and sex, under another hospital's identifier: 29.4 bits, below the
 //! 30 an automatic match needs) alerts nobody and is queued; `hisp alert
-//! reviews` shows both sides; confirming sends the held-back alert once;
-//! rejecting sends nothing; a patient who opted out meanwhile cannot be
-//! confirmed; every decision is audited.
+//! reviews` shows both sides; confirming sends the held-back alert once, as
+//! the change the worker held back; rejecting sends nothing; a change a later
+//! message cancelled, a retraction of an alert never sent, a patient who
+//! opted out meanwhile (under the roster's identity) and a review from before
+//! reviews kept their change cannot be confirmed; every decision is audited.
 
 use hisp::mailbox::INBOX;
 
@@ -90,7 +92,7 @@ async fn near_misses_wait_for_a_person_who_confirms_or_rejects_them_on_every_eng
             table.contains("Doe, Jane 19800102 F X55@SOUTH"),
             "{e}: {table}"
         );
-        assert!(audited(&a, "review.view", "open").await, "{e}");
+        assert!(audited(&a, "review.view", "undecided").await, "{e}");
         let id = |r: &serde_json::Value| r["id"].as_i64().expect("id").to_string();
         let (r3, r2, r1) = (id(&open[0]), id(&open[1]), id(&open[2]));
 
@@ -110,6 +112,16 @@ async fn near_misses_wait_for_a_person_who_confirms_or_rejects_them_on_every_eng
             (filed[0].subscriber.as_str(), filed[0].event.as_str()),
             ("carol@a.test", "ed")
         );
+        // The very change the worker held back.
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let (encounter, key): (i64, String) =
+            sqlx::query_as("SELECT encounter_id, change_key FROM alerts")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("alert");
+        drop(conn);
+        assert_eq!(Some(encounter), open[2]["encounter_id"].as_i64(), "{e}");
+        assert_eq!(Some(key.as_str()), open[2]["change_key"].as_str(), "{e}");
         harness::fails(
             &a.cli(&["alert", "review", &r1, "--confirm"]),
             1,
@@ -128,25 +140,75 @@ async fn near_misses_wait_for_a_person_who_confirms_or_rejects_them_on_every_eng
             "{e}"
         );
 
-        // The patient opts out before the third is decided: it cannot be confirmed.
+        // An admission, then its cancellation (A11): two reviews, and neither
+        // can be confirmed: the admission was cancelled, and the retraction
+        // would retract an alert carol never got.
+        let admit = adt("R4", "A01", "NORTHHOSP", "I", "VR4", NEAR_JANE);
+        assert_eq!(ack_code(&a, &admit).await.0, "AA", "{e}");
+        drained(&a).await;
+        let cancel = adt("R5", "A11", "NORTHHOSP", "I", "VR4", NEAR_JANE);
+        assert_eq!(ack_code(&a, &cancel).await.0, "AA", "{e}");
+        drained(&a).await;
+        let open = reviews(&a, false);
+        let events: Vec<&str> = open
+            .iter()
+            .map(|r| r["event"].as_str().expect("event"))
+            .collect();
+        assert_eq!(events, ["retraction", "admit", "ed"], "{e}");
+        let (r5, r4) = (id(&open[0]), id(&open[1]));
+        harness::fails(
+            &a.cli(&["alert", "review", &r4, "--confirm"]),
+            1,
+            "cancelled",
+        );
+        harness::fails(
+            &a.cli(&["alert", "review", &r5, "--confirm"]),
+            1,
+            "never went to carol",
+        );
+        harness::ok(&a.cli(&["alert", "review", &r4, "--reject"]));
+        harness::ok(&a.cli(&["alert", "review", &r5, "--reject"]));
+
+        // A review from before reviews kept their change: reject only.
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let old: i64 = sqlx::query_scalar(
+            "INSERT INTO match_reviews (adt_id, roster_entry_id, score, created_at)
+             SELECT adt_id, roster_entry_id, score, created_at FROM match_reviews WHERE id = $1
+             RETURNING id",
+        )
+        .bind(r3.parse::<i64>().expect("id"))
+        .fetch_one(&mut *conn)
+        .await
+        .expect("old review");
+        drop(conn);
+        let old = old.to_string();
+        harness::fails(
+            &a.cli(&["alert", "review", &old, "--confirm"]),
+            1,
+            "queued before",
+        );
+        harness::ok(&a.cli(&["alert", "review", &old, "--reject"]));
+
+        // The patient opts out under the roster's identity (not the ADT's)
+        // before the third is decided: confirming would say they are one
+        // person, so it is refused, and the listing hides the message's side.
         harness::ok(&a.cli(&[
             "consent",
             "opt-out",
             "--patient-id",
-            "X55",
+            "MRN1",
             "--authority",
-            "SOUTH",
+            "NORTH",
         ]));
         harness::fails(
             &a.cli(&["alert", "review", &r3, "--confirm"]),
             1,
             "opted out",
         );
-        assert_eq!(
-            reviews(&a, false).len(),
-            1,
-            "{e}: still open, to be rejected"
-        );
+        let open = reviews(&a, false);
+        assert_eq!(open.len(), 1, "{e}: still open, to be rejected");
+        assert_eq!(open[0]["opted_out"], true, "{e}");
+        assert!(open[0]["adt_patient"].is_null(), "{e}");
         harness::ok(&a.cli(&["alert", "review", &r3, "--reject"]));
 
         assert_eq!(alerts(&a).await.len(), 1, "{e}: one alert in all");
@@ -161,15 +223,9 @@ async fn near_misses_wait_for_a_person_who_confirms_or_rejects_them_on_every_eng
                 )
             })
             .collect();
-        assert_eq!(
-            statuses,
-            [
-                ("rejected", "cli"),
-                ("rejected", "cli"),
-                ("confirmed", "cli")
-            ],
-            "{e}"
-        );
+        let mut want = vec![("rejected", "cli"); 5];
+        want.push(("confirmed", "cli"));
+        assert_eq!(statuses, want, "{e}");
         harness::fails(
             &a.cli(&["alert", "review", "999999", "--reject"]),
             1,
