@@ -129,8 +129,14 @@ impl Notifier {
                 .await?;
             return Ok(Decided::Rejected);
         }
-        let (content, entry, target_parts) = self.confirmable(&review).await?;
-        let (snap, encounter_id, event, key) = target_parts;
+        let Confirmable {
+            content,
+            entry,
+            snap,
+            encounter_id,
+            event,
+            key,
+        } = self.confirmable(&review).await?;
         let feed = snap
             .feed(content.facility())
             .ok_or_else(|| OpsError::Invalid(format!("the feed of review {id} is gone")))?;
@@ -172,13 +178,8 @@ impl Notifier {
         })
     }
 
-    /// Everything a confirmation needs, each checked: the alert's content
-    /// (consent applied), the roster entry, and the snapshot with the
-    /// encounter, event and key of the held-back change.
-    async fn confirmable(
-        &self,
-        review: &Review,
-    ) -> Result<(Content, RosterEntry, (Snapshot, i64, &'static str, String)), OpsError> {
+    /// Everything a confirmation needs, each checked (see the module docs).
+    async fn confirmable(&self, review: &Review) -> Result<Confirmable, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let sealer = hisp.store.sealer();
@@ -243,8 +244,14 @@ impl Notifier {
                  consent, so no alert may be sent: reject it, or record consent first"
             )));
         }
-        let content = Content::new(ev, &raw, consent);
-        Ok((content, entry, (snap, encounter_id, event, key)))
+        Ok(Confirmable {
+            content: Content::new(ev, &raw, consent),
+            entry,
+            snap,
+            encounter_id,
+            event,
+            key,
+        })
     }
 
     /// Move the review from `from` to `status` and audit the decision, in
@@ -274,6 +281,20 @@ impl Notifier {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// What confirming a review sends, and to whom.
+struct Confirmable {
+    /// The alert's content, consent applied.
+    content: Content,
+    /// The roster entry (its owner gets the alert).
+    entry: RosterEntry,
+    /// Feeds, consents and delivery modes as of now.
+    snap: Snapshot,
+    /// The held-back change: its encounter, event and key.
+    encounter_id: i64,
+    event: &'static str,
+    key: String,
 }
 
 const OPT_OUT: &str = "opt-out";
