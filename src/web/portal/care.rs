@@ -189,10 +189,12 @@ async fn worklist(
     };
     let mut l = listing(&state, &filter).await?;
     // One row more than a page was read: it says whether there is an older page.
-    let older = (l.items.len() > PAGE).then(|| {
+    let older = if l.items.len() > PAGE {
         l.items.truncate(PAGE);
         l.items.last().map(|(i, _)| i.id)
-    });
+    } else {
+        None
+    };
     if !l.items.is_empty() {
         let detail = format!("{} alerts listed", l.items.len());
         audit(&state, &v, "alert.list", &subs.join(", "), &detail).await?;
@@ -211,7 +213,7 @@ async fn worklist(
             nav => v.nav(),
             no_address => subs.is_empty(),
             rows => rows(l.items, &feeds),
-            older => older.flatten(),
+            older => older,
             paged => before.is_some(),
             tabs => tabs(&l.counts),
             status => status.unwrap_or("all"),
