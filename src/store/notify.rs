@@ -546,6 +546,10 @@ pub async fn encounter(
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
+    encounter_row(&r)
+}
+
+fn encounter_row(r: &AnyRow) -> Result<EncounterRow, StoreError> {
     Ok(EncounterRow {
         id: r.try_get("id")?,
         state: r.try_get("state")?,
@@ -562,13 +566,8 @@ pub async fn encounter_by_id(
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
-        .map(|r| {
-            Ok(EncounterRow {
-                id: r.try_get("id")?,
-                state: r.try_get("state")?,
-                alerted: r.try_get("alerted")?,
-            })
-        })
+        .as_ref()
+        .map(encounter_row)
         .transpose()
 }
 
