@@ -5,8 +5,8 @@
 //! become alerts (STANDARDS.md §6–§7): A01/A04/A06 admit or ED presentation
 //! (ED when PV1-2 = E), A03 discharge, A02 transfer only when the facility
 //! changes, A11/A12/A13 retraction only when the cancelled event was alerted,
-//! A08 updates without alerting, A40 merges identifiers, A28/A31 update the
-//! patient index.
+//! A08 updates without alerting, A40/A34/A36 merge and A47 corrects
+//! identifiers, A28/A31 update the patient index.
 
 use crate::hl7::Message;
 use crate::store::notify::StoredPatient;
@@ -48,7 +48,7 @@ pub struct AdtEvent {
     pub event_time: String,
     /// MSH-10.
     pub control_id: String,
-    /// MRG-1 (A40): the identifier this message retires.
+    /// MRG-1 (A40, A34, A36, A47): the identifier this message retires.
     pub merged: Option<(String, String)>,
 }
 

@@ -66,6 +66,29 @@ fn demographics(p: &StoredPatient) -> Demographics {
     }
 }
 
+/// The consent decisions.
+pub(super) const OPT_OUT: &str = "opt-out";
+pub(super) const OPT_IN: &str = "opt-in";
+
+/// The message names the patient with every field matching uses.
+fn complete(p: &StoredPatient) -> bool {
+    !p.family.trim().is_empty()
+        && !p.given.trim().is_empty()
+        && p.birth_date.is_some()
+        && p.sex.is_some()
+        && p.postal_code.is_some()
+}
+
+/// Fill what the message leaves out of the patient (demographics, other
+/// identifiers) from the patient index's person; the message's own values
+/// win. True when something was added.
+pub(super) fn fill_gaps(p: &mut StoredPatient, known: &StoredPatient) -> bool {
+    let merged = notify::merge_person(known, p);
+    let changed = merged != *p;
+    *p = merged;
+    changed
+}
+
 impl Notifier {
     /// Process one claimed ADT row to its end. Quiet outcomes are written in
     /// `batch`'s open transaction (committed with the rest of the batch); an
@@ -90,13 +113,11 @@ impl Notifier {
             let done = Done::Quiet("unregistered feed");
             return finish(batch, row, "feed removed", false, done);
         };
-        let consent = snap.consent_of(&ev.patient);
-        if consent == Some("opt-out") {
-            self.suppressed(batch, row, "the patient opted out").await?;
-            return finish(batch, row, "opted out", true, Done::Quiet("opted out"));
+        if snap.consent_of_all([&ev.patient]) == Some(OPT_OUT) {
+            return self.opted_out(batch, row).await;
         }
         match ev.trigger.as_str() {
-            "A40" => return self.merge(batch, row, &ev).await,
+            "A40" | "A34" | "A36" | "A47" => return self.merge(batch, row, &ev).await,
             "A28" | "A31" => return self.index_person(batch, row, &ev).await,
             _ => {}
         }
@@ -104,14 +125,43 @@ impl Notifier {
         let mut matches = snap.match_rosters(&ev.patient, now);
         let matched =
             |m: &[(String, Matched<'_>)]| m.iter().any(|(_, x)| matches!(x, Matched::Yes(_)));
-        if !matched(&matches) && snap.index_nonempty && self.enrich(&mut ev).await? {
-            matches = snap.match_rosters(&ev.patient, now);
+        // The patient index's person: read when the message lacks what
+        // matching uses, and for consent once a roster matched.
+        let mut indexed = None;
+        if !matched(&matches) && snap.index_nonempty && !complete(&ev.patient) {
+            let known = self.indexed(&ev.patient).await?;
+            if let Some(k) = &known
+                && fill_gaps(&mut ev.patient, k)
+            {
+                matches = snap.match_rosters(&ev.patient, now);
+            }
+            indexed = Some(known);
         }
         // Most ADT traffic is about patients on nobody's roster: they need no
         // encounter bookkeeping (it only remembers what was alerted to whom).
         if matches.is_empty() {
             let done = Done::Quiet("no subscriber's roster matched");
             return finish(batch, row, "no subscriber", false, done);
+        }
+        let indexed = match indexed {
+            Some(known) => known,
+            None if snap.index_nonempty => self.indexed(&ev.patient).await?,
+            None => None,
+        };
+        // Consent under every record of this person: the message, the index's
+        // person and each roster entry it matched (a near miss is not known
+        // to be the same person; its review checks again when confirmed).
+        let same_person = matches.iter().filter_map(|(_, m)| match m {
+            Matched::Yes(e) => Some(&e.patient),
+            Matched::Review(..) => None,
+        });
+        let consent = snap.consent_of_all(
+            std::iter::once(&ev.patient)
+                .chain(indexed.as_ref())
+                .chain(same_person),
+        );
+        if consent == Some(OPT_OUT) {
+            return self.opted_out(batch, row).await;
         }
         let (change, enc) = self.advance(batch, &ev).await?;
         let enc_id = enc.id;
@@ -120,7 +170,7 @@ impl Notifier {
             let done = Done::Quiet("no state change to alert");
             return finish(batch, row, "no alert", false, done);
         };
-        if feed.sensitive && consent != Some("opt-in") {
+        if feed.sensitive && consent != Some(OPT_IN) {
             self.save(batch, &enc).await?;
             self.suppressed(batch, row, "sensitive source and no recorded consent")
                 .await?;
@@ -148,32 +198,26 @@ impl Notifier {
         finish(batch, row, event, false, done)
     }
 
-    /// Fill what the message leaves out of the patient (demographics, other
-    /// identifiers) from the patient index; the message's own values win. A
-    /// message with every matching field present is left as it is. Read on a
-    /// pooled connection, outside the batch's write transaction (an A28/A31
-    /// earlier in the batch committed it first). True when something was added.
-    async fn enrich(&self, ev: &mut AdtEvent) -> Result<bool, OpsError> {
-        let p = &ev.patient;
-        let complete = !p.family.trim().is_empty()
-            && !p.given.trim().is_empty()
-            && p.birth_date.is_some()
-            && p.sex.is_some()
-            && p.postal_code.is_some();
-        if p.identifiers.is_empty() || complete {
-            return Ok(false);
+    /// The patient index's person for the message's patient (the first of
+    /// its identifiers the index knows). Read on a pooled connection,
+    /// outside the batch's write transaction (an A28/A31 earlier in the
+    /// batch committed it first).
+    pub(super) async fn indexed(
+        &self,
+        p: &StoredPatient,
+    ) -> Result<Option<StoredPatient>, OpsError> {
+        if p.identifiers.is_empty() {
+            return Ok(None);
         }
         let hisp = &self.gw.hisp;
         let mut conn = hisp.conn().await?;
-        let known =
-            notify::index_lookup(&mut conn, hisp.store.sealer(), &ev.patient.identifiers).await?;
-        let Some(known) = known else {
-            return Ok(false);
-        };
-        let merged = notify::merge_person(&known, &ev.patient);
-        let changed = merged != ev.patient;
-        ev.patient = merged;
-        Ok(changed)
+        Ok(notify::index_lookup(&mut conn, hisp.store.sealer(), &p.identifiers).await?)
+    }
+
+    /// An opted-out patient: audited, and nothing kept beyond the dedup key.
+    async fn opted_out(&self, batch: &mut Batch, row: &AdtRow) -> Result<Done, OpsError> {
+        self.suppressed(batch, row, "the patient opted out").await?;
+        finish(batch, row, "opted out", true, Done::Quiet("opted out"))
     }
 
     /// A28/A31: add or update the person in the patient index; no alert.
@@ -379,16 +423,25 @@ impl Notifier {
         Ok(())
     }
 
-    /// A40: the MRG-1 identifier is retired in favour of PID-3's first one
-    /// (STANDARDS.md §8: "An A40 merge retires the MRG-1 identifier"), in the
-    /// rosters and in the patient index.
+    /// A40, A34, A36 (merges) and A47 (an identifier corrected): the MRG-1
+    /// identifier is retired in favour of PID-3's (STANDARDS.md §8: "An A40
+    /// merge retires the MRG-1 identifier"), in the rosters, the consent
+    /// decisions (which keep it too) and the patient index. The survivor is
+    /// PID-3's repetition from MRG-1's assigning authority, else its first.
     async fn merge(
         &self,
         batch: &mut Batch,
         row: &AdtRow,
         ev: &AdtEvent,
     ) -> Result<Done, OpsError> {
-        let (Some(retired), Some(survivor)) = (&ev.merged, ev.patient.identifiers.first()) else {
+        let ids = &ev.patient.identifiers;
+        let survivor = ev.merged.as_ref().and_then(|(_, authority)| {
+            let found = ids
+                .iter()
+                .find(|(_, a)| !authority.is_empty() && a.eq_ignore_ascii_case(authority));
+            found.or(ids.first())
+        });
+        let (Some(retired), Some(survivor)) = (&ev.merged, survivor) else {
             let done = Done::Quiet("nothing to merge");
             return finish(batch, row, "merge without MRG-1 or PID-3", false, done);
         };
@@ -397,9 +450,13 @@ impl Notifier {
         let sealer = hisp.store.sealer();
         let conn = batch.conn(hisp).await?;
         let n = notify::merge_identifier(conn, sealer, retired, survivor, now).await?;
+        let c = notify::merge_consent_identifier(conn, sealer, retired, survivor).await?;
         notify::index_merge(conn, sealer, retired, survivor, now).await?;
         let subject = format!("adt {}", row.id);
-        let detail = format!("{n} roster entries updated");
+        let detail = format!(
+            "{}: {n} roster entries and {c} consent decisions updated",
+            ev.trigger
+        );
         hisp.audit(conn, "notify", "patient.merge", &subject, &detail)
             .await?;
         // The rosters changed: the worker reloads them before the next message.
@@ -503,7 +560,7 @@ impl Content {
     /// The alert's content under the patient's recorded `consent`: without
     /// opt-in, sensitive diagnoses stay out of the alert.
     pub(super) fn new(ev: AdtEvent, raw: &[u8], consent: Option<&str>) -> Self {
-        if consent == Some("opt-in") {
+        if consent == Some(OPT_IN) {
             return Self {
                 ev,
                 raw: raw.to_vec(),
@@ -554,7 +611,7 @@ pub struct Snapshot {
     /// The patient index has someone (else no lookup is worth a query). Set
     /// when loaded and as soon as this worker indexes a person; another
     /// node's first A28/A31 is seen at the next reload (5 minutes at most).
-    index_nonempty: bool,
+    pub(super) index_nonempty: bool,
 }
 
 /// The longest a snapshot is used without reloading, seconds.
@@ -634,20 +691,31 @@ impl Snapshot {
         self.digest.iter().any(|s| s == subscriber)
     }
 
-    /// The latest consent decision that matches the patient.
-    pub(super) fn consent_of(&self, p: &StoredPatient) -> Option<&str> {
-        let ids = identifiers(p);
-        let demo = demographics(p);
-        self.consents
-            .iter()
-            .rev()
-            .find(|(index, _)| {
+    /// The consent that governs a message about `people`, records of one
+    /// person (the message's, the patient index's, a roster entry's): an
+    /// opt-out under any of them wins, then an opt-in under any. Under each,
+    /// the latest matching decision counts.
+    pub(super) fn consent_of_all<'a>(
+        &self,
+        people: impl IntoIterator<Item = &'a StoredPatient>,
+    ) -> Option<&'static str> {
+        let mut found = None;
+        for p in people {
+            let ids = identifiers(p);
+            let demo = demographics(p);
+            let latest = self.consents.iter().rev().find(|(index, _)| {
                 matches!(
                     index.lookup(&ids, &demo),
                     Outcome::Identifier { .. } | Outcome::Demographic { .. }
                 )
-            })
-            .map(|(_, decision)| decision.as_str())
+            });
+            match latest.map(|(_, decision)| decision.as_str()) {
+                Some(OPT_OUT) => return Some(OPT_OUT),
+                Some(OPT_IN) => found = Some(OPT_IN),
+                _ => {}
+            }
+        }
+        found
     }
 
     /// Per subscriber (owner), the best match in their roster (entries still

@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use super::Notifier;
 use super::adt;
-use super::process::{Content, Snapshot, Target};
+use super::process::{Content, OPT_IN, OPT_OUT, Snapshot, Target};
 use crate::hl7;
 use crate::ops::OpsError;
 use crate::store::notify::{self, Review, RosterEntry, StoredPatient};
@@ -88,7 +88,12 @@ impl Notifier {
             });
             let entry = notify::entry(&mut conn, sealer, review.roster_entry_id, now).await?;
             let on_roster = entry.as_ref().map(|e| &e.patient);
-            let opted_out = consent(&snap, adt_patient.as_ref(), on_roster) == Some(OPT_OUT);
+            let indexed = match &adt_patient {
+                Some(p) if snap.index_nonempty => self.indexed(p).await?,
+                _ => None,
+            };
+            let people = adt_patient.iter().chain(&indexed).chain(on_roster);
+            let opted_out = snap.consent_of_all(people) == Some(OPT_OUT);
             out.push(ReviewItem {
                 review,
                 adt_patient: adt_patient.filter(|_| !opted_out),
@@ -234,7 +239,13 @@ impl Notifier {
             .feed(&ev.sending_facility)
             .ok_or_else(|| refuse("its feed is no longer registered"))?;
         let sensitive = feed.sensitive;
-        let consent = consent(&snap, Some(&ev.patient), Some(&entry.patient));
+        let indexed = if snap.index_nonempty {
+            self.indexed(&ev.patient).await?
+        } else {
+            None
+        };
+        let people = [Some(&ev.patient), indexed.as_ref(), Some(&entry.patient)];
+        let consent = snap.consent_of_all(people.into_iter().flatten());
         if consent == Some(OPT_OUT) {
             return Err(refuse("the patient has opted out, so no alert may be sent"));
         }
@@ -297,33 +308,9 @@ struct Confirmable {
     key: String,
 }
 
-const OPT_OUT: &str = "opt-out";
-const OPT_IN: &str = "opt-in";
-
 /// How long a confirmation may be under way before another may take over
 /// (one cut short by a crash), seconds.
 const CONFIRM_STALE_SECS: i64 = 300;
-
-/// The consent that governs a confirmed pair: an opt-out under either
-/// identity wins, then an opt-in under either.
-fn consent(
-    snap: &Snapshot,
-    adt: Option<&StoredPatient>,
-    entry: Option<&StoredPatient>,
-) -> Option<&'static str> {
-    let found: Vec<&str> = [adt, entry]
-        .into_iter()
-        .flatten()
-        .filter_map(|p| snap.consent_of(p))
-        .collect();
-    if found.contains(&OPT_OUT) {
-        Some(OPT_OUT)
-    } else if found.contains(&OPT_IN) {
-        Some(OPT_IN)
-    } else {
-        None
-    }
-}
 
 /// The error for a review that is no longer undecided.
 fn not_open(review: &Review) -> OpsError {

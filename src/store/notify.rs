@@ -429,6 +429,37 @@ pub async fn merge_identifier(
     Ok(changed)
 }
 
+/// An A40 merge in the consent decisions: a decision recorded under the
+/// retired identifier covers the survivor too (one person). The retired
+/// identifier stays, so a late message still carrying it is covered as well.
+pub async fn merge_consent_identifier(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    retired: &(String, String),
+    survivor: &(String, String),
+) -> Result<usize, StoreError> {
+    let mut changed = 0;
+    for c in consents(conn, sealer).await? {
+        let ids = &c.patient.identifiers;
+        if !ids.iter().any(|i| same_id(i, retired)) || ids.iter().any(|i| same_id(i, survivor)) {
+            continue;
+        }
+        let mut p = c.patient.clone();
+        p.identifiers.push(survivor.clone());
+        let json = serde_json::to_vec(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("UPDATE consents SET patient_sealed = $1 WHERE id = $2")
+            .bind(sealer.seal(CONSENT, &json)?)
+            .bind(c.id)
+            .execute(&mut *conn)
+            .await?;
+        changed += 1;
+    }
+    if changed > 0 {
+        bump_generation(conn).await?;
+    }
+    Ok(changed)
+}
+
 /// Remove an owner's roster (for `--replace`).
 pub async fn delete_roster(conn: &mut AnyConnection, owner: &str) -> Result<u64, StoreError> {
     bump_generation(conn).await?;

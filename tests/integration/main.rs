@@ -17,6 +17,7 @@ mod notice_fixtures;
 mod notice_robustness;
 mod notify;
 mod notify_features;
+mod notify_identity;
 mod notify_review;
 mod portal;
 mod setup;

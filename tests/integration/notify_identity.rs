@@ -1,0 +1,197 @@
+//! One person under several records, over real MLLP on every engine: an
+//! opt-out counts whichever record it was recorded under (the message's, the
+//! patient index's person, or the roster entry the message matched), and
+//! identifier merges and corrections (A40, A34, A47) carry rosters and
+//! consent decisions to the surviving identifier.
+
+use crate::harness;
+use crate::notify::{ack_code, adt, alerts};
+use crate::notify_features::drained;
+use crate::smtp::Node;
+
+fn hl7(control: &str, trigger: &str, body: &str) -> Vec<u8> {
+    format!(
+        "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20261122070000||ADT^{trigger}^ADT_A39|{control}|P|2.5.1\r\
+         EVN|{trigger}|20261122070000\r{body}\r"
+    )
+    .into_bytes()
+}
+
+fn opt_out(n: &Node, id: &str, authority: &str) {
+    harness::ok(&n.cli(&[
+        "consent",
+        "opt-out",
+        "--patient-id",
+        id,
+        "--authority",
+        authority,
+    ]));
+}
+
+async fn audit_details(n: &Node, action: &str) -> Vec<String> {
+    let mut conn = n.hisp.conn().await.expect("conn");
+    hisp::audit::page(&mut conn, 0, 100_000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|r| r.action == action)
+        .map(|r| r.detail)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on_every_engine() {
+    let mut engines = vec![("sqlite", None)];
+    match std::env::var("HISP_TEST_POSTGRES_URL") {
+        Ok(admin) => engines.push(("postgres", Some(harness::fresh_pg_database(&admin).await))),
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set HISP_TEST_POSTGRES_URL"
+            );
+            eprintln!("HISP_TEST_POSTGRES_URL is not set: skipped the PostgreSQL run");
+        }
+    }
+    for (e, url) in engines {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        let csv = a.dir.path().join("roster.csv");
+        std::fs::write(
+            &csv,
+            "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n\
+             K77,NORTH,Kent,Clara,1975-06-07,F,06103,,,\n\
+             555,SSA,Roe,John,1970-03-04,M,06102,8605550101,,\n\
+             OLD1,NORTH,Doe,Jane,1980-01-02,F,06101,,,\n\
+             M47,NORTH,Poe,Ann,1990-05-06,F,06104,,,\n\
+             B1,NORTH,Lee,Bob,1960-07-08,M,06105,,,\n",
+        )
+        .expect("csv");
+        let owner = ["--owner", "carol@a.test"];
+        let path = csv.to_str().expect("p");
+        harness::ok(&a.cli(&["roster", "import", path, owner[0], owner[1]]));
+        // The patient index learns that Clara's MRN and SSN are one person.
+        let clara_a31 = "PID|1||K77^^^NORTH^MR~111^^^SSA^SS||Kent^Clara||19750607|F";
+        assert_eq!(ack_code(&a, &hl7("I1", "A31", clara_a31)).await.0, "AA");
+        drained(&a).await;
+        // Clara opts out under her social security number, which only the
+        // patient index links to the hospital's MRN; John under the number
+        // the roster knows him by; Jane under the MRN the hospital retires.
+        opt_out(&a, "111", "SSA");
+        opt_out(&a, "555", "SSA");
+        opt_out(&a, "OLD1", "NORTH");
+
+        let messages: Vec<Vec<u8>> = vec![
+            // Clara, by MRN only: her roster entry matches by identifier.
+            adt(
+                "C1",
+                "A04",
+                "NORTHHOSP",
+                "E",
+                "V1",
+                "PID|1||K77^^^NORTH^MR||Kent^Clara",
+            ),
+            // John, under the hospital's MRN: his entry matches by demographics.
+            adt(
+                "J1",
+                "A04",
+                "NORTHHOSP",
+                "E",
+                "V2",
+                "PID|1||MRN2^^^NORTH^MR||Roe^John||19700304|M|||2 Elm St^^Hartford^CT^06102||(860)555-0101",
+            ),
+            // Jane's MRN is retired for NEW1, then she comes to the ED as NEW1.
+            hl7(
+                "D1",
+                "A40",
+                "PID|1||NEW1^^^NORTH^MR||Doe^Jane\rMRG|OLD1^^^NORTH",
+            ),
+            adt(
+                "D2",
+                "A04",
+                "NORTHHOSP",
+                "E",
+                "V3",
+                "PID|1||NEW1^^^NORTH^MR||Doe^Jane",
+            ),
+            // Ann's MRN is corrected (A47); PID-3 lists her SSN first, and
+            // the survivor is the repetition from MRG-1's authority.
+            hl7(
+                "P1",
+                "A47",
+                "PID|1||999^^^SSA^SS~M48^^^NORTH^MR||Poe^Ann\rMRG|M47^^^NORTH",
+            ),
+            adt(
+                "P2",
+                "A04",
+                "NORTHHOSP",
+                "E",
+                "V4",
+                "PID|1||M48^^^NORTH^MR||Poe^Ann",
+            ),
+            // Bob's records are merged the v2.3 way (A34).
+            hl7("L1", "A34", "PID|1||B2^^^NORTH^MR||Lee^Bob\rMRG|B1^^^NORTH"),
+            adt(
+                "L2",
+                "A04",
+                "NORTHHOSP",
+                "E",
+                "V5",
+                "PID|1||B2^^^NORTH^MR||Lee^Bob",
+            ),
+        ];
+        for m in &messages {
+            assert_eq!(ack_code(&a, m).await.0, "AA", "{e}");
+        }
+        drained(&a).await;
+
+        let sent = alerts(&a).await;
+        let visits = harness::ok(&a.cli(&["alert", "list", "--json"]));
+        assert_eq!(sent.len(), 2, "{e}: only Ann and Bob are alerted: {visits}");
+        assert!(sent.iter().all(|x| x.subscriber == "carol@a.test"), "{e}");
+        let suppressed = audit_details(&a, "alert.suppressed").await;
+        assert_eq!(
+            suppressed
+                .iter()
+                .filter(|d| d.as_str() == "the patient opted out")
+                .count(),
+            3,
+            "{e}: Clara, John and Jane: {suppressed:?}"
+        );
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let kept: i64 = sqlx::Row::get(
+            &sqlx::query(
+                "SELECT COUNT(*) FROM adt_messages WHERE result = 'opted out' AND raw_sealed IS NULL",
+            )
+            .fetch_one(&mut *conn)
+            .await
+            .expect("count"),
+            0,
+        );
+        drop(conn);
+        assert_eq!(kept, 3, "{e}: nothing of theirs is kept but the key");
+
+        let merges = audit_details(&a, "patient.merge").await;
+        assert!(
+            merges.contains(&"A40: 1 roster entries and 1 consent decisions updated".into()),
+            "{e}: {merges:?}"
+        );
+        assert!(
+            merges.contains(&"A47: 1 roster entries and 0 consent decisions updated".into()),
+            "{e}: {merges:?}"
+        );
+        let listed = harness::ok(&a.cli(&["roster", "list", owner[0], owner[1], "--json"]));
+        for (gone, now) in [("OLD1", "NEW1"), ("M47", "M48"), ("B1", "B2")] {
+            assert!(
+                !listed.contains(&format!("\"{gone}\"")) && listed.contains(&format!("\"{now}\"")),
+                "{e}: {gone} became {now}: {listed}"
+            );
+        }
+        assert!(
+            !listed.contains("\"999\""),
+            "{e}: the SSN is not taken for the corrected MRN: {listed}"
+        );
+        a.stop().await;
+    }
+}
