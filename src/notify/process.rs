@@ -694,7 +694,8 @@ impl Snapshot {
     /// The consent that governs a message about `people`, records of one
     /// person (the message's, the patient index's, a roster entry's): an
     /// opt-out under any of them wins, then an opt-in under any. Under each,
-    /// the latest matching decision counts.
+    /// the latest matching decision counts; an opt-out matches a near miss
+    /// too, an opt-in only a match.
     pub(super) fn consent_of_all<'a>(
         &self,
         people: impl IntoIterator<Item = &'a StoredPatient>,
@@ -703,11 +704,15 @@ impl Snapshot {
         for p in people {
             let ids = identifiers(p);
             let demo = demographics(p);
-            let latest = self.consents.iter().rev().find(|(index, _)| {
-                matches!(
-                    index.lookup(&ids, &demo),
-                    Outcome::Identifier { .. } | Outcome::Demographic { .. }
-                )
+            // An opt-out also holds on a near miss: recorded by name, birth
+            // date and sex alone it can never reach an automatic match, and
+            // erring there withholds an alert rather than sending one.
+            let latest = self.consents.iter().rev().find(|(index, decision)| {
+                match index.lookup(&ids, &demo) {
+                    Outcome::Identifier { .. } | Outcome::Demographic { .. } => true,
+                    Outcome::Review { .. } => decision == OPT_OUT,
+                    Outcome::NoMatch => false,
+                }
             });
             match latest.map(|(_, decision)| decision.as_str()) {
                 Some(OPT_OUT) => return Some(OPT_OUT),

@@ -1,6 +1,7 @@
 //! One person under several records, over real MLLP on every engine: an
 //! opt-out counts whichever record it was recorded under (the message's, the
-//! patient index's person, or the roster entry the message matched), and
+//! patient index's person, or the roster entry the message matched, or
+//! demographics alone, which can only ever nearly match), and
 //! identifier merges and corrections (A40, A34, A47) carry rosters and
 //! consent decisions to the surviving identifier.
 
@@ -65,7 +66,8 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
              555,SSA,Roe,John,1970-03-04,M,06102,8605550101,,\n\
              OLD1,NORTH,Doe,Jane,1980-01-02,F,06101,,,\n\
              M47,NORTH,Poe,Ann,1990-05-06,F,06104,,,\n\
-             B1,NORTH,Lee,Bob,1960-07-08,M,06105,,,\n",
+             B1,NORTH,Lee,Bob,1960-07-08,M,06105,,,\n\
+             MM1,NORTH,Moe,Mary,1985-09-10,F,06106,,,\n",
         )
         .expect("csv");
         let owner = ["--owner", "carol@a.test"];
@@ -81,6 +83,20 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
         opt_out(&a, "111", "SSA");
         opt_out(&a, "555", "SSA");
         opt_out(&a, "OLD1", "NORTH");
+        // Mary by name, birth date and sex alone, which by itself could
+        // never reach an automatic match.
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-out",
+            "--family",
+            "Moe",
+            "--given",
+            "Mary",
+            "--birth-date",
+            "1985-09-10",
+            "--sex",
+            "F",
+        ]));
 
         let messages: Vec<Vec<u8>> = vec![
             // Clara, by MRN only: her roster entry matches by identifier.
@@ -140,6 +156,14 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
                 "V5",
                 "PID|1||B2^^^NORTH^MR||Lee^Bob",
             ),
+            adt(
+                "M1",
+                "A04",
+                "NORTHHOSP",
+                "E",
+                "V6",
+                "PID|1||MM1^^^NORTH^MR||Moe^Mary||19850910|F|||^^^^06106",
+            ),
         ];
         for m in &messages {
             assert_eq!(ack_code(&a, m).await.0, "AA", "{e}");
@@ -156,8 +180,8 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
                 .iter()
                 .filter(|d| d.as_str() == "the patient opted out")
                 .count(),
-            3,
-            "{e}: Clara, John and Jane: {suppressed:?}"
+            4,
+            "{e}: Clara, John, Jane and Mary: {suppressed:?}"
         );
         let mut conn = a.hisp.conn().await.expect("conn");
         let kept: i64 = sqlx::Row::get(
@@ -170,7 +194,7 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
             0,
         );
         drop(conn);
-        assert_eq!(kept, 3, "{e}: nothing of theirs is kept but the key");
+        assert_eq!(kept, 4, "{e}: nothing of theirs is kept but the key");
 
         let merges = audit_details(&a, "patient.merge").await;
         assert!(
