@@ -34,12 +34,10 @@ pub struct AdtEvent {
     pub attending: String,
     /// PD1-4 primary care provider.
     pub pcp: String,
-    /// PV2-3 admit reason (text, else code).
-    pub admit_reason: String,
-    /// PV2-3.1, the admit reason's code.
-    pub admit_reason_code: String,
-    /// DG1-3 diagnoses: (code, text or else the code).
-    pub diagnoses: Vec<(String, String)>,
+    /// PV2-3 admit reason.
+    pub admit_reason: Coded,
+    /// DG1-3 diagnoses.
+    pub diagnoses: Vec<Coded>,
     /// PV1-36 discharge disposition.
     pub discharge_disposition: String,
     /// PV1-37 discharged-to location.
@@ -50,6 +48,38 @@ pub struct AdtEvent {
     pub control_id: String,
     /// MRG-1 (A40, A34, A36, A47): the identifier this message retires.
     pub merged: Option<(String, String)>,
+}
+
+/// A coded value (CWE) as an alert shows it and sensitivity filtering
+/// judges it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coded {
+    /// Every code it carries: the identifier and the alternate identifier
+    /// (CWE.1 and CWE.4) of each repetition.
+    pub codes: Vec<String>,
+    /// The first repetition's text (CWE.2), else its first code.
+    pub text: String,
+}
+
+impl Coded {
+    fn read(field: Option<crate::hl7::Field<'_>>) -> Self {
+        let Some(field) = field else {
+            return Self::default();
+        };
+        let part = |rep: &crate::hl7::Repetition<'_>, n: usize| {
+            rep.component(n)
+                .map(|c| c.text().trim().to_string())
+                .filter(|s| !s.is_empty() && s != "\"\"")
+        };
+        let mut codes = Vec::new();
+        let mut text = None;
+        for rep in field.repetitions() {
+            text = text.or_else(|| part(&rep, 2));
+            codes.extend([part(&rep, 1), part(&rep, 4)].into_iter().flatten());
+        }
+        let text = text.or_else(|| codes.first().cloned()).unwrap_or_default();
+        Self { codes, text }
+    }
 }
 
 /// Why an ADT message cannot be used.
@@ -100,11 +130,12 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         .join(" / "),
         attending: person(msg, "PV1-7"),
         pcp: person(msg, "PD1-4"),
-        admit_reason_code: text(msg, "PV2-3.1"),
-        admit_reason: opt(msg, "PV2-3.2")
-            .or_else(|| opt(msg, "PV2-3.1"))
-            .unwrap_or_default(),
-        diagnoses: diagnoses(msg),
+        admit_reason: Coded::read(msg.segments_named("PV2").next().and_then(|s| s.field(3))),
+        diagnoses: msg
+            .segments_named("DG1")
+            .map(|seg| Coded::read(seg.field(3)))
+            .filter(|d| !d.text.is_empty())
+            .collect(),
         discharge_disposition: text(msg, "PV1-36.1"),
         discharged_to: text(msg, "PV1-37.1"),
         event_time: opt(msg, "EVN-2.1").unwrap_or_else(|| header.timestamp.clone()),
@@ -162,24 +193,6 @@ fn person(msg: &Message, field: &str) -> String {
         (false, true) => name,
         (false, false) => format!("{name} ({id})"),
     }
-}
-
-fn diagnoses(msg: &Message) -> Vec<(String, String)> {
-    msg.segments_named("DG1")
-        .filter_map(|seg| {
-            let f = seg.field(3)?;
-            let rep = f.repetition(1)?;
-            let text = rep.component(2).map(|c| c.text().trim().to_string());
-            let code = rep
-                .component(1)
-                .map(|c| c.text().trim().to_string())
-                .unwrap_or_default();
-            let label = text
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(|| code.clone());
-            (!label.is_empty()).then_some((code, label))
-        })
-        .collect()
 }
 
 /// What an event does to its encounter.
@@ -323,10 +336,14 @@ mod tests {
         assert_eq!(e.patient.phone.as_deref(), Some("8605551234"));
         assert_eq!(e.patient_class, "E");
         assert_eq!(e.attending, "Anna Smith (1234)");
-        assert_eq!(e.admit_reason, "Chest pain");
+        assert_eq!(e.admit_reason.text, "Chest pain");
+        assert!(e.admit_reason.codes.is_empty());
         assert_eq!(
             e.diagnoses,
-            [("R07.9".to_string(), "Chest pain, unspecified".to_string())]
+            [Coded {
+                codes: vec!["R07.9".into()],
+                text: "Chest pain, unspecified".into()
+            }]
         );
         assert_eq!(e.location_facility, "NORTHHOSP");
     }

@@ -72,8 +72,8 @@ pub fn summary(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
         }
     };
     push("Attending", &ev.attending);
-    push("Admit reason", &ev.admit_reason);
-    let diagnoses: Vec<&str> = ev.diagnoses.iter().map(|(_, t)| t.as_str()).collect();
+    push("Admit reason", &ev.admit_reason.text);
+    let diagnoses: Vec<&str> = ev.diagnoses.iter().map(|d| d.text.as_str()).collect();
     push("Diagnoses", &diagnoses.join("; "));
     push("Discharge disposition", &ev.discharge_disposition);
     push("Discharged to", &ev.discharged_to);

@@ -8,7 +8,7 @@
 //! Z21 (HIV), O99.31–O99.32 and O99.34 (substance use and mental disorders in
 //! pregnancy), Z71.4 and Z71.5 (alcohol and drug counselling).
 
-use super::adt::AdtEvent;
+use super::adt::{AdtEvent, Coded};
 
 /// Is this diagnosis code one that needs the patient's consent to disclose?
 pub fn sensitive_code(code: &str) -> bool {
@@ -21,48 +21,73 @@ pub fn sensitive_code(code: &str) -> bool {
         || ["O9931", "O9932", "O9934"].iter().any(|p| starts(p))
 }
 
+/// Does any of a coded value's codes need consent?
+fn sensitive(c: &Coded) -> bool {
+    c.codes.iter().any(|code| sensitive_code(code))
+}
+
 /// The event with sensitive diagnoses (and a sensitive admit reason) removed;
 /// true when anything was withheld.
 pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
     let mut out = ev.clone();
-    out.diagnoses.retain(|(code, _)| !sensitive_code(code));
+    out.diagnoses.retain(|d| !sensitive(d));
     let mut withheld = out.diagnoses.len() != ev.diagnoses.len();
-    if sensitive_code(&ev.admit_reason_code) {
-        out.admit_reason = String::new();
-        out.admit_reason_code = String::new();
+    if sensitive(&ev.admit_reason) {
+        out.admit_reason = Coded::default();
         withheld = true;
     }
     (out, withheld)
 }
 
-/// The ER7 message without DG1 segments whose DG1-3.1 is sensitive (and with
-/// PV2-3 emptied when its code is); segments are CR-separated as received.
+/// The ER7 message without DG1 segments whose DG1-3 carries a sensitive
+/// code (in any repetition, as identifier or alternate identifier), and with
+/// PV2-3 emptied when it does. Read as the parser reads it: a BOM and blank
+/// lines before MSH are skipped, the separators come from MSH, and the bytes
+/// are kept as received (a Latin-1 message stays Latin-1); segments end in CR.
 pub fn redact_raw(raw: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(raw);
-    let Some(field_sep) = text.get(3..4).and_then(|s| s.chars().next()) else {
+    let body = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
+    let start = body
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(body.len());
+    let body = &body[start..];
+    let (Some(&fs), Some(&cs), Some(&rs)) = (body.get(3), body.get(4), body.get(5)) else {
         return raw.to_vec();
     };
-    let comp_sep = text.get(4..5).and_then(|s| s.chars().next()).unwrap_or('^');
-    let code_of = |seg: &str, n: usize| -> String {
-        seg.split(field_sep)
-            .nth(n)
-            .and_then(|f| f.split(comp_sep).next())
-            .unwrap_or("")
-            .to_string()
+    if !body.starts_with(b"MSH") {
+        return raw.to_vec();
+    }
+    let field = |seg: &[u8], n: usize| -> Vec<u8> {
+        seg.split(|b| *b == fs).nth(n).unwrap_or_default().to_vec()
     };
-    let mut out = Vec::with_capacity(raw.len());
-    for seg in text.split(['\r', '\n']).filter(|s| !s.is_empty()) {
-        if seg.starts_with("DG1") && sensitive_code(&code_of(seg, 3)) {
+    let flagged = |seg: &[u8]| {
+        field(seg, 3).split(|b| *b == rs).any(|rep| {
+            let parts: Vec<&[u8]> = rep.split(|b| *b == cs).collect();
+            [0, 3].iter().any(|&i| {
+                parts
+                    .get(i)
+                    .is_some_and(|c| sensitive_code(&String::from_utf8_lossy(c)))
+            })
+        })
+    };
+    let named = |seg: &[u8], name: &[u8]| seg.starts_with(name) && seg.get(3) == Some(&fs);
+    let mut out = Vec::with_capacity(body.len());
+    for seg in body.split(|b| matches!(b, b'\r' | b'\n')) {
+        if seg.is_empty() || (named(seg, b"DG1") && flagged(seg)) {
             continue;
         }
-        if seg.starts_with("PV2") && sensitive_code(&code_of(seg, 3)) {
-            let mut fields: Vec<&str> = seg.split(field_sep).collect();
-            if let Some(f) = fields.get_mut(3) {
-                *f = "";
+        if named(seg, b"PV2") && flagged(seg) {
+            let fields: Vec<&[u8]> = seg.split(|b| *b == fs).collect();
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(fs);
+                }
+                if i != 3 {
+                    out.extend_from_slice(f);
+                }
             }
-            out.extend_from_slice(fields.join(&field_sep.to_string()).as_bytes());
         } else {
-            out.extend_from_slice(seg.as_bytes());
+            out.extend_from_slice(seg);
         }
         out.push(b'\r');
     }
@@ -91,5 +116,31 @@ mod tests {
         assert!(out.contains("DG1|2||R07.9^Chest pain^I10\r"), "{out}");
         assert!(out.contains("PV2|||\r"), "{out}");
         assert!(out.starts_with("MSH|^~\\&|A|B"));
+    }
+
+    #[test]
+    fn raw_is_read_as_the_parser_reads_it() {
+        // A BOM and blank lines before MSH, custom separators, LF endings,
+        // Latin-1 text, and the sensitive code only as a second repetition's
+        // alternate identifier.
+        let raw = b"\xEF\xBB\xBF\r\n\nMSH#*!\\%#A#B#C#D#2026##ADT*A01#1#P#2.5.1\nPID#1##X##M\xFCller*J\nDG1#1##LOC1*Chest pain*L!LOC2*Alcohol dependence*L*F10.20*Alcohol dependence*I10\nDG1#2##R07.9*Chest pain*I10\nPV2###*Alcohol withdrawal*L*F10.239\n".to_vec();
+        let out = redact_raw(&raw);
+        let text = String::from_utf8_lossy(&out);
+        assert!(!text.contains("Alcohol"), "{text}");
+        assert!(text.starts_with("MSH#*!\\%#A"), "{text}");
+        assert!(text.contains("DG1#2##R07.9*Chest pain*I10\r"), "{text}");
+        assert!(text.contains("PV2###\r"), "{text}");
+        assert!(
+            out.windows(7).any(|w| w == b"M\xFCller*"),
+            "Latin-1 bytes kept as received"
+        );
+        // And the event read from it loses the same things.
+        let msg = crate::hl7::parse(&raw).expect("parse");
+        let ev = crate::notify::adt::read(&msg).expect("event");
+        let (redacted, withheld) = redact_event(&ev);
+        assert!(withheld);
+        assert_eq!(redacted.diagnoses.len(), 1);
+        assert_eq!(redacted.diagnoses[0].text, "Chest pain");
+        assert!(redacted.admit_reason.text.is_empty());
     }
 }
