@@ -63,6 +63,15 @@ fn today(now: i64) -> u32 {
         + u32::try_from(d).unwrap_or(1)
 }
 
+/// When an entry stops matching: at roster expiry, or at the end (UTC) of
+/// its `end_date` (`YYYY-MM-DD`, already checked) when that comes first.
+fn enrolment_ends(expires: i64, end_date: Option<&str>) -> i64 {
+    match end_date.and_then(crate::clock::days_from_iso_date) {
+        Some(day) => expires.min((day + 1) * 86_400),
+        None => expires,
+    }
+}
+
 /// The same roster patient: a shared identifier, or the same normalized
 /// name and birth date.
 fn same_patient(a: &StoredPatient, b: &StoredPatient) -> bool {
@@ -178,7 +187,7 @@ impl Hisp {
                 &patient,
                 r.program.as_deref(),
                 r.end_date.as_deref(),
-                expires,
+                enrolment_ends(expires, r.end_date.as_deref()),
                 now,
             )
             .await?;
@@ -298,5 +307,23 @@ impl Hisp {
             }
         }
         Ok(addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::enrolment_ends;
+
+    #[test]
+    fn an_end_date_ends_the_entry_when_it_comes_before_expiry() {
+        let day = crate::clock::days_from_iso_date("2026-11-23").expect("day");
+        let expires = (day + 90) * 86_400;
+        assert_eq!(
+            enrolment_ends(expires, Some("2026-11-23")),
+            (day + 1) * 86_400,
+            "at the end of the last enrolled day"
+        );
+        assert_eq!(enrolment_ends(expires, Some("2027-11-23")), expires);
+        assert_eq!(enrolment_ends(expires, None), expires);
     }
 }

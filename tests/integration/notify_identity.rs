@@ -59,15 +59,20 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
         a.start().await;
         harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
         let csv = a.dir.path().join("roster.csv");
+        // Eve is enrolled until tomorrow: her entry ends then, not in 90 days.
+        let day = a.hisp.now().div_euclid(86_400) + 1;
+        let (y, m, d) = hisp::clock::civil_from_days(day);
+        let tomorrow = format!("{y:04}-{m:02}-{d:02}");
         std::fs::write(
             &csv,
-            "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n\
+            format!("patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n\
              K77,NORTH,Kent,Clara,1975-06-07,F,06103,,,\n\
              555,SSA,Roe,John,1970-03-04,M,06102,8605550101,,\n\
              OLD1,NORTH,Doe,Jane,1980-01-02,F,06101,,,\n\
              M47,NORTH,Poe,Ann,1990-05-06,F,06104,,,\n\
              B1,NORTH,Lee,Bob,1960-07-08,M,06105,,,\n\
-             MM1,NORTH,Moe,Mary,1985-09-10,F,06106,,,\n",
+             MM1,NORTH,Moe,Mary,1985-09-10,F,06106,,,\n\
+             EE1,NORTH,Eng,Eve,1981-02-03,F,06107,,,{tomorrow}\n"),
         )
         .expect("csv");
         let owner = ["--owner", "carol@a.test"];
@@ -212,6 +217,16 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
                 "{e}: {gone} became {now}: {listed}"
             );
         }
+        let entries: Vec<serde_json::Value> = serde_json::from_str(&listed).expect("json");
+        let eve = entries
+            .iter()
+            .find(|x| x["family_name"] == "Eng")
+            .expect("Eve's entry");
+        assert_eq!(
+            eve["expires"],
+            hisp::clock::rfc3339((day + 1) * 86_400),
+            "{e}"
+        );
         assert!(
             !listed.contains("\"999\""),
             "{e}: the SSN is not taken for the corrected MRN: {listed}"
