@@ -293,6 +293,12 @@ impl Notifier {
         let now = hisp.now();
         let mut sent = Vec::new();
         for (owner, matched) in matches {
+            if target.event == "retraction" {
+                let mut conn = hisp.conn().await?;
+                if !told_of_cancelled(&mut conn, owner, target.encounter_id, target.key).await? {
+                    continue;
+                }
+            }
             let entry = match matched {
                 Matched::Yes(e) => *e,
                 Matched::Review(e, score) => {
@@ -541,6 +547,28 @@ fn remember(alerted: &[String], key: &str) -> (Vec<String>, String) {
         generation + 1
     };
     (keys, format!("{key}#{generation}"))
+}
+
+/// For a retraction's key (`retract:admit#1`), the key of the alert it
+/// retracts (`admit#1`).
+pub(super) fn retracted(key: &str) -> Option<String> {
+    let (base, generation) = key.rsplit_once('#')?;
+    Some(format!("{}#{generation}", base.strip_prefix("retract:")?))
+}
+
+/// Whether `owner` may be sent the change `key`: anything but a retraction,
+/// and a retraction only when the alert it cancels was filed for them (a
+/// subscriber enrolled since, or matched only now, never heard of it).
+pub(super) async fn told_of_cancelled(
+    conn: &mut AnyConnection,
+    owner: &str,
+    encounter_id: i64,
+    key: &str,
+) -> Result<bool, OpsError> {
+    match retracted(key) {
+        Some(cancelled) => Ok(notify::alert_filed(conn, owner, encounter_id, &cancelled).await?),
+        None => Ok(true),
+    }
 }
 
 fn random_id() -> Result<String, OpsError> {

@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use super::Notifier;
 use super::adt;
-use super::process::{Content, OPT_IN, OPT_OUT, Snapshot, Target};
+use super::process::{Content, OPT_IN, OPT_OUT, Snapshot, Target, told_of_cancelled};
 use crate::hl7;
 use crate::ops::OpsError;
 use crate::store::notify::{self, Review, RosterEntry, StoredPatient};
@@ -222,9 +222,7 @@ impl Notifier {
         if let Some(why) = changed_since(&encounter.alerted, &key) {
             return Err(refuse(why));
         }
-        if let Some(cancelled) = retracted(&key)
-            && !notify::alert_filed(&mut conn, &entry.owner, encounter_id, &cancelled).await?
-        {
+        if !told_of_cancelled(&mut conn, &entry.owner, encounter_id, &key).await? {
             return Err(refuse(&format!(
                 "the alert it retracts never went to {}",
                 entry.owner
@@ -320,13 +318,6 @@ fn not_open(review: &Review) -> OpsError {
     ))
 }
 
-/// For a retraction's key (`retract:admit#1`), the key of the alert it
-/// retracts (`admit#1`).
-fn retracted(key: &str) -> Option<String> {
-    let (base, generation) = key.rsplit_once('#')?;
-    Some(format!("{}#{generation}", base.strip_prefix("retract:")?))
-}
-
 /// Why the held-back change `key` (`admit#2`: the change and its
 /// generation, see `process::remember`) is no longer current in the
 /// encounter's alerted list, if it is not: a later message cancelled it.
@@ -346,7 +337,8 @@ fn changed_since(alerted: &str, key: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{changed_since, retracted};
+    use super::changed_since;
+    use crate::notify::process::retracted;
 
     #[test]
     fn a_held_back_change_is_current_until_a_later_message_cancels_it() {

@@ -3,10 +3,11 @@
 //! patient index's person, or the roster entry the message matched, or
 //! demographics alone, which can only ever nearly match), and
 //! identifier merges and corrections (A40, A34, A47) carry rosters and
-//! consent decisions to the surviving identifier.
+//! consent decisions to the surviving identifier. A retraction goes only to
+//! the subscribers told of what it cancels.
 
 use crate::harness;
-use crate::notify::{ack_code, adt, alerts};
+use crate::notify::{JANE, ack_code, adt, alerts};
 use crate::notify_features::drained;
 use crate::smtp::Node;
 
@@ -233,4 +234,56 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
         );
         a.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retraction_goes_only_to_subscribers_told_of_what_it_cancels() {
+    let mut a = Node::new("a.test", false, None).await;
+    a.address("carol").await;
+    a.address("dave").await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let roster = |owner: &str| {
+        let csv = a.dir.path().join(format!("{owner}.csv"));
+        std::fs::write(
+            &csv,
+            "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n\
+             MRN1,NORTH,Doe,Jane,1980-01-02,F,06101,,,\n",
+        )
+        .expect("csv");
+        let path = csv.to_str().expect("p").to_string();
+        harness::ok(&a.cli(&["roster", "import", &path, "--owner", owner]));
+    };
+    roster("carol@a.test");
+    assert_eq!(
+        ack_code(&a, &adt("R1", "A01", "NORTHHOSP", "I", "V1", JANE))
+            .await
+            .0,
+        "AA"
+    );
+    drained(&a).await;
+    // Dave enrols Jane after the admission, then the admission is cancelled.
+    roster("dave@a.test");
+    assert_eq!(
+        ack_code(&a, &adt("R2", "A11", "NORTHHOSP", "I", "V1", JANE))
+            .await
+            .0,
+        "AA"
+    );
+    drained(&a).await;
+    let mut sent: Vec<(String, String)> = alerts(&a)
+        .await
+        .into_iter()
+        .map(|x| (x.subscriber, x.event))
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            ("carol@a.test".to_string(), "admit".to_string()),
+            ("carol@a.test".to_string(), "retraction".to_string()),
+        ],
+        "dave never heard of the admission, so he is not told it was cancelled"
+    );
+    a.stop().await;
 }
