@@ -11,10 +11,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::Notifier;
+use super::process::{OPT_OUT, Snapshot};
 use crate::direct::DirectAddress;
 use crate::direct::compose::{self, CRLF};
 use crate::ops::OpsError;
-use crate::store::notify;
+use crate::store::notify::{self, UnsentAlert};
 
 /// The clear-text Subject of a digest (no PHI).
 pub const SUBJECT: &str = "Encounter notifications: daily digest";
@@ -41,6 +42,10 @@ impl Notifier {
             notify::digests_due(&mut conn, due).await?
         };
         let mut sent = 0;
+        let mut snap = Snapshot::default();
+        if !subscribers.is_empty() {
+            snap.refresh(self).await?;
+        }
         for (subscriber, seen) in subscribers {
             let now = hisp.now();
             let alerts = {
@@ -53,13 +58,14 @@ impl Notifier {
                 tx.commit().await?;
                 alerts
             };
+            let alerts = self.withdraw_opted_out(&snap, alerts).await?;
             if alerts.is_empty() {
                 continue;
             }
             let from = self.sender().await?;
             let to = DirectAddress::parse(&subscriber)?;
             let message = render(&from, &to, &alerts, now);
-            let ids: Vec<i64> = alerts.iter().map(|(id, _)| *id).collect();
+            let ids: Vec<i64> = alerts.iter().map(|a| a.id).collect();
             self.send_filed(&from, &to, &message, &ids).await?;
             tracing::info!(alerts = alerts.len(), "daily digest sent");
             sent += 1;
@@ -68,16 +74,55 @@ impl Notifier {
     }
 }
 
+impl Notifier {
+    /// The alerts whose patient has not opted out since they were filed;
+    /// the others are withdrawn from the worklist (deleted, never sent) and
+    /// audited. The patient is judged by the roster entry the alert matched.
+    async fn withdraw_opted_out(
+        &self,
+        snap: &Snapshot,
+        alerts: Vec<UnsentAlert>,
+    ) -> Result<Vec<UnsentAlert>, OpsError> {
+        let hisp = &self.gw.hisp;
+        let mut keep = Vec::with_capacity(alerts.len());
+        let mut tx = hisp.store.begin().await?;
+        for a in alerts {
+            // Expired entries too (`now` 0): the alert was filed while it was current.
+            let entry = match a.roster_entry_id {
+                Some(id) => notify::entry(&mut tx, hisp.store.sealer(), id, 0).await?,
+                None => None,
+            };
+            let opted_out =
+                entry.is_some_and(|e| snap.consent_of_all([&e.patient]) == Some(OPT_OUT));
+            if opted_out && notify::delete_unsent_alert(&mut tx, a.id).await? {
+                let subject = format!("alert {}", a.id);
+                hisp.audit(
+                    &mut tx,
+                    "notify",
+                    "alert.withdrawn",
+                    &subject,
+                    "the patient opted out",
+                )
+                .await?;
+            } else {
+                keep.push(a);
+            }
+        }
+        tx.commit().await?;
+        Ok(keep)
+    }
+}
+
 /// The digest message: every alert's summary, oldest first, in one text part.
-fn render(from: &DirectAddress, to: &DirectAddress, alerts: &[(i64, String)], now: i64) -> Vec<u8> {
+fn render(from: &DirectAddress, to: &DirectAddress, alerts: &[UnsentAlert], now: i64) -> Vec<u8> {
     let mut text = format!(
         "{} encounter notification{} since your last digest.{CRLF}",
         alerts.len(),
         if alerts.len() == 1 { "" } else { "s" }
     );
-    for (id, summary) in alerts {
-        text.push_str(&format!("{CRLF}---- alert {id} ----{CRLF}"));
-        for line in summary.lines() {
+    for a in alerts {
+        text.push_str(&format!("{CRLF}---- alert {} ----{CRLF}", a.id));
+        for line in a.summary.lines() {
             text.push_str(line);
             text.push_str(CRLF);
         }

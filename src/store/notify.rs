@@ -1225,25 +1225,52 @@ pub async fn claim_digest(
         == 1)
 }
 
-/// A subscriber's alerts not sent yet (for the digest): id and summary.
+/// An alert filed for a digest and not yet sent.
+#[derive(Debug, Clone)]
+pub struct UnsentAlert {
+    /// Row id.
+    pub id: i64,
+    /// The roster entry it matched (none before migration 0006).
+    pub roster_entry_id: Option<i64>,
+    /// Its text.
+    pub summary: String,
+}
+
+/// A subscriber's alerts not yet sent (the digest's), oldest first.
 pub async fn unsent_alerts(
     conn: &mut AnyConnection,
     sealer: &Sealer,
     subscriber: &str,
-) -> Result<Vec<(i64, String)>, StoreError> {
+) -> Result<Vec<UnsentAlert>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, summary_sealed FROM alerts WHERE subscriber = $1 AND message_id IS NULL ORDER BY id",
+        "SELECT id, roster_entry_id, summary_sealed FROM alerts WHERE subscriber = $1 AND message_id IS NULL ORDER BY id",
     )
     .bind(subscriber)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
         .map(|r| {
-            let sealed: Vec<u8> = r.try_get(1)?;
+            let sealed: Vec<u8> = r.try_get(2)?;
             let text = sealer.open(ALERT, &sealed)?;
-            Ok((r.try_get(0)?, String::from_utf8_lossy(&text).into_owned()))
+            Ok(UnsentAlert {
+                id: r.try_get(0)?,
+                roster_entry_id: r.try_get(1)?,
+                summary: String::from_utf8_lossy(&text).into_owned(),
+            })
         })
         .collect()
+}
+
+/// Withdraw an alert never sent (its patient opted out since it was filed).
+pub async fn delete_unsent_alert(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM alerts WHERE id = $1 AND message_id IS NULL")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            > 0,
+    )
 }
 
 /// Whether the same event (kind, facility and event time) for the same roster

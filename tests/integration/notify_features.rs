@@ -1,7 +1,8 @@
 //! Notify beyond the basic path, over real sockets: many MLLP connections at
 //! once (group commit: every message durable, acknowledged once, duplicates
 //! answered with the stored ACK), MLLP over TLS, the patient index (A28/A31
-//! fill in what a later ADT leaves out), the daily digest, and identical
+//! fill in what a later ADT leaves out), the daily digest (which withdraws
+//! an alert whose patient opted out since it was filed), and identical
 //! alerts sent once within the dedup window.
 
 use hisp::cli::{MllpTls, notify_send_mllp as send_mllp, notify_send_mllp_tls};
@@ -320,6 +321,42 @@ async fn patient_index_digest_and_identical_alerts() {
     // Nothing new: no second digest.
     let out = harness::ok(&a.cli(&["alert", "digest"]));
     assert!(out.contains("0 digest"), "{out}");
+    // Another visit is filed for the digest, then Jane opts out before it
+    // goes: the digest withdraws it rather than sending it.
+    let msg = String::from_utf8(adt("J4", "A04", "NORTHHOSP", "E", "VJ4", JANE))
+        .expect("utf8")
+        .replace("EVN|A04|20261122055900", "EVN|A04|20261123055900");
+    assert_eq!(ack_code(&a, msg.as_bytes()).await.0, "AA");
+    drained(&a).await;
+    let daves = |all: Vec<hisp::store::notify::AlertRow>| {
+        all.into_iter()
+            .filter(|x| x.subscriber == "dave@a.test")
+            .count()
+    };
+    assert_eq!(daves(alerts(&a).await), 3, "filed for the digest");
+    harness::ok(&a.cli(&[
+        "consent",
+        "opt-out",
+        "--patient-id",
+        "MRN1",
+        "--authority",
+        "NORTH",
+    ]));
+    let out = harness::ok(&a.cli(&["alert", "digest"]));
+    assert!(out.contains("0 digest"), "{out}");
+    assert_eq!(daves(alerts(&a).await), 2, "withdrawn, not sent");
+    assert_eq!(
+        a.hisp.mailbox_list(&dave, INBOX).await.expect("list").len(),
+        1
+    );
+    assert_eq!(
+        count(
+            &a,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.withdrawn'"
+        )
+        .await,
+        1
+    );
     a.stop().await;
 }
 
