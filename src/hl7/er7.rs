@@ -174,6 +174,15 @@ pub struct Message<'a> {
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// The segments of raw ER7 bytes as [`parse`] finds them (BOM skipped,
+/// blank lines dropped, CR-only or CR/LF mode): the bytes after the BOM,
+/// and each non-blank segment's range in them, terminators excluded. The
+/// split looks only at ASCII bytes, so it holds for Latin-1 input too.
+pub fn raw_segments(bytes: &[u8]) -> (&[u8], Vec<Range<usize>>) {
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    (bytes, split_segments(bytes))
+}
+
 /// Parses one ER7-encoded message. Never panics, whatever the bytes.
 pub fn parse(bytes: &[u8]) -> Result<Message<'_>, ParseError> {
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);

@@ -34,7 +34,7 @@ mod scan;
 pub mod view;
 
 pub use ack::{AckCode, AckError, ErrorCode, ErrorLocation, build_ack, parse_ack};
-pub use er7::{Message, ParseError, Separators, parse};
+pub use er7::{Message, ParseError, Separators, parse, raw_segments};
 pub use header::{Hd, Header};
 pub use mllp::{FrameError, Framer, frame};
 pub use path::{Path, PathError};

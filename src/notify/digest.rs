@@ -77,25 +77,36 @@ impl Notifier {
 impl Notifier {
     /// The alerts whose patient has not opted out since they were filed;
     /// the others are withdrawn from the worklist (deleted, never sent) and
-    /// audited. The patient is judged by the roster entry the alert matched.
+    /// audited. The patient is judged by the roster entry the alert matched
+    /// (renewed in place when the roster is re-submitted, so it stays).
     async fn withdraw_opted_out(
         &self,
         snap: &Snapshot,
         alerts: Vec<UnsentAlert>,
     ) -> Result<Vec<UnsentAlert>, OpsError> {
         let hisp = &self.gw.hisp;
-        let mut keep = Vec::with_capacity(alerts.len());
-        let mut tx = hisp.store.begin().await?;
+        let (mut keep, mut withdraw) = (Vec::with_capacity(alerts.len()), Vec::new());
+        let mut conn = hisp.conn().await?;
         for a in alerts {
             // Expired entries too (`now` 0): the alert was filed while it was current.
             let entry = match a.roster_entry_id {
-                Some(id) => notify::entry(&mut tx, hisp.store.sealer(), id, 0).await?,
+                Some(id) => notify::entry(&mut conn, hisp.store.sealer(), id, 0).await?,
                 None => None,
             };
-            let opted_out =
-                entry.is_some_and(|e| snap.consent_of_all([&e.patient]) == Some(OPT_OUT));
-            if opted_out && notify::delete_unsent_alert(&mut tx, a.id).await? {
-                let subject = format!("alert {}", a.id);
+            if entry.is_some_and(|e| snap.consent_of_all([&e.patient]) == Some(OPT_OUT)) {
+                withdraw.push(a.id);
+            } else {
+                keep.push(a);
+            }
+        }
+        drop(conn);
+        if withdraw.is_empty() {
+            return Ok(keep);
+        }
+        let mut tx = hisp.store.begin().await?;
+        for id in withdraw {
+            if notify::delete_unsent_alert(&mut tx, id).await? {
+                let subject = format!("alert {id}");
                 hisp.audit(
                     &mut tx,
                     "notify",
@@ -104,8 +115,6 @@ impl Notifier {
                     "the patient opted out",
                 )
                 .await?;
-            } else {
-                keep.push(a);
             }
         }
         tx.commit().await?;

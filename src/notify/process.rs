@@ -113,11 +113,13 @@ impl Notifier {
             let done = Done::Quiet("unregistered feed");
             return finish(batch, row, "feed removed", false, done);
         };
-        if snap.consent_of_all([&ev.patient]) == Some(OPT_OUT) {
-            return self.opted_out(batch, row).await;
-        }
+        let opted_out = snap.consent_of_all([&ev.patient]) == Some(OPT_OUT);
         match ev.trigger.as_str() {
-            "A40" | "A34" | "A36" | "A47" => return self.merge(batch, row, &ev).await,
+            // Merges keep rosters and consents together (an opt-out follows
+            // its patient), so they apply even to an opted-out patient,
+            // whose message is then forgotten.
+            "A40" | "A34" | "A36" | "A47" => return self.merge(batch, row, &ev, opted_out).await,
+            _ if opted_out => return self.opted_out(batch, row).await,
             "A28" | "A31" => return self.index_person(batch, row, &ev).await,
             _ => {}
         }
@@ -439,6 +441,7 @@ impl Notifier {
         batch: &mut Batch,
         row: &AdtRow,
         ev: &AdtEvent,
+        forget: bool,
     ) -> Result<Done, OpsError> {
         let ids = &ev.patient.identifiers;
         let survivor = ev.merged.as_ref().and_then(|(_, authority)| {
@@ -449,7 +452,7 @@ impl Notifier {
         });
         let (Some(retired), Some(survivor)) = (&ev.merged, survivor) else {
             let done = Done::Quiet("nothing to merge");
-            return finish(batch, row, "merge without MRG-1 or PID-3", false, done);
+            return finish(batch, row, "merge without MRG-1 or PID-3", forget, done);
         };
         let hisp = &self.gw.hisp;
         let now = hisp.now();
@@ -471,7 +474,7 @@ impl Notifier {
             batch,
             row,
             "merged",
-            false,
+            forget,
             Done::Quiet("identifiers merged"),
         )
     }
@@ -720,35 +723,30 @@ impl Snapshot {
     }
 
     /// The consent that governs a message about `people`, records of one
-    /// person (the message's, the patient index's, a roster entry's): an
-    /// opt-out under any of them wins, then an opt-in under any. Under each,
-    /// the latest matching decision counts; an opt-out matches a near miss
-    /// too, an opt-in only a match.
+    /// person (the message's, the patient index's, a roster entry's): the
+    /// latest decision that matches any of them. An opt-out matches a near
+    /// miss too: recorded by name, birth date and sex alone it can never
+    /// reach an automatic match, and erring there withholds an alert rather
+    /// than sending one. An opt-in needs a match.
     pub(super) fn consent_of_all<'a>(
         &self,
         people: impl IntoIterator<Item = &'a StoredPatient>,
     ) -> Option<&'static str> {
-        let mut found = None;
-        for p in people {
-            let ids = identifiers(p);
-            let demo = demographics(p);
-            // An opt-out also holds on a near miss: recorded by name, birth
-            // date and sex alone it can never reach an automatic match, and
-            // erring there withholds an alert rather than sending one.
-            let latest = self.consents.iter().rev().find(|(index, decision)| {
-                match index.lookup(&ids, &demo) {
+        let people: Vec<(Vec<Identifier>, Demographics)> = people
+            .into_iter()
+            .map(|p| (identifiers(p), demographics(p)))
+            .collect();
+        self.consents.iter().rev().find_map(|(index, decision)| {
+            let decision = [OPT_OUT, OPT_IN].into_iter().find(|d| d == decision)?;
+            let holds = people
+                .iter()
+                .any(|(ids, demo)| match index.lookup(ids, demo) {
                     Outcome::Identifier { .. } | Outcome::Demographic { .. } => true,
                     Outcome::Review { .. } => decision == OPT_OUT,
                     Outcome::NoMatch => false,
-                }
-            });
-            match latest.map(|(_, decision)| decision.as_str()) {
-                Some(OPT_OUT) => return Some(OPT_OUT),
-                Some(OPT_IN) => found = Some(OPT_IN),
-                _ => {}
-            }
-        }
-        found
+                });
+            holds.then_some(decision)
+        })
     }
 
     /// Per subscriber (owner), the best match in their roster (entries still

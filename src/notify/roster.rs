@@ -11,7 +11,7 @@ use super::roster_csv::{self, Parsed, Problem};
 use crate::direct::DirectAddress;
 use crate::ops::address::NewAddress;
 use crate::ops::{Hisp, OpsError};
-use crate::store::notify::{self, FeedRow, StoredPatient};
+use crate::store::notify::{self, FeedRow, NewEntry, StoredPatient};
 use crate::store::users::Role;
 use crate::store::{addresses, domains};
 
@@ -154,12 +154,11 @@ impl Hisp {
                 "{owner} is not an address on this HISP"
             )));
         }
-        let existing = if replace {
-            done.replaced = notify::delete_roster(&mut tx, &owner_s).await?;
-            Vec::new()
-        } else {
-            notify::entries(&mut tx, self.store.sealer(), Some(&owner_s), now).await?
-        };
+        let sealer = self.store.sealer();
+        let existing = notify::entries(&mut tx, sealer, Some(&owner_s), now).await?;
+        // Entries this upload renewed, and those it removed as duplicates.
+        let mut renewed = Vec::new();
+        let mut touched = std::collections::HashSet::new();
         for r in &parsed.rows {
             let patient = StoredPatient {
                 identifiers: match (&r.patient_id, &r.assigning_authority) {
@@ -173,25 +172,38 @@ impl Hisp {
                 postal_code: r.postal_code.clone(),
                 phone: r.phone.clone(),
             };
-            // Re-submitting a patient renews the entry rather than adding a twin.
-            for old in existing
+            let entry = NewEntry {
+                patient: &patient,
+                program: r.program.as_deref(),
+                end_date: r.end_date.as_deref(),
+                expires_at: enrolment_ends(expires, r.end_date.as_deref()),
+            };
+            // Re-submitting a patient renews the entry in place rather than
+            // adding a twin: its id stays, and with it the alerts and reviews
+            // that name it. Older duplicates of the same patient go.
+            let olds: Vec<i64> = existing
                 .iter()
-                .filter(|e| same_patient(&e.patient, &patient))
-            {
-                notify::delete_entry(&mut tx, old.id).await?;
+                .filter(|e| !touched.contains(&e.id) && same_patient(&e.patient, &patient))
+                .map(|e| e.id)
+                .collect();
+            match olds.split_first() {
+                Some((&keep, duplicates)) => {
+                    notify::renew_entry(&mut tx, sealer, keep, &entry).await?;
+                    for &id in duplicates {
+                        notify::delete_entry(&mut tx, id).await?;
+                    }
+                    renewed.push(keep);
+                    touched.extend(olds.iter().copied());
+                }
+                None => {
+                    notify::insert_entry(&mut tx, sealer, &owner_s, &entry, now).await?;
+                }
             }
-            notify::insert_entry(
-                &mut tx,
-                self.store.sealer(),
-                &owner_s,
-                &patient,
-                r.program.as_deref(),
-                r.end_date.as_deref(),
-                enrolment_ends(expires, r.end_date.as_deref()),
-                now,
-            )
-            .await?;
             done.applied += 1;
+        }
+        if replace {
+            let removed = notify::delete_roster_except(&mut tx, &owner_s, &renewed).await?;
+            done.replaced = removed + renewed.len() as u64;
         }
         let detail = format!(
             "{} applied, {} problems, {} replaced",

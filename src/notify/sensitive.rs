@@ -41,20 +41,19 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
 
 /// The ER7 message without DG1 segments whose DG1-3 carries a sensitive
 /// code (in any repetition, as identifier or alternate identifier), and with
-/// PV2-3 emptied when it does. Read as the parser reads it: a BOM and blank
-/// lines before MSH are skipped, the separators come from MSH, and the bytes
-/// are kept as received (a Latin-1 message stays Latin-1); segments end in CR.
+/// PV2-3 emptied when it does. Split into segments exactly as the parser
+/// splits it (`hl7::raw_segments`: BOM, blank lines, CR-only mode), the
+/// separators from MSH, the bytes kept as received (a Latin-1 message stays
+/// Latin-1); segments end in CR.
 pub fn redact_raw(raw: &[u8]) -> Vec<u8> {
-    let body = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
-    let start = body
-        .iter()
-        .position(|b| !matches!(b, b'\r' | b'\n'))
-        .unwrap_or(body.len());
-    let body = &body[start..];
-    let (Some(&fs), Some(&cs), Some(&rs)) = (body.get(3), body.get(4), body.get(5)) else {
+    let (body, segments) = crate::hl7::raw_segments(raw);
+    let Some(msh) = segments.first().and_then(|r| body.get(r.clone())) else {
         return raw.to_vec();
     };
-    if !body.starts_with(b"MSH") {
+    let (Some(&fs), Some(&cs), Some(&rs)) = (msh.get(3), msh.get(4), msh.get(5)) else {
+        return raw.to_vec();
+    };
+    if !msh.starts_with(b"MSH") {
         return raw.to_vec();
     }
     let field = |seg: &[u8], n: usize| -> Vec<u8> {
@@ -72,8 +71,8 @@ pub fn redact_raw(raw: &[u8]) -> Vec<u8> {
     };
     let named = |seg: &[u8], name: &[u8]| seg.starts_with(name) && seg.get(3) == Some(&fs);
     let mut out = Vec::with_capacity(body.len());
-    for seg in body.split(|b| matches!(b, b'\r' | b'\n')) {
-        if seg.is_empty() || (named(seg, b"DG1") && flagged(seg)) {
+    for seg in segments.iter().filter_map(|r| body.get(r.clone())) {
+        if named(seg, b"DG1") && flagged(seg) {
             continue;
         }
         if named(seg, b"PV2") && flagged(seg) {
@@ -123,12 +122,15 @@ mod tests {
         // A BOM and blank lines before MSH, custom separators, LF endings,
         // Latin-1 text, and the sensitive code only as a second repetition's
         // alternate identifier.
-        let raw = b"\xEF\xBB\xBF\r\n\nMSH#*!\\%#A#B#C#D#2026##ADT*A01#1#P#2.5.1\nPID#1##X##M\xFCller*J\nDG1#1##LOC1*Chest pain*L!LOC2*Alcohol dependence*L*F10.20*Alcohol dependence*I10\nDG1#2##R07.9*Chest pain*I10\nPV2###*Alcohol withdrawal*L*F10.239\n".to_vec();
+        let raw = b"\xEF\xBB\xBF\r\n\nMSH#*!\\%#A#B#C#D#2026##ADT*A01#1#P#2.5.1\nPID#1##X##M\xFCller*J\nDG1#1##LOC1*Chest pain*L!LOC2*Alcohol dependence*L*F10.20*Alcohol dependence*I10\nDG1#2##R07.9*Chest pain, unspecified*I10\nPV2###*Alcohol withdrawal*L*F10.239\n".to_vec();
         let out = redact_raw(&raw);
         let text = String::from_utf8_lossy(&out);
         assert!(!text.contains("Alcohol"), "{text}");
         assert!(text.starts_with("MSH#*!\\%#A"), "{text}");
-        assert!(text.contains("DG1#2##R07.9*Chest pain*I10\r"), "{text}");
+        assert!(
+            text.contains("DG1#2##R07.9*Chest pain, unspecified*I10\r"),
+            "{text}"
+        );
         assert!(text.contains("PV2###\r"), "{text}");
         assert!(
             out.windows(7).any(|w| w == b"M\xFCller*"),
@@ -140,7 +142,19 @@ mod tests {
         let (redacted, withheld) = redact_event(&ev);
         assert!(withheld);
         assert_eq!(redacted.diagnoses.len(), 1);
-        assert_eq!(redacted.diagnoses[0].text, "Chest pain");
+        assert_eq!(redacted.diagnoses[0].text, "Chest pain, unspecified");
         assert!(redacted.admit_reason.text.is_empty());
+
+        // A line of spaces before MSH, and CR-only mode, where an LF inside
+        // a segment is data: the DG1 is still one segment, and still goes.
+        let raw = b" \t\r\nMSH|^~\\&|A|B|C|D|2026||ADT^A01|1|P|2.5.1\rPID|1||X\rDG1|1|\n|F10.20^Alcohol dependence^I10\rNTE|1||line one\nline two\r";
+        let msg = crate::hl7::parse(raw).expect("parse");
+        let ev = crate::notify::adt::read(&msg).expect("event");
+        assert!(redact_event(&ev).1, "the event withholds the diagnosis");
+        let out = redact_raw(raw);
+        let text = String::from_utf8_lossy(&out);
+        assert!(!text.contains("Alcohol"), "{text}");
+        assert!(text.starts_with("MSH|"), "{text}");
+        assert!(text.contains("NTE|1||line one\nline two\r"), "{text}");
     }
 }

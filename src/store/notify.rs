@@ -355,19 +355,28 @@ pub struct RosterEntry {
     pub expires_at: i64,
 }
 
+/// What a roster row says about an entry.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEntry<'a> {
+    /// The patient.
+    pub patient: &'a StoredPatient,
+    /// The subscriber's program.
+    pub program: Option<&'a str>,
+    /// When the enrolment ends (`YYYY-MM-DD`).
+    pub end_date: Option<&'a str>,
+    /// When the entry stops matching.
+    pub expires_at: i64,
+}
+
 /// Add a roster entry.
-#[allow(clippy::too_many_arguments)]
 pub async fn insert_entry(
     conn: &mut AnyConnection,
     sealer: &Sealer,
     owner: &str,
-    patient: &StoredPatient,
-    program: Option<&str>,
-    end_date: Option<&str>,
-    expires_at: i64,
+    e: &NewEntry<'_>,
     now: i64,
 ) -> Result<i64, StoreError> {
-    let json = serde_json::to_vec(patient).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let json = serde_json::to_vec(e.patient).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let sealed = sealer.seal(PATIENT, &json)?;
     bump_generation(conn).await?;
     Ok(sqlx::query(
@@ -376,13 +385,37 @@ pub async fn insert_entry(
     )
     .bind(owner)
     .bind(sealed)
-    .bind(program)
-    .bind(end_date)
-    .bind(expires_at)
+    .bind(e.program)
+    .bind(e.end_date)
+    .bind(e.expires_at)
     .bind(now)
     .fetch_one(&mut *conn)
     .await?
     .try_get(0)?)
+}
+
+/// Renew a roster entry in place with a re-submitted row (its id stays).
+pub async fn renew_entry(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    id: i64,
+    e: &NewEntry<'_>,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_vec(e.patient).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sealed = sealer.seal(PATIENT, &json)?;
+    bump_generation(conn).await?;
+    sqlx::query(
+        "UPDATE roster_entries SET patient_sealed = $1, program = $2, end_date = $3, expires_at = $4
+         WHERE id = $5",
+    )
+    .bind(sealed)
+    .bind(e.program)
+    .bind(e.end_date)
+    .bind(e.expires_at)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Remove one roster entry (renewed by a re-submission).
@@ -460,10 +493,25 @@ pub async fn merge_consent_identifier(
     Ok(changed)
 }
 
-/// Remove an owner's roster (for `--replace`).
-pub async fn delete_roster(conn: &mut AnyConnection, owner: &str) -> Result<u64, StoreError> {
+/// Remove an owner's roster but the entries `keep` (for `--replace`: those
+/// the new upload renewed); the number removed.
+pub async fn delete_roster_except(
+    conn: &mut AnyConnection,
+    owner: &str,
+    keep: &[i64],
+) -> Result<u64, StoreError> {
     bump_generation(conn).await?;
-    Ok(sqlx::query("DELETE FROM roster_entries WHERE owner = $1")
+    // Integer ids, written into the statement: no placeholder list to bind.
+    let kept: Vec<String> = keep.iter().map(i64::to_string).collect();
+    let sql = if kept.is_empty() {
+        "DELETE FROM roster_entries WHERE owner = $1".to_string()
+    } else {
+        format!(
+            "DELETE FROM roster_entries WHERE owner = $1 AND id NOT IN ({})",
+            kept.join(",")
+        )
+    };
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(owner)
         .execute(&mut *conn)
         .await?

@@ -291,13 +291,13 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
     })
     .await;
     assert!(listed.contains("NEW1"));
+    // A later ED visit (its own event time: the same time under another
+    // visit number would be the first visit reported again).
     let new_pid = "PID|1||NEW1^^^NORTH^MR||Doe^J||19800102|F";
-    assert_eq!(
-        ack_code(&a, &adt("C11", "A04", "NORTHHOSP", "E", "V900", new_pid))
-            .await
-            .0,
-        "AA"
-    );
+    let later = String::from_utf8(adt("C11", "A04", "NORTHHOSP", "E", "V900", new_pid))
+        .expect("utf8")
+        .replace("EVN|A04|20261122055900", "EVN|A04|20261122075900");
+    assert_eq!(ack_code(&a, later.as_bytes()).await.0, "AA");
     wait_for(60, "the alert after the merge", || async {
         (alerts(&a).await.len() == 4).then_some(())
     })

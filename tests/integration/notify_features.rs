@@ -334,6 +334,12 @@ async fn patient_index_digest_and_identical_alerts() {
             .count()
     };
     assert_eq!(daves(alerts(&a).await), 3, "filed for the digest");
+    // Dave's nightly upload renews the entry the alert matched (in place).
+    roster(
+        &a,
+        "dave@a.test",
+        "MRN1,NORTH,Doe,Jane,1980-01-02,F,06101,,Digest,\n",
+    );
     harness::ok(&a.cli(&[
         "consent",
         "opt-out",
