@@ -2,7 +2,8 @@
 //! A parsed message is walked to every subcomponent through the public
 //! views (each one a slice of its segment), every value's escapes are
 //! decoded, and the ACK built from its header reads back with the right
-//! MSA-1.
+//! MSA-1. Sensitive-content redaction of the raw bytes leaves nothing the
+//! event reading would still withhold.
 #![no_main]
 
 use hisp::hl7::{self, AckCode, AckError, ErrorCode, ErrorLocation, Message, Segment};
@@ -19,7 +20,28 @@ fuzz_target!(|data: &[u8]| {
     let _ = msg.get("PID-3[2].4.1");
     let _ = msg.get("MSH-9.2");
     ack_round_trip(&msg);
+    redaction_is_complete(data, &msg);
 });
+
+fn redaction_is_complete(data: &[u8], msg: &Message<'_>) {
+    use hisp::notify::{adt, sensitive};
+    let Ok(ev) = adt::read(msg) else {
+        return;
+    };
+    if !sensitive::redact_event(&ev).1 {
+        return;
+    }
+    let redacted = sensitive::redact_raw(data);
+    let Ok(again) = hl7::parse(&redacted) else {
+        return;
+    };
+    if let Ok(ev) = adt::read(&again) {
+        assert!(
+            !sensitive::redact_event(&ev).1,
+            "the redacted ADT still carries a sensitive code"
+        );
+    }
+}
 
 fn walk(msg: &Message<'_>, seg: Segment<'_>) {
     assert!(within(seg.raw(), msg.raw()), "segment outside the message");

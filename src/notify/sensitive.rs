@@ -42,30 +42,36 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
 /// The ER7 message without DG1 segments whose DG1-3 carries a sensitive
 /// code (in any repetition, as identifier or alternate identifier), and with
 /// PV2-3 emptied when it does. Split into segments exactly as the parser
-/// splits it (`hl7::raw_segments`: BOM, blank lines, CR-only mode), the
-/// separators from MSH, the bytes kept as received (a Latin-1 message stays
-/// Latin-1); segments end in CR.
+/// splits it (`hl7::raw_segments`: BOM, blank lines, CR-only mode), with the
+/// parser's separators and escapes, the bytes kept as received (a Latin-1
+/// message stays Latin-1); segments end in CR. Unparseable input (never an
+/// alert) gives nothing.
 pub fn redact_raw(raw: &[u8]) -> Vec<u8> {
+    // Only parsed messages become alerts; anything else gives nothing away.
+    let Ok(msg) = crate::hl7::parse(raw) else {
+        return Vec::new();
+    };
+    let seps = msg.separators();
     let (body, segments) = crate::hl7::raw_segments(raw);
-    let Some(msh) = segments.first().and_then(|r| body.get(r.clone())) else {
-        return raw.to_vec();
-    };
-    let (Some(&fs), Some(&cs), Some(&rs)) = (msh.get(3), msh.get(4), msh.get(5)) else {
-        return raw.to_vec();
-    };
-    if !msh.starts_with(b"MSH") {
-        return raw.to_vec();
-    }
+    let fs = seps.field;
     let field = |seg: &[u8], n: usize| -> Vec<u8> {
         seg.split(|b| *b == fs).nth(n).unwrap_or_default().to_vec()
     };
+    let split = |v: &[u8], sep: Option<u8>| -> Vec<Vec<u8>> {
+        match sep {
+            Some(sep) => v.split(|b| *b == sep).map(<[u8]>::to_vec).collect(),
+            None => vec![v.to_vec()],
+        }
+    };
+    // A code counts as the parser reads it, escapes decoded.
     let flagged = |seg: &[u8]| {
-        field(seg, 3).split(|b| *b == rs).any(|rep| {
-            let parts: Vec<&[u8]> = rep.split(|b| *b == cs).collect();
+        split(&field(seg, 3), seps.repetition).iter().any(|rep| {
+            let parts = split(rep, seps.component);
             [0, 3].iter().any(|&i| {
-                parts
-                    .get(i)
-                    .is_some_and(|c| sensitive_code(&String::from_utf8_lossy(c)))
+                parts.get(i).is_some_and(|c| {
+                    let text = String::from_utf8_lossy(c);
+                    sensitive_code(&crate::hl7::escape::decode(&text, &seps))
+                })
             })
         })
     };
@@ -156,5 +162,11 @@ mod tests {
         assert!(!text.contains("Alcohol"), "{text}");
         assert!(text.starts_with("MSH|"), "{text}");
         assert!(text.contains("NTE|1||line one\nline two\r"), "{text}");
+
+        // A code written with an escape is the code the parser reads.
+        let raw = b"MSH|^~\\&|A|B|C|D|2026||ADT^A01|1|P|2.5.1\rPID|1||X\rDG1|1||\\X46\\10.20^Alcohol dependence^I10\r";
+        let out = String::from_utf8_lossy(&redact_raw(raw)).into_owned();
+        assert!(!out.contains("Alcohol"), "{out}");
+        assert!(redact_raw(b"not hl7").is_empty());
     }
 }
