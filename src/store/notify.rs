@@ -448,12 +448,8 @@ pub async fn merge_identifier(
         if !p.identifiers.contains(survivor) {
             p.identifiers.push(survivor.clone());
         }
-        let json = serde_json::to_vec(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("UPDATE roster_entries SET patient_sealed = $1 WHERE id = $2")
-            .bind(sealer.seal(PATIENT, &json)?)
-            .bind(e.id)
-            .execute(&mut *conn)
-            .await?;
+        let update = "UPDATE roster_entries SET patient_sealed = $1 WHERE id = $2";
+        reseal(conn, sealer, update, PATIENT, e.id, &p).await?;
         changed += 1;
     }
     if changed > 0 {
@@ -479,18 +475,32 @@ pub async fn merge_consent_identifier(
         }
         let mut p = c.patient.clone();
         p.identifiers.push(survivor.clone());
-        let json = serde_json::to_vec(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("UPDATE consents SET patient_sealed = $1 WHERE id = $2")
-            .bind(sealer.seal(CONSENT, &json)?)
-            .bind(c.id)
-            .execute(&mut *conn)
-            .await?;
+        let update = "UPDATE consents SET patient_sealed = $1 WHERE id = $2";
+        reseal(conn, sealer, update, CONSENT, c.id, &p).await?;
         changed += 1;
     }
     if changed > 0 {
         bump_generation(conn).await?;
     }
     Ok(changed)
+}
+
+/// Seal `p` into row `id` with `update` (`… SET patient_sealed = $1 WHERE id = $2`).
+async fn reseal(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    update: &'static str,
+    purpose: &str,
+    id: i64,
+    p: &StoredPatient,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_vec(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(update)
+        .bind(sealer.seal(purpose, &json)?)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Remove an owner's roster but the entries `keep` (for `--replace`: those

@@ -48,6 +48,23 @@ pub async fn database_urls(dir: &Path) -> Vec<(&'static str, String)> {
     urls
 }
 
+/// The engines to run a whole node on: SQLite (the node's own file, `None`)
+/// always, PostgreSQL (a fresh database) when `HISP_TEST_POSTGRES_URL` is set.
+pub async fn node_engines() -> Vec<(&'static str, Option<String>)> {
+    let mut engines = vec![("sqlite", None)];
+    match std::env::var("HISP_TEST_POSTGRES_URL") {
+        Ok(admin) => engines.push(("postgres", Some(fresh_pg_database(&admin).await))),
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set HISP_TEST_POSTGRES_URL"
+            );
+            eprintln!("HISP_TEST_POSTGRES_URL is not set: skipped the PostgreSQL run");
+        }
+    }
+    engines
+}
+
 /// Create an empty database on the test server and return its URL.
 pub async fn fresh_pg_database(admin_url: &str) -> String {
     sqlx::any::install_default_drivers();

@@ -43,18 +43,7 @@ async fn audit_details(n: &Node, action: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on_every_engine() {
-    let mut engines = vec![("sqlite", None)];
-    match std::env::var("HISP_TEST_POSTGRES_URL") {
-        Ok(admin) => engines.push(("postgres", Some(harness::fresh_pg_database(&admin).await))),
-        Err(_) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must set HISP_TEST_POSTGRES_URL"
-            );
-            eprintln!("HISP_TEST_POSTGRES_URL is not set: skipped the PostgreSQL run");
-        }
-    }
-    for (e, url) in engines {
+    for (e, url) in harness::node_engines().await {
         let mut a = Node::new("a.test", false, url).await;
         a.address("carol").await;
         a.start().await;

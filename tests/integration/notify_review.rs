@@ -41,18 +41,7 @@ async fn audited(n: &Node, action: &str, subject: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn near_misses_wait_for_a_person_who_confirms_or_rejects_them_on_every_engine() {
-    let mut engines = vec![("sqlite", None)];
-    match std::env::var("HISP_TEST_POSTGRES_URL") {
-        Ok(admin) => engines.push(("postgres", Some(harness::fresh_pg_database(&admin).await))),
-        Err(_) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must set HISP_TEST_POSTGRES_URL"
-            );
-            eprintln!("HISP_TEST_POSTGRES_URL is not set: skipped the PostgreSQL run");
-        }
-    }
-    for (e, url) in engines {
+    for (e, url) in harness::node_engines().await {
         let mut a = Node::new("a.test", false, url).await;
         let carol = a.address("carol").await;
         a.start().await;
