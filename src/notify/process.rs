@@ -82,7 +82,7 @@ fn complete(p: &StoredPatient) -> bool {
 /// Fill what the message leaves out of the patient (demographics, other
 /// identifiers) from the patient index's person; the message's own values
 /// win. True when something was added.
-pub(super) fn fill_gaps(p: &mut StoredPatient, known: &StoredPatient) -> bool {
+fn fill_gaps(p: &mut StoredPatient, known: &StoredPatient) -> bool {
     let merged = notify::merge_person(known, p);
     let changed = merged != *p;
     *p = merged;
@@ -130,8 +130,8 @@ impl Notifier {
         // The patient index's person: read when the message lacks what
         // matching uses, and for consent once a roster matched.
         let mut indexed = None;
-        if !matched(&matches) && snap.index_nonempty && !complete(&ev.patient) {
-            let known = self.indexed(&ev.patient).await?;
+        if !matched(&matches) && !complete(&ev.patient) {
+            let known = self.indexed(snap, &ev.patient).await?;
             if let Some(k) = &known
                 && fill_gaps(&mut ev.patient, k)
             {
@@ -147,8 +147,7 @@ impl Notifier {
         }
         let indexed = match indexed {
             Some(known) => known,
-            None if snap.index_nonempty => self.indexed(&ev.patient).await?,
-            None => None,
+            None => self.indexed(snap, &ev.patient).await?,
         };
         // Consent under every record of this person: the message, the index's
         // person and each roster entry it matched (a near miss is not known
@@ -201,14 +200,15 @@ impl Notifier {
     }
 
     /// The patient index's person for the message's patient (the first of
-    /// its identifiers the index knows). Read on a pooled connection,
-    /// outside the batch's write transaction (an A28/A31 earlier in the
-    /// batch committed it first).
+    /// its identifiers the index knows; no query while the index is empty).
+    /// Read on a pooled connection, outside the batch's write transaction
+    /// (an A28/A31 earlier in the batch committed it first).
     pub(super) async fn indexed(
         &self,
+        snap: &Snapshot,
         p: &StoredPatient,
     ) -> Result<Option<StoredPatient>, OpsError> {
-        if p.identifiers.is_empty() {
+        if !snap.index_nonempty || p.identifiers.is_empty() {
             return Ok(None);
         }
         let hisp = &self.gw.hisp;
@@ -642,7 +642,7 @@ pub struct Snapshot {
     /// The patient index has someone (else no lookup is worth a query). Set
     /// when loaded and as soon as this worker indexes a person; another
     /// node's first A28/A31 is seen at the next reload (5 minutes at most).
-    pub(super) index_nonempty: bool,
+    index_nonempty: bool,
 }
 
 /// The longest a snapshot is used without reloading, seconds.

@@ -89,8 +89,8 @@ impl Notifier {
             let entry = notify::entry(&mut conn, sealer, review.roster_entry_id, now).await?;
             let on_roster = entry.as_ref().map(|e| &e.patient);
             let indexed = match &adt_patient {
-                Some(p) if snap.index_nonempty => self.indexed(p).await?,
-                _ => None,
+                Some(p) => self.indexed(&snap, p).await?,
+                None => None,
             };
             let people = adt_patient.iter().chain(&indexed).chain(on_roster);
             let opted_out = snap.consent_of_all(people) == Some(OPT_OUT);
@@ -237,11 +237,7 @@ impl Notifier {
             .feed(&ev.sending_facility)
             .ok_or_else(|| refuse("its feed is no longer registered"))?;
         let sensitive = feed.sensitive;
-        let indexed = if snap.index_nonempty {
-            self.indexed(&ev.patient).await?
-        } else {
-            None
-        };
+        let indexed = self.indexed(&snap, &ev.patient).await?;
         let people = [Some(&ev.patient), indexed.as_ref(), Some(&entry.patient)];
         let consent = snap.consent_of_all(people.into_iter().flatten());
         if consent == Some(OPT_OUT) {
