@@ -110,11 +110,26 @@ struct Entry {
 type IdKey = (String, String);
 
 /// STANDARDS §8: "An identifier match is exact on value plus assigning authority (CX.1 +
-/// CX.4)." An identifier without both parts cannot match anything.
+/// CX.4)." An identifier without both parts, or a placeholder value, cannot match anything.
 fn id_key(id: &Identifier) -> Option<IdKey> {
     let value = id.value.trim();
     let authority = id.authority.trim().to_lowercase();
-    (!value.is_empty() && !authority.is_empty()).then(|| (authority, value.to_owned()))
+    (!value.is_empty() && !authority.is_empty() && !placeholder_identifier(value, &authority))
+        .then(|| (authority, value.to_owned()))
+}
+
+/// True for an identifier value that names no one in particular ("999-99-9999",
+/// "123456789", "UNKNOWN", an SSN the SSA never issues): it matches nobody.
+pub fn placeholder_identifier(value: &str, authority: &str) -> bool {
+    normalize::is_placeholder_identifier(value, authority)
+}
+
+/// True when two records of one identifier cannot be one person: the birth dates
+/// disagree outright (not one typo apart), and so does the given name or the sex. A
+/// wrong registration, a reused number or a shared one, never a typo: typos leave the
+/// DOB partial, and a changed name or sex marker comes with the same DOB.
+pub fn contradicts(a: &Demographics, b: &Demographics) -> bool {
+    weights::compare(&Prepared::new(a), &Prepared::new(b)).contradicted
 }
 
 impl Index {
@@ -168,8 +183,22 @@ impl Index {
         let query = Prepared::new(demographics);
         match self.identifier_holders(identifiers).as_slice() {
             [] => decide(self.rank(&query, &self.candidates(&query))),
-            // Identifier agreement wins outright over any demographic disagreement.
-            [id] => Outcome::Identifier { id: *id },
+            // Identifier agreement wins over demographic disagreement, unless the two
+            // cannot be one person: then a person looks at it.
+            [id] => match self.entries.get(id) {
+                Some(entry) => {
+                    let c = weights::compare(&query, &entry.prepared);
+                    if c.contradicted {
+                        Outcome::Review {
+                            id: *id,
+                            score: c.score,
+                        }
+                    } else {
+                        Outcome::Identifier { id: *id }
+                    }
+                }
+                None => Outcome::NoMatch,
+            },
             conflicting => match self.rank(&query, conflicting) {
                 (Some((id, best)), _) => Outcome::Review {
                     id,

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use super::Notifier;
 use super::adt::{self, AdtEvent, Change};
 use super::alert::{self, AlertContext};
-use super::mpi::{Demographics, Identifier, Index, Outcome, Patient};
+use super::mpi::{self, Demographics, Identifier, Index, Outcome, Patient, placeholder_identifier};
 use super::sensitive;
 use crate::direct::DirectAddress;
 use crate::hl7;
@@ -83,10 +83,37 @@ fn complete(p: &StoredPatient) -> bool {
 /// identifiers) from the patient index's person; the message's own values
 /// win. True when something was added.
 fn fill_gaps(p: &mut StoredPatient, known: &StoredPatient) -> bool {
-    let merged = notify::merge_person(known, p);
+    let mut merged = notify::merge_person(known, p);
+    drop_placeholders(&mut merged.identifiers);
     let changed = merged != *p;
     *p = merged;
     changed
+}
+
+/// Forget identifiers that name no one in particular (`mpi::placeholder_identifier`):
+/// shared by every patient they were typed for, they would link strangers.
+fn drop_placeholders(ids: &mut Vec<(String, String)>) {
+    ids.retain(|(value, authority)| !placeholder_identifier(value, authority));
+}
+
+/// The ADT event of a parsed message, without placeholder identifiers (in
+/// PID-3 and MRG-1): what the worker and reviews act on.
+pub(super) fn read_event(msg: &hl7::Message) -> Result<AdtEvent, adt::AdtError> {
+    let mut ev = adt::read(msg)?;
+    drop_placeholders(&mut ev.patient.identifiers);
+    if ev
+        .merged
+        .as_ref()
+        .is_some_and(|(value, authority)| placeholder_identifier(value, authority))
+    {
+        ev.merged = None;
+    }
+    Ok(ev)
+}
+
+/// The two records cannot be one person (`mpi::contradicts`).
+fn contradicts(a: &StoredPatient, b: &StoredPatient) -> bool {
+    mpi::contradicts(&demographics(a), &demographics(b))
 }
 
 impl Notifier {
@@ -103,7 +130,7 @@ impl Notifier {
         let Ok(msg) = hl7::parse(&row.raw) else {
             return finish(batch, row, "unparseable", false, Done::Quiet("unparseable"));
         };
-        let mut ev = match adt::read(&msg) {
+        let mut ev = match read_event(&msg) {
             Ok(ev) => ev,
             Err(_) => {
                 return finish(batch, row, "no patient", false, Done::Quiet("no patient"));
@@ -199,21 +226,26 @@ impl Notifier {
         finish(batch, row, event, false, done)
     }
 
-    /// The patient index's person for the message's patient (the first of
-    /// its identifiers the index knows; no query while the index is empty).
-    /// Read on a pooled connection, outside the batch's write transaction
-    /// (an A28/A31 earlier in the batch committed it first).
+    /// The patient index's person for the message's patient: the first one
+    /// filed under its identifiers that its demographics do not contradict
+    /// (a person the index knows under a shared or reused number is someone
+    /// else). No query while the index is empty. Read on a pooled
+    /// connection, outside the batch's write transaction (an A28/A31
+    /// earlier in the batch committed it first).
     pub(super) async fn indexed(
         &self,
         snap: &Snapshot,
         p: &StoredPatient,
     ) -> Result<Option<StoredPatient>, OpsError> {
-        if !snap.index_nonempty || p.identifiers.is_empty() {
+        let mut ids = p.identifiers.clone();
+        drop_placeholders(&mut ids);
+        if !snap.index_nonempty || ids.is_empty() {
             return Ok(None);
         }
         let hisp = &self.gw.hisp;
         let mut conn = hisp.conn().await?;
-        Ok(notify::index_lookup(&mut conn, hisp.store.sealer(), &p.identifiers).await?)
+        let persons = notify::index_persons(&mut conn, hisp.store.sealer(), &ids).await?;
+        Ok(persons.into_iter().find(|known| !contradicts(known, p)))
     }
 
     /// An opted-out patient: audited, and nothing kept beyond the dedup key.
@@ -231,8 +263,51 @@ impl Notifier {
     ) -> Result<Done, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
+        let sealer = hisp.store.sealer();
         let conn = batch.conn(hisp).await?;
-        notify::index_upsert(conn, hisp.store.sealer(), &ev.patient, now).await?;
+        let ids = &ev.patient.identifiers;
+        let known = notify::index_persons(conn, sealer, ids).await?;
+        let (others, same): (Vec<_>, Vec<_>) =
+            known.into_iter().partition(|k| contradicts(k, &ev.patient));
+        // The newer message's non-empty fields win; identifiers accumulate.
+        let mut person = same.iter().fold(StoredPatient::default(), |acc, k| {
+            notify::merge_person(&acc, k)
+        });
+        person = notify::merge_person(&person, &ev.patient);
+        drop_placeholders(&mut person.identifiers);
+        // An identifier the index holds for someone else this message cannot
+        // be names two people: it is unfiled, and kept by neither, so it
+        // links no one until a hospital says which person it is.
+        let shared: Vec<(String, String)> = ids
+            .iter()
+            .filter(|id| {
+                others
+                    .iter()
+                    .any(|o| o.identifiers.iter().any(|x| notify::same_id(x, id)))
+            })
+            .cloned()
+            .collect();
+        if !shared.is_empty() {
+            notify::index_forget(conn, sealer, &shared).await?;
+            for mut other in others {
+                other
+                    .identifiers
+                    .retain(|x| !shared.iter().any(|s| notify::same_id(x, s)));
+                notify::index_write(conn, sealer, &other, now).await?;
+            }
+            person
+                .identifiers
+                .retain(|x| !shared.iter().any(|s| notify::same_id(x, s)));
+            let detail = format!(
+                "{}: {} identifier(s) named two different people and were unfiled",
+                ev.trigger,
+                shared.len()
+            );
+            let subject = format!("adt {}", row.id);
+            hisp.audit(conn, "notify", "patient.index_conflict", &subject, &detail)
+                .await?;
+        }
+        notify::index_write(conn, sealer, &person, now).await?;
         // Later rows read the index outside this transaction: commit first.
         batch.stale = true;
         let done = Done::Quiet("patient index updated");

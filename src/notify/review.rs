@@ -23,8 +23,7 @@
 use serde::Serialize;
 
 use super::Notifier;
-use super::adt;
-use super::process::{Content, OPT_IN, OPT_OUT, Snapshot, Target, told_of_cancelled};
+use super::process::{Content, OPT_IN, OPT_OUT, Snapshot, Target, read_event, told_of_cancelled};
 use crate::hl7;
 use crate::ops::OpsError;
 use crate::store::notify::{self, Review, RosterEntry, StoredPatient};
@@ -84,7 +83,7 @@ impl Notifier {
             let raw = notify::adt_message(&mut conn, sealer, review.adt_id).await?;
             let adt_patient = raw.and_then(|raw| {
                 let msg = hl7::parse(&raw).ok()?;
-                adt::read(&msg).ok().map(|ev| ev.patient)
+                read_event(&msg).ok().map(|ev| ev.patient)
             });
             let entry = notify::entry(&mut conn, sealer, review.roster_entry_id, now).await?;
             let on_roster = entry.as_ref().map(|e| &e.patient);
@@ -230,7 +229,7 @@ impl Notifier {
         }
         drop(conn);
         let msg = hl7::parse(&raw).map_err(|_| refuse("its ADT message no longer reads"))?;
-        let ev = adt::read(&msg).map_err(|_| refuse("its ADT message no longer reads"))?;
+        let ev = read_event(&msg).map_err(|_| refuse("its ADT message no longer reads"))?;
         let mut snap = Snapshot::default();
         snap.refresh(self).await?;
         let feed = snap

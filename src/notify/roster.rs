@@ -229,6 +229,13 @@ impl Hisp {
         {
             return Err(OpsError::Invalid("name the patient by --patient-id and --authority, or by --family, --given, --birth-date and --sex".into()));
         }
+        if patient
+            .identifiers
+            .iter()
+            .any(|(value, authority)| super::mpi::placeholder_identifier(value, authority))
+        {
+            return Err(OpsError::Invalid("the patient id is a placeholder (one digit repeated, 123456789, UNKNOWN, or an SSN never issued) that names no one: give the real id, or name the patient by --family, --given, --birth-date and --sex".into()));
+        }
         let mut tx = self.store.begin().await?;
         let id =
             notify::insert_consent(&mut tx, self.store.sealer(), decision, patient, self.now())

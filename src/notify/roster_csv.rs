@@ -391,6 +391,21 @@ impl<'r> RowCheck<'r> {
             ),
             _ => {}
         }
+        let cell = |c: Column| match self.cells.get(c as usize) {
+            Some(Cell::Value(v)) => Some(*v),
+            _ => None,
+        };
+        if let (Some(id), Some(authority)) = (cell(PatientId), cell(AssigningAuthority))
+            && crate::notify::mpi::placeholder_identifier(id, authority)
+        {
+            self.fail(
+                PatientId,
+                "patient_id is a placeholder (one digit repeated, 123456789, UNKNOWN, or an SSN \
+                 never issued) that names no one: clear patient_id and assigning_authority and \
+                 name the patient by family_name, given_name, birth_date and sex"
+                    .into(),
+            );
+        }
         let id_missing = self.missing(&[PatientId, AssigningAuthority]);
         let demo_missing = self.missing(&[FamilyName, GivenName, BirthDate, Sex]);
         if !id_missing.is_empty() && !demo_missing.is_empty() {

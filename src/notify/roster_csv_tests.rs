@@ -190,6 +190,12 @@ fn identity_rule() {
                 "patient cannot be identified: add assigning_authority, or add family_name and given_name and birth_date and sex",
             ),
         ),
+        (
+            ["999-99-9999", "SSA", "", "", "", ""],
+            Some(
+                "patient_id is a placeholder (one digit repeated, 123456789, UNKNOWN, or an SSN never issued) that names no one: clear patient_id and assigning_authority and name the patient by family_name, given_name, birth_date and sex",
+            ),
+        ),
     ];
     for (cells, want) in table {
         let got = one(&format!("{},,,CHF,", cells.join(",")));

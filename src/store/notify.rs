@@ -1121,21 +1121,39 @@ pub async fn index_lookup(
     Ok(None)
 }
 
-/// Add or update a person (A28/A31): the newer message's non-empty fields
-/// win, identifiers accumulate, and the person is filed under each of them.
-pub async fn index_upsert(
+/// The patient index's persons filed under any of these identifiers, each
+/// once, in the order their identifiers come.
+pub async fn index_persons(
     conn: &mut AnyConnection,
     sealer: &Sealer,
-    patient: &StoredPatient,
-    now: i64,
-) -> Result<StoredPatient, StoreError> {
-    let known = index_lookup(conn, sealer, &patient.identifiers).await?;
-    let person = match known {
-        Some(old) => merge_person(&old, patient),
-        None => patient.clone(),
-    };
-    index_write(conn, sealer, &person, now).await?;
-    Ok(person)
+    identifiers: &[(String, String)],
+) -> Result<Vec<StoredPatient>, StoreError> {
+    let mut out: Vec<StoredPatient> = Vec::new();
+    for id in identifiers {
+        if let Some(p) = index_lookup(conn, sealer, std::slice::from_ref(id)).await?
+            && !out.contains(&p)
+        {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// Unfile these identifiers: they find no one until filed again.
+pub async fn index_forget(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    identifiers: &[(String, String)],
+) -> Result<(), StoreError> {
+    for id in identifiers {
+        if let Some(key) = index_key(sealer, id)? {
+            sqlx::query("DELETE FROM patient_index WHERE id_hash = $1")
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// A40 in the patient index: the retired identifier's person is folded into
@@ -1150,12 +1168,7 @@ pub async fn index_merge(
     let Some(old) = index_lookup(conn, sealer, std::slice::from_ref(retired)).await? else {
         return Ok(false);
     };
-    if let Some(key) = index_key(sealer, retired)? {
-        sqlx::query("DELETE FROM patient_index WHERE id_hash = $1")
-            .bind(key)
-            .execute(&mut *conn)
-            .await?;
-    }
+    index_forget(conn, sealer, std::slice::from_ref(retired)).await?;
     let mut folded = old.clone();
     folded.identifiers.retain(|i| !same_id(i, retired));
     if !folded.identifiers.iter().any(|i| same_id(i, survivor)) {
@@ -1169,7 +1182,8 @@ pub async fn index_merge(
     Ok(true)
 }
 
-fn same_id(a: &(String, String), b: &(String, String)) -> bool {
+/// The same identifier: value trimmed, authority trimmed and case-folded.
+pub fn same_id(a: &(String, String), b: &(String, String)) -> bool {
     a.0.trim() == b.0.trim() && a.1.trim().eq_ignore_ascii_case(b.1.trim())
 }
 
@@ -1205,7 +1219,8 @@ pub fn merge_person(older: &StoredPatient, newer: &StoredPatient) -> StoredPatie
     }
 }
 
-async fn index_write(
+/// File a person under each of its identifiers, replacing what they held.
+pub async fn index_write(
     conn: &mut AnyConnection,
     sealer: &Sealer,
     person: &StoredPatient,

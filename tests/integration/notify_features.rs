@@ -14,7 +14,7 @@ use crate::harness;
 use crate::notify::{JANE, ack_code, adt, alerts};
 use crate::smtp::{Node, wait_for};
 
-async fn count(n: &Node, sql: &'static str) -> i64 {
+pub async fn count(n: &Node, sql: &'static str) -> i64 {
     let mut conn = n.hisp.conn().await.expect("conn");
     sqlx::Row::get(
         &sqlx::query(sql).fetch_one(&mut *conn).await.expect("count"),

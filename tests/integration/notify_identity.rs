@@ -4,11 +4,12 @@
 //! demographics alone, which can only ever nearly match), and
 //! identifier merges and corrections (A40, A34, A47) carry rosters and
 //! consent decisions to the surviving identifier. A retraction goes only to
-//! the subscribers told of what it cancels.
+//! the subscribers told of what it cancels. An identifier two people share
+//! (a placeholder SSN, a reused number) links neither to the other.
 
 use crate::harness;
 use crate::notify::{JANE, ack_code, adt, alerts};
-use crate::notify_features::drained;
+use crate::notify_features::{count, drained};
 use crate::smtp::Node;
 
 fn hl7(control: &str, trigger: &str, body: &str) -> Vec<u8> {
@@ -57,7 +58,7 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
             &csv,
             format!("patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n\
              K77,NORTH,Kent,Clara,1975-06-07,F,06103,,,\n\
-             555,SSA,Roe,John,1970-03-04,M,06102,8605550101,,\n\
+             219456781,SSA,Roe,John,1970-03-04,M,06102,8605550101,,\n\
              OLD1,NORTH,Doe,Jane,1980-01-02,F,06101,,,\n\
              M47,NORTH,Poe,Ann,1990-05-06,F,06104,,,\n\
              B1,NORTH,Lee,Bob,1960-07-08,M,06105,,,\n\
@@ -69,14 +70,14 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
         let path = csv.to_str().expect("p");
         harness::ok(&a.cli(&["roster", "import", path, owner[0], owner[1]]));
         // The patient index learns that Clara's MRN and SSN are one person.
-        let clara_a31 = "PID|1||K77^^^NORTH^MR~111^^^SSA^SS||Kent^Clara||19750607|F";
+        let clara_a31 = "PID|1||K77^^^NORTH^MR~321549876^^^SSA^SS||Kent^Clara||19750607|F";
         assert_eq!(ack_code(&a, &hl7("I1", "A31", clara_a31)).await.0, "AA");
         drained(&a).await;
         // Clara opts out under her social security number, which only the
         // patient index links to the hospital's MRN; John under the number
         // the roster knows him by; Jane under the MRN the hospital retires.
-        opt_out(&a, "111", "SSA");
-        opt_out(&a, "555", "SSA");
+        opt_out(&a, "321549876", "SSA");
+        opt_out(&a, "219456781", "SSA");
         opt_out(&a, "OLD1", "NORTH");
         // Mary by name, birth date and sex alone, which by itself could
         // never reach an automatic match.
@@ -131,7 +132,7 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
             hl7(
                 "P1",
                 "A47",
-                "PID|1||999^^^SSA^SS~M48^^^NORTH^MR||Poe^Ann\rMRG|M47^^^NORTH",
+                "PID|1||412345678^^^SSA^SS~M48^^^NORTH^MR||Poe^Ann\rMRG|M47^^^NORTH",
             ),
             adt(
                 "P2",
@@ -218,7 +219,7 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
             "{e}"
         );
         assert!(
-            !listed.contains("\"999\""),
+            !listed.contains("\"412345678\""),
             "{e}: the SSN is not taken for the corrected MRN: {listed}"
         );
         a.stop().await;
@@ -275,4 +276,114 @@ async fn a_retraction_goes_only_to_subscribers_told_of_what_it_cancels() {
         "dave never heard of the admission, so he is not told it was cancelled"
     );
     a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shared_or_placeholder_identifier_links_no_one_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        // Carol knows Robert by the hospital's MRN, Dave by his own number
+        // and demographics.
+        let header = "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n";
+        for (owner, row) in [
+            (
+                "carol@a.test",
+                "H1,NORTH,Roe,Robert,1965-03-12,M,06510,,,\n",
+            ),
+            (
+                "dave@a.test",
+                "P1,PRACTICE,Roe,Robert,1965-03-12,M,06510,,,\n",
+            ),
+        ] {
+            let csv = a.dir.path().join(format!("{owner}.csv"));
+            std::fs::write(&csv, format!("{header}{row}")).expect("csv");
+            let path = csv.to_str().expect("p").to_string();
+            harness::ok(&a.cli(&["roster", "import", &path, "--owner", owner]));
+        }
+        // A placeholder SSN is refused where it would name a patient.
+        harness::fails(
+            &a.cli(&[
+                "consent",
+                "opt-out",
+                "--patient-id",
+                "999-99-9999",
+                "--authority",
+                "SSA",
+            ]),
+            1,
+            "placeholder",
+        );
+        // Robert and Ann are registered with the same placeholder SSN and the
+        // same insurance member number.
+        let robert = "PID|1||H1^^^NORTH^MR~999999999^^^SSA^SS~M555^^^PAYER^MB~E77^^^EPI^PI||Roe^Robert||19650312|M|||^^^^06510";
+        let ann = "PID|1||H2^^^NORTH^MR~999999999^^^SSA^SS~M555^^^PAYER^MB||Lee^Ann||19900101|F|||^^^^06511";
+        for (control, pid) in [("I1", robert), ("I2", ann)] {
+            assert_eq!(ack_code(&a, &hl7(control, "A28", pid)).await.0, "AA", "{e}");
+            drained(&a).await;
+        }
+        let conflicts = audit_details(&a, "patient.index_conflict").await;
+        assert_eq!(
+            conflicts,
+            ["A28: 1 identifier(s) named two different people and were unfiled"],
+            "{e}: the member number, not the placeholder"
+        );
+        let messages = [
+            // Ann by her own MRN, by the placeholder, by the shared number:
+            // none of them may borrow Robert's MRN from the index.
+            adt("A1", "A04", "NORTHHOSP", "E", "VA1", "PID|1||H2^^^NORTH^MR"),
+            adt(
+                "A2",
+                "A04",
+                "NORTHHOSP",
+                "E",
+                "VA2",
+                "PID|1||999999999^^^SSA^SS",
+            ),
+            adt(
+                "A3",
+                "A04",
+                "NORTHHOSP",
+                "E",
+                "VA3",
+                "PID|1||M555^^^PAYER^MB",
+            ),
+            // Ann registered under Robert's MRN: the number says Robert, the
+            // birth date and name say someone else. A person decides.
+            adt(
+                "A4",
+                "A04",
+                "NORTHHOSP",
+                "E",
+                "VA4",
+                "PID|1||H1^^^NORTH^MR||Lee^Ann||19900101|F",
+            ),
+            // Robert by an identifier only the index knows: still him.
+            adt("R1", "A04", "NORTHHOSP", "E", "VR1", "PID|1||E77^^^EPI^PI"),
+        ];
+        for m in &messages {
+            assert_eq!(ack_code(&a, m).await.0, "AA", "{e}");
+        }
+        drained(&a).await;
+        let mut sent: Vec<(String, String)> = alerts(&a)
+            .await
+            .into_iter()
+            .map(|x| (x.subscriber, x.event))
+            .collect();
+        sent.sort();
+        assert_eq!(
+            sent,
+            [
+                ("carol@a.test".to_string(), "ed".to_string()),
+                ("dave@a.test".to_string(), "ed".to_string()),
+            ],
+            "{e}: only Robert's visit alerts, once to each"
+        );
+        let reviews = count(&a, "SELECT COUNT(*) FROM match_reviews").await;
+        assert_eq!(reviews, 1, "{e}: Ann under Robert's MRN waits for a person");
+        a.stop().await;
+    }
 }

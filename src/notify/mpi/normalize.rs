@@ -70,6 +70,77 @@ pub(super) fn is_placeholder(folded: &str) -> bool {
     PLACEHOLDERS.contains(&folded)
 }
 
+/// Identifier values registration staff type when the real one is unknown.
+const PLACEHOLDER_IDS: &[&str] = &[
+    "UNKNOWN",
+    "UNK",
+    "NONE",
+    "NULL",
+    "NA",
+    "NOTAVAILABLE",
+    "NOTGIVEN",
+    "TEMP",
+    "TBD",
+    "PENDING",
+    "REFUSED",
+    "DECLINED",
+    "NOID",
+    "NOMRN",
+    "NOSSN",
+];
+
+/// Assigning authorities that mean the US Social Security Administration (HL7 table 0363
+/// "SSA", common local spellings, and its OID).
+const SSA: &[&str] = &["ssa", "ss", "ssn", "usssa", "2.16.840.1.113883.4.1"];
+
+/// True for an identifier value that cannot tell one patient from another: a stand-in
+/// typed when the real one is unknown, shared by every patient it was typed for. Such a
+/// value matches nobody (STANDARDS §8 makes an identifier match outright, so a shared one
+/// would match strangers):
+/// - nothing but punctuation, zeros alone ("0", "000-00"), or one character repeated five
+///   or more times ("999-99-9999", "XXXXX"): short numbers like "7" or "11" are real
+///   patient numbers at a small practice;
+/// - a run of five or more consecutive digits, up or down ("123456789", "98765");
+/// - a word for "unknown" ([`PLACEHOLDER_IDS`]);
+/// - under the SSA, any value the SSA never issues: not nine digits, area 000, 666 or
+///   900–999, group 00 or serial 0000, and the famous wallet sample 078-05-1120.
+pub(super) fn is_placeholder_identifier(value: &str, authority: &str) -> bool {
+    let folded: Vec<u8> = value
+        .bytes()
+        .filter(u8::is_ascii_alphanumeric)
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
+    let Some(&first) = folded.first() else {
+        return true;
+    };
+    let repeated = folded.iter().all(|&b| b == first) && (first == b'0' || folded.len() >= 5);
+    let digits = folded.iter().all(u8::is_ascii_digit);
+    let run = |step: i8| {
+        folded
+            .windows(2)
+            .all(|w| w[1] as i16 - w[0] as i16 == i16::from(step))
+    };
+    let sequential = digits && folded.len() >= 5 && (run(1) || run(-1));
+    let word = PLACEHOLDER_IDS.iter().any(|w| w.as_bytes() == folded);
+    let authority = authority.split('&').next().unwrap_or_default().trim();
+    let ssa = SSA.iter().any(|a| a.eq_ignore_ascii_case(authority));
+    repeated || sequential || word || (ssa && !issued_ssn(&folded))
+}
+
+/// Whether nine folded characters could be an SSN the SSA issues.
+fn issued_ssn(v: &[u8]) -> bool {
+    if v.len() != 9 || !v.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let (area, group, serial) = (&v[..3], &v[3..5], &v[5..]);
+    area != b"000"
+        && area != b"666"
+        && area[0] != b'9'
+        && group != b"00"
+        && serial != b"0000"
+        && v != b"078051120"
+}
+
 /// A date of birth as its eight digits `YYYYMMDD`. HL7 TS values with a time part are cut
 /// to the date; anything that does not start with eight digits is treated as missing.
 pub(super) fn dob(raw: &str) -> Option<[u8; 8]> {

@@ -154,6 +154,92 @@ fn identifier_match_wins_over_demographics() {
 }
 
 #[test]
+fn an_identifier_on_someone_who_cannot_be_the_patient_goes_to_review() {
+    let idx = index([patient(1, robert(), "A1")]);
+    let a1 = || {
+        vec![Identifier {
+            value: "A1".into(),
+            authority: "Practice&1.2.3&ISO".into(),
+        }]
+    };
+    // Another birth date and another given name: a reused or mistyped number.
+    let stranger = demo("Lee", "Ann", "19900101", 'F', "06510", "");
+    assert!(matches!(
+        idx.lookup(&a1(), &stranger),
+        Outcome::Review { id: 1, .. }
+    ));
+    // Another birth date and sex, the given name missing: a newborn under a parent's number.
+    let newborn = demo("O'Brien-Smith", "Baby Boy", "20260101", 'F', "06510", "");
+    assert!(matches!(
+        idx.lookup(&a1(), &newborn),
+        Outcome::Review { id: 1, .. }
+    ));
+    // One field off is an entry error, not another person: the identifier decides.
+    let mut wrong_dob = robert();
+    wrong_dob.birth_date = Some("19011111".into());
+    assert_eq!(idx.lookup(&a1(), &wrong_dob), Outcome::Identifier { id: 1 });
+    let mut renamed = robert();
+    renamed.given = "Theo".into();
+    renamed.birth_date = Some("19650321".into());
+    assert_eq!(idx.lookup(&a1(), &renamed), Outcome::Identifier { id: 1 });
+    assert!(contradicts(&robert(), &stranger));
+    assert!(!contradicts(&robert(), &renamed));
+}
+
+#[test]
+fn placeholder_identifiers_match_nobody() {
+    for (value, authority) in [
+        ("999-99-9999", "SSA"),
+        ("000000000", "Hospital"),
+        ("0", "Hospital"),
+        ("123456789", "Hospital"),
+        ("98765", "Hospital"),
+        ("Unknown", "Hospital"),
+        ("N/A", "Hospital"),
+        ("--", "Hospital"),
+        ("666-12-3456", "SSA"),
+        ("912-34-5670", "ssn"),
+        ("123-00-4567", "SSA&2.16.840.1.113883.4.1&ISO"),
+        ("078-05-1120", "2.16.840.1.113883.4.1"),
+        ("12345678", "SS"),
+    ] {
+        assert!(
+            placeholder_identifier(value, authority),
+            "{value} {authority}"
+        );
+    }
+    for (value, authority) in [
+        ("219-45-6781", "SSA"),
+        ("P0001234", "Hospital"),
+        ("1234", "Practice"),
+        ("1", "Practice"),
+        ("11", "Practice"),
+        ("12346", "Practice"),
+        ("MRN-1", "Hospital"),
+        ("666123456", "Hospital"),
+    ] {
+        assert!(
+            !placeholder_identifier(value, authority),
+            "{value} {authority}"
+        );
+    }
+    let shared = |p: Patient| Patient {
+        identifiers: vec![Identifier {
+            value: "999999999".into(),
+            authority: "SSA".into(),
+        }],
+        ..p
+    };
+    let idx = index([shared(patient(1, robert(), "A1"))]);
+    let query = [Identifier {
+        value: "999-99-9999".into(),
+        authority: "SSA".into(),
+    }];
+    let stranger = demo("Lee", "Ann", "19900101", 'F', "", "");
+    assert_eq!(idx.lookup(&query, &stranger), Outcome::NoMatch);
+}
+
+#[test]
 fn conflicting_identifiers_go_to_review() {
     let idx = index([
         patient(1, robert(), "A1"),

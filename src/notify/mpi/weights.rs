@@ -148,6 +148,9 @@ pub(super) struct Comparison {
     /// Given name and DOB agree at least partially, and sex does not disagree unless the given
     /// name agrees exactly. See `super::decide` for why these gate an automatic match.
     pub corroborated: bool,
+    /// The DOBs disagree outright, and so does the given name or the sex: not one person,
+    /// whatever identifier they share. See `super::contradicts`.
+    pub contradicted: bool,
 }
 
 /// Scores two prepared records. Symmetric in its arguments.
@@ -164,6 +167,8 @@ pub(super) fn compare(a: &Prepared, b: &Prepared) -> Comparison {
         corroborated: agrees(given)
             && agrees(dob)
             && (sex != Level::Disagree || given == Level::Exact),
+        contradicted: dob == Level::Disagree
+            && (given == Level::Disagree || sex == Level::Disagree),
     }
 }
 
