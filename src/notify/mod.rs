@@ -4,13 +4,15 @@
 //! worker: consent, sensitivity, roster matching, alerts), `alert.rs`
 //! (rendering), `roster.rs` (feeds, rosters, consent operations), `mpi.rs`
 //! (patient matching), `roster_csv.rs` (the panel upload parser), `digest.rs` (the daily digest),
-//! `review.rs` (deciding near-miss matches).
+//! `review.rs` (deciding near-miss matches), `opt_out.rs` (what an opt-out
+//! removes).
 
 pub mod adt;
 pub mod alert;
 pub mod digest;
 pub mod mllp;
 pub mod mpi;
+mod opt_out;
 pub mod process;
 pub mod review;
 pub mod roster;

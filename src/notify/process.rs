@@ -128,24 +128,24 @@ impl Notifier {
         batch: &mut Batch,
     ) -> Result<Done, OpsError> {
         let Ok(msg) = hl7::parse(&row.raw) else {
-            return finish(batch, row, "unparseable", false, Done::Quiet("unparseable"));
+            return finish(batch, row, "unparseable", DROP, Done::Quiet("unparseable"));
         };
         let mut ev = match read_event(&msg) {
             Ok(ev) => ev,
             Err(_) => {
-                return finish(batch, row, "no patient", false, Done::Quiet("no patient"));
+                return finish(batch, row, "no patient", DROP, Done::Quiet("no patient"));
             }
         };
         let Some(feed) = snap.feed(&ev.sending_facility) else {
             let done = Done::Quiet("unregistered feed");
-            return finish(batch, row, "feed removed", false, done);
+            return finish(batch, row, "feed removed", DROP, done);
         };
         let opted_out = snap.consent_of_all([&ev.patient]) == Some(OPT_OUT);
         match ev.trigger.as_str() {
             // Merges keep rosters and consents together (an opt-out follows
             // its patient), so they apply even to an opted-out patient,
             // whose message is then forgotten.
-            "A40" | "A34" | "A36" | "A47" => return self.merge(batch, row, &ev, opted_out).await,
+            "A40" | "A34" | "A36" | "A47" => return self.merge(batch, row, &ev).await,
             _ if opted_out => return self.opted_out(batch, row).await,
             "A28" | "A31" => return self.index_person(batch, row, &ev).await,
             _ => {}
@@ -170,7 +170,7 @@ impl Notifier {
         // encounter bookkeeping (it only remembers what was alerted to whom).
         if matches.is_empty() {
             let done = Done::Quiet("no subscriber's roster matched");
-            return finish(batch, row, "no subscriber", false, done);
+            return finish(batch, row, "no subscriber", DROP, done);
         }
         let indexed = match indexed {
             Some(known) => known,
@@ -196,14 +196,14 @@ impl Notifier {
         let Change::Alert { event, key } = change else {
             self.save(batch, &enc).await?;
             let done = Done::Quiet("no state change to alert");
-            return finish(batch, row, "no alert", false, done);
+            return finish(batch, row, "no alert", DROP, done);
         };
         if feed.sensitive && consent != Some(OPT_IN) {
             self.save(batch, &enc).await?;
             self.suppressed(batch, row, "sensitive source and no recorded consent")
                 .await?;
             let done = Done::Quiet("sensitive without consent");
-            return finish(batch, row, "suppressed", false, done);
+            return finish(batch, row, "suppressed", DROP, done);
         }
         let content = Content::new(ev, &row.raw, consent);
         // The alerts write with their own connections: commit what the batch holds.
@@ -214,7 +214,7 @@ impl Notifier {
             event,
             key: &key,
         };
-        let sent = self
+        let (sent, reviewed) = self
             .alert_subscribers(row, &content, &target, &matches, snap)
             .await?;
         self.save(batch, &enc).await?;
@@ -223,7 +223,9 @@ impl Notifier {
         } else {
             Done::Alerted(sent)
         };
-        finish(batch, row, event, false, done)
+        // A queued review sends from the message when confirmed.
+        let keep = if reviewed { KEEP } else { DROP };
+        finish(batch, row, event, keep, done)
     }
 
     /// The patient index's person for the message's patient: the first one
@@ -251,7 +253,7 @@ impl Notifier {
     /// An opted-out patient: audited, and nothing kept beyond the dedup key.
     async fn opted_out(&self, batch: &mut Batch, row: &AdtRow) -> Result<Done, OpsError> {
         self.suppressed(batch, row, "the patient opted out").await?;
-        finish(batch, row, "opted out", true, Done::Quiet("opted out"))
+        finish(batch, row, "opted out", DROP, Done::Quiet("opted out"))
     }
 
     /// A28/A31: add or update the person in the patient index; no alert.
@@ -311,7 +313,7 @@ impl Notifier {
         // Later rows read the index outside this transaction: commit first.
         batch.stale = true;
         let done = Done::Quiet("patient index updated");
-        finish(batch, row, "indexed", false, done)
+        finish(batch, row, "indexed", DROP, done)
     }
 
     /// Run the state machine for the event's encounter; returns the change and
@@ -357,7 +359,8 @@ impl Notifier {
         Ok(())
     }
 
-    /// Alert each matched subscriber (near misses go to the review queue).
+    /// Alert each matched subscriber (near misses go to the review queue);
+    /// the subscribers alerted, and whether a review was queued.
     async fn alert_subscribers(
         &self,
         row: &AdtRow,
@@ -365,10 +368,11 @@ impl Notifier {
         target: &Target<'_>,
         matches: &[(String, Matched<'_>)],
         snap: &Snapshot,
-    ) -> Result<Vec<String>, OpsError> {
+    ) -> Result<(Vec<String>, bool), OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let mut sent = Vec::new();
+        let mut reviewed = false;
         for (owner, matched) in matches {
             if target.event == "retraction" {
                 let mut conn = hisp.conn().await?;
@@ -389,6 +393,7 @@ impl Notifier {
                     };
                     let mut conn = hisp.conn().await?;
                     notify::insert_review(&mut conn, &review, now).await?;
+                    reviewed = true;
                     continue;
                 }
             };
@@ -397,7 +402,7 @@ impl Notifier {
                 sent.push(owner.clone());
             }
         }
-        Ok(sent)
+        Ok((sent, reviewed))
     }
 
     /// File the alert (once per change) and send it, unless the subscriber
@@ -516,7 +521,6 @@ impl Notifier {
         batch: &mut Batch,
         row: &AdtRow,
         ev: &AdtEvent,
-        forget: bool,
     ) -> Result<Done, OpsError> {
         let ids = &ev.patient.identifiers;
         let survivor = ev.merged.as_ref().and_then(|(_, authority)| {
@@ -527,7 +531,7 @@ impl Notifier {
         });
         let (Some(retired), Some(survivor)) = (&ev.merged, survivor) else {
             let done = Done::Quiet("nothing to merge");
-            return finish(batch, row, "merge without MRG-1 or PID-3", forget, done);
+            return finish(batch, row, "merge without MRG-1 or PID-3", DROP, done);
         };
         let hisp = &self.gw.hisp;
         let now = hisp.now();
@@ -549,7 +553,7 @@ impl Notifier {
             batch,
             row,
             "merged",
-            forget,
+            DROP,
             Done::Quiet("identifiers merged"),
         )
     }
@@ -579,16 +583,24 @@ impl Notifier {
     }
 }
 
+/// Whether a finished row keeps its message: only while a review of it is
+/// open (confirming sends from it). Nothing else reads a processed message,
+/// so it is not kept (alerts carry their own sealed copy): the row keeps the
+/// dedup key, the ACK and the result.
+type Keep = bool;
+const KEEP: Keep = true;
+const DROP: Keep = false;
+
 /// Mark a row done in the batch's transaction (written, grouped by result,
 /// when the batch commits).
 fn finish(
     batch: &mut Batch,
     row: &AdtRow,
     result: &str,
-    forget: bool,
+    keep: Keep,
     done: Done,
 ) -> Result<Done, OpsError> {
-    batch.finishes.push((row.id, result.to_string(), forget));
+    batch.finishes.push((row.id, result.to_string(), !keep));
     Ok(done)
 }
 

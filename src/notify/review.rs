@@ -275,6 +275,10 @@ impl Notifier {
         if !notify::move_review(&mut tx, review.id, from, status, actor, now, stale).await? {
             return Err(not_open(review));
         }
+        if status != "confirming" {
+            // Decided: nothing sends from the message any more.
+            notify::forget_adt_unless_reviewed(&mut tx, review.adt_id).await?;
+        }
         let action = if status == "confirmed" {
             "match.confirm"
         } else {

@@ -236,18 +236,34 @@ impl Hisp {
         {
             return Err(OpsError::Invalid("the patient id is a placeholder (one digit repeated, 123456789, UNKNOWN, or an SSN never issued) that names no one: give the real id, or name the patient by --family, --given, --birth-date and --sex".into()));
         }
+        // An opt-out also removes what hisp holds about the patient (`opt_out`).
+        let sweep = if decision == super::process::OPT_OUT {
+            self.opt_out_sweep(patient).await?
+        } else {
+            Default::default()
+        };
+        let mut recorded = patient.clone();
+        for id in &sweep.identifiers {
+            if !recorded.identifiers.iter().any(|x| notify::same_id(x, id)) {
+                recorded.identifiers.push(id.clone());
+            }
+        }
         let mut tx = self.store.begin().await?;
-        let id =
-            notify::insert_consent(&mut tx, self.store.sealer(), decision, patient, self.now())
-                .await?;
-        self.audit(
+        let id = notify::insert_consent(
             &mut tx,
-            actor,
-            "consent.record",
-            &format!("consent {id}"),
+            self.store.sealer(),
             decision,
+            &recorded,
+            self.now(),
         )
         .await?;
+        let subject = format!("consent {id}");
+        self.audit(&mut tx, actor, "consent.record", &subject, decision)
+            .await?;
+        if let Some(detail) = self.apply_opt_out_sweep(&mut tx, &sweep, actor).await? {
+            self.audit(&mut tx, actor, "consent.sweep", &subject, &detail)
+                .await?;
+        }
         tx.commit().await?;
         Ok(id)
     }

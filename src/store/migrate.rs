@@ -63,6 +63,10 @@ const SQLITE: &[Migration] = &[
         version: 12,
         sql: include_str!("migrations/sqlite/0012_match_review.sql"),
     },
+    Migration {
+        version: 13,
+        sql: include_str!("migrations/sqlite/0013_adt_retention.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -113,6 +117,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 12,
         sql: include_str!("migrations/postgres/0012_match_review.sql"),
+    },
+    Migration {
+        version: 13,
+        sql: include_str!("migrations/postgres/0013_adt_retention.sql"),
     },
 ];
 

@@ -1008,6 +1008,24 @@ pub async fn move_review(
         == 1)
 }
 
+/// Forget a processed ADT message once no review of it is open (decided
+/// reviews do not send from it); true when it was forgotten now.
+pub async fn forget_adt_unless_reviewed(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE adt_messages SET raw_sealed = NULL
+         WHERE id = $1 AND state = 'done' AND raw_sealed IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM match_reviews WHERE adt_id = $1 AND status IN ('open', 'confirming'))",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 /// A stored ADT message by id; `None` when there is no such row or its
 /// message was not kept (an opted-out patient's).
 pub async fn adt_message(

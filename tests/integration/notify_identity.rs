@@ -77,6 +77,21 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
         // patient index links to the hospital's MRN; John under the number
         // the roster knows him by; Jane under the MRN the hospital retires.
         opt_out(&a, "321549876", "SSA");
+        // The opt-out takes Clara out of the patient index, her MRN copied
+        // into the consent record first, so that it still holds for it.
+        assert_eq!(
+            count(&a, "SELECT COUNT(*) FROM patient_index").await,
+            0,
+            "{e}"
+        );
+        let consents = harness::ok(&a.cli(&["consent", "list", "--json"]));
+        assert!(consents.contains("\"K77\""), "{e}: {consents}");
+        let swept = audit_details(&a, "consent.sweep").await;
+        assert_eq!(
+            swept,
+            ["0 open review(s) closed; 2 identifier(s) unfiled from the patient index"],
+            "{e}"
+        );
         opt_out(&a, "219456781", "SSA");
         opt_out(&a, "OLD1", "NORTH");
         // Mary by name, birth date and sex alone, which by itself could

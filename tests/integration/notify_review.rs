@@ -4,16 +4,17 @@
 //! 30 an automatic match needs) alerts nobody and is queued; `hisp alert
 //! reviews` shows both sides; confirming sends the held-back alert once, as
 //! the change the worker held back; rejecting sends nothing; a retraction of
-//! an alert never sent is not queued; a change a later message cancelled, a
-//! patient who opted out meanwhile (under the roster's identity) and a review
-//! from before reviews kept their change cannot be confirmed; every decision
-//! is audited.
+//! an alert never sent is not queued; a change a later message cancelled and a
+//! review from before reviews kept their change cannot be confirmed; an
+//! opt-out (under the roster's identity) closes the patient's open reviews;
+//! every decision is audited, and a message is kept only while a review of
+//! it is open.
 
 use hisp::mailbox::INBOX;
 
 use crate::harness;
 use crate::notify::{ack_code, adt, alerts};
-use crate::notify_features::drained;
+use crate::notify_features::{count, drained};
 use crate::smtp::{Node, wait_for};
 
 /// Jane Doe as a southern hospital knows her: no identifier in common with
@@ -68,6 +69,15 @@ async fn near_misses_wait_for_a_person_who_confirms_or_rejects_them_on_every_eng
         );
         let open = reviews(&a, false);
         assert_eq!(open.len(), 3, "{e}: {open:?}");
+        assert_eq!(
+            count(
+                &a,
+                "SELECT COUNT(*) FROM adt_messages WHERE raw_sealed IS NOT NULL"
+            )
+            .await,
+            3,
+            "{e}: a processed message is kept only while a review needs it"
+        );
         for r in &open {
             assert_eq!(r["status"], "open", "{e}");
             assert_eq!(r["event"], "ed", "{e}");
@@ -173,9 +183,17 @@ async fn near_misses_wait_for_a_person_who_confirms_or_rejects_them_on_every_eng
         );
         harness::ok(&a.cli(&["alert", "review", &old, "--reject"]));
 
+        // Only the undecided review's message is still kept.
+        let kept = "SELECT COUNT(*) FROM adt_messages WHERE raw_sealed IS NOT NULL";
+        assert_eq!(
+            count(&a, kept).await,
+            1,
+            "{e}: decided reviews forget theirs"
+        );
+
         // The patient opts out under the roster's identity (not the ADT's)
-        // before the third is decided: confirming would say they are one
-        // person, so it is refused, and the listing hides the message's side.
+        // before the third is decided: the opt-out closes it, by whoever
+        // recorded it, and forgets its message.
         harness::ok(&a.cli(&[
             "consent",
             "opt-out",
@@ -184,16 +202,14 @@ async fn near_misses_wait_for_a_person_who_confirms_or_rejects_them_on_every_eng
             "--authority",
             "NORTH",
         ]));
+        assert!(reviews(&a, false).is_empty(), "{e}: closed by the opt-out");
         harness::fails(
             &a.cli(&["alert", "review", &r3, "--confirm"]),
             1,
-            "opted out",
+            "already rejected",
         );
-        let open = reviews(&a, false);
-        assert_eq!(open.len(), 1, "{e}: still open, to be rejected");
-        assert_eq!(open[0]["opted_out"], true, "{e}");
-        assert!(open[0]["adt_patient"].is_null(), "{e}");
-        harness::ok(&a.cli(&["alert", "review", &r3, "--reject"]));
+        assert_eq!(count(&a, kept).await, 0, "{e}: nothing of the patient kept");
+        assert!(audited(&a, "consent.sweep", "consent 1").await, "{e}");
 
         assert_eq!(alerts(&a).await.len(), 1, "{e}: one alert in all");
         assert!(reviews(&a, false).is_empty(), "{e}");

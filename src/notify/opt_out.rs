@@ -1,0 +1,144 @@
+//! What an opt-out removes besides future alerts (STANDARDS.md §7, Connie:
+//! "opted-out data is deleted within 5 business days"). hisp does it at once,
+//! in the transaction that records the opt-out:
+//!
+//! - **The patient index's people** filed under the opt-out's identifiers
+//!   (and not contradicted by its demographics) are unfiled. Their
+//!   identifiers are first copied into the consent record, so that the
+//!   opt-out keeps holding for the hospital numbers only the index linked to
+//!   it.
+//! - **Open reviews** about the patient (the ADT's patient, the index's
+//!   person for it, or the roster entry, judged as the worker judges an
+//!   opt-out, near misses included) are closed as rejected, by whoever
+//!   recorded the opt-out, and their ADT messages are forgotten.
+//!
+//! The other ADT messages were forgotten when processed (a processed message
+//! is kept only while a review of it is open, see `process::Keep`), and an
+//! opted-out patient's later messages are never kept. Alerts already sent are
+//! the subscriber's record and stay in their worklist; alerts filed for a
+//! daily digest and not yet sent are withdrawn by the digest.
+//!
+//! **Decision:** an index person is found by identifier only. Finding one by
+//! demographics would mean opening every person in the index on each
+//! opt-out; an opt-out recorded by demographics alone stops alerts and closes
+//! reviews all the same, and the index keeps only what hospitals' A28/A31
+//! said, which leaves with the patient's next identifier-named opt-out.
+
+use sqlx::AnyConnection;
+
+use super::mpi::{self, Index, Outcome};
+use super::process::{mpi_patient, read_event};
+use crate::hl7;
+use crate::ops::{Hisp, OpsError};
+use crate::store::notify::{self, StoredPatient};
+
+/// What recording an opt-out will remove, gathered before its transaction.
+#[derive(Debug, Default)]
+pub(super) struct Sweep {
+    /// Identifiers of the index's people for the patient: copied into the
+    /// consent record, then unfiled.
+    pub identifiers: Vec<(String, String)>,
+    /// Open reviews about the patient: closed.
+    reviews: Vec<(i64, i64)>,
+}
+
+/// The opt-out as the worker matches it: a one-person index.
+fn holds(index: &Index, p: &StoredPatient) -> bool {
+    let q = mpi_patient(0, p);
+    !matches!(
+        index.lookup(&q.identifiers, &q.demographics),
+        Outcome::NoMatch
+    )
+}
+
+impl Hisp {
+    /// Find what an opt-out for `patient` removes (reads only, on a pooled
+    /// connection: the write transaction is taken only to apply it).
+    pub(super) async fn opt_out_sweep(&self, patient: &StoredPatient) -> Result<Sweep, OpsError> {
+        let sealer = self.store.sealer();
+        let mut index = Index::new();
+        index.insert(mpi_patient(1, patient));
+        let demo = mpi_patient(0, patient).demographics;
+        let mut conn = self.conn().await?;
+        let mut sweep = Sweep::default();
+        let people = notify::index_persons(&mut conn, sealer, &patient.identifiers).await?;
+        for person in people {
+            let p = mpi_patient(0, &person);
+            if mpi::contradicts(&p.demographics, &demo) {
+                continue;
+            }
+            for id in person.identifiers {
+                if !sweep.identifiers.iter().any(|x| notify::same_id(x, &id))
+                    && !mpi::placeholder_identifier(&id.0, &id.1)
+                {
+                    sweep.identifiers.push(id);
+                }
+            }
+        }
+        for review in notify::reviews(&mut conn, false).await? {
+            if review.status != "open" {
+                continue;
+            }
+            let about = self.review_people(&mut conn, &review).await?;
+            if about.iter().any(|p| holds(&index, p)) {
+                sweep.reviews.push((review.id, review.adt_id));
+            }
+        }
+        Ok(sweep)
+    }
+
+    /// The records an open review is about: the ADT's patient, the index's
+    /// person for it, and the roster entry.
+    async fn review_people(
+        &self,
+        conn: &mut AnyConnection,
+        review: &notify::Review,
+    ) -> Result<Vec<StoredPatient>, OpsError> {
+        let sealer = self.store.sealer();
+        let mut out = Vec::new();
+        if let Some(e) = notify::entry(conn, sealer, review.roster_entry_id, 0).await? {
+            out.push(e.patient);
+        }
+        let raw = notify::adt_message(conn, sealer, review.adt_id).await?;
+        let adt = raw.and_then(|raw| read_event(&hl7::parse(&raw).ok()?).ok());
+        if let Some(ev) = adt {
+            let demo = mpi_patient(0, &ev.patient).demographics;
+            let people = notify::index_persons(conn, sealer, &ev.patient.identifiers).await?;
+            out.extend(
+                people
+                    .into_iter()
+                    .filter(|k| !mpi::contradicts(&mpi_patient(0, k).demographics, &demo)),
+            );
+            out.push(ev.patient);
+        }
+        Ok(out)
+    }
+
+    /// Apply a sweep in the opt-out's transaction; the audit detail, when
+    /// anything was removed.
+    pub(super) async fn apply_opt_out_sweep(
+        &self,
+        conn: &mut AnyConnection,
+        sweep: &Sweep,
+        actor: &str,
+    ) -> Result<Option<String>, OpsError> {
+        let now = self.now();
+        let mut closed = 0;
+        for &(id, adt_id) in &sweep.reviews {
+            // Open only: one being confirmed right now is refused by its own
+            // consent check.
+            if notify::move_review(conn, id, "open", "rejected", actor, now, i64::MIN).await? {
+                closed += 1;
+                notify::forget_adt_unless_reviewed(conn, adt_id).await?;
+            }
+        }
+        notify::index_forget(conn, self.store.sealer(), &sweep.identifiers).await?;
+        if closed == 0 && sweep.identifiers.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "{closed} open review(s) closed; {} identifier(s) unfiled from the patient index",
+            sweep.identifiers.len()
+        )))
+    }
+}
