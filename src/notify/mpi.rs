@@ -125,9 +125,12 @@ pub fn placeholder_identifier(value: &str, authority: &str) -> bool {
 }
 
 /// True when two records of one identifier cannot be one person: the birth dates
-/// disagree outright (not one typo apart), and so does the given name or the sex. A
-/// wrong registration, a reused number or a shared one, never a typo: typos leave the
-/// DOB partial, and a changed name or sex marker comes with the same DOB.
+/// disagree outright (not one typo apart), and the given name does not agree (it
+/// disagrees, or one side has none, as a newborn's "Baby Girl" has none) or the sex
+/// disagrees. A wrong registration, a reused or shared number, or a newborn under a
+/// parent's: typos leave the DOB partial, and a changed name or sex marker comes with
+/// the same DOB. A same-named parent and child (Robert Sr. and Jr.) under one number
+/// are not told apart.
 pub fn contradicts(a: &Demographics, b: &Demographics) -> bool {
     weights::compare(&Prepared::new(a), &Prepared::new(b)).contradicted
 }

@@ -125,8 +125,9 @@ impl Hisp {
         let now = self.now();
         let mut closed = 0;
         for &(id, adt_id) in &sweep.reviews {
-            // Open only: one being confirmed right now is refused by its own
-            // consent check.
+            // Open only. One being confirmed at this moment has passed its
+            // consent check and may still send, like any alert already on its
+            // way; its message is forgotten once it is decided.
             if notify::move_review(conn, id, "open", "rejected", actor, now, i64::MIN).await? {
                 closed += 1;
                 notify::forget_adt_unless_reviewed(conn, adt_id).await?;

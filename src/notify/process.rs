@@ -100,7 +100,16 @@ fn drop_placeholders(ids: &mut Vec<(String, String)>) {
 /// PID-3 and MRG-1): what the worker and reviews act on.
 pub(super) fn read_event(msg: &hl7::Message) -> Result<AdtEvent, adt::AdtError> {
     let mut ev = adt::read(msg)?;
-    drop_placeholders(&mut ev.patient.identifiers);
+    strip_placeholders(&mut ev);
+    Ok(ev)
+}
+
+/// Remove placeholder identifiers from PID-3 and MRG-1; the ones PID-3 had.
+fn strip_placeholders(ev: &mut AdtEvent) -> Vec<(String, String)> {
+    let (kept, stripped) = std::mem::take(&mut ev.patient.identifiers)
+        .into_iter()
+        .partition(|(value, authority)| !placeholder_identifier(value, authority));
+    ev.patient.identifiers = kept;
     if ev
         .merged
         .as_ref()
@@ -108,7 +117,7 @@ pub(super) fn read_event(msg: &hl7::Message) -> Result<AdtEvent, adt::AdtError> 
     {
         ev.merged = None;
     }
-    Ok(ev)
+    stripped
 }
 
 /// The two records cannot be one person (`mpi::contradicts`).
@@ -128,19 +137,21 @@ impl Notifier {
         batch: &mut Batch,
     ) -> Result<Done, OpsError> {
         let Ok(msg) = hl7::parse(&row.raw) else {
-            return finish(batch, row, "unparseable", DROP, Done::Quiet("unparseable"));
+            return finish(batch, row, "unparseable", Done::Quiet("unparseable"));
         };
-        let mut ev = match read_event(&msg) {
+        let mut ev = match adt::read(&msg) {
             Ok(ev) => ev,
             Err(_) => {
-                return finish(batch, row, "no patient", DROP, Done::Quiet("no patient"));
+                return finish(batch, row, "no patient", Done::Quiet("no patient"));
             }
         };
         let Some(feed) = snap.feed(&ev.sending_facility) else {
             let done = Done::Quiet("unregistered feed");
-            return finish(batch, row, "feed removed", DROP, done);
+            return finish(batch, row, "feed removed", done);
         };
-        let opted_out = snap.consent_of_all([&ev.patient]) == Some(OPT_OUT);
+        let stripped = strip_placeholders(&mut ev);
+        let opted_out = snap.consent_of_all([&ev.patient]) == Some(OPT_OUT)
+            || snap.opted_out_under_placeholder(&stripped);
         match ev.trigger.as_str() {
             // Merges keep rosters and consents together (an opt-out follows
             // its patient), so they apply even to an opted-out patient,
@@ -170,7 +181,7 @@ impl Notifier {
         // encounter bookkeeping (it only remembers what was alerted to whom).
         if matches.is_empty() {
             let done = Done::Quiet("no subscriber's roster matched");
-            return finish(batch, row, "no subscriber", DROP, done);
+            return finish(batch, row, "no subscriber", done);
         }
         let indexed = match indexed {
             Some(known) => known,
@@ -196,14 +207,14 @@ impl Notifier {
         let Change::Alert { event, key } = change else {
             self.save(batch, &enc).await?;
             let done = Done::Quiet("no state change to alert");
-            return finish(batch, row, "no alert", DROP, done);
+            return finish(batch, row, "no alert", done);
         };
         if feed.sensitive && consent != Some(OPT_IN) {
             self.save(batch, &enc).await?;
             self.suppressed(batch, row, "sensitive source and no recorded consent")
                 .await?;
             let done = Done::Quiet("sensitive without consent");
-            return finish(batch, row, "suppressed", DROP, done);
+            return finish(batch, row, "suppressed", done);
         }
         let content = Content::new(ev, &row.raw, consent);
         // The alerts write with their own connections: commit what the batch holds.
@@ -214,7 +225,7 @@ impl Notifier {
             event,
             key: &key,
         };
-        let (sent, reviewed) = self
+        let sent = self
             .alert_subscribers(row, &content, &target, &matches, snap)
             .await?;
         self.save(batch, &enc).await?;
@@ -223,9 +234,7 @@ impl Notifier {
         } else {
             Done::Alerted(sent)
         };
-        // A queued review sends from the message when confirmed.
-        let keep = if reviewed { KEEP } else { DROP };
-        finish(batch, row, event, keep, done)
+        finish(batch, row, event, done)
     }
 
     /// The patient index's person for the message's patient: the first one
@@ -253,7 +262,7 @@ impl Notifier {
     /// An opted-out patient: audited, and nothing kept beyond the dedup key.
     async fn opted_out(&self, batch: &mut Batch, row: &AdtRow) -> Result<Done, OpsError> {
         self.suppressed(batch, row, "the patient opted out").await?;
-        finish(batch, row, "opted out", DROP, Done::Quiet("opted out"))
+        finish(batch, row, "opted out", Done::Quiet("opted out"))
     }
 
     /// A28/A31: add or update the person in the patient index; no alert.
@@ -271,15 +280,32 @@ impl Notifier {
         let known = notify::index_persons(conn, sealer, ids).await?;
         let (others, same): (Vec<_>, Vec<_>) =
             known.into_iter().partition(|k| contradicts(k, &ev.patient));
-        // The newer message's non-empty fields win; identifiers accumulate.
+        let subject = format!("adt {}", row.id);
+        // The message's identifiers find people the index knows to be
+        // different (a message without a birth date contradicts no one): it
+        // cannot be applied without folding them together.
+        let apart = same
+            .iter()
+            .enumerate()
+            .any(|(i, a)| same.iter().skip(i + 1).any(|b| contradicts(a, b)));
+        if apart {
+            let detail = format!(
+                "{}: its identifiers name different people in the patient index; not applied",
+                ev.trigger
+            );
+            hisp.audit(conn, "notify", "patient.index_conflict", &subject, &detail)
+                .await?;
+            return finish(batch, row, "index conflict", Done::Quiet("index conflict"));
+        }
+        // The message's non-empty fields win; identifiers accumulate.
         let mut person = same.iter().fold(StoredPatient::default(), |acc, k| {
             notify::merge_person(&acc, k)
         });
         person = notify::merge_person(&person, &ev.patient);
         drop_placeholders(&mut person.identifiers);
-        // An identifier the index holds for someone else this message cannot
-        // be names two people: it is unfiled, and kept by neither, so it
-        // links no one until a hospital says which person it is.
+        // An identifier the index holds for someone this message cannot be
+        // names two people: it is disputed, kept by neither and never filed
+        // again, so it links no one.
         let shared: Vec<(String, String)> = ids
             .iter()
             .filter(|id| {
@@ -290,7 +316,7 @@ impl Notifier {
             .cloned()
             .collect();
         if !shared.is_empty() {
-            notify::index_forget(conn, sealer, &shared).await?;
+            notify::index_dispute(conn, sealer, &shared, now).await?;
             for mut other in others {
                 other
                     .identifiers
@@ -301,11 +327,10 @@ impl Notifier {
                 .identifiers
                 .retain(|x| !shared.iter().any(|s| notify::same_id(x, s)));
             let detail = format!(
-                "{}: {} identifier(s) named two different people and were unfiled",
+                "{}: {} identifier(s) named two different people and are disputed",
                 ev.trigger,
                 shared.len()
             );
-            let subject = format!("adt {}", row.id);
             hisp.audit(conn, "notify", "patient.index_conflict", &subject, &detail)
                 .await?;
         }
@@ -313,7 +338,7 @@ impl Notifier {
         // Later rows read the index outside this transaction: commit first.
         batch.stale = true;
         let done = Done::Quiet("patient index updated");
-        finish(batch, row, "indexed", DROP, done)
+        finish(batch, row, "indexed", done)
     }
 
     /// Run the state machine for the event's encounter; returns the change and
@@ -359,8 +384,7 @@ impl Notifier {
         Ok(())
     }
 
-    /// Alert each matched subscriber (near misses go to the review queue);
-    /// the subscribers alerted, and whether a review was queued.
+    /// Alert each matched subscriber (near misses go to the review queue).
     async fn alert_subscribers(
         &self,
         row: &AdtRow,
@@ -368,11 +392,10 @@ impl Notifier {
         target: &Target<'_>,
         matches: &[(String, Matched<'_>)],
         snap: &Snapshot,
-    ) -> Result<(Vec<String>, bool), OpsError> {
+    ) -> Result<Vec<String>, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let mut sent = Vec::new();
-        let mut reviewed = false;
         for (owner, matched) in matches {
             if target.event == "retraction" {
                 let mut conn = hisp.conn().await?;
@@ -393,7 +416,6 @@ impl Notifier {
                     };
                     let mut conn = hisp.conn().await?;
                     notify::insert_review(&mut conn, &review, now).await?;
-                    reviewed = true;
                     continue;
                 }
             };
@@ -402,7 +424,7 @@ impl Notifier {
                 sent.push(owner.clone());
             }
         }
-        Ok((sent, reviewed))
+        Ok(sent)
     }
 
     /// File the alert (once per change) and send it, unless the subscriber
@@ -531,7 +553,7 @@ impl Notifier {
         });
         let (Some(retired), Some(survivor)) = (&ev.merged, survivor) else {
             let done = Done::Quiet("nothing to merge");
-            return finish(batch, row, "merge without MRG-1 or PID-3", DROP, done);
+            return finish(batch, row, "merge without MRG-1 or PID-3", done);
         };
         let hisp = &self.gw.hisp;
         let now = hisp.now();
@@ -549,13 +571,7 @@ impl Notifier {
             .await?;
         // The rosters changed: the worker reloads them before the next message.
         batch.stale = true;
-        finish(
-            batch,
-            row,
-            "merged",
-            DROP,
-            Done::Quiet("identifiers merged"),
-        )
+        finish(batch, row, "merged", Done::Quiet("identifiers merged"))
     }
 
     /// Audit a suppressed alert with its reason (no PHI: the row id only).
@@ -583,24 +599,10 @@ impl Notifier {
     }
 }
 
-/// Whether a finished row keeps its message: only while a review of it is
-/// open (confirming sends from it). Nothing else reads a processed message,
-/// so it is not kept (alerts carry their own sealed copy): the row keeps the
-/// dedup key, the ACK and the result.
-type Keep = bool;
-const KEEP: Keep = true;
-const DROP: Keep = false;
-
 /// Mark a row done in the batch's transaction (written, grouped by result,
 /// when the batch commits).
-fn finish(
-    batch: &mut Batch,
-    row: &AdtRow,
-    result: &str,
-    keep: Keep,
-    done: Done,
-) -> Result<Done, OpsError> {
-    batch.finishes.push((row.id, result.to_string(), !keep));
+fn finish(batch: &mut Batch, row: &AdtRow, result: &str, done: Done) -> Result<Done, OpsError> {
+    batch.finishes.push((row.id, result.to_string()));
     Ok(done)
 }
 
@@ -724,6 +726,11 @@ pub struct Snapshot {
     valid_until: i64,
     feeds: HashMap<String, FeedRow>,
     consents: Vec<(Index, String)>,
+    /// Placeholder identifiers opt-outs were recorded under before they were
+    /// refused: they match nobody, so such an opt-out would silently stop
+    /// holding. Honoured on the message's own PID-3 (erring towards no
+    /// alert); an opt-in under one never counts.
+    placeholder_opt_outs: Vec<(String, String)>,
     rosters: Vec<Roster>,
     digest: Vec<String>,
     /// The patient index has someone (else no lookup is worth a query). Set
@@ -761,8 +768,15 @@ impl Snapshot {
             .into_iter()
             .map(|f| (f.facility.to_ascii_lowercase(), f))
             .collect();
-        let consents = notify::consents(conn, sealer)
-            .await?
+        let stored = notify::consents(conn, sealer).await?;
+        let placeholder_opt_outs = stored
+            .iter()
+            .filter(|c| c.decision == OPT_OUT)
+            .flat_map(|c| &c.patient.identifiers)
+            .filter(|(value, authority)| placeholder_identifier(value, authority))
+            .cloned()
+            .collect();
+        let consents = stored
             .into_iter()
             .map(|c| {
                 let mut index = Index::new();
@@ -796,6 +810,7 @@ impl Snapshot {
             valid_until,
             feeds,
             consents,
+            placeholder_opt_outs,
             rosters,
             digest,
         })
@@ -836,6 +851,27 @@ impl Snapshot {
         })
     }
 
+    /// An old opt-out was recorded under one of these placeholder identifiers
+    /// of the message (see `placeholder_opt_outs`).
+    /// Compared as placeholders are recognised: the value's letters and
+    /// digits, the authority's first part ("999-99-9999" under "SSA&…&ISO"
+    /// is "999999999" under "SSA").
+    fn opted_out_under_placeholder(&self, stripped: &[(String, String)]) -> bool {
+        let fold = |(value, authority): &(String, String)| {
+            let value: String = value
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_uppercase())
+                .collect();
+            let authority = authority.split('&').next().unwrap_or_default();
+            (value, authority.trim().to_ascii_lowercase())
+        };
+        stripped
+            .iter()
+            .map(fold)
+            .any(|id| self.placeholder_opt_outs.iter().map(fold).any(|x| x == id))
+    }
+
     /// Per subscriber (owner), the best match in their roster (entries still
     /// current at `now`).
     fn match_rosters(&self, p: &StoredPatient, now: i64) -> Vec<(String, Matched<'_>)> {
@@ -864,8 +900,9 @@ impl Snapshot {
 #[derive(Default)]
 struct Batch {
     tx: Option<crate::store::Tx>,
-    /// Rows to mark done when the batch commits: id, result, forget the message.
-    finishes: Vec<(i64, String, bool)>,
+    /// Rows to mark done when the batch commits: id, result. Each keeps its
+    /// message only while a review of it is open (`finish_adts`).
+    finishes: Vec<(i64, String)>,
     /// Rows finished inside `tx`, logged once it commits.
     done: Vec<(i64, Done)>,
     /// Set when a step changed rosters (A40): reload before the next row.
@@ -884,23 +921,16 @@ impl Batch {
     /// Commit what the batch holds, the rows' completions with it.
     async fn flush(&mut self, hisp: &crate::ops::Hisp, node: &str) -> Result<(), OpsError> {
         if !self.finishes.is_empty() {
-            let mut groups: Vec<(&str, bool, Vec<i64>)> = Vec::new();
-            for (id, result, forget) in &self.finishes {
-                match groups
-                    .iter_mut()
-                    .find(|(r, f, _)| r == result && f == forget)
-                {
-                    Some((_, _, ids)) => ids.push(*id),
-                    None => groups.push((result, *forget, vec![*id])),
+            let mut groups: Vec<(String, Vec<i64>)> = Vec::new();
+            for (id, result) in &self.finishes {
+                match groups.iter_mut().find(|(r, _)| r == result) {
+                    Some((_, ids)) => ids.push(*id),
+                    None => groups.push((result.clone(), vec![*id])),
                 }
             }
-            let groups: Vec<(String, bool, Vec<i64>)> = groups
-                .into_iter()
-                .map(|(r, f, ids)| (r.to_string(), f, ids))
-                .collect();
             let conn = self.conn(hisp).await?;
-            for (result, forget, ids) in &groups {
-                notify::finish_adts(conn, ids, node, result, *forget).await?;
+            for (result, ids) in &groups {
+                notify::finish_adts(conn, ids, node, result).await?;
             }
             self.finishes.clear();
         }
@@ -1001,14 +1031,7 @@ impl Notifier {
         let subject = format!("adt {}", row.id);
         hisp.audit(&mut tx, "notify", "adt.failed", &subject, why)
             .await?;
-        notify::finish_adt(
-            &mut tx,
-            row.id,
-            &self.gw.node,
-            &format!("failed: {why}"),
-            false,
-        )
-        .await?;
+        notify::finish_adt(&mut tx, row.id, &self.gw.node, &format!("failed: {why}")).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -269,21 +269,24 @@ pub async fn claim_adt(
     Ok(out)
 }
 
-/// Finish a claimed ADT row; `forget` drops the stored message (opted-out
-/// patients keep nothing beyond the dedup key).
+/// What a finished row keeps of its message: nothing, unless a review of
+/// it is open (confirming sends from it). Alerts carry their own sealed
+/// copy, and nothing else reads a processed message, so the row keeps only
+/// the dedup key, the ACK and the result. Decided in the same statement that
+/// finishes the row, so a review closed meanwhile is seen.
+const KEEP_ONLY_FOR_OPEN_REVIEW: &str = "raw_sealed = CASE WHEN EXISTS (SELECT 1 FROM match_reviews r WHERE r.adt_id = adt_messages.id AND r.status IN ('open', 'confirming')) THEN raw_sealed ELSE NULL END";
+
+/// Finish a claimed ADT row (see [`KEEP_ONLY_FOR_OPEN_REVIEW`]).
 pub async fn finish_adt(
     conn: &mut AnyConnection,
     id: i64,
     node: &str,
     result: &str,
-    forget: bool,
 ) -> Result<bool, StoreError> {
-    let sql = if forget {
-        "UPDATE adt_messages SET state = 'done', result = $1, raw_sealed = NULL, claimed_by = NULL, lease_until = 0 WHERE id = $2 AND claimed_by = $3"
-    } else {
-        "UPDATE adt_messages SET state = 'done', result = $1, claimed_by = NULL, lease_until = 0 WHERE id = $2 AND claimed_by = $3"
-    };
-    let done = sqlx::query(sql)
+    let sql = format!(
+        "UPDATE adt_messages SET state = 'done', result = $1, {KEEP_ONLY_FOR_OPEN_REVIEW}, claimed_by = NULL, lease_until = 0 WHERE id = $2 AND claimed_by = $3"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(result)
         .bind(id)
         .bind(node)
@@ -292,22 +295,20 @@ pub async fn finish_adt(
     Ok(done.rows_affected() == 1)
 }
 
-/// Finish several claimed ADT rows with the same result in one statement.
+/// Finish claimed ADT rows with one result (see [`KEEP_ONLY_FOR_OPEN_REVIEW`]).
 pub async fn finish_adts(
     conn: &mut AnyConnection,
     ids: &[i64],
     node: &str,
     result: &str,
-    forget: bool,
 ) -> Result<u64, StoreError> {
     if ids.is_empty() {
         return Ok(0);
     }
     let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-    let raw = if forget { ", raw_sealed = NULL" } else { "" };
     // The ids are integers formatted here, never text from outside.
     let sql = format!(
-        "UPDATE adt_messages SET state = 'done', result = $1{raw}, claimed_by = NULL, lease_until = 0 WHERE claimed_by = $2 AND id IN ({})",
+        "UPDATE adt_messages SET state = 'done', result = $1, {KEEP_ONLY_FOR_OPEN_REVIEW}, claimed_by = NULL, lease_until = 0 WHERE claimed_by = $2 AND id IN ({})",
         list.join(",")
     );
     Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -1124,10 +1125,12 @@ pub async fn index_lookup(
         let Some(key) = index_key(sealer, id)? else {
             continue;
         };
-        let row = sqlx::query("SELECT patient_sealed FROM patient_index WHERE id_hash = $1")
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let row = sqlx::query(
+            "SELECT patient_sealed FROM patient_index WHERE id_hash = $1 AND disputed = 0",
+        )
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?;
         if let Some(r) = row {
             let sealed: Vec<u8> = r.try_get(0)?;
             let json = sealer.open(INDEX_PATIENT, &sealed)?;
@@ -1237,7 +1240,35 @@ pub fn merge_person(older: &StoredPatient, newer: &StoredPatient) -> StoredPatie
     }
 }
 
-/// File a person under each of its identifiers, replacing what they held.
+/// Dispute identifiers: two people were registered under each, so it finds
+/// no one and is not filed again (only an A40/A47 retiring it, or an
+/// opt-out naming it, clears the mark). Nothing of either person is kept
+/// under it.
+pub async fn index_dispute(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    identifiers: &[(String, String)],
+    now: i64,
+) -> Result<(), StoreError> {
+    for id in identifiers {
+        let Some(key) = index_key(sealer, id)? else {
+            continue;
+        };
+        sqlx::query(
+            "INSERT INTO patient_index (id_hash, patient_sealed, updated_at, disputed) VALUES ($1, $2, $3, 1)
+             ON CONFLICT (id_hash) DO UPDATE SET patient_sealed = excluded.patient_sealed, updated_at = excluded.updated_at, disputed = 1",
+        )
+        .bind(key)
+        .bind(Vec::<u8>::new())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// File a person under each of its identifiers, replacing what they held
+/// (a disputed identifier stays disputed).
 pub async fn index_write(
     conn: &mut AnyConnection,
     sealer: &Sealer,
@@ -1251,7 +1282,8 @@ pub async fn index_write(
         };
         sqlx::query(
             "INSERT INTO patient_index (id_hash, patient_sealed, updated_at) VALUES ($1, $2, $3)
-             ON CONFLICT (id_hash) DO UPDATE SET patient_sealed = excluded.patient_sealed, updated_at = excluded.updated_at",
+             ON CONFLICT (id_hash) DO UPDATE SET patient_sealed = excluded.patient_sealed, updated_at = excluded.updated_at
+             WHERE patient_index.disputed = 0",
         )
         .bind(key)
         .bind(sealer.seal(INDEX_PATIENT, &json)?)

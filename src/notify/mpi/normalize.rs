@@ -87,6 +87,9 @@ const PLACEHOLDER_IDS: &[&str] = &[
     "NOID",
     "NOMRN",
     "NOSSN",
+    "UNAVAILABLE",
+    "NOTAPPLICABLE",
+    "TEST",
 ];
 
 /// Assigning authorities that mean the US Social Security Administration (HL7 table 0363
@@ -97,10 +100,11 @@ const SSA: &[&str] = &["ssa", "ss", "ssn", "usssa", "2.16.840.1.113883.4.1"];
 /// typed when the real one is unknown, shared by every patient it was typed for. Such a
 /// value matches nobody (STANDARDS §8 makes an identifier match outright, so a shared one
 /// would match strangers):
-/// - nothing but punctuation, zeros alone ("0", "000-00"), or one character repeated five
-///   or more times ("999-99-9999", "XXXXX"): short numbers like "7" or "11" are real
-///   patient numbers at a small practice;
-/// - a run of five or more consecutive digits, up or down ("123456789", "98765");
+/// - nothing but punctuation, zeros alone ("0", "000-00"), or one character repeated six
+///   or more times ("999-99-9999", "XXXXXX"): short numbers like "7", "11" or "11111"
+///   are real patient numbers somewhere;
+/// - a run of six or more consecutive digits, up or down, wrapping between 9 and 0
+///   ("123456789", "1234567890", "987654");
 /// - a word for "unknown" ([`PLACEHOLDER_IDS`]);
 /// - under the SSA, any value the SSA never issues: not nine digits, area 000, 666 or
 ///   900–999, group 00 or serial 0000, and the famous wallet sample 078-05-1120.
@@ -113,14 +117,15 @@ pub(super) fn is_placeholder_identifier(value: &str, authority: &str) -> bool {
     let Some(&first) = folded.first() else {
         return true;
     };
-    let repeated = folded.iter().all(|&b| b == first) && (first == b'0' || folded.len() >= 5);
+    let repeated = folded.iter().all(|&b| b == first) && (first == b'0' || folded.len() >= 6);
     let digits = folded.iter().all(u8::is_ascii_digit);
-    let run = |step: i8| {
+    // Consecutive digits, wrapping from 9 to 0 ("1234567890") and back.
+    let run = |step: i16| {
         folded
             .windows(2)
-            .all(|w| w[1] as i16 - w[0] as i16 == i16::from(step))
+            .all(|w| (i16::from(w[1]) - i16::from(w[0])).rem_euclid(10) == step)
     };
-    let sequential = digits && folded.len() >= 5 && (run(1) || run(-1));
+    let sequential = digits && folded.len() >= 6 && (run(1) || run(9));
     let word = PLACEHOLDER_IDS.iter().any(|w| w.as_bytes() == folded);
     let authority = authority.split('&').next().unwrap_or_default().trim();
     let ssa = SSA.iter().any(|a| a.eq_ignore_ascii_case(authority));

@@ -168,12 +168,15 @@ fn an_identifier_on_someone_who_cannot_be_the_patient_goes_to_review() {
         idx.lookup(&a1(), &stranger),
         Outcome::Review { id: 1, .. }
     ));
-    // Another birth date and sex, the given name missing: a newborn under a parent's number.
-    let newborn = demo("O'Brien-Smith", "Baby Boy", "20260101", 'F', "06510", "");
-    assert!(matches!(
-        idx.lookup(&a1(), &newborn),
-        Outcome::Review { id: 1, .. }
-    ));
+    // Another birth date, the given name missing: a newborn under a parent's number,
+    // of either sex.
+    for sex in ['F', 'M'] {
+        let newborn = demo("O'Brien-Smith", "Baby Boy", "20260101", sex, "06510", "");
+        assert!(
+            matches!(idx.lookup(&a1(), &newborn), Outcome::Review { id: 1, .. }),
+            "{sex}"
+        );
+    }
     // One field off is an entry error, not another person: the identifier decides.
     let mut wrong_dob = robert();
     wrong_dob.birth_date = Some("19011111".into());
@@ -193,7 +196,11 @@ fn placeholder_identifiers_match_nobody() {
         ("000000000", "Hospital"),
         ("0", "Hospital"),
         ("123456789", "Hospital"),
-        ("98765", "Hospital"),
+        ("987654", "Hospital"),
+        ("1234567890", "Hospital"),
+        ("0987654321", "Hospital"),
+        ("XXXXXX", "Hospital"),
+        ("Test", "Hospital"),
         ("Unknown", "Hospital"),
         ("N/A", "Hospital"),
         ("--", "Hospital"),
@@ -201,7 +208,8 @@ fn placeholder_identifiers_match_nobody() {
         ("912-34-5670", "ssn"),
         ("123-00-4567", "SSA&2.16.840.1.113883.4.1&ISO"),
         ("078-05-1120", "2.16.840.1.113883.4.1"),
-        ("12345678", "SS"),
+        ("12345679", "SS"),
+        ("219-45-0000", "SSA"),
     ] {
         assert!(
             placeholder_identifier(value, authority),
@@ -215,6 +223,9 @@ fn placeholder_identifiers_match_nobody() {
         ("1", "Practice"),
         ("11", "Practice"),
         ("12346", "Practice"),
+        ("12345", "Practice"),
+        ("11111", "Practice"),
+        ("12345679", "Hospital"),
         ("MRN-1", "Hospital"),
         ("666123456", "Hospital"),
     ] {
@@ -231,11 +242,12 @@ fn placeholder_identifiers_match_nobody() {
         ..p
     };
     let idx = index([shared(patient(1, robert(), "A1"))]);
+    // The very value the entry holds, on a stranger the demographics cannot match.
     let query = [Identifier {
-        value: "999-99-9999".into(),
+        value: "999999999".into(),
         authority: "SSA".into(),
     }];
-    let stranger = demo("Lee", "Ann", "19900101", 'F', "", "");
+    let stranger = demo("Lee", "Ann", "", 'F', "", "");
     assert_eq!(idx.lookup(&query, &stranger), Outcome::NoMatch);
 }
 

@@ -148,8 +148,8 @@ pub(super) struct Comparison {
     /// Given name and DOB agree at least partially, and sex does not disagree unless the given
     /// name agrees exactly. See `super::decide` for why these gate an automatic match.
     pub corroborated: bool,
-    /// The DOBs disagree outright, and so does the given name or the sex: not one person,
-    /// whatever identifier they share. See `super::contradicts`.
+    /// The DOBs disagree outright, and the given name does not agree (or the sex
+    /// disagrees): not one person, whatever identifier they share. See `super::contradicts`.
     pub contradicted: bool,
 }
 
@@ -167,8 +167,7 @@ pub(super) fn compare(a: &Prepared, b: &Prepared) -> Comparison {
         corroborated: agrees(given)
             && agrees(dob)
             && (sex != Level::Disagree || given == Level::Exact),
-        contradicted: dob == Level::Disagree
-            && (given == Level::Disagree || sex == Level::Disagree),
+        contradicted: dob == Level::Disagree && (!agrees(given) || sex == Level::Disagree),
     }
 }
 
