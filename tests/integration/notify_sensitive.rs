@@ -2,10 +2,17 @@
 //! prefix of it, and every byte of it replaced by a separator, a line end or
 //! a Latin-1 letter, gives an attachment that parses, reads as the redacted
 //! event and leaves nothing to withhold (the `hl7_er7` fuzz target's
-//! property, swept here without a fuzzer).
+//! property, swept here without a fuzzer). And end to end: over MLLP, an
+//! ADT's tox screen reaches the mailbox only for a patient who opted in.
 
 use hisp::hl7;
+use hisp::mailbox::INBOX;
 use hisp::notify::{adt, sensitive};
+use mail_parser::MimeHeaders;
+
+use crate::harness;
+use crate::notify::{JANE, ack_code, adt as adt_message};
+use crate::smtp::{Node, wait_for};
 
 /// Every kind of content the filter judges or drops, sensitive and not.
 const RICH: &[u8] = b"MSH|^~\\&|EPIC|NORTH|HISP|HISP|20261122060000||ADT^A01^ADT_A01|C1|P|2.5.1\r\
@@ -105,4 +112,77 @@ fn redaction_holds_for_every_variant_of_a_rich_adt() {
         events > RICH.len() * 5,
         "most variants are events: {events}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_opt_in_the_attachment_keeps_only_what_an_alert_reads() {
+    let mut a = Node::new("a.test", false, None).await;
+    a.address("carol").await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP", "--name", "North"]));
+    let csv = a.dir.path().join("roster.csv");
+    std::fs::write(
+        &csv,
+        "patient_id,assigning_authority,family_name,given_name,birth_date,sex\n\
+         MRN1,NORTH,Doe,Jane,1980-01-02,F\n\
+         MRN4,NORTH,Zed,Ann,1975-06-07,F\n",
+    )
+    .expect("csv");
+    let path = csv.to_str().expect("path");
+    harness::ok(&a.cli(&["roster", "import", path, "--owner", "carol@a.test"]));
+    let ann = [
+        "consent",
+        "opt-in",
+        "--patient-id",
+        "MRN4",
+        "--authority",
+        "NORTH",
+    ];
+    harness::ok(&a.cli(&ann));
+    let extra = b"OBX|1|ST|TOX^Tox screen||Cocaine positive\rNTE|1||Pt reports heroin use\rDG1|1||R07.9^Chest pain^I10\r";
+    let ann_pid = "PID|1||MRN4^^^NORTH^MR||Zed^Ann||19750607|F";
+    for (control, visit, pid) in [("S1", "V1", JANE), ("S2", "V2", ann_pid)] {
+        let mut msg = adt_message(control, "A04", "NORTHHOSP", "E", visit, pid);
+        msg.extend_from_slice(extra);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA");
+    }
+    let carol = hisp::direct::DirectAddress::parse("carol@a.test").expect("addr");
+    let mail = wait_for(60, "two alerts", || async {
+        let l = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
+        (l.len() >= 2).then_some(l)
+    })
+    .await;
+    let mut janes = 0;
+    for m in &mail {
+        let (shown, raw) = a
+            .hisp
+            .mailbox_show(&carol, m.id, "test")
+            .await
+            .expect("show");
+        let parsed = mail_parser::MessageParser::new()
+            .parse(&raw)
+            .expect("parse");
+        let text = shown.text.clone().unwrap_or_default();
+        let adt = parsed
+            .attachments()
+            .find(|p| p.attachment_name() == Some("adt.hl7"))
+            .map(|p| p.contents().to_vec())
+            .expect("the ADT is attached");
+        let event = adt::read(&hl7::parse(&adt).expect("it parses")).expect("an event");
+        assert!(text.contains("Chest pain"), "{text}");
+        if text.contains("Doe, Jane") {
+            janes += 1;
+            assert!(text.contains("withheld"), "{text}");
+            let adt = String::from_utf8_lossy(&adt);
+            assert!(!adt.contains("Cocaine") && !adt.contains("heroin"), "{adt}");
+            assert!(!event.unjudged && event.diagnoses.len() == 1);
+        } else {
+            assert!(
+                text.contains("Zed, Ann") && !text.contains("withheld"),
+                "{text}"
+            );
+            assert!(String::from_utf8_lossy(&adt).contains("Cocaine positive"));
+        }
+    }
+    assert_eq!((mail.len(), janes), (2, 1), "one alert each");
 }
