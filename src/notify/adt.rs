@@ -36,7 +36,7 @@ pub struct AdtEvent {
     pub pcp: String,
     /// PV2-3 admit reason.
     pub admit_reason: Coded,
-    /// DG1-3 diagnoses.
+    /// DG1-3 diagnoses (DG1-4 the description where DG1-3 has no text).
     pub diagnoses: Vec<Coded>,
     /// PV1-36 discharge disposition.
     pub discharge_disposition: String,
@@ -48,37 +48,85 @@ pub struct AdtEvent {
     pub control_id: String,
     /// MRG-1 (A40, A34, A36, A47): the identifier this message retires.
     pub merged: Option<(String, String)>,
+    /// The message carries content sensitivity filtering does not judge: a
+    /// segment or field outside what the attachment keeps without opt-in
+    /// (`sensitive::redact_raw`), such as OBX, NTE, IN1 or a Z-segment.
+    pub unjudged: bool,
 }
 
 /// A coded value (CWE) as an alert shows it and sensitivity filtering
 /// judges it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Coded {
-    /// Every code it carries: the identifier and the alternate identifier
-    /// (CWE.1 and CWE.4) of each repetition.
-    pub codes: Vec<String>,
-    /// The first repetition's text (CWE.2), else its first code.
+    /// Every code it carries: the identifier, alternate identifier and
+    /// second alternate identifier (CWE.1, CWE.4, CWE.10) of each repetition.
+    pub codes: Vec<Code>,
+    /// The first text (CWE.2) among its repetitions, else a diagnosis'
+    /// description (DG1-4), else its first code.
     pub text: String,
+    /// Every text it carries, for sensitivity filtering: each repetition's
+    /// text, alternate text, original text and second alternate text
+    /// (CWE.2, CWE.5, CWE.9, CWE.11), and a diagnosis' DG1-4.
+    pub texts: Vec<String>,
+}
+
+/// One code of a coded value, with the coding system that says how to read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Code {
+    /// The code as sent (CWE.1, CWE.4 or CWE.10).
+    pub value: String,
+    /// Its coding system (CWE.3, CWE.6 or CWE.12), for a diagnosis with none
+    /// the coding method of DG1-2; empty when unspecified.
+    pub system: String,
 }
 
 impl Coded {
-    fn read(field: Option<crate::hl7::Field<'_>>) -> Self {
-        let Some(field) = field else {
-            return Self::default();
-        };
-        let part = |rep: &crate::hl7::Repetition<'_>, n: usize| {
-            rep.component(n)
-                .map(|c| c.text().trim().to_string())
-                .filter(|s| !s.is_empty() && s != "\"\"")
-        };
-        let mut codes = Vec::new();
-        let mut text = None;
-        for rep in field.repetitions() {
-            text = text.or_else(|| part(&rep, 2));
-            codes.extend([part(&rep, 1), part(&rep, 4)].into_iter().flatten());
+    /// A coded field, e.g. PV2-3 (the admit reason).
+    pub fn read(field: Option<crate::hl7::Field<'_>>) -> Self {
+        Self::with(field, None, "")
+    }
+
+    /// A DG1 segment's diagnosis: DG1-3, described by DG1-4, coded by DG1-2
+    /// where DG1-3 names no coding system (v2.3 feeds).
+    pub fn diagnosis(seg: &crate::hl7::Segment<'_>) -> Self {
+        let method = seg
+            .field(2)
+            .map(|f| f.text().trim().to_string())
+            .unwrap_or_default();
+        Self::with(seg.field(3), seg.field(4), &method)
+    }
+
+    fn with(
+        field: Option<crate::hl7::Field<'_>>,
+        description: Option<crate::hl7::Field<'_>>,
+        method: &str,
+    ) -> Self {
+        let described = description
+            .map(|d| d.text().trim().to_string())
+            .filter(|s| !s.is_empty() && s != "\"\"");
+        let mut out = Self::default();
+        let mut first = None;
+        for rep in field.iter().flat_map(|f| f.repetitions()) {
+            let part = |n: usize| {
+                rep.component(n)
+                    .map(|c| c.text().trim().to_string())
+                    .filter(|s| !s.is_empty() && s != "\"\"")
+            };
+            first = first.or_else(|| part(2));
+            for (code, system) in [(1, 3), (4, 6), (10, 12)] {
+                if let Some(value) = part(code) {
+                    let system = part(system).unwrap_or_else(|| method.to_string());
+                    out.codes.push(Code { value, system });
+                }
+            }
+            out.texts.extend([2, 5, 9, 11].into_iter().filter_map(part));
         }
-        let text = text.or_else(|| codes.first().cloned()).unwrap_or_default();
-        Self { codes, text }
+        out.texts.extend(described.clone());
+        out.text = first
+            .or(described)
+            .or_else(|| out.codes.first().map(|c| c.value.clone()))
+            .unwrap_or_default();
+        out
     }
 }
 
@@ -111,6 +159,7 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
     let visit = opt(msg, "PV1-19.1")
         .or_else(|| opt(msg, "PID-18.1"))
         .unwrap_or_else(|| header.control_id.clone());
+    let shown = VisitText::read(msg.segment("PV1").as_ref());
     Ok(AdtEvent {
         trigger: header.trigger_event.to_ascii_uppercase(),
         location_facility: opt(msg, "PV1-3.4").unwrap_or_else(|| sending.clone()),
@@ -118,30 +167,59 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         sending_facility: sending,
         visit,
         patient,
-        patient_class: text(msg, "PV1-2.1").to_ascii_uppercase(),
-        location: [
-            text(msg, "PV1-3.1"),
-            text(msg, "PV1-3.2"),
-            text(msg, "PV1-3.3"),
-        ]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" / "),
+        patient_class: shown.class.to_ascii_uppercase(),
+        location: shown.location,
         attending: person(msg, "PV1-7"),
         pcp: person(msg, "PD1-4"),
         admit_reason: Coded::read(msg.segments_named("PV2").next().and_then(|s| s.field(3))),
         diagnoses: msg
             .segments_named("DG1")
-            .map(|seg| Coded::read(seg.field(3)))
+            .map(|seg| Coded::diagnosis(&seg))
             .filter(|d| !d.text.is_empty())
             .collect(),
-        discharge_disposition: text(msg, "PV1-36.1"),
-        discharged_to: text(msg, "PV1-37.1"),
+        discharge_disposition: shown.disposition,
+        discharged_to: shown.discharged_to,
         event_time: opt(msg, "EVN-2.1").unwrap_or_else(|| header.timestamp.clone()),
         control_id: header.control_id.clone(),
         merged: opt(msg, "MRG-1.1").map(|v| (v, text(msg, "MRG-1.4.1"))),
+        unjudged: super::sensitive::unjudged(msg),
     })
+}
+
+/// The texts of a PV1 segment an alert shows, read alike for the event and
+/// for judging the attachment's PV1 segments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VisitText {
+    /// PV1-2.1, the patient class as sent.
+    pub class: String,
+    /// PV1-3.1 to PV1-3.3 (point of care, room, bed), " / " between them.
+    pub location: String,
+    /// PV1-36.1, the discharge disposition.
+    pub disposition: String,
+    /// PV1-37.1, the discharged-to location.
+    pub discharged_to: String,
+}
+
+impl VisitText {
+    /// The texts of `pv1` (all empty without one).
+    pub fn read(pv1: Option<&crate::hl7::Segment<'_>>) -> Self {
+        let at = |field: usize, component: usize| {
+            pv1.and_then(|s| s.field(field))
+                .and_then(|f| f.component(component))
+                .map(|c| c.text().trim().to_string())
+                .unwrap_or_default()
+        };
+        Self {
+            class: at(2, 1),
+            location: [at(3, 1), at(3, 2), at(3, 3)]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" / "),
+            disposition: at(36, 1),
+            discharged_to: at(37, 1),
+        }
+    }
 }
 
 /// PID-3 (every repetition), PID-5, PID-7, PID-8, PID-11.5, PID-13.
@@ -341,8 +419,12 @@ mod tests {
         assert_eq!(
             e.diagnoses,
             [Coded {
-                codes: vec!["R07.9".into()],
-                text: "Chest pain, unspecified".into()
+                codes: vec![Code {
+                    value: "R07.9".into(),
+                    system: "I10".into()
+                }],
+                text: "Chest pain, unspecified".into(),
+                texts: vec!["Chest pain, unspecified".into()],
             }]
         );
         assert_eq!(e.location_facility, "NORTHHOSP");

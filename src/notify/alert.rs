@@ -27,7 +27,8 @@ pub struct AlertContext<'a> {
     pub now: i64,
     /// A unique id for the Direct Context and the boundary.
     pub id: &'a str,
-    /// Content was withheld for lack of consent (sensitive diagnoses).
+    /// The patient has no recorded opt-in: sensitive content, if any, was
+    /// withheld (said on every such alert, so it tells nothing of the patient).
     pub withheld: bool,
 }
 
@@ -81,7 +82,7 @@ pub fn summary(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
     push("Program", ctx.program.unwrap_or(""));
     push("Source control id", &ev.control_id);
     if ctx.withheld {
-        lines.push("Some content was withheld: the patient has not consented to sharing sensitive information.".into());
+        lines.push("Sensitive information (mental health, substance use, HIV), if any, is withheld from this notification and its attachment: the patient's consent to share it is not on record.".into());
     }
     lines.join("\n") + "\n"
 }

@@ -673,12 +673,21 @@ fn random_id() -> Result<String, OpsError> {
 pub(super) struct Content {
     ev: AdtEvent,
     raw: Vec<u8>,
+    /// The patient has no recorded opt-in, so sensitive content, if any, was
+    /// left out (`sensitive`): the alert says so.
     withheld: bool,
 }
 
 impl Content {
     /// The alert's content under the patient's recorded `consent`: without
-    /// opt-in, sensitive diagnoses stay out of the alert.
+    /// opt-in, the event loses what is sensitive and the attachment keeps
+    /// only what an alert reads (`sensitive::redact_raw`).
+    ///
+    /// **Decision:** the notice that sensitive content is withheld goes on
+    /// every alert about a patient without recorded opt-in, whether or not
+    /// anything was. Shown only when something was, the notice would itself
+    /// tell the care manager that the patient has a mental health, substance
+    /// use or HIV diagnosis.
     pub(super) fn new(ev: AdtEvent, raw: &[u8], consent: Option<&str>) -> Self {
         if consent == Some(OPT_IN) {
             return Self {
@@ -687,13 +696,12 @@ impl Content {
                 withheld: false,
             };
         }
-        let (ev, withheld) = sensitive::redact_event(&ev);
-        let raw = if withheld {
-            sensitive::redact_raw(raw)
-        } else {
-            raw.to_vec()
-        };
-        Self { ev, raw, withheld }
+        let (ev, _) = sensitive::redact_event(&ev);
+        Self {
+            ev,
+            raw: sensitive::redact_raw(raw),
+            withheld: true,
+        }
     }
 
     /// The sending facility (the feed) of the message.
