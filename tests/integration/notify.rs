@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use hisp::cli::notify_send_mllp as send_mllp;
+use hisp::direct::DirectAddress;
 use hisp::mailbox::INBOX;
 use hisp::store::notify;
 
@@ -40,6 +41,53 @@ pub async fn ack_code(n: &Node, msg: &[u8]) -> (String, Vec<u8>) {
     let ack = send_mllp(n.mllp, msg).await.expect("mllp");
     let (code, _) = hisp::hl7::parse_ack(&ack).expect("ack");
     (code, ack)
+}
+
+/// An alert as it reached a mailbox: its text part and attachments by name.
+pub struct Delivered {
+    pub text: String,
+    pub attachments: Vec<(Option<String>, Vec<u8>)>,
+}
+
+impl Delivered {
+    /// The text and every attachment, as one lossy string to search.
+    pub fn everything(&self) -> String {
+        let mut all = self.text.clone();
+        for (_, bytes) in &self.attachments {
+            all.push_str(&String::from_utf8_lossy(bytes));
+        }
+        all
+    }
+}
+
+/// Wait until `who`'s inbox holds `count` messages, then read each.
+pub async fn delivered(n: &Node, who: &DirectAddress, count: usize) -> Vec<Delivered> {
+    use mail_parser::MimeHeaders;
+    let mail = wait_for(60, "alerts in the inbox", || async {
+        let l = n.hisp.mailbox_list(who, INBOX).await.expect("list");
+        (l.len() >= count).then_some(l)
+    })
+    .await;
+    let mut out = Vec::new();
+    for m in &mail {
+        let (shown, raw) = n.hisp.mailbox_show(who, m.id, "test").await.expect("show");
+        let parsed = mail_parser::MessageParser::new()
+            .parse(&raw)
+            .expect("parse");
+        out.push(Delivered {
+            text: shown.text.clone().unwrap_or_default(),
+            attachments: parsed
+                .attachments()
+                .map(|p| {
+                    (
+                        p.attachment_name().map(str::to_owned),
+                        p.contents().to_vec(),
+                    )
+                })
+                .collect(),
+        });
+    }
+    out
 }
 
 pub async fn alerts(n: &Node) -> Vec<notify::AlertRow> {
@@ -239,26 +287,11 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
     );
     assert!(kept.is_none(), "an opted-out patient's ADT is not kept");
     drop(conn);
-    let mail = wait_for(60, "three alerts in the inbox", || async {
-        let l = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
-        (l.len() >= 3).then_some(l)
-    })
-    .await;
+    let mail = delivered(&a, &carol, 3).await;
     assert_eq!(mail.len(), 3);
     let (mut withheld, mut chest_pain) = (0, 0);
     for m in &mail {
-        let (shown, raw) = a
-            .hisp
-            .mailbox_show(&carol, m.id, "test")
-            .await
-            .expect("show");
-        let parsed = mail_parser::MessageParser::new()
-            .parse(&raw)
-            .expect("parse");
-        let mut everything = shown.text.clone().unwrap_or_default();
-        for part in parsed.attachments() {
-            everything.push_str(&String::from_utf8_lossy(part.contents()));
-        }
+        let everything = m.everything();
         assert!(
             !everything.contains("Alcohol"),
             "a sensitive diagnosis went out: {everything}"

@@ -31,6 +31,17 @@ fn opt_out(n: &Node, id: &str, authority: &str) {
     ]));
 }
 
+/// The alerts filed, as (subscriber, event), sorted.
+async fn sent(n: &Node) -> Vec<(String, String)> {
+    let mut sent: Vec<(String, String)> = alerts(n)
+        .await
+        .into_iter()
+        .map(|x| (x.subscriber, x.event))
+        .collect();
+    sent.sort();
+    sent
+}
+
 async fn audit_details(n: &Node, action: &str) -> Vec<String> {
     let mut conn = n.hisp.conn().await.expect("conn");
     hisp::audit::page(&mut conn, 0, 100_000)
@@ -296,14 +307,8 @@ async fn a_retraction_goes_only_to_subscribers_told_of_what_it_cancels() {
         "AA"
     );
     drained(&a).await;
-    let mut sent: Vec<(String, String)> = alerts(&a)
-        .await
-        .into_iter()
-        .map(|x| (x.subscriber, x.event))
-        .collect();
-    sent.sort();
     assert_eq!(
-        sent,
+        sent(&a).await,
         [
             ("carol@a.test".to_string(), "admit".to_string()),
             ("carol@a.test".to_string(), "retraction".to_string()),
@@ -416,14 +421,8 @@ async fn a_shared_or_placeholder_identifier_links_no_one_on_every_engine() {
             assert_eq!(ack_code(&a, m).await.0, "AA", "{e}");
         }
         drained(&a).await;
-        let mut sent: Vec<(String, String)> = alerts(&a)
-            .await
-            .into_iter()
-            .map(|x| (x.subscriber, x.event))
-            .collect();
-        sent.sort();
         assert_eq!(
-            sent,
+            sent(&a).await,
             [
                 ("carol@a.test".to_string(), "ed".to_string()),
                 ("dave@a.test".to_string(), "ed".to_string()),

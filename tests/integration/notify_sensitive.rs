@@ -6,13 +6,11 @@
 //! ADT's tox screen reaches the mailbox only for a patient who opted in.
 
 use hisp::hl7;
-use hisp::mailbox::INBOX;
 use hisp::notify::{adt, sensitive};
-use mail_parser::MimeHeaders;
 
 use crate::harness;
-use crate::notify::{JANE, ack_code, adt as adt_message};
-use crate::smtp::{Node, wait_for};
+use crate::notify::{JANE, ack_code, adt as adt_message, delivered};
+use crate::smtp::Node;
 
 /// Every kind of content the filter judges or drops, sensitive and not.
 const RICH: &[u8] = b"MSH|^~\\&|EPIC|NORTH|HISP|HISP|20261122060000||ADT^A01^ADT_A01|C1|P|2.5.1\r\
@@ -147,26 +145,15 @@ async fn without_opt_in_the_attachment_keeps_only_what_an_alert_reads() {
         assert_eq!(ack_code(&a, &msg).await.0, "AA");
     }
     let carol = hisp::direct::DirectAddress::parse("carol@a.test").expect("addr");
-    let mail = wait_for(60, "two alerts", || async {
-        let l = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
-        (l.len() >= 2).then_some(l)
-    })
-    .await;
+    let mail = delivered(&a, &carol, 2).await;
     let mut janes = 0;
     for m in &mail {
-        let (shown, raw) = a
-            .hisp
-            .mailbox_show(&carol, m.id, "test")
-            .await
-            .expect("show");
-        let parsed = mail_parser::MessageParser::new()
-            .parse(&raw)
-            .expect("parse");
-        let text = shown.text.clone().unwrap_or_default();
-        let adt = parsed
-            .attachments()
-            .find(|p| p.attachment_name() == Some("adt.hl7"))
-            .map(|p| p.contents().to_vec())
+        let text = m.text.clone();
+        let adt = m
+            .attachments
+            .iter()
+            .find(|(name, _)| name.as_deref() == Some("adt.hl7"))
+            .map(|(_, bytes)| bytes.clone())
             .expect("the ADT is attached");
         let event = adt::read(&hl7::parse(&adt).expect("it parses")).expect("an event");
         assert!(text.contains("Chest pain"), "{text}");
