@@ -34,6 +34,9 @@ pub enum Done {
     Alerted(Vec<String>),
     /// No alert, and why.
     Quiet(&'static str),
+    /// Nothing done: feeds, rosters or consents changed since the snapshot
+    /// was loaded. The batch reloads it and runs the row again.
+    Again,
 }
 
 /// An MPI patient from a stored one.
@@ -158,6 +161,7 @@ impl Notifier {
             // whose message is then forgotten.
             "A40" | "A34" | "A36" | "A47" => return self.merge(batch, row, &ev).await,
             _ if opted_out => return self.opted_out(batch, row).await,
+            "A28" | "A31" if !self.current(snap).await? => return Ok(Done::Again),
             "A28" | "A31" => return self.index_person(batch, row, &ev).await,
             _ => {}
         }
@@ -202,6 +206,11 @@ impl Notifier {
         if consent == Some(OPT_OUT) {
             return self.opted_out(batch, row).await;
         }
+        // An opt-out recorded since the snapshot was loaded must stop what
+        // follows (an alert, a review, the index): check just before.
+        if !self.current(snap).await? {
+            return Ok(Done::Again);
+        }
         let (change, enc) = self.advance(batch, &ev).await?;
         let enc_id = enc.id;
         let Change::Alert { event, key } = change else {
@@ -235,6 +244,14 @@ impl Notifier {
             Done::Alerted(sent)
         };
         finish(batch, row, event, done)
+    }
+
+    /// Whether the snapshot is still current: no feed, roster entry or
+    /// consent changed since it was loaded (one query, for the rows about to
+    /// alert, queue a review or index a person).
+    async fn current(&self, snap: &Snapshot) -> Result<bool, OpsError> {
+        let mut conn = self.gw.hisp.conn().await?;
+        Ok(snap.generation == Some(notify::generation(&mut conn).await?))
     }
 
     /// The patient index's person for the message's patient: the first one
@@ -973,13 +990,27 @@ impl Notifier {
     async fn process_batch(&self, rows: &[AdtRow], snap: &mut Snapshot) {
         let mut batch = Batch::default();
         for row in rows {
-            match self.step(row, snap, &mut batch).await {
-                Ok(done) => batch.done.push((row.id, done)),
-                Err(e) => {
-                    let undone = batch.abort();
-                    self.release_now(&undone).await;
-                    self.failed(row, &e).await;
+            let mut again = 0;
+            loop {
+                match self.step(row, snap, &mut batch).await {
+                    // Reload and run the row again (a few times at most: a
+                    // row that keeps meeting changes goes back to the queue).
+                    Ok(Done::Again) if again < 3 => {
+                        again += 1;
+                        if let Err(e) = snap.refresh(self).await {
+                            tracing::warn!(error = %e, "cannot reload rosters");
+                        }
+                        continue;
+                    }
+                    Ok(Done::Again) => self.release_now(&[row.id]).await,
+                    Ok(done) => batch.done.push((row.id, done)),
+                    Err(e) => {
+                        let undone = batch.abort();
+                        self.release_now(&undone).await;
+                        self.failed(row, &e).await;
+                    }
                 }
+                break;
             }
             if batch.stale {
                 batch.stale = false;
