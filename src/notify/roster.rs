@@ -234,7 +234,7 @@ impl Hisp {
             .iter()
             .any(|(value, authority)| super::mpi::placeholder_identifier(value, authority))
         {
-            return Err(OpsError::Invalid("the patient id is a placeholder (one digit repeated, 123456789, UNKNOWN, or an SSN never issued) that names no one: give the real id, or name the patient by --family, --given, --birth-date and --sex".into()));
+            return Err(OpsError::Invalid("the patient id is a placeholder (one digit repeated, 123456789, UNKNOWN, or an SSN never issued) that names no one: give the real id, or name the patient by family name, given name, birth date and sex".into()));
         }
         // An opt-out also removes what hisp holds about the patient (`opt_out`).
         let sweep = if decision == super::process::OPT_OUT {

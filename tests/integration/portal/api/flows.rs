@@ -350,6 +350,18 @@ async fn care_and_admin_operations_do_what_the_cli_does() {
         let r = call(&p, Method::POST, "/api/v1/consents", ck, json_body(json!({
             "decision": "opt-in", "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "f"}))).await;
         assert_eq!(r.status, StatusCode::CREATED, "{e}: {}", r.body);
+        // A placeholder id names no one: refused, saying why.
+        let r = call(
+            &p,
+            Method::POST,
+            "/api/v1/consents",
+            ck,
+            json_body(json!({
+            "decision": "opt-out", "patient_id": "999-99-9999", "authority": "SSA"})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{e}: {}", r.body);
+        assert!(r.body.contains("placeholder"), "{e}: {}", r.body);
         let refused = call(&p, Method::GET, "/api/v1/consents", ck, None).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{e}");
         let list = parsed(&call(&p, Method::GET, "/api/v1/consents", ak, None).await);
