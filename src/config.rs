@@ -369,6 +369,9 @@ impl HttpConfig {
 pub struct NotifyConfig {
     /// Roster entries expire after this many days unless re-submitted.
     pub roster_expiry_days: u32,
+    /// Expired roster entries are kept this many days more (an archive of who
+    /// was enrolled when), then deleted.
+    pub roster_archive_days: u32,
     /// Identical alerts within this window are sent once, seconds.
     pub dedup_window_secs: u64,
     /// When the daily digest goes out, `HH:MM` UTC.
@@ -383,6 +386,7 @@ impl Default for NotifyConfig {
     fn default() -> Self {
         Self {
             roster_expiry_days: 90,
+            roster_archive_days: 180,
             sender: None,
             max_frame: 1024 * 1024,
             dedup_window_secs: 86_400,

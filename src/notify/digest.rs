@@ -152,20 +152,39 @@ fn render(from: &DirectAddress, to: &DirectAddress, alerts: &[UnsentAlert], now:
     out
 }
 
-/// Send digests when due, until `stop` flips (checked every 30 seconds).
+/// Send digests when due, and once a day delete archived roster entries,
+/// until `stop` flips (checked every 30 seconds).
 pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
     let time = n.gw.hisp.config.notify.digest_time.clone();
+    let mut purged_on = None;
     loop {
-        if let Some(due) = last_due(n.gw.hisp.now(), &time)
+        let now = n.gw.hisp.now();
+        if let Some(due) = last_due(now, &time)
             && let Err(e) = n.send_digests(due).await
         {
             tracing::warn!(error = %e, "cannot send daily digests");
+        }
+        let today = now.div_euclid(86_400);
+        if purged_on != Some(today) {
+            match purge(&n).await {
+                Ok(()) => purged_on = Some(today),
+                Err(e) => tracing::warn!(error = %e, "cannot delete archived roster entries"),
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(30)) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
     }
+}
+
+/// Delete archived roster entries (`Hisp::purge_archived_rosters`).
+async fn purge(n: &Notifier) -> Result<(), OpsError> {
+    let hisp = &n.gw.hisp;
+    let mut tx = hisp.store.begin().await?;
+    hisp.purge_archived_rosters(&mut tx, "notify").await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]

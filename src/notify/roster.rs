@@ -124,6 +124,25 @@ impl Hisp {
         Ok(notify::feeds(&mut conn).await?)
     }
 
+    /// Delete roster entries expired more than `[notify] roster_archive_days`
+    /// ago (STANDARDS.md §7: panels "age out after 90 days and are archived
+    /// for 180"), audited with the count; in the caller's transaction.
+    pub async fn purge_archived_rosters(
+        &self,
+        conn: &mut AnyConnection,
+        actor: &str,
+    ) -> Result<u64, OpsError> {
+        let days = i64::from(self.config.notify.roster_archive_days);
+        let before = self.now().saturating_sub(days * 86_400);
+        let n = notify::purge_expired_entries(conn, before).await?;
+        if n > 0 {
+            let detail = format!("{n} entries expired over {days} days ago deleted");
+            self.audit(conn, actor, "roster.purge", "rosters", &detail)
+                .await?;
+        }
+        Ok(n)
+    }
+
     /// Import a roster for `owner` (a local address).
     pub async fn roster_import(
         &self,
@@ -154,6 +173,7 @@ impl Hisp {
                 "{owner} is not an address on this HISP"
             )));
         }
+        self.purge_archived_rosters(&mut tx, actor).await?;
         let sealer = self.store.sealer();
         let existing = notify::entries(&mut tx, sealer, Some(&owner_s), now).await?;
         // Entries this upload renewed, and those it removed as duplicates.

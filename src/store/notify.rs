@@ -529,6 +529,22 @@ pub async fn delete_roster_except(
         .rows_affected())
 }
 
+/// Delete roster entries (every owner's) that expired before `before`; the
+/// number deleted. Expired entries match nothing, so the worker's snapshot
+/// does not change.
+pub async fn purge_expired_entries(
+    conn: &mut AnyConnection,
+    before: i64,
+) -> Result<u64, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM roster_entries WHERE expires_at < $1")
+            .bind(before)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+    )
+}
+
 /// Entries not yet expired (all owners, or one).
 pub async fn entries(
     conn: &mut AnyConnection,

@@ -381,6 +381,34 @@ async fn roster_upload_reports_bad_rows_and_applies_the_good_ones_on_every_engin
             "{e}: {}",
             page.body
         );
+
+        // Expired entries are kept for `roster_archive_days`, then an
+        // import (or the daily sweep) deletes them.
+        let all = || async {
+            let mut conn = p.env.hisp.conn().await.expect("conn");
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM roster_entries")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("count")
+        };
+        let more = format!("{HEADER}N1,NORTH,Nash,Nia,1990-01-01,F,,,,\n");
+        p.env.clock.advance(11 * 86_400);
+        let ca = p.sign_in(&owner).await;
+        let r = upload(&p, &ca, &a, &more, &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        assert_eq!(all().await, 3, "{e}: the two expired ones are archived");
+        let archive = p.env.hisp.config.notify.roster_archive_days;
+        p.env.clock.advance(i64::from(archive) * 86_400);
+        let ca = p.sign_in(&owner).await;
+        let r = upload(&p, &ca, &a, &more, &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        assert_eq!(
+            all().await,
+            2,
+            "{e}: the first two are gone; Nia's first entry, expired 90 days ago, is \
+             archived beside her new one"
+        );
+        assert!(audited(&p, &owner, "roster.purge", "rosters").await, "{e}");
     }
 }
 
