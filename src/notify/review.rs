@@ -140,7 +140,23 @@ impl Notifier {
             encounter_id,
             event,
             key,
-        } = self.confirmable(&review).await?;
+        } = match self.confirmable(&review).await {
+            Ok(c) => c,
+            Err(e) => {
+                // A refused confirmation is a decision attempt too: audited.
+                let mut conn = hisp.conn().await?;
+                let subject = format!("review {id}");
+                hisp.audit(
+                    &mut conn,
+                    actor,
+                    "match.confirm_refused",
+                    &subject,
+                    &e.to_string(),
+                )
+                .await?;
+                return Err(e);
+            }
+        };
         let feed = snap
             .feed(content.facility())
             .ok_or_else(|| OpsError::Invalid(format!("the feed of review {id} is gone")))?;

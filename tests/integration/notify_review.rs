@@ -161,6 +161,10 @@ async fn near_misses_wait_for_a_person_who_confirms_or_rejects_them_on_every_eng
             1,
             "cancelled",
         );
+        assert!(
+            audited(&a, "match.confirm_refused", &format!("review {r4}")).await,
+            "{e}: a refused confirmation is audited"
+        );
         harness::ok(&a.cli(&["alert", "review", &r4, "--reject"]));
 
         // A review from before reviews kept their change: reject only.
