@@ -1,0 +1,250 @@
+//! The attachment: the raw ER7 cut to the segments and fields an alert
+//! reads, with those judged as the alert text is.
+//!
+//! **The attachment** (`redact_raw`): without opt-in it keeps MSH, SFT, EVN,
+//! PID and MRG whole (header and identity); PD1-4; PV1-1, -2.1, -3.1–4,
+//! -4.1, -6.4, -7, -8, -17, -19, -36.1, -37.1, -44, -45; PV2-3; DG1-1 to -6;
+//! CWE fields without versions and OIDs (CWE.7, .8, .13 on). Everything else
+//! goes: OBX, NTE, AL1, PR1, IN1, NK1, Z-segments, ARV (its restriction codes
+//! name the category), PD1-3 (a primary facility can be a clinic for it),
+//! PV1-10 (hospital service), PV2-12 (visit description). PV1-2, -3.1–3,
+//! -4, -36 (also NUBC 65 and 93: to a psychiatric hospital) and -37 (also
+//! after such a disposition) are emptied when their text is sensitive, PV2-3
+//! likewise, and a sensitive DG1 goes whole. An event that carries more than
+//! that is marked `unjudged`. The worker cuts the attachment whenever the
+//! patient has no recorded opt-in (`process::Content`).
+
+use super::{sensitive_coded, sensitive_destination, sensitive_disposition, sensitive_text};
+use crate::hl7::{Message, Segment, Separators};
+use crate::notify::adt::{Coded, VisitText};
+
+/// The ER7 message as an alert without opt-in may carry it: the segments
+/// and fields listed in the `raw` module docs, sensitive ones emptied or
+/// dropped. Split into segments exactly as the parser splits it
+/// (`hl7::raw_segments`: BOM, blank lines, CR-only mode), judged through
+/// the parser's own views (its separators, escapes decoded), the kept bytes
+/// as received (a Latin-1 message stays Latin-1); segments end in CR.
+/// `hl7::parse` reads the result and `adt::read` makes of it the event
+/// `redact_event` gives. Unparseable input (never an alert) gives nothing.
+pub fn redact_raw(raw: &[u8]) -> Vec<u8> {
+    let Ok(msg) = crate::hl7::parse(raw) else {
+        return Vec::new();
+    };
+    let seps = msg.separators();
+    let (body, ranges) = crate::hl7::raw_segments(raw);
+    if ranges.len() != msg.segments().len() {
+        return Vec::new(); // They split alike; if ever not, give nothing away.
+    }
+    let mut out = Vec::with_capacity(body.len());
+    for (seg, range) in msg.segments().zip(ranges) {
+        let Some(bytes) = body.get(range) else {
+            return Vec::new();
+        };
+        if let Some(kept) = cut(&seg, bytes, seps, true) {
+            out.extend_from_slice(&kept.bytes);
+            out.push(b'\r');
+        }
+    }
+    out
+}
+
+/// Does the message carry anything the attachment would lose, judged or not?
+pub fn unjudged(msg: &Message<'_>) -> bool {
+    let seps = msg.separators();
+    msg.segments()
+        .any(|seg| cut(&seg, seg.raw().as_bytes(), seps, false).is_none_or(|k| k.lost))
+}
+
+/// What the attachment keeps of a field.
+#[derive(Clone, Copy)]
+enum Keep {
+    /// All of it.
+    Whole,
+    /// These components of the first repetition.
+    First(&'static [usize]),
+    /// A CWE's codes and texts (CWE.1–6 and .9–12) in every repetition.
+    Coded,
+}
+
+const CODED: &[usize] = &[1, 2, 3, 4, 5, 6, 9, 10, 11, 12];
+const PD1: &[(usize, Keep)] = &[(4, Keep::Whole)];
+const PV1: &[(usize, Keep)] = &[
+    (1, Keep::Whole),
+    (2, Keep::First(&[1])),
+    (3, Keep::First(&[1, 2, 3, 4])),
+    (4, Keep::First(&[1])),
+    (6, Keep::First(&[4])),
+    (7, Keep::Whole),
+    (8, Keep::Whole),
+    (17, Keep::Whole),
+    (19, Keep::Whole),
+    (36, Keep::First(&[1])),
+    (37, Keep::First(&[1])),
+    (44, Keep::Whole),
+    (45, Keep::Whole),
+];
+const PV2: &[(usize, Keep)] = &[(3, Keep::Coded)];
+const DG1: &[(usize, Keep)] = &[
+    (1, Keep::Whole),
+    (2, Keep::Whole),
+    (3, Keep::Coded),
+    (4, Keep::Whole),
+    (5, Keep::Whole),
+    (6, Keep::Whole),
+];
+
+/// What is left of a segment.
+struct Kept {
+    bytes: Vec<u8>,
+    /// Something not empty was cut.
+    lost: bool,
+}
+
+/// A segment (`bytes`, as `seg` views it) as the attachment keeps it; None
+/// when it goes whole. With `judge`, sensitive fields are emptied and a
+/// sensitive DG1 goes.
+fn cut(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: bool) -> Option<Kept> {
+    let rules = match seg.name() {
+        "MSH" | "SFT" | "EVN" | "PID" | "MRG" => {
+            let bytes = bytes.to_vec();
+            return Some(Kept { bytes, lost: false });
+        }
+        "PD1" => PD1,
+        "PV1" => PV1,
+        "PV2" => PV2,
+        "DG1" => DG1,
+        _ => return None,
+    };
+    if judge && seg.is("DG1") && sensitive_coded(&Coded::diagnosis(seg)) {
+        return None;
+    }
+    let mut fields = bytes.split(|b| *b == seps.field);
+    let mut out = fields.next().unwrap_or_default().to_vec();
+    let mut lost = false;
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    for (i, field) in fields.enumerate() {
+        let n = i + 1;
+        let (value, cut_off) = match keep_rule(seg, rules, n, judge) {
+            Some(keep) => keep_field(field, keep, seps),
+            None => (Vec::new(), filled(field)),
+        };
+        lost |= cut_off;
+        kept.push(value);
+    }
+    while kept.last().is_some_and(Vec::is_empty) {
+        kept.pop();
+    }
+    for value in kept {
+        out.push(seps.field);
+        out.extend_from_slice(&value);
+    }
+    Some(Kept { bytes: out, lost })
+}
+
+/// What the attachment keeps of field `n` of `seg` under `rules`; None when
+/// it goes. With `judge`, a sensitive field is emptied (PV1-3 all but the
+/// facility).
+fn keep_rule(seg: &Segment<'_>, rules: &[(usize, Keep)], n: usize, judge: bool) -> Option<Keep> {
+    let emptied = |n: usize| judge && judged(seg, n);
+    let keep = rules.iter().find(|(f, _)| *f == n).map(|(_, k)| *k);
+    match keep {
+        Some(Keep::First(_)) if n == 3 && seg.is("PV1") && emptied(3) => Some(Keep::First(&[4])),
+        Some(_) if emptied(n) => None,
+        other => other,
+    }
+}
+
+/// Is field `n` of `seg` one judged sensitive (emptied, for PV1-3 all but
+/// the facility)?
+fn judged(seg: &Segment<'_>, n: usize) -> bool {
+    if seg.is("PV2") {
+        return n == 3 && sensitive_coded(&Coded::read(seg.field(3)));
+    }
+    if !seg.is("PV1") {
+        return false;
+    }
+    let shown = VisitText::read(Some(seg));
+    let first = || {
+        seg.field(n)
+            .and_then(|f| f.component(1))
+            .map(|c| c.text().into_owned())
+            .unwrap_or_default()
+    };
+    match n {
+        2 => sensitive_text(&shown.class),
+        3 => sensitive_text(&shown.location),
+        4 => sensitive_text(&first()),
+        36 => sensitive_disposition(&shown.disposition),
+        37 => sensitive_destination(&shown.discharged_to, &shown.disposition),
+        _ => false,
+    }
+}
+
+/// A field cut to `keep`; true when something not empty was cut off.
+fn keep_field(field: &[u8], keep: Keep, seps: Separators) -> (Vec<u8>, bool) {
+    let component = seps.component;
+    match keep {
+        Keep::Whole => (field.to_vec(), false),
+        Keep::First(components) => {
+            let mut reps = pieces(field, seps.repetition);
+            let first = reps.next().unwrap_or_default();
+            let (value, lost) = keep_pieces(first, component, |n| components.contains(&n));
+            (value, lost || reps.any(filled))
+        }
+        Keep::Coded => {
+            let mut lost = false;
+            let reps: Vec<Vec<u8>> = pieces(field, seps.repetition)
+                .map(|rep| {
+                    let (value, cut_off) = keep_pieces(rep, component, |n| CODED.contains(&n));
+                    lost |= cut_off;
+                    value
+                })
+                .collect();
+            (join(reps, seps.repetition), lost)
+        }
+    }
+}
+
+/// The pieces of `text` split on `sep` (numbered from 1) that `keep`
+/// allows, trailing empty ones left off; true when a filled one was cut.
+fn keep_pieces(text: &[u8], sep: Option<u8>, keep: impl Fn(usize) -> bool) -> (Vec<u8>, bool) {
+    let mut lost = false;
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    for (i, piece) in pieces(text, sep).enumerate() {
+        if keep(i + 1) {
+            kept.push(piece.to_vec());
+        } else {
+            lost |= filled(piece);
+            kept.push(Vec::new());
+        }
+    }
+    while kept.last().is_some_and(Vec::is_empty) {
+        kept.pop();
+    }
+    (join(kept, sep), lost)
+}
+
+fn pieces(text: &[u8], sep: Option<u8>) -> impl Iterator<Item = &[u8]> {
+    let mut split = sep.map(|s| text.split(move |b| *b == s));
+    let mut whole = Some(text).filter(|_| split.is_none());
+    std::iter::from_fn(move || match &mut split {
+        Some(split) => split.next(),
+        None => whole.take(),
+    })
+}
+
+fn join(parts: Vec<Vec<u8>>, sep: Option<u8>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, part) in parts.into_iter().enumerate() {
+        if i > 0 {
+            out.extend(sep);
+        }
+        out.extend_from_slice(&part);
+    }
+    out
+}
+
+/// Anything in it but nothing or the explicit null `""`.
+fn filled(value: &[u8]) -> bool {
+    !value.is_empty() && value != b"\"\""
+}

@@ -1,0 +1,268 @@
+//! Unit tests of sensitivity filtering: codes by revision, text by words,
+//! coded items, visit texts and the attachment.
+
+use super::*;
+
+fn event(raw: &[u8]) -> AdtEvent {
+    let msg = crate::hl7::parse(raw).expect("parse");
+    crate::notify::adt::read(&msg).expect("event")
+}
+
+/// The attachment reads back as the redacted event, and leaves nothing
+/// to withhold.
+fn round_trip(raw: &[u8]) -> (AdtEvent, bool, String) {
+    let (redacted, withheld) = redact_event(&event(raw));
+    let out = redact_raw(raw);
+    let again = event(&out);
+    assert_eq!(again, redacted, "{}", String::from_utf8_lossy(&out));
+    assert!(!redact_event(&again).1);
+    (
+        redacted,
+        withheld,
+        String::from_utf8_lossy(&out).into_owned(),
+    )
+}
+
+/// A segment with these fields at these positions.
+fn seg(name: &str, fields: &[(usize, &str)]) -> String {
+    let last = fields.iter().map(|(n, _)| *n).max().unwrap_or(0);
+    let mut out = name.to_string();
+    for n in 1..=last {
+        out.push('|');
+        out.push_str(fields.iter().find(|(f, _)| *f == n).map_or("", |(_, v)| *v));
+    }
+    out + "\r"
+}
+
+const HEAD: &str =
+    "MSH|^~\\&|A|NORTH|C|D|2026||ADT^A01|1|P|2.5.1\rEVN|A01|2026\rPID|1||X^^^NORTH||Doe^Jane\r";
+
+#[test]
+fn codes_by_revision() {
+    let sensitive = [
+        // ICD-10, each group (system unspecified unless named).
+        (
+            "",
+            "F10.20 T40.1X1A T43.212A T51.0X1A R78.1 Z79.891 K70.30 P96.1 O99.320 Z71.41",
+        ),
+        (
+            "",
+            "R45.851 X78.0XXA T14.91XA Z91.51 T39.1X2A T36.92XA T71.162A Z86.59 Z13.31",
+        ),
+        ("", "Z20.6 Z11.4 O98.711 R75 Z71.7 B97.35 B20 Z21"),
+        ("I10", "T42.4X1A X65"),
+        ("ICD-10-CM", "Z83.0"),
+        // ICD-9-CM.
+        ("", "042 965.01 571.2"),
+        ("I9", "296.30 V08 E950.0"),
+        ("I9C", "303.90"),
+        ("ICD9CM", "V62.84"),
+        ("2.16.840.1.113883.6.103", "V08"),
+        // A code that cannot be of its declared revision, or of a system
+        // we do not judge, still counts when it would be sensitive as ICD.
+        ("I10", "296.30"),
+        ("I9", "F10.20"),
+        ("L", "F32.9"),
+    ];
+    let clear = [
+        ("", "R07.9 T42.0X1A T71.111A O99.2 Z11.3"),
+        ("I10", "T39.1X1A"),
+        ("2.16.840.1.113883.6.90", "R07.9"),
+        ("I9", "786.50 V70.0"),
+        // A declared revision is read as that revision only.
+        ("I10", "V62.84 E950"),
+        ("I9", "E11.9"),
+    ];
+    let unknown = [
+        ("I9", "R07.9"),
+        ("L", "LOC1"),
+        ("SCT", "191816009"),
+        ("", "42 LOC"),
+    ];
+    for (want, table) in [
+        (Some(true), &sensitive[..]),
+        (Some(false), &clear),
+        (None, &unknown),
+    ] {
+        for (system, codes) in table {
+            for code in codes.split_whitespace() {
+                assert_eq!(sensitive_code(code, system), want, "{code} {system}");
+            }
+        }
+    }
+    assert_eq!(sensitive_code("", ""), None);
+}
+
+#[test]
+fn text_words() {
+    let sensitive = "Suicidal ideation; ETOH withdrawal; Opioid overdose; Schizophrenia; HIV+; \
+        SI/HI; s/p OD; self-harm; Self harm; PrEP refill; psychology consult; CD4 count; \
+        hiv1 viral load; in DTs; Heroin; 5150; HIV\u{c2}; Psych ED";
+    for t in sensitive.split(';') {
+        assert!(sensitive_text(t), "{t}");
+    }
+    let clear = "this; hives; shiv; Chest pain; altered mental status; Dehydration; ; cd; \
+        self; ST elevation";
+    for t in clear.split(';') {
+        assert!(!sensitive_text(t), "{t}");
+    }
+}
+
+#[test]
+fn coded_items_are_judged_by_every_code_and_text() {
+    let item = |field: &str| {
+        let raw = format!("{HEAD}DG1|1||{field}\r");
+        sensitive_coded(&Coded::diagnosis(
+            &crate::hl7::parse(raw.as_bytes())
+                .expect("parse")
+                .segment("DG1")
+                .expect("dg1"),
+        ))
+    };
+    assert!(item("^Suicidal ideation"), "text only");
+    assert!(
+        item("R07.9^Chest pain^I10^^Opioid withdrawal^L"),
+        "alternate text"
+    );
+    assert!(item("^^^^^^^^took too many pills, OD"), "original text");
+    assert!(item("ETOH^Screening^L"), "a local code is a word too");
+    assert!(item("LOC1^^L"), "nothing says it is harmless");
+    assert!(!item("LOC1^Chest pain^L") && !item("R07.9") && !item(""));
+    // DG1-4 describes, and DG1-2 names the revision.
+    let dg1 = |seg: &str| event(format!("{HEAD}{seg}\r").as_bytes());
+    let ev = dg1("DG1|1|||Alcohol withdrawal");
+    assert_eq!(ev.diagnoses[0].text, "Alcohol withdrawal");
+    assert!(redact_event(&ev).0.diagnoses.is_empty());
+    assert!(redact_event(&dg1("DG1|1||V62.84")).1);
+    assert!(!redact_event(&dg1("DG1|1|I10|V62.84")).1);
+}
+
+#[test]
+fn visit_texts_are_judged() {
+    let pv1 = [
+        (1, "1"),
+        (2, "E"),
+        (3, "PSYCH^1^A^NORTH"),
+        (6, "^^^SOUTH"),
+        (7, "7^Smith"),
+    ];
+    let visit = [(19, "V1"), (36, "65"), (37, "Silver Hill")];
+    let raw = format!(
+        "{HEAD}{}PV2|||^Suicidal ideation\rDG1|1||R07.9^Chest pain^I10\r",
+        seg("PV1", &[&pv1[..], &visit[..]].concat())
+    );
+    let (ev, withheld, out) = round_trip(raw.as_bytes());
+    assert!(withheld);
+    assert_eq!(
+        (
+            ev.location.as_str(),
+            ev.location_facility.as_str(),
+            ev.patient_class.as_str()
+        ),
+        ("", "NORTH", "E")
+    );
+    assert!(ev.discharge_disposition.is_empty() && ev.discharged_to.is_empty());
+    assert!(ev.admit_reason.text.is_empty() && ev.diagnoses.len() == 1);
+    let kept = [
+        (1, "1"),
+        (2, "E"),
+        (3, "^^^NORTH"),
+        (6, "^^^SOUTH"),
+        (7, "7^Smith"),
+        (19, "V1"),
+    ];
+    assert!(out.contains(&seg("PV1", &kept)), "{out}");
+}
+
+#[test]
+fn raw_keeps_only_what_an_alert_reads() {
+    let pv1 = [
+        (1, "1"),
+        (2, "I"),
+        (3, "4W^1^A^NORTH^^^B2^3^Detox wing"),
+        (10, "PSY"),
+        (19, "V1"),
+    ];
+    let raw = format!(
+        "{HEAD}PD1|||Community Mental Health^^1|9^Jones^Pat\rNK1|1|Doe^Joe|SPO\r{}{}OBX|1|ST|TOX^Tox screen||Cocaine positive\rNTE|1||Pt reports heroin use\rAL1|1||^Naltrexone\rIN1|1|BH|9|Beacon Behavioral\rARV|1|A|PSY\rZPV|1|SUD program\r{}",
+        seg("PV1", &pv1),
+        seg(
+            "PV2",
+            &[(3, "^Chest pain^^^^^2019"), (12, "Visit for detox")]
+        ),
+        seg(
+            "DG1",
+            &[
+                (1, "1"),
+                (3, "R07.9^Chest pain^I10^^^^2019"),
+                (4, "Chest pain"),
+                (5, "2026"),
+                (6, "A"),
+                (16, "Dr Who")
+            ]
+        ),
+    );
+    let ev = event(raw.as_bytes());
+    assert!(ev.unjudged && redact_event(&ev).1, "what goes is withheld");
+    let (_, _, out) = round_trip(raw.as_bytes());
+    for gone in [
+        "Mental",
+        "NK1",
+        "Detox",
+        "detox",
+        "PSY",
+        "Tox",
+        "heroin",
+        "Naltrexone",
+        "IN1",
+        "ARV",
+        "ZPV",
+        "2019",
+        "Dr Who",
+    ] {
+        assert!(!out.contains(gone), "{gone}: {out}");
+    }
+    assert!(out.contains("PD1||||9^Jones^Pat\r"), "{out}");
+    let kept = [(1, "1"), (2, "I"), (3, "4W^1^A^NORTH"), (19, "V1")];
+    assert!(out.contains(&seg("PV1", &kept)), "{out}");
+    assert!(
+        out.contains("PV2|||^Chest pain\rDG1|1||R07.9^Chest pain^I10|Chest pain|2026|A\r"),
+        "{out}"
+    );
+    // A message with nothing beyond that withholds nothing and loses nothing.
+    let clean = format!("{HEAD}PV1|1|E|ED^1^A^NORTH||||7^Smith^Anna\rPV2|||^Chest pain\r");
+    let (ev, withheld, out) = round_trip(clean.as_bytes());
+    assert!(!withheld && !ev.unjudged, "{out}");
+}
+
+#[test]
+fn raw_is_read_as_the_parser_reads_it() {
+    // A BOM and blank lines before MSH, custom separators, LF endings,
+    // Latin-1 text, and the sensitive code only as a second repetition's
+    // alternate identifier.
+    let raw = b"\xEF\xBB\xBF\r\n\nMSH#*!\\%#A#B#C#D#2026##ADT*A01#1#P#2.5.1\nPID#1##X##M\xFCller*J\nDG1#1##LOC1*Chest pain*L!LOC2*Alcohol dependence*L*F10.20*Alcohol dependence*I10\nDG1#2##R07.9*Chest pain, unspecified*I10\nPV2###*Alcohol withdrawal*L*F10.239\n".to_vec();
+    let (redacted, withheld, text) = round_trip(&raw);
+    assert!(withheld && !text.contains("Alcohol"), "{text}");
+    assert!(text.starts_with("MSH#*!\\%#A"), "{text}");
+    assert!(
+        text.contains("DG1#2##R07.9*Chest pain, unspecified*I10\rPV2\r"),
+        "{text}"
+    );
+    assert!(
+        redact_raw(&raw).windows(7).any(|w| w == b"M\xFCller*"),
+        "Latin-1 kept"
+    );
+    assert_eq!(redacted.diagnoses.len(), 1);
+
+    // A line of spaces before MSH, and CR-only mode, where an LF inside
+    // a segment is data: the DG1 is still one segment, and still goes.
+    let raw = b" \t\r\nMSH|^~\\&|A|B|C|D|2026||ADT^A01|1|P|2.5.1\rPID|1||X||line one\nline two\rDG1|1|\n|F10.20^Alcohol dependence^I10\r";
+    let (_, withheld, text) = round_trip(raw);
+    assert!(withheld && !text.contains("Alcohol"), "{text}");
+    assert!(text.starts_with("MSH|") && text.contains("PID|1||X||line one\nline two\r"));
+
+    // A code written with an escape is the code the parser reads.
+    let raw = b"MSH|^~\\&|A|B|C|D|2026||ADT^A01|1|P|2.5.1\rPID|1||X\rDG1|1||\\X46\\10.20^Alcohol dependence^I10\r";
+    assert!(!round_trip(raw).2.contains("Alcohol"));
+    assert!(redact_raw(b"not hl7").is_empty());
+}
