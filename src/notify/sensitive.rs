@@ -29,7 +29,7 @@ use super::adt::{AdtEvent, Coded};
 
 pub use self::codes::sensitive_code;
 pub use self::raw::{redact_raw, unjudged};
-pub use self::text::{PHRASES, STEMS, WORDS, sensitive_text};
+pub use self::text::sensitive_text;
 
 /// The event as an alert without opt-in may show it; true when anything
 /// was withheld (a sensitive item, or content the attachment must lose).

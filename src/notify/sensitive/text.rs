@@ -23,7 +23,7 @@ pub fn sensitive_text(text: &str) -> bool {
 /// "ST depression" too, `deliri` and `dement` follow the F chapter's F05 and
 /// F01–F03), self-harm, substance use (`abuse` takes child and elder abuse
 /// too), HIV.
-pub const STEMS: &str = "\
+const STEMS: &str = "\
     psych antipsych antidepress neurolept schizo bipolar hypomani depress anxi panic suicid \
     homicid hallucin delusion paranoi catatoni dissociative posttraumatic autis asperger dement \
     deliri anorexi bulimi behavio electroconvuls lithium selfharm selfinjur overdos intentional \
@@ -38,14 +38,14 @@ pub const STEMS: &str = "\
 /// SUD/AUD/OUD/MOUD, MAT, UDS and tox screens, DUI), CT's PEC and
 /// California's 5150 holds, BH units, and HIV's words (PrEP and PEP too:
 /// "bowel prep" is withheld, at little cost).
-pub const WORDS: &str = "\
+const WORDS: &str = "\
     si hi od ocd adhd ptsd mania manic ect bh bhu pec 5150 etoh drunk dts ciwa cows meth mdma \
     ecstasy thc lsd benzo benzos xanax huffing ivdu ivda pwid pwud sud aud oud moud mat dui dwi \
     uds tox hiv aids haart prep pep";
 
 /// Two words, comma-separated: the first whole, the second by its start ("altered mental
 /// status" is not judged, "mental health" is).
-pub const PHRASES: &str = "\
+const PHRASES: &str = "\
     self harm, self injur, self inflict, self mutilat, mental health, mental ill, mental \
     disorder, mentally ill, eating disorder, personality disorder, post traumatic, emergency \
     certificate, involuntary commit, involuntary hold, baker act, drug use, drug seek, drug \
