@@ -192,10 +192,7 @@ impl Index {
                 Some(entry) => {
                     let c = weights::compare(&query, &entry.prepared);
                     if c.contradicted {
-                        Outcome::Review {
-                            id: *id,
-                            score: c.score,
-                        }
+                        self.contradicted(*id, c.score, &query)
                     } else {
                         Outcome::Identifier { id: *id }
                     }
@@ -209,6 +206,21 @@ impl Index {
                 },
                 (None, _) => Outcome::NoMatch,
             },
+        }
+    }
+
+    /// The review for an identifier that names entry `id` on someone who cannot
+    /// be them (`score` is the pair's): against the entry the demographics
+    /// point to, when they point to another (the number was mistyped, the
+    /// person at the desk is who the demographics say), else against `id`.
+    fn contradicted(&self, id: i64, score: f64, query: &Prepared) -> Outcome {
+        match decide(self.rank(query, &self.candidates(query))) {
+            Outcome::Demographic { id: other, score } | Outcome::Review { id: other, score }
+                if other != id =>
+            {
+                Outcome::Review { id: other, score }
+            }
+            _ => Outcome::Review { id, score },
         }
     }
 

@@ -187,6 +187,14 @@ fn an_identifier_on_someone_who_cannot_be_the_patient_goes_to_review() {
     assert_eq!(idx.lookup(&a1(), &renamed), Outcome::Identifier { id: 1 });
     assert!(contradicts(&robert(), &stranger));
     assert!(!contradicts(&robert(), &renamed));
+
+    // When the demographics are another entry's, the review is about that one.
+    let ann = demo("Lee", "Ann", "19900101", 'F', "06511", "860-555-0199");
+    let idx = index([patient(1, robert(), "A1"), patient(2, ann.clone(), "B2")]);
+    assert!(matches!(
+        idx.lookup(&a1(), &ann),
+        Outcome::Review { id: 2, .. }
+    ));
 }
 
 #[test]

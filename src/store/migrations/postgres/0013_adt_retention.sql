@@ -13,3 +13,6 @@ WHERE state = 'done'
 -- next A28/A31 messages rebuild it.
 ALTER TABLE patient_index ADD COLUMN disputed BIGINT NOT NULL DEFAULT 0;
 DELETE FROM patient_index;
+
+-- Finishing a row asks whether a review of it is open.
+CREATE INDEX match_reviews_adt ON match_reviews(adt_id);
