@@ -48,6 +48,8 @@ pub struct AdtEvent {
     pub control_id: String,
     /// MRG-1 (A40, A34, A36, A47): the identifier this message retires.
     pub merged: Option<(String, String)>,
+    /// MRG-5 (A45, A50): the visit number this message moves to PV1-19.
+    pub prior_visit: Option<String>,
     /// The message carries content sensitivity filtering does not judge: a
     /// segment or field outside what the attachment keeps without opt-in
     /// (`sensitive::redact_raw`), such as OBX, NTE, IN1 or a Z-segment.
@@ -182,6 +184,7 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         event_time: opt(msg, "EVN-2.1").unwrap_or_else(|| header.timestamp.clone()),
         control_id: header.control_id.clone(),
         merged: opt(msg, "MRG-1.1").map(|v| (v, text(msg, "MRG-1.4.1"))),
+        prior_visit: opt(msg, "MRG-5.1"),
         unjudged: super::sensitive::unjudged(msg),
     })
 }

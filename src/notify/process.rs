@@ -160,6 +160,9 @@ impl Notifier {
             // its patient), so they apply even to an opted-out patient,
             // whose message is then forgotten.
             "A40" | "A34" | "A36" | "A47" => return self.merge(batch, row, &ev).await,
+            // A visit renumbered keeps what was alerted about it (an opted-out
+            // patient's encounters hold nothing of theirs but the number).
+            "A45" | "A50" => return self.renumber(batch, row, &ev).await,
             _ if opted_out => return self.opted_out(batch, row).await,
             "A28" | "A31" if !self.current(snap).await? => return Ok(Done::Again),
             "A28" | "A31" => return self.index_person(batch, row, &ev).await,
@@ -589,6 +592,41 @@ impl Notifier {
         // The rosters changed: the worker reloads them before the next message.
         batch.stale = true;
         finish(batch, row, "merged", Done::Quiet("identifiers merged"))
+    }
+
+    /// A45 (visit moved) and A50 (visit number changed): the encounter MRG-5
+    /// names is the one PV1-19 names from now on, so its changes are not
+    /// alerted again under the new number (nor a retraction missed).
+    async fn renumber(
+        &self,
+        batch: &mut Batch,
+        row: &AdtRow,
+        ev: &AdtEvent,
+    ) -> Result<Done, OpsError> {
+        // Without PV1-19 (or PID-18) the visit is the control id: nothing to move to.
+        let named = ev.visit != ev.control_id;
+        let Some(from) = ev
+            .prior_visit
+            .as_deref()
+            .filter(|f| named && *f != ev.visit)
+        else {
+            let done = Done::Quiet("no visit to renumber");
+            return finish(batch, row, "renumber without MRG-5", done);
+        };
+        let hisp = &self.gw.hisp;
+        let now = hisp.now();
+        let facility = ev.sending_facility.to_lowercase();
+        let conn = batch.conn(hisp).await?;
+        let moved = notify::renumber_encounter(conn, &facility, from, &ev.visit, now).await?;
+        let (result, done) = if moved {
+            ("renumbered", Done::Quiet("visit renumbered"))
+        } else {
+            (
+                "nothing renumbered",
+                Done::Quiet("no encounter to renumber"),
+            )
+        };
+        finish(batch, row, result, done)
     }
 
     /// Audit a suppressed alert with its reason (no PHI: the row id only).

@@ -655,6 +655,31 @@ pub async fn encounter(
     encounter_row(&r)
 }
 
+/// A45/A50: the encounter `from` of a facility is known as `to` from now on
+/// (what was alerted about it goes with it). False when there is no such
+/// encounter, or `to` already has one (two visits are not merged).
+pub async fn renumber_encounter(
+    conn: &mut AnyConnection,
+    facility: &str,
+    from: &str,
+    to: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE encounters SET visit = $3, updated_at = $4
+         WHERE facility = $1 AND visit = $2
+           AND NOT EXISTS (SELECT 1 FROM encounters e WHERE e.facility = $1 AND e.visit = $3)",
+    )
+    .bind(facility)
+    .bind(from)
+    .bind(to)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 fn encounter_row(r: &AnyRow) -> Result<EncounterRow, StoreError> {
     Ok(EncounterRow {
         id: r.try_get("id")?,

@@ -445,3 +445,49 @@ async fn a_shared_or_placeholder_identifier_links_no_one_on_every_engine() {
         a.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renumbered_visit_keeps_what_was_alerted_about_it() {
+    let mut a = Node::new("a.test", false, None).await;
+    a.address("carol").await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let csv = a.dir.path().join("roster.csv");
+    std::fs::write(
+        &csv,
+        "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n\
+         MRN1,NORTH,Doe,Jane,1980-01-02,F,06101,,,\n",
+    )
+    .expect("csv");
+    let path = csv.to_str().expect("p");
+    harness::ok(&a.cli(&["roster", "import", path, "--owner", "carol@a.test"]));
+    let pv1 =
+        |visit: &str| format!("PV1|1|I|W^1^A^NORTHHOSP||||1234^Smith^Anna||||||||||||{visit}");
+    let jane = "PID|1||MRN1^^^NORTH^MR||Doe^Jane||19800102|F";
+    // Admitted as V1; the hospital changes the visit number to V9 (A50);
+    // the admission is sent again under V9 at another time, then the
+    // discharge comes.
+    let messages = [
+        adt("N1", "A01", "NORTHHOSP", "I", "V1", JANE),
+        hl7(
+            "N2",
+            "A50",
+            &format!("{jane}\rMRG|MRN1^^^NORTH||||V1\r{}", pv1("V9")),
+        ),
+        hl7("N3", "A01", &format!("{jane}\r{}", pv1("V9"))),
+        hl7("N4", "A03", &format!("{jane}\r{}", pv1("V9"))),
+    ];
+    for m in &messages {
+        assert_eq!(ack_code(&a, m).await.0, "AA");
+        drained(&a).await;
+    }
+    assert_eq!(
+        sent(&a).await,
+        [
+            ("carol@a.test".to_string(), "admit".to_string()),
+            ("carol@a.test".to_string(), "discharge".to_string()),
+        ],
+        "the admission under its new number is not news"
+    );
+    a.stop().await;
+}
