@@ -240,6 +240,11 @@ impl Notifier {
         let sent = self
             .alert_subscribers(row, &content, &target, &matches, snap)
             .await?;
+        // The encounter is saved only once every subscriber was seen to, so
+        // the row run again decides the same change.
+        let Some(sent) = sent else {
+            return Ok(Done::Again);
+        };
         self.save(batch, &enc).await?;
         let done = if sent.is_empty() {
             Done::Quiet("no new alert for any subscriber")
@@ -412,11 +417,18 @@ impl Notifier {
         target: &Target<'_>,
         matches: &[(String, Matched<'_>)],
         snap: &Snapshot,
-    ) -> Result<Vec<String>, OpsError> {
+    ) -> Result<Option<Vec<String>>, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let mut sent = Vec::new();
         for (owner, matched) in matches {
+            // An opt-out (or roster change) recorded while the alerts go out
+            // stops the rest: the row runs again on a fresh snapshot, and what
+            // was already filed is found again (alerts by their change key,
+            // reviews by theirs), not doubled.
+            if !self.current(snap).await? {
+                return Ok(None);
+            }
             if target.event == "retraction" {
                 let mut conn = hisp.conn().await?;
                 if !told_of_cancelled(&mut conn, owner, target.encounter_id, target.key).await? {
@@ -444,7 +456,7 @@ impl Notifier {
                 sent.push(owner.clone());
             }
         }
-        Ok(sent)
+        Ok(Some(sent))
     }
 
     /// File the alert (once per change) and send it, unless the subscriber
@@ -1033,14 +1045,24 @@ impl Notifier {
                 match self.step(row, snap, &mut batch).await {
                     // Reload and run the row again (a few times at most: a
                     // row that keeps meeting changes goes back to the queue).
-                    Ok(Done::Again) if again < 3 => {
+                    Ok(Done::Again) => {
+                        // Commit what the batch holds first: reloading takes
+                        // a while, and the release needs the write lock.
+                        if let Err(e) = batch.flush(&self.gw.hisp, &self.gw.node).await {
+                            tracing::warn!(error = %e, "cannot commit ADT results; retrying");
+                            let undone = batch.abort();
+                            self.release_now(&undone).await;
+                        }
+                        if again == 3 {
+                            self.release_now(&[row.id]).await;
+                            break;
+                        }
                         again += 1;
                         if let Err(e) = snap.refresh(self).await {
                             tracing::warn!(error = %e, "cannot reload rosters");
                         }
                         continue;
                     }
-                    Ok(Done::Again) => self.release_now(&[row.id]).await,
                     Ok(done) => batch.done.push((row.id, done)),
                     Err(e) => {
                         let undone = batch.abort();

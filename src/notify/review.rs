@@ -143,17 +143,11 @@ impl Notifier {
         } = match self.confirmable(&review).await {
             Ok(c) => c,
             Err(e) => {
-                // A refused confirmation is a decision attempt too: audited.
-                let mut conn = hisp.conn().await?;
-                let subject = format!("review {id}");
-                hisp.audit(
-                    &mut conn,
-                    actor,
-                    "match.confirm_refused",
-                    &subject,
-                    &e.to_string(),
-                )
-                .await?;
+                // A refused confirmation is a decision attempt too: audited
+                // (a failure to audit it is logged; the refusal is the answer).
+                if let OpsError::Invalid(why) = &e {
+                    self.audit_refusal(id, actor, why).await;
+                }
                 return Err(e);
             }
         };
@@ -196,6 +190,22 @@ impl Notifier {
             owner: entry.owner,
             sent,
         })
+    }
+
+    /// Audit a refused confirmation of review `id` with its reason.
+    async fn audit_refusal(&self, id: i64, actor: &str, why: &str) {
+        let hisp = &self.gw.hisp;
+        let subject = format!("review {id}");
+        let audited = match hisp.conn().await {
+            Ok(mut conn) => {
+                hisp.audit(&mut conn, actor, "match.confirm_refused", &subject, why)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = audited {
+            tracing::warn!(review = id, error = %e, "cannot audit a refused confirmation");
+        }
     }
 
     /// Everything a confirmation needs, each checked (see the module docs).

@@ -531,18 +531,22 @@ pub async fn delete_roster_except(
 
 /// Delete roster entries (every owner's) that expired before `before`; the
 /// number deleted. Expired entries match nothing, so the worker's snapshot
-/// does not change.
+/// does not change. An entry an open review or an unsent (digest) alert
+/// still names is kept until they are done: confirming the one and the
+/// digest's opt-out check on the other read it.
 pub async fn purge_expired_entries(
     conn: &mut AnyConnection,
     before: i64,
 ) -> Result<u64, StoreError> {
-    Ok(
-        sqlx::query("DELETE FROM roster_entries WHERE expires_at < $1")
-            .bind(before)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected(),
+    Ok(sqlx::query(
+        "DELETE FROM roster_entries WHERE expires_at < $1
+           AND id NOT IN (SELECT roster_entry_id FROM match_reviews WHERE status IN ('open', 'confirming'))
+           AND id NOT IN (SELECT roster_entry_id FROM alerts WHERE message_id IS NULL AND roster_entry_id IS NOT NULL)",
     )
+    .bind(before)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
 }
 
 /// Entries not yet expired (all owners, or one).
@@ -1005,9 +1009,12 @@ pub async fn insert_review(
     r: &NewReview<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
+    // Once per message, entry and change: a row run again (after a failure,
+    // or on a fresh snapshot) finds its review already queued.
     sqlx::query(
         "INSERT INTO match_reviews (adt_id, roster_entry_id, score, created_at, encounter_id, change_key, event)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         SELECT $1, $2, $3, $4, $5, $6, $7
+         WHERE NOT EXISTS (SELECT 1 FROM match_reviews WHERE adt_id = $1 AND roster_entry_id = $2 AND change_key = $6)",
     )
     .bind(r.adt_id)
     .bind(r.entry_id)
