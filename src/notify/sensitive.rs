@@ -60,6 +60,16 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
             withheld = true;
         }
     }
+    // A facility's name can say what it treats ("… Behavioral Health"): the
+    // event then names the sending facility, as it does when PV1-3.4 is empty.
+    if sensitive_text(&ev.location_facility) {
+        out.location_facility = ev.sending_facility.clone();
+        withheld = true;
+    }
+    if ev.prior_facility.as_deref().is_some_and(sensitive_text) {
+        out.prior_facility = None;
+        withheld = true;
+    }
     (out, withheld)
 }
 

@@ -26,10 +26,11 @@
 //!   maintenance treatment is often coded), O99.31/.32, O35.4/.5 (in
 //!   pregnancy), P04.14/.16/.17, P04.3/.4, P04.81, P96.1, Q86.0 (newborn
 //!   affected, fetal alcohol syndrome), and the wholly alcohol-caused E24.4,
-//!   G31.2, G62.1, G72.1, I42.6, K29.2, K70, K85.2, K86.0.
+//!   G31.2, G62.1, G72.1, I42.6, K29.2, K70, K85.2, K86.0; WHO Z72.1/Z72.2
+//!   (alcohol, drug use) and Z86.4 (history of substance abuse).
 //! - HIV (Conn. Gen. Stat. §19a-581(8): having been counselled or tested is
 //!   itself confidential HIV-related information): B20–B24, B97.35, O98.7,
-//!   R75, Z11.4, Z20.6, Z21, Z71.7, Z83.0.
+//!   R75, Z11.4, Z20.6, Z21, Z29.81 (PrEP), Z71.7, Z83.0.
 //!
 //! ICD-9-CM: 290–319 (mental disorders, 303–305 substance among them); 042,
 //! 079.53, 795.71, V08, V65.44 (HIV); E950–E959 (self-inflicted); 965.0,
@@ -43,9 +44,18 @@
 /// Is this code, in this coding system, one that needs consent? `None` when
 /// it cannot be judged (not shaped like a code of a revision we judge).
 pub fn sensitive_code(code: &str, system: &str) -> Option<bool> {
+    // With no system named, an E code written with its dot shows its
+    // revision: ICD-10's E86.0 (dehydration) has three characters before
+    // it, ICD-9's E860.0 (alcohol poisoning) four.
+    let unnamed = matches!(revision(system), Revision::Unspecified);
+    let dotted_icd10_e = unnamed
+        && code.trim().split_once('.').is_some_and(|(head, _)| {
+            let head = alphanumeric(head);
+            head.starts_with('E') && head.len() == 3
+        });
     let code = alphanumeric(code);
     let ten = icd10_shaped(&code).then(|| icd10_sensitive(&code));
-    let nine = icd9_shaped(&code).then(|| icd9_sensitive(&code));
+    let nine = (icd9_shaped(&code) && !dotted_icd10_e).then(|| icd9_sensitive(&code));
     let any = ten == Some(true) || nine == Some(true);
     match (revision(system), ten, nine) {
         (Revision::Icd10, Some(hit), _) | (Revision::Icd9, _, Some(hit)) => Some(hit),
@@ -62,7 +72,8 @@ const ICD10: &str = "\
     F O9934 R44 R45 R46 Z046 Z133 Z504 Z81 Z865 T43 P0415 T1491 Y870 Z915 T40 T423 T424 T426 \
     T427 T51 T52 X41 X42 X45 X46 R780 R781 R782 R783 R784 R785 Y90 Y91 Z502 Z503 Z6372 Z714 Z715 \
     Z79891 O9931 O9932 O354 O355 P0414 P0416 P0417 P043 P044 P0481 P961 Q860 E244 G312 G621 G721 \
-    I426 K292 K70 K852 K860 B20 B21 B22 B23 B24 B9735 O987 R75 Z114 Z206 Z21 Z717 Z830";
+    I426 K292 K70 K852 K860 B20 B21 B22 B23 B24 B9735 O987 R75 Z114 Z206 Z21 Z717 Z830 Z721 \
+    Z722 Z864 Z2981";
 
 /// ICD-9-CM code starts that need consent, dots left out; 290–319 is a rule.
 const ICD9: &str = "\

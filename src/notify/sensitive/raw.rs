@@ -147,11 +147,26 @@ fn cut(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: bool) -> Option
 fn keep_rule(seg: &Segment<'_>, rules: &[(usize, Keep)], n: usize, judge: bool) -> Option<Keep> {
     let emptied = |n: usize| judge && judged(seg, n);
     let keep = rules.iter().find(|(f, _)| *f == n).map(|(_, k)| *k);
+    let facility = |n: usize| judge && seg.is("PV1") && sensitive_facility(seg, n);
     match keep {
-        Some(Keep::First(_)) if n == 3 && seg.is("PV1") && emptied(3) => Some(Keep::First(&[4])),
+        // PV1-3: the location (components 1–3) and the facility (4) apart.
+        Some(Keep::First(_)) if n == 3 && seg.is("PV1") => match (emptied(3), facility(3)) {
+            (false, false) => keep,
+            (true, false) => Some(Keep::First(&[4])),
+            (false, true) => Some(Keep::First(&[1, 2, 3])),
+            (true, true) => None,
+        },
+        Some(_) if n == 6 && facility(6) => None,
         Some(_) if emptied(n) => None,
         other => other,
     }
+}
+
+/// Does the facility (component 4) of PV1-`n` name what it treats?
+fn sensitive_facility(seg: &Segment<'_>, n: usize) -> bool {
+    seg.field(n)
+        .and_then(|f| f.component(4))
+        .is_some_and(|c| sensitive_text(&c.text()))
 }
 
 /// Is field `n` of `seg` one judged sensitive (emptied, for PV1-3 all but

@@ -266,3 +266,44 @@ fn raw_is_read_as_the_parser_reads_it() {
     assert!(!round_trip(raw).2.contains("Alcohol"));
     assert!(redact_raw(b"not hl7").is_empty());
 }
+
+#[test]
+fn dotted_e_codes_units_facilities_and_spanish() {
+    // ICD-10's E86.0 (dehydration) is not ICD-9's E860.0 (alcohol poisoning).
+    assert_eq!(sensitive_code("E86.0", ""), Some(false));
+    assert_eq!(sensitive_code("E860.0", ""), Some(true));
+    assert_eq!(sensitive_code("Z29.81", "I10"), Some(true));
+    for t in [
+        "4W PSY",
+        "GEROPSYCH",
+        "BEH HLTH",
+        "DT's",
+        "sobredosis",
+        "VIH+",
+    ] {
+        assert!(sensitive_text(t), "{t}");
+    }
+    assert!(!sensitive_text("Hip fracture"));
+    // A transfer to, or a stay at, a facility whose name says what it treats.
+    let pv1 = [
+        (1, "1"),
+        (2, "I"),
+        (3, "W^1^A^RIVER BEHAVIORAL HEALTH"),
+        (6, "ED^2^B^PSYCH ANNEX"),
+        (19, "V1"),
+    ];
+    let raw = format!("{HEAD}{}", seg("PV1", &pv1));
+    let (ev, withheld, out) = round_trip(raw.as_bytes());
+    assert!(withheld);
+    assert_eq!(
+        ev.location_facility, "NORTH",
+        "the sending facility instead"
+    );
+    assert_eq!(ev.location, "W / 1 / A", "{out}");
+    assert_eq!(ev.prior_facility, None);
+    assert!(
+        !out.contains("BEHAVIORAL") && !out.contains("PSYCH"),
+        "{out}"
+    );
+    assert!(out.contains("|W^1^A|"), "{out}");
+}

@@ -4,8 +4,9 @@
 //! (anything else, non-ASCII letters too, ends a word, so `HIV+` and `HIV1`
 //! are `hiv` and the judgement is the same whether a message was read as
 //! UTF-8 or Latin-1), compared case-blind: [`STEMS`] by their start,
-//! [`WORDS`] whole (`this` and `hives` are not `hiv`), [`PHRASES`] as two
-//! words.
+//! [`INFIXES`] anywhere, [`WORDS`] whole (`this` and `hives` are not `hiv`),
+//! [`PHRASES`] as two words. Spanish stems (sobredosis, psicosis,
+//! psiquiatría, depresión) are few; other languages are not judged.
 
 /// Does this free text reveal substance use, mental health or HIV?
 pub fn sensitive_text(text: &str) -> bool {
@@ -14,6 +15,7 @@ pub fn sensitive_text(text: &str) -> bool {
     words.iter().enumerate().any(|(i, w)| {
         WORDS.split_whitespace().any(|x| x == w)
             || STEMS.split_whitespace().any(|s| w.starts_with(s))
+            || INFIXES.split_whitespace().any(|s| w.contains(s))
             || phrases().any(|(a, b)| w == a && words.get(i + 1).is_some_and(|n| n.starts_with(b)))
     })
 }
@@ -31,17 +33,21 @@ const STEMS: &str = "\
     methadone suboxone subutex buprenorph narcan naloxone naltrexone vivitrol cocaine methamphet \
     amphetamine cannabi marijuana marihuana phencyclidine ketamine benzodiaz barbiturat inhalant \
     kratom xylazine polysubst substance addict abuse misuse sober sobriet toxicol retrovir \
-    antiretrovir";
+    antiretrovir sobredosi psicosi psiquiat depresi";
+
+/// Word parts judged anywhere in a word: units named GEROPSYCH, NEUROPSYCH.
+const INFIXES: &str = "psych schizo";
 
 /// Words judged whole: abbreviations an ED writes (SI/HI suicidal or
 /// homicidal ideation, OD, ETOH, DTs, CIWA/COWS withdrawal scales, IVDU,
 /// SUD/AUD/OUD/MOUD, MAT, UDS and tox screens, DUI), CT's PEC and
-/// California's 5150 holds, BH units, and HIV's words (PrEP and PEP too:
-/// "bowel prep" is withheld, at little cost).
+/// California's 5150 holds, BH, BEH and PSY units, DT ("DT's" splits into
+/// "dt" and "s"), and HIV's words, Spanish VIH and SIDA among them (PrEP and
+/// PEP too: "bowel prep" is withheld, at little cost).
 const WORDS: &str = "\
     si hi od ocd adhd ptsd mania manic ect bh bhu pec 5150 etoh drunk dts ciwa cows meth mdma \
     ecstasy thc lsd benzo benzos xanax huffing ivdu ivda pwid pwud sud aud oud moud mat dui dwi \
-    uds tox hiv aids haart prep pep";
+    uds tox hiv aids haart prep pep psy dt beh vih sida";
 
 /// Two words, comma-separated: the first whole, the second by its start ("altered mental
 /// status" is not judged, "mental health" is).
