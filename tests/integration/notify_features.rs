@@ -31,7 +31,7 @@ pub async fn drained(n: &Node) {
     .await;
 }
 
-fn roster(n: &Node, owner: &str, rows: &str) {
+pub fn roster(n: &Node, owner: &str, rows: &str) {
     let csv = n.dir.path().join(format!("roster-{owner}.csv"));
     std::fs::write(
         &csv,

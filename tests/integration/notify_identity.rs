@@ -9,7 +9,7 @@
 
 use crate::harness;
 use crate::notify::{JANE, ack_code, adt, alerts};
-use crate::notify_features::{count, drained};
+use crate::notify_features::{count, drained, roster};
 use crate::smtp::Node;
 
 fn hl7(control: &str, trigger: &str, body: &str) -> Vec<u8> {
@@ -328,22 +328,16 @@ async fn a_shared_or_placeholder_identifier_links_no_one_on_every_engine() {
         harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
         // Carol knows Robert by the hospital's MRN, Dave by his own number
         // and demographics.
-        let header = "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n";
-        for (owner, row) in [
-            (
-                "carol@a.test",
-                "H1,NORTH,Roe,Robert,1965-03-12,M,06510,,,\n",
-            ),
-            (
-                "dave@a.test",
-                "P1,PRACTICE,Roe,Robert,1965-03-12,M,06510,,,\n",
-            ),
-        ] {
-            let csv = a.dir.path().join(format!("{owner}.csv"));
-            std::fs::write(&csv, format!("{header}{row}")).expect("csv");
-            let path = csv.to_str().expect("p").to_string();
-            harness::ok(&a.cli(&["roster", "import", &path, "--owner", owner]));
-        }
+        roster(
+            &a,
+            "carol@a.test",
+            "H1,NORTH,Roe,Robert,1965-03-12,M,06510,,,\n",
+        );
+        roster(
+            &a,
+            "dave@a.test",
+            "P1,PRACTICE,Roe,Robert,1965-03-12,M,06510,,,\n",
+        );
         // A placeholder SSN is refused where it would name a patient.
         harness::fails(
             &a.cli(&[
@@ -452,15 +446,11 @@ async fn a_renumbered_visit_keeps_what_was_alerted_about_it() {
     a.address("carol").await;
     a.start().await;
     harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-    let csv = a.dir.path().join("roster.csv");
-    std::fs::write(
-        &csv,
-        "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n\
-         MRN1,NORTH,Doe,Jane,1980-01-02,F,06101,,,\n",
-    )
-    .expect("csv");
-    let path = csv.to_str().expect("p");
-    harness::ok(&a.cli(&["roster", "import", path, "--owner", "carol@a.test"]));
+    roster(
+        &a,
+        "carol@a.test",
+        "MRN1,NORTH,Doe,Jane,1980-01-02,F,06101,,,\n",
+    );
     let pv1 =
         |visit: &str| format!("PV1|1|I|W^1^A^NORTHHOSP||||1234^Smith^Anna||||||||||||{visit}");
     let jane = "PID|1||MRN1^^^NORTH^MR||Doe^Jane||19800102|F";
