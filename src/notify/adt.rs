@@ -50,10 +50,6 @@ pub struct AdtEvent {
     pub merged: Option<(String, String)>,
     /// MRG-5 (A45, A50): the visit number this message moves to PV1-19.
     pub prior_visit: Option<String>,
-    /// The message carries content sensitivity filtering does not judge: a
-    /// segment or field outside what the attachment keeps without opt-in
-    /// (`sensitive::redact_raw`), such as OBX, NTE, IN1 or a Z-segment.
-    pub unjudged: bool,
 }
 
 /// A coded value (CWE) as an alert shows it and sensitivity filtering
@@ -185,7 +181,6 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         control_id: header.control_id.clone(),
         merged: opt(msg, "MRG-1.1").map(|v| (v, text(msg, "MRG-1.4.1"))),
         prior_visit: opt(msg, "MRG-5.1"),
-        unjudged: super::sensitive::unjudged(msg),
     })
 }
 

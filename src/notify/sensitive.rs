@@ -31,13 +31,12 @@ pub use self::codes::sensitive_code;
 pub use self::raw::{redact_raw, unjudged};
 pub use self::text::sensitive_text;
 
-/// The event as an alert without opt-in may show it; true when anything
-/// was withheld (a sensitive item, or content the attachment must lose).
+/// The event as an alert without opt-in may show it; true when a sensitive
+/// item was withheld (what the attachment loses besides is `unjudged`).
 pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
     let mut out = ev.clone();
     out.diagnoses.retain(|d| !sensitive_coded(d));
-    let mut withheld = out.diagnoses.len() != ev.diagnoses.len() || ev.unjudged;
-    out.unjudged = false;
+    let mut withheld = out.diagnoses.len() != ev.diagnoses.len();
     if sensitive_coded(&ev.admit_reason) {
         out.admit_reason = Coded::default();
         withheld = true;

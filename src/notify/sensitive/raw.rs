@@ -10,9 +10,9 @@
 //! PV1-10 (hospital service), PV2-12 (visit description). PV1-2, -3.1–3,
 //! -4, -36 (also NUBC 65 and 93: to a psychiatric hospital) and -37 (also
 //! after such a disposition) are emptied when their text is sensitive, PV2-3
-//! likewise, and a sensitive DG1 goes whole. An event that carries more than
-//! that is marked `unjudged`. The worker cuts the attachment whenever the
-//! patient has no recorded opt-in (`process::Content`).
+//! likewise, and a sensitive DG1 goes whole. `unjudged` tells whether a
+//! message carries more than that. The worker cuts the attachment whenever
+//! the patient has no recorded opt-in (`process::Content`).
 
 use super::{sensitive_coded, sensitive_destination, sensitive_disposition, sensitive_text};
 use crate::hl7::{Message, Segment, Separators};
