@@ -10,6 +10,7 @@
 //! - [`header`]: `msg.header()` → [`Header`], acknowledgment-mode rules.
 //! - [`escape`]: `\F\`, `\X0D\`, `\.br\`... decode and encode.
 //! - `scan` (private): splitting on a separator, 64 bytes at a time.
+//! - [`ts`]: [`timestamp`], an HL7 TS as shown and as Unix seconds.
 //! - [`mllp`]: the incremental [`Framer`] and [`frame`].
 //! - [`ack`]: [`build_ack`] (AA/AE/AR, CA/CE/CR in enhanced mode, ERR) and
 //!   [`parse_ack`].
@@ -31,6 +32,7 @@ pub mod header;
 pub mod mllp;
 pub mod path;
 mod scan;
+pub mod ts;
 pub mod view;
 
 pub use ack::{AckCode, AckError, ErrorCode, ErrorLocation, build_ack, parse_ack};
@@ -38,4 +40,5 @@ pub use er7::{Message, ParseError, Separators, parse, raw_segments};
 pub use header::{Hd, Header};
 pub use mllp::{FrameError, Framer, frame};
 pub use path::{Path, PathError};
+pub use ts::timestamp;
 pub use view::{Component, Field, Repetition, Segment, Subcomponent};

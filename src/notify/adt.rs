@@ -8,8 +8,10 @@
 //! A08 updates without alerting, A40/A34/A36 merge and A47 corrects
 //! identifiers, A28/A31 update the patient index.
 
+use super::mpi::placeholder_identifier;
 use crate::hl7::Message;
 use crate::store::notify::StoredPatient;
+use crate::store::seal::hex_encode;
 
 /// What an ADT message says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,8 +24,10 @@ pub struct AdtEvent {
     pub location_facility: String,
     /// PV1-6.4: the prior location's facility (transfers).
     pub prior_facility: Option<String>,
-    /// PV1-19.1, else PID-18.1: the encounter's key within the facility.
+    /// PV1-19.1, else PID-18.1, as sent (empty when neither is given); shown.
     pub visit: String,
+    /// The encounter's key within the facility (see [`encounter_key`]).
+    pub encounter_key: String,
     /// The patient.
     pub patient: StoredPatient,
     /// PV1-2: E emergency, I inpatient, O outpatient…
@@ -154,16 +158,21 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
     if patient.identifiers.is_empty() && patient.family.is_empty() {
         return Err(AdtError::NoPatient);
     }
-    let visit = opt(msg, "PV1-19.1")
-        .or_else(|| opt(msg, "PID-18.1"))
-        .unwrap_or_else(|| header.control_id.clone());
+    let visit = opt(msg, "PV1-19.1").or_else(|| opt(msg, "PID-18.1"));
+    let encounter_key = encounter_key(
+        visit.as_deref(),
+        &patient,
+        opt(msg, "PV1-44.1").as_deref(),
+        &header.control_id,
+    );
     let shown = VisitText::read(msg.segment("PV1").as_ref());
     Ok(AdtEvent {
         trigger: header.trigger_event.to_ascii_uppercase(),
         location_facility: opt(msg, "PV1-3.4").unwrap_or_else(|| sending.clone()),
         prior_facility: opt(msg, "PV1-6.4"),
         sending_facility: sending,
-        visit,
+        visit: visit.unwrap_or_default(),
+        encounter_key,
         patient,
         patient_class: shown.class.to_ascii_uppercase(),
         location: shown.location,
@@ -180,8 +189,41 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         event_time: opt(msg, "EVN-2.1").unwrap_or_else(|| header.timestamp.clone()),
         control_id: header.control_id.clone(),
         merged: opt(msg, "MRG-1.1").map(|v| (v, text(msg, "MRG-1.4.1"))),
-        prior_visit: opt(msg, "MRG-5.1"),
+        prior_visit: opt(msg, "MRG-5.1").filter(|v| !placeholder_identifier(v, "")),
     })
+}
+
+/// The key of a message's encounter within its facility: the visit number
+/// (PV1-19, else PID-18), unless it is a placeholder ("0", "UNKNOWN",
+/// "999999": `mpi::placeholder_identifier`), which would file every such
+/// visit of every patient as one encounter and silence all but the first
+/// alert. Without a real number: a digest of the patient's first real
+/// identifier and PV1-44 (admit time), which the messages of one visit
+/// share (`~` and 24 hex digits; no MRN stored in clear); failing that, the
+/// message's control id, so the message is an encounter of its own (it
+/// alerts, but a later cancellation cannot find it).
+pub fn encounter_key(
+    visit: Option<&str>,
+    patient: &StoredPatient,
+    admitted: Option<&str>,
+    control_id: &str,
+) -> String {
+    if let Some(v) = visit.filter(|v| !placeholder_identifier(v, "")) {
+        return v.to_string();
+    }
+    let id = patient
+        .identifiers
+        .iter()
+        .find(|(v, a)| !placeholder_identifier(v, a));
+    match (id, admitted.map(str::trim).filter(|t| !t.is_empty())) {
+        (Some((value, authority)), Some(admitted)) => {
+            let digest = openssl::sha::sha256(
+                format!("{value}\u{1f}{authority}\u{1f}{admitted}").as_bytes(),
+            );
+            format!("~{}", hex_encode(&digest[..12]))
+        }
+        _ => control_id.to_string(),
+    }
 }
 
 /// The texts of a PV1 segment an alert shows, read alike for the event and
@@ -283,6 +325,29 @@ pub enum Change {
     },
     /// Update state, no alert (A08, bed moves, index updates, repeats).
     Quiet,
+}
+
+/// An ED visit with no discharge is closed after this long (STANDARDS §7,
+/// PatientPing's 48 hours).
+pub const ED_CLOSES_AFTER_SECS: i64 = 48 * 3600;
+
+/// Whether `ev`, at `at` (its event time, Unix seconds), begins a new episode
+/// of an encounter that entered `state` at `state_at`: an admission or
+/// registration (A01/A04/A06) after the discharge (a readmission under the
+/// same account number, or a recurring visit's next one), or more than 48 h
+/// after an ED presentation that never saw a discharge, which closed it. A
+/// new episode alerts afresh; an event from before then (a late or replayed
+/// message), or one whose time does not read, begins nothing.
+pub fn new_episode(ev: &AdtEvent, at: Option<i64>, state: &str, state_at: Option<i64>) -> bool {
+    let (Some(at), Some(since)) = (at, state_at) else {
+        return false;
+    };
+    matches!(ev.trigger.as_str(), "A01" | "A04" | "A06")
+        && match state {
+            "discharged" => at > since,
+            "ed" => at - since > ED_CLOSES_AFTER_SECS,
+            _ => false,
+        }
 }
 
 /// The encounter state machine: from the stored state and alerted keys,
@@ -426,5 +491,77 @@ mod tests {
             }]
         );
         assert_eq!(e.location_facility, "NORTHHOSP");
+    }
+
+    #[test]
+    fn placeholder_visit_numbers_key_no_encounter() {
+        let jane = StoredPatient {
+            identifiers: vec![
+                ("000000".into(), "NORTH".into()),
+                ("MRN1".into(), "NORTH".into()),
+            ],
+            ..StoredPatient::default()
+        };
+        let key = |visit, admitted| encounter_key(visit, &jane, admitted, "C1");
+        assert_eq!(key(Some("V100"), Some("202611220800")), "V100");
+        assert_eq!(key(Some("1"), None), "1");
+        // A placeholder: the patient's first real identifier and the admit
+        // time, digested; without an admit time, the message itself.
+        let derived = key(Some("UNKNOWN"), Some("202611220800"));
+        assert!(derived.starts_with('~') && derived.len() == 25, "{derived}");
+        assert!(!derived.contains("MRN1"));
+        for placeholder in ["0", "0000", "999999", "N/A", "Unknown", ""] {
+            assert_eq!(key(Some(placeholder), Some("202611220800")), derived);
+        }
+        assert_eq!(key(None, Some("202611220800")), derived);
+        assert_ne!(
+            key(None, Some("202611230800")),
+            derived,
+            "another admission"
+        );
+        let john = StoredPatient {
+            identifiers: vec![("MRN2".into(), "NORTH".into())],
+            ..StoredPatient::default()
+        };
+        assert_ne!(
+            encounter_key(None, &john, Some("202611220800"), "C1"),
+            derived
+        );
+        assert_eq!(key(Some("0"), None), "C1");
+        assert_eq!(key(Some("0"), Some(" ")), "C1");
+        let nobody = StoredPatient::default();
+        assert_eq!(
+            encounter_key(None, &nobody, Some("202611220800"), "C1"),
+            "C1"
+        );
+    }
+
+    #[test]
+    fn an_episode_ends_at_a_discharge_or_48_hours_into_an_ed_visit() {
+        let h = 3600;
+        let t = Some(1_000_000);
+        let at = |secs: i64| Some(1_000_000 + secs);
+        let new = |trigger, when, state| new_episode(&ev(trigger, "E"), when, state, t);
+        // After a discharge: only a later admission or registration.
+        for trigger in ["A01", "A04", "A06"] {
+            assert!(new(trigger, at(1), "discharged"), "{trigger}");
+            assert!(!new(trigger, at(0), "discharged"), "{trigger} replayed");
+            assert!(!new(trigger, at(-h), "discharged"), "{trigger} late");
+        }
+        for trigger in ["A03", "A08", "A02", "A11", "A13"] {
+            assert!(!new(trigger, at(100 * h), "discharged"), "{trigger}");
+            assert!(!new(trigger, at(100 * h), "ed"), "{trigger}");
+        }
+        // An ED visit closes after 48 hours without a discharge.
+        assert!(!new("A04", at(48 * h), "ed"));
+        assert!(new("A04", at(48 * h + 1), "ed"));
+        assert!(new("A01", at(49 * h), "ed"));
+        // An inpatient stay does not close, nor does anything else.
+        for state in ["admitted", "new", "cancelled"] {
+            assert!(!new("A01", at(1000 * h), state), "{state}");
+        }
+        // A time that did not read begins nothing.
+        assert!(!new_episode(&ev("A04", "E"), None, "discharged", t));
+        assert!(!new_episode(&ev("A04", "E"), at(1), "discharged", None));
     }
 }

@@ -378,16 +378,30 @@ impl Notifier {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let conn = batch.conn(hisp).await?;
-        let mut enc =
-            notify::encounter(conn, &ev.sending_facility.to_lowercase(), &ev.visit, now).await?;
-        let alerted: Vec<String> = enc
+        let mut enc = notify::encounter(
+            conn,
+            &ev.sending_facility.to_lowercase(),
+            &ev.encounter_key,
+            now,
+        )
+        .await?;
+        let mut alerted: Vec<String> = enc
             .alerted
             .split(',')
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
+        let at = hl7::timestamp(&ev.event_time).map(|(_, at)| at);
+        let episode = adt::new_episode(ev, at, &enc.state, enc.state_at);
+        if episode {
+            alerted = retire(&alerted);
+            enc.alerted = alerted.join(",");
+        }
         let refs: Vec<&str> = alerted.iter().map(String::as_str).collect();
         let (change, state) = adt::decide(ev, &enc.state, &refs);
+        if episode || state != enc.state {
+            enc.state_at = at;
+        }
         enc.state = state;
         let change = match change {
             Change::Alert { key, .. } if refs.contains(&key.as_str()) => Change::Quiet,
@@ -615,8 +629,8 @@ impl Notifier {
         row: &AdtRow,
         ev: &AdtEvent,
     ) -> Result<Done, OpsError> {
-        // Without PV1-19 (or PID-18) the visit is the control id: nothing to move to.
-        let named = ev.visit != ev.control_id;
+        // Without a real PV1-19 (or PID-18) there is no number to move to.
+        let named = !ev.visit.is_empty() && ev.encounter_key == ev.visit;
         let Some(from) = ev
             .prior_visit
             .as_deref()
@@ -706,6 +720,22 @@ fn remember(alerted: &[String], key: &str) -> (Vec<String>, String) {
         generation + 1
     };
     (keys, format!("{key}#{generation}"))
+}
+
+/// The alerted changes once an episode of the encounter is over (a new one
+/// began): each is tombstoned as a retraction would, so it alerts again, and
+/// under its next generation's key.
+fn retire(alerted: &[String]) -> Vec<String> {
+    alerted
+        .iter()
+        .map(|k| {
+            if k.ends_with('~') {
+                k.clone()
+            } else {
+                format!("{k}~")
+            }
+        })
+        .collect()
 }
 
 /// For a retraction's key (`retract:admit#1`), the key of the alert it

@@ -71,6 +71,10 @@ const SQLITE: &[Migration] = &[
         version: 14,
         sql: include_str!("migrations/sqlite/0014_patient_index_disputes.sql"),
     },
+    Migration {
+        version: 15,
+        sql: include_str!("migrations/sqlite/0015_encounter_episodes.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -129,6 +133,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 14,
         sql: include_str!("migrations/postgres/0014_patient_index_disputes.sql"),
+    },
+    Migration {
+        version: 15,
+        sql: include_str!("migrations/postgres/0015_encounter_episodes.sql"),
     },
 ];
 

@@ -635,6 +635,9 @@ pub struct EncounterRow {
     pub state: String,
     /// Events already alerted, comma-separated.
     pub alerted: String,
+    /// When (the event time, Unix seconds) it entered `state`; `None` when
+    /// that event's time did not read.
+    pub state_at: Option<i64>,
 }
 
 /// The encounter for (facility, visit), created as `new`.
@@ -649,7 +652,7 @@ pub async fn encounter(
     let r = sqlx::query(
         "INSERT INTO encounters (facility, visit, state, updated_at) VALUES ($1, $2, 'new', $3)
          ON CONFLICT (facility, visit) DO UPDATE SET facility = excluded.facility
-         RETURNING id, state, alerted",
+         RETURNING id, state, alerted, state_at",
     )
     .bind(facility)
     .bind(visit)
@@ -689,6 +692,7 @@ fn encounter_row(r: &AnyRow) -> Result<EncounterRow, StoreError> {
         id: r.try_get("id")?,
         state: r.try_get("state")?,
         alerted: r.try_get("alerted")?,
+        state_at: r.try_get("state_at")?,
     })
 }
 
@@ -697,7 +701,7 @@ pub async fn encounter_by_id(
     conn: &mut AnyConnection,
     id: i64,
 ) -> Result<Option<EncounterRow>, StoreError> {
-    sqlx::query("SELECT id, state, alerted FROM encounters WHERE id = $1")
+    sqlx::query("SELECT id, state, alerted, state_at FROM encounters WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -712,13 +716,17 @@ pub async fn save_encounter(
     e: &EncounterRow,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE encounters SET state = $1, alerted = $2, updated_at = $3 WHERE id = $4")
-        .bind(&e.state)
-        .bind(&e.alerted)
-        .bind(now)
-        .bind(e.id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE encounters SET state = $1, alerted = $2, state_at = $3, updated_at = $4
+         WHERE id = $5",
+    )
+    .bind(&e.state)
+    .bind(&e.alerted)
+    .bind(e.state_at)
+    .bind(now)
+    .bind(e.id)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

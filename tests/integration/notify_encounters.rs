@@ -1,0 +1,145 @@
+//! Encounters over real MLLP on every engine: which messages are one visit
+//! and when a visit's episode is over. A placeholder visit number ("0",
+//! "UNKNOWN") keys no encounter, so two patients' ED visits under it both
+//! alert; a visit number reused after a discharge (a readmission to the same
+//! account) alerts again, a replay of the first admission does not; an ED
+//! visit with no discharge closes after 48 hours (STANDARDS §7).
+
+use crate::harness;
+use crate::notify::ack_code;
+use crate::notify_features::{drained, roster};
+use crate::smtp::Node;
+
+/// An ADT from NORTHHOSP: `pv1` is the PV1 segment's fields after PV1-1.
+fn adt(control: &str, trigger: &str, at: &str, pid: &str, pv1: &str) -> Vec<u8> {
+    format!(
+        "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|{at}||ADT^{trigger}^ADT_A01|{control}|P|2.5.1\r\
+         EVN|{trigger}|{at}\r{pid}\rPV1|1|{pv1}\r"
+    )
+    .into_bytes()
+}
+
+/// PV1-2 `class`, PV1-3 an ED bay, PV1-19 `visit`, PV1-44 `admitted`.
+fn pv1(class: &str, visit: &str, admitted: &str) -> String {
+    let mut fields = vec![""; 43];
+    fields[0] = class;
+    fields[1] = "ED^1^A^NORTHHOSP";
+    fields[17] = visit;
+    fields[42] = admitted;
+    fields.join("|")
+}
+
+const JANE: &str = "PID|1||MRN1^^^NORTH^MR||Doe^Jane||19800102|F";
+const JOHN: &str = "PID|1||MRN2^^^NORTH^MR||Roe^John||19700304|M";
+
+/// The alerts filed, as (subscriber, event, the message's EVN-2, change key),
+/// oldest first.
+async fn filed(n: &Node) -> Vec<(String, String, String)> {
+    keyed(n)
+        .await
+        .into_iter()
+        .map(|(s, e, t, _)| (s, e, t))
+        .collect()
+}
+
+async fn keyed(n: &Node) -> Vec<(String, String, String, String)> {
+    let mut conn = n.hisp.conn().await.expect("conn");
+    sqlx::query_as(
+        "SELECT subscriber, event, COALESCE(event_time, ''), change_key FROM alerts ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("alerts")
+}
+
+fn row(who: &str, event: &str, at: &str) -> (String, String, String) {
+    (who.to_string(), event.to_string(), at.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        roster(&a, "carol@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+        roster(&a, "dave@a.test", "MRN2,NORTH,Roe,John,1970-03-04,M,,,,\n");
+        let send = |m: Vec<u8>| {
+            let a = &a;
+            async move {
+                assert_eq!(ack_code(a, &m).await.0, "AA", "{e}");
+                drained(a).await;
+            }
+        };
+
+        // 1. Both patients come to the ED the same morning, and the hospital
+        // sends "UNKNOWN" as both visit numbers. Jane's discharge (same
+        // admit time) belongs to her visit, and her visit's retraction
+        // cancels her visit only.
+        let t1 = "202611220800";
+        let t2 = "202611220815";
+        send(adt("P1", "A04", t1, JANE, &pv1("E", "UNKNOWN", t1))).await;
+        send(adt("P2", "A04", t2, JOHN, &pv1("E", "UNKNOWN", t2))).await;
+        send(adt(
+            "P3",
+            "A03",
+            "202611221100",
+            JANE,
+            &pv1("E", "UNKNOWN", t1),
+        ))
+        .await;
+        let mut want = vec![
+            row("carol@a.test", "ed", t1),
+            row("dave@a.test", "ed", t2),
+            row("carol@a.test", "discharge", "202611221100"),
+        ];
+        assert_eq!(filed(&a).await, want, "{e}: placeholder visit numbers");
+
+        // 2. Jane's visit V1: ED, discharged, then readmitted to the same
+        // account two days later. A replay of the first registration under
+        // a new control id is not news; the readmission is, and so is its
+        // discharge.
+        let v1 = |class: &str| pv1(class, "V1", "");
+        send(adt("R1", "A04", "202611230900", JANE, &v1("E"))).await;
+        send(adt("R2", "A03", "202611231200", JANE, &v1("E"))).await;
+        send(adt("R3", "A04", "202611230900", JANE, &v1("E"))).await;
+        send(adt("R4", "A01", "202611251000", JANE, &v1("I"))).await;
+        send(adt("R5", "A01", "202611251000", JANE, &v1("I"))).await;
+        send(adt("R6", "A03", "202611271000", JANE, &v1("I"))).await;
+        want.extend([
+            row("carol@a.test", "ed", "202611230900"),
+            row("carol@a.test", "discharge", "202611231200"),
+            row("carol@a.test", "admit", "202611251000"),
+            row("carol@a.test", "discharge", "202611271000"),
+        ]);
+        assert_eq!(filed(&a).await, want, "{e}: a readmission to the account");
+
+        // 3. John's ED visit V2 never sees a discharge. The registration
+        // sent again the same day is not news; 49 hours on, the visit is
+        // closed and a registration under its number is a new ED visit.
+        let v2 = pv1("E", "V2", "");
+        send(adt("E1", "A04", "202611300800", JOHN, &v2)).await;
+        send(adt("E2", "A04", "202611301900", JOHN, &v2)).await;
+        send(adt("E3", "A04", "202612020900", JOHN, &v2)).await;
+        want.extend([
+            row("dave@a.test", "ed", "202611300800"),
+            row("dave@a.test", "ed", "202612020900"),
+        ]);
+        assert_eq!(filed(&a).await, want, "{e}: an ED visit open 48 hours");
+
+        // 4. A cancellation of the new visit retracts that one alone.
+        send(adt("E4", "A11", "202612021000", JOHN, &v2)).await;
+        want.push(row("dave@a.test", "retraction", "202612021000"));
+        assert_eq!(filed(&a).await, want, "{e}: the retraction");
+        let keys: Vec<String> = keyed(&a)
+            .await
+            .into_iter()
+            .filter(|x| x.0 == "dave@a.test")
+            .map(|x| x.3)
+            .collect();
+        assert_eq!(keys, ["ed#1", "ed#1", "ed#2", "retract:ed#2"], "{e}");
+        a.stop().await;
+    }
+}
