@@ -327,6 +327,37 @@ pub enum Change {
     Quiet,
 }
 
+/// How a change in an encounter's alerted list ended: `admit~` was cancelled
+/// (a retraction), `admit!` was closed (a new episode of the encounter
+/// began). A change without either mark is live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// A retraction cancelled it.
+    Cancelled,
+    /// Its episode is over.
+    Closed,
+}
+
+impl Ended {
+    /// The mark a key ends with.
+    pub fn mark(self) -> char {
+        match self {
+            Ended::Cancelled => '~',
+            Ended::Closed => '!',
+        }
+    }
+
+    /// The change an alerted-list key names, and how it ended (`None`: live).
+    pub fn of(key: &str) -> (&str, Option<Ended>) {
+        for ended in [Ended::Cancelled, Ended::Closed] {
+            if let Some(change) = key.strip_suffix(ended.mark()) {
+                return (change, Some(ended));
+            }
+        }
+        (key, None)
+    }
+}
+
 /// An ED visit with no discharge is closed after this long (STANDARDS §7,
 /// PatientPing's 48 hours).
 pub const ED_CLOSES_AFTER_SECS: i64 = 48 * 3600;
@@ -377,7 +408,7 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
             let transfers: Vec<&str> = alerted
                 .iter()
                 .copied()
-                .filter(|k| k.starts_with("transfer:"))
+                .filter(|k| k.starts_with("transfer:") && Ended::of(k).1.is_none())
                 .collect();
             retract(&transfers, &transfers, keep)
         }
@@ -491,6 +522,21 @@ mod tests {
             }]
         );
         assert_eq!(e.location_facility, "NORTHHOSP");
+    }
+
+    #[test]
+    fn a12_retracts_only_a_live_transfer() {
+        let a12 = ev("A12", "I");
+        let quiet = (Change::Quiet, "admitted".to_string());
+        assert_eq!(
+            decide(&a12, "admitted", &["admit", "transfer:south~"]),
+            quiet
+        );
+        assert_eq!(decide(&a12, "admitted", &["transfer:south!"]), quiet);
+        assert_eq!(
+            decide(&a12, "admitted", &["transfer:south~", "transfer:east"]).0,
+            alert("retraction", "retract:transfer:east".into())
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use sqlx::AnyConnection;
 use tokio::sync::watch;
 
 use super::Notifier;
-use super::adt::{self, AdtEvent, Change};
+use super::adt::{self, AdtEvent, Change, Ended};
 use super::alert::{self, AlertContext};
 use super::mpi::{self, Demographics, Identifier, Index, Outcome, Patient, placeholder_identifier};
 use super::sensitive;
@@ -698,13 +698,14 @@ pub(super) struct Target<'a> {
 /// The encounter's alerted changes after alerting `key`, and the alert's
 /// unique key. A retraction tombstones the change it cancels (`admit~`), so
 /// the same change may alert again later (a real discharge after an A13);
-/// each generation of a change gets its own alert key (`discharge#2`).
+/// so does a new episode (`admit!`, see [`retire`]). Each generation of a
+/// change gets its own alert key (`discharge#2`).
 fn remember(alerted: &[String], key: &str) -> (Vec<String>, String) {
     let mut keys = alerted.to_vec();
     let base = match key.strip_prefix("retract:") {
         Some(cancelled) => {
             keys.retain(|k| k != cancelled);
-            keys.push(format!("{cancelled}~"));
+            keys.push(format!("{cancelled}{}", Ended::Cancelled.mark()));
             cancelled
         }
         None => {
@@ -712,28 +713,28 @@ fn remember(alerted: &[String], key: &str) -> (Vec<String>, String) {
             key
         }
     };
-    let tombstone = format!("{base}~");
-    let generation = keys.iter().filter(|k| **k == tombstone).count();
+    let ended = keys
+        .iter()
+        .filter(|k| matches!(Ended::of(k), (change, Some(_)) if change == base))
+        .count();
     let generation = if key.starts_with("retract:") {
-        generation
+        ended
     } else {
-        generation + 1
+        ended + 1
     };
     (keys, format!("{key}#{generation}"))
 }
 
 /// The alerted changes once an episode of the encounter is over (a new one
-/// began): each is tombstoned as a retraction would, so it alerts again, and
-/// under its next generation's key.
+/// began): each live one is closed (`admit!`), so it alerts again, under its
+/// next generation's key; a review of the closed one may still be
+/// confirmed (it was not cancelled).
 fn retire(alerted: &[String]) -> Vec<String> {
     alerted
         .iter()
-        .map(|k| {
-            if k.ends_with('~') {
-                k.clone()
-            } else {
-                format!("{k}~")
-            }
+        .map(|k| match Ended::of(k) {
+            (_, Some(_)) => k.clone(),
+            (change, None) => format!("{change}{}", Ended::Closed.mark()),
         })
         .collect()
 }
@@ -1212,7 +1213,7 @@ async fn claim(n: &Notifier) -> Vec<AdtRow> {
 
 #[cfg(test)]
 mod tests {
-    use super::remember;
+    use super::{remember, retire};
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_string()).collect()
@@ -1232,7 +1233,22 @@ mod tests {
         );
         let (keys, k) = remember(&keys, "discharge");
         assert_eq!(k, "discharge#2");
-        let (_, k) = remember(&keys, "retract:discharge");
+        let (keys, k) = remember(&keys, "retract:discharge");
         assert_eq!(k, "retract:discharge#2");
+        // A new episode closes what is live; its changes alert again under
+        // the next generation, and a retraction then finds the new one.
+        let (keys, _) = remember(&keys, "discharge");
+        let (keys, _) = remember(&keys, "transfer:south");
+        let keys = retire(&keys);
+        assert_eq!(
+            keys,
+            strings(&["discharge~", "discharge~", "discharge!", "transfer:south!"])
+        );
+        let (keys, k) = remember(&keys, "discharge");
+        assert_eq!(k, "discharge#4");
+        let (_, k) = remember(&keys, "retract:discharge");
+        assert_eq!(k, "retract:discharge#4");
+        let (_, k) = remember(&keys, "transfer:south");
+        assert_eq!(k, "transfer:south#2");
     }
 }

@@ -23,6 +23,7 @@
 use serde::Serialize;
 
 use super::Notifier;
+use super::adt::Ended;
 use super::process::{Content, OPT_IN, OPT_OUT, Snapshot, Target, read_event, told_of_cancelled};
 use crate::hl7;
 use crate::ops::OpsError;
@@ -344,8 +345,9 @@ fn not_open(review: &Review) -> OpsError {
 }
 
 /// Why the held-back change `key` (`admit#2`: the change and its
-/// generation, see `process::remember`) is no longer current in the
-/// encounter's alerted list, if it is not: a later message cancelled it.
+/// generation, see `process::remember`) can no longer be sent, if it cannot:
+/// a later message cancelled that generation. A generation whose episode
+/// closed (a readmission under the same number since) is still news.
 fn changed_since(alerted: &str, key: &str) -> Option<&'static str> {
     let Some((base, generation)) = key.rsplit_once('#') else {
         return Some("its change key does not read");
@@ -353,11 +355,19 @@ fn changed_since(alerted: &str, key: &str) -> Option<&'static str> {
     if base.starts_with("retract:") {
         return None;
     }
-    let keys: Vec<&str> = alerted.split(',').filter(|k| !k.is_empty()).collect();
-    let tombstone = format!("{base}~");
-    let cancelled = keys.iter().filter(|k| **k == tombstone).count();
-    let current = keys.contains(&base) && generation.parse::<usize>().ok() == Some(cancelled + 1);
-    (!current).then_some("the event was cancelled by a later message")
+    let Some(generation) = generation.parse::<usize>().ok().filter(|g| *g > 0) else {
+        return Some("its change key does not read");
+    };
+    // The ends of this change's generations, oldest first, then the live one.
+    let mut generations = alerted
+        .split(',')
+        .map(Ended::of)
+        .filter(|(change, _)| *change == base)
+        .map(|(_, ended)| ended);
+    match generations.nth(generation - 1) {
+        Some(None | Some(Ended::Closed)) => None,
+        _ => Some("the event was cancelled by a later message"),
+    }
 }
 
 #[cfg(test)]
@@ -377,6 +387,14 @@ mod tests {
         assert!(changed_since("admit~,admit", "admit#1").is_some());
         assert!(changed_since("", "admit#1").is_some());
         assert!(changed_since("admit", "admit").is_some());
+        // A readmission under the same number closed the first episode: its
+        // held-back change is still news; a cancelled one of the second is not.
+        assert_eq!(changed_since("ed!,discharge!,admit", "ed#1"), None);
+        assert_eq!(changed_since("ed!,ed", "ed#2"), None);
+        assert!(changed_since("ed!,ed~", "ed#2").is_some());
+        assert_eq!(changed_since("ed!,ed~", "ed#1"), None);
+        assert!(changed_since("ed!", "ed#2").is_some());
+        assert!(changed_since("ed", "ed#0").is_some());
         // Retractions are checked against the alert they retract instead.
         assert_eq!(changed_since("admit~", "retract:admit#1"), None);
         assert_eq!(retracted("retract:admit#1").as_deref(), Some("admit#1"));
