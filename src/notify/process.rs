@@ -236,6 +236,7 @@ impl Notifier {
             encounter_id: enc_id,
             event,
             key: &key,
+            generation: snap.generation,
         };
         let sent = self
             .alert_subscribers(row, &content, &target, &matches, snap)
@@ -435,14 +436,12 @@ impl Notifier {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let mut sent = Vec::new();
+        // An opt-out (or roster change) recorded while the alerts go out stops
+        // the rest (`send_alert` checks as it files, the review queue just
+        // before): the row runs again on a fresh snapshot, and what was
+        // already filed is found again (alerts by their change key, reviews
+        // by theirs), not doubled.
         for (owner, matched) in matches {
-            // An opt-out (or roster change) recorded while the alerts go out
-            // stops the rest: the row runs again on a fresh snapshot, and what
-            // was already filed is found again (alerts by their change key,
-            // reviews by theirs), not doubled.
-            if !self.current(snap).await? {
-                return Ok(None);
-            }
             if target.event == "retraction" {
                 let mut conn = hisp.conn().await?;
                 if !told_of_cancelled(&mut conn, owner, target.encounter_id, target.key).await? {
@@ -460,29 +459,38 @@ impl Notifier {
                         change_key: target.key,
                         event: target.event,
                     };
+                    if !self.current(snap).await? {
+                        return Ok(None);
+                    }
                     let mut conn = hisp.conn().await?;
                     notify::insert_review(&mut conn, &review, now).await?;
                     continue;
                 }
             };
             let digest = snap.digest(owner);
-            if self.send_alert(content, target, entry, digest).await? {
-                sent.push(owner.clone());
+            match self.send_alert(content, target, entry, digest).await? {
+                Filing::Filed => sent.push(owner.clone()),
+                Filing::Not => {}
+                Filing::Stale => return Ok(None),
             }
         }
         Ok(Some(sent))
     }
 
     /// File the alert (once per change) and send it, unless the subscriber
-    /// takes a daily digest; false when it existed or an identical alert went
-    /// out within the dedup window.
+    /// takes a daily digest. Nothing is filed when it existed, an identical
+    /// alert went out within the dedup window, or the feeds, rosters or
+    /// consents changed since `target.generation` (an opt-out recorded after
+    /// the decision): the filing transaction reads the change counter so that
+    /// it cannot move until the alert is filed, so an opt-out is recorded
+    /// either before (and seen) or after the alert.
     pub(super) async fn send_alert(
         &self,
         content: &Content,
         target: &Target<'_>,
         entry: &RosterEntry,
         digest: bool,
-    ) -> Result<bool, OpsError> {
+    ) -> Result<Filing, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let from = self.sender().await?;
@@ -518,6 +526,10 @@ impl Notifier {
             // writes polling SQLite's lock while the MLLP intake commits.
             let mut tx = hisp.store.begin().await?;
             let conn: &mut sqlx::AnyConnection = &mut tx;
+            let held = notify::generation_held(conn, hisp.store.engine()).await?;
+            if target.generation != Some(held) {
+                return Ok(Filing::Stale);
+            }
             if target.event != "retraction"
                 && window > 0
                 && notify::identical_alert_since(conn, &new, now.saturating_sub(window)).await?
@@ -526,19 +538,19 @@ impl Notifier {
                     event = target.event,
                     "identical alert sent within the dedup window: not sent again"
                 );
-                return Ok(false);
+                return Ok(Filing::Not);
             }
             let id = match notify::insert_alert(conn, hisp.store.sealer(), &new, now).await? {
                 Some(id) => id,
                 // Filed but never sent (a failure or crash before the submit): send it now.
-                None if digest => return Ok(false),
+                None if digest => return Ok(Filing::Not),
                 None => {
                     let unsent =
                         notify::unsent_alert(conn, &entry.owner, target.encounter_id, target.key)
                             .await?;
                     match unsent {
                         Some(id) => id,
-                        None => return Ok(false),
+                        None => return Ok(Filing::Not),
                     }
                 }
             };
@@ -547,11 +559,11 @@ impl Notifier {
         };
         if digest {
             // Filed in the worklist; the daily digest carries it.
-            return Ok(true);
+            return Ok(Filing::Filed);
         }
         let message = alert::render(ev, &ctx);
         self.send_filed(&from, &to, &message, &[alert_id]).await?;
-        Ok(true)
+        Ok(Filing::Filed)
     }
 
     /// Send `message` from the notification address to `to` through the
@@ -693,6 +705,20 @@ pub(super) struct Target<'a> {
     pub(super) encounter_id: i64,
     pub(super) event: &'static str,
     pub(super) key: &'a str,
+    /// The change counter of the snapshot the alert was decided under.
+    pub(super) generation: Option<i64>,
+}
+
+/// What `Notifier::send_alert` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Filing {
+    /// Filed now (and sent, or left for the digest), or filed before and
+    /// only now sent.
+    Filed,
+    /// Not filed: it was already, or an identical alert went out.
+    Not,
+    /// Not filed: feeds, rosters or consents changed since the decision.
+    Stale,
 }
 
 /// The encounter's alerted changes after alerting `key`, and the alert's
@@ -924,6 +950,11 @@ impl Snapshot {
 
     pub(super) fn feed(&self, facility: &str) -> Option<&FeedRow> {
         self.feeds.get(&facility.to_ascii_lowercase())
+    }
+
+    /// The store's change counter this copy was loaded at.
+    pub(super) fn generation(&self) -> Option<i64> {
+        self.generation
     }
 
     pub(super) fn digest(&self, subscriber: &str) -> bool {

@@ -24,7 +24,9 @@ use serde::Serialize;
 
 use super::Notifier;
 use super::adt::Ended;
-use super::process::{Content, OPT_IN, OPT_OUT, Snapshot, Target, read_event, told_of_cancelled};
+use super::process::{
+    Content, Filing, OPT_IN, OPT_OUT, Snapshot, Target, read_event, told_of_cancelled,
+};
 use crate::hl7;
 use crate::ops::OpsError;
 use crate::store::notify::{self, Review, RosterEntry, StoredPatient};
@@ -160,6 +162,7 @@ impl Notifier {
             encounter_id,
             event,
             key: &key,
+            generation: snap.generation(),
         };
         // Claim it: of two people confirming at once, one sends.
         let mut tx = hisp.store.begin().await?;
@@ -169,7 +172,17 @@ impl Notifier {
         }
         tx.commit().await?;
         let digest = snap.digest(&entry.owner);
-        let sent = match self.send_alert(&content, &target, &entry, digest).await {
+        let filed = self
+            .send_alert(&content, &target, &entry, digest)
+            .await
+            .and_then(|filed| match filed {
+                Filing::Stale => Err(OpsError::Invalid(format!(
+                    "rosters or consents changed while review {id} was being confirmed: \
+                     decide it again"
+                ))),
+                filed => Ok(filed == Filing::Filed),
+            });
+        let sent = match filed {
             Ok(sent) => sent,
             Err(e) => {
                 // Give it back for another try; the alert, if filed, is

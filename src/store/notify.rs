@@ -8,7 +8,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Sealer, StoreError, flag, unique_as_duplicate};
+use super::{Engine, Sealer, StoreError, flag, unique_as_duplicate};
 
 const ADT_RAW: &str = "adt-raw";
 const PATIENT: &str = "roster-patient";
@@ -1142,6 +1142,19 @@ pub async fn generation(conn: &mut AnyConnection) -> Result<i64, StoreError> {
             .await?
             .try_get(0)?,
     )
+}
+
+/// The change counter, read in a write transaction so that it cannot move
+/// until that transaction ends: on PostgreSQL the row is locked (`FOR
+/// UPDATE`: whoever bumps it next waits, and a bump committed first is
+/// seen); on SQLite the write transaction (`BEGIN IMMEDIATE`) already shuts
+/// out every other writer.
+pub async fn generation_held(conn: &mut AnyConnection, engine: Engine) -> Result<i64, StoreError> {
+    let sql = match engine {
+        Engine::Postgres => "SELECT generation FROM notify_generation WHERE id = 1 FOR UPDATE",
+        Engine::Sqlite => "SELECT generation FROM notify_generation WHERE id = 1",
+    };
+    Ok(sqlx::query(sql).fetch_one(&mut *conn).await?.try_get(0)?)
 }
 
 /// Bump the change counter (see [`generation`]).
