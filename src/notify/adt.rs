@@ -404,9 +404,11 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
             _ => (Change::Quiet, keep),
         },
         "A11" => retract(alerted, &["admit", "ed"], "cancelled".into()),
+        // The latest live transfer is the one an A12 cancels.
         "A12" => {
             let transfers: Vec<&str> = alerted
                 .iter()
+                .rev()
                 .copied()
                 .filter(|k| k.starts_with("transfer:") && Ended::of(k).1.is_none())
                 .collect();
@@ -535,6 +537,11 @@ mod tests {
         assert_eq!(decide(&a12, "admitted", &["transfer:south!"]), quiet);
         assert_eq!(
             decide(&a12, "admitted", &["transfer:south~", "transfer:east"]).0,
+            alert("retraction", "retract:transfer:east".into())
+        );
+        // Two transfers under way: the latest is cancelled first.
+        assert_eq!(
+            decide(&a12, "admitted", &["transfer:south", "transfer:east"]).0,
             alert("retraction", "retract:transfer:east".into())
         );
     }

@@ -215,14 +215,18 @@ impl Notifier {
             return Ok(Done::Again);
         }
         let (change, enc) = self.advance(batch, &ev).await?;
-        let enc_id = enc.id;
+        let enc_id = enc.new.id;
         let Change::Alert { event, key } = change else {
-            self.save(batch, &enc).await?;
+            if !self.save(batch, &enc).await? {
+                return Ok(Done::Again);
+            }
             let done = Done::Quiet("no state change to alert");
             return finish(batch, row, "no alert", done);
         };
         if feed.sensitive && consent != Some(OPT_IN) {
-            self.save(batch, &enc).await?;
+            if !self.save(batch, &enc).await? {
+                return Ok(Done::Again);
+            }
             self.suppressed(batch, row, "sensitive source and no recorded consent")
                 .await?;
             let done = Done::Quiet("sensitive without consent");
@@ -246,7 +250,9 @@ impl Notifier {
         let Some(sent) = sent else {
             return Ok(Done::Again);
         };
-        self.save(batch, &enc).await?;
+        if !self.save(batch, &enc).await? {
+            return Ok(Done::Again);
+        }
         let done = if sent.is_empty() {
             Done::Quiet("no new alert for any subscriber")
         } else {
@@ -375,17 +381,18 @@ impl Notifier {
         &self,
         batch: &mut Batch,
         ev: &AdtEvent,
-    ) -> Result<(Change, EncounterRow), OpsError> {
+    ) -> Result<(Change, Advanced), OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let conn = batch.conn(hisp).await?;
-        let mut enc = notify::encounter(
+        let read = notify::encounter(
             conn,
             &ev.sending_facility.to_lowercase(),
             &ev.encounter_key,
             now,
         )
         .await?;
+        let mut enc = read.clone();
         let mut alerted: Vec<String> = enc
             .alerted
             .split(',')
@@ -413,15 +420,16 @@ impl Notifier {
             }
             Change::Quiet => Change::Quiet,
         };
-        Ok((change, enc))
+        Ok((change, Advanced { new: enc, read }))
     }
 
-    /// Save the encounter's new state.
-    async fn save(&self, batch: &mut Batch, enc: &EncounterRow) -> Result<(), OpsError> {
+    /// Save the encounter's new state; false when another worker changed it
+    /// since it was read (the row is then run again).
+    async fn save(&self, batch: &mut Batch, enc: &Advanced) -> Result<bool, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
-        notify::save_encounter(batch.conn(hisp).await?, enc, now).await?;
-        Ok(())
+        let conn = batch.conn(hisp).await?;
+        Ok(notify::save_encounter(conn, &enc.new, &enc.read, now).await?)
     }
 
     /// Alert each matched subscriber (near misses go to the review queue).
@@ -707,6 +715,12 @@ pub(super) struct Target<'a> {
     pub(super) key: &'a str,
     /// The change counter of the snapshot the alert was decided under.
     pub(super) generation: Option<i64>,
+}
+
+/// An encounter as the state machine left it, and as it was read.
+struct Advanced {
+    new: EncounterRow,
+    read: EncounterRow,
 }
 
 /// What `Notifier::send_alert` did.

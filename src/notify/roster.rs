@@ -249,6 +249,13 @@ impl Hisp {
         {
             return Err(OpsError::Invalid("name the patient by --patient-id and --authority, or by --family, --given, --birth-date and --sex".into()));
         }
+        // An opt-in releases sensitive information, so it must name its
+        // patient surely: by name, birth date and sex alone a record never
+        // scores a full match (it could be a twin or a namesake), and an
+        // opt-in that never matches would leave an earlier opt-out in force.
+        if decision == super::process::OPT_IN && patient.identifiers.is_empty() {
+            return Err(OpsError::Invalid("an opt-in needs the patient id and its assigning authority: by name, birth date and sex alone it could be another person's (an opt-out may be recorded either way)".into()));
+        }
         if patient
             .identifiers
             .iter()

@@ -710,24 +710,34 @@ pub async fn encounter_by_id(
         .transpose()
 }
 
-/// Save an encounter's state.
+/// Save an encounter's new state `e`, provided it is still as `before` was
+/// read; false when another worker changed it since (on PostgreSQL the
+/// worker commits before sending alerts, which releases the row's lock, and
+/// another node may process the same visit's next message meanwhile). The
+/// caller then runs its message again on what is there now: alerts already
+/// filed are found again by their change key, not doubled.
 pub async fn save_encounter(
     conn: &mut AnyConnection,
     e: &EncounterRow,
+    before: &EncounterRow,
     now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
         "UPDATE encounters SET state = $1, alerted = $2, state_at = $3, updated_at = $4
-         WHERE id = $5",
+         WHERE id = $5 AND state = $6 AND alerted = $7 AND COALESCE(state_at, -1) = $8",
     )
     .bind(&e.state)
     .bind(&e.alerted)
     .bind(e.state_at)
     .bind(now)
     .bind(e.id)
+    .bind(&before.state)
+    .bind(&before.alerted)
+    .bind(before.state_at.unwrap_or(-1))
     .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// A new alert for the worklist.

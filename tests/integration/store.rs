@@ -431,3 +431,64 @@ async fn setup_report_and_certificate_expiry_follow_the_clock() {
         assert_eq!(rows.iter().filter(|c| c.is_current(h.now())).count(), 1);
     }
 }
+
+/// An encounter saved only as it was read: a second worker's save from a
+/// stale read changes nothing (and is told so), on every engine. The notify
+/// change counter held by a filing transaction reads what was committed.
+#[tokio::test]
+async fn an_encounter_saves_only_as_it_was_read_on_every_engine() {
+    use hisp::store::notify;
+    for env in envs().await {
+        let e = env.engine;
+        let h = &env.hisp;
+        let mut conn = h.conn().await.expect("conn");
+        let read = notify::encounter(&mut conn, "northhosp", "V1", 10)
+            .await
+            .expect("encounter");
+        assert_eq!((read.state.as_str(), read.state_at), ("new", None), "{e}");
+        let mut admitted = read.clone();
+        admitted.state = "admitted".into();
+        admitted.alerted = "admit".into();
+        admitted.state_at = Some(1_795_000_000);
+        assert!(
+            notify::save_encounter(&mut conn, &admitted, &read, 11)
+                .await
+                .expect("save"),
+            "{e}"
+        );
+        // Another worker decided from the row as it was before that save.
+        let mut discharged = read.clone();
+        discharged.state = "discharged".into();
+        discharged.alerted = "discharge".into();
+        assert!(
+            !notify::save_encounter(&mut conn, &discharged, &read, 12)
+                .await
+                .expect("stale save"),
+            "{e}"
+        );
+        let now = notify::encounter(&mut conn, "northhosp", "V1", 13)
+            .await
+            .expect("again");
+        assert_eq!(now, admitted, "{e}: the first save stands");
+        // Read again, it saves.
+        let mut discharged = now.clone();
+        discharged.state = "discharged".into();
+        discharged.alerted = "admit,discharge".into();
+        assert!(
+            notify::save_encounter(&mut conn, &discharged, &now, 14)
+                .await
+                .expect("save"),
+            "{e}"
+        );
+        let mut tx = h.store.begin().await.expect("begin");
+        let held = notify::generation_held(&mut tx, h.store.engine())
+            .await
+            .expect("held");
+        assert_eq!(
+            held,
+            notify::generation(&mut conn).await.expect("read"),
+            "{e}"
+        );
+        tx.commit().await.expect("commit");
+    }
+}

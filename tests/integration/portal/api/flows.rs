@@ -347,8 +347,21 @@ async fn care_and_admin_operations_do_what_the_cli_does() {
 
         // Consent: recorded by the care manager; the registry spans every
         // practice, so only an admin lists it (and the listing is audited).
+        // An opt-in by demographics alone could be another person's: refused.
         let r = call(&p, Method::POST, "/api/v1/consents", ck, json_body(json!({
             "decision": "opt-in", "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "f"}))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{e}: {}", r.body);
+        assert!(r.body.contains("assigning authority"), "{e}: {}", r.body);
+        let r = call(
+            &p,
+            Method::POST,
+            "/api/v1/consents",
+            ck,
+            json_body(json!({
+            "decision": "opt-in", "patient_id": "MRN-7", "authority": "NORTH",
+            "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "f"})),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::CREATED, "{e}: {}", r.body);
         // A placeholder id names no one: refused, saying why.
         let r = call(
