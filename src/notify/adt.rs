@@ -381,16 +381,93 @@ pub fn new_episode(ev: &AdtEvent, at: Option<i64>, state: &str, state_at: Option
         }
 }
 
+/// PV1-2 as HL7 table 0004 has it (E, I, O, P, R, B, C, N, U), local values
+/// mapped (STANDARDS §6: "DAY CASE", "ER", "INPATIENT"; never rejected).
+/// Anything unrecognised is U, unknown. Observation ("OBS") reads as I: a
+/// patient kept in hospital under observation is, to a care manager, an
+/// admission.
+pub fn patient_class(sent: &str) -> char {
+    let folded: String = sent
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    const LOCAL: [(char, &[&str]); 8] = [
+        (
+            'E',
+            &[
+                "ER",
+                "ED",
+                "EMER",
+                "EMERG",
+                "EMERGENCY",
+                "EMERGENCYDEPT",
+                "EMERGENCYROOM",
+                "EMERGENCYDEPARTMENT",
+            ],
+        ),
+        (
+            'I',
+            &["IP", "INP", "INPT", "INPATIENT", "OBS", "OBSERVATION"],
+        ),
+        (
+            'O',
+            &[
+                "OP",
+                "OPT",
+                "OUTPT",
+                "OUTPATIENT",
+                "AMB",
+                "AMBULATORY",
+                "CLINIC",
+                "DAYCASE",
+                "DAYSURGERY",
+                "SDS",
+                "SAMEDAY",
+            ],
+        ),
+        ('R', &["REC", "RECURRING", "SERIES"]),
+        ('P', &["PRE", "PREADMIT", "PREADMISSION", "PREREG"]),
+        ('B', &["OB", "OBSTETRIC", "OBSTETRICS"]),
+        ('C', &["COMMERCIAL"]),
+        ('N', &["NA"]),
+    ];
+    match folded.as_bytes() {
+        [c] if b"EIOPRBCNU".contains(c) => char::from(*c),
+        _ => LOCAL
+            .iter()
+            .find(|(_, names)| names.contains(&folded.as_str()))
+            .map_or('U', |(class, _)| *class),
+    }
+}
+
+/// Whether a visit of `class` is news to a care manager: an ED visit, an
+/// inpatient or obstetric stay, or one whose class is not known (erring
+/// towards telling). Outpatient, recurring, preadmit, commercial and
+/// not-applicable visits are not (a lab draw, each session of a series):
+/// CMS requires notices of ED visits, admissions and discharges, and
+/// primary care already gets dozens of alerts a day (STANDARDS §7).
+fn alerting(class: char) -> bool {
+    matches!(class, 'E' | 'I' | 'B' | 'U')
+}
+
 /// The encounter state machine: from the stored state and alerted keys,
 /// decide the change and the new state.
 pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) {
-    let ed = ev.patient_class == "E";
+    let class = patient_class(&ev.patient_class);
+    let ed = class == 'E';
     let keep = state.to_string();
     match ev.trigger.as_str() {
+        "A01" | "A04" | "A06" if !alerting(class) => (Change::Quiet, keep),
         "A01" | "A04" | "A06" => {
             let event = if ed { "ed" } else { "admit" };
             let new = if ed { "ed" } else { "admitted" };
             (alert(event, event.to_string()), new.to_string())
+        }
+        // The end of a visit alerted about, or of one that would have been
+        // (a patient enrolled during it).
+        "A03" if !alerting(class) && !["admit", "ed"].iter().any(|k| alerted.contains(k)) => {
+            (Change::Quiet, "discharged".into())
         }
         "A03" => (alert("discharge", "discharge".into()), "discharged".into()),
         "A02" => match &ev.prior_facility {
@@ -524,6 +601,65 @@ mod tests {
             }]
         );
         assert_eq!(e.location_facility, "NORTHHOSP");
+    }
+
+    #[test]
+    fn local_patient_classes_are_mapped_and_only_visits_that_matter_alert() {
+        for (sent, class) in [
+            ("E", 'E'),
+            ("er", 'E'),
+            ("Emergency Dept", 'E'),
+            ("I", 'I'),
+            ("INPATIENT", 'I'),
+            ("Obs", 'I'),
+            ("O", 'O'),
+            ("DAY CASE", 'O'),
+            ("Outpatient", 'O'),
+            ("R", 'R'),
+            ("Series", 'R'),
+            ("PREADMIT", 'P'),
+            ("OB", 'B'),
+            ("N/A", 'N'),
+            ("", 'U'),
+            ("ZZ", 'U'),
+        ] {
+            assert_eq!(patient_class(sent), class, "{sent}");
+        }
+        let quiet = |state: &str| (Change::Quiet, state.to_string());
+        // An outpatient registration, a recurring session, a preadmission: quiet.
+        for class in ["O", "DAY CASE", "R", "P"] {
+            for trigger in ["A01", "A04", "A06"] {
+                assert_eq!(
+                    decide(&ev(trigger, class), "new", &[]),
+                    quiet("new"),
+                    "{class}"
+                );
+            }
+            // Their end is quiet too, unless the visit was alerted about.
+            assert_eq!(decide(&ev("A03", class), "new", &[]), quiet("discharged"));
+            assert_eq!(
+                decide(&ev("A03", class), "ed", &["ed"]).0,
+                alert("discharge", "discharge".into())
+            );
+        }
+        // A local ED class is an ED visit; observation, an unknown or a
+        // missing class alert as admissions.
+        assert_eq!(
+            decide(&ev("A04", "ER"), "new", &[]),
+            (alert("ed", "ed".into()), "ed".into())
+        );
+        for class in ["OBS", "", "ZZ", "B"] {
+            assert_eq!(
+                decide(&ev("A04", class), "new", &[]),
+                (alert("admit", "admit".into()), "admitted".into()),
+                "{class}"
+            );
+            assert_eq!(
+                decide(&ev("A03", class), "admitted", &[]).0,
+                alert("discharge", "discharge".into()),
+                "{class}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! "UNKNOWN") keys no encounter, so two patients' ED visits under it both
 //! alert; a visit number reused after a discharge (a readmission to the same
 //! account) alerts again, a replay of the first admission does not; an ED
-//! visit with no discharge closes after 48 hours (STANDARDS §7).
+//! visit with no discharge closes after 48 hours (STANDARDS §7). Only visits
+//! that matter to a care manager alert (not an outpatient lab draw), and a
+//! local patient class ("ER") is mapped.
 
 use crate::harness;
 use crate::notify::ack_code;
@@ -140,6 +142,15 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
             .map(|x| x.3)
             .collect();
         assert_eq!(keys, ["ed#1", "ed#1", "ed#2", "retract:ed#2"], "{e}");
+
+        // 5. An outpatient visit (a lab draw) is not news, registered or
+        // ended; an ED visit under a local class ("ER") is.
+        let lab = pv1("OUTPATIENT", "V3", "");
+        send(adt("O1", "A04", "202612031000", JANE, &lab)).await;
+        send(adt("O2", "A03", "202612031030", JANE, &lab)).await;
+        send(adt("O3", "A04", "202612041000", JANE, &pv1("ER", "V4", ""))).await;
+        want.push(row("carol@a.test", "ed", "202612041000"));
+        assert_eq!(filed(&a).await, want, "{e}: patient classes");
         a.stop().await;
     }
 }
