@@ -50,8 +50,10 @@ pub struct AdtEvent {
     pub event_time: String,
     /// MSH-10.
     pub control_id: String,
-    /// MRG-1 (A40, A34, A36, A47): the identifier this message retires.
-    pub merged: Option<(String, String)>,
+    /// A40, A34, A36, A47: each identifier the message retires (every
+    /// repetition of MRG-1, in every PID/MRG group) and the one of its
+    /// group's PID-3 that takes its place. Placeholders are left out.
+    pub merged: Vec<Merge>,
     /// MRG-5 (A45, A50): the visit number this message moves to PV1-19.
     pub prior_visit: Option<String>,
 }
@@ -188,9 +190,64 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         discharged_to: shown.discharged_to,
         event_time: opt(msg, "EVN-2.1").unwrap_or_else(|| header.timestamp.clone()),
         control_id: header.control_id.clone(),
-        merged: opt(msg, "MRG-1.1").map(|v| (v, text(msg, "MRG-1.4.1"))),
+        merged: merges(msg),
         prior_visit: opt(msg, "MRG-5.1").filter(|v| !placeholder_identifier(v, "")),
     })
+}
+
+/// One identifier a merge retires, and the one that takes its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merge {
+    /// From MRG-1: value and assigning authority.
+    pub retired: (String, String),
+    /// From the group's PID-3: the repetition of the same assigning
+    /// authority, else the first.
+    pub survivor: (String, String),
+}
+
+/// Each CX of `field` that names someone: (CX.1, CX.4.1), placeholders left
+/// out (`mpi::placeholder_identifier`).
+fn identifiers(field: Option<crate::hl7::Field<'_>>) -> Vec<(String, String)> {
+    let Some(field) = field else {
+        return Vec::new();
+    };
+    field
+        .repetitions()
+        .filter_map(|r| {
+            let value = r.component(1)?.text().trim().to_string();
+            let authority = r
+                .component(4)
+                .and_then(|c| c.subcomponent(1))
+                .map(|s| s.text().trim().to_string())
+                .unwrap_or_default();
+            let named = !value.is_empty() && value != "\"\"";
+            (named && !placeholder_identifier(&value, &authority)).then_some((value, authority))
+        })
+        .collect()
+}
+
+/// The merges of a message: an MRG segment belongs to the PID before it
+/// (ADT_A39 repeats the PID/MRG group, one per patient merged).
+fn merges(msg: &Message) -> Vec<Merge> {
+    let mut out = Vec::new();
+    let mut group = Vec::new();
+    for seg in msg.segments() {
+        if seg.is("PID") {
+            group = identifiers(seg.field(3));
+        } else if seg.is("MRG") {
+            for retired in identifiers(seg.field(1)) {
+                let authority = &retired.1;
+                let same = group
+                    .iter()
+                    .find(|(_, a)| !authority.is_empty() && a.eq_ignore_ascii_case(authority));
+                if let Some(survivor) = same.or(group.first()) {
+                    let survivor = survivor.clone();
+                    out.push(Merge { retired, survivor });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The key of a message's encounter within its facility: the visit number
@@ -660,6 +717,33 @@ mod tests {
                 "{class}"
             );
         }
+    }
+
+    #[test]
+    fn every_mrg_of_every_group_is_merged_into_its_own_pid() {
+        let msg = crate::hl7::parse(
+            b"MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|2026||ADT^A40^ADT_A39|M1|P|2.5.1\r\
+EVN|A40|2026\r\
+PID|1||999999999^^^SSA^SS~H2^^^NORTH^MR||Hay^Hal\rMRG|H1^^^NORTH~000000^^^NORTH~219456781^^^SSA\r\
+PID|2||G2^^^NORTH^MR||Gray^Gus\rMRG|G1^^^OTHER\r\
+MRG|X1^^^NORTH\r",
+        )
+        .expect("parse");
+        let ev = read(&msg).expect("event");
+        let m = |retired: (&str, &str), survivor: (&str, &str)| Merge {
+            retired: (retired.0.into(), retired.1.into()),
+            survivor: (survivor.0.into(), survivor.1.into()),
+        };
+        assert_eq!(
+            ev.merged,
+            [
+                // The placeholder SSN is no survivor, the placeholder MRN not retired.
+                m(("H1", "NORTH"), ("H2", "NORTH")),
+                m(("219456781", "SSA"), ("H2", "NORTH")),
+                m(("G1", "OTHER"), ("G2", "NORTH")),
+                m(("X1", "NORTH"), ("G2", "NORTH")),
+            ]
+        );
     }
 
     #[test]

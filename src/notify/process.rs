@@ -107,19 +107,13 @@ pub(super) fn read_event(msg: &hl7::Message) -> Result<AdtEvent, adt::AdtError> 
     Ok(ev)
 }
 
-/// Remove placeholder identifiers from PID-3 and MRG-1; the ones PID-3 had.
+/// Remove placeholder identifiers from PID-3 (`adt::read` leaves them out
+/// of merges already); the ones PID-3 had.
 fn strip_placeholders(ev: &mut AdtEvent) -> Vec<(String, String)> {
     let (kept, stripped) = std::mem::take(&mut ev.patient.identifiers)
         .into_iter()
         .partition(|(value, authority)| !placeholder_identifier(value, authority));
     ev.patient.identifiers = kept;
-    if ev
-        .merged
-        .as_ref()
-        .is_some_and(|(value, authority)| placeholder_identifier(value, authority))
-    {
-        ev.merged = None;
-    }
     stripped
 }
 
@@ -610,28 +604,25 @@ impl Notifier {
         row: &AdtRow,
         ev: &AdtEvent,
     ) -> Result<Done, OpsError> {
-        let ids = &ev.patient.identifiers;
-        let survivor = ev.merged.as_ref().and_then(|(_, authority)| {
-            let found = ids
-                .iter()
-                .find(|(_, a)| !authority.is_empty() && a.eq_ignore_ascii_case(authority));
-            found.or(ids.first())
-        });
-        let (Some(retired), Some(survivor)) = (&ev.merged, survivor) else {
+        if ev.merged.is_empty() {
             let done = Done::Quiet("nothing to merge");
             return finish(batch, row, "merge without MRG-1 or PID-3", done);
-        };
+        }
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let sealer = hisp.store.sealer();
         let conn = batch.conn(hisp).await?;
-        let n = notify::merge_identifier(conn, sealer, retired, survivor, now).await?;
-        let c = notify::merge_consent_identifier(conn, sealer, retired, survivor).await?;
-        notify::index_merge(conn, sealer, retired, survivor, now).await?;
+        let (mut n, mut c) = (0, 0);
+        for adt::Merge { retired, survivor } in &ev.merged {
+            n += notify::merge_identifier(conn, sealer, retired, survivor, now).await?;
+            c += notify::merge_consent_identifier(conn, sealer, retired, survivor).await?;
+            notify::index_merge(conn, sealer, retired, survivor, now).await?;
+        }
         let subject = format!("adt {}", row.id);
         let detail = format!(
-            "{}: {n} roster entries and {c} consent decisions updated",
-            ev.trigger
+            "{}: {} identifiers retired, {n} roster entries and {c} consent decisions updated",
+            ev.trigger,
+            ev.merged.len()
         );
         hisp.audit(conn, "notify", "patient.merge", &subject, &detail)
             .await?;

@@ -74,7 +74,9 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
              M47,NORTH,Poe,Ann,1990-05-06,F,06104,,,\n\
              B1,NORTH,Lee,Bob,1960-07-08,M,06105,,,\n\
              MM1,NORTH,Moe,Mary,1985-09-10,F,06106,,,\n\
-             EE1,NORTH,Eng,Eve,1981-02-03,F,06107,,,{tomorrow}\n"),
+             EE1,NORTH,Eng,Eve,1981-02-03,F,06107,,,{tomorrow}\n\
+             H1,NORTH,Hay,Hal,1955-01-01,M,06108,,,\n\
+             G1,NORTH,Gray,Gus,1956-02-02,M,06109,,,\n"),
         )
         .expect("csv");
         let owner = ["--owner", "carol@a.test"];
@@ -206,6 +208,30 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
                 "V7",
                 "PID|1||EE1^^^NORTH^MR~000000000^^^SSA^SS||Eng^Eve",
             ),
+            // One A40 merges two patients' records (two PID/MRG groups), the
+            // second retiring two of Gus's numbers (MRG-1 repeats).
+            hl7(
+                "G1",
+                "A40",
+                "PID|1||H2^^^NORTH^MR||Hay^Hal\rMRG|H1^^^NORTH\r\
+                 PID|2||G2^^^NORTH^MR||Gray^Gus\rMRG|G0^^^NORTH~G1^^^NORTH",
+            ),
+            adt(
+                "G2",
+                "A04",
+                "NORTHHOSP",
+                "E",
+                "V8",
+                "PID|1||H2^^^NORTH^MR||Hay^Hal",
+            ),
+            adt(
+                "G3",
+                "A04",
+                "NORTHHOSP",
+                "E",
+                "V9",
+                "PID|1||G2^^^NORTH^MR||Gray^Gus",
+            ),
         ];
         for m in &messages {
             assert_eq!(ack_code(&a, m).await.0, "AA", "{e}");
@@ -214,7 +240,11 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
 
         let sent = alerts(&a).await;
         let visits = harness::ok(&a.cli(&["alert", "list", "--json"]));
-        assert_eq!(sent.len(), 2, "{e}: only Ann and Bob are alerted: {visits}");
+        assert_eq!(
+            sent.len(),
+            4,
+            "{e}: only Ann, Bob, Hal and Gus are alerted: {visits}"
+        );
         assert!(sent.iter().all(|x| x.subscriber == "carol@a.test"), "{e}");
         let suppressed = audit_details(&a, "alert.suppressed").await;
         assert_eq!(
@@ -240,15 +270,34 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
 
         let merges = audit_details(&a, "patient.merge").await;
         assert!(
-            merges.contains(&"A40: 1 roster entries and 1 consent decisions updated".into()),
+            merges.contains(
+                &"A40: 1 identifiers retired, 1 roster entries and 1 consent decisions updated"
+                    .into()
+            ),
             "{e}: {merges:?}"
         );
         assert!(
-            merges.contains(&"A47: 1 roster entries and 0 consent decisions updated".into()),
+            merges.contains(
+                &"A47: 1 identifiers retired, 1 roster entries and 0 consent decisions updated"
+                    .into()
+            ),
+            "{e}: {merges:?}"
+        );
+        assert!(
+            merges.contains(
+                &"A40: 3 identifiers retired, 2 roster entries and 0 consent decisions updated"
+                    .into()
+            ),
             "{e}: {merges:?}"
         );
         let listed = harness::ok(&a.cli(&["roster", "list", owner[0], owner[1], "--json"]));
-        for (gone, now) in [("OLD1", "NEW1"), ("M47", "M48"), ("B1", "B2")] {
+        for (gone, now) in [
+            ("OLD1", "NEW1"),
+            ("M47", "M48"),
+            ("B1", "B2"),
+            ("H1", "H2"),
+            ("G1", "G2"),
+        ] {
             assert!(
                 !listed.contains(&format!("\"{gone}\"")) && listed.contains(&format!("\"{now}\"")),
                 "{e}: {gone} became {now}: {listed}"
