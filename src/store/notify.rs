@@ -240,7 +240,10 @@ pub struct AdtRow {
     pub attempts: i64,
 }
 
-/// Claim due ADT messages.
+/// Claim due ADT messages, oldest first (in the order the intake committed
+/// them: a merge before the admission that relies on it, an A01 before its
+/// A03). `RETURNING` promises no order, and on PostgreSQL it does come back
+/// shuffled, so the rows are sorted here.
 pub async fn claim_adt(
     conn: &mut AnyConnection,
     sealer: &Sealer,
@@ -266,6 +269,7 @@ pub async fn claim_adt(
             Err(e) => super::queue::park(conn, "adt_messages", "result", r, &e).await?,
         }
     }
+    out.sort_unstable_by_key(|r| r.id);
     Ok(out)
 }
 
