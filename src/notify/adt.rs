@@ -22,6 +22,8 @@ pub struct AdtEvent {
     pub sending_facility: String,
     /// PV1-3.4 (where the patient is), else the sending facility.
     pub location_facility: String,
+    /// The facility's NPI, where the message gives one (see [`facility_npi`]).
+    pub facility_npi: Option<String>,
     /// PV1-6.4: the prior location's facility (transfers).
     pub prior_facility: Option<String>,
     /// PV1-19.1, else PID-18.1, as sent (empty when neither is given); shown.
@@ -172,6 +174,7 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         trigger: header.trigger_event.to_ascii_uppercase(),
         location_facility: opt(msg, "PV1-3.4").unwrap_or_else(|| sending.clone()),
         prior_facility: opt(msg, "PV1-6.4"),
+        facility_npi: facility_npi(msg),
         sending_facility: sending,
         visit: visit.unwrap_or_default(),
         encounter_key,
@@ -192,6 +195,21 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         control_id: header.control_id.clone(),
         merged: merges(msg),
         prior_visit: opt(msg, "MRG-5.1").filter(|v| !placeholder_identifier(v, "")),
+    })
+}
+
+/// The facility's NPI (STANDARDS §7: an alert names the facility and its
+/// NPI): the universal id of the first HD that says it is one (HD.3 = NPI,
+/// HD.2 ten digits), among PV1-3.4 (where the patient is), EVN-7 (the event
+/// facility) and MSH-4 (the sending facility).
+pub fn facility_npi(msg: &Message) -> Option<String> {
+    ["PV1-3.4", "EVN-7", "MSH-4"].iter().find_map(|hd| {
+        let kind = text(msg, &format!("{hd}.3"));
+        let id = text(msg, &format!("{hd}.2"));
+        let npi = kind.eq_ignore_ascii_case("NPI")
+            && id.len() == 10
+            && id.bytes().all(|b| b.is_ascii_digit());
+        npi.then_some(id)
     })
 }
 
@@ -744,6 +762,29 @@ MRG|X1^^^NORTH\r",
                 m(("X1", "NORTH"), ("G2", "NORTH")),
             ]
         );
+    }
+
+    #[test]
+    fn the_facility_npi_is_read_where_an_hd_says_it_is_one() {
+        let npi = |msh4: &str, evn7: &str, pv1_3: &str| {
+            let text = format!(
+                "MSH|^~\\&|EPIC|{msh4}|HISP|HISP|2026||ADT^A04|C1|P|2.5.1\r\
+                 EVN|A04|2026|||||{evn7}\rPID|1||M1^^^N^MR||Doe^Jane\rPV1|1|E|{pv1_3}\r"
+            );
+            let msg = crate::hl7::parse(text.as_bytes()).expect("parse");
+            read(&msg).expect("event").facility_npi
+        };
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(npi("NORTH^1234567893^NPI", "", ""), some("1234567893"));
+        assert_eq!(npi("NORTH", "EAST^1111111112^npi", ""), some("1111111112"));
+        assert_eq!(
+            npi("NORTH^1234567893^NPI", "", "ED^1^A^WEST&2222222223&NPI"),
+            some("2222222223"),
+            "where the patient is comes first"
+        );
+        assert_eq!(npi("NORTH^1234567893^OID", "", ""), None);
+        assert_eq!(npi("NORTH^12345^NPI", "", ""), None);
+        assert_eq!(npi("NORTH^2.16.840.1^ISO", "", "ED^1^A^WEST"), None);
     }
 
     #[test]

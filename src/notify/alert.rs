@@ -56,7 +56,13 @@ pub fn summary(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
         format!("{}", subject(ctx.event)),
         String::new(),
         format!("Event: {} ({}) at {}", ctx.event, ev.trigger, ev.event_time),
-        format!("Facility: {} ({})", ctx.facility_name, ev.location_facility),
+        match &ev.facility_npi {
+            Some(npi) => format!(
+                "Facility: {} ({}), NPI {npi}",
+                ctx.facility_name, ev.location_facility
+            ),
+            None => format!("Facility: {} ({})", ctx.facility_name, ev.location_facility),
+        },
         format!("Patient: {}, {}", p.family, p.given),
         format!(
             "Born: {}  Sex: {}  MRN: {mrn}  Visit: {}",

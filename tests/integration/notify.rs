@@ -142,7 +142,10 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
 
     // ED registration for a rostered patient, through the real CLI.
     let file = a.dir.path().join("a04.hl7");
-    std::fs::write(&file, adt("C1", "A04", "NORTHHOSP", "E", "V100", JANE)).expect("file");
+    // The sending facility's HD carries its NPI, which the alert shows.
+    let a04 = String::from_utf8(adt("C1", "A04", "NORTHHOSP", "E", "V100", JANE)).expect("utf8");
+    let a04 = a04.replacen("|NORTHHOSP|", "|NORTHHOSP^1234567893^NPI|", 1);
+    std::fs::write(&file, a04).expect("file");
     let out = harness::ok(&a.cli(&[
         "adt",
         "send",
@@ -171,7 +174,8 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
     assert!(
         text.contains("Doe, Jane")
             && text.contains("North Hospital")
-            && text.contains("Care Transitions"),
+            && text.contains("Care Transitions")
+            && text.contains("NPI 1234567893"),
         "{text}"
     );
     let names: Vec<&str> = shown
