@@ -127,10 +127,12 @@ pub fn placeholder_identifier(value: &str, authority: &str) -> bool {
 /// True when two records of one identifier cannot be one person: the birth dates
 /// disagree outright (not one typo apart), and the given name does not agree (it
 /// disagrees, or one side has none, as a newborn's "Baby Girl" has none) or the sex
-/// disagrees. A wrong registration, a reused or shared number, or a newborn under a
-/// parent's: typos leave the DOB partial, and a changed name or sex marker comes with
-/// the same DOB. A same-named parent and child (Robert Sr. and Jr.) under one number
-/// are not told apart.
+/// disagrees; or the birth years are a generation apart (12 years or more: a
+/// same-named parent and child, Robert Sr. and Jr., under one member number, whose
+/// dates may differ in one digit, 1965 and 1995). A wrong registration, a reused or
+/// shared number, or a newborn under a parent's: typos leave the DOB partial, and a
+/// changed name or sex marker comes with the same DOB. A typo that moves the year by
+/// a decade or more goes to review as well.
 pub fn contradicts(a: &Demographics, b: &Demographics) -> bool {
     weights::compare(&Prepared::new(a), &Prepared::new(b)).contradicted
 }

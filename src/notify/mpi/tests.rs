@@ -179,8 +179,19 @@ fn an_identifier_on_someone_who_cannot_be_the_patient_goes_to_review() {
     }
     // One field off is an entry error, not another person: the identifier decides.
     let mut wrong_dob = robert();
-    wrong_dob.birth_date = Some("19011111".into());
+    wrong_dob.birth_date = Some("19601111".into());
     assert_eq!(idx.lookup(&a1(), &wrong_dob), Outcome::Identifier { id: 1 });
+    // Unless the birth years are a generation apart: Robert Jr. under his
+    // father's member number, same name and sex (or a DOB that wrong).
+    for born in ["19950312", "19370101"] {
+        let mut junior = robert();
+        junior.birth_date = Some(born.into());
+        assert!(
+            matches!(idx.lookup(&a1(), &junior), Outcome::Review { id: 1, .. }),
+            "{born}"
+        );
+        assert!(contradicts(&robert(), &junior), "{born}");
+    }
     let mut renamed = robert();
     renamed.given = "Theo".into();
     renamed.birth_date = Some("19650321".into());

@@ -148,8 +148,9 @@ pub(super) struct Comparison {
     /// Given name and DOB agree at least partially, and sex does not disagree unless the given
     /// name agrees exactly. See `super::decide` for why these gate an automatic match.
     pub corroborated: bool,
-    /// The DOBs disagree outright, and the given name does not agree (or the sex
-    /// disagrees): not one person, whatever identifier they share. See `super::contradicts`.
+    /// The DOBs disagree outright and the given name does not agree (or the sex
+    /// disagrees), or the birth years are a generation apart: not one person,
+    /// whatever identifier they share. See `super::contradicts`.
     pub contradicted: bool,
 }
 
@@ -167,7 +168,25 @@ pub(super) fn compare(a: &Prepared, b: &Prepared) -> Comparison {
         corroborated: agrees(given)
             && agrees(dob)
             && (sex != Level::Disagree || given == Level::Exact),
-        contradicted: dob == Level::Disagree && (!agrees(given) || sex == Level::Disagree),
+        contradicted: (dob == Level::Disagree && (!agrees(given) || sex == Level::Disagree))
+            || generation_apart(a.dob.as_ref(), b.dob.as_ref()),
+    }
+}
+
+/// Birth years this far apart are a parent's and a child's.
+const GENERATION_YEARS: u32 = 12;
+
+/// Whether two birth dates (normalized: the digits of `YYYYMMDD`) are a
+/// generation apart.
+fn generation_apart(a: Option<&[u8; 8]>, b: Option<&[u8; 8]>) -> bool {
+    let year = |d: &[u8; 8]| {
+        d[..4]
+            .iter()
+            .fold(0u32, |y, &digit| y * 10 + u32::from(digit))
+    };
+    match (a, b) {
+        (Some(a), Some(b)) => year(a).abs_diff(year(b)) >= GENERATION_YEARS,
+        _ => false,
     }
 }
 
