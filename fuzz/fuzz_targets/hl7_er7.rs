@@ -79,6 +79,7 @@ fn ack_round_trip(msg: &Message<'_>) {
     let header = msg.header();
     let _ = (
         header.accept_ack_wanted(true),
+        header.app_ack_wanted(false),
         header.version_at_least((2, 5, 0)),
     );
     let error = AckError {
@@ -93,7 +94,7 @@ fn ack_round_trip(msg: &Message<'_>) {
     for (code, err) in [(AckCode::AA, None), (AckCode::AE, Some(&error))] {
         let ack = hl7::build_ack(&header, code, err, &header.control_id, 0);
         let (msa1, _) = hl7::parse_ack(ack.as_bytes()).expect("our own ACK must parse");
-        assert_eq!(msa1, code.msa1(header.enhanced_mode()));
+        assert_eq!(msa1, code.msa1(header.reply_kind(code.is_success())));
     }
 }
 

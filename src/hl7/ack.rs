@@ -10,10 +10,11 @@ use std::fmt::Write as _;
 
 use super::er7::{ParseError, Separators, parse};
 use super::escape::encode;
-use super::header::{Hd, Header};
+use super::header::{AckKind, Hd, Header};
 
-/// MSA-1 as the caller means it. In enhanced mode (the original's MSH-15 or
-/// MSH-16 valued) it is sent as the commit code: AA→CA, AE→CE, AR→CR.
+/// MSA-1 as the caller means it: the outcome. Whether it is sent as an
+/// application code (AA/AE/AR) or as the matching accept code (CA/CE/CR) is
+/// the original's MSH-15/MSH-16 to decide ([`Header::reply_kind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckCode {
     /// Application accept.
@@ -25,16 +26,21 @@ pub enum AckCode {
 }
 
 impl AckCode {
-    /// The MSA-1 value for original (`AA`) or enhanced (`CA`) mode.
-    pub fn msa1(self, enhanced: bool) -> &'static str {
-        match (self, enhanced) {
-            (Self::AA, false) => "AA",
-            (Self::AE, false) => "AE",
-            (Self::AR, false) => "AR",
-            (Self::AA, true) => "CA",
-            (Self::AE, true) => "CE",
-            (Self::AR, true) => "CR",
+    /// The MSA-1 value for this outcome in an acknowledgment of `kind`.
+    pub fn msa1(self, kind: AckKind) -> &'static str {
+        match (self, kind) {
+            (Self::AA, AckKind::Application) => "AA",
+            (Self::AE, AckKind::Application) => "AE",
+            (Self::AR, AckKind::Application) => "AR",
+            (Self::AA, AckKind::Accept) => "CA",
+            (Self::AE, AckKind::Accept) => "CE",
+            (Self::AR, AckKind::Accept) => "CR",
         }
+    }
+
+    /// Whether this outcome is a success (for table 0155's `ER`/`SU`).
+    pub fn is_success(self) -> bool {
+        self == Self::AA
     }
 }
 
@@ -115,13 +121,15 @@ pub struct AckError {
 /// Builds the ACK for `original`: CR-terminated segments MSH, MSA and, when
 /// `error` is given, ERR.
 ///
-/// In enhanced mode this is the accept (commit) acknowledgment, so MSA-1 is
-/// CA/CE/CR; ask [`Header::accept_ack_wanted`] first — with MSH-15 = `NE`
-/// the sender wants none. HL7 v2.8.2 ch. 2: "The original acknowledgment
-/// protocol is equivalent to the enhanced acknowledgment protocol with
-/// MSH-15-accept acknowledgment type = NE and MSH-16-application
-/// acknowledgment type = AL"; an application-level AA/AE/AR in enhanced mode
-/// is not built here.
+/// This is our one synchronous reply, so MSA-1 is `code` as the kind of
+/// acknowledgment the original asked for ([`Header::reply_kind`]): an
+/// accept acknowledgment (CA/CE/CR) when MSH-15 wants one with this
+/// outcome, else an application acknowledgment (AA/AE/AR) — original mode,
+/// and enhanced mode with MSH-15 = `NE` and MSH-16 = `AL`, which HL7 v2.8.2
+/// ch. 2 calls equivalent: "The original acknowledgment protocol is
+/// equivalent to the enhanced acknowledgment protocol with MSH-15-accept
+/// acknowledgment type = NE and MSH-16-application acknowledgment type =
+/// AL". Never none: see [`Header::reply_kind`].
 pub fn build_ack(
     original: &Header,
     code: AckCode,
@@ -134,7 +142,7 @@ pub fn build_ack(
     // MSA-2: "the message control ID of the message sent by the sending
     // system. It allows the sending system to associate this response with
     // the message for which it is intended."
-    let msa1 = code.msa1(original.enhanced_mode());
+    let msa1 = code.msa1(original.reply_kind(code.is_success()));
     let _ = write!(out, "MSA|{msa1}|{}", esc(&original.control_id));
     let legacy = is_legacy_err(original);
     if let (Some(e), true) = (error, legacy) {
@@ -259,4 +267,66 @@ pub fn parse_ack(bytes: &[u8]) -> Result<(String, String), ParseError> {
             .unwrap_or_default()
     };
     Ok((text(1), text(2)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hl7::parse;
+
+    /// MSA-1 of the ACK answering a message with MSH-15/MSH-16 as given,
+    /// for AA, AE and AR.
+    fn msa1s(msh15: &str, msh16: &str) -> [String; 3] {
+        let text = format!("MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|X1|P|2.5.1|||{msh15}|{msh16}\r");
+        let h = parse(text.as_bytes()).expect("parse").header();
+        [AckCode::AA, AckCode::AE, AckCode::AR].map(|code| {
+            let ack = build_ack(&h, code, None, "K", 0);
+            let (msa1, msa2) = parse_ack(ack.as_bytes()).expect("ack");
+            assert_eq!(msa2, "X1");
+            msa1
+        })
+    }
+
+    #[test]
+    fn msa1_for_every_msh15_msh16_combination() {
+        // (MSH-15, MSH-16, MSA-1 for AA, AE, AR). One reply every time.
+        let table = [
+            ("", "", ["AA", "AE", "AR"]),
+            // Empty MSH-15 beside MSH-16: no accept acknowledgment asked for.
+            ("", "AL", ["AA", "AE", "AR"]),
+            ("", "NE", ["AA", "AE", "AR"]),
+            ("", "ER", ["AA", "AE", "AR"]),
+            ("", "SU", ["AA", "AE", "AR"]),
+            ("AL", "", ["CA", "CE", "CR"]),
+            ("AL", "AL", ["CA", "CE", "CR"]),
+            ("AL", "NE", ["CA", "CE", "CR"]),
+            ("AL", "ER", ["CA", "CE", "CR"]),
+            ("AL", "SU", ["CA", "CE", "CR"]),
+            // NE: never an accept acknowledgment; NE/AL is original mode.
+            ("NE", "", ["AA", "AE", "AR"]),
+            ("NE", "AL", ["AA", "AE", "AR"]),
+            ("NE", "NE", ["AA", "AE", "AR"]),
+            ("NE", "ER", ["AA", "AE", "AR"]),
+            ("NE", "SU", ["AA", "AE", "AR"]),
+            // ER: accept acknowledgments for errors; success as MSH-16 says.
+            ("ER", "", ["CA", "CE", "CR"]),
+            ("ER", "AL", ["AA", "CE", "CR"]),
+            ("ER", "NE", ["CA", "CE", "CR"]),
+            ("ER", "ER", ["CA", "CE", "CR"]),
+            ("ER", "SU", ["AA", "CE", "CR"]),
+            // SU: accept acknowledgments for success; errors as MSH-16 says.
+            ("SU", "", ["CA", "CE", "CR"]),
+            ("SU", "AL", ["CA", "AE", "AR"]),
+            ("SU", "NE", ["CA", "CE", "CR"]),
+            ("SU", "ER", ["CA", "AE", "AR"]),
+            ("SU", "SU", ["CA", "CE", "CR"]),
+        ];
+        for (msh15, msh16, want) in table {
+            assert_eq!(
+                msa1s(msh15, msh16),
+                want,
+                "MSH-15 {msh15:?}, MSH-16 {msh16:?}"
+            );
+        }
+    }
 }

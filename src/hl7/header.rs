@@ -109,28 +109,72 @@ fn non_empty(s: String) -> Option<String> {
     (!t.is_empty() && t != "\"\"").then(|| t.to_owned())
 }
 
+/// Which acknowledgment our one reply to a message is, i.e. which codes go
+/// in MSA-1 (HL7 table 0008).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckKind {
+    /// An application acknowledgment: AA, AE or AR.
+    Application,
+    /// An accept (commit) acknowledgment, enhanced mode only: CA, CE or CR.
+    Accept,
+}
+
 impl Header {
     /// Enhanced acknowledgment mode: MSH-15 or MSH-16 is valued. When both
     /// are null or absent, the original acknowledgment mode rules apply
-    /// (HL7 v2.x chapter 2, acknowledgment modes).
+    /// (HL7 v2.5.1 ch. 2, MSH-16's definition).
     pub fn enhanced_mode(&self) -> bool {
         self.accept_ack_type.is_some() || self.app_ack_type.is_some()
     }
 
-    /// Whether the sender asked for an accept (commit) acknowledgment with
-    /// this outcome. Original mode always wants one. In enhanced mode MSH-15
-    /// decides, table 0155: `AL` always, `NE` never, `ER` only on error or
-    /// reject, `SU` only on success; an unrecognised or missing value is
-    /// answered (an extra ACK is safer than a sender retrying forever).
+    /// Whether MSH-15 asks for an accept (commit) acknowledgment with this
+    /// outcome, table 0155: `AL` always, `NE` never, `ER` only on error or
+    /// reject, `SU` only on success; an unrecognised value counts as `AL`.
+    /// Original mode has no accept acknowledgments, and neither does an
+    /// empty MSH-15 beside a valued MSH-16. Table 0155 holds the
+    /// "conditions under which accept acknowledgments are required to be
+    /// returned", and "required for enhanced acknowledgment mode" (also
+    /// MSH-15's own definition, HL7 v2.5.1 ch. 2): such a sender is
+    /// non-conformant, it stated no condition, and MSH-16 is the one wish it
+    /// did state. So empty/AL gets AA like NE/AL, not the CA it never asked
+    /// for and would stall on.
     pub fn accept_ack_wanted(&self, success: bool) -> bool {
+        condition(self.accept_ack_type.as_deref(), success).unwrap_or(false)
+    }
+
+    /// Whether the sender asked for an application acknowledgment with this
+    /// outcome: always in original mode, which HL7 v2.8.2 ch. 2 calls
+    /// equivalent to enhanced mode with MSH-15 = NE and MSH-16 = AL (see
+    /// [`super::build_ack`]); in enhanced mode MSH-16 decides, table 0155 as
+    /// for [`Self::accept_ack_wanted`], and an empty MSH-16 asks for none.
+    pub fn app_ack_wanted(&self, success: bool) -> bool {
         if !self.enhanced_mode() {
             return true;
         }
-        match self.accept_ack_type.as_deref() {
-            Some("NE") => false,
-            Some("ER") => !success,
-            Some("SU") => success,
-            _ => true,
+        condition(self.app_ack_type.as_deref(), success).unwrap_or(false)
+    }
+
+    /// The acknowledgment our one synchronous reply is, sent once the
+    /// message is committed (or refused). An accept acknowledgment when
+    /// MSH-15 asks for one; else an application acknowledgment when MSH-16
+    /// (or original mode) asks for one. When HL7 would send nothing (`NE`
+    /// with `NE`, `ER` on success or `SU` on error with MSH-16 not asking
+    /// either) we still answer: an MLLP sender waits for one reply per
+    /// message before the next, and one that gets none times out and
+    /// resends, forever. That reply keeps to the level the sender deals in:
+    /// accept codes when MSH-15 is `ER` or `SU` (it reads CA/CE/CR),
+    /// application codes otherwise (AA/AE/AR, which every engine reads).
+    pub fn reply_kind(&self, success: bool) -> AckKind {
+        if self.accept_ack_wanted(success) {
+            AckKind::Accept
+        } else if self.app_ack_wanted(success) {
+            AckKind::Application
+        } else if condition(self.accept_ack_type.as_deref(), !success) == Some(true) {
+            // ER on success or SU on error: MSH-15 asks for accept
+            // acknowledgments with the other outcome.
+            AckKind::Accept
+        } else {
+            AckKind::Application
         }
     }
 
@@ -149,5 +193,83 @@ impl Header {
     /// True when MSH-12 is a parseable version at or above `min`.
     pub fn version_at_least(&self, min: (u32, u32, u32)) -> bool {
         self.version_tuple().is_some_and(|v| v >= min)
+    }
+}
+
+/// HL7 table 0155 applied to one outcome: `None` when the field is not
+/// valued, else whether an acknowledgment is wanted (`AL`, and any value
+/// the table does not have, always).
+fn condition(value: Option<&str>, success: bool) -> Option<bool> {
+    let value = value?;
+    Some(if value.eq_ignore_ascii_case("NE") {
+        false
+    } else if value.eq_ignore_ascii_case("ER") {
+        !success
+    } else if value.eq_ignore_ascii_case("SU") {
+        success
+    } else {
+        true
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hl7::parse;
+
+    /// A header with MSH-15 and MSH-16 as given (`""` leaves one empty).
+    fn with(msh15: &str, msh16: &str) -> Header {
+        let text = format!("MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|1|P|2.5|||{msh15}|{msh16}\r");
+        parse(text.as_bytes()).expect("parse").header()
+    }
+
+    #[test]
+    fn table_0155_per_field() {
+        // (value, wanted on success, wanted on error), MSH-15 and MSH-16 alike.
+        let table = [
+            ("AL", true, true),
+            ("NE", false, false),
+            ("ER", false, true),
+            ("SU", true, false),
+            ("ne", false, false),
+            ("XX", true, true),
+        ];
+        for (value, on_success, on_error) in table {
+            let h = with(value, "");
+            assert_eq!(h.accept_ack_wanted(true), on_success, "MSH-15 {value}");
+            assert_eq!(h.accept_ack_wanted(false), on_error, "MSH-15 {value}");
+            let h = with("", value);
+            assert_eq!(h.app_ack_wanted(true), on_success, "MSH-16 {value}");
+            assert_eq!(h.app_ack_wanted(false), on_error, "MSH-16 {value}");
+        }
+        // Original mode: no accept acknowledgment, always an application one.
+        let original = with("", "");
+        assert!(!original.enhanced_mode());
+        assert!(!original.accept_ack_wanted(true) && !original.accept_ack_wanted(false));
+        assert!(original.app_ack_wanted(true) && original.app_ack_wanted(false));
+        // An empty field beside a valued one asks for nothing.
+        assert!(!with("", "AL").accept_ack_wanted(true));
+        assert!(!with("AL", "").app_ack_wanted(false));
+    }
+
+    #[test]
+    fn reply_kind_for_every_msh15_msh16_combination() {
+        use AckKind::{Accept as C, Application as A};
+        // MSH-15 down, MSH-16 across: the kind on success, then on error.
+        let values = ["", "AL", "NE", "ER", "SU"];
+        let table = [
+            ("", [(A, A), (A, A), (A, A), (A, A), (A, A)]),
+            ("AL", [(C, C), (C, C), (C, C), (C, C), (C, C)]),
+            ("NE", [(A, A), (A, A), (A, A), (A, A), (A, A)]),
+            ("ER", [(C, C), (A, C), (C, C), (C, C), (A, C)]),
+            ("SU", [(C, C), (C, A), (C, C), (C, A), (C, C)]),
+        ];
+        for (msh15, row) in table {
+            for (msh16, (on_success, on_error)) in values.into_iter().zip(row) {
+                let h = with(msh15, msh16);
+                assert_eq!(h.reply_kind(true), on_success, "{msh15}/{msh16} success");
+                assert_eq!(h.reply_kind(false), on_error, "{msh15}/{msh16} error");
+            }
+        }
     }
 }

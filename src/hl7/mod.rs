@@ -12,8 +12,8 @@
 //! - `scan` (private): splitting on a separator, 64 bytes at a time.
 //! - [`ts`]: [`timestamp`], an HL7 TS as shown and as Unix seconds.
 //! - [`mllp`]: the incremental [`Framer`] and [`frame`].
-//! - [`ack`]: [`build_ack`] (AA/AE/AR, CA/CE/CR in enhanced mode, ERR) and
-//!   [`parse_ack`].
+//! - [`ack`]: [`build_ack`] (AA/AE/AR, or CA/CE/CR when MSH-15 asks for an
+//!   accept acknowledgment; ERR) and [`parse_ack`].
 //!
 //! ```
 //! use hisp::hl7::{parse, build_ack, AckCode};
@@ -37,7 +37,7 @@ pub mod view;
 
 pub use ack::{AckCode, AckError, ErrorCode, ErrorLocation, build_ack, parse_ack};
 pub use er7::{Message, ParseError, Separators, parse, raw_segments};
-pub use header::{Hd, Header};
+pub use header::{AckKind, Hd, Header};
 pub use mllp::{FrameError, Framer, frame};
 pub use path::{Path, PathError};
 pub use ts::timestamp;

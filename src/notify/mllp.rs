@@ -3,6 +3,9 @@
 //! (else AR), parseable (else AE); a message already received (same MSH-3,
 //! MSH-4, MSH-10) gets the ACK it got the first time and is not processed
 //! again; otherwise it is committed to the store and only then acknowledged.
+//! Every message gets exactly one reply, whatever MSH-15/MSH-16 say: an
+//! accept acknowledgment (CA/CE/CR) when MSH-15 asks for one, else AA/AE/AR
+//! ([`Header::reply_kind`] has the rules, and why "never" is still a reply).
 
 use std::net::SocketAddr;
 use std::pin::Pin;

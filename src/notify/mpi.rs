@@ -316,5 +316,41 @@ pub fn score(a: &Demographics, b: &Demographics) -> f64 {
     weights::compare(&Prepared::new(a), &Prepared::new(b)).score
 }
 
+/// Who a roster row is to the index, to tell the same patient listed twice
+/// in one upload: two entries holding one identifier are a conflict
+/// ([`Index::lookup`] reviews every ADT about them), and two with the same
+/// demographics tie as twins (reviewed too), so either way the patient would
+/// never alert.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RosterKey {
+    /// The identifier as the index files it: (authority case-folded, value).
+    Identifier(String, String),
+    /// Folded family and given names, DOB and sex (U and none alike), as
+    /// the index compares them.
+    Demographics(String, String, [u8; 8], Option<char>),
+}
+
+/// The [`RosterKey`] of a row: its identifier when the index would file it,
+/// else its demographics when they name someone (family and given names
+/// that are not placeholders, and a DOB). `None` when neither: two newborns
+/// listed as "Baby Girl" on one day may be twins.
+pub fn roster_key(
+    identifier: Option<&Identifier>,
+    demographics: &Demographics,
+) -> Option<RosterKey> {
+    if let Some((authority, value)) = identifier.and_then(id_key) {
+        return Some(RosterKey::Identifier(authority, value));
+    }
+    let p = Prepared::new(demographics);
+    let named = !p.family_folded.is_empty() && !p.given_folded.is_empty();
+    let dob = p.dob.filter(|_| named)?;
+    Some(RosterKey::Demographics(
+        p.family_folded,
+        p.given_folded,
+        dob,
+        p.sex,
+    ))
+}
+
 #[cfg(test)]
 mod tests;

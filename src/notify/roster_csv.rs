@@ -13,7 +13,11 @@
 //! a header we cannot map, a quote never closed. Anything else belongs to a
 //! row: a row with any [`Problem`] is left out of [`Parsed::rows`] and all
 //! of its problems are listed, one line each, saying what to fix. Problems
-//! name the column, never the value: values are PHI.
+//! name the column, never the value: values are PHI. A valid row naming the
+//! same patient as an earlier valid row (the same identifier, or without one
+//! the same name, birth date and sex, as the patient index compares them) is
+//! a problem too: the index would hold two entries for one patient and send
+//! every ADT about them to review instead of alerting.
 //!
 //! Row numbers are what a spreadsheet shows for the same file: every record
 //! counts, blank ones included, and a record whose quoted cell spans lines
@@ -21,7 +25,11 @@
 //! Blank records (nothing but spaces and commas) are skipped and are not
 //! counted in [`Parsed::data_rows`].
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
+
+use crate::notify::mpi::{self, RosterKey};
 
 /// Longest value accepted in any cell, in characters.
 pub const MAX_FIELD_CHARS: usize = 200;
@@ -174,6 +182,7 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
     };
     let columns = map_header(&header.fields)?;
     let mut parsed = Parsed::default();
+    let mut seen = HashMap::new();
     for record in records {
         let record = record?;
         if record.is_blank() {
@@ -181,11 +190,61 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
         }
         parsed.data_rows += 1;
         match RowCheck::new(&record, &columns).finish(today_yyyymmdd) {
-            Ok(row) => parsed.rows.push(row),
+            Ok(row) => match repeated(&row, &mut seen) {
+                None => parsed.rows.push(row),
+                Some(problem) => parsed.problems.push(problem),
+            },
             Err(mut problems) => parsed.problems.append(&mut problems),
         }
     }
     Ok(parsed)
+}
+
+/// The problem of an accepted row naming the same patient as an earlier
+/// accepted one (`seen` maps each patient to its first row), as the patient
+/// index tells patients apart ([`mpi::roster_key`]): two entries for one
+/// patient would send every ADT about them to review, never to an alert.
+/// Only accepted rows count, so a patient whose first row is rejected still
+/// gets in by the later one.
+fn repeated(row: &RosterRow, seen: &mut HashMap<RosterKey, usize>) -> Option<Problem> {
+    let identifier = match (&row.patient_id, &row.assigning_authority) {
+        (Some(value), Some(authority)) => Some(mpi::Identifier {
+            value: value.clone(),
+            authority: authority.clone(),
+        }),
+        _ => None,
+    };
+    let demographics = mpi::Demographics {
+        family: row.family_name.clone().unwrap_or_default(),
+        given: row.given_name.clone().unwrap_or_default(),
+        birth_date: row.birth_date.clone(),
+        sex: row.sex,
+        postal_code: row.postal_code.clone(),
+        phone: row.phone.clone(),
+    };
+    let key = mpi::roster_key(identifier.as_ref(), &demographics)?;
+    let (column, by) = match key {
+        RosterKey::Identifier(..) => (
+            Column::PatientId.name(),
+            "patient_id and assigning_authority",
+        ),
+        RosterKey::Demographics(..) => ("", "family_name, given_name, birth_date and sex"),
+    };
+    match seen.entry(key) {
+        Entry::Vacant(slot) => {
+            slot.insert(row.row);
+            None
+        }
+        Entry::Occupied(first) => Some(Problem {
+            row: row.row,
+            column: column.to_owned(),
+            problem: format!(
+                "the same patient as row {} (same {by}); list each patient once, \
+                 in one row even when enrolled in two programs",
+                first.get()
+            ),
+        }),
+    }
 }
 
 /// 1-based line number of byte `at`.

@@ -402,6 +402,93 @@ fn rows_are_numbered_as_a_spreadsheet_shows_them() {
     assert_eq!(problem_rows, [5, 6, 6]);
 }
 
+/// (row, column, problem) of every problem of `rows` after `HEADER`.
+fn problems(rows: &str) -> Vec<(usize, String, String)> {
+    parse_ok(&format!("{HEADER}{rows}"))
+        .problems
+        .into_iter()
+        .map(|p| (p.row, p.column, p.problem))
+        .collect()
+}
+
+/// The spreadsheet rows accepted from `rows` after `HEADER`.
+fn accepted(rows: &str) -> Vec<usize> {
+    parse_ok(&format!("{HEADER}{rows}"))
+        .rows
+        .iter()
+        .map(|r| r.row)
+        .collect()
+}
+
+#[test]
+fn a_patient_listed_twice_is_reported_at_the_later_row() {
+    // One patient under two programs, then the same row pasted again: the
+    // first row stands, the others name it.
+    let rows = "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,CHF,\n\
+                MRN2,NORTH,Roe,John,1970-03-04,M,,,CHF,\n\
+                MRN1, north ,Doe,Jane,1980-01-02,F,,,COPD,\n\
+                MRN1,NORTH,Doe,Jane,1980-01-02,F,,,CHF,\n";
+    assert_eq!(accepted(rows), [2, 3]);
+    let by_id = "the same patient as row 2 (same patient_id and assigning_authority); \
+                 list each patient once, in one row even when enrolled in two programs";
+    assert_eq!(
+        problems(rows),
+        [
+            (4, "patient_id".to_owned(), by_id.to_owned()),
+            (5, "patient_id".to_owned(), by_id.to_owned()),
+        ]
+    );
+    // Without an identifier: the name folded, the date and sex however
+    // written, as the patient index compares them.
+    let rows = ",,Doe,José,1980-01-02,F,,,CHF,\n\
+                ,,DOE,jose,01/02/1980,female,06101,,COPD,\n\
+                ,,Doe,José,1980-01-02,U,,,CHF,\n\
+                ,,Doe,José,1980-01-02,unknown,,,CHF,\n";
+    assert_eq!(accepted(rows), [2, 4]);
+    let by_name = "the same patient as row 2 (same family_name, given_name, birth_date and sex); \
+                   list each patient once, in one row even when enrolled in two programs";
+    let got = problems(rows);
+    assert_eq!(
+        got,
+        [
+            (3, String::new(), by_name.to_owned()),
+            (5, String::new(), by_name.replace("row 2", "row 4"))
+        ]
+    );
+}
+
+#[test]
+fn rows_that_may_be_two_patients_are_both_kept() {
+    let table = [
+        // The index compares identifier values exactly.
+        "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\nmrn1,NORTH,Doe,Jane,1980-01-02,F,,,,\n",
+        // One identifier at two authorities.
+        "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\nMRN1,SOUTH,Doe,Jane,1980-01-02,F,,,,\n",
+        // An identifier row and a row naming the patient only by demographics
+        // are not compared.
+        "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n,,Doe,Jane,1980-01-02,F,,,,\n",
+        // Another birth date, sex or given name.
+        ",,Doe,Jane,1980-01-02,F,,,,\n,,Doe,Jane,1980-01-03,F,,,,\n",
+        ",,Doe,Sam,1980-01-02,F,,,,\n,,Doe,Sam,1980-01-02,M,,,,\n",
+        ",,Doe,Jane,1980-01-02,F,,,,\n,,Doe,Janet,1980-01-02,F,,,,\n",
+        // Placeholder names name no one: newborn twins.
+        ",,Doe,Baby Girl,2026-11-20,F,,,,\n,,Doe,Baby Girl,2026-11-20,F,,,,\n",
+    ];
+    for rows in table {
+        assert_eq!(accepted(rows), [2, 3], "{rows}");
+        assert_eq!(problems(rows), [], "{rows}");
+    }
+}
+
+#[test]
+fn a_rejected_row_does_not_shadow_its_patient() {
+    // Row 2 is refused (bad phone), so row 3 is the patient's only entry.
+    let rows = "MRN1,NORTH,Doe,Jane,1980-01-02,F,,555,,\nMRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n";
+    assert_eq!(accepted(rows), [3]);
+    let got: Vec<(usize, String)> = problems(rows).into_iter().map(|p| (p.0, p.1)).collect();
+    assert_eq!(got, [(2, "phone".to_owned())]);
+}
+
 #[test]
 fn messages_are_one_line() {
     let errors = [

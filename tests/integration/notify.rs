@@ -205,6 +205,19 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
             .0,
         "AA"
     );
+    // Enhanced mode, still one reply per message: NE/AL (which HL7 calls
+    // original mode) wants the application ACK, MSH-15 = AL the accept ACK.
+    let enhanced = |control: &str, facility: &str, visit: &str, modes: &str| {
+        String::from_utf8(adt(control, "A04", facility, "E", visit, NOBODY))
+            .expect("utf8")
+            .replacen("|P|2.5.1\r", &format!("|P|2.5.1|||{modes}\r"), 1)
+    };
+    let ne_al = enhanced("C2N", "NORTHHOSP", "V201", "NE|AL");
+    assert_eq!(ack_code(&a, ne_al.as_bytes()).await.0, "AA");
+    let al_ne = enhanced("C2A", "NORTHHOSP", "V202", "AL|NE");
+    assert_eq!(ack_code(&a, al_ne.as_bytes()).await.0, "CA");
+    let refused = enhanced("C2E", "ELSEWHERE", "V203", "AL|AL");
+    assert_eq!(ack_code(&a, refused.as_bytes()).await.0, "CR");
     // Duplicate control id: the same ACK, no second alert.
     let (code, first) = ack_code(&a, &adt("C1", "A04", "NORTHHOSP", "E", "V100", JANE)).await;
     assert_eq!(code, "AA");

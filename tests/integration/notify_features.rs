@@ -31,7 +31,8 @@ pub async fn drained(n: &Node) {
     .await;
 }
 
-pub fn roster(n: &Node, owner: &str, rows: &str) {
+/// Import `rows` (after the header) as `owner`'s roster; the CLI's report.
+pub fn roster(n: &Node, owner: &str, rows: &str) -> String {
     let csv = n.dir.path().join(format!("roster-{owner}.csv"));
     std::fs::write(
         &csv,
@@ -46,7 +47,7 @@ pub fn roster(n: &Node, owner: &str, rows: &str) {
         csv.to_str().expect("p"),
         "--owner",
         owner,
-    ]));
+    ]))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -191,17 +192,33 @@ async fn patient_index_digest_and_identical_alerts() {
         "--name",
         "North Hospital",
     ]));
-    // Carol's patient is known to her only by demographics.
-    roster(
+    // Carol's patient is known to her only by demographics, and listed
+    // under two programs: the second row is reported, not applied, so the
+    // index holds one Clara (two would be twins, and reviewed, never alerted).
+    let report = roster(
         &a,
         "carol@a.test",
-        ",,Kent,Clara,1975-06-07,F,06103,,Transitions,\n",
+        ",,Kent,Clara,1975-06-07,F,06103,,Transitions,\n\
+         ,,KENT,Clara,06/07/1975,female,06103,,Heart failure,\n",
     );
-    // Dave's roster has Jane, and he takes a daily digest.
-    roster(
+    assert!(
+        report.contains("row 3: ")
+            && report.contains("the same patient as row 2")
+            && report.contains("1 applied"),
+        "{report}"
+    );
+    // Dave's roster has Jane, and he takes a daily digest. His export lists
+    // her twice by MRN: one entry, not two holding one identifier (a
+    // conflict, which reviews every ADT about her).
+    let report = roster(
         &a,
         "dave@a.test",
-        "MRN1,NORTH,Doe,Jane,1980-01-02,F,06101,,Digest,\n",
+        "MRN1,NORTH,Doe,Jane,1980-01-02,F,06101,,Digest,\n\
+         MRN1,North,Doe,Jane,1980-01-02,F,06101,,Digest,\n",
+    );
+    assert!(
+        report.contains("row 3: patient_id: the same patient as row 2"),
+        "{report}"
     );
     harness::ok(&a.cli(&[
         "roster",
@@ -280,6 +297,11 @@ async fn patient_index_digest_and_identical_alerts() {
         dave_alerts.len(),
         2,
         "the duplicate report is not alerted again; the return visit is"
+    );
+    assert_eq!(
+        count(&a, "SELECT COUNT(*) FROM match_reviews").await,
+        0,
+        "Clara and Jane, each listed twice, alerted: nothing held for review"
     );
     assert!(
         dave_alerts.iter().all(|x| x.message_id.is_none()),

@@ -26,7 +26,11 @@ fn corpus_round_trip() {
             let ack = build_ack(&orig, code, err.as_ref(), "ACK-1", NOW);
             assert!(ack.ends_with('\r') && !ack.contains('\n'), "{name}");
             let (msa1, msa2) = parse_ack(ack.as_bytes()).expect("parse ack");
-            assert_eq!(msa1, code.msa1(orig.enhanced_mode()), "{name}");
+            assert_eq!(
+                msa1,
+                code.msa1(orig.reply_kind(code.is_success())),
+                "{name}"
+            );
             assert_eq!(msa2, orig.control_id, "{name}");
             let back = parse(ack.as_bytes()).expect("ack parses").header();
             assert_eq!(back.sending_app, orig.receiving_app, "{name}");
@@ -117,15 +121,18 @@ fn legacy_err_layout_for_v23() {
 }
 
 #[test]
-fn enhanced_mode_uses_commit_codes() {
+fn enhanced_mode_and_the_reply_codes() {
     let base = "MSH|^~\\&|S|SF|R|RF|2024||ADT^A01^ADT_A01|X1|P|2.5.1";
-    for (tail, enhanced) in [
-        ("", false),
-        ("|||AL", true),
-        ("||||AL", true),
-        ("|||NE|NE", true),
-        ("||| ", false),
-        ("|||\"\"", false),
+    // (tail, enhanced, accept codes): MSH-15 decides CA/CE/CR; NE/AL and an
+    // empty MSH-15 answer as original mode does.
+    for (tail, enhanced, accept) in [
+        ("", false, false),
+        ("|||AL", true, true),
+        ("||||AL", true, false),
+        ("|||NE|AL", true, false),
+        ("|||NE|NE", true, false),
+        ("||| ", false, false),
+        ("|||\"\"", false, false),
     ] {
         let h = parse(format!("{base}{tail}\r").as_bytes())
             .expect("parse")
@@ -138,7 +145,7 @@ fn enhanced_mode_uses_commit_codes() {
         ] {
             let ack = build_ack(&h, code, None, "K", NOW);
             let (msa1, _) = parse_ack(ack.as_bytes()).expect("ack");
-            assert_eq!(msa1, if enhanced { commit } else { orig }, "{tail:?}");
+            assert_eq!(msa1, if accept { commit } else { orig }, "{tail:?}");
         }
     }
 }
@@ -150,8 +157,9 @@ fn accept_ack_wanted_follows_msh15() {
             .expect("parse")
             .header()
     };
-    assert!(with("").accept_ack_wanted(true) && with("").accept_ack_wanted(false));
-    assert!(with("AL").accept_ack_wanted(true));
+    // Original mode has no accept acknowledgments.
+    assert!(!with("").accept_ack_wanted(true) && !with("").accept_ack_wanted(false));
+    assert!(with("AL").accept_ack_wanted(true) && with("AL").accept_ack_wanted(false));
     assert!(!with("NE").accept_ack_wanted(true) && !with("NE").accept_ack_wanted(false));
     assert!(with("ER").accept_ack_wanted(false) && !with("ER").accept_ack_wanted(true));
     assert!(with("SU").accept_ack_wanted(true) && !with("SU").accept_ack_wanted(false));

@@ -328,6 +328,20 @@ async fn roster_upload_reports_bad_rows_and_applies_the_good_ones_on_every_engin
             strict.body
         );
         assert_eq!(entries(&p, &a).await.len(), 2, "{e}");
+        // A patient listed twice is a row problem like any other: the
+        // later row is reported, and with strict nothing is applied.
+        let twice = format!(
+            "{HEADER}MRN4,NORTH,Lee,Ann,1990-01-01,F,,,CHF,\n\
+             MRN4,NORTH,Lee,Ann,1990-01-01,F,,,COPD,\n"
+        );
+        let strict = upload(&p, &ca, &a, &twice, &[("strict", "on")]).await;
+        assert!(
+            strict.body.contains("Nothing was applied")
+                && strict.body.contains("the same patient as row 2"),
+            "{e}: {}",
+            strict.body
+        );
+        assert_eq!(entries(&p, &a).await.len(), 2, "{e}");
 
         // Files that are no roster get a sentence saying what to do.
         let owner = a.to_string();
