@@ -11,7 +11,6 @@
 use super::mpi::placeholder_identifier;
 use crate::hl7::Message;
 use crate::store::notify::StoredPatient;
-use crate::store::seal::hex_encode;
 
 /// What an ADT message says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -162,7 +161,10 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
     if patient.identifiers.is_empty() && patient.family.is_empty() {
         return Err(AdtError::NoPatient);
     }
-    let visit = opt(msg, "PV1-19.1").or_else(|| opt(msg, "PID-18.1"));
+    // A placeholder PV1-19 ("0") does not hide a real PID-18.
+    let visit = opt(msg, "PV1-19.1")
+        .filter(|v| !placeholder_identifier(v, ""))
+        .or_else(|| opt(msg, "PID-18.1"));
     let encounter_key = encounter_key(
         visit.as_deref(),
         &patient,
@@ -272,9 +274,10 @@ fn merges(msg: &Message) -> Vec<Merge> {
 /// (PV1-19, else PID-18), unless it is a placeholder ("0", "UNKNOWN",
 /// "999999": `mpi::placeholder_identifier`), which would file every such
 /// visit of every patient as one encounter and silence all but the first
-/// alert. Without a real number: a digest of the patient's first real
-/// identifier and PV1-44 (admit time), which the messages of one visit
-/// share (`~` and 24 hex digits; no MRN stored in clear); failing that, the
+/// alert. Without a real number: the patient's first real identifier and
+/// PV1-44 (admit time), which the messages of one visit share, marked by a
+/// leading `~`; the worker stores only a keyed hash of it
+/// (`process::stored_key`), so no MRN can be recovered from the key. Failing that, the
 /// message's control id, so the message is an encounter of its own (it
 /// alerts, but a later cancellation cannot find it).
 pub fn encounter_key(
@@ -292,10 +295,7 @@ pub fn encounter_key(
         .find(|(v, a)| !placeholder_identifier(v, a));
     match (id, admitted.map(str::trim).filter(|t| !t.is_empty())) {
         (Some((value, authority)), Some(admitted)) => {
-            let digest = openssl::sha::sha256(
-                format!("{value}\u{1f}{authority}\u{1f}{admitted}").as_bytes(),
-            );
-            format!("~{}", hex_encode(&digest[..12]))
+            format!("~{value}\u{1f}{authority}\u{1f}{admitted}")
         }
         _ => control_id.to_string(),
     }
@@ -558,11 +558,15 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
         "A11" => retract(alerted, &["admit", "ed"], "cancelled".into()),
         // The latest live transfer is the one an A12 cancels.
         "A12" => {
+            let into_location = format!("transfer:{}", ev.location_facility.to_lowercase());
             let transfers: Vec<&str> = alerted
                 .iter()
                 .rev()
                 .copied()
                 .filter(|k| k.starts_with("transfer:") && Ended::of(k).1.is_none())
+                // A12's PV1-3 is where the patient was before the cancelled
+                // move: the transfer into that facility is not the one cancelled.
+                .filter(|k| *k != into_location)
                 .collect();
             retract(&transfers, &transfers, keep)
         }
@@ -800,6 +804,11 @@ MRG|X1^^^NORTH\r",
             decide(&a12, "admitted", &["transfer:south~", "transfer:east"]).0,
             alert("retraction", "retract:transfer:east".into())
         );
+        // An A12 from SOUTH cancels a move that began there (a bed move):
+        // not the transfer into SOUTH.
+        let mut from_south = ev("A12", "I");
+        from_south.location_facility = "SOUTH".into();
+        assert_eq!(decide(&from_south, "admitted", &["transfer:south"]), quiet);
         // Two transfers under way: the latest is cancelled first.
         assert_eq!(
             decide(&a12, "admitted", &["transfer:south", "transfer:east"]).0,
@@ -822,8 +831,7 @@ MRG|X1^^^NORTH\r",
         // A placeholder: the patient's first real identifier and the admit
         // time, digested; without an admit time, the message itself.
         let derived = key(Some("UNKNOWN"), Some("202611220800"));
-        assert!(derived.starts_with('~') && derived.len() == 25, "{derived}");
-        assert!(!derived.contains("MRN1"));
+        assert_eq!(derived, "~MRN1\u{1f}NORTH\u{1f}202611220800");
         for placeholder in ["0", "0000", "999999", "N/A", "Unknown", ""] {
             assert_eq!(key(Some(placeholder), Some("202611220800")), derived);
         }

@@ -378,14 +378,9 @@ impl Notifier {
     ) -> Result<(Change, Advanced), OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
+        let key = stored_key(hisp.store.sealer(), &ev.encounter_key)?;
         let conn = batch.conn(hisp).await?;
-        let read = notify::encounter(
-            conn,
-            &ev.sending_facility.to_lowercase(),
-            &ev.encounter_key,
-            now,
-        )
-        .await?;
+        let read = notify::encounter(conn, &ev.sending_facility.to_lowercase(), &key, now).await?;
         let mut enc = read.clone();
         let mut alerted: Vec<String> = enc
             .alerted
@@ -401,10 +396,17 @@ impl Notifier {
         }
         let refs: Vec<&str> = alerted.iter().map(String::as_str).collect();
         let (change, state) = adt::decide(ev, &enc.state, &refs);
-        if episode || state != enc.state {
-            enc.state_at = at;
+        // A message timed before the encounter's state (a late or replayed
+        // one) may still alert a change never alerted, but does not move the
+        // state back: a discharged visit stays discharged, so its
+        // readmission is still a new episode.
+        let late = matches!((at, enc.state_at), (Some(at), Some(since)) if at < since);
+        if !late {
+            if episode || state != enc.state {
+                enc.state_at = at;
+            }
+            enc.state = state;
         }
-        enc.state = state;
         let change = match change {
             Change::Alert { key, .. } if refs.contains(&key.as_str()) => Change::Quiet,
             Change::Alert { event, key } => {
@@ -706,6 +708,22 @@ pub(super) struct Target<'a> {
     pub(super) key: &'a str,
     /// The change counter of the snapshot the alert was decided under.
     pub(super) generation: Option<i64>,
+}
+
+/// The key an encounter is stored under: the visit number, or for a key
+/// `adt::encounter_key` derived from the patient's identifier (`~…`), a keyed
+/// hash of it (`Sealer::blind`), so the MRN cannot be recovered by hashing
+/// candidates.
+fn stored_key(sealer: &crate::store::Sealer, key: &str) -> Result<String, OpsError> {
+    match key.strip_prefix('~') {
+        Some(derived) => {
+            let blind = sealer
+                .blind("encounter", derived.as_bytes())
+                .map_err(crate::store::StoreError::from)?;
+            Ok(format!("~{}", blind.get(..24).unwrap_or(&blind)))
+        }
+        None => Ok(key.to_string()),
+    }
 }
 
 /// An encounter as the state machine left it, and as it was read.

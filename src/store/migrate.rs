@@ -75,6 +75,10 @@ const SQLITE: &[Migration] = &[
         version: 15,
         sql: include_str!("migrations/sqlite/0015_encounter_episodes.sql"),
     },
+    Migration {
+        version: 16,
+        sql: include_str!("migrations/sqlite/0016_encounter_state_backfill.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -137,6 +141,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 15,
         sql: include_str!("migrations/postgres/0015_encounter_episodes.sql"),
+    },
+    Migration {
+        version: 16,
+        sql: include_str!("migrations/postgres/0016_encounter_state_backfill.sql"),
     },
 ];
 
