@@ -180,18 +180,7 @@ impl Hisp {
         let mut renewed = Vec::new();
         let mut touched = std::collections::HashSet::new();
         for r in &parsed.rows {
-            let patient = StoredPatient {
-                identifiers: match (&r.patient_id, &r.assigning_authority) {
-                    (Some(v), Some(a)) => vec![(v.clone(), a.clone())],
-                    _ => Vec::new(),
-                },
-                family: r.family_name.clone().unwrap_or_default(),
-                given: r.given_name.clone().unwrap_or_default(),
-                birth_date: r.birth_date.clone(),
-                sex: r.sex,
-                postal_code: r.postal_code.clone(),
-                phone: r.phone.clone(),
-            };
+            let patient = r.patient();
             let entry = NewEntry {
                 patient: &patient,
                 program: r.program.as_deref(),

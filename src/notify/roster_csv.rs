@@ -30,6 +30,8 @@ use std::collections::hash_map::Entry;
 use std::fmt;
 
 use crate::notify::mpi::{self, RosterKey};
+use crate::notify::process::mpi_patient;
+use crate::store::notify::StoredPatient;
 
 /// Longest value accepted in any cell, in characters.
 pub const MAX_FIELD_CHARS: usize = 200;
@@ -64,6 +66,24 @@ pub struct RosterRow {
     pub program: Option<String>,
     /// `YYYY-MM-DD`, today or later: when the enrolment ends.
     pub end_date: Option<String>,
+}
+
+impl RosterRow {
+    /// The patient the row names, as a roster entry stores it.
+    pub fn patient(&self) -> StoredPatient {
+        StoredPatient {
+            identifiers: match (&self.patient_id, &self.assigning_authority) {
+                (Some(v), Some(a)) => vec![(v.clone(), a.clone())],
+                _ => Vec::new(),
+            },
+            family: self.family_name.clone().unwrap_or_default(),
+            given: self.given_name.clone().unwrap_or_default(),
+            birth_date: self.birth_date.clone(),
+            sex: self.sex,
+            postal_code: self.postal_code.clone(),
+            phone: self.phone.clone(),
+        }
+    }
 }
 
 /// Something the uploader must fix in one row.
@@ -207,22 +227,8 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
 /// Only accepted rows count, so a patient whose first row is rejected still
 /// gets in by the later one.
 fn repeated(row: &RosterRow, seen: &mut HashMap<RosterKey, usize>) -> Option<Problem> {
-    let identifier = match (&row.patient_id, &row.assigning_authority) {
-        (Some(value), Some(authority)) => Some(mpi::Identifier {
-            value: value.clone(),
-            authority: authority.clone(),
-        }),
-        _ => None,
-    };
-    let demographics = mpi::Demographics {
-        family: row.family_name.clone().unwrap_or_default(),
-        given: row.given_name.clone().unwrap_or_default(),
-        birth_date: row.birth_date.clone(),
-        sex: row.sex,
-        postal_code: row.postal_code.clone(),
-        phone: row.phone.clone(),
-    };
-    let key = mpi::roster_key(identifier.as_ref(), &demographics)?;
+    let patient = mpi_patient(0, &row.patient());
+    let key = mpi::roster_key(patient.identifiers.first(), &patient.demographics)?;
     let (column, by) = match key {
         RosterKey::Identifier(..) => (
             Column::PatientId.name(),
