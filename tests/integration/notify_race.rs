@@ -1,0 +1,151 @@
+//! An opt-out recorded while an alert is being filed, over real MLLP on
+//! PostgreSQL: the filing transaction locks the change counter (`FOR
+//! UPDATE`), so the opt-out's transaction, which bumps it, is recorded either
+//! before the alert (and stops it) or after. The test holds the counter's
+//! lock itself, waits until the worker (or a review's confirmation) is seen
+//! waiting for it, records the opt-out and lets go: the worker must then find
+//! its decision stale, decide again, and send nothing.
+//!
+//! SQLite needs no such test: its filing transaction is a write transaction
+//! (`BEGIN IMMEDIATE`), which no other writer can interleave with.
+
+use crate::harness;
+use crate::notify::{ack_code, adt, alerts};
+use crate::notify_features::{drained, roster};
+use crate::smtp::{Node, wait_for};
+
+/// Wait until a PostgreSQL backend of this database waits for a lock while
+/// reading the change counter (the filing transaction's `FOR UPDATE`).
+async fn waiting_on_counter(n: &Node, what: &str) {
+    wait_for(60, what, || async {
+        let mut conn = n.hisp.conn().await.expect("conn");
+        let waiting: i64 = sqlx::Row::get(
+            &sqlx::query(
+                "SELECT COUNT(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock' \
+                 AND query LIKE '%FROM notify_generation%FOR UPDATE%'",
+            )
+            .fetch_one(&mut *conn)
+            .await
+            .expect("pg_stat_activity"),
+            0,
+        );
+        (waiting > 0).then_some(())
+    })
+    .await;
+}
+
+/// Record an opt-out for `id`@NORTH inside a transaction that has held the
+/// change counter since `hold` began it.
+async fn opt_out_held(n: &Node, mut tx: hisp::store::Tx, id: &str) {
+    let patient = hisp::store::notify::StoredPatient {
+        identifiers: vec![(id.into(), "NORTH".into())],
+        ..Default::default()
+    };
+    let now = n.hisp.now();
+    hisp::store::notify::insert_consent(&mut tx, n.hisp.store.sealer(), "opt-out", &patient, now)
+        .await
+        .expect("opt-out");
+    tx.commit().await.expect("commit the opt-out");
+}
+
+/// A transaction holding the change counter, as an opt-out's does.
+async fn hold(n: &Node) -> hisp::store::Tx {
+    let mut tx = n.hisp.store.begin().await.expect("begin");
+    hisp::store::notify::generation_held(&mut tx, n.hisp.store.engine())
+        .await
+        .expect("hold the counter");
+    tx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_opt_out_recorded_while_the_alert_is_filed_stops_it_on_postgres() {
+    let Some(url) = harness::node_engines()
+        .await
+        .into_iter()
+        .find_map(|(_, url)| url)
+    else {
+        eprintln!("HISP_TEST_POSTGRES_URL is not set: skipped (the test is PostgreSQL's)");
+        return;
+    };
+    let mut a = Node::new("a.test", false, Some(url)).await;
+    a.address("carol").await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let report = roster(
+        &a,
+        "carol@a.test",
+        "R1,NORTH,Ray,Rita,1971-01-01,F,06101,,,\n\
+         R2,NORTH,Ray,Rose,1972-02-02,F,06101,,,\n\
+         R3,NORTH,Ray,Ruth,1973-03-03,F,06101,,,\n",
+    );
+    assert!(report.contains("3 applied"), "{report}");
+
+    // The worker decides to alert Rita's ED visit, and waits at the filing
+    // transaction while the test holds the counter; Rita opts out meanwhile.
+    let tx = hold(&a).await;
+    let rita = "PID|1||R1^^^NORTH^MR||Ray^Rita||19710101|F";
+    let msg = adt("RACE1", "A04", "NORTHHOSP", "E", "VR1", rita);
+    assert_eq!(ack_code(&a, &msg).await.0, "AA");
+    waiting_on_counter(&a, "the worker waiting to file Rita's alert").await;
+    opt_out_held(&a, tx, "R1").await;
+    drained(&a).await;
+    assert!(
+        alerts(&a).await.is_empty(),
+        "the alert decided before the opt-out was filed"
+    );
+    // Decided again, the message is forgotten as an opted-out patient's.
+    let mut conn = a.hisp.conn().await.expect("conn");
+    let kept: i64 = sqlx::Row::get(
+        &sqlx::query("SELECT COUNT(*) FROM adt_messages WHERE raw_sealed IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("count"),
+        0,
+    );
+    assert_eq!(kept, 0, "an opted-out patient's message kept");
+
+    // Rose's visit, with nothing in the way, alerts: the path can alert.
+    let rose = "PID|1||R2^^^NORTH^MR||Ray^Rose||19720202|F";
+    let msg = adt("RACE2", "A04", "NORTHHOSP", "E", "VR2", rose);
+    assert_eq!(ack_code(&a, &msg).await.0, "AA");
+    drained(&a).await;
+    let sent: Vec<_> = alerts(&a).await.into_iter().map(|x| x.event).collect();
+    assert_eq!(sent, ["ed"]);
+
+    // A near match of Ruth (no identifier in common) waits for review; its
+    // confirmation meets Ruth's opt-out at the filing transaction and is
+    // refused, the review given back to be decided again.
+    let near_ruth = "PID|1||X3^^^SOUTH^MR||Ray^Ruth||19730303|F";
+    let msg = adt("RACE3", "A04", "NORTHHOSP", "E", "VR3", near_ruth);
+    assert_eq!(ack_code(&a, &msg).await.0, "AA");
+    drained(&a).await;
+    let out = harness::ok(&a.cli(&["alert", "reviews", "--json"]));
+    let open: Vec<serde_json::Value> = serde_json::from_str(&out).expect("json");
+    assert_eq!(open.len(), 1, "{out}");
+    let id = open[0]["id"].to_string();
+    let tx = hold(&a).await;
+    let (dir, config, vars) = (
+        a.dir.path().to_owned(),
+        a.config_path.clone(),
+        a.vars.clone(),
+    );
+    let args = ["alert", "review", &id, "--confirm"].map(String::from);
+    let confirm = std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        harness::run_hisp(&dir, &config, &vars, &args, None)
+    });
+    waiting_on_counter(&a, "the confirmation waiting to file Ruth's alert").await;
+    opt_out_held(&a, tx, "R3").await;
+    let out = tokio::task::spawn_blocking(move || confirm.join().expect("join"))
+        .await
+        .expect("confirm");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "confirmed over an opt-out: {stderr}");
+    assert!(stderr.contains("decide it again"), "{stderr}");
+    let sent: Vec<_> = alerts(&a).await.into_iter().map(|x| x.event).collect();
+    assert_eq!(sent, ["ed"], "Ruth's alert filed over her opt-out");
+    // Decided again, the confirmation is refused for the opt-out itself.
+    let again = a.cli(&["alert", "review", &id, "--confirm"]);
+    assert!(!again.status.success(), "confirmed over an opt-out");
+}
