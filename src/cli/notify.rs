@@ -243,11 +243,20 @@ pub async fn roster(hisp: Hisp, cmd: RosterCmd, out: &mut Output) -> Result<(), 
                 done.applied,
                 done.rows - done.applied,
                 if done.replaced > 0 {
-                    format!(", {} previous entries replaced", done.replaced)
+                    format!(
+                        ", {} entries of patients the file no longer lists ended",
+                        done.replaced
+                    )
                 } else {
                     String::new()
                 }
             ));
+            if done.replace_skipped {
+                out.line(
+                    "--replace: no entry ended, because rows have problems (their patients \
+                     would drop off the roster); fix the rows above and import again",
+                );
+            }
             if strict && !done.problems.is_empty() {
                 return Err(CliError::Ops(OpsError::Invalid(
                     "--strict: nothing applied; fix the rows above".into(),

@@ -30,8 +30,10 @@ pub struct Imported {
     pub applied: usize,
     /// Problems, per row and column.
     pub problems: Vec<ProblemLine>,
-    /// Entries removed first (`--replace`).
+    /// Entries `--replace` ended (those of patients the file no longer lists).
     pub replaced: u64,
+    /// `--replace` ended nothing because rows had problems.
+    pub replace_skipped: bool,
 }
 
 /// One problem of the report.
@@ -73,20 +75,95 @@ fn enrolment_ends(expires: i64, end_date: Option<&str>) -> i64 {
 }
 
 /// The same roster patient: a shared identifier, or the same normalized
-/// name and birth date.
+/// name and birth date with neither a different identifier from an
+/// authority both name (two people: John Smith born the same day under MRNs
+/// 111 and 222) nor a different sex (M and F; U, O and a blank agree with
+/// anything).
 fn same_patient(a: &StoredPatient, b: &StoredPatient) -> bool {
     use super::mpi::normalize_name as n;
-    let shared_id = a.identifiers.iter().any(|(v, au)| {
+    let shared_id = a
+        .identifiers
+        .iter()
+        .any(|x| b.identifiers.iter().any(|y| notify::same_id(x, y)));
+    if shared_id {
+        return true;
+    }
+    let conflicting = a.identifiers.iter().any(|(_, au)| {
         b.identifiers
             .iter()
-            .any(|(v2, au2)| v == v2 && au.eq_ignore_ascii_case(au2))
+            .any(|(_, au2)| au.eq_ignore_ascii_case(au2))
     });
-    shared_id
-        || (!a.family.is_empty()
-            && n(&a.family) == n(&b.family)
-            && n(&a.given) == n(&b.given)
-            && a.birth_date.is_some()
-            && a.birth_date == b.birth_date)
+    let sexes_differ = matches!(
+        (a.sex, b.sex),
+        (Some('M'), Some('F')) | (Some('F'), Some('M'))
+    );
+    !conflicting
+        && !sexes_differ
+        && !a.family.is_empty()
+        && n(&a.family) == n(&b.family)
+        && n(&a.given) == n(&b.given)
+        && a.birth_date.is_some()
+        && a.birth_date == b.birth_date
+}
+
+/// A roster's live entries, found by identifier and by name and birth date
+/// (a re-submitted roster of tens of thousands of rows is matched in one
+/// pass, not every row against every entry inside the write transaction).
+struct Existing<'a> {
+    entries: &'a [notify::RosterEntry],
+    by_id: std::collections::HashMap<(String, String), Vec<usize>>,
+    by_name: std::collections::HashMap<(String, String, String), Vec<usize>>,
+}
+
+impl<'a> Existing<'a> {
+    fn id_key((value, authority): &(String, String)) -> (String, String) {
+        (value.clone(), authority.to_ascii_lowercase())
+    }
+
+    fn name_key(p: &StoredPatient) -> Option<(String, String, String)> {
+        use super::mpi::normalize_name as n;
+        let dob = p.birth_date.as_ref().filter(|_| !p.family.is_empty())?;
+        Some((n(&p.family), n(&p.given), dob.clone()))
+    }
+
+    fn new(entries: &'a [notify::RosterEntry]) -> Self {
+        let mut by_id: std::collections::HashMap<_, Vec<usize>> = Default::default();
+        let mut by_name: std::collections::HashMap<_, Vec<usize>> = Default::default();
+        for (i, e) in entries.iter().enumerate() {
+            for id in &e.patient.identifiers {
+                by_id.entry(Self::id_key(id)).or_default().push(i);
+            }
+            if let Some(k) = Self::name_key(&e.patient) {
+                by_name.entry(k).or_default().push(i);
+            }
+        }
+        Self {
+            entries,
+            by_id,
+            by_name,
+        }
+    }
+
+    /// The ids of the entries that are `patient`, oldest first, leaving out
+    /// those in `taken`.
+    fn same(&self, patient: &StoredPatient, taken: &std::collections::HashSet<i64>) -> Vec<i64> {
+        let mut found: Vec<usize> = patient
+            .identifiers
+            .iter()
+            .filter_map(|id| self.by_id.get(&Self::id_key(id)))
+            .chain(Self::name_key(patient).and_then(|k| self.by_name.get(&k)))
+            .flatten()
+            .copied()
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+            .into_iter()
+            .filter_map(|i| self.entries.get(i))
+            .filter(|e| !taken.contains(&e.id) && same_patient(&e.patient, patient))
+            .map(|e| e.id)
+            .collect()
+    }
 }
 
 impl Hisp {
@@ -161,6 +238,7 @@ impl Hisp {
             applied: 0,
             problems,
             replaced: 0,
+            replace_skipped: false,
         };
         if strict && !done.problems.is_empty() {
             return Ok(done);
@@ -168,6 +246,11 @@ impl Hisp {
         let expires = now + i64::from(self.config.notify.roster_expiry_days) * 86_400;
         let owner_s = owner.to_string();
         let mut tx = self.store.begin().await?;
+        // Hold the change counter first (on PostgreSQL a row lock, which
+        // every roster and consent change takes): a second import of the same
+        // roster waits here, then reads this one's entries, and renews them
+        // rather than adding twins.
+        notify::generation_held(&mut tx, self.store.engine()).await?;
         if addresses::find(&mut tx, owner).await?.is_none() {
             return Err(OpsError::Invalid(format!(
                 "{owner} is not an address on this HISP"
@@ -176,8 +259,10 @@ impl Hisp {
         self.purge_archived_rosters(&mut tx, actor).await?;
         let sealer = self.store.sealer();
         let existing = notify::entries(&mut tx, sealer, Some(&owner_s), now).await?;
-        // Entries this upload renewed, and those it removed as duplicates.
-        let mut renewed = Vec::new();
+        let index = Existing::new(&existing);
+        // The entries this upload holds (renewed or new), and the older
+        // duplicates of them it ended.
+        let mut kept = Vec::new();
         let mut touched = std::collections::HashSet::new();
         for r in &parsed.rows {
             let patient = r.patient();
@@ -189,36 +274,46 @@ impl Hisp {
             };
             // Re-submitting a patient renews the entry in place rather than
             // adding a twin: its id stays, and with it the alerts and reviews
-            // that name it. Older duplicates of the same patient go.
-            let olds: Vec<i64> = existing
-                .iter()
-                .filter(|e| !touched.contains(&e.id) && same_patient(&e.patient, &patient))
-                .map(|e| e.id)
-                .collect();
+            // that name it. Older duplicates of the same patient end.
+            let olds = index.same(&patient, &touched);
             match olds.split_first() {
                 Some((&keep, duplicates)) => {
                     notify::renew_entry(&mut tx, sealer, keep, &entry).await?;
-                    for &id in duplicates {
-                        notify::delete_entry(&mut tx, id).await?;
-                    }
-                    renewed.push(keep);
+                    notify::end_entries(&mut tx, &owner_s, duplicates, now).await?;
+                    kept.push(keep);
                     touched.extend(olds.iter().copied());
                 }
                 None => {
-                    notify::insert_entry(&mut tx, sealer, &owner_s, &entry, now).await?;
+                    kept.push(notify::insert_entry(&mut tx, sealer, &owner_s, &entry, now).await?);
                 }
             }
             done.applied += 1;
         }
-        if replace {
-            let removed = notify::delete_roster_except(&mut tx, &owner_s, &renewed).await?;
-            done.replaced = removed + renewed.len() as u64;
+        // Replacing ends every other entry (archived, like an expired one,
+        // so an open review or an unsent digest alert can still read it) —
+        // but not when rows were refused: a patient whose row has a typo is
+        // still meant to be on the roster, and would silently drop off it.
+        if replace && done.problems.is_empty() {
+            let kept: std::collections::HashSet<i64> = kept.into_iter().chain(touched).collect();
+            let left_out: Vec<i64> = existing
+                .iter()
+                .map(|e| e.id)
+                .filter(|id| !kept.contains(id))
+                .collect();
+            done.replaced = notify::end_entries(&mut tx, &owner_s, &left_out, now).await?;
+        } else if replace {
+            done.replace_skipped = true;
         }
         let detail = format!(
-            "{} applied, {} problems, {} replaced",
+            "{} applied, {} problems, {} replaced{}",
             done.applied,
             done.problems.len(),
-            done.replaced
+            done.replaced,
+            if done.replace_skipped {
+                " (replace skipped: rows had problems)"
+            } else {
+                ""
+            }
         );
         self.audit(&mut tx, actor, "roster.import", &owner_s, &detail)
             .await?;

@@ -423,14 +423,38 @@ pub async fn renew_entry(
     Ok(())
 }
 
-/// Remove one roster entry (renewed by a re-submission).
-pub async fn delete_entry(conn: &mut AnyConnection, id: i64) -> Result<(), StoreError> {
+/// End `owner`'s live entries among `ids` now (a re-submission's older
+/// duplicates, or what `--replace` leaves out): they match nothing from now
+/// on and are archived like expired ones, so an open review or an unsent
+/// digest alert that names one can still read it until the purge. The
+/// number ended.
+pub async fn end_entries(
+    conn: &mut AnyConnection,
+    owner: &str,
+    ids: &[i64],
+    now: i64,
+) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
     bump_generation(conn).await?;
-    sqlx::query("DELETE FROM roster_entries WHERE id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    let mut ended = 0;
+    for chunk in ids.chunks(500) {
+        // Integer ids, written into the statement: no placeholder list to bind.
+        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+        let sql = format!(
+            "UPDATE roster_entries SET expires_at = $1
+             WHERE owner = $2 AND expires_at > $1 AND id IN ({})",
+            list.join(",")
+        );
+        ended += sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(owner)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(ended)
 }
 
 /// Replace a retired identifier (A40 merge) in every roster entry that has it.
@@ -506,31 +530,6 @@ async fn reseal(
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-/// Remove an owner's roster but the entries `keep` (for `--replace`: those
-/// the new upload renewed); the number removed.
-pub async fn delete_roster_except(
-    conn: &mut AnyConnection,
-    owner: &str,
-    keep: &[i64],
-) -> Result<u64, StoreError> {
-    bump_generation(conn).await?;
-    // Integer ids, written into the statement: no placeholder list to bind.
-    let kept: Vec<String> = keep.iter().map(i64::to_string).collect();
-    let sql = if kept.is_empty() {
-        "DELETE FROM roster_entries WHERE owner = $1".to_string()
-    } else {
-        format!(
-            "DELETE FROM roster_entries WHERE owner = $1 AND id NOT IN ({})",
-            kept.join(",")
-        )
-    };
-    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(owner)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected())
 }
 
 /// Delete roster entries (every owner's) that expired before `before`; the

@@ -21,6 +21,7 @@ mod notify_features;
 mod notify_identity;
 mod notify_race;
 mod notify_review;
+mod notify_roster;
 mod notify_sensitive;
 mod portal;
 mod setup;

@@ -6,6 +6,8 @@
 //! waiting for it, records the opt-out and lets go: the worker must then find
 //! its decision stale, decide again, and send nothing.
 //!
+//! Two imports of one roster at once are kept apart the same way.
+//!
 //! SQLite needs no such test: its filing transaction is a write transaction
 //! (`BEGIN IMMEDIATE`), which no other writer can interleave with.
 
@@ -14,11 +16,11 @@ use crate::notify::{ack_code, adt, alerts};
 use crate::notify_features::{drained, roster};
 use crate::smtp::{Node, wait_for};
 
-/// Wait until a PostgreSQL backend of this database waits for a lock while
-/// reading the change counter (the filing transaction's `FOR UPDATE`).
-async fn waiting_on_counter(n: &Node, what: &str) {
+/// Wait until `n` PostgreSQL backends of this database wait for a lock
+/// while reading the change counter (`generation_held`'s `FOR UPDATE`).
+async fn waiting_on_counter(node: &Node, n: i64, what: &str) {
     wait_for(60, what, || async {
-        let mut conn = n.hisp.conn().await.expect("conn");
+        let mut conn = node.hisp.conn().await.expect("conn");
         let waiting: i64 = sqlx::Row::get(
             &sqlx::query(
                 "SELECT COUNT(*) FROM pg_stat_activity \
@@ -30,7 +32,7 @@ async fn waiting_on_counter(n: &Node, what: &str) {
             .expect("pg_stat_activity"),
             0,
         );
-        (waiting > 0).then_some(())
+        (waiting == n).then_some(())
     })
     .await;
 }
@@ -87,7 +89,7 @@ async fn an_opt_out_recorded_while_the_alert_is_filed_stops_it_on_postgres() {
     let rita = "PID|1||R1^^^NORTH^MR||Ray^Rita||19710101|F";
     let msg = adt("RACE1", "A04", "NORTHHOSP", "E", "VR1", rita);
     assert_eq!(ack_code(&a, &msg).await.0, "AA");
-    waiting_on_counter(&a, "the worker waiting to file Rita's alert").await;
+    waiting_on_counter(&a, 1, "the worker waiting to file Rita's alert").await;
     opt_out_held(&a, tx, "R1").await;
     drained(&a).await;
     assert!(
@@ -135,7 +137,7 @@ async fn an_opt_out_recorded_while_the_alert_is_filed_stops_it_on_postgres() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         harness::run_hisp(&dir, &config, &vars, &args, None)
     });
-    waiting_on_counter(&a, "the confirmation waiting to file Ruth's alert").await;
+    waiting_on_counter(&a, 1, "the confirmation waiting to file Ruth's alert").await;
     opt_out_held(&a, tx, "R3").await;
     let out = tokio::task::spawn_blocking(move || confirm.join().expect("join"))
         .await
@@ -148,4 +150,57 @@ async fn an_opt_out_recorded_while_the_alert_is_filed_stops_it_on_postgres() {
     // Decided again, the confirmation is refused for the opt-out itself.
     let again = a.cli(&["alert", "review", &id, "--confirm"]);
     assert!(!again.status.success(), "confirmed over an opt-out");
+}
+
+/// Two imports of the same roster at once (a retried upload, a form sent
+/// twice) on PostgreSQL: each holds the change counter before it reads the
+/// roster, so the second reads what the first stored and renews it, rather
+/// than adding a twin of every new patient (whose ADT would then go to
+/// review instead of alerting).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_imports_of_one_roster_at_once_add_no_twins_on_postgres() {
+    let Some(url) = harness::node_engines()
+        .await
+        .into_iter()
+        .find_map(|(_, url)| url)
+    else {
+        eprintln!("HISP_TEST_POSTGRES_URL is not set: skipped (the test is PostgreSQL's)");
+        return;
+    };
+    let mut a = Node::new("a.test", false, Some(url)).await;
+    a.address("carol").await;
+    a.start().await;
+    let csv = a.dir.path().join("roster.csv");
+    std::fs::write(
+        &csv,
+        "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n\
+         T1,NORTH,Twin,Tia,1971-01-01,F,06101,,,\n\
+         T2,NORTH,Twin,Tom,1972-02-02,M,06101,,,\n",
+    )
+    .expect("csv");
+    let tx = hold(&a).await;
+    let mut imports = Vec::new();
+    for _ in 0..2 {
+        let (dir, config, vars) = (
+            a.dir.path().to_owned(),
+            a.config_path.clone(),
+            a.vars.clone(),
+        );
+        let path = csv.to_str().expect("path").to_owned();
+        imports.push(std::thread::spawn(move || {
+            let args = ["roster", "import", &path, "--owner", "carol@a.test"];
+            harness::run_hisp(&dir, &config, &vars, &args, None)
+        }));
+    }
+    waiting_on_counter(&a, 2, "both imports waiting on the counter").await;
+    tx.rollback().await.expect("let go");
+    for i in imports {
+        let out = tokio::task::spawn_blocking(move || i.join().expect("join"))
+            .await
+            .expect("import");
+        harness::ok(&out);
+    }
+    let out = harness::ok(&a.cli(&["roster", "list", "--json"]));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).expect("json");
+    assert_eq!(rows.len(), 2, "twins added: {out}");
 }

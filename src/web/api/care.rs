@@ -287,8 +287,11 @@ pub struct RosterReport {
     pub rows: u64,
     /// Entries stored.
     pub applied: u64,
-    /// Entries removed first (`replace`).
+    /// Entries `replace` ended: those of patients the upload no longer lists.
     pub replaced: u64,
+    /// `replace` ended nothing because rows had problems (their patients
+    /// would otherwise drop off the roster): fix them and upload again.
+    pub replace_skipped: bool,
     /// Problems, one per row and column.
     pub problems: Vec<RosterProblem>,
 }
@@ -311,6 +314,7 @@ impl From<Imported> for RosterReport {
             rows: n(i.rows),
             applied: n(i.applied),
             replaced: i.replaced,
+            replace_skipped: i.replace_skipped,
             problems: i
                 .problems
                 .into_iter()

@@ -1,0 +1,137 @@
+//! Re-submitting a roster, on every engine: `--replace` keeps the patients
+//! the file lists (renewed in place or new) and ends the others, archived
+//! like expired entries; it ends nothing when rows were refused (a typo would
+//! otherwise take its patient off the roster); and a re-submission renews an
+//! entry only for the same patient, never for a namesake born the same day
+//! under another number from the same authority, nor one of the other sex.
+
+use crate::harness;
+use crate::notify_features::count;
+use crate::smtp::Node;
+
+const HEADER: &str = "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n";
+
+/// Import `rows` for carol with `flags`; the CLI's output (it may fail).
+fn import(n: &Node, rows: &str, flags: &[&str]) -> std::process::Output {
+    let csv = n.dir.path().join("roster.csv");
+    std::fs::write(&csv, format!("{HEADER}{rows}")).expect("csv");
+    let path = csv.to_str().expect("path");
+    let mut args = vec!["roster", "import", path, "--owner", "carol@a.test"];
+    args.extend_from_slice(flags);
+    n.cli(&args)
+}
+
+/// carol's live entries as (id, family, given, first identifier's value).
+fn listed(n: &Node) -> Vec<(i64, String, String, String)> {
+    let out = harness::ok(&n.cli(&["roster", "list", "--json"]));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).expect("json");
+    let mut listed: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_i64().expect("id"),
+                r["family_name"].as_str().expect("family").to_owned(),
+                r["given_name"].as_str().expect("given").to_owned(),
+                r["identifiers"][0][0].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    listed.sort();
+    listed
+}
+
+fn names(l: &[(i64, String, String, String)]) -> Vec<String> {
+    let mut n: Vec<String> = l.iter().map(|(_, f, g, _)| format!("{g} {f}")).collect();
+    n.sort();
+    n
+}
+
+fn id_of(l: &[(i64, String, String, String)], given: &str, value: &str) -> i64 {
+    l.iter()
+        .find(|(_, _, g, v)| g == given && v == value)
+        .map(|e| e.0)
+        .expect("listed")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replaced_roster_keeps_what_it_lists_and_renews_only_the_same_patient_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.start().await;
+        let first = "A1,NORTH,Avery,Ann,1980-01-01,F,06101,,,\n\
+                     B1,NORTH,Burns,Bob,1970-02-02,M,06102,,,\n\
+                     ,,Cole,Cat,1960-03-03,F,06103,,,\n\
+                     111,NORTH,Smith,John,1975-05-05,M,06104,,,\n\
+                     222,NORTH,Smith,John,1975-05-05,M,06105,,,\n\
+                     ,,Lee,Sam,1990-06-06,M,06106,,,\n";
+        harness::ok(&import(&a, first, &[]));
+        let before = listed(&a);
+        assert_eq!(before.len(), 6, "{e}: {before:?}");
+
+        // Re-submitted as is: every entry renewed in place, each John Smith
+        // by his own number (same name and birth date, another MRN: another
+        // person).
+        harness::ok(&import(&a, first, &[]));
+        assert_eq!(listed(&a), before, "{e}: renewed in place");
+        // The same name and birth date of the other sex is another person.
+        harness::ok(&import(&a, ",,Lee,Sam,1990-06-06,F,06106,,,\n", &[]));
+        let now = listed(&a);
+        assert_eq!(now.len(), 7, "{e}: {now:?}");
+        assert!(now.contains(&before[5]), "{e}: Sam (M) kept his entry");
+
+        // A replacement with a refused row ends nothing, and says so; its
+        // valid rows still apply (Dan is new).
+        let with_typo = "A1,NORTH,Avery,Ann,1980-01-01,F,06101,,,\n\
+                         B1,NORTH,Burns,Bob,1970-02-31,M,06102,,,\n\
+                         D1,NORTH,Dunn,Dan,1985-04-04,M,06107,,,\n";
+        let out = import(&a, with_typo, &["--replace"]);
+        let text = harness::stdout(&out);
+        assert!(out.status.success(), "{e}: {text}");
+        assert!(text.contains("row 3: birth_date"), "{e}: {text}");
+        assert!(text.contains("no entry ended"), "{e}: {text}");
+        let now = listed(&a);
+        assert_eq!(now.len(), 8, "{e}: nothing ended, Dan added: {now:?}");
+
+        // Corrected, it replaces: Ann and Dan renewed, Eve new; the others
+        // ended (archived: still stored, matching nothing).
+        let fixed = "A1,NORTH,Avery,Ann,1980-01-01,F,06101,,,\n\
+                     D1,NORTH,Dunn,Dan,1985-04-04,M,06107,,,\n\
+                     E1,NORTH,Eyre,Eve,1995-07-07,F,06108,,,\n";
+        let out = harness::ok(&import(&a, fixed, &["--replace"]));
+        assert!(
+            out.contains("6 entries of patients the file no longer lists ended"),
+            "{e}: {out}"
+        );
+        let after = listed(&a);
+        assert_eq!(
+            names(&after),
+            ["Ann Avery", "Dan Dunn", "Eve Eyre"],
+            "{e}: {after:?}"
+        );
+        assert_eq!(
+            id_of(&after, "Ann", "A1"),
+            id_of(&before, "Ann", "A1"),
+            "{e}: Ann renewed in place"
+        );
+        assert_eq!(
+            id_of(&after, "Dan", "D1"),
+            id_of(&now, "Dan", "D1"),
+            "{e}: Dan renewed in place"
+        );
+        assert_eq!(
+            count(&a, "SELECT COUNT(*) FROM roster_entries").await,
+            9,
+            "{e}: the ended entries are archived, not deleted"
+        );
+
+        // A replacement that lists only new patients keeps them all.
+        let out = harness::ok(&import(
+            &a,
+            "F1,NORTH,Fox,Fay,1991-08-08,F,06109,,,\n",
+            &["--replace"],
+        ));
+        assert!(out.contains("3 entries of patients"), "{e}: {out}");
+        assert_eq!(names(&listed(&a)), ["Fay Fox"], "{e}");
+    }
+}
