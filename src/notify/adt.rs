@@ -203,9 +203,16 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
 /// The facility's NPI (STANDARDS §7: an alert names the facility and its
 /// NPI): the universal id of the first HD that says it is one (HD.3 = NPI,
 /// HD.2 ten digits), among PV1-3.4 (where the patient is), EVN-7 (the event
-/// facility) and MSH-4 (the sending facility).
+/// facility) and MSH-4 (the sending facility). An HD whose name says what
+/// its facility treats ("River Behavioral Health") gives none: its NPI is a
+/// public lookup away from that name, which an alert without consent for
+/// sensitive data withholds (`sensitive::redact_event`; the attachment drops
+/// such a PV1-3.4 or EVN-7 too, so both read alike).
 pub fn facility_npi(msg: &Message) -> Option<String> {
     ["PV1-3.4", "EVN-7", "MSH-4"].iter().find_map(|hd| {
+        if super::sensitive::sensitive_text(&text(msg, &format!("{hd}.1"))) {
+            return None;
+        }
         let kind = text(msg, &format!("{hd}.3"));
         let id = text(msg, &format!("{hd}.2"));
         let npi = kind.eq_ignore_ascii_case("NPI")
@@ -789,6 +796,15 @@ MRG|X1^^^NORTH\r",
         assert_eq!(npi("NORTH^1234567893^OID", "", ""), None);
         assert_eq!(npi("NORTH^12345^NPI", "", ""), None);
         assert_eq!(npi("NORTH^2.16.840.1^ISO", "", "ED^1^A^WEST"), None);
+        assert_eq!(
+            npi(
+                "NORTH^1234567893^NPI",
+                "RIVER BEHAVIORAL HEALTH^1111111112^NPI",
+                "ED^1^A^RIVER BEHAVIORAL HEALTH&2222222223&NPI"
+            ),
+            some("1234567893"),
+            "a facility named for what it treats gives no NPI"
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The attachment: the raw ER7 cut to the segments and fields an alert
 //! reads, with those judged as the alert text is.
 //!
-//! **The attachment** (`redact_raw`): without opt-in it keeps MSH, SFT, EVN,
-//! PID and MRG whole (header and identity); PD1-4; PV1-1, -2.1, -3.1–4,
+//! **The attachment** (`redact_raw`): without opt-in it keeps MSH, SFT, PID
+//! and MRG whole (header and identity); EVN-1 to -7, EVN-7 (the event
+//! facility, with its NPI) emptied when its name is sensitive; PD1-4; PV1-1, -2.1, -3.1–4,
 //! -4.1, -6.4, -7, -8, -17, -19, -36.1, -37.1, -44, -45; PV2-3; DG1-1 to -6;
 //! CWE fields without versions and OIDs (CWE.7, .8, .13 on). Everything else
 //! goes: OBX, NTE, AL1, PR1, IN1, NK1, Z-segments, ARV (its restriction codes
@@ -67,6 +68,15 @@ enum Keep {
 }
 
 const CODED: &[usize] = &[1, 2, 3, 4, 5, 6, 9, 10, 11, 12];
+const EVN: &[(usize, Keep)] = &[
+    (1, Keep::Whole),
+    (2, Keep::Whole),
+    (3, Keep::Whole),
+    (4, Keep::Whole),
+    (5, Keep::Whole),
+    (6, Keep::Whole),
+    (7, Keep::Whole),
+];
 const PD1: &[(usize, Keep)] = &[(4, Keep::Whole)];
 const PV1: &[(usize, Keep)] = &[
     (1, Keep::Whole),
@@ -105,10 +115,11 @@ struct Kept {
 /// sensitive DG1 goes.
 fn cut(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: bool) -> Option<Kept> {
     let rules = match seg.name() {
-        "MSH" | "SFT" | "EVN" | "PID" | "MRG" => {
+        "MSH" | "SFT" | "PID" | "MRG" => {
             let bytes = bytes.to_vec();
             return Some(Kept { bytes, lost: false });
         }
+        "EVN" => EVN,
         "PD1" => PD1,
         "PV1" => PV1,
         "PV2" => PV2,
@@ -172,6 +183,11 @@ fn sensitive_facility(seg: &Segment<'_>, n: usize) -> bool {
 /// Is field `n` of `seg` one judged sensitive (emptied, for PV1-3 all but
 /// the facility)?
 fn judged(seg: &Segment<'_>, n: usize) -> bool {
+    if seg.is("EVN") {
+        // EVN-7, the event facility, by its name (and its NPI with it).
+        let name = seg.field(7).and_then(|f| f.component(1));
+        return n == 7 && name.is_some_and(|c| sensitive_text(&c.text()));
+    }
     if seg.is("PV2") {
         return n == 3 && sensitive_coded(&Coded::read(seg.field(3)));
     }

@@ -307,4 +307,30 @@ fn dotted_e_codes_units_facilities_and_spanish() {
         "{out}"
     );
     assert!(out.contains("|W^1^A|"), "{out}");
+    // Nor its NPI, from PV1-3.4 or EVN-7 (the event facility): NPIs are
+    // public, one lookup from the name. The sending facility's stays.
+    let pv1 = [
+        (1, "1"),
+        (2, "I"),
+        (3, "W^1^A^RIVER BEHAVIORAL HEALTH&2222222223&NPI"),
+        (19, "V1"),
+    ];
+    let evn = "EVN|A01|2026|||||RIVER BEHAVIORAL HEALTH^2222222223^NPI\r";
+    let head = HEAD
+        .replacen("|NORTH|", "|NORTH^1234567893^NPI|", 1)
+        .replacen("EVN|A01|2026\r", evn, 1);
+    assert!(head.contains("RIVER"), "{head}");
+    let raw = format!("{head}{}", seg("PV1", &pv1));
+    assert_eq!(
+        event(raw.as_bytes()).facility_npi.as_deref(),
+        Some("1234567893"),
+        "an HD named for what it treats gives no NPI"
+    );
+    let (ev, withheld, out) = round_trip(raw.as_bytes());
+    assert!(withheld);
+    assert_eq!(ev.facility_npi.as_deref(), Some("1234567893"));
+    assert!(
+        !out.contains("2222222223") && !out.contains("RIVER"),
+        "{out}"
+    );
 }
