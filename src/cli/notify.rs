@@ -321,12 +321,17 @@ pub async fn roster(hisp: Hisp, cmd: RosterCmd, out: &mut Output) -> Result<(), 
     Ok(())
 }
 
-fn patient(a: PatientArgs) -> StoredPatient {
+fn patient(a: PatientArgs) -> Result<StoredPatient, CliError> {
     let birth = a.birth_date.map(|d| d.replace('-', ""));
-    StoredPatient {
+    Ok(StoredPatient {
         identifiers: match (a.patient_id, a.authority) {
             (Some(v), Some(au)) => vec![(v, au)],
-            _ => Vec::new(),
+            (None, None) => Vec::new(),
+            _ => {
+                return Err(CliError::Ops(OpsError::Invalid(
+                    "give --patient-id and --authority together".into(),
+                )));
+            }
         },
         family: a.family.unwrap_or_default(),
         given: a.given.unwrap_or_default(),
@@ -334,17 +339,26 @@ fn patient(a: PatientArgs) -> StoredPatient {
         sex: a.sex.map(|c| c.to_ascii_uppercase()),
         postal_code: None,
         phone: None,
-    }
+    })
 }
 
 /// Run a consent command.
 pub async fn consent(hisp: Hisp, cmd: ConsentCmd, out: &mut Output) -> Result<(), CliError> {
     let (decision, who) = match cmd {
-        ConsentCmd::OptOut(p) => ("opt-out", patient(p)),
-        ConsentCmd::OptIn(p) => ("opt-in", patient(p)),
+        ConsentCmd::OptOut(p) => ("opt-out", patient(p)?),
+        ConsentCmd::OptIn(p) => ("opt-in", patient(p)?),
         ConsentCmd::List { json } => {
             let mut conn = hisp.conn().await?;
             let rows = notify::consents(&mut conn, hisp.store.sealer()).await?;
+            // A view of PHI (names and identifiers), audited as the portal's is.
+            hisp.audit(
+                &mut conn,
+                CLI_ACTOR,
+                "consent.view",
+                "consents",
+                &format!("{} decisions", rows.len()),
+            )
+            .await?;
             if json {
                 out.json(&json!(rows));
             } else {

@@ -166,6 +166,55 @@ impl<'a> Existing<'a> {
     }
 }
 
+/// Whether a consent decision names its patient in a form matching can
+/// read: every identifier with its assigning authority; a birth date as
+/// YYYYMMDD that is a date; sex one of M, F, O, U; no control characters or
+/// overlong values. Without an identifier it takes family and given names,
+/// birth date and sex: family name and birth date alone would also hold for
+/// a sibling born the same day, and a birth date matching cannot read would
+/// leave an opt-out recorded that never holds.
+fn consent_patient_checked(p: &StoredPatient) -> Result<(), OpsError> {
+    let bad = |what: &str| Err(OpsError::Invalid(what.to_string()));
+    let odd = |v: &str| v.chars().count() > 200 || v.chars().any(char::is_control);
+    for (value, authority) in &p.identifiers {
+        if value.trim().is_empty() || authority.trim().is_empty() {
+            return bad("give the patient id and its assigning authority together");
+        }
+        if odd(value) || odd(authority) {
+            return bad(
+                "the patient id and authority: at most 200 characters, no control characters",
+            );
+        }
+    }
+    if odd(&p.family) || odd(&p.given) {
+        return bad("names: at most 200 characters, no control characters");
+    }
+    if let Some(b) = &p.birth_date {
+        let iso = match (b.get(..4), b.get(4..6), b.get(6..)) {
+            (Some(y), Some(m), Some(d)) if b.len() == 8 => format!("{y}-{m}-{d}"),
+            _ => String::new(),
+        };
+        if !b.bytes().all(|c| c.is_ascii_digit())
+            || crate::clock::days_from_iso_date(&iso).is_none()
+        {
+            return bad("write the birth date as YYYY-MM-DD or YYYYMMDD");
+        }
+    }
+    if p.sex.is_some_and(|c| !matches!(c, 'M' | 'F' | 'O' | 'U')) {
+        return bad("sex is one of M, F, O or U");
+    }
+    let named = !p.family.trim().is_empty()
+        && !p.given.trim().is_empty()
+        && p.birth_date.is_some()
+        && p.sex.is_some();
+    if p.identifiers.is_empty() && !named {
+        return bad(
+            "name the patient by --patient-id and --authority, or by --family, --given, --birth-date and --sex",
+        );
+    }
+    Ok(())
+}
+
 impl Hisp {
     /// Register a sending facility (MSH-4.1).
     pub async fn feed_add(
@@ -328,11 +377,7 @@ impl Hisp {
         patient: &StoredPatient,
         actor: &str,
     ) -> Result<i64, OpsError> {
-        if patient.identifiers.is_empty()
-            && (patient.family.is_empty() || patient.birth_date.is_none())
-        {
-            return Err(OpsError::Invalid("name the patient by --patient-id and --authority, or by --family, --given, --birth-date and --sex".into()));
-        }
+        consent_patient_checked(patient)?;
         // An opt-in releases sensitive information, so it must name its
         // patient surely: by name, birth date and sex alone a record never
         // scores a full match (it could be a twin or a namesake), and an

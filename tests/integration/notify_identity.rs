@@ -400,6 +400,66 @@ async fn a_shared_or_placeholder_identifier_links_no_one_on_every_engine() {
             1,
             "placeholder",
         );
+        // A decision must name its patient in a form matching reads, or it
+        // would be recorded and never hold.
+        for (args, why) in [
+            (&["--patient-id", "P1"][..], "together"),
+            (
+                &[
+                    "--family",
+                    "Roe",
+                    "--given",
+                    "Robert",
+                    "--birth-date",
+                    "03/12/1965",
+                    "--sex",
+                    "M",
+                ][..],
+                "YYYY-MM-DD",
+            ),
+            (
+                &[
+                    "--family",
+                    "Roe",
+                    "--given",
+                    "Robert",
+                    "--birth-date",
+                    "1965-02-30",
+                    "--sex",
+                    "M",
+                ][..],
+                "YYYY-MM-DD",
+            ),
+            (
+                &[
+                    "--family",
+                    "Roe",
+                    "--given",
+                    "Robert",
+                    "--birth-date",
+                    "1965-03-12",
+                    "--sex",
+                    "X",
+                ][..],
+                "M, F, O or U",
+            ),
+            // Family name and birth date alone would hold for a sibling too.
+            (
+                &["--family", "Roe", "--birth-date", "1965-03-12"][..],
+                "--given",
+            ),
+        ] {
+            let mut cmd = vec!["consent", "opt-out"];
+            cmd.extend_from_slice(args);
+            harness::fails(&a.cli(&cmd), 1, why);
+        }
+        let before = audit_details(&a, "consent.view").await.len();
+        harness::ok(&a.cli(&["consent", "list"]));
+        assert_eq!(
+            audit_details(&a, "consent.view").await.len(),
+            before + 1,
+            "{e}: the registry's view audited"
+        );
         // Robert and Ann are registered with the same placeholder SSN and the
         // same insurance member number.
         let robert = "PID|1||H1^^^NORTH^MR~999999999^^^SSA^SS~M555^^^PAYER^MB~E77^^^EPI^PI||Roe^Robert||19650312|M|||^^^^06510";

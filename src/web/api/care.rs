@@ -647,7 +647,9 @@ fn patient(c: NewConsent) -> Result<StoredPatient, Problem> {
         postal_code: None,
         phone: None,
     };
-    if p.identifiers.is_empty() && (p.family.is_empty() || p.birth_date.is_none()) {
+    let named =
+        !p.family.is_empty() && !p.given.is_empty() && p.birth_date.is_some() && p.sex.is_some();
+    if p.identifiers.is_empty() && !named {
         return Err(Problem::new(
             Kind::InvalidField,
             "Name the patient by patient_id and authority, or by family, given, birth_date and sex.",
