@@ -77,8 +77,13 @@ impl Notifier {
 impl Notifier {
     /// The alerts whose patient has not opted out since they were filed;
     /// the others are withdrawn from the worklist (deleted, never sent) and
-    /// audited. The patient is judged by the roster entry the alert matched
-    /// (renewed in place when the roster is re-submitted, so it stays).
+    /// audited. The patient is judged, as the worker judged them, under every
+    /// record of theirs: the patient as the ADT named them (kept with the
+    /// alert until it is sent), the patient index's person, and the roster
+    /// entry the alert matched (renewed in place when the roster is
+    /// re-submitted, so it stays; ended entries are kept while an unsent
+    /// alert names them). An opt-out recorded under the hospital's MRN thus
+    /// withdraws an alert matched to a practice's entry under its own.
     async fn withdraw_opted_out(
         &self,
         snap: &Snapshot,
@@ -93,7 +98,16 @@ impl Notifier {
                 Some(id) => notify::entry(&mut conn, hisp.store.sealer(), id, 0).await?,
                 None => None,
             };
-            if entry.is_some_and(|e| snap.consent_of_all([&e.patient]) == Some(OPT_OUT)) {
+            let indexed = match &a.patient {
+                Some(p) => self.indexed(snap, p).await?,
+                None => None,
+            };
+            let records = a
+                .patient
+                .iter()
+                .chain(indexed.as_ref())
+                .chain(entry.as_ref().map(|e| &e.patient));
+            if snap.consent_of_all(records) == Some(OPT_OUT) {
                 withdraw.push(a.id);
             } else {
                 keep.push(a);

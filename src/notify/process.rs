@@ -523,6 +523,7 @@ impl Notifier {
             summary: &summary,
             roster_entry_id: entry.id,
             event_time: &ev.event_time,
+            patient: digest.then_some(&ev.patient),
         };
         let window = i64::try_from(hisp.config.notify.dedup_window_secs).unwrap_or(i64::MAX);
         let alert_id = {

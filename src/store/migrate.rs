@@ -79,6 +79,10 @@ const SQLITE: &[Migration] = &[
         version: 16,
         sql: include_str!("migrations/sqlite/0016_encounter_state_backfill.sql"),
     },
+    Migration {
+        version: 17,
+        sql: include_str!("migrations/sqlite/0017_alert_patient.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -145,6 +149,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 16,
         sql: include_str!("migrations/postgres/0016_encounter_state_backfill.sql"),
+    },
+    Migration {
+        version: 17,
+        sql: include_str!("migrations/postgres/0017_alert_patient.sql"),
     },
 ];
 

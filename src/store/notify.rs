@@ -14,6 +14,7 @@ const ADT_RAW: &str = "adt-raw";
 const PATIENT: &str = "roster-patient";
 const CONSENT: &str = "consent-patient";
 pub(crate) const ALERT: &str = "alert-summary";
+const ALERT_PATIENT: &str = "alert-patient";
 
 /// A patient as rosters and consents store it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -764,6 +765,9 @@ pub struct NewAlert<'a> {
     pub roster_entry_id: i64,
     /// When the event happened (EVN-2, as sent).
     pub event_time: &'a str,
+    /// The patient as the ADT named them (sealed; kept until sent, for the
+    /// digest's consent check).
+    pub patient: Option<&'a StoredPatient>,
 }
 
 /// Add an alert; `None` when this change was alerted to this subscriber already.
@@ -774,9 +778,16 @@ pub async fn insert_alert(
     now: i64,
 ) -> Result<Option<i64>, StoreError> {
     let sealed = sealer.seal(ALERT, a.summary.as_bytes())?;
+    let patient = match a.patient {
+        Some(p) => {
+            let json = serde_json::to_vec(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Some(sealer.seal(ALERT_PATIENT, &json)?)
+        }
+        None => None,
+    };
     let r = sqlx::query(
-        "INSERT INTO alerts (subscriber, encounter_id, change_key, event, program, facility, summary_sealed, created_at, roster_entry_id, event_time)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id",
+        "INSERT INTO alerts (subscriber, encounter_id, change_key, event, program, facility, summary_sealed, created_at, roster_entry_id, event_time, patient_sealed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(a.subscriber)
     .bind(a.encounter_id)
@@ -788,6 +799,7 @@ pub async fn insert_alert(
     .bind(now)
     .bind(a.roster_entry_id)
     .bind(a.event_time)
+    .bind(patient)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(match r {
@@ -841,7 +853,9 @@ pub async fn set_alert_message(
     id: i64,
     message_id: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE alerts SET message_id = $1 WHERE id = $2")
+    // Once sent, the patient it was about is no longer needed (the digest's
+    // consent check reads only unsent alerts).
+    sqlx::query("UPDATE alerts SET message_id = $1, patient_sealed = NULL WHERE id = $2")
         .bind(message_id)
         .bind(id)
         .execute(&mut *conn)
@@ -1439,6 +1453,9 @@ pub struct UnsentAlert {
     pub roster_entry_id: Option<i64>,
     /// Its text.
     pub summary: String,
+    /// The patient as the ADT named them (none for alerts from before
+    /// migration 0017).
+    pub patient: Option<StoredPatient>,
 }
 
 /// A subscriber's alerts not yet sent (the digest's), oldest first.
@@ -1448,7 +1465,7 @@ pub async fn unsent_alerts(
     subscriber: &str,
 ) -> Result<Vec<UnsentAlert>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, roster_entry_id, summary_sealed FROM alerts WHERE subscriber = $1 AND message_id IS NULL ORDER BY id",
+        "SELECT id, roster_entry_id, summary_sealed, patient_sealed FROM alerts WHERE subscriber = $1 AND message_id IS NULL ORDER BY id",
     )
     .bind(subscriber)
     .fetch_all(&mut *conn)
@@ -1457,10 +1474,19 @@ pub async fn unsent_alerts(
         .map(|r| {
             let sealed: Vec<u8> = r.try_get(2)?;
             let text = sealer.open(ALERT, &sealed)?;
+            let patient: Option<Vec<u8>> = r.try_get(3)?;
+            let patient = match patient {
+                Some(p) => Some(
+                    serde_json::from_slice(&sealer.open(ALERT_PATIENT, &p)?)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                ),
+                None => None,
+            };
             Ok(UnsentAlert {
                 id: r.try_get(0)?,
                 roster_entry_id: r.try_get(1)?,
                 summary: String::from_utf8_lossy(&text).into_owned(),
+                patient,
             })
         })
         .collect()

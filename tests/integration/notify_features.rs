@@ -385,6 +385,57 @@ async fn patient_index_digest_and_identical_alerts() {
         .await,
         1
     );
+    // Dave's practice knows Lois by its own number; the hospital's ADT
+    // names her by its MRN, and her name, birth date, sex and ZIP match.
+    // She opts out at the hospital, under its MRN: the digest judges her
+    // alert under the patient the ADT named too, and withdraws it.
+    roster(
+        &a,
+        "dave@a.test",
+        "P9,PRACTICE,Lane,Lois,1970-01-01,F,06109,,Digest,\n",
+    );
+    let lois = "PID|1||L55^^^NORTH^MR||Lane^Lois||19700101|F|||9 Elm St^^Hartford^CT^06109";
+    let msg = adt("L1", "A04", "NORTHHOSP", "E", "VL1", lois);
+    assert_eq!(ack_code(&a, &msg).await.0, "AA");
+    drained(&a).await;
+    assert_eq!(
+        daves(alerts(&a).await),
+        3,
+        "Lois's alert filed for the digest"
+    );
+    let mut conn = a.hisp.conn().await.expect("conn");
+    let sealed: Vec<u8> = sqlx::Row::get(
+        &sqlx::query("SELECT patient_sealed FROM alerts WHERE message_id IS NULL")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("row"),
+        0,
+    );
+    drop(conn);
+    assert!(
+        !String::from_utf8_lossy(&sealed).contains("Lane"),
+        "the alert's patient is sealed at rest"
+    );
+    harness::ok(&a.cli(&[
+        "consent",
+        "opt-out",
+        "--patient-id",
+        "L55",
+        "--authority",
+        "NORTH",
+    ]));
+    let out = harness::ok(&a.cli(&["alert", "digest"]));
+    assert!(out.contains("0 digest"), "{out}");
+    assert_eq!(daves(alerts(&a).await), 2, "withdrawn, not sent");
+    assert_eq!(
+        count(
+            &a,
+            "SELECT COUNT(*) FROM alerts WHERE patient_sealed IS NOT NULL"
+        )
+        .await,
+        0,
+        "sent alerts keep no patient"
+    );
     a.stop().await;
 }
 

@@ -302,6 +302,7 @@ async fn alert(p: &Portal, local: &str, visit: &str) -> i64 {
         summary: "DOE, JANE (1950-01-01) admitted to General",
         roster_entry_id: 0,
         event_time: "20261122140500",
+        patient: None,
     };
     let id = notify::insert_alert(&mut tx, h.store.sealer(), &a, h.now())
         .await

@@ -134,6 +134,7 @@ async fn providers_are_refused_and_care_managers_see_only_their_own_on_every_eng
                 summary: "Encounter notification: ED visit\n\nPatient: Duck, Donald\nBorn: 19241010  Sex: M\n",
                 roster_entry_id: entry.id,
                 event_time: "20261122055900",
+                patient: None,
             },
             p.env.hisp.now(),
         )
@@ -579,6 +580,7 @@ async fn file_alerts(p: &Portal, subscriber: &DirectAddress, n: usize, tag: &str
             summary: "Encounter notification\n\nPatient: Duck, Donald\n",
             roster_entry_id: 0,
             event_time: "20261122055900",
+            patient: None,
         };
         let id = notify::insert_alert(&mut tx, h.store.sealer(), &a, h.now())
             .await
