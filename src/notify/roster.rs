@@ -116,8 +116,12 @@ struct Existing<'a> {
 }
 
 impl<'a> Existing<'a> {
+    /// As `notify::same_id` compares: trimmed, the authority case-folded.
     fn id_key((value, authority): &(String, String)) -> (String, String) {
-        (value.clone(), authority.to_ascii_lowercase())
+        (
+            value.trim().to_string(),
+            authority.trim().to_ascii_lowercase(),
+        )
     }
 
     fn name_key(p: &StoredPatient) -> Option<(String, String, String)> {
@@ -144,9 +148,13 @@ impl<'a> Existing<'a> {
         }
     }
 
-    /// The ids of the entries that are `patient`, oldest first, leaving out
-    /// those in `taken`.
-    fn same(&self, patient: &StoredPatient, taken: &std::collections::HashSet<i64>) -> Vec<i64> {
+    /// The entries that are `patient`, oldest first, leaving out those in
+    /// `taken`.
+    fn same(
+        &self,
+        patient: &StoredPatient,
+        taken: &std::collections::HashSet<i64>,
+    ) -> Vec<&'a notify::RosterEntry> {
         let mut found: Vec<usize> = patient
             .identifiers
             .iter()
@@ -161,7 +169,6 @@ impl<'a> Existing<'a> {
             .into_iter()
             .filter_map(|i| self.entries.get(i))
             .filter(|e| !taken.contains(&e.id) && same_patient(&e.patient, patient))
-            .map(|e| e.id)
             .collect()
     }
 }
@@ -310,33 +317,76 @@ impl Hisp {
         let existing = notify::entries(&mut tx, sealer, Some(&owner_s), now).await?;
         let index = Existing::new(&existing);
         // The entries this upload holds (renewed or new), and the older
-        // duplicates of them it ended.
+        // duplicates of them it ended. Rows naming their patient by
+        // identifier claim their entries first, so that a row naming a
+        // namesake by name alone cannot take one of them.
         let mut kept = Vec::new();
         let mut touched = std::collections::HashSet::new();
-        for r in &parsed.rows {
-            let patient = r.patient();
+        let mut rows: Vec<_> = parsed.rows.iter().map(|r| (r, r.patient())).collect();
+        rows.sort_by_key(|(_, p)| p.identifiers.is_empty());
+        for (r, patient) in &rows {
+            // Re-submitting a patient renews the entry in place rather than
+            // adding a twin: its id stays, and with it the alerts and reviews
+            // that name it. Older duplicates of the same patient end.
+            let olds = index.same(patient, &touched);
+            let Some((keep, others)) = olds.split_first() else {
+                let entry = NewEntry {
+                    patient,
+                    program: r.program.as_deref(),
+                    end_date: r.end_date.as_deref(),
+                    expires_at: enrolment_ends(expires, r.end_date.as_deref()),
+                };
+                kept.push(notify::insert_entry(&mut tx, sealer, &owner_s, &entry, now).await?);
+                done.applied += 1;
+                continue;
+            };
+            // A row by name alone that fits entries of two people (John
+            // Smith born the same day under MRNs 111 and 222) is neither.
+            if others
+                .iter()
+                .any(|e| !same_patient(&keep.patient, &e.patient))
+            {
+                done.problems.push(ProblemLine {
+                    row: r.row,
+                    column: String::new(),
+                    problem: format!(
+                        "fits {} roster entries of different patients (the same name and \
+                         birth date under different patient_ids): give this patient's \
+                         patient_id and assigning_authority",
+                        olds.len()
+                    ),
+                });
+                continue;
+            }
+            // The entry keeps identifiers the row does not contradict (a
+            // re-export that leaves the MRN out does not unlink it).
+            let mut renewed = patient.clone();
+            for id in &keep.patient.identifiers {
+                if !renewed
+                    .identifiers
+                    .iter()
+                    .any(|(_, au)| au.eq_ignore_ascii_case(&id.1))
+                {
+                    renewed.identifiers.push(id.clone());
+                }
+            }
             let entry = NewEntry {
-                patient: &patient,
+                patient: &renewed,
                 program: r.program.as_deref(),
                 end_date: r.end_date.as_deref(),
                 expires_at: enrolment_ends(expires, r.end_date.as_deref()),
             };
-            // Re-submitting a patient renews the entry in place rather than
-            // adding a twin: its id stays, and with it the alerts and reviews
-            // that name it. Older duplicates of the same patient end.
-            let olds = index.same(&patient, &touched);
-            match olds.split_first() {
-                Some((&keep, duplicates)) => {
-                    notify::renew_entry(&mut tx, sealer, keep, &entry).await?;
-                    notify::end_entries(&mut tx, &owner_s, duplicates, now).await?;
-                    kept.push(keep);
-                    touched.extend(olds.iter().copied());
-                }
-                None => {
-                    kept.push(notify::insert_entry(&mut tx, sealer, &owner_s, &entry, now).await?);
-                }
-            }
+            notify::renew_entry(&mut tx, sealer, keep.id, &entry).await?;
+            let duplicates: Vec<i64> = others.iter().map(|e| e.id).collect();
+            notify::end_entries(&mut tx, &owner_s, &duplicates, now).await?;
+            kept.push(keep.id);
+            touched.extend(olds.iter().map(|e| e.id));
             done.applied += 1;
+        }
+        done.problems.sort_by_key(|p| p.row);
+        if strict && !done.problems.is_empty() {
+            done.applied = 0;
+            return Ok(done); // the transaction, dropped, rolls back
         }
         // Replacing ends every other entry (archived, like an expired one,
         // so an open review or an unsent digest alert can still read it) —

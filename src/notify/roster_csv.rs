@@ -26,7 +26,6 @@
 //! counted in [`Parsed::data_rows`].
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fmt;
 
 use crate::notify::mpi::{self, RosterKey};
@@ -221,36 +220,47 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
 }
 
 /// The problem of an accepted row naming the same patient as an earlier
-/// accepted one (`seen` maps each patient to its first row), as the patient
-/// index tells patients apart ([`mpi::roster_key`]): two entries for one
-/// patient would send every ADT about them to review, never to an alert.
-/// Only accepted rows count, so a patient whose first row is rejected still
-/// gets in by the later one.
-fn repeated(row: &RosterRow, seen: &mut HashMap<RosterKey, usize>) -> Option<Problem> {
+/// accepted one (`seen` maps each patient to its first row, and whether that
+/// row gave an identifier), as the patient index tells patients apart
+/// ([`mpi::roster_key`]): two entries for one patient would send every ADT
+/// about them to review, never to an alert. Rows are the same patient by
+/// identifier, or by folded names, DOB and sex when either of the two gave
+/// no identifier (two rows with different identifiers are two people, John
+/// Smith and John Smith born the same day). Only accepted rows count, so a
+/// patient whose first row is rejected still gets in by the later one.
+fn repeated(row: &RosterRow, seen: &mut HashMap<RosterKey, (usize, bool)>) -> Option<Problem> {
     let patient = mpi_patient(0, &row.patient());
-    let key = mpi::roster_key(patient.identifiers.first(), &patient.demographics)?;
-    let (column, by) = match key {
-        RosterKey::Identifier(..) => (
+    let by_id = mpi::roster_key(patient.identifiers.first(), &patient.demographics)
+        .filter(|k| matches!(k, RosterKey::Identifier(..)));
+    let by_name = mpi::roster_key(None, &patient.demographics);
+    let identified = by_id.is_some();
+    let earlier = |key: &Option<RosterKey>, seen: &HashMap<RosterKey, (usize, bool)>| {
+        key.as_ref().and_then(|k| seen.get(k)).copied()
+    };
+    let first = match earlier(&by_id, seen) {
+        Some((at, _)) => Some((
+            at,
             Column::PatientId.name(),
             "patient_id and assigning_authority",
-        ),
-        RosterKey::Demographics(..) => ("", "family_name, given_name, birth_date and sex"),
+        )),
+        None => earlier(&by_name, seen)
+            .filter(|&(_, had_id)| !(had_id && identified))
+            .map(|(at, _)| (at, "", "family_name, given_name, birth_date and sex")),
     };
-    match seen.entry(key) {
-        Entry::Vacant(slot) => {
-            slot.insert(row.row);
-            None
-        }
-        Entry::Occupied(first) => Some(Problem {
+    if let Some((at, column, by)) = first {
+        return Some(Problem {
             row: row.row,
             column: column.to_owned(),
             problem: format!(
-                "the same patient as row {} (same {by}); list each patient once, \
-                 in one row even when enrolled in two programs",
-                first.get()
+                "the same patient as row {at} (same {by}); list each patient once, \
+                 in one row even when enrolled in two programs"
             ),
-        }),
+        });
     }
+    for key in [by_id, by_name].into_iter().flatten() {
+        seen.entry(key).or_insert((row.row, identified));
+    }
+    None
 }
 
 /// 1-based line number of byte `at`.

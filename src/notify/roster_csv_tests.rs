@@ -455,6 +455,19 @@ fn a_patient_listed_twice_is_reported_at_the_later_row() {
             (5, String::new(), by_name.replace("row 2", "row 4"))
         ]
     );
+    // A row by identifier and one by demographics alone, either way round:
+    // the one without an identifier would be a second entry for her.
+    for rows in [
+        "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n,,Doe,Jane,1980-01-02,F,,,,\n",
+        ",,Doe,Jane,1980-01-02,F,,,,\nMRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n",
+    ] {
+        assert_eq!(accepted(rows), [2], "{rows}");
+        assert_eq!(
+            problems(rows),
+            [(3, String::new(), by_name.to_owned())],
+            "{rows}"
+        );
+    }
 }
 
 #[test]
@@ -464,9 +477,8 @@ fn rows_that_may_be_two_patients_are_both_kept() {
         "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\nmrn1,NORTH,Doe,Jane,1980-01-02,F,,,,\n",
         // One identifier at two authorities.
         "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\nMRN1,SOUTH,Doe,Jane,1980-01-02,F,,,,\n",
-        // An identifier row and a row naming the patient only by demographics
-        // are not compared.
-        "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n,,Doe,Jane,1980-01-02,F,,,,\n",
+        // Two identifiers from one authority: two people of one name and DOB.
+        "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\nMRN2,NORTH,Doe,Jane,1980-01-02,F,,,,\n",
         // Another birth date, sex or given name.
         ",,Doe,Jane,1980-01-02,F,,,,\n,,Doe,Jane,1980-01-03,F,,,,\n",
         ",,Doe,Sam,1980-01-02,F,,,,\n,,Doe,Sam,1980-01-02,M,,,,\n",

@@ -3,7 +3,8 @@
 //! like expired entries; it ends nothing when rows were refused (a typo would
 //! otherwise take its patient off the roster); and a re-submission renews an
 //! entry only for the same patient, never for a namesake born the same day
-//! under another number from the same authority, nor one of the other sex.
+//! under another number from the same authority, nor one of the other sex;
+//! a row by name alone that fits two such namesakes is refused.
 
 use crate::harness;
 use crate::notify_features::count;
@@ -74,6 +75,20 @@ async fn a_replaced_roster_keeps_what_it_lists_and_renews_only_the_same_patient_
         // person).
         harness::ok(&import(&a, first, &[]));
         assert_eq!(listed(&a), before, "{e}: renewed in place");
+        // A row by name alone that fits both John Smiths is neither: refused,
+        // nothing renewed or ended. One that fits Ann renews her entry and
+        // keeps her MRN.
+        let out = import(
+            &a,
+            ",,Smith,John,1975-05-05,M,06104,,,\n,,Avery,Ann,1980-01-01,F,06101,,,\n",
+            &[],
+        );
+        let text = harness::stdout(&out);
+        assert!(
+            text.contains("row 2: : fits 2 roster entries of different patients"),
+            "{e}: {text}"
+        );
+        assert_eq!(listed(&a), before, "{e}: both Johns and Ann's MRN kept");
         // The same name and birth date of the other sex is another person.
         harness::ok(&import(&a, ",,Lee,Sam,1990-06-06,F,06106,,,\n", &[]));
         let now = listed(&a);
