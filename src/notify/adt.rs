@@ -21,8 +21,9 @@ pub struct AdtEvent {
     pub sending_facility: String,
     /// PV1-3.4 (where the patient is), else the sending facility.
     pub location_facility: String,
-    /// The facility's NPI, where the message gives one (see [`facility_npi`]).
-    pub facility_npi: Option<String>,
+    /// The NPIs the message's HDs give, where the patient is first (see
+    /// [`facility_npis`]); the alert names the first.
+    pub facility_npis: Vec<FacilityNpi>,
     /// PV1-6.4: the prior location's facility (transfers).
     pub prior_facility: Option<String>,
     /// PV1-19.1, else PID-18.1, as sent (empty when neither is given); shown.
@@ -176,7 +177,7 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         trigger: header.trigger_event.to_ascii_uppercase(),
         location_facility: opt(msg, "PV1-3.4").unwrap_or_else(|| sending.clone()),
         prior_facility: opt(msg, "PV1-6.4"),
-        facility_npi: facility_npi(msg),
+        facility_npis: facility_npis(msg),
         sending_facility: sending,
         visit: visit.unwrap_or_default(),
         encounter_key,
@@ -200,26 +201,46 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
     })
 }
 
-/// The facility's NPI (STANDARDS §7: an alert names the facility and its
-/// NPI): the universal id of the first HD that says it is one (HD.3 = NPI,
-/// HD.2 ten digits), among PV1-3.4 (where the patient is), EVN-7 (the event
-/// facility) and MSH-4 (the sending facility). An HD whose name says what
-/// its facility treats ("River Behavioral Health") gives none: its NPI is a
-/// public lookup away from that name, which an alert without consent for
-/// sensitive data withholds (`sensitive::redact_event`; the attachment drops
-/// such a PV1-3.4 or EVN-7 too, so both read alike).
-pub fn facility_npi(msg: &Message) -> Option<String> {
-    ["PV1-3.4", "EVN-7", "MSH-4"].iter().find_map(|hd| {
-        if super::sensitive::sensitive_text(&text(msg, &format!("{hd}.1"))) {
-            return None;
-        }
-        let kind = text(msg, &format!("{hd}.3"));
-        let id = text(msg, &format!("{hd}.2"));
-        let npi = kind.eq_ignore_ascii_case("NPI")
-            && id.len() == 10
-            && id.bytes().all(|b| b.is_ascii_digit());
-        npi.then_some(id)
-    })
+/// An NPI an HD of the message gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FacilityNpi {
+    /// The field: `PV1-3.4`, `EVN-7` or `MSH-4`.
+    pub field: &'static str,
+    /// The HD's name (HD.1), by which `sensitive::redact_event` judges it.
+    pub facility: String,
+    /// HD.2: ten digits.
+    pub npi: String,
+}
+
+impl AdtEvent {
+    /// The facility's NPI the alert names: the first of [`facility_npis`].
+    pub fn facility_npi(&self) -> Option<&str> {
+        self.facility_npis.first().map(|n| n.npi.as_str())
+    }
+}
+
+/// The facility's NPIs (STANDARDS §7: an alert names the facility and its
+/// NPI): the universal id of each HD that says it is one (HD.3 = NPI, HD.2
+/// ten digits), in order: PV1-3.4 (where the patient is), EVN-7 (the event
+/// facility) and MSH-4 (the sending facility). Without consent for
+/// sensitive data, `sensitive::redact_event` drops a PV1-3.4 or EVN-7 whose
+/// name says what its facility treats: an NPI is one public lookup from it.
+pub fn facility_npis(msg: &Message) -> Vec<FacilityNpi> {
+    ["PV1-3.4", "EVN-7", "MSH-4"]
+        .into_iter()
+        .filter_map(|hd| {
+            let kind = text(msg, &format!("{hd}.3"));
+            let npi = text(msg, &format!("{hd}.2"));
+            let is_npi = kind.eq_ignore_ascii_case("NPI")
+                && npi.len() == 10
+                && npi.bytes().all(|b| b.is_ascii_digit());
+            is_npi.then(|| FacilityNpi {
+                field: hd,
+                facility: text(msg, &format!("{hd}.1")),
+                npi,
+            })
+        })
+        .collect()
 }
 
 /// One identifier a merge retires, and the one that takes its place.
@@ -783,7 +804,7 @@ MRG|X1^^^NORTH\r",
                  EVN|A04|2026|||||{evn7}\rPID|1||M1^^^N^MR||Doe^Jane\rPV1|1|E|{pv1_3}\r"
             );
             let msg = crate::hl7::parse(text.as_bytes()).expect("parse");
-            read(&msg).expect("event").facility_npi
+            read(&msg).expect("event").facility_npi().map(str::to_owned)
         };
         let some = |s: &str| Some(s.to_string());
         assert_eq!(npi("NORTH^1234567893^NPI", "", ""), some("1234567893"));
@@ -796,15 +817,6 @@ MRG|X1^^^NORTH\r",
         assert_eq!(npi("NORTH^1234567893^OID", "", ""), None);
         assert_eq!(npi("NORTH^12345^NPI", "", ""), None);
         assert_eq!(npi("NORTH^2.16.840.1^ISO", "", "ED^1^A^WEST"), None);
-        assert_eq!(
-            npi(
-                "NORTH^1234567893^NPI",
-                "RIVER BEHAVIORAL HEALTH^1111111112^NPI",
-                "ED^1^A^RIVER BEHAVIORAL HEALTH&2222222223&NPI"
-            ),
-            some("1234567893"),
-            "a facility named for what it treats gives no NPI"
-        );
     }
 
     #[test]

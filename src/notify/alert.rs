@@ -56,7 +56,7 @@ pub fn summary(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
         format!("{}", subject(ctx.event)),
         String::new(),
         format!("Event: {} ({}) at {}", ctx.event, ev.trigger, ev.event_time),
-        match &ev.facility_npi {
+        match ev.facility_npi() {
             Some(npi) => format!(
                 "Facility: {} ({}), NPI {npi}",
                 ctx.facility_name, ev.location_facility

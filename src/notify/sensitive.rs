@@ -65,6 +65,13 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
         out.location_facility = ev.sending_facility.clone();
         withheld = true;
     }
+    // Nor its NPI, one public lookup from the name (the sending facility's
+    // stays, as its name does: a feed that is such a facility is flagged
+    // sensitive and alerts only with consent).
+    let named = out.facility_npis.len();
+    out.facility_npis
+        .retain(|n| n.field == "MSH-4" || !sensitive_text(&n.facility));
+    withheld |= out.facility_npis.len() != named;
     if ev.prior_facility.as_deref().is_some_and(sensitive_text) {
         out.prior_facility = None;
         withheld = true;

@@ -322,15 +322,22 @@ fn dotted_e_codes_units_facilities_and_spanish() {
     assert!(head.contains("RIVER"), "{head}");
     let raw = format!("{head}{}", seg("PV1", &pv1));
     assert_eq!(
-        event(raw.as_bytes()).facility_npi.as_deref(),
-        Some("1234567893"),
-        "an HD named for what it treats gives no NPI"
+        event(raw.as_bytes()).facility_npi(),
+        Some("2222222223"),
+        "with consent, where the patient is"
     );
     let (ev, withheld, out) = round_trip(raw.as_bytes());
     assert!(withheld);
-    assert_eq!(ev.facility_npi.as_deref(), Some("1234567893"));
+    assert_eq!(ev.facility_npi(), Some("1234567893"));
     assert!(
         !out.contains("2222222223") && !out.contains("RIVER"),
         "{out}"
     );
+    // An event facility named for what it treats, the patient elsewhere.
+    let pv1 = [(1, "1"), (2, "I"), (3, "W^1^A^WEST"), (19, "V1")];
+    let raw = format!("{head}{}", seg("PV1", &pv1));
+    let (ev, withheld, out) = round_trip(raw.as_bytes());
+    assert!(withheld);
+    assert_eq!(ev.facility_npi(), Some("1234567893"));
+    assert!(!out.contains("RIVER"), "{out}");
 }
