@@ -324,3 +324,66 @@ async fn open_connections_are_capped_in_all() {
     stop.send(true).expect("stop");
     served.await.expect("join");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adt_send_sends_every_message_of_a_file_to_host_port() {
+    let mut a = Node::new("a.test", false, None).await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let to = format!("localhost:{}", a.mllp.port());
+    // Saved as people save them: CRLF, some still in MLLP framing.
+    let text = |m: Vec<u8>| String::from_utf8(m).expect("utf8").replace('\r', "\r\n");
+    let file = a.dir.path().join("three.hl7");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\x0b{}\x1c\r{}",
+            text(a08("EPIC", "NORTHHOSP", "M1")),
+            text(a08("EPIC", "ELSEWHERE", "M2")),
+            text(a08("EPIC", "NORTHHOSP", "M3")),
+        ),
+    )
+    .expect("file");
+    let out = a.cli(&["adt", "send", file.to_str().expect("p"), "--to", &to]);
+    harness::fails(&out, 1, "1 of 3 messages not accepted: message 2 AR");
+    let printed = harness::stdout(&out);
+    let at = |needle: &str| {
+        printed
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {printed}"))
+    };
+    assert!(at("MSA|AA|M1") < at("MSA|AR|M2") && at("MSA|AR|M2") < at("MSA|AA|M3"));
+    assert!(printed.contains("-- message 3 of 3: AA"), "{printed}");
+    // Every message sent was committed, each once.
+    assert_eq!(
+        count(
+            &a,
+            "SELECT COUNT(*) FROM adt_messages WHERE control_id IN ('M1', 'M3')"
+        )
+        .await,
+        2
+    );
+    // All accepted: success.
+    let file = a.dir.path().join("two.hl7");
+    let two = [
+        a08("EPIC", "NORTHHOSP", "M4"),
+        a08("EPIC", "NORTHHOSP", "M5"),
+    ]
+    .concat();
+    std::fs::write(&file, two).expect("file");
+    let printed = harness::ok(&a.cli(&["adt", "send", file.to_str().expect("p"), "--to", &to]));
+    assert!(
+        printed.contains("MSA|AA|M4") && printed.contains("MSA|AA|M5"),
+        "{printed}"
+    );
+    // A name that does not resolve fails with one line.
+    let out = a.cli(&[
+        "adt",
+        "send",
+        file.to_str().expect("p"),
+        "--to",
+        "no-such-host.invalid:2575",
+    ]);
+    harness::fails(&out, 1, "no-such-host.invalid:2575");
+    a.stop().await;
+}
