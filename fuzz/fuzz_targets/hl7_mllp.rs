@@ -6,8 +6,9 @@
 //! What must hold: no panic; every draining ends; the good frames are
 //! exactly what the spec's reading of the whole stream gives (each `<SB>`
 //! opens a frame whose content runs to the next `<EB>` — delivered if it
-//! is at most the limit — or to the next `<SB>`, which abandons it), in
-//! order, whatever the chunking; errors carry sane sizes; and after
+//! is at most the limit — or to the next `<SB>`, which abandons it; but a
+//! frame already past the limit runs to its `<EB>` whatever comes first),
+//! in order, whatever the chunking; errors carry sane sizes; and after
 //! draining the framer holds no more than the limit.
 #![no_main]
 
@@ -81,13 +82,19 @@ fn expected(stream: &[u8], max: usize) -> Vec<Vec<u8>> {
             break;
         };
         let content = body.get(..end).unwrap_or_default();
-        if body.get(end) == Some(&START_BLOCK) {
+        let end = if content.len() > max {
+            // Oversized: only <EB> ends it.
+            let Some(eb) = body.iter().position(|&b| b == END_BLOCK) else {
+                break;
+            };
+            eb
+        } else if body.get(end) == Some(&START_BLOCK) {
             at = Some(sb + 1 + end);
             continue;
-        }
-        if content.len() <= max {
+        } else {
             frames.push(content.to_vec());
-        }
+            end
+        };
         let next = sb + 1 + end + 1;
         at = stream
             .get(next..)

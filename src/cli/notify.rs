@@ -21,7 +21,8 @@ use crate::store::notify::{self, StoredPatient};
 pub enum FeedCmd {
     /// Register a sending facility (MSH-4.1) whose ADT messages are accepted.
     Add {
-        /// MSH-4.1 as the hospital sends it.
+        /// MSH-4.1 as the hospital sends it (MSH-4.2, the OID, when the
+        /// hospital leaves MSH-4.1 empty).
         #[arg(long)]
         facility: String,
         /// A display name for alerts (default: the facility).
@@ -164,13 +165,15 @@ pub enum AlertCmd {
 /// `hisp adt send FILE --to HOST:PORT`
 #[derive(Debug, Subcommand)]
 pub enum AdtCmd {
-    /// Send an HL7 file over MLLP and print the ACK.
+    /// Send the messages of an HL7 file over MLLP, one at a time, and print
+    /// each ACK; fails unless every ACK is AA or CA.
     Send {
-        /// The ER7 file (one message).
+        /// The ER7 file: one message or several, each beginning with its MSH
+        /// segment (CR, LF or CRLF between segments; MLLP framing removed).
         file: PathBuf,
-        /// The MLLP listener.
+        /// The MLLP listener, HOST:PORT (a host name or an address).
         #[arg(long)]
-        to: SocketAddr,
+        to: String,
         /// MLLP over TLS (for a listener with `[mllp] tls = true`).
         #[arg(long)]
         tls: bool,
@@ -509,7 +512,9 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
     Ok(())
 }
 
-/// Send one HL7 file over MLLP and print the ACK (segments on lines).
+/// Send each message of an HL7 file over one MLLP connection, waiting for
+/// each ACK (as python-hl7's `mllp_send --loose` does), and print the ACKs
+/// (segments on lines). Fails when any ACK is not AA or CA.
 pub async fn adt_send(cmd: AdtCmd, out: &mut Output) -> Result<(), CliError> {
     let AdtCmd::Send {
         file,
@@ -519,27 +524,129 @@ pub async fn adt_send(cmd: AdtCmd, out: &mut Output) -> Result<(), CliError> {
         server_name,
     } = cmd;
     let bytes = std::fs::read(&file).map_err(|e| CliError::Ops(OpsError::io(&file, e)))?;
-    let sent = if tls {
+    let messages = split_messages(&bytes)
+        .map_err(|why| CliError::Ops(OpsError::Invalid(format!("{}: {why}", file.display()))))?;
+    let failed = |e: std::io::Error| CliError::Ops(OpsError::Invalid(format!("{to}: {e}")));
+    let tcp = connect(&to).await.map_err(failed)?;
+    let codes = if tls {
         let tls = MllpTls { ca, server_name };
-        send_mllp_tls(to, &bytes, &tls).await
+        let stream = tls_client(tcp, host_of(&to), &tls).await.map_err(failed)?;
+        send_each(MllpClient::new(stream), &messages, &to, out).await?
     } else {
-        send_mllp(to, &bytes).await
+        send_each(MllpClient::new(tcp), &messages, &to, out).await?
     };
-    let ack = sent.map_err(|e| CliError::Ops(OpsError::Invalid(format!("{to}: {e}"))))?;
-    for seg in String::from_utf8_lossy(&ack)
-        .split('\r')
-        .filter(|s| !s.is_empty())
-    {
-        out.line(seg);
-    }
-    let code = hl7::parse_ack(&ack).map(|(c, _)| c).unwrap_or_default();
-    if code == "AA" || code == "CA" {
-        Ok(())
-    } else {
-        Err(CliError::Ops(OpsError::Invalid(format!(
+    let refused: Vec<String> = codes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !matches!(c.as_str(), "AA" | "CA"))
+        .map(|(i, c)| format!("message {} {c}", i + 1))
+        .collect();
+    match (refused.is_empty(), codes.as_slice()) {
+        (true, _) => Ok(()),
+        (false, [code]) => Err(CliError::Ops(OpsError::Invalid(format!(
             "the receiver answered {code}"
-        ))))
+        )))),
+        (false, _) => Err(CliError::Ops(OpsError::Invalid(format!(
+            "{} of {} messages not accepted: {}",
+            refused.len(),
+            codes.len(),
+            refused.join(", ")
+        )))),
     }
+}
+
+/// Send every message in turn, printing each ACK; the MSA-1 of each.
+async fn send_each<S>(
+    mut client: MllpClient<S>,
+    messages: &[Vec<u8>],
+    to: &str,
+    out: &mut Output,
+) -> Result<Vec<String>, CliError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut codes = Vec::with_capacity(messages.len());
+    for (i, message) in messages.iter().enumerate() {
+        let ack = client.exchange(message).await.map_err(|e| {
+            CliError::Ops(OpsError::Invalid(format!("{to}: message {}: {e}", i + 1)))
+        })?;
+        for seg in String::from_utf8_lossy(&ack)
+            .split('\r')
+            .filter(|s| !s.is_empty())
+        {
+            out.line(seg);
+        }
+        let code = hl7::parse_ack(&ack).map(|(c, _)| c).unwrap_or_default();
+        if messages.len() > 1 {
+            out.line(format!(
+                "-- message {} of {}: {code}",
+                i + 1,
+                messages.len()
+            ));
+        }
+        codes.push(code);
+    }
+    Ok(codes)
+}
+
+/// The messages of a file, as python-hl7's `mllp_send --loose` reads one:
+/// MLLP framing bytes (`<VT>`, `<FS>`, form feed) removed, CRLF and LF made
+/// CR, and a new message at every segment that begins with `MSH` (any field
+/// separator, not only `|^~\&`). Each message ends with one CR. A BOM and
+/// blank lines before the first message are skipped; other text is an error.
+fn split_messages(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut text = Vec::with_capacity(bytes.len());
+    let mut iter = bytes
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, 0x0B | 0x1C | 0x0C))
+        .peekable();
+    while let Some(b) = iter.next() {
+        match b {
+            b'\r' if iter.peek() == Some(&b'\n') => {}
+            b'\n' => text.push(b'\r'),
+            _ => text.push(b),
+        }
+    }
+    let mut starts: Vec<usize> = Vec::new();
+    for at in 0..text.len() {
+        let line_start = at == 0 || text.get(at - 1) == Some(&b'\r');
+        let msh = text.get(at..at + 4).is_some_and(|w| {
+            w.starts_with(b"MSH") && w.get(3).is_some_and(|s| !s.is_ascii_alphanumeric())
+        });
+        if line_start && msh {
+            starts.push(at);
+        }
+    }
+    let Some(&first) = starts.first() else {
+        return Err("no HL7 message in it (no segment starts with MSH)".into());
+    };
+    if text
+        .get(..first)
+        .is_some_and(|lead| lead.iter().any(|b| !b.is_ascii_whitespace()))
+    {
+        return Err("text before the first MSH segment".into());
+    }
+    let ends = starts.iter().skip(1).copied().chain([text.len()]);
+    Ok(starts
+        .iter()
+        .zip(ends)
+        .filter_map(|(&from, to)| {
+            let mut m = text.get(from..to)?.to_vec();
+            while m.last().is_some_and(|b| matches!(b, b'\r' | b' ' | b'\t')) {
+                m.pop();
+            }
+            m.push(b'\r');
+            Some(m)
+        })
+        .collect())
+}
+
+/// The host of `HOST:PORT` (`[::1]:2575` → `::1`).
+fn host_of(to: &str) -> &str {
+    let host = to.rsplit_once(':').map_or(to, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// How `adt send --tls` checks the server.
@@ -554,7 +661,8 @@ pub struct MllpTls {
 
 /// One MLLP exchange: frame, send, read one framed answer.
 pub async fn send_mllp(to: SocketAddr, message: &[u8]) -> std::io::Result<Vec<u8>> {
-    exchange(connect(to).await?, message).await
+    let tcp = connect(&to.to_string()).await?;
+    MllpClient::new(tcp).exchange(message).await
 }
 
 /// One MLLP exchange over TLS.
@@ -563,8 +671,18 @@ pub async fn send_mllp_tls(
     message: &[u8],
     tls: &MllpTls,
 ) -> std::io::Result<Vec<u8>> {
+    let tcp = connect(&to.to_string()).await?;
+    let stream = tls_client(tcp, &to.ip().to_string(), tls).await?;
+    MllpClient::new(stream).exchange(message).await
+}
+
+/// The client side of a TLS handshake with `host`.
+async fn tls_client(
+    tcp: tokio::net::TcpStream,
+    host: &str,
+    tls: &MllpTls,
+) -> std::io::Result<tokio_openssl::SslStream<tokio::net::TcpStream>> {
     use openssl::ssl::{SslConnector, SslMethod};
-    let tcp = connect(to).await?;
     let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(std::io::Error::other)?;
     if let Some(ca) = &tls.ca {
         b.set_ca_file(ca).map_err(std::io::Error::other)?;
@@ -574,7 +692,7 @@ pub async fn send_mllp_tls(
         Some(n) => n.clone(),
         None => {
             config.set_verify_hostname(false);
-            to.ip().to_string()
+            host.to_string()
         }
     };
     let ssl = config.into_ssl(&name).map_err(std::io::Error::other)?;
@@ -583,10 +701,11 @@ pub async fn send_mllp_tls(
         .connect()
         .await
         .map_err(|e| std::io::Error::other(format!("TLS: {e}")))?;
-    exchange(stream, message).await
+    Ok(stream)
 }
 
-async fn connect(to: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+/// Connect to `HOST:PORT` (a name is resolved; each address is tried).
+async fn connect(to: &str) -> std::io::Result<tokio::net::TcpStream> {
     tokio::time::timeout(
         std::time::Duration::from_secs(10),
         tokio::net::TcpStream::connect(to),
@@ -595,27 +714,94 @@ async fn connect(to: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
     .map_err(|_| std::io::Error::other("connect timed out"))?
 }
 
-async fn exchange<S>(mut s: S, message: &[u8]) -> std::io::Result<Vec<u8>>
+/// An MLLP sender: one message at a time, each waiting for its ACK.
+struct MllpClient<S> {
+    stream: S,
+    framer: Framer,
+}
+
+impl<S> MllpClient<S>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let text: Vec<u8> = message
-        .iter()
-        .map(|&b| if b == b'\n' { b'\r' } else { b })
-        .collect();
-    s.write_all(&hl7::frame(&text)).await?;
-    let mut framer = Framer::new(1 << 20);
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = tokio::time::timeout(std::time::Duration::from_secs(30), s.read(&mut buf))
+    fn new(stream: S) -> Self {
+        Self {
+            stream,
+            framer: Framer::new(1 << 20),
+        }
+    }
+
+    /// Send one message (LF and CRLF made CR) and read its framed answer.
+    async fn exchange(&mut self, message: &[u8]) -> std::io::Result<Vec<u8>> {
+        let text: Vec<u8> = message
+            .iter()
+            .map(|&b| if b == b'\n' { b'\r' } else { b })
+            .collect();
+        self.stream.write_all(&hl7::frame(&text)).await?;
+        self.stream.flush().await?;
+        let mut buf = [0u8; 4096];
+        loop {
+            while let Some(f) = self.framer.next_frame() {
+                match f {
+                    Ok(ack) => return Ok(ack),
+                    // Bytes between frames are not an answer.
+                    Err(hl7::FrameError::Garbage { .. }) => {}
+                    Err(e) => return Err(std::io::Error::other(e.to_string())),
+                }
+            }
+            let n = tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                self.stream.read(&mut buf),
+            )
             .await
             .map_err(|_| std::io::Error::other("no ACK within 30 s"))??;
-        if n == 0 {
-            return Err(std::io::Error::other("connection closed before the ACK"));
+            if n == 0 {
+                return Err(std::io::Error::other("connection closed before the ACK"));
+            }
+            self.framer.push(buf.get(..n).unwrap_or(&[]));
         }
-        framer.push(buf.get(..n).unwrap_or(&[]));
-        if let Some(f) = framer.next_frame() {
-            return f.map_err(|e| std::io::Error::other(e.to_string()));
-        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_split_into_its_messages_as_mllp_send_does() {
+        let a = "MSH|^~\\&|A|NORTH|H|H|2026||ADT^A04|M1|P|2.5.1\r\nPID|1||X\r\n";
+        let b = "MSH|^~\\&|A|NORTH|H|H|2026||ADT^A03|M2|P|2.5.1\nPID|1||Y\n\n";
+        let c = "MSH#^~\\&#A#NORTH#H#H#2026##ADT^A08#M3#P#2.5.1\rPID#1##MSHX\r";
+        let file = format!("\u{feff}\r\n\x0b{a}\x1c\r\x0b{b}\x1c\r\x0c{c}");
+        let got = split_messages(file.as_bytes()).expect("split");
+        let want = [
+            "MSH|^~\\&|A|NORTH|H|H|2026||ADT^A04|M1|P|2.5.1\rPID|1||X\r",
+            "MSH|^~\\&|A|NORTH|H|H|2026||ADT^A03|M2|P|2.5.1\rPID|1||Y\r",
+            "MSH#^~\\&#A#NORTH#H#H#2026##ADT^A08#M3#P#2.5.1\rPID#1##MSHX\r",
+        ];
+        let got: Vec<String> = got
+            .iter()
+            .map(|m| String::from_utf8_lossy(m).into_owned())
+            .collect();
+        assert_eq!(got, want);
+        // One message, as before.
+        assert_eq!(split_messages(a.as_bytes()).expect("one").len(), 1);
+        // Nothing to send, or text that is no message.
+        assert!(split_messages(b"\r\n").is_err());
+        assert!(split_messages(b"hello\rMSH|^~\\&|A\r").is_err());
+        // A segment that only begins with MSH is no new message.
+        assert_eq!(
+            split_messages(b"MSH|^~\\&|A\rMSHX|1\rZMS|MSH|\r")
+                .expect("one")
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_host_of_host_port() {
+        assert_eq!(host_of("localhost:2575"), "localhost");
+        assert_eq!(host_of("127.0.0.1:2575"), "127.0.0.1");
+        assert_eq!(host_of("[::1]:2575"), "::1");
     }
 }

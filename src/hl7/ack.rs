@@ -143,7 +143,13 @@ pub fn build_ack(
     // system. It allows the sending system to associate this response with
     // the message for which it is intended."
     let msa1 = code.msa1(original.reply_kind(code.is_success()));
-    let _ = write!(out, "MSA|{msa1}|{}", esc(&original.control_id));
+    // Echoed as sent where our separators allow (`Header::control_id_wire`).
+    let msa2 = if original.control_id_wire.is_empty() {
+        esc(&original.control_id)
+    } else {
+        original.control_id_wire.clone()
+    };
+    let _ = write!(out, "MSA|{msa1}|{msa2}");
     let legacy = is_legacy_err(original);
     if let (Some(e), true) = (error, legacy) {
         // v2.3/2.4: MSA-3 "text message" carries the human-readable text.
@@ -159,6 +165,29 @@ pub fn build_ack(
     }
     out
 }
+
+/// MSH-10 for our ACK to `original`, at most [`MAX_CONTROL_ID`] characters
+/// (MSH-10 is "up to 20" characters through v2.6): `ACK` and the original's
+/// control id when that fits and is plain ASCII text (no delimiter, no
+/// control character), else `ACK` and 16 hex digits of a hash (FNV-1a) of
+/// it, so one message's ACKs always carry the same id.
+pub fn ack_control_id(original: &Header) -> String {
+    const PREFIX: &str = "ACK";
+    let id = original.control_id.as_str();
+    let plain = id
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !b"|^~\\&#".contains(&b));
+    if plain && PREFIX.len() + id.len() <= MAX_CONTROL_ID {
+        return format!("{PREFIX}{id}");
+    }
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{PREFIX}{hash:016X}")
+}
+
+/// The longest MSH-10 through v2.6 (v2.7 allows 199).
+pub const MAX_CONTROL_ID: usize = 20;
 
 /// ERR changed shape in v2.5: before it, ERR-1 (ELD) held location + code.
 fn is_legacy_err(h: &Header) -> bool {

@@ -1,5 +1,6 @@
 //! HL7 v2 escape sequences: owns decoding them out of received values and
-//! encoding delimiters back into escapes for values we write (ACK text).
+//! encoding delimiters and control characters back into escapes for values
+//! we write (ACK text).
 //!
 //! An escape sequence is the escape character (MSH-2 position 3, usually
 //! `\`), a code, and the escape character again. Decoding never fails:
@@ -174,42 +175,55 @@ fn push_n(out: &mut String, c: char, n: i64) {
 }
 
 /// Escapes `text` so it can be written as one value under `seps`: every
-/// delimiter becomes its escape sequence, and CR/LF become `\X0D\`/`\X0A\`
-/// (a raw CR would end the segment). Borrows when nothing needs escaping.
+/// delimiter becomes its escape sequence, and every C0 control character
+/// and DEL become `\Xhh\` (a raw CR would end the segment, and a raw
+/// `<VT>` or `<FS>` would cut the MLLP frame that carries the value).
+/// Borrows when nothing needs escaping.
 ///
 /// With no escape character declared nothing can be escaped; delimiters and
-/// line breaks are then replaced by a space so the structure stays intact.
+/// control characters are then replaced by a space so the structure stays
+/// intact.
 pub fn encode<'a>(text: &'a str, seps: &Separators) -> Cow<'a, str> {
-    let specials = [
+    let delimiters = [
         (Some(seps.field), "F"),
         (seps.component, "S"),
         (seps.subcomponent, "T"),
         (seps.repetition, "R"),
         (seps.escape, "E"),
         (seps.truncation, "P"),
-        (Some(b'\r'), "X0D"),
-        (Some(b'\n'), "X0A"),
     ];
-    let code_for = |c: char| {
-        specials
+    let delimiter = |c: char| {
+        delimiters
             .iter()
             .find(|(d, _)| d.map(char::from) == Some(c))
             .map(|(_, code)| *code)
     };
-    if !text.chars().any(|c| code_for(c).is_some()) {
+    let special = |c: char| delimiter(c).is_some() || is_c0_or_del(c);
+    if !text.chars().any(special) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
-        match (code_for(c), seps.escape.map(char::from)) {
-            (Some(code), Some(esc)) => {
-                out.push(esc);
-                out.push_str(code);
-                out.push(esc);
-            }
-            (Some(_), None) => out.push(' '),
-            (None, _) => out.push(c),
+        let Some(esc) = seps.escape.map(char::from) else {
+            out.push(if special(c) { ' ' } else { c });
+            continue;
+        };
+        if let Some(code) = delimiter(c) {
+            out.push(esc);
+            out.push_str(code);
+            out.push(esc);
+        } else if is_c0_or_del(c) {
+            out.push(esc);
+            out.push_str(&format!("X{:02X}", u32::from(c)));
+            out.push(esc);
+        } else {
+            out.push(c);
         }
     }
     Cow::Owned(out)
+}
+
+/// A C0 control character (U+0000–U+001F) or DEL (U+007F).
+fn is_c0_or_del(c: char) -> bool {
+    c.is_ascii_control()
 }

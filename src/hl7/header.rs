@@ -6,7 +6,8 @@
 //! for the optional ones); nothing here fails — validation is the caller's
 //! job (e.g. answer AR with error 200 when `message_type` is empty).
 
-use super::er7::Message;
+use super::er7::{Message, Separators};
+use super::escape::encode;
 use super::view::{Field, Segment};
 
 /// A hierarchic designator (HD): MSH-3..6 are of this type.
@@ -18,6 +19,19 @@ pub struct Hd {
     pub universal_id: String,
     /// HD.3, e.g. `ISO`.
     pub universal_id_type: String,
+}
+
+impl Hd {
+    /// What names this application or facility: HD.1, else (HD.1 empty or
+    /// `""`) HD.2, so `^2.16.840.1^ISO` is known by its OID. Empty when
+    /// neither is valued.
+    pub fn id(&self) -> &str {
+        [&self.namespace_id, &self.universal_id]
+            .into_iter()
+            .map(|s| s.trim())
+            .find(|s| !s.is_empty() && *s != "\"\"")
+            .unwrap_or("")
+    }
 }
 
 /// The fields of MSH that matter for routing and acknowledging.
@@ -39,9 +53,15 @@ pub struct Header {
     pub trigger_event: String,
     /// MSH-9.3, e.g. `ADT_A01`; absent in v2.3, which has two components.
     pub structure: Option<String>,
-    /// MSH-10. "up to 20" characters before v2.7, 199 after; longer values
-    /// are accepted as-is.
+    /// MSH-10, the whole field decoded: "up to 20" characters before v2.7,
+    /// 199 after. Every repetition counts (`123~A` is not `123~B`), written
+    /// with the message's own repetition separator between them.
     pub control_id: String,
+    /// MSH-10 as our ACKs (`|^~\&`) write it: as sent when the message
+    /// uses the same separators and sent no control character, else each
+    /// repetition decoded and escaped again. MSA-2 echoes it, so the sender
+    /// gets back the text it sent (`\X41\`, repetitions).
+    pub control_id_wire: String,
     /// MSH-11.1: `P`, `T` or `D`.
     pub processing_id: String,
     /// MSH-12.1, e.g. `2.5.1`.
@@ -67,6 +87,7 @@ impl<'a> Message<'a> {
             trigger_event: text(9, 2),
             structure: non_empty(text(9, 3)),
             control_id: field_text(&msh, 10),
+            control_id_wire: field_wire(&msh, 10, self.separators()),
             processing_id: text(11, 1),
             version: text(12, 1),
             accept_ack_type: non_empty(text(15, 1)),
@@ -98,9 +119,23 @@ fn component_text(seg: &Segment<'_>, field: usize, comp: usize) -> String {
 
 fn field_text(seg: &Segment<'_>, field: usize) -> String {
     seg.field(field)
-        .and_then(|f| f.repetition(1))
-        .map(|r| r.text().into_owned())
+        .map(|f| f.text().into_owned())
         .unwrap_or_default()
+}
+
+/// A field as it would be written under the standard separators.
+fn field_wire(seg: &Segment<'_>, field: usize, seps: Separators) -> String {
+    let Some(f) = seg.field(field) else {
+        return String::new();
+    };
+    let raw = f.raw();
+    if seps == Separators::STANDARD && !raw.chars().any(|c| c.is_ascii_control()) {
+        return raw.to_owned();
+    }
+    f.repetitions()
+        .map(|r| encode(&r.text(), &Separators::STANDARD).into_owned())
+        .collect::<Vec<_>>()
+        .join("~")
 }
 
 /// Blank and `""` count as not valued (the corpus has `MSH-15 = " "`).

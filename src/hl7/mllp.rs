@@ -22,8 +22,15 @@
 //!   run when the next `<SB>` ends it (or every `max` bytes of a flood). A
 //!   frame cut short by a new `<SB>` is reported the same way.
 //! - [`FrameError::TooLarge`]: the frame grew past `max` bytes. Reported as
-//!   soon as that is known; its bytes are then dropped up to its `<EB>` or
-//!   the next `<SB>`, whichever comes first. Memory stays near `max`.
+//!   soon as that is known; its bytes are then dropped up to its `<EB>`.
+//!   While dropping, only `<EB>` ends it: a `<VT>` inside an oversized
+//!   message is its data, not a new frame (which would earn the sender a
+//!   second reply and leave it one ACK behind). Memory stays near `max`.
+//!
+//! The buffer is read through a cursor: a frame taken out of it copies only
+//! that frame, and the bytes before the cursor are dropped when they are at
+//! least half the buffer. A buffer grown past [`KEEP_CAPACITY`] by a large
+//! frame is shrunk back once it is empty.
 
 use thiserror::Error;
 
@@ -35,6 +42,9 @@ pub const END_BLOCK: u8 = 0x1C;
 pub const CARRIAGE_RETURN: u8 = 0x0D;
 /// A generous default frame limit for ADT traffic (1 MiB).
 pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
+/// The buffer capacity kept between frames; more is given back once the
+/// buffer is empty (a 1 MiB frame does not pin 1 MiB per idle connection).
+pub const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// Something other than a good frame turned up in the stream.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -68,9 +78,12 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct Framer {
     max: usize,
+    /// Bytes received; those before `pos` are consumed.
     buf: Vec<u8>,
+    /// The cursor: where the unconsumed bytes begin.
+    pos: usize,
     state: State,
-    /// In `InFrame`, bytes of `buf` already searched for `<EB>`/`<SB>`.
+    /// In `InFrame`, bytes after `pos` already searched for `<EB>`/`<SB>`.
     scanned: usize,
     /// Length of the current run of bytes outside frames.
     run: usize,
@@ -86,6 +99,7 @@ impl Framer {
         Self {
             max,
             buf: Vec::new(),
+            pos: 0,
             state: State::Idle,
             scanned: 0,
             run: 0,
@@ -96,12 +110,24 @@ impl Framer {
 
     /// Adds bytes as they arrived from the socket, in any chunking.
     pub fn push(&mut self, bytes: &[u8]) {
+        self.compact();
         self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes held but not yet returned (part of a frame, usually).
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len().saturating_sub(self.pos)
+    }
+
+    /// The buffer's capacity (what the framer's memory costs).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Whether a frame has begun (its `<SB>` seen) and not yet ended, also
+    /// while an oversized one is being dropped.
+    pub fn mid_frame(&self) -> bool {
+        self.state != State::Idle
     }
 
     /// The next complete frame's content (without `<SB>`/`<EB><CR>`), an
@@ -115,25 +141,53 @@ impl Framer {
             };
             match step {
                 Step::Emit(out) => return Some(out),
-                Step::NeedMore => return None,
+                Step::NeedMore => {
+                    self.compact();
+                    return None;
+                }
                 Step::Continue => {}
             }
         }
     }
 
+    /// The bytes not yet consumed.
+    fn rest(&self) -> &[u8] {
+        self.buf.get(self.pos..).unwrap_or_default()
+    }
+
+    /// Consumes `n` bytes.
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
+    }
+
+    /// Drops the consumed bytes when they are at least half the buffer, and
+    /// gives back the capacity a large frame left behind.
+    fn compact(&mut self) {
+        if self.pos >= self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            if self.buf.capacity() > KEEP_CAPACITY {
+                self.buf.shrink_to(KEEP_CAPACITY);
+            }
+        } else if self.pos > 0 && self.pos * 2 >= self.buf.len() {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+    }
+
     fn step_idle(&mut self) -> Step {
         // The <CR> of the <EB><CR> trailer belongs to the frame, not the run.
-        if self.after_frame && !self.buf.is_empty() {
-            if self.buf.first() == Some(&CARRIAGE_RETURN) {
-                self.buf.remove(0);
+        if self.after_frame && self.buffered() > 0 {
+            if self.rest().first() == Some(&CARRIAGE_RETURN) {
+                self.consume(1);
             }
             self.after_frame = false;
         }
-        let start = self.buf.iter().position(|&b| b == START_BLOCK);
-        let skipped = start.unwrap_or(self.buf.len());
+        let start = self.rest().iter().position(|&b| b == START_BLOCK);
+        let skipped = start.unwrap_or(self.buffered());
         self.note_outside(skipped);
         let Some(i) = start else {
-            self.buf.clear();
+            self.consume(skipped);
             // A flood of junk is reported every `max` bytes.
             if self.run < self.max.max(1) {
                 return Step::NeedMore;
@@ -142,7 +196,7 @@ impl Framer {
                 .end_run()
                 .map_or(Step::NeedMore, |e| Step::Emit(Err(e)));
         };
-        self.buf.drain(..=i);
+        self.consume(i + 1);
         self.state = State::InFrame;
         self.scanned = 0;
         self.end_run()
@@ -151,53 +205,58 @@ impl Framer {
 
     fn step_in_frame(&mut self) -> Step {
         let hit = self
-            .buf
+            .rest()
             .get(self.scanned..)
             .unwrap_or_default()
             .iter()
             .position(|&b| b == END_BLOCK || b == START_BLOCK)
             .map(|i| self.scanned + i);
         let Some(p) = hit else {
-            self.scanned = self.buf.len();
-            if self.buf.len() > self.max {
-                return self.too_large(self.buf.len(), State::Discarding);
+            self.scanned = self.buffered();
+            if self.buffered() > self.max {
+                let len = self.buffered();
+                self.consume(len);
+                return self.too_large(len, State::Discarding);
             }
             return Step::NeedMore;
         };
-        let is_end = self.buf.get(p) == Some(&END_BLOCK);
+        let is_end = self.rest().get(p) == Some(&END_BLOCK);
         if p > self.max {
-            // Drop through <EB>, or up to (not including) a new <SB>.
-            self.buf.drain(..p + usize::from(is_end));
+            // Drop through <EB>; a <VT> is the oversized frame's data, so
+            // the frame goes on until its <EB>.
+            self.consume(p + 1);
             self.after_frame = is_end;
-            return self.too_large(p, State::Idle);
+            let next = if is_end {
+                State::Idle
+            } else {
+                State::Discarding
+            };
+            return self.too_large(p, next);
         }
         if !is_end {
             // The frame was cut short; its bytes and its <SB> are garbage.
-            self.buf.drain(..=p);
+            self.consume(p + 1);
             self.scanned = 0;
             return Step::Emit(Err(FrameError::Garbage { skipped: p + 1 }));
         }
-        let frame: Vec<u8> = self.buf.drain(..=p).take(p).collect();
+        let frame = self.rest().get(..p).unwrap_or_default().to_vec();
+        self.consume(p + 1);
         self.state = State::Idle;
         self.after_frame = true;
         Step::Emit(Ok(frame))
     }
 
     fn step_discarding(&mut self) -> Step {
-        let hit = self
-            .buf
-            .iter()
-            .position(|&b| b == END_BLOCK || b == START_BLOCK);
-        match hit {
+        // Only <EB> ends an oversized frame.
+        match self.rest().iter().position(|&b| b == END_BLOCK) {
             None => {
-                self.buf.clear();
+                let all = self.buffered();
+                self.consume(all);
                 Step::NeedMore
             }
             Some(p) => {
-                // Drop through <EB>; leave an <SB> for Idle to find.
-                let is_end = self.buf.get(p) == Some(&END_BLOCK);
-                self.buf.drain(..p + usize::from(is_end));
-                self.after_frame = is_end;
+                self.consume(p + 1);
+                self.after_frame = true;
                 self.state = State::Idle;
                 Step::Continue
             }
@@ -205,9 +264,6 @@ impl Framer {
     }
 
     fn too_large(&mut self, len: usize, next: State) -> Step {
-        if next == State::Discarding {
-            self.buf.clear();
-        }
         self.state = next;
         self.scanned = 0;
         Step::Emit(Err(FrameError::TooLarge { len }))
@@ -215,7 +271,10 @@ impl Framer {
 
     /// Accounts for the first `n` bytes of `buf`, which lie between frames.
     fn note_outside(&mut self, n: usize) {
-        let junk = self.buf[..n]
+        let junk = self
+            .rest()
+            .get(..n)
+            .unwrap_or_default()
             .iter()
             .any(|&b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t'));
         self.run += n;

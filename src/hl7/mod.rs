@@ -35,7 +35,7 @@ mod scan;
 pub mod ts;
 pub mod view;
 
-pub use ack::{AckCode, AckError, ErrorCode, ErrorLocation, build_ack, parse_ack};
+pub use ack::{AckCode, AckError, ErrorCode, ErrorLocation, ack_control_id, build_ack, parse_ack};
 pub use er7::{Message, ParseError, Separators, parse, raw_segments};
 pub use header::{AckKind, Hd, Header};
 pub use mllp::{FrameError, Framer, frame};

@@ -15,16 +15,17 @@ use crate::store::notify::StoredPatient;
 /// What an ADT message says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AdtEvent {
-    /// MSH-9.2, e.g. `A04`.
+    /// MSH-9.2, else EVN-1, e.g. `A04`.
     pub trigger: String,
-    /// MSH-4.1: the sending facility (the feed).
+    /// MSH-4.1, else MSH-4.2: the sending facility (the feed).
     pub sending_facility: String,
-    /// PV1-3.4 (where the patient is), else the sending facility.
+    /// PV1-3.4.1, else PV1-3.4.2 (where the patient is: the HD's namespace
+    /// id, else its universal id), else the sending facility.
     pub location_facility: String,
     /// The NPIs the message's HDs give, where the patient is first (see
     /// [`facility_npis`]); the alert names the first.
     pub facility_npis: Vec<FacilityNpi>,
-    /// PV1-6.4: the prior location's facility (transfers).
+    /// PV1-6.4, read as PV1-3.4 is: the prior location's facility (transfers).
     pub prior_facility: Option<String>,
     /// PV1-19.1, else PID-18.1, as sent (empty when neither is given); shown.
     pub visit: String,
@@ -154,10 +155,15 @@ fn opt(msg: &Message, path: &str) -> Option<String> {
     Some(text(msg, path)).filter(|s| !s.is_empty() && s != "\"\"")
 }
 
+/// The value at `path`, empty when absent, empty or `""` (explicit null).
+fn valued(msg: &Message, path: &str) -> String {
+    opt(msg, path).unwrap_or_default()
+}
+
 /// Read the event out of a parsed ADT message.
 pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
     let header = msg.header();
-    let sending = header.sending_facility.namespace_id.clone();
+    let sending = header.sending_facility.id().to_string();
     let patient = patient(msg);
     if patient.identifiers.is_empty() && patient.family.is_empty() {
         return Err(AdtError::NoPatient);
@@ -174,9 +180,9 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
     );
     let shown = VisitText::read(msg.segment("PV1").as_ref());
     Ok(AdtEvent {
-        trigger: header.trigger_event.to_ascii_uppercase(),
-        location_facility: opt(msg, "PV1-3.4").unwrap_or_else(|| sending.clone()),
-        prior_facility: opt(msg, "PV1-6.4"),
+        trigger: trigger(msg, &header.trigger_event),
+        location_facility: facility(msg, "PV1-3.4").unwrap_or_else(|| sending.clone()),
+        prior_facility: facility(msg, "PV1-6.4"),
         facility_npis: facility_npis(msg),
         sending_facility: sending,
         visit: visit.unwrap_or_default(),
@@ -199,6 +205,24 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         merged: merges(msg),
         prior_visit: opt(msg, "MRG-5.1").filter(|v| !placeholder_identifier(v, "")),
     })
+}
+
+/// The trigger event: MSH-9.2, else EVN-1 (v2.3 feeds that send MSH-9 =
+/// `ADT` alone name the event only there), upper-cased.
+fn trigger(msg: &Message, msh9_2: &str) -> String {
+    Some(msh9_2.trim())
+        .filter(|t| !t.is_empty() && *t != "\"\"")
+        .map(str::to_string)
+        .or_else(|| opt(msg, "EVN-1.1"))
+        .unwrap_or_default()
+        .to_ascii_uppercase()
+}
+
+/// The facility an HD component names (PV1-3.4, PV1-6.4: the HD's parts are
+/// subcomponents there, `WEST&2222222223&NPI`): its namespace id, else its
+/// universal id.
+fn facility(msg: &Message, hd: &str) -> Option<String> {
+    opt(msg, &format!("{hd}.1")).or_else(|| opt(msg, &format!("{hd}.2")))
 }
 
 /// An NPI an HD of the message gives.
@@ -350,6 +374,7 @@ impl VisitText {
             pv1.and_then(|s| s.field(field))
                 .and_then(|f| f.component(component))
                 .map(|c| c.text().trim().to_string())
+                .filter(|s| s != "\"\"")
                 .unwrap_or_default()
         };
         Self {
@@ -375,21 +400,21 @@ fn patient(msg: &Message) -> StoredPatient {
             }
             continue;
         };
-        identifiers.push((value, text(msg, &format!("PID-3[{n}].4.1"))));
+        identifiers.push((value, valued(msg, &format!("PID-3[{n}].4.1"))));
     }
-    let phone: String = text(msg, "PID-13.1")
+    let phone: String = valued(msg, "PID-13.1")
         .chars()
         .filter(char::is_ascii_digit)
         .collect();
     let phone = if phone.is_empty() {
-        text(msg, "PID-13.6") + &text(msg, "PID-13.7")
+        valued(msg, "PID-13.6") + &valued(msg, "PID-13.7")
     } else {
         phone
     };
     StoredPatient {
         identifiers,
-        family: text(msg, "PID-5.1.1"),
-        given: text(msg, "PID-5.2"),
+        family: valued(msg, "PID-5.1.1"),
+        given: valued(msg, "PID-5.2"),
         birth_date: opt(msg, "PID-7.1").map(|d| d.chars().take(8).collect()),
         sex: opt(msg, "PID-8.1")
             .and_then(|s| s.chars().next())
@@ -401,9 +426,9 @@ fn patient(msg: &Message) -> StoredPatient {
 
 /// An XCN as "Given Family (id)".
 fn person(msg: &Message, field: &str) -> String {
-    let family = text(msg, &format!("{field}.2.1"));
-    let given = text(msg, &format!("{field}.3"));
-    let id = text(msg, &format!("{field}.1"));
+    let family = valued(msg, &format!("{field}.2.1"));
+    let given = valued(msg, &format!("{field}.3"));
+    let id = valued(msg, &format!("{field}.1"));
     let name = [given, family]
         .into_iter()
         .filter(|s| !s.is_empty())
@@ -913,5 +938,109 @@ MRG|X1^^^NORTH\r",
         // A time that did not read begins nothing.
         assert!(!new_episode(&ev("A04", "E"), None, "discharged", t));
         assert!(!new_episode(&ev("A04", "E"), at(1), "discharged", None));
+    }
+
+    fn read_text(text: &str) -> Result<AdtEvent, AdtError> {
+        read(&crate::hl7::parse(text.as_bytes()).expect("parse"))
+    }
+
+    #[test]
+    fn a_facility_given_as_a_whole_hd_is_its_namespace_id() {
+        // PV1-3.4 and PV1-6.4 are HDs: their parts are subcomponents.
+        let a02 = |pv1_3_4: &str, pv1_6_4: &str| {
+            read_text(&format!(
+                "MSH|^~\\&|EPIC|NORTH|HISP|HISP|2026||ADT^A02|C1|P|2.5.1\r\
+                 PID|1||M1^^^N^MR||Doe^Jane\rPV1|1|I|ICU^3^B^{pv1_3_4}|||ED^1^A^{pv1_6_4}\r"
+            ))
+            .expect("event")
+        };
+        let bed = a02("WEST&2222222223&NPI", "WEST");
+        assert_eq!(bed.location_facility, "WEST");
+        assert_eq!(bed.prior_facility.as_deref(), Some("WEST"));
+        assert_eq!(
+            decide(&bed, "admitted", &["admit"]).0,
+            Change::Quiet,
+            "a bed move"
+        );
+        let moved = a02("WEST&2222222223&NPI", "EAST&1111111112&NPI");
+        assert_eq!(
+            decide(&moved, "admitted", &["admit"]).0,
+            alert("transfer", "transfer:west".into())
+        );
+        // No namespace id: the universal id names it.
+        let oid = a02("&2.16.840.1.1&ISO", "&2.16.840.1.1&ISO");
+        assert_eq!(oid.location_facility, "2.16.840.1.1");
+        assert_eq!(decide(&oid, "admitted", &[]).0, Change::Quiet);
+        // Neither: where the patient is falls back to the sending facility.
+        let none = a02("", "\"\"");
+        assert_eq!(none.location_facility, "NORTH");
+        assert_eq!(none.prior_facility, None);
+    }
+
+    #[test]
+    fn an_explicit_null_is_no_value() {
+        let msg = |pid: &str, pv1: &str| {
+            read_text(&format!(
+                "MSH|^~\\&|EPIC|NORTH|HISP|HISP|2026||ADT^A04|C1|P|2.5.1\r{pid}\r{pv1}\rPD1||||\"\"^\"\"^\"\"\r"
+            ))
+        };
+        assert_eq!(
+            msg("PID|1||||\"\"^\"\"", "PV1|1|E").map(|_| ()),
+            Err(AdtError::NoPatient),
+            "no identifier, and a null name"
+        );
+        let null = "\"\"";
+        let mut pv1 = vec![""; 38];
+        pv1[0] = "PV1|1";
+        for at in [2, 36, 37] {
+            pv1[at - 1] = null;
+        }
+        let xcn = format!("{null}^{null}^{null}");
+        pv1[2] = &xcn;
+        pv1[6] = &xcn;
+        let e = msg(
+            "PID|1||M1^^^\"\"^MR||\"\"^\"\"||||||||\"\"",
+            pv1.join("|").as_str(),
+        )
+        .expect("event");
+        assert_eq!(e.patient.identifiers, [("M1".into(), String::new())]);
+        assert_eq!(
+            (e.patient.family.as_str(), e.patient.given.as_str()),
+            ("", "")
+        );
+        assert_eq!(e.attending, "");
+        assert_eq!(e.pcp, "");
+        assert_eq!(e.patient_class, "");
+        assert_eq!(e.location, "");
+        assert_eq!(e.discharge_disposition, "");
+        assert_eq!(e.discharged_to, "");
+        assert_eq!(e.patient.phone, None);
+    }
+
+    #[test]
+    fn the_trigger_comes_from_evn_1_when_msh_9_has_none() {
+        let event = |msh9: &str, evn1: &str| {
+            read_text(&format!(
+                "MSH|^~\\&|EPIC|NORTH|HISP|HISP|2026||{msh9}|C1|P|2.3\r\
+                 EVN|{evn1}|2026\rPID|1||M1^^^N^MR||Doe^Jane\rPV1|1|E\r"
+            ))
+            .expect("event")
+            .trigger
+        };
+        assert_eq!(event("ADT", "a04"), "A04");
+        assert_eq!(event("ADT^\"\"", "A03"), "A03");
+        assert_eq!(event("ADT^A01", "A04"), "A01", "MSH-9.2 first");
+        assert_eq!(event("ADT", ""), "");
+    }
+
+    #[test]
+    fn a_sending_facility_known_by_its_oid() {
+        let e = read_text(
+            "MSH|^~\\&|EPIC|^2.16.840.1.1^ISO|HISP|HISP|2026||ADT^A04|C1|P|2.5.1\r\
+             PID|1||M1^^^N^MR||Doe^Jane\rPV1|1|E\r",
+        )
+        .expect("event");
+        assert_eq!(e.sending_facility, "2.16.840.1.1");
+        assert_eq!(e.location_facility, "2.16.840.1.1");
     }
 }

@@ -18,7 +18,8 @@ use std::collections::HashSet;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use tokio::sync::{oneshot, watch};
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, oneshot, watch};
 
 use super::Notifier;
 use super::adt;
@@ -37,6 +38,7 @@ pub async fn serve(
 ) {
     let counts = ConnectionCounts::default();
     let max_per_ip = n.gw.hisp.config.mllp.max_connections_per_ip.max(1);
+    let open = Arc::new(Semaphore::new(n.mllp_limits.max_connections.max(1)));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -44,8 +46,14 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let Some(slot) = counts.acquire(peer.ip(), max_per_ip) else {
+                let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
                     // MLLP has no greeting to refuse with: the connection is closed.
+                    let max = n.mllp_limits.max_connections;
+                    tracing::warn!(%peer, max, "MLLP connection refused: too many open");
+                    drop(stream);
+                    continue;
+                };
+                let Some(slot) = counts.acquire(peer.ip(), max_per_ip) else {
                     tracing::warn!(%peer, max_per_ip, "MLLP connection refused: too many from this address");
                     drop(stream);
                     continue;
@@ -53,7 +61,7 @@ pub async fn serve(
                 let n = n.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _slot = slot;
+                    let _slot = (slot, permit);
                     let _ = stream.set_nodelay(true);
                     let ended = match tls {
                         None => connection(&n, stream, peer).await,
@@ -92,16 +100,65 @@ async fn handshake(
 /// How long a TLS handshake may take.
 const HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// What one MLLP connection may hold, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A connection that sends nothing for this long is closed.
+    pub idle: Duration,
+    /// A frame must end (`<EB>`) this long after it began (`<SB>`), or the
+    /// connection is closed: a sender dripping a frame cannot hold its
+    /// buffer forever.
+    pub frame: Duration,
+    /// Writing an ACK (to a peer that does not read) may take this long.
+    pub ack_write: Duration,
+    /// Open MLLP connections in all, beside `[mllp] max_connections_per_ip`.
+    pub max_connections: usize,
+}
+
+impl Limits {
+    /// The limits `hisp serve` uses. An interface engine on a LAN or VPN
+    /// sends a whole frame in milliseconds; 60 s still lets a 1 MiB frame
+    /// (`[notify] max_frame`) through at 140 kbit/s. 512 connections is
+    /// several per feed for hundreds of feeds, while the buffers they may
+    /// hold (up to `max_frame` each) stay within half a GiB.
+    pub const DEFAULT: Self = Self {
+        idle: Duration::from_secs(600),
+        frame: Duration::from_secs(60),
+        ack_write: Duration::from_secs(30),
+        max_connections: 512,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 /// Read frames and answer each with its ACK, in order.
 pub async fn connection<S>(n: &Notifier, mut stream: S, peer: SocketAddr) -> std::io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let limits = n.mllp_limits;
     let mut framer = Framer::new(n.gw.hisp.config.notify.max_frame.max(1024));
     let mut buf = vec![0u8; 64 * 1024];
+    // When the frame under way began (its <SB> arrived).
+    let mut frame_began: Option<Instant> = None;
     loop {
-        let got = match tokio::time::timeout(IDLE, stream.read(&mut buf)).await {
+        let wait = match frame_began {
+            Some(began) => limits
+                .frame
+                .saturating_sub(began.elapsed())
+                .min(limits.idle),
+            None => limits.idle,
+        };
+        let got = match tokio::time::timeout(wait, stream.read(&mut buf)).await {
             Ok(read) => read?,
+            Err(_) if frame_began.is_some_and(|b| b.elapsed() >= limits.frame) => {
+                tracing::info!(%peer, secs = limits.frame.as_secs(), "MLLP frame not ended in time: closed");
+                return Ok(());
+            }
             Err(_) => {
                 tracing::info!(%peer, "MLLP connection idle too long: closed");
                 return Ok(());
@@ -111,30 +168,54 @@ where
             return Ok(());
         }
         framer.push(buf.get(..got).unwrap_or(&[]));
+        let mut ended = false;
         while let Some(frame) = framer.next_frame() {
-            match frame {
-                Ok(bytes) => {
-                    let ack = n.receive(&bytes).await;
-                    stream.write_all(&hl7::frame(ack.as_bytes())).await?;
-                }
+            ended = true;
+            let reply = match frame {
+                Ok(bytes) => Some(n.receive(&bytes).await),
                 Err(e) => {
                     tracing::warn!(%peer, error = %e, "MLLP framing problem");
-                    if let Some(nack) = n.frame_error(&e) {
-                        stream.write_all(&hl7::frame(nack.as_bytes())).await?;
-                    }
+                    n.frame_error(&e)
                 }
+            };
+            if let Some(reply) = reply {
+                write_bounded(&mut stream, &hl7::frame(reply.as_bytes()), limits).await?;
             }
         }
-        stream.flush().await?;
+        frame_began = match (framer.mid_frame(), frame_began) {
+            (false, _) => None,
+            (true, Some(began)) if !ended => Some(began),
+            (true, _) => Some(Instant::now()),
+        };
     }
 }
 
-/// A connection that sends nothing for this long is closed.
-const IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+/// Write `bytes` (and flush) within `limits.ack_write`.
+async fn write_bounded<S>(stream: &mut S, bytes: &[u8], limits: Limits) -> std::io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    let write = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    match tokio::time::timeout(limits.ack_write, write).await {
+        Ok(done) => done,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the peer did not take its ACK in time",
+        )),
+    }
+}
 
 fn ack(header: &Header, code: AckCode, error: Option<AckError>, now: i64) -> String {
-    let control = format!("ACK{}", header.control_id);
-    hl7::build_ack(header, code, error.as_ref(), &control, now)
+    hl7::build_ack(
+        header,
+        code,
+        error.as_ref(),
+        &hl7::ack_control_id(header),
+        now,
+    )
 }
 
 fn err(code: ErrorCode, message: &str) -> Option<AckError> {
@@ -193,18 +274,8 @@ impl Notifier {
                 now,
             );
         }
-        if header.control_id.trim().is_empty()
-            || header.sending_facility.namespace_id.trim().is_empty()
-        {
-            // The dedup key needs both: without them every later message would
-            // look like a retry of this one.
-            let why = "MSH-4 (sending facility) and MSH-10 (message control id) are required";
-            return ack(
-                &header,
-                AckCode::AR,
-                err(ErrorCode::RequiredFieldMissing, why),
-                now,
-            );
+        if let Some((code, why)) = unusable_key(&header) {
+            return ack(&header, AckCode::AR, err(code, &why), now);
         }
         match self.commit(&header, bytes, now).await {
             Ok(a) => a,
@@ -257,22 +328,45 @@ impl Notifier {
         }
     }
 
+    /// Commit a batch in one transaction; should that fail, commit its
+    /// messages one by one, so one message the store refuses (whatever the
+    /// up-front checks missed) fails only itself, not every message that
+    /// happened to share its commit (each of which would get AE, be sent
+    /// again, and meet the bad one again).
     async fn commit_batch(&self, batch: Vec<Pending>) {
-        match self.store_batch(&batch).await {
-            Ok((acks, inserted)) => {
-                for (p, ack) in batch.into_iter().zip(acks) {
-                    let _ = p.reply.send(Ok(ack));
+        let mut inserted = false;
+        let replies: Vec<Result<String, String>> = match self.store_batch(&batch).await {
+            Ok((acks, new)) => {
+                inserted = new;
+                acks.into_iter().map(Ok).collect()
+            }
+            Err(e) if batch.len() > 1 => {
+                tracing::warn!(error = %e, messages = batch.len(), "group commit failed: committing its ADT messages one by one");
+                let mut each = Vec::with_capacity(batch.len());
+                for p in &batch {
+                    each.push(match self.store_batch(std::slice::from_ref(p)).await {
+                        Ok((acks, new)) => {
+                            inserted |= new;
+                            acks.into_iter().next().ok_or_else(|| "no ACK".to_string())
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot commit an ADT message");
+                            Err(e.to_string())
+                        }
+                    });
                 }
-                if inserted {
-                    self.ready.notify_one();
-                }
+                each
             }
             Err(e) => {
-                tracing::error!(error = %e, messages = batch.len(), "cannot commit ADT messages");
-                for p in batch {
-                    let _ = p.reply.send(Err(e.to_string()));
-                }
+                tracing::error!(error = %e, "cannot commit an ADT message");
+                vec![Err(e.to_string())]
             }
+        };
+        for (p, reply) in batch.into_iter().zip(replies) {
+            let _ = p.reply.send(reply);
+        }
+        if inserted {
+            self.ready.notify_one();
         }
     }
 
@@ -291,7 +385,7 @@ impl Notifier {
         let mut acks: Vec<Option<String>> = vec![None; batch.len()];
         let mut new_rows = Vec::new();
         for (i, p) in batch.iter().enumerate() {
-            if feeds.contains(&p.header.sending_facility.namespace_id.to_ascii_lowercase()) {
+            if feeds.contains(&p.header.sending_facility.id().to_ascii_lowercase()) {
                 let reply = ack(&p.header, AckCode::AA, None, p.now);
                 new_rows.push((i, reply));
             }
@@ -368,13 +462,65 @@ impl Notifier {
     }
 }
 
-/// The dedup key of a pending message.
+/// The dedup key of a pending message: MSH-3.1, MSH-4's identity (HD.1,
+/// else HD.2: [`Hd::id`](crate::hl7::Hd::id)) and the whole of MSH-10.
 fn key(p: &Pending) -> AdtKey<'_> {
     AdtKey {
         app: &p.header.sending_app.namespace_id,
-        facility: &p.header.sending_facility.namespace_id,
+        facility: p.header.sending_facility.id(),
         control_id: &p.header.control_id,
     }
+}
+
+/// The longest MSH-10 taken: HL7 v2.7's 199 characters.
+pub const MAX_CONTROL_ID: usize = 199;
+/// The longest MSH-3.1 and MSH-4 identity taken: 227 characters (a whole
+/// HD's length in v2.5). With MSH-10 that keeps the dedup key under
+/// PostgreSQL's btree entry limit (about 2.7 KB) even in 4-byte UTF-8.
+pub const MAX_HD_ID: usize = 227;
+
+/// Why a message's dedup key cannot be stored (answered AR, never stored):
+/// MSH-4 or MSH-10 missing (every later message would look like a retry of
+/// this one), a control character in MSH-3.1, MSH-4 or MSH-10 (raw or
+/// escaped as `\X00\`: PostgreSQL refuses NUL in text, and no identifier
+/// holds one), or one of them too long for the key's index.
+fn unusable_key(h: &Header) -> Option<(ErrorCode, String)> {
+    let parts = [
+        (
+            "MSH-3 (sending application)",
+            h.sending_app.namespace_id.as_str(),
+            MAX_HD_ID,
+        ),
+        (
+            "MSH-4 (sending facility)",
+            h.sending_facility.id(),
+            MAX_HD_ID,
+        ),
+        (
+            "MSH-10 (message control id)",
+            h.control_id.as_str(),
+            MAX_CONTROL_ID,
+        ),
+    ];
+    if h.control_id.trim().is_empty() || h.sending_facility.id().is_empty() {
+        let why = "MSH-4 (sending facility) and MSH-10 (message control id) are required";
+        return Some((ErrorCode::RequiredFieldMissing, why.to_string()));
+    }
+    for (name, value, max) in parts {
+        if value.chars().any(char::is_control) {
+            return Some((
+                ErrorCode::DataType,
+                format!("{name} holds a control character"),
+            ));
+        }
+        if value.chars().count() > max {
+            return Some((
+                ErrorCode::ValueTooLong,
+                format!("{name} is longer than {max} characters"),
+            ));
+        }
+    }
+    None
 }
 
 /// A received message waiting for its batch to commit.

@@ -34,6 +34,8 @@ pub struct Notifier {
     pub ready: Arc<Notify>,
     /// Received messages waiting for their group commit.
     intake: Arc<mllp::Intake>,
+    /// Time and connection limits of the MLLP listener.
+    pub mllp_limits: mllp::Limits,
 }
 
 impl Notifier {
@@ -43,6 +45,7 @@ impl Notifier {
             gw,
             ready: Arc::new(Notify::new()),
             intake: Arc::default(),
+            mllp_limits: mllp::Limits::DEFAULT,
         }
     }
 }

@@ -19,6 +19,7 @@ mod notify;
 mod notify_encounters;
 mod notify_features;
 mod notify_identity;
+mod notify_intake;
 mod notify_race;
 mod notify_review;
 mod notify_roster;

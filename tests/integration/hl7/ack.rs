@@ -211,3 +211,90 @@ fn timestamps() {
     assert_eq!(format_ts(i64::MIN), "00000101000000+0000");
     assert_eq!(format_ts(i64::MAX), "99991231235959+0000");
 }
+
+/// The ACK for a message whose MSH-10 (raw) is `msh10`, under MSH-2 `enc`.
+fn ack_for(enc: &str, msh10: &str) -> (Header, String) {
+    let text = format!("MSH|{enc}|S|SF|R|RF|2024||ADT^A01|{msh10}|P|2.5.1\r");
+    let h = parse(text.as_bytes()).expect("parse").header();
+    let ack = build_ack(&h, AckCode::AA, None, "K", NOW);
+    (h, ack)
+}
+
+fn msa2_raw(ack: &str) -> &str {
+    let msa = ack
+        .split('\r')
+        .find(|s| s.starts_with("MSA|"))
+        .expect("MSA");
+    msa.split('|').nth(2).expect("MSA-2")
+}
+
+#[test]
+fn msa2_echoes_msh10_as_sent_and_never_carries_a_control_character() {
+    // As sent, under the same separators: escapes and repetitions intact.
+    for sent in ["A\\X41\\B", "123~A", "X\\F\\Y", "plain-1"] {
+        let (_, ack) = ack_for("^~\\&", sent);
+        assert_eq!(msa2_raw(&ack), sent);
+    }
+    // Decoded to a control character: escaped, so the frame stays whole.
+    let (h, ack) = ack_for("^~\\&", "A\\X1C\\B\\X0B\\");
+    assert_eq!(h.control_id, "A\u{1c}B\u{0b}");
+    assert_eq!(msa2_raw(&ack), "A\\X1C\\B\\X0B\\");
+    assert!(
+        !ack.bytes().any(|b| b == 0x1C || b == 0x0B || b == 0),
+        "{ack:?}"
+    );
+    let (h, ack) = ack_for("^~\\&", "A\u{0}B");
+    assert_eq!(h.control_id, "A\u{0}B");
+    assert_eq!(msa2_raw(&ack), "A\\X00\\B");
+    // Other separators: each repetition decoded and written our way.
+    let (_, ack) = ack_for("^*!&", "A!X41!B*C");
+    assert_eq!(msa2_raw(&ack), "AAB~C");
+    let (_, ack) = ack_for("^*!&", "a~b");
+    assert_eq!(msa2_raw(&ack), "a\\R\\b");
+}
+
+#[test]
+fn the_control_id_is_the_whole_field() {
+    let (a, _) = ack_for("^~\\&", "123~A");
+    let (b, _) = ack_for("^~\\&", "123~B");
+    assert_eq!(a.control_id, "123~A");
+    assert_ne!(a.control_id, b.control_id, "two messages, two keys");
+    let (one, _) = ack_for("^~\\&", "123");
+    assert_eq!(one.control_id, "123");
+}
+
+#[test]
+fn our_own_control_id_fits_msh10s_20_characters() {
+    use hisp::hl7::ack_control_id;
+    let (short, _) = ack_for("^~\\&", "MSG00001");
+    assert_eq!(ack_control_id(&short), "ACKMSG00001");
+    for long in [
+        "12345678901234567890",
+        "X".repeat(199).as_str(),
+        "A\\X00\\B",
+        "1~2",
+    ] {
+        let (h, _) = ack_for("^~\\&", long);
+        let id = ack_control_id(&h);
+        assert!(id.len() <= 20 && id.starts_with("ACK"), "{id}");
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+        assert_eq!(id, ack_control_id(&h), "the same message, the same id");
+    }
+    let (a, _) = ack_for("^~\\&", &"A".repeat(30));
+    let (b, _) = ack_for("^~\\&", &"B".repeat(30));
+    assert_ne!(ack_control_id(&a), ack_control_id(&b));
+}
+
+#[test]
+fn a_facility_known_only_by_its_oid_is_named_by_it() {
+    let text = "MSH|^~\\&|APP|^2.16.840.1.113883.3.1^ISO|R|RF|2024||ADT^A01|1|P|2.5.1\r";
+    let h = parse(text.as_bytes()).expect("parse").header();
+    assert_eq!(h.sending_facility.namespace_id, "");
+    assert_eq!(h.sending_facility.id(), "2.16.840.1.113883.3.1");
+    let text = "MSH|^~\\&|APP|NORTH^2.16.840.1^ISO|R|RF|2024||ADT^A01|1|P|2.5.1\r";
+    let h = parse(text.as_bytes()).expect("parse").header();
+    assert_eq!(h.sending_facility.id(), "NORTH", "HD.1 first");
+    let text = "MSH|^~\\&|APP|\"\"|R|RF|2024||ADT^A01|1|P|2.5.1\r";
+    let h = parse(text.as_bytes()).expect("parse").header();
+    assert_eq!(h.sending_facility.id(), "");
+}

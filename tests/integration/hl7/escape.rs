@@ -134,3 +134,21 @@ fn escapes_decoded_through_the_message() {
     assert_eq!(nte.components().count(), 2);
     assert!(nte.raw().contains("\\T\\"));
 }
+
+#[test]
+fn encode_escapes_every_control_character() {
+    let s = Separators::STANDARD;
+    // <VT> and <FS> would cut the MLLP frame carrying the value.
+    assert_eq!(encode("A\u{1c}B\u{0b}C", &s), "A\\X1C\\B\\X0B\\C");
+    assert_eq!(encode("nul\0del\u{7f}", &s), "nul\\X00\\del\\X7F\\");
+    for c in (0u8..0x20).chain([0x7F]).map(char::from) {
+        let text = format!("a{c}b");
+        let out = encode(&text, &s);
+        assert!(!out.chars().any(|c| c.is_ascii_control()), "{c:?}: {out}");
+        assert_eq!(decode(&out, &s), text, "{c:?}");
+    }
+    // Beyond ASCII nothing changes (C1 and Latin-1 text are data).
+    assert!(matches!(encode("é\u{85}", &s), Cow::Borrowed(_)));
+    let no_esc = Separators { escape: None, ..s };
+    assert_eq!(encode("a\u{1c}b", &no_esc), "a b");
+}

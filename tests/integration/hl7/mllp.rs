@@ -2,7 +2,7 @@
 //! oversized frames and resynchronisation.
 
 use super::support::corpus;
-use hisp::hl7::mllp::{DEFAULT_MAX_FRAME, END_BLOCK, START_BLOCK};
+use hisp::hl7::mllp::{DEFAULT_MAX_FRAME, END_BLOCK, KEEP_CAPACITY, START_BLOCK};
 use hisp::hl7::{FrameError, Framer, frame, parse};
 
 type Item = Result<Vec<u8>, FrameError>;
@@ -131,14 +131,77 @@ fn oversized_streamed_is_reported_early_and_memory_stays_bounded() {
 }
 
 #[test]
-fn oversized_without_end_resyncs_at_next_start_block() {
+fn only_end_block_ends_an_oversized_frame() {
+    // A <VT> inside an oversized message is its data: one reply (AR) for
+    // the whole of it, and the sender's next frame is read as the next.
     let mut f = Framer::new(8);
-    let wire = [&[START_BLOCK][..], &[b'Y'; 20], &frame(b"ok")].concat();
-    let got = feed_all(&mut f, &[&wire]);
+    let wire = [&[START_BLOCK][..], &[b'Y'; 20], &frame(b"inside")].concat();
+    let got = feed_all(&mut f, &[&wire, &frame(b"next")]);
     assert_eq!(
         got,
-        vec![Err(FrameError::TooLarge { len: 20 }), Ok(b"ok".to_vec())]
+        vec![Err(FrameError::TooLarge { len: 20 }), Ok(b"next".to_vec())]
     );
+    // The same streamed in pieces, the <VT> arriving after the limit.
+    let mut f = Framer::new(8);
+    let got = feed_all(
+        &mut f,
+        &[
+            &[START_BLOCK],
+            &[b'Y'; 10],
+            &[START_BLOCK],
+            b"zz",
+            &[END_BLOCK, b'\r'],
+            &frame(b"ok"),
+        ],
+    );
+    assert_eq!(
+        got,
+        vec![Err(FrameError::TooLarge { len: 10 }), Ok(b"ok".to_vec())]
+    );
+}
+
+#[test]
+fn a_large_frame_does_not_pin_its_buffer() {
+    let big = vec![b'M'; 900 * 1024];
+    let mut f = Framer::new(DEFAULT_MAX_FRAME);
+    let got = feed_all(&mut f, &[&frame(&big)]);
+    assert_eq!(got, vec![Ok(big)]);
+    assert_eq!(f.buffered(), 0);
+    assert!(f.capacity() <= KEEP_CAPACITY, "{} kept", f.capacity());
+    // A frame following in the same read is still whole.
+    let got = feed_all(&mut f, &[&[frame(&[b'Q'; 200_000]), frame(A)].concat()]);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got.get(1), Some(&Ok(A.to_vec())));
+    assert!(f.capacity() <= KEEP_CAPACITY, "{} kept", f.capacity());
+}
+
+#[test]
+fn many_frames_in_one_read_all_come_out_in_order() {
+    let frames: Vec<Vec<u8>> = (0..5000).map(|i| format!("MSH|{i}").into_bytes()).collect();
+    let wire: Vec<u8> = frames.iter().flat_map(|m| frame(m)).collect();
+    let mut f = Framer::default();
+    f.push(&wire);
+    let got: Vec<Vec<u8>> = drain(&mut f)
+        .into_iter()
+        .map(|r| r.expect("frame"))
+        .collect();
+    assert_eq!(got, frames);
+    assert_eq!(f.buffered(), 0);
+}
+
+#[test]
+fn mid_frame_is_known() {
+    let mut f = Framer::new(8);
+    assert!(!f.mid_frame());
+    assert!(feed_all(&mut f, &[&[START_BLOCK], b"abc"]).is_empty());
+    assert!(f.mid_frame());
+    feed_all(&mut f, &[&[b'x'; 20]]);
+    assert!(
+        f.mid_frame(),
+        "an oversized frame being dropped is still a frame"
+    );
+    feed_all(&mut f, &[&[END_BLOCK, b'\r']]);
+    assert!(!f.mid_frame());
 }
 
 #[test]

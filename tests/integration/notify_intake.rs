@@ -1,0 +1,389 @@
+//! The MLLP intake on every engine, over real sockets: a message whose key
+//! the store cannot hold (a control character, an over-long MSH-10 or HD)
+//! is refused with AR, and a group commit that fails anyway is retried one
+//! message at a time, so one bad message cannot fail the others; MSH-10 is
+//! keyed whole (its repetitions too); a facility known only by its OID;
+//! our own MSH-10 fits 20 characters; a `<VT>` inside an oversized frame
+//! earns no second reply. Then the connection limits: a frame that never
+//! ends, an ACK nobody reads, and the cap on open connections.
+
+use std::time::Duration;
+
+use hisp::cli::notify_send_mllp as send_mllp;
+use hisp::hl7::{Framer, frame, parse, parse_ack};
+use hisp::notify::Notifier;
+use hisp::notify::mllp::{self, Limits};
+use hisp::store::Engine;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness;
+use crate::notify::ack_code;
+use crate::notify_features::{count, drained};
+use crate::smtp::Node;
+
+/// An A08 (an update: never an alert) with MSH-3, MSH-4 and MSH-10 as given.
+fn a08(msh3: &str, msh4: &str, msh10: &str) -> Vec<u8> {
+    format!(
+        "MSH|^~\\&|{msh3}|{msh4}|HISP|HISP|20261122060000||ADT^A08^ADT_A01|{msh10}|P|2.5.1\r\
+         EVN|A08|20261122055900\rPID|1||MRN1^^^NORTH^MR||Doe^Jane\rPV1|1|I\r"
+    )
+    .into_bytes()
+}
+
+/// MSA-1 and the ACK as text.
+async fn answer(n: &Node, msg: &[u8]) -> (String, String) {
+    let (code, ack) = ack_code(n, msg).await;
+    (code, String::from_utf8_lossy(&ack).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_the_store_cannot_hold_are_refused_and_one_bad_message_fails_only_itself() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        harness::ok(&a.cli(&["feed", "add", "--facility", "2.16.840.1.113883.3.7"]));
+
+        // Refused up front: NUL raw or escaped (PostgreSQL refuses it in
+        // text), other control characters, over-long values.
+        let long_app = "E".repeat(228);
+        for (msh3, msh4, msh10, why) in [
+            ("EPIC", "NORTHHOSP", "A\\X00\\B", "control character"),
+            ("EPIC", "NORTHHOSP", "A\0B", "control character"),
+            ("EPIC", "NORTHHOSP", "A\\X1C\\B", "control character"),
+            ("EPIC", "NORTH\\X09\\HOSP", "K1", "control character"),
+            ("EPIC", "NORTHHOSP", &"X".repeat(3000), "longer than 199"),
+            ("EPIC", "NORTHHOSP", &"X".repeat(200), "longer than 199"),
+            (&long_app, "NORTHHOSP", "K2", "longer than 227"),
+        ] {
+            let (code, ack) = answer(&a, &a08(msh3, msh4, msh10)).await;
+            assert_eq!(code, "AR", "{e}: {why}: {ack}");
+            assert!(ack.contains(why), "{e}: {ack}");
+            assert!(!ack.bytes().any(|b| b < 0x20 && b != b'\r'), "{e}: {ack:?}");
+        }
+        // At the limits: taken.
+        assert_eq!(
+            answer(&a, &a08("EPIC", "NORTHHOSP", &"X".repeat(199)))
+                .await
+                .0,
+            "AA",
+            "{e}"
+        );
+        let app = "E".repeat(227);
+        assert_eq!(
+            answer(&a, &a08(&app, "NORTHHOSP", "K3")).await.0,
+            "AA",
+            "{e}"
+        );
+
+        // MSH-10 is keyed whole: `123~A` and `123~B` are two messages, and
+        // each ACK's MSA-2 is the MSH-10 as sent.
+        let (code, first) = answer(&a, &a08("EPIC", "NORTHHOSP", "123~A")).await;
+        assert_eq!(code, "AA", "{e}");
+        assert!(first.contains("MSA|AA|123~A\r"), "{e}: {first}");
+        let (code, second) = answer(&a, &a08("EPIC", "NORTHHOSP", "123~B")).await;
+        assert_eq!(code, "AA", "{e}");
+        assert!(second.contains("MSA|AA|123~B\r"), "{e}: {second}");
+        assert_ne!(first, second, "{e}: the second is not a retry of the first");
+        assert_eq!(
+            count(
+                &a,
+                "SELECT COUNT(*) FROM adt_messages WHERE control_id LIKE '123~%'"
+            )
+            .await,
+            2,
+            "{e}"
+        );
+
+        // A facility known only by its OID (MSH-4.1 empty) is that feed.
+        let (code, ack) = answer(&a, &a08("EPIC", "^2.16.840.1.113883.3.7^ISO", "O1")).await;
+        assert_eq!(code, "AA", "{e}: {ack}");
+        assert_eq!(
+            answer(&a, &a08("EPIC", "^2.16.840.1.9^ISO", "O2")).await.0,
+            "AR",
+            "{e}"
+        );
+
+        // Our own MSH-10 is at most 20 characters.
+        let long = "L".repeat(40);
+        let (_, ack) = answer(&a, &a08("EPIC", "NORTHHOSP", &long)).await;
+        let ours = parse(ack.as_bytes()).expect("ack").header().control_id;
+        assert!(ours.len() <= 20 && !ours.is_empty(), "{e}: {ours}");
+
+        // One message the store refuses (here a trigger refuses it) shares
+        // a group commit with others: only it fails.
+        refuse_in_store(&a, "BOOM").await;
+        let hold = hold_adt_writes(&a).await;
+        let lead = tokio::spawn(send(&a, "LEAD"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let ids = ["B1", "B2", "BOOM", "B3", "B4", "B5"];
+        let batch: Vec<_> = ids.iter().map(|id| tokio::spawn(send(&a, id))).collect();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        drop(hold);
+        assert_eq!(lead.await.expect("join"), "AA", "{e}");
+        for (id, sent) in ids.iter().zip(batch) {
+            let want = if *id == "BOOM" { "AE" } else { "AA" };
+            assert_eq!(sent.await.expect("join"), want, "{e}: {id}");
+        }
+        // The others were committed: a retry gets the stored ACK.
+        assert_eq!(send(&a, "B3").await, "AA", "{e}");
+        assert_eq!(
+            count(&a, "SELECT COUNT(*) FROM adt_messages WHERE control_id IN ('LEAD', 'B1', 'B2', 'B3', 'B4', 'B5', 'BOOM')").await,
+            6,
+            "{e}"
+        );
+        drained(&a).await;
+        a.stop().await;
+    }
+}
+
+/// Send an A08 from NORTHHOSP with MSH-10 `id` on a connection of its own.
+fn send(n: &Node, id: &str) -> impl std::future::Future<Output = String> + Send + 'static {
+    let addr = n.mllp;
+    let msg = a08("EPIC", "NORTHHOSP", id);
+    async move {
+        let ack = send_mllp(addr, &msg).await.expect("mllp");
+        parse_ack(&ack).expect("ack").0
+    }
+}
+
+/// A trigger that makes the store refuse a message with MSH-10 `id`.
+async fn refuse_in_store(n: &Node, id: &str) {
+    let mut conn = n.hisp.conn().await.expect("conn");
+    let statements = match n.hisp.store.engine() {
+        Engine::Sqlite => vec![format!(
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON adt_messages WHEN NEW.control_id = '{id}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )],
+        Engine::Postgres => vec![
+            format!(
+                "CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.control_id = '{id}' THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+                 RETURN NEW; END $$"
+            ),
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON adt_messages FOR EACH ROW \
+             EXECUTE FUNCTION refuse_one()"
+                .to_string(),
+        ],
+    };
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await
+            .expect("trigger");
+    }
+}
+
+/// Hold off every write to `adt_messages` until dropped, so messages sent
+/// meanwhile pile up into one group commit.
+async fn hold_adt_writes(n: &Node) -> hisp::store::Tx {
+    let mut tx = n.hisp.store.begin().await.expect("begin");
+    if n.hisp.store.engine() == Engine::Postgres {
+        sqlx::query("LOCK TABLE adt_messages IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .expect("lock");
+    }
+    tx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_block_inside_an_oversized_frame_gets_no_second_reply() {
+    let mut a = Node::new("a.test", false, None).await;
+    a.set("HISP_NOTIFY_MAX_FRAME", "2048");
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let mut s = tokio::net::TcpStream::connect(a.mllp)
+        .await
+        .expect("connect");
+    // 3 KB of message with a <VT> in the middle, then a good message.
+    let mut big = a08("EPIC", "NORTHHOSP", "BIG");
+    big.extend(std::iter::repeat_n(b'X', 2500));
+    big.push(0x0B);
+    big.extend(std::iter::repeat_n(b'Y', 500));
+    s.write_all(&frame(&big)).await.expect("send");
+    let mut framer = Framer::default();
+    let first = read_ack(&mut s, &mut framer).await;
+    assert_eq!(parse_ack(&first).expect("ack").0, "AR");
+    s.write_all(&frame(&a08("EPIC", "NORTHHOSP", "AFTER")))
+        .await
+        .expect("send");
+    let next = read_ack(&mut s, &mut framer).await;
+    assert_eq!(
+        parse_ack(&next).expect("ack"),
+        ("AA".into(), "AFTER".into())
+    );
+    a.stop().await;
+}
+
+/// Read one framed reply (`framer` keeps what came after it).
+async fn read_ack<S: tokio::io::AsyncRead + Unpin>(s: &mut S, framer: &mut Framer) -> Vec<u8> {
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(f) = framer.next_frame() {
+            return f.expect("frame");
+        }
+        let n = tokio::time::timeout(Duration::from_secs(30), s.read(&mut buf))
+            .await
+            .expect("a reply in time")
+            .expect("read");
+        assert!(n > 0, "closed before the reply");
+        framer.push(&buf[..n]);
+    }
+}
+
+/// A notifier on `n`'s store with these limits.
+fn notifier(n: &Node, limits: Limits) -> Notifier {
+    let mut notifier = Notifier::new(hisp::smtp::Gateway::new(n.hisp.clone()));
+    notifier.mllp_limits = limits;
+    notifier
+}
+
+const SHORT: Limits = Limits {
+    idle: Duration::from_secs(20),
+    frame: Duration::from_millis(300),
+    ack_write: Duration::from_millis(300),
+    max_connections: 2,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_that_never_ends_and_an_ack_nobody_reads_end_the_connection() {
+    let a = Node::new("a.test", false, None).await;
+    let n = notifier(&a, SHORT);
+    let peer = "127.0.0.1:1".parse().expect("addr");
+    // A frame begun and dripped, never ended: closed at the frame deadline,
+    // long before the idle limit.
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let served = tokio::spawn({
+        let n = n.clone();
+        async move { mllp::connection(&n, server, peer).await }
+    });
+    client.write_all(&[0x0B]).await.expect("start");
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if client.write_all(b"MSH").await.is_err() {
+            break;
+        }
+    }
+    let ended = tokio::time::timeout(Duration::from_secs(5), served).await;
+    assert!(ended.is_ok(), "the connection outlived its frame deadline");
+    // A peer that sends but never reads its ACKs: the write gives up.
+    let (mut client, server) = tokio::io::duplex(256);
+    let served = tokio::spawn({
+        let n = n.clone();
+        async move { mllp::connection(&n, server, peer).await }
+    });
+    // Messages of no type (AR each, no database needed) until the ACKs
+    // back up.
+    let junk = frame(b"MSH|^~\\&|X");
+    let writer = tokio::spawn(async move {
+        for _ in 0..200 {
+            if client.write_all(&junk).await.is_err() {
+                break;
+            }
+        }
+        client
+    });
+    let ended = tokio::time::timeout(Duration::from_secs(5), served)
+        .await
+        .expect("the connection outlived its ACK write timeout")
+        .expect("join");
+    assert!(ended.is_err(), "ended by the write timeout");
+    drop(writer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_connections_are_capped_in_all() {
+    let a = Node::new("a.test", false, None).await;
+    let n = notifier(&a, SHORT);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let served = tokio::spawn(mllp::serve(n, listener, None, stopped));
+    let one = tokio::net::TcpStream::connect(addr).await.expect("one");
+    let two = tokio::net::TcpStream::connect(addr).await.expect("two");
+    let mut three = tokio::net::TcpStream::connect(addr).await.expect("three");
+    let mut buf = [0u8; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(5), three.read(&mut buf))
+        .await
+        .expect("the third is closed at once");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    // The first two are served; once one closes, a new one is.
+    let mut two = two;
+    two.write_all(&frame(b"MSH|^~\\&|X")).await.expect("send");
+    let ack = read_ack(&mut two, &mut Framer::default()).await;
+    assert!(parse_ack(&ack).is_ok());
+    drop(one);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut four = tokio::net::TcpStream::connect(addr).await.expect("four");
+    four.write_all(&frame(b"MSH|^~\\&|X")).await.expect("send");
+    let ack = read_ack(&mut four, &mut Framer::default()).await;
+    assert!(parse_ack(&ack).is_ok());
+    stop.send(true).expect("stop");
+    served.await.expect("join");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adt_send_sends_every_message_of_a_file_to_host_port() {
+    let mut a = Node::new("a.test", false, None).await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let to = format!("localhost:{}", a.mllp.port());
+    // Saved as people save them: CRLF, some still in MLLP framing.
+    let text = |m: Vec<u8>| String::from_utf8(m).expect("utf8").replace('\r', "\r\n");
+    let file = a.dir.path().join("three.hl7");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\x0b{}\x1c\r{}",
+            text(a08("EPIC", "NORTHHOSP", "M1")),
+            text(a08("EPIC", "ELSEWHERE", "M2")),
+            text(a08("EPIC", "NORTHHOSP", "M3")),
+        ),
+    )
+    .expect("file");
+    let out = a.cli(&["adt", "send", file.to_str().expect("p"), "--to", &to]);
+    harness::fails(&out, 1, "1 of 3 messages not accepted: message 2 AR");
+    let printed = harness::stdout(&out);
+    let at = |needle: &str| {
+        printed
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {printed}"))
+    };
+    assert!(at("MSA|AA|M1") < at("MSA|AR|M2") && at("MSA|AR|M2") < at("MSA|AA|M3"));
+    assert!(printed.contains("-- message 3 of 3: AA"), "{printed}");
+    // Every message sent was committed, each once.
+    assert_eq!(
+        count(
+            &a,
+            "SELECT COUNT(*) FROM adt_messages WHERE control_id IN ('M1', 'M3')"
+        )
+        .await,
+        2
+    );
+    // All accepted: success.
+    let file = a.dir.path().join("two.hl7");
+    let two = [
+        a08("EPIC", "NORTHHOSP", "M4"),
+        a08("EPIC", "NORTHHOSP", "M5"),
+    ]
+    .concat();
+    std::fs::write(&file, two).expect("file");
+    let printed = harness::ok(&a.cli(&["adt", "send", file.to_str().expect("p"), "--to", &to]));
+    assert!(
+        printed.contains("MSA|AA|M4") && printed.contains("MSA|AA|M5"),
+        "{printed}"
+    );
+    // A name that does not resolve fails with one line.
+    let out = a.cli(&[
+        "adt",
+        "send",
+        file.to_str().expect("p"),
+        "--to",
+        "no-such-host.invalid:2575",
+    ]);
+    harness::fails(&out, 1, "no-such-host.invalid:2575");
+    a.stop().await;
+}
