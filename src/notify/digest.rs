@@ -54,7 +54,7 @@ impl Notifier {
                     continue; // another node has it
                 }
                 let alerts =
-                    notify::unsent_alerts(&mut tx, hisp.store.sealer(), &subscriber).await?;
+                    notify::unsent_alerts(&mut tx, hisp.store.sealer(), Some(&subscriber)).await?;
                 tx.commit().await?;
                 alerts
             };

@@ -12,11 +12,17 @@
 //!   opt-out, near misses included) are closed as rejected, by whoever
 //!   recorded the opt-out, and their ADT messages are forgotten.
 //!
+//! - **Alerts filed and not yet sent** about the patient (judged under the
+//!   patient the ADT named, kept with the alert until it is sent, the
+//!   index's person for it, and the roster entry) are withdrawn: a digest
+//!   subscriber's, and one left unsent when its subscriber moved from the
+//!   digest back to real time, which would otherwise stay in the worklist.
+//!
 //! The other ADT messages were forgotten when processed (a processed message
 //! is kept only while a review of it is open, see `process::Keep`), and an
 //! opted-out patient's later messages are never kept. Alerts already sent are
-//! the subscriber's record and stay in their worklist; alerts filed for a
-//! daily digest and not yet sent are withdrawn by the digest.
+//! the subscriber's record and stay in their worklist; the digest checks
+//! consent again before it sends.
 //!
 //! **Decision:** an index person is found by identifier only. Finding one by
 //! demographics would mean opening every person in the index on each
@@ -40,6 +46,23 @@ pub(super) struct Sweep {
     pub identifiers: Vec<(String, String)>,
     /// Open reviews about the patient: closed.
     reviews: Vec<(i64, i64)>,
+    /// Alerts about the patient filed and not yet sent: withdrawn.
+    alerts: Vec<i64>,
+}
+
+/// The patient index's people for `p`: filed under its identifiers and not
+/// contradicted by its demographics.
+async fn indexed_people(
+    conn: &mut AnyConnection,
+    sealer: &crate::store::Sealer,
+    p: &StoredPatient,
+) -> Result<Vec<StoredPatient>, OpsError> {
+    let demo = mpi_patient(0, p).demographics;
+    let people = notify::index_persons(conn, sealer, &p.identifiers).await?;
+    Ok(people
+        .into_iter()
+        .filter(|k| !mpi::contradicts(&mpi_patient(0, k).demographics, &demo))
+        .collect())
 }
 
 /// The opt-out as the worker matches it: a one-person index.
@@ -84,6 +107,21 @@ impl Hisp {
                 sweep.reviews.push((review.id, review.adt_id));
             }
         }
+        for alert in notify::unsent_alerts(&mut conn, sealer, None).await? {
+            let mut about = Vec::new();
+            if let Some(id) = alert.roster_entry_id
+                && let Some(e) = notify::entry(&mut conn, sealer, id, 0).await?
+            {
+                about.push(e.patient);
+            }
+            if let Some(p) = alert.patient {
+                about.extend(indexed_people(&mut conn, sealer, &p).await?);
+                about.push(p);
+            }
+            if about.iter().any(|p| holds(&index, p)) {
+                sweep.alerts.push(alert.id);
+            }
+        }
         Ok(sweep)
     }
 
@@ -102,13 +140,7 @@ impl Hisp {
         let raw = notify::adt_message(conn, sealer, review.adt_id).await?;
         let adt = raw.and_then(|raw| read_event(&hl7::parse(&raw).ok()?).ok());
         if let Some(ev) = adt {
-            let demo = mpi_patient(0, &ev.patient).demographics;
-            let people = notify::index_persons(conn, sealer, &ev.patient.identifiers).await?;
-            out.extend(
-                people
-                    .into_iter()
-                    .filter(|k| !mpi::contradicts(&mpi_patient(0, k).demographics, &demo)),
-            );
+            out.extend(indexed_people(conn, sealer, &ev.patient).await?);
             out.push(ev.patient);
         }
         Ok(out)
@@ -134,11 +166,19 @@ impl Hisp {
             }
         }
         notify::index_forget(conn, self.store.sealer(), &sweep.identifiers).await?;
-        if closed == 0 && sweep.identifiers.is_empty() {
+        let mut withdrawn = 0;
+        for &id in &sweep.alerts {
+            // Unsent only: one sent meanwhile is the subscriber's record.
+            if notify::delete_unsent_alert(conn, id).await? {
+                withdrawn += 1;
+            }
+        }
+        if closed == 0 && sweep.identifiers.is_empty() && withdrawn == 0 {
             return Ok(None);
         }
         Ok(Some(format!(
-            "{closed} open review(s) closed; {} identifier(s) unfiled from the patient index",
+            "{closed} open review(s) closed; {} identifier(s) unfiled from the patient index; \
+             {withdrawn} unsent alert(s) withdrawn",
             sweep.identifiers.len()
         )))
     }

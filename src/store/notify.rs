@@ -1458,16 +1458,18 @@ pub struct UnsentAlert {
     pub patient: Option<StoredPatient>,
 }
 
-/// A subscriber's alerts not yet sent (the digest's), oldest first.
+/// A subscriber's alerts not yet sent (the digest's), or every
+/// subscriber's (`None`: an opt-out's sweep), oldest first.
 pub async fn unsent_alerts(
     conn: &mut AnyConnection,
     sealer: &Sealer,
-    subscriber: &str,
+    subscriber: Option<&str>,
 ) -> Result<Vec<UnsentAlert>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, roster_entry_id, summary_sealed, patient_sealed FROM alerts WHERE subscriber = $1 AND message_id IS NULL ORDER BY id",
+        "SELECT id, roster_entry_id, summary_sealed, patient_sealed FROM alerts
+         WHERE ($1 = '' OR subscriber = $1) AND message_id IS NULL ORDER BY id",
     )
-    .bind(subscriber)
+    .bind(subscriber.unwrap_or(""))
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()

@@ -370,25 +370,26 @@ async fn patient_index_digest_and_identical_alerts() {
         "--authority",
         "NORTH",
     ]));
+    // The opt-out's sweep withdraws it at once.
+    assert_eq!(daves(alerts(&a).await), 2, "withdrawn, not sent");
+    let swept = count(
+        &a,
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'consent.sweep' \
+         AND detail LIKE '%1 unsent alert(s) withdrawn'",
+    )
+    .await;
+    assert_eq!(swept, 1, "the sweep audited");
     let out = harness::ok(&a.cli(&["alert", "digest"]));
     assert!(out.contains("0 digest"), "{out}");
-    assert_eq!(daves(alerts(&a).await), 2, "withdrawn, not sent");
     assert_eq!(
         a.hisp.mailbox_list(&dave, INBOX).await.expect("list").len(),
         1
     );
-    assert_eq!(
-        count(
-            &a,
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.withdrawn'"
-        )
-        .await,
-        1
-    );
     // Dave's practice knows Lois by its own number; the hospital's ADT
     // names her by its MRN, and her name, birth date, sex and ZIP match.
-    // She opts out at the hospital, under its MRN: the digest judges her
-    // alert under the patient the ADT named too, and withdraws it.
+    // Her opt-out at the hospital, under its MRN, is recorded without a
+    // sweep (as before sweeps withdrew alerts): the digest judges her alert
+    // under the patient the ADT named too, and withdraws it.
     roster(
         &a,
         "dave@a.test",
@@ -416,17 +417,27 @@ async fn patient_index_digest_and_identical_alerts() {
         !String::from_utf8_lossy(&sealed).contains("Lane"),
         "the alert's patient is sealed at rest"
     );
-    harness::ok(&a.cli(&[
-        "consent",
-        "opt-out",
-        "--patient-id",
-        "L55",
-        "--authority",
-        "NORTH",
-    ]));
+    let l55 = hisp::store::notify::StoredPatient {
+        identifiers: vec![("L55".into(), "NORTH".into())],
+        ..Default::default()
+    };
+    let mut conn = a.hisp.conn().await.expect("conn");
+    let now = a.hisp.now();
+    hisp::store::notify::insert_consent(&mut conn, a.hisp.store.sealer(), "opt-out", &l55, now)
+        .await
+        .expect("opt-out");
+    drop(conn);
     let out = harness::ok(&a.cli(&["alert", "digest"]));
     assert!(out.contains("0 digest"), "{out}");
     assert_eq!(daves(alerts(&a).await), 2, "withdrawn, not sent");
+    assert_eq!(
+        count(
+            &a,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.withdrawn'"
+        )
+        .await,
+        1
+    );
     assert_eq!(
         count(
             &a,

@@ -102,7 +102,9 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
         let swept = audit_details(&a, "consent.sweep").await;
         assert_eq!(
             swept,
-            ["0 open review(s) closed; 2 identifier(s) unfiled from the patient index"],
+            [
+                "0 open review(s) closed; 2 identifier(s) unfiled from the patient index; 0 unsent alert(s) withdrawn"
+            ],
             "{e}"
         );
         opt_out(&a, "219456781", "SSA");
