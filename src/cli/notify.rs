@@ -609,6 +609,15 @@ fn split_messages(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             _ => text.push(b),
         }
     }
+    // A BOM at the start of any line, as `cat` of files saved with one leaves.
+    let mut lines = Vec::with_capacity(text.len());
+    for (i, line) in text.split(|b| *b == b'\r').enumerate() {
+        if i > 0 {
+            lines.push(b'\r');
+        }
+        lines.extend_from_slice(line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line));
+    }
+    let text = lines;
     let mut starts: Vec<usize> = Vec::new();
     for at in 0..text.len() {
         let line_start = at == 0 || text.get(at - 1) == Some(&b'\r');
@@ -772,7 +781,8 @@ mod tests {
         let a = "MSH|^~\\&|A|NORTH|H|H|2026||ADT^A04|M1|P|2.5.1\r\nPID|1||X\r\n";
         let b = "MSH|^~\\&|A|NORTH|H|H|2026||ADT^A03|M2|P|2.5.1\nPID|1||Y\n\n";
         let c = "MSH#^~\\&#A#NORTH#H#H#2026##ADT^A08#M3#P#2.5.1\rPID#1##MSHX\r";
-        let file = format!("\u{feff}\r\n\x0b{a}\x1c\r\x0b{b}\x1c\r\x0c{c}");
+        // Each saved with a BOM, then concatenated.
+        let file = format!("\u{feff}\r\n\x0b{a}\x1c\r\x0b\u{feff}{b}\x1c\r\x0c\u{feff}{c}");
         let got = split_messages(file.as_bytes()).expect("split");
         let want = [
             "MSH|^~\\&|A|NORTH|H|H|2026||ADT^A04|M1|P|2.5.1\rPID|1||X\r",

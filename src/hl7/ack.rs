@@ -149,6 +149,7 @@ pub fn build_ack(
     } else {
         original.control_id_wire.clone()
     };
+    let msa2 = capped(msa2);
     let _ = write!(out, "MSA|{msa1}|{msa2}");
     let legacy = is_legacy_err(original);
     if let (Some(e), true) = (error, legacy) {
@@ -188,6 +189,24 @@ pub fn ack_control_id(original: &Header) -> String {
 
 /// The longest MSH-10 through v2.6 (v2.7 allows 199).
 pub const MAX_CONTROL_ID: usize = 20;
+
+/// The longest MSA-2 echoed: an MSH-10 refused for its length (over 199
+/// characters) comes back cut, not whole, so a refusal is never larger than
+/// what it refuses; the cut never splits an escape sequence.
+const MAX_ECHO: usize = 199;
+
+fn capped(msa2: String) -> String {
+    if msa2.chars().count() <= MAX_ECHO {
+        return msa2;
+    }
+    let mut cut: String = msa2.chars().take(MAX_ECHO).collect();
+    if cut.matches('\\').count() % 2 == 1
+        && let Some(at) = cut.rfind('\\')
+    {
+        cut.truncate(at);
+    }
+    cut
+}
 
 /// ERR changed shape in v2.5: before it, ERR-1 (ELD) held location + code.
 fn is_legacy_err(h: &Header) -> bool {

@@ -215,6 +215,7 @@ fn trigger(msg: &Message, msh9_2: &str) -> String {
         .map(str::to_string)
         .or_else(|| opt(msg, "EVN-1.1"))
         .unwrap_or_default()
+        .trim()
         .to_ascii_uppercase()
 }
 

@@ -340,10 +340,18 @@ impl Notifier {
                 inserted = new;
                 acks.into_iter().map(Ok).collect()
             }
-            Err(e) if batch.len() > 1 => {
+            // Only when the database refused a statement (the data's
+            // doing): a store that is down or timing out would fail each
+            // message again, holding every sender for as many timeouts.
+            Err(e) if batch.len() > 1 && refused(&e) => {
                 tracing::warn!(error = %e, messages = batch.len(), "group commit failed: committing its ADT messages one by one");
                 let mut each = Vec::with_capacity(batch.len());
+                let mut down: Option<String> = None;
                 for p in &batch {
+                    if let Some(why) = &down {
+                        each.push(Err(why.clone()));
+                        continue;
+                    }
                     each.push(match self.store_batch(std::slice::from_ref(p)).await {
                         Ok((acks, new)) => {
                             inserted |= new;
@@ -351,11 +359,20 @@ impl Notifier {
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "cannot commit an ADT message");
-                            Err(e.to_string())
+                            let why = e.to_string();
+                            if !refused(&e) {
+                                down = Some(why.clone());
+                            }
+                            Err(why)
                         }
                     });
                 }
                 each
+            }
+            Err(e) if batch.len() > 1 => {
+                tracing::error!(error = %e, messages = batch.len(), "cannot commit ADT messages");
+                let why = e.to_string();
+                batch.iter().map(|_| Err(why.clone())).collect()
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot commit an ADT message");
@@ -462,13 +479,24 @@ impl Notifier {
     }
 }
 
+/// Did the database refuse a statement (a constraint, a value it cannot
+/// hold, a trigger), as opposed to being out of reach?
+fn refused(e: &OpsError) -> bool {
+    matches!(
+        e,
+        OpsError::Store(crate::store::StoreError::Db(sqlx::Error::Database(_)))
+    )
+}
+
 /// The dedup key of a pending message: MSH-3.1, MSH-4's identity (HD.1,
-/// else HD.2: [`Hd::id`](crate::hl7::Hd::id)) and the whole of MSH-10.
+/// else HD.2: [`Hd::id`](crate::hl7::Hd::id)) and the whole of MSH-10 as
+/// written (`Header::control_id_wire`: escapes kept, so `123~A` and
+/// `123\R\A` are two messages; a plain id is its own text, as before).
 fn key(p: &Pending) -> AdtKey<'_> {
     AdtKey {
         app: &p.header.sending_app.namespace_id,
         facility: p.header.sending_facility.id(),
-        control_id: &p.header.control_id,
+        control_id: &p.header.control_id_wire,
     }
 }
 
@@ -501,8 +529,16 @@ fn unusable_key(h: &Header) -> Option<(ErrorCode, String)> {
             h.control_id.as_str(),
             MAX_CONTROL_ID,
         ),
+        // As keyed: escapes written out may make it longer.
+        (
+            "MSH-10 (message control id)",
+            h.control_id_wire.as_str(),
+            MAX_CONTROL_ID,
+        ),
     ];
-    if h.control_id.trim().is_empty() || h.sending_facility.id().is_empty() {
+    // `""` is HL7's explicit null: no id either.
+    let control_id = h.control_id.trim();
+    if control_id.is_empty() || control_id == "\"\"" || h.sending_facility.id().is_empty() {
         let why = "MSH-4 (sending facility) and MSH-10 (message control id) are required";
         return Some((ErrorCode::RequiredFieldMissing, why.to_string()));
     }

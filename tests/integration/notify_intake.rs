@@ -52,6 +52,8 @@ async fn keys_the_store_cannot_hold_are_refused_and_one_bad_message_fails_only_i
             ("EPIC", "NORTHHOSP", "A\0B", "control character"),
             ("EPIC", "NORTHHOSP", "A\\X1C\\B", "control character"),
             ("EPIC", "NORTH\\X09\\HOSP", "K1", "control character"),
+            // HL7's explicit null is no id: every later one would be a "retry".
+            ("EPIC", "NORTHHOSP", "\"\"", "are required"),
             ("EPIC", "NORTHHOSP", &"X".repeat(3000), "longer than 199"),
             ("EPIC", "NORTHHOSP", &"X".repeat(200), "longer than 199"),
             (&long_app, "NORTHHOSP", "K2", "longer than 227"),
@@ -59,6 +61,7 @@ async fn keys_the_store_cannot_hold_are_refused_and_one_bad_message_fails_only_i
             let (code, ack) = answer(&a, &a08(msh3, msh4, msh10)).await;
             assert_eq!(code, "AR", "{e}: {why}: {ack}");
             assert!(ack.contains(why), "{e}: {ack}");
+            assert!(ack.len() < 1_000, "{e}: the refusal echoes a cut MSA-2");
             assert!(!ack.bytes().any(|b| b < 0x20 && b != b'\r'), "{e}: {ack:?}");
         }
         // At the limits: taken.
@@ -85,13 +88,17 @@ async fn keys_the_store_cannot_hold_are_refused_and_one_bad_message_fails_only_i
         assert_eq!(code, "AA", "{e}");
         assert!(second.contains("MSA|AA|123~B\r"), "{e}: {second}");
         assert_ne!(first, second, "{e}: the second is not a retry of the first");
+        // Keyed as written: an escaped `~` is another id than a repetition.
+        let (code, third) = answer(&a, &a08("EPIC", "NORTHHOSP", "123\\R\\A")).await;
+        assert_eq!(code, "AA", "{e}");
+        assert!(third.contains("MSA|AA|123\\R\\A\r"), "{e}: {third}");
         assert_eq!(
             count(
                 &a,
-                "SELECT COUNT(*) FROM adt_messages WHERE control_id LIKE '123~%'"
+                "SELECT COUNT(*) FROM adt_messages WHERE control_id LIKE '123%'"
             )
             .await,
-            2,
+            3,
             "{e}"
         );
 
