@@ -404,55 +404,31 @@ async fn a_shared_or_placeholder_identifier_links_no_one_on_every_engine() {
         );
         // A decision must name its patient in a form matching reads, or it
         // would be recorded and never hold.
+        let robert = |birth: &'static str, sex: &'static str| {
+            vec![
+                "--family",
+                "Roe",
+                "--given",
+                "Robert",
+                "--birth-date",
+                birth,
+                "--sex",
+                sex,
+            ]
+        };
         for (args, why) in [
-            (&["--patient-id", "P1"][..], "together"),
-            (
-                &[
-                    "--family",
-                    "Roe",
-                    "--given",
-                    "Robert",
-                    "--birth-date",
-                    "03/12/1965",
-                    "--sex",
-                    "M",
-                ][..],
-                "YYYY-MM-DD",
-            ),
-            (
-                &[
-                    "--family",
-                    "Roe",
-                    "--given",
-                    "Robert",
-                    "--birth-date",
-                    "1965-02-30",
-                    "--sex",
-                    "M",
-                ][..],
-                "YYYY-MM-DD",
-            ),
-            (
-                &[
-                    "--family",
-                    "Roe",
-                    "--given",
-                    "Robert",
-                    "--birth-date",
-                    "1965-03-12",
-                    "--sex",
-                    "X",
-                ][..],
-                "M, F, O or U",
-            ),
+            (vec!["--patient-id", "P1"], "together"),
+            (robert("03/12/1965", "M"), "YYYY-MM-DD"),
+            (robert("1965-02-30", "M"), "YYYY-MM-DD"),
+            (robert("1965-03-12", "X"), "M, F, O or U"),
             // Family name and birth date alone would hold for a sibling too.
             (
-                &["--family", "Roe", "--birth-date", "1965-03-12"][..],
+                vec!["--family", "Roe", "--birth-date", "1965-03-12"],
                 "--given",
             ),
         ] {
             let mut cmd = vec!["consent", "opt-out"];
-            cmd.extend_from_slice(args);
+            cmd.extend(args);
             harness::fails(&a.cli(&cmd), 1, why);
         }
         let before = audit_details(&a, "consent.view").await.len();

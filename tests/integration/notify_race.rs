@@ -60,19 +60,28 @@ async fn hold(n: &Node) -> hisp::store::Tx {
     tx
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_opt_out_recorded_while_the_alert_is_filed_stops_it_on_postgres() {
+/// A started node on a fresh PostgreSQL database, with carol@a.test; None
+/// (and a note that the test was skipped) without PostgreSQL.
+async fn carols_node() -> Option<Node> {
     let Some(url) = harness::node_engines()
         .await
         .into_iter()
         .find_map(|(_, url)| url)
     else {
         eprintln!("HISP_TEST_POSTGRES_URL is not set: skipped (the test is PostgreSQL's)");
-        return;
+        return None;
     };
     let mut a = Node::new("a.test", false, Some(url)).await;
     a.address("carol").await;
     a.start().await;
+    Some(a)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_opt_out_recorded_while_the_alert_is_filed_stops_it_on_postgres() {
+    let Some(a) = carols_node().await else {
+        return;
+    };
     harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
     let report = roster(
         &a,
@@ -159,17 +168,9 @@ async fn an_opt_out_recorded_while_the_alert_is_filed_stops_it_on_postgres() {
 /// review instead of alerting).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_imports_of_one_roster_at_once_add_no_twins_on_postgres() {
-    let Some(url) = harness::node_engines()
-        .await
-        .into_iter()
-        .find_map(|(_, url)| url)
-    else {
-        eprintln!("HISP_TEST_POSTGRES_URL is not set: skipped (the test is PostgreSQL's)");
+    let Some(a) = carols_node().await else {
         return;
     };
-    let mut a = Node::new("a.test", false, Some(url)).await;
-    a.address("carol").await;
-    a.start().await;
     let csv = a.dir.path().join("roster.csv");
     std::fs::write(
         &csv,
