@@ -232,10 +232,15 @@ impl Hisp {
         actor: &str,
     ) -> Result<FeedRow, OpsError> {
         let facility = facility.trim();
-        if facility.is_empty() || facility.chars().any(char::is_control) {
-            return Err(OpsError::Invalid(
-                "--facility must be the sending facility's MSH-4.1 value".into(),
-            ));
+        if facility.is_empty()
+            || facility.chars().any(char::is_control)
+            || facility.chars().count() > super::mllp::MAX_HD_ID
+        {
+            return Err(OpsError::Invalid(format!(
+                "--facility must be the sending facility's MSH-4 id (HD.1, else HD.2), \
+                 at most {} characters",
+                super::mllp::MAX_HD_ID
+            )));
         }
         let mut tx = self.store.begin().await?;
         let row = notify::insert_feed(&mut tx, facility, name, sensitive, self.now()).await?;

@@ -43,6 +43,13 @@ async fn keys_the_store_cannot_hold_are_refused_and_one_bad_message_fails_only_i
         a.start().await;
         harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
         harness::ok(&a.cli(&["feed", "add", "--facility", "2.16.840.1.113883.3.7"]));
+        // A feed no message could name (its MSH-4 would be refused) is refused.
+        let long = "F".repeat(228);
+        harness::fails(
+            &a.cli(&["feed", "add", "--facility", &long]),
+            1,
+            "at most 227",
+        );
 
         // Refused up front: NUL raw or escaped (PostgreSQL refuses it in
         // text), other control characters, over-long values.
