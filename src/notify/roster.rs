@@ -74,6 +74,20 @@ fn enrolment_ends(expires: i64, end_date: Option<&str>) -> i64 {
     }
 }
 
+/// A row's entry for `patient`, ending at roster expiry or its `end_date`.
+fn new_entry<'a>(
+    r: &'a roster_csv::RosterRow,
+    patient: &'a StoredPatient,
+    expires: i64,
+) -> NewEntry<'a> {
+    NewEntry {
+        patient,
+        program: r.program.as_deref(),
+        end_date: r.end_date.as_deref(),
+        expires_at: enrolment_ends(expires, r.end_date.as_deref()),
+    }
+}
+
 /// The same roster patient: a shared identifier, or the same normalized
 /// name and birth date with neither a different identifier from an
 /// authority both name (two people: John Smith born the same day under MRNs
@@ -335,12 +349,7 @@ impl Hisp {
             // that name it. Older duplicates of the same patient end.
             let olds = index.same(patient, &touched);
             let Some((keep, others)) = olds.split_first() else {
-                let entry = NewEntry {
-                    patient,
-                    program: r.program.as_deref(),
-                    end_date: r.end_date.as_deref(),
-                    expires_at: enrolment_ends(expires, r.end_date.as_deref()),
-                };
+                let entry = new_entry(r, patient, expires);
                 kept.push(notify::insert_entry(&mut tx, sealer, &owner_s, &entry, now).await?);
                 done.applied += 1;
                 continue;
@@ -375,12 +384,7 @@ impl Hisp {
                     renewed.identifiers.push(id.clone());
                 }
             }
-            let entry = NewEntry {
-                patient: &renewed,
-                program: r.program.as_deref(),
-                end_date: r.end_date.as_deref(),
-                expires_at: enrolment_ends(expires, r.end_date.as_deref()),
-            };
+            let entry = new_entry(r, &renewed, expires);
             notify::renew_entry(&mut tx, sealer, keep.id, &entry).await?;
             let duplicates: Vec<i64> = others.iter().map(|e| e.id).collect();
             notify::end_entries(&mut tx, &owner_s, &duplicates, now).await?;
