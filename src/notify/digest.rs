@@ -4,7 +4,9 @@
 //! alert not yet sent to them. Exactly one node sends each digest (the turn
 //! is taken with a compare-and-set on the subscriber's last digest time). A
 //! crash between taking the turn and sending leaves the alerts unsent, and
-//! the next digest carries them.
+//! the next digest carries them. A subscriber who goes back to real time
+//! gets the alerts already filed for their digest in one last digest, within
+//! a pass of the loop (30 s), rather than never.
 
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use super::process::{OPT_OUT, Snapshot};
 use crate::direct::DirectAddress;
 use crate::direct::compose::{self, CRLF};
 use crate::ops::OpsError;
-use crate::store::notify::{self, UnsentAlert};
+use crate::store::notify::{self, Unsent, UnsentAlert};
 
 /// The clear-text Subject of a digest (no PHI).
 pub const SUBJECT: &str = "Encounter notifications: daily digest";
@@ -34,7 +36,9 @@ pub fn last_due(now: i64, time: &str) -> Option<i64> {
 
 impl Notifier {
     /// Send the digest to every digest subscriber whose last one went out
-    /// before `due`. Returns the number of digest messages sent.
+    /// before `due`, and to every subscriber gone back to real time who has
+    /// alerts filed for a digest not yet sent (they go now, not at the next
+    /// digest time). Returns the number of digest messages sent.
     pub async fn send_digests(&self, due: i64) -> Result<usize, OpsError> {
         let hisp = &self.gw.hisp;
         let subscribers = {
@@ -46,15 +50,20 @@ impl Notifier {
         if !subscribers.is_empty() {
             snap.refresh(self).await?;
         }
-        for (subscriber, seen) in subscribers {
+        for due in subscribers {
             let now = hisp.now();
+            let subscriber = due.subscriber;
+            let which = if due.digest_mode {
+                Unsent::Of(&subscriber)
+            } else {
+                Unsent::FiledForDigest(&subscriber)
+            };
             let alerts = {
                 let mut tx = hisp.store.begin().await?;
-                if !notify::claim_digest(&mut tx, &subscriber, seen, now).await? {
+                if !notify::claim_digest(&mut tx, &subscriber, due.last_digest_at, now).await? {
                     continue; // another node has it
                 }
-                let alerts =
-                    notify::unsent_alerts(&mut tx, hisp.store.sealer(), Some(&subscriber)).await?;
+                let alerts = notify::unsent_alerts(&mut tx, hisp.store.sealer(), which).await?;
                 tx.commit().await?;
                 alerts
             };

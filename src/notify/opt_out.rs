@@ -107,7 +107,7 @@ impl Hisp {
                 sweep.reviews.push((review.id, review.adt_id));
             }
         }
-        for alert in notify::unsent_alerts(&mut conn, sealer, None).await? {
+        for alert in notify::unsent_alerts(&mut conn, sealer, notify::Unsent::All).await? {
             let mut about = Vec::new();
             if let Some(id) = alert.roster_entry_id
                 && let Some(e) = notify::entry(&mut conn, sealer, id, 0).await?

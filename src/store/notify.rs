@@ -808,7 +808,10 @@ pub async fn insert_alert(
     })
 }
 
-/// An alert filed for this change but never sent (no Message-ID yet).
+/// An alert filed for this change but never sent (no Message-ID yet), and
+/// not filed for a digest: one filed for a digest before its subscriber went
+/// back to real time is the digest's to send (`digests_due`), so a retried
+/// ADT and the digest never both send it.
 pub async fn unsent_alert(
     conn: &mut AnyConnection,
     subscriber: &str,
@@ -816,7 +819,8 @@ pub async fn unsent_alert(
     change_key: &str,
 ) -> Result<Option<i64>, StoreError> {
     match sqlx::query(
-        "SELECT id FROM alerts WHERE subscriber = $1 AND encounter_id = $2 AND change_key = $3 AND message_id IS NULL",
+        "SELECT id FROM alerts WHERE subscriber = $1 AND encounter_id = $2 AND change_key = $3
+           AND message_id IS NULL AND patient_sealed IS NULL",
     )
     .bind(subscriber)
     .bind(encounter_id)
@@ -1409,19 +1413,43 @@ pub async fn set_subscription_mode(
     bump_generation(conn).await
 }
 
-/// Subscribers on the daily digest whose last digest went out before `due`.
-pub async fn digests_due(
-    conn: &mut AnyConnection,
-    due: i64,
-) -> Result<Vec<(String, i64)>, StoreError> {
+/// A subscriber a digest is due to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestDue {
+    /// The subscriber's Direct address.
+    pub subscriber: String,
+    /// When their last digest went out (the turn is taken against it).
+    pub last_digest_at: i64,
+    /// Still on the daily digest; `false` for one gone back to real time,
+    /// whose digest carries only the alerts filed for it before.
+    pub digest_mode: bool,
+}
+
+/// Subscribers on the daily digest whose last digest went out before `due`,
+/// and subscribers gone back to real time who still have alerts filed for
+/// their digest and never sent (those go at once, not at the next
+/// `digest_time`). An alert filed for a digest is one that keeps its
+/// patient until sent (`patient_sealed`, migration 0017).
+pub async fn digests_due(conn: &mut AnyConnection, due: i64) -> Result<Vec<DigestDue>, StoreError> {
     sqlx::query(
-        "SELECT subscriber, last_digest_at FROM subscriptions WHERE mode = 'digest' AND last_digest_at < $1 ORDER BY subscriber",
+        "SELECT subscriber, last_digest_at, mode FROM subscriptions
+          WHERE (mode = 'digest' AND last_digest_at < $1)
+             OR (mode = 'realtime' AND subscriber IN
+                   (SELECT subscriber FROM alerts WHERE message_id IS NULL AND patient_sealed IS NOT NULL))
+          ORDER BY subscriber",
     )
     .bind(due)
     .fetch_all(&mut *conn)
     .await?
     .iter()
-    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .map(|r| {
+        let mode: String = r.try_get(2)?;
+        Ok(DigestDue {
+            subscriber: r.try_get(0)?,
+            last_digest_at: r.try_get(1)?,
+            digest_mode: mode == "digest",
+        })
+    })
     .collect()
 }
 
@@ -1458,18 +1486,37 @@ pub struct UnsentAlert {
     pub patient: Option<StoredPatient>,
 }
 
-/// A subscriber's alerts not yet sent (the digest's), or every
-/// subscriber's (`None`: an opt-out's sweep), oldest first.
+/// Which unsent alerts `unsent_alerts` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsent<'a> {
+    /// Every subscriber's (an opt-out's sweep).
+    All,
+    /// One subscriber's, however filed (a digest subscriber's digest).
+    Of(&'a str),
+    /// One subscriber's filed for a digest (`patient_sealed` kept): the
+    /// digest of a subscriber gone back to real time. Their other unsent
+    /// alerts are the real-time path's, sent again when their ADT is retried.
+    FiledForDigest(&'a str),
+}
+
+/// Unsent alerts, oldest first.
 pub async fn unsent_alerts(
     conn: &mut AnyConnection,
     sealer: &Sealer,
-    subscriber: Option<&str>,
+    which: Unsent<'_>,
 ) -> Result<Vec<UnsentAlert>, StoreError> {
+    let (subscriber, digest_only) = match which {
+        Unsent::All => ("", false),
+        Unsent::Of(s) => (s, false),
+        Unsent::FiledForDigest(s) => (s, true),
+    };
     let rows = sqlx::query(
         "SELECT id, roster_entry_id, summary_sealed, patient_sealed FROM alerts
-         WHERE ($1 = '' OR subscriber = $1) AND message_id IS NULL ORDER BY id",
+         WHERE ($1 = '' OR subscriber = $1) AND message_id IS NULL
+           AND ($2 = 0 OR patient_sealed IS NOT NULL) ORDER BY id",
     )
-    .bind(subscriber.unwrap_or(""))
+    .bind(subscriber)
+    .bind(i64::from(digest_only))
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()

@@ -447,6 +447,84 @@ async fn patient_index_digest_and_identical_alerts() {
         0,
         "sent alerts keep no patient"
     );
+
+    // Mary's visit is filed for Dave's digest; then he goes back to real
+    // time. The alert filed for the digest is not left unsent for good: the
+    // next pass sends it, in one last digest, and a later visit goes in real
+    // time.
+    roster(
+        &a,
+        "dave@a.test",
+        "P10,PRACTICE,Moss,Mary,1960-03-04,F,06110,,Digest,\n",
+    );
+    let mary = "PID|1||P10^^^PRACTICE^MR||Moss^Mary||19600304|F|||1 Ash St^^Hartford^CT^06110";
+    assert_eq!(
+        ack_code(&a, &adt("M1", "A04", "NORTHHOSP", "E", "VM1", mary))
+            .await
+            .0,
+        "AA"
+    );
+    drained(&a).await;
+    assert_eq!(
+        daves(alerts(&a).await),
+        3,
+        "Mary's alert filed for the digest"
+    );
+    harness::ok(&a.cli(&[
+        "roster",
+        "delivery",
+        "--owner",
+        "dave@a.test",
+        "--mode",
+        "realtime",
+    ]));
+    // The feed sends the same event again under a new control id: no
+    // second alert, and nothing sent on its own.
+    assert_eq!(
+        ack_code(&a, &adt("M2", "A04", "NORTHHOSP", "E", "VM1", mary))
+            .await
+            .0,
+        "AA"
+    );
+    drained(&a).await;
+    assert_eq!(
+        a.hisp.mailbox_list(&dave, INBOX).await.expect("list").len(),
+        1,
+        "nothing sent in real time for an alert filed for the digest"
+    );
+    let out = harness::ok(&a.cli(&["alert", "digest"]));
+    assert!(out.contains("1 digest"), "{out}");
+    let inbox = wait_for(60, "dave's last digest", || async {
+        let l = a.hisp.mailbox_list(&dave, INBOX).await.expect("list");
+        (l.len() == 2).then_some(l)
+    })
+    .await;
+    assert!(
+        inbox
+            .iter()
+            .all(|m| m.subject == hisp::notify::digest::SUBJECT)
+    );
+    let unsent = count(&a, "SELECT COUNT(*) FROM alerts WHERE message_id IS NULL").await;
+    assert_eq!(unsent, 0, "every alert sent");
+    let out = harness::ok(&a.cli(&["alert", "digest"]));
+    assert!(out.contains("0 digest"), "{out}");
+    // Real time again: Mary's next visit is sent on its own.
+    let msg = String::from_utf8(adt("M3", "A04", "NORTHHOSP", "E", "VM2", mary))
+        .expect("utf8")
+        .replace("EVN|A04|20261122055900", "EVN|A04|20261124055900");
+    assert_eq!(ack_code(&a, msg.as_bytes()).await.0, "AA");
+    let inbox = wait_for(60, "Mary's real-time alert", || async {
+        let l = a.hisp.mailbox_list(&dave, INBOX).await.expect("list");
+        (l.len() == 3).then_some(l)
+    })
+    .await;
+    assert_eq!(
+        inbox
+            .iter()
+            .filter(|m| m.subject == hisp::notify::digest::SUBJECT)
+            .count(),
+        2
+    );
     a.stop().await;
 }
 

@@ -482,3 +482,114 @@ async fn an_encounter_saves_only_as_it_was_read_on_every_engine() {
         );
     }
 }
+
+#[tokio::test]
+async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engine() {
+    use hisp::store::notify::{self, DigestDue, NewAlert, StoredPatient, Unsent};
+    for env in envs().await {
+        let e = env.engine;
+        let h = &env.hisp;
+        let sealer = h.store.sealer();
+        let mut conn = h.conn().await.expect("conn");
+        let patient = StoredPatient {
+            identifiers: vec![("MRN1".into(), "NORTH".into())],
+            ..Default::default()
+        };
+        let alert = |subscriber, key, patient| NewAlert {
+            subscriber,
+            encounter_id: 1,
+            change_key: key,
+            event: "ed",
+            program: None,
+            facility: "northhosp",
+            summary: "Doe, Jane",
+            roster_entry_id: 7,
+            event_time: "20261122055900",
+            patient,
+        };
+        notify::set_subscription_mode(&mut conn, "dave@a.test", "digest", 100)
+            .await
+            .expect("digest");
+        notify::set_subscription_mode(&mut conn, "erin@a.test", "realtime", 100)
+            .await
+            .expect("realtime");
+        // Dave's alert was filed for his digest; Erin's one real-time alert
+        // failed to send (its ADT is retried) and names no patient.
+        let daves = notify::insert_alert(
+            &mut conn,
+            sealer,
+            &alert("dave@a.test", "ed:1", Some(&patient)),
+            110,
+        )
+        .await
+        .expect("insert")
+        .expect("new");
+        let erins =
+            notify::insert_alert(&mut conn, sealer, &alert("erin@a.test", "ed:1", None), 110)
+                .await
+                .expect("insert")
+                .expect("new");
+        let due = notify::digests_due(&mut conn, 200).await.expect("due");
+        assert_eq!(
+            due,
+            vec![DigestDue {
+                subscriber: "dave@a.test".into(),
+                last_digest_at: 100,
+                digest_mode: true
+            }],
+            "{e}: a real-time subscriber's unsent alert is the worker's"
+        );
+        assert_eq!(
+            notify::unsent_alert(&mut conn, "erin@a.test", 1, "ed:1")
+                .await
+                .expect("unsent"),
+            Some(erins),
+            "{e}"
+        );
+        // Dave goes back to real time before his digest: his alert is due at
+        // once, whatever the time, and it is the digest's, not the worker's.
+        notify::set_subscription_mode(&mut conn, "dave@a.test", "realtime", 150)
+            .await
+            .expect("realtime");
+        let due = notify::digests_due(&mut conn, 0).await.expect("due");
+        assert_eq!(
+            due,
+            vec![DigestDue {
+                subscriber: "dave@a.test".into(),
+                last_digest_at: 100,
+                digest_mode: false
+            }],
+            "{e}"
+        );
+        assert_eq!(
+            notify::unsent_alert(&mut conn, "dave@a.test", 1, "ed:1")
+                .await
+                .expect("unsent"),
+            None,
+            "{e}: a retried ADT leaves it to the digest"
+        );
+        for (which, want) in [
+            (Unsent::FiledForDigest("dave@a.test"), vec![daves]),
+            (Unsent::FiledForDigest("erin@a.test"), vec![]),
+            (Unsent::Of("erin@a.test"), vec![erins]),
+            (Unsent::All, vec![daves, erins]),
+        ] {
+            let got = notify::unsent_alerts(&mut conn, sealer, which)
+                .await
+                .expect("unsent");
+            let got: Vec<i64> = got.iter().map(|a| a.id).collect();
+            assert_eq!(got, want, "{e}: {which:?}");
+        }
+        // Sent, it is due no more.
+        notify::set_alert_message(&mut conn, daves, "<d@a.test>")
+            .await
+            .expect("sent");
+        assert!(
+            notify::digests_due(&mut conn, 0)
+                .await
+                .expect("due")
+                .is_empty(),
+            "{e}"
+        );
+    }
+}
