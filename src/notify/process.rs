@@ -407,8 +407,18 @@ impl Notifier {
             }
             enc.state = state;
         }
+        // A late message about a change its episode already alerted, and
+        // that episode is over (`discharge!`), is a replay from the closed
+        // episode: not news in the live one.
+        let closed_before = |key: &str| {
+            late && refs
+                .iter()
+                .any(|k| Ended::of(k) == (key, Some(Ended::Closed)))
+        };
         let change = match change {
-            Change::Alert { key, .. } if refs.contains(&key.as_str()) => Change::Quiet,
+            Change::Alert { key, .. } if refs.contains(&key.as_str()) || closed_before(&key) => {
+                Change::Quiet
+            }
             Change::Alert { event, key } => {
                 let (keys, unique) = remember(&alerted, &key);
                 enc.alerted = keys.join(",");

@@ -102,15 +102,18 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
         // 2. Jane's visit V1: ED, discharged, then readmitted to the same
         // account the next day (within 48 hours of the ED visit, so the
         // discharge is what ends the episode; the replay, timed before the
-        // discharge, must not undo it). A replay of the first registration under
-        // a new control id is not news; the readmission is, and so is its
-        // discharge.
+        // discharge, must not undo it). A replay of the first registration or
+        // discharge under a new control id is not news; the readmission is,
+        // and so is its discharge.
         let v1 = |class: &str| pv1(class, "V1", "");
         send(adt("R1", "A04", "202611230900", JANE, &v1("E"))).await;
         send(adt("R2", "A03", "202611231200", JANE, &v1("E"))).await;
         send(adt("R3", "A04", "202611230900", JANE, &v1("E"))).await;
         send(adt("R4", "A01", "202611241000", JANE, &v1("I"))).await;
         send(adt("R5", "A01", "202611241000", JANE, &v1("I"))).await;
+        // The first visit's discharge replayed during the readmission: its
+        // episode is over, and she is still in hospital.
+        send(adt("R7", "A03", "202611231200", JANE, &v1("E"))).await;
         send(adt("R6", "A03", "202611261000", JANE, &v1("I"))).await;
         want.extend([
             row("carol@a.test", "ed", "202611230900"),
