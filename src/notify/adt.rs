@@ -22,6 +22,9 @@ pub struct AdtEvent {
     /// PV1-3.4.1, else PV1-3.4.2 (where the patient is: the HD's namespace
     /// id, else its universal id), else the sending facility.
     pub location_facility: String,
+    /// Whether PV1-3.4 named the facility (`location_facility` is not the
+    /// sending facility put in its place): a transfer needs both ends named.
+    pub location_facility_given: bool,
     /// The NPIs the message's HDs give, where the patient is first (see
     /// [`facility_npis`]); the alert names the first.
     pub facility_npis: Vec<FacilityNpi>,
@@ -179,9 +182,11 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         &header.control_id,
     );
     let shown = VisitText::read(msg.segment("PV1").as_ref());
+    let assigned = facility(msg, "PV1-3.4");
     Ok(AdtEvent {
         trigger: trigger(msg, &header.trigger_event),
-        location_facility: facility(msg, "PV1-3.4").unwrap_or_else(|| sending.clone()),
+        location_facility: assigned.clone().unwrap_or_else(|| sending.clone()),
+        location_facility_given: assigned.is_some(),
         prior_facility: facility(msg, "PV1-6.4"),
         facility_npis: facility_npis(msg),
         sending_facility: sending,
@@ -599,20 +604,34 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
             (Change::Quiet, "discharged".into())
         }
         "A03" => (alert("discharge", "discharge".into()), "discharged".into()),
+        // A transfer: the facility in PV1-3.4 is not PV1-6.4's. Without both
+        // named, a move is not known to leave the facility (precision first).
         "A02" => match &ev.prior_facility {
-            Some(prior) if !prior.eq_ignore_ascii_case(&ev.location_facility) => (
-                alert(
-                    "transfer",
-                    format!("transfer:{}", ev.location_facility.to_lowercase()),
-                ),
-                keep,
-            ),
+            Some(prior)
+                if ev.location_facility_given
+                    && !prior.eq_ignore_ascii_case(&ev.location_facility) =>
+            {
+                (alert("transfer", transfer_key(&ev.location_facility)), keep)
+            }
             _ => (Change::Quiet, keep),
         },
         "A11" => retract(alerted, &["admit", "ed"], "cancelled".into()),
-        // The latest live transfer is the one an A12 cancels.
+        // A12's PV1-3 is where the patient was before the cancelled move
+        // (HL7 v2.5 §3.3.12). When PV1-6.4 names where the move went, as
+        // senders fill it, that names the move: one within PV1-3.4's
+        // facility (a bed move, never alerted) is quiet, and one into
+        // another facility retracts the transfer into it, if alerted.
+        "A12" if ev.location_facility_given && ev.prior_facility.is_some() => {
+            let prior = ev.prior_facility.as_deref().unwrap_or_default();
+            if prior.eq_ignore_ascii_case(&ev.location_facility) {
+                return (Change::Quiet, keep);
+            }
+            let cancelled = transfer_key(prior);
+            retract(alerted, &[cancelled.as_str()], keep)
+        }
+        // Otherwise the latest live transfer is the one an A12 cancels.
         "A12" => {
-            let into_location = format!("transfer:{}", ev.location_facility.to_lowercase());
+            let into_location = transfer_key(&ev.location_facility);
             let transfers: Vec<&str> = alerted
                 .iter()
                 .rev()
@@ -627,6 +646,21 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
         "A13" => retract(alerted, &["discharge"], "admitted".into()),
         _ => (Change::Quiet, keep),
     }
+}
+
+/// The alerted-list key of a transfer into `facility`: lowercase, with the
+/// characters the list's syntax uses (`,` between keys, `~`/`!` ending
+/// them, `#` before a generation) and `%` written as `%XX`, so a facility
+/// named "St. Mary's, Hartford" is one key, not two.
+pub fn transfer_key(facility: &str) -> String {
+    let mut key = String::from("transfer:");
+    for c in facility.to_lowercase().chars() {
+        match c {
+            ',' | '~' | '!' | '#' | '%' => key.push_str(&format!("%{:02X}", u32::from(c))),
+            c => key.push(c),
+        }
+    }
+    key
 }
 
 fn alert(event: &'static str, key: String) -> Change {
@@ -655,6 +689,7 @@ mod tests {
             trigger: trigger.into(),
             patient_class: class.into(),
             location_facility: "NORTH".into(),
+            location_facility_given: true,
             ..AdtEvent::default()
         }
     }
@@ -867,6 +902,67 @@ MRG|X1^^^NORTH\r",
         assert_eq!(
             decide(&a12, "admitted", &["transfer:south", "transfer:east"]).0,
             alert("retraction", "retract:transfer:east".into())
+        );
+        // PV1-6.4 names the cancelled move: a bed move inside EAST is not
+        // the transfer into SOUTH (nor, back in NORTH, a transfer at all).
+        let mut bed_move = ev("A12", "I");
+        bed_move.location_facility = "EAST".into();
+        bed_move.prior_facility = Some("east".into());
+        let alerted = ["admit", "transfer:south", "transfer:east"];
+        assert_eq!(decide(&bed_move, "admitted", &alerted), quiet);
+        bed_move.location_facility = "NORTH".into();
+        bed_move.prior_facility = Some("NORTH".into());
+        assert_eq!(
+            decide(&bed_move, "admitted", &["transfer:south", "transfer:north"]),
+            quiet
+        );
+        // A move into SOUTH cancelled: that transfer, not the latest one.
+        let mut back = ev("A12", "I");
+        back.location_facility = "EAST".into();
+        back.prior_facility = Some("South".into());
+        assert_eq!(
+            decide(&back, "admitted", &alerted).0,
+            alert("retraction", "retract:transfer:south".into())
+        );
+        assert_eq!(decide(&back, "admitted", &["transfer:south~"]), quiet);
+    }
+
+    #[test]
+    fn a_transfer_needs_both_facilities_named() {
+        // PV1-3.4 empty: the sending facility stands in for it, and a
+        // PV1-6.4 that names the hospital otherwise is no transfer.
+        let mut a02 = ev("A02", "I");
+        a02.location_facility = "NORTHHOSP".into();
+        a02.location_facility_given = false;
+        a02.prior_facility = Some("NORTH".into());
+        assert_eq!(decide(&a02, "admitted", &["admit"]).0, Change::Quiet);
+        a02.location_facility_given = true;
+        assert_eq!(
+            decide(&a02, "admitted", &["admit"]).0,
+            alert("transfer", "transfer:northhosp".into())
+        );
+    }
+
+    #[test]
+    fn a_facility_name_is_one_key_whatever_it_holds() {
+        assert_eq!(
+            transfer_key("St. Mary's, Hartford"),
+            "transfer:st. mary's%2C hartford"
+        );
+        assert_eq!(transfer_key("NORTH~!#%"), "transfer:north%7E%21%23%25");
+        let mut a02 = ev("A02", "I");
+        a02.location_facility = "St. Mary's, Hartford".into();
+        a02.prior_facility = Some("NORTH".into());
+        let Change::Alert { key, .. } = decide(&a02, "admitted", &["admit"]).0 else {
+            panic!("a transfer")
+        };
+        assert!(!key.contains(',') && Ended::of(&key).1.is_none(), "{key}");
+        // Cancelled, the retraction names it whole.
+        let mut a12 = ev("A12", "I");
+        a12.prior_facility = Some("St. Mary's, Hartford".into());
+        assert_eq!(
+            decide(&a12, "admitted", &["admit", key.as_str()]).0,
+            alert("retraction", format!("retract:{key}"))
         );
     }
 
