@@ -1557,14 +1557,19 @@ pub async fn delete_unsent_alert(conn: &mut AnyConnection, id: i64) -> Result<bo
 /// entry was alerted to this subscriber since `since` under another
 /// encounter: the same event reported twice, e.g. re-registered under a new
 /// visit number. A return visit has its own event time and is not identical.
+/// An alert since retracted does not count: a visit cancelled under one
+/// number and registered again under another is news under the new one.
 pub async fn identical_alert_since(
     conn: &mut AnyConnection,
     a: &NewAlert<'_>,
     since: i64,
 ) -> Result<bool, StoreError> {
     Ok(sqlx::query(
-        "SELECT 1 FROM alerts WHERE subscriber = $1 AND roster_entry_id = $2 AND event = $3
-         AND facility = $4 AND created_at >= $5 AND encounter_id <> $6 AND event_time = $7 LIMIT 1",
+        "SELECT 1 FROM alerts a WHERE a.subscriber = $1 AND a.roster_entry_id = $2 AND a.event = $3
+         AND a.facility = $4 AND a.created_at >= $5 AND a.encounter_id <> $6 AND a.event_time = $7
+         AND NOT EXISTS (SELECT 1 FROM alerts r WHERE r.subscriber = a.subscriber
+                           AND r.encounter_id = a.encounter_id AND r.change_key = 'retract:' || a.change_key)
+         LIMIT 1",
     )
     .bind(a.subscriber)
     .bind(a.roster_entry_id)

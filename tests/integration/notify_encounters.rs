@@ -3,7 +3,8 @@
 //! "UNKNOWN") keys no encounter, so two patients' ED visits under it both
 //! alert; a visit number reused after a discharge (a readmission to the same
 //! account) alerts again, a replay of the first admission does not; an ED
-//! visit with no discharge closes after 48 hours (STANDARDS §7). Only visits
+//! visit with no discharge closes after 48 hours (STANDARDS §7); a visit
+//! cancelled and registered again under another number alerts again. Only visits
 //! that matter to a care manager alert (not an outpatient lab draw), and a
 //! local patient class ("ER") is mapped.
 
@@ -156,6 +157,22 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
         send(adt("O3", "A04", "202612041000", JANE, &pv1("ER", "V4", ""))).await;
         want.push(row("carol@a.test", "ed", "202612041000"));
         assert_eq!(filed(&a).await, want, "{e}: patient classes");
+
+        // 6. A registration cancelled under one number and made again under
+        // another with the same event time: the first was retracted, so the
+        // second is news, not a duplicate of it.
+        let t = "202612051000";
+        send(adt("N1", "A04", t, JOHN, &pv1("E", "V5", ""))).await;
+        send(adt("N2", "A11", "202612051005", JOHN, &pv1("E", "V5", ""))).await;
+        send(adt("N3", "A04", t, JOHN, &pv1("E", "V6", ""))).await;
+        // The same registration sent again under a third number is one.
+        send(adt("N4", "A04", t, JOHN, &pv1("E", "V7", ""))).await;
+        want.extend([
+            row("dave@a.test", "ed", t),
+            row("dave@a.test", "retraction", "202612051005"),
+            row("dave@a.test", "ed", t),
+        ]);
+        assert_eq!(filed(&a).await, want, "{e}: registered again");
         a.stop().await;
     }
 }
