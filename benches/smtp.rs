@@ -232,6 +232,7 @@ async fn submit_all(
                     rcpts: &rcpts,
                     message: &raw,
                     actor: "bench",
+                    sent_copy: true,
                 };
                 let done = gw.submit(&s).await.expect("submit");
                 assert_eq!(done.queued.len(), 1, "the recipient was refused");

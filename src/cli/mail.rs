@@ -117,6 +117,7 @@ pub async fn send(hisp: Hisp, a: SendArgs, out: &mut Output) -> Result<(), CliEr
             rcpts: &to,
             message: &message,
             actor: CLI_ACTOR,
+            sent_copy: true,
         })
         .await?;
     out.line(&done.message_id);

@@ -596,6 +596,7 @@ impl Notifier {
             rcpts: std::slice::from_ref(to),
             message,
             actor: "notify",
+            sent_copy: false,
         };
         let done = self.gw.submit(&sub).await?;
         let mut tx = self.gw.hisp.store.begin().await?;

@@ -123,6 +123,7 @@ impl SubmissionBackend {
             rcpts: &rcpts,
             message,
             actor: &actor,
+            sent_copy: true,
         };
         match self.gw.submit(&sub).await {
             Ok(done) => Ok(done.message_id),

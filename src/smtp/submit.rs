@@ -32,6 +32,11 @@ pub struct Submission<'a> {
     pub message: &'a [u8],
     /// Who submitted it, for the audit log.
     pub actor: &'a str,
+    /// File a copy in the sender's Sent folder, as for a person's message.
+    /// Encounter alerts are not filed there: the worklist is their record,
+    /// and a Sent copy of each would keep every alert's PHI in the
+    /// notification address's mailbox, beyond the opt-out's reach.
+    pub sent_copy: bool,
 }
 
 /// What became of a submission.
@@ -148,9 +153,11 @@ impl Gateway {
             kind: "submission",
             id: None,
         };
-        self.hisp
-            .file_in(&mut tx, sender_id, SENT, &message, origin)
-            .await?;
+        if s.sent_copy {
+            self.hisp
+                .file_in(&mut tx, sender_id, SENT, &message, origin)
+                .await?;
+        }
         let detail = format!(
             "{} queued, {} refused",
             done.queued.len(),

@@ -197,6 +197,22 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
         raw.contains("X-Direct-Context:"),
         "the context is named by its header"
     );
+    assert!(
+        raw.contains("patient-id: NORTH:MRN1\r\n")
+            && raw.contains(
+                "patient: givenName=Jane; surname=Doe; dateOfBirth=1980-01-02; gender=F\r\n"
+            ),
+        "the Direct Context IG's patient lines: {raw}"
+    );
+    // The worklist is the alert's record: no copy of it sits in the
+    // notification address's Sent folder, beyond an opt-out's reach.
+    let sender = hisp::direct::DirectAddress::parse("notifications@a.test").expect("addr");
+    let sent = a
+        .hisp
+        .mailbox_list(&sender, hisp::mailbox::SENT)
+        .await
+        .expect("list");
+    assert!(sent.is_empty(), "{sent:?}");
 
     // Not rostered: AA, no alert.
     assert_eq!(

@@ -154,6 +154,7 @@ pub async fn send(
             rcpts: &draft.to,
             message: &message,
             actor: &caller.actor,
+            sent_copy: true,
         })
         .await?;
     state.gw.inbound_ready.notify_one();

@@ -660,6 +660,7 @@ async fn compose_send(
             rcpts: &rcpts,
             message: &message,
             actor: &v.user.username,
+            sent_copy: true,
         })
         .await?;
     state.gw.inbound_ready.notify_one();

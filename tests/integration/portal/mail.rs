@@ -233,6 +233,7 @@ async fn html_mail_is_sanitized_and_served_with_a_strict_policy() {
             rcpts: std::slice::from_ref(&bob),
             message: raw.as_bytes(),
             actor: "test",
+            sent_copy: true,
         })
         .await
         .expect("submit");

@@ -75,6 +75,7 @@ async fn two_nodes_on_postgres_deliver_500_messages_exactly_once() {
             rcpts: std::slice::from_ref(&alice),
             message: &m,
             actor: "test",
+            sent_copy: true,
         };
         let done = gw.submit(&sub).await.expect("submit");
         assert_eq!(done.queued.len(), 1, "{done:?}");

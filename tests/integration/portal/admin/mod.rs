@@ -168,6 +168,7 @@ async fn send(p: &Portal, from: &DirectAddress, to: &DirectAddress, n: u32) -> S
             rcpts: std::slice::from_ref(to),
             message: &msg,
             actor: "test",
+            sent_copy: true,
         })
         .await
         .expect("submitted")
