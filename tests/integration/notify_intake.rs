@@ -5,7 +5,8 @@
 //! keyed whole (its repetitions too); a facility known only by its OID;
 //! our own MSH-10 fits 20 characters; a `<VT>` inside an oversized frame
 //! earns no second reply. Then the connection limits: a frame that never
-//! ends, an ACK nobody reads, and the cap on open connections.
+//! ends, an ACK nobody reads, the cap on open connections, junk that does
+//! not hold a connection open, and the first-frame and idle limits.
 
 use std::time::Duration;
 
@@ -255,6 +256,7 @@ fn notifier(n: &Node, limits: Limits) -> Notifier {
 
 const SHORT: Limits = Limits {
     idle: Duration::from_secs(20),
+    first_frame: Duration::from_secs(20),
     frame: Duration::from_millis(300),
     ack_write: Duration::from_millis(300),
     max_connections: 2,
@@ -337,6 +339,131 @@ async fn open_connections_are_capped_in_all() {
     assert!(parse_ack(&ack).is_ok());
     stop.send(true).expect("stop");
     served.await.expect("join");
+}
+
+/// Serve `n` on a port of its own: the address and the switch that stops it.
+async fn listen(n: Notifier) -> (std::net::SocketAddr, tokio::sync::watch::Sender<bool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(mllp::serve(n, listener, None, stopped));
+    (addr, stop)
+}
+
+/// How long until the server closes `s` (at most `within`), or `None`.
+async fn closed_after(
+    s: &mut tokio::net::tcp::OwnedReadHalf,
+    within: Duration,
+) -> Option<Duration> {
+    let began = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(within.saturating_sub(began.elapsed()), s.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(began.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// A message of no type: AR, with no database needed.
+const NO_TYPE: &[u8] = b"MSH|^~\\&|X";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_between_frames_does_not_hold_a_connection_past_its_idle_limit() {
+    let a = Node::new("a.test", false, None).await;
+    let limits = Limits {
+        idle: Duration::from_secs(1),
+        ..SHORT
+    };
+    let (addr, stop) = listen(notifier(&a, limits)).await;
+    let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut r, mut w) = s.into_split();
+    w.write_all(&frame(NO_TYPE)).await.expect("send");
+    let mut framer = Framer::default();
+    let ack = read_ack(&mut r, &mut framer).await;
+    assert_eq!(parse_ack(&ack).expect("ack").0, "AR");
+    // One junk byte every 200 ms, five times as often as the idle limit.
+    let drip = tokio::spawn(async move {
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if w.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+    });
+    let closed = closed_after(&mut r, Duration::from_secs(10)).await;
+    let closed = closed.expect("closed at the idle limit, junk or not");
+    assert!(closed >= Duration::from_millis(900), "{closed:?}");
+    drip.abort();
+    stop.send(true).expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_sends_no_message_is_closed_after_the_first_frame_limit() {
+    let a = Node::new("a.test", false, None).await;
+    let limits = Limits {
+        idle: Duration::from_secs(60),
+        first_frame: Duration::from_millis(500),
+        frame: Duration::from_secs(60),
+        ..SHORT
+    };
+    let (addr, stop) = listen(notifier(&a, limits)).await;
+    // Silent.
+    let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut r, _w) = s.into_split();
+    let closed = closed_after(&mut r, Duration::from_secs(10)).await;
+    let closed = closed.expect("closed at the first-frame limit, long before idle");
+    assert!(closed >= Duration::from_millis(400), "{closed:?}");
+    // Junk, and a frame begun and never ended: closed all the same.
+    let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut r, mut w) = s.into_split();
+    w.write_all(b"\r\njunk\x0bMSH|").await.expect("send");
+    let drip = tokio::spawn(async move {
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if w.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+    });
+    let closed = closed_after(&mut r, Duration::from_secs(10)).await;
+    assert!(
+        closed.is_some(),
+        "junk kept a connection with no message open"
+    );
+    drip.abort();
+    stop.send(true).expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_quiet_between_messages_for_less_than_idle_stays_open() {
+    let a = Node::new("a.test", false, None).await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let limits = Limits {
+        idle: Duration::from_secs(5),
+        first_frame: Duration::from_millis(300),
+        frame: Duration::from_secs(5),
+        ..SHORT
+    };
+    let (addr, stop) = listen(notifier(&a, limits)).await;
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut framer = Framer::default();
+    s.write_all(&frame(&a08("EPIC", "NORTHHOSP", "Q1")))
+        .await
+        .expect("send");
+    let ack = read_ack(&mut s, &mut framer).await;
+    assert_eq!(parse_ack(&ack).expect("ack"), ("AA".into(), "Q1".into()));
+    // Past the first-frame limit, well within idle.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    s.write_all(&frame(&a08("EPIC", "NORTHHOSP", "Q2")))
+        .await
+        .expect("the connection is still open");
+    let ack = read_ack(&mut s, &mut framer).await;
+    assert_eq!(parse_ack(&ack).expect("ack"), ("AA".into(), "Q2".into()));
+    stop.send(true).expect("stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
