@@ -6,9 +6,10 @@
 //! or are given is escaped. The clock is the caller's: `now_unix` is
 //! formatted here as `YYYYMMDDHHMMSS+0000`, with no clock reads.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use super::er7::{ParseError, Separators, parse};
+use super::er7::{Charset, ParseError, Separators, parse};
 use super::escape::encode;
 use super::header::{AckKind, Hd, Header};
 
@@ -165,6 +166,36 @@ pub fn build_ack(
         }
     }
     out
+}
+
+/// An ACK's bytes in the charset the original was read in: UTF-8, or
+/// Latin-1 for an original that was not UTF-8 ([`Charset::of`]). MSA-2 (and
+/// MSH-3..6) echo the original's text, so the sender gets back the bytes it
+/// sent, which it can match; written as UTF-8, an MSH-10 with byte 0xE9
+/// came back as 0xC3 0xA9. What else an ACK holds is ASCII, or text from the
+/// original (an ERR text naming MSH-4). A character
+/// Latin-1 has no byte for (only from an escape decoded and written again,
+/// such as `\XE298BA\` under other separators) goes as `\Xhh…\`, its UTF-8
+/// bytes, which reads back as that character.
+pub fn ack_bytes(ack: &str, charset: Charset) -> Cow<'_, [u8]> {
+    if charset == Charset::Utf8 || ack.is_ascii() {
+        return Cow::Borrowed(ack.as_bytes());
+    }
+    let mut out = Vec::with_capacity(ack.len());
+    for c in ack.chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(byte) => out.push(byte),
+            Err(_) => {
+                out.extend_from_slice(b"\\X");
+                let mut utf8 = [0u8; 4];
+                for b in c.encode_utf8(&mut utf8).bytes() {
+                    out.extend_from_slice(format!("{b:02X}").as_bytes());
+                }
+                out.push(b'\\');
+            }
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// MSH-10 for our ACK to `original`, at most [`MAX_CONTROL_ID`] characters
@@ -333,6 +364,32 @@ mod tests {
             assert_eq!(msa2, "X1");
             msa1
         })
+    }
+
+    #[test]
+    fn an_ack_goes_back_in_the_originals_charset() {
+        // MSH-3 and MSH-10 with é, sent as Latin-1 (0xE9).
+        let sent = b"MSH|^~\\&|\xC9PIC|SF|R|RF|2024||ADT^A01|X\xE91|P|2.5.1\r";
+        let original = parse(sent).expect("parse");
+        assert_eq!(original.charset(), Charset::Latin1);
+        assert_eq!(Charset::of(sent), Charset::Latin1);
+        let ack = build_ack(&original.header(), AckCode::AA, None, "K", 0);
+        let latin1 = ack_bytes(&ack, Charset::Latin1);
+        assert!(latin1.windows(5).any(|w| w == b"|X\xE91\r"), "{latin1:?}");
+        assert!(latin1.windows(5).any(|w| w == b"\xC9PIC|"), "{latin1:?}");
+        assert!(!latin1.contains(&0xC3), "no UTF-8 in a Latin-1 ACK");
+        // The same text from a UTF-8 original goes back as UTF-8.
+        let utf8 = "MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|X\u{e9}1|P|2.5.1\r";
+        assert_eq!(Charset::of(utf8.as_bytes()), Charset::Utf8);
+        let h = parse(utf8.as_bytes()).expect("parse").header();
+        let ack = build_ack(&h, AckCode::AA, None, "K", 0);
+        assert_eq!(ack_bytes(&ack, Charset::Utf8).as_ref(), ack.as_bytes());
+        assert!(ack.contains("MSA|AA|X\u{e9}1\r"));
+        // A character Latin-1 cannot hold goes as an escape that reads back.
+        let out = ack_bytes("MSA|AA|\u{e9}\u{263a}\r", Charset::Latin1);
+        assert_eq!(out.as_ref(), b"MSA|AA|\xE9\\XE298BA\\\r");
+        let back = parse_ack(&[b"MSH|^~\\&|A\r".as_slice(), &out].concat()).expect("ack");
+        assert_eq!(back.1, "\u{e9}\u{263a}");
     }
 
     #[test]

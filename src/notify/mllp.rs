@@ -179,15 +179,15 @@ where
         let mut answered = false;
         while let Some(frame) = framer.next_frame() {
             let reply = match frame {
-                Ok(bytes) => Some(n.receive(&bytes).await),
+                Ok(bytes) => Some(n.reply(&bytes).await),
                 Err(e) => {
                     tracing::warn!(%peer, error = %e, "MLLP framing problem");
-                    n.frame_error(&e)
+                    n.frame_error(&e).map(String::into_bytes)
                 }
             };
             if let Some(reply) = reply {
                 answered = true;
-                write_bounded(&mut stream, &hl7::frame(reply.as_bytes()), limits).await?;
+                write_bounded(&mut stream, &hl7::frame(&reply), limits).await?;
             }
         }
         timer.read(Instant::now(), answered, framer.mid_frame());
@@ -344,6 +344,15 @@ impl Notifier {
             err(ErrorCode::ApplicationInternalError, &why),
             self.gw.hisp.now(),
         ))
+    }
+
+    /// The ACK for one received frame as sent: [`Self::receive`]'s, in the
+    /// frame's own charset ([`hl7::ack_bytes`]), so MSA-2 is the bytes the
+    /// sender sent, Latin-1 or UTF-8. A retry's stored ACK too: the store
+    /// keeps text, written here for the copy being answered.
+    pub async fn reply(&self, bytes: &[u8]) -> Vec<u8> {
+        let ack = self.receive(bytes).await;
+        hl7::ack_bytes(&ack, hl7::Charset::of(bytes)).into_owned()
     }
 
     /// The ACK for one received frame (committing it first when it is new).

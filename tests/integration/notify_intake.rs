@@ -3,7 +3,8 @@
 //! is refused with AR, and a group commit that fails anyway is retried one
 //! message at a time, so one bad message cannot fail the others; MSH-10 is
 //! keyed whole (its repetitions too); a facility known only by its OID;
-//! our own MSH-10 fits 20 characters; a `<VT>` inside an oversized frame
+//! our own MSH-10 fits 20 characters; an ACK goes back in its message's
+//! charset (Latin-1 or UTF-8); a `<VT>` inside an oversized frame
 //! earns no second reply. Then the connection limits: a frame that never
 //! ends, an ACK nobody reads, the cap on open connections, junk that does
 //! not hold a connection open, and the first-frame and idle limits.
@@ -150,6 +151,68 @@ async fn keys_the_store_cannot_hold_are_refused_and_one_bad_message_fails_only_i
         drained(&a).await;
         a.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_goes_back_in_the_charset_of_its_message_also_when_stored() {
+    let mut a = Node::new("a.test", false, None).await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let latin1 = |text: Vec<u8>| -> Vec<u8> {
+        let text = String::from_utf8(text).expect("utf8");
+        text.chars()
+            .map(|c| u8::try_from(c).expect("latin-1"))
+            .collect()
+    };
+    // Latin-1 without MSH-18, and with MSH-18 = 8859/1: é is 0xE9.
+    let plain = latin1(a08("\u{c9}PIC", "NORTHHOSP", "L\u{e9}1"));
+    let declared = latin1(
+        String::from_utf8(a08("EPIC", "NORTHHOSP", "L\u{e9}2"))
+            .expect("utf8")
+            .replace("|P|2.5.1\r", "|P|2.5.1||||||8859/1\r")
+            .into_bytes(),
+    );
+    for (sent, msh10) in [(&plain, b"L\xE91".as_slice()), (&declared, b"L\xE92")] {
+        let ack = send_mllp(a.mllp, sent).await.expect("mllp");
+        assert_eq!(parse_ack(&ack).expect("ack").0, "AA");
+        assert_eq!(msa2(&ack), msh10, "{}", String::from_utf8_lossy(&ack));
+        assert!(!ack.contains(&0xC3), "no UTF-8 in the ACK: {ack:?}");
+        // A retry gets the stored ACK, in Latin-1 too.
+        let again = send_mllp(a.mllp, sent).await.expect("mllp");
+        assert_eq!(again, ack, "the stored ACK, byte for byte");
+    }
+    // MSH-3 comes back as MSH-5 in Latin-1.
+    let ack = send_mllp(a.mllp, &plain).await.expect("mllp");
+    assert!(ack.windows(6).any(|w| w == b"|\xC9PIC|"), "{ack:?}");
+    // The same message re-sent as UTF-8 is the same message (a retry), and
+    // its stored ACK goes back in UTF-8.
+    let ack = send_mllp(a.mllp, &a08("\u{c9}PIC", "NORTHHOSP", "L\u{e9}1"))
+        .await
+        .expect("mllp");
+    assert_eq!(msa2(&ack), "L\u{e9}1".as_bytes());
+    // A UTF-8 message: a UTF-8 ACK, stored or not.
+    let utf8 = a08("EPIC", "NORTHHOSP", "U\u{e9}3");
+    for _ in 0..2 {
+        let ack = send_mllp(a.mllp, &utf8).await.expect("mllp");
+        assert_eq!(parse_ack(&ack).expect("ack").0, "AA");
+        assert_eq!(msa2(&ack), "U\u{e9}3".as_bytes());
+    }
+    assert_eq!(
+        count(&a, "SELECT COUNT(*) FROM adt_messages").await,
+        3,
+        "each message stored once"
+    );
+    drained(&a).await;
+    a.stop().await;
+}
+
+/// MSA-2 of an ACK, as its bytes.
+fn msa2(ack: &[u8]) -> Vec<u8> {
+    ack.split(|b| *b == b'\r')
+        .find(|seg| seg.starts_with(b"MSA|"))
+        .and_then(|seg| seg.split(|b| *b == b'|').nth(2))
+        .expect("MSA-2")
+        .to_vec()
 }
 
 /// Send an A08 from NORTHHOSP with MSH-10 `id` on a connection of its own.
