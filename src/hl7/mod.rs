@@ -14,7 +14,8 @@
 //! - [`mllp`]: the incremental [`Framer`] and [`frame`].
 //! - [`ack`]: [`build_ack`] (AA/AE/AR, or CA/CE/CR when MSH-15 asks for an
 //!   accept acknowledgment; ERR), [`ack_bytes`] (in the original's
-//!   [`Charset`]) and [`parse_ack`].
+//!   [`Charset`]), [`parse_ack`], and [`read_ack`] with
+//!   [`Received::answers`] (does a reply acknowledge the message we sent).
 //!
 //! ```
 //! use hisp::hl7::{parse, build_ack, AckCode};
@@ -37,7 +38,8 @@ pub mod ts;
 pub mod view;
 
 pub use ack::{
-    AckCode, AckError, ErrorCode, ErrorLocation, ack_bytes, ack_control_id, build_ack, parse_ack,
+    AckCode, AckError, ErrorCode, ErrorLocation, Received, ack_bytes, ack_control_id, build_ack,
+    parse_ack, read_ack,
 };
 pub use er7::{Charset, Message, ParseError, Separators, parse, raw_segments};
 pub use header::{AckKind, Hd, Header};

@@ -580,6 +580,21 @@ async fn adt_send_sends_every_message_of_a_file_to_host_port() {
         printed.contains("MSA|AA|M4") && printed.contains("MSA|AA|M5"),
         "{printed}"
     );
+    // A Latin-1 message: acknowledged (its ACK comes back in Latin-1).
+    let file = a.dir.path().join("latin1.hl7");
+    let latin1: Vec<u8> = String::from_utf8(a08("EPIC", "NORTHHOSP", "M\u{e9}6"))
+        .expect("utf8")
+        .chars()
+        .map(|c| u8::try_from(c).expect("latin-1"))
+        .collect();
+    std::fs::write(&file, latin1).expect("file");
+    harness::ok(&a.cli(&["adt", "send", file.to_str().expect("p"), "--to", &to]));
+    // An MSH-10 over 199 characters is refused with its cut echo, which
+    // still names it: AR, not "not acknowledged".
+    let file = a.dir.path().join("long.hl7");
+    std::fs::write(&file, a08("EPIC", "NORTHHOSP", &"L".repeat(250))).expect("file");
+    let out = a.cli(&["adt", "send", file.to_str().expect("p"), "--to", &to]);
+    harness::fails(&out, 1, "the receiver answered AR");
     // A name that does not resolve fails with one line.
     let out = a.cli(&[
         "adt",
@@ -590,4 +605,101 @@ async fn adt_send_sends_every_message_of_a_file_to_host_port() {
     ]);
     harness::fails(&out, 1, "no-such-host.invalid:2575");
     a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adt_send_counts_a_reply_for_another_message_as_not_acknowledged() {
+    let a = Node::new("a.test", false, None).await;
+    let reply = |msh9: &str, msa: &str| {
+        format!("MSH|^~\\&|HISP|HISP|EPIC|NORTHHOSP|20261122060000||{msh9}|K1|P|2.5.1\r{msa}\r")
+            .into_bytes()
+    };
+    // Five messages; the receiver answers the second with the first's ACK,
+    // the third with no HL7, the fourth with no ACK, the rest rightly.
+    let replies = vec![
+        reply("ACK^A08^ACK", "MSA|AA|N1"),
+        reply("ACK^A08^ACK", "MSA|AA|N1"),
+        b"hello".to_vec(),
+        reply("ADT^A08^ADT_A01", "MSA|AA|N4"),
+        reply("ACK^A08^ACK", "MSA|CA|N5"),
+    ];
+    let (to, served) = fake_receiver(replies).await;
+    let file = a.dir.path().join("five.hl7");
+    let five: Vec<u8> = (1..=5)
+        .flat_map(|i| a08("EPIC", "NORTHHOSP", &format!("N{i}")))
+        .collect();
+    std::fs::write(&file, five).expect("file");
+    let out = adt_send(&a, &file, to).await;
+    harness::fails(
+        &out,
+        1,
+        "3 of 5 messages not accepted: message 2 (MSH-10 N2) not acknowledged, \
+         message 3 (MSH-10 N3) not acknowledged, message 4 (MSH-10 N4) not acknowledged",
+    );
+    let printed = harness::stdout(&out);
+    for line in [
+        "-- message 1 of 5: AA",
+        "-- message 2 of 5 (MSH-10 N2): not acknowledged: the reply's MSA-2 is N1",
+        "-- message 3 of 5 (MSH-10 N3): not acknowledged: the reply is no HL7 message",
+        "-- message 4 of 5 (MSH-10 N4): not acknowledged: the reply is ADT, not an ACK",
+        "-- message 5 of 5: CA",
+    ] {
+        assert!(printed.contains(line), "{line}: {printed}");
+    }
+    assert_eq!(served.await.expect("join"), 5, "every message was sent");
+    // One message, a wrong MSA-2: fails, naming it.
+    let (to, _) = fake_receiver(vec![reply("ACK^A08^ACK", "MSA|AA|N0")]).await;
+    let file = a.dir.path().join("one.hl7");
+    std::fs::write(&file, a08("EPIC", "NORTHHOSP", "S1")).expect("file");
+    let out = adt_send(&a, &file, to).await;
+    harness::fails(
+        &out,
+        1,
+        "message 1 (MSH-10 S1) not acknowledged: the reply's MSA-2 is N0",
+    );
+    // The right MSA-2: success.
+    let (to, _) = fake_receiver(vec![reply("ACK^A08^ACK", "MSA|AA|S1")]).await;
+    harness::ok(&adt_send(&a, &file, to).await);
+}
+
+/// `hisp adt send FILE --to TO`, off the runtime's threads.
+async fn adt_send(n: &Node, file: &std::path::Path, to: String) -> std::process::Output {
+    let (dir, config, vars) = (
+        n.dir.path().to_owned(),
+        n.config_path.clone(),
+        n.vars.clone(),
+    );
+    let file = file.to_str().expect("path").to_owned();
+    tokio::task::spawn_blocking(move || {
+        harness::run_hisp(
+            &dir,
+            &config,
+            &vars,
+            &["adt", "send", &file, "--to", &to],
+            None,
+        )
+    })
+    .await
+    .expect("join")
+}
+
+/// An MLLP receiver on a port of its own that answers one connection's
+/// frames with `replies` in turn; `HOST:PORT`, and how many frames it got.
+async fn fake_receiver(replies: Vec<Vec<u8>>) -> (String, tokio::task::JoinHandle<usize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let to = listener.local_addr().expect("addr").to_string();
+    let served = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let mut framer = Framer::default();
+        let mut got = 0;
+        for reply in replies {
+            read_ack(&mut s, &mut framer).await;
+            got += 1;
+            s.write_all(&frame(&reply)).await.expect("reply");
+        }
+        got
+    });
+    (to, served)
 }
