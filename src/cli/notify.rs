@@ -514,7 +514,9 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
 
 /// Send each message of an HL7 file over one MLLP connection, waiting for
 /// each ACK (as python-hl7's `mllp_send --loose` does), and print the ACKs
-/// (segments on lines). Fails when any ACK is not AA or CA.
+/// (segments on lines). Fails when any ACK is not AA or CA, or when a
+/// reply is not the ACK of the message it answers: its MSA-2 is not that
+/// message's MSH-10 (as written), or it is no ACK at all.
 pub async fn adt_send(cmd: AdtCmd, out: &mut Output) -> Result<(), CliError> {
     let AdtCmd::Send {
         file,
@@ -528,65 +530,155 @@ pub async fn adt_send(cmd: AdtCmd, out: &mut Output) -> Result<(), CliError> {
         .map_err(|why| CliError::Ops(OpsError::Invalid(format!("{}: {why}", file.display()))))?;
     let failed = |e: std::io::Error| CliError::Ops(OpsError::Invalid(format!("{to}: {e}")));
     let tcp = connect(&to).await.map_err(failed)?;
-    let codes = if tls {
+    let answers = if tls {
         let tls = MllpTls { ca, server_name };
         let stream = tls_client(tcp, host_of(&to), &tls).await.map_err(failed)?;
         send_each(MllpClient::new(stream), &messages, &to, out).await?
     } else {
         send_each(MllpClient::new(tcp), &messages, &to, out).await?
     };
-    let refused: Vec<String> = codes
+    let refused: Vec<String> = answers
         .iter()
         .enumerate()
-        .filter(|(_, c)| !matches!(c.as_str(), "AA" | "CA"))
-        .map(|(i, c)| format!("message {} {c}", i + 1))
+        .filter(|(_, a)| !a.accepted())
+        .map(|(i, a)| a.describe(i + 1))
         .collect();
-    match (refused.is_empty(), codes.as_slice()) {
+    let fail = |why: String| Err(CliError::Ops(OpsError::Invalid(why)));
+    match (refused.is_empty(), answers.as_slice()) {
         (true, _) => Ok(()),
-        (false, [code]) => Err(CliError::Ops(OpsError::Invalid(format!(
-            "the receiver answered {code}"
-        )))),
-        (false, _) => Err(CliError::Ops(OpsError::Invalid(format!(
+        (false, [Answer::Ack(code)]) => fail(format!("the receiver answered {code}")),
+        (false, [one @ Answer::Unacknowledged { why, .. }]) => {
+            fail(format!("{}: {why}", one.describe(1)))
+        }
+        (false, _) => fail(format!(
             "{} of {} messages not accepted: {}",
             refused.len(),
-            codes.len(),
+            answers.len(),
             refused.join(", ")
-        )))),
+        )),
     }
 }
 
-/// Send every message in turn, printing each ACK; the MSA-1 of each.
+/// What came back for one message sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    /// Its acknowledgment, with this MSA-1.
+    Ack(String),
+    /// A reply that acknowledges no message of ours (another message's
+    /// MSA-2, not an ACK, not HL7): as good as no answer.
+    Unacknowledged {
+        /// The message's MSH-10 as written, to name it by (no PHI).
+        control_id: String,
+        /// What was wrong with the reply.
+        why: String,
+    },
+}
+
+impl Answer {
+    /// Judge `reply` as the answer to `sent`: the ACK of `sent` only when
+    /// its MSA-2 names `sent`'s MSH-10 ([`hl7::Received::answers`]).
+    fn judge(sent: &[u8], reply: &[u8]) -> Self {
+        let header = hl7::parse(sent).map(|m| m.header()).unwrap_or_default();
+        let why = match hl7::read_ack(reply) {
+            Err(e) => format!("the reply is no HL7 message ({e})"),
+            Ok(r) if r.answers(&header) => return Self::Ack(r.code),
+            Ok(r) if !r.message_type.eq_ignore_ascii_case("ACK") => {
+                format!("the reply is {}, not an ACK", shown(&r.message_type))
+            }
+            Ok(r) => match r.control_id_wire {
+                None => "the reply has no MSA segment".to_string(),
+                Some(other) => format!("the reply's MSA-2 is {}", shown(&other)),
+            },
+        };
+        Self::Unacknowledged {
+            control_id: header.control_id_wire,
+            why,
+        }
+    }
+
+    /// AA or CA.
+    fn accepted(&self) -> bool {
+        matches!(self, Self::Ack(code) if matches!(code.as_str(), "AA" | "CA"))
+    }
+
+    /// `message 2 AR`, or `message 2 (MSH-10 M2) not acknowledged`.
+    fn describe(&self, index: usize) -> String {
+        match self {
+            Self::Ack(code) => format!("message {index} {code}"),
+            Self::Unacknowledged { control_id, .. } => format!(
+                "message {index} (MSH-10 {}) not acknowledged",
+                shown(control_id)
+            ),
+        }
+    }
+}
+
+/// A value from a message or a reply, fit for one line: control
+/// characters as `?`, at most 64 characters.
+fn shown(value: &str) -> String {
+    const MAX: usize = 64;
+    let mut out: String = value
+        .chars()
+        .take(MAX)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if value.chars().count() > MAX {
+        out.push('…');
+    }
+    if out.is_empty() {
+        out.push_str("(empty)");
+    }
+    out
+}
+
+/// Send every message in turn, printing each reply; what each came to.
 async fn send_each<S>(
     mut client: MllpClient<S>,
     messages: &[Vec<u8>],
     to: &str,
     out: &mut Output,
-) -> Result<Vec<String>, CliError>
+) -> Result<Vec<Answer>, CliError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let mut codes = Vec::with_capacity(messages.len());
+    let mut answers = Vec::with_capacity(messages.len());
     for (i, message) in messages.iter().enumerate() {
-        let ack = client.exchange(message).await.map_err(|e| {
+        let reply = client.exchange(message).await.map_err(|e| {
             CliError::Ops(OpsError::Invalid(format!("{to}: message {}: {e}", i + 1)))
         })?;
-        for seg in String::from_utf8_lossy(&ack)
-            .split('\r')
-            .filter(|s| !s.is_empty())
-        {
+        for seg in text(&reply).split('\r').filter(|s| !s.is_empty()) {
             out.line(seg);
         }
-        let code = hl7::parse_ack(&ack).map(|(c, _)| c).unwrap_or_default();
-        if messages.len() > 1 {
-            out.line(format!(
+        let answer = Answer::judge(message, &reply);
+        match &answer {
+            Answer::Unacknowledged { control_id, why } => out.line(format!(
+                "-- message {} of {} (MSH-10 {}): not acknowledged: {why}",
+                i + 1,
+                messages.len(),
+                shown(control_id),
+            )),
+            Answer::Ack(code) if messages.len() > 1 => out.line(format!(
                 "-- message {} of {}: {code}",
                 i + 1,
                 messages.len()
-            ));
+            )),
+            Answer::Ack(_) => {}
         }
-        codes.push(code);
+        answers.push(answer);
     }
-    Ok(codes)
+    Ok(answers)
+}
+
+/// A reply as text, read as the parser reads it (UTF-8, else Latin-1).
+fn text(reply: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(reply) {
+        Ok(s) => s.into(),
+        Err(_) => reply
+            .iter()
+            .map(|&b| char::from(b))
+            .collect::<String>()
+            .into(),
+    }
 }
 
 /// The messages of a file, as python-hl7's `mllp_send --loose` reads one:
@@ -806,6 +898,45 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn a_reply_counts_only_when_it_acknowledges_the_message_sent() {
+        let sent = b"MSH|^~\\&|A|NORTH|H|H|2026||ADT^A04|M2|P|2.5.1\rPID|1||X\r";
+        let ack = |msh9: &str, msa: &str| {
+            format!("MSH|^~\\&|H|H|A|NORTH|2026||{msh9}|K|P|2.5.1\r{msa}\r")
+        };
+        let table = [
+            (ack("ACK^A04^ACK", "MSA|AE|M2"), Ok("AE")),
+            (
+                ack("ACK^A04^ACK", "MSA|AA|M1"),
+                Err("the reply's MSA-2 is M1"),
+            ),
+            (
+                ack("ACK^A04^ACK", "MSA|AA|"),
+                Err("the reply's MSA-2 is (empty)"),
+            ),
+            (ack("ACK^A04^ACK", "ERR|x"), Err("no MSA segment")),
+            (
+                ack("ADT^A04", "MSA|AA|M2"),
+                Err("the reply is ADT, not an ACK"),
+            ),
+            ("hello\r".to_string(), Err("the reply is no HL7 message")),
+        ];
+        for (reply, want) in table {
+            let got = Answer::judge(sent, reply.as_bytes());
+            match (want, &got) {
+                (Ok(code), Answer::Ack(c)) => assert_eq!(c, code),
+                (Err(why), Answer::Unacknowledged { control_id, why: w }) => {
+                    assert_eq!(control_id, "M2");
+                    assert!(w.contains(why), "{w}");
+                }
+                _ => panic!("{reply:?}: {got:?}"),
+            }
+        }
+        let got = Answer::judge(sent, b"MSH|^~\\&|H|H\rMSA|AA|M1\r");
+        assert_eq!(got.describe(2), "message 2 (MSH-10 M2) not acknowledged");
+        assert_eq!(shown(&"X".repeat(70)), format!("{}…", "X".repeat(64)));
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! or are given is escaped. The clock is the caller's: `now_unix` is
 //! formatted here as `YYYYMMDDHHMMSS+0000`, with no clock reads.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use super::er7::{ParseError, Separators, parse};
+use super::er7::{Charset, ParseError, Separators, parse};
 use super::escape::encode;
 use super::header::{AckKind, Hd, Header};
 
@@ -167,6 +168,36 @@ pub fn build_ack(
     out
 }
 
+/// An ACK's bytes in the charset the original was read in: UTF-8, or
+/// Latin-1 for an original that was not UTF-8 ([`Charset::of`]). MSA-2 (and
+/// MSH-3..6) echo the original's text, so the sender gets back the bytes it
+/// sent, which it can match; written as UTF-8, an MSH-10 with byte 0xE9
+/// came back as 0xC3 0xA9. What else an ACK holds is ASCII, or text from the
+/// original (an ERR text naming MSH-4). A character
+/// Latin-1 has no byte for (only from an escape decoded and written again,
+/// such as `\XE298BA\` under other separators) goes as `\Xhh…\`, its UTF-8
+/// bytes, which reads back as that character.
+pub fn ack_bytes(ack: &str, charset: Charset) -> Cow<'_, [u8]> {
+    if charset == Charset::Utf8 || ack.is_ascii() {
+        return Cow::Borrowed(ack.as_bytes());
+    }
+    let mut out = Vec::with_capacity(ack.len());
+    for c in ack.chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(byte) => out.push(byte),
+            Err(_) => {
+                out.extend_from_slice(b"\\X");
+                let mut utf8 = [0u8; 4];
+                for b in c.encode_utf8(&mut utf8).bytes() {
+                    out.extend_from_slice(format!("{b:02X}").as_bytes());
+                }
+                out.push(b'\\');
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// MSH-10 for our ACK to `original`, at most [`MAX_CONTROL_ID`] characters
 /// (MSH-10 is "up to 20" characters through v2.6): `ACK` and the original's
 /// control id when that fits and is plain ASCII text (no delimiter, no
@@ -317,6 +348,57 @@ pub fn parse_ack(bytes: &[u8]) -> Result<(String, String), ParseError> {
     Ok((text(1), text(2)))
 }
 
+/// An acknowledgment we received, as the sender of the original reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// MSH-9.1: `ACK` when it is an acknowledgment.
+    pub message_type: String,
+    /// MSA-1 (`AA`, `CA`, `AE`...), trimmed; empty without MSA.
+    pub code: String,
+    /// MSA-2 as `|^~\&` write it, escapes kept (the form of
+    /// [`Header::control_id_wire`]); `None` without MSA.
+    pub control_id_wire: Option<String>,
+}
+
+/// Reads a received acknowledgment (unframed) for [`Received::answers`].
+pub fn read_ack(bytes: &[u8]) -> Result<Received, ParseError> {
+    let msg = parse(bytes)?;
+    let header = msg.header();
+    let msa = msg.segment("MSA");
+    let code = msa
+        .and_then(|m| m.field(1))
+        .map(|f| f.text().trim().to_owned())
+        .unwrap_or_default();
+    let control_id_wire = msa.map(|m| super::header::field_wire(&m, 2, msg.separators()));
+    Ok(Received {
+        message_type: header.message_type.trim().to_owned(),
+        code,
+        control_id_wire,
+    })
+}
+
+impl Received {
+    /// Whether this acknowledges `original`: an `ACK` with an MSA whose
+    /// MSA-2 is the original's MSH-10 as written (escapes kept, spaces
+    /// around it aside; our listener echoes it so). "MSA-2 … allows the
+    /// sending system to associate this response with the message for
+    /// which it is intended": a reply naming another message (one behind,
+    /// or another sender's) acknowledges nothing we sent. An MSH-10 over
+    /// [`MAX_ECHO`] characters also matches the cut echo our listener sends
+    /// when it refuses it (exactly that cut, never any prefix).
+    pub fn answers(&self, original: &Header) -> bool {
+        let Some(got) = &self.control_id_wire else {
+            return false;
+        };
+        if !self.message_type.eq_ignore_ascii_case("ACK") {
+            return false;
+        }
+        let sent = original.control_id_wire.trim_matches(' ');
+        let got = got.trim_matches(' ');
+        got == sent || got == capped(sent.to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,6 +415,85 @@ mod tests {
             assert_eq!(msa2, "X1");
             msa1
         })
+    }
+
+    #[test]
+    fn an_ack_goes_back_in_the_originals_charset() {
+        // MSH-3 and MSH-10 with é, sent as Latin-1 (0xE9).
+        let sent = b"MSH|^~\\&|\xC9PIC|SF|R|RF|2024||ADT^A01|X\xE91|P|2.5.1\r";
+        let original = parse(sent).expect("parse");
+        assert_eq!(original.charset(), Charset::Latin1);
+        assert_eq!(Charset::of(sent), Charset::Latin1);
+        let ack = build_ack(&original.header(), AckCode::AA, None, "K", 0);
+        let latin1 = ack_bytes(&ack, Charset::Latin1);
+        assert!(latin1.windows(5).any(|w| w == b"|X\xE91\r"), "{latin1:?}");
+        assert!(latin1.windows(5).any(|w| w == b"\xC9PIC|"), "{latin1:?}");
+        assert!(!latin1.contains(&0xC3), "no UTF-8 in a Latin-1 ACK");
+        // The same text from a UTF-8 original goes back as UTF-8.
+        let utf8 = "MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|X\u{e9}1|P|2.5.1\r";
+        assert_eq!(Charset::of(utf8.as_bytes()), Charset::Utf8);
+        let h = parse(utf8.as_bytes()).expect("parse").header();
+        let ack = build_ack(&h, AckCode::AA, None, "K", 0);
+        assert_eq!(ack_bytes(&ack, Charset::Utf8).as_ref(), ack.as_bytes());
+        assert!(ack.contains("MSA|AA|X\u{e9}1\r"));
+        // A character Latin-1 cannot hold goes as an escape that reads back.
+        let out = ack_bytes("MSA|AA|\u{e9}\u{263a}\r", Charset::Latin1);
+        assert_eq!(out.as_ref(), b"MSA|AA|\xE9\\XE298BA\\\r");
+        let back = parse_ack(&[b"MSH|^~\\&|A\r".as_slice(), &out].concat()).expect("ack");
+        assert_eq!(back.1, "\u{e9}\u{263a}");
+    }
+
+    #[test]
+    fn a_received_ack_answers_the_message_its_msa2_names() {
+        let sent = |msh10: &str| {
+            let text = format!("MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|{msh10}|P|2.5.1\r");
+            parse(text.as_bytes()).expect("parse").header()
+        };
+        let reply = |msh9: &str, msa: &str| {
+            let text = format!("MSH|^~\\&|R|RF|S|SF|2024||{msh9}|K|P|2.5.1\r{msa}\r");
+            read_ack(text.as_bytes()).expect("reply")
+        };
+        let long = "X".repeat(250);
+        let table = [
+            ("M1", "ACK^A01^ACK", "MSA|AA|M1", true),
+            ("M1", "ACK", "MSA|AE|M1", true),
+            ("M1", "ack", "MSA|CA| M1 ", true),
+            // Another message's ACK, or none.
+            ("M2", "ACK^A01^ACK", "MSA|AA|M1", false),
+            ("M2", "ACK^A01^ACK", "MSA|AA|M", false),
+            ("M2", "ACK^A01^ACK", "MSA|AA|M22", false),
+            ("M2", "ACK^A01^ACK", "MSA|AA", false),
+            ("M2", "ACK^A01^ACK", "ZZZ|AA|M2", false),
+            ("M2", "ADT^A01", "MSA|AA|M2", false),
+            // As written: escapes kept, repetitions whole.
+            ("123\\R\\A", "ACK", "MSA|AA|123\\R\\A", true),
+            ("123~A", "ACK", "MSA|AA|123\\R\\A", false),
+            ("123~A", "ACK", "MSA|AA|123~A", true),
+            ("123~A", "ACK", "MSA|AA|123", false),
+            // An over-long MSH-10: its cut echo, and only that.
+            (&long, "ACK", &format!("MSA|AR|{long}"), true),
+            (&long, "ACK", &format!("MSA|AR|{}", "X".repeat(199)), true),
+            (&long, "ACK", &format!("MSA|AR|{}", "X".repeat(198)), false),
+            (&long, "ACK", "MSA|AR|X", false),
+        ];
+        for (msh10, msh9, msa, answers) in table {
+            let got = reply(msh9, msa).answers(&sent(msh10));
+            assert_eq!(got, answers, "{msh10} answered by {msh9} {msa}");
+        }
+        // Our own ACKs answer their message, whatever its MSH-10.
+        for msh10 in ["A\\X41\\", "1~2~3", "\u{e9}", &long] {
+            let h = sent(msh10);
+            let ack = build_ack(&h, AckCode::AR, None, "K", 0);
+            assert!(
+                read_ack(ack.as_bytes()).expect("ack").answers(&h),
+                "{msh10}"
+            );
+        }
+        // Under other separators, MSA-2 is read as `|^~\&` write it.
+        let h = sent("A\\S\\B");
+        let other = read_ack(b"MSH#$%@!#R#RF#S#SF#2024##ACK#K#P#2.5.1\rMSA#AA#A^B\r");
+        assert!(other.expect("reply").answers(&h));
+        assert!(read_ack(b"hello").is_err());
     }
 
     #[test]

@@ -174,6 +174,28 @@ pub struct Message<'a> {
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// How a message's bytes are read as text: UTF-8 when they are valid
+/// UTF-8 (after any BOM), else Latin-1, byte for byte. Replies go back the
+/// same way ([`super::ack_bytes`]), so a sender gets its own bytes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charset {
+    /// Valid UTF-8.
+    Utf8,
+    /// Not UTF-8: ISO 8859-1, each byte one character (U+0000..U+00FF).
+    Latin1,
+}
+
+impl Charset {
+    /// How [`parse`] reads `bytes` ([`Message::charset`]), without parsing.
+    pub fn of(bytes: &[u8]) -> Self {
+        let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+        match std::str::from_utf8(bytes) {
+            Ok(_) => Self::Utf8,
+            Err(_) => Self::Latin1,
+        }
+    }
+}
+
 /// The segments of raw ER7 bytes as [`parse`] finds them (BOM skipped,
 /// blank lines dropped, CR-only or CR/LF mode): the bytes after the BOM,
 /// and each non-blank segment's range in them, terminators excluded. The
@@ -218,6 +240,15 @@ impl<'a> Message<'a> {
     /// True when the input was not UTF-8 and was decoded as Latin-1.
     pub fn is_latin1(&self) -> bool {
         self.latin1
+    }
+
+    /// How the input was read: [`Charset::Latin1`] when [`Self::is_latin1`].
+    pub fn charset(&self) -> Charset {
+        if self.latin1 {
+            Charset::Latin1
+        } else {
+            Charset::Utf8
+        }
     }
 
     /// The whole (decoded) message text, BOM removed.

@@ -124,7 +124,7 @@ fn field_text(seg: &Segment<'_>, field: usize) -> String {
 }
 
 /// A field as it would be written under the standard separators.
-fn field_wire(seg: &Segment<'_>, field: usize, seps: Separators) -> String {
+pub(super) fn field_wire(seg: &Segment<'_>, field: usize, seps: Separators) -> String {
     let Some(f) = seg.field(field) else {
         return String::new();
     };

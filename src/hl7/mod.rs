@@ -13,7 +13,9 @@
 //! - [`ts`]: [`timestamp`], an HL7 TS as shown and as Unix seconds.
 //! - [`mllp`]: the incremental [`Framer`] and [`frame`].
 //! - [`ack`]: [`build_ack`] (AA/AE/AR, or CA/CE/CR when MSH-15 asks for an
-//!   accept acknowledgment; ERR) and [`parse_ack`].
+//!   accept acknowledgment; ERR), [`ack_bytes`] (in the original's
+//!   [`Charset`]), [`parse_ack`], and [`read_ack`] with
+//!   [`Received::answers`] (does a reply acknowledge the message we sent).
 //!
 //! ```
 //! use hisp::hl7::{parse, build_ack, AckCode};
@@ -35,8 +37,11 @@ mod scan;
 pub mod ts;
 pub mod view;
 
-pub use ack::{AckCode, AckError, ErrorCode, ErrorLocation, ack_control_id, build_ack, parse_ack};
-pub use er7::{Message, ParseError, Separators, parse, raw_segments};
+pub use ack::{
+    AckCode, AckError, ErrorCode, ErrorLocation, Received, ack_bytes, ack_control_id, build_ack,
+    parse_ack, read_ack,
+};
+pub use er7::{Charset, Message, ParseError, Separators, parse, raw_segments};
 pub use header::{AckKind, Hd, Header};
 pub use mllp::{FrameError, Framer, frame};
 pub use path::{Path, PathError};

@@ -103,11 +103,20 @@ const HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
 /// What one MLLP connection may hold, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// A connection that sends nothing for this long is closed.
+    /// A connection is closed this long after its last answered frame
+    /// (once the reply is written). Bytes outside any frame (junk, stray
+    /// `<CR>`s) do not count: before, any byte restarted it, so one byte
+    /// every `idle` held a connection forever.
     pub idle: Duration,
-    /// A frame must end (`<EB>`) this long after it began (`<SB>`), or the
-    /// connection is closed: a sender dripping a frame cannot hold its
-    /// buffer forever.
+    /// A connection that has had no frame answered this long after it
+    /// opened is closed (or after `idle`, should that be shorter): an
+    /// interface engine connects to send, so a connection that sends no
+    /// message does not hold a slot for all of `idle`.
+    pub first_frame: Duration,
+    /// A frame must end (`<EB>`) this long after it began (its first `<SB>`
+    /// since the last answered frame), or the connection is closed: a
+    /// sender dripping a frame, or `<SB>`s that cut each other short,
+    /// cannot hold its buffer forever.
     pub frame: Duration,
     /// Writing an ACK (to a peer that does not read) may take this long.
     pub ack_write: Duration,
@@ -118,11 +127,16 @@ pub struct Limits {
 impl Limits {
     /// The limits `hisp serve` uses. An interface engine on a LAN or VPN
     /// sends a whole frame in milliseconds; 60 s still lets a 1 MiB frame
-    /// (`[notify] max_frame`) through at 140 kbit/s. 512 connections is
+    /// (`[notify] max_frame`) through at 140 kbit/s. An engine sends as soon
+    /// as it connects, so 60 s for the first frame gives it the same time as
+    /// a frame under way; one that connects ahead of its first message just
+    /// connects again when it has one. Between messages an engine keeps its
+    /// connection open, for up to 10 minutes here. 512 connections is
     /// several per feed for hundreds of feeds, while the buffers they may
     /// hold (up to `max_frame` each) stay within half a GiB.
     pub const DEFAULT: Self = Self {
         idle: Duration::from_secs(600),
+        first_frame: Duration::from_secs(60),
         frame: Duration::from_secs(60),
         ack_write: Duration::from_secs(30),
         max_connections: 512,
@@ -143,50 +157,136 @@ where
     let limits = n.mllp_limits;
     let mut framer = Framer::new(n.gw.hisp.config.notify.max_frame.max(1024));
     let mut buf = vec![0u8; 64 * 1024];
-    // When the frame under way began (its <SB> arrived).
-    let mut frame_began: Option<Instant> = None;
+    let mut timer = Timer::new(limits, Instant::now());
     loop {
-        let wait = match frame_began {
-            Some(began) => limits
-                .frame
-                .saturating_sub(began.elapsed())
-                .min(limits.idle),
-            None => limits.idle,
+        let (wait, limit) = timer.wait(Instant::now());
+        // Checked before reading, so a peer whose bytes are always ready
+        // (a flood of junk) is closed too.
+        let read = if wait.is_zero() {
+            None
+        } else {
+            tokio::time::timeout(wait, stream.read(&mut buf)).await.ok()
         };
-        let got = match tokio::time::timeout(wait, stream.read(&mut buf)).await {
-            Ok(read) => read?,
-            Err(_) if frame_began.is_some_and(|b| b.elapsed() >= limits.frame) => {
-                tracing::info!(%peer, secs = limits.frame.as_secs(), "MLLP frame not ended in time: closed");
-                return Ok(());
-            }
-            Err(_) => {
-                tracing::info!(%peer, "MLLP connection idle too long: closed");
-                return Ok(());
-            }
+        let Some(got) = read else {
+            limit.log(peer, limits);
+            return Ok(());
         };
+        let got = got?;
         if got == 0 {
             return Ok(());
         }
         framer.push(buf.get(..got).unwrap_or(&[]));
-        let mut ended = false;
+        let mut answered = false;
         while let Some(frame) = framer.next_frame() {
-            ended = true;
             let reply = match frame {
-                Ok(bytes) => Some(n.receive(&bytes).await),
+                Ok(bytes) => Some(n.reply(&bytes).await),
                 Err(e) => {
                     tracing::warn!(%peer, error = %e, "MLLP framing problem");
-                    n.frame_error(&e)
+                    n.frame_error(&e).map(String::into_bytes)
                 }
             };
             if let Some(reply) = reply {
-                write_bounded(&mut stream, &hl7::frame(reply.as_bytes()), limits).await?;
+                answered = true;
+                write_bounded(&mut stream, &hl7::frame(&reply), limits).await?;
             }
         }
-        frame_began = match (framer.mid_frame(), frame_began) {
-            (false, _) => None,
-            (true, Some(began)) if !ended => Some(began),
-            (true, _) => Some(Instant::now()),
+        timer.read(Instant::now(), answered, framer.mid_frame());
+    }
+}
+
+/// The time limits of one connection ([`Limits`]), sans I/O: told when
+/// frames were answered and whether one is under way, it says how long the
+/// next read may wait and which limit that is.
+#[derive(Debug, Clone, Copy)]
+struct Timer {
+    limits: Limits,
+    /// When the connection opened.
+    opened: Instant,
+    /// When the last frame was answered (its reply written); `None` before
+    /// the first. Junk between frames gets no answer and moves nothing.
+    answered: Option<Instant>,
+    /// When the frame under way began: its first `<SB>` since the last
+    /// answered frame (a frame cut short by another `<SB>` is junk, and
+    /// does not begin the time again).
+    frame_began: Option<Instant>,
+}
+
+/// Which time limit closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    /// No frame answered within `first_frame` (or `idle`) of opening.
+    FirstFrame,
+    /// No frame answered within `idle` of the last.
+    Idle,
+    /// A frame not ended within `frame` of its `<SB>`.
+    Frame,
+}
+
+impl Timer {
+    fn new(limits: Limits, now: Instant) -> Self {
+        Self {
+            limits,
+            opened: now,
+            answered: None,
+            frame_began: None,
+        }
+    }
+
+    /// How long the next read may wait at `now` (zero: the time is up),
+    /// and the limit that is. A frame under way has `frame` from its `<SB>`
+    /// (not cut short by the idle limit); before the first answered frame,
+    /// `first_frame` from the opening bounds it too.
+    fn wait(&self, now: Instant) -> (Duration, Expiry) {
+        let left = |since: Instant, limit: Duration| {
+            limit.saturating_sub(now.saturating_duration_since(since))
         };
+        let quiet = match self.answered {
+            None => {
+                let limit = self.limits.first_frame.min(self.limits.idle);
+                (left(self.opened, limit), Expiry::FirstFrame)
+            }
+            Some(at) => (left(at, self.limits.idle), Expiry::Idle),
+        };
+        let Some(began) = self.frame_began else {
+            return quiet;
+        };
+        let frame = (left(began, self.limits.frame), Expiry::Frame);
+        match self.answered {
+            None if quiet.0 < frame.0 => quiet,
+            _ => frame,
+        }
+    }
+
+    /// After a read: whether any frame was answered (at `now`, its reply
+    /// written), and whether a frame is under way.
+    fn read(&mut self, now: Instant, answered: bool, mid_frame: bool) {
+        if answered {
+            self.answered = Some(now);
+        }
+        self.frame_began = match (mid_frame, self.frame_began) {
+            (false, _) => None,
+            (true, Some(began)) if !answered => Some(began),
+            (true, _) => Some(now),
+        };
+    }
+}
+
+impl Expiry {
+    fn log(self, peer: SocketAddr, limits: Limits) {
+        match self {
+            Self::FirstFrame => {
+                let secs = limits.first_frame.min(limits.idle).as_secs();
+                tracing::info!(%peer, secs, "MLLP connection sent no message in time: closed");
+            }
+            Self::Idle => {
+                let secs = limits.idle.as_secs();
+                tracing::info!(%peer, secs, "MLLP connection idle too long: closed");
+            }
+            Self::Frame => {
+                let secs = limits.frame.as_secs();
+                tracing::info!(%peer, secs, "MLLP frame not ended in time: closed");
+            }
+        }
     }
 }
 
@@ -244,6 +344,15 @@ impl Notifier {
             err(ErrorCode::ApplicationInternalError, &why),
             self.gw.hisp.now(),
         ))
+    }
+
+    /// The ACK for one received frame as sent: [`Self::receive`]'s, in the
+    /// frame's own charset ([`hl7::ack_bytes`]), so MSA-2 is the bytes the
+    /// sender sent, Latin-1 or UTF-8. A retry's stored ACK too: the store
+    /// keeps text, written here for the copy being answered.
+    pub async fn reply(&self, bytes: &[u8]) -> Vec<u8> {
+        let ack = self.receive(bytes).await;
+        hl7::ack_bytes(&ack, hl7::Charset::of(bytes)).into_owned()
     }
 
     /// The ACK for one received frame (committing it first when it is new).
@@ -593,5 +702,64 @@ impl Intake {
             Ok(mut v) => std::mem::take(&mut *v),
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        idle: Duration::from_secs(600),
+        first_frame: Duration::from_secs(60),
+        frame: Duration::from_secs(60),
+        ack_write: Duration::from_secs(30),
+        max_connections: 1,
+    };
+
+    #[test]
+    fn only_answered_frames_restart_the_idle_time() {
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        let mut timer = Timer::new(LIMITS, t0);
+        // Junk before any frame: the first-frame limit, from the opening.
+        timer.read(at(30), false, false);
+        assert_eq!(
+            timer.wait(at(30)),
+            (Duration::from_secs(30), Expiry::FirstFrame)
+        );
+        assert_eq!(timer.wait(at(61)).0, Duration::ZERO);
+        // A frame begun at 50 s still ends by 60 s from the opening.
+        timer.read(at(50), false, true);
+        assert_eq!(
+            timer.wait(at(50)),
+            (Duration::from_secs(10), Expiry::FirstFrame)
+        );
+        // Answered at 55 s: the idle limit from then on.
+        timer.read(at(55), true, false);
+        assert_eq!(timer.wait(at(55)), (Duration::from_secs(600), Expiry::Idle));
+        // Junk at 600 s moves nothing.
+        timer.read(at(600), false, false);
+        assert_eq!(timer.wait(at(600)), (Duration::from_secs(55), Expiry::Idle));
+        // A frame begun at 650 s has its own 60 s, past the idle limit; an
+        // <SB> cutting it short at 700 s does not begin them again.
+        timer.read(at(650), false, true);
+        assert_eq!(
+            timer.wait(at(650)),
+            (Duration::from_secs(60), Expiry::Frame)
+        );
+        timer.read(at(700), false, true);
+        assert_eq!(
+            timer.wait(at(700)),
+            (Duration::from_secs(10), Expiry::Frame)
+        );
+        // Answered, and the next frame already under way.
+        timer.read(at(705), true, true);
+        assert_eq!(
+            timer.wait(at(705)),
+            (Duration::from_secs(60), Expiry::Frame)
+        );
+        timer.read(at(706), true, false);
+        assert_eq!(timer.wait(at(1306)), (Duration::ZERO, Expiry::Idle));
     }
 }

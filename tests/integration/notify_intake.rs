@@ -3,9 +3,11 @@
 //! is refused with AR, and a group commit that fails anyway is retried one
 //! message at a time, so one bad message cannot fail the others; MSH-10 is
 //! keyed whole (its repetitions too); a facility known only by its OID;
-//! our own MSH-10 fits 20 characters; a `<VT>` inside an oversized frame
+//! our own MSH-10 fits 20 characters; an ACK goes back in its message's
+//! charset (Latin-1 or UTF-8); a `<VT>` inside an oversized frame
 //! earns no second reply. Then the connection limits: a frame that never
-//! ends, an ACK nobody reads, and the cap on open connections.
+//! ends, an ACK nobody reads, the cap on open connections, junk that does
+//! not hold a connection open, and the first-frame and idle limits.
 
 use std::time::Duration;
 
@@ -151,6 +153,68 @@ async fn keys_the_store_cannot_hold_are_refused_and_one_bad_message_fails_only_i
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_goes_back_in_the_charset_of_its_message_also_when_stored() {
+    let mut a = Node::new("a.test", false, None).await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let latin1 = |text: Vec<u8>| -> Vec<u8> {
+        let text = String::from_utf8(text).expect("utf8");
+        text.chars()
+            .map(|c| u8::try_from(c).expect("latin-1"))
+            .collect()
+    };
+    // Latin-1 without MSH-18, and with MSH-18 = 8859/1: é is 0xE9.
+    let plain = latin1(a08("\u{c9}PIC", "NORTHHOSP", "L\u{e9}1"));
+    let declared = latin1(
+        String::from_utf8(a08("EPIC", "NORTHHOSP", "L\u{e9}2"))
+            .expect("utf8")
+            .replace("|P|2.5.1\r", "|P|2.5.1||||||8859/1\r")
+            .into_bytes(),
+    );
+    for (sent, msh10) in [(&plain, b"L\xE91".as_slice()), (&declared, b"L\xE92")] {
+        let ack = send_mllp(a.mllp, sent).await.expect("mllp");
+        assert_eq!(parse_ack(&ack).expect("ack").0, "AA");
+        assert_eq!(msa2(&ack), msh10, "{}", String::from_utf8_lossy(&ack));
+        assert!(!ack.contains(&0xC3), "no UTF-8 in the ACK: {ack:?}");
+        // A retry gets the stored ACK, in Latin-1 too.
+        let again = send_mllp(a.mllp, sent).await.expect("mllp");
+        assert_eq!(again, ack, "the stored ACK, byte for byte");
+    }
+    // MSH-3 comes back as MSH-5 in Latin-1.
+    let ack = send_mllp(a.mllp, &plain).await.expect("mllp");
+    assert!(ack.windows(6).any(|w| w == b"|\xC9PIC|"), "{ack:?}");
+    // The same message re-sent as UTF-8 is the same message (a retry), and
+    // its stored ACK goes back in UTF-8.
+    let ack = send_mllp(a.mllp, &a08("\u{c9}PIC", "NORTHHOSP", "L\u{e9}1"))
+        .await
+        .expect("mllp");
+    assert_eq!(msa2(&ack), "L\u{e9}1".as_bytes());
+    // A UTF-8 message: a UTF-8 ACK, stored or not.
+    let utf8 = a08("EPIC", "NORTHHOSP", "U\u{e9}3");
+    for _ in 0..2 {
+        let ack = send_mllp(a.mllp, &utf8).await.expect("mllp");
+        assert_eq!(parse_ack(&ack).expect("ack").0, "AA");
+        assert_eq!(msa2(&ack), "U\u{e9}3".as_bytes());
+    }
+    assert_eq!(
+        count(&a, "SELECT COUNT(*) FROM adt_messages").await,
+        3,
+        "each message stored once"
+    );
+    drained(&a).await;
+    a.stop().await;
+}
+
+/// MSA-2 of an ACK, as its bytes.
+fn msa2(ack: &[u8]) -> Vec<u8> {
+    ack.split(|b| *b == b'\r')
+        .find(|seg| seg.starts_with(b"MSA|"))
+        .and_then(|seg| seg.split(|b| *b == b'|').nth(2))
+        .expect("MSA-2")
+        .to_vec()
+}
+
 /// Send an A08 from NORTHHOSP with MSH-10 `id` on a connection of its own.
 fn send(n: &Node, id: &str) -> impl std::future::Future<Output = String> + Send + 'static {
     let addr = n.mllp;
@@ -255,6 +319,7 @@ fn notifier(n: &Node, limits: Limits) -> Notifier {
 
 const SHORT: Limits = Limits {
     idle: Duration::from_secs(20),
+    first_frame: Duration::from_secs(20),
     frame: Duration::from_millis(300),
     ack_write: Duration::from_millis(300),
     max_connections: 2,
@@ -339,6 +404,131 @@ async fn open_connections_are_capped_in_all() {
     served.await.expect("join");
 }
 
+/// Serve `n` on a port of its own: the address and the switch that stops it.
+async fn listen(n: Notifier) -> (std::net::SocketAddr, tokio::sync::watch::Sender<bool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(mllp::serve(n, listener, None, stopped));
+    (addr, stop)
+}
+
+/// How long until the server closes `s` (at most `within`), or `None`.
+async fn closed_after(
+    s: &mut tokio::net::tcp::OwnedReadHalf,
+    within: Duration,
+) -> Option<Duration> {
+    let began = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(within.saturating_sub(began.elapsed()), s.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(began.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// A message of no type: AR, with no database needed.
+const NO_TYPE: &[u8] = b"MSH|^~\\&|X";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_between_frames_does_not_hold_a_connection_past_its_idle_limit() {
+    let a = Node::new("a.test", false, None).await;
+    let limits = Limits {
+        idle: Duration::from_secs(1),
+        ..SHORT
+    };
+    let (addr, stop) = listen(notifier(&a, limits)).await;
+    let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut r, mut w) = s.into_split();
+    w.write_all(&frame(NO_TYPE)).await.expect("send");
+    let mut framer = Framer::default();
+    let ack = read_ack(&mut r, &mut framer).await;
+    assert_eq!(parse_ack(&ack).expect("ack").0, "AR");
+    // One junk byte every 200 ms, five times as often as the idle limit.
+    let drip = tokio::spawn(async move {
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if w.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+    });
+    let closed = closed_after(&mut r, Duration::from_secs(10)).await;
+    let closed = closed.expect("closed at the idle limit, junk or not");
+    assert!(closed >= Duration::from_millis(900), "{closed:?}");
+    drip.abort();
+    stop.send(true).expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_sends_no_message_is_closed_after_the_first_frame_limit() {
+    let a = Node::new("a.test", false, None).await;
+    let limits = Limits {
+        idle: Duration::from_secs(60),
+        first_frame: Duration::from_millis(500),
+        frame: Duration::from_secs(60),
+        ..SHORT
+    };
+    let (addr, stop) = listen(notifier(&a, limits)).await;
+    // Silent.
+    let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut r, _w) = s.into_split();
+    let closed = closed_after(&mut r, Duration::from_secs(10)).await;
+    let closed = closed.expect("closed at the first-frame limit, long before idle");
+    assert!(closed >= Duration::from_millis(400), "{closed:?}");
+    // Junk, and a frame begun and never ended: closed all the same.
+    let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut r, mut w) = s.into_split();
+    w.write_all(b"\r\njunk\x0bMSH|").await.expect("send");
+    let drip = tokio::spawn(async move {
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if w.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+    });
+    let closed = closed_after(&mut r, Duration::from_secs(10)).await;
+    assert!(
+        closed.is_some(),
+        "junk kept a connection with no message open"
+    );
+    drip.abort();
+    stop.send(true).expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_quiet_between_messages_for_less_than_idle_stays_open() {
+    let a = Node::new("a.test", false, None).await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let limits = Limits {
+        idle: Duration::from_secs(5),
+        first_frame: Duration::from_millis(300),
+        frame: Duration::from_secs(5),
+        ..SHORT
+    };
+    let (addr, stop) = listen(notifier(&a, limits)).await;
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut framer = Framer::default();
+    s.write_all(&frame(&a08("EPIC", "NORTHHOSP", "Q1")))
+        .await
+        .expect("send");
+    let ack = read_ack(&mut s, &mut framer).await;
+    assert_eq!(parse_ack(&ack).expect("ack"), ("AA".into(), "Q1".into()));
+    // Past the first-frame limit, well within idle.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    s.write_all(&frame(&a08("EPIC", "NORTHHOSP", "Q2")))
+        .await
+        .expect("the connection is still open");
+    let ack = read_ack(&mut s, &mut framer).await;
+    assert_eq!(parse_ack(&ack).expect("ack"), ("AA".into(), "Q2".into()));
+    stop.send(true).expect("stop");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adt_send_sends_every_message_of_a_file_to_host_port() {
     let mut a = Node::new("a.test", false, None).await;
@@ -390,6 +580,21 @@ async fn adt_send_sends_every_message_of_a_file_to_host_port() {
         printed.contains("MSA|AA|M4") && printed.contains("MSA|AA|M5"),
         "{printed}"
     );
+    // A Latin-1 message: acknowledged (its ACK comes back in Latin-1).
+    let file = a.dir.path().join("latin1.hl7");
+    let latin1: Vec<u8> = String::from_utf8(a08("EPIC", "NORTHHOSP", "M\u{e9}6"))
+        .expect("utf8")
+        .chars()
+        .map(|c| u8::try_from(c).expect("latin-1"))
+        .collect();
+    std::fs::write(&file, latin1).expect("file");
+    harness::ok(&a.cli(&["adt", "send", file.to_str().expect("p"), "--to", &to]));
+    // An MSH-10 over 199 characters is refused with its cut echo, which
+    // still names it: AR, not "not acknowledged".
+    let file = a.dir.path().join("long.hl7");
+    std::fs::write(&file, a08("EPIC", "NORTHHOSP", &"L".repeat(250))).expect("file");
+    let out = a.cli(&["adt", "send", file.to_str().expect("p"), "--to", &to]);
+    harness::fails(&out, 1, "the receiver answered AR");
     // A name that does not resolve fails with one line.
     let out = a.cli(&[
         "adt",
@@ -400,4 +605,101 @@ async fn adt_send_sends_every_message_of_a_file_to_host_port() {
     ]);
     harness::fails(&out, 1, "no-such-host.invalid:2575");
     a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adt_send_counts_a_reply_for_another_message_as_not_acknowledged() {
+    let a = Node::new("a.test", false, None).await;
+    let reply = |msh9: &str, msa: &str| {
+        format!("MSH|^~\\&|HISP|HISP|EPIC|NORTHHOSP|20261122060000||{msh9}|K1|P|2.5.1\r{msa}\r")
+            .into_bytes()
+    };
+    // Five messages; the receiver answers the second with the first's ACK,
+    // the third with no HL7, the fourth with no ACK, the rest rightly.
+    let replies = vec![
+        reply("ACK^A08^ACK", "MSA|AA|N1"),
+        reply("ACK^A08^ACK", "MSA|AA|N1"),
+        b"hello".to_vec(),
+        reply("ADT^A08^ADT_A01", "MSA|AA|N4"),
+        reply("ACK^A08^ACK", "MSA|CA|N5"),
+    ];
+    let (to, served) = fake_receiver(replies).await;
+    let file = a.dir.path().join("five.hl7");
+    let five: Vec<u8> = (1..=5)
+        .flat_map(|i| a08("EPIC", "NORTHHOSP", &format!("N{i}")))
+        .collect();
+    std::fs::write(&file, five).expect("file");
+    let out = adt_send(&a, &file, to).await;
+    harness::fails(
+        &out,
+        1,
+        "3 of 5 messages not accepted: message 2 (MSH-10 N2) not acknowledged, \
+         message 3 (MSH-10 N3) not acknowledged, message 4 (MSH-10 N4) not acknowledged",
+    );
+    let printed = harness::stdout(&out);
+    for line in [
+        "-- message 1 of 5: AA",
+        "-- message 2 of 5 (MSH-10 N2): not acknowledged: the reply's MSA-2 is N1",
+        "-- message 3 of 5 (MSH-10 N3): not acknowledged: the reply is no HL7 message",
+        "-- message 4 of 5 (MSH-10 N4): not acknowledged: the reply is ADT, not an ACK",
+        "-- message 5 of 5: CA",
+    ] {
+        assert!(printed.contains(line), "{line}: {printed}");
+    }
+    assert_eq!(served.await.expect("join"), 5, "every message was sent");
+    // One message, a wrong MSA-2: fails, naming it.
+    let (to, _) = fake_receiver(vec![reply("ACK^A08^ACK", "MSA|AA|N0")]).await;
+    let file = a.dir.path().join("one.hl7");
+    std::fs::write(&file, a08("EPIC", "NORTHHOSP", "S1")).expect("file");
+    let out = adt_send(&a, &file, to).await;
+    harness::fails(
+        &out,
+        1,
+        "message 1 (MSH-10 S1) not acknowledged: the reply's MSA-2 is N0",
+    );
+    // The right MSA-2: success.
+    let (to, _) = fake_receiver(vec![reply("ACK^A08^ACK", "MSA|AA|S1")]).await;
+    harness::ok(&adt_send(&a, &file, to).await);
+}
+
+/// `hisp adt send FILE --to TO`, off the runtime's threads.
+async fn adt_send(n: &Node, file: &std::path::Path, to: String) -> std::process::Output {
+    let (dir, config, vars) = (
+        n.dir.path().to_owned(),
+        n.config_path.clone(),
+        n.vars.clone(),
+    );
+    let file = file.to_str().expect("path").to_owned();
+    tokio::task::spawn_blocking(move || {
+        harness::run_hisp(
+            &dir,
+            &config,
+            &vars,
+            &["adt", "send", &file, "--to", &to],
+            None,
+        )
+    })
+    .await
+    .expect("join")
+}
+
+/// An MLLP receiver on a port of its own that answers one connection's
+/// frames with `replies` in turn; `HOST:PORT`, and how many frames it got.
+async fn fake_receiver(replies: Vec<Vec<u8>>) -> (String, tokio::task::JoinHandle<usize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let to = listener.local_addr().expect("addr").to_string();
+    let served = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let mut framer = Framer::default();
+        let mut got = 0;
+        for reply in replies {
+            read_ack(&mut s, &mut framer).await;
+            got += 1;
+            s.write_all(&frame(&reply)).await.expect("reply");
+        }
+        got
+    });
+    (to, served)
 }
