@@ -63,6 +63,7 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
     // event then names the sending facility, as it does when PV1-3.4 is empty.
     if sensitive_text(&ev.location_facility) {
         out.location_facility = ev.sending_facility.clone();
+        out.location_facility_given = false;
         withheld = true;
     }
     // Nor its NPI, one public lookup from the name (the sending facility's
