@@ -187,6 +187,28 @@ impl<'a> Existing<'a> {
     }
 }
 
+/// Whether `patient` may be named in a consent decision: the record checks
+/// of [`consent_patient_checked`], an identifier for an opt-in, and no
+/// placeholder identifier. Every path checks this before anything else.
+pub fn consent_checked(decision: &str, patient: &StoredPatient) -> Result<(), OpsError> {
+    consent_patient_checked(patient)?;
+    // An opt-in releases sensitive information, so it must name its
+    // patient surely: by name, birth date and sex alone a record never
+    // scores a full match (it could be a twin or a namesake), and an
+    // opt-in that never matches would leave an earlier opt-out in force.
+    if decision == super::process::OPT_IN && patient.identifiers.is_empty() {
+        return Err(OpsError::Invalid("an opt-in needs the patient id and its assigning authority: by name, birth date and sex alone it could be another person's (an opt-out may be recorded either way)".into()));
+    }
+    if patient
+        .identifiers
+        .iter()
+        .any(|(value, authority)| super::mpi::placeholder_identifier(value, authority))
+    {
+        return Err(OpsError::Invalid("the patient id is a placeholder (one digit repeated, 123456789, UNKNOWN, or an SSN never issued) that names no one: give the real id, or name the patient by family name, given name, birth date and sex".into()));
+    }
+    Ok(())
+}
+
 /// Whether a consent decision names its patient in a form matching can
 /// read: every identifier with its assigning authority; a birth date as
 /// YYYYMMDD that is a date; sex one of M, F, O, U; no control characters or
@@ -429,6 +451,26 @@ impl Hisp {
         Ok(done)
     }
 
+    /// Whether `patient` is on a current roster of one of `owners` (by the
+    /// roster's notion of the same patient: a shared identifier, or the same
+    /// names, birth date and no contradicting identifier or sex).
+    pub async fn on_rosters_of(
+        &self,
+        patient: &StoredPatient,
+        owners: &[DirectAddress],
+    ) -> Result<bool, OpsError> {
+        let mut conn = self.conn().await?;
+        for owner in owners {
+            let owner = owner.to_string();
+            let entries =
+                notify::entries(&mut conn, self.store.sealer(), Some(&owner), self.now()).await?;
+            if entries.iter().any(|e| same_patient(patient, &e.patient)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Record a consent decision (`opt-out` or `opt-in`).
     pub async fn consent_record(
         &self,
@@ -436,21 +478,7 @@ impl Hisp {
         patient: &StoredPatient,
         actor: &str,
     ) -> Result<i64, OpsError> {
-        consent_patient_checked(patient)?;
-        // An opt-in releases sensitive information, so it must name its
-        // patient surely: by name, birth date and sex alone a record never
-        // scores a full match (it could be a twin or a namesake), and an
-        // opt-in that never matches would leave an earlier opt-out in force.
-        if decision == super::process::OPT_IN && patient.identifiers.is_empty() {
-            return Err(OpsError::Invalid("an opt-in needs the patient id and its assigning authority: by name, birth date and sex alone it could be another person's (an opt-out may be recorded either way)".into()));
-        }
-        if patient
-            .identifiers
-            .iter()
-            .any(|(value, authority)| super::mpi::placeholder_identifier(value, authority))
-        {
-            return Err(OpsError::Invalid("the patient id is a placeholder (one digit repeated, 123456789, UNKNOWN, or an SSN never issued) that names no one: give the real id, or name the patient by family name, given name, birth date and sex".into()));
-        }
+        consent_checked(decision, patient)?;
         // An opt-out also removes what hisp holds about the patient (`opt_out`).
         let sweep = if decision == super::process::OPT_OUT {
             self.opt_out_sweep(patient).await?

@@ -1,6 +1,7 @@
 //! The care manager's API: the alert worklist (list, read — audited —, move
 //! along), roster upload with its row-level report and roster listing
-//! (audited), and the consent registry (list — audited — and record). A care
+//! (audited), and the consent registry (list — audited — and record: a care
+//! manager records only opt-outs, for patients on their own rosters). A care
 //! manager sees the subscribers it acts for; an administrator sees all.
 
 use axum::Json;
@@ -18,6 +19,7 @@ use crate::direct::DirectAddress;
 use crate::notify::roster::{Imported, MAX_ROSTER_BYTES};
 use crate::store::api as st;
 use crate::store::notify::{self, AlertRow, StoredPatient};
+use crate::store::users::Role;
 use crate::web::{AppState, urlencode};
 
 /// A worklist state.
@@ -493,7 +495,8 @@ pub struct Consent {
 }
 
 /// The consent registry (audited as a view of PHI). Admins only: it spans
-/// every practice's patients, while a care manager may record decisions.
+/// every practice's patients, while a care manager may record an opt-out
+/// for a patient on their own roster.
 #[utoipa::path(
     get, path = "/api/v1/consents", tag = "care", operation_id = "list_consents",
     responses((status = 200, description = "Every decision, oldest first", body = [Consent]))
@@ -584,6 +587,29 @@ pub async fn consent_add(
         Decision::OptIn => "opt-in",
     };
     let patient = patient(c)?;
+    // A decision holds for every practice (STANDARDS §7: consent is the
+    // HIE's, and PRODUCT.md gives it to the HIE admin). A care manager may
+    // relay their own patient's opt-out; an opt-in releases sensitive data
+    // to every subscriber, so only an admin records one.
+    crate::notify::roster::consent_checked(decision, &patient)?;
+    if caller.role != Role::Admin {
+        if decision == "opt-in" {
+            return Err(Problem::new(
+                Kind::Forbidden,
+                "An opt-in releases the patient's sensitive information to every subscriber, so the HIE's administrator records it. A care manager may record an opt-out for a patient on their roster.",
+            ));
+        }
+        if !state
+            .hisp
+            .on_rosters_of(&patient, &caller.addresses)
+            .await?
+        {
+            return Err(Problem::new(
+                Kind::NotFound,
+                "No patient on your rosters is this one. A care manager records opt-outs for their own patients; the HIE's administrator records the others.",
+            ));
+        }
+    }
     let id = state
         .hisp
         .consent_record(decision, &patient, &caller.actor)

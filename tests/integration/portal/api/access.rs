@@ -126,7 +126,8 @@ fn cases(w: &World) -> Vec<Case> {
             json_body(
                 json!({"decision": "opt-out", "patient_id": "MRN-9", "authority": "GENERAL"}),
             ),
-            [401, 401, 403, 201, 201],
+            // A care manager's opt-out names a patient on their roster; MRN-9 is on none.
+            [401, 401, 403, 404, 201],
         ),
         c(
             Method::GET,

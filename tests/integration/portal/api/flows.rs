@@ -345,23 +345,49 @@ async fn care_and_admin_operations_do_what_the_cli_does() {
         );
         assert_eq!(filtered.as_array().map(Vec::len), Some(1), "{e}");
 
-        // Consent: recorded by the care manager; the registry spans every
-        // practice, so only an admin lists it (and the listing is audited).
-        // An opt-in by demographics alone could be another person's: refused.
-        let r = call(&p, Method::POST, "/api/v1/consents", ck, json_body(json!({
-            "decision": "opt-in", "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "f"}))).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{e}: {}", r.body);
-        assert!(r.body.contains("assigning authority"), "{e}: {}", r.body);
+        // Consent holds for every practice. A care manager relays an
+        // opt-out for a patient on their own roster, and nothing else: an
+        // opt-in releases sensitive data to every subscriber, and a patient
+        // on no roster of theirs is not theirs to decide for (404, so the
+        // answer tells nothing of other practices' patients). The registry
+        // spans every practice, so only an admin lists it (audited).
+        let opt_in = json!({
+            "decision": "opt-in", "patient_id": "MRN-7", "authority": "NORTH",
+            "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "f"});
         let r = call(
             &p,
             Method::POST,
             "/api/v1/consents",
             ck,
-            json_body(json!({
-            "decision": "opt-in", "patient_id": "MRN-7", "authority": "NORTH",
-            "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "f"})),
+            json_body(opt_in.clone()),
         )
         .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{e}: {}", r.body);
+        let not_mine =
+            json!({"decision": "opt-out", "patient_id": "MRN-9", "authority": "GENERAL"});
+        let r = call(
+            &p,
+            Method::POST,
+            "/api/v1/consents",
+            ck,
+            json_body(not_mine),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{e}: {}", r.body);
+        let r = call(&p, Method::POST, "/api/v1/consents", ck, json_body(json!({
+            "decision": "opt-out", "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "F"}))).await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{e}: Jane is on the care manager's roster: {}",
+            r.body
+        );
+        // An opt-in by demographics alone could be another person's: refused.
+        let r = call(&p, Method::POST, "/api/v1/consents", ak, json_body(json!({
+            "decision": "opt-in", "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "f"}))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{e}: {}", r.body);
+        assert!(r.body.contains("assigning authority"), "{e}: {}", r.body);
+        let r = call(&p, Method::POST, "/api/v1/consents", ak, json_body(opt_in)).await;
         assert_eq!(r.status, StatusCode::CREATED, "{e}: {}", r.body);
         // A placeholder id names no one: refused, saying why.
         let r = call(
