@@ -2,9 +2,10 @@
 //! portal session (its cookie, with `X-CSRF-Token` on unsafe methods).
 //!
 //! A key carries a role and the addresses it acts for; an admin key acts for
-//! every address. A session acts for the addresses its user owns, like the
-//! portal; an admin session also reaches every subscriber's alerts and rosters
-//! and the admin operations, but reads only its own mailboxes.
+//! every address (an HIE's own system). A session acts for the addresses its
+//! user owns, like the portal: an admin session reaches the admin
+//! operations, but only its own mailboxes, alerts and rosters (the portal
+//! keeps admins away from practices' PHI, and so does the API).
 //!
 //! [`Caller`] authenticates; [`Care`] and [`Admin`] also require a role, so a
 //! caller without it is refused (403) before its body is read. A mailbox or a
@@ -37,6 +38,9 @@ pub struct Caller {
     pub addresses: Vec<DirectAddress>,
     /// An admin key: every mailbox, not only `addresses`.
     pub every_mailbox: bool,
+    /// An admin key: every subscriber's alerts and rosters. A session,
+    /// an admin's too, sees only its user's own, as the portal shows them.
+    pub every_subscriber: bool,
     /// The key used, when it is a key.
     pub key_id: Option<i64>,
 }
@@ -54,7 +58,7 @@ impl Caller {
 
     /// May this caller see `subscriber`'s alerts and roster?
     pub fn may_care(&self, subscriber: &DirectAddress) -> bool {
-        self.role == Role::Admin || self.addresses.contains(subscriber)
+        self.every_subscriber || self.addresses.contains(subscriber)
     }
 
     /// The mailbox named by `?address=`, or the caller's only one when absent.
@@ -169,6 +173,7 @@ async fn by_key(value: &str, state: &AppState) -> Result<Caller, Problem> {
             .filter_map(|a| DirectAddress::parse(a).ok())
             .collect(),
         every_mailbox: key.role == Role::Admin,
+        every_subscriber: key.role == Role::Admin,
         key_id: Some(key.id),
     })
 }
@@ -205,6 +210,7 @@ async fn by_session(parts: &mut Parts, state: &AppState) -> Result<Caller, Probl
         role: p.user.role,
         addresses: owned.into_iter().map(|a| a.address).collect(),
         every_mailbox: false,
+        every_subscriber: false,
         key_id: None,
     })
 }

@@ -220,8 +220,14 @@ pub async fn alert(
     Care(caller): Care,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<AlertDetail>, Problem> {
+    // Read on a pooled connection: on SQLite `begin` takes the single
+    // writer, which MLLP intake's commits wait for. The audit row is a
+    // short transaction after.
+    let a = {
+        let mut conn = state.hisp.conn().await?;
+        load_alert(&state, &caller, &mut conn, id).await?
+    };
     let mut tx = state.hisp.store.begin().await?;
-    let a = load_alert(&state, &caller, &mut tx, id).await?;
     state
         .hisp
         .audit(
@@ -451,10 +457,38 @@ pub async fn rosters(
         Some(o) => Some(caller.subscriber(&state, Some(o)).await?),
         None => None,
     };
-    let owner_s = owner.as_ref().map(ToString::to_string);
+    // Only the rosters the caller may see are read (and unsealed): the one
+    // asked for, every one for an admin key, else each of the caller's own.
+    let owners: Vec<Option<String>> = match &owner {
+        Some(o) => vec![Some(o.to_string())],
+        None if caller.every_subscriber => vec![None],
+        None => caller
+            .addresses
+            .iter()
+            .map(|a| Some(a.to_string()))
+            .collect(),
+    };
+    let subject = match &owner {
+        Some(o) => o.to_string(),
+        None if caller.every_subscriber => "*".to_string(),
+        None => caller
+            .addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
     let now = state.hisp.now();
-    let mut tx = state.hisp.store.begin().await?;
-    let rows = notify::entries(&mut tx, state.hisp.store.sealer(), owner_s.as_deref(), now).await?;
+    // Read on a pooled connection, not in the audit's write transaction
+    // (which on SQLite holds the single writer while every entry is unsealed).
+    let mut rows = Vec::new();
+    {
+        let mut conn = state.hisp.conn().await?;
+        for o in &owners {
+            let sealer = state.hisp.store.sealer();
+            rows.extend(notify::entries(&mut conn, sealer, o.as_deref(), now).await?);
+        }
+    }
     let out: Vec<RosterEntry> = rows
         .into_iter()
         .filter(|e| may_see(&caller, &e.owner))
@@ -467,13 +501,14 @@ pub async fn rosters(
             expires_at: e.expires_at,
         })
         .collect();
+    let mut tx = state.hisp.store.begin().await?;
     state
         .hisp
         .audit(
             &mut tx,
             &caller.actor,
             "roster.view",
-            owner_s.as_deref().unwrap_or("*"),
+            &subject,
             &format!("{} entries", out.len()),
         )
         .await?;

@@ -434,6 +434,26 @@ async fn a_scoped_key_never_sees_another_address() {
             .await,
         );
         assert_eq!(all.as_array().map(Vec::len), Some(2), "{e}");
+        // An admin's portal session is kept from practices' PHI, as the
+        // portal keeps it: only an admin key (an HIE's system) sees all.
+        p.user("root", Role::Admin).await;
+        let root = p.sign_in("root").await;
+        let session = Auth::Session(&root, false);
+        let r = call(
+            &p,
+            Method::GET,
+            &format!("/api/v1/alerts/{}", w.other_alert),
+            session,
+            None,
+        )
+        .await;
+        assert_problem(&r, StatusCode::NOT_FOUND, "not-found", e);
+        for path in ["/api/v1/alerts", "/api/v1/rosters"] {
+            let r = call(&p, Method::GET, path, session, None).await;
+            assert_eq!(parsed(&r).as_array().map(Vec::len), Some(0), "{e} {path}");
+        }
+        let r = call(&p, Method::GET, &theirs, session, None).await;
+        assert_problem(&r, StatusCode::NOT_FOUND, "not-found", e);
     }
 }
 
