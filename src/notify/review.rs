@@ -40,8 +40,8 @@ pub struct ReviewItem {
     /// The patient as the ADT message named them; `None` when the message
     /// is no longer stored or no longer reads.
     pub adt_patient: Option<StoredPatient>,
-    /// The roster entry; `None` when it was removed, renewed by a
-    /// re-submitted roster, or has expired.
+    /// The roster entry; `None` when it was removed, ended by a
+    /// replacing roster, or has expired.
     pub entry: Option<RosterEntry>,
     /// The patient has opted out (under either identity) since the message
     /// came: the message's side is not shown.
@@ -250,7 +250,7 @@ impl Notifier {
             .await?
             .ok_or_else(|| {
                 refuse(&format!(
-                    "roster entry {} was removed, renewed by a re-submitted roster, or has \
+                    "roster entry {} was removed, ended by a replacing roster, or has \
                      expired (the patient's next message is matched against the current roster)",
                     review.roster_entry_id
                 ))

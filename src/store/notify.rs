@@ -553,6 +553,27 @@ pub async fn purge_expired_entries(
     .rows_affected())
 }
 
+/// The ids of `owners`' entries not yet expired (no patient is unsealed).
+pub async fn current_entry_ids(
+    conn: &mut AnyConnection,
+    owners: &[String],
+    now: i64,
+) -> Result<std::collections::HashSet<i64>, StoreError> {
+    let mut ids = std::collections::HashSet::new();
+    for owner in owners {
+        let rows =
+            sqlx::query("SELECT id FROM roster_entries WHERE owner = $1 AND expires_at > $2")
+                .bind(owner)
+                .bind(now)
+                .fetch_all(&mut *conn)
+                .await?;
+        for r in &rows {
+            ids.insert(r.try_get::<i64, _>(0)?);
+        }
+    }
+    Ok(ids)
+}
+
 /// Entries not yet expired (all owners, or one).
 pub async fn entries(
     conn: &mut AnyConnection,

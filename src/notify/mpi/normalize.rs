@@ -155,7 +155,10 @@ pub(super) fn dob(raw: &str) -> Option<[u8; 8]> {
     for (slot, &b) in digits.iter_mut().zip(head) {
         *slot = b.checked_sub(b'0').filter(|d| *d <= 9)?;
     }
-    Some(digits)
+    // Before 1901 is a placeholder ("19000101", "00000000"), not a living
+    // patient's birth: missing, never evidence.
+    let year = digits[..4].iter().fold(0u32, |y, &d| y * 10 + u32::from(d));
+    (year > 1900).then_some(digits)
 }
 
 /// HL7 table 0001: M, F and O are values; U (unknown), A, N and anything else are missing.
@@ -168,6 +171,9 @@ pub(super) fn sex(raw: char) -> Option<char> {
 
 /// The first five alphanumerics of a postal code, uppercased: ZIP5 for US codes
 /// ("06510-1234" → "06510"). Shorter codes are missing.
+/// Letters are kept for Canadian postal codes, which have digits too; five
+/// characters with no digit ("UNKNOWN") or one digit repeated ("00000",
+/// "99999") are placeholders, missing rather than a disagreement.
 pub(super) fn zip5(raw: &str) -> Option<String> {
     let zip: String = raw
         .chars()
@@ -175,16 +181,29 @@ pub(super) fn zip5(raw: &str) -> Option<String> {
         .take(5)
         .map(|c| c.to_ascii_uppercase())
         .collect();
-    (zip.len() == 5).then_some(zip)
+    let has_digit = zip.chars().any(|c| c.is_ascii_digit());
+    let repeated = zip.as_bytes().windows(2).all(|w| w[0] == w[1]);
+    (zip.len() == 5 && has_digit && !repeated).then_some(zip)
 }
 
-/// The last ten digits of a phone number. Fewer than seven digits, or one digit repeated
-/// ("000-000-0000", "999 9999"), is a placeholder and treated as missing.
+/// The last ten digits of a phone number, before any extension ("x12",
+/// "ext. 12": the number ends at the first letter after a digit). Fewer
+/// than seven digits, one digit repeated ("000-000-0000", "999 9999") or a
+/// run ("1234567890", "987-6543") is a placeholder and treated as missing.
 pub(super) fn phone(raw: &str) -> Option<String> {
-    let digits: Vec<char> = raw.chars().filter(char::is_ascii_digit).collect();
+    let mut digits: Vec<u8> = Vec::new();
+    for c in raw.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c as u8 - b'0');
+        } else if c.is_alphabetic() && !digits.is_empty() {
+            break;
+        }
+    }
     let tail = &digits[digits.len().saturating_sub(10)..];
-    let repeated = tail.windows(2).all(|w| w[0] == w[1]);
-    (tail.len() >= 7 && !repeated).then(|| tail.iter().collect())
+    // Each digit `d` more than the one before (mod 10): 0 repeats, 1 and 9 runs.
+    let step = |d: u8| tail.windows(2).all(|w| (w[0] + d) % 10 == w[1]);
+    let placeholder = step(0) || step(1) || step(9);
+    (tail.len() >= 7 && !placeholder).then(|| tail.iter().map(|d| char::from(b'0' + d)).collect())
 }
 
 #[cfg(test)]
@@ -237,6 +256,8 @@ mod tests {
         assert_eq!(dob("1965-03-12"), None);
         assert_eq!(dob("1965"), None);
         assert_eq!(dob("é9650312"), None);
+        assert_eq!(dob("19000101"), None, "a placeholder");
+        assert_eq!(dob("00000000"), None);
     }
 
     #[test]
@@ -246,6 +267,14 @@ mod tests {
         assert_eq!(phone("+1 (203) 555-0142").as_deref(), Some("2035550142"));
         assert_eq!(phone("555-0142").as_deref(), Some("5550142"));
         assert_eq!(phone("000-000-0000"), None);
+        assert_eq!(phone("1234567890"), None);
+        assert_eq!(phone("(098) 765-4321"), None);
+        assert_eq!(phone("203-555-0142 x12").as_deref(), Some("2035550142"));
+        assert_eq!(phone("203-555-0142 ext. 12").as_deref(), Some("2035550142"));
+        assert_eq!(phone("tel:+1-203-555-0142").as_deref(), Some("2035550142"));
+        assert_eq!(zip5("UNKNOWN"), None);
+        assert_eq!(zip5("00000"), None);
+        assert_eq!(zip5("K1A 0B1").as_deref(), Some("K1A0B"));
         assert_eq!(phone("12345"), None);
         assert_eq!(sex('f'), Some('F'));
         assert_eq!(sex('U'), None);

@@ -357,8 +357,10 @@ async fn detail(
         ..Filter::default()
     };
     let mine = worklist::alerts(&mut conn, sealer, &everything, TIMELINE_SCAN).await?;
+    let current =
+        crate::store::notify::current_entry_ids(&mut conn, &subs, state.hisp.now()).await?;
     drop(conn);
-    let timeline = timeline(&item, &summary, mine);
+    let timeline = timeline(&item, &summary, mine, &current);
     let detail = format!("{}; timeline of {}", item.subscriber, timeline.len());
     audit(&state, &v, "alert.view", &format!("alert {id}"), &detail).await?;
     let feeds = feed_names(&state).await?;
@@ -378,16 +380,29 @@ async fn detail(
 }
 
 /// The patient's alerts among `mine`, oldest event first: those from the
-/// same roster entry, and those whose summary names the same patient (a
-/// re-submitted roster renews entries under new ids).
-fn timeline(item: &Item, summary: &str, mine: Vec<(Item, String)>) -> Vec<(Item, String)> {
+/// same roster entry, and those whose summary names the same patient,
+/// unless the two came from different roster entries that are both still
+/// `current`: the roster keeps namesakes (John Smith born the same day
+/// under MRNs 111 and 222) as two entries, so they are two people. An
+/// entry ended since (a `--replace` upload that listed the patient anew)
+/// or an alert from before entries were recorded may be the same patient.
+fn timeline(
+    item: &Item,
+    summary: &str,
+    mine: Vec<(Item, String)>,
+    current: &std::collections::HashSet<i64>,
+) -> Vec<(Item, String)> {
     let who = patient_of(summary);
+    let two_entries = |other: Option<i64>| match (item.roster_entry_id, other) {
+        (Some(a), Some(b)) => a != b && current.contains(&a) && current.contains(&b),
+        _ => false,
+    };
     let mut out: Vec<(Item, String)> = mine
         .into_iter()
         .filter(|(i, s)| {
             (i.roster_entry_id.is_some() && i.roster_entry_id == item.roster_entry_id)
                 || i.id == item.id
-                || who.same_as(&patient_of(s))
+                || (!two_entries(i.roster_entry_id) && who.same_as(&patient_of(s)))
         })
         .collect();
     out.sort_by_key(|(i, _)| {
@@ -520,5 +535,38 @@ PV1|1|E|ED^12^A^NORTHHOSP||||1234^Smith^Anna||||||||||||V100\r";
             !who.same_as(&unknown),
             "an unknown birth date matches no one"
         );
+    }
+
+    #[test]
+    fn namesakes_on_two_current_entries_have_two_timelines() {
+        let item = |id: i64, entry: Option<i64>| Item {
+            id,
+            subscriber: "c@d.test".into(),
+            event: "ed".into(),
+            status: "new".into(),
+            program: None,
+            facility: "NORTHHOSP".into(),
+            event_time: None,
+            roster_entry_id: entry,
+            message_id: None,
+            created_at: id,
+        };
+        let smith = "Patient: Smith, John\nBorn: 19700101  Sex: M\n".to_string();
+        let mine = vec![
+            (item(1, Some(10)), smith.clone()),
+            (item(2, Some(20)), smith.clone()),
+            (item(3, None), smith.clone()),
+        ];
+        let ids = |t: Vec<(Item, String)>| t.iter().map(|(i, _)| i.id).collect::<Vec<_>>();
+        // Entries 10 and 20 are both current: two John Smiths, as the roster keeps them.
+        let first = item(1, Some(10));
+        let current: std::collections::HashSet<i64> = [10, 20].into();
+        assert_eq!(
+            ids(timeline(&first, &smith, mine.clone(), &current)),
+            [1, 3]
+        );
+        // Entry 10 ended (the patient listed anew under 20): one patient.
+        let current: std::collections::HashSet<i64> = [20].into();
+        assert_eq!(ids(timeline(&first, &smith, mine, &current)), [1, 2, 3]);
     }
 }
