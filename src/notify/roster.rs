@@ -451,9 +451,12 @@ impl Hisp {
         Ok(done)
     }
 
-    /// Whether `patient` is on a current roster of one of `owners` (by the
-    /// roster's notion of the same patient: a shared identifier, or the same
-    /// names, birth date and no contradicting identifier or sex).
+    /// Whether `patient`, as a consent decision names them, is on a current
+    /// roster of one of `owners`: one entry holds every identifier the
+    /// decision gives, or, when it gives none, has the same names, birth
+    /// date and no contradicting sex. A decision is matched by identifier
+    /// first, so one identifier the entry does not hold would reach another
+    /// practice's patient, whatever names came with it.
     pub async fn on_rosters_of(
         &self,
         patient: &StoredPatient,
@@ -464,7 +467,17 @@ impl Hisp {
             let owner = owner.to_string();
             let entries =
                 notify::entries(&mut conn, self.store.sealer(), Some(&owner), self.now()).await?;
-            if entries.iter().any(|e| same_patient(patient, &e.patient)) {
+            let names_it = |e: &notify::RosterEntry| {
+                if patient.identifiers.is_empty() {
+                    same_patient(patient, &e.patient)
+                } else {
+                    patient
+                        .identifiers
+                        .iter()
+                        .all(|x| e.patient.identifiers.iter().any(|y| notify::same_id(x, y)))
+                }
+            };
+            if entries.iter().any(names_it) {
                 return Ok(true);
             }
         }

@@ -1,8 +1,8 @@
 //! The care manager's API: the alert worklist (list, read — audited —, move
 //! along), roster upload with its row-level report and roster listing
 //! (audited), and the consent registry (list — audited — and record: a care
-//! manager records only opt-outs, for patients on their own rosters). A care
-//! manager sees the subscribers it acts for; an administrator sees all.
+//! manager records only opt-outs, for patients on their own rosters). A
+//! caller sees the subscribers it acts for; only an admin key sees all.
 
 use axum::Json;
 use axum::extract::{Request, State};

@@ -374,6 +374,27 @@ async fn care_and_admin_operations_do_what_the_cli_does() {
         )
         .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{e}: {}", r.body);
+        // Another practice's patient under their identifier, with the names
+        // of one on this roster: the identifier decides, and it is not theirs.
+        let borrowed = json!({"decision": "opt-out", "patient_id": "VICTIM1", "authority": "SOUTH",
+            "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "F"});
+        let r = call(
+            &p,
+            Method::POST,
+            "/api/v1/consents",
+            ck,
+            json_body(borrowed),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{e}: {}", r.body);
+        let own = json!({"decision": "opt-out", "patient_id": "MRN-1", "authority": "GENERAL"});
+        let r = call(&p, Method::POST, "/api/v1/consents", ck, json_body(own)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{e}: by the roster's own id: {}",
+            r.body
+        );
         let r = call(&p, Method::POST, "/api/v1/consents", ck, json_body(json!({
             "decision": "opt-out", "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "F"}))).await;
         assert_eq!(
@@ -404,8 +425,8 @@ async fn care_and_admin_operations_do_what_the_cli_does() {
         let refused = call(&p, Method::GET, "/api/v1/consents", ck, None).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{e}");
         let list = parsed(&call(&p, Method::GET, "/api/v1/consents", ak, None).await);
-        assert_eq!(list[0]["patient"]["birth_date"], "19500101", "{e}: {list}");
-        assert_eq!(list[0]["patient"]["sex"], "F", "{e}");
+        assert_eq!(list[1]["patient"]["birth_date"], "19500101", "{e}: {list}");
+        assert_eq!(list[1]["patient"]["sex"], "F", "{e}");
         let admin_actor = format!("api-key:{}", w.admin.0);
         assert!(
             audit(&p)
