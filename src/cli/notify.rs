@@ -405,7 +405,9 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
         }
         AlertCmd::Digest => {
             let n = crate::notify::Notifier::new(crate::smtp::Gateway::new(hisp.clone()));
-            let sent = n.send_digests(hisp.now() + 1).await?;
+            // Asked for now: a real-time subscriber's last digest goes
+            // whatever turn was taken lately.
+            let sent = n.send_digests(hisp.now() + 1, hisp.now() + 1).await?;
             out.line(format!("{sent} digest message(s) sent"));
             return Ok(());
         }

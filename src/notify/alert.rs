@@ -198,6 +198,12 @@ fn iso_date(hl7: &str) -> Option<String> {
         .chars()
         .take_while(char::is_ascii_digit)
         .collect();
+    let part = |r: std::ops::Range<usize>| digits.get(r).map(|p| p.parse::<u32>().unwrap_or(0));
+    let (month, day) = (part(4..6), part(6..8));
+    if month.is_some_and(|m| !(1..=12).contains(&m)) || day.is_some_and(|d| !(1..=31).contains(&d))
+    {
+        return None;
+    }
     match digits.len() {
         4 => Some(digits),
         6 => Some(format!("{}-{}", &digits[..4], &digits[4..])),
@@ -320,6 +326,8 @@ mod tests {
         assert_eq!(iso_date("198001").as_deref(), Some("1980-01"));
         assert_eq!(iso_date("1980").as_deref(), Some("1980"));
         assert_eq!(iso_date("80"), None);
+        assert_eq!(iso_date("19801399"), None, "no month 13");
+        assert_eq!(iso_date("19800100"), None, "no day 0");
         assert_eq!(iso_date("01/02/1980"), None);
     }
 }

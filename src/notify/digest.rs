@@ -19,6 +19,12 @@ use crate::direct::compose::{self, CRLF};
 use crate::ops::OpsError;
 use crate::store::notify::{self, Unsent, UnsentAlert};
 
+/// How long the loop leaves a digest turn taken for a subscriber gone back
+/// to real time before it takes one again: the node that took it may still
+/// be sending (certificate discovery can take seconds), and its alerts are
+/// unsent until then.
+pub const REALTIME_TURN_SECS: i64 = 120;
+
 /// The clear-text Subject of a digest (no PHI).
 pub const SUBJECT: &str = "Encounter notifications: daily digest";
 
@@ -37,13 +43,17 @@ pub fn last_due(now: i64, time: &str) -> Option<i64> {
 impl Notifier {
     /// Send the digest to every digest subscriber whose last one went out
     /// before `due`, and to every subscriber gone back to real time who has
-    /// alerts filed for a digest not yet sent (they go now, not at the next
-    /// digest time). Returns the number of digest messages sent.
-    pub async fn send_digests(&self, due: i64) -> Result<usize, OpsError> {
+    /// alerts filed for a digest not yet sent and whose last digest turn was
+    /// taken before `realtime_before` (they go now, not at the next digest
+    /// time; the loop leaves a turn taken by another node, which may still
+    /// be sending, [`REALTIME_TURN_SECS`]). A subscriber whose digest fails
+    /// is logged and retried on a later pass; the others still get theirs.
+    /// Returns the number of digest messages sent.
+    pub async fn send_digests(&self, due: i64, realtime_before: i64) -> Result<usize, OpsError> {
         let hisp = &self.gw.hisp;
         let subscribers = {
             let mut conn = hisp.conn().await?;
-            notify::digests_due(&mut conn, due).await?
+            notify::digests_due(&mut conn, due, realtime_before).await?
         };
         let mut sent = 0;
         let mut snap = Snapshot::default();
@@ -51,35 +61,45 @@ impl Notifier {
             snap.refresh(self).await?;
         }
         for due in subscribers {
-            let now = hisp.now();
-            let subscriber = due.subscriber;
-            let which = if due.digest_mode {
-                Unsent::Of(&subscriber)
-            } else {
-                Unsent::FiledForDigest(&subscriber)
-            };
-            let alerts = {
-                let mut tx = hisp.store.begin().await?;
-                if !notify::claim_digest(&mut tx, &subscriber, due.last_digest_at, now).await? {
-                    continue; // another node has it
-                }
-                let alerts = notify::unsent_alerts(&mut tx, hisp.store.sealer(), which).await?;
-                tx.commit().await?;
-                alerts
-            };
-            let alerts = self.withdraw_opted_out(&snap, alerts).await?;
-            if alerts.is_empty() {
-                continue;
+            match self.send_digest(&snap, due).await {
+                Ok(true) => sent += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot send a digest; retrying later"),
             }
-            let from = self.sender().await?;
-            let to = DirectAddress::parse(&subscriber)?;
-            let message = render(&from, &to, &alerts, now);
-            let ids: Vec<i64> = alerts.iter().map(|a| a.id).collect();
-            self.send_filed(&from, &to, &message, &ids).await?;
-            tracing::info!(alerts = alerts.len(), "daily digest sent");
-            sent += 1;
         }
         Ok(sent)
+    }
+
+    /// One subscriber's digest: whether one was sent.
+    async fn send_digest(&self, snap: &Snapshot, due: notify::DigestDue) -> Result<bool, OpsError> {
+        let hisp = &self.gw.hisp;
+        let now = hisp.now();
+        let subscriber = due.subscriber;
+        let which = if due.digest_mode {
+            Unsent::Of(&subscriber)
+        } else {
+            Unsent::FiledForDigest(&subscriber)
+        };
+        let alerts = {
+            let mut tx = hisp.store.begin().await?;
+            if !notify::claim_digest(&mut tx, &subscriber, due.last_digest_at, now).await? {
+                return Ok(false); // another node has it
+            }
+            let alerts = notify::unsent_alerts(&mut tx, hisp.store.sealer(), which).await?;
+            tx.commit().await?;
+            alerts
+        };
+        let alerts = self.withdraw_opted_out(snap, alerts).await?;
+        if alerts.is_empty() {
+            return Ok(false);
+        }
+        let from = self.sender().await?;
+        let to = DirectAddress::parse(&subscriber)?;
+        let message = render(&from, &to, &alerts, now);
+        let ids: Vec<i64> = alerts.iter().map(|a| a.id).collect();
+        self.send_filed(&from, &to, &message, &ids).await?;
+        tracing::info!(alerts = alerts.len(), "digest sent");
+        Ok(true)
     }
 }
 
@@ -183,7 +203,7 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
     loop {
         let now = n.gw.hisp.now();
         if let Some(due) = last_due(now, &time)
-            && let Err(e) = n.send_digests(due).await
+            && let Err(e) = n.send_digests(due, now - REALTIME_TURN_SECS).await
         {
             tracing::warn!(error = %e, "cannot send daily digests");
         }

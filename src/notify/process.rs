@@ -393,6 +393,7 @@ impl Notifier {
         if episode {
             alerted = retire(&alerted);
             enc.alerted = alerted.join(",");
+            enc.closed_at = enc.state_at;
         }
         let refs: Vec<&str> = alerted.iter().map(String::as_str).collect();
         let (change, state) = adt::decide(ev, &enc.state, &refs);
@@ -407,13 +408,19 @@ impl Notifier {
             }
             enc.state = state;
         }
-        // A late message about a change its episode already alerted, and
-        // that episode is over (`discharge!`), is a replay from the closed
-        // episode: not news in the live one.
+        // A late message from the closed episode (timed at or before its
+        // close) about a change it alerted (`discharge!`) is a replay: not
+        // news in the live one. One timed after the close is the new
+        // episode's, arrived out of order, and alerts as its own.
+        let of_closed = match (at, enc.closed_at) {
+            (Some(at), Some(closed)) => at <= closed,
+            _ => true,
+        };
         let closed_before = |key: &str| {
-            late && refs
-                .iter()
-                .any(|k| Ended::of(k) == (key, Some(Ended::Closed)))
+            late && of_closed
+                && refs
+                    .iter()
+                    .any(|k| Ended::of(k) == (key, Some(Ended::Closed)))
         };
         let change = match change {
             Change::Alert { key, .. } if refs.contains(&key.as_str()) || closed_before(&key) => {

@@ -35,8 +35,9 @@ use crate::store::notify::StoredPatient;
 /// Longest value accepted in any cell, in characters.
 pub const MAX_FIELD_CHARS: usize = 200;
 
-/// Birth dates before this year are taken to be typos.
-const EARLIEST_BIRTH_YEAR: u32 = 1900;
+/// Birth dates before this year are taken to be typos (and "19000101" is a
+/// placeholder the matcher ignores: `mpi::normalize::dob`).
+const EARLIEST_BIRTH_YEAR: u32 = 1901;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 

@@ -83,6 +83,10 @@ const SQLITE: &[Migration] = &[
         version: 17,
         sql: include_str!("migrations/sqlite/0017_alert_patient.sql"),
     },
+    Migration {
+        version: 18,
+        sql: include_str!("migrations/sqlite/0018_episode_close_and_unsent_index.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -153,6 +157,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 17,
         sql: include_str!("migrations/postgres/0017_alert_patient.sql"),
+    },
+    Migration {
+        version: 18,
+        sql: include_str!("migrations/postgres/0018_episode_close_and_unsent_index.sql"),
     },
 ];
 

@@ -663,6 +663,9 @@ pub struct EncounterRow {
     /// When (the event time, Unix seconds) it entered `state`; `None` when
     /// that event's time did not read.
     pub state_at: Option<i64>,
+    /// When its last episode was closed: the time its state was last set
+    /// before the next episode began (migration 0018; `None` before).
+    pub closed_at: Option<i64>,
 }
 
 /// The encounter for (facility, visit), created as `new`.
@@ -677,7 +680,7 @@ pub async fn encounter(
     let r = sqlx::query(
         "INSERT INTO encounters (facility, visit, state, updated_at) VALUES ($1, $2, 'new', $3)
          ON CONFLICT (facility, visit) DO UPDATE SET facility = excluded.facility
-         RETURNING id, state, alerted, state_at",
+         RETURNING id, state, alerted, state_at, closed_at",
     )
     .bind(facility)
     .bind(visit)
@@ -718,6 +721,7 @@ fn encounter_row(r: &AnyRow) -> Result<EncounterRow, StoreError> {
         state: r.try_get("state")?,
         alerted: r.try_get("alerted")?,
         state_at: r.try_get("state_at")?,
+        closed_at: r.try_get("closed_at")?,
     })
 }
 
@@ -726,7 +730,7 @@ pub async fn encounter_by_id(
     conn: &mut AnyConnection,
     id: i64,
 ) -> Result<Option<EncounterRow>, StoreError> {
-    sqlx::query("SELECT id, state, alerted, state_at FROM encounters WHERE id = $1")
+    sqlx::query("SELECT id, state, alerted, state_at, closed_at FROM encounters WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -748,7 +752,7 @@ pub async fn save_encounter(
     now: i64,
 ) -> Result<bool, StoreError> {
     Ok(sqlx::query(
-        "UPDATE encounters SET state = $1, alerted = $2, state_at = $3, updated_at = $4
+        "UPDATE encounters SET state = $1, alerted = $2, state_at = $3, updated_at = $4, closed_at = $9
          WHERE id = $5 AND state = $6 AND alerted = $7 AND COALESCE(state_at, -1) = $8",
     )
     .bind(&e.state)
@@ -759,6 +763,7 @@ pub async fn save_encounter(
     .bind(&before.state)
     .bind(&before.alerted)
     .bind(before.state_at.unwrap_or(-1))
+    .bind(e.closed_at)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -1448,18 +1453,24 @@ pub struct DigestDue {
 
 /// Subscribers on the daily digest whose last digest went out before `due`,
 /// and subscribers gone back to real time who still have alerts filed for
-/// their digest and never sent (those go at once, not at the next
-/// `digest_time`). An alert filed for a digest is one that keeps its
-/// patient until sent (`patient_sealed`, migration 0017).
-pub async fn digests_due(conn: &mut AnyConnection, due: i64) -> Result<Vec<DigestDue>, StoreError> {
+/// their digest and never sent, whose last digest turn was taken before
+/// `realtime_before` (those go at once, not at the next `digest_time`; a
+/// turn taken since may still be sending). An alert filed for a digest is
+/// one that keeps its patient until sent (`patient_sealed`, migration 0017).
+pub async fn digests_due(
+    conn: &mut AnyConnection,
+    due: i64,
+    realtime_before: i64,
+) -> Result<Vec<DigestDue>, StoreError> {
     sqlx::query(
         "SELECT subscriber, last_digest_at, mode FROM subscriptions
           WHERE (mode = 'digest' AND last_digest_at < $1)
-             OR (mode = 'realtime' AND subscriber IN
+             OR (mode = 'realtime' AND last_digest_at < $2 AND subscriber IN
                    (SELECT subscriber FROM alerts WHERE message_id IS NULL AND patient_sealed IS NOT NULL))
           ORDER BY subscriber",
     )
     .bind(due)
+    .bind(realtime_before)
     .fetch_all(&mut *conn)
     .await?
     .iter()

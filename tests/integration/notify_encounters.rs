@@ -115,11 +115,16 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
         // The first visit's discharge replayed during the readmission: its
         // episode is over, and she is still in hospital.
         send(adt("R7", "A03", "202611231200", JANE, &v1("E"))).await;
+        // Her ED registration of that morning, which led to the readmission,
+        // arrives after it: late, but after the first visit closed, so it
+        // is the new episode's ED visit, not a replay.
+        send(adt("R8", "A04", "202611240900", JANE, &v1("E"))).await;
         send(adt("R6", "A03", "202611261000", JANE, &v1("I"))).await;
         want.extend([
             row("carol@a.test", "ed", "202611230900"),
             row("carol@a.test", "discharge", "202611231200"),
             row("carol@a.test", "admit", "202611241000"),
+            row("carol@a.test", "ed", "202611240900"),
             row("carol@a.test", "discharge", "202611261000"),
         ]);
         assert_eq!(filed(&a).await, want, "{e}: a readmission to the account");

@@ -529,7 +529,7 @@ async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engin
                 .await
                 .expect("insert")
                 .expect("new");
-        let due = notify::digests_due(&mut conn, 200).await.expect("due");
+        let due = notify::digests_due(&mut conn, 200, 200).await.expect("due");
         assert_eq!(
             due,
             vec![DigestDue {
@@ -551,7 +551,12 @@ async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engin
         notify::set_subscription_mode(&mut conn, "dave@a.test", "realtime", 150)
             .await
             .expect("realtime");
-        let due = notify::digests_due(&mut conn, 0).await.expect("due");
+        let taken_lately = notify::digests_due(&mut conn, 0, 100).await.expect("due");
+        assert!(
+            taken_lately.is_empty(),
+            "{e}: a turn taken at 100 may still be sending"
+        );
+        let due = notify::digests_due(&mut conn, 0, 101).await.expect("due");
         assert_eq!(
             due,
             vec![DigestDue {
@@ -585,7 +590,7 @@ async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engin
             .await
             .expect("sent");
         assert!(
-            notify::digests_due(&mut conn, 0)
+            notify::digests_due(&mut conn, 0, 101)
                 .await
                 .expect("due")
                 .is_empty(),

@@ -393,8 +393,15 @@ fn timeline(
     current: &std::collections::HashSet<i64>,
 ) -> Vec<(Item, String)> {
     let who = patient_of(summary);
-    let two_entries = |other: Option<i64>| match (item.roster_entry_id, other) {
-        (Some(a), Some(b)) => a != b && current.contains(&a) && current.contains(&b),
+    // Two entries of one roster: the same patient on two of the viewer's
+    // rosters (two practices) is one patient.
+    let two_entries = |other: &Item| match (item.roster_entry_id, other.roster_entry_id) {
+        (Some(a), Some(b)) => {
+            other.subscriber == item.subscriber
+                && a != b
+                && current.contains(&a)
+                && current.contains(&b)
+        }
         _ => false,
     };
     let mut out: Vec<(Item, String)> = mine
@@ -402,7 +409,7 @@ fn timeline(
         .filter(|(i, s)| {
             (i.roster_entry_id.is_some() && i.roster_entry_id == item.roster_entry_id)
                 || i.id == item.id
-                || (!two_entries(i.roster_entry_id) && who.same_as(&patient_of(s)))
+                || (!two_entries(i) && who.same_as(&patient_of(s)))
         })
         .collect();
     out.sort_by_key(|(i, _)| {
@@ -552,21 +559,25 @@ PV1|1|E|ED^12^A^NORTHHOSP||||1234^Smith^Anna||||||||||||V100\r";
             created_at: id,
         };
         let smith = "Patient: Smith, John\nBorn: 19700101  Sex: M\n".to_string();
+        let mut other_practice = item(4, Some(40));
+        other_practice.subscriber = "c@e.test".into();
         let mine = vec![
             (item(1, Some(10)), smith.clone()),
             (item(2, Some(20)), smith.clone()),
             (item(3, None), smith.clone()),
+            (other_practice, smith.clone()),
         ];
         let ids = |t: Vec<(Item, String)>| t.iter().map(|(i, _)| i.id).collect::<Vec<_>>();
         // Entries 10 and 20 are both current: two John Smiths, as the roster keeps them.
         let first = item(1, Some(10));
-        let current: std::collections::HashSet<i64> = [10, 20].into();
+        // The same name on the viewer's other practice's roster is one patient.
+        let current: std::collections::HashSet<i64> = [10, 20, 40].into();
         assert_eq!(
             ids(timeline(&first, &smith, mine.clone(), &current)),
-            [1, 3]
+            [1, 3, 4]
         );
         // Entry 10 ended (the patient listed anew under 20): one patient.
-        let current: std::collections::HashSet<i64> = [20].into();
-        assert_eq!(ids(timeline(&first, &smith, mine, &current)), [1, 2, 3]);
+        let current: std::collections::HashSet<i64> = [20, 40].into();
+        assert_eq!(ids(timeline(&first, &smith, mine, &current)), [1, 2, 3, 4]);
     }
 }
