@@ -64,6 +64,9 @@ pub enum Decided {
     Rejected,
 }
 
+/// Why a review whose patient opted out cannot be confirmed.
+const OPTED_OUT: &str = "the patient has opted out, so no alert may be sent";
+
 /// The events a review can hold back, as `Target` names them.
 fn event_name(event: &str) -> Option<&'static str> {
     ["admit", "ed", "discharge", "transfer", "retraction"]
@@ -150,6 +153,9 @@ impl Notifier {
                 // (a failure to audit it is logged; the refusal is the answer).
                 if let OpsError::Invalid(why) = &e {
                     self.audit_refusal(id, actor, why).await;
+                    if why.contains(OPTED_OUT) {
+                        self.close_opted_out(&review, actor).await;
+                    }
                 }
                 return Err(e);
             }
@@ -190,6 +196,14 @@ impl Notifier {
                 let mut tx = hisp.store.begin().await?;
                 notify::move_review(&mut tx, id, "confirming", "open", actor, now, 0).await?;
                 tx.commit().await?;
+                // An opt-out recorded meanwhile found the review confirming,
+                // so its sweep left it: close it now, or it would keep the
+                // patient's ADT until someone rejected it by hand.
+                if let Err(OpsError::Invalid(why)) = self.confirmable(&review).await
+                    && why.contains(OPTED_OUT)
+                {
+                    self.close_opted_out(&review, actor).await;
+                }
                 return Err(e);
             }
         };
@@ -204,6 +218,18 @@ impl Notifier {
             owner: entry.owner,
             sent,
         })
+    }
+
+    /// Close a review whose patient has opted out as rejected (its ADT
+    /// message is forgotten), audited; a failure is logged, since the
+    /// refusal already answered the caller and the next attempt retries.
+    async fn close_opted_out(&self, review: &Review, actor: &str) {
+        let closed = self
+            .finish(review, "open", "rejected", actor, "the patient opted out")
+            .await;
+        if let Err(e) = closed {
+            tracing::warn!(review = review.id, error = %e, "cannot close an opted-out review");
+        }
     }
 
     /// Audit a refused confirmation of review `id` with its reason.
@@ -280,7 +306,7 @@ impl Notifier {
         let people = [Some(&ev.patient), indexed.as_ref(), Some(&entry.patient)];
         let consent = snap.consent_of_all(people.into_iter().flatten());
         if consent == Some(OPT_OUT) {
-            return Err(refuse("the patient has opted out, so no alert may be sent"));
+            return Err(refuse(OPTED_OUT));
         }
         if sensitive && consent != Some(OPT_IN) {
             return Err(OpsError::Invalid(format!(

@@ -156,7 +156,26 @@ async fn an_opt_out_recorded_while_the_alert_is_filed_stops_it_on_postgres() {
     assert!(stderr.contains("decide it again"), "{stderr}");
     let sent: Vec<_> = alerts(&a).await.into_iter().map(|x| x.event).collect();
     assert_eq!(sent, ["ed"], "Ruth's alert filed over her opt-out");
-    // Decided again, the confirmation is refused for the opt-out itself.
+    // The opt-out's sweep found the review confirming and left it; given
+    // back, it is closed as rejected and its message forgotten, rather than
+    // keeping Ruth's ADT until someone rejects it by hand.
+    let mut conn = a.hisp.conn().await.expect("conn");
+    let (status, adt_id): (String, i64) =
+        sqlx::query_as("SELECT status, adt_id FROM match_reviews WHERE id = $1")
+            .bind(id.parse::<i64>().expect("id"))
+            .fetch_one(&mut *conn)
+            .await
+            .expect("review");
+    drop(conn);
+    assert_eq!(status, "rejected");
+    let kept = hisp::store::notify::adt_message(
+        &mut a.hisp.conn().await.expect("conn"),
+        a.hisp.store.sealer(),
+        adt_id,
+    )
+    .await
+    .expect("adt");
+    assert!(kept.is_none(), "Ruth's ADT forgotten");
     let again = a.cli(&["alert", "review", &id, "--confirm"]);
     assert!(!again.status.success(), "confirmed over an opt-out");
 }
