@@ -351,65 +351,63 @@ async fn care_and_admin_operations_do_what_the_cli_does() {
         // on no roster of theirs is not theirs to decide for (404, so the
         // answer tells nothing of other practices' patients). The registry
         // spans every practice, so only an admin lists it (audited).
-        let opt_in = json!({
-            "decision": "opt-in", "patient_id": "MRN-7", "authority": "NORTH",
-            "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "f"});
-        let r = call(
-            &p,
-            Method::POST,
-            "/api/v1/consents",
-            ck,
-            json_body(opt_in.clone()),
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "{e}: {}", r.body);
-        let not_mine =
-            json!({"decision": "opt-out", "patient_id": "MRN-9", "authority": "GENERAL"});
-        let r = call(
-            &p,
-            Method::POST,
-            "/api/v1/consents",
-            ck,
-            json_body(not_mine),
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND, "{e}: {}", r.body);
-        // Another practice's patient under their identifier, with the names
-        // of one on this roster: the identifier decides, and it is not theirs.
-        let borrowed = json!({"decision": "opt-out", "patient_id": "VICTIM1", "authority": "SOUTH",
-            "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "F"});
-        let r = call(
-            &p,
-            Method::POST,
-            "/api/v1/consents",
-            ck,
-            json_body(borrowed),
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND, "{e}: {}", r.body);
-        let own = json!({"decision": "opt-out", "patient_id": "MRN-1", "authority": "GENERAL"});
-        let r = call(&p, Method::POST, "/api/v1/consents", ck, json_body(own)).await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "{e}: by the roster's own id: {}",
-            r.body
-        );
-        let r = call(&p, Method::POST, "/api/v1/consents", ck, json_body(json!({
-            "decision": "opt-out", "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "F"}))).await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "{e}: Jane is on the care manager's roster: {}",
-            r.body
-        );
-        // An opt-in by demographics alone could be another person's: refused.
-        let r = call(&p, Method::POST, "/api/v1/consents", ak, json_body(json!({
-            "decision": "opt-in", "family": "Doe", "given": "Jane", "birth_date": "1950-01-01", "sex": "f"}))).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{e}: {}", r.body);
-        assert!(r.body.contains("assigning authority"), "{e}: {}", r.body);
-        let r = call(&p, Method::POST, "/api/v1/consents", ak, json_body(opt_in)).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{e}: {}", r.body);
+        let jane = |decision: &str, id: Option<(&str, &str)>| {
+            let mut body = json!({"decision": decision, "family": "Doe", "given": "Jane",
+                "birth_date": "1950-01-01", "sex": "F"});
+            if let Some((id, authority)) = id {
+                body["patient_id"] = id.into();
+                body["authority"] = authority.into();
+            }
+            body
+        };
+        let by_id = |id: &str, authority: &str| json!({"decision": "opt-out", "patient_id": id, "authority": authority});
+        let cases = [
+            // An opt-in is the admin's.
+            (
+                ck,
+                jane("opt-in", Some(("MRN-7", "NORTH"))),
+                StatusCode::FORBIDDEN,
+                "",
+            ),
+            // On none of the care manager's rosters.
+            (ck, by_id("MRN-9", "GENERAL"), StatusCode::NOT_FOUND, ""),
+            // Another practice's patient under their identifier, with the
+            // names of one on this roster: the identifier decides.
+            (
+                ck,
+                jane("opt-out", Some(("VICTIM1", "SOUTH"))),
+                StatusCode::NOT_FOUND,
+                "",
+            ),
+            // By the roster's own identifier, or by the roster's names.
+            (ck, by_id("MRN-1", "GENERAL"), StatusCode::CREATED, ""),
+            (ck, jane("opt-out", None), StatusCode::CREATED, ""),
+            // An opt-in by demographics alone could be another person's.
+            (
+                ak,
+                jane("opt-in", None),
+                StatusCode::BAD_REQUEST,
+                "assigning authority",
+            ),
+            (
+                ak,
+                jane("opt-in", Some(("MRN-7", "NORTH"))),
+                StatusCode::CREATED,
+                "",
+            ),
+        ];
+        for (who, body, status, says) in cases {
+            let r = call(
+                &p,
+                Method::POST,
+                "/api/v1/consents",
+                who,
+                json_body(body.clone()),
+            )
+            .await;
+            assert_eq!(r.status, status, "{e}: {body}: {}", r.body);
+            assert!(r.body.contains(says), "{e}: {}", r.body);
+        }
         // A placeholder id names no one: refused, saying why.
         let r = call(
             &p,
