@@ -199,6 +199,32 @@ fn an_identifier_on_someone_who_cannot_be_the_patient_goes_to_review() {
     assert!(contradicts(&robert(), &stranger));
     assert!(!contradicts(&robert(), &renamed));
 
+    // The same birth date and another given name: a twin registered under
+    // the other's number (a common registration error), not an entry error.
+    let emma = demo("Nguyen", "Emma", "20100704", 'F', "06511", "2035550177");
+    let olivia = demo("Nguyen", "Olivia", "20100704", 'F', "06511", "2035550177");
+    let e1 = || {
+        vec![Identifier {
+            value: "E1".into(),
+            authority: "Practice&1.2.3&ISO".into(),
+        }]
+    };
+    let idx = index([patient(1, emma.clone(), "E1")]);
+    assert!(matches!(
+        idx.lookup(&e1(), &olivia),
+        Outcome::Review { id: 1, .. }
+    ));
+    assert_eq!(idx.lookup(&e1(), &emma), Outcome::Identifier { id: 1 });
+    // An initial is no other name.
+    let initial = demo("Nguyen", "E", "20100704", 'F', "", "");
+    assert_eq!(idx.lookup(&e1(), &initial), Outcome::Identifier { id: 1 });
+    // Olivia on the roster too: the review is about her.
+    let idx = index([patient(1, emma, "E1"), patient(2, olivia.clone(), "O2")]);
+    assert!(matches!(
+        idx.lookup(&e1(), &olivia),
+        Outcome::Review { id: 2, .. }
+    ));
+
     // When the demographics are another entry's, the review is about that one.
     let ann = demo("Lee", "Ann", "19900101", 'F', "06511", "860-555-0199");
     let idx = index([patient(1, robert(), "A1"), patient(2, ann.clone(), "B2")]);

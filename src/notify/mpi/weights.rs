@@ -149,8 +149,11 @@ pub(super) struct Comparison {
     /// name agrees exactly. See `super::decide` for why these gate an automatic match.
     pub corroborated: bool,
     /// The DOBs disagree outright and the given name does not agree (or the sex
-    /// disagrees), or the birth years are a generation apart: not one person,
-    /// whatever identifier they share. See `super::contradicts`.
+    /// disagrees), the DOBs agree exactly and the given names not at all,
+    /// neither an initial (a twin registered under the other's number; "J"
+    /// for Jane is a feed's habit), or the birth years are a
+    /// generation apart: not one person, whatever identifier they share. See
+    /// `super::contradicts`.
     pub contradicted: bool,
 }
 
@@ -169,6 +172,10 @@ pub(super) fn compare(a: &Prepared, b: &Prepared) -> Comparison {
             && agrees(dob)
             && (sex != Level::Disagree || given == Level::Exact),
         contradicted: (dob == Level::Disagree && (!agrees(given) || sex == Level::Disagree))
+            || (dob == Level::Exact
+                && given == Level::Disagree
+                && a.given_folded.len() > 1
+                && b.given_folded.len() > 1)
             || generation_apart(a.dob.as_ref(), b.dob.as_ref()),
     }
 }
