@@ -22,6 +22,17 @@ pub async fn count(n: &Node, sql: &'static str) -> i64 {
     )
 }
 
+/// Whether the first column of `sql`'s first row (a sealed blob) shows
+/// `name` in clear.
+async fn shows_in_clear(n: &Node, sql: &'static str, name: &str) -> bool {
+    let mut conn = n.hisp.conn().await.expect("conn");
+    let sealed: Vec<u8> = sqlx::Row::get(
+        &sqlx::query(sql).fetch_one(&mut *conn).await.expect("row"),
+        0,
+    );
+    String::from_utf8_lossy(&sealed).contains(name)
+}
+
 /// Wait until the notify worker has finished every committed ADT message.
 pub async fn drained(n: &Node) {
     wait_for(60, "every ADT processed", || async {
@@ -248,17 +259,9 @@ async fn patient_index_digest_and_identical_alerts() {
         1,
         "one person under one identifier"
     );
-    let mut conn = a.hisp.conn().await.expect("conn");
-    let sealed: Vec<u8> = sqlx::Row::get(
-        &sqlx::query("SELECT patient_sealed FROM patient_index")
-            .fetch_one(&mut *conn)
-            .await
-            .expect("row"),
-        0,
-    );
-    drop(conn);
+    let sql = "SELECT patient_sealed FROM patient_index";
     assert!(
-        !String::from_utf8_lossy(&sealed).contains("Kent"),
+        !shows_in_clear(&a, sql, "Kent").await,
         "the index is sealed at rest"
     );
     assert_eq!(
@@ -404,17 +407,9 @@ async fn patient_index_digest_and_identical_alerts() {
         3,
         "Lois's alert filed for the digest"
     );
-    let mut conn = a.hisp.conn().await.expect("conn");
-    let sealed: Vec<u8> = sqlx::Row::get(
-        &sqlx::query("SELECT patient_sealed FROM alerts WHERE message_id IS NULL")
-            .fetch_one(&mut *conn)
-            .await
-            .expect("row"),
-        0,
-    );
-    drop(conn);
+    let sql = "SELECT patient_sealed FROM alerts WHERE message_id IS NULL";
     assert!(
-        !String::from_utf8_lossy(&sealed).contains("Lane"),
+        !shows_in_clear(&a, sql, "Lane").await,
         "the alert's patient is sealed at rest"
     );
     let l55 = hisp::store::notify::StoredPatient {
