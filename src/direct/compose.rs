@@ -196,6 +196,49 @@ pub(crate) fn fill(template: &str, vars: &[(&str, &str)]) -> String {
     out
 }
 
+/// Fill a line-oriented template (the alert's, `templates/mail/alert.txt`)
+/// line by line with [`fill`], with two rules for optional lines: a line
+/// that starts with `{?name}` is kept, without that marker, only when
+/// `name` has a value that is not blank; and a line whose placeholders all
+/// fill blank is left out (a label with nothing after it). Values are
+/// inserted as given: one meant for one line must be one line.
+pub(crate) fn fill_lines(template: &str, vars: &[(&str, &str)]) -> String {
+    let value = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    let mut out = String::with_capacity(template.len() + 512);
+    for line in template.split_inclusive('\n') {
+        let mut line = line;
+        if let Some(rest) = line.strip_prefix("{?") {
+            let Some((name, after)) = rest.split_once('}') else {
+                out.push_str(line);
+                continue;
+            };
+            if value(name).is_none_or(|v| v.trim().is_empty()) {
+                continue;
+            }
+            line = after;
+        }
+        let mut named = 0;
+        let mut filled = 0;
+        let mut rest = line;
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('}') else { break };
+            if let Some(v) = value(&after[..close]) {
+                named += 1;
+                if !v.trim().is_empty() {
+                    filled += 1;
+                }
+            }
+            rest = &after[close + 1..];
+        }
+        if named > 0 && filled == 0 {
+            continue;
+        }
+        out.push_str(&fill(line, vars));
+    }
+    out
+}
+
 /// One leaf body part: its MIME header lines and its CRLF body.
 pub(crate) struct Part {
     /// `Content-Type:` and `Content-Transfer-Encoding:` lines, CRLF-terminated.
@@ -320,6 +363,26 @@ mod tests {
             assert_eq!(base64(i.as_bytes()), o);
         }
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn fill_lines_leaves_out_empty_labels_and_unset_conditions() {
+        let t = "Title {t}\nA: {a}\nB: {b} and {c}\n{?flag}Flagged {t}\n{?none}Never\nPlain\n";
+        let vars = [
+            ("t", "x"),
+            ("a", ""),
+            ("b", " "),
+            ("c", "{a}"),
+            ("flag", "yes"),
+        ];
+        assert_eq!(
+            fill_lines(t, &vars),
+            "Title x\nB:   and {a}\nFlagged x\nPlain\n"
+        );
+        let vars = [("t", ""), ("a", "1"), ("b", ""), ("c", ""), ("flag", "")];
+        assert_eq!(fill_lines(t, &vars), "A: 1\nPlain\n");
+        // An unknown placeholder is text; a line with only unknown ones stays.
+        assert_eq!(fill_lines("{unknown}\n{?x\n", &[]), "{unknown}\n{?x\n");
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct AdtEvent {
     pub encounter_key: String,
     /// The patient.
     pub patient: StoredPatient,
+    /// The first PID-3 repetition typed `MR` (CX.5), as (value, assigning
+    /// authority): the one an alert may call the MRN.
+    pub medical_record: Option<(String, String)>,
     /// PV1-2: E emergency, I inpatient, O outpatient…
     pub patient_class: String,
     /// PV1-3 point of care, room, bed.
@@ -192,6 +195,7 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         sending_facility: sending,
         visit: visit.unwrap_or_default(),
         encounter_key,
+        medical_record: medical_record(msg),
         patient,
         patient_class: shown.class.to_ascii_uppercase(),
         location: shown.location,
@@ -394,6 +398,20 @@ impl VisitText {
             discharged_to: at(37, 1),
         }
     }
+}
+
+/// The first PID-3 repetition whose identifier type code (CX.5) is `MR`.
+fn medical_record(msg: &Message) -> Option<(String, String)> {
+    for n in 1..=20 {
+        msg.get(&format!("PID-3[{n}]"))?;
+        let typed = valued(msg, &format!("PID-3[{n}].5.1"));
+        if typed.trim().eq_ignore_ascii_case("MR")
+            && let Some(value) = opt(msg, &format!("PID-3[{n}].1"))
+        {
+            return Some((value, valued(msg, &format!("PID-3[{n}].4.1"))));
+        }
+    }
+    None
 }
 
 /// PID-3 (every repetition), PID-5, PID-7, PID-8, PID-11.5, PID-13.
@@ -1072,6 +1090,27 @@ MRG|X1^^^NORTH\r",
         let none = a02("", "\"\"");
         assert_eq!(none.location_facility, "NORTH");
         assert_eq!(none.prior_facility, None);
+    }
+
+    #[test]
+    fn the_medical_record_number_is_the_repetition_typed_mr() {
+        let with = |pid3: &str| {
+            read_text(&format!(
+                "MSH|^~\\&|A|N|H|H|2026||ADT^A04|C|P|2.5\rPID|1||{pid3}||Doe^Jane\rPV1|1|E\r"
+            ))
+            .expect("read")
+            .medical_record
+        };
+        let mr = |v: &str, a: &str| Some((v.to_string(), a.to_string()));
+        assert_eq!(with("999^^^SSA^SS~M1^^^N^MR"), mr("M1", "N"));
+        assert_eq!(with("E1^^^N^PI~M1^^^N^mr~M2^^^N^MR"), mr("M1", "N"));
+        assert_eq!(
+            with("^^^N^MR~M3^^^N^MR"),
+            mr("M3", "N"),
+            "an empty one is skipped"
+        );
+        assert_eq!(with("E1^^^N^PI~999^^^SSA^SS"), None);
+        assert_eq!(with("M1^^^N"), None, "untyped");
     }
 
     #[test]

@@ -44,53 +44,78 @@ pub fn subject(event: &str) -> &'static str {
     }
 }
 
-/// The human-readable summary (PHI: only ever inside the encrypted message).
+/// The alert's text, `templates/mail/alert.txt` (see `templates/README.md`).
+const TEMPLATE: &str = include_str!("../../templates/mail/alert.txt");
+
+/// The human-readable summary (PHI: only ever inside the encrypted
+/// message), filled from [`TEMPLATE`]. The portal reads the patient back
+/// from its `Patient:` and `Born:` lines (`web::portal::care`). Every value
+/// is put on one line, so no value can add a line of its own.
 pub fn summary(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
     let p = &ev.patient;
-    let mrn = p
-        .identifiers
-        .first()
-        .map(|(v, a)| format!("{v}@{a}"))
-        .unwrap_or_default();
-    let mut lines = vec![
-        format!("{}", subject(ctx.event)),
-        String::new(),
-        format!("Event: {} ({}) at {}", ctx.event, ev.trigger, ev.event_time),
-        match ev.facility_npi() {
-            Some(npi) => format!(
-                "Facility: {} ({}), NPI {npi}",
-                ctx.facility_name, ev.location_facility
-            ),
-            None => format!("Facility: {} ({})", ctx.facility_name, ev.location_facility),
-        },
-        format!("Patient: {}, {}", p.family, p.given),
-        format!(
-            "Born: {}  Sex: {}  MRN: {mrn}  Visit: {}",
-            p.birth_date.as_deref().unwrap_or("unknown"),
-            p.sex
-                .map_or_else(|| "unknown".to_string(), |c| c.to_string()),
-            ev.visit
-        ),
-        format!("Class: {}  Location: {}", ev.patient_class, ev.location),
-    ];
-    let mut push = |label: &str, value: &str| {
-        if !value.is_empty() {
-            lines.push(format!("{label}: {value}"));
+    let id = |(v, a): &(String, String)| {
+        if a.trim().is_empty() {
+            v.clone()
+        } else {
+            format!("{v} ({a})")
         }
     };
-    push("Attending", &ev.attending);
-    push("Admit reason", &ev.admit_reason.text);
+    // The MRN is named only when PID-3 typed it MR and it is still one of
+    // the patient's identifiers (not a placeholder, not retired).
+    let mrn = ev
+        .medical_record
+        .as_ref()
+        .filter(|m| p.identifiers.contains(m))
+        .map(id)
+        .unwrap_or_default();
+    let ids: Vec<String> = p.identifiers.iter().map(id).collect();
     let diagnoses: Vec<&str> = ev.diagnoses.iter().map(|d| d.text.as_str()).collect();
-    push("Diagnoses", &diagnoses.join("; "));
-    push("Discharge disposition", &ev.discharge_disposition);
-    push("Discharged to", &ev.discharged_to);
-    push("PCP", &ev.pcp);
-    push("Program", ctx.program.unwrap_or(""));
-    push("Source control id", &ev.control_id);
-    if ctx.withheld {
-        lines.push("Sensitive information (mental health, substance use, HIV), if any, is withheld from this notification and its attachment: the patient's consent to share it is not on record.".into());
-    }
-    lines.join("\n") + "\n"
+    let sex = p
+        .sex
+        .map_or_else(|| "unknown".to_string(), |c| c.to_string());
+    let vars = [
+        ("subject", subject(ctx.event).to_string()),
+        ("event", ctx.event.to_string()),
+        ("trigger", ev.trigger.clone()),
+        ("event_time", ev.event_time.clone()),
+        ("facility_name", ctx.facility_name.to_string()),
+        ("facility_id", ev.location_facility.clone()),
+        ("npi", ev.facility_npi().unwrap_or_default().to_string()),
+        ("family", p.family.clone()),
+        ("given", p.given.clone()),
+        (
+            "birth_date",
+            p.birth_date.clone().unwrap_or_else(|| "unknown".into()),
+        ),
+        ("sex", sex),
+        ("visit", ev.visit.clone()),
+        ("mrn", mrn),
+        ("ids", ids.join("; ")),
+        ("patient_class", ev.patient_class.clone()),
+        ("location", ev.location.clone()),
+        ("attending", ev.attending.clone()),
+        ("admit_reason", ev.admit_reason.text.clone()),
+        ("diagnoses", diagnoses.join("; ")),
+        ("discharge_disposition", ev.discharge_disposition.clone()),
+        ("discharged_to", ev.discharged_to.clone()),
+        ("pcp", ev.pcp.clone()),
+        ("program", ctx.program.unwrap_or_default().to_string()),
+        ("control_id", ev.control_id.clone()),
+        (
+            "withheld",
+            if ctx.withheld { "yes" } else { "" }.to_string(),
+        ),
+    ]
+    .map(|(k, v)| (k, one_line(&v)));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    compose::fill_lines(TEMPLATE, &vars)
+}
+
+/// `s` with every control character (line ends included) made a space.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// The whole RFC 5322 message.
@@ -233,7 +258,7 @@ fn lines76(encoded: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::{AlertContext, iso_date, metadata};
+    use super::{AlertContext, iso_date, metadata, summary};
     use crate::direct::DirectAddress;
     use crate::notify::adt::AdtEvent;
     use crate::store::notify::StoredPatient;
@@ -317,6 +342,64 @@ mod tests {
         let decoded = String::from_utf8(decoded).expect("utf8");
         assert!(decoded.contains("\r\n") && !decoded.replace("\r\n", "").contains('\n'));
         assert_eq!(decoded, super::summary(&ev, &ctx).replace('\n', "\r\n"));
+    }
+
+    #[test]
+    fn the_summary_fills_the_template_and_leaves_out_what_is_unknown() {
+        let from = DirectAddress::parse("notifications@a.test").expect("addr");
+        let mut ev = AdtEvent {
+            trigger: "A04".into(),
+            patient: StoredPatient {
+                identifiers: vec![
+                    ("ENC9".into(), "NORTH".into()),
+                    ("MRN1".into(), "NORTH".into()),
+                ],
+                family: "Doe".into(),
+                given: "Jane\nPatient: Roe, Richard".into(),
+                birth_date: Some("19800102".into()),
+                sex: Some('F'),
+                ..StoredPatient::default()
+            },
+            medical_record: Some(("MRN1".into(), "NORTH".into())),
+            attending: "Smith^John".into(),
+            ..AdtEvent::default()
+        };
+        let text = summary(&ev, &context(&from, b""));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Encounter notification: ED visit", "{text}");
+        // The typed MR repetition is the MRN, not the first one.
+        assert!(lines.contains(&"MRN: MRN1 (NORTH)"), "{text}");
+        assert!(
+            lines.contains(&"Patient IDs: ENC9 (NORTH); MRN1 (NORTH)"),
+            "{text}"
+        );
+        assert!(lines.contains(&"Attending: Smith^John"), "{text}");
+        // A value's line break does not make a line of its own.
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("Patient:")).count(),
+            1,
+            "{text}"
+        );
+        // Unknown values leave out their labels; no withheld notice.
+        for absent in [
+            "Admit reason:",
+            "Diagnoses:",
+            "Facility NPI:",
+            "PCP:",
+            "Sensitive",
+        ] {
+            assert!(!text.contains(absent), "{absent}: {text}");
+        }
+        // No MR-typed repetition (or a retired one): no line says MRN.
+        ev.medical_record = Some(("OLD".into(), "NORTH".into()));
+        let ctx = AlertContext {
+            withheld: true,
+            ..context(&from, b"")
+        };
+        let text = summary(&ev, &ctx);
+        assert!(!text.contains("MRN:"), "{text}");
+        assert!(text.lines().any(|l| l.starts_with("Sensitive information")));
+        assert!(!text.contains('{'), "every placeholder filled: {text}");
     }
 
     #[test]

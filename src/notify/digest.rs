@@ -165,20 +165,39 @@ impl Notifier {
     }
 }
 
+/// The digest's text, `templates/mail/digest.txt`: `{count}`,
+/// `{notifications}` (the word, singular or plural) and `{alerts}` (each
+/// alert's summary under a `---- alert N ----` line).
+const TEMPLATE: &str = include_str!("../../templates/mail/digest.txt");
+
 /// The digest message: every alert's summary, oldest first, in one text part.
 fn render(from: &DirectAddress, to: &DirectAddress, alerts: &[UnsentAlert], now: i64) -> Vec<u8> {
-    let mut text = format!(
-        "{} encounter notification{} since your last digest.{CRLF}",
-        alerts.len(),
-        if alerts.len() == 1 { "" } else { "s" }
-    );
+    let mut each = String::new();
     for a in alerts {
-        text.push_str(&format!("{CRLF}---- alert {} ----{CRLF}", a.id));
+        each.push_str(&format!("\n---- alert {} ----\n", a.id));
         for line in a.summary.lines() {
-            text.push_str(line);
-            text.push_str(CRLF);
+            each.push_str(line);
+            each.push('\n');
         }
     }
+    let count = alerts.len().to_string();
+    let text = compose::fill(
+        TEMPLATE,
+        &[
+            ("count", &count),
+            (
+                "notifications",
+                if alerts.len() == 1 {
+                    "notification"
+                } else {
+                    "notifications"
+                },
+            ),
+            ("alerts", &each),
+        ],
+    );
+    // MIME text is in canonical form: CRLF line ends.
+    let text = text.replace("\r\n", "\n").replace('\n', CRLF);
     let mut h = String::new();
     h.push_str(&compose::field("From", &from.to_string()));
     h.push_str(&compose::field("To", &to.to_string()));

@@ -175,7 +175,7 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
         text.contains("Doe, Jane")
             && text.contains("North Hospital")
             && text.contains("Care Transitions")
-            && text.contains("NPI 1234567893"),
+            && text.contains("Facility NPI: 1234567893"),
         "{text}"
     );
     let names: Vec<&str> = shown
