@@ -139,7 +139,6 @@ pub fn build_ack(
     now_unix: i64,
 ) -> String {
     let mut out = String::with_capacity(256);
-    write_msh(&mut out, original, control_id, now_unix);
     // MSA-2: "the message control ID of the message sent by the sending
     // system. It allows the sending system to associate this response with
     // the message for which it is intended."
@@ -165,7 +164,35 @@ pub fn build_ack(
             write_err(&mut out, e);
         }
     }
-    out
+    let mut msh = String::with_capacity(128 + out.len());
+    write_msh(&mut msh, original, control_id, now_unix, "");
+    if !(original.character_set.is_empty() && msh.is_ascii() && out.is_ascii()) {
+        msh.clear();
+        write_msh(
+            &mut msh,
+            original,
+            control_id,
+            now_unix,
+            &character_set(original),
+        );
+    }
+    msh.push_str(&out);
+    msh
+}
+
+/// MSH-18 of our ACK: the original's, echoed, when it declared one; else,
+/// for an ACK that is not all ASCII (it echoes the original's text), the
+/// charset [`ack_bytes`] writes it in: `8859/1` for an original read as
+/// Latin-1, `UNICODE UTF-8` otherwise. An all-ASCII ACK to an original
+/// that declared none declares none (HL7's default is ASCII).
+fn character_set(original: &Header) -> String {
+    if !original.character_set.is_empty() {
+        esc(&original.character_set)
+    } else if original.latin1 {
+        "8859/1".to_string()
+    } else {
+        "UNICODE UTF-8".to_string()
+    }
 }
 
 /// An ACK's bytes in the charset the original was read in: UTF-8, or
@@ -244,7 +271,7 @@ fn is_legacy_err(h: &Header) -> bool {
     h.version_tuple().is_some_and(|v| v < (2, 5, 0))
 }
 
-fn write_msh(out: &mut String, h: &Header, control_id: &str, now_unix: i64) {
+fn write_msh(out: &mut String, h: &Header, control_id: &str, now_unix: i64, msh18: &str) {
     let processing = if h.processing_id.trim().is_empty() {
         "P"
     } else {
@@ -269,6 +296,11 @@ fn write_msh(out: &mut String, h: &Header, control_id: &str, now_unix: i64) {
         esc(processing),
         esc(version),
     );
+    if !msh18.is_empty() {
+        // MSH-13 to MSH-17 empty.
+        out.pop();
+        let _ = write!(out, "||||||{msh18}\r");
+    }
 }
 
 /// `ACK^A01` in v2.3 (MSG had two components), `ACK^A01^ACK` from v2.3.1.
@@ -415,6 +447,31 @@ mod tests {
             assert_eq!(msa2, "X1");
             msa1
         })
+    }
+
+    #[test]
+    fn msh_18_says_what_the_ack_is_written_in() {
+        let msh18 = |sent: &[u8]| {
+            let h = parse(sent).expect("parse").header();
+            let ack = build_ack(&h, AckCode::AA, None, "K", 0);
+            let msh = ack.split('\r').next().expect("MSH").to_string();
+            let fields: Vec<&str> = msh.split('|').collect();
+            (fields.len(), fields.get(17).map(|f| f.to_string()))
+        };
+        // ASCII, nothing declared: nothing declared back (MSH-1 to MSH-12).
+        assert_eq!(
+            msh18(b"MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|X1|P|2.5.1\r"),
+            (12, None)
+        );
+        // Declared: echoed, whatever the ACK holds.
+        let declared =
+            b"MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|X1|P|2.5.1|||AL|NE||8859/1~UNICODE UTF-8\r";
+        assert_eq!(msh18(declared), (18, Some("8859/1".into())));
+        // Undeclared but echoing text that is not ASCII: the charset it goes in.
+        let latin1 = b"MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|X\xE91|P|2.5.1\r";
+        assert_eq!(msh18(latin1), (18, Some("8859/1".into())));
+        let utf8 = "MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|X\u{e9}1|P|2.5.1\r";
+        assert_eq!(msh18(utf8.as_bytes()), (18, Some("UNICODE UTF-8".into())));
     }
 
     #[test]

@@ -70,6 +70,12 @@ pub struct Header {
     pub accept_ack_type: Option<String>,
     /// MSH-16, same table as MSH-15.
     pub app_ack_type: Option<String>,
+    /// MSH-18's first repetition (the message's character set, e.g.
+    /// `8859/1`, `UNICODE UTF-8`); empty when not declared.
+    pub character_set: String,
+    /// The message was not UTF-8 and was read as Latin-1
+    /// ([`Message::charset`]).
+    pub latin1: bool,
 }
 
 impl<'a> Message<'a> {
@@ -92,6 +98,8 @@ impl<'a> Message<'a> {
             version: text(12, 1),
             accept_ack_type: non_empty(text(15, 1)),
             app_ack_type: non_empty(text(16, 1)),
+            character_set: text(18, 1).trim().to_string(),
+            latin1: self.is_latin1(),
         }
     }
 }
