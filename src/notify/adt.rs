@@ -481,30 +481,46 @@ pub enum Change {
 
 /// How a change in an encounter's alerted list ended: `admit~` was cancelled
 /// (a retraction), `admit!` was closed (a new episode of the encounter
-/// began). A change without either mark is live.
+/// began), `transfer:south^1795000000` was left (a later transfer, timed
+/// then in Unix seconds, took the patient elsewhere). A change without a
+/// mark is live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
     /// A retraction cancelled it.
     Cancelled,
     /// Its episode is over.
     Closed,
+    /// A transfer the patient has left: another transfer, timed at this
+    /// Unix second, was alerted after it. A transfer into the same facility
+    /// timed later is a return, news again; one timed no later is this one
+    /// replayed.
+    Left(i64),
 }
 
 impl Ended {
     /// The mark a key ends with.
-    pub fn mark(self) -> char {
+    pub fn mark(self) -> String {
         match self {
-            Ended::Cancelled => '~',
-            Ended::Closed => '!',
+            Ended::Cancelled => "~".to_string(),
+            Ended::Closed => "!".to_string(),
+            Ended::Left(at) => format!("^{at}"),
         }
     }
 
     /// The change an alerted-list key names, and how it ended (`None`: live).
     pub fn of(key: &str) -> (&str, Option<Ended>) {
-        for ended in [Ended::Cancelled, Ended::Closed] {
-            if let Some(change) = key.strip_suffix(ended.mark()) {
-                return (change, Some(ended));
-            }
+        if let Some(change) = key.strip_suffix('~') {
+            return (change, Some(Ended::Cancelled));
+        }
+        if let Some(change) = key.strip_suffix('!') {
+            return (change, Some(Ended::Closed));
+        }
+        if let Some((change, at)) = key.rsplit_once('^')
+            && !at.is_empty()
+            && at.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(at) = at.parse()
+        {
+            return (change, Some(Ended::Left(at)));
         }
         (key, None)
     }
@@ -667,14 +683,16 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
 }
 
 /// The alerted-list key of a transfer into `facility`: lowercase, with the
-/// characters the list's syntax uses (`,` between keys, `~`/`!` ending
+/// characters the list's syntax uses (`,` between keys, `~`/`!`/`^` ending
 /// them, `#` before a generation) and `%` written as `%XX`, so a facility
 /// named "St. Mary's, Hartford" is one key, not two.
 pub fn transfer_key(facility: &str) -> String {
     let mut key = String::from("transfer:");
     for c in facility.to_lowercase().chars() {
         match c {
-            ',' | '~' | '!' | '#' | '%' => key.push_str(&format!("%{:02X}", u32::from(c))),
+            ',' | '~' | '!' | '^' | '#' | '%' => {
+                key.push_str(&format!("%{:02X}", u32::from(c)));
+            }
             c => key.push(c),
         }
     }
@@ -967,7 +985,19 @@ MRG|X1^^^NORTH\r",
             transfer_key("St. Mary's, Hartford"),
             "transfer:st. mary's%2C hartford"
         );
-        assert_eq!(transfer_key("NORTH~!#%"), "transfer:north%7E%21%23%25");
+        assert_eq!(
+            transfer_key("NORTH~!#%^1"),
+            "transfer:north%7E%21%23%25%5E1"
+        );
+        assert_eq!(
+            Ended::of("transfer:north^1795000000").1,
+            Some(Ended::Left(1_795_000_000))
+        );
+        assert_eq!(
+            Ended::of("transfer:north%5E1"),
+            ("transfer:north%5E1", None)
+        );
+        assert_eq!(Ended::of("transfer:north^"), ("transfer:north^", None));
         let mut a02 = ev("A02", "I");
         a02.location_facility = "St. Mary's, Hartford".into();
         a02.prior_facility = Some("NORTH".into());

@@ -422,12 +422,30 @@ impl Notifier {
                     .iter()
                     .any(|k| Ended::of(k) == (key, Some(Ended::Closed)))
         };
+        // A transfer into a facility the patient has since left is news
+        // again only when timed after they left it (a return); else it is
+        // the first transfer replayed, or a time that does not read.
+        let left_since = |key: &str| {
+            let left = refs
+                .iter()
+                .filter_map(|k| match Ended::of(k) {
+                    (change, Some(Ended::Left(t))) if change == key => Some(t),
+                    _ => None,
+                })
+                .max();
+            left.is_some_and(|t| at.is_none_or(|at| at <= t))
+        };
         let change = match change {
-            Change::Alert { key, .. } if refs.contains(&key.as_str()) || closed_before(&key) => {
+            Change::Alert { key, .. }
+                if refs.contains(&key.as_str()) || closed_before(&key) || left_since(&key) =>
+            {
                 Change::Quiet
             }
             Change::Alert { event, key } => {
-                let (keys, unique) = remember(&alerted, &key);
+                let (mut keys, unique) = remember(&alerted, &key);
+                if let Some(at) = at.filter(|_| key.starts_with("transfer:")) {
+                    keys = leave(keys, &key, at);
+                }
                 enc.alerted = keys.join(",");
                 Change::Alert { event, key: unique }
             }
@@ -791,6 +809,22 @@ fn remember(alerted: &[String], key: &str) -> (Vec<String>, String) {
         ended + 1
     };
     (keys, format!("{key}#{generation}"))
+}
+
+/// The alerted changes once a transfer into `key` was alerted, timed `at`:
+/// every other live transfer is left (`transfer:north^<at>`), so a return
+/// there later is news again.
+fn leave(alerted: Vec<String>, key: &str, at: i64) -> Vec<String> {
+    alerted
+        .into_iter()
+        .map(|k| {
+            if k != key && k.starts_with("transfer:") && Ended::of(&k).1.is_none() {
+                format!("{k}{}", Ended::Left(at).mark())
+            } else {
+                k
+            }
+        })
+        .collect()
 }
 
 /// The alerted changes once an episode of the encounter is over (a new one
@@ -1286,7 +1320,7 @@ async fn claim(n: &Notifier) -> Vec<AdtRow> {
 
 #[cfg(test)]
 mod tests {
-    use super::{remember, retire};
+    use super::{leave, remember, retire};
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_string()).collect()
@@ -1323,5 +1357,45 @@ mod tests {
         assert_eq!(k, "retract:discharge#4");
         let (_, k) = remember(&keys, "transfer:south");
         assert_eq!(k, "transfer:south#2");
+    }
+
+    #[test]
+    fn a_transfer_leaves_the_one_before_and_a_return_is_its_next_generation() {
+        let (keys, _) = remember(&strings(&["admit"]), "transfer:south");
+        let keys = leave(keys, "transfer:south", 100);
+        assert_eq!(keys, strings(&["admit", "transfer:south"]));
+        let (keys, k) = remember(&keys, "transfer:north");
+        assert_eq!(k, "transfer:north#1");
+        let keys = leave(keys, "transfer:north", 200);
+        assert_eq!(
+            keys,
+            strings(&["admit", "transfer:south^200", "transfer:north"])
+        );
+        // Back to SOUTH: its second generation; NORTH is left in turn, and
+        // a retraction of the live one names that generation.
+        let (keys, k) = remember(&keys, "transfer:south");
+        assert_eq!(k, "transfer:south#2");
+        let keys = leave(keys, "transfer:south", 300);
+        assert_eq!(
+            keys,
+            strings(&[
+                "admit",
+                "transfer:south^200",
+                "transfer:north^300",
+                "transfer:south"
+            ])
+        );
+        let (keys, k) = remember(&keys, "retract:transfer:south");
+        assert_eq!(k, "retract:transfer:south#2");
+        // A new episode closes only what is live.
+        assert_eq!(
+            retire(&keys),
+            strings(&[
+                "admit!",
+                "transfer:south^200",
+                "transfer:north^300",
+                "transfer:south~"
+            ])
+        );
     }
 }

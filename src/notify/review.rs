@@ -404,7 +404,7 @@ fn changed_since(alerted: &str, key: &str) -> Option<&'static str> {
         .filter(|(change, _)| *change == base)
         .map(|(_, ended)| ended);
     match generations.nth(generation - 1) {
-        Some(None | Some(Ended::Closed)) => None,
+        Some(None | Some(Ended::Closed | Ended::Left(_))) => None,
         _ => Some("the event was cancelled by a later message"),
     }
 }
@@ -423,6 +423,10 @@ mod tests {
         // Admitted again after the cancel: the second generation is current,
         // the first is not.
         assert_eq!(changed_since("admit~,admit", "admit#2"), None);
+        // A transfer the patient has since left (and come back to) happened.
+        let moves = "transfer:s^200,transfer:n,transfer:s";
+        assert_eq!(changed_since(moves, "transfer:s#1"), None);
+        assert_eq!(changed_since(moves, "transfer:s#2"), None);
         assert!(changed_since("admit~,admit", "admit#1").is_some());
         assert!(changed_since("", "admit#1").is_some());
         assert!(changed_since("admit", "admit").is_some());

@@ -178,6 +178,48 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
             row("dave@a.test", "ed", t),
         ]);
         assert_eq!(filed(&a).await, want, "{e}: registered again");
+
+        // 7. An inpatient stay moved between the system's hospitals and
+        // back (one feed, one visit number): each move into another
+        // hospital is news, a return to one already left included; the
+        // moves replayed are not; an A12 cancels the latest.
+        let moved = |from: &str, to: &str| {
+            let mut fields = vec![""; 43];
+            fields[0] = "I";
+            fields[1] = to;
+            fields[4] = from;
+            fields[17] = "V8";
+            fields.join("|")
+        };
+        let (north, south) = ("W^1^A^NORTHHOSP", "W^2^B^SOUTHHOSP");
+        send(adt("T1", "A01", "202612060800", JANE, &moved("", north))).await;
+        send(adt("T2", "A02", "202612061000", JANE, &moved(north, south))).await;
+        send(adt("T3", "A02", "202612071000", JANE, &moved(south, north))).await;
+        send(adt("T4", "A02", "202612081000", JANE, &moved(north, south))).await;
+        // The first two moves sent again, and the last one.
+        send(adt("T5", "A02", "202612061000", JANE, &moved(north, south))).await;
+        send(adt("T6", "A02", "202612071000", JANE, &moved(south, north))).await;
+        send(adt("T7", "A02", "202612081000", JANE, &moved(north, south))).await;
+        send(adt("T8", "A12", "202612081100", JANE, &moved("", north))).await;
+        want.extend([
+            row("carol@a.test", "admit", "202612060800"),
+            row("carol@a.test", "transfer", "202612061000"),
+            row("carol@a.test", "transfer", "202612071000"),
+            row("carol@a.test", "transfer", "202612081000"),
+            row("carol@a.test", "retraction", "202612081100"),
+        ]);
+        assert_eq!(filed(&a).await, want, "{e}: transfers and a return");
+        let keys: Vec<String> = keyed(&a)
+            .await
+            .into_iter()
+            .filter(|x| x.2.starts_with("20261208"))
+            .map(|x| x.3)
+            .collect();
+        assert_eq!(
+            keys,
+            ["transfer:southhosp#2", "retract:transfer:southhosp#2"],
+            "{e}"
+        );
         a.stop().await;
     }
 }
