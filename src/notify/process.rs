@@ -607,8 +607,8 @@ impl Notifier {
     }
 
     /// Send `message` from the notification address to `to` through the
-    /// outbound Direct path, and record its Message-ID on the filed alerts
-    /// it carries (one alert, or a digest's).
+    /// outbound Direct path, recording its Message-ID on the filed alerts it
+    /// carries (one alert, or a digest's) in the same transaction.
     pub(super) async fn send_filed(
         &self,
         from: &DirectAddress,
@@ -623,12 +623,9 @@ impl Notifier {
             actor: "notify",
             sent_copy: false,
         };
-        let done = self.gw.submit(&sub).await?;
-        let mut tx = self.gw.hisp.store.begin().await?;
-        for id in alert_ids {
-            notify::set_alert_message(&mut tx, *id, &done.message_id).await?;
-        }
-        tx.commit().await?;
+        // Marked sent in the transaction that queues it (`submit_carrying`),
+        // so a failure after the submit cannot send it twice.
+        self.gw.submit_carrying(&sub, alert_ids).await?;
         Ok(())
     }
 

@@ -53,6 +53,21 @@ pub struct Submitted {
 impl Gateway {
     /// Sign, encrypt, queue and track a message from a local sender.
     pub async fn submit(&self, s: &Submission<'_>) -> Result<Submitted, OpsError> {
+        self.submit_carrying(s, &[]).await
+    }
+
+    /// [`Self::submit`] for a message that carries the filed encounter
+    /// alerts `alert_ids` (one alert, or a digest's): each is marked sent
+    /// with the Message-ID in the transaction that queues the message, so
+    /// the message is queued exactly when they are marked. A crash or a
+    /// failed write after the submit can no longer leave them unsent, to be
+    /// sent again. One already marked (sent by another node meanwhile)
+    /// fails the submit and nothing is queued.
+    pub async fn submit_carrying(
+        &self,
+        s: &Submission<'_>,
+        alert_ids: &[i64],
+    ) -> Result<Submitted, OpsError> {
         let info = MessageInfo::read(s.message);
         let from = info.from.clone().ok_or_else(|| {
             OpsError::Invalid("the message has no From address that is a Direct address".into())
@@ -166,6 +181,13 @@ impl Gateway {
         self.hisp
             .audit(&mut tx, s.actor, "message.submit", &message_id, &detail)
             .await?;
+        for id in alert_ids {
+            if !crate::store::notify::set_alert_message(&mut tx, *id, &message_id).await? {
+                return Err(OpsError::Invalid(format!(
+                    "alert {id} was sent already: not sent again"
+                )));
+            }
+        }
         tx.commit().await?;
         self.inbound_ready.notify_one();
         self.outbound_ready.notify_one();

@@ -877,20 +877,24 @@ pub async fn alert_filed(
     .is_some())
 }
 
-/// Note the Message-ID an alert went out with.
+/// Note the Message-ID an alert went out with; false when it had one
+/// already (it was sent, by another node or an earlier try) or is gone.
 pub async fn set_alert_message(
     conn: &mut AnyConnection,
     id: i64,
     message_id: &str,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     // Once sent, the patient it was about is no longer needed (the digest's
     // consent check reads only unsent alerts).
-    sqlx::query("UPDATE alerts SET message_id = $1, patient_sealed = NULL WHERE id = $2")
-        .bind(message_id)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    Ok(sqlx::query(
+        "UPDATE alerts SET message_id = $1, patient_sealed = NULL WHERE id = $2 AND message_id IS NULL",
+    )
+    .bind(message_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        > 0)
 }
 
 /// An alert in the worklist.

@@ -213,6 +213,33 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
         .await
         .expect("list");
     assert!(sent.is_empty(), "{sent:?}");
+    // An alert is marked sent in the transaction that queues its message:
+    // another message carrying it (a second try, another node's) fails and
+    // queues nothing, so carol never gets it twice.
+    let filed = alerts(&a).await;
+    assert!(
+        filed.len() == 1 && filed[0].message_id.is_some(),
+        "{filed:?}"
+    );
+    let gw = hisp::smtp::Gateway::new(a.hisp.clone());
+    let twice = b"From: notifications@a.test\r\nTo: carol@a.test\r\nSubject: Encounter notification\r\nMessage-ID: <twice@a.test>\r\n\r\nagain\r\n";
+    let carol_addr = DirectAddress::parse("carol@a.test").expect("addr");
+    let sub = hisp::smtp::submit::Submission {
+        mail_from: &sender,
+        rcpts: std::slice::from_ref(&carol_addr),
+        message: twice,
+        actor: "test",
+        sent_copy: false,
+    };
+    let refused = gw.submit_carrying(&sub, &[filed[0].id]).await;
+    assert!(refused.is_err(), "{refused:?}");
+    let mut conn = a.hisp.conn().await.expect("conn");
+    let tracked =
+        hisp::store::tracking::by_message(&mut conn, a.hisp.store.sealer(), "<twice@a.test>")
+            .await
+            .expect("tracking");
+    assert!(tracked.is_empty(), "nothing queued: {tracked:?}");
+    drop(conn);
 
     // Not rostered: AA, no alert.
     assert_eq!(

@@ -586,9 +586,19 @@ async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engin
             assert_eq!(got, want, "{e}: {which:?}");
         }
         // Sent, it is due no more.
-        notify::set_alert_message(&mut conn, daves, "<d@a.test>")
-            .await
-            .expect("sent");
+        assert!(
+            notify::set_alert_message(&mut conn, daves, "<d@a.test>")
+                .await
+                .expect("sent"),
+            "{e}"
+        );
+        // Marked once: a second send (another node's) finds it sent.
+        assert!(
+            !notify::set_alert_message(&mut conn, daves, "<d2@a.test>")
+                .await
+                .expect("sent"),
+            "{e}"
+        );
         assert!(
             notify::digests_due(&mut conn, 0, 101)
                 .await
