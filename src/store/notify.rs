@@ -935,29 +935,58 @@ pub async fn alerts_page(
     before: i64,
     limit: i64,
 ) -> Result<Vec<AlertRow>, StoreError> {
-    sqlx::query(
+    match subscriber {
+        Some(s) => alerts_page_of(conn, Some(&[s.to_string()]), before, limit).await,
+        None => alerts_page_of(conn, None, before, limit).await,
+    }
+}
+
+/// [`alerts_page`] for the alerts of any of `subscribers` (every alert when
+/// `None`; none for an empty list), read by the database's index rather
+/// than filtered after reading everyone's.
+pub async fn alerts_page_of(
+    conn: &mut AnyConnection,
+    subscribers: Option<&[String]>,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<AlertRow>, StoreError> {
+    let within = match subscribers {
+        Some([]) => return Ok(Vec::new()),
+        Some(list) => format!(
+            "subscriber IN ({}) AND ",
+            (3..3 + list.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => String::new(),
+    };
+    let sql = format!(
         "SELECT id, subscriber, event, status, program, facility, message_id, created_at FROM alerts
-         WHERE ($1 = '' OR subscriber = $1) AND id < $2 ORDER BY id DESC LIMIT ($3 + 0)",
-    )
-    .bind(subscriber.unwrap_or(""))
-    .bind(before)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(AlertRow {
-            id: r.try_get("id")?,
-            subscriber: r.try_get("subscriber")?,
-            event: r.try_get("event")?,
-            status: r.try_get("status")?,
-            program: r.try_get("program")?,
-            facility: r.try_get("facility")?,
-            message_id: r.try_get("message_id")?,
-            created_at: r.try_get("created_at")?,
+         WHERE {within}id < $1 ORDER BY id DESC LIMIT ($2 + 0)"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(before)
+        .bind(limit);
+    for s in subscribers.unwrap_or_default() {
+        q = q.bind(s.as_str());
+    }
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(AlertRow {
+                id: r.try_get("id")?,
+                subscriber: r.try_get("subscriber")?,
+                event: r.try_get("event")?,
+                status: r.try_get("status")?,
+                program: r.try_get("program")?,
+                facility: r.try_get("facility")?,
+                message_id: r.try_get("message_id")?,
+                created_at: r.try_get("created_at")?,
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 /// Move an alert along the worklist (`new`, `in-progress`, `completed`).

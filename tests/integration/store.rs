@@ -585,6 +585,30 @@ async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engin
             let got: Vec<i64> = got.iter().map(|a| a.id).collect();
             assert_eq!(got, want, "{e}: {which:?}");
         }
+        // Pages of the worklist by subscriber, read by the database.
+        async fn page(conn: &mut sqlx::AnyConnection, subs: Option<Vec<String>>) -> Vec<i64> {
+            notify::alerts_page_of(conn, subs.as_deref(), i64::MAX, 10)
+                .await
+                .expect("page")
+                .iter()
+                .map(|a| a.id)
+                .collect()
+        }
+        let both: Vec<String> = vec!["dave@a.test".into(), "erin@a.test".into()];
+        let mut newest_first = vec![daves, erins];
+        newest_first.sort_unstable_by(|a, b| b.cmp(a));
+        assert_eq!(page(&mut conn, Some(both)).await, newest_first, "{e}");
+        assert_eq!(
+            page(&mut conn, Some(vec!["erin@a.test".into()])).await,
+            vec![erins],
+            "{e}"
+        );
+        assert_eq!(
+            page(&mut conn, Some(vec![])).await,
+            Vec::<i64>::new(),
+            "{e}"
+        );
+        assert!(page(&mut conn, None).await.len() >= 2, "{e}");
         // Sent, it is due no more.
         assert!(
             notify::set_alert_message(&mut conn, daves, "<d@a.test>")
