@@ -164,35 +164,15 @@ pub fn build_ack(
             write_err(&mut out, e);
         }
     }
+    // MSH-18: the original's, echoed, when it declared one (our ACK's
+    // bytes are the sender's own where they echo its text, see
+    // `ack_bytes`); an undeclared one is named by `ack_bytes`, which knows
+    // the charset it writes.
     let mut msh = String::with_capacity(128 + out.len());
-    write_msh(&mut msh, original, control_id, now_unix, "");
-    if !(original.character_set.is_empty() && msh.is_ascii() && out.is_ascii()) {
-        msh.clear();
-        write_msh(
-            &mut msh,
-            original,
-            control_id,
-            now_unix,
-            &character_set(original),
-        );
-    }
+    let declared = esc(&original.character_set);
+    write_msh(&mut msh, original, control_id, now_unix, &declared);
     msh.push_str(&out);
     msh
-}
-
-/// MSH-18 of our ACK: the original's, echoed, when it declared one; else,
-/// for an ACK that is not all ASCII (it echoes the original's text), the
-/// charset [`ack_bytes`] writes it in: `8859/1` for an original read as
-/// Latin-1, `UNICODE UTF-8` otherwise. An all-ASCII ACK to an original
-/// that declared none declares none (HL7's default is ASCII).
-fn character_set(original: &Header) -> String {
-    if !original.character_set.is_empty() {
-        esc(&original.character_set)
-    } else if original.latin1 {
-        "8859/1".to_string()
-    } else {
-        "UNICODE UTF-8".to_string()
-    }
 }
 
 /// An ACK's bytes in the charset the original was read in: UTF-8, or
@@ -204,10 +184,25 @@ fn character_set(original: &Header) -> String {
 /// Latin-1 has no byte for (only from an escape decoded and written again,
 /// such as `\XE298BA\` under other separators) goes as `\Xhh…\`, its UTF-8
 /// bytes, which reads back as that character.
+///
+/// An ACK that is not all ASCII and declares no MSH-18 gets one naming
+/// the charset it is written in: `8859/1`, or `UNICODE UTF-8`. One that
+/// declares it (echoing the original's) keeps it; an all-ASCII one that
+/// declares none stays so (HL7's default is ASCII). Decided here, where
+/// the charset is known, so a stored ACK sent back to a retry in another
+/// charset says what it is written in.
 pub fn ack_bytes(ack: &str, charset: Charset) -> Cow<'_, [u8]> {
-    if charset == Charset::Utf8 || ack.is_ascii() {
+    if ack.is_ascii() {
         return Cow::Borrowed(ack.as_bytes());
     }
+    let declared = with_character_set(ack, charset);
+    if charset == Charset::Utf8 {
+        return match declared {
+            Some(d) => Cow::Owned(d.into_bytes()),
+            None => Cow::Borrowed(ack.as_bytes()),
+        };
+    }
+    let ack = declared.as_deref().unwrap_or(ack);
     let mut out = Vec::with_capacity(ack.len());
     for c in ack.chars() {
         match u8::try_from(u32::from(c)) {
@@ -223,6 +218,25 @@ pub fn ack_bytes(ack: &str, charset: Charset) -> Cow<'_, [u8]> {
         }
     }
     Cow::Owned(out)
+}
+
+/// `ack` with MSH-18 naming `charset`, when its MSH (ours: `|^~\&`, so
+/// `|` splits its fields) declares none; `None` when it does.
+fn with_character_set(ack: &str, charset: Charset) -> Option<String> {
+    let (msh, rest) = ack.split_once('\r').unwrap_or((ack, ""));
+    if !msh.starts_with("MSH|") {
+        return None;
+    }
+    let mut fields: Vec<&str> = msh.split('|').collect();
+    if fields.get(17).is_some_and(|f| !f.is_empty()) {
+        return None;
+    }
+    fields.resize(fields.len().max(18), "");
+    fields[17] = match charset {
+        Charset::Latin1 => "8859/1",
+        Charset::Utf8 => "UNICODE UTF-8",
+    };
+    Some(format!("{}\r{rest}", fields.join("|")))
 }
 
 /// MSH-10 for our ACK to `original`, at most [`MAX_CONTROL_ID`] characters
@@ -451,13 +465,18 @@ mod tests {
 
     #[test]
     fn msh_18_says_what_the_ack_is_written_in() {
-        let msh18 = |sent: &[u8]| {
+        let msh18_in = |sent: &[u8], charset: Charset| {
             let h = parse(sent).expect("parse").header();
             let ack = build_ack(&h, AckCode::AA, None, "K", 0);
-            let msh = ack.split('\r').next().expect("MSH").to_string();
-            let fields: Vec<&str> = msh.split('|').collect();
-            (fields.len(), fields.get(17).map(|f| f.to_string()))
+            let bytes = ack_bytes(&ack, charset);
+            let msh = bytes.split(|&b| b == b'\r').next().expect("MSH");
+            let fields: Vec<&[u8]> = msh.split(|&b| b == b'|').collect();
+            let msh18 = fields
+                .get(17)
+                .map(|f| String::from_utf8_lossy(f).into_owned());
+            (fields.len(), msh18)
         };
+        let msh18 = |sent: &[u8]| msh18_in(sent, Charset::of(sent));
         // ASCII, nothing declared: nothing declared back (MSH-1 to MSH-12).
         assert_eq!(
             msh18(b"MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|X1|P|2.5.1\r"),
@@ -472,6 +491,21 @@ mod tests {
         assert_eq!(msh18(latin1), (18, Some("8859/1".into())));
         let utf8 = "MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|X\u{e9}1|P|2.5.1\r";
         assert_eq!(msh18(utf8.as_bytes()), (18, Some("UNICODE UTF-8".into())));
+        // The stored ACK of a Latin-1 message, sent back to a retry that
+        // came as UTF-8: it names what it is written in, each time.
+        assert_eq!(
+            msh18_in(latin1, Charset::Utf8),
+            (18, Some("UNICODE UTF-8".into()))
+        );
+        assert_eq!(
+            msh18_in(utf8.as_bytes(), Charset::Latin1),
+            (18, Some("8859/1".into()))
+        );
+        // The MSA-2 bytes survive the added field.
+        let h = parse(latin1).expect("parse").header();
+        let bytes =
+            ack_bytes(&build_ack(&h, AckCode::AA, None, "K", 0), Charset::Latin1).into_owned();
+        assert!(bytes.windows(5).any(|w| w == b"|X\xE91\r"), "{bytes:?}");
     }
 
     #[test]
@@ -491,7 +525,12 @@ mod tests {
         assert_eq!(Charset::of(utf8.as_bytes()), Charset::Utf8);
         let h = parse(utf8.as_bytes()).expect("parse").header();
         let ack = build_ack(&h, AckCode::AA, None, "K", 0);
-        assert_eq!(ack_bytes(&ack, Charset::Utf8).as_ref(), ack.as_bytes());
+        let utf8_ack = ack_bytes(&ack, Charset::Utf8).into_owned();
+        let utf8_ack = String::from_utf8(utf8_ack).expect("UTF-8");
+        assert!(
+            utf8_ack.contains("|UNICODE UTF-8\rMSA|AA|X\u{e9}1\r"),
+            "{utf8_ack}"
+        );
         assert!(ack.contains("MSA|AA|X\u{e9}1\r"));
         // A character Latin-1 cannot hold goes as an escape that reads back.
         let out = ack_bytes("MSA|AA|\u{e9}\u{263a}\r", Charset::Latin1);

@@ -36,9 +36,13 @@ pub struct AdtEvent {
     pub encounter_key: String,
     /// The patient.
     pub patient: StoredPatient,
-    /// The first PID-3 repetition typed `MR` (CX.5), as (value, assigning
-    /// authority): the one an alert may call the MRN.
+    /// The PID-3 repetition an alert calls the MRN, as (value, assigning
+    /// authority): the first typed `MR` (CX.5), else the first untyped.
     pub medical_record: Option<(String, String)>,
+    /// This message's PID-3 identifiers an alert may show: not an SSN or
+    /// another government identity number, and not one the patient index
+    /// added from another feed (which can name a program).
+    pub shown_identifiers: Vec<(String, String)>,
     /// PV1-2: E emergency, I inpatient, O outpatient…
     pub patient_class: String,
     /// PV1-3 point of care, room, bed.
@@ -171,6 +175,7 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
     let header = msg.header();
     let sending = header.sending_facility.id().to_string();
     let patient = patient(msg);
+    let typed = typed_identifiers(msg);
     if patient.identifiers.is_empty() && patient.family.is_empty() {
         return Err(AdtError::NoPatient);
     }
@@ -195,7 +200,8 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         sending_facility: sending,
         visit: visit.unwrap_or_default(),
         encounter_key,
-        medical_record: medical_record(msg),
+        medical_record: medical_record(&typed),
+        shown_identifiers: shown_identifiers(&typed),
         patient,
         patient_class: shown.class.to_ascii_uppercase(),
         location: shown.location,
@@ -400,18 +406,50 @@ impl VisitText {
     }
 }
 
-/// The first PID-3 repetition whose identifier type code (CX.5) is `MR`.
-fn medical_record(msg: &Message) -> Option<(String, String)> {
+/// Identifier types (CX.5, HL7 table 0203) an alert never shows: a
+/// government identity number says nothing a care manager needs and much
+/// to anyone else (Social Security, national id, driver's licence,
+/// passport).
+const NEVER_SHOWN: [&str; 5] = ["SS", "SSN", "NI", "DL", "PPN"];
+
+/// PID-3's repetitions that name someone, as (value, assigning authority,
+/// identifier type code).
+fn typed_identifiers(msg: &Message) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
     for n in 1..=20 {
-        msg.get(&format!("PID-3[{n}]"))?;
-        let typed = valued(msg, &format!("PID-3[{n}].5.1"));
-        if typed.trim().eq_ignore_ascii_case("MR")
-            && let Some(value) = opt(msg, &format!("PID-3[{n}].1"))
-        {
-            return Some((value, valued(msg, &format!("PID-3[{n}].4.1"))));
+        let Some(value) = opt(msg, &format!("PID-3[{n}].1")) else {
+            if msg.get(&format!("PID-3[{n}]")).is_none() {
+                break;
+            }
+            continue;
+        };
+        let authority = valued(msg, &format!("PID-3[{n}].4.1"));
+        if placeholder_identifier(&value, &authority) {
+            continue;
         }
+        let kind = valued(msg, &format!("PID-3[{n}].5.1"))
+            .trim()
+            .to_ascii_uppercase();
+        out.push((value, authority, kind));
     }
-    None
+    out
+}
+
+/// The alert's MRN among `ids` ([`typed_identifiers`]): the first typed
+/// `MR`, else the first with no type (v2.3 feeds send the MRN untyped).
+fn medical_record(ids: &[(String, String, String)]) -> Option<(String, String)> {
+    ids.iter()
+        .find(|(_, _, kind)| kind == "MR")
+        .or_else(|| ids.iter().find(|(_, _, kind)| kind.is_empty()))
+        .map(|(v, a, _)| (v.clone(), a.clone()))
+}
+
+/// The identifiers among `ids` an alert may show (not [`NEVER_SHOWN`]).
+fn shown_identifiers(ids: &[(String, String, String)]) -> Vec<(String, String)> {
+    ids.iter()
+        .filter(|(_, _, kind)| !NEVER_SHOWN.contains(&kind.as_str()))
+        .map(|(v, a, _)| (v.clone(), a.clone()))
+        .collect()
 }
 
 /// PID-3 (every repetition), PID-5, PID-7, PID-8, PID-11.5, PID-13.
@@ -1140,7 +1178,20 @@ MRG|X1^^^NORTH\r",
             "an empty one is skipped"
         );
         assert_eq!(with("E1^^^N^PI~999^^^SSA^SS"), None);
-        assert_eq!(with("M1^^^N"), None, "untyped");
+        assert_eq!(with("M1^^^N"), mr("M1", "N"), "untyped: a v2.3 feed's MRN");
+        assert_eq!(with("999^^^SSA^SS~M1^^^N"), mr("M1", "N"));
+        assert_eq!(
+            with("UNKNOWN^^^N^MR~M4^^^N^MR"),
+            mr("M4", "N"),
+            "a placeholder is no MRN"
+        );
+        let shown = read_text(
+            "MSH|^~\\&|A|N|H|H|2026||ADT^A04|C|P|2.5\rPID|1||M1^^^N^MR~999^^^SSA^SS~D9^^^CT^DL~E1^^^N^PI||Doe^Jane\rPV1|1|E\r",
+        )
+        .expect("read")
+        .shown_identifiers;
+        let id = |v: &str, a: &str| (v.to_string(), a.to_string());
+        assert_eq!(shown, [id("M1", "N"), id("E1", "N")]);
     }
 
     #[test]

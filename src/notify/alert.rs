@@ -68,7 +68,7 @@ pub fn summary(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
         .filter(|m| p.identifiers.contains(m))
         .map(id)
         .unwrap_or_default();
-    let ids: Vec<String> = p.identifiers.iter().map(id).collect();
+    let ids: Vec<String> = shown(ev).map(id).collect();
     let diagnoses: Vec<&str> = ev.diagnoses.iter().map(|d| d.text.as_str()).collect();
     let sex = p
         .sex
@@ -109,6 +109,16 @@ pub fn summary(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
     .map(|(k, v)| (k, one_line(&v)));
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     compose::fill_lines(TEMPLATE, &vars)
+}
+
+/// The patient's identifiers an alert shows: this message's own, not an
+/// SSN or the like (`AdtEvent::shown_identifiers`), while still the
+/// patient's (not a placeholder, not retired by a merge).
+fn shown(ev: &AdtEvent) -> impl Iterator<Item = &(String, String)> {
+    ev.patient
+        .identifiers
+        .iter()
+        .filter(|i| ev.shown_identifiers.contains(i))
 }
 
 /// `s` with every control character (line ends included) made a space.
@@ -170,9 +180,7 @@ pub fn render(ev: &AdtEvent, ctx: &AlertContext<'_>) -> Vec<u8> {
 /// known.
 fn metadata(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
     let p = &ev.patient;
-    let ids: Vec<String> = p
-        .identifiers
-        .iter()
+    let ids: Vec<String> = shown(ev)
         .filter(|(v, a)| !v.trim().is_empty() && !a.trim().is_empty())
         .map(|(v, a)| {
             let authority = a.trim();
@@ -293,8 +301,19 @@ mod tests {
                 sex: Some('F'),
                 ..StoredPatient::default()
             },
+            // The patient index's identifiers (another feed's) and an SSN
+            // are not the message's to show.
+            shown_identifiers: vec![
+                ("MRN1".into(), "NORTH".into()),
+                ("42".into(), "urn:oid:2.16.840.1.113883.19.5".into()),
+                ("NOAUTH".into(), String::new()),
+            ],
             ..AdtEvent::default()
         };
+        ev.patient.identifiers.extend([
+            ("123456789".into(), "SSA".into()),
+            ("BH7".into(), "RIVER BEHAVIORAL".into()),
+        ]);
         let text = metadata(&ev, &context(&from, b""));
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert!(
@@ -353,6 +372,7 @@ mod tests {
                 identifiers: vec![
                     ("ENC9".into(), "NORTH".into()),
                     ("MRN1".into(), "NORTH".into()),
+                    ("123456789".into(), "SSA".into()),
                 ],
                 family: "Doe".into(),
                 given: "Jane\nPatient: Roe, Richard".into(),
@@ -361,6 +381,10 @@ mod tests {
                 ..StoredPatient::default()
             },
             medical_record: Some(("MRN1".into(), "NORTH".into())),
+            shown_identifiers: vec![
+                ("ENC9".into(), "NORTH".into()),
+                ("MRN1".into(), "NORTH".into()),
+            ],
             attending: "Smith^John".into(),
             ..AdtEvent::default()
         };

@@ -70,36 +70,69 @@ impl Notifier {
         Ok(sent)
     }
 
-    /// One subscriber's digest: whether one was sent.
+    /// One subscriber's digest: whether one was sent. A failure gives the
+    /// turn back (`last_digest_at` as it was), so the next pass retries it
+    /// rather than the next day's digest time.
     async fn send_digest(&self, snap: &Snapshot, due: notify::DigestDue) -> Result<bool, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
-        let subscriber = due.subscriber;
-        let which = if due.digest_mode {
-            Unsent::Of(&subscriber)
-        } else {
-            Unsent::FiledForDigest(&subscriber)
-        };
-        let alerts = {
+        let subscriber = due.subscriber.as_str();
+        {
             let mut tx = hisp.store.begin().await?;
-            if !notify::claim_digest(&mut tx, &subscriber, due.last_digest_at, now).await? {
+            if !notify::claim_digest(&mut tx, subscriber, due.last_digest_at, now).await? {
                 return Ok(false); // another node has it
             }
-            let alerts = notify::unsent_alerts(&mut tx, hisp.store.sealer(), which).await?;
             tx.commit().await?;
-            alerts
-        };
-        let alerts = self.withdraw_opted_out(snap, alerts).await?;
-        if alerts.is_empty() {
-            return Ok(false);
         }
-        let from = self.sender().await?;
-        let to = DirectAddress::parse(&subscriber)?;
-        let message = render(&from, &to, &alerts, now);
-        let ids: Vec<i64> = alerts.iter().map(|a| a.id).collect();
-        self.send_filed(&from, &to, &message, &ids).await?;
-        tracing::info!(alerts = alerts.len(), "digest sent");
-        Ok(true)
+        let sent = self.send_claimed(snap, &due, now).await;
+        if sent.is_err() {
+            let mut tx = hisp.store.begin().await?;
+            notify::claim_digest(&mut tx, subscriber, now, due.last_digest_at).await?;
+            tx.commit().await?;
+        }
+        sent
+    }
+
+    /// Send the digest whose turn was taken at `now`. An alert the worker
+    /// sent meanwhile (a subscriber switching modes) makes the submit fail
+    /// with nothing queued (`Gateway::submit_carrying`): the unsent alerts
+    /// are read again and the rest sent, so none goes twice.
+    async fn send_claimed(
+        &self,
+        snap: &Snapshot,
+        due: &notify::DigestDue,
+        now: i64,
+    ) -> Result<bool, OpsError> {
+        let hisp = &self.gw.hisp;
+        let subscriber = due.subscriber.as_str();
+        let which = if due.digest_mode {
+            Unsent::Of(subscriber)
+        } else {
+            Unsent::FiledForDigest(subscriber)
+        };
+        let mut tries = 0;
+        loop {
+            let alerts = {
+                let mut conn = hisp.conn().await?;
+                notify::unsent_alerts(&mut conn, hisp.store.sealer(), which).await?
+            };
+            let alerts = self.withdraw_opted_out(snap, alerts).await?;
+            if alerts.is_empty() {
+                return Ok(false);
+            }
+            let from = self.sender().await?;
+            let to = DirectAddress::parse(subscriber)?;
+            let message = render(&from, &to, &alerts, now);
+            let ids: Vec<i64> = alerts.iter().map(|a| a.id).collect();
+            match self.send_filed(&from, &to, &message, &ids).await {
+                Err(e) if super::process::sent_already(&e) && tries < 3 => tries += 1,
+                Err(e) => return Err(e),
+                Ok(()) => {
+                    tracing::info!(alerts = alerts.len(), "digest sent");
+                    return Ok(true);
+                }
+            }
+        }
     }
 }
 

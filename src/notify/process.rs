@@ -443,8 +443,11 @@ impl Notifier {
             }
             Change::Alert { event, key } => {
                 let (mut keys, unique) = remember(&alerted, &key);
-                if let Some(at) = at.filter(|_| key.starts_with("transfer:")) {
+                if let Some(at) = at.filter(|t| *t >= 0 && key.starts_with("transfer:")) {
                     keys = leave(keys, &key, at);
+                }
+                if key.starts_with("retract:transfer:") {
+                    keys = revive(keys);
                 }
                 enc.alerted = keys.join(",");
                 Change::Alert { event, key: unique }
@@ -602,8 +605,12 @@ impl Notifier {
             return Ok(Filing::Filed);
         }
         let message = alert::render(ev, &ctx);
-        self.send_filed(&from, &to, &message, &[alert_id]).await?;
-        Ok(Filing::Filed)
+        match self.send_filed(&from, &to, &message, &[alert_id]).await {
+            // Another node sent it meanwhile, or an opt-out withdrew it.
+            Err(e) if sent_already(&e) => Ok(Filing::Not),
+            Err(e) => Err(e),
+            Ok(()) => Ok(Filing::Filed),
+        }
     }
 
     /// Send `message` from the notification address to `to` through the
@@ -824,6 +831,27 @@ fn leave(alerted: Vec<String>, key: &str, at: i64) -> Vec<String> {
         .collect()
 }
 
+/// The alerted changes once the latest transfer was cancelled (A12): the
+/// transfers it had left (the latest marks, `^<at>` with the greatest time)
+/// are live again, where the patient still is, so the A12 that cancels
+/// the move before it finds that move's transfer.
+fn revive(alerted: Vec<String>) -> Vec<String> {
+    let latest = alerted
+        .iter()
+        .filter_map(|k| match Ended::of(k) {
+            (_, Some(Ended::Left(t))) => Some(t),
+            _ => None,
+        })
+        .max();
+    alerted
+        .into_iter()
+        .map(|k| match Ended::of(&k) {
+            (change, Some(Ended::Left(t))) if Some(t) == latest => change.to_string(),
+            _ => k,
+        })
+        .collect()
+}
+
 /// The alerted changes once an episode of the encounter is over (a new one
 /// began): each live one is closed (`admit!`), so it alerts again, under its
 /// next generation's key; a review of the closed one may still be
@@ -843,6 +871,12 @@ fn retire(alerted: &[String]) -> Vec<String> {
 pub(super) fn retracted(key: &str) -> Option<String> {
     let (base, generation) = key.rsplit_once('#')?;
     Some(format!("{}#{generation}", base.strip_prefix("retract:")?))
+}
+
+/// The submit refused because an alert it carried was sent already or
+/// withdrawn (`Gateway::submit_carrying`); nothing was queued.
+pub(super) fn sent_already(e: &OpsError) -> bool {
+    matches!(e, OpsError::Store(crate::store::StoreError::Conflict(_)))
 }
 
 /// Whether `owner` may be sent the change `key`: anything but a retraction,
@@ -1317,7 +1351,7 @@ async fn claim(n: &Notifier) -> Vec<AdtRow> {
 
 #[cfg(test)]
 mod tests {
-    use super::{leave, remember, retire};
+    use super::{leave, remember, retire, revive};
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_string()).collect()
@@ -1384,6 +1418,30 @@ mod tests {
         );
         let (keys, k) = remember(&keys, "retract:transfer:south");
         assert_eq!(k, "retract:transfer:south#2");
+        // The last move (back to SOUTH) cancelled: NORTH, left by it, is
+        // where the patient is again; an A12 of the move into NORTH then
+        // finds its transfer live.
+        let revived = revive(keys.clone());
+        assert_eq!(
+            revived,
+            strings(&[
+                "admit",
+                "transfer:south^200",
+                "transfer:north",
+                "transfer:south~"
+            ])
+        );
+        let (revived, k) = remember(&revived, "retract:transfer:north");
+        assert_eq!(k, "retract:transfer:north#1");
+        assert_eq!(
+            revive(revived),
+            strings(&[
+                "admit",
+                "transfer:south",
+                "transfer:south~",
+                "transfer:north~"
+            ])
+        );
         // A new episode closes only what is live.
         assert_eq!(
             retire(&keys),

@@ -61,8 +61,9 @@ impl Gateway {
     /// with the Message-ID in the transaction that queues the message, so
     /// the message is queued exactly when they are marked. A crash or a
     /// failed write after the submit can no longer leave them unsent, to be
-    /// sent again. One already marked (sent by another node meanwhile)
-    /// fails the submit and nothing is queued.
+    /// sent again. One already marked (sent by another node meanwhile) or
+    /// gone (withdrawn by an opt-out) fails the submit with
+    /// `StoreError::Conflict` and nothing is queued.
     pub async fn submit_carrying(
         &self,
         s: &Submission<'_>,
@@ -183,8 +184,8 @@ impl Gateway {
             .await?;
         for id in alert_ids {
             if !crate::store::notify::set_alert_message(&mut tx, *id, &message_id).await? {
-                return Err(OpsError::Invalid(format!(
-                    "alert {id} was sent already: not sent again"
+                return Err(OpsError::Store(crate::store::StoreError::Conflict(
+                    format!("alert {id} was sent already or withdrawn: not sent"),
                 )));
             }
         }

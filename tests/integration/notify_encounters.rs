@@ -201,12 +201,16 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
         send(adt("T6", "A02", "202612071000", JANE, &moved(south, north))).await;
         send(adt("T7", "A02", "202612081000", JANE, &moved(north, south))).await;
         send(adt("T8", "A12", "202612081100", JANE, &moved("", north))).await;
+        // Then the move before it is cancelled too (PV1-3 where she was
+        // before it, PV1-6.4 where it went): she is back at SOUTH.
+        send(adt("T9", "A12", "202612081200", JANE, &moved(north, south))).await;
         want.extend([
             row("carol@a.test", "admit", "202612060800"),
             row("carol@a.test", "transfer", "202612061000"),
             row("carol@a.test", "transfer", "202612071000"),
             row("carol@a.test", "transfer", "202612081000"),
             row("carol@a.test", "retraction", "202612081100"),
+            row("carol@a.test", "retraction", "202612081200"),
         ]);
         assert_eq!(filed(&a).await, want, "{e}: transfers and a return");
         let keys: Vec<String> = keyed(&a)
@@ -217,7 +221,11 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
             .collect();
         assert_eq!(
             keys,
-            ["transfer:southhosp#2", "retract:transfer:southhosp#2"],
+            [
+                "transfer:southhosp#2",
+                "retract:transfer:southhosp#2",
+                "retract:transfer:northhosp#1"
+            ],
             "{e}"
         );
         a.stop().await;
