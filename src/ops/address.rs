@@ -158,7 +158,7 @@ impl Hisp {
     }
 
     /// Disable an address and the login that owns only it. Its certificates stay
-    /// (re-enabling is not yet a command) but are no longer published or used.
+    /// (`address_enable` undoes it) but are no longer published or used.
     pub async fn address_disable(&self, addr: &DirectAddress, actor: &str) -> Result<(), OpsError> {
         let mut tx = self.store.begin().await?;
         let row = addresses::get(&mut tx, addr).await?;
@@ -175,6 +175,29 @@ impl Hisp {
         }
         crate::store::dns::bump(&mut tx).await?;
         self.audit(&mut tx, actor, "address.disable", &addr.to_string(), "")
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Enable a disabled address again, with its login when that is
+    /// disabled (only `address_disable` disables logins).
+    pub async fn address_enable(&self, addr: &DirectAddress, actor: &str) -> Result<(), OpsError> {
+        let mut tx = self.store.begin().await?;
+        let row = addresses::get(&mut tx, addr).await?;
+        if row.enabled {
+            return Err(OpsError::Invalid(format!(
+                "address {addr} is already enabled"
+            )));
+        }
+        addresses::set_enabled(&mut tx, row.id, true).await?;
+        if let Some(uid) = row.owner_user_id
+            && !users::by_id(&mut tx, uid).await?.enabled
+        {
+            users::set_enabled(&mut tx, uid, true).await?;
+        }
+        crate::store::dns::bump(&mut tx).await?;
+        self.audit(&mut tx, actor, "address.enable", &addr.to_string(), "")
             .await?;
         tx.commit().await?;
         Ok(())

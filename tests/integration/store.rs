@@ -107,7 +107,7 @@ async fn users_round_trip_on_every_engine() {
 }
 
 #[tokio::test]
-async fn address_issue_show_disable_remove_on_every_engine() {
+async fn address_issue_show_disable_enable_remove_on_every_engine() {
     for env in envs().await {
         let h = &env.hisp;
         let done = h
@@ -176,6 +176,22 @@ async fn address_issue_show_disable_remove_on_every_engine() {
                 .expect("auth")
                 .is_none()
         );
+        let jo = addr("jo@direct.example.org");
+        let again = h.address_disable(&jo, "test").await;
+        assert!(again.is_err(), "already disabled");
+        // Enabled again, with its login.
+        h.address_enable(&jo, "test").await.expect("enable");
+        let shown = h.address_show(&jo).await.expect("show");
+        assert!(shown.address.enabled && shown.user.expect("owner").enabled);
+        assert!(
+            h.authenticate("jo@direct.example.org", "a long enough password")
+                .await
+                .expect("auth")
+                .is_some()
+        );
+        let err = h.address_enable(&jo, "test").await.expect_err("enabled");
+        assert!(err.to_string().contains("already enabled"), "{err}");
+        h.address_disable(&jo, "test").await.expect("disable");
 
         let serials: Vec<String> = pair.certs.iter().map(|c| c.serial.clone()).collect();
         h.address_remove(&addr("sam@direct.example.org"), "test")
