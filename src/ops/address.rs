@@ -158,7 +158,9 @@ impl Hisp {
     }
 
     /// Disable an address and the login that owns only it. Its certificates stay
-    /// (`address_enable` undoes it) but are no longer published or used.
+    /// but are no longer published or used. Its roster is kept but matches
+    /// nothing: no alert is filed or sent to it, nor a digest, from the
+    /// moment this commits (`store::addresses::set_enabled`).
     pub async fn address_disable(&self, addr: &DirectAddress, actor: &str) -> Result<(), OpsError> {
         let mut tx = self.store.begin().await?;
         let row = addresses::get(&mut tx, addr).await?;
@@ -181,7 +183,8 @@ impl Hisp {
     }
 
     /// Enable a disabled address again, with its login when that is
-    /// disabled (only `address_disable` disables logins).
+    /// disabled (only `address_disable` disables logins). Alerts resume with
+    /// the next event; none decided while it was disabled is sent.
     pub async fn address_enable(&self, addr: &DirectAddress, actor: &str) -> Result<(), OpsError> {
         let mut tx = self.store.begin().await?;
         let row = addresses::get(&mut tx, addr).await?;
