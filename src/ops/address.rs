@@ -157,6 +157,24 @@ impl Hisp {
         })
     }
 
+    /// Those of `addrs` that are enabled addresses here.
+    pub async fn enabled_of(
+        &self,
+        addrs: &[DirectAddress],
+    ) -> Result<Vec<DirectAddress>, OpsError> {
+        let mut conn = self.conn().await?;
+        let mut out = Vec::with_capacity(addrs.len());
+        for a in addrs {
+            if addresses::find(&mut conn, a)
+                .await?
+                .is_some_and(|r| r.enabled)
+            {
+                out.push(a.clone());
+            }
+        }
+        Ok(out)
+    }
+
     /// Disable an address and the login that owns only it. Its certificates stay
     /// but are no longer published or used. Its roster is kept but matches
     /// nothing: no alert is filed or sent to it, nor a digest, from the

@@ -2,11 +2,11 @@
 //! CLI (another process) while the server's notify worker holds its roster
 //! snapshot, it gets no alert and no review of a near miss, while another
 //! subscriber with the same patient still does (ACK AA either way); a
-//! review queued for it before cannot be confirmed; its roster is kept;
-//! enabled again, the next event alerts it and nothing decided meanwhile is
-//! sent later. A digest
-//! subscriber disabled after alerts were filed gets no digest; the alerts
-//! stay filed and go in its first digest once it is enabled again.
+//! review queued for it before cannot be confirmed; its roster is kept but
+//! takes no import; enabled again, the next event alerts it and nothing
+//! decided meanwhile is sent later. A digest subscriber disabled after
+//! alerts were filed gets no digest; the alerts stay filed and go in its
+//! first digest once it is enabled again.
 
 use hisp::mailbox::INBOX;
 
@@ -121,8 +121,19 @@ async fn a_disabled_subscriber_gets_no_alert_until_enabled_again_on_every_engine
             "{e}: still open, to reject or confirm once enabled"
         );
 
-        // Its roster is kept.
+        // Its roster is kept, and takes no import while disabled.
         assert_eq!(count(&a, CAROLS_ENTRIES).await, 1, "{e}");
+        let csv = a.dir.path().join("more.csv");
+        std::fs::write(
+            &csv,
+            "patient_id,assigning_authority,family_name,given_name,birth_date,sex\n\
+             MRN2,NORTH,Roe,John,1970-03-04,M\n",
+        )
+        .expect("csv");
+        let path = csv.to_str().expect("path");
+        let refused = a.cli(&["roster", "import", path, "--owner", "carol@a.test"]);
+        harness::fails(&refused, 1, "carol@a.test is disabled");
+        assert_eq!(count(&a, CAROLS_ENTRIES).await, 1, "{e}: nothing imported");
 
         // Enabled again: the next event alerts her; the visit she missed
         // while disabled is not sent later.
