@@ -1,4 +1,4 @@
-//! `hisp address add|list|show|disable|remove`.
+//! `hisp address add|list|show|disable|enable|remove`.
 
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -50,6 +50,11 @@ pub enum AddressCmd {
     },
     /// Disable an address (and its login): no mail, no published certificate.
     Disable {
+        /// The address.
+        address: String,
+    },
+    /// Enable a disabled address (and its login) again.
+    Enable {
         /// The address.
         address: String,
     },
@@ -179,6 +184,11 @@ pub async fn run(hisp: Hisp, cmd: AddressCmd, out: &mut Output) -> Result<(), Cl
             let a = DirectAddress::parse(&address)?;
             hisp.address_disable(&a, CLI_ACTOR).await?;
             out.line(format!("disabled {a}"));
+        }
+        AddressCmd::Enable { address } => {
+            let a = DirectAddress::parse(&address)?;
+            hisp.address_enable(&a, CLI_ACTOR).await?;
+            out.line(format!("enabled {a}"));
         }
         AddressCmd::Remove { address } => {
             let a = DirectAddress::parse(&address)?;

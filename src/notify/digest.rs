@@ -6,7 +6,9 @@
 //! crash between taking the turn and sending leaves the alerts unsent, and
 //! the next digest carries them. A subscriber who goes back to real time
 //! gets the alerts already filed for their digest in one last digest, within
-//! a pass of the loop (30 s), rather than never.
+//! a pass of the loop (30 s), rather than never. A disabled address gets no
+//! digest: its alerts stay filed, and go in its first digest once it is
+//! enabled again.
 
 use std::time::Duration;
 
@@ -80,7 +82,7 @@ impl Notifier {
         {
             let mut tx = hisp.store.begin().await?;
             if !notify::claim_digest(&mut tx, subscriber, due.last_digest_at, now).await? {
-                return Ok(false); // another node has it
+                return Ok(false); // another node has it, or the address is disabled
             }
             tx.commit().await?;
         }

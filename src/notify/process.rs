@@ -23,6 +23,7 @@ use crate::direct::DirectAddress;
 use crate::hl7;
 use crate::ops::OpsError;
 use crate::smtp::submit::Submission;
+use crate::store::addresses;
 use crate::store::notify::{
     self, AdtRow, EncounterRow, FeedRow, NewAlert, RosterEntry, StoredPatient,
 };
@@ -34,8 +35,8 @@ pub enum Done {
     Alerted(Vec<String>),
     /// No alert, and why.
     Quiet(&'static str),
-    /// Nothing done: feeds, rosters or consents changed since the snapshot
-    /// was loaded. The batch reloads it and runs the row again.
+    /// Nothing done: feeds, rosters, consents or enabled addresses changed
+    /// since the snapshot was loaded. The batch reloads it and runs the row again.
     Again,
 }
 
@@ -512,7 +513,7 @@ impl Notifier {
             let digest = snap.digest(owner);
             match self.send_alert(content, target, entry, digest).await? {
                 Filing::Filed => sent.push(owner.clone()),
-                Filing::Not => {}
+                Filing::Not | Filing::Disabled => {}
                 Filing::Stale => return Ok(None),
             }
         }
@@ -521,11 +522,12 @@ impl Notifier {
 
     /// File the alert (once per change) and send it, unless the subscriber
     /// takes a daily digest. Nothing is filed when it existed, an identical
-    /// alert went out within the dedup window, or the feeds, rosters or
-    /// consents changed since `target.generation` (an opt-out recorded after
-    /// the decision): the filing transaction reads the change counter so that
-    /// it cannot move until the alert is filed, so an opt-out is recorded
-    /// either before (and seen) or after the alert.
+    /// alert went out within the dedup window, or the feeds, rosters,
+    /// consents or enabled addresses changed since `target.generation` (an
+    /// opt-out recorded, or the subscriber disabled, after the decision): the
+    /// filing transaction reads the change counter so that it cannot move
+    /// until the alert is filed, so an opt-out or a disable is recorded either
+    /// before (and seen) or after the alert.
     pub(super) async fn send_alert(
         &self,
         content: &Content,
@@ -572,6 +574,13 @@ impl Notifier {
             let held = notify::generation_held(conn, hisp.store.engine()).await?;
             if target.generation != Some(held) {
                 return Ok(Filing::Stale);
+            }
+            // Disabling bumps the counter, so a snapshot that matched this
+            // subscriber saw them enabled; checked here as well, under the
+            // held counter, since a review's confirmation decides outside
+            // the snapshot's matching.
+            if addresses::is_disabled(conn, &entry.owner).await? {
+                return Ok(Filing::Disabled);
             }
             if target.event != "retraction"
                 && window > 0
@@ -781,8 +790,11 @@ pub(super) enum Filing {
     Filed,
     /// Not filed: it was already, or an identical alert went out.
     Not,
-    /// Not filed: feeds, rosters or consents changed since the decision.
+    /// Not filed: feeds, rosters, consents or enabled addresses changed
+    /// since the decision.
     Stale,
+    /// Not filed: the subscriber's address is disabled.
+    Disabled,
 }
 
 /// The encounter's alerted changes after alerting `key`, and the alert's
@@ -955,9 +967,10 @@ struct Roster {
 }
 
 /// The worker's in-memory copy of the feeds, consents, rosters (each
-/// subscriber's normalized and indexed once) and delivery modes. Reloaded
-/// when the store's change counter moves (any process or node that changes
-/// them bumps it), when the earliest roster entry expires, and at least
+/// enabled subscriber's normalized and indexed once; a disabled one's are
+/// left out) and delivery modes. Reloaded when the store's change counter
+/// moves (any process or node that changes them, or disables or enables an
+/// address, bumps it), when the earliest roster entry expires, and at least
 /// every five minutes.
 #[derive(Default)]
 pub struct Snapshot {
@@ -1023,7 +1036,12 @@ impl Snapshot {
                 (index, c.decision)
             })
             .collect();
-        let entries = notify::entries(conn, sealer, None, now).await?;
+        // A disabled subscriber's roster is kept but matches nothing (no
+        // alert, review or digest for it); disabling bumps the counter.
+        let disabled: std::collections::HashSet<String> =
+            addresses::disabled(conn).await?.into_iter().collect();
+        let mut entries = notify::entries(conn, sealer, None, now).await?;
+        entries.retain(|e| !disabled.contains(&e.owner));
         let valid_until = entries
             .iter()
             .map(|e| e.expires_at)

@@ -8,7 +8,7 @@
 //! Confirming first checks that the alert still makes sense: the encounter's
 //! change was not cancelled since (a retraction review needs the alert it
 //! retracts to have gone to the same subscriber), the roster entry is still
-//! current, and consent allows it under either identity (the ADT's or the
+//! current and its subscriber's address enabled, and consent allows it under either identity (the ADT's or the
 //! roster entry's: confirming is what says they are one person). It then
 //! claims the review (`confirming`), so that of two people confirming at once
 //! only one sends, sends, and records `confirmed`.
@@ -29,6 +29,7 @@ use super::process::{
 };
 use crate::hl7;
 use crate::ops::OpsError;
+use crate::store::addresses;
 use crate::store::notify::{self, Review, RosterEntry, StoredPatient};
 
 /// A review with both sides of the pair, for a person to decide.
@@ -182,6 +183,11 @@ impl Notifier {
             .send_alert(&content, &target, &entry, digest)
             .await
             .and_then(|filed| match filed {
+                Filing::Disabled => Err(OpsError::Invalid(format!(
+                    "review {id}: {} was disabled while it was being confirmed, so no alert \
+                     may be sent: reject it, or confirm it once the address is enabled again",
+                    entry.owner
+                ))),
                 Filing::Stale => Err(OpsError::Invalid(format!(
                     "rosters or consents changed while review {id} was being confirmed: \
                      decide it again"
@@ -281,6 +287,13 @@ impl Notifier {
                     review.roster_entry_id
                 ))
             })?;
+        if addresses::is_disabled(&mut conn, &entry.owner).await? {
+            return Err(OpsError::Invalid(format!(
+                "review {id}: its subscriber {} is disabled, so no alert may be sent: reject \
+                 it, or confirm it once the address is enabled again",
+                entry.owner
+            )));
+        }
         let encounter = notify::encounter_by_id(&mut conn, encounter_id)
             .await?
             .ok_or_else(|| refuse("its encounter is gone"))?;

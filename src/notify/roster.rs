@@ -258,6 +258,27 @@ fn consent_patient_checked(p: &StoredPatient) -> Result<(), OpsError> {
     Ok(())
 }
 
+/// Whether `owner` may have a roster imported: an address here, enabled. A
+/// disabled address keeps its roster (matching nothing) but takes no new
+/// one: its practice has left, or its staff gone.
+async fn roster_owner_checked(
+    conn: &mut AnyConnection,
+    owner: &DirectAddress,
+) -> Result<(), OpsError> {
+    match addresses::find(conn, owner).await? {
+        None => Err(OpsError::Invalid(format!(
+            "{owner} is not an address on this HISP"
+        ))),
+        Some(a) if !a.enabled => Err(OpsError::Store(crate::store::StoreError::Conflict(
+            format!(
+                "{owner} is disabled, so its roster cannot be changed until an \
+                 administrator enables the address again"
+            ),
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
 impl Hisp {
     /// Register a sending facility (MSH-4.1).
     pub async fn feed_add(
@@ -327,6 +348,9 @@ impl Hisp {
         actor: &str,
     ) -> Result<Imported, OpsError> {
         let now = self.now();
+        // Refused before the file is read, whatever it holds; checked again
+        // under the held counter below (a disable bumps it).
+        roster_owner_checked(&mut *self.conn().await?, owner).await?;
         let parsed: Parsed = roster_csv::parse(csv, MAX_ROSTER_BYTES, today(now))
             .map_err(|e| OpsError::Invalid(format!("roster: {e}")))?;
         let problems: Vec<ProblemLine> = parsed.problems.iter().map(ProblemLine::from).collect();
@@ -348,11 +372,7 @@ impl Hisp {
         // roster waits here, then reads this one's entries, and renews them
         // rather than adding twins.
         notify::generation_held(&mut tx, self.store.engine()).await?;
-        if addresses::find(&mut tx, owner).await?.is_none() {
-            return Err(OpsError::Invalid(format!(
-                "{owner} is not an address on this HISP"
-            )));
-        }
+        roster_owner_checked(&mut tx, owner).await?;
         self.purge_archived_rosters(&mut tx, actor).await?;
         let sealer = self.store.sealer();
         let existing = notify::entries(&mut tx, sealer, Some(&owner_s), now).await?;

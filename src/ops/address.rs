@@ -157,8 +157,28 @@ impl Hisp {
         })
     }
 
+    /// Those of `addrs` that are enabled addresses here.
+    pub async fn enabled_of(
+        &self,
+        addrs: &[DirectAddress],
+    ) -> Result<Vec<DirectAddress>, OpsError> {
+        let mut conn = self.conn().await?;
+        let mut out = Vec::with_capacity(addrs.len());
+        for a in addrs {
+            if addresses::find(&mut conn, a)
+                .await?
+                .is_some_and(|r| r.enabled)
+            {
+                out.push(a.clone());
+            }
+        }
+        Ok(out)
+    }
+
     /// Disable an address and the login that owns only it. Its certificates stay
-    /// (re-enabling is not yet a command) but are no longer published or used.
+    /// but are no longer published or used. Its roster is kept but matches
+    /// nothing: no alert is filed or sent to it, nor a digest, from the
+    /// moment this commits (`store::addresses::set_enabled`).
     pub async fn address_disable(&self, addr: &DirectAddress, actor: &str) -> Result<(), OpsError> {
         let mut tx = self.store.begin().await?;
         let row = addresses::get(&mut tx, addr).await?;
@@ -175,6 +195,30 @@ impl Hisp {
         }
         crate::store::dns::bump(&mut tx).await?;
         self.audit(&mut tx, actor, "address.disable", &addr.to_string(), "")
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Enable a disabled address again, with its login when that is
+    /// disabled (only `address_disable` disables logins). Alerts resume with
+    /// the next event; none decided while it was disabled is sent.
+    pub async fn address_enable(&self, addr: &DirectAddress, actor: &str) -> Result<(), OpsError> {
+        let mut tx = self.store.begin().await?;
+        let row = addresses::get(&mut tx, addr).await?;
+        if row.enabled {
+            return Err(OpsError::Invalid(format!(
+                "address {addr} is already enabled"
+            )));
+        }
+        addresses::set_enabled(&mut tx, row.id, true).await?;
+        if let Some(uid) = row.owner_user_id
+            && !users::by_id(&mut tx, uid).await?.enabled
+        {
+            users::set_enabled(&mut tx, uid, true).await?;
+        }
+        crate::store::dns::bump(&mut tx).await?;
+        self.audit(&mut tx, actor, "address.enable", &addr.to_string(), "")
             .await?;
         tx.commit().await?;
         Ok(())

@@ -148,7 +148,10 @@ pub async fn count_owned(conn: &mut AnyConnection, user_id: i64) -> Result<i64, 
     )
 }
 
-/// Enable or disable an address.
+/// Enable or disable an address. Bumps notify's change counter in the same
+/// transaction: a disabled address's roster matches nothing, so the notify
+/// worker must reload its snapshot, and an alert it decided before the
+/// change is not filed after it (`store::notify::generation_held`).
 pub async fn set_enabled(
     conn: &mut AnyConnection,
     id: i64,
@@ -159,7 +162,29 @@ pub async fn set_enabled(
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    super::notify::bump_generation(conn).await
+}
+
+/// Every disabled address, as stored (`DirectAddress`'s text): what the
+/// notify snapshot leaves out.
+pub async fn disabled(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT address FROM addresses WHERE enabled = 0")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(StoreError::from))
+        .collect()
+}
+
+/// Whether `address` (as stored) is a disabled address here; false for one
+/// that is enabled or not an address at all.
+pub async fn is_disabled(conn: &mut AnyConnection, address: &str) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM addresses WHERE address = $1 AND enabled = 0")
+        .bind(address)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    Ok(n > 0)
 }
 
 /// Delete an address row (its certificates are deleted first by the caller).

@@ -1490,6 +1490,7 @@ pub struct DigestDue {
 /// `realtime_before` (those go at once, not at the next `digest_time`; a
 /// turn taken since may still be sending). An alert filed for a digest is
 /// one that keeps its patient until sent (`patient_sealed`, migration 0017).
+/// A disabled address is due nothing: its alerts stay filed, unsent.
 pub async fn digests_due(
     conn: &mut AnyConnection,
     due: i64,
@@ -1497,9 +1498,10 @@ pub async fn digests_due(
 ) -> Result<Vec<DigestDue>, StoreError> {
     sqlx::query(
         "SELECT subscriber, last_digest_at, mode FROM subscriptions
-          WHERE (mode = 'digest' AND last_digest_at < $1)
+          WHERE ((mode = 'digest' AND last_digest_at < $1)
              OR (mode = 'realtime' AND last_digest_at < $2 AND subscriber IN
-                   (SELECT subscriber FROM alerts WHERE message_id IS NULL AND patient_sealed IS NOT NULL))
+                   (SELECT subscriber FROM alerts WHERE message_id IS NULL AND patient_sealed IS NOT NULL)))
+            AND subscriber NOT IN (SELECT address FROM addresses WHERE enabled = 0)
           ORDER BY subscriber",
     )
     .bind(due)
@@ -1518,7 +1520,9 @@ pub async fn digests_due(
     .collect()
 }
 
-/// Take the digest turn for a subscriber (exactly one node wins it).
+/// Take the digest turn for a subscriber (exactly one node wins it), unless
+/// their address is disabled: the turn is when a disable stops a digest (one
+/// taken before it still goes out).
 pub async fn claim_digest(
     conn: &mut AnyConnection,
     subscriber: &str,
@@ -1526,7 +1530,9 @@ pub async fn claim_digest(
     now: i64,
 ) -> Result<bool, StoreError> {
     Ok(sqlx::query(
-        "UPDATE subscriptions SET last_digest_at = $1 WHERE subscriber = $2 AND last_digest_at = $3",
+        "UPDATE subscriptions SET last_digest_at = $1
+          WHERE subscriber = $2 AND last_digest_at = $3
+            AND subscriber NOT IN (SELECT address FROM addresses WHERE enabled = 0)",
     )
     .bind(now)
     .bind(subscriber)

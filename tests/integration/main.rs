@@ -16,6 +16,7 @@ mod matching;
 mod notice_fixtures;
 mod notice_robustness;
 mod notify;
+mod notify_disabled;
 mod notify_encounters;
 mod notify_features;
 mod notify_identity;

@@ -107,7 +107,7 @@ async fn users_round_trip_on_every_engine() {
 }
 
 #[tokio::test]
-async fn address_issue_show_disable_remove_on_every_engine() {
+async fn address_issue_show_disable_enable_remove_on_every_engine() {
     for env in envs().await {
         let h = &env.hisp;
         let done = h
@@ -158,9 +158,19 @@ async fn address_issue_show_disable_remove_on_every_engine() {
         let listed = h.address_list(Some(&env.domain())).await.expect("list");
         assert_eq!(listed.len(), 2);
 
+        // Notify's change counter moves with it, so a worker's roster
+        // snapshot is reloaded without the disabled address's roster.
+        let generation = || async {
+            let mut conn = h.conn().await.expect("conn");
+            hisp::store::notify::generation(&mut conn)
+                .await
+                .expect("generation")
+        };
+        let before = generation().await;
         h.address_disable(&addr("jo@direct.example.org"), "test")
             .await
             .expect("disable");
+        assert!(generation().await > before, "{}", env.engine);
         let shown = h
             .address_show(&addr("jo@direct.example.org"))
             .await
@@ -176,6 +186,29 @@ async fn address_issue_show_disable_remove_on_every_engine() {
                 .expect("auth")
                 .is_none()
         );
+        let jo = addr("jo@direct.example.org");
+        let again = h.address_disable(&jo, "test").await;
+        assert!(again.is_err(), "already disabled");
+        // Enabled again, with its login.
+        let before = generation().await;
+        h.address_enable(&addr("jo@direct.example.org"), "test")
+            .await
+            .expect("enable");
+        assert!(generation().await > before, "{}", env.engine);
+        let shown = h
+            .address_show(&addr("jo@direct.example.org"))
+            .await
+            .expect("show");
+        assert!(shown.address.enabled && shown.user.expect("owner").enabled);
+        assert!(
+            h.authenticate("jo@direct.example.org", "a long enough password")
+                .await
+                .expect("auth")
+                .is_some()
+        );
+        let err = h.address_enable(&jo, "test").await.expect_err("enabled");
+        assert!(err.to_string().contains("already enabled"), "{err}");
+        h.address_disable(&jo, "test").await.expect("disable");
 
         let serials: Vec<String> = pair.certs.iter().map(|c| c.serial.clone()).collect();
         h.address_remove(&addr("sam@direct.example.org"), "test")

@@ -1,7 +1,8 @@
 //! The care manager's API: the alert worklist (list, read — audited —, move
 //! along), roster upload with its row-level report and roster listing
 //! (audited), and the consent registry (list — audited — and record: a care
-//! manager records only opt-outs, for patients on their own rosters). A
+//! manager records only opt-outs, for patients on the rosters of their own
+//! enabled addresses). A
 //! caller sees the subscribers it acts for; only an admin key sees all.
 
 use axum::Json;
@@ -647,11 +648,16 @@ pub async fn consent_add(
                 "An opt-in releases the patient's sensitive information to every subscriber, so the HIE's administrator records it. A care manager may record an opt-out for a patient on their roster.",
             ));
         }
-        if !state
-            .hisp
-            .on_rosters_of(&patient, &caller.addresses)
-            .await?
-        {
+        // A disabled address speaks for no patient: its practice has left
+        // the HIE, and its roster matches nothing.
+        let live = state.hisp.enabled_of(&caller.addresses).await?;
+        if live.is_empty() && !caller.addresses.is_empty() {
+            return Err(Problem::new(
+                Kind::Forbidden,
+                "The addresses this caller acts for are disabled, so it records no consent decision. The HIE's administrator records them.",
+            ));
+        }
+        if !state.hisp.on_rosters_of(&patient, &live).await? {
             return Err(Problem::new(
                 Kind::NotFound,
                 "No patient on your rosters is this one. A care manager records opt-outs for their own patients; the HIE's administrator records the others.",

@@ -7,8 +7,8 @@
 use axum::http::StatusCode;
 use hisp::direct::DirectAddress;
 use hisp::notify::Notifier;
-use hisp::store::notify;
-use hisp::store::users::Role;
+use hisp::store::users::{self, Role};
+use hisp::store::{addresses, domains, notify};
 
 use super::{Client, Portal, Resp};
 use crate::smtp::wait_for;
@@ -424,6 +424,55 @@ async fn roster_upload_reports_bad_rows_and_applies_the_good_ones_on_every_engin
              archived beside her new one"
         );
         assert!(audited(&p, &owner, "roster.purge", "rosters").await, "{e}");
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_address_takes_no_roster_upload_on_every_engine() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let (a, ca) = care_manager(&p, "anna").await;
+        // Anna also manages a second practice's address, since disabled
+        // (her login stays: it owns another address).
+        let second =
+            DirectAddress::parse(&format!("anna.two@{}", crate::harness::DOMAIN)).expect("address");
+        {
+            let mut conn = p.env.hisp.conn().await.expect("conn");
+            let user = users::find(&mut conn, &a.to_string())
+                .await
+                .expect("user")
+                .expect("anna");
+            let domain = domains::find(&mut conn, second.domain())
+                .await
+                .expect("domain")
+                .expect("served");
+            let now = p.env.hisp.now();
+            addresses::insert(&mut conn, &second, domain.id, None, Some(user.id), now)
+                .await
+                .expect("second address");
+        }
+        let csv = format!("{HEADER}{DUCK}");
+        let r = upload(&p, &ca, &second, &csv, &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        p.env
+            .hisp
+            .address_disable(&second, "test")
+            .await
+            .expect("disable");
+        let more = format!("{HEADER}MRN2,NORTH,Roe,John,1970-03-04,M,06102,,,\n");
+        let r = upload(&p, &ca, &second, &more, &[]).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{e}: {}", r.body);
+        assert!(
+            r.body.contains("role=\"alert\"") && r.body.contains("anna.two@"),
+            "{e}: {}",
+            r.body
+        );
+        assert!(r.body.contains("is disabled"), "{e}: {}", r.body);
+        assert_eq!(entries(&p, &second).await.len(), 1, "{e}: kept, unchanged");
+        // Her enabled address still takes one.
+        let r = upload(&p, &ca, &a, &more, &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        assert_eq!(entries(&p, &a).await.len(), 1, "{e}");
     }
 }
 

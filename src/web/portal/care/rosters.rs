@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::{Saved, audit, subscribers};
 use crate::notify::roster::{Imported, MAX_ROSTER_BYTES};
 use crate::ops::OpsError;
-use crate::store::notify;
 use crate::store::users::Role;
 use crate::store::worklist;
+use crate::store::{StoreError, notify};
 use crate::web::portal::NO_STORE;
 use crate::web::session::Viewer;
 use crate::web::templates::{page, render};
@@ -249,6 +249,11 @@ pub(super) async fn upload(
         Err(OpsError::Invalid(msg)) => {
             let msg = msg.strip_prefix("roster: ").unwrap_or(&msg);
             again(format!("{name} could not be read: {msg}.")).await
+        }
+        // A disabled address takes no roster: said on the page.
+        Err(OpsError::Store(StoreError::Conflict(msg))) => {
+            let msg = format!("{name} was not imported: {msg}.");
+            roster_page(&state, &v, None, Some(msg), None, StatusCode::CONFLICT).await
         }
         Err(e) => Err(e.into()),
     }

@@ -301,3 +301,38 @@ async fn bad_requests_are_problems_never_5xx() {
         assert!(!r.body.to_lowercase().contains("pool"), "{e}: {}", r.body);
     }
 }
+
+#[tokio::test]
+async fn a_disabled_care_manager_changes_no_roster_and_records_no_opt_out() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let w = world(&p).await;
+        let ck = Auth::Key(&w.care.1);
+        let csv = || Some(("text/csv", CSV.as_bytes().to_vec()));
+        let r = call(&p, Method::POST, "/api/v1/rosters", ck, csv()).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        let care = hisp::direct::DirectAddress::parse(&addr("care")).expect("addr");
+        p.env
+            .hisp
+            .address_disable(&care, "test")
+            .await
+            .expect("disable");
+
+        // Its key still authenticates, but the address takes no roster…
+        let r = call(&p, Method::POST, "/api/v1/rosters", ck, csv()).await;
+        assert_problem(&r, StatusCode::CONFLICT, "conflict", e);
+        assert!(r.body.contains("is disabled"), "{e}: {}", r.body);
+        // …and speaks for no patient, even one on its (kept) roster.
+        let opt_out = json!({"decision": "opt-out", "patient_id": "MRN-1", "authority": "GENERAL"});
+        let r = call(&p, Method::POST, "/api/v1/consents", ck, json_body(opt_out)).await;
+        assert_problem(&r, StatusCode::FORBIDDEN, "forbidden", e);
+        let mut conn = p.env.hisp.conn().await.expect("conn");
+        let sealer = p.env.hisp.store.sealer();
+        let kept = notify::entries(&mut conn, sealer, Some(&addr("care")), p.env.hisp.now())
+            .await
+            .expect("entries");
+        assert_eq!(kept.len(), 1, "{e}: the roster is kept, unchanged");
+        let consents = notify::consents(&mut conn, sealer).await.expect("consents");
+        assert!(consents.is_empty(), "{e}: nothing recorded");
+    }
+}

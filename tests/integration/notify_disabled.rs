@@ -1,0 +1,212 @@
+//! A disabled subscriber, over real sockets on every engine: disabled by the
+//! CLI (another process) while the server's notify worker holds its roster
+//! snapshot, it gets no alert and no review of a near miss, while another
+//! subscriber with the same patient still does (ACK AA either way); a
+//! review queued for it before cannot be confirmed; its roster is kept but
+//! takes no import; enabled again, the next event alerts it and nothing
+//! decided meanwhile is sent later. A digest subscriber disabled after
+//! alerts were filed gets no digest; the alerts stay filed and go in its
+//! first digest once it is enabled again.
+
+use hisp::mailbox::INBOX;
+
+use crate::harness;
+use crate::notify::{JANE, ack_code, adt, alerts};
+use crate::notify_features::{count, drained, roster};
+use crate::smtp::{Node, wait_for};
+
+/// Jane as a southern hospital knows her: a near miss of the roster's Jane
+/// (queued for review, never alerted).
+const NEAR_JANE: &str = "PID|1||X55^^^SOUTH^MR||Doe^Jane||19800102|F";
+
+const JANE_ROW: &str = "MRN1,NORTH,Doe,Jane,1980-01-02,F,06101,,Transitions,\n";
+
+/// The ED registration of `visit` for `pid`, at `time` (EVN-2).
+fn a04(control: &str, visit: &str, pid: &str, time: &str) -> Vec<u8> {
+    String::from_utf8(adt(control, "A04", "NORTHHOSP", "E", visit, pid))
+        .expect("utf8")
+        .replace("EVN|A04|20261122055900", &format!("EVN|A04|{time}"))
+        .into_bytes()
+}
+
+/// `owner`'s alerts, as the visit numbers of their encounters.
+async fn alerted_visits(n: &Node, owner: &str) -> Vec<String> {
+    let mut conn = n.hisp.conn().await.expect("conn");
+    sqlx::query_scalar(
+        "SELECT e.visit FROM alerts a JOIN encounters e ON e.id = a.encounter_id \
+         WHERE a.subscriber = $1 ORDER BY a.id",
+    )
+    .bind(owner)
+    .fetch_all(&mut *conn)
+    .await
+    .expect("alerts")
+}
+
+const CAROLS_REVIEWS: &str = "SELECT COUNT(*) FROM match_reviews r \
+     JOIN roster_entries e ON e.id = r.roster_entry_id WHERE e.owner = 'carol@a.test'";
+const CAROLS_ENTRIES: &str = "SELECT COUNT(*) FROM roster_entries WHERE owner = 'carol@a.test'";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_disabled_subscriber_gets_no_alert_until_enabled_again_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        let carol = a.address("carol").await;
+        let dave = a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        roster(&a, "carol@a.test", JANE_ROW);
+        roster(&a, "dave@a.test", JANE_ROW);
+        // A first message loads the worker's snapshot, both rosters in it:
+        // a near miss, queued for review for each.
+        let warm = a04("W1", "VW1", NEAR_JANE, "20261122050000");
+        assert_eq!(ack_code(&a, &warm).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(count(&a, CAROLS_REVIEWS).await, 1, "{e}");
+
+        // Carol's practice leaves the HIE: disabled by the CLI, another process.
+        harness::ok(&a.cli(&["address", "disable", "carol@a.test"]));
+        // The near miss first: only a reloaded snapshot keeps it from
+        // queueing a review for carol.
+        for (control, visit, pid) in [("D1", "VD1", NEAR_JANE), ("D2", "VD2", JANE)] {
+            let msg = a04(control, visit, pid, "20261122055900");
+            assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        }
+        drained(&a).await;
+        let daves = wait_for(60, "dave's alert", || async {
+            let l = a.hisp.mailbox_list(&dave, INBOX).await.expect("list");
+            (!l.is_empty()).then_some(l)
+        })
+        .await;
+        assert_eq!(daves.len(), 1, "{e}");
+        assert_eq!(alerted_visits(&a, "dave@a.test").await, ["VD2"], "{e}");
+        assert!(
+            alerted_visits(&a, "carol@a.test").await.is_empty(),
+            "{e}: nothing filed for a disabled subscriber"
+        );
+        assert!(
+            a.hisp
+                .mailbox_list(&carol, INBOX)
+                .await
+                .expect("list")
+                .is_empty(),
+            "{e}: nothing in the disabled mailbox"
+        );
+        assert_eq!(
+            count(&a, CAROLS_REVIEWS).await,
+            1,
+            "{e}: no new review for the disabled subscriber"
+        );
+        assert_eq!(
+            count(&a, "SELECT COUNT(*) FROM match_reviews").await,
+            3,
+            "{e}: dave's near misses are queued"
+        );
+        // The review queued before the disable cannot be confirmed now.
+        let open = harness::ok(&a.cli(&["alert", "reviews", "--json"]));
+        let open: Vec<serde_json::Value> = serde_json::from_str(&open).expect("json");
+        let carols = open
+            .iter()
+            .find(|r| r["entry"]["owner"] == "carol@a.test")
+            .expect("carol's review");
+        let id = carols["id"].as_i64().expect("id").to_string();
+        let refused = a.cli(&["alert", "review", &id, "--confirm"]);
+        harness::fails(&refused, 1, "carol@a.test is disabled");
+        assert_eq!(
+            count(
+                &a,
+                "SELECT COUNT(*) FROM match_reviews WHERE status = 'open'"
+            )
+            .await,
+            3,
+            "{e}: still open, to reject or confirm once enabled"
+        );
+
+        // Its roster is kept, and takes no import while disabled.
+        assert_eq!(count(&a, CAROLS_ENTRIES).await, 1, "{e}");
+        let csv = a.dir.path().join("more.csv");
+        std::fs::write(
+            &csv,
+            "patient_id,assigning_authority,family_name,given_name,birth_date,sex\n\
+             MRN2,NORTH,Roe,John,1970-03-04,M\n",
+        )
+        .expect("csv");
+        let path = csv.to_str().expect("path");
+        let refused = a.cli(&["roster", "import", path, "--owner", "carol@a.test"]);
+        harness::fails(&refused, 1, "carol@a.test is disabled");
+        assert_eq!(count(&a, CAROLS_ENTRIES).await, 1, "{e}: nothing imported");
+
+        // Enabled again: the next event alerts her; the visit she missed
+        // while disabled is not sent later.
+        harness::ok(&a.cli(&["address", "enable", "carol@a.test"]));
+        let msg = a04("D3", "VD3", JANE, "20261123080000");
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        let carols = wait_for(60, "carol's alert", || async {
+            let l = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
+            (!l.is_empty()).then_some(l)
+        })
+        .await;
+        assert_eq!(carols.len(), 1, "{e}");
+        assert_eq!(carols[0].subject, "Encounter notification: ED visit", "{e}");
+        assert_eq!(alerted_visits(&a, "carol@a.test").await, ["VD3"], "{e}");
+        assert_eq!(
+            alerted_visits(&a, "dave@a.test").await,
+            ["VD2", "VD3"],
+            "{e}"
+        );
+        a.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_disabled_digest_subscriber_gets_no_digest_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        let dave = a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        roster(&a, "dave@a.test", JANE_ROW);
+        harness::ok(&a.cli(&[
+            "roster",
+            "delivery",
+            "--owner",
+            "dave@a.test",
+            "--mode",
+            "digest",
+        ]));
+        let msg = a04("G1", "VG1", JANE, "20261122055900");
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        let filed = alerts(&a).await;
+        assert_eq!(filed.len(), 1, "{e}: filed for the digest");
+
+        // Disabled after the alert was filed: no digest goes to it.
+        harness::ok(&a.cli(&["address", "disable", "dave@a.test"]));
+        let out = harness::ok(&a.cli(&["alert", "digest"]));
+        assert!(out.contains("0 digest"), "{e}: {out}");
+        let kept = alerts(&a).await;
+        assert_eq!(kept.len(), 1, "{e}: the alert stays filed");
+        assert!(kept[0].message_id.is_none(), "{e}: and unsent");
+        assert!(
+            a.hisp
+                .mailbox_list(&dave, INBOX)
+                .await
+                .expect("list")
+                .is_empty(),
+            "{e}"
+        );
+
+        // Enabled again, its first digest carries it.
+        harness::ok(&a.cli(&["address", "enable", "dave@a.test"]));
+        let out = harness::ok(&a.cli(&["alert", "digest"]));
+        assert!(out.contains("1 digest"), "{e}: {out}");
+        let digest = wait_for(60, "dave's digest", || async {
+            let l = a.hisp.mailbox_list(&dave, INBOX).await.expect("list");
+            (!l.is_empty()).then_some(l)
+        })
+        .await;
+        assert_eq!(digest[0].subject, hisp::notify::digest::SUBJECT, "{e}");
+        assert!(alerts(&a).await[0].message_id.is_some(), "{e}");
+        a.stop().await;
+    }
+}
