@@ -164,14 +164,24 @@ async fn by_key(value: &str, state: &AppState) -> Result<Caller, Problem> {
                 "This API key is not valid: it was revoked or never existed. Ask an administrator for a new one.",
             )
         })?;
+    drop(conn);
+    let scoped: Vec<DirectAddress> = key
+        .addresses
+        .iter()
+        .filter_map(|a| DirectAddress::parse(a).ok())
+        .collect();
+    // A key acts only for its enabled addresses: one whose addresses were
+    // all disabled (the practice left) is refused, as a disabled login is.
+    let addresses = state.hisp.enabled_of(&scoped).await?;
+    if key.role != Role::Admin && !scoped.is_empty() && addresses.is_empty() {
+        return Err(Problem::invalid_credentials(
+            "This API key acts only for disabled addresses. Ask an administrator.",
+        ));
+    }
     Ok(Caller {
         actor: format!("api-key:{}", key.id),
         role: key.role,
-        addresses: key
-            .addresses
-            .iter()
-            .filter_map(|a| DirectAddress::parse(a).ok())
-            .collect(),
+        addresses,
         every_mailbox: key.role == Role::Admin,
         every_subscriber: key.role == Role::Admin,
         key_id: Some(key.id),

@@ -293,7 +293,9 @@ async fn bad_requests_are_problems_never_5xx() {
             "from": addr("prov"), "to": [addr("other")], "subject": "x"})),
         )
         .await;
-        assert_problem(&r, StatusCode::CONFLICT, "conflict", e);
+        // Its key acted only for that address: it no longer authenticates.
+        assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized", e);
+        assert!(r.body.contains("disabled addresses"), "{e}: {}", r.body);
         // With the store gone: 503, and nothing of why.
         p.env.hisp.store.close().await;
         let r = call(&p, Method::GET, "/api/v1/messages", k, None).await;
@@ -318,14 +320,19 @@ async fn a_disabled_care_manager_changes_no_roster_and_records_no_opt_out() {
             .await
             .expect("disable");
 
-        // Its key still authenticates, but the address takes no roster…
+        // Its key acted only for that address: it no longer authenticates,
+        // so it reads no alert or roster (PHI), takes no roster…
+        for path in ["/api/v1/alerts", "/api/v1/rosters"] {
+            let r = call(&p, Method::GET, path, ck, None).await;
+            assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized", e);
+            assert!(r.body.contains("disabled addresses"), "{e}: {}", r.body);
+        }
         let r = call(&p, Method::POST, "/api/v1/rosters", ck, csv()).await;
-        assert_problem(&r, StatusCode::CONFLICT, "conflict", e);
-        assert!(r.body.contains("is disabled"), "{e}: {}", r.body);
+        assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized", e);
         // …and speaks for no patient, even one on its (kept) roster.
         let opt_out = json!({"decision": "opt-out", "patient_id": "MRN-1", "authority": "GENERAL"});
         let r = call(&p, Method::POST, "/api/v1/consents", ck, json_body(opt_out)).await;
-        assert_problem(&r, StatusCode::FORBIDDEN, "forbidden", e);
+        assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized", e);
         let mut conn = p.env.hisp.conn().await.expect("conn");
         let sealer = p.env.hisp.store.sealer();
         let kept = notify::entries(&mut conn, sealer, Some(&addr("care")), p.env.hisp.now())
