@@ -57,7 +57,7 @@ pub fn summary(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
         if a.trim().is_empty() {
             v.clone()
         } else {
-            format!("{v} ({a})")
+            format!("{v}@{a}")
         }
     };
     // The MRN is named only when PID-3 typed it MR and it is still one of
@@ -392,9 +392,9 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "Encounter notification: ED visit", "{text}");
         // The typed MR repetition is the MRN, not the first one.
-        assert!(lines.contains(&"MRN: MRN1 (NORTH)"), "{text}");
+        assert!(lines.contains(&"MRN: MRN1@NORTH"), "{text}");
         assert!(
-            lines.contains(&"Patient IDs: ENC9 (NORTH); MRN1 (NORTH)"),
+            lines.contains(&"Patient IDs: ENC9@NORTH; MRN1@NORTH"),
             "{text}"
         );
         assert!(lines.contains(&"Attending: Smith^John"), "{text}");

@@ -181,7 +181,7 @@ impl Notifier {
         }
         // Most ADT traffic is about patients on nobody's roster: they need no
         // encounter bookkeeping (it only remembers what was alerted to whom).
-        if matches.is_empty() {
+        if !matches.iter().any(|(owner, _)| snap.alerting(owner)) {
             let done = Done::Quiet("no subscriber's roster matched");
             return finish(batch, row, "no subscriber", done);
         }
@@ -204,6 +204,8 @@ impl Notifier {
         if consent == Some(OPT_OUT) {
             return self.opted_out(batch, row).await;
         }
+        // A disabled subscriber's match served as evidence only.
+        matches.retain(|(owner, _)| snap.alerting(owner));
         // An opt-out recorded since the snapshot was loaded must stop what
         // follows (an alert, a review, the index): check just before.
         if !self.current(snap).await? {
@@ -579,7 +581,7 @@ impl Notifier {
             // subscriber saw them enabled; checked here as well, under the
             // held counter, since a review's confirmation decides outside
             // the snapshot's matching.
-            if addresses::is_disabled(conn, &entry.owner).await? {
+            if !addresses::is_enabled(conn, &entry.owner).await? {
                 return Ok(Filing::Disabled);
             }
             if target.event != "retraction"
@@ -962,13 +964,16 @@ enum Matched<'a> {
 /// One subscriber's roster, indexed for matching.
 struct Roster {
     owner: String,
+    /// The owner is an enabled address: it may be alerted. A disabled or
+    /// removed one's roster only says who the patient is (consent).
+    alerting: bool,
     entries: HashMap<i64, RosterEntry>,
     index: Index,
 }
 
 /// The worker's in-memory copy of the feeds, consents, rosters (each
-/// enabled subscriber's normalized and indexed once; a disabled one's are
-/// left out) and delivery modes. Reloaded when the store's change counter
+/// subscriber's normalized and indexed once; a disabled one's only as
+/// evidence of identity, see [`Roster::alerting`]) and delivery modes. Reloaded when the store's change counter
 /// moves (any process or node that changes them, or disables or enables an
 /// address, bumps it), when the earliest roster entry expires, and at least
 /// every five minutes.
@@ -1036,12 +1041,13 @@ impl Snapshot {
                 (index, c.decision)
             })
             .collect();
-        // A disabled subscriber's roster is kept but matches nothing (no
-        // alert, review or digest for it); disabling bumps the counter.
-        let disabled: std::collections::HashSet<String> =
-            addresses::disabled(conn).await?.into_iter().collect();
-        let mut entries = notify::entries(conn, sealer, None, now).await?;
-        entries.retain(|e| !disabled.contains(&e.owner));
+        // A disabled (or removed) subscriber's roster is kept but alerts
+        // no one (no alert, review or digest for it); disabling bumps the
+        // counter. It still matches, as evidence of who the patient is: an
+        // opt-out recorded under its identifiers still holds for the others.
+        let enabled: std::collections::HashSet<String> =
+            addresses::enabled(conn).await?.into_iter().collect();
+        let entries = notify::entries(conn, sealer, None, now).await?;
         let valid_until = entries
             .iter()
             .map(|e| e.expires_at)
@@ -1052,6 +1058,7 @@ impl Snapshot {
         for e in entries {
             let r = by_owner.entry(e.owner.clone()).or_insert_with(|| Roster {
                 owner: e.owner.clone(),
+                alerting: enabled.contains(&e.owner),
                 entries: HashMap::new(),
                 index: Index::new(),
             });
@@ -1154,6 +1161,11 @@ impl Snapshot {
             }
         }
         out
+    }
+
+    /// Whether `owner`'s roster may alert (an enabled address).
+    fn alerting(&self, owner: &str) -> bool {
+        self.rosters.iter().any(|r| r.owner == owner && r.alerting)
     }
 }
 

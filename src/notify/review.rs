@@ -202,6 +202,9 @@ impl Notifier {
                 let mut tx = hisp.store.begin().await?;
                 notify::move_review(&mut tx, id, "confirming", "open", actor, now, 0).await?;
                 tx.commit().await?;
+                if let OpsError::Invalid(why) = &e {
+                    self.audit_refusal(id, actor, why).await;
+                }
                 // An opt-out recorded meanwhile found the review confirming,
                 // so its sweep left it: close it now, or it would keep the
                 // patient's ADT until someone rejected it by hand.
@@ -287,10 +290,10 @@ impl Notifier {
                     review.roster_entry_id
                 ))
             })?;
-        if addresses::is_disabled(&mut conn, &entry.owner).await? {
+        if !addresses::is_enabled(&mut conn, &entry.owner).await? {
             return Err(OpsError::Invalid(format!(
-                "review {id}: its subscriber {} is disabled, so no alert may be sent: reject \
-                 it, or confirm it once the address is enabled again",
+                "review {id}: its subscriber {} is disabled or removed, so no alert may be \
+                 sent: reject it, or confirm it once the address is enabled again",
                 entry.owner
             )));
         }

@@ -157,22 +157,13 @@ impl Hisp {
         })
     }
 
-    /// Those of `addrs` that are enabled addresses here.
+    /// Those of `addrs` that are enabled addresses here (one query).
     pub async fn enabled_of(
         &self,
         addrs: &[DirectAddress],
     ) -> Result<Vec<DirectAddress>, OpsError> {
         let mut conn = self.conn().await?;
-        let mut out = Vec::with_capacity(addrs.len());
-        for a in addrs {
-            if addresses::find(&mut conn, a)
-                .await?
-                .is_some_and(|r| r.enabled)
-            {
-                out.push(a.clone());
-            }
-        }
-        Ok(out)
+        enabled_in(&mut conn, addrs).await
     }
 
     /// Disable an address and the login that owns only it. Its certificates stay
@@ -188,13 +179,23 @@ impl Hisp {
             )));
         }
         addresses::set_enabled(&mut tx, row.id, false).await?;
+        // The login goes with its last enabled address: a user whose every
+        // address is disabled would otherwise still read their alerts,
+        // rosters and mail in the portal.
+        // An admin's login stays (it is not a practice's, and the last
+        // admin must not be locked out), as `address_remove` keeps it.
+        let mut detail = "";
         if let Some(uid) = row.owner_user_id
-            && addresses::count_owned(&mut tx, uid).await? == 1
+            && addresses::count_enabled_owned(&mut tx, uid).await? == 0
         {
-            users::set_enabled(&mut tx, uid, false).await?;
+            let user = users::by_id(&mut tx, uid).await?;
+            if user.enabled && user.role != Role::Admin {
+                users::set_enabled(&mut tx, uid, false).await?;
+                detail = "its login disabled with it";
+            }
         }
         crate::store::dns::bump(&mut tx).await?;
-        self.audit(&mut tx, actor, "address.disable", &addr.to_string(), "")
+        self.audit(&mut tx, actor, "address.disable", &addr.to_string(), detail)
             .await?;
         tx.commit().await?;
         Ok(())
@@ -212,13 +213,15 @@ impl Hisp {
             )));
         }
         addresses::set_enabled(&mut tx, row.id, true).await?;
+        let mut detail = "";
         if let Some(uid) = row.owner_user_id
             && !users::by_id(&mut tx, uid).await?.enabled
         {
             users::set_enabled(&mut tx, uid, true).await?;
+            detail = "its login enabled with it";
         }
         crate::store::dns::bump(&mut tx).await?;
-        self.audit(&mut tx, actor, "address.enable", &addr.to_string(), "")
+        self.audit(&mut tx, actor, "address.enable", &addr.to_string(), detail)
             .await?;
         tx.commit().await?;
         Ok(())
@@ -257,4 +260,18 @@ impl Hisp {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Those of `addrs` that are enabled addresses here, on `conn` (one query).
+pub async fn enabled_in(
+    conn: &mut sqlx::AnyConnection,
+    addrs: &[DirectAddress],
+) -> Result<Vec<DirectAddress>, OpsError> {
+    let stored: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    let enabled = addresses::enabled_among(conn, &stored).await?;
+    Ok(addrs
+        .iter()
+        .filter(|a| enabled.contains(&a.to_string()))
+        .cloned()
+        .collect())
 }

@@ -166,9 +166,11 @@ pub async fn set_enabled(
 }
 
 /// Every disabled address, as stored (`DirectAddress`'s text): what the
-/// notify snapshot leaves out.
-pub async fn disabled(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
-    let rows = sqlx::query("SELECT address FROM addresses WHERE enabled = 0")
+/// Every enabled address here (as stored): the subscribers that may be
+/// alerted. An address disabled, or removed (its roster may outlive it), is
+/// not one.
+pub async fn enabled(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT address FROM addresses WHERE enabled = 1")
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()
@@ -176,15 +178,60 @@ pub async fn disabled(conn: &mut AnyConnection) -> Result<Vec<String>, StoreErro
         .collect()
 }
 
-/// Whether `address` (as stored) is a disabled address here; false for one
-/// that is enabled or not an address at all.
-pub async fn is_disabled(conn: &mut AnyConnection, address: &str) -> Result<bool, StoreError> {
-    let n: i64 = sqlx::query("SELECT COUNT(*) FROM addresses WHERE address = $1 AND enabled = 0")
+/// Whether `address` (as stored) is an enabled address here; false for one
+/// disabled or not an address at all (removed).
+pub async fn is_enabled(conn: &mut AnyConnection, address: &str) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM addresses WHERE address = $1 AND enabled = 1")
         .bind(address)
         .fetch_one(&mut *conn)
         .await?
         .try_get(0)?;
     Ok(n > 0)
+}
+
+/// Those of `addrs` (as stored) that are enabled addresses here, in one
+/// query.
+pub async fn enabled_among(
+    conn: &mut AnyConnection,
+    addrs: &[String],
+) -> Result<Vec<String>, StoreError> {
+    if addrs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = (1..=addrs.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("SELECT address FROM addresses WHERE enabled = 1 AND address IN ({list})");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for a in addrs {
+        q = q.bind(a.as_str());
+    }
+    let found: Vec<String> = q
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    Ok(addrs
+        .iter()
+        .filter(|a| found.contains(a))
+        .cloned()
+        .collect())
+}
+
+/// How many enabled addresses a user owns.
+pub async fn count_enabled_owned(
+    conn: &mut AnyConnection,
+    user_id: i64,
+) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query("SELECT COUNT(*) FROM addresses WHERE owner_user_id = $1 AND enabled = 1")
+            .bind(user_id)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?,
+    )
 }
 
 /// Delete an address row (its certificates are deleted first by the caller).

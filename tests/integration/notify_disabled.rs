@@ -210,3 +210,46 @@ async fn a_disabled_digest_subscriber_gets_no_digest_on_every_engine() {
         a.stop().await;
     }
 }
+
+/// A disabled practice's roster still says who the patient is: an opt-out
+/// recorded under the practice's own number, which only its roster entry
+/// links to the hospital's patient, still holds for the other subscriber.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_disabled_rosters_identifiers_still_carry_an_opt_out_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        // Carol's practice knows Jane by its own number; dave by the MRN.
+        roster(
+            &a,
+            "carol@a.test",
+            "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
+        );
+        roster(&a, "dave@a.test", JANE_ROW);
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-out",
+            "--patient-id",
+            "P77",
+            "--authority",
+            "CAROLPRAC",
+        ]));
+        let first = a04("O1", "VO1", JANE, "20261122055900");
+        assert_eq!(ack_code(&a, &first).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert!(alerts(&a).await.is_empty(), "{e}: opted out");
+
+        harness::ok(&a.cli(&["address", "disable", "carol@a.test"]));
+        let second = a04("O2", "VO2", JANE, "20261123080000");
+        assert_eq!(ack_code(&a, &second).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert!(
+            alerts(&a).await.is_empty(),
+            "{e}: still opted out with carol disabled"
+        );
+        a.stop().await;
+    }
+}

@@ -164,20 +164,25 @@ async fn by_key(value: &str, state: &AppState) -> Result<Caller, Problem> {
                 "This API key is not valid: it was revoked or never existed. Ask an administrator for a new one.",
             )
         })?;
-    drop(conn);
     let scoped: Vec<DirectAddress> = key
         .addresses
         .iter()
         .filter_map(|a| DirectAddress::parse(a).ok())
         .collect();
     // A key acts only for its enabled addresses: one whose addresses were
-    // all disabled (the practice left) is refused, as a disabled login is.
-    let addresses = state.hisp.enabled_of(&scoped).await?;
-    if key.role != Role::Admin && !scoped.is_empty() && addresses.is_empty() {
-        return Err(Problem::invalid_credentials(
-            "This API key acts only for disabled addresses. Ask an administrator.",
-        ));
-    }
+    // all disabled or removed (the practice left) is refused, as a
+    // disabled login is. An admin key acts for every address anyway.
+    let addresses = if key.role == Role::Admin {
+        scoped
+    } else {
+        let enabled = crate::ops::address::enabled_in(&mut conn, &scoped).await?;
+        if !scoped.is_empty() && enabled.is_empty() {
+            return Err(Problem::invalid_credentials(
+                "This API key acts only for disabled or removed addresses. Ask an administrator.",
+            ));
+        }
+        enabled
+    };
     Ok(Caller {
         actor: format!("api-key:{}", key.id),
         role: key.role,

@@ -473,6 +473,19 @@ async fn a_disabled_address_takes_no_roster_upload_on_every_engine() {
         let r = upload(&p, &ca, &a, &more, &[]).await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
         assert_eq!(entries(&p, &a).await.len(), 1, "{e}");
+        // Her last enabled address disabled: her login goes with it, so she
+        // no longer reads either practice's alerts or rosters.
+        p.env
+            .hisp
+            .address_disable(&a, "test")
+            .await
+            .expect("disable");
+        let mut conn = p.env.hisp.conn().await.expect("conn");
+        let user = users::find(&mut conn, &a.to_string())
+            .await
+            .expect("user")
+            .expect("anna");
+        assert!(!user.enabled, "{e}: the login is disabled");
     }
 }
 

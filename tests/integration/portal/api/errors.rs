@@ -295,7 +295,23 @@ async fn bad_requests_are_problems_never_5xx() {
         .await;
         // Its key acted only for that address: it no longer authenticates.
         assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized", e);
-        assert!(r.body.contains("disabled addresses"), "{e}: {}", r.body);
+        assert!(
+            r.body.contains("disabled or removed addresses"),
+            "{e}: {}",
+            r.body
+        );
+        // An admin key still acts for it, and is told it cannot send.
+        let r = call(
+            &p,
+            Method::POST,
+            "/api/v1/messages",
+            Auth::Key(&w.admin.1),
+            json_body(json!({
+            "from": addr("prov"), "to": [addr("other")], "subject": "x"})),
+        )
+        .await;
+        assert_problem(&r, StatusCode::CONFLICT, "conflict", e);
+        assert!(r.body.contains("is disabled"), "{e}: {}", r.body);
         // With the store gone: 503, and nothing of why.
         p.env.hisp.store.close().await;
         let r = call(&p, Method::GET, "/api/v1/messages", k, None).await;
@@ -325,7 +341,11 @@ async fn a_disabled_care_manager_changes_no_roster_and_records_no_opt_out() {
         for path in ["/api/v1/alerts", "/api/v1/rosters"] {
             let r = call(&p, Method::GET, path, ck, None).await;
             assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized", e);
-            assert!(r.body.contains("disabled addresses"), "{e}: {}", r.body);
+            assert!(
+                r.body.contains("disabled or removed addresses"),
+                "{e}: {}",
+                r.body
+            );
         }
         let r = call(&p, Method::POST, "/api/v1/rosters", ck, csv()).await;
         assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized", e);
