@@ -200,7 +200,10 @@ async fn worklist(
         None
     };
     if !l.items.is_empty() {
-        let detail = format!("{} alerts listed", l.items.len());
+        // Which alerts were shown, so an accounting of who saw a patient's
+        // alert finds this listing (a page holds at most `PAGE`).
+        let ids: Vec<String> = l.items.iter().map(|(i, _)| i.id.to_string()).collect();
+        let detail = format!("{} alerts listed: {}", l.items.len(), ids.join(", "));
         audit(&state, &v, "alert.list", &subs.join(", "), &detail).await?;
     }
     let feeds = feed_names(&state).await?;
