@@ -286,7 +286,41 @@ async fn purge(n: &Notifier) -> Result<(), OpsError> {
 
 #[cfg(test)]
 mod tests {
-    use super::last_due;
+    use super::{last_due, render};
+    use crate::direct::DirectAddress;
+    use crate::store::notify::UnsentAlert;
+
+    #[test]
+    fn the_digest_text_holds_each_summary_under_its_alert_line() {
+        let from = DirectAddress::parse("notifications@a.test").expect("addr");
+        let to = DirectAddress::parse("carol@a.test").expect("addr");
+        let alert = |id: i64, summary: &str| UnsentAlert {
+            id,
+            roster_entry_id: None,
+            summary: summary.into(),
+            patient: None,
+        };
+        let text = |alerts: &[UnsentAlert]| {
+            let message = String::from_utf8(render(&from, &to, alerts, 0)).expect("utf8");
+            let (head, body) = message.split_once("\r\n\r\n").expect("header");
+            assert!(head.contains("Subject: Encounter notifications: daily digest"));
+            let body: String = body.split("\r\n").collect();
+            let bytes = crate::direct::smime::mime::base64_decode(body.as_bytes()).expect("b64");
+            String::from_utf8(bytes).expect("utf8")
+        };
+        let one = text(&[alert(
+            7,
+            "Encounter notification: ED visit\nPatient: Doe, Jane\n",
+        )]);
+        assert_eq!(
+            one,
+            "1 encounter notification since your last digest.\r\n\r\n---- alert 7 ----\r\n\
+             Encounter notification: ED visit\r\nPatient: Doe, Jane\r\n"
+        );
+        let two = text(&[alert(7, "A\n"), alert(9, "B\n")]);
+        assert!(two.starts_with("2 encounter notifications since"), "{two}");
+        assert!(two.ends_with("---- alert 9 ----\r\nB\r\n"), "{two}");
+    }
 
     #[test]
     fn the_digest_instant_is_today_or_yesterday() {
