@@ -165,8 +165,12 @@ impl Notifier {
         }
         let now = self.gw.hisp.now();
         let mut matches = snap.match_rosters(&ev.patient, now);
-        let matched =
-            |m: &[(String, Matched<'_>)]| m.iter().any(|(_, x)| matches!(x, Matched::Yes(_)));
+        // A match that may alert: a disabled roster's is evidence only, and
+        // must not spare the lookup that could complete an enabled one's.
+        let matched = |m: &[(String, Matched<'_>)]| {
+            m.iter()
+                .any(|(owner, x)| snap.alerting(owner) && matches!(x, Matched::Yes(_)))
+        };
         // The patient index's person: read when the message lacks what
         // matching uses, and for consent once a roster matched.
         let mut indexed = None;
@@ -192,15 +196,23 @@ impl Notifier {
         // Consent under every record of this person: the message, the index's
         // person and each roster entry it matched (a near miss is not known
         // to be the same person; its review checks again when confirmed).
-        let same_person = matches.iter().filter_map(|(_, m)| match m {
-            Matched::Yes(e) => Some(&e.patient),
-            Matched::Review(..) => None,
-        });
+        let same_person = |alerting: bool| {
+            matches.iter().filter_map(move |(owner, m)| match m {
+                Matched::Yes(e) if snap.alerting(owner) == alerting => Some(&e.patient),
+                _ => None,
+            })
+        };
         let consent = snap.consent_of_all(
             std::iter::once(&ev.patient)
                 .chain(indexed.as_ref())
-                .chain(same_person),
+                .chain(same_person(true)),
         );
+        // A disabled or removed practice's entry, no longer kept up, counts
+        // towards an opt-out only: it may withhold, never release.
+        let consent = match snap.consent_of_all(same_person(false)) {
+            Some(OPT_OUT) => Some(OPT_OUT),
+            _ => consent,
+        };
         if consent == Some(OPT_OUT) {
             return self.opted_out(batch, row).await;
         }

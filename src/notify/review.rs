@@ -184,8 +184,8 @@ impl Notifier {
             .await
             .and_then(|filed| match filed {
                 Filing::Disabled => Err(OpsError::Invalid(format!(
-                    "review {id}: {} was disabled while it was being confirmed, so no alert \
-                     may be sent: reject it, or confirm it once the address is enabled again",
+                    "review {id}: {} was disabled or removed while it was being confirmed, so \
+                     no alert may be sent: reject it, or confirm it once the address is enabled again",
                     entry.owner
                 ))),
                 Filing::Stale => Err(OpsError::Invalid(format!(

@@ -167,9 +167,10 @@ impl Hisp {
     }
 
     /// Disable an address and the login that owns only it. Its certificates stay
-    /// but are no longer published or used. Its roster is kept but matches
-    /// nothing: no alert is filed or sent to it, nor a digest, from the
-    /// moment this commits (`store::addresses::set_enabled`).
+    /// but are no longer published or used. Its roster is kept but alerts no
+    /// one (it still serves as evidence of identity for consent): no alert
+    /// is filed or sent to it, nor a digest, from the moment this commits
+    /// (`store::addresses::set_enabled`).
     pub async fn address_disable(&self, addr: &DirectAddress, actor: &str) -> Result<(), OpsError> {
         let mut tx = self.store.begin().await?;
         let row = addresses::get(&mut tx, addr).await?;
@@ -246,16 +247,32 @@ impl Hisp {
             certs::delete(&mut tx, cert.id).await?;
         }
         addresses::delete(&mut tx, row.id).await?;
-        if let Some(uid) = row.owner_user_id
-            && addresses::count_owned(&mut tx, uid).await? == 0
-        {
+        // Its roster ends with it (archived, then purged as any ended
+        // entry), so an address issued again under the same name starts
+        // with none of the old practice's patients; workers reload.
+        let owner = addr.to_string();
+        let now = self.now();
+        let current =
+            crate::store::notify::entries(&mut tx, self.store.sealer(), Some(&owner), now).await?;
+        let ids: Vec<i64> = current.iter().map(|e| e.id).collect();
+        let ended = crate::store::notify::end_entries(&mut tx, &owner, &ids, now).await?;
+        crate::store::notify::bump_generation(&mut tx).await?;
+        // The login goes with its last address, and is disabled with its
+        // last enabled one (it still owns a disabled one's mail); an
+        // admin's stays.
+        if let Some(uid) = row.owner_user_id {
             let user = users::by_id(&mut tx, uid).await?;
             if user.role != Role::Admin {
-                users::delete(&mut tx, uid).await?;
+                if addresses::count_owned(&mut tx, uid).await? == 0 {
+                    users::delete(&mut tx, uid).await?;
+                } else if user.enabled && addresses::count_enabled_owned(&mut tx, uid).await? == 0 {
+                    users::set_enabled(&mut tx, uid, false).await?;
+                }
             }
         }
         crate::store::dns::bump(&mut tx).await?;
-        self.audit(&mut tx, actor, "address.remove", &addr.to_string(), "")
+        let detail = format!("{ended} roster entries ended");
+        self.audit(&mut tx, actor, "address.remove", &addr.to_string(), &detail)
             .await?;
         tx.commit().await?;
         Ok(())

@@ -165,7 +165,6 @@ pub async fn set_enabled(
     super::notify::bump_generation(conn).await
 }
 
-/// Every disabled address, as stored (`DirectAddress`'s text): what the
 /// Every enabled address here (as stored): the subscribers that may be
 /// alerted. An address disabled, or removed (its roster may outlive it), is
 /// not one.

@@ -1501,7 +1501,7 @@ pub async fn digests_due(
           WHERE ((mode = 'digest' AND last_digest_at < $1)
              OR (mode = 'realtime' AND last_digest_at < $2 AND subscriber IN
                    (SELECT subscriber FROM alerts WHERE message_id IS NULL AND patient_sealed IS NOT NULL)))
-            AND subscriber NOT IN (SELECT address FROM addresses WHERE enabled = 0)
+            AND subscriber IN (SELECT address FROM addresses WHERE enabled = 1)
           ORDER BY subscriber",
     )
     .bind(due)
@@ -1532,7 +1532,7 @@ pub async fn claim_digest(
     Ok(sqlx::query(
         "UPDATE subscriptions SET last_digest_at = $1
           WHERE subscriber = $2 AND last_digest_at = $3
-            AND subscriber NOT IN (SELECT address FROM addresses WHERE enabled = 0)",
+            AND subscriber IN (SELECT address FROM addresses WHERE enabled = 1)",
     )
     .bind(now)
     .bind(subscriber)

@@ -253,3 +253,60 @@ async fn a_disabled_rosters_identifiers_still_carry_an_opt_out_on_every_engine()
         a.stop().await;
     }
 }
+
+/// A disabled roster's match does not spare the patient-index lookup that
+/// completes an enabled one's: a message without a postal code matches
+/// carol's (disabled) entry by the MRN, and dave's only once the index adds
+/// the southern hospital's number he knows her by. A removed address's
+/// roster ends with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_disabled_match_still_lets_the_index_complete_another_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.address("dave").await;
+        a.address("erin").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        roster(&a, "carol@a.test", JANE_ROW);
+        roster(
+            &a,
+            "dave@a.test",
+            "S9,SOUTH,Doe,Jane,1980-01-02,F,06101,,,\n",
+        );
+        roster(&a, "erin@a.test", JANE_ROW);
+        harness::ok(&a.cli(&["address", "disable", "carol@a.test"]));
+        // Erin's address goes (it holds no mail): its roster ends with it.
+        harness::ok(&a.cli(&["address", "remove", "erin@a.test"]));
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let current = hisp::store::notify::entries(
+            &mut conn,
+            a.hisp.store.sealer(),
+            Some("erin@a.test"),
+            a.hisp.now(),
+        )
+        .await
+        .expect("entries");
+        drop(conn);
+        assert!(
+            current.is_empty(),
+            "{e}: the removed address's roster ended"
+        );
+        // The hospital's registration indexes Jane under both numbers.
+        let both = "PID|1||MRN1^^^NORTH^MR~S9^^^SOUTH^MR||Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101";
+        let a28 = String::from_utf8(adt("X1", "A28", "NORTHHOSP", "O", "", both))
+            .expect("utf8")
+            .into_bytes();
+        assert_eq!(ack_code(&a, &a28).await.0, "AA", "{e}");
+        drained(&a).await;
+        // The ED visit names her by the MRN alone, with no postal code.
+        let bare = "PID|1||MRN1^^^NORTH^MR||Doe^Jane||19800102|F";
+        let msg = a04("F1", "VF1", bare, "20261122055900");
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(alerted_visits(&a, "dave@a.test").await, ["VF1"], "{e}");
+        assert!(alerted_visits(&a, "carol@a.test").await.is_empty(), "{e}");
+        assert!(alerted_visits(&a, "erin@a.test").await.is_empty(), "{e}");
+        a.stop().await;
+    }
+}
