@@ -540,6 +540,16 @@ async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engin
             event_time: "20261122055900",
             patient,
         };
+        // Both are enabled addresses here: only those are due a digest.
+        let domain = domains::insert(&mut conn, &Domain::parse("a.test").expect("domain"), 1)
+            .await
+            .expect("domain");
+        for who in ["dave@a.test", "erin@a.test"] {
+            let addr = DirectAddress::parse(who).expect("addr");
+            addresses::insert(&mut conn, &addr, domain.id, None, None, 1)
+                .await
+                .expect("address");
+        }
         notify::set_subscription_mode(&mut conn, "dave@a.test", "digest", 100)
             .await
             .expect("digest");
