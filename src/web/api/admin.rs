@@ -301,6 +301,29 @@ pub async fn address_disable(
     Ok(Json(shown.address.into()))
 }
 
+/// Enable a disabled address again, with its login. Alerts resume with the
+/// next event; its roster was kept.
+#[utoipa::path(
+    post, path = "/api/v1/addresses/{address}/enable", tag = "admin", operation_id = "enable_address",
+    params(("address" = String, Path, description = "The address", example = "new@direct.example.org")),
+    responses((status = 200, description = "Enabled", body = AddressInfo))
+)]
+pub async fn address_enable(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    ApiPath(address): ApiPath<String>,
+) -> Result<Json<AddressInfo>, Problem> {
+    let addr =
+        DirectAddress::parse(address.trim()).map_err(|_| Problem::not_found("such address"))?;
+    match state.hisp.address_enable(&addr, &caller.actor).await {
+        Ok(()) => {}
+        Err(crate::ops::OpsError::Invalid(msg)) => return Err(Problem::new(Kind::Conflict, msg)),
+        Err(e) => return Err(e.into()),
+    }
+    let shown = state.hisp.address_show(&addr).await?;
+    Ok(Json(shown.address.into()))
+}
+
 /// A certificate.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Certificate {

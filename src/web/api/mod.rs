@@ -85,6 +85,11 @@ fn build() -> (Router<AppState>, Vec<(String, String)>) {
             "/v1/addresses/{address}/disable",
             admin::address_disable,
         )
+        .at(
+            Method::POST,
+            "/v1/addresses/{address}/enable",
+            admin::address_enable,
+        )
         .at(Method::GET, "/v1/certificates", admin::certificates)
         .at(Method::GET, "/v1/anchors", admin::anchors)
         .at(Method::POST, "/v1/anchors", admin::anchor_add)

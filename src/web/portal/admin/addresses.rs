@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/addresses", get(list).post(issue))
         .route("/admin/addresses/{id}/disable", post(disable))
+        .route("/admin/addresses/{id}/enable", post(enable))
 }
 
 /// A certificate as listed.
@@ -260,6 +261,31 @@ async fn issue(
             back: "/admin/addresses",
         },
     )
+}
+
+/// Enable a disabled address again, with its login (an admin's own
+/// address included: it cannot lock anyone out).
+async fn enable(
+    State(state): State<AppState>,
+    Admin(v): Admin,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfOnly>,
+) -> Result<Response, WebError> {
+    v.check_csrf(&f.csrf)?;
+    let mut conn = state.hisp.conn().await?;
+    let row = addresses::by_id(&mut conn, id).await?;
+    drop(conn);
+    match state
+        .hisp
+        .address_enable(&row.address, &v.user.username)
+        .await
+    {
+        Ok(()) => Ok(Redirect::to("/admin/addresses?done=address-enabled").into_response()),
+        Err(e) => {
+            let msg = fixable(e)?;
+            view(&state, &v, None, Some(msg), Typed::default()).await
+        }
+    }
 }
 
 async fn disable(

@@ -115,6 +115,9 @@ impl Done {
             "domain-added" => {
                 "The domain was added with its certificate. It trusts this HISP's CA."
             }
+            "address-enabled" => {
+                "The address was enabled again, with its login: it sends and receives mail, its certificates are published, and its roster alerts from the next event."
+            }
             "address-disabled" => {
                 "The address was disabled: it no longer receives or sends mail, and its certificates are no longer published."
             }

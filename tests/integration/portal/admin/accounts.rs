@@ -215,6 +215,51 @@ async fn resets_disable_and_logins() {
         .await;
     assert_eq!(twice.status, StatusCode::BAD_REQUEST);
     assert!(twice.body.contains("already disabled"));
+    // Enabled again from the same page: the login comes back with it.
+    let page = p.get(Some(&root), "/admin/addresses").await;
+    assert!(
+        page.body
+            .contains(&format!("/admin/addresses/{bob_address}/enable")),
+        "the disabled address offers Enable"
+    );
+    let r = p
+        .post(
+            Some(&root),
+            &format!("/admin/addresses/{bob_address}/enable"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.location(), "/admin/addresses?done=address-enabled");
+    let page = p
+        .get(Some(&root), "/admin/addresses?done=address-enabled")
+        .await;
+    assert!(page.body.contains("The address was enabled again"));
+    assert!(
+        !page
+            .body
+            .contains(&format!("/admin/addresses/{bob_address}/enable")),
+        "an enabled address offers no Enable"
+    );
+    let bob = p.sign_in(&addr("bob").to_string()).await;
+    assert_eq!(p.get(Some(&bob), "/mail").await.status, StatusCode::OK);
+    let twice = p
+        .post(
+            Some(&root),
+            &format!("/admin/addresses/{bob_address}/enable"),
+            &[],
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::BAD_REQUEST);
+    assert!(twice.body.contains("already enabled"));
+    // Off again, for the rest of the test.
+    let r = p
+        .post(
+            Some(&root),
+            &format!("/admin/addresses/{bob_address}/disable"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.location(), "/admin/addresses?done=address-disabled");
 
     let r = p
         .post(
@@ -244,6 +289,7 @@ async fn resets_disable_and_logins() {
         "user.sessions.end",
         "user.mfa.reset",
         "address.disable",
+        "address.enable",
         "user.add",
     ] {
         assert!(audit.body.contains(action), "{action}");

@@ -165,6 +165,13 @@ fn cases(w: &World) -> Vec<Case> {
             [401, 401, 403, 403, 200],
         ),
         c(
+            Method::POST,
+            "/api/v1/addresses/{address}/enable",
+            format!("/api/v1/addresses/{}/enable", enc(&addr("newbie"))),
+            None,
+            [401, 401, 403, 403, 200],
+        ),
+        c(
             Method::GET,
             "/api/v1/certificates",
             "/api/v1/certificates".into(),

@@ -474,6 +474,26 @@ async fn care_and_admin_operations_do_what_the_cli_does() {
         )
         .await;
         assert_problem(&r, StatusCode::CONFLICT, "conflict", e);
+        // ...and enables it again; twice is a conflict too.
+        let r = call(
+            &p,
+            Method::POST,
+            &format!("/api/v1/addresses/{}/enable", enc(&addr("ann"))),
+            ak,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", parsed(&r));
+        assert_eq!(parsed(&r)["enabled"], true, "{e}");
+        let r = call(
+            &p,
+            Method::POST,
+            &format!("/api/v1/addresses/{}/enable", enc(&addr("ann"))),
+            ak,
+            None,
+        )
+        .await;
+        assert_problem(&r, StatusCode::CONFLICT, "conflict", e);
         let certs = parsed(&call(&p, Method::GET, "/api/v1/certificates", ak, None).await);
         assert!(
             certs
