@@ -146,14 +146,17 @@ impl Notifier {
     /// alert until it is sent), the patient index's person, and the roster
     /// entry the alert matched (renewed in place when the roster is
     /// re-submitted, so it stays; ended entries are kept while an unsent
-    /// alert names them). An opt-out recorded under the hospital's MRN thus
-    /// withdraws an alert matched to a practice's entry under its own.
+    /// alert names them), and every other roster entry that matches the
+    /// patient for sure. An opt-out recorded under the hospital's MRN thus
+    /// withdraws an alert matched to a practice's entry under its own, and
+    /// one recorded under another practice's number withdraws it too.
     async fn withdraw_opted_out(
         &self,
         snap: &Snapshot,
         alerts: Vec<UnsentAlert>,
     ) -> Result<Vec<UnsentAlert>, OpsError> {
         let hisp = &self.gw.hisp;
+        let now = hisp.now();
         let (mut keep, mut withdraw) = (Vec::with_capacity(alerts.len()), Vec::new());
         let mut conn = hisp.conn().await?;
         for a in alerts {
@@ -171,7 +174,11 @@ impl Notifier {
                 .iter()
                 .chain(indexed.as_ref())
                 .chain(entry.as_ref().map(|e| &e.patient));
-            if snap.consent_of_all(records) == Some(OPT_OUT) {
+            let consent = match &a.patient {
+                Some(p) => snap.consent_of_person(p, indexed.as_ref(), records, now),
+                None => snap.consent_of_all(records),
+            };
+            if consent == Some(OPT_OUT) {
                 withdraw.push(a.id);
             } else {
                 keep.push(a);

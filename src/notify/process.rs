@@ -196,23 +196,10 @@ impl Notifier {
         // Consent under every record of this person: the message, the index's
         // person and each roster entry it matched (a near miss is not known
         // to be the same person; its review checks again when confirmed).
-        let same_person = |alerting: bool| {
-            matches.iter().filter_map(move |(owner, m)| match m {
-                Matched::Yes(e) if snap.alerting(owner) == alerting => Some(&e.patient),
-                _ => None,
-            })
-        };
-        let consent = snap.consent_of_all(
-            std::iter::once(&ev.patient)
-                .chain(indexed.as_ref())
-                .chain(same_person(true)),
+        let consent = snap.consent_with_rosters(
+            std::iter::once(&ev.patient).chain(indexed.as_ref()),
+            &matches,
         );
-        // A disabled or removed practice's entry, no longer kept up, counts
-        // towards an opt-out only: it may withhold, never release.
-        let consent = match snap.consent_of_all(same_person(false)) {
-            Some(OPT_OUT) => Some(OPT_OUT),
-            _ => consent,
-        };
         if consent == Some(OPT_OUT) {
             return self.opted_out(batch, row).await;
         }
@@ -1155,6 +1142,51 @@ impl Snapshot {
 
     /// Per subscriber (owner), the best match in their roster (entries still
     /// current at `now`).
+    /// [`Self::consent_of_all`] over `records` and every roster entry in
+    /// `matches` that matched for sure: another practice's entry may carry
+    /// the number an opt-out was recorded under. A disabled or removed
+    /// practice's entry, no longer kept up, counts towards an opt-out only:
+    /// it may withhold, never release. The worker, a review's confirmation
+    /// and listing, and the digest all judge a patient this way.
+    fn consent_with_rosters<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a StoredPatient>,
+        matches: &[(String, Matched<'_>)],
+    ) -> Option<&'static str> {
+        let sure = |alerting: bool| {
+            matches.iter().filter_map(move |(owner, m)| match m {
+                Matched::Yes(e) if self.alerting(owner) == alerting => Some(&e.patient),
+                _ => None,
+            })
+        };
+        let mut people: Vec<&StoredPatient> = records.into_iter().collect();
+        people.extend(sure(true));
+        let consent = self.consent_of_all(people);
+        match self.consent_of_all(sure(false)) {
+            Some(OPT_OUT) => Some(OPT_OUT),
+            _ => consent,
+        }
+    }
+
+    /// The consent that governs `records` of one person outside the worker
+    /// (a review, an unsent alert), judged as the worker judges a message:
+    /// with every roster entry that matches `patient` (the ADT's, its gaps
+    /// filled from `indexed`, the patient index's person) for sure.
+    pub(super) fn consent_of_person<'a>(
+        &self,
+        patient: &StoredPatient,
+        indexed: Option<&StoredPatient>,
+        records: impl IntoIterator<Item = &'a StoredPatient>,
+        now: i64,
+    ) -> Option<&'static str> {
+        let mut patient = patient.clone();
+        if let Some(known) = indexed {
+            fill_gaps(&mut patient, known);
+        }
+        let matches = self.match_rosters(&patient, now);
+        self.consent_with_rosters(records, &matches)
+    }
+
     fn match_rosters(&self, p: &StoredPatient, now: i64) -> Vec<(String, Matched<'_>)> {
         let ids = identifiers(p);
         let demo = demographics(p);

@@ -99,7 +99,11 @@ impl Notifier {
                 None => None,
             };
             let people = adt_patient.iter().chain(&indexed).chain(on_roster);
-            let opted_out = snap.consent_of_all(people) == Some(OPT_OUT);
+            let consent = match &adt_patient {
+                Some(p) => snap.consent_of_person(p, indexed.as_ref(), people, now),
+                None => snap.consent_of_all(people),
+            };
+            let opted_out = consent == Some(OPT_OUT);
             out.push(ReviewItem {
                 review,
                 adt_patient: adt_patient.filter(|_| !opted_out),
@@ -319,8 +323,17 @@ impl Notifier {
             .ok_or_else(|| refuse("its feed is no longer registered"))?;
         let sensitive = feed.sensitive;
         let indexed = self.indexed(&snap, &ev.patient).await?;
+        // Judged as the worker judges a message, other rosters' entries
+        // included: an opt-out recorded under another practice's number for
+        // this patient holds here too (the opt-out's sweep, which has no
+        // rosters, may have left this review open).
         let people = [Some(&ev.patient), indexed.as_ref(), Some(&entry.patient)];
-        let consent = snap.consent_of_all(people.into_iter().flatten());
+        let consent = snap.consent_of_person(
+            &ev.patient,
+            indexed.as_ref(),
+            people.into_iter().flatten(),
+            now,
+        );
         if consent == Some(OPT_OUT) {
             return Err(refuse(OPTED_OUT));
         }

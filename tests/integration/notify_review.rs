@@ -239,3 +239,154 @@ async fn near_misses_wait_for_a_person_who_confirms_or_rejects_them_on_every_eng
         a.stop().await;
     }
 }
+
+/// Jane as the southern hospital knows her, with her postal code: carol's
+/// practice, which knows her by its own number with the same postal code,
+/// matches her for sure; dave's roster, under the northern MRN without a
+/// postal code, only nearly (a review).
+const SOUTH_JANE: &str =
+    "PID|1||X55^^^SOUTH^MR||Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101";
+
+/// An opt-out recorded under one practice's own number holds for a review of
+/// another subscriber's near miss too: confirming it is refused, and the
+/// listing shows it opted out, as the worker would have judged the message
+/// (every roster entry that matches the patient for sure is a record of
+/// theirs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_opt_out_under_another_practices_number_stops_a_review_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        let dave = a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        crate::notify_features::roster(
+            &a,
+            "carol@a.test",
+            "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
+        );
+        crate::notify_features::roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+
+        let msg = adt("S1", "A04", "NORTHHOSP", "E", "VS1", SOUTH_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        let filed = alerts(&a).await;
+        assert_eq!(filed.len(), 1, "{e}: carol's sure match alerts");
+        assert_eq!(filed[0].subscriber, "carol@a.test", "{e}");
+        let open = reviews(&a, false);
+        assert_eq!(open.len(), 1, "{e}: dave's near miss waits: {open:?}");
+        assert_eq!(open[0]["entry"]["owner"], "dave@a.test", "{e}");
+        assert_eq!(open[0]["opted_out"], false, "{e}");
+        let id = open[0]["id"].as_i64().expect("id").to_string();
+
+        // The patient opts out at carol's practice, under its number.
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-out",
+            "--patient-id",
+            "P77",
+            "--authority",
+            "CAROLPRAC",
+        ]));
+        // The opt-out's own sweep has no rosters, so the review is still
+        // open; the listing judges it with them and hides the patient.
+        let listed = reviews(&a, false);
+        assert_eq!(listed.len(), 1, "{e}: {listed:?}");
+        assert_eq!(listed[0]["opted_out"], true, "{e}: {}", listed[0]);
+        assert!(
+            listed[0]["adt_patient"].is_null(),
+            "{e}: hidden once opted out"
+        );
+        harness::fails(
+            &a.cli(&["alert", "review", &id, "--confirm"]),
+            1,
+            "opted out",
+        );
+        assert!(
+            reviews(&a, false).is_empty(),
+            "{e}: the refused review is closed"
+        );
+        assert_eq!(alerts(&a).await.len(), 1, "{e}: nothing filed for dave");
+        let dave_inbox = a.hisp.mailbox_list(&dave, INBOX).await.expect("list");
+        assert!(dave_inbox.is_empty(), "{e}");
+        a.stop().await;
+    }
+}
+
+/// The same for a digest: an alert filed for dave's digest is withdrawn
+/// before the digest goes, once Jane opts out under the number carol's
+/// practice knows her by (carol's entry matches her for sure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_opt_out_under_another_practices_number_withdraws_a_digest_alert_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        let dave = a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        crate::notify_features::roster(
+            &a,
+            "carol@a.test",
+            "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
+        );
+        crate::notify_features::roster(
+            &a,
+            "dave@a.test",
+            "MRN1,NORTH,Doe,Jane,1980-01-02,F,06101,,,\n",
+        );
+        harness::ok(&a.cli(&[
+            "roster",
+            "delivery",
+            "--owner",
+            "dave@a.test",
+            "--mode",
+            "digest",
+        ]));
+        let msg = adt("D1", "A04", "NORTHHOSP", "E", "VD1", crate::notify::JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        let filed = alerts(&a).await;
+        let daves: Vec<_> = filed
+            .iter()
+            .filter(|x| x.subscriber == "dave@a.test")
+            .collect();
+        assert_eq!(daves.len(), 1, "{e}: filed for dave's digest");
+        assert!(daves[0].message_id.is_none(), "{e}");
+        let dave_alert = format!("alert {}", daves[0].id);
+
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-out",
+            "--patient-id",
+            "P77",
+            "--authority",
+            "CAROLPRAC",
+        ]));
+        let out = harness::ok(&a.cli(&["alert", "digest"]));
+        assert!(out.contains("0 digest"), "{e}: {out}");
+        assert!(
+            alerts(&a)
+                .await
+                .iter()
+                .all(|x| x.subscriber != "dave@a.test"),
+            "{e}: withdrawn"
+        );
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let withdrawn = hisp::audit::page(&mut conn, 0, 100_000)
+            .await
+            .expect("audit")
+            .iter()
+            .any(|r| r.action == "alert.withdrawn" && r.subject == dave_alert);
+        drop(conn);
+        assert!(withdrawn, "{e}: audited");
+        assert!(
+            a.hisp
+                .mailbox_list(&dave, INBOX)
+                .await
+                .expect("list")
+                .is_empty(),
+            "{e}"
+        );
+        a.stop().await;
+    }
+}
