@@ -232,6 +232,11 @@ impl Hisp {
     /// and deleted, and its login goes too when it owns nothing else.
     pub async fn address_remove(&self, addr: &DirectAddress, actor: &str) -> Result<(), OpsError> {
         let mut tx = self.store.begin().await?;
+        // The change counter first, as a roster import holds it before it
+        // checks the owner (PostgreSQL): an import racing this removal
+        // either commits first, and its entries are retired below, or
+        // finds the address gone.
+        crate::store::notify::generation_held(&mut tx, self.store.engine()).await?;
         let row = addresses::get(&mut tx, addr).await?;
         let held = crate::store::mailbox::count_all(&mut tx, row.id).await?;
         if held > 0 {
@@ -247,16 +252,19 @@ impl Hisp {
             certs::delete(&mut tx, cert.id).await?;
         }
         addresses::delete(&mut tx, row.id).await?;
-        // Its roster ends with it (archived, then purged as any ended
-        // entry), so an address issued again under the same name starts
-        // with none of the old practice's patients; workers reload.
+        // What it held as a subscriber leaves its name, so an address issued
+        // again under the same name starts with none of the old practice's
+        // patients, alerts, delivery mode or API keys. Its roster entries
+        // go to a tombstone owner no address can have: they alert no one,
+        // but still say who the patient is (an opt-out recorded under the
+        // practice's own number keeps holding for the other subscribers)
+        // until they age out. Workers reload (the counter moves).
         let owner = addr.to_string();
         let now = self.now();
-        let current =
-            crate::store::notify::entries(&mut tx, self.store.sealer(), Some(&owner), now).await?;
-        let ids: Vec<i64> = current.iter().map(|e| e.id).collect();
-        let ended = crate::store::notify::end_entries(&mut tx, &owner, &ids, now).await?;
-        crate::store::notify::bump_generation(&mut tx).await?;
+        let tomb = format!("removed:{now}:{owner}");
+        let retired = crate::store::notify::retire_subscriber(&mut tx, &owner, &tomb).await?;
+        let (narrowed, revoked) =
+            crate::store::web::forget_key_address(&mut tx, &owner, now).await?;
         // The login goes with its last address, and is disabled with its
         // last enabled one (it still owns a disabled one's mail); an
         // admin's stays.
@@ -271,7 +279,11 @@ impl Hisp {
             }
         }
         crate::store::dns::bump(&mut tx).await?;
-        let detail = format!("{ended} roster entries ended");
+        let detail = format!(
+            "roster entries ({}) and sent alerts ({}) kept under {tomb}; {} unsent alert(s) \
+             withdrawn; {narrowed} API key(s) narrowed, {revoked} revoked",
+            retired.entries, retired.alerts, retired.unsent
+        );
         self.audit(&mut tx, actor, "address.remove", &addr.to_string(), &detail)
             .await?;
         tx.commit().await?;

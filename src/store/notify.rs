@@ -458,6 +458,57 @@ pub async fn end_entries(
     Ok(ended)
 }
 
+/// What [`retire_subscriber`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retired {
+    /// Roster entries moved to the tombstone (live ones still count as
+    /// evidence of identity for consent until they age out).
+    pub entries: u64,
+    /// Sent alerts moved to the tombstone (the worklist's record).
+    pub alerts: u64,
+    /// Alerts filed and never sent, deleted: there is no one to send them to.
+    pub unsent: u64,
+}
+
+/// Detach what a removed address held as a subscriber from its name, so a
+/// name issued again starts with nothing of the old practice's: its roster
+/// entries and sent alerts move to `tomb` (an owner no address can have, so
+/// they alert, list and digest for no one), its unsent alerts are deleted
+/// and its delivery mode is forgotten. Bumps the change counter.
+pub async fn retire_subscriber(
+    conn: &mut AnyConnection,
+    owner: &str,
+    tomb: &str,
+) -> Result<Retired, StoreError> {
+    bump_generation(conn).await?;
+    let entries = sqlx::query("UPDATE roster_entries SET owner = $1 WHERE owner = $2")
+        .bind(tomb)
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    let unsent = sqlx::query("DELETE FROM alerts WHERE subscriber = $1 AND message_id IS NULL")
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    let alerts = sqlx::query("UPDATE alerts SET subscriber = $1 WHERE subscriber = $2")
+        .bind(tomb)
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    sqlx::query("DELETE FROM subscriptions WHERE subscriber = $1")
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Retired {
+        entries,
+        alerts,
+        unsent,
+    })
+}
+
 /// Replace a retired identifier (A40 merge) in every roster entry that has it.
 pub async fn merge_identifier(
     conn: &mut AnyConnection,

@@ -303,6 +303,45 @@ pub async fn api_keys(conn: &mut AnyConnection) -> Result<Vec<ApiKeyRow>, StoreE
     .collect()
 }
 
+/// Take `address` out of every key's scope (it was removed, and its name
+/// may be issued again to someone else). A key that acted for it alone is
+/// revoked. Returns (keys narrowed, keys revoked).
+pub async fn forget_key_address(
+    conn: &mut AnyConnection,
+    address: &str,
+    now: i64,
+) -> Result<(u64, u64), StoreError> {
+    let (mut narrowed, mut revoked) = (0, 0);
+    for key in api_keys(conn).await? {
+        if !key
+            .addresses
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(address))
+        {
+            continue;
+        }
+        let rest: Vec<&str> = key
+            .addresses
+            .iter()
+            .filter(|a| !a.eq_ignore_ascii_case(address))
+            .map(String::as_str)
+            .collect();
+        sqlx::query("UPDATE api_keys SET addresses = $1 WHERE id = $2")
+            .bind(rest.join(" "))
+            .bind(key.id)
+            .execute(&mut *conn)
+            .await?;
+        if rest.is_empty() && key.role != Role::Admin {
+            if revoke_api_key(conn, key.id, now).await? {
+                revoked += 1;
+            }
+        } else {
+            narrowed += 1;
+        }
+    }
+    Ok((narrowed, revoked))
+}
+
 /// Revoke a key; false when it was revoked already or does not exist.
 pub async fn revoke_api_key(
     conn: &mut AnyConnection,

@@ -9,6 +9,7 @@
 //! first digest once it is enabled again.
 
 use hisp::mailbox::INBOX;
+use hisp::store::users::Role;
 
 use crate::harness;
 use crate::notify::{JANE, ack_code, adt, alerts};
@@ -250,6 +251,15 @@ async fn a_disabled_rosters_identifiers_still_carry_an_opt_out_on_every_engine()
             alerts(&a).await.is_empty(),
             "{e}: still opted out with carol disabled"
         );
+        // Removed, her practice's entries still say who Jane is.
+        harness::ok(&a.cli(&["address", "remove", "carol@a.test"]));
+        let third = a04("O3", "VO3", JANE, "20261124080000");
+        assert_eq!(ack_code(&a, &third).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert!(
+            alerts(&a).await.is_empty(),
+            "{e}: still opted out with carol removed"
+        );
         a.stop().await;
     }
 }
@@ -276,7 +286,7 @@ async fn a_disabled_match_still_lets_the_index_complete_another_on_every_engine(
         );
         roster(&a, "erin@a.test", JANE_ROW);
         harness::ok(&a.cli(&["address", "disable", "carol@a.test"]));
-        // Erin's address goes (it holds no mail): its roster ends with it.
+        // Erin's address goes (it holds no mail): its roster leaves the name.
         harness::ok(&a.cli(&["address", "remove", "erin@a.test"]));
         let mut conn = a.hisp.conn().await.expect("conn");
         let current = hisp::store::notify::entries(
@@ -290,7 +300,7 @@ async fn a_disabled_match_still_lets_the_index_complete_another_on_every_engine(
         drop(conn);
         assert!(
             current.is_empty(),
-            "{e}: the removed address's roster ended"
+            "{e}: the removed address's roster left the name"
         );
         // The hospital's registration indexes Jane under both numbers.
         let both = "PID|1||MRN1^^^NORTH^MR~S9^^^SOUTH^MR||Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101";
@@ -307,6 +317,134 @@ async fn a_disabled_match_still_lets_the_index_complete_another_on_every_engine(
         assert_eq!(alerted_visits(&a, "dave@a.test").await, ["VF1"], "{e}");
         assert!(alerted_visits(&a, "carol@a.test").await.is_empty(), "{e}");
         assert!(alerted_visits(&a, "erin@a.test").await.is_empty(), "{e}");
+        a.stop().await;
+    }
+}
+
+/// A removed address leaves nothing to a name issued again: its roster, its
+/// alerts (sent, in the worklist; unsent, for the digest), its delivery mode
+/// and its API keys' scope leave with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_name_issued_again_inherits_nothing_of_the_removed_address_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        let dave = a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        roster(&a, "dave@a.test", JANE_ROW);
+        let first = a04("N1", "VN1", JANE, "20261122055900");
+        assert_eq!(ack_code(&a, &first).await.0, "AA", "{e}");
+        drained(&a).await;
+        let inbox = wait_for(60, "dave's alert", || async {
+            let l = a.hisp.mailbox_list(&dave, INBOX).await.expect("list");
+            (!l.is_empty()).then_some(l)
+        })
+        .await;
+        harness::ok(&a.cli(&[
+            "roster",
+            "delivery",
+            "--owner",
+            "dave@a.test",
+            "--mode",
+            "digest",
+        ]));
+        let second = a04("N2", "VN2", JANE, "20261123055900");
+        assert_eq!(ack_code(&a, &second).await.0, "AA", "{e}");
+        drained(&a).await;
+        let filed = alerts(&a).await;
+        assert_eq!(filed.len(), 2, "{e}");
+        assert_eq!(
+            filed.iter().filter(|x| x.message_id.is_none()).count(),
+            1,
+            "{e}: one for the digest"
+        );
+        // An API key for dave alone, and one for dave and another address.
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let only = hisp::store::web::insert_api_key(
+            &mut conn,
+            "hash-only",
+            "dave's",
+            Role::CareManager,
+            &["dave@a.test".to_string()],
+            "test",
+            a.hisp.now(),
+        )
+        .await
+        .expect("key");
+        let shared = hisp::store::web::insert_api_key(
+            &mut conn,
+            "hash-shared",
+            "shared",
+            Role::CareManager,
+            &["dave@a.test".to_string(), "erin@a.test".to_string()],
+            "test",
+            a.hisp.now(),
+        )
+        .await
+        .expect("key");
+        // Dave's practice downloaded and deleted its mail.
+        let row = hisp::store::addresses::get(&mut conn, &dave)
+            .await
+            .expect("row");
+        for m in &inbox {
+            let id = m.id;
+            hisp::store::mailbox::delete(&mut conn, row.id, id)
+                .await
+                .expect("delete");
+        }
+        drop(conn);
+        harness::ok(&a.cli(&["address", "remove", "dave@a.test"]));
+
+        // The name is issued again, to another practice.
+        a.address("dave").await;
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let entries = hisp::store::notify::entries(
+            &mut conn,
+            a.hisp.store.sealer(),
+            Some("dave@a.test"),
+            a.hisp.now(),
+        )
+        .await
+        .expect("entries");
+        assert!(entries.is_empty(), "{e}: no roster");
+        let page = hisp::store::notify::alerts_page_of(
+            &mut conn,
+            Some(&["dave@a.test".to_string()]),
+            i64::MAX,
+            100,
+        )
+        .await
+        .expect("alerts");
+        assert!(page.is_empty(), "{e}: no alert in the worklist");
+        let kept = alerts(&a).await;
+        assert_eq!(
+            kept.len(),
+            1,
+            "{e}: the sent alert kept, the unsent withdrawn"
+        );
+        assert!(kept[0].subscriber.starts_with("removed:"), "{e}");
+        assert!(
+            hisp::store::notify::digest_subscribers(&mut conn)
+                .await
+                .expect("subs")
+                .is_empty(),
+            "{e}: no delivery mode"
+        );
+        let only = hisp::store::web::api_key(&mut conn, only.id)
+            .await
+            .expect("key");
+        assert!(only.revoked_at.is_some(), "{e}: dave's own key revoked");
+        let shared = hisp::store::web::api_key(&mut conn, shared.id)
+            .await
+            .expect("key");
+        assert_eq!(shared.addresses, ["erin@a.test"], "{e}: narrowed");
+        assert!(shared.revoked_at.is_none(), "{e}");
+        drop(conn);
+        // The next message about Jane alerts no one.
+        let third = a04("N3", "VN3", JANE, "20261124055900");
+        assert_eq!(ack_code(&a, &third).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(alerts(&a).await.len(), 1, "{e}");
         a.stop().await;
     }
 }
