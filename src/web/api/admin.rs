@@ -290,15 +290,7 @@ pub async fn address_disable(
     Admin(caller): Admin,
     ApiPath(address): ApiPath<String>,
 ) -> Result<Json<AddressInfo>, Problem> {
-    let addr =
-        DirectAddress::parse(address.trim()).map_err(|_| Problem::not_found("such address"))?;
-    match state.hisp.address_disable(&addr, &caller.actor).await {
-        Ok(()) => {}
-        Err(crate::ops::OpsError::Invalid(msg)) => return Err(Problem::new(Kind::Conflict, msg)),
-        Err(e) => return Err(e.into()),
-    }
-    let shown = state.hisp.address_show(&addr).await?;
-    Ok(Json(shown.address.into()))
+    switch_address(&state, &caller.actor, &address, false).await
 }
 
 /// Enable a disabled address again, with its login. Alerts resume with the
@@ -313,9 +305,24 @@ pub async fn address_enable(
     Admin(caller): Admin,
     ApiPath(address): ApiPath<String>,
 ) -> Result<Json<AddressInfo>, Problem> {
+    switch_address(&state, &caller.actor, &address, true).await
+}
+
+/// Disable or enable `address`; 409 when it already is.
+async fn switch_address(
+    state: &AppState,
+    actor: &str,
+    address: &str,
+    enable: bool,
+) -> Result<Json<AddressInfo>, Problem> {
     let addr =
         DirectAddress::parse(address.trim()).map_err(|_| Problem::not_found("such address"))?;
-    match state.hisp.address_enable(&addr, &caller.actor).await {
+    let done = if enable {
+        state.hisp.address_enable(&addr, actor).await
+    } else {
+        state.hisp.address_disable(&addr, actor).await
+    };
+    match done {
         Ok(()) => {}
         Err(crate::ops::OpsError::Invalid(msg)) => return Err(Problem::new(Kind::Conflict, msg)),
         Err(e) => return Err(e.into()),
