@@ -1140,8 +1140,6 @@ impl Snapshot {
             .any(|id| self.placeholder_opt_outs.iter().map(fold).any(|x| x == id))
     }
 
-    /// Per subscriber (owner), the best match in their roster (entries still
-    /// current at `now`).
     /// [`Self::consent_of_all`] over `records` and every roster entry in
     /// `matches` that matched for sure: another practice's entry may carry
     /// the number an opt-out was recorded under. A disabled or removed
@@ -1187,6 +1185,8 @@ impl Snapshot {
         self.consent_with_rosters(records, &matches)
     }
 
+    /// Per subscriber (owner), the best match in their roster (entries still
+    /// current at `now`).
     fn match_rosters(&self, p: &StoredPatient, now: i64) -> Vec<(String, Matched<'_>)> {
         let ids = identifiers(p);
         let demo = demographics(p);
