@@ -519,11 +519,11 @@ pub enum Change {
 
 /// How a change in an encounter's alerted list ended: `admit~` was cancelled
 /// (a retraction), `admit!` was closed (a new episode of the encounter
-/// began), `transfer:south^1795000000` was left (a later transfer, timed
-/// then in Unix seconds, took the patient elsewhere). A change without a
-/// mark is live.
+/// began), `transfer:south^1795000000@transfer:north#1` was left (a later
+/// transfer, timed then in Unix seconds and alerted under the key after the
+/// `@`, took the patient elsewhere). A change without a mark is live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
+pub enum Ended<'a> {
     /// A retraction cancelled it.
     Cancelled,
     /// Its episode is over.
@@ -531,34 +531,47 @@ pub enum Ended {
     /// A transfer the patient has left: another transfer, timed at this
     /// Unix second, was alerted after it. A transfer into the same facility
     /// timed later is a return, news again; one timed no later is this one
-    /// replayed.
-    Left(i64),
+    /// replayed. The second field is the alert key of the transfer that
+    /// left it (`transfer:north#1`), so cancelling that transfer (A12) makes
+    /// this one live again, and no other; marks written before it was
+    /// recorded have none.
+    Left(i64, Option<&'a str>),
 }
 
-impl Ended {
+impl Ended<'_> {
     /// The mark a key ends with.
     pub fn mark(self) -> String {
         match self {
             Ended::Cancelled => "~".to_string(),
             Ended::Closed => "!".to_string(),
-            Ended::Left(at) => format!("^{at}"),
+            Ended::Left(at, None) => format!("^{at}"),
+            Ended::Left(at, Some(by)) => format!("^{at}@{by}"),
         }
     }
 
     /// The change an alerted-list key names, and how it ended (`None`: live).
-    pub fn of(key: &str) -> (&str, Option<Ended>) {
+    /// A facility's `^` is escaped in its key ([`transfer_key`]), so the
+    /// first `^` begins the mark.
+    pub fn of(key: &str) -> (&str, Option<Ended<'_>>) {
         if let Some(change) = key.strip_suffix('~') {
             return (change, Some(Ended::Cancelled));
         }
         if let Some(change) = key.strip_suffix('!') {
             return (change, Some(Ended::Closed));
         }
-        if let Some((change, at)) = key.rsplit_once('^')
-            && !at.is_empty()
-            && at.bytes().all(|b| b.is_ascii_digit())
-            && let Ok(at) = at.parse()
-        {
-            return (change, Some(Ended::Left(at)));
+        if let Some((change, mark)) = key.split_once('^') {
+            let (at, by) = match mark.split_once('@') {
+                Some((at, by)) => (at, Some(by).filter(|b| !b.is_empty())),
+                None => (mark, None),
+            };
+            let whole = by.is_some() || !mark.contains('@');
+            if whole
+                && !at.is_empty()
+                && at.bytes().all(|b| b.is_ascii_digit())
+                && let Ok(at) = at.parse()
+            {
+                return (change, Some(Ended::Left(at, by)));
+            }
         }
         (key, None)
     }
@@ -1029,8 +1042,19 @@ MRG|X1^^^NORTH\r",
         );
         assert_eq!(
             Ended::of("transfer:north^1795000000").1,
-            Some(Ended::Left(1_795_000_000))
+            Some(Ended::Left(1_795_000_000, None))
         );
+        assert_eq!(
+            Ended::of("transfer:north^1795000000@transfer:st. mary's%2C hartford#2"),
+            (
+                "transfer:north",
+                Some(Ended::Left(
+                    1_795_000_000,
+                    Some("transfer:st. mary's%2C hartford#2")
+                ))
+            )
+        );
+        assert_eq!(Ended::of("transfer:north^1@"), ("transfer:north^1@", None));
         assert_eq!(
             Ended::of("transfer:north%5E1"),
             ("transfer:north%5E1", None)

@@ -431,7 +431,7 @@ impl Notifier {
             let left = refs
                 .iter()
                 .filter_map(|k| match Ended::of(k) {
-                    (change, Some(Ended::Left(t))) if change == key => Some(t),
+                    (change, Some(Ended::Left(t, _))) if change == key => Some(t),
                     _ => None,
                 })
                 .max();
@@ -446,10 +446,12 @@ impl Notifier {
             Change::Alert { event, key } => {
                 let (mut keys, unique) = remember(&alerted, &key);
                 if let Some(at) = at.filter(|t| *t >= 0 && key.starts_with("transfer:")) {
-                    keys = leave(keys, &key, at);
+                    keys = leave(keys, &key, at, &unique);
                 }
-                if key.starts_with("retract:transfer:") {
-                    keys = revive(keys);
+                if key.starts_with("retract:transfer:")
+                    && let Some(cancelled) = retracted(&unique)
+                {
+                    keys = revive(keys, &cancelled);
                 }
                 enc.alerted = keys.join(",");
                 Change::Alert { event, key: unique }
@@ -802,41 +804,50 @@ pub(super) enum Filing {
 /// unique key. A retraction tombstones the change it cancels (`admit~`), so
 /// the same change may alert again later (a real discharge after an A13);
 /// so does a new episode (`admit!`, see [`retire`]). Each generation of a
-/// change gets its own alert key (`discharge#2`).
+/// change gets its own alert key (`discharge#2`): a change's entries stand
+/// in the order they were alerted (a new one at the end, a mark where the
+/// entry is), so an entry's generation is its place among its change's.
+/// That holds when an A12 revives an older transfer (see [`revive`]),
+/// which then is not the last of its facility's.
 fn remember(alerted: &[String], key: &str) -> (Vec<String>, String) {
     let mut keys = alerted.to_vec();
-    let base = match key.strip_prefix("retract:") {
+    let (base, at) = match key.strip_prefix("retract:") {
         Some(cancelled) => {
-            keys.retain(|k| k != cancelled);
-            keys.push(format!("{cancelled}{}", Ended::Cancelled.mark()));
-            cancelled
+            let marked = format!("{cancelled}{}", Ended::Cancelled.mark());
+            match keys.iter().position(|k| k == cancelled) {
+                Some(i) => {
+                    keys[i] = marked;
+                    (cancelled, i)
+                }
+                None => {
+                    keys.push(marked);
+                    (cancelled, keys.len() - 1)
+                }
+            }
         }
         None => {
             keys.push(key.to_string());
-            key
+            (key, keys.len() - 1)
         }
     };
-    let ended = keys
+    let generation = keys
         .iter()
-        .filter(|k| matches!(Ended::of(k), (change, Some(_)) if change == base))
+        .take(at + 1)
+        .filter(|k| Ended::of(k).0 == base)
         .count();
-    let generation = if key.starts_with("retract:") {
-        ended
-    } else {
-        ended + 1
-    };
     (keys, format!("{key}#{generation}"))
 }
 
-/// The alerted changes once a transfer into `key` was alerted, timed `at`:
-/// every other live transfer is left (`transfer:north^<at>`), so a return
-/// there later is news again.
-fn leave(alerted: Vec<String>, key: &str, at: i64) -> Vec<String> {
+/// The alerted changes once a transfer into `key` was alerted, timed `at`,
+/// under the alert key `by` (`transfer:south#2`): every other live transfer
+/// is left (`transfer:north^<at>@transfer:south#2`), so a return there
+/// later is news again.
+fn leave(alerted: Vec<String>, key: &str, at: i64, by: &str) -> Vec<String> {
     alerted
         .into_iter()
         .map(|k| {
             if k != key && k.starts_with("transfer:") && Ended::of(&k).1.is_none() {
-                format!("{k}{}", Ended::Left(at).mark())
+                format!("{k}{}", Ended::Left(at, Some(by)).mark())
             } else {
                 k
             }
@@ -844,22 +855,30 @@ fn leave(alerted: Vec<String>, key: &str, at: i64) -> Vec<String> {
         .collect()
 }
 
-/// The alerted changes once the latest transfer was cancelled (A12): the
-/// transfers it had left (the latest marks, `^<at>` with the greatest time)
-/// are live again, where the patient still is, so the A12 that cancels
-/// the move before it finds that move's transfer.
-fn revive(alerted: Vec<String>) -> Vec<String> {
+/// The alerted changes once the transfer alerted as `cancelled`
+/// (`transfer:south#2`) was cancelled (A12): the transfers it had left are
+/// live again, where the patient still is, so the A12 that cancels the move
+/// before it finds that move's transfer. Transfers left by any other move
+/// stay left: one left in an earlier episode, or by a move since cancelled,
+/// is not where the patient is. Marks that do not name their transfer
+/// (written before they did) follow the old rule, the latest of them,
+/// and only in a list where no mark names one.
+fn revive(alerted: Vec<String>, cancelled: &str) -> Vec<String> {
+    let named = alerted
+        .iter()
+        .any(|k| matches!(Ended::of(k).1, Some(Ended::Left(_, Some(_)))));
     let latest = alerted
         .iter()
         .filter_map(|k| match Ended::of(k) {
-            (_, Some(Ended::Left(t))) => Some(t),
+            (_, Some(Ended::Left(t, None))) if !named => Some(t),
             _ => None,
         })
         .max();
     alerted
         .into_iter()
         .map(|k| match Ended::of(&k) {
-            (change, Some(Ended::Left(t))) if Some(t) == latest => change.to_string(),
+            (change, Some(Ended::Left(_, Some(by)))) if by == cancelled => change.to_string(),
+            (change, Some(Ended::Left(t, None))) if Some(t) == latest => change.to_string(),
             _ => k,
         })
         .collect()
@@ -1426,6 +1445,7 @@ async fn claim(n: &Notifier) -> Vec<AdtRow> {
 #[cfg(test)]
 mod tests {
     use super::{leave, remember, retire, revive};
+    use crate::notify::adt::Ended;
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_string()).collect()
@@ -1466,27 +1486,31 @@ mod tests {
 
     #[test]
     fn a_transfer_leaves_the_one_before_and_a_return_is_its_next_generation() {
-        let (keys, _) = remember(&strings(&["admit"]), "transfer:south");
-        let keys = leave(keys, "transfer:south", 100);
+        let (keys, k) = remember(&strings(&["admit"]), "transfer:south");
+        let keys = leave(keys, "transfer:south", 100, &k);
         assert_eq!(keys, strings(&["admit", "transfer:south"]));
         let (keys, k) = remember(&keys, "transfer:north");
         assert_eq!(k, "transfer:north#1");
-        let keys = leave(keys, "transfer:north", 200);
+        let keys = leave(keys, "transfer:north", 200, &k);
         assert_eq!(
             keys,
-            strings(&["admit", "transfer:south^200", "transfer:north"])
+            strings(&[
+                "admit",
+                "transfer:south^200@transfer:north#1",
+                "transfer:north"
+            ])
         );
         // Back to SOUTH: its second generation; NORTH is left in turn, and
         // a retraction of the live one names that generation.
         let (keys, k) = remember(&keys, "transfer:south");
         assert_eq!(k, "transfer:south#2");
-        let keys = leave(keys, "transfer:south", 300);
+        let keys = leave(keys, "transfer:south", 300, &k);
         assert_eq!(
             keys,
             strings(&[
                 "admit",
-                "transfer:south^200",
-                "transfer:north^300",
+                "transfer:south^200@transfer:north#1",
+                "transfer:north^300@transfer:south#2",
                 "transfer:south"
             ])
         );
@@ -1495,25 +1519,39 @@ mod tests {
         // The last move (back to SOUTH) cancelled: NORTH, left by it, is
         // where the patient is again; an A12 of the move into NORTH then
         // finds its transfer live.
-        let revived = revive(keys.clone());
+        let revived = revive(keys.clone(), "transfer:south#2");
         assert_eq!(
             revived,
             strings(&[
                 "admit",
-                "transfer:south^200",
+                "transfer:south^200@transfer:north#1",
                 "transfer:north",
                 "transfer:south~"
             ])
         );
         let (revived, k) = remember(&revived, "retract:transfer:north");
         assert_eq!(k, "retract:transfer:north#1");
+        let revived = revive(revived, "transfer:north#1");
         assert_eq!(
-            revive(revived),
+            revived,
             strings(&[
                 "admit",
                 "transfer:south",
+                "transfer:north~",
+                "transfer:south~"
+            ])
+        );
+        // And the first move cancelled too: its own generation, the first,
+        // not the second's again.
+        let (revived, k) = remember(&revived, "retract:transfer:south");
+        assert_eq!(k, "retract:transfer:south#1");
+        assert_eq!(
+            revive(revived, "transfer:south#1"),
+            strings(&[
+                "admit",
                 "transfer:south~",
-                "transfer:north~"
+                "transfer:north~",
+                "transfer:south~"
             ])
         );
         // A new episode closes only what is live.
@@ -1521,8 +1559,56 @@ mod tests {
             retire(&keys),
             strings(&[
                 "admit!",
+                "transfer:south^200@transfer:north#1",
+                "transfer:north^300@transfer:south#2",
+                "transfer:south~"
+            ])
+        );
+    }
+
+    #[test]
+    fn a_cancelled_move_revives_only_what_it_left() {
+        // Episode 1: SOUTH, then NORTH (SOUTH left), then discharged; the
+        // readmission closes what was live.
+        let keys = retire(&strings(&[
+            "admit",
+            "transfer:south^200@transfer:north#1",
+            "transfer:north",
+            "discharge",
+        ]));
+        let (keys, _) = remember(&keys, "admit");
+        // The new episode's move to SOUTH, cancelled: it left nothing, so
+        // nothing is live again, least of all episode 1's SOUTH.
+        let (keys, k) = remember(&keys, "transfer:south");
+        assert_eq!(k, "transfer:south#2");
+        let keys = leave(keys, "transfer:south", 500, &k);
+        let (keys, k) = remember(&keys, "retract:transfer:south");
+        assert_eq!(k, "retract:transfer:south#2");
+        let keys = revive(keys, "transfer:south#2");
+        assert!(
+            keys.iter()
+                .all(|k| Ended::of(k).1.is_some() || k == "admit"),
+            "{keys:?}"
+        );
+        // So the real move to SOUTH is news, under a third generation.
+        let (_, k) = remember(&keys, "transfer:south");
+        assert_eq!(k, "transfer:south#3");
+    }
+
+    #[test]
+    fn marks_that_name_no_transfer_follow_the_old_rule() {
+        let keys = strings(&[
+            "admit",
+            "transfer:south^200",
+            "transfer:north^300",
+            "transfer:south~",
+        ]);
+        assert_eq!(
+            revive(keys, "transfer:south#2"),
+            strings(&[
+                "admit",
                 "transfer:south^200",
-                "transfer:north^300",
+                "transfer:north",
                 "transfer:south~"
             ])
         );

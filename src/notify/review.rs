@@ -433,7 +433,7 @@ fn changed_since(alerted: &str, key: &str) -> Option<&'static str> {
         .filter(|(change, _)| *change == base)
         .map(|(_, ended)| ended);
     match generations.nth(generation - 1) {
-        Some(None | Some(Ended::Closed | Ended::Left(_))) => None,
+        Some(None | Some(Ended::Closed | Ended::Left(..))) => None,
         _ => Some("the event was cancelled by a later message"),
     }
 }

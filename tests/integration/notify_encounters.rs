@@ -204,6 +204,16 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
         // Then the move before it is cancelled too (PV1-3 where she was
         // before it, PV1-6.4 where it went): she is back at SOUTH.
         send(adt("T9", "A12", "202612081200", JANE, &moved(north, south))).await;
+        // And the first move (into SOUTH) as well: a retraction of its own
+        // generation, not the last move's again.
+        send(adt(
+            "T10",
+            "A12",
+            "202612081300",
+            JANE,
+            &moved(south, north),
+        ))
+        .await;
         want.extend([
             row("carol@a.test", "admit", "202612060800"),
             row("carol@a.test", "transfer", "202612061000"),
@@ -211,6 +221,7 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
             row("carol@a.test", "transfer", "202612081000"),
             row("carol@a.test", "retraction", "202612081100"),
             row("carol@a.test", "retraction", "202612081200"),
+            row("carol@a.test", "retraction", "202612081300"),
         ]);
         assert_eq!(filed(&a).await, want, "{e}: transfers and a return");
         let keys: Vec<String> = keyed(&a)
@@ -224,9 +235,51 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
             [
                 "transfer:southhosp#2",
                 "retract:transfer:southhosp#2",
-                "retract:transfer:northhosp#1"
+                "retract:transfer:northhosp#1",
+                "retract:transfer:southhosp#1"
             ],
             "{e}"
+        );
+
+        // 8. A stay moved SOUTH and back to NORTH, discharged, readmitted
+        // under the same number, moved to SOUTH again and that move
+        // cancelled: the first stay's SOUTH is not where she is, so the
+        // move to SOUTH made again is news.
+        let moved = |from: &str, to: &str| {
+            let mut fields = vec![""; 43];
+            fields[0] = "I";
+            fields[1] = to;
+            fields[4] = from;
+            fields[17] = "V9";
+            fields.join("|")
+        };
+        send(adt("U1", "A01", "202612100800", JANE, &moved("", north))).await;
+        send(adt("U2", "A02", "202612101000", JANE, &moved(north, south))).await;
+        send(adt("U3", "A02", "202612101100", JANE, &moved(south, north))).await;
+        send(adt("U4", "A03", "202612101200", JANE, &moved("", north))).await;
+        send(adt("U5", "A01", "202612110800", JANE, &moved("", north))).await;
+        send(adt("U6", "A02", "202612111000", JANE, &moved(north, south))).await;
+        send(adt("U7", "A12", "202612111010", JANE, &moved("", north))).await;
+        send(adt("U8", "A02", "202612111100", JANE, &moved(north, south))).await;
+        let keys: Vec<String> = keyed(&a)
+            .await
+            .into_iter()
+            .filter(|x| x.2.starts_with("2026121"))
+            .map(|x| x.3)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "admit#1",
+                "transfer:southhosp#1",
+                "transfer:northhosp#1",
+                "discharge#1",
+                "admit#2",
+                "transfer:southhosp#2",
+                "retract:transfer:southhosp#2",
+                "transfer:southhosp#3"
+            ],
+            "{e}: a move made again after its cancellation"
         );
         a.stop().await;
     }
