@@ -233,6 +233,7 @@ async fn submit_all(
                     message: &raw,
                     actor: "bench",
                     sent_copy: true,
+                    final_delivery: hisp::smtp::submit::FinalDelivery::Always,
                 };
                 let done = gw.submit(&s).await.expect("submit");
                 assert_eq!(done.queued.len(), 1, "the recipient was refused");

@@ -15,7 +15,7 @@ use crate::mailbox::compose::{self, Draft, FileAttachment};
 use crate::mailbox::{INBOX, SENT};
 use crate::ops::{Hisp, OpsError};
 use crate::smtp::Gateway;
-use crate::smtp::submit::Submission;
+use crate::smtp::submit::{FinalDelivery, Submission};
 use crate::store::{queue, tracking};
 
 /// `hisp send …`
@@ -118,6 +118,7 @@ pub async fn send(hisp: Hisp, a: SendArgs, out: &mut Output) -> Result<(), CliEr
             message: &message,
             actor: CLI_ACTOR,
             sent_copy: true,
+            final_delivery: FinalDelivery::Always,
         })
         .await?;
     out.line(&done.message_id);

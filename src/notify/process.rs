@@ -22,7 +22,7 @@ use super::sensitive;
 use crate::direct::DirectAddress;
 use crate::hl7;
 use crate::ops::OpsError;
-use crate::smtp::submit::Submission;
+use crate::smtp::submit::{FinalDelivery, Submission};
 use crate::store::addresses;
 use crate::store::notify::{
     self, AdtRow, EncounterRow, FeedRow, NewAlert, RosterEntry, StoredPatient,
@@ -641,6 +641,7 @@ impl Notifier {
             message,
             actor: "notify",
             sent_copy: false,
+            final_delivery: FinalDelivery::WhenRemote,
         };
         // Marked sent in the transaction that queues it (`submit_carrying`),
         // so a failure after the submit cannot send it twice.

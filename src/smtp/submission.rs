@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use super::Gateway;
 use super::mx::local_error;
 use super::session::{AuthOutcome, Backend, Envelope, Reply, SessionInfo};
-use super::submit::Submission;
+use super::submit::{FinalDelivery, Submission};
 use crate::direct::DirectAddress;
 use crate::mailbox::MessageInfo;
 use crate::ops::OpsError;
@@ -124,6 +124,7 @@ impl SubmissionBackend {
             message,
             actor: &actor,
             sent_copy: true,
+            final_delivery: FinalDelivery::Always,
         };
         match self.gw.submit(&sub).await {
             Ok(done) => Ok(done.message_id),

@@ -37,6 +37,28 @@ pub struct Submission<'a> {
     /// and a Sent copy of each would keep every alert's PHI in the
     /// notification address's mailbox, beyond the opt-out's reach.
     pub sent_copy: bool,
+    /// When to ask for final-delivery notification (a `dispatched` MDN)
+    /// for a message without Disposition-Notification-Options of its own.
+    pub final_delivery: FinalDelivery,
+}
+
+/// When a submission asks for final-delivery notification: the
+/// timely-and-reliable request (Implementation Guide for Delivery
+/// Notification in Direct §3.2), which a receiving HISP answers with a
+/// `dispatched` MDN once the message reaches its final destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalDelivery {
+    /// Always: a person's message, whose sender sees its delivery status.
+    Always,
+    /// Only when a recipient is on another HISP. Encounter alerts: for an
+    /// address here, the processed MDN is queued in the transaction that
+    /// files the alert in the mailbox, so it already says the alert reached
+    /// its final destination; a dispatched MDN would repeat it at the cost
+    /// of another signed and encrypted message (two RSA private-key
+    /// operations: its signature, and its decryption at the notification
+    /// address). Without the request, the processed MDN completes the
+    /// tracking (§2 of STANDARDS.md).
+    WhenRemote,
 }
 
 /// What became of a submission.
@@ -73,7 +95,19 @@ impl Gateway {
         let from = info.from.clone().ok_or_else(|| {
             OpsError::Invalid("the message has no From address that is a Direct address".into())
         })?;
-        let (message, message_id) = self.with_direct_headers(s.message, &info, &from)?;
+        // One directory read for everything this message needs.
+        let mut look = self.hisp.lookup().await?;
+        let ask_final = match s.final_delivery {
+            FinalDelivery::Always => true,
+            FinalDelivery::WhenRemote => {
+                let mut remote = false;
+                for r in s.rcpts {
+                    remote |= look.domain(r.domain()).await?.is_none();
+                }
+                remote
+            }
+        };
+        let (message, message_id) = self.with_direct_headers(s.message, &info, &from, ask_final)?;
         let info = MessageInfo::read(&message);
         {
             let mut conn = self.hisp.conn().await?;
@@ -92,8 +126,6 @@ impl Gateway {
                 rcpts.push(r.clone());
             }
         }
-        // One directory read for everything this message needs.
-        let mut look = self.hisp.lookup().await?;
         let outcomes = self
             .hisp
             .outgoing_in(&mut look, &message, &from, &rcpts, self.remote.as_ref())
@@ -273,14 +305,16 @@ impl Gateway {
         i64::try_from(self.hisp.config.delivery.mdn_timeout_secs).unwrap_or(i64::MAX / 4)
     }
 
-    /// The message with a Message-ID and Date when it lacked them, and the
-    /// timely-and-reliable request (Implementation Guide for Delivery
-    /// Notification in Direct §3.2) unless it carries its own options.
+    /// The message with a Message-ID and Date when it lacked them, and, when
+    /// `ask_final`, the timely-and-reliable request (Implementation Guide for
+    /// Delivery Notification in Direct §3.2) unless it carries its own
+    /// options.
     fn with_direct_headers(
         &self,
         message: &[u8],
         info: &MessageInfo,
         from: &DirectAddress,
+        ask_final: bool,
     ) -> Result<(Vec<u8>, String), OpsError> {
         let now = self.hisp.now();
         let mut added = String::new();
@@ -296,7 +330,7 @@ impl Gateway {
         if info.date.is_none() && !has_header(message, "Date") {
             added.push_str(&format!("Date: {}\r\n", notice::rfc5322_date(now)));
         }
-        if !has_header(message, "Disposition-Notification-Options") {
+        if ask_final && !has_header(message, "Disposition-Notification-Options") {
             added.push_str(FINAL_DELIVERY_OPTION);
             added.push_str("\r\n");
         }

@@ -204,6 +204,29 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
             ),
         "the Direct Context IG's patient lines: {raw}"
     );
+    // To an address here, the alert asks for no dispatched MDN: the
+    // processed MDN, queued as it was filed, says it reached the mailbox,
+    // and completes its tracking.
+    assert!(
+        !raw.contains("Disposition-Notification-Options"),
+        "no final-delivery request to a local address: {raw}"
+    );
+    let alert_id = alerts(&a).await[0].message_id.clone().expect("sent");
+    let track = wait_for(60, "the alert's tracking completed", || async {
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let rows = hisp::store::tracking::by_message(&mut conn, a.hisp.store.sealer(), &alert_id)
+            .await
+            .expect("tracking");
+        rows.into_iter().find(|r| r.final_outcome.is_some())
+    })
+    .await;
+    assert!(
+        !track.wants_dispatched
+            && track.final_outcome.as_deref() == Some("delivered")
+            && track.processed_at.is_some()
+            && track.dispatched_at.is_none(),
+        "{track:?}"
+    );
     // The worklist is the alert's record: no copy of it sits in the
     // notification address's Sent folder, beyond an opt-out's reach.
     let sender = hisp::direct::DirectAddress::parse("notifications@a.test").expect("addr");
@@ -230,6 +253,7 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
         message: twice,
         actor: "test",
         sent_copy: false,
+        final_delivery: hisp::smtp::submit::FinalDelivery::Always,
     };
     let refused = gw.submit_carrying(&sub, &[filed[0].id]).await;
     assert!(refused.is_err(), "{refused:?}");

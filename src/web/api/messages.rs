@@ -19,7 +19,7 @@ use crate::direct::DirectAddress;
 use crate::direct::notice::{self, normalize_message_id};
 use crate::mailbox::compose::{self, Draft, FileAttachment};
 use crate::mailbox::{INBOX, SENT, info};
-use crate::smtp::submit::Submission;
+use crate::smtp::submit::{FinalDelivery, Submission};
 use crate::store::tracking::{self, EventRow, TrackRow};
 use crate::store::{addresses, mailbox};
 use crate::web::{AppState, urlencode};
@@ -155,6 +155,7 @@ pub async fn send(
             message: &message,
             actor: &caller.actor,
             sent_copy: true,
+            final_delivery: FinalDelivery::Always,
         })
         .await?;
     state.gw.inbound_ready.notify_one();

@@ -21,7 +21,7 @@ use crate::direct::DirectAddress;
 use crate::mailbox::compose::{self, Draft, FileAttachment};
 use crate::mailbox::{INBOX, SENT};
 use crate::ops::OpsError;
-use crate::smtp::submit::Submission;
+use crate::smtp::submit::{FinalDelivery, Submission};
 use crate::store::mailbox::{self, MailSummary};
 use crate::store::tracking::{self, TrackRow};
 use crate::store::{addresses, web as st};
@@ -661,6 +661,7 @@ async fn compose_send(
             message: &message,
             actor: &v.user.username,
             sent_copy: true,
+            final_delivery: FinalDelivery::Always,
         })
         .await?;
     state.gw.inbound_ready.notify_one();

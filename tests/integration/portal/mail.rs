@@ -234,6 +234,7 @@ async fn html_mail_is_sanitized_and_served_with_a_strict_policy() {
             message: raw.as_bytes(),
             actor: "test",
             sent_copy: true,
+            final_delivery: hisp::smtp::submit::FinalDelivery::Always,
         })
         .await
         .expect("submit");

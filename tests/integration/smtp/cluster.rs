@@ -76,6 +76,7 @@ async fn two_nodes_on_postgres_deliver_500_messages_exactly_once() {
             message: &m,
             actor: "test",
             sent_copy: true,
+            final_delivery: hisp::smtp::submit::FinalDelivery::Always,
         };
         let done = gw.submit(&sub).await.expect("submit");
         assert_eq!(done.queued.len(), 1, "{done:?}");

@@ -139,6 +139,31 @@ async fn two_hisps_exchange_direct_mail_both_ways() {
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].message_id.as_deref(), Some(local_id));
 
+    // A submission that asks for final delivery only when a recipient is
+    // remote (an encounter alert's) asks for it of B, and its tracking
+    // waits for B's dispatched MDN; to carol here it asks for nothing.
+    let gw = hisp::smtp::Gateway::new(a.hisp.clone());
+    for (to, id, remote) in [
+        (&bob, "<when-remote-1@a.test>", true),
+        (&carol, "<when-remote-2@a.test>", false),
+    ] {
+        let sub = hisp::smtp::submit::Submission {
+            mail_from: &alice,
+            rcpts: std::slice::from_ref(to),
+            message: &message(&alice, &[to], "Alert-like", id),
+            actor: "test",
+            sent_copy: false,
+            final_delivery: hisp::smtp::submit::FinalDelivery::WhenRemote,
+        };
+        gw.submit(&sub).await.expect("submit");
+        let rows = final_outcome(&a, id, 60).await;
+        let r = &rows[0];
+        assert_eq!(r.final_outcome.as_deref(), Some("delivered"), "{r:?}");
+        assert_eq!(r.wants_dispatched, remote, "{r:?}");
+        assert_eq!(r.dispatched_at.is_some(), remote, "{r:?}");
+        assert!(r.processed_at.is_some(), "{r:?}");
+    }
+
     let (status, metrics) = harness::http_get(a.http, "/metrics").await;
     assert_eq!(status, 200);
     let metrics = String::from_utf8_lossy(&metrics);

@@ -169,6 +169,7 @@ async fn send(p: &Portal, from: &DirectAddress, to: &DirectAddress, n: u32) -> S
             message: &msg,
             actor: "test",
             sent_copy: true,
+            final_delivery: hisp::smtp::submit::FinalDelivery::Always,
         })
         .await
         .expect("submitted")
