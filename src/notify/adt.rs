@@ -518,14 +518,17 @@ pub enum Change {
 }
 
 /// How a change in an encounter's alerted list ended: `admit~` was cancelled
-/// (a retraction), `admit!` was closed (a new episode of the encounter
+/// (a retraction; a transfer's, `transfer:south~1795000000`, keeps the
+/// retraction's time in Unix seconds), `admit!` was closed (a new episode of the encounter
 /// began), `transfer:south^1795000000@transfer:north#1` was left (a later
 /// transfer, timed then in Unix seconds and alerted under the key after the
 /// `@`, took the patient elsewhere). A change without a mark is live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended<'a> {
-    /// A retraction cancelled it.
-    Cancelled,
+    /// A retraction cancelled it; for a transfer, the retraction's time
+    /// when it read. A transfer into the same facility, or a retraction of
+    /// one, timed no later is a replay, not news.
+    Cancelled(Option<i64>),
     /// Its episode is over.
     Closed,
     /// A transfer the patient has left: another transfer, timed at this
@@ -542,7 +545,8 @@ impl Ended<'_> {
     /// The mark a key ends with.
     pub fn mark(self) -> String {
         match self {
-            Ended::Cancelled => "~".to_string(),
+            Ended::Cancelled(None) => "~".to_string(),
+            Ended::Cancelled(Some(at)) => format!("~{at}"),
             Ended::Closed => "!".to_string(),
             Ended::Left(at, None) => format!("^{at}"),
             Ended::Left(at, Some(by)) => format!("^{at}@{by}"),
@@ -554,7 +558,14 @@ impl Ended<'_> {
     /// first `^` begins the mark.
     pub fn of(key: &str) -> (&str, Option<Ended<'_>>) {
         if let Some(change) = key.strip_suffix('~') {
-            return (change, Some(Ended::Cancelled));
+            return (change, Some(Ended::Cancelled(None)));
+        }
+        if let Some((change, at)) = key.rsplit_once('~')
+            && !at.is_empty()
+            && at.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(at) = at.parse()
+        {
+            return (change, Some(Ended::Cancelled(Some(at))));
         }
         if let Some(change) = key.strip_suffix('!') {
             return (change, Some(Ended::Closed));
@@ -1055,6 +1066,18 @@ MRG|X1^^^NORTH\r",
             )
         );
         assert_eq!(Ended::of("transfer:north^1@"), ("transfer:north^1@", None));
+        assert_eq!(
+            Ended::of("transfer:north~1795000000"),
+            (
+                "transfer:north",
+                Some(Ended::Cancelled(Some(1_795_000_000)))
+            )
+        );
+        assert_eq!(Ended::of("admit~"), ("admit", Some(Ended::Cancelled(None))));
+        assert_eq!(
+            Ended::of("transfer:north%7E1"),
+            ("transfer:north%7E1", None)
+        );
         assert_eq!(
             Ended::of("transfer:north%5E1"),
             ("transfer:north%5E1", None)

@@ -437,21 +437,49 @@ impl Notifier {
                 .max();
             left.is_some_and(|t| at.is_none_or(|at| at <= t))
         };
+        // A transfer cancelled (A12) is news again only when timed after its
+        // cancellation, and a transfer's retraction only when timed after
+        // every one before it (A12s cancel moves latest first, each later
+        // than the last): else it is the move, or an A12, replayed under a
+        // new control id. Without this a replayed A12 retracted the transfer
+        // the A12 after it had revived.
+        let cancelled_since = |key: &str| {
+            let (retraction, base) = match key.strip_prefix("retract:") {
+                Some(base) => (true, base),
+                None => (false, key),
+            };
+            if !base.starts_with("transfer:") {
+                return false;
+            }
+            let cancelled = refs
+                .iter()
+                .filter_map(|k| match Ended::of(k) {
+                    (change, Some(Ended::Cancelled(Some(t)))) if retraction || change == base => {
+                        Some(t)
+                    }
+                    _ => None,
+                })
+                .max();
+            cancelled.is_some_and(|t| at.is_none_or(|at| at <= t))
+        };
         let change = match change {
             Change::Alert { key, .. }
-                if refs.contains(&key.as_str()) || closed_before(&key) || left_since(&key) =>
+                if refs.contains(&key.as_str())
+                    || closed_before(&key)
+                    || left_since(&key)
+                    || cancelled_since(&key) =>
             {
                 Change::Quiet
             }
             Change::Alert { event, key } => {
-                let (mut keys, unique) = remember(&alerted, &key);
+                let (mut keys, unique) = remember(&alerted, &key, at);
                 if let Some(at) = at.filter(|t| *t >= 0 && key.starts_with("transfer:")) {
                     keys = leave(keys, &key, at, &unique);
                 }
                 if key.starts_with("retract:transfer:")
                     && let Some(cancelled) = retracted(&unique)
                 {
-                    keys = revive(keys, &cancelled);
+                    keys = revive(keys, &cancelled, enc.closed_at);
                 }
                 enc.alerted = keys.join(",");
                 Change::Alert { event, key: unique }
@@ -810,11 +838,14 @@ pub(super) enum Filing {
 /// entry is), so an entry's generation is its place among its change's.
 /// That holds when an A12 revives an older transfer (see [`revive`]),
 /// which then is not the last of its facility's.
-fn remember(alerted: &[String], key: &str) -> (Vec<String>, String) {
+/// A transfer's retraction, timed `at`, marks it with that time
+/// (`transfer:south~<unix>`), for the replays `advance` ignores.
+fn remember(alerted: &[String], key: &str, at: Option<i64>) -> (Vec<String>, String) {
     let mut keys = alerted.to_vec();
     let (base, at) = match key.strip_prefix("retract:") {
         Some(cancelled) => {
-            let marked = format!("{cancelled}{}", Ended::Cancelled.mark());
+            let when = at.filter(|t| *t >= 0 && cancelled.starts_with("transfer:"));
+            let marked = format!("{cancelled}{}", Ended::Cancelled(when).mark());
             match keys.iter().position(|k| k == cancelled) {
                 Some(i) => {
                     keys[i] = marked;
@@ -862,16 +893,21 @@ fn leave(alerted: Vec<String>, key: &str, at: i64, by: &str) -> Vec<String> {
 /// before it finds that move's transfer. Transfers left by any other move
 /// stay left: one left in an earlier episode, or by a move since cancelled,
 /// is not where the patient is. Marks that do not name their transfer
-/// (written before they did) follow the old rule, the latest of them,
-/// and only in a list where no mark names one.
-fn revive(alerted: Vec<String>, cancelled: &str) -> Vec<String> {
+/// (written before they did) follow the old rule, the latest of them, in a
+/// list where no mark names one and only those of the live episode (left
+/// after `closed_at`, when the last one closed).
+fn revive(alerted: Vec<String>, cancelled: &str, closed_at: Option<i64>) -> Vec<String> {
     let named = alerted
         .iter()
         .any(|k| matches!(Ended::of(k).1, Some(Ended::Left(_, Some(_)))));
     let latest = alerted
         .iter()
         .filter_map(|k| match Ended::of(k) {
-            (_, Some(Ended::Left(t, None))) if !named => Some(t),
+            (_, Some(Ended::Left(t, None)))
+                if !named && closed_at.is_none_or(|closed| t > closed) =>
+            {
+                Some(t)
+            }
             _ => None,
         })
         .max();
@@ -1454,43 +1490,43 @@ mod tests {
 
     #[test]
     fn a_cancelled_change_may_alert_again_under_a_new_key() {
-        let (keys, k) = remember(&[], "discharge");
+        let (keys, k) = remember(&[], "discharge", None);
         assert_eq!(
             (keys.clone(), k.as_str()),
             (strings(&["discharge"]), "discharge#1")
         );
-        let (keys, k) = remember(&keys, "retract:discharge");
+        let (keys, k) = remember(&keys, "retract:discharge", None);
         assert_eq!(
             (keys.clone(), k.as_str()),
             (strings(&["discharge~"]), "retract:discharge#1")
         );
-        let (keys, k) = remember(&keys, "discharge");
+        let (keys, k) = remember(&keys, "discharge", None);
         assert_eq!(k, "discharge#2");
-        let (keys, k) = remember(&keys, "retract:discharge");
+        let (keys, k) = remember(&keys, "retract:discharge", None);
         assert_eq!(k, "retract:discharge#2");
         // A new episode closes what is live; its changes alert again under
         // the next generation, and a retraction then finds the new one.
-        let (keys, _) = remember(&keys, "discharge");
-        let (keys, _) = remember(&keys, "transfer:south");
+        let (keys, _) = remember(&keys, "discharge", None);
+        let (keys, _) = remember(&keys, "transfer:south", None);
         let keys = retire(&keys);
         assert_eq!(
             keys,
             strings(&["discharge~", "discharge~", "discharge!", "transfer:south!"])
         );
-        let (keys, k) = remember(&keys, "discharge");
+        let (keys, k) = remember(&keys, "discharge", None);
         assert_eq!(k, "discharge#4");
-        let (_, k) = remember(&keys, "retract:discharge");
+        let (_, k) = remember(&keys, "retract:discharge", None);
         assert_eq!(k, "retract:discharge#4");
-        let (_, k) = remember(&keys, "transfer:south");
+        let (_, k) = remember(&keys, "transfer:south", None);
         assert_eq!(k, "transfer:south#2");
     }
 
     #[test]
     fn a_transfer_leaves_the_one_before_and_a_return_is_its_next_generation() {
-        let (keys, k) = remember(&strings(&["admit"]), "transfer:south");
+        let (keys, k) = remember(&strings(&["admit"]), "transfer:south", None);
         let keys = leave(keys, "transfer:south", 100, &k);
         assert_eq!(keys, strings(&["admit", "transfer:south"]));
-        let (keys, k) = remember(&keys, "transfer:north");
+        let (keys, k) = remember(&keys, "transfer:north", None);
         assert_eq!(k, "transfer:north#1");
         let keys = leave(keys, "transfer:north", 200, &k);
         assert_eq!(
@@ -1503,7 +1539,7 @@ mod tests {
         );
         // Back to SOUTH: its second generation; NORTH is left in turn, and
         // a retraction of the live one names that generation.
-        let (keys, k) = remember(&keys, "transfer:south");
+        let (keys, k) = remember(&keys, "transfer:south", None);
         assert_eq!(k, "transfer:south#2");
         let keys = leave(keys, "transfer:south", 300, &k);
         assert_eq!(
@@ -1515,12 +1551,12 @@ mod tests {
                 "transfer:south"
             ])
         );
-        let (keys, k) = remember(&keys, "retract:transfer:south");
+        let (keys, k) = remember(&keys, "retract:transfer:south", None);
         assert_eq!(k, "retract:transfer:south#2");
         // The last move (back to SOUTH) cancelled: NORTH, left by it, is
         // where the patient is again; an A12 of the move into NORTH then
         // finds its transfer live.
-        let revived = revive(keys.clone(), "transfer:south#2");
+        let revived = revive(keys.clone(), "transfer:south#2", None);
         assert_eq!(
             revived,
             strings(&[
@@ -1530,9 +1566,9 @@ mod tests {
                 "transfer:south~"
             ])
         );
-        let (revived, k) = remember(&revived, "retract:transfer:north");
+        let (revived, k) = remember(&revived, "retract:transfer:north", None);
         assert_eq!(k, "retract:transfer:north#1");
-        let revived = revive(revived, "transfer:north#1");
+        let revived = revive(revived, "transfer:north#1", None);
         assert_eq!(
             revived,
             strings(&[
@@ -1544,10 +1580,10 @@ mod tests {
         );
         // And the first move cancelled too: its own generation, the first,
         // not the second's again.
-        let (revived, k) = remember(&revived, "retract:transfer:south");
+        let (revived, k) = remember(&revived, "retract:transfer:south", None);
         assert_eq!(k, "retract:transfer:south#1");
         assert_eq!(
-            revive(revived, "transfer:south#1"),
+            revive(revived, "transfer:south#1", None),
             strings(&[
                 "admit",
                 "transfer:south~",
@@ -1577,23 +1613,67 @@ mod tests {
             "transfer:north",
             "discharge",
         ]));
-        let (keys, _) = remember(&keys, "admit");
+        let (keys, _) = remember(&keys, "admit", None);
         // The new episode's move to SOUTH, cancelled: it left nothing, so
         // nothing is live again, least of all episode 1's SOUTH.
-        let (keys, k) = remember(&keys, "transfer:south");
+        let (keys, k) = remember(&keys, "transfer:south", None);
         assert_eq!(k, "transfer:south#2");
         let keys = leave(keys, "transfer:south", 500, &k);
-        let (keys, k) = remember(&keys, "retract:transfer:south");
+        let (keys, k) = remember(&keys, "retract:transfer:south", None);
         assert_eq!(k, "retract:transfer:south#2");
-        let keys = revive(keys, "transfer:south#2");
+        let keys = revive(keys, "transfer:south#2", None);
         assert!(
             keys.iter()
                 .all(|k| Ended::of(k).1.is_some() || k == "admit"),
             "{keys:?}"
         );
         // So the real move to SOUTH is news, under a third generation.
-        let (_, k) = remember(&keys, "transfer:south");
+        let (_, k) = remember(&keys, "transfer:south", None);
         assert_eq!(k, "transfer:south#3");
+    }
+
+    #[test]
+    fn a_transfers_cancellation_keeps_its_time() {
+        let keys = strings(&["admit", "transfer:south"]);
+        let (keys, k) = remember(&keys, "retract:transfer:south", Some(1100));
+        assert_eq!(k, "retract:transfer:south#1");
+        assert_eq!(keys, strings(&["admit", "transfer:south~1100"]));
+        assert_eq!(
+            Ended::of(&keys[1]),
+            ("transfer:south", Some(Ended::Cancelled(Some(1100))))
+        );
+        // Other changes' cancellations, and a time that did not read, keep
+        // the bare mark.
+        let (keys, _) = remember(&keys, "retract:admit", Some(1200));
+        assert_eq!(keys, strings(&["admit~", "transfer:south~1100"]));
+        let (keys, _) = remember(&keys, "transfer:north", Some(1300));
+        let (keys, _) = remember(&keys, "retract:transfer:north", None);
+        assert_eq!(keys[2], "transfer:north~");
+        // The move made again is the change's next generation.
+        let (_, k) = remember(&keys, "transfer:south", Some(1400));
+        assert_eq!(k, "transfer:south#2");
+    }
+
+    #[test]
+    fn unnamed_marks_of_a_closed_episode_stay_left() {
+        // Written before marks named their transfer: the first stay went
+        // SOUTH, then NORTH (SOUTH left at 1200), and was discharged at
+        // 1300; the readmission's move to SOUTH was cancelled.
+        let keys = strings(&[
+            "admit!",
+            "transfer:south^1200",
+            "transfer:north!",
+            "discharge!",
+            "admit",
+            "transfer:south~",
+        ]);
+        assert_eq!(revive(keys.clone(), "transfer:south#2", Some(1300)), keys);
+        // Within the live episode, the old rule still applies.
+        let keys = strings(&["admit", "transfer:south^1200", "transfer:north~"]);
+        assert_eq!(
+            revive(keys, "transfer:north#1", Some(1000)),
+            strings(&["admit", "transfer:south", "transfer:north~"])
+        );
     }
 
     #[test]
@@ -1605,7 +1685,7 @@ mod tests {
             "transfer:south~",
         ]);
         assert_eq!(
-            revive(keys, "transfer:south#2"),
+            revive(keys, "transfer:south#2", None),
             strings(&[
                 "admit",
                 "transfer:south^200",

@@ -204,6 +204,9 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
         // Then the move before it is cancelled too (PV1-3 where she was
         // before it, PV1-6.4 where it went): she is back at SOUTH.
         send(adt("T9", "A12", "202612081200", JANE, &moved(north, south))).await;
+        // The first A12 replayed under a new control id: not news, though
+        // SOUTH's first move is live again (it would retract that one).
+        send(adt("T8b", "A12", "202612081100", JANE, &moved("", north))).await;
         // And the first move (into SOUTH) as well: a retraction of its own
         // generation, not the last move's again.
         send(adt(
@@ -244,7 +247,7 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
         // 8. A stay moved SOUTH and back to NORTH, discharged, readmitted
         // under the same number, moved to SOUTH again and that move
         // cancelled: the first stay's SOUTH is not where she is, so the
-        // move to SOUTH made again is news.
+        // move to SOUTH made again (later than the cancellation) is news.
         let moved = |from: &str, to: &str| {
             let mut fields = vec![""; 43];
             fields[0] = "I";
@@ -260,27 +263,36 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
         send(adt("U5", "A01", "202612110800", JANE, &moved("", north))).await;
         send(adt("U6", "A02", "202612111000", JANE, &moved(north, south))).await;
         send(adt("U7", "A12", "202612111010", JANE, &moved("", north))).await;
+        // The cancelled move replayed under a new control id is not news.
+        send(adt(
+            "U6b",
+            "A02",
+            "202612111000",
+            JANE,
+            &moved(north, south),
+        ))
+        .await;
         send(adt("U8", "A02", "202612111100", JANE, &moved(north, south))).await;
-        let keys: Vec<String> = keyed(&a)
+        let keys: Vec<(String, String)> = keyed(&a)
             .await
             .into_iter()
             .filter(|x| x.2.starts_with("2026121"))
-            .map(|x| x.3)
+            .map(|x| (x.3, x.2))
             .collect();
-        assert_eq!(
-            keys,
-            [
-                "admit#1",
-                "transfer:southhosp#1",
-                "transfer:northhosp#1",
-                "discharge#1",
-                "admit#2",
-                "transfer:southhosp#2",
-                "retract:transfer:southhosp#2",
-                "transfer:southhosp#3"
-            ],
-            "{e}: a move made again after its cancellation"
-        );
+        let want: Vec<(String, String)> = [
+            ("admit#1", "202612100800"),
+            ("transfer:southhosp#1", "202612101000"),
+            ("transfer:northhosp#1", "202612101100"),
+            ("discharge#1", "202612101200"),
+            ("admit#2", "202612110800"),
+            ("transfer:southhosp#2", "202612111000"),
+            ("retract:transfer:southhosp#2", "202612111010"),
+            ("transfer:southhosp#3", "202612111100"),
+        ]
+        .iter()
+        .map(|(k, t)| ((*k).to_string(), (*t).to_string()))
+        .collect();
+        assert_eq!(keys, want, "{e}: a move made again after its cancellation");
         a.stop().await;
     }
 }
