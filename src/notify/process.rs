@@ -437,12 +437,14 @@ impl Notifier {
                 .max();
             left.is_some_and(|t| at.is_none_or(|at| at <= t))
         };
-        // A transfer cancelled (A12) is news again only when timed after its
-        // cancellation, and a transfer's retraction only when timed after
-        // every one before it (A12s cancel moves latest first, each later
-        // than the last): else it is the move, or an A12, replayed under a
-        // new control id. Without this a replayed A12 retracted the transfer
-        // the A12 after it had revived.
+        // A transfer cancelled (A12) is news again unless timed before its
+        // cancellation, and a transfer's retraction unless timed before a
+        // transfer retraction already made (A12s cancel moves latest first,
+        // each no earlier than the last): else it is the move, or an A12,
+        // replayed under a new control id, which carries its original time.
+        // Without this a replayed A12 retracted the transfer the A12 after
+        // it had revived. Strictly before: EVN-2 is often to the minute, and
+        // two A12s, or an A12 and the corrected move, in one minute are real.
         let cancelled_since = |key: &str| {
             let (retraction, base) = match key.strip_prefix("retract:") {
                 Some(base) => (true, base),
@@ -460,7 +462,7 @@ impl Notifier {
                     _ => None,
                 })
                 .max();
-            cancelled.is_some_and(|t| at.is_none_or(|at| at <= t))
+            cancelled.is_some_and(|t| at.is_none_or(|at| at < t))
         };
         let change = match change {
             Change::Alert { key, .. }

@@ -207,12 +207,12 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
         // The first A12 replayed under a new control id: not news, though
         // SOUTH's first move is live again (it would retract that one).
         send(adt("T8b", "A12", "202612081100", JANE, &moved("", north))).await;
-        // And the first move (into SOUTH) as well: a retraction of its own
-        // generation, not the last move's again.
+        // And the first move (into SOUTH) as well, in the same minute: a
+        // retraction of its own generation, not the last move's again.
         send(adt(
             "T10",
             "A12",
-            "202612081300",
+            "202612081200",
             JANE,
             &moved(south, north),
         ))
@@ -224,7 +224,7 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
             row("carol@a.test", "transfer", "202612081000"),
             row("carol@a.test", "retraction", "202612081100"),
             row("carol@a.test", "retraction", "202612081200"),
-            row("carol@a.test", "retraction", "202612081300"),
+            row("carol@a.test", "retraction", "202612081200"),
         ]);
         assert_eq!(filed(&a).await, want, "{e}: transfers and a return");
         let keys: Vec<String> = keyed(&a)
@@ -247,7 +247,7 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
         // 8. A stay moved SOUTH and back to NORTH, discharged, readmitted
         // under the same number, moved to SOUTH again and that move
         // cancelled: the first stay's SOUTH is not where she is, so the
-        // move to SOUTH made again (later than the cancellation) is news.
+        // move to SOUTH made again (in the cancellation's minute) is news.
         let moved = |from: &str, to: &str| {
             let mut fields = vec![""; 43];
             fields[0] = "I";
@@ -272,7 +272,7 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
             &moved(north, south),
         ))
         .await;
-        send(adt("U8", "A02", "202612111100", JANE, &moved(north, south))).await;
+        send(adt("U8", "A02", "202612111010", JANE, &moved(north, south))).await;
         let keys: Vec<(String, String)> = keyed(&a)
             .await
             .into_iter()
@@ -287,7 +287,7 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
             ("admit#2", "202612110800"),
             ("transfer:southhosp#2", "202612111000"),
             ("retract:transfer:southhosp#2", "202612111010"),
-            ("transfer:southhosp#3", "202612111100"),
+            ("transfer:southhosp#3", "202612111010"),
         ]
         .iter()
         .map(|(k, t)| ((*k).to_string(), (*t).to_string()))
