@@ -32,6 +32,17 @@ fn pv1(class: &str, visit: &str, admitted: &str) -> String {
     fields.join("|")
 }
 
+/// An inpatient PV1 for `visit`: PV1-3 `to`, PV1-6 `from` (where the
+/// patient was, or for an A12 where the cancelled move went).
+fn inpatient(visit: &str, from: &str, to: &str) -> String {
+    let mut fields = vec![""; 43];
+    fields[0] = "I";
+    fields[1] = to;
+    fields[4] = from;
+    fields[17] = visit;
+    fields.join("|")
+}
+
 const JANE: &str = "PID|1||MRN1^^^NORTH^MR||Doe^Jane||19800102|F";
 const JOHN: &str = "PID|1||MRN2^^^NORTH^MR||Roe^John||19700304|M";
 
@@ -183,14 +194,7 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
         // back (one feed, one visit number): each move into another
         // hospital is news, a return to one already left included; the
         // moves replayed are not; an A12 cancels the latest.
-        let moved = |from: &str, to: &str| {
-            let mut fields = vec![""; 43];
-            fields[0] = "I";
-            fields[1] = to;
-            fields[4] = from;
-            fields[17] = "V8";
-            fields.join("|")
-        };
+        let moved = |from: &str, to: &str| inpatient("V8", from, to);
         let (north, south) = ("W^1^A^NORTHHOSP", "W^2^B^SOUTHHOSP");
         send(adt("T1", "A01", "202612060800", JANE, &moved("", north))).await;
         send(adt("T2", "A02", "202612061000", JANE, &moved(north, south))).await;
@@ -248,14 +252,7 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
         // under the same number, moved to SOUTH again and that move
         // cancelled: the first stay's SOUTH is not where she is, so the
         // move to SOUTH made again (in the cancellation's minute) is news.
-        let moved = |from: &str, to: &str| {
-            let mut fields = vec![""; 43];
-            fields[0] = "I";
-            fields[1] = to;
-            fields[4] = from;
-            fields[17] = "V9";
-            fields.join("|")
-        };
+        let moved = |from: &str, to: &str| inpatient("V9", from, to);
         send(adt("U1", "A01", "202612100800", JANE, &moved("", north))).await;
         send(adt("U2", "A02", "202612101000", JANE, &moved(north, south))).await;
         send(adt("U3", "A02", "202612101100", JANE, &moved(south, north))).await;
