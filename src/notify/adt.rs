@@ -519,15 +519,15 @@ pub enum Change {
 
 /// How a change in an encounter's alerted list ended: `admit~` was cancelled
 /// (a retraction; a transfer's, `transfer:south~1795000000`, keeps the
-/// retraction's time in Unix seconds), `admit!` was closed (a new episode of the encounter
-/// began), `transfer:south^1795000000@transfer:north#1` was left (a later
+/// retraction's time in Unix seconds), `admit!` was closed (a new episode of
+/// the encounter began), `transfer:south^1795000000@transfer:north#1` was left (a later
 /// transfer, timed then in Unix seconds and alerted under the key after the
 /// `@`, took the patient elsewhere). A change without a mark is live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended<'a> {
     /// A retraction cancelled it; for a transfer, the retraction's time
-    /// when it read. A transfer into the same facility, or a retraction of
-    /// one, timed no later is a replay, not news.
+    /// when it read. A transfer into the same facility timed before it, or
+    /// a transfer's retraction timed before it, is a replay, not news.
     Cancelled(Option<i64>),
     /// Its episode is over.
     Closed,

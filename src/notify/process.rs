@@ -840,6 +840,7 @@ pub(super) enum Filing {
 /// entry is), so an entry's generation is its place among its change's.
 /// That holds when an A12 revives an older transfer (see [`revive`]),
 /// which then is not the last of its facility's.
+///
 /// A transfer's retraction, timed `at`, marks it with that time
 /// (`transfer:south~<unix>`), for the replays `advance` ignores.
 fn remember(alerted: &[String], key: &str, at: Option<i64>) -> (Vec<String>, String) {
