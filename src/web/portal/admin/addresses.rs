@@ -271,21 +271,7 @@ async fn enable(
     Path(id): Path<i64>,
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, WebError> {
-    v.check_csrf(&f.csrf)?;
-    let mut conn = state.hisp.conn().await?;
-    let row = addresses::by_id(&mut conn, id).await?;
-    drop(conn);
-    match state
-        .hisp
-        .address_enable(&row.address, &v.user.username)
-        .await
-    {
-        Ok(()) => Ok(Redirect::to("/admin/addresses?done=address-enabled").into_response()),
-        Err(e) => {
-            let msg = fixable(e)?;
-            view(&state, &v, None, Some(msg), Typed::default()).await
-        }
-    }
+    switch(&state, &v, id, &f, true).await
 }
 
 async fn disable(
@@ -294,23 +280,42 @@ async fn disable(
     Path(id): Path<i64>,
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, WebError> {
+    switch(&state, &v, id, &f, false).await
+}
+
+/// Enable or disable the address `id`; an admin may not disable their own.
+async fn switch(
+    state: &AppState,
+    v: &Viewer,
+    id: i64,
+    f: &CsrfOnly,
+    enable: bool,
+) -> Result<Response, WebError> {
     v.check_csrf(&f.csrf)?;
     let mut conn = state.hisp.conn().await?;
     let row = addresses::by_id(&mut conn, id).await?;
     drop(conn);
-    if row.owner_user_id == Some(v.user.id) {
+    if !enable && row.owner_user_id == Some(v.user.id) {
         let msg = "You cannot disable your own address here: it could lock you out. Ask another admin, or use the command line.".to_string();
-        return view(&state, &v, None, Some(msg), Typed::default()).await;
+        return view(state, v, None, Some(msg), Typed::default()).await;
     }
-    match state
-        .hisp
-        .address_disable(&row.address, &v.user.username)
-        .await
-    {
-        Ok(()) => Ok(Redirect::to("/admin/addresses?done=address-disabled").into_response()),
+    let actor = &v.user.username;
+    let (done, switched) = if enable {
+        (
+            state.hisp.address_enable(&row.address, actor).await,
+            "address-enabled",
+        )
+    } else {
+        (
+            state.hisp.address_disable(&row.address, actor).await,
+            "address-disabled",
+        )
+    };
+    match done {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/addresses?done={switched}")).into_response()),
         Err(e) => {
             let msg = fixable(e)?;
-            view(&state, &v, None, Some(msg), Typed::default()).await
+            view(state, v, None, Some(msg), Typed::default()).await
         }
     }
 }
