@@ -37,6 +37,14 @@
 //! - the notify worker's drain: time from the first send of a run until every
 //!   ADT row of the run is `done`.
 //!
+//! - (d) ACK latency of one sequential connection while 20 MiB Direct messages
+//!   go through the node's agent in two back-to-back streams (`Hisp::outgoing` from
+//!   `dana@bench.test` to carol, then `Hisp::incoming`: what submission and
+//!   local delivery run, without storing the message, so the phase measures the
+//!   agent's CPU and not the disk), next to the same connection's latency just
+//!   before, with no large message in flight. `HISP_BENCH_LARGE=N` sets the
+//!   messages per connection run (2,000; 0 skips the phase).
+//!
 //! Targets (issue 6): 20 connections ≥ 5,000 messages/s with ACK p99 < 20 ms;
 //! alert ready within 1 s (p99) of the ACK.
 //!
@@ -50,10 +58,12 @@ use std::time::{Duration, Instant};
 
 use hisp::clock;
 use hisp::config::Config;
+use hisp::direct::outgoing::Outcome;
 use hisp::direct::{DirectAddress, Domain};
 use hisp::hl7::{Framer, frame, parse_ack};
 use hisp::ops::Hisp;
 use hisp::ops::address::NewAddress;
+use hisp::ops::agent::NoRemote;
 use hisp::ops::setup::{self, InitOptions};
 use hisp::server::{self, DnsSockets, Listeners};
 use hisp::store::users::Role;
@@ -70,6 +80,13 @@ const IDLE_SAMPLE: usize = 20;
 const WARMUP: usize = 50;
 const FACILITY: &str = "NORTHHOSP";
 const POLL: Duration = Duration::from_millis(2);
+/// Messages on the connection of each half of phase (d).
+const DEFAULT_LARGE_SEQ: usize = 2_000;
+/// The size of phase (d)'s Direct messages.
+const LARGE: usize = 20 * 1024 * 1024;
+/// Phase (d)'s concurrent streams of large messages: two, as when two
+/// practices send scans at once, so that both runtime workers can be busy.
+const LARGE_STREAMS: usize = 2;
 /// How long the notify worker may take to finish a run before the bench gives up.
 const DRAIN_LIMIT: Duration = Duration::from_secs(600);
 
@@ -471,23 +488,26 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
-async fn bench(parallel: usize, seq: usize) {
+async fn bench(parallel: usize, seq: usize, large_seq: usize) {
     let t = Instant::now();
     let mut node = Node::new("bench.test").await;
     let carol = DirectAddress::parse("carol@bench.test").expect("addr");
-    node.hisp
-        .address_add(
-            NewAddress {
-                address: carol.clone(),
-                name: Some("Carol".to_string()),
-                role: Role::CareManager,
-                password: Some("bench password, not secret".to_string()),
-                single_use: None,
-            },
-            "bench",
-        )
-        .await
-        .expect("care manager");
+    let dana = DirectAddress::parse("dana@bench.test").expect("addr");
+    for (address, role) in [(&carol, Role::CareManager), (&dana, Role::Provider)] {
+        node.hisp
+            .address_add(
+                NewAddress {
+                    address: address.clone(),
+                    name: None,
+                    role,
+                    password: Some("bench password, not secret".to_string()),
+                    single_use: None,
+                },
+                "bench",
+            )
+            .await
+            .expect("address");
+    }
     node.start().await;
     node.hisp
         .feed_add(FACILITY, "North", false, "bench")
@@ -540,6 +560,15 @@ async fn bench(parallel: usize, seq: usize) {
     let _ = stop_tx.send(true);
     let _ = poll.await;
 
+    let large = if large_seq > 0 {
+        eprintln!(
+            "== (d) 1 connection, {large_seq} messages, then {large_seq} more beside 20 MiB Direct messages"
+        );
+        Some(large_phase(&node, &dana, &carol, large_seq).await)
+    } else {
+        None
+    };
+
     let alerts = node.count("SELECT count(*) FROM alerts").await;
     let seen = std::mem::take(&mut *seen.lock().expect("lock"));
     println!();
@@ -548,13 +577,136 @@ async fn bench(parallel: usize, seq: usize) {
     print_alerts("under (a) 1-connection load", &a.acked, &seen);
     print_alerts("under (b) 20-connection load", &b.acked, &seen);
     print_alerts("idle, one at a time", &idle_acked, &seen);
-    let expected = (WARMUP / ROSTERED_EVERY) + a.acked.len() + b.acked.len() + idle_acked.len();
+    let mut expected = (WARMUP / ROSTERED_EVERY) + a.acked.len() + b.acked.len() + idle_acked.len();
+    if let Some(d) = &large {
+        expected += d.quiet.acked.len() + d.busy.acked.len();
+        print_large(d);
+    }
     println!(
         "alerts filed: {alerts} (expected {expected}); load average during (a)+(b): {load0} -> {load1}; \
          {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     node.shutdown().await;
+}
+
+/// Phase (d): the same connection run with no large message in flight, then
+/// beside a back-to-back stream of 20 MiB Direct messages.
+struct Large {
+    quiet: Run,
+    busy: Run,
+    /// Large messages through the agent while `busy` ran (the last may end after).
+    submitted: usize,
+    /// Seconds per large message's round trip through the agent, sorted.
+    submit_secs: Vec<f64>,
+}
+
+async fn large_phase(node: &Node, from: &DirectAddress, to: &DirectAddress, n: usize) -> Large {
+    let quiet = run(node, "quiet", "DQ", 1, n).await;
+    drain(node, quiet.start).await.expect("quiet drained");
+    let message = large_message(from, to, LARGE);
+    let hisp = node.hisp.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (from, to) = (from.clone(), to.clone());
+    let message = Arc::new(message);
+    let streams: Vec<_> = (0..LARGE_STREAMS)
+        .map(|_| {
+            tokio::spawn(large_stream(
+                hisp.clone(),
+                from.clone(),
+                to.clone(),
+                message.clone(),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    // Let the first large message start before the connection does.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let busy = run(node, "busy", "DB", 1, n).await;
+    let _ = stop_tx.send(true);
+    let mut secs = Vec::new();
+    for s in streams {
+        secs.extend(s.await.expect("large stream"));
+    }
+    let submit_secs = sorted(secs);
+    drain(node, busy.start).await.expect("busy drained");
+    Large {
+        quiet,
+        busy,
+        submitted: submit_secs.len(),
+        submit_secs,
+    }
+}
+
+/// One stream of phase (d): the large message from `from` to `to` through the
+/// agent, again and again until `stop`; seconds per round trip.
+async fn large_stream(
+    hisp: Hisp,
+    from: DirectAddress,
+    to: DirectAddress,
+    message: Arc<Vec<u8>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<f64> {
+    let mut secs = Vec::new();
+    let rcpts = [to];
+    while !*stop.borrow_and_update() {
+        let t = Instant::now();
+        let outcomes = hisp
+            .outgoing(&message, &from, &rcpts, &NoRemote)
+            .await
+            .expect("large outgoing");
+        let Some(Outcome::Encrypted { message: raw, .. }) = outcomes.into_iter().next() else {
+            panic!("the large message was not encrypted to its recipient");
+        };
+        let opened = hisp
+            .incoming(&raw, &rcpts)
+            .await
+            .expect("large incoming")
+            .expect("large message opens");
+        assert_eq!(opened.message.len(), message.len(), "large round trip");
+        secs.push(t.elapsed().as_secs_f64());
+    }
+    secs
+}
+
+/// A `len`-byte message whose body is base64 of random bytes in 76-character
+/// lines (a scanned document, as `benches/agent.rs` makes it).
+fn large_message(from: &DirectAddress, to: &DirectAddress, len: usize) -> Vec<u8> {
+    let mut m = format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: bench scan\r\nMIME-Version: 1.0\r\n\
+         Content-Type: application/octet-stream; name=scan.bin\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n"
+    )
+    .into_bytes();
+    let mut raw = vec![0u8; 57];
+    while m.len() + 78 <= len {
+        openssl::rand::rand_bytes(&mut raw).expect("random");
+        let line = openssl::base64::encode_block(&raw);
+        m.extend_from_slice(line.as_bytes());
+        m.extend_from_slice(b"\r\n");
+    }
+    m
+}
+
+fn print_large(d: &Large) {
+    let p = |r: &Run, q: f64| pct(&r.latency, q);
+    println!(
+        "mllp   large: 1 connection, {} messages each; ACK p50 / p99 / max with no large message \
+         {:.2} / {:.2} / {:.2} ms; beside {} {} MiB Direct messages in {LARGE_STREAMS} back-to-back streams through the agent (sign, encrypt, decrypt, verify: p50 {:.0} ms each) \
+         {:.2} / {:.2} / {:.2} ms; p99 ratio busy/quiet {:.2}; not AA: {}",
+        d.quiet.messages,
+        p(&d.quiet, 50.0),
+        p(&d.quiet, 99.0),
+        p(&d.quiet, 100.0),
+        d.submitted,
+        LARGE >> 20,
+        pct(&d.submit_secs, 50.0),
+        p(&d.busy, 50.0),
+        p(&d.busy, 99.0),
+        p(&d.busy, 100.0),
+        p(&d.busy, 99.0) / p(&d.quiet, 99.0),
+        d.quiet.not_aa + d.busy.not_aa,
+    );
 }
 
 /// One rostered message on its own connection: (visit, ACK time).
@@ -588,5 +740,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(bench(parallel, seq));
+    let large_seq = std::env::var("HISP_BENCH_LARGE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_LARGE_SEQ);
+    rt.block_on(bench(parallel, seq, large_seq));
 }

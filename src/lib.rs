@@ -4,6 +4,7 @@
 //!
 //! - [`config`]: `hisp.toml`, typed and strict, with `HISP_*` overrides.
 //! - [`clock`]: the injected clock; the only reader of the wall clock.
+//! - [`cpu`]: CPU-heavy work (S/MIME) inside async code, off the worker's queue.
 //! - [`store`]: the sqlx pool (SQLite or PostgreSQL), migrations, one file per
 //!   table family, and sealing of keys and PHI under the master key.
 //! - [`audit`]: the append-only, hash-chained audit log.
@@ -22,6 +23,7 @@ pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cpu;
 pub mod direct;
 pub mod dns;
 pub mod hl7;

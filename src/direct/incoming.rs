@@ -90,19 +90,32 @@ pub async fn open(
     validator: &Validator,
 ) -> Result<Opened, IncomingError> {
     let policy = validator.policy();
-    // Decoded once: the envelope is read from the same DER that is decrypted.
-    let enveloped =
-        smime::Enveloped::load(raw).map_err(|e| IncomingError::NotDirect(e.to_string()))?;
-    check_envelope(policy, enveloped.info())?;
-    let decrypted = decrypt_any(&enveloped, keys)?;
-    let envelope = enveloped.info().clone();
-    drop(enveloped);
-    if !smime::is_signed(&decrypted) {
-        return Err(IncomingError::Unsigned);
-    }
-    // Cut out in place: a large message is not copied on its way out.
-    let verified =
-        smime::verify_owned(decrypted).map_err(|e| IncomingError::Signature(e.to_string()))?;
+    // For a large message, decoding, decryption and the signature check run
+    // with the worker's task queue handed off (`cpu::run_for`), as signing
+    // does in `outgoing::prepare`.
+    let (envelope, verified) = crate::cpu::run_for(raw.len(), || {
+        // Decoded once: the envelope is read from the same DER that is decrypted.
+        let enveloped =
+            smime::Enveloped::load(raw).map_err(|e| IncomingError::NotDirect(e.to_string()))?;
+        check_envelope(policy, enveloped.info())?;
+        let decrypted = decrypt_any(&enveloped, keys)?;
+        let envelope = enveloped.info().clone();
+        drop(enveloped);
+        if !smime::is_signed(&decrypted) {
+            return Err(IncomingError::Unsigned);
+        }
+        // Cut out in place: a large message is not copied on its way out.
+        let mut verified =
+            smime::verify_owned(decrypted).map_err(|e| IncomingError::Signature(e.to_string()))?;
+        // From here `content` is the message inside, in CRLF form.
+        let message = smime::unwrap_rfc822_owned(std::mem::take(&mut verified.content));
+        verified.content = if mime::needs_crlf(&message) {
+            mime::to_crlf(&message)
+        } else {
+            message
+        };
+        Ok((envelope, verified))
+    })?;
     let signer_summary = verified
         .signers
         .first()
@@ -118,12 +131,7 @@ pub async fn open(
         .map_err(|why| IncomingError::Algorithm(format!("signer's certificate: {why}")))?;
     let digest = signer_summary.digest.clone();
     let certs = verified.certs;
-    let message = smime::unwrap_rfc822_owned(verified.content);
-    let message = if mime::needs_crlf(&message) {
-        mime::to_crlf(&message)
-    } else {
-        message
-    };
+    let message = verified.content;
     let from = sender(&message).or_else(|| sender(raw));
     check_signer(&signer, from.as_ref())?;
     let mut verdicts = Vec::with_capacity(recipients.len());

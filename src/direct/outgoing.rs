@@ -108,9 +108,13 @@ pub async fn prepare(
             .cloned()
             .collect::<Vec<(String, String)>>()
     };
-    let wrapped = smime::wrap_rfc822(message);
-    let signed = smime::sign(&wrapped, signer.cert, signer.key, signer.chain)?;
-    drop(wrapped);
+    // For a large message the signature and each encryption run with the
+    // worker's task queue handed to another thread (`cpu::run_for`): they
+    // would hold up the other connections' tasks for up to 100 ms otherwise.
+    let signed = crate::cpu::run_for(message.len(), || {
+        let wrapped = smime::wrap_rfc822(message);
+        smime::sign(&wrapped, signer.cert, signer.key, signer.chain)
+    })?;
     let mut out = Vec::with_capacity(recipients.len());
     for r in recipients {
         let (usable, rejected) = usable_certs(r, outgoing_anchors, anchor_set, validator).await;
@@ -119,7 +123,9 @@ pub async fn prepare(
             continue;
         }
         let mut message = outer_headers(&copied);
-        smime::encrypt_into(&mut message, &signed, &usable, r.cipher, r.transport)?;
+        crate::cpu::run_for(signed.len(), || {
+            smime::encrypt_into(&mut message, &signed, &usable, r.cipher, r.transport)
+        })?;
         out.push(Outcome::Encrypted {
             address: r.address.clone(),
             message,

@@ -33,8 +33,10 @@ pub struct MessageInfo {
 
 impl MessageInfo {
     /// Read the header of `raw`; fields that are absent or malformed stay empty.
+    /// Only the header block is parsed: the body, up to the 50 MiB a message
+    /// may have, is never decoded for these fields.
     pub fn read(raw: &[u8]) -> Self {
-        let Some(msg) = notice::parse(raw) else {
+        let Some(msg) = notice::parse(header_block(raw)) else {
             return Self::default();
         };
         let raw_header = |name: &'static str| msg.header_raw(name).map(str::trim);
@@ -54,6 +56,21 @@ impl MessageInfo {
                 .is_some_and(asks_final_delivery),
         }
     }
+}
+
+/// `raw` up to and including the blank line that ends its header block (CRLF
+/// or bare LF), or all of it when there is none.
+fn header_block(raw: &[u8]) -> &[u8] {
+    let mut start = 0;
+    while let Some(i) = memchr::memchr(b'\n', raw.get(start..).unwrap_or_default()) {
+        let end = start + i + 1;
+        let line = raw.get(start..end).unwrap_or_default();
+        if line == b"\n" || line == b"\r\n" {
+            return raw.get(..end).unwrap_or(raw);
+        }
+        start = end;
+    }
+    raw
 }
 
 /// Does a Disposition-Notification-Options value ask for timely-and-reliable
@@ -171,6 +188,31 @@ mod tests {
         assert_eq!(two.from_count, 2);
         let list = MessageInfo::read(b"From: me@a.test, ceo@x.test\r\n\r\nhi\r\n");
         assert_eq!(list.from_count, 2);
+    }
+
+    #[test]
+    fn only_the_header_block_is_read() {
+        assert_eq!(
+            header_block(b"A: 1\r\nB: 2\r\n\r\nbody\r\n\r\n"),
+            b"A: 1\r\nB: 2\r\n\r\n"
+        );
+        assert_eq!(header_block(b"A: 1\nB: 2\n\nbody\n"), b"A: 1\nB: 2\n\n");
+        assert_eq!(header_block(b"\r\nbody"), b"\r\n");
+        assert_eq!(header_block(b"A: 1\r\nB: 2"), b"A: 1\r\nB: 2");
+        assert_eq!(header_block(b""), b"");
+        // A body that is itself a header block (a forwarded message's) is not
+        // read: the outer Subject and From stand.
+        let raw = b"From: a@a.test\r\nSubject: outer\r\nContent-Type: message/rfc822\r\n\r\nFrom: x@x.test\r\nSubject: inner\r\n\r\nhi\r\n";
+        let i = MessageInfo::read(raw);
+        assert_eq!(i.subject, "outer");
+        assert_eq!(i.from.map(|a| a.to_string()).as_deref(), Some("a@a.test"));
+        // The same fields as a parse of the whole message, body and all.
+        let whole = b"From: Dr A <a@a.test>\r\nTo: b@b.test\r\nSubject: =?utf-8?q?Caf=C3=A9?=\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nhi\r\n--x--\r\n";
+        let full = notice::parse(whole).expect("parses");
+        let i = MessageInfo::read(whole);
+        assert_eq!(i.subject, full.subject().unwrap_or_default());
+        assert_eq!(i.from_count, from_count(&full));
+        assert_eq!(i.to.len(), 1);
     }
 
     #[test]

@@ -183,20 +183,32 @@ fn altered_content_is_a_bad_signature() {
 #[test]
 fn wrong_key_cannot_decrypt() {
     for transport in [KeyTransport::Pkcs1v15, KeyTransport::RsaOaepSha256] {
-        let sealed = encrypted(ContentCipher::Aes256Cbc, transport);
+        let signed = signed_entity();
+        let to = std::slice::from_ref(&sam().cert);
+        let sealed = encrypt(&signed, to, ContentCipher::Aes256Cbc, transport).expect("encrypt");
         let err = decrypt(&sealed, &eve().cert, &eve().key).expect_err("not for eve");
         assert!(matches!(err, SmimeError::Decrypt(_)), "{err}");
         assert!(err.to_string().contains("no recipient matches"), "{err}");
         match decrypt(&sealed, &sam().cert, &eve().key) {
             Err(err) => assert!(matches!(err, SmimeError::Decrypt(_)), "{err}"),
-            // PKCS#1 v1.5 with implicit rejection: the wrong key yields a random
-            // content key, and about 1 in 256 of those ends in valid CBC padding.
-            // What comes out is then noise, never the content (and it fails the
-            // signature check that follows in `incoming`).
+            // When the content key does not decrypt, with PKCS#1 v1.5 or OAEP,
+            // OpenSSL's CMS goes on with a random content key rather than say
+            // so (its countermeasure to the million-message attack), and about
+            // 1 in 256 random keys ends in valid CBC padding. What comes out is
+            // then noise, never the content, and it fails the signature check
+            // that follows in `incoming`.
             Ok(opened) => {
-                assert_eq!(transport, KeyTransport::Pkcs1v15, "OAEP must fail");
-                assert_ne!(opened.entity, signed_entity(), "the wrong key opened it");
+                assert_ne!(opened.entity, signed, "the wrong key opened it");
+                assert!(verify(&opened.entity).is_err(), "noise verified");
             }
+        }
+    }
+    // With AES-GCM the random key fails the tag, so the wrong key always fails.
+    for transport in [KeyTransport::Pkcs1v15, KeyTransport::RsaOaepSha256] {
+        let sealed = encrypted(ContentCipher::Aes256Gcm, transport);
+        for _ in 0..8 {
+            let err = decrypt(&sealed, &sam().cert, &eve().key).expect_err("wrong key, GCM");
+            assert!(matches!(err, SmimeError::Decrypt(_)), "{err}");
         }
     }
 }
