@@ -367,6 +367,81 @@ struct Run {
     acked: Vec<(String, Instant)>,
     start: Instant,
     drained: Option<f64>,
+    /// Process CPU and host CPU stall at the start, then their growth until drained.
+    cpu0: Cpu,
+    cpu: Option<Cpu>,
+}
+
+/// This process's CPU time (all threads: server, worker and client) and the
+/// host's CPU pressure (`/proc/pressure/cpu`, "some": time in which at least one
+/// runnable task waited for a CPU), both in microseconds. Wall-clock rates on a
+/// shared machine move with other tenants; CPU per message does much less, and the
+/// stall figure says how contended the run was.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    process_us: Option<u64>,
+    stall_us: Option<u64>,
+    /// The host's CPU time split from /proc/stat's `cpu` line, in ticks:
+    /// idle (idle + iowait), steal (taken by the hypervisor), and the total.
+    host: Option<[u64; 3]>,
+}
+
+impl Cpu {
+    fn now() -> Cpu {
+        // Fields 14 and 15 of /proc/self/stat (utime, stime) in clock ticks
+        // (USER_HZ, 100 on Linux); the command name before them may hold spaces,
+        // so count from the closing parenthesis.
+        let process_us = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| {
+                let rest = &s[s.rfind(')')? + 1..];
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+                Some(ticks * 10_000)
+            });
+        let stall_us = std::fs::read_to_string("/proc/pressure/cpu")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("some"))?;
+                line.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix("total="))?
+                    .parse()
+                    .ok()
+            });
+        let host = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+            let f: Vec<u64> = s
+                .lines()
+                .next()?
+                .split_whitespace()
+                .skip(1)
+                .take(8)
+                .map(|v| v.parse().ok())
+                .collect::<Option<_>>()?;
+            (f.len() == 8).then(|| [f[3] + f[4], f[7], f.iter().sum()])
+        });
+        Cpu {
+            process_us,
+            stall_us,
+            host,
+        }
+    }
+
+    fn since(self, start: Cpu) -> Cpu {
+        Cpu {
+            process_us: self.process_us.zip(start.process_us).map(|(b, a)| b - a),
+            stall_us: self.stall_us.zip(start.stall_us).map(|(b, a)| b - a),
+            host: self
+                .host
+                .zip(start.host)
+                .map(|(b, a)| [b[0] - a[0], b[1] - a[1], b[2] - a[2]]),
+        }
+    }
+}
+
+/// Wait until the worker has drained `r`, then record the time and CPU it took.
+async fn finish(node: &Node, r: &mut Run) {
+    r.drained = drain(node, r.start).await;
+    r.cpu = Some(Cpu::now().since(r.cpu0));
 }
 
 async fn run(node: &Node, label: &str, tag: &str, conns: usize, n: usize) -> Run {
@@ -375,6 +450,7 @@ async fn run(node: &Node, label: &str, tag: &str, conns: usize, n: usize) -> Run
     for (i, m) in all.into_iter().enumerate() {
         parts[i % conns].push(m);
     }
+    let cpu0 = Cpu::now();
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for part in parts {
@@ -390,6 +466,8 @@ async fn run(node: &Node, label: &str, tag: &str, conns: usize, n: usize) -> Run
         acked: Vec::new(),
         start,
         drained: None,
+        cpu0,
+        cpu: None,
     };
     while let Some(s) = tasks.join_next().await {
         let s = s.expect("sender");
@@ -472,6 +550,36 @@ fn print_run(r: &Run) {
             None => format!("NOT within {} s", DRAIN_LIMIT.as_secs()),
         }
     );
+    if let (Some(cpu), Some(d)) = (r.cpu, r.drained) {
+        if let Some(us) = cpu.process_us {
+            let per = us as f64 / r.messages as f64;
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+            line.push_str(&format!(
+                "; CPU {per:.0} us/msg until drained (client included)"
+            ));
+            // Only many connections can keep every core busy; one connection
+            // waits for each ACK, so its rate is bound by latency, not CPU.
+            if r.conns == CONNECTIONS {
+                line.push_str(&format!(
+                    ", so {cores:.0} cores would ingest and drain {:.0} msgs/s",
+                    cores * 1e6 / per
+                ));
+            }
+        }
+        if let Some(stall) = cpu.stall_us {
+            line.push_str(&format!(
+                "; host CPU stall (PSI some) {:.0}% of the time",
+                stall as f64 / (d * 1e6) * 100.0
+            ));
+        }
+        if let Some([idle, steal, total]) = cpu.host.filter(|h| h[2] > 0) {
+            line.push_str(&format!(
+                "; host CPUs idle {:.0}%, stolen by the hypervisor {:.0}%",
+                idle as f64 / total as f64 * 100.0,
+                steal as f64 / total as f64 * 100.0
+            ));
+        }
+    }
     if r.conns == CONNECTIONS {
         line.push_str(&format!(
             "; target >= 5,000 msgs/s: {}; target p99 < 20 ms: {}",
@@ -533,11 +641,11 @@ async fn bench(parallel: usize, seq: usize, large_seq: usize) {
     let load0 = loadavg();
     eprintln!("== (a) 1 connection, {seq} messages");
     let mut a = run(&node, "seq", "S", 1, seq).await;
-    a.drained = drain(&node, a.start).await;
+    finish(&node, &mut a).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     eprintln!("== (b) {CONNECTIONS} connections, {parallel} messages");
     let mut b = run(&node, "par", "P", CONNECTIONS, parallel).await;
-    b.drained = drain(&node, b.start).await;
+    finish(&node, &mut b).await;
     let load1 = loadavg();
 
     eprintln!(
