@@ -8,7 +8,7 @@
 //! A08 updates without alerting, A40/A34/A36 merge and A47 corrects
 //! identifiers, A28/A31 update the patient index.
 
-use super::mpi::placeholder_identifier;
+use super::mpi::{placeholder_identifier, ssa_authority};
 use crate::hl7::Message;
 use crate::store::notify::StoredPatient;
 
@@ -215,11 +215,35 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
             .collect(),
         discharge_disposition: shown.disposition,
         discharged_to: shown.discharged_to,
-        event_time: opt(msg, "EVN-2.1").unwrap_or_else(|| header.timestamp.clone()),
+        event_time: opt(msg, "EVN-2.1")
+            .map(|t| with_offset_of(t, &header.timestamp))
+            .unwrap_or_else(|| header.timestamp.clone()),
         control_id: header.control_id.clone(),
         merged: merges(msg),
         prior_visit: opt(msg, "MRG-5.1").filter(|v| !placeholder_identifier(v, "")),
     })
+}
+
+/// A time's UTC offset (`±HHMM` after its date), when it has one.
+fn utc_offset(ts: &str) -> Option<&str> {
+    let ts = ts.trim();
+    let i = 8 + ts.get(8..)?.find(['+', '-'])?;
+    let o = &ts[i..];
+    (o.len() == 5 && o[1..].bytes().all(|b| b.is_ascii_digit())).then_some(o)
+}
+
+/// EVN-2 read in MSH-7's time zone when it gives none and MSH-7 does: HL7
+/// reads a time without an offset as the sender's local time, and a message
+/// without EVN-2 is timed by MSH-7, so a feed that offsets MSH-7 alone would
+/// otherwise have that message's time, read as UTC, hours off its
+/// neighbours' (an A03 timed after the readmission that follows it).
+fn with_offset_of(evn2: String, msh7: &str) -> String {
+    match (utc_offset(&evn2), utc_offset(msh7)) {
+        (None, Some(o)) if crate::hl7::timestamp(&evn2).is_some() => {
+            format!("{}{o}", evn2.trim())
+        }
+        _ => evn2,
+    }
 }
 
 /// The trigger event: MSH-9.2, else EVN-1 (v2.3 feeds that send MSH-9 =
@@ -293,31 +317,75 @@ pub struct Merge {
     pub survivor: (String, String),
 }
 
-/// Each CX of `field` that names someone: (CX.1, CX.4.1), placeholders left
-/// out (`mpi::placeholder_identifier`).
+/// How many repetitions of an identifier field (PID-3, MRG-1) are read:
+/// an HIE's PID-3 lists a few, and a bound keeps a hostile or broken feed's
+/// thousands of repetitions from costing a merge per pair.
+pub const MAX_IDENTIFIERS: usize = 20;
+
+/// Each CX of `field` that names someone: (CX.1, its assigning authority
+/// ([`cx_authority`])), placeholders left out (`mpi::placeholder_identifier`),
+/// each once, the first [`MAX_IDENTIFIERS`] repetitions.
 fn identifiers(field: Option<crate::hl7::Field<'_>>) -> Vec<(String, String)> {
     let Some(field) = field else {
         return Vec::new();
     };
-    field
-        .repetitions()
-        .filter_map(|r| {
-            let value = r.component(1)?.text().trim().to_string();
-            let authority = r
-                .component(4)
-                .and_then(|c| c.subcomponent(1))
+    let mut out: Vec<(String, String)> = Vec::new();
+    for r in field.repetitions().take(MAX_IDENTIFIERS) {
+        let Some(value) = r.component(1).map(|c| c.text().trim().to_string()) else {
+            continue;
+        };
+        let hd = |n: usize| {
+            r.component(4)
+                .and_then(|c| c.subcomponent(n))
                 .map(|s| s.text().trim().to_string())
-                .unwrap_or_default();
-            let named = !value.is_empty() && value != "\"\"";
-            (named && !placeholder_identifier(&value, &authority)).then_some((value, authority))
-        })
-        .collect()
+                .filter(|s| !s.is_empty() && s != "\"\"")
+        };
+        let authority = hd(1).or_else(|| hd(2)).unwrap_or_default();
+        let named = !value.is_empty() && value != "\"\"";
+        let id = (value, authority);
+        if named && !placeholder_identifier(&id.0, &id.1) && !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
 }
 
+/// CX.4 of PID-3's `n`th repetition: the HD's namespace id, else its
+/// universal id. Feeds that name the authority only by OID
+/// (`M1^^^&2.16.840.1.113883.19.5&ISO^MR`) are common; read as HD.1 alone
+/// they had no authority, so the identifier matched no roster entry or
+/// consent. As for MSH-4 and PV1-3.4 ([`facility`]).
+fn cx_authority(msg: &Message, n: usize) -> String {
+    opt(msg, &format!("PID-3[{n}].4.1"))
+        .or_else(|| opt(msg, &format!("PID-3[{n}].4.2")))
+        .unwrap_or_default()
+}
+
+/// The digits of a TN (XTN.1: `[(999)]999-9999[X99999][B99999][C any
+/// text]`) before its extension, beeper or comment: `(203)555-0142X12` is
+/// 2035550142, not 203555014212 (whose last ten digits are another number).
+fn phone_digits(tn: &str) -> String {
+    let mut out = String::new();
+    for c in tn.chars() {
+        if c.is_ascii_digit() {
+            out.push(c);
+        } else if c.is_alphabetic() && !out.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
+/// At most this many merges are read from one message (each rewrites
+/// roster entries and consents): an ADT_A39 merges a few patients, not
+/// thousands.
+pub const MAX_MERGES: usize = 100;
+
 /// The merges of a message: an MRG segment belongs to the PID before it
-/// (ADT_A39 repeats the PID/MRG group, one per patient merged).
+/// (ADT_A39 repeats the PID/MRG group, one per patient merged). Each merge
+/// once, the first [`MAX_MERGES`].
 fn merges(msg: &Message) -> Vec<Merge> {
-    let mut out = Vec::new();
+    let mut out: Vec<Merge> = Vec::new();
     let mut group = Vec::new();
     for seg in msg.segments() {
         if seg.is("PID") {
@@ -329,8 +397,16 @@ fn merges(msg: &Message) -> Vec<Merge> {
                     .iter()
                     .find(|(_, a)| !authority.is_empty() && a.eq_ignore_ascii_case(authority));
                 if let Some(survivor) = same.or(group.first()) {
-                    let survivor = survivor.clone();
-                    out.push(Merge { retired, survivor });
+                    let merge = Merge {
+                        retired,
+                        survivor: survivor.clone(),
+                    };
+                    if !out.contains(&merge) {
+                        out.push(merge);
+                    }
+                    if out.len() >= MAX_MERGES {
+                        return out;
+                    }
                 }
             }
         }
@@ -416,14 +492,14 @@ const NEVER_SHOWN: [&str; 5] = ["SS", "SSN", "NI", "DL", "PPN"];
 /// identifier type code).
 fn typed_identifiers(msg: &Message) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
-    for n in 1..=20 {
+    for n in 1..=MAX_IDENTIFIERS {
         let Some(value) = opt(msg, &format!("PID-3[{n}].1")) else {
             if msg.get(&format!("PID-3[{n}]")).is_none() {
                 break;
             }
             continue;
         };
-        let authority = valued(msg, &format!("PID-3[{n}].4.1"));
+        let authority = cx_authority(msg, n);
         if placeholder_identifier(&value, &authority) {
             continue;
         }
@@ -436,18 +512,28 @@ fn typed_identifiers(msg: &Message) -> Vec<(String, String, String)> {
 }
 
 /// The alert's MRN among `ids` ([`typed_identifiers`]): the first typed
-/// `MR`, else the first with no type (v2.3 feeds send the MRN untyped).
+/// `MR` (or `MRN`, a common local code: table 0203 is user-defined before
+/// v2.5), else the first with no type (v2.3 feeds send the MRN untyped),
+/// never one an alert may not show (an untyped SSN is no MRN).
 fn medical_record(ids: &[(String, String, String)]) -> Option<(String, String)> {
+    let ids: Vec<_> = ids.iter().filter(|i| shown(i)).collect();
     ids.iter()
-        .find(|(_, _, kind)| kind == "MR")
+        .find(|(_, _, kind)| kind == "MR" || kind == "MRN")
         .or_else(|| ids.iter().find(|(_, _, kind)| kind.is_empty()))
         .map(|(v, a, _)| (v.clone(), a.clone()))
 }
 
-/// The identifiers among `ids` an alert may show (not [`NEVER_SHOWN`]).
+/// Whether an alert may show an identifier: not of a type in [`NEVER_SHOWN`],
+/// nor from the SSA, which v2.3 feeds name by authority and leave untyped
+/// (`219456781^^^USSSA`).
+fn shown((_, authority, kind): &(String, String, String)) -> bool {
+    !NEVER_SHOWN.contains(&kind.as_str()) && !ssa_authority(authority)
+}
+
+/// The identifiers among `ids` an alert may show ([`shown`]).
 fn shown_identifiers(ids: &[(String, String, String)]) -> Vec<(String, String)> {
     ids.iter()
-        .filter(|(_, _, kind)| !NEVER_SHOWN.contains(&kind.as_str()))
+        .filter(|i| shown(i))
         .map(|(v, a, _)| (v.clone(), a.clone()))
         .collect()
 }
@@ -455,19 +541,19 @@ fn shown_identifiers(ids: &[(String, String, String)]) -> Vec<(String, String)> 
 /// PID-3 (every repetition), PID-5, PID-7, PID-8, PID-11.5, PID-13.
 fn patient(msg: &Message) -> StoredPatient {
     let mut identifiers = Vec::new();
-    for n in 1..=20 {
+    for n in 1..=MAX_IDENTIFIERS {
         let Some(value) = opt(msg, &format!("PID-3[{n}].1")) else {
             if msg.get(&format!("PID-3[{n}]")).is_none() {
                 break;
             }
             continue;
         };
-        identifiers.push((value, valued(msg, &format!("PID-3[{n}].4.1"))));
+        let id = (value, cx_authority(msg, n));
+        if !identifiers.contains(&id) {
+            identifiers.push(id);
+        }
     }
-    let phone: String = valued(msg, "PID-13.1")
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
+    let phone = phone_digits(&valued(msg, "PID-13.1"));
     let phone = if phone.is_empty() {
         valued(msg, "PID-13.6") + &valued(msg, "PID-13.7")
     } else {
@@ -1306,5 +1392,140 @@ MRG|X1^^^NORTH\r",
         .expect("event");
         assert_eq!(e.sending_facility, "2.16.840.1.1");
         assert_eq!(e.location_facility, "2.16.840.1.1");
+    }
+
+    #[test]
+    fn an_authority_named_only_by_its_oid_is_the_oid() {
+        let e = read_text(
+            "MSH|^~\\&|EPIC|NORTH|HISP|HISP|2026||ADT^A40|C1|P|2.5.1\r\
+             PID|1||M1^^^&2.16.840.1.113883.19.5&ISO^MR~M2^^^NORTH&2.16.1&ISO^PI||Doe^Jane\r\
+             MRG|OLD1^^^&2.16.840.1.113883.19.5&ISO\r",
+        )
+        .expect("event");
+        let id = |v: &str, a: &str| (v.to_string(), a.to_string());
+        let oid = "2.16.840.1.113883.19.5";
+        assert_eq!(
+            e.patient.identifiers,
+            [id("M1", oid), id("M2", "NORTH")],
+            "HD.1, else HD.2"
+        );
+        assert_eq!(e.medical_record, Some(id("M1", oid)));
+        assert_eq!(e.shown_identifiers, [id("M1", oid), id("M2", "NORTH")]);
+        // The retired identifier's survivor is the one of its authority.
+        assert_eq!(
+            e.merged,
+            [Merge {
+                retired: id("OLD1", oid),
+                survivor: id("M1", oid),
+            }]
+        );
+    }
+
+    #[test]
+    fn an_untyped_ssn_known_by_its_authority_is_never_shown() {
+        let e = read_text(
+            "MSH|^~\\&|A|N|H|H|2026||ADT^A04|C|P|2.3\r\
+             PID|1||219456781^^^USSSA~312456789^^^&2.16.840.1.113883.4.1&ISO~M1^^^NORTH||Doe^Jane\r\
+             PV1|1|E\r",
+        )
+        .expect("event");
+        let id = |v: &str, a: &str| (v.to_string(), a.to_string());
+        assert_eq!(e.medical_record, Some(id("M1", "NORTH")), "not the SSN");
+        assert_eq!(e.shown_identifiers, [id("M1", "NORTH")]);
+        // Still the patient's, for matching.
+        assert_eq!(e.patient.identifiers.len(), 3);
+    }
+
+    #[test]
+    fn a_local_mrn_type_is_the_medical_record_number() {
+        // As the corpus's hl7-parser samples send it: `10006579^^^1^MRN^1`.
+        let e = read_text(
+            "MSH|^~\\&|A|N|H|H|2026||ADT^A01|C|P|2.3\r\
+             PID|1||E7^^^1^PI~10006579^^^1^MRN^1||Doe^Jane\rPV1|1|I\r",
+        )
+        .expect("event");
+        assert_eq!(e.medical_record, Some(("10006579".into(), "1".into())));
+    }
+
+    #[test]
+    fn a_phone_number_stops_at_its_extension() {
+        let phone = |tn: &str| {
+            read_text(&format!(
+                "MSH|^~\\&|A|N|H|H|2026||ADT^A04|C|P|2.5\r\
+                 PID|1||M1^^^N^MR||Doe^Jane||||||||{tn}\rPV1|1|E\r"
+            ))
+            .expect("event")
+            .patient
+            .phone
+        };
+        assert_eq!(phone("(203)555-0142X12").as_deref(), Some("2035550142"));
+        assert_eq!(
+            phone("(203)555-0142B77C call after 5").as_deref(),
+            Some("2035550142")
+        );
+        assert_eq!(phone("203-555-0142").as_deref(), Some("2035550142"));
+        assert_eq!(
+            phone("^PRN^PH^^^203^5550142").as_deref(),
+            Some("2035550142")
+        );
+    }
+
+    #[test]
+    fn merges_are_read_once_each_and_bounded() {
+        let pid3 = vec!["S1^^^A"; 5000].join("~");
+        let mrg1: Vec<String> = (0..5000).map(|i| format!("R{}^^^A", i % 300)).collect();
+        let mrg1 = mrg1.join("~");
+        let e = read_text(&format!(
+            "MSH|^~\\&|A|N|H|H|2026||ADT^A40|C|P|2.5\rPID|1||{pid3}||Doe^Jane\rMRG|{mrg1}\r\
+             PID|1||S1^^^A||Doe^Jane\rMRG|R1^^^A\r"
+        ))
+        .expect("event");
+        assert_eq!(e.patient.identifiers.len(), 1, "one identifier, repeated");
+        assert_eq!(
+            e.merged.len(),
+            MAX_IDENTIFIERS,
+            "the first repetitions only"
+        );
+        let distinct: std::collections::HashSet<_> =
+            e.merged.iter().map(|m| m.retired.clone()).collect();
+        assert_eq!(distinct.len(), e.merged.len(), "each once");
+        let groups: String = (0..200)
+            .map(|g| format!("PID|1||S{g}^^^A||Doe^Jane\rMRG|R{g}^^^A\r"))
+            .collect();
+        let e = read_text(&format!(
+            "MSH|^~\\&|A|N|H|H|2026||ADT^A39|C|P|2.5\r{groups}"
+        ))
+        .expect("event");
+        assert_eq!(e.merged.len(), MAX_MERGES);
+    }
+
+    #[test]
+    fn evn_2_without_an_offset_is_read_in_msh_7s_time_zone() {
+        let time = |msh7: &str, evn: &str| {
+            read_text(&format!(
+                "MSH|^~\\&|A|N|H|H|{msh7}||ADT^A03|C|P|2.5\rEVN||{evn}\r\
+                 PID|1||M1^^^N^MR||Doe^Jane\rPV1|1|I\r"
+            ))
+            .expect("event")
+            .event_time
+        };
+        assert_eq!(
+            time("202611221000-0500", "202611221200"),
+            "202611221200-0500"
+        );
+        assert_eq!(
+            time("202611221000-0500", "202611221200+0000"),
+            "202611221200+0000",
+            "its own offset stands"
+        );
+        assert_eq!(time("202611221000", "202611221200"), "202611221200");
+        assert_eq!(time("202611221000-0500", ""), "202611221000-0500", "MSH-7");
+        assert_eq!(time("202611221000-0500", "garbage"), "garbage");
+        // So the discharge timed by MSH-7 and the readmission timed by
+        // EVN-2 read in one time zone.
+        let at = |t: &str| crate::hl7::timestamp(t).expect("time").1;
+        assert!(
+            at(&time("202611221000-0500", "")) < at(&time("202611221300-0500", "202611221200"))
+        );
     }
 }

@@ -30,6 +30,34 @@ pub struct AlertContext<'a> {
     /// The patient has no recorded opt-in: sensitive content, if any, was
     /// withheld (said on every such alert, so it tells nothing of the patient).
     pub withheld: bool,
+    /// For a retraction: which alert it takes back ([`retracted_alert`]).
+    pub retracts: Option<&'a str>,
+}
+
+/// How a retraction names the alert it takes back: the kind of event, when
+/// it happened and the Message-ID it went out with, so the reader can tell
+/// which of an encounter's alerts no longer holds (an A11 cancels an
+/// admission or an ED visit; an A12 one of several transfers).
+pub fn retracted_alert(event: &str, event_time: Option<&str>, message_id: Option<&str>) -> String {
+    let kind = match event {
+        "ed" => "ED visit",
+        "admit" => "admission",
+        "discharge" => "discharge",
+        "transfer" => "transfer",
+        other => other,
+    };
+    let mut out = format!("the {kind} notification");
+    let mut about = Vec::new();
+    if let Some(t) = event_time.map(str::trim).filter(|t| !t.is_empty()) {
+        about.push(format!("event at {t}"));
+    }
+    if let Some(id) = message_id.map(str::trim).filter(|id| !id.is_empty()) {
+        about.push(format!("Message-ID {id}"));
+    }
+    if !about.is_empty() {
+        out.push_str(&format!(" ({})", about.join(", ")));
+    }
+    out
 }
 
 /// The clear-text Subject for an event.
@@ -105,6 +133,7 @@ pub fn summary(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
             "withheld",
             if ctx.withheld { "yes" } else { "" }.to_string(),
         ),
+        ("retracts", ctx.retracts.unwrap_or_default().to_string()),
     ]
     .map(|(k, v)| (k, one_line(&v)));
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -121,10 +150,18 @@ fn shown(ev: &AdtEvent) -> impl Iterator<Item = &(String, String)> {
         .filter(|i| ev.shown_identifiers.contains(i))
 }
 
-/// `s` with every control character (line ends included) made a space.
+/// `s` with every control character (line ends included) and every other
+/// line or paragraph separator (U+2028, U+2029, which some mail clients
+/// break lines at) made a space.
 fn one_line(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -172,12 +209,19 @@ pub fn render(ev: &AdtEvent, ctx: &AlertContext<'_>) -> Vec<u8> {
     out
 }
 
-/// The Direct Context metadata (Direct Context IG 1.0 fields). Its
-/// patient lines are the IG's, not HL7's: `patient-id` lists
-/// `authority:id` pairs separated by `; ` (left out when the ADT gives no
-/// identifier with an authority), and `patient` gives `givenName`,
-/// `surname`, `dateOfBirth` as `YYYY-MM-DD` and `gender`, each only when
-/// known.
+/// The Direct Context metadata: the fields of the Direct Context IG 1.1
+/// (so `version: 1.1`) with the extensions of DirectTrust's Event
+/// Notifications via the Direct Standard (`encapsulation`, `creation-time`,
+/// `format-code`). `type` is one of the IG's normative category/action
+/// pairs, `general/notification` (the kind of event is in the text, the ADT
+/// and the Subject); `purpose` is `treatment` (care coordination is treatment
+/// under HIPAA; the IG allows treatment, payment, operations, emergency and
+/// research); `creation-time` is an HL7 DTM in UTC, as the reference
+/// implementation writes it. Its patient lines are the IG's, not HL7's:
+/// `patient-id` lists `authority:id` pairs separated by `; ` (left out when
+/// the ADT gives no identifier with an authority), and `patient` gives
+/// `givenName`, `surname`, `dateOfBirth` as `YYYY-MM-DD` and `gender`, each
+/// only when known.
 fn metadata(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
     let p = &ev.patient;
     let ids: Vec<String> = shown(ev)
@@ -201,20 +245,20 @@ fn metadata(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
     if let Some(sex) = p.sex.filter(char::is_ascii_alphabetic) {
         patient.push(format!("gender={}", sex.to_ascii_uppercase()));
     }
-    let mut fields = vec![("version", "1.0".to_string()), ("id", ctx.id.to_string())];
+    let mut fields = vec![("version", "1.1".to_string()), ("id", ctx.id.to_string())];
     if !ids.is_empty() {
         fields.push(("patient-id", ids.join("; ")));
     }
     fields.extend([
-        ("type", format!("notification/{}", ctx.event)),
-        ("purpose", "care-coordination".to_string()),
+        ("type", "general/notification".to_string()),
+        ("purpose", "treatment".to_string()),
     ]);
     if !patient.is_empty() {
         fields.push(("patient", patient.join("; ")));
     }
     fields.extend([
         ("encapsulation", "hl7v2".to_string()),
-        ("creation-time", compose::rfc5322_date(ctx.now)),
+        ("creation-time", crate::hl7::ack::format_ts(ctx.now)),
         ("format-code", "dt-org:dsm:adt-en:1.0".to_string()),
     ]);
     fields
@@ -282,6 +326,7 @@ mod tests {
             now: 1_795_000_000,
             id: "ctx-1",
             withheld: false,
+            retracts: None,
         }
     }
 
@@ -326,7 +371,16 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(lines.contains(&"type: notification/ed"), "{text}");
+        for line in [
+            "version: 1.1",
+            "type: general/notification",
+            "purpose: treatment",
+            "encapsulation: hl7v2",
+            // 1_795_000_000 = 2026-11-18T11:06:40Z, as an HL7 DTM.
+            "creation-time: 20261118110640+0000",
+        ] {
+            assert!(lines.contains(&line), "{line}: {text}");
+        }
         assert!(
             lines.contains(&"format-code: dt-org:dsm:adt-en:1.0"),
             "{text}"
@@ -424,6 +478,44 @@ mod tests {
         assert!(!text.contains("MRN:"), "{text}");
         assert!(text.lines().any(|l| l.starts_with("Sensitive information")));
         assert!(!text.contains('{'), "every placeholder filled: {text}");
+    }
+
+    #[test]
+    fn a_retraction_names_the_alert_it_takes_back() {
+        assert_eq!(
+            super::retracted_alert("ed", Some("20261122055900"), Some("<a1@hisp.test>")),
+            "the ED visit notification (event at 20261122055900, Message-ID <a1@hisp.test>)"
+        );
+        assert_eq!(
+            super::retracted_alert("transfer", None, Some(" ")),
+            "the transfer notification"
+        );
+        let from = DirectAddress::parse("notifications@a.test").expect("addr");
+        let ev = AdtEvent {
+            trigger: "A11".into(),
+            ..AdtEvent::default()
+        };
+        let what = super::retracted_alert("admit", Some("20261122"), None);
+        let ctx = AlertContext {
+            event: "retraction",
+            retracts: Some(&what),
+            ..context(&from, b"")
+        };
+        let text = summary(&ev, &ctx);
+        assert!(
+            text.lines()
+                .any(|l| l == "Retracts: the admission notification (event at 20261122)"),
+            "{text}"
+        );
+        assert!(!summary(&ev, &context(&from, b"")).contains("Retracts"));
+    }
+
+    #[test]
+    fn unicode_line_separators_do_not_break_a_line() {
+        assert_eq!(
+            super::one_line("Jane\u{2028}Patient: Roe\u{2029}x\u{85}y"),
+            "Jane Patient: Roe x y"
+        );
     }
 
     #[test]

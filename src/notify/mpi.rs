@@ -124,6 +124,13 @@ pub fn placeholder_identifier(value: &str, authority: &str) -> bool {
     normalize::is_placeholder_identifier(value, authority)
 }
 
+/// True for an assigning authority that means the US Social Security
+/// Administration (table 0363 `SSA`, common local spellings, its OID): its
+/// identifiers are SSNs whatever CX.5 says.
+pub fn ssa_authority(authority: &str) -> bool {
+    normalize::is_ssa(authority)
+}
+
 /// True when two records of one identifier cannot be one person: the birth dates
 /// disagree outright (not one typo apart), and the given name does not agree (it
 /// disagrees, or one side has none, as a newborn's "Baby Girl" has none) or the sex

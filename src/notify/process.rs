@@ -574,6 +574,22 @@ impl Notifier {
         let to = DirectAddress::parse(&entry.owner)?;
         let id = random_id()?;
         let (ev, raw) = (&content.ev, content.raw.as_slice());
+        // A retraction says which alert it takes back.
+        let retracts = match retracted(target.key).filter(|_| target.event == "retraction") {
+            Some(cancelled) => {
+                let mut conn = hisp.conn().await?;
+                notify::filed_alert(&mut conn, &entry.owner, target.encounter_id, &cancelled)
+                    .await?
+                    .map(|a| {
+                        alert::retracted_alert(
+                            &a.event,
+                            a.event_time.as_deref(),
+                            a.message_id.as_deref(),
+                        )
+                    })
+            }
+            None => None,
+        };
         let ctx = AlertContext {
             from: &from,
             to: &to,
@@ -584,6 +600,7 @@ impl Notifier {
             now,
             id: &id,
             withheld: content.withheld,
+            retracts: retracts.as_deref(),
         };
         let summary = alert::summary(ev, &ctx);
         let new = NewAlert {

@@ -928,6 +928,41 @@ pub async fn alert_filed(
     .is_some())
 }
 
+/// What a retraction names of the alert it takes back: the alert's event,
+/// its event time and the Message-ID it went out with (`None` until sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiledAlert {
+    pub event: String,
+    pub event_time: Option<String>,
+    pub message_id: Option<String>,
+}
+
+/// The alert filed for `subscriber` about `encounter_id` under `change_key`.
+pub async fn filed_alert(
+    conn: &mut AnyConnection,
+    subscriber: &str,
+    encounter_id: i64,
+    change_key: &str,
+) -> Result<Option<FiledAlert>, StoreError> {
+    let row = sqlx::query(
+        "SELECT event, event_time, message_id FROM alerts \
+         WHERE subscriber = $1 AND encounter_id = $2 AND change_key = $3",
+    )
+    .bind(subscriber)
+    .bind(encounter_id)
+    .bind(change_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        Some(r) => Some(FiledAlert {
+            event: r.try_get(0)?,
+            event_time: r.try_get(1)?,
+            message_id: r.try_get(2)?,
+        }),
+        None => None,
+    })
+}
+
 /// Note the Message-ID an alert went out with; false when it had one
 /// already (it was sent, by another node or an earlier try) or is gone.
 pub async fn set_alert_message(

@@ -388,6 +388,16 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
         }
     }
     assert!(chest_pain >= 1, "the admission's other diagnosis stays");
+    // The retraction names the alert it takes back.
+    let retraction = mail
+        .iter()
+        .map(|m| m.everything())
+        .find(|t| t.contains("Event: retraction"))
+        .expect("the retraction");
+    assert!(
+        retraction.contains("Retracts: the admission notification (event at 20261122"),
+        "{retraction}"
+    );
     assert_eq!(
         withheld, 3,
         "no patient opted in, so every alert says sensitive content, if any, is withheld \

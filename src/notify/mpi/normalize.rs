@@ -127,9 +127,15 @@ pub(super) fn is_placeholder_identifier(value: &str, authority: &str) -> bool {
     };
     let sequential = digits && folded.len() >= 6 && (run(1) || run(9));
     let word = PLACEHOLDER_IDS.iter().any(|w| w.as_bytes() == folded);
+    repeated || sequential || word || (is_ssa(authority) && !issued_ssn(&folded))
+}
+
+/// Whether an assigning authority (its first subcomponent, when given whole)
+/// is the SSA ([`SSA`]).
+pub(super) fn is_ssa(authority: &str) -> bool {
     let authority = authority.split('&').next().unwrap_or_default().trim();
-    let ssa = SSA.iter().any(|a| a.eq_ignore_ascii_case(authority));
-    repeated || sequential || word || (ssa && !issued_ssn(&folded))
+    let authority = authority.strip_prefix("urn:oid:").unwrap_or(authority);
+    SSA.iter().any(|a| a.eq_ignore_ascii_case(authority))
 }
 
 /// Whether nine folded characters could be an SSN the SSA issues.

@@ -533,6 +533,7 @@ PV1|1|E|ED^12^A^NORTHHOSP||||1234^Smith^Anna||||||||||||V100\r";
             now: 0,
             id: "x",
             withheld: false,
+            retracts: None,
         };
         let summary = crate::notify::alert::summary(&ev, &ctx);
         let who = patient_of(&summary);
