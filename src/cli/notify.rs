@@ -254,6 +254,12 @@ pub async fn roster(hisp: Hisp, cmd: RosterCmd, out: &mut Output) -> Result<(), 
                     String::new()
                 }
             ));
+            if done.ended > 0 {
+                out.line(format!(
+                    "{} entries ended: their rows' end_date has passed",
+                    done.ended
+                ));
+            }
             if done.replace_skipped {
                 out.line(
                     "--replace: no entry ended, because rows have problems (their patients \

@@ -26,8 +26,12 @@ pub const ALERT_STATUSES: [&str; 3] = ["new", "in-progress", "completed"];
 pub struct Imported {
     /// Data rows read.
     pub rows: usize,
-    /// Entries stored.
+    /// Rows taken: entries stored or renewed, and rows whose `end_date` has
+    /// passed (their patient's entry, if any, ended).
     pub applied: usize,
+    /// Entries a row's past `end_date` ended: the practice says the
+    /// patient's enrolment is over.
+    pub ended: u64,
     /// Problems, per row and column.
     pub problems: Vec<ProblemLine>,
     /// Entries `--replace` ended (those of patients the file no longer lists).
@@ -357,6 +361,7 @@ impl Hisp {
         let mut done = Imported {
             rows: parsed.data_rows,
             applied: 0,
+            ended: 0,
             problems,
             replaced: 0,
             replace_skipped: false,
@@ -390,7 +395,20 @@ impl Hisp {
             // adding a twin: its id stays, and with it the alerts and reviews
             // that name it. Older duplicates of the same patient end.
             let olds = index.same(patient, &touched);
+            // An end_date already past ends the patient's entry at once
+            // (before, the row was refused as a mistake and the entry went on
+            // alerting until the roster expired). Today is UTC's.
+            let over = r
+                .end_date
+                .as_deref()
+                .and_then(crate::clock::days_from_iso_date)
+                .is_some_and(|day| (day + 1) * 86_400 <= now);
             let Some((keep, others)) = olds.split_first() else {
+                if over {
+                    // Nothing to end, and nothing to enrol.
+                    done.applied += 1;
+                    continue;
+                }
                 let entry = new_entry(r, patient, expires);
                 kept.push(notify::insert_entry(&mut tx, sealer, &owner_s, &entry, now).await?);
                 done.applied += 1;
@@ -412,6 +430,13 @@ impl Hisp {
                         olds.len()
                     ),
                 });
+                continue;
+            }
+            if over {
+                let ids: Vec<i64> = olds.iter().map(|e| e.id).collect();
+                done.ended += notify::end_entries(&mut tx, &owner_s, &ids, now).await?;
+                touched.extend(ids);
+                done.applied += 1;
                 continue;
             }
             // The entry keeps identifiers the row does not contradict (a
@@ -455,8 +480,9 @@ impl Hisp {
             done.replace_skipped = true;
         }
         let detail = format!(
-            "{} applied, {} problems, {} replaced{}",
+            "{} applied, {} ended, {} problems, {} replaced{}",
             done.applied,
+            done.ended,
             done.problems.len(),
             done.replaced,
             if done.replace_skipped {

@@ -262,7 +262,7 @@ fn dates() {
             (9, "20270301", Ok("2027-03-01")),
             (9, "3/1/2027", Ok("2027-03-01")),
             (9, "", Ok("")),
-            (9, "2026-11-21", Err("end_date is in the past")),
+            (9, "2026-11-21", Ok("2026-11-21")),
             (
                 9,
                 "2027-02-29",
@@ -357,6 +357,20 @@ fn cell_and_shape_rules() {
     // Blank cells are None, padded cells trimmed.
     assert_eq!(with(8, "   ").map(|r| r.program), Ok(None));
     assert_eq!(with(8, " CHF ").map(|r| r.program), Ok(Some("CHF".into())));
+    // Empty cells past the header (a trailing comma on data lines only) are
+    // nothing.
+    let parsed = parse_ok(&format!(
+        "{HEADER}1,A,Doe,Jane,1980-01-01,F,,,,,\n2,A,Roe,Ray,1980-01-01,M,,,,, ,\n"
+    ));
+    assert_eq!(parsed.rows.len(), 2, "{:?}", parsed.problems);
+    assert_eq!(parsed.problems, []);
+    let parsed = parse_ok(&format!("{HEADER}1,A,Doe,Jane,1980-01-01,F,,,,,x\n"));
+    assert_eq!(
+        parsed.problems.first().map(|p| p.problem.as_str()),
+        Some(
+            "row has 11 cells but the header has 10; put values containing commas in double quotes"
+        )
+    );
     // An unnamed column may exist but must stay empty.
     let csv = "patient_id,assigning_authority,family_name,given_name,birth_date,sex,\n1,A,,,,,\n2,A,,,,,x\n";
     let parsed = parse_ok(csv);
@@ -370,7 +384,7 @@ fn cell_and_shape_rules() {
 #[test]
 fn every_problem_of_a_row_is_listed() {
     let parsed = parse_ok(&format!(
-        "{HEADER}1,,Doe,Jane,1980-02-30,q,1234,555,CHF,2020-01-01\n"
+        "{HEADER}1,,Doe,Jane,1980-02-30,q,1234,555,CHF,2020-02-30\n"
     ));
     let got: Vec<(usize, &str)> = parsed
         .problems

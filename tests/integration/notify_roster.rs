@@ -4,7 +4,8 @@
 //! otherwise take its patient off the roster); and a re-submission renews an
 //! entry only for the same patient, never for a namesake born the same day
 //! under another number from the same authority, nor one of the other sex;
-//! a row by name alone that fits two such namesakes is refused.
+//! a row by name alone that fits two such namesakes is refused; a row whose
+//! end_date has passed ends its patient's entry.
 
 use crate::harness;
 use crate::notify_features::count;
@@ -148,5 +149,24 @@ async fn a_replaced_roster_keeps_what_it_lists_and_renews_only_the_same_patient_
         ));
         assert!(out.contains("3 entries of patients"), "{e}: {out}");
         assert_eq!(names(&listed(&a)), ["Fay Fox"], "{e}");
+
+        // An end_date already past ends the patient's entry (she left the
+        // programme): not a problem, so a replacement still goes ahead. A
+        // past end_date for someone not on the roster enrols nobody.
+        let out = harness::ok(&import(
+            &a,
+            "F1,NORTH,Fox,Fay,1991-08-08,F,06109,,,2020-01-31
+             G1,NORTH,Gale,Gus,1992-09-09,M,06110,,,
+             H1,NORTH,Hart,Hal,1993-10-10,M,06111,,,1/31/2020
+",
+            &["--replace"],
+        ));
+        assert!(out.contains("3 rows, 3 applied"), "{e}: {out}");
+        assert!(
+            out.contains("1 entries ended: their rows' end_date has passed"),
+            "{e}: {out}"
+        );
+        assert!(!out.contains("no entry ended"), "{e}: {out}");
+        assert_eq!(names(&listed(&a)), ["Gus Gale"], "{e}");
     }
 }

@@ -307,8 +307,11 @@ pub struct RosterUpload {
 pub struct RosterReport {
     /// Data rows read.
     pub rows: u64,
-    /// Entries stored.
+    /// Rows taken: entries stored or renewed, and rows whose `end_date` has
+    /// passed.
     pub applied: u64,
+    /// Entries ended because their row's `end_date` has passed.
+    pub ended: u64,
     /// Entries `replace` ended: those of patients the upload no longer lists.
     pub replaced: u64,
     /// `replace` ended nothing because rows had problems (their patients
@@ -335,6 +338,7 @@ impl From<Imported> for RosterReport {
         Self {
             rows: n(i.rows),
             applied: n(i.applied),
+            ended: i.ended,
             replaced: i.replaced,
             replace_skipped: i.replace_skipped,
             problems: i
