@@ -307,6 +307,11 @@ pub struct MllpConfig {
     pub tls: bool,
     /// Connections one client address may hold open at once.
     pub max_connections_per_ip: usize,
+    /// The MSH-11 processing id this listener takes (table 0103): `P`
+    /// (production). Training (`T`) and debugging (`D`) messages get AR with
+    /// error 202, since their patients and events are not real; a staging
+    /// node that takes a hospital's test feed sets `T`.
+    pub processing_id: String,
 }
 
 impl Default for MllpConfig {
@@ -315,6 +320,7 @@ impl Default for MllpConfig {
             listen: ([127, 0, 0, 1], 2575).into(),
             tls: false,
             max_connections_per_ip: 64,
+            processing_id: "P".into(),
         }
     }
 }

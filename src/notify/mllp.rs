@@ -346,6 +346,31 @@ impl Notifier {
         ))
     }
 
+    /// Why a message's MSH-11 keeps it out, if it does: its processing id
+    /// (MSH-11.1) is not `[mllp] processing_id`. A hospital's test engine
+    /// pointed at production sends training or debugging messages (`T`, `D`)
+    /// about patients and events that are not real, often copies of real
+    /// PHI; taken, they would alert care managers about visits that never
+    /// happened. HL7 v2 ch. 2: the receiver checks MSH-11 and answers AR
+    /// (table 0357 code 202) when it cannot take it. An empty MSH-11 (not
+    /// conformant, but sent by some engines) is taken as production.
+    fn unaccepted_processing(&self, header: &Header) -> Option<String> {
+        let wanted = self.gw.hisp.config.mllp.processing_id.trim();
+        let given = header.processing_id.trim();
+        let given = if given.is_empty() || given == "\"\"" {
+            "P"
+        } else {
+            given
+        };
+        (!given.eq_ignore_ascii_case(wanted)).then(|| {
+            format!(
+                "processing id {} is not taken here (this listener takes {wanted}); send \
+                 training and debugging messages to a test system",
+                given.chars().take(16).collect::<String>()
+            )
+        })
+    }
+
     /// The ACK for one received frame as sent: [`Self::receive`]'s, in the
     /// frame's own charset ([`hl7::ack_bytes`]), so MSA-2 is the bytes the
     /// sender sent, Latin-1 or UTF-8. A retry's stored ACK too: the store
@@ -380,6 +405,14 @@ impl Notifier {
                 &header,
                 AckCode::AR,
                 err(ErrorCode::UnsupportedMessageType, &why),
+                now,
+            );
+        }
+        if let Some(why) = self.unaccepted_processing(&header) {
+            return ack(
+                &header,
+                AckCode::AR,
+                err(ErrorCode::UnsupportedProcessingId, &why),
                 now,
             );
         }

@@ -334,6 +334,16 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
     );
     let orm = b"MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20261122060000||ORM^O01|C9|P|2.5.1\rPID|1||MRN1^^^NORTH\r";
     assert_eq!(ack_code(&a, orm).await.0, "AR");
+    // A hospital's test engine pointed at production (MSH-11 = T, training):
+    // AR with error 202, and no alert about a visit that never happened.
+    let training = String::from_utf8(adt("C9T", "A04", "NORTHHOSP", "E", "V950", JANE))
+        .expect("utf8")
+        .replace("|C9T|P|2.5.1", "|C9T|T|2.5.1");
+    let (code, ack) = ack_code(&a, training.as_bytes()).await;
+    assert_eq!(code, "AR");
+    let ack = String::from_utf8_lossy(&ack);
+    assert!(ack.contains("ERR|") && ack.contains("202"), "{ack}");
+    assert!(ack.contains("processing id T is not taken here"), "{ack}");
 
     wait_for(60, "every ADT processed", || async {
         let mut conn = a.hisp.conn().await.expect("conn");
