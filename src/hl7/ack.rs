@@ -24,6 +24,13 @@ pub enum AckCode {
     AE,
     /// Application reject: don't resend as is (bad type, version, ...).
     AR,
+    /// The receiver cannot take the message now, for reasons unrelated to
+    /// its content or format (its store is down): AR as an application ACK,
+    /// which HL7 v2 ch. 2 gives to "system down, internal error" in original
+    /// mode (the sender decides whether to send again; AE would say the
+    /// message itself is wrong), and CE as an accept ACK ("cannot be accepted
+    /// for any other reason", such as lack of storage).
+    Unavailable,
 }
 
 impl AckCode {
@@ -32,9 +39,9 @@ impl AckCode {
         match (self, kind) {
             (Self::AA, AckKind::Application) => "AA",
             (Self::AE, AckKind::Application) => "AE",
-            (Self::AR, AckKind::Application) => "AR",
+            (Self::AR | Self::Unavailable, AckKind::Application) => "AR",
             (Self::AA, AckKind::Accept) => "CA",
-            (Self::AE, AckKind::Accept) => "CE",
+            (Self::AE | Self::Unavailable, AckKind::Accept) => "CE",
             (Self::AR, AckKind::Accept) => "CR",
         }
     }
@@ -451,11 +458,11 @@ mod tests {
     use crate::hl7::parse;
 
     /// MSA-1 of the ACK answering a message with MSH-15/MSH-16 as given,
-    /// for AA, AE and AR.
-    fn msa1s(msh15: &str, msh16: &str) -> [String; 3] {
+    /// for AA, AE, AR and Unavailable.
+    fn msa1s(msh15: &str, msh16: &str) -> [String; 4] {
         let text = format!("MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|X1|P|2.5.1|||{msh15}|{msh16}\r");
         let h = parse(text.as_bytes()).expect("parse").header();
-        [AckCode::AA, AckCode::AE, AckCode::AR].map(|code| {
+        [AckCode::AA, AckCode::AE, AckCode::AR, AckCode::Unavailable].map(|code| {
             let ack = build_ack(&h, code, None, "K", 0);
             let (msa1, msa2) = parse_ack(ack.as_bytes()).expect("ack");
             assert_eq!(msa2, "X1");
@@ -594,37 +601,38 @@ mod tests {
 
     #[test]
     fn msa1_for_every_msh15_msh16_combination() {
-        // (MSH-15, MSH-16, MSA-1 for AA, AE, AR). One reply every time.
+        // (MSH-15, MSH-16, MSA-1 for AA, AE, AR, Unavailable). One reply every
+        // time. Unavailable is AR as an application ACK, CE as an accept ACK.
         let table = [
-            ("", "", ["AA", "AE", "AR"]),
+            ("", "", ["AA", "AE", "AR", "AR"]),
             // Empty MSH-15 beside MSH-16: no accept acknowledgment asked for.
-            ("", "AL", ["AA", "AE", "AR"]),
-            ("", "NE", ["AA", "AE", "AR"]),
-            ("", "ER", ["AA", "AE", "AR"]),
-            ("", "SU", ["AA", "AE", "AR"]),
-            ("AL", "", ["CA", "CE", "CR"]),
-            ("AL", "AL", ["CA", "CE", "CR"]),
-            ("AL", "NE", ["CA", "CE", "CR"]),
-            ("AL", "ER", ["CA", "CE", "CR"]),
-            ("AL", "SU", ["CA", "CE", "CR"]),
+            ("", "AL", ["AA", "AE", "AR", "AR"]),
+            ("", "NE", ["AA", "AE", "AR", "AR"]),
+            ("", "ER", ["AA", "AE", "AR", "AR"]),
+            ("", "SU", ["AA", "AE", "AR", "AR"]),
+            ("AL", "", ["CA", "CE", "CR", "CE"]),
+            ("AL", "AL", ["CA", "CE", "CR", "CE"]),
+            ("AL", "NE", ["CA", "CE", "CR", "CE"]),
+            ("AL", "ER", ["CA", "CE", "CR", "CE"]),
+            ("AL", "SU", ["CA", "CE", "CR", "CE"]),
             // NE: never an accept acknowledgment; NE/AL is original mode.
-            ("NE", "", ["AA", "AE", "AR"]),
-            ("NE", "AL", ["AA", "AE", "AR"]),
-            ("NE", "NE", ["AA", "AE", "AR"]),
-            ("NE", "ER", ["AA", "AE", "AR"]),
-            ("NE", "SU", ["AA", "AE", "AR"]),
+            ("NE", "", ["AA", "AE", "AR", "AR"]),
+            ("NE", "AL", ["AA", "AE", "AR", "AR"]),
+            ("NE", "NE", ["AA", "AE", "AR", "AR"]),
+            ("NE", "ER", ["AA", "AE", "AR", "AR"]),
+            ("NE", "SU", ["AA", "AE", "AR", "AR"]),
             // ER: accept acknowledgments for errors; success as MSH-16 says.
-            ("ER", "", ["CA", "CE", "CR"]),
-            ("ER", "AL", ["AA", "CE", "CR"]),
-            ("ER", "NE", ["CA", "CE", "CR"]),
-            ("ER", "ER", ["CA", "CE", "CR"]),
-            ("ER", "SU", ["AA", "CE", "CR"]),
+            ("ER", "", ["CA", "CE", "CR", "CE"]),
+            ("ER", "AL", ["AA", "CE", "CR", "CE"]),
+            ("ER", "NE", ["CA", "CE", "CR", "CE"]),
+            ("ER", "ER", ["CA", "CE", "CR", "CE"]),
+            ("ER", "SU", ["AA", "CE", "CR", "CE"]),
             // SU: accept acknowledgments for success; errors as MSH-16 says.
-            ("SU", "", ["CA", "CE", "CR"]),
-            ("SU", "AL", ["CA", "AE", "AR"]),
-            ("SU", "NE", ["CA", "CE", "CR"]),
-            ("SU", "ER", ["CA", "AE", "AR"]),
-            ("SU", "SU", ["CA", "CE", "CR"]),
+            ("SU", "", ["CA", "CE", "CR", "CE"]),
+            ("SU", "AL", ["CA", "AE", "AR", "AR"]),
+            ("SU", "NE", ["CA", "CE", "CR", "CE"]),
+            ("SU", "ER", ["CA", "AE", "AR", "AR"]),
+            ("SU", "SU", ["CA", "CE", "CR", "CE"]),
         ];
         for (msh15, msh16, want) in table {
             assert_eq!(

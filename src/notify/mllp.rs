@@ -421,18 +421,27 @@ impl Notifier {
         }
         match self.commit(&header, bytes, now).await {
             Ok(a) => a,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot commit an ADT message");
-                ack(
-                    &header,
-                    AckCode::AE,
-                    err(
-                        ErrorCode::ApplicationInternalError,
-                        "temporary failure; send again",
-                    ),
-                    now,
-                )
-            }
+            // The database refused this message's statement (the data's
+            // doing, whatever the checks above missed): an error in it.
+            Err(Failed { refused: true }) => ack(
+                &header,
+                AckCode::AE,
+                err(
+                    ErrorCode::ApplicationInternalError,
+                    "the message could not be stored",
+                ),
+                now,
+            ),
+            // The store is out of reach: nothing wrong with the message.
+            Err(Failed { refused: false }) => ack(
+                &header,
+                AckCode::Unavailable,
+                err(
+                    ErrorCode::ApplicationInternalError,
+                    "temporary failure; send again",
+                ),
+                now,
+            ),
         }
     }
 
@@ -440,7 +449,7 @@ impl Notifier {
     /// batch; whichever caller holds the commit turn stores everything
     /// pending in one transaction (one fsync for many messages) and answers
     /// each waiter. Returns the ACK once the message is durable.
-    async fn commit(&self, header: &Header, bytes: &[u8], now: i64) -> Result<String, OpsError> {
+    async fn commit(&self, header: &Header, bytes: &[u8], now: i64) -> Result<String, Failed> {
         let (reply, answer) = oneshot::channel();
         self.intake.push(Pending {
             header: header.clone(),
@@ -464,9 +473,8 @@ impl Notifier {
             }
         };
         match answered {
-            Ok(Ok(ack)) => Ok(ack),
-            Ok(Err(why)) => Err(OpsError::Invalid(why)),
-            Err(_) => Err(OpsError::Invalid("the commit was interrupted".into())),
+            Ok(reply) => reply,
+            Err(_) => Err(Failed { refused: false }),
         }
     }
 
@@ -477,7 +485,7 @@ impl Notifier {
     /// again, and meet the bad one again).
     async fn commit_batch(&self, batch: Vec<Pending>) {
         let mut inserted = false;
-        let replies: Vec<Result<String, String>> = match self.store_batch(&batch).await {
+        let replies: Vec<Result<String, Failed>> = match self.store_batch(&batch).await {
             Ok((acks, new)) => {
                 inserted = new;
                 acks.into_iter().map(Ok).collect()
@@ -488,24 +496,24 @@ impl Notifier {
             Err(e) if batch.len() > 1 && refused(&e) => {
                 tracing::warn!(error = %e, messages = batch.len(), "group commit failed: committing its ADT messages one by one");
                 let mut each = Vec::with_capacity(batch.len());
-                let mut down: Option<String> = None;
+                let mut down: Option<Failed> = None;
                 for p in &batch {
-                    if let Some(why) = &down {
-                        each.push(Err(why.clone()));
+                    if let Some(failed) = &down {
+                        each.push(Err(*failed));
                         continue;
                     }
                     each.push(match self.store_batch(std::slice::from_ref(p)).await {
                         Ok((acks, new)) => {
                             inserted |= new;
-                            acks.into_iter().next().ok_or_else(|| "no ACK".to_string())
+                            acks.into_iter().next().ok_or(Failed { refused: false })
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "cannot commit an ADT message");
-                            let why = e.to_string();
-                            if !refused(&e) {
-                                down = Some(why.clone());
+                            let failed = Failed::of(&e);
+                            if !failed.refused {
+                                down = Some(failed);
                             }
-                            Err(why)
+                            Err(failed)
                         }
                     });
                 }
@@ -513,12 +521,12 @@ impl Notifier {
             }
             Err(e) if batch.len() > 1 => {
                 tracing::error!(error = %e, messages = batch.len(), "cannot commit ADT messages");
-                let why = e.to_string();
-                batch.iter().map(|_| Err(why.clone())).collect()
+                let failed = Failed::of(&e);
+                batch.iter().map(|_| Err(failed)).collect()
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot commit an ADT message");
-                vec![Err(e.to_string())]
+                vec![Err(Failed::of(&e))]
             }
         };
         for (p, reply) in batch.into_iter().zip(replies) {
@@ -624,10 +632,32 @@ impl Notifier {
 /// Did the database refuse a statement (a constraint, a value it cannot
 /// hold, a trigger), as opposed to being out of reach?
 fn refused(e: &OpsError) -> bool {
-    matches!(
-        e,
-        OpsError::Store(crate::store::StoreError::Db(sqlx::Error::Database(_)))
-    )
+    match e {
+        OpsError::Store(crate::store::StoreError::Db(sqlx::Error::Database(db))) => {
+            let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+            !db.code().is_some_and(|c| out_of_reach(sqlite, &c))
+        }
+        _ => false,
+    }
+}
+
+/// Whether a database error code says the store is out of reach for now,
+/// whatever the data: SQLite's BUSY and LOCKED (a writer held the database
+/// past the busy timeout, such as a large roster import from the CLI),
+/// READONLY, IOERR, FULL and CANTOPEN (their primary codes, under any
+/// extended code); PostgreSQL's connection (08), resource (53), operator
+/// (57: shutdown, query cancelled), system (58) classes and 55P03 (lock not
+/// available). Such an error fails the whole batch at once: committing its
+/// messages one by one would meet it again for each, holding every sender
+/// (and the intake's turn) for as many timeouts. A deadlock or
+/// serialization failure (40P01, 40001) stays retryable one by one.
+fn out_of_reach(sqlite: bool, code: &str) -> bool {
+    if sqlite {
+        code.parse::<i64>()
+            .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
+    } else {
+        ["08", "53", "57", "58"].iter().any(|c| code.starts_with(c)) || code == "55P03"
+    }
 }
 
 /// The dedup key of a pending message: MSH-3.1, MSH-4's identity (HD.1,
@@ -706,7 +736,24 @@ struct Pending {
     header: Header,
     raw: Vec<u8>,
     now: i64,
-    reply: oneshot::Sender<Result<String, String>>,
+    reply: oneshot::Sender<Result<String, Failed>>,
+}
+
+/// Why a message was not committed: the database refused its statement
+/// (`refused`, the data's doing: AE), or the store is out of reach (AR in
+/// original mode, CE in enhanced: [`AckCode::Unavailable`]).
+/// (What failed is logged where it failed.)
+#[derive(Debug, Clone, Copy)]
+struct Failed {
+    refused: bool,
+}
+
+impl Failed {
+    fn of(e: &OpsError) -> Self {
+        Self {
+            refused: refused(e),
+        }
+    }
 }
 
 /// The messages waiting to be committed, and the commit turn (group commit).
@@ -741,6 +788,66 @@ impl Intake {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_out_of_reach_is_told_from_a_statement_refused() {
+        for code in ["5", "6", "517", "262", "8", "10", "13", "14"] {
+            assert!(out_of_reach(true, code), "SQLite {code}");
+        }
+        for code in ["19", "2067", "1555", "1", "20"] {
+            assert!(!out_of_reach(true, code), "SQLite {code}");
+        }
+        for code in [
+            "08006", "08001", "53100", "57014", "57P01", "58030", "55P03",
+        ] {
+            assert!(out_of_reach(false, code), "PostgreSQL {code}");
+        }
+        for code in ["23505", "22001", "40001", "40P01", "42P01"] {
+            assert!(!out_of_reach(false, code), "PostgreSQL {code}");
+        }
+    }
+
+    /// A real SQLite lock held past the busy timeout, as a CLI roster import
+    /// holds it: the error is the store's state, not the data's, so a batch
+    /// is not committed again message by message.
+    #[tokio::test]
+    async fn a_locked_sqlite_database_is_out_of_reach() {
+        use sqlx::Connection as _;
+        // Through the Any driver, as the store connects.
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let mut holder = sqlx::AnyConnection::connect(&url).await.expect("connect");
+        let mut other = sqlx::AnyConnection::connect(&url).await.expect("connect");
+        sqlx::query("PRAGMA busy_timeout = 0")
+            .execute(&mut other)
+            .await
+            .expect("no busy wait");
+        sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY)")
+            .execute(&mut holder)
+            .await
+            .expect("create");
+        sqlx::query("INSERT INTO t VALUES ('a')")
+            .execute(&mut holder)
+            .await
+            .expect("insert");
+        let as_ops = |e: sqlx::Error| OpsError::Store(crate::store::StoreError::Db(e));
+        // A statement the data makes fail: refused.
+        let dup = sqlx::query("INSERT INTO t VALUES ('a')")
+            .execute(&mut other)
+            .await
+            .expect_err("a duplicate key");
+        assert!(refused(&as_ops(dup)));
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut holder)
+            .await
+            .expect("begin");
+        let busy = sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .expect_err("the database is locked");
+        assert!(!refused(&as_ops(busy)), "BUSY is the store's state");
+    }
 
     const LIMITS: Limits = Limits {
         idle: Duration::from_secs(600),

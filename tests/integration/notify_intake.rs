@@ -4,7 +4,8 @@
 //! message at a time, so one bad message cannot fail the others; MSH-10 is
 //! keyed whole (its repetitions too); a facility known only by its OID;
 //! our own MSH-10 fits 20 characters; an ACK goes back in its message's
-//! charset (Latin-1 or UTF-8); a `<VT>` inside an oversized frame
+//! charset (Latin-1 or UTF-8); a store out of reach answers AR at once;
+//! a `<VT>` inside an oversized frame
 //! earns no second reply. Then the connection limits: a frame that never
 //! ends, an ACK nobody reads, the cap on open connections, junk that does
 //! not hold a connection open, and the first-frame and idle limits.
@@ -223,6 +224,60 @@ fn send(n: &Node, id: &str) -> impl std::future::Future<Output = String> + Send 
         let ack = send_mllp(addr, &msg).await.expect("mllp");
         parse_ack(&ack).expect("ack").0
     }
+}
+
+/// The store out of reach (SQLite locked by another process past the busy
+/// timeout, as a CLI roster import can hold it): each waiting message gets AR
+/// "temporary failure" (HL7's answer for "system down", so an engine sends
+/// it again), not AE (an error in the message itself), and is not retried
+/// one by one behind the lock; once the lock frees the same messages are
+/// taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_out_of_reach_is_answered_ar_and_the_messages_are_taken_after() {
+    use sqlx::Connection as _;
+    let mut a = Node::new("a.test", false, None).await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let db = a.dir.path().join("hisp-data").join("hisp.db");
+    let mut other = sqlx::AnyConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("connect");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("lock");
+    let ids = ["U1", "U2", "U3"];
+    let waiting: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let msg = a08("EPIC", "NORTHHOSP", id);
+            let addr = a.mllp;
+            tokio::spawn(async move {
+                let ack = send_mllp(addr, &msg).await.expect("mllp");
+                let code = parse_ack(&ack).expect("ack").0;
+                (code, String::from_utf8_lossy(&ack).into_owned())
+            })
+        })
+        .collect();
+    for (id, w) in ids.iter().zip(waiting) {
+        let (code, ack) = w.await.expect("join");
+        assert_eq!(code, "AR", "{id}: {ack}");
+        assert!(ack.contains("temporary failure; send again"), "{id}: {ack}");
+    }
+    sqlx::query("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("unlock");
+    drop(other);
+    for id in ids {
+        assert_eq!(
+            send(&a, id).await,
+            "AA",
+            "{id} taken once the store is back"
+        );
+    }
+    drained(&a).await;
+    a.stop().await;
 }
 
 /// A trigger that makes the store refuse a message with MSH-10 `id`.
