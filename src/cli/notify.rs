@@ -2,7 +2,8 @@
 //! encounter notification from the console.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -174,13 +175,17 @@ pub enum AdtCmd {
         /// The MLLP listener, HOST:PORT (a host name or an address).
         #[arg(long)]
         to: String,
-        /// MLLP over TLS (for a listener with `[mllp] tls = true`).
+        /// MLLP over TLS (for a listener with `[mllp] tls = true`). The
+        /// server's certificate must chain to a trusted CA and name HOST.
         #[arg(long)]
         tls: bool,
-        /// With --tls: trust this CA (PEM) instead of the system's roots.
+        /// With --tls: trust only the CA certificates in this PEM file (the
+        /// system's roots are then not trusted).
         #[arg(long, requires = "tls")]
         ca: Option<PathBuf>,
-        /// With --tls: the name the server's certificate must carry.
+        /// With --tls: the name the server's certificate must carry, instead
+        /// of HOST (an address is matched against the certificate's IP
+        /// addresses, a name against its DNS names).
         #[arg(long, requires = "tls")]
         server_name: Option<String>,
     },
@@ -758,15 +763,22 @@ fn host_of(to: &str) -> &str {
     host.trim_start_matches('[').trim_end_matches(']')
 }
 
-/// How `adt send --tls` checks the server.
+/// How `adt send --tls` checks the server: its chain always, and the name
+/// its certificate carries always.
 #[derive(Debug, Clone, Default)]
 pub struct MllpTls {
-    /// Trust this CA (PEM) instead of the system's roots.
+    /// Trust only the certificates of this PEM file; `None`: the system's
+    /// roots (OpenSSL's default paths).
     pub ca: Option<PathBuf>,
-    /// The name the server's certificate must carry (unchecked when `None`;
-    /// the chain is always verified).
+    /// The name the server's certificate must carry; `None`: the host
+    /// connected to.
     pub server_name: Option<String>,
 }
+
+/// How long the TCP connection may take, and then the TLS handshake.
+const CONNECT: Duration = Duration::from_secs(10);
+/// How long sending a message may block, and each read of its ACK.
+const ACK_WAIT: Duration = Duration::from_secs(30);
 
 /// One MLLP exchange: frame, send, read one framed answer.
 pub async fn send_mllp(to: SocketAddr, message: &[u8]) -> std::io::Result<Vec<u8>> {
@@ -774,7 +786,8 @@ pub async fn send_mllp(to: SocketAddr, message: &[u8]) -> std::io::Result<Vec<u8
     MllpClient::new(tcp).exchange(message).await
 }
 
-/// One MLLP exchange over TLS.
+/// One MLLP exchange over TLS; the certificate must name `to`'s address
+/// unless `tls.server_name` says otherwise.
 pub async fn send_mllp_tls(
     to: SocketAddr,
     message: &[u8],
@@ -785,42 +798,80 @@ pub async fn send_mllp_tls(
     MllpClient::new(stream).exchange(message).await
 }
 
-/// The client side of a TLS handshake with `host`.
+/// The client side of a TLS handshake with `host`, given up after
+/// [`CONNECT`] (a peer that accepts and never answers).
 async fn tls_client(
     tcp: tokio::net::TcpStream,
     host: &str,
     tls: &MllpTls,
 ) -> std::io::Result<tokio_openssl::SslStream<tokio::net::TcpStream>> {
-    use openssl::ssl::{SslConnector, SslMethod};
-    let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(std::io::Error::other)?;
-    if let Some(ca) = &tls.ca {
-        b.set_ca_file(ca).map_err(std::io::Error::other)?;
-    }
-    let mut config = b.build().configure().map_err(std::io::Error::other)?;
-    let name = match &tls.server_name {
-        Some(n) => n.clone(),
-        None => {
-            config.set_verify_hostname(false);
-            host.to_string()
-        }
-    };
-    let ssl = config.into_ssl(&name).map_err(std::io::Error::other)?;
+    let ssl = tls_session(host, tls)?;
     let mut stream = tokio_openssl::SslStream::new(ssl, tcp).map_err(std::io::Error::other)?;
-    std::pin::Pin::new(&mut stream)
-        .connect()
-        .await
-        .map_err(|e| std::io::Error::other(format!("TLS: {e}")))?;
-    Ok(stream)
+    match tokio::time::timeout(CONNECT, std::pin::Pin::new(&mut stream).connect()).await {
+        Ok(Ok(())) => Ok(stream),
+        Ok(Err(e)) => Err(std::io::Error::other(match stream.ssl().verify_result() {
+            openssl::x509::X509VerifyResult::OK => format!("TLS: {e}"),
+            why => format!("TLS: the server's certificate: {}", why.error_string()),
+        })),
+        Err(_) => Err(timed_out("TLS handshake timed out after", CONNECT)),
+    }
 }
 
-/// Connect to `HOST:PORT` (a name is resolved; each address is tried).
+/// A client session for `host`: the chain must end at a certificate of
+/// `tls.ca` alone, or else at a system root, and the certificate must name
+/// `tls.server_name`, or else `host`. `into_ssl` checks an IP literal
+/// against the SAN iPAddress entries (`X509_VERIFY_PARAM_set1_ip`) and a
+/// name against the dNSName entries (no partial wildcards), and sends SNI
+/// only for a name (RFC 6066 §3: "Literal IPv4 and IPv6 addresses are not
+/// permitted in "HostName"").
+fn tls_session(host: &str, tls: &MllpTls) -> std::io::Result<openssl::ssl::Ssl> {
+    use openssl::ssl::{SslConnector, SslMethod};
+    let name = tls.server_name.as_deref().unwrap_or(host);
+    if name.is_empty() {
+        // OpenSSL takes an empty name as "check no name".
+        return Err(std::io::Error::other(
+            "no host name to check the certificate against",
+        ));
+    }
+    // `builder` loads the system's roots; `--ca` replaces that store.
+    let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(std::io::Error::other)?;
+    if let Some(ca) = &tls.ca {
+        b.set_cert_store(store_of(ca)?);
+    }
+    b.build()
+        .configure()
+        .and_then(|c| c.into_ssl(name))
+        .map_err(std::io::Error::other)
+}
+
+/// A certificate store trusting exactly the certificates of the PEM file
+/// `path`, nothing from OpenSSL's default paths.
+fn store_of(path: &Path) -> std::io::Result<openssl::x509::store::X509Store> {
+    use openssl::x509::{X509, store::X509StoreBuilder};
+    let bad = |why: String| std::io::Error::other(format!("{}: {why}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let certs = X509::stack_from_pem(&pem).map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate".into()));
+    }
+    let mut store = X509StoreBuilder::new().map_err(std::io::Error::other)?;
+    for cert in certs {
+        store.add_cert(cert).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(store.build())
+}
+
+/// Connect to `HOST:PORT` (a name is resolved; each address is tried),
+/// given up after [`CONNECT`].
 async fn connect(to: &str) -> std::io::Result<tokio::net::TcpStream> {
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        tokio::net::TcpStream::connect(to),
-    )
-    .await
-    .map_err(|_| std::io::Error::other("connect timed out"))?
+    tokio::time::timeout(CONNECT, tokio::net::TcpStream::connect(to))
+        .await
+        .map_err(|_| timed_out("connect timed out after", CONNECT))?
+}
+
+/// `what N s`, as an error.
+fn timed_out(what: &str, after: Duration) -> std::io::Error {
+    std::io::Error::other(format!("{what} {} s", after.as_secs()))
 }
 
 /// An MLLP sender: one message at a time, each waiting for its ACK.
@@ -846,8 +897,13 @@ where
             .iter()
             .map(|&b| if b == b'\n' { b'\r' } else { b })
             .collect();
-        self.stream.write_all(&hl7::frame(&text)).await?;
-        self.stream.flush().await?;
+        let sent = async {
+            self.stream.write_all(&hl7::frame(&text)).await?;
+            self.stream.flush().await
+        };
+        tokio::time::timeout(ACK_WAIT, sent)
+            .await
+            .map_err(|_| timed_out("not sent within", ACK_WAIT))??;
         let mut buf = [0u8; 4096];
         loop {
             while let Some(f) = self.framer.next_frame() {
@@ -858,12 +914,9 @@ where
                     Err(e) => return Err(std::io::Error::other(e.to_string())),
                 }
             }
-            let n = tokio::time::timeout(
-                std::time::Duration::from_secs(30),
-                self.stream.read(&mut buf),
-            )
-            .await
-            .map_err(|_| std::io::Error::other("no ACK within 30 s"))??;
+            let n = tokio::time::timeout(ACK_WAIT, self.stream.read(&mut buf))
+                .await
+                .map_err(|_| timed_out("no ACK within", ACK_WAIT))??;
             if n == 0 {
                 return Err(std::io::Error::other("connection closed before the ACK"));
             }
@@ -945,6 +998,21 @@ mod tests {
         let got = Answer::judge(sent, b"MSH|^~\\&|H|H\rMSA|AA|M1\r");
         assert_eq!(got.describe(2), "message 2 (MSH-10 M2) not acknowledged");
         assert_eq!(shown(&"X".repeat(70)), format!("{}…", "X".repeat(64)));
+    }
+
+    #[test]
+    fn tls_refuses_to_check_no_name_and_a_ca_file_of_no_certificate() {
+        let unnamed = tls_session("", &MllpTls::default()).expect_err("no name");
+        assert!(unnamed.to_string().contains("no host name"), "{unnamed}");
+        let dir = tempfile::tempdir().expect("dir");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not PEM\n").expect("write");
+        let tls = MllpTls {
+            ca: Some(empty),
+            server_name: None,
+        };
+        let e = tls_session("localhost", &tls).expect_err("no CA");
+        assert!(e.to_string().contains("no PEM certificate"), "{e}");
     }
 
     #[test]

@@ -182,6 +182,48 @@ pub fn run_hisp(
     stdin: Option<&str>,
 ) -> Output {
     use std::io::Write;
+    let mut child = spawn_hisp(cwd, config, vars, args);
+    if let (Some(mut sin), Some(text)) = (child.stdin.take(), stdin) {
+        sin.write_all(text.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("hisp output")
+}
+
+/// Run the hisp binary in `cwd` (stdin closed), failing the test, with the
+/// process killed, when it has not exited within `limit`: for commands that
+/// must give up on a peer rather than hang.
+pub fn run_hisp_within(
+    cwd: &Path,
+    config: &Path,
+    vars: &[(String, String)],
+    args: &[&str],
+    limit: std::time::Duration,
+) -> Output {
+    let mut child = spawn_hisp(cwd, config, vars, args);
+    drop(child.stdin.take());
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().expect("poll hisp").is_none() {
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("hisp output");
+            panic!(
+                "hisp {args:?} still running after {limit:?}: {}",
+                stderr(&out)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("hisp output")
+}
+
+/// Start the hisp binary in `cwd` with `--config config`, `vars` set and
+/// stdin, stdout and stderr piped.
+fn spawn_hisp(
+    cwd: &Path,
+    config: &Path,
+    vars: &[(String, String)],
+    args: &[&str],
+) -> std::process::Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hisp"));
     cmd.current_dir(cwd).arg("--config").arg(config).args(args);
     cmd.env_remove("HISP_LOG");
@@ -191,11 +233,7 @@ pub fn run_hisp(
     cmd.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("run hisp");
-    if let (Some(mut sin), Some(text)) = (child.stdin.take(), stdin) {
-        sin.write_all(text.as_bytes()).expect("write stdin");
-    }
-    child.wait_with_output().expect("hisp output")
+    cmd.spawn().expect("run hisp")
 }
 
 /// Standard output as text.

@@ -3,16 +3,21 @@
 //! answered with the stored ACK), MLLP over TLS, the patient index (A28/A31
 //! fill in what a later ADT leaves out), the daily digest (which withdraws
 //! an alert whose patient opted out since it was filed), and identical
-//! alerts sent once within the dedup window.
+//! alerts sent once within the dedup window; and what `adt send --tls`
+//! trusts, checks and waits for.
 
 use hisp::cli::{MllpTls, notify_send_mllp as send_mllp, notify_send_mllp_tls};
 use hisp::mailbox::INBOX;
 use hisp::notify::Notifier;
 use hisp::smtp::Gateway;
 
+use std::path::Path;
+use std::time::{Duration, Instant};
+
 use crate::harness;
 use crate::notify::{JANE, ack_code, adt, alerts};
 use crate::smtp::{Node, wait_for};
+use crate::testpki::{Issued, TestPki};
 
 pub async fn count(n: &Node, sql: &'static str) -> i64 {
     let mut conn = n.hisp.conn().await.expect("conn");
@@ -187,6 +192,121 @@ async fn mllp_over_tls_is_acknowledged_and_plain_mllp_is_not_spoken() {
     );
     let _ = stop_tx.send(true);
     let _ = server.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn adt_send_tls_trusts_only_its_ca_and_checks_the_host_name() {
+    let a = Node::new("a.test", false, None).await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let pki = TestPki::new("http://127.0.0.1:9", a.hisp.now());
+    let dir = a.dir.path();
+    let ours = TestPki::write_pem(dir, "ours.pem", &pki.root.cert);
+    let ours = ours.to_str().expect("path");
+    // Stands for the system's roots: OpenSSL's default file.
+    let system = TestPki::write_pem(dir, "system.pem", &pki.other_root.cert);
+    let local = ["localhost", "127.0.0.1"];
+    let (named, _s1) = tls_listener(&a, &pki.tls_server(&pki.root, &["mllp.a.test"])).await;
+    let (here, _s2) = tls_listener(&a, &pki.tls_server(&pki.root, &local)).await;
+    let (elsewhere, _s3) = tls_listener(&a, &pki.tls_server(&pki.other_root, &local)).await;
+    let file = dir.join("one.hl7");
+    std::fs::write(&file, adt("TLS1", "A04", "NORTHHOSP", "E", "VT", JANE)).expect("file");
+    let send = |to: String, args: &[&str]| adt_send_tls(&a, &file, to, args, &system);
+    let accepted = |out: std::process::Output| {
+        assert!(harness::ok(&out).contains("MSA|AA|TLS1"), "{out:?}");
+    };
+
+    // Our CA, and a certificate naming the host of --to: an address against
+    // its SAN iPAddress, a name against its SAN dNSName.
+    accepted(send(format!("127.0.0.1:{here}"), &["--ca", ours]).await);
+    accepted(send(format!("localhost:{here}"), &["--ca", ours]).await);
+    // Our CA, but the certificate names another host: refused, unless
+    // --server-name names what the certificate does.
+    for (host, why) in [
+        ("127.0.0.1", "IP address mismatch"),
+        ("localhost", "hostname mismatch"),
+    ] {
+        let to = format!("{host}:{named}");
+        let out = send(to.clone(), &["--ca", ours]).await;
+        harness::fails(&out, 1, why);
+        accepted(send(to, &["--ca", ours, "--server-name", "mllp.a.test"]).await);
+    }
+    let out = send(
+        format!("127.0.0.1:{here}"),
+        &["--ca", ours, "--server-name", "mllp.a.test"],
+    )
+    .await;
+    harness::fails(&out, 1, "hostname mismatch");
+    // The right name from a CA the system trusts: with --ca, only --ca's
+    // certificates are trusted; without it, the system's roots.
+    let out = send(format!("127.0.0.1:{elsewhere}"), &["--ca", ours]).await;
+    harness::fails(&out, 1, "unable to get local issuer certificate");
+    accepted(send(format!("127.0.0.1:{elsewhere}"), &[]).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adt_send_tls_gives_up_on_a_peer_that_never_answers() {
+    let a = Node::new("a.test", false, None).await;
+    let file = a.dir.path().join("one.hl7");
+    std::fs::write(&file, adt("TLS2", "A04", "NORTHHOSP", "E", "VT", JANE)).expect("file");
+    let (cert, _) = a.hisp.config.tls_files();
+    // Accepts the connection and holds it, never saying a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let to = silent.local_addr().expect("addr").to_string();
+    let held = std::thread::spawn(move || silent.accept().map(|(s, _)| s));
+    let start = Instant::now();
+    let out = adt_send_tls(&a, &file, to, &["--ca", cert.to_str().expect("p")], &cert).await;
+    harness::fails(&out, 1, "TLS handshake timed out");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(held.join().expect("join").expect("accepted"));
+}
+
+/// An MLLP-over-TLS listener for `n` on a port of its own, presenting
+/// `server`; the port, and what keeps it serving (drop it to stop).
+async fn tls_listener(n: &Node, server: &Issued) -> (u16, tokio::sync::watch::Sender<bool>) {
+    use openssl::ssl::{SslAcceptor, SslMethod};
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).expect("acceptor");
+    b.set_certificate(&server.cert).expect("certificate");
+    b.set_private_key(&server.key).expect("key");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (keep, stop) = tokio::sync::watch::channel(false);
+    let notifier = Notifier::new(Gateway::new(n.hisp.clone()));
+    let tls = Some(std::sync::Arc::new(b.build()));
+    tokio::spawn(hisp::notify::mllp::serve(notifier, listener, tls, stop));
+    (port, keep)
+}
+
+/// `hisp adt send FILE --to TO --tls ARGS`, with OpenSSL's default roots
+/// (the "system's") being the certificates of `system_roots`; run off the
+/// runtime's threads (from the call on), failing the test if it runs for a
+/// minute.
+fn adt_send_tls(
+    n: &Node,
+    file: &Path,
+    to: String,
+    args: &[&str],
+    system_roots: &Path,
+) -> impl Future<Output = std::process::Output> + use<> {
+    let (dir, config) = (n.dir.path().to_owned(), n.config_path.clone());
+    let mut vars = n.vars.clone();
+    vars.push(("SSL_CERT_FILE".into(), system_roots.display().to_string()));
+    let file = file.to_str().expect("path");
+    let argv: Vec<String> = ["adt", "send", file, "--to", &to, "--tls"]
+        .iter()
+        .chain(args)
+        .map(|s| s.to_string())
+        .collect();
+    let run = tokio::task::spawn_blocking(move || {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        harness::run_hisp_within(&dir, &config, &vars, &argv, Duration::from_secs(60))
+    });
+    async move { run.await.expect("join") }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

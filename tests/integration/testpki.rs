@@ -2,7 +2,7 @@
 //! (ETT) and DCDT exercise: a root, an intermediate under it, an unrelated root,
 //! and leaves that are good, mis-bound, expired, not yet valid, revoked, under
 //! another anchor, with a dead AIA, weak keys, weak digests, single-use and
-//! organization-bound.
+//! organization-bound; and TLS server certificates naming what a test asks.
 //!
 //! AIA and CRL distribution point URLs embed the test [`FileServer`]'s port, so
 //! the PKI is built after the server starts, from its base URL, and
@@ -157,7 +157,9 @@ struct Spec<'a> {
     sign: bool,
     encipher: bool,
     email: Option<String>,
-    dns: Option<String>,
+    dns: Vec<String>,
+    ips: Vec<String>,
+    server_auth: bool,
     aia: Option<String>,
     crl_dp: Option<String>,
     digest: MessageDigest,
@@ -244,11 +246,11 @@ impl TestPki {
         let (email, dns, cn) = match kind {
             Leaf::WrongSan => (
                 Some(format!("someone-else@{domain}")),
-                None,
+                Vec::new(),
                 address.to_string(),
             ),
-            Leaf::OrgBound => (None, Some(domain.clone()), domain.clone()),
-            _ => (Some(address.to_string()), None, address.to_string()),
+            Leaf::OrgBound => (None, vec![domain.clone()], domain.clone()),
+            _ => (Some(address.to_string()), Vec::new(), address.to_string()),
         };
         let digest = match kind {
             Leaf::Sha1Signed => MessageDigest::sha1(),
@@ -266,6 +268,8 @@ impl TestPki {
             encipher: kind != Leaf::SigningOnly,
             email,
             dns,
+            ips: Vec::new(),
+            server_auth: false,
             aia: Some(self.url(aia)),
             crl_dp: Some(self.url(crl_dp)),
             digest,
@@ -278,6 +282,40 @@ impl TestPki {
             _ => vec![self.intermediate.cert.clone()],
         };
         Issued { cert, key, chain }
+    }
+
+    /// A TLS server certificate issued directly by `ca` (so `chain` is
+    /// empty): SAN iPAddress for each of `names` that is an IP literal and
+    /// dNSName for the others, CN the first name, EKU serverAuth, keyUsage
+    /// digitalSignature + keyEncipherment, valid now−1 d .. now+365 d,
+    /// SHA-256, RSA-2048, no AIA or CRL DP.
+    pub fn tls_server(&self, ca: &Ca, names: &[&str]) -> Issued {
+        let key = rsa(2048);
+        let (ips, dns): (Vec<&str>, Vec<&str>) = names
+            .iter()
+            .partition(|n| n.parse::<std::net::IpAddr>().is_ok());
+        let cert = build(&Spec {
+            cn: names.first().expect("a name").to_string(),
+            signer: Signer::By(ca),
+            key: &key,
+            not_before: self.now - DAY,
+            not_after: self.now + 365 * DAY,
+            is_ca: false,
+            sign: true,
+            encipher: true,
+            email: None,
+            dns: dns.into_iter().map(str::to_string).collect(),
+            ips: ips.into_iter().map(str::to_string).collect(),
+            server_auth: true,
+            aia: None,
+            crl_dp: None,
+            digest: MessageDigest::sha256(),
+        });
+        Issued {
+            cert,
+            key,
+            chain: Vec::new(),
+        }
     }
 
     /// A DER CRL signed by the intermediate listing `revoked` (revoked now−2 h),
@@ -385,7 +423,9 @@ fn ca_spec<'a>(
         sign: false,
         encipher: false,
         email: None,
-        dns: None,
+        dns: Vec::new(),
+        ips: Vec::new(),
+        server_auth: false,
         aia,
         crl_dp,
         digest: MessageDigest::sha256(),
@@ -442,12 +482,13 @@ fn build(s: &Spec<'_>) -> X509 {
     }
     exts.push(ku.build().expect("keyUsage"));
     if !s.is_ca {
-        exts.push(
-            ExtendedKeyUsage::new()
-                .email_protection()
-                .build()
-                .expect("EKU"),
-        );
+        let mut eku = ExtendedKeyUsage::new();
+        if s.server_auth {
+            eku.server_auth();
+        } else {
+            eku.email_protection();
+        }
+        exts.push(eku.build().expect("EKU"));
     }
     {
         let ctx = b.x509v3_context(issuer.map(|ca| ca.cert.as_ref()), None);
@@ -464,13 +505,16 @@ fn build(s: &Spec<'_>) -> X509 {
                     .expect("authorityKeyIdentifier"),
             );
         }
-        if s.email.is_some() || s.dns.is_some() {
+        if s.email.is_some() || !s.dns.is_empty() || !s.ips.is_empty() {
             let mut san = SubjectAlternativeName::new();
             if let Some(e) = &s.email {
                 san.email(e);
             }
-            if let Some(d) = &s.dns {
+            for d in &s.dns {
                 san.dns(d);
+            }
+            for ip in &s.ips {
+                san.ip(ip);
             }
             exts.push(san.build(&ctx).expect("subjectAltName"));
         }
