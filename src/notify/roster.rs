@@ -649,7 +649,29 @@ impl Hisp {
 
 #[cfg(test)]
 mod tests {
-    use super::enrolment_ends;
+    use super::{Existing, StoredPatient, enrolment_ends, same_patient};
+
+    #[test]
+    fn a_generational_suffix_does_not_make_another_patient() {
+        let john = |family: &str, given: &str| StoredPatient {
+            family: family.into(),
+            given: given.into(),
+            birth_date: Some("19950312".into()),
+            ..StoredPatient::default()
+        };
+        for (a, b) in [
+            (john("Smith Jr", "John"), john("SMITH", "JOHN")),
+            (john("Smith", "John Jr."), john("Smith", "John")),
+            (john("Nguyễn", "Thảo"), john("NGUYEN", "THAO")),
+        ] {
+            assert!(same_patient(&a, &b), "{a:?} / {b:?}");
+            assert_eq!(Existing::name_key(&a), Existing::name_key(&b));
+        }
+        assert!(!same_patient(
+            &john("Smithers", "John"),
+            &john("Smith", "John")
+        ));
+    }
 
     #[test]
     fn an_end_date_ends_the_entry_when_it_comes_before_expiry() {

@@ -5,52 +5,75 @@
 //! STANDARDS §8: "Score with Fellegi-Sunter log-likelihood weights over normalized fields:
 //! names with case, diacritics, hyphens and spaces folded; DOB; sex; ZIP5; phone digits."
 
-/// Diacritic folding for Latin-1 Supplement and Latin Extended-A, applied after lowercasing.
-/// Each row lists the accented forms and the ASCII they fold to.
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::decompose_compatible;
+
+/// Latin letters that fold to ASCII but that Unicode does not decompose into ASCII and
+/// combining marks (every other accented Latin letter folds through its decomposition, see
+/// [`push_latin`]), applied after lowercasing. Each row lists the letters and the ASCII they
+/// fold to. Besides Latin-1 and Latin Extended-A, the West African letters Hausa, Fula,
+/// Akan and Ewe names are written with (ɓ ɗ ƙ ƴ ǝ ɛ ɔ), whose registrations drop them.
 const FOLDS: &[(&str, &str)] = &[
-    ("àáâãäåāăąª", "a"),
     ("æ", "ae"),
-    ("çćĉċč", "c"),
-    ("ďđð", "d"),
-    ("èéêëēĕėęě", "e"),
-    ("ĝğġģ", "g"),
-    ("ĥħ", "h"),
-    ("ìíîïĩīĭįı", "i"),
-    ("ĳ", "ij"),
-    ("ĵ", "j"),
-    ("ķĸ", "k"),
-    ("ĺļľŀł", "l"),
-    ("ñńņňŉŋ", "n"),
-    ("òóôõöøōŏőº", "o"),
+    ("ɓ", "b"),
+    ("ðđɗ", "d"),
+    ("ǝɛ", "e"),
+    ("ħ", "h"),
+    ("ı", "i"),
+    ("ĸƙ", "k"),
+    ("ŀł", "l"),
+    ("ŉŋ", "n"),
+    ("øɔ", "o"),
     ("œ", "oe"),
-    ("ŕŗř", "r"),
-    ("śŝşšſ", "s"),
     ("ß", "ss"),
-    ("ţťŧ", "t"),
+    ("ŧ", "t"),
     ("þ", "th"),
-    ("ùúûüũūŭůűų", "u"),
-    ("ŵ", "w"),
-    ("ýÿŷ", "y"),
-    ("źżž", "z"),
+    ("ƴ", "y"),
 ];
 
-/// Combining diacritical marks, dropped so decomposed (NFD) input folds like composed input.
+/// Combining diacritical marks: dropped, whether a letter's decomposition gives them or
+/// they follow a letter no composed character holds ("m\u{303}").
 const COMBINING: std::ops::RangeInclusive<char> = '\u{0300}'..='\u{036F}';
+
+/// Generational suffixes, which registration staff type into a name field ("Lee Jr")
+/// although HL7 gives them a component of their own (XPN.4, which matching does not read).
+const SUFFIXES: &[&str] = &["jr", "sr", "ii", "iii", "iv"];
 
 /// Registration placeholders that name nobody; they are treated as a missing name.
 const PLACEHOLDERS: &[&str] = &[
     "unknown", "unk", "none", "notgiven", "babyboy", "babygirl", "baby", "trauma", "patient",
 ];
 
-/// Folds a personal name for comparison: lowercase, diacritics folded through [`FOLDS`],
-/// and every hyphen, space, apostrophe or other non-alphanumeric character removed.
-/// Letters of other scripts are kept (lowercased) so they still compare exactly.
+/// Folds a personal name for comparison: a trailing generational suffix dropped
+/// ([`without_suffix`]), lowercase, Latin letters folded to ASCII (through their Unicode
+/// decomposition, or [`FOLDS`]), and every hyphen, space, apostrophe or other
+/// non-alphanumeric character removed. Letters of other scripts are kept (lowercased, in
+/// composed form, NFC) so they still compare exactly; composed and decomposed input fold
+/// alike.
 pub fn normalize_name(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars().flat_map(char::to_lowercase) {
+    for c in without_suffix(s).nfc().flat_map(char::to_lowercase) {
         fold_char(c, &mut out);
     }
     out
+}
+
+/// `name` without a trailing generational suffix ([`SUFFIXES`], any case, with or without
+/// a dot) that stands as a token of its own, after a space or comma, behind the rest of a
+/// name: "Lee Jr." and "Smith, III" lose it; "Junior", "Iverson", "Sriram", "Jr Lee" and
+/// a name that is nothing but "Jr" stay as they are.
+fn without_suffix(name: &str) -> &str {
+    let separator = |c: char| c.is_whitespace() || c == ',';
+    let Some((head, last)) = name.trim_end_matches(separator).rsplit_once(separator) else {
+        return name;
+    };
+    let last = last.strip_suffix('.').unwrap_or(last);
+    let suffix = SUFFIXES.iter().any(|s| s.eq_ignore_ascii_case(last));
+    if suffix && head.chars().any(char::is_alphanumeric) {
+        head
+    } else {
+        name
+    }
 }
 
 fn fold_char(c: char, out: &mut String) {
@@ -60,9 +83,28 @@ fn fold_char(c: char, out: &mut String) {
         // ASCII punctuation and spaces, and combining accents: folded away.
     } else if let Some((_, ascii)) = FOLDS.iter().find(|(from, _)| from.contains(c)) {
         out.push_str(ascii);
-    } else if c.is_alphanumeric() {
+    } else if !push_latin(c, out) && c.is_alphanumeric() {
         out.push(c);
     }
+}
+
+/// Pushes the ASCII letters and digits of `c`'s compatibility decomposition (NFKD) when
+/// that is all ASCII and combining marks: a Latin letter with diacritics from any block
+/// ("ễ" → "e", "ș" → "s", "ǎ" → "a"), or a compatibility form of Latin ("ĳ" → "ij",
+/// fullwidth "ｊ" → "j", "ª" → "a"). Pushes nothing and returns false for anything else:
+/// another script's letter ("έ", "й" and Hangul syllables keep their form), or a letter
+/// that has no such decomposition ("ł", in [`FOLDS`]).
+fn push_latin(c: char, out: &mut String) -> bool {
+    let mut latin = true;
+    decompose_compatible(c, |d| latin &= d.is_ascii() || COMBINING.contains(&d));
+    if latin {
+        decompose_compatible(c, |d| {
+            if d.is_ascii_alphanumeric() {
+                out.push(d.to_ascii_lowercase());
+            }
+        });
+    }
+    latin
 }
 
 /// True for a folded name that is a registration placeholder rather than a name.
@@ -244,6 +286,116 @@ mod tests {
         }
     }
 
+    /// Composed letters beyond Latin-1 and Latin Extended-A fold as their decomposed
+    /// forms always did: Excel writes a roster in NFC, and feeds send the names in ASCII.
+    #[test]
+    fn names_of_every_latin_block_fold() {
+        let table = [
+            // Vietnamese (Latin Extended Additional, and ơ ư from Extended-B).
+            ("Nguyễn", "nguyen"),
+            ("Thảo", "thao"),
+            ("Trần Thị Ánh", "tranthianh"),
+            ("Trường", "truong"),
+            ("Phạm Ngọc Hưởng", "phamngochuong"),
+            ("Đặng", "dang"),
+            ("Lê Văn Hầu", "levanhau"),
+            // Romanian: comma below (Extended-B) and the older cedillas (Extended-A).
+            ("Ștefănescu", "stefanescu"),
+            ("Țurcanu", "turcanu"),
+            ("Şerban Ţepeş", "serbantepes"),
+            // Pinyin with tone marks, ǚ included.
+            ("Zhāng Xiǎomíng", "zhangxiaoming"),
+            ("Lǚ", "lu"),
+            ("Guō Wǒ", "guowo"),
+            // Yoruba, and the West African letters with no decomposition.
+            ("Adébáyọ̀ Ṣọlá", "adebayosola"),
+            ("Ɔfɔri", "ofori"),
+            ("Ɓello Ɗanjuma", "bellodanjuma"),
+            // Compatibility forms of Latin.
+            ("Ｊｏｈｎ", "john"),
+            ("ǅuro", "dzuro"),
+        ];
+        for (raw, want) in table {
+            assert_eq!(normalize_name(raw), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn composed_and_decomposed_names_fold_alike() {
+        let names = [
+            "Nguyễn Thảo",
+            "Ștefănescu",
+            "Zhāng Xiǎomíng Lǚ",
+            "Dvořák",
+            "Αλέξης",
+            "Йовановић",
+            "김민준",
+            "Ɔfɔri",
+        ];
+        for name in names {
+            let nfc = normalize_name(&name.nfc().collect::<String>());
+            assert_eq!(
+                normalize_name(&name.nfd().collect::<String>()),
+                nfc,
+                "{name}"
+            );
+            assert_eq!(
+                normalize_name(&name.nfkd().collect::<String>()),
+                nfc,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_scripts_keep_their_letters() {
+        assert_eq!(normalize_name("Αλέξης"), "αλέξης");
+        assert_eq!(normalize_name("Андрей"), "андрей");
+        assert_eq!(normalize_name("김민준"), "김민준", "syllables, not jamo");
+        assert_eq!(normalize_name("김민주").chars().count(), 3);
+    }
+
+    #[test]
+    fn generational_suffixes_are_dropped() {
+        let table = [
+            ("Lee Jr", "lee"),
+            ("Lee Jr.", "lee"),
+            ("LEE JR", "lee"),
+            ("Lee, Jr.", "lee"),
+            ("Smith Sr.", "smith"),
+            ("Smith II", "smith"),
+            ("Smith, III", "smith"),
+            ("Smith IV ", "smith"),
+            ("O'Brien-Smith Jr", "obriensmith"),
+            ("Nguyễn Jr", "nguyen"),
+            ("John Jr", "john"),
+        ];
+        for (raw, want) in table {
+            assert_eq!(normalize_name(raw), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn suffix_letters_inside_a_name_stay() {
+        let table = [
+            ("Junior", "junior"),
+            ("Iverson", "iverson"),
+            ("Sriram", "sriram"),
+            ("Leejr", "leejr"),
+            ("Lee-Jr", "leejr"),
+            ("Jr Lee", "jrlee"),
+            ("Smith Jr Lee", "smithjrlee"),
+            ("Jr", "jr"),
+            ("Jr.", "jr"),
+            (" Sr ", "sr"),
+            ("Smith Jr..", "smithjr"),
+            ("Smith V", "smithv"),
+        ];
+        for (raw, want) in table {
+            assert_eq!(normalize_name(raw), want, "{raw:?}");
+        }
+    }
+
     #[test]
     fn every_fold_row_is_lowercase_and_ascii() {
         for (from, to) in FOLDS {
@@ -251,6 +403,56 @@ mod tests {
             for c in from.chars() {
                 assert!(!c.is_ascii(), "{c}");
                 assert_eq!(normalize_name(&c.to_string()), *to, "{c}");
+                // Capitals, where one letter is one (not "ß" → "SS", "ŉ" → "ʼN").
+                if let [upper] = c.to_uppercase().collect::<Vec<_>>()[..] {
+                    assert_eq!(normalize_name(&upper.to_string()), *to, "{upper}");
+                }
+            }
+        }
+    }
+
+    /// The special folds are only what decomposition does not give.
+    #[test]
+    fn fold_rows_are_letters_without_a_latin_decomposition() {
+        for (from, _) in FOLDS {
+            for c in from.chars() {
+                assert!(!push_latin(c, &mut String::new()), "{c} decomposes");
+            }
+        }
+    }
+
+    /// The table this module held before it decomposed letters: every row still folds.
+    #[test]
+    fn latin_1_and_extended_a_fold_as_before() {
+        let table = [
+            ("àáâãäåāăąª", "a"),
+            ("æ", "ae"),
+            ("çćĉċč", "c"),
+            ("ďđð", "d"),
+            ("èéêëēĕėęě", "e"),
+            ("ĝğġģ", "g"),
+            ("ĥħ", "h"),
+            ("ìíîïĩīĭįı", "i"),
+            ("ĳ", "ij"),
+            ("ĵ", "j"),
+            ("ķĸ", "k"),
+            ("ĺļľŀł", "l"),
+            ("ñńņňŉŋ", "n"),
+            ("òóôõöøōŏőº", "o"),
+            ("œ", "oe"),
+            ("ŕŗř", "r"),
+            ("śŝşšſ", "s"),
+            ("ß", "ss"),
+            ("ţťŧ", "t"),
+            ("þ", "th"),
+            ("ùúûüũūŭůűų", "u"),
+            ("ŵ", "w"),
+            ("ýÿŷ", "y"),
+            ("źżž", "z"),
+        ];
+        for (from, to) in table {
+            for c in from.chars() {
+                assert_eq!(normalize_name(&c.to_string()), to, "{c}");
             }
         }
     }

@@ -133,6 +133,63 @@ fn swapped_names_still_match() {
 }
 
 #[test]
+fn a_roster_in_composed_letters_matches_a_feed_in_ascii() {
+    // Excel writes the roster in NFC; the feed drops the accents.
+    let idx = index([
+        patient(
+            1,
+            demo("Nguyễn", "Thảo", "19800214", 'F', "06510", ""),
+            "V1",
+        ),
+        patient(
+            2,
+            demo("Ștefănescu", "Ioana", "19750630", 'F', "06511", ""),
+            "R1",
+        ),
+        patient(
+            3,
+            demo("Zhāng", "Xiǎomíng", "19920101", 'M', "06512", ""),
+            "P1",
+        ),
+    ]);
+    for (id, adt) in [
+        (1, demo("NGUYEN", "THAO", "19800214", 'F', "06510", "")),
+        (2, demo("STEFANESCU", "IOANA", "19750630", 'F', "06511", "")),
+        (3, demo("ZHANG", "XIAOMING", "19920101", 'M', "06512", "")),
+    ] {
+        let outcome = idx.lookup(&[], &adt);
+        assert!(
+            matches!(outcome, Outcome::Demographic { id: got, .. } if got == id),
+            "{adt:?}: {outcome:?}"
+        );
+    }
+}
+
+#[test]
+fn a_generational_suffix_is_not_part_of_the_name() {
+    let junior = demo("Lee Jr", "John", "19950312", 'M', "06510", "2035550142");
+    let idx = index([patient(1, junior, "J1")]);
+    // LEE^JOHN^^JR: the suffix in XPN.4, which matching does not read.
+    let adt = demo("LEE", "JOHN", "19950312", 'M', "06510", "");
+    let outcome = idx.lookup(&[], &adt);
+    assert!(
+        matches!(outcome, Outcome::Demographic { id: 1, .. }),
+        "{outcome:?}"
+    );
+    // His father, John Lee Sr., at the same address: the birth date tells them apart.
+    let senior = demo("LEE", "JOHN", "19680920", 'M', "06510", "2035550142");
+    let outcome = idx.lookup(&[], &senior);
+    assert!(
+        matches!(outcome, Outcome::Review { id: 1, .. }),
+        "{outcome:?}"
+    );
+    // One patient listed as "Smith Jr" and as "Smith" is listed twice.
+    let key = |family: &str| roster_key(None, &demo(family, "John", "19950312", 'M', "", ""));
+    assert_eq!(key("Smith Jr."), key("Smith"));
+    assert_ne!(key("Smith Jr."), None);
+}
+
+#[test]
 fn identifier_match_wins_over_demographics() {
     let idx = index([
         patient(1, robert(), "A1"),
