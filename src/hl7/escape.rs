@@ -11,7 +11,7 @@
 //! |---|---|
 //! | `\F\ \S\ \T\ \R\ \E\` | field, component, subcomponent, repetition, escape char |
 //! | `\P\` | truncation char (v2.7+, when MSH-2 declares one) |
-//! | `\Xhh..\` | the bytes, as UTF-8 if valid, else Latin-1 |
+//! | `\Xhh..\` | the bytes, as UTF-8 if valid, else Latin-1 (adjacent ones as one run) |
 //! | `\H\ \N\` | dropped (highlighting on/off) |
 //! | `\Cxxyy\ \Mxxyy[zz]\` | dropped (character-set switches) |
 //! | `\.br\`, `\.ce\` | `\n` |
@@ -39,25 +39,53 @@ pub fn decode<'a>(raw: &'a str, seps: &Separators) -> Cow<'a, str> {
         return Cow::Borrowed(raw);
     }
     let mut out = String::with_capacity(raw.len());
+    // Bytes of `\X..\` sequences that follow one another with nothing
+    // between: one character's UTF-8 bytes may be split across them.
+    let mut hex = Vec::new();
     let mut rest = raw;
     while let Some(open) = rest.find(esc) {
-        out.push_str(&rest[..open]);
+        if open > 0 {
+            flush_hex(&mut hex, &mut out);
+            out.push_str(&rest[..open]);
+        }
         let after = &rest[open + 1..];
         let Some(close) = after.find(esc) else {
             // Unterminated: keep the rest verbatim.
+            flush_hex(&mut hex, &mut out);
             out.push_str(&rest[open..]);
             return Cow::Owned(out);
         };
         let body = &after[..close];
-        if !expand(body, seps, &mut out) {
-            out.push(esc);
-            out.push_str(body);
-            out.push(esc);
+        if let Some(digits) = body.strip_prefix('X').filter(|d| is_hex_bytes(d)) {
+            hex.extend(
+                digits
+                    .as_bytes()
+                    .chunks_exact(2)
+                    .map(|p| hex_val(p[0]) << 4 | hex_val(p[1])),
+            );
+        } else {
+            flush_hex(&mut hex, &mut out);
+            if !expand(body, seps, &mut out) {
+                out.push(esc);
+                out.push_str(body);
+                out.push(esc);
+            }
         }
         rest = &after[close + 1..];
     }
+    flush_hex(&mut hex, &mut out);
     out.push_str(rest);
     Cow::Owned(out)
+}
+
+/// Appends the bytes of a run of `\X..\` sequences and empties `hex`: as
+/// UTF-8 when the run is valid UTF-8, else each byte as Latin-1.
+fn flush_hex(hex: &mut Vec<u8>, out: &mut String) {
+    match std::str::from_utf8(hex) {
+        Ok(s) => out.push_str(s),
+        Err(_) => out.extend(hex.iter().map(|&b| char::from(b))),
+    }
+    hex.clear();
 }
 
 /// Appends the meaning of one sequence body; false if it is not one we
@@ -79,8 +107,8 @@ fn expand(body: &str, seps: &Separators, out: &mut String) -> bool {
         return true;
     }
     match body.as_bytes().first() {
-        // "\Xdddd...\ hexadecimal data".
-        Some(b'X') => push_hex(&body[1..], out),
+        // "\Xdddd...\ hexadecimal data": decoded by the caller; one with
+        // an odd count or a non-hex digit is kept verbatim.
         // "\Cxxyy\ single-byte character set escape sequence with two
         // hexadecimal values"; "\Mxxyyzz\ multi-byte character set escape
         // sequence with two or three hexadecimal values". Dropped: we have
@@ -97,20 +125,9 @@ fn is_hex(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn push_hex(digits: &str, out: &mut String) -> bool {
-    if !is_hex(digits) || !digits.len().is_multiple_of(2) {
-        return false;
-    }
-    let bytes: Vec<u8> = digits
-        .as_bytes()
-        .chunks_exact(2)
-        .map(|pair| hex_val(pair[0]) << 4 | hex_val(pair[1]))
-        .collect();
-    match std::str::from_utf8(&bytes) {
-        Ok(s) => out.push_str(s),
-        Err(_) => out.extend(bytes.iter().map(|&b| char::from(b))),
-    }
-    true
+/// True for the digits of an `\Xdddd\` sequence: hex, an even count.
+fn is_hex_bytes(digits: &str) -> bool {
+    is_hex(digits) && digits.len().is_multiple_of(2)
 }
 
 fn hex_val(b: u8) -> u8 {

@@ -33,6 +33,16 @@ fn hex_escapes() {
     assert_eq!(d("A\\X41\\B"), "AAB");
     assert_eq!(d("\\Xc3a9\\"), "é"); // UTF-8 bytes, lower-case hex
     assert_eq!(d("\\XE9\\"), "é"); // not UTF-8 → Latin-1
+    // One character's UTF-8 bytes split across adjacent sequences (how an
+    // encoder writing a byte per sequence sends "é" and "日").
+    assert_eq!(d("Ren\\XC3\\\\XA9\\e"), "Renée");
+    assert_eq!(d("\\XE6\\\\X97\\\\XA5\\"), "日");
+    // Text or another sequence between them ends the run.
+    assert_eq!(d("\\XC3\\x\\XA9\\"), "Ãx©");
+    assert_eq!(d("\\XC3\\\\H\\\\XA9\\"), "Ã©");
+    // A run that is not UTF-8 is Latin-1 throughout, as one sequence is.
+    assert_eq!(d("\\XE9\\\\XE8\\"), "éè");
+    assert_eq!(d("\\X41\\\\XE9\\\\F\\"), "Aé|");
     // Odd length, non-hex or empty: verbatim.
     for raw in ["\\X0\\", "\\XZZ\\", "\\X\\", "\\X0D0\\"] {
         assert_eq!(d(raw), raw);
