@@ -130,7 +130,9 @@ const NICKNAMES: &[&[&str]] = &[
     &["ann", "anne", "anna", "annie", "nancy"],
     &["carol", "caroline", "carolyn", "carrie"],
     &["valerie", "val"],
-    &["madeline", "madison", "maddie"],
+    &["madeline", "madeleine", "maddie"],
+    // Madison is a name of its own, not a form of Madeline; Maddie is short for both.
+    &["madison", "maddie"],
     &["allison", "alison", "ali", "allie"],
     &["gabriel", "gabe"],
     &["gabriella", "gabrielle", "gabby"],
@@ -354,6 +356,10 @@ mod tests {
             ("thompson", "thomspon", Level::Partial),
             ("jon", "jan", Level::Disagree),
             ("mary", "maria", Level::Disagree),
+            ("madeline", "madeleine", Level::Nickname),
+            ("madison", "maddie", Level::Nickname),
+            ("madeline", "maddie", Level::Nickname),
+            ("madison", "madeline", Level::Disagree),
             ("smith", "", Level::Missing),
             ("smith", "smith", Level::Exact),
         ];
