@@ -12,7 +12,7 @@
 //! draining the framer holds no more than the limit.
 #![no_main]
 
-use hisp::hl7::mllp::{END_BLOCK, START_BLOCK};
+use hisp::hl7::mllp::{END_BLOCK, HEAD_MAX, START_BLOCK};
 use hisp::hl7::{FrameError, Framer};
 use libfuzzer_sys::fuzz_target;
 
@@ -62,7 +62,11 @@ fn drain(framer: &mut Framer, max: usize, stream_len: usize, frames: &mut Vec<Ve
                 assert!(!frame.contains(&START_BLOCK) && !frame.contains(&END_BLOCK));
                 frames.push(frame);
             }
-            Some(Err(FrameError::TooLarge { len })) => assert!(len > max),
+            Some(Err(FrameError::TooLarge { len, head })) => {
+                assert!(len > max);
+                assert!(head.len() < HEAD_MAX.min(len));
+                assert!(![b'\r', b'\n', START_BLOCK, END_BLOCK].iter().any(|b| head.contains(b)));
+            }
             Some(Err(FrameError::Garbage { skipped })) => assert!(skipped > 0),
         }
     }

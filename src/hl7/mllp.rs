@@ -22,7 +22,8 @@
 //!   run when the next `<SB>` ends it (or every `max` bytes of a flood). A
 //!   frame cut short by a new `<SB>` is reported the same way.
 //! - [`FrameError::TooLarge`]: the frame grew past `max` bytes. Reported as
-//!   soon as that is known; its bytes are then dropped up to its `<EB>`.
+//!   soon as that is known, with its first segment (so the reply can name
+//!   its MSH-10); its bytes are then dropped up to its `<EB>`.
 //!   While dropping, only `<EB>` ends it: a `<VT>` inside an oversized
 //!   message is its data, not a new frame (which would earn the sender a
 //!   second reply and leave it one ACK behind). Memory stays near `max`.
@@ -46,6 +47,10 @@ pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 /// buffer is empty (a 1 MiB frame does not pin 1 MiB per idle connection).
 pub const KEEP_CAPACITY: usize = 64 * 1024;
 
+/// The longest first segment an oversized frame's [`FrameError::TooLarge`]
+/// keeps (an MSH is a few hundred bytes).
+pub const HEAD_MAX: usize = 4096;
+
 /// Something other than a good frame turned up in the stream.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum FrameError {
@@ -55,6 +60,10 @@ pub enum FrameError {
     TooLarge {
         /// Bytes of frame content seen so far.
         len: usize,
+        /// The frame's first segment (its MSH, normally) without its
+        /// terminator, when one ended within [`HEAD_MAX`] bytes; else empty.
+        /// Enough to answer the message by its MSH-10.
+        head: Vec<u8>,
     },
     /// Bytes outside any frame were dropped.
     #[error("skipped {skipped} bytes outside MLLP framing")]
@@ -215,8 +224,9 @@ impl Framer {
             self.scanned = self.buffered();
             if self.buffered() > self.max {
                 let len = self.buffered();
+                let head = self.head(len);
                 self.consume(len);
-                return self.too_large(len, State::Discarding);
+                return self.too_large(len, head, State::Discarding);
             }
             return Step::NeedMore;
         };
@@ -224,6 +234,7 @@ impl Framer {
         if p > self.max {
             // Drop through <EB>; a <VT> is the oversized frame's data, so
             // the frame goes on until its <EB>.
+            let head = self.head(p);
             self.consume(p + 1);
             self.after_frame = is_end;
             let next = if is_end {
@@ -231,7 +242,7 @@ impl Framer {
             } else {
                 State::Discarding
             };
-            return self.too_large(p, next);
+            return self.too_large(p, head, next);
         }
         if !is_end {
             // The frame was cut short; its bytes and its <SB> are garbage.
@@ -263,10 +274,23 @@ impl Framer {
         }
     }
 
-    fn too_large(&mut self, len: usize, next: State) -> Step {
+    fn too_large(&mut self, len: usize, head: Vec<u8>, next: State) -> Step {
         self.state = next;
         self.scanned = 0;
-        Step::Emit(Err(FrameError::TooLarge { len }))
+        Step::Emit(Err(FrameError::TooLarge { len, head }))
+    }
+
+    /// The first segment of the current frame, whose first `len` bytes are
+    /// buffered, when a CR or LF ends it within [`HEAD_MAX`] bytes (a cut
+    /// one could echo a cut MSH-10).
+    fn head(&self, len: usize) -> Vec<u8> {
+        let frame = self.rest().get(..len).unwrap_or(self.rest());
+        let start = frame.get(..HEAD_MAX).unwrap_or(frame);
+        start
+            .iter()
+            .position(|&b| b == b'\r' || b == b'\n')
+            .map(|end| start[..end].to_vec())
+            .unwrap_or_default()
     }
 
     /// Accounts for the first `n` bytes of `buf`, which lie between frames.

@@ -328,18 +328,22 @@ fn err(code: ErrorCode, message: &str) -> Option<AckError> {
 
 impl Notifier {
     /// The answer to a frame that could not be taken whole (too large): an AR,
-    /// so a sender waiting for every ACK does not wait forever. Skipped
-    /// garbage between frames gets no answer.
+    /// so a sender waiting for every ACK does not wait forever, addressed
+    /// from its first segment when that is a readable MSH (MSA-2 its MSH-10,
+    /// sender and receiver swapped, its version), so an engine that matches
+    /// ACKs by control id knows which message was refused. Skipped garbage
+    /// between frames gets no answer.
     fn frame_error(&self, e: &hl7::FrameError) -> Option<String> {
-        let hl7::FrameError::TooLarge { .. } = e else {
+        let hl7::FrameError::TooLarge { head, .. } = e else {
             return None;
         };
+        let header = hl7::parse(head).map(|m| m.header()).unwrap_or_default();
         let why = format!(
             "the message is larger than {} bytes",
             self.gw.hisp.config.notify.max_frame
         );
         Some(ack(
-            &Header::default(),
+            &header,
             AckCode::AR,
             err(ErrorCode::ApplicationInternalError, &why),
             self.gw.hisp.now(),

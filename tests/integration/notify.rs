@@ -455,10 +455,15 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
         1,
         "alert 99999",
     );
-    // A frame over `[notify] max_frame` gets AR rather than silence.
+    // A frame over `[notify] max_frame` gets AR rather than silence, naming
+    // the message by its MSH-10 and addressed back to its sender.
     let mut huge = adt("C12", "A04", "NORTHHOSP", "E", "V990", JANE);
     huge.extend(std::iter::repeat_n(b'X', 1_100_000));
-    assert_eq!(ack_code(&a, &huge).await.0, "AR");
+    let (code, ack) = ack_code(&a, &huge).await;
+    assert_eq!(code, "AR");
+    assert_eq!(hisp::hl7::parse_ack(&ack).expect("ACK").1, "C12");
+    let header = hisp::hl7::parse(&ack).expect("ACK").header();
+    assert_eq!(header.receiving_facility.id(), "NORTHHOSP");
     a.stop().await;
 }
 

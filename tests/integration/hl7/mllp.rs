@@ -2,7 +2,7 @@
 //! oversized frames and resynchronisation.
 
 use super::support::corpus;
-use hisp::hl7::mllp::{DEFAULT_MAX_FRAME, END_BLOCK, KEEP_CAPACITY, START_BLOCK};
+use hisp::hl7::mllp::{DEFAULT_MAX_FRAME, END_BLOCK, HEAD_MAX, KEEP_CAPACITY, START_BLOCK};
 use hisp::hl7::{FrameError, Framer, frame, parse};
 
 type Item = Result<Vec<u8>, FrameError>;
@@ -111,7 +111,43 @@ fn oversized_then_good() {
     let got = feed_all(&mut f, &[&wire]);
     assert_eq!(
         got,
-        vec![Err(FrameError::TooLarge { len: 100 }), Ok(A.to_vec())]
+        vec![
+            Err(FrameError::TooLarge {
+                len: 100,
+                head: Vec::new()
+            }),
+            Ok(A.to_vec())
+        ]
+    );
+}
+
+#[test]
+fn an_oversized_frame_keeps_its_first_segment() {
+    let msh = b"MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20260101||ADT^A04|BIG1|P|2.5.1";
+    let body = [&msh[..], b"\rPID|1\r", &[b'X'; 200]].concat();
+    // Delivered whole (the limit seen at <EB>), and streamed (seen before).
+    let whole = vec![[frame(&body), frame(A)].concat()];
+    let mut streamed = vec![vec![START_BLOCK]];
+    streamed.extend(body.chunks(7).map(<[u8]>::to_vec));
+    streamed.push([&[END_BLOCK, b'\r'][..], &frame(A)].concat());
+    for wire in [whole, streamed] {
+        let mut f = Framer::new(100);
+        let chunks: Vec<&[u8]> = wire.iter().map(Vec::as_slice).collect();
+        let got = feed_all(&mut f, &chunks);
+        let [Err(FrameError::TooLarge { head, .. }), Ok(next)] = &got[..] else {
+            panic!("{got:?}");
+        };
+        assert_eq!(head.as_slice(), &msh[..]);
+        assert_eq!(next.as_slice(), A);
+    }
+    // A first segment longer than HEAD_MAX is not kept: a cut MSH could
+    // name another message.
+    let long = [&b"MSH|^~\\&|"[..], &vec![b'Y'; HEAD_MAX], b"\r"].concat();
+    let mut f = Framer::new(1024);
+    let got = feed_all(&mut f, &[&frame(&long)]);
+    assert!(
+        matches!(&got[..], [Err(FrameError::TooLarge { head, .. })] if head.is_empty()),
+        "{got:?}"
     );
 }
 
@@ -126,7 +162,13 @@ fn oversized_streamed_is_reported_early_and_memory_stays_bounded() {
     got.extend(feed_all(&mut f, &[&[END_BLOCK, b'\r'], &frame(A)]));
     assert_eq!(
         got,
-        vec![Err(FrameError::TooLarge { len: 70 }), Ok(A.to_vec())]
+        vec![
+            Err(FrameError::TooLarge {
+                len: 70,
+                head: Vec::new()
+            }),
+            Ok(A.to_vec())
+        ]
     );
 }
 
@@ -139,7 +181,13 @@ fn only_end_block_ends_an_oversized_frame() {
     let got = feed_all(&mut f, &[&wire, &frame(b"next")]);
     assert_eq!(
         got,
-        vec![Err(FrameError::TooLarge { len: 20 }), Ok(b"next".to_vec())]
+        vec![
+            Err(FrameError::TooLarge {
+                len: 20,
+                head: Vec::new()
+            }),
+            Ok(b"next".to_vec())
+        ]
     );
     // The same streamed in pieces, the <VT> arriving after the limit.
     let mut f = Framer::new(8);
@@ -156,7 +204,13 @@ fn only_end_block_ends_an_oversized_frame() {
     );
     assert_eq!(
         got,
-        vec![Err(FrameError::TooLarge { len: 10 }), Ok(b"ok".to_vec())]
+        vec![
+            Err(FrameError::TooLarge {
+                len: 10,
+                head: Vec::new()
+            }),
+            Ok(b"ok".to_vec())
+        ]
     );
 }
 
