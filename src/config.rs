@@ -382,6 +382,9 @@ pub struct NotifyConfig {
     pub dedup_window_secs: u64,
     /// When the daily digest goes out, `HH:MM` UTC.
     pub digest_time: String,
+    /// The most alerts one digest message carries; more go in further
+    /// messages of the same digest.
+    pub digest_max_alerts: usize,
     /// The Direct address alerts are sent from (default `notifications@<first domain>`).
     pub sender: Option<String>,
     /// Largest MLLP frame accepted, bytes.
@@ -397,6 +400,7 @@ impl Default for NotifyConfig {
             max_frame: 1024 * 1024,
             dedup_window_secs: 86_400,
             digest_time: "07:00".into(),
+            digest_max_alerts: 500,
         }
     }
 }
@@ -512,6 +516,9 @@ impl Config {
                 "notify.digest_time '{}' must be HH:MM (UTC), e.g. 07:00",
                 self.notify.digest_time
             ));
+        }
+        if self.notify.digest_max_alerts == 0 {
+            return bad("notify.digest_max_alerts must be at least 1".into());
         }
         Ok(())
     }

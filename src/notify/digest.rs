@@ -1,7 +1,8 @@
 //! The daily digest: subscribers who chose it (`hisp roster delivery --mode
 //! digest`) get their alerts filed in the worklist as they happen and, once
-//! a day at `[notify] digest_time` (UTC), one Direct message carrying every
-//! alert not yet sent to them. Exactly one node sends each digest (the turn
+//! a day at `[notify] digest_time` (UTC), a Direct message carrying every
+//! alert not yet sent to them (several, of at most `[notify]
+//! digest_max_alerts` alerts each, when there are more). Exactly one node sends each digest (the turn
 //! is taken with a compare-and-set on the subscriber's last digest time). A
 //! crash between taking the turn and sending leaves the alerts unsent, and
 //! the next digest carries them. A subscriber who goes back to real time
@@ -112,28 +113,40 @@ impl Notifier {
         } else {
             Unsent::FiledForDigest(subscriber)
         };
+        let max = hisp.config.notify.digest_max_alerts.max(1);
         let mut tries = 0;
-        loop {
+        let mut sent = false;
+        'read: loop {
             let alerts = {
                 let mut conn = hisp.conn().await?;
                 notify::unsent_alerts(&mut conn, hisp.store.sealer(), which).await?
             };
             let alerts = self.withdraw_opted_out(snap, alerts).await?;
             if alerts.is_empty() {
-                return Ok(false);
+                return Ok(sent);
             }
             let from = self.sender().await?;
             let to = DirectAddress::parse(subscriber)?;
-            let message = render(&from, &to, &alerts, now);
-            let ids: Vec<i64> = alerts.iter().map(|a| a.id).collect();
-            match self.send_filed(&from, &to, &message, &ids).await {
-                Err(e) if super::process::sent_already(&e) && tries < 3 => tries += 1,
-                Err(e) => return Err(e),
-                Ok(()) => {
-                    tracing::info!(alerts = alerts.len(), "digest sent");
-                    return Ok(true);
+            let parts = alerts.len().div_ceil(max);
+            for (i, chunk) in alerts.chunks(max).enumerate() {
+                let part = Part {
+                    total: alerts.len(),
+                    number: i + 1,
+                    of: parts,
+                };
+                let message = render(&from, &to, chunk, part, now);
+                let ids: Vec<i64> = chunk.iter().map(|a| a.id).collect();
+                match self.send_filed(&from, &to, &message, &ids).await {
+                    Err(e) if super::process::sent_already(&e) && tries < 3 => {
+                        tries += 1;
+                        continue 'read;
+                    }
+                    Err(e) => return Err(e),
+                    Ok(()) => sent = true,
                 }
             }
+            tracing::info!(alerts = alerts.len(), messages = parts, "digest sent");
+            return Ok(true);
         }
     }
 }
@@ -208,12 +221,29 @@ impl Notifier {
 }
 
 /// The digest's text, `templates/mail/digest.txt`: `{count}`,
-/// `{notifications}` (the word, singular or plural) and `{alerts}` (each
+/// `{notifications}` (the word, singular or plural), `{part}` (empty, or
+/// which message of a digest sent as several this is) and `{alerts}` (each
 /// alert's summary under a `---- alert N ----` line).
 const TEMPLATE: &str = include_str!("../../templates/mail/digest.txt");
 
-/// The digest message: every alert's summary, oldest first, in one text part.
-fn render(from: &DirectAddress, to: &DirectAddress, alerts: &[UnsentAlert], now: i64) -> Vec<u8> {
+/// Which message of a digest one is: `number` of `of`, the digest holding
+/// `total` alerts in all.
+#[derive(Debug, Clone, Copy)]
+struct Part {
+    total: usize,
+    number: usize,
+    of: usize,
+}
+
+/// One digest message: its alerts' summaries, oldest first, in one text
+/// part.
+fn render(
+    from: &DirectAddress,
+    to: &DirectAddress,
+    alerts: &[UnsentAlert],
+    part: Part,
+    now: i64,
+) -> Vec<u8> {
     let mut each = String::new();
     for a in alerts {
         each.push_str(&format!("\n---- alert {} ----\n", a.id));
@@ -222,19 +252,31 @@ fn render(from: &DirectAddress, to: &DirectAddress, alerts: &[UnsentAlert], now:
             each.push('\n');
         }
     }
-    let count = alerts.len().to_string();
+    let count = part.total.to_string();
+    let which = if part.of > 1 {
+        format!(
+            ", sent as {} messages: this is message {} of {}, with {} of them",
+            part.of,
+            part.number,
+            part.of,
+            alerts.len()
+        )
+    } else {
+        String::new()
+    };
     let text = compose::fill(
         TEMPLATE,
         &[
             ("count", &count),
             (
                 "notifications",
-                if alerts.len() == 1 {
+                if part.total == 1 {
                     "notification"
                 } else {
                     "notifications"
                 },
             ),
+            ("part", &which),
             ("alerts", &each),
         ],
     );
@@ -293,7 +335,7 @@ async fn purge(n: &Notifier) -> Result<(), OpsError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{last_due, render};
+    use super::{Part, last_due, render};
     use crate::direct::DirectAddress;
     use crate::store::notify::UnsentAlert;
 
@@ -308,7 +350,12 @@ mod tests {
             patient: None,
         };
         let text = |alerts: &[UnsentAlert]| {
-            let message = String::from_utf8(render(&from, &to, alerts, 0)).expect("utf8");
+            let part = Part {
+                total: alerts.len(),
+                number: 1,
+                of: 1,
+            };
+            let message = String::from_utf8(render(&from, &to, alerts, part, 0)).expect("utf8");
             let (head, body) = message.split_once("\r\n\r\n").expect("header");
             assert!(head.contains("Subject: Encounter notifications: daily digest"));
             let body: String = body.split("\r\n").collect();
@@ -327,6 +374,26 @@ mod tests {
         let two = text(&[alert(7, "A\n"), alert(9, "B\n")]);
         assert!(two.starts_with("2 encounter notifications since"), "{two}");
         assert!(two.ends_with("---- alert 9 ----\r\nB\r\n"), "{two}");
+        // The second of three messages of a digest of 1,001 alerts.
+        let part = Part {
+            total: 1001,
+            number: 2,
+            of: 3,
+        };
+        let message = render(&from, &to, &[alert(9, "B\n")], part, 0);
+        let message = String::from_utf8(message).expect("utf8");
+        let body: String = message
+            .split_once("\r\n\r\n")
+            .expect("body")
+            .1
+            .split("\r\n")
+            .collect();
+        let bytes = crate::direct::smime::mime::base64_decode(body.as_bytes()).expect("b64");
+        assert_eq!(
+            String::from_utf8(bytes).expect("utf8"),
+            "1001 encounter notifications since your last digest, sent as 3 messages: this is \
+             message 2 of 3, with 1 of them.\r\n\r\n---- alert 9 ----\r\nB\r\n"
+        );
     }
 
     #[test]

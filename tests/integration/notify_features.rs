@@ -438,25 +438,39 @@ async fn patient_index_digest_and_identical_alerts() {
             .expect("list")
             .is_empty()
     );
+    // One alert per digest message: Dave's digest of two goes as two.
+    a.set("HISP_NOTIFY_DIGEST_MAX_ALERTS", "1");
     let out = harness::ok(&a.cli(&["alert", "digest"]));
+    a.set("HISP_NOTIFY_DIGEST_MAX_ALERTS", "500");
     assert!(out.contains("1 digest"), "{out}");
     let digest = wait_for(60, "dave's digest", || async {
         let l = a.hisp.mailbox_list(&dave, INBOX).await.expect("list");
-        (!l.is_empty()).then_some(l)
+        (l.len() >= 2).then_some(l)
     })
     .await;
-    assert_eq!(digest.len(), 1);
-    assert_eq!(digest[0].subject, hisp::notify::digest::SUBJECT);
-    let (shown, _) = a
-        .hisp
-        .mailbox_show(&dave, digest[0].id, "test")
-        .await
-        .expect("show");
-    let text = shown.text.expect("text");
-    assert!(
-        text.contains("2 encounter notifications") && text.matches("Doe, Jane").count() == 2,
-        "{text}"
-    );
+    assert_eq!(digest.len(), 2, "one digest in two messages");
+    let mut parts = Vec::new();
+    for m in &digest {
+        assert_eq!(m.subject, hisp::notify::digest::SUBJECT);
+        let (shown, _) = a
+            .hisp
+            .mailbox_show(&dave, m.id, "test")
+            .await
+            .expect("show");
+        let text = shown.text.expect("text");
+        assert!(
+            text.starts_with(
+                "2 encounter notifications since your last digest, sent as 2 messages"
+            ) && text.matches("Doe, Jane").count() == 1,
+            "{text}"
+        );
+        parts.push(
+            text.contains("this is message 1 of 2") as u8 * 1
+                + text.contains("this is message 2 of 2") as u8 * 2,
+        );
+    }
+    parts.sort();
+    assert_eq!(parts, [1, 2], "message 1 of 2 and message 2 of 2");
     let sent: Vec<_> = alerts(&a)
         .await
         .into_iter()
@@ -506,7 +520,7 @@ async fn patient_index_digest_and_identical_alerts() {
     assert!(out.contains("0 digest"), "{out}");
     assert_eq!(
         a.hisp.mailbox_list(&dave, INBOX).await.expect("list").len(),
-        1
+        2
     );
     // Dave's practice knows Lois by its own number; the hospital's ADT
     // names her by its MRN, and her name, birth date, sex and ZIP match.
@@ -604,14 +618,14 @@ async fn patient_index_digest_and_identical_alerts() {
     drained(&a).await;
     assert_eq!(
         a.hisp.mailbox_list(&dave, INBOX).await.expect("list").len(),
-        1,
+        2,
         "nothing sent in real time for an alert filed for the digest"
     );
     let out = harness::ok(&a.cli(&["alert", "digest"]));
     assert!(out.contains("1 digest"), "{out}");
     let inbox = wait_for(60, "dave's last digest", || async {
         let l = a.hisp.mailbox_list(&dave, INBOX).await.expect("list");
-        (l.len() == 2).then_some(l)
+        (l.len() == 3).then_some(l)
     })
     .await;
     assert!(
@@ -630,7 +644,7 @@ async fn patient_index_digest_and_identical_alerts() {
     assert_eq!(ack_code(&a, msg.as_bytes()).await.0, "AA");
     let inbox = wait_for(60, "Mary's real-time alert", || async {
         let l = a.hisp.mailbox_list(&dave, INBOX).await.expect("list");
-        (l.len() == 3).then_some(l)
+        (l.len() == 4).then_some(l)
     })
     .await;
     assert_eq!(
@@ -638,7 +652,7 @@ async fn patient_index_digest_and_identical_alerts() {
             .iter()
             .filter(|m| m.subject == hisp::notify::digest::SUBJECT)
             .count(),
-        2
+        3
     );
     a.stop().await;
 }
