@@ -464,10 +464,9 @@ async fn patient_index_digest_and_identical_alerts() {
             ) && text.matches("Doe, Jane").count() == 1,
             "{text}"
         );
-        parts.push(
-            text.contains("this is message 1 of 2") as u8 * 1
-                + text.contains("this is message 2 of 2") as u8 * 2,
-        );
+        let first = text.contains("this is message 1 of 2");
+        let second = text.contains("this is message 2 of 2");
+        parts.push(u8::from(first) + 2 * u8::from(second));
     }
     parts.sort();
     assert_eq!(parts, [1, 2], "message 1 of 2 and message 2 of 2");
