@@ -226,11 +226,15 @@ fn metadata(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
     let p = &ev.patient;
     let ids: Vec<String> = shown(ev)
         .filter(|(v, a)| !v.trim().is_empty() && !a.trim().is_empty())
-        .map(|(v, a)| {
+        .filter_map(|(v, a)| {
             let authority = a.trim();
             let authority = authority.strip_prefix("urn:oid:").unwrap_or(authority);
-            format!("{}:{}", one(authority).replace(':', " "), one(v))
+            let (authority, v) = (clean(authority).replace(':', " "), clean(v));
+            // A cut identifier would name someone else: left out.
+            let fits = authority.len().max(v.len()) <= METADATA_VALUE_MAX;
+            fits.then(|| format!("{authority}:{v}"))
         })
+        .take(METADATA_IDS_MAX)
         .collect();
     let mut patient = Vec::new();
     for (name, value) in [("givenName", &p.given), ("surname", &p.family)] {
@@ -294,9 +298,24 @@ fn iso_date(hl7: &str) -> Option<String> {
     }
 }
 
-/// `s` as one ASCII line with no character the metadata's syntax uses.
+/// The longest value (name, identifier or authority) the metadata carries, in
+/// characters: every line then stays far below SMTP's 998 octets.
+const METADATA_VALUE_MAX: usize = 64;
+
+/// The most identifiers `patient-id` lists ([`METADATA_VALUE_MAX`] each).
+const METADATA_IDS_MAX: usize = 6;
+
+/// `s` as one ASCII line with no character the metadata's syntax uses: Latin
+/// letters without their marks ("Renée" → "Renee"), other scripts' letters as
+/// `?`.
+fn clean(s: &str) -> String {
+    crate::notify::mpi::ascii_transliteration(&compose::one_line(s))
+        .replace([';', '^', '&', '='], " ")
+}
+
+/// [`clean`], cut at [`METADATA_VALUE_MAX`] characters (for a name).
 fn one(s: &str) -> String {
-    compose::ascii_line(s).replace([';', '^', '&', '='], " ")
+    clean(s).chars().take(METADATA_VALUE_MAX).collect()
 }
 
 fn lines76(encoded: &str) -> Vec<u8> {
@@ -397,6 +416,42 @@ mod tests {
             !text.contains("patient-id") && !text.contains("patient:"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_metadata_is_ascii_in_short_lines_whatever_the_adt_holds() {
+        let from = DirectAddress::parse("notifications@a.test").expect("addr");
+        let mut ids: Vec<(String, String)> = (0..20)
+            .map(|i| (format!("{i:0>40}"), format!("AUTHORITY-{i:0>50}")))
+            .collect();
+        ids.insert(0, ("X".repeat(100), "NORTH".into()));
+        ids.insert(1, ("MRN1".into(), "NORTH".into()));
+        let ev = AdtEvent {
+            patient: StoredPatient {
+                identifiers: ids.clone(),
+                family: "Müller-Straße".into(),
+                given: format!("Renée Łukasz Αλέξης {}", "Z".repeat(500)),
+                ..StoredPatient::default()
+            },
+            shown_identifiers: ids,
+            ..AdtEvent::default()
+        };
+        let text = metadata(&ev, &context(&from, b""));
+        assert!(text.is_ascii(), "{text}");
+        assert!(text.split("\r\n").all(|l| l.len() <= 998), "{text}");
+        let ids_line = text
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("patient-id: "))
+            .expect("patient-id");
+        let listed: Vec<&str> = ids_line.split("; ").collect();
+        assert_eq!(listed.len(), super::METADATA_IDS_MAX, "{ids_line}");
+        // The 100-character identifier is left out, not cut.
+        assert_eq!(listed[0], "NORTH:MRN1", "{ids_line}");
+        let want = format!(
+            "patient: givenName=Renee Lukasz ?????? {}; surname=Muller-Strasse",
+            "Z".repeat(super::METADATA_VALUE_MAX - 20)
+        );
+        assert!(text.contains(&format!("{want}\r\n")), "{text}");
     }
 
     #[test]

@@ -24,6 +24,8 @@ mod compare;
 mod normalize;
 mod weights;
 
+pub(crate) use self::normalize::ascii_transliteration;
+
 use std::collections::HashMap;
 
 use self::blocking::Key;

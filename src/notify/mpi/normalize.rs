@@ -10,7 +10,7 @@ use unicode_normalization::char::decompose_compatible;
 
 /// Latin letters that fold to ASCII but that Unicode does not decompose into ASCII and
 /// combining marks (every other accented Latin letter folds through its decomposition, see
-/// [`push_latin`]), applied after lowercasing. Each row lists the letters and the ASCII they
+/// [`latin`]), applied after lowercasing. Each row lists the letters and the ASCII they
 /// fold to. Besides Latin-1 and Latin Extended-A, the West African letters Hausa, Fula,
 /// Akan and Ewe names are written with (ɓ ɗ ƙ ƴ ǝ ɛ ɔ), whose registrations drop them.
 const FOLDS: &[(&str, &str)] = &[
@@ -81,30 +81,62 @@ fn fold_char(c: char, out: &mut String) {
         out.push(c);
     } else if c.is_ascii() || COMBINING.contains(&c) {
         // ASCII punctuation and spaces, and combining accents: folded away.
-    } else if let Some((_, ascii)) = FOLDS.iter().find(|(from, _)| from.contains(c)) {
+    } else if let Some(ascii) = special_fold(c) {
         out.push_str(ascii);
-    } else if !push_latin(c, out) && c.is_alphanumeric() {
+    } else if !latin(c, |d| out.push(d.to_ascii_lowercase())) && c.is_alphanumeric() {
         out.push(c);
     }
 }
 
-/// Pushes the ASCII letters and digits of `c`'s compatibility decomposition (NFKD) when
-/// that is all ASCII and combining marks: a Latin letter with diacritics from any block
-/// ("ễ" → "e", "ș" → "s", "ǎ" → "a"), or a compatibility form of Latin ("ĳ" → "ij",
-/// fullwidth "ｊ" → "j", "ª" → "a"). Pushes nothing and returns false for anything else:
-/// another script's letter ("έ", "й" and Hangul syllables keep their form), or a letter
-/// that has no such decomposition ("ł", in [`FOLDS`]).
-fn push_latin(c: char, out: &mut String) -> bool {
+/// The ASCII a lowercase letter of [`FOLDS`] folds to.
+fn special_fold(c: char) -> Option<&'static str> {
+    FOLDS
+        .iter()
+        .find(|(from, _)| from.contains(c))
+        .map(|(_, ascii)| *ascii)
+}
+
+/// Gives `push` the ASCII letters and digits of `c`'s compatibility decomposition (NFKD),
+/// case kept, when that is all ASCII and combining marks: a Latin letter with diacritics
+/// from any block ("ễ" → "e", "ș" → "s", "ǎ" → "a"), or a compatibility form of Latin
+/// ("ĳ" → "ij", fullwidth "ｊ" → "j", "ª" → "a"). Gives nothing and returns false for
+/// anything else: another script's letter ("έ", "й" and Hangul syllables keep their
+/// form), or a letter that has no such decomposition ("ł", in [`FOLDS`]).
+fn latin(c: char, mut push: impl FnMut(char)) -> bool {
     let mut latin = true;
     decompose_compatible(c, |d| latin &= d.is_ascii() || COMBINING.contains(&d));
     if latin {
         decompose_compatible(c, |d| {
             if d.is_ascii_alphanumeric() {
-                out.push(d.to_ascii_lowercase());
+                push(d);
             }
         });
     }
     latin
+}
+
+/// `s` in ASCII for a field that must be ASCII (the Direct Context metadata): each Latin
+/// letter as its letter without marks, case kept ("Renée" → "Renee", "Łukasz" →
+/// "Lukasz", "Straße" → "Strasse"), combining marks dropped, and anything else that is
+/// not ASCII (another script's letters) as `?`.
+pub fn ascii_transliteration(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfc() {
+        if c.is_ascii() {
+            out.push(c);
+        } else if COMBINING.contains(&c) {
+            // A mark on the letter before it: dropped.
+        } else if let Some(ascii) = c.to_lowercase().next().and_then(special_fold) {
+            let mut chars = ascii.chars();
+            if c.is_uppercase() {
+                out.extend(chars.next().map(|f| f.to_ascii_uppercase()));
+            }
+            out.extend(chars);
+        } else if !latin(c, |d| out.push(d)) {
+            out.push('?');
+        }
+    }
+    out
 }
 
 /// True for a folded name that is a registration placeholder rather than a name.
@@ -411,12 +443,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn ascii_transliteration_keeps_case_and_marks_other_scripts() {
+        let table = [
+            ("Renée O'Brien", "Renee O'Brien"),
+            ("ŁUKASZ Łódź", "LUKASZ Lodz"),
+            ("Straße STRAẞE", "Strasse STRASsE"),
+            ("Ærø Œuvre Þór", "Aero Oeuvre Thor"),
+            ("Nguyễn Thị", "Nguyen Thi"),
+            ("Ștefănescu", "Stefanescu"),
+            ("Ｊｏｈｎ", "John"),
+            ("Αλέξης 김", "?????? ?"),
+            ("plain; text", "plain; text"),
+        ];
+        for (raw, want) in table {
+            assert_eq!(ascii_transliteration(raw), want, "{raw:?}");
+            let nfd: String = raw.nfd().collect();
+            assert_eq!(ascii_transliteration(&nfd), want, "{raw:?} in NFD");
+        }
+    }
+
     /// The special folds are only what decomposition does not give.
     #[test]
     fn fold_rows_are_letters_without_a_latin_decomposition() {
         for (from, _) in FOLDS {
             for c in from.chars() {
-                assert!(!push_latin(c, &mut String::new()), "{c} decomposes");
+                assert!(!latin(c, |_| {}), "{c} decomposes");
             }
         }
     }
