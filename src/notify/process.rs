@@ -172,14 +172,23 @@ impl Notifier {
                 .any(|(owner, x)| snap.alerting(owner) && matches!(x, Matched::Yes(_)))
         };
         // The patient index's person: read when the message lacks what
-        // matching uses, and for consent once a roster matched.
+        // matching uses, and for consent once a roster matched. What it
+        // fills in is matched again even when a roster already matched:
+        // another subscriber may know the patient only by what the message
+        // left out. A roster's result from the message itself stands
+        // unless the filled-in patient matches it more strongly.
         let mut indexed = None;
-        if !matched(&matches) && !complete(&ev.patient) {
+        if !complete(&ev.patient) {
             let known = self.indexed(snap, &ev.patient).await?;
             if let Some(k) = &known
                 && fill_gaps(&mut ev.patient, k)
             {
-                matches = snap.match_rosters(&ev.patient, now);
+                let filled = snap.match_rosters(&ev.patient, now);
+                matches = if matched(&matches) {
+                    stronger(matches, filled)
+                } else {
+                    filled
+                };
             }
             indexed = Some(known);
         }
@@ -1034,6 +1043,28 @@ impl Content {
 enum Matched<'a> {
     Yes(&'a RosterEntry),
     Review(&'a RosterEntry, f64),
+}
+
+/// Per roster owner, the stronger of two results (a match over a near miss
+/// over none; `first`'s on a tie), in `first`'s order, then `second`'s new
+/// owners.
+fn stronger<'a>(
+    first: Vec<(String, Matched<'a>)>,
+    second: Vec<(String, Matched<'a>)>,
+) -> Vec<(String, Matched<'a>)> {
+    let rank = |m: &Matched<'_>| match m {
+        Matched::Yes(_) => 2,
+        Matched::Review(..) => 1,
+    };
+    let mut out = first;
+    for (owner, m) in second {
+        match out.iter_mut().find(|(o, _)| *o == owner) {
+            Some(slot) if rank(&m) > rank(&slot.1) => slot.1 = m,
+            Some(_) => {}
+            None => out.push((owner, m)),
+        }
+    }
+    out
 }
 
 /// One subscriber's roster, indexed for matching.

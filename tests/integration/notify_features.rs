@@ -314,6 +314,7 @@ async fn patient_index_digest_and_identical_alerts() {
     let mut a = Node::new("a.test", false, None).await;
     a.address("carol").await;
     a.address("dave").await;
+    a.address("erin").await;
     a.start().await;
     harness::ok(&a.cli(&[
         "feed",
@@ -384,6 +385,14 @@ async fn patient_index_digest_and_identical_alerts() {
         !shows_in_clear(&a, sql, "Kent").await,
         "the index is sealed at rest"
     );
+    // Erin knows Clara by the hospital's MRN: her entry matches the thin
+    // message as it is, and that must not spare the index's lookup that
+    // Carol's entry, by demographics only, needs.
+    roster(
+        &a,
+        "erin@a.test",
+        "K77,NORTH,Kent,Clara,,,,,Behavioral health,\n",
+    );
     assert_eq!(
         ack_code(&a, &adt("I3", "A04", "NORTHHOSP", "E", "VK2", thin))
             .await
@@ -397,6 +406,12 @@ async fn patient_index_digest_and_identical_alerts() {
     })
     .await;
     assert_eq!(inbox.len(), 1);
+    let erin = hisp::direct::DirectAddress::parse("erin@a.test").expect("addr");
+    wait_for(60, "Clara's alert for erin", || async {
+        let l = a.hisp.mailbox_list(&erin, INBOX).await.expect("list");
+        (l.len() == 1).then_some(())
+    })
+    .await;
 
     // Jane's ED visit, then the same event re-registered under another visit
     // number by the feed (same event time), then a real return visit later.
