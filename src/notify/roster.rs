@@ -166,25 +166,36 @@ impl<'a> Existing<'a> {
         }
     }
 
-    /// The entries that are `patient`, oldest first, leaving out those in
-    /// `taken`.
+    /// The entries that are `patient`, leaving out those in `taken`: those
+    /// holding one of its identifiers first, then those found by name and
+    /// birth date, each oldest first. So of two rows with one name and birth
+    /// date under two authorities' identifiers, each renews the entry holding
+    /// its own identifier, whichever is older.
     fn same(
         &self,
         patient: &StoredPatient,
         taken: &std::collections::HashSet<i64>,
     ) -> Vec<&'a notify::RosterEntry> {
-        let mut found: Vec<usize> = patient
+        let mut by_id: Vec<usize> = patient
             .identifiers
             .iter()
             .filter_map(|id| self.by_id.get(&Self::id_key(id)))
-            .chain(Self::name_key(patient).and_then(|k| self.by_name.get(&k)))
             .flatten()
             .copied()
             .collect();
-        found.sort_unstable();
-        found.dedup();
-        found
+        by_id.sort_unstable();
+        by_id.dedup();
+        let mut by_name: Vec<usize> = Self::name_key(patient)
+            .and_then(|k| self.by_name.get(&k))
             .into_iter()
+            .flatten()
+            .copied()
+            .filter(|i| !by_id.contains(i))
+            .collect();
+        by_name.sort_unstable();
+        by_id
+            .into_iter()
+            .chain(by_name)
             .filter_map(|i| self.entries.get(i))
             .filter(|e| !taken.contains(&e.id) && same_patient(&e.patient, patient))
             .collect()
@@ -671,6 +682,37 @@ mod tests {
             &john("Smithers", "John"),
             &john("Smith", "John")
         ));
+    }
+
+    #[test]
+    fn a_row_renews_the_entry_holding_its_identifier_first() {
+        let jane = |id: &str, authority: &str| StoredPatient {
+            identifiers: vec![(id.into(), authority.into())],
+            family: "Doe".into(),
+            given: "Jane".into(),
+            birth_date: Some("19800102".into()),
+            sex: Some('F'),
+            ..StoredPatient::default()
+        };
+        let entry = |id: i64, patient: StoredPatient| crate::store::notify::RosterEntry {
+            id,
+            owner: "carol@a.test".into(),
+            patient,
+            program: None,
+            end_date: None,
+            expires_at: 0,
+        };
+        // The SOUTH entry is the older; the NORTH row still finds NORTH's first.
+        let entries = [entry(1, jane("S1", "SOUTH")), entry(2, jane("N1", "NORTH"))];
+        let existing = Existing::new(&entries);
+        let none = std::collections::HashSet::new();
+        let ids = |found: Vec<&crate::store::notify::RosterEntry>| -> Vec<i64> {
+            found.iter().map(|e| e.id).collect()
+        };
+        assert_eq!(ids(existing.same(&jane("N1", "NORTH"), &none)), [2, 1]);
+        assert_eq!(ids(existing.same(&jane("S1", "south"), &none)), [1, 2]);
+        // A third authority's identifier: by name and birth date, oldest first.
+        assert_eq!(ids(existing.same(&jane("W1", "WEST"), &none)), [1, 2]);
     }
 
     #[test]

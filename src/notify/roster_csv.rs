@@ -202,7 +202,7 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
     };
     let columns = map_header(&header.fields)?;
     let mut parsed = Parsed::default();
-    let mut seen = HashMap::new();
+    let mut seen = Seen::default();
     for record in records {
         let record = record?;
         if record.is_blank() {
@@ -220,33 +220,63 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
     Ok(parsed)
 }
 
+/// The accepted rows so far, by patient: each identifier's first row, and
+/// under each folded name and DOB the rows listed with them (row, whether it
+/// gave an identifier, its sex).
+#[derive(Default)]
+struct Seen {
+    by_id: HashMap<RosterKey, usize>,
+    by_name: HashMap<RosterKey, Vec<(usize, bool, Option<char>)>>,
+}
+
 /// The problem of an accepted row naming the same patient as an earlier
-/// accepted one (`seen` maps each patient to its first row, and whether that
-/// row gave an identifier), as the patient index tells patients apart
-/// ([`mpi::roster_key`]): two entries for one patient would send every ADT
+/// accepted one, as the patient index tells patients apart
+/// ([`mpi::roster_key`]) and as a re-submitted roster renews entries
+/// (`roster::same_patient`): two entries for one patient would send every ADT
 /// about them to review, never to an alert. Rows are the same patient by
-/// identifier, or by folded names, DOB and sex when either of the two gave
-/// no identifier (two rows with different identifiers are two people, John
+/// identifier, or by folded names and DOB, with sexes that are not M and F (U,
+/// O and a blank agree with either), when either of the two gave no
+/// identifier (two rows with different identifiers are two people, John
 /// Smith and John Smith born the same day). Only accepted rows count, so a
 /// patient whose first row is rejected still gets in by the later one.
-fn repeated(row: &RosterRow, seen: &mut HashMap<RosterKey, (usize, bool)>) -> Option<Problem> {
+fn repeated(row: &RosterRow, seen: &mut Seen) -> Option<Problem> {
     let patient = mpi_patient(0, &row.patient());
     let by_id = mpi::roster_key(patient.identifiers.first(), &patient.demographics)
         .filter(|k| matches!(k, RosterKey::Identifier(..)));
-    let by_name = mpi::roster_key(None, &patient.demographics);
-    let identified = by_id.is_some();
-    let earlier = |key: &Option<RosterKey>, seen: &HashMap<RosterKey, (usize, bool)>| {
-        key.as_ref().and_then(|k| seen.get(k)).copied()
+    let (by_name, sex) = match mpi::roster_key(None, &patient.demographics) {
+        Some(RosterKey::Demographics(family, given, dob, sex)) => {
+            (Some(RosterKey::Demographics(family, given, dob, None)), sex)
+        }
+        _ => (None, None),
     };
-    let first = match earlier(&by_id, seen) {
-        Some((at, _)) => Some((
+    let identified = by_id.is_some();
+    let first = match by_id.as_ref().and_then(|k| seen.by_id.get(k)) {
+        Some(&at) => Some((
             at,
             Column::PatientId.name(),
             "patient_id and assigning_authority",
         )),
-        None => earlier(&by_name, seen)
-            .filter(|&(_, had_id)| !(had_id && identified))
-            .map(|(at, _)| (at, "", "family_name, given_name, birth_date and sex")),
+        None => by_name
+            .as_ref()
+            .and_then(|k| seen.by_name.get(k))
+            .and_then(|rows| {
+                rows.iter().find(|&&(_, had_id, other)| {
+                    let two_ids = had_id && identified;
+                    let m_and_f = matches!(
+                        (sex, other),
+                        (Some('M'), Some('F')) | (Some('F'), Some('M'))
+                    );
+                    !(two_ids || m_and_f)
+                })
+            })
+            .map(|&(at, _, other)| {
+                let by = if other == sex {
+                    "family_name, given_name, birth_date and sex"
+                } else {
+                    "family_name, given_name and birth_date; a sex of U, O or blank agrees with any"
+                };
+                (at, "", by)
+            }),
     };
     if let Some((at, column, by)) = first {
         return Some(Problem {
@@ -258,8 +288,14 @@ fn repeated(row: &RosterRow, seen: &mut HashMap<RosterKey, (usize, bool)>) -> Op
             ),
         });
     }
-    for key in [by_id, by_name].into_iter().flatten() {
-        seen.entry(key).or_insert((row.row, identified));
+    if let Some(key) = by_id {
+        seen.by_id.entry(key).or_insert(row.row);
+    }
+    if let Some(key) = by_name {
+        seen.by_name
+            .entry(key)
+            .or_default()
+            .push((row.row, identified, sex));
     }
     None
 }

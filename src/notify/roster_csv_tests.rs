@@ -454,20 +454,35 @@ fn a_patient_listed_twice_is_reported_at_the_later_row() {
     );
     // Without an identifier: the name folded, the date and sex however
     // written, as the patient index compares them.
+    // A sex of U, O or blank agrees with F or M, as a re-submitted roster
+    // renews her entry (two entries would be twins to the index, and every
+    // ADT about her would go to review).
     let rows = ",,Doe,José,1980-01-02,F,,,CHF,\n\
                 ,,DOE,jose,01/02/1980,female,06101,,COPD,\n\
                 ,,Doe,José,1980-01-02,U,,,CHF,\n\
-                ,,Doe,José,1980-01-02,unknown,,,CHF,\n";
-    assert_eq!(accepted(rows), [2, 4]);
+                ,,Doe,José,1980-01-02,unknown,,,CHF,\n\
+                ,,Doe,José,1980-01-02,O,,,CHF,\n";
+    assert_eq!(accepted(rows), [2]);
     let by_name = "the same patient as row 2 (same family_name, given_name, birth_date and sex); \
                    list each patient once, in one row even when enrolled in two programs";
+    let agrees = by_name.replace(
+        "given_name, birth_date and sex)",
+        "given_name and birth_date; a sex of U, O or blank agrees with any)",
+    );
     let got = problems(rows);
     assert_eq!(
         got,
         [
             (3, String::new(), by_name.to_owned()),
-            (5, String::new(), by_name.replace("row 2", "row 4"))
+            (4, String::new(), agrees.clone()),
+            (5, String::new(), agrees.clone()),
+            (6, String::new(), agrees),
         ]
+    );
+    // U first, then F: the same.
+    assert_eq!(
+        accepted(",,Doe,Jane,1980-01-02,U,,,,\n,,Doe,Jane,1980-01-02,F,,,,\n"),
+        [2]
     );
     // A row by identifier and one by demographics alone, either way round:
     // the one without an identifier would be a second entry for her.
