@@ -1,8 +1,9 @@
 //! The attachment: the raw ER7 cut to the segments and fields an alert
 //! reads, with those judged as the alert text is.
 //!
-//! **The attachment** (`redact_raw`): without opt-in it keeps MSH, SFT, PID
-//! and MRG whole (header and identity); EVN-1 to -7, EVN-7 (the event
+//! **The attachment** (`redact_raw`): without opt-in it keeps MSH (MSH-3, the
+//! sending application, emptied when its name is sensitive), SFT, PID and MRG
+//! whole (header and identity); EVN-1 to -7, EVN-7 (the event
 //! facility, with its NPI) emptied when its name is sensitive; PD1-4; PV1-1, -2.1, -3.1–4,
 //! -4.1, -6.4, -7, -8, -17, -19, -36.1, -37.1, -44, -45; PV2-3; DG1-1 to -6;
 //! CWE fields without versions and OIDs (CWE.7, .8, .13 on). Everything else
@@ -115,6 +116,16 @@ struct Kept {
 /// sensitive DG1 goes.
 fn cut(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: bool) -> Option<Kept> {
     let rules = match seg.name() {
+        "MSH" if sensitive_application(seg) => {
+            // MSH-3, the sending application, can name what the facility
+            // treats ("DETOX_ADT"): emptied, the rest of the header kept.
+            let mut fields: Vec<&[u8]> = bytes.split(|b| *b == seps.field).collect();
+            if judge && let Some(app) = fields.get_mut(2) {
+                *app = b"";
+            }
+            let bytes = fields.join(&seps.field);
+            return Some(Kept { bytes, lost: true });
+        }
         "MSH" | "SFT" | "PID" | "MRG" => {
             let bytes = bytes.to_vec();
             return Some(Kept { bytes, lost: false });
@@ -174,6 +185,14 @@ fn keep_rule(seg: &Segment<'_>, rules: &[(usize, Keep)], n: usize, judge: bool) 
 }
 
 /// Does the facility (component 4) of PV1-`n` name what it treats?
+/// Does MSH-3, the sending application, name something sensitive (its
+/// namespace id, HD.1)?
+fn sensitive_application(seg: &Segment<'_>) -> bool {
+    seg.field(3)
+        .and_then(|f| f.component(1))
+        .is_some_and(|c| sensitive_text(&c.text()))
+}
+
 fn sensitive_facility(seg: &Segment<'_>, n: usize) -> bool {
     seg.field(n)
         .and_then(|f| f.component(4))

@@ -237,6 +237,24 @@ fn raw_keeps_only_what_an_alert_reads() {
 }
 
 #[test]
+fn a_sending_application_that_names_what_is_treated_is_emptied() {
+    let raw = b"MSH|^~\\&|DETOX ADT^1.2.3^ISO|NORTH|C|D|2026||ADT^A01|1|P|2.5.1\rEVN|A01|2026\rPID|1||X^^^NORTH||Doe^Jane\r";
+    let msg = crate::hl7::parse(raw).expect("parse");
+    assert!(unjudged(&msg), "the attachment loses MSH-3");
+    let (_, _, out) = round_trip(raw);
+    assert!(
+        out.starts_with("MSH|^~\\&||NORTH|C|D|2026||ADT^A01|1|P|2.5.1\r"),
+        "{out}"
+    );
+    // A plain one is kept, as is the rest of the header.
+    let raw = b"MSH|^~\\&|EPIC|NORTH|C|D|2026||ADT^A01|1|P|2.5.1\rEVN|A01|2026\rPID|1||X^^^NORTH||Doe^Jane\r";
+    let msg = crate::hl7::parse(raw).expect("parse");
+    assert!(!unjudged(&msg));
+    let (_, _, out) = round_trip(raw);
+    assert!(out.starts_with("MSH|^~\\&|EPIC|NORTH|"), "{out}");
+}
+
+#[test]
 fn raw_is_read_as_the_parser_reads_it() {
     // A BOM and blank lines before MSH, custom separators, LF endings,
     // Latin-1 text, and the sensitive code only as a second repetition's
