@@ -221,8 +221,11 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
 }
 
 /// The accepted rows so far, by patient: each identifier's first row, and
-/// under each folded name and DOB the rows listed with them (row, whether it
-/// gave an identifier, its sex).
+/// under each folded name and DOB the first row of each kind listed with them
+/// (row, whether it gave an identifier, its sex). One per kind is all the
+/// check needs (a later row of a kind agrees with exactly what the first
+/// does), and keeps a file of namesakes with identifiers from costing
+/// rows × rows.
 #[derive(Default)]
 struct Seen {
     by_id: HashMap<RosterKey, usize>,
@@ -292,10 +295,10 @@ fn repeated(row: &RosterRow, seen: &mut Seen) -> Option<Problem> {
         seen.by_id.entry(key).or_insert(row.row);
     }
     if let Some(key) = by_name {
-        seen.by_name
-            .entry(key)
-            .or_default()
-            .push((row.row, identified, sex));
+        let rows = seen.by_name.entry(key).or_default();
+        if !rows.iter().any(|&(_, i, s)| i == identified && s == sex) {
+            rows.push((row.row, identified, sex));
+        }
     }
     None
 }

@@ -522,6 +522,25 @@ fn rows_that_may_be_two_patients_are_both_kept() {
 }
 
 #[test]
+fn namesakes_with_identifiers_stay_apart_and_a_row_without_one_names_the_first() {
+    let mut rows: String = (1..=2000)
+        .map(|i| format!("MRN{i},NORTH,Doe,Jane,1980-01-02,F,,,,\n"))
+        .collect();
+    rows.push_str(",,Doe,Jane,1980-01-02,U,,,,\n");
+    let parsed = parse_ok(&format!("{HEADER}{rows}"));
+    assert_eq!(parsed.rows.len(), 2000);
+    let problems: Vec<(usize, &str)> = parsed
+        .problems
+        .iter()
+        .map(|p| (p.row, p.problem.as_str()))
+        .collect();
+    assert!(
+        matches!(&problems[..], [(2002, p)] if p.starts_with("the same patient as row 2 ")),
+        "{problems:?}"
+    );
+}
+
+#[test]
 fn a_rejected_row_does_not_shadow_its_patient() {
     // Row 2 is refused (bad phone), so row 3 is the patient's only entry.
     let rows = "MRN1,NORTH,Doe,Jane,1980-01-02,F,,555,,\nMRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n";

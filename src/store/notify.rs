@@ -917,15 +917,9 @@ pub async fn alert_filed(
     encounter_id: i64,
     change_key: &str,
 ) -> Result<bool, StoreError> {
-    Ok(sqlx::query(
-        "SELECT id FROM alerts WHERE subscriber = $1 AND encounter_id = $2 AND change_key = $3",
-    )
-    .bind(subscriber)
-    .bind(encounter_id)
-    .bind(change_key)
-    .fetch_optional(&mut *conn)
-    .await?
-    .is_some())
+    Ok(filed_alert(conn, subscriber, encounter_id, change_key)
+        .await?
+        .is_some())
 }
 
 /// What a retraction names of the alert it takes back: the alert's event,
