@@ -370,6 +370,42 @@ struct Run {
     /// Process CPU and host CPU stall at the start, then their growth until drained.
     cpu0: Cpu,
     cpu: Option<Cpu>,
+    /// The SQLite writer at the start, then its growth until drained.
+    writer0: Writer,
+    writer: Option<Writer>,
+}
+
+/// The one SQLite writer's busy time and its group commits (write
+/// transactions, and the COMMITs that carried them). Held most of the wall
+/// clock, it is the limit, not the CPU.
+#[derive(Clone, Copy, Default)]
+struct Writer {
+    held: Duration,
+    committing: Duration,
+    members: u64,
+    commits: u64,
+}
+
+impl Writer {
+    fn now(node: &Node) -> Writer {
+        let (members, commits) = node.hisp.store.group_commits();
+        let (held, committing) = node.hisp.store.writer_held();
+        Writer {
+            held,
+            committing,
+            members,
+            commits,
+        }
+    }
+
+    fn since(self, start: Writer) -> Writer {
+        Writer {
+            held: self.held.saturating_sub(start.held),
+            committing: self.committing.saturating_sub(start.committing),
+            members: self.members - start.members,
+            commits: self.commits - start.commits,
+        }
+    }
 }
 
 /// This process's CPU time (all threads: server, worker and client) and the
@@ -442,6 +478,7 @@ impl Cpu {
 async fn finish(node: &Node, r: &mut Run) {
     r.drained = drain(node, r.start).await;
     r.cpu = Some(Cpu::now().since(r.cpu0));
+    r.writer = Some(Writer::now(node).since(r.writer0));
 }
 
 async fn run(node: &Node, label: &str, tag: &str, conns: usize, n: usize) -> Run {
@@ -451,6 +488,7 @@ async fn run(node: &Node, label: &str, tag: &str, conns: usize, n: usize) -> Run
         parts[i % conns].push(m);
     }
     let cpu0 = Cpu::now();
+    let writer0 = Writer::now(node);
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for part in parts {
@@ -468,6 +506,8 @@ async fn run(node: &Node, label: &str, tag: &str, conns: usize, n: usize) -> Run
         drained: None,
         cpu0,
         cpu: None,
+        writer0,
+        writer: None,
     };
     while let Some(s) = tasks.join_next().await {
         let s = s.expect("sender");
@@ -579,6 +619,18 @@ fn print_run(r: &Run) {
                 steal as f64 / total as f64 * 100.0
             ));
         }
+    }
+    if let (Some(w), Some(d)) = (r.writer, r.drained) {
+        line.push_str(&format!(
+            "; SQLite writer held {:.0}% of the time, {:.0} us/msg (COMMIT {:.0}%, {:.2} ms each), \
+             {} write transactions in {} commits",
+            w.held.as_secs_f64() / d * 100.0,
+            w.held.as_secs_f64() * 1e6 / r.messages as f64,
+            w.committing.as_secs_f64() / d * 100.0,
+            w.committing.as_secs_f64() * 1e3 / w.commits.max(1) as f64,
+            w.members,
+            w.commits
+        ));
     }
     if r.conns == CONNECTIONS {
         line.push_str(&format!(

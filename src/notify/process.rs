@@ -1519,8 +1519,14 @@ async fn claim(n: &Notifier) -> Vec<AdtRow> {
     let claimed = async {
         // In a queued write transaction: an autocommit claim would poll
         // SQLite's lock while the MLLP intake keeps committing.
+        let claim = n.gw.claim(BATCH);
+        // Nothing due (the usual answer to the look after a batch): no
+        // write turn taken to learn it.
+        if !notify::adt_due(&mut *hisp.conn().await?, claim.now).await? {
+            return Ok(Vec::new());
+        }
         let mut tx = hisp.store.begin().await?;
-        let rows = notify::claim_adt(&mut tx, hisp.store.sealer(), n.gw.claim(BATCH)).await?;
+        let rows = notify::claim_adt(&mut tx, hisp.store.sealer(), claim).await?;
         tx.commit().await?;
         Ok::<_, OpsError>(rows)
     };

@@ -176,9 +176,15 @@ async fn claim_inbound(gw: &Gateway, limit: i64) -> Vec<InboundRow> {
     let claimed = async {
         // A queued write transaction (see `Store::begin`), not an autocommit
         // write polling SQLite's lock.
+        let claim = gw.claim(limit);
+        // Nothing due (the usual answer to the look after a batch): no
+        // write turn taken to learn it.
+        if !queue::inbound_due(&mut *gw.hisp.conn().await?, claim.now).await? {
+            return Ok(Vec::new());
+        }
         let mut tx = gw.hisp.store.begin().await?;
         let sealer = gw.hisp.store.sealer();
-        let rows = queue::claim_inbound(&mut tx, sealer, gw.claim(limit)).await?;
+        let rows = queue::claim_inbound(&mut tx, sealer, claim).await?;
         tx.commit().await?;
         Ok::<_, OpsError>(rows)
     };
@@ -242,9 +248,15 @@ async fn claim_outbound(gw: &Gateway, limit: i64) -> Vec<queue::OutboundRow> {
     let claimed = async {
         // A queued write transaction (see `Store::begin`), not an autocommit
         // write polling SQLite's lock.
+        let claim = gw.claim(limit);
+        // Nothing due (the usual answer to the look after a batch): no
+        // write turn taken to learn it.
+        if !queue::outbound_due(&mut *gw.hisp.conn().await?, claim.now).await? {
+            return Ok(Vec::new());
+        }
         let mut tx = gw.hisp.store.begin().await?;
         let sealer = gw.hisp.store.sealer();
-        let rows = queue::claim_outbound(&mut tx, sealer, gw.claim(limit)).await?;
+        let rows = queue::claim_outbound(&mut tx, sealer, claim).await?;
         tx.commit().await?;
         Ok::<_, OpsError>(rows)
     };

@@ -159,6 +159,13 @@ impl Store {
         self.writer.committed()
     }
 
+    /// How long the SQLite writer lock has been held so far, all write
+    /// turns together, and how much of that its group COMMITs took (WAL
+    /// write and fsync); both zero on PostgreSQL.
+    pub fn writer_held(&self) -> (std::time::Duration, std::time::Duration) {
+        self.writer.held()
+    }
+
     /// The engine behind the pool.
     pub fn engine(&self) -> Engine {
         self.engine

@@ -230,6 +230,12 @@ pub async fn insert_adts_if_new(
     Ok(taken)
 }
 
+/// Whether [`claim_adt`] at `now` would find a row (a read: see
+/// `queue::any_due`).
+pub async fn adt_due(conn: &mut AnyConnection, now: i64) -> Result<bool, StoreError> {
+    super::queue::any_due(conn, "adt_messages", "new", now).await
+}
+
 /// A claimed ADT message.
 #[derive(Debug, Clone)]
 pub struct AdtRow {

@@ -94,7 +94,7 @@ pub async fn insert_inbound(
 /// marks the statement to be compiled again each time the limit is bound,
 /// that is at every claim (seen as `sqlite3Reprepare` in profiles).
 fn claim_sql(engine: Engine, table: &str, state: &str, columns: &str) -> String {
-    let due = format!("state = '{state}' AND next_attempt_at <= $3 AND lease_until <= $3");
+    let due = due_condition(state, "$3");
     let set = "claimed_by = $1, lease_until = $2, attempts = attempts + 1";
     let order = "ORDER BY next_attempt_at, lease_until, id";
     match engine {
@@ -112,6 +112,45 @@ fn claim_sql(engine: Engine, table: &str, state: &str, columns: &str) -> String 
              RETURNING {columns}"
         ),
     }
+}
+
+/// Rows of a queue in `state` that are due at `now` (a bind placeholder) and
+/// not leased: what a claim takes.
+fn due_condition(state: &str, now: &str) -> String {
+    format!("state = '{state}' AND next_attempt_at <= {now} AND lease_until <= {now}")
+}
+
+/// Whether `table` holds a row in `state` that a claim at `now` would take.
+/// A read, on any connection: the queue workers ask it before a claim, so
+/// finding nothing costs no turn of SQLite's one write lock (after every
+/// batch of work a worker looks again, and usually finds nothing). A row
+/// committed just after the answer is no loss: its writer wakes the worker.
+/// `table` and `state` are constants of this crate, never input.
+pub(super) async fn any_due(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    state: &'static str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let sql = format!(
+        "SELECT 1 FROM {table} WHERE {} LIMIT 1",
+        due_condition(state, "$1")
+    );
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
+}
+
+/// Whether [`claim_inbound`] at `now` would find a row (see [`any_due`]).
+pub async fn inbound_due(conn: &mut AnyConnection, now: i64) -> Result<bool, StoreError> {
+    any_due(conn, "inbound_queue", "new", now).await
+}
+
+/// Whether [`claim_outbound`] at `now` would find a row (see [`any_due`]).
+pub async fn outbound_due(conn: &mut AnyConnection, now: i64) -> Result<bool, StoreError> {
+    any_due(conn, "outbound_queue", "queued", now).await
 }
 
 /// Who claims, until when, at what time, and how many rows at most.

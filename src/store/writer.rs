@@ -62,6 +62,12 @@ pub(crate) struct Writer {
     /// Members committed, and the batches that carried them.
     committed_members: AtomicU64,
     committed_batches: AtomicU64,
+    /// Nanoseconds the writer lock has been held, all turns together (what
+    /// the MLLP bench compares with the wall clock: how busy the one SQLite
+    /// writer was).
+    held_nanos: Arc<AtomicU64>,
+    /// Nanoseconds spent in COMMIT (the WAL write and its fsync).
+    commit_nanos: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -102,6 +108,46 @@ impl Drop for Open {
     }
 }
 
+/// The writer lock, held: adds the time it was held to the writer's total
+/// when released.
+#[derive(Debug)]
+struct Held {
+    guard: OwnedMutexGuard<Batch>,
+    since: Instant,
+    total: Arc<AtomicU64>,
+}
+
+impl Writer {
+    async fn lock(&self) -> Held {
+        let guard = self.state.clone().lock_owned().await;
+        Held {
+            guard,
+            since: Instant::now(),
+            total: self.held_nanos.clone(),
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let nanos = u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.total.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = Batch;
+    fn deref(&self) -> &Batch {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Held {
+    fn deref_mut(&mut self) -> &mut Batch {
+        &mut self.guard
+    }
+}
+
 /// Counts a writer as queued until it gets the lock or is cancelled.
 struct Queued<'a>(&'a AtomicUsize);
 
@@ -132,7 +178,7 @@ enum Inner {
     Plain(sqlx::Transaction<'static, Any>),
     /// A member of a SQLite batch.
     Member {
-        guard: OwnedMutexGuard<Batch>,
+        guard: Held,
         writer: Arc<Writer>,
         /// False for a batch's first member (see [`Writer::begin`]).
         savepoint: bool,
@@ -148,10 +194,19 @@ impl Writer {
         )
     }
 
+    /// How long the writer lock has been held so far, all turns together, and
+    /// how much of that went to group COMMITs.
+    pub(crate) fn held(&self) -> (Duration, Duration) {
+        (
+            Duration::from_nanos(self.held_nanos.load(Ordering::Relaxed)),
+            Duration::from_nanos(self.commit_nanos.load(Ordering::Relaxed)),
+        )
+    }
+
     /// Begin a member of the current batch, opening one if needed.
     pub(crate) async fn begin(self: &Arc<Self>, pool: &AnyPool) -> Result<Tx, sqlx::Error> {
         let queued = Queued::new(&self.queued);
-        let locked = tokio::time::timeout(QUEUE_WAIT, self.state.clone().lock_owned()).await;
+        let locked = tokio::time::timeout(QUEUE_WAIT, self.lock()).await;
         drop(queued);
         let Ok(mut guard) = locked else {
             return Ok(Tx {
@@ -198,7 +253,7 @@ async fn undo_member(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
 
 /// Undo the work of a member that ended without commit, if one did: its
 /// savepoint, or, for a first member, the whole (otherwise empty) batch.
-async fn undo_abandoned(guard: &mut OwnedMutexGuard<Batch>) {
+async fn undo_abandoned(guard: &mut Held) {
     let Some(open) = guard.open.as_mut() else {
         return;
     };
@@ -215,7 +270,7 @@ async fn undo_abandoned(guard: &mut OwnedMutexGuard<Batch>) {
 
 /// Roll back the open batch; its waiting members (none when it is a first
 /// member's own) learn `why`.
-async fn discard(guard: &mut OwnedMutexGuard<Batch>, why: &str) {
+async fn discard(guard: &mut Held, why: &str) {
     let Some(mut open) = guard.open.take() else {
         return;
     };
@@ -231,14 +286,14 @@ async fn discard(guard: &mut OwnedMutexGuard<Batch>, why: &str) {
 }
 
 /// Give up the open batch: roll it back and tell its waiting members why.
-async fn abort(guard: &mut OwnedMutexGuard<Batch>, why: &sqlx::Error) {
+async fn abort(guard: &mut Held, why: &sqlx::Error) {
     let members = guard.open.as_ref().map_or(0, |o| o.waiters.len());
     tracing::error!(error = %why, members, "write batch rolled back");
     discard(guard, &why.to_string()).await;
 }
 
 /// Commit the open batch and tell every waiting member.
-async fn flush(guard: &mut OwnedMutexGuard<Batch>, writer: &Writer) {
+async fn flush(guard: &mut Held, writer: &Writer) {
     undo_abandoned(guard).await;
     let Some(mut open) = guard.open.take() else {
         return;
@@ -246,7 +301,13 @@ async fn flush(guard: &mut OwnedMutexGuard<Batch>, writer: &Writer) {
     let Some(mut conn) = open.conn.take() else {
         return;
     };
-    let outcome = match sqlx::query("COMMIT").execute(&mut *conn).await {
+    let started = Instant::now();
+    let committed = sqlx::query("COMMIT").execute(&mut *conn).await;
+    writer.commit_nanos.fetch_add(
+        u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    let outcome = match committed {
         Ok(_) => {
             drop(conn);
             if !open.waiters.is_empty() {
@@ -273,7 +334,7 @@ async fn flush(guard: &mut OwnedMutexGuard<Batch>, writer: &Writer) {
 /// it is old or big enough), else leave it open for the next writer. It is
 /// left open only with a member waiting for it, whose own timer flushes it
 /// should the next writer never come.
-async fn end_turn(mut guard: OwnedMutexGuard<Batch>, writer: &Writer) {
+async fn end_turn(mut guard: Held, writer: &Writer) {
     let keep_open = guard.open.as_ref().is_some_and(|o| {
         !o.waiters.is_empty()
             && writer.queued.load(Ordering::SeqCst) > 0
@@ -294,7 +355,7 @@ async fn await_outcome(
     let outcome = match tokio::time::timeout(FLUSH_AFTER, &mut rx).await {
         Ok(r) => r,
         Err(_) => {
-            let mut guard = writer.state.clone().lock_owned().await;
+            let mut guard = writer.lock().await;
             if guard.open.as_ref().is_some_and(|o| o.id == id) {
                 flush(&mut guard, writer).await;
             }

@@ -43,6 +43,12 @@ async fn queue_leases_are_exclusive_and_expire_on_every_engine() {
                 .await
                 .expect("insert");
         }
+        // The read a worker asks before it claims agrees with the claim.
+        assert!(queue::inbound_due(&mut conn, 100).await.expect("due"));
+        assert!(
+            !queue::inbound_due(&mut conn, 99).await.expect("due"),
+            "not due before next_attempt_at"
+        );
         let first = queue::claim_inbound(&mut conn, sealer, claim(engine, "n1", 400, 100, 3))
             .await
             .expect("claim");
@@ -53,6 +59,10 @@ async fn queue_leases_are_exclusive_and_expire_on_every_engine() {
         assert!(first.iter().all(|r| second.iter().all(|s| s.id != r.id)));
         assert_eq!(first[0].raw, b"message 0", "unsealed");
         assert_eq!(first[0].rcpts, rcpts);
+        assert!(
+            !queue::inbound_due(&mut conn, 399).await.expect("due"),
+            "every row leased: nothing due"
+        );
         let none = queue::claim_inbound(&mut conn, sealer, claim(engine, "n3", 500, 399, 10))
             .await
             .expect("claim");
@@ -68,6 +78,7 @@ async fn queue_leases_are_exclusive_and_expire_on_every_engine() {
                 .await
                 .expect("finish")
         );
+        assert!(queue::inbound_due(&mut conn, 400).await.expect("due"));
         let again = queue::claim_inbound(&mut conn, sealer, claim(engine, "n3", 900, 400, 10))
             .await
             .expect("claim after expiry");
@@ -90,6 +101,7 @@ async fn queue_leases_are_exclusive_and_expire_on_every_engine() {
         let id = queue::insert_outbound(&mut conn, sealer, &out, 100)
             .await
             .expect("out");
+        assert!(queue::outbound_due(&mut conn, 100).await.expect("due"));
         let c = queue::claim_outbound(&mut conn, sealer, claim(engine, "n1", 200, 100, 5))
             .await
             .expect("claim");
@@ -104,6 +116,8 @@ async fn queue_leases_are_exclusive_and_expire_on_every_engine() {
         )
         .await
         .expect("release");
+        assert!(!queue::outbound_due(&mut conn, 250).await.expect("due"));
+        assert!(queue::outbound_due(&mut conn, 300).await.expect("due"));
         assert!(
             queue::claim_outbound(&mut conn, sealer, claim(engine, "n1", 400, 250, 5))
                 .await
@@ -432,5 +446,26 @@ async fn adt_intake_inserts_many_at_once_and_skips_taken_keys_on_every_engine() 
             Some("ack B")
         );
         tx.commit().await.expect("commit");
+        // The worker's look before its claim: due now, and nothing once
+        // every row is claimed (leased).
+        let mut conn = h.conn().await.expect("conn");
+        assert!(!notify::adt_due(&mut conn, 99).await.expect("due"));
+        assert!(notify::adt_due(&mut conn, 100).await.expect("due"));
+        let claim = hisp::store::queue::Claim {
+            engine: h.store.engine(),
+            node: "n1",
+            lease_until: 400,
+            now: 100,
+            limit: 10,
+        };
+        let rows = notify::claim_adt(&mut conn, sealer, claim)
+            .await
+            .expect("claim");
+        assert_eq!(rows.len(), 3, "{}", env.engine);
+        assert!(!notify::adt_due(&mut conn, 100).await.expect("due"));
+        assert!(
+            notify::adt_due(&mut conn, 400).await.expect("due"),
+            "lease ended"
+        );
     }
 }

@@ -143,3 +143,39 @@ async fn a_writer_dropped_alone_leaves_the_store_writable() {
         assert!(exists(store, &name(2)).await, "{}", env.engine);
     }
 }
+
+/// The queue workers look for due rows with a read: an idle node's polls
+/// (the inbound and delivery pumps and the notify worker, each about once a
+/// second) take no turn of SQLite's one write lock, which the MLLP intake's
+/// group commits need. Checked through the writer's own count of write
+/// transactions, which only SQLite keeps.
+#[tokio::test]
+async fn idle_queue_workers_take_no_write_turn() {
+    let env = crate::harness::sqlite_env().await;
+    let gw = hisp::smtp::Gateway::new(env.hisp.clone());
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let outbound =
+        hisp::smtp::outbound::Outbound::new(hisp::smtp::outbound_config(&env.hisp.config))
+            .expect("outbound");
+    let mut tasks = hisp::smtp::worker::spawn(&gw, outbound, &stop);
+    let notifier = hisp::notify::Notifier::new(gw.clone());
+    tasks.push(tokio::spawn(hisp::notify::process::run(
+        notifier,
+        stop.clone(),
+    )));
+    // The first look of each, and the tracking check that runs at start.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (members0, _) = env.hisp.store.group_commits();
+    // Two and a half poll intervals.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (members, _) = env.hisp.store.group_commits();
+    stop_tx.send(true).expect("stop");
+    for t in tasks {
+        t.await.expect("worker");
+    }
+    assert_eq!(
+        members - members0,
+        0,
+        "write transactions taken by idle workers"
+    );
+}
