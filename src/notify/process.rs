@@ -1517,14 +1517,14 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
 async fn claim(n: &Notifier) -> Vec<AdtRow> {
     let hisp = &n.gw.hisp;
     let claimed = async {
-        // In a queued write transaction: an autocommit claim would poll
-        // SQLite's lock while the MLLP intake keeps committing.
         let claim = n.gw.claim(BATCH);
         // Nothing due (the usual answer to the look after a batch): no
         // write turn taken to learn it.
         if !notify::adt_due(&mut *hisp.conn().await?, claim.now).await? {
             return Ok(Vec::new());
         }
+        // In a queued write transaction: an autocommit claim would poll
+        // SQLite's lock while the MLLP intake keeps committing.
         let mut tx = hisp.store.begin().await?;
         let rows = notify::claim_adt(&mut tx, hisp.store.sealer(), claim).await?;
         tx.commit().await?;

@@ -174,14 +174,14 @@ async fn inbound_loop(gw: Gateway, mut stop: watch::Receiver<bool>) {
 
 async fn claim_inbound(gw: &Gateway, limit: i64) -> Vec<InboundRow> {
     let claimed = async {
-        // A queued write transaction (see `Store::begin`), not an autocommit
-        // write polling SQLite's lock.
         let claim = gw.claim(limit);
         // Nothing due (the usual answer to the look after a batch): no
         // write turn taken to learn it.
         if !queue::inbound_due(&mut *gw.hisp.conn().await?, claim.now).await? {
             return Ok(Vec::new());
         }
+        // A queued write transaction (see `Store::begin`), not an autocommit
+        // write polling SQLite's lock.
         let mut tx = gw.hisp.store.begin().await?;
         let sealer = gw.hisp.store.sealer();
         let rows = queue::claim_inbound(&mut tx, sealer, claim).await?;
@@ -246,14 +246,14 @@ async fn delivery_loop(gw: Gateway, outbound: Arc<Outbound>, mut stop: watch::Re
 
 async fn claim_outbound(gw: &Gateway, limit: i64) -> Vec<queue::OutboundRow> {
     let claimed = async {
-        // A queued write transaction (see `Store::begin`), not an autocommit
-        // write polling SQLite's lock.
         let claim = gw.claim(limit);
         // Nothing due (the usual answer to the look after a batch): no
         // write turn taken to learn it.
         if !queue::outbound_due(&mut *gw.hisp.conn().await?, claim.now).await? {
             return Ok(Vec::new());
         }
+        // A queued write transaction (see `Store::begin`), not an autocommit
+        // write polling SQLite's lock.
         let mut tx = gw.hisp.store.begin().await?;
         let sealer = gw.hisp.store.sealer();
         let rows = queue::claim_outbound(&mut tx, sealer, claim).await?;
