@@ -66,6 +66,7 @@ use hisp::ops::address::NewAddress;
 use hisp::ops::agent::NoRemote;
 use hisp::ops::setup::{self, InitOptions};
 use hisp::server::{self, DnsSockets, Listeners};
+use hisp::store::Site;
 use hisp::store::users::Role;
 use sqlx::{Connection, Row};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -373,6 +374,10 @@ struct Run {
     /// The SQLite writer at the start, then its growth until drained.
     writer0: Writer,
     writer: Option<Writer>,
+    /// The writer lock by `Store::begin` call site at the start, then its
+    /// growth until drained.
+    sites0: Vec<Site>,
+    sites: Vec<Site>,
 }
 
 /// The one SQLite writer's busy time and its group commits (write
@@ -479,6 +484,24 @@ async fn finish(node: &Node, r: &mut Run) {
     r.drained = drain(node, r.start).await;
     r.cpu = Some(Cpu::now().since(r.cpu0));
     r.writer = Some(Writer::now(node).since(r.writer0));
+    r.sites = sites_since(node.hisp.store.writer_sites(), &r.sites0);
+}
+
+/// Each call site's turns and lock time gained since `start`, longest first.
+fn sites_since(now: Vec<Site>, start: &[Site]) -> Vec<Site> {
+    let mut out: Vec<Site> = now
+        .into_iter()
+        .map(|mut s| {
+            if let Some(s0) = start.iter().find(|s0| s0.site == s.site) {
+                s.turns -= s0.turns;
+                s.held = s.held.saturating_sub(s0.held);
+            }
+            s
+        })
+        .filter(|s| s.turns > 0)
+        .collect();
+    out.sort_by_key(|s| std::cmp::Reverse(s.held));
+    out
 }
 
 async fn run(node: &Node, label: &str, tag: &str, conns: usize, n: usize) -> Run {
@@ -489,6 +512,7 @@ async fn run(node: &Node, label: &str, tag: &str, conns: usize, n: usize) -> Run
     }
     let cpu0 = Cpu::now();
     let writer0 = Writer::now(node);
+    let sites0 = node.hisp.store.writer_sites();
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for part in parts {
@@ -508,6 +532,8 @@ async fn run(node: &Node, label: &str, tag: &str, conns: usize, n: usize) -> Run
         cpu: None,
         writer0,
         writer: None,
+        sites0,
+        sites: Vec::new(),
     };
     while let Some(s) = tasks.join_next().await {
         let s = s.expect("sender");
@@ -640,6 +666,23 @@ fn print_run(r: &Run) {
         ));
     }
     println!("{line}");
+    if let Some(w) = r
+        .writer
+        .filter(|w| !w.held.is_zero() && r.conns == CONNECTIONS)
+    {
+        let mut by_site =
+            String::from("  writer lock by call site (turns, us per message, share):");
+        for s in &r.sites {
+            by_site.push_str(&format!(
+                " {} {} {:.0} {:.0}%;",
+                s.site.trim_start_matches("src/"),
+                s.turns,
+                s.held.as_secs_f64() * 1e6 / r.messages as f64,
+                s.held.as_secs_f64() / w.held.as_secs_f64() * 100.0
+            ));
+        }
+        println!("{by_site}");
+    }
 }
 
 fn loadavg() -> String {

@@ -625,59 +625,93 @@ impl Notifier {
             patient: digest.then_some(&ev.patient),
         };
         let window = i64::try_from(hisp.config.notify.dedup_window_secs).unwrap_or(i64::MAX);
-        let alert_id = {
-            // A queued write transaction (see `Store::begin`), not autocommit
-            // writes polling SQLite's lock while the MLLP intake commits.
-            let mut tx = hisp.store.begin().await?;
-            let conn: &mut sqlx::AnyConnection = &mut tx;
-            let held = notify::generation_held(conn, hisp.store.engine()).await?;
-            if target.generation != Some(held) {
-                return Ok(Filing::Stale);
-            }
-            // Disabling bumps the counter, so a snapshot that matched this
-            // subscriber saw them enabled; checked here as well, under the
-            // held counter, since a review's confirmation decides outside
-            // the snapshot's matching.
-            if !addresses::is_enabled(conn, &entry.owner).await? {
-                return Ok(Filing::Disabled);
-            }
-            if target.event != "retraction"
-                && window > 0
-                && notify::identical_alert_since(conn, &new, now.saturating_sub(window)).await?
-            {
-                tracing::info!(
-                    event = target.event,
-                    "identical alert sent within the dedup window: not sent again"
-                );
-                return Ok(Filing::Not);
-            }
-            let id = match notify::insert_alert(conn, hisp.store.sealer(), &new, now).await? {
-                Some(id) => id,
-                // Filed but never sent (a failure or crash before the submit): send it now.
-                None if digest => return Ok(Filing::Not),
-                None => {
-                    let unsent =
-                        notify::unsent_alert(conn, &entry.owner, target.encounter_id, target.key)
-                            .await?;
-                    match unsent {
-                        Some(id) => id,
-                        None => return Ok(Filing::Not),
-                    }
-                }
-            };
-            tx.commit().await?;
-            id
+        // The message is rendered, signed and encrypted before the write
+        // transaction, which then files the alert and queues its message
+        // together: one turn of the writer, and no crypto inside it. (Should
+        // the filing find nothing to send, the sealing was wasted: a rare
+        // race with an opt-out, a disable or another node.)
+        let message = (!digest).then(|| alert::render(ev, &ctx));
+        let sub = message.as_ref().map(|m| self.submission(&from, &to, m));
+        let ready = match &sub {
+            Some(sub) => Some(self.gw.prepare(sub).await?),
+            None => None,
         };
-        if digest {
-            // Filed in the worklist; the daily digest carries it.
-            return Ok(Filing::Filed);
+        // A queued write transaction (see `Store::begin`), not autocommit
+        // writes polling SQLite's lock while the MLLP intake commits.
+        let mut tx = hisp.store.begin().await?;
+        let conn: &mut sqlx::AnyConnection = &mut tx;
+        let held = notify::generation_held(conn, hisp.store.engine()).await?;
+        if target.generation != Some(held) {
+            return Ok(Filing::Stale);
         }
-        let message = alert::render(ev, &ctx);
-        match self.send_filed(&from, &to, &message, &[alert_id]).await {
+        // Disabling bumps the counter, so a snapshot that matched this
+        // subscriber saw them enabled; checked here as well, under the
+        // held counter, since a review's confirmation decides outside
+        // the snapshot's matching.
+        if !addresses::is_enabled(conn, &entry.owner).await? {
+            return Ok(Filing::Disabled);
+        }
+        if target.event != "retraction"
+            && window > 0
+            && notify::identical_alert_since(conn, &new, now.saturating_sub(window)).await?
+        {
+            tracing::info!(
+                event = target.event,
+                "identical alert sent within the dedup window: not sent again"
+            );
+            return Ok(Filing::Not);
+        }
+        let alert_id = match notify::insert_alert(conn, hisp.store.sealer(), &new, now).await? {
+            Some(id) => id,
+            // Filed but never sent (a failure or crash before the submit): send it now.
+            None if digest => return Ok(Filing::Not),
+            None => {
+                let unsent =
+                    notify::unsent_alert(conn, &entry.owner, target.encounter_id, target.key)
+                        .await?;
+                match unsent {
+                    Some(id) => id,
+                    None => return Ok(Filing::Not),
+                }
+            }
+        };
+        let (Some(sub), Some(ready)) = (sub, ready) else {
+            // Filed in the worklist; the daily digest carries it.
+            tx.commit().await?;
+            return Ok(Filing::Filed);
+        };
+        // Marked sent in the transaction that queues it, so a failure after
+        // the submit cannot send it twice.
+        let mut handed = Vec::new();
+        let done = match self
+            .gw
+            .write_prepared(conn, &sub, &ready, &[alert_id], &mut handed)
+            .await
+        {
             // Another node sent it meanwhile, or an opt-out withdrew it.
-            Err(e) if sent_already(&e) => Ok(Filing::Not),
-            Err(e) => Err(e),
-            Ok(()) => Ok(Filing::Filed),
+            Err(e) if sent_already(&e) => return Ok(Filing::Not),
+            r => r?,
+        };
+        tx.commit().await?;
+        self.gw.submitted(&done, handed).await;
+        Ok(Filing::Filed)
+    }
+
+    /// The submission of an alert or digest `message` from the notification
+    /// address to `to` through the outbound Direct path.
+    fn submission<'a>(
+        &self,
+        from: &'a DirectAddress,
+        to: &'a DirectAddress,
+        message: &'a [u8],
+    ) -> Submission<'a> {
+        Submission {
+            mail_from: from,
+            rcpts: std::slice::from_ref(to),
+            message,
+            actor: "notify",
+            sent_copy: false,
+            final_delivery: FinalDelivery::WhenRemote,
         }
     }
 
@@ -691,14 +725,7 @@ impl Notifier {
         message: &[u8],
         alert_ids: &[i64],
     ) -> Result<(), OpsError> {
-        let sub = Submission {
-            mail_from: from,
-            rcpts: std::slice::from_ref(to),
-            message,
-            actor: "notify",
-            sent_copy: false,
-            final_delivery: FinalDelivery::WhenRemote,
-        };
+        let sub = self.submission(from, to, message);
         // Marked sent in the transaction that queues it (`submit_carrying`),
         // so a failure after the submit cannot send it twice.
         self.gw.submit_carrying(&sub, alert_ids).await?;

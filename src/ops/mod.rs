@@ -135,6 +135,103 @@ pub struct Wakes {
     pub inbound: Arc<tokio::sync::Notify>,
     /// The delivery worker: a message was queued for delivery.
     pub outbound: Arc<tokio::sync::Notify>,
+    /// Local copies committed already leased to this process's inbound
+    /// worker (see [`Handoff`]).
+    pub handoff: Arc<Handoff>,
+}
+
+/// Local copies (a message or MDN from one address of this HISP to another)
+/// committed to the inbound queue already leased to this process, and handed
+/// to its inbound worker in memory: the worker starts them without a claim of
+/// its own, which on SQLite is a turn of the one write lock (each local
+/// alert and its MDN used to cost two). Open only while an inbound worker
+/// runs in this process; a writer that finds it closed inserts its copy
+/// unleased for whichever worker claims it. A copy handed over but never
+/// started (the process stopped) keeps its lease: on SQLite the next start
+/// voids every lease, and on PostgreSQL another node claims it once the
+/// lease lapses, as for any claimed row of a worker that died.
+#[derive(Debug, Default)]
+pub struct Handoff {
+    state: std::sync::Mutex<HandoffState>,
+}
+
+#[derive(Debug, Default)]
+struct HandoffState {
+    /// The node name of the worker taking rows; None while closed.
+    taker: Option<String>,
+    /// Each row with the node it was claimed as.
+    rows: std::collections::VecDeque<(String, crate::store::queue::InboundRow)>,
+}
+
+impl Handoff {
+    fn state(&self) -> std::sync::MutexGuard<'_, HandoffState> {
+        // A panic while holding it leaves plain data: keep using it.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The node name to claim a handed row as: the inbound worker's, while
+    /// one takes handed rows.
+    pub fn taker(&self) -> Option<String> {
+        self.state().taker.clone()
+    }
+
+    /// Open it for the worker named `node` (its `claimed_by`); the last
+    /// worker to open it is handed the rows claimed from then on.
+    pub fn open(&self, node: &str) {
+        self.state().taker = Some(node.to_string());
+    }
+
+    /// The worker `node` stops: no more rows for it, and those it did not
+    /// take come back, for it to give back to the queue.
+    pub fn close(&self, node: &str) -> Vec<crate::store::queue::InboundRow> {
+        let mut s = self.state();
+        if s.taker.as_deref() == Some(node) {
+            s.taker = None;
+        }
+        take_where(&mut s.rows, node, usize::MAX)
+    }
+
+    /// Hand rows claimed as `node` (in a transaction that has committed) to
+    /// that worker; should it have stopped meanwhile, they come back.
+    pub fn push(
+        &self,
+        node: &str,
+        rows: Vec<crate::store::queue::InboundRow>,
+    ) -> Result<(), Vec<crate::store::queue::InboundRow>> {
+        let mut s = self.state();
+        if s.taker.as_deref() != Some(node) {
+            return Err(rows);
+        }
+        s.rows
+            .extend(rows.into_iter().map(|r| (node.to_string(), r)));
+        Ok(())
+    }
+
+    /// Up to `limit` rows handed to the worker `node`, oldest first.
+    pub fn take(&self, node: &str, limit: usize) -> Vec<crate::store::queue::InboundRow> {
+        take_where(&mut self.state().rows, node, limit)
+    }
+}
+
+/// Remove and return up to `limit` of the rows claimed as `node`, in order.
+fn take_where(
+    rows: &mut std::collections::VecDeque<(String, crate::store::queue::InboundRow)>,
+    node: &str,
+    limit: usize,
+) -> Vec<crate::store::queue::InboundRow> {
+    let mut out = Vec::new();
+    let mut kept = std::collections::VecDeque::with_capacity(rows.len());
+    for (n, row) in rows.drain(..) {
+        if n == node && out.len() < limit {
+            out.push(row);
+        } else {
+            kept.push_back((n, row));
+        }
+    }
+    *rows = kept;
+    out
 }
 
 impl Hisp {
@@ -221,4 +318,51 @@ where
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| OpsError::Invalid(format!("background task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Handoff;
+    use crate::store::queue::InboundRow;
+
+    fn row(id: i64) -> InboundRow {
+        InboundRow {
+            id,
+            received_at: 0,
+            source: "local".into(),
+            mail_from: String::new(),
+            rcpts: vec!["carol@a.test".into()],
+            raw: Vec::new(),
+            attempts: 1,
+        }
+    }
+
+    fn ids(rows: &[InboundRow]) -> Vec<i64> {
+        rows.iter().map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn handed_rows_reach_only_the_worker_they_were_claimed_for() {
+        let h = Handoff::default();
+        assert_eq!(h.taker(), None, "closed until a worker opens it");
+        let back = h.push("a", vec![row(1)]).expect_err("closed");
+        assert_eq!(ids(&back), [1]);
+
+        h.open("a");
+        assert_eq!(h.taker().as_deref(), Some("a"));
+        h.push("a", vec![row(1), row(2), row(3)]).expect("open");
+        assert_eq!(ids(&h.push("b", vec![row(9)]).expect_err("not b's")), [9]);
+        assert_eq!(ids(&h.take("b", 10)), Vec::<i64>::new());
+        assert_eq!(ids(&h.take("a", 1)), [1], "oldest first, up to the limit");
+
+        // A second worker opens it: new rows are claimed for it, and the
+        // first one's rows stay the first one's.
+        h.open("b");
+        h.push("b", vec![row(4)]).expect("b's now");
+        assert!(h.push("a", vec![row(5)]).is_err(), "a no longer takes rows");
+        assert_eq!(ids(&h.close("a")), [2, 3], "a's rows, to give back");
+        assert_eq!(h.taker().as_deref(), Some("b"), "a's close leaves b's open");
+        assert_eq!(ids(&h.close("b")), [4]);
+        assert_eq!(h.taker(), None);
+    }
 }

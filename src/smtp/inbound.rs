@@ -111,6 +111,7 @@ impl Gateway {
             }
         }
         let mut tx = self.hisp.store.begin().await?;
+        let mut handed = Vec::new();
         for (_, address_id) in &filed {
             let origin = Origin {
                 kind: "inbound",
@@ -128,7 +129,8 @@ impl Gateway {
                 rcpt,
                 raw: bytes,
             };
-            self.queue_copy(&mut tx, &copy, None, sender_local).await?;
+            self.queue_copy(&mut tx, &copy, None, sender_local, &mut handed)
+                .await?;
         }
         if !refused.is_empty() {
             queue::quarantine(
@@ -148,6 +150,7 @@ impl Gateway {
             return Ok(Processed::Delivered(0));
         }
         tx.commit().await?;
+        self.hand_over(handed).await;
         self.inbound_ready.notify_one();
         self.outbound_ready.notify_one();
         Ok(Processed::Delivered(filed.len()))

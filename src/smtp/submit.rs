@@ -14,7 +14,7 @@ use crate::direct::outgoing::Outcome;
 use crate::direct::{DirectAddress, notice};
 use crate::mailbox::{MessageInfo, Origin, SENT};
 use crate::ops::OpsError;
-use crate::store::queue::{self, NewInbound, NewOutbound, OutboundKind};
+use crate::store::queue::{self, InboundRow, NewInbound, NewOutbound, OutboundKind};
 use crate::store::tracking::{self, NewTrack, Step};
 
 /// The header a Direct sender adds to ask for timely-and-reliable delivery.
@@ -61,6 +61,27 @@ pub enum FinalDelivery {
     WhenRemote,
 }
 
+/// A submission made ready outside the write transaction that queues it
+/// (see [`Gateway::prepare`]).
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// The message with its Direct headers.
+    message: Vec<u8>,
+    message_id: String,
+    info: MessageInfo,
+    from: DirectAddress,
+    /// Each recipient's signed and encrypted copy, or why it was refused.
+    outcomes: Vec<Outcome>,
+    /// Whether each encrypted copy's recipient is on this HISP.
+    local: std::collections::HashMap<DirectAddress, bool>,
+    /// The sender's address row.
+    sender_id: i64,
+}
+
+/// A local copy committed claimed for this process's inbound worker: the
+/// worker's node name and the row (see [`crate::ops::Handoff`]).
+pub(crate) type Handed = (String, InboundRow);
+
 /// What became of a submission.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Submitted {
@@ -91,6 +112,23 @@ impl Gateway {
         s: &Submission<'_>,
         alert_ids: &[i64],
     ) -> Result<Submitted, OpsError> {
+        let ready = self.prepare(s).await?;
+        let mut tx = self.hisp.store.begin().await?;
+        let mut handed = Vec::new();
+        let done = self
+            .write_prepared(&mut tx, s, &ready, alert_ids, &mut handed)
+            .await?;
+        tx.commit().await?;
+        self.submitted(&done, handed).await;
+        Ok(done)
+    }
+
+    /// The part of a submission that needs no write: its Direct headers
+    /// set, each recipient's copy signed and encrypted (or refused), and the
+    /// directory read. [`Self::write_prepared`] then queues it inside a
+    /// write transaction, which it only writes (so the one SQLite writer
+    /// is not held across the crypto).
+    pub(crate) async fn prepare(&self, s: &Submission<'_>) -> Result<Prepared, OpsError> {
         let info = MessageInfo::read(s.message);
         let from = info.from.clone().ok_or_else(|| {
             OpsError::Invalid("the message has no From address that is a Direct address".into())
@@ -130,7 +168,6 @@ impl Gateway {
             .hisp
             .outgoing_in(&mut look, &message, &from, &rcpts, self.remote.as_ref())
             .await?;
-        // Reads before the write transaction, so it only writes.
         let mut local = std::collections::HashMap::new();
         for outcome in &outcomes {
             if let Outcome::Encrypted { address, .. } = outcome {
@@ -143,15 +180,46 @@ impl Gateway {
             .await?
             .ok_or_else(|| crate::store::StoreError::NotFound(format!("address {from}")))?
             .id;
-        let mut tx = self.hisp.store.begin().await?;
+        Ok(Prepared {
+            message,
+            message_id,
+            info,
+            from,
+            outcomes,
+            local,
+            sender_id,
+        })
+    }
+
+    /// Queue and track a prepared submission in `tx` (see
+    /// [`Self::submit_carrying`] for `alert_ids`); local copies claimed for
+    /// this process's inbound worker go to `handed`. After the commit, call
+    /// [`Self::submitted`].
+    pub(crate) async fn write_prepared(
+        &self,
+        tx: &mut AnyConnection,
+        s: &Submission<'_>,
+        p: &Prepared,
+        alert_ids: &[i64],
+        handed: &mut Vec<Handed>,
+    ) -> Result<Submitted, OpsError> {
+        let Prepared {
+            message,
+            message_id,
+            info,
+            from,
+            outcomes,
+            local,
+            sender_id,
+        } = p;
         let mut done = Submitted {
             message_id: message_id.clone(),
             queued: Vec::new(),
             rejected: Vec::new(),
         };
-        for outcome in &outcomes {
+        for outcome in outcomes {
             let track = NewTrack {
-                message_id: &message_id,
+                message_id,
                 sender: &from.to_string(),
                 recipient: &outcome_address(outcome).to_string(),
                 subject: &info.subject,
@@ -159,7 +227,7 @@ impl Gateway {
                 wants_notice: info.notification_to,
                 state: "queued",
             };
-            let id = tracking::insert(&mut tx, self.hisp.store.sealer(), &track, self.hisp.now())
+            let id = tracking::insert(&mut *tx, self.hisp.store.sealer(), &track, self.hisp.now())
                 .await?;
             match outcome {
                 Outcome::Encrypted {
@@ -167,13 +235,14 @@ impl Gateway {
                 } => {
                     let copy = Copy {
                         kind: OutboundKind::Message,
-                        message_id: &message_id,
+                        message_id,
                         mail_from: &s.mail_from.to_string(),
                         rcpt: address,
                         raw: message,
                     };
                     let is_local = local.get(address).copied().unwrap_or(false);
-                    self.queue_copy(&mut tx, &copy, Some(id), is_local).await?;
+                    self.queue_copy(&mut *tx, &copy, Some(id), is_local, handed)
+                        .await?;
                     done.queued.push(address.to_string());
                 }
                 Outcome::Rejected {
@@ -182,10 +251,10 @@ impl Gateway {
                     cause,
                 } => {
                     self.reject(
-                        &mut tx,
+                        &mut *tx,
                         id,
-                        &from,
-                        &message_id,
+                        from,
+                        message_id,
                         &info.subject,
                         address,
                         status,
@@ -203,7 +272,7 @@ impl Gateway {
         };
         if s.sent_copy {
             self.hisp
-                .file_in(&mut tx, sender_id, SENT, &message, origin)
+                .file_in(&mut *tx, *sender_id, SENT, message, origin)
                 .await?;
         }
         let detail = format!(
@@ -212,20 +281,46 @@ impl Gateway {
             done.rejected.len()
         );
         self.hisp
-            .audit(&mut tx, s.actor, "message.submit", &message_id, &detail)
+            .audit(&mut *tx, s.actor, "message.submit", message_id, &detail)
             .await?;
         for id in alert_ids {
-            if !crate::store::notify::set_alert_message(&mut tx, *id, &message_id).await? {
+            if !crate::store::notify::set_alert_message(&mut *tx, *id, message_id).await? {
                 return Err(OpsError::Store(crate::store::StoreError::Conflict(
                     format!("alert {id} was sent already or withdrawn: not sent"),
                 )));
             }
         }
-        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// After a prepared submission's transaction committed: hand its local
+    /// copies over and wake the workers.
+    pub(crate) async fn submitted(&self, done: &Submitted, handed: Vec<Handed>) {
+        self.hand_over(handed).await;
         self.inbound_ready.notify_one();
         self.outbound_ready.notify_one();
-        tracing::info!(message_id = %message_id, queued = done.queued.len(), refused = done.rejected.len(), "submitted");
-        Ok(done)
+        tracing::info!(message_id = %done.message_id, queued = done.queued.len(), refused = done.rejected.len(), "submitted");
+    }
+
+    /// Give local copies claimed in a transaction that has committed to this
+    /// process's inbound worker (and wake it); should the worker have
+    /// stopped meanwhile, give them back to the queue.
+    pub(crate) async fn hand_over(&self, handed: Vec<Handed>) {
+        for (taker, row) in handed {
+            let Err(back) = self.hisp.wakes.handoff.push(&taker, vec![row]) else {
+                continue;
+            };
+            let ids: Vec<i64> = back.iter().map(|r| r.id).collect();
+            let given = async {
+                let mut conn = self.hisp.conn().await?;
+                queue::unclaim(&mut conn, queue::Table::Inbound, &ids, &taker).await?;
+                Ok::<_, OpsError>(())
+            };
+            if let Err(e) = given.await {
+                tracing::warn!(error = %e, rows = ids.len(), "cannot give back a local copy; its lease will lapse");
+            }
+        }
+        self.inbound_ready.notify_one();
     }
 
     /// Mark a refused recipient failed and file the DSN.
@@ -260,12 +355,15 @@ impl Gateway {
     /// domain is ours, else to the outbound queue. A tracked copy that stays
     /// local counts as sent at once.
     /// `local` says the recipient's domain is ours (a directory lookup made before the transaction).
+    /// A local copy claimed for this process's inbound worker is added to
+    /// `handed`, for [`Gateway::hand_over`] once the transaction commits.
     pub(crate) async fn queue_copy(
         &self,
         conn: &mut AnyConnection,
         copy: &Copy<'_>,
         track_id: Option<i64>,
         local: bool,
+        handed: &mut Vec<Handed>,
     ) -> Result<(), OpsError> {
         let now = self.hisp.now();
         let rcpt = copy.rcpt.to_string();
@@ -277,7 +375,20 @@ impl Gateway {
                 rcpts: std::slice::from_ref(&rcpt),
                 raw: copy.raw,
             };
-            queue::insert_inbound(conn, self.hisp.store.sealer(), &m, now).await?;
+            let sealer = self.hisp.store.sealer();
+            if let Some(taker) = self.hisp.wakes.handoff.taker() {
+                // Claimed as it is committed, for this process's inbound
+                // worker: no claim turn of its own (see `Handoff`).
+                let claim = queue::Claim {
+                    node: &taker,
+                    now,
+                    ..self.claim(1)
+                };
+                let row = queue::insert_inbound_claimed(conn, sealer, &m, claim).await?;
+                handed.push((taker, row));
+            } else {
+                queue::insert_inbound(conn, sealer, &m, now).await?;
+            }
             if let Some(id) = track_id {
                 let deadline = now + self.mdn_timeout();
                 tracking::step(conn, id, Step::Sent { deadline }, now).await?;

@@ -155,6 +155,8 @@ async fn inbound_loop(gw: Gateway, mut stop: watch::Receiver<bool>) {
     // cores keeps them busy while some messages wait on the store.
     let parallel = std::thread::available_parallelism().map_or(2, usize::from) * 2;
     let wake = gw.inbound_ready.clone();
+    // Local copies come claimed from here on (see `Handoff`).
+    gw.hisp.wakes.handoff.open(&gw.node);
     pump(
         parallel,
         &wake,
@@ -170,9 +172,28 @@ async fn inbound_loop(gw: Gateway, mut stop: watch::Receiver<bool>) {
         },
     )
     .await;
+    let left = gw.hisp.wakes.handoff.close(&gw.node);
+    if !left.is_empty() {
+        unclaim(&gw, Table::Inbound, left.iter().map(|r| r.id).collect()).await;
+    }
 }
 
+/// Up to `limit` rows: those handed over in memory first, then due rows
+/// claimed from the queue.
 async fn claim_inbound(gw: &Gateway, limit: i64) -> Vec<InboundRow> {
+    let mut rows = gw
+        .hisp
+        .wakes
+        .handoff
+        .take(&gw.node, usize::try_from(limit).unwrap_or(0));
+    let rest = limit - i64::try_from(rows.len()).unwrap_or(limit);
+    if rest > 0 {
+        rows.extend(claim_queued(gw, rest).await);
+    }
+    rows
+}
+
+async fn claim_queued(gw: &Gateway, limit: i64) -> Vec<InboundRow> {
     let claimed = async {
         let claim = gw.claim(limit);
         // Nothing due (the usual answer to the look after a batch): no

@@ -31,7 +31,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 pub use seal::{SealError, Sealer};
-pub use writer::Tx;
+pub use writer::{Site, Tx};
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,10 +146,17 @@ impl Store {
     /// tries to upgrade its read snapshot. Writers of this process queue in a
     /// FIFO and those queued together share one commit (see [`writer`]); each
     /// one's work is still all or nothing, and `commit` returns once durable.
-    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        match self.engine {
-            Engine::Sqlite => self.writer.begin(&self.pool).await,
-            Engine::Postgres => Ok(Tx::plain(self.pool.begin().await?)),
+    ///
+    /// The caller's source location names the turn in
+    /// [`Store::writer_sites`].
+    #[track_caller]
+    pub fn begin(&self) -> impl Future<Output = Result<Tx, sqlx::Error>> + Send + '_ {
+        let site = std::panic::Location::caller();
+        async move {
+            match self.engine {
+                Engine::Sqlite => self.writer.begin(&self.pool, site).await,
+                Engine::Postgres => Ok(Tx::plain(self.pool.begin().await?)),
+            }
         }
     }
 
@@ -164,6 +171,14 @@ impl Store {
     /// write and fsync); both zero on PostgreSQL.
     pub fn writer_held(&self) -> (std::time::Duration, std::time::Duration) {
         self.writer.held()
+    }
+
+    /// Where the SQLite writer lock went so far: for each `begin` call site
+    /// (`file:line`), its turns and how long they held the lock, longest
+    /// first (empty on PostgreSQL). What the MLLP bench prints to show which
+    /// writes the one writer spends its time on.
+    pub fn writer_sites(&self) -> Vec<Site> {
+        self.writer.sites()
     }
 
     /// The engine behind the pool.

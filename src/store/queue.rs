@@ -59,10 +59,43 @@ pub async fn insert_inbound(
     m: &NewInbound<'_>,
     now: i64,
 ) -> Result<i64, StoreError> {
+    insert_inbound_row(conn, sealer, m, now, None).await
+}
+
+/// Commit a message to the inbound queue already claimed (attempt 1) by
+/// `claim`'s node until its lease ends, as if claimed the moment it was
+/// committed: for a worker in this process that is handed the row in
+/// memory. Returns the row as such a claim would.
+pub async fn insert_inbound_claimed(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    m: &NewInbound<'_>,
+    claim: Claim<'_>,
+) -> Result<InboundRow, StoreError> {
+    let id = insert_inbound_row(conn, sealer, m, claim.now, Some(claim)).await?;
+    Ok(InboundRow {
+        id,
+        received_at: claim.now,
+        source: m.source.to_string(),
+        mail_from: m.mail_from.to_string(),
+        rcpts: m.rcpts.to_vec(),
+        raw: m.raw.to_vec(),
+        attempts: 1,
+    })
+}
+
+async fn insert_inbound_row(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    m: &NewInbound<'_>,
+    now: i64,
+    claim: Option<Claim<'_>>,
+) -> Result<i64, StoreError> {
     let sealed = sealer.seal(INBOUND_RAW, m.raw)?;
     Ok(sqlx::query(
-        "INSERT INTO inbound_queue (received_at, source, peer, mail_from, rcpts, raw_sealed, size, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $1) RETURNING id",
+        "INSERT INTO inbound_queue (received_at, source, peer, mail_from, rcpts, raw_sealed, size, next_attempt_at,
+                                    claimed_by, lease_until, attempts)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $1, $8, $9, $10) RETURNING id",
     )
     .bind(now)
     .bind(m.source)
@@ -71,6 +104,9 @@ pub async fn insert_inbound(
     .bind(m.rcpts.join("\n"))
     .bind(sealed)
     .bind(i64::try_from(m.raw.len()).unwrap_or(i64::MAX))
+    .bind(claim.map(|c| c.node))
+    .bind(claim.map_or(0, |c| c.lease_until))
+    .bind(i64::from(claim.is_some()))
     .fetch_one(&mut *conn)
     .await?
     .try_get(0)?)

@@ -26,6 +26,8 @@
 //! task that begins while holding a transaction would otherwise wait for
 //! itself; it falls back to SQLite's own lock wait instead).
 
+use std::collections::HashMap;
+use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -68,6 +70,20 @@ pub(crate) struct Writer {
     held_nanos: Arc<AtomicU64>,
     /// Nanoseconds spent in COMMIT (the WAL write and its fsync).
     commit_nanos: AtomicU64,
+    /// Turns and nanoseconds held, by `Store::begin` call site.
+    sites: Arc<std::sync::Mutex<HashMap<&'static Location<'static>, (u64, u64)>>>,
+}
+
+/// One `Store::begin` call site's share of the writer lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// `file:line` of the `begin` call; "(flush)" for a waiting member
+    /// committing a batch whose chain broke.
+    pub site: String,
+    /// Write turns taken there.
+    pub turns: u64,
+    /// How long those turns held the lock, together.
+    pub held: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -115,15 +131,20 @@ struct Held {
     guard: OwnedMutexGuard<Batch>,
     since: Instant,
     total: Arc<AtomicU64>,
+    /// Whose turn it is (None: a flush for a broken chain).
+    site: Option<&'static Location<'static>>,
+    sites: Arc<std::sync::Mutex<HashMap<&'static Location<'static>, (u64, u64)>>>,
 }
 
 impl Writer {
-    async fn lock(&self) -> Held {
+    async fn lock(&self, site: Option<&'static Location<'static>>) -> Held {
         let guard = self.state.clone().lock_owned().await;
         Held {
             guard,
             since: Instant::now(),
             total: self.held_nanos.clone(),
+            site,
+            sites: self.sites.clone(),
         }
     }
 }
@@ -132,6 +153,13 @@ impl Drop for Held {
     fn drop(&mut self) {
         let nanos = u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.total.fetch_add(nanos, Ordering::Relaxed);
+        if let Some(site) = self.site
+            && let Ok(mut sites) = self.sites.lock()
+        {
+            let e = sites.entry(site).or_default();
+            e.0 += 1;
+            e.1 = e.1.saturating_add(nanos);
+        }
     }
 }
 
@@ -203,10 +231,32 @@ impl Writer {
         )
     }
 
-    /// Begin a member of the current batch, opening one if needed.
-    pub(crate) async fn begin(self: &Arc<Self>, pool: &AnyPool) -> Result<Tx, sqlx::Error> {
+    /// Each `begin` call site's turns and time held, longest first.
+    pub(crate) fn sites(&self) -> Vec<Site> {
+        let Ok(sites) = self.sites.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<Site> = sites
+            .iter()
+            .map(|(at, (turns, nanos))| Site {
+                site: format!("{}:{}", at.file(), at.line()),
+                turns: *turns,
+                held: Duration::from_nanos(*nanos),
+            })
+            .collect();
+        out.sort_by(|a, b| b.held.cmp(&a.held).then_with(|| a.site.cmp(&b.site)));
+        out
+    }
+
+    /// Begin a member of the current batch, opening one if needed; `site`
+    /// is the caller's `Store::begin`.
+    pub(crate) async fn begin(
+        self: &Arc<Self>,
+        pool: &AnyPool,
+        site: &'static Location<'static>,
+    ) -> Result<Tx, sqlx::Error> {
         let queued = Queued::new(&self.queued);
-        let locked = tokio::time::timeout(QUEUE_WAIT, self.lock()).await;
+        let locked = tokio::time::timeout(QUEUE_WAIT, self.lock(Some(site))).await;
         drop(queued);
         let Ok(mut guard) = locked else {
             return Ok(Tx {
@@ -355,7 +405,7 @@ async fn await_outcome(
     let outcome = match tokio::time::timeout(FLUSH_AFTER, &mut rx).await {
         Ok(r) => r,
         Err(_) => {
-            let mut guard = writer.lock().await;
+            let mut guard = writer.lock(None).await;
             if guard.open.as_ref().is_some_and(|o| o.id == id) {
                 flush(&mut guard, writer).await;
             }

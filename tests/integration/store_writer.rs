@@ -179,3 +179,73 @@ async fn idle_queue_workers_take_no_write_turn() {
         "write transactions taken by idle workers"
     );
 }
+
+/// A local alert costs the one SQLite writer only turns that write: the
+/// alert is filed and its message queued in one turn, and the local copies
+/// it makes (the alert for the care manager, then the processed MDN back to
+/// the notification address) reach the inbound worker claimed as they are
+/// committed, with no claim turn of their own. Counted by the writer's own
+/// tally of turns by `Store::begin` call site, which only SQLite keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_alert_takes_no_claim_turn_and_one_filing_turn() {
+    use crate::notify::{JANE, ack_code, adt};
+    let mut a = crate::smtp::Node::new("a.test", false, None).await;
+    let carol = a.address("carol").await;
+    a.start().await;
+    a.hisp
+        .feed_add("NORTHHOSP", "North", false, "test")
+        .await
+        .expect("feed");
+    let csv = "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n\
+               MRN1,NORTH,Doe,Jane,1980-01-02,F,06101,,,\n";
+    a.hisp
+        .roster_import(&carol, csv.as_bytes(), false, false, "test")
+        .await
+        .expect("roster");
+    crate::smtp::wait_for(30, "the inbound worker", || async {
+        a.hisp.wakes.handoff.taker()
+    })
+    .await;
+    let before = a.hisp.store.writer_sites();
+    let (code, _) = ack_code(&a, &adt("C1", "A04", "NORTHHOSP", "E", "V1", JANE)).await;
+    assert_eq!(code, "AA");
+    // The alert filed in carol's inbox, and its MDN applied to tracking.
+    crate::smtp::wait_for(60, "the alert and its MDN processed", || async {
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let done: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM inbound_queue WHERE state = 'done'")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("count");
+        (done == 2).then_some(())
+    })
+    .await;
+    let after = a.hisp.store.writer_sites();
+    let turns = |file: &str| -> u64 {
+        let count = |sites: &[hisp::store::Site]| -> u64 {
+            sites
+                .iter()
+                .filter(|s| s.site.starts_with(file))
+                .map(|s| s.turns)
+                .sum()
+        };
+        count(&after) - count(&before)
+    };
+    assert_eq!(turns("src/smtp/worker.rs"), 0, "inbound claims: {after:?}");
+    assert_eq!(
+        turns("src/smtp/submit.rs"),
+        0,
+        "separate submits: {after:?}"
+    );
+    assert_eq!(
+        turns("src/smtp/inbound.rs"),
+        2,
+        "the alert filed, its MDN applied: {after:?}"
+    );
+    assert_eq!(
+        turns("src/notify/mllp.rs"),
+        1,
+        "the ADT committed: {after:?}"
+    );
+    a.stop().await;
+}
