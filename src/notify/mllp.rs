@@ -455,10 +455,14 @@ impl Notifier {
     /// each waiter. Returns the ACK once the message is durable.
     async fn commit(&self, header: &Header, bytes: &[u8], now: i64) -> Result<String, Failed> {
         let (reply, answer) = oneshot::channel();
+        // Built here, on the connection's task, so the commit turn only
+        // writes (and a message from an unregistered feed wastes it).
+        let accepted = ack(header, AckCode::AA, None, now);
         self.intake.push(Pending {
             header: header.clone(),
             raw: bytes.to_vec(),
             now,
+            accepted,
             reply,
         });
         let mut answer = answer;
@@ -468,9 +472,8 @@ impl Notifier {
             biased;
             a = &mut answer => a,
             turn = self.intake.turn.lock() => {
-                let batch = self.intake.take();
-                if !batch.is_empty() {
-                    self.commit_batch(batch).await;
+                if self.intake.waiting() {
+                    self.commit_pending().await;
                 }
                 drop(turn);
                 answer.await
@@ -482,14 +485,57 @@ impl Notifier {
         }
     }
 
-    /// Commit a batch in one transaction; should that fail, commit its
-    /// messages one by one, so one message the store refuses (whatever the
-    /// up-front checks missed) fails only itself, not every message that
-    /// happened to share its commit (each of which would get AE, be sent
-    /// again, and meet the bad one again).
-    async fn commit_batch(&self, batch: Vec<Pending>) {
+    /// Commit what is pending, holding the commit turn. The registered
+    /// feeds are read first, on a pooled connection; the messages are taken
+    /// only once the write transaction has begun, so those that arrived
+    /// while it waited for SQLite's one writer share its turn (a turn costs
+    /// about the same for one message as for twenty).
+    async fn commit_pending(&self) {
+        let hisp = &self.gw.hisp;
+        let feeds = match self.feeds().await {
+            Ok(f) => f,
+            Err(e) => return self.fail_pending(&e),
+        };
+        let tx = match hisp.store.begin().await {
+            Ok(tx) => tx,
+            Err(e) => return self.fail_pending(&e.into()),
+        };
+        let batch = self.intake.take();
+        self.commit_batch(tx, &feeds, batch).await;
+    }
+
+    /// Answer everything pending with the store's failure `e`.
+    fn fail_pending(&self, e: &OpsError) {
+        tracing::error!(error = %e, "cannot commit ADT messages");
+        let failed = Failed::of(e);
+        for p in self.intake.take() {
+            let _ = p.reply.send(Err(failed));
+        }
+    }
+
+    /// The registered feeds' facilities, lowercase.
+    async fn feeds(&self) -> Result<HashSet<String>, OpsError> {
+        let mut conn = self.gw.hisp.conn().await?;
+        Ok(notify::feeds(&mut conn)
+            .await?
+            .into_iter()
+            .map(|f| f.facility)
+            .collect())
+    }
+
+    /// Commit a batch in `tx`; should that fail, commit its messages one by
+    /// one, so one message the store refuses (whatever the up-front checks
+    /// missed) fails only itself, not every message that happened to share
+    /// its commit (each of which would get AE, be sent again, and meet the
+    /// bad one again).
+    async fn commit_batch(
+        &self,
+        tx: crate::store::Tx,
+        feeds: &HashSet<String>,
+        batch: Vec<Pending>,
+    ) {
         let mut inserted = false;
-        let replies: Vec<Result<String, Failed>> = match self.store_batch(&batch).await {
+        let replies: Vec<Result<String, Failed>> = match self.store_batch(tx, feeds, &batch).await {
             Ok((acks, new)) => {
                 inserted = new;
                 acks.into_iter().map(Ok).collect()
@@ -506,7 +552,11 @@ impl Notifier {
                         each.push(Err(*failed));
                         continue;
                     }
-                    each.push(match self.store_batch(std::slice::from_ref(p)).await {
+                    let one = match self.gw.hisp.store.begin().await {
+                        Ok(tx) => self.store_batch(tx, feeds, std::slice::from_ref(p)).await,
+                        Err(e) => Err(e.into()),
+                    };
+                    each.push(match one {
                         Ok((acks, new)) => {
                             inserted |= new;
                             acks.into_iter().next().ok_or(Failed { refused: false })
@@ -543,22 +593,20 @@ impl Notifier {
 
     /// Store a batch in one transaction; the ACK for each, and whether any
     /// message was new.
-    async fn store_batch(&self, batch: &[Pending]) -> Result<(Vec<String>, bool), OpsError> {
+    async fn store_batch(
+        &self,
+        mut tx: crate::store::Tx,
+        feeds: &HashSet<String>,
+        batch: &[Pending],
+    ) -> Result<(Vec<String>, bool), OpsError> {
         let hisp = &self.gw.hisp;
-        let mut tx = hisp.store.begin().await?;
-        let feeds: HashSet<String> = notify::feeds(&mut tx)
-            .await?
-            .into_iter()
-            .map(|f| f.facility)
-            .collect();
         // Every message from a registered feed goes into one multi-row insert
         // that skips keys already taken; the rest are answered from the store.
         let mut acks: Vec<Option<String>> = vec![None; batch.len()];
         let mut new_rows = Vec::new();
         for (i, p) in batch.iter().enumerate() {
             if feeds.contains(&p.header.sending_facility.id().to_ascii_lowercase()) {
-                let reply = ack(&p.header, AckCode::AA, None, p.now);
-                new_rows.push((i, reply));
+                new_rows.push((i, p.accepted.clone()));
             }
         }
         let items: Vec<notify::NewAdt<'_>> = new_rows
@@ -740,6 +788,8 @@ struct Pending {
     header: Header,
     raw: Vec<u8>,
     now: i64,
+    /// Its ACK should it be committed as new (AA).
+    accepted: String,
     reply: oneshot::Sender<Result<String, Failed>>,
 }
 
@@ -778,6 +828,14 @@ impl Intake {
         match self.pending.lock() {
             Ok(mut v) => v.push(p),
             Err(poisoned) => poisoned.into_inner().push(p),
+        }
+    }
+
+    /// Whether any message waits for a commit turn.
+    fn waiting(&self) -> bool {
+        match self.pending.lock() {
+            Ok(v) => !v.is_empty(),
+            Err(poisoned) => !poisoned.into_inner().is_empty(),
         }
     }
 

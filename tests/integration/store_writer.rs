@@ -249,3 +249,49 @@ async fn a_local_alert_takes_no_claim_turn_and_one_filing_turn() {
     );
     a.stop().await;
 }
+
+/// The MLLP intake takes the messages pending for a commit only once its
+/// write transaction has begun, so those that arrive while it waits for the
+/// one SQLite writer share its turn. With the writer held by another
+/// transaction while ten feeds' messages arrive, all ten are committed in
+/// one turn (before: the first message's turn took it alone, then waited).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_arriving_while_the_intake_waits_share_its_turn() {
+    use crate::notify::{JANE, adt};
+    let mut a = crate::smtp::Node::new("a.test", false, None).await;
+    a.start().await;
+    a.hisp
+        .feed_add("NORTHHOSP", "North", false, "test")
+        .await
+        .expect("feed");
+    let before = a.hisp.store.writer_sites();
+    let holder = a.hisp.store.begin().await.expect("hold the writer");
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let to = a.mllp;
+        let msg = adt(&format!("T{i}"), "A08", "NORTHHOSP", "I", "V9", JANE);
+        sends.spawn(async move { hisp::cli::notify_send_mllp(to, &msg).await });
+    }
+    // Every message reaches the intake while the writer is held.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    holder.commit().await.expect("release");
+    while let Some(sent) = sends.join_next().await {
+        let ack = sent.expect("task").expect("ack");
+        let (code, _) = hisp::hl7::parse_ack(&ack).expect("parse");
+        assert_eq!(code, "AA");
+    }
+    let after = a.hisp.store.writer_sites();
+    let turns = |sites: &[hisp::store::Site]| -> u64 {
+        sites
+            .iter()
+            .filter(|s| s.site.starts_with("src/notify/mllp.rs"))
+            .map(|s| s.turns)
+            .sum()
+    };
+    assert_eq!(
+        turns(&after) - turns(&before),
+        1,
+        "intake turns for ten messages: {after:?}"
+    );
+    a.stop().await;
+}
