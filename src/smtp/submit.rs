@@ -303,24 +303,15 @@ impl Gateway {
     }
 
     /// Give local copies claimed in a transaction that has committed to this
-    /// process's inbound worker (and wake it); should the worker have
+    /// process's inbound worker (the caller wakes it); should the worker have
     /// stopped meanwhile, give them back to the queue.
     pub(crate) async fn hand_over(&self, handed: Vec<Handed>) {
         for (taker, row) in handed {
-            let Err(back) = self.hisp.wakes.handoff.push(&taker, vec![row]) else {
-                continue;
-            };
-            let ids: Vec<i64> = back.iter().map(|r| r.id).collect();
-            let given = async {
-                let mut conn = self.hisp.conn().await?;
-                queue::unclaim(&mut conn, queue::Table::Inbound, &ids, &taker).await?;
-                Ok::<_, OpsError>(())
-            };
-            if let Err(e) = given.await {
-                tracing::warn!(error = %e, rows = ids.len(), "cannot give back a local copy; its lease will lapse");
+            if let Err(back) = self.hisp.wakes.handoff.push(&taker, vec![row]) {
+                let ids: Vec<i64> = back.iter().map(|r| r.id).collect();
+                super::worker::give_back(self, queue::Table::Inbound, &ids, &taker).await;
             }
         }
-        self.inbound_ready.notify_one();
     }
 
     /// Mark a refused recipient failed and file the DSN.

@@ -290,9 +290,15 @@ async fn claim_outbound(gw: &Gateway, limit: i64) -> Vec<queue::OutboundRow> {
 /// Give claimed, unstarted rows back to the queue (a failure only leaves them
 /// to their lease).
 async fn unclaim(gw: &Gateway, table: Table, ids: Vec<i64>) {
+    give_back(gw, table, &ids, &gw.node).await;
+}
+
+/// Give rows claimed as `node` back to the queue (a failure only leaves them
+/// to their lease).
+pub(super) async fn give_back(gw: &Gateway, table: Table, ids: &[i64], node: &str) {
     let given = async {
         let mut conn = gw.hisp.conn().await?;
-        queue::unclaim(&mut conn, table, &ids, &gw.node).await?;
+        queue::unclaim(&mut conn, table, ids, node).await?;
         Ok::<_, OpsError>(())
     };
     if let Err(e) = given.await {
