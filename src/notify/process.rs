@@ -124,28 +124,21 @@ fn contradicts(a: &StoredPatient, b: &StoredPatient) -> bool {
 }
 
 impl Notifier {
-    /// Process one claimed ADT row to its end. Quiet outcomes are written in
-    /// `batch`'s open transaction (committed with the rest of the batch); an
-    /// alert commits the batch first, goes out, and the row's own completion
-    /// joins the next transaction.
-    async fn step(
-        &self,
-        row: &AdtRow,
-        snap: &Snapshot,
-        batch: &mut Batch,
-    ) -> Result<Done, OpsError> {
+    /// Read one claimed ADT row and match it against the snapshot: what the
+    /// row needs written, decided outside the batch's write transaction (the
+    /// parse, the rosters and the patient index's pooled reads take the
+    /// CPU time of a row; holding SQLite's one writer meanwhile would stall
+    /// the MLLP intake). Nothing is written here.
+    async fn plan<'s>(&self, row: &AdtRow, snap: &'s Snapshot) -> Result<Plan<'s>, OpsError> {
+        let quiet = |result, why| Ok(Plan::Quiet(result, Done::Quiet(why)));
         let Ok(msg) = hl7::parse(&row.raw) else {
-            return finish(batch, row, "unparseable", Done::Quiet("unparseable"));
+            return quiet("unparseable", "unparseable");
         };
-        let mut ev = match adt::read(&msg) {
-            Ok(ev) => ev,
-            Err(_) => {
-                return finish(batch, row, "no patient", Done::Quiet("no patient"));
-            }
+        let Ok(mut ev) = adt::read(&msg) else {
+            return quiet("no patient", "no patient");
         };
         let Some(feed) = snap.feed(&ev.sending_facility) else {
-            let done = Done::Quiet("unregistered feed");
-            return finish(batch, row, "feed removed", done);
+            return quiet("feed removed", "unregistered feed");
         };
         let stripped = strip_placeholders(&mut ev);
         let opted_out = snap.consent_of_all([&ev.patient]) == Some(OPT_OUT)
@@ -154,13 +147,12 @@ impl Notifier {
             // Merges keep rosters and consents together (an opt-out follows
             // its patient), so they apply even to an opted-out patient,
             // whose message is then forgotten.
-            "A40" | "A34" | "A36" | "A47" => return self.merge(batch, row, &ev).await,
+            "A40" | "A34" | "A36" | "A47" => return Ok(Plan::Merge(ev)),
             // A visit renumbered keeps what was alerted about it (an opted-out
             // patient's encounters hold nothing of theirs but the number).
-            "A45" | "A50" => return self.renumber(batch, row, &ev).await,
-            _ if opted_out => return self.opted_out(batch, row).await,
-            "A28" | "A31" if !self.current(snap).await? => return Ok(Done::Again),
-            "A28" | "A31" => return self.index_person(batch, row, &ev).await,
+            "A45" | "A50" => return Ok(Plan::Renumber(ev)),
+            _ if opted_out => return Ok(Plan::OptedOut),
+            "A28" | "A31" => return Ok(Plan::Index(ev)),
             _ => {}
         }
         let now = self.gw.hisp.now();
@@ -195,8 +187,7 @@ impl Notifier {
         // Most ADT traffic is about patients on nobody's roster: they need no
         // encounter bookkeeping (it only remembers what was alerted to whom).
         if !matches.iter().any(|(owner, _)| snap.alerting(owner)) {
-            let done = Done::Quiet("no subscriber's roster matched");
-            return finish(batch, row, "no subscriber", done);
+            return quiet("no subscriber", "no subscriber's roster matched");
         }
         let indexed = match indexed {
             Some(known) => known,
@@ -210,10 +201,44 @@ impl Notifier {
             &matches,
         );
         if consent == Some(OPT_OUT) {
-            return self.opted_out(batch, row).await;
+            return Ok(Plan::OptedOut);
         }
         // A disabled subscriber's match served as evidence only.
         matches.retain(|(owner, _)| snap.alerting(owner));
+        Ok(Plan::Encounter(Box::new(Visit {
+            ev,
+            feed,
+            matches,
+            consent,
+        })))
+    }
+
+    /// Carry out a row's plan. Quiet outcomes are written in `batch`'s open
+    /// transaction (committed with the rest of the batch); an alert commits
+    /// the batch first, goes out, and the row's own completion joins the
+    /// next transaction.
+    async fn apply(
+        &self,
+        row: &AdtRow,
+        plan: Plan<'_>,
+        snap: &Snapshot,
+        batch: &mut Batch,
+    ) -> Result<Done, OpsError> {
+        let visit = match plan {
+            Plan::Quiet(result, done) => return finish(batch, row, result, done),
+            Plan::Merge(ev) => return self.merge(batch, row, &ev).await,
+            Plan::Renumber(ev) => return self.renumber(batch, row, &ev).await,
+            Plan::OptedOut => return self.opted_out(batch, row).await,
+            Plan::Index(_) if !self.current(snap).await? => return Ok(Done::Again),
+            Plan::Index(ev) => return self.index_person(batch, row, &ev).await,
+            Plan::Encounter(visit) => visit,
+        };
+        let Visit {
+            ev,
+            feed,
+            matches,
+            consent,
+        } = *visit;
         // An opt-out recorded since the snapshot was loaded must stop what
         // follows (an alert, a review, the index): check just before.
         if !self.current(snap).await? {
@@ -1066,6 +1091,29 @@ impl Content {
     }
 }
 
+/// What one ADT row needs written, as read and matched against a snapshot
+/// (`Notifier::plan`); good only while that snapshot stands.
+enum Plan<'s> {
+    /// Done without writing more than its completion: the result, and why.
+    Quiet(&'static str, Done),
+    Merge(AdtEvent),
+    Renumber(AdtEvent),
+    /// The patient opted out: audited, nothing kept.
+    OptedOut,
+    /// A28/A31: into the patient index.
+    Index(AdtEvent),
+    /// A visit of a patient on an alerting roster: run its encounter.
+    Encounter(Box<Visit<'s>>),
+}
+
+/// A rostered patient's event, with the rosters it matched.
+struct Visit<'s> {
+    ev: AdtEvent,
+    feed: &'s FeedRow,
+    matches: Vec<(String, Matched<'s>)>,
+    consent: Option<&'static str>,
+}
+
 /// A roster match.
 enum Matched<'a> {
     Yes(&'a RosterEntry),
@@ -1372,6 +1420,19 @@ impl Batch {
 
     /// Commit what the batch holds, the rows' completions with it.
     async fn flush(&mut self, hisp: &crate::ops::Hisp, node: &str) -> Result<(), OpsError> {
+        self.flush_claiming(hisp, node, None).await.map(drop)
+    }
+
+    /// [`Self::flush`], claiming the next rows with `claim` in the same
+    /// transaction when there is one to commit (no turn of the writer of
+    /// its own for the claim that follows every batch).
+    async fn flush_claiming(
+        &mut self,
+        hisp: &crate::ops::Hisp,
+        node: &str,
+        claim: Option<crate::store::queue::Claim<'_>>,
+    ) -> Result<Vec<AdtRow>, OpsError> {
+        let mut claimed = Vec::new();
         if !self.finishes.is_empty() {
             let mut groups: Vec<(String, Vec<i64>)> = Vec::new();
             for (id, result) in &self.finishes {
@@ -1386,13 +1447,16 @@ impl Batch {
             }
             self.finishes.clear();
         }
-        if let Some(tx) = self.tx.take() {
+        if let Some(mut tx) = self.tx.take() {
+            if let Some(claim) = claim {
+                claimed = notify::claim_adt(&mut tx, hisp.store.sealer(), claim).await?;
+            }
             tx.commit().await?;
         }
         for (id, done) in self.done.drain(..) {
             tracing::info!(adt = id, ?done, "ADT processed");
         }
-        Ok(())
+        Ok(claimed)
     }
 
     /// Roll back; the ids of the rows whose completion was undone.
@@ -1411,34 +1475,44 @@ const BATCH: i64 = 64;
 
 impl Notifier {
     /// Process claimed rows in order, finishing the quiet ones in shared
-    /// transactions. A failing row rolls back the rows finished with it in
-    /// the open transaction (they go back to the queue at once) and is retried
-    /// later on its own schedule.
-    async fn process_batch(&self, rows: &[AdtRow], snap: &mut Snapshot) {
+    /// transactions. Every row still to run is read and matched first
+    /// (`plan`), before the batch's transaction opens; a row that changes
+    /// what the snapshot holds (a merge, the patient index) or meets a
+    /// change (`Done::Again`) commits, reloads and plans the rest again. A
+    /// failing row rolls back the rows finished with it in the open
+    /// transaction (they go back to the queue at once) and is retried later
+    /// on its own schedule.
+    ///
+    /// Returns the next rows, claimed in the batch's last transaction (empty
+    /// when it had nothing to commit: the caller claims on its own).
+    async fn process_batch(&self, rows: &[AdtRow], snap: &mut Snapshot) -> Vec<AdtRow> {
         let mut batch = Batch::default();
-        for row in rows {
-            let mut again = 0;
-            loop {
-                match self.step(row, snap, &mut batch).await {
+        // The first row not yet run to its end, and how often it met a change.
+        let (mut next, mut again) = (0, 0);
+        while next < rows.len() {
+            let mut reload = false;
+            let mut plans = Vec::with_capacity(rows.len() - next);
+            for row in &rows[next..] {
+                plans.push(self.plan(row, snap).await);
+            }
+            for (row, plan) in rows[next..].iter().zip(plans) {
+                let result = match plan {
+                    Ok(plan) => self.apply(row, plan, snap, &mut batch).await,
+                    Err(e) => Err(e),
+                };
+                match result {
                     // Reload and run the row again (a few times at most: a
                     // row that keeps meeting changes goes back to the queue).
                     Ok(Done::Again) => {
-                        // Commit what the batch holds first: reloading takes
-                        // a while, and the release needs the write lock.
-                        if let Err(e) = batch.flush(&self.gw.hisp, &self.gw.node).await {
-                            tracing::warn!(error = %e, "cannot commit ADT results; retrying");
-                            let undone = batch.abort();
-                            self.release_now(&undone).await;
-                        }
                         if again == 3 {
+                            self.settle(&mut batch).await;
                             self.release_now(&[row.id]).await;
-                            break;
+                            (next, again) = (next + 1, 0);
+                        } else {
+                            again += 1;
                         }
-                        again += 1;
-                        if let Err(e) = snap.refresh(self).await {
-                            tracing::warn!(error = %e, "cannot reload rosters");
-                        }
-                        continue;
+                        reload = true;
+                        break;
                     }
                     Ok(done) => batch.done.push((row.id, done)),
                     Err(e) => {
@@ -1447,21 +1521,40 @@ impl Notifier {
                         self.failed(row, &e).await;
                     }
                 }
-                break;
-            }
-            if batch.stale {
-                batch.stale = false;
-                snap.index_nonempty = true;
-                if let Err(e) = batch.flush(&self.gw.hisp, &self.gw.node).await {
-                    tracing::warn!(error = %e, "cannot commit ADT results; retrying");
-                    let undone = batch.abort();
-                    self.release_now(&undone).await;
+                (next, again) = (next + 1, 0);
+                if batch.stale {
+                    batch.stale = false;
+                    snap.index_nonempty = true;
+                    reload = true;
+                    break;
                 }
+            }
+            if reload {
+                // Commit what the batch holds first: reloading takes a
+                // while, and the rows planned next read what it wrote.
+                self.settle(&mut batch).await;
                 if let Err(e) = snap.refresh(self).await {
                     tracing::warn!(error = %e, "cannot reload rosters");
                 }
             }
         }
+        let gw = &self.gw;
+        match batch
+            .flush_claiming(&gw.hisp, &gw.node, Some(gw.claim(BATCH)))
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot commit ADT results; retrying");
+                let undone = batch.abort();
+                self.release_now(&undone).await;
+                Vec::new()
+            }
+        }
+    }
+
+    /// Commit the batch; if that fails, its rows go back to the queue.
+    async fn settle(&self, batch: &mut Batch) {
         if let Err(e) = batch.flush(&self.gw.hisp, &self.gw.node).await {
             tracing::warn!(error = %e, "cannot commit ADT results; retrying");
             let undone = batch.abort();
@@ -1517,11 +1610,17 @@ impl Notifier {
 pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
     let n = Arc::new(n);
     let mut snap = Snapshot::default();
+    // Rows claimed with the last batch's commit.
+    let mut rows = Vec::new();
     loop {
         if *stop.borrow() {
+            let ids: Vec<i64> = rows.iter().map(|r: &AdtRow| r.id).collect();
+            n.release_now(&ids).await;
             return;
         }
-        let rows = claim(&n).await;
+        if rows.is_empty() {
+            rows = claim(&n).await;
+        }
         if rows.is_empty() {
             tokio::select! {
                 _ = n.ready.notified() => {}
@@ -1534,10 +1633,11 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
             tracing::warn!(error = %e, "cannot load feeds, consents and rosters");
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
             n.release_now(&ids).await;
+            rows.clear();
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        n.process_batch(&rows, &mut snap).await;
+        rows = n.process_batch(&rows, &mut snap).await;
     }
 }
 

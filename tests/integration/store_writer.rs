@@ -295,3 +295,66 @@ async fn messages_arriving_while_the_intake_waits_share_its_turn() {
     );
     a.stop().await;
 }
+
+/// The ADT worker claims its next rows in the transaction that commits the
+/// batch before them: a backlog of 100 quiet messages (two batches of at
+/// most 64) costs one claim turn and one turn per batch, not a claim turn
+/// per batch besides. Counted by the writer's tally by call site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adt_worker_claims_its_next_batch_as_it_commits_the_last() {
+    use crate::notify::adt;
+    let env = crate::harness::sqlite_env().await;
+    env.hisp
+        .feed_add("NORTHHOSP", "North", false, "test")
+        .await
+        .expect("feed");
+    let nobody = "PID|1||MRN9^^^NORTH^MR||Unknown^Person||19900101|M";
+    let mut tx = env.hisp.store.begin().await.expect("begin");
+    for i in 0..100 {
+        let control = format!("B{i}");
+        let raw = adt(&control, "A04", "NORTHHOSP", "E", &format!("V{i}"), nobody);
+        let key = hisp::store::notify::AdtKey {
+            app: "EPIC",
+            facility: "NORTHHOSP",
+            control_id: &control,
+        };
+        let sealer = env.hisp.store.sealer();
+        hisp::store::notify::insert_adt(&mut tx, sealer, &key, "ack", Some(&raw), 0)
+            .await
+            .expect("insert");
+    }
+    tx.commit().await.expect("commit");
+    let before = env.hisp.store.writer_sites();
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let gw = hisp::smtp::Gateway::new(env.hisp.clone());
+    let worker = tokio::spawn(hisp::notify::process::run(
+        hisp::notify::Notifier::new(gw),
+        stop,
+    ));
+    crate::smtp::wait_for(60, "the backlog processed", || async {
+        let mut conn = env.hisp.conn().await.expect("conn");
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM adt_messages WHERE state = 'done' AND result = 'no subscriber'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("count");
+        (done == 100).then_some(())
+    })
+    .await;
+    stop_tx.send(true).expect("stop");
+    worker.await.expect("worker");
+    let after = env.hisp.store.writer_sites();
+    let turns = |sites: &[hisp::store::Site]| -> u64 {
+        sites
+            .iter()
+            .filter(|s| s.site.starts_with("src/notify/process.rs"))
+            .map(|s| s.turns)
+            .sum()
+    };
+    assert_eq!(
+        turns(&after) - turns(&before),
+        3,
+        "the first claim, then one turn per batch: {after:?}"
+    );
+}
