@@ -22,7 +22,7 @@ use super::sensitive;
 use crate::direct::DirectAddress;
 use crate::hl7;
 use crate::ops::OpsError;
-use crate::smtp::submit::{FinalDelivery, Submission};
+use crate::smtp::submit::{FinalDelivery, Handed, Prepared, Submission, Submitted};
 use crate::store::addresses;
 use crate::store::notify::{
     self, AdtRow, EncounterRow, FeedRow, NewAlert, RosterEntry, StoredPatient,
@@ -205,12 +205,149 @@ impl Notifier {
         }
         // A disabled subscriber's match served as evidence only.
         matches.retain(|(owner, _)| snap.alerting(owner));
+        let early = self
+            .early_alerts(row, &ev, feed, &matches, consent, snap)
+            .await?;
         Ok(Plan::Encounter(Box::new(Visit {
             ev,
             feed,
             matches,
             consent,
+            early,
         })))
+    }
+
+    /// The alerts a rostered patient's event is to send, made ready ahead of
+    /// the batch's transaction by deciding on the encounter as committed
+    /// (`find_encounter`). When the transaction's own decision is the same
+    /// change, they are filed in it (`file_early`): no turn of the writer
+    /// of their own, no crypto inside one. None when, as things stand, the
+    /// event alerts no one, is a retraction (which reads what it takes
+    /// back as it files), or comes from a sensitive feed without consent.
+    async fn early_alerts(
+        &self,
+        row: &AdtRow,
+        ev: &AdtEvent,
+        feed: &FeedRow,
+        matches: &[(String, Matched<'_>)],
+        consent: Option<&'static str>,
+        snap: &Snapshot,
+    ) -> Result<Option<Early>, OpsError> {
+        let sure = |m: &Matched<'_>| matches!(m, Matched::Yes(_));
+        if (feed.sensitive && consent != Some(OPT_IN)) || !matches.iter().any(|(_, m)| sure(m)) {
+            return Ok(None);
+        }
+        let hisp = &self.gw.hisp;
+        let key = stored_key(hisp.store.sealer(), &ev.encounter_key)?;
+        let facility = ev.sending_facility.to_lowercase();
+        let found = notify::find_encounter(&mut *hisp.conn().await?, &facility, &key).await?;
+        let read = found.unwrap_or_else(|| EncounterRow {
+            id: 0,
+            state: "new".to_string(),
+            alerted: String::new(),
+            state_at: None,
+            closed_at: None,
+        });
+        let encounter_id = read.id;
+        let (Change::Alert { event, key }, _) = decide(ev, read) else {
+            return Ok(None);
+        };
+        if event == "retraction" {
+            return Ok(None);
+        }
+        let content = Content::new(ev.clone(), &row.raw, consent);
+        let target = Target {
+            feed,
+            encounter_id,
+            event,
+            key: &key,
+            generation: snap.generation,
+        };
+        let mut ready = Vec::new();
+        for (owner, m) in matches {
+            if let Matched::Yes(entry) = m {
+                let digest = snap.digest(owner);
+                let alert = self.ready_alert(&content, &target, entry, digest).await?;
+                ready.push((owner.clone(), alert));
+            }
+        }
+        Ok(Some(Early {
+            event,
+            key,
+            content,
+            ready,
+        }))
+    }
+
+    /// File the alerts made ready ahead (`early_alerts`) for the change the
+    /// batch's transaction decided, in that transaction, with the reviews
+    /// of near misses and the encounter's new state; their messages are
+    /// handed over once it commits. The caller has checked the change
+    /// counter under the transaction's lock (`generation_held`, as
+    /// `send_alert` does): an opt-out or a disable recorded since the
+    /// snapshot was loaded was seen, or waits for the batch's commit.
+    #[allow(clippy::too_many_arguments)]
+    async fn file_early(
+        &self,
+        batch: &mut Batch,
+        row: &AdtRow,
+        early: Early,
+        enc: &Advanced,
+        feed: &FeedRow,
+        matches: &[(String, Matched<'_>)],
+        snap: &Snapshot,
+    ) -> Result<Done, OpsError> {
+        let hisp = &self.gw.hisp;
+        let now = hisp.now();
+        let conn = batch.conn(hisp).await?;
+        let target = Target {
+            feed,
+            encounter_id: enc.new.id,
+            event: early.event,
+            key: &early.key,
+            generation: snap.generation,
+        };
+        let (mut sent, mut submitted) = (Vec::new(), Vec::new());
+        for (owner, matched) in matches {
+            match matched {
+                Matched::Review(e, score) => {
+                    let review = notify::NewReview {
+                        adt_id: row.id,
+                        entry_id: e.id,
+                        score: *score,
+                        encounter_id: target.encounter_id,
+                        change_key: target.key,
+                        event: target.event,
+                    };
+                    notify::insert_review(conn, &review, now).await?;
+                }
+                Matched::Yes(entry) => {
+                    let Some((_, ready)) = early.ready.iter().find(|(o, _)| o == owner) else {
+                        continue;
+                    };
+                    let mut handed = Vec::new();
+                    let (filing, done) = self
+                        .file_alert(conn, ready, &early.content, &target, entry, &mut handed)
+                        .await?;
+                    if filing == Filing::Filed {
+                        sent.push(owner.clone());
+                    }
+                    submitted.extend(done.map(|done| (done, handed)));
+                }
+            }
+        }
+        batch.submitted.extend(submitted);
+        // Filed alerts are found again by their change key should the row
+        // run again (as after `alert_subscribers`).
+        if !self.save(batch, enc).await? {
+            return Ok(Done::Again);
+        }
+        let done = if sent.is_empty() {
+            Done::Quiet("no new alert for any subscriber")
+        } else {
+            Done::Alerted(sent)
+        };
+        finish(batch, row, early.event, done)
     }
 
     /// Carry out a row's plan. Quiet outcomes are written in `batch`'s open
@@ -238,11 +375,24 @@ impl Notifier {
             feed,
             matches,
             consent,
+            early,
         } = *visit;
         // An opt-out recorded since the snapshot was loaded must stop what
         // follows (an alert, a review, the index): check just before.
         if !self.current(snap).await? {
             return Ok(Done::Again);
+        }
+        // Alerts made ready ahead are filed under the change counter, held
+        // from here until the batch commits (`file_early`). It is taken
+        // before the encounter's row, in the order a review's confirmation
+        // takes the two (`send_alert`), so that on PostgreSQL the two
+        // cannot deadlock.
+        if early.is_some() {
+            let hisp = &self.gw.hisp;
+            let conn = batch.conn(hisp).await?;
+            if snap.generation != Some(notify::generation_held(conn, hisp.store.engine()).await?) {
+                return Ok(Done::Again);
+            }
         }
         let (change, enc) = self.advance(batch, &ev).await?;
         let enc_id = enc.new.id;
@@ -262,9 +412,14 @@ impl Notifier {
             let done = Done::Quiet("sensitive without consent");
             return finish(batch, row, "suppressed", done);
         }
+        if let Some(early) = early.filter(|e| e.event == event && e.key == key) {
+            return self
+                .file_early(batch, row, early, &enc, feed, &matches, snap)
+                .await;
+        }
         let content = Content::new(ev, &row.raw, consent);
         // The alerts write with their own connections: commit what the batch holds.
-        batch.flush(&self.gw.hisp, &self.gw.node).await?;
+        batch.flush(&self.gw).await?;
         let target = Target {
             feed,
             encounter_id: enc_id,
@@ -417,114 +572,122 @@ impl Notifier {
         let key = stored_key(hisp.store.sealer(), &ev.encounter_key)?;
         let conn = batch.conn(hisp).await?;
         let read = notify::encounter(conn, &ev.sending_facility.to_lowercase(), &key, now).await?;
-        let mut enc = read.clone();
-        let mut alerted: Vec<String> = enc
-            .alerted
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        let at = hl7::timestamp(&ev.event_time).map(|(_, at)| at);
-        let episode = adt::new_episode(ev, at, &enc.state, enc.state_at);
-        if episode {
-            alerted = retire(&alerted);
-            enc.alerted = alerted.join(",");
-            enc.closed_at = enc.state_at;
-        }
-        let refs: Vec<&str> = alerted.iter().map(String::as_str).collect();
-        let (change, state) = adt::decide(ev, &enc.state, &refs);
-        // A message timed before the encounter's state (a late or replayed
-        // one) may still alert a change never alerted, but does not move the
-        // state back: a discharged visit stays discharged, so its
-        // readmission is still a new episode.
-        let late = matches!((at, enc.state_at), (Some(at), Some(since)) if at < since);
-        if !late {
-            if episode || state != enc.state {
-                enc.state_at = at;
-            }
-            enc.state = state;
-        }
-        // A late message from the closed episode (timed at or before its
-        // close) about a change it alerted (`discharge!`) is a replay: not
-        // news in the live one. One timed after the close is the new
-        // episode's, arrived out of order, and alerts as its own.
-        let of_closed = match (at, enc.closed_at) {
-            (Some(at), Some(closed)) => at <= closed,
-            _ => true,
-        };
-        let closed_before = |key: &str| {
-            late && of_closed
-                && refs
-                    .iter()
-                    .any(|k| Ended::of(k) == (key, Some(Ended::Closed)))
-        };
-        // A transfer into a facility the patient has since left is news
-        // again only when timed after they left it (a return); else it is
-        // the first transfer replayed, or a time that does not read.
-        let left_since = |key: &str| {
-            let left = refs
-                .iter()
-                .filter_map(|k| match Ended::of(k) {
-                    (change, Some(Ended::Left(t, _))) if change == key => Some(t),
-                    _ => None,
-                })
-                .max();
-            left.is_some_and(|t| at.is_none_or(|at| at <= t))
-        };
-        // A transfer cancelled (A12) is news again unless timed before its
-        // cancellation, and a transfer's retraction unless timed before a
-        // transfer retraction already made (A12s cancel moves latest first,
-        // each no earlier than the last): else it is the move, or an A12,
-        // replayed under a new control id, which carries its original time.
-        // Without this a replayed A12 retracted the transfer the A12 after
-        // it had revived. Strictly before: EVN-2 is often to the minute, and
-        // two A12s, or an A12 and the corrected move, in one minute are real.
-        let cancelled_since = |key: &str| {
-            let (retraction, base) = match key.strip_prefix("retract:") {
-                Some(base) => (true, base),
-                None => (false, key),
-            };
-            if !base.starts_with("transfer:") {
-                return false;
-            }
-            let cancelled = refs
-                .iter()
-                .filter_map(|k| match Ended::of(k) {
-                    (change, Some(Ended::Cancelled(Some(t)))) if retraction || change == base => {
-                        Some(t)
-                    }
-                    _ => None,
-                })
-                .max();
-            cancelled.is_some_and(|t| at.is_none_or(|at| at < t))
-        };
-        let change = match change {
-            Change::Alert { key, .. }
-                if refs.contains(&key.as_str())
-                    || closed_before(&key)
-                    || left_since(&key)
-                    || cancelled_since(&key) =>
-            {
-                Change::Quiet
-            }
-            Change::Alert { event, key } => {
-                let (mut keys, unique) = remember(&alerted, &key, at);
-                if let Some(at) = at.filter(|t| *t >= 0 && key.starts_with("transfer:")) {
-                    keys = leave(keys, &key, at, &unique);
-                }
-                if key.starts_with("retract:transfer:")
-                    && let Some(cancelled) = retracted(&unique)
-                {
-                    keys = revive(keys, &cancelled, enc.closed_at);
-                }
-                enc.alerted = keys.join(",");
-                Change::Alert { event, key: unique }
-            }
-            Change::Quiet => Change::Quiet,
-        };
-        Ok((change, Advanced { new: enc, read }))
+        Ok(decide(ev, read))
     }
+}
 
+/// The encounter state machine's step for `ev` from the encounter as `read`:
+/// the change, and the encounter's new state (no I/O).
+fn decide(ev: &AdtEvent, read: EncounterRow) -> (Change, Advanced) {
+    let mut enc = read.clone();
+    let mut alerted: Vec<String> = enc
+        .alerted
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let at = hl7::timestamp(&ev.event_time).map(|(_, at)| at);
+    let episode = adt::new_episode(ev, at, &enc.state, enc.state_at);
+    if episode {
+        alerted = retire(&alerted);
+        enc.alerted = alerted.join(",");
+        enc.closed_at = enc.state_at;
+    }
+    let refs: Vec<&str> = alerted.iter().map(String::as_str).collect();
+    let (change, state) = adt::decide(ev, &enc.state, &refs);
+    // A message timed before the encounter's state (a late or replayed
+    // one) may still alert a change never alerted, but does not move the
+    // state back: a discharged visit stays discharged, so its
+    // readmission is still a new episode.
+    let late = matches!((at, enc.state_at), (Some(at), Some(since)) if at < since);
+    if !late {
+        if episode || state != enc.state {
+            enc.state_at = at;
+        }
+        enc.state = state;
+    }
+    // A late message from the closed episode (timed at or before its
+    // close) about a change it alerted (`discharge!`) is a replay: not
+    // news in the live one. One timed after the close is the new
+    // episode's, arrived out of order, and alerts as its own.
+    let of_closed = match (at, enc.closed_at) {
+        (Some(at), Some(closed)) => at <= closed,
+        _ => true,
+    };
+    let closed_before = |key: &str| {
+        late && of_closed
+            && refs
+                .iter()
+                .any(|k| Ended::of(k) == (key, Some(Ended::Closed)))
+    };
+    // A transfer into a facility the patient has since left is news
+    // again only when timed after they left it (a return); else it is
+    // the first transfer replayed, or a time that does not read.
+    let left_since = |key: &str| {
+        let left = refs
+            .iter()
+            .filter_map(|k| match Ended::of(k) {
+                (change, Some(Ended::Left(t, _))) if change == key => Some(t),
+                _ => None,
+            })
+            .max();
+        left.is_some_and(|t| at.is_none_or(|at| at <= t))
+    };
+    // A transfer cancelled (A12) is news again unless timed before its
+    // cancellation, and a transfer's retraction unless timed before a
+    // transfer retraction already made (A12s cancel moves latest first,
+    // each no earlier than the last): else it is the move, or an A12,
+    // replayed under a new control id, which carries its original time.
+    // Without this a replayed A12 retracted the transfer the A12 after
+    // it had revived. Strictly before: EVN-2 is often to the minute, and
+    // two A12s, or an A12 and the corrected move, in one minute are real.
+    let cancelled_since = |key: &str| {
+        let (retraction, base) = match key.strip_prefix("retract:") {
+            Some(base) => (true, base),
+            None => (false, key),
+        };
+        if !base.starts_with("transfer:") {
+            return false;
+        }
+        let cancelled = refs
+            .iter()
+            .filter_map(|k| match Ended::of(k) {
+                (change, Some(Ended::Cancelled(Some(t)))) if retraction || change == base => {
+                    Some(t)
+                }
+                _ => None,
+            })
+            .max();
+        cancelled.is_some_and(|t| at.is_none_or(|at| at < t))
+    };
+    let change = match change {
+        Change::Alert { key, .. }
+            if refs.contains(&key.as_str())
+                || closed_before(&key)
+                || left_since(&key)
+                || cancelled_since(&key) =>
+        {
+            Change::Quiet
+        }
+        Change::Alert { event, key } => {
+            let (mut keys, unique) = remember(&alerted, &key, at);
+            if let Some(at) = at.filter(|t| *t >= 0 && key.starts_with("transfer:")) {
+                keys = leave(keys, &key, at, &unique);
+            }
+            if key.starts_with("retract:transfer:")
+                && let Some(cancelled) = retracted(&unique)
+            {
+                keys = revive(keys, &cancelled, enc.closed_at);
+            }
+            enc.alerted = keys.join(",");
+            Change::Alert { event, key: unique }
+        }
+        Change::Quiet => Change::Quiet,
+    };
+    (change, Advanced { new: enc, read })
+}
+
+impl Notifier {
     /// Save the encounter's new state; false when another worker changed it
     /// since it was read (the row is then run again).
     async fn save(&self, batch: &mut Batch, enc: &Advanced) -> Result<bool, OpsError> {
@@ -603,6 +766,39 @@ impl Notifier {
         digest: bool,
     ) -> Result<Filing, OpsError> {
         let hisp = &self.gw.hisp;
+        let ready = self.ready_alert(content, target, entry, digest).await?;
+        // A queued write transaction (see `Store::begin`), not autocommit
+        // writes polling SQLite's lock while the MLLP intake commits.
+        let mut tx = hisp.store.begin().await?;
+        let held = notify::generation_held(&mut tx, hisp.store.engine()).await?;
+        if target.generation != Some(held) {
+            return Ok(Filing::Stale);
+        }
+        let mut handed = Vec::new();
+        let (filing, done) = self
+            .file_alert(&mut tx, &ready, content, target, entry, &mut handed)
+            .await?;
+        if filing == Filing::Filed {
+            tx.commit().await?;
+        }
+        if let Some(done) = done {
+            self.gw.submitted(&done, handed).await;
+        }
+        Ok(filing)
+    }
+
+    /// Render, sign and encrypt an alert, before the write transaction that
+    /// files it: one turn of the writer, and no crypto inside it. (Should
+    /// the filing find nothing to send, the sealing was wasted: a rare race
+    /// with an opt-out, a disable or another node.) Nothing is written.
+    pub(super) async fn ready_alert(
+        &self,
+        content: &Content,
+        target: &Target<'_>,
+        entry: &RosterEntry,
+        digest: bool,
+    ) -> Result<ReadyAlert, OpsError> {
+        let hisp = &self.gw.hisp;
         let now = hisp.now();
         let from = self.sender().await?;
         let to = DirectAddress::parse(&entry.owner)?;
@@ -637,6 +833,45 @@ impl Notifier {
             retracts: retracts.as_deref(),
         };
         let summary = alert::summary(ev, &ctx);
+        let message = match digest {
+            true => None,
+            false => {
+                let message = alert::render(ev, &ctx);
+                let prepared = self
+                    .gw
+                    .prepare(&self.submission(&from, &to, &message))
+                    .await?;
+                Some((message, prepared))
+            }
+        };
+        Ok(ReadyAlert {
+            from,
+            to,
+            summary,
+            message,
+        })
+    }
+
+    /// File a ready alert (once per change) in `conn`, a write transaction
+    /// that has checked the change counter (`generation_held`), and queue
+    /// its message unless the subscriber takes a daily digest; the local
+    /// copies to hand over after the commit go to `handed`. Nothing is
+    /// written unless it is `Filing::Filed` (a savepoint undoes a filing that
+    /// finds its alert sent meanwhile). The submission to pass to
+    /// `Gateway::submitted` after the commit comes back with it.
+    pub(super) async fn file_alert(
+        &self,
+        conn: &mut AnyConnection,
+        ready: &ReadyAlert,
+        content: &Content,
+        target: &Target<'_>,
+        entry: &RosterEntry,
+        handed: &mut Vec<Handed>,
+    ) -> Result<(Filing, Option<Submitted>), OpsError> {
+        let hisp = &self.gw.hisp;
+        let now = hisp.now();
+        let digest = ready.message.is_none();
+        let ev = &content.ev;
         let new = NewAlert {
             subscriber: &entry.owner,
             encounter_id: target.encounter_id,
@@ -644,37 +879,18 @@ impl Notifier {
             event: target.event,
             program: entry.program.as_deref(),
             facility: &target.feed.facility,
-            summary: &summary,
+            summary: &ready.summary,
             roster_entry_id: entry.id,
             event_time: &ev.event_time,
             patient: digest.then_some(&ev.patient),
         };
         let window = i64::try_from(hisp.config.notify.dedup_window_secs).unwrap_or(i64::MAX);
-        // The message is rendered, signed and encrypted before the write
-        // transaction, which then files the alert and queues its message
-        // together: one turn of the writer, and no crypto inside it. (Should
-        // the filing find nothing to send, the sealing was wasted: a rare
-        // race with an opt-out, a disable or another node.)
-        let message = (!digest).then(|| alert::render(ev, &ctx));
-        let sub = message.as_ref().map(|m| self.submission(&from, &to, m));
-        let ready = match &sub {
-            Some(sub) => Some(self.gw.prepare(sub).await?),
-            None => None,
-        };
-        // A queued write transaction (see `Store::begin`), not autocommit
-        // writes polling SQLite's lock while the MLLP intake commits.
-        let mut tx = hisp.store.begin().await?;
-        let conn: &mut sqlx::AnyConnection = &mut tx;
-        let held = notify::generation_held(conn, hisp.store.engine()).await?;
-        if target.generation != Some(held) {
-            return Ok(Filing::Stale);
-        }
         // Disabling bumps the counter, so a snapshot that matched this
         // subscriber saw them enabled; checked here as well, under the
         // held counter, since a review's confirmation decides outside
         // the snapshot's matching.
         if !addresses::is_enabled(conn, &entry.owner).await? {
-            return Ok(Filing::Disabled);
+            return Ok((Filing::Disabled, None));
         }
         if target.event != "retraction"
             && window > 0
@@ -684,42 +900,73 @@ impl Notifier {
                 event = target.event,
                 "identical alert sent within the dedup window: not sent again"
             );
-            return Ok(Filing::Not);
+            return Ok((Filing::Not, None));
         }
-        let alert_id = match notify::insert_alert(conn, hisp.store.sealer(), &new, now).await? {
+        sqlx::query("SAVEPOINT alert_filing")
+            .execute(&mut *conn)
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        let filed = self
+            .file_new_alert(conn, ready, &new, target, entry, handed)
+            .await;
+        let keep = matches!(filed, Ok((Filing::Filed, _)));
+        let end = match keep {
+            true => "RELEASE SAVEPOINT alert_filing",
+            false => "ROLLBACK TO SAVEPOINT alert_filing",
+        };
+        sqlx::query(end)
+            .execute(&mut *conn)
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        if !keep {
+            handed.clear();
+        }
+        filed
+    }
+
+    /// `file_alert`'s writes, inside its savepoint.
+    async fn file_new_alert(
+        &self,
+        conn: &mut AnyConnection,
+        ready: &ReadyAlert,
+        new: &NewAlert<'_>,
+        target: &Target<'_>,
+        entry: &RosterEntry,
+        handed: &mut Vec<Handed>,
+    ) -> Result<(Filing, Option<Submitted>), OpsError> {
+        let hisp = &self.gw.hisp;
+        let now = hisp.now();
+        let alert_id = match notify::insert_alert(conn, hisp.store.sealer(), new, now).await? {
             Some(id) => id,
             // Filed but never sent (a failure or crash before the submit): send it now.
-            None if digest => return Ok(Filing::Not),
+            None if ready.message.is_none() => return Ok((Filing::Not, None)),
             None => {
                 let unsent =
                     notify::unsent_alert(conn, &entry.owner, target.encounter_id, target.key)
                         .await?;
                 match unsent {
                     Some(id) => id,
-                    None => return Ok(Filing::Not),
+                    None => return Ok((Filing::Not, None)),
                 }
             }
         };
-        let (Some(sub), Some(ready)) = (sub, ready) else {
+        let Some((message, prepared)) = &ready.message else {
             // Filed in the worklist; the daily digest carries it.
-            tx.commit().await?;
-            return Ok(Filing::Filed);
+            return Ok((Filing::Filed, None));
         };
         // Marked sent in the transaction that queues it, so a failure after
         // the submit cannot send it twice.
-        let mut handed = Vec::new();
-        let done = match self
+        let sub = self.submission(&ready.from, &ready.to, message);
+        match self
             .gw
-            .write_prepared(conn, &sub, &ready, &[alert_id], &mut handed)
+            .write_prepared(conn, &sub, prepared, &[alert_id], handed)
             .await
         {
             // Another node sent it meanwhile, or an opt-out withdrew it.
-            Err(e) if sent_already(&e) => return Ok(Filing::Not),
-            r => r?,
-        };
-        tx.commit().await?;
-        self.gw.submitted(&done, handed).await;
-        Ok(Filing::Filed)
+            Err(e) if sent_already(&e) => Ok((Filing::Not, None)),
+            Err(e) => Err(e),
+            Ok(done) => Ok((Filing::Filed, Some(done))),
+        }
     }
 
     /// The submission of an alert or digest `message` from the notification
@@ -892,6 +1139,18 @@ fn stored_key(sealer: &crate::store::Sealer, key: &str) -> Result<String, OpsErr
 struct Advanced {
     new: EncounterRow,
     read: EncounterRow,
+}
+
+/// An alert rendered, signed and encrypted for one subscriber, to be filed
+/// (`Notifier::ready_alert`, `Notifier::file_alert`).
+pub(super) struct ReadyAlert {
+    from: DirectAddress,
+    to: DirectAddress,
+    /// The worklist's summary of it.
+    summary: String,
+    /// The message and its prepared submission; none for a subscriber who
+    /// takes the daily digest.
+    message: Option<(Vec<u8>, Prepared)>,
 }
 
 /// What `Notifier::send_alert` did.
@@ -1112,6 +1371,19 @@ struct Visit<'s> {
     feed: &'s FeedRow,
     matches: Vec<(String, Matched<'s>)>,
     consent: Option<&'static str>,
+    /// Its alerts, made ready ahead of the batch's transaction.
+    early: Option<Early>,
+}
+
+/// Alerts made ready ahead (`Notifier::early_alerts`) for the change the
+/// encounter as committed decided: used when the batch's transaction
+/// decides the same.
+struct Early {
+    event: &'static str,
+    key: String,
+    content: Content,
+    /// Per subscriber matched for sure.
+    ready: Vec<(String, ReadyAlert)>,
 }
 
 /// A roster match.
@@ -1407,6 +1679,9 @@ struct Batch {
     done: Vec<(i64, Done)>,
     /// Set when a step changed rosters (A40): reload before the next row.
     stale: bool,
+    /// Alerts queued inside `tx`: their local copies are handed over, and
+    /// the workers woken, once it commits.
+    submitted: Vec<(Submitted, Vec<Handed>)>,
 }
 
 impl Batch {
@@ -1419,8 +1694,8 @@ impl Batch {
     }
 
     /// Commit what the batch holds, the rows' completions with it.
-    async fn flush(&mut self, hisp: &crate::ops::Hisp, node: &str) -> Result<(), OpsError> {
-        self.flush_claiming(hisp, node, None).await.map(drop)
+    async fn flush(&mut self, gw: &crate::smtp::Gateway) -> Result<(), OpsError> {
+        self.flush_claiming(gw, None).await.map(drop)
     }
 
     /// [`Self::flush`], claiming the next rows with `claim` in the same
@@ -1428,10 +1703,10 @@ impl Batch {
     /// its own for the claim that follows every batch).
     async fn flush_claiming(
         &mut self,
-        hisp: &crate::ops::Hisp,
-        node: &str,
+        gw: &crate::smtp::Gateway,
         claim: Option<crate::store::queue::Claim<'_>>,
     ) -> Result<Vec<AdtRow>, OpsError> {
+        let (hisp, node) = (&gw.hisp, gw.node.as_str());
         let mut claimed = Vec::new();
         if !self.finishes.is_empty() {
             let mut groups: Vec<(String, Vec<i64>)> = Vec::new();
@@ -1453,6 +1728,9 @@ impl Batch {
             }
             tx.commit().await?;
         }
+        for (done, handed) in self.submitted.drain(..) {
+            gw.submitted(&done, handed).await;
+        }
         for (id, done) in self.done.drain(..) {
             tracing::info!(adt = id, ?done, "ADT processed");
         }
@@ -1463,6 +1741,7 @@ impl Batch {
     fn abort(&mut self) -> Vec<i64> {
         self.tx = None;
         self.finishes.clear();
+        self.submitted.clear();
         self.done.drain(..).map(|(id, _)| id).collect()
     }
 }
@@ -1539,10 +1818,7 @@ impl Notifier {
             }
         }
         let gw = &self.gw;
-        match batch
-            .flush_claiming(&gw.hisp, &gw.node, Some(gw.claim(BATCH)))
-            .await
-        {
+        match batch.flush_claiming(gw, Some(gw.claim(BATCH))).await {
             Ok(claimed) => claimed,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot commit ADT results; retrying");
@@ -1555,7 +1831,7 @@ impl Notifier {
 
     /// Commit the batch; if that fails, its rows go back to the queue.
     async fn settle(&self, batch: &mut Batch) {
-        if let Err(e) = batch.flush(&self.gw.hisp, &self.gw.node).await {
+        if let Err(e) = batch.flush(&self.gw).await {
             tracing::warn!(error = %e, "cannot commit ADT results; retrying");
             let undone = batch.abort();
             self.release_now(&undone).await;

@@ -782,6 +782,26 @@ fn encounter_row(r: &AnyRow) -> Result<EncounterRow, StoreError> {
     })
 }
 
+/// The encounter for (facility, visit) as committed, without creating it
+/// (a read ahead of the write transaction that runs it: see
+/// [`encounter`]); `None` when there is none yet.
+pub async fn find_encounter(
+    conn: &mut AnyConnection,
+    facility: &str,
+    visit: &str,
+) -> Result<Option<EncounterRow>, StoreError> {
+    sqlx::query(
+        "SELECT id, state, alerted, state_at, closed_at FROM encounters WHERE facility = $1 AND visit = $2",
+    )
+    .bind(facility)
+    .bind(visit)
+    .fetch_optional(&mut *conn)
+    .await?
+    .as_ref()
+    .map(encounter_row)
+    .transpose()
+}
+
 /// An encounter by id.
 pub async fn encounter_by_id(
     conn: &mut AnyConnection,

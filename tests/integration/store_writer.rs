@@ -181,13 +181,14 @@ async fn idle_queue_workers_take_no_write_turn() {
 }
 
 /// A local alert costs the one SQLite writer only turns that write: the
-/// alert is filed and its message queued in one turn, and the local copies
+/// alert is filed and its message queued in the ADT worker's batch
+/// transaction, and the local copies
 /// it makes (the alert for the care manager, then the processed MDN back to
 /// the notification address) reach the inbound worker claimed as they are
 /// committed, with no claim turn of their own. Counted by the writer's own
 /// tally of turns by `Store::begin` call site, which only SQLite keeps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_local_alert_takes_no_claim_turn_and_one_filing_turn() {
+async fn a_local_alert_takes_no_claim_turn_and_no_filing_turn_of_its_own() {
     use crate::notify::{JANE, ack_code, adt};
     let mut a = crate::smtp::Node::new("a.test", false, None).await;
     let carol = a.address("carol").await;
@@ -246,6 +247,14 @@ async fn a_local_alert_takes_no_claim_turn_and_one_filing_turn() {
         turns("src/notify/mllp.rs"),
         1,
         "the ADT committed: {after:?}"
+    );
+    // The alert is made ready before the ADT worker's batch transaction
+    // opens, and filed in it with the encounter's state and the row's
+    // completion: the claim, then that one turn.
+    assert_eq!(
+        turns("src/notify/process.rs"),
+        2,
+        "the ADT claimed, then run and its alert filed: {after:?}"
     );
     a.stop().await;
 }
