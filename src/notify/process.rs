@@ -205,9 +205,15 @@ impl Notifier {
         }
         // A disabled subscriber's match served as evidence only.
         matches.retain(|(owner, _)| snap.alerting(owner));
+        // Should that fail, the alerts are made as they are filed, where
+        // the failure counts.
         let early = self
             .early_alerts(row, &ev, feed, &matches, consent, snap)
-            .await?;
+            .await
+            .unwrap_or_else(|e| {
+                tracing::debug!(adt = row.id, error = %e, "alerts not made ready ahead");
+                None
+            });
         Ok(Plan::Encounter(Box::new(Visit {
             ev,
             feed,
@@ -351,9 +357,10 @@ impl Notifier {
     }
 
     /// Carry out a row's plan. Quiet outcomes are written in `batch`'s open
-    /// transaction (committed with the rest of the batch); an alert commits
-    /// the batch first, goes out, and the row's own completion joins the
-    /// next transaction.
+    /// transaction (committed with the rest of the batch), and so are alerts
+    /// made ready ahead (`file_early`); any other alert commits the batch
+    /// first, goes out, and the row's own completion joins the next
+    /// transaction.
     async fn apply(
         &self,
         row: &AdtRow,
@@ -383,16 +390,20 @@ impl Notifier {
             return Ok(Done::Again);
         }
         // Alerts made ready ahead are filed under the change counter, held
-        // from here until the batch commits (`file_early`). It is taken
-        // before the encounter's row, in the order a review's confirmation
-        // takes the two (`send_alert`), so that on PostgreSQL the two
-        // cannot deadlock.
-        if early.is_some() {
+        // until the batch commits (`file_early`). It is the first lock its
+        // transaction takes: one that already wrote (and on PostgreSQL
+        // holds encounter rows) commits first, so that two nodes' batches
+        // cannot each hold what the other waits for.
+        if early.is_some() && !batch.counter_held {
+            if batch.tx.is_some() {
+                batch.flush(&self.gw).await?;
+            }
             let hisp = &self.gw.hisp;
             let conn = batch.conn(hisp).await?;
             if snap.generation != Some(notify::generation_held(conn, hisp.store.engine()).await?) {
                 return Ok(Done::Again);
             }
+            batch.counter_held = true;
         }
         let (change, enc) = self.advance(batch, &ev).await?;
         let enc_id = enc.new.id;
@@ -910,14 +921,20 @@ impl Notifier {
             .file_new_alert(conn, ready, &new, target, entry, handed)
             .await;
         let keep = matches!(filed, Ok((Filing::Filed, _)));
-        let end = match keep {
-            true => "RELEASE SAVEPOINT alert_filing",
-            false => "ROLLBACK TO SAVEPOINT alert_filing",
+        let ends: &[&str] = match keep {
+            true => &["RELEASE SAVEPOINT alert_filing"],
+            false => &[
+                "ROLLBACK TO SAVEPOINT alert_filing",
+                "RELEASE SAVEPOINT alert_filing",
+            ],
         };
-        sqlx::query(end)
-            .execute(&mut *conn)
-            .await
-            .map_err(crate::store::StoreError::from)?;
+        for end in ends {
+            if let Err(e) = sqlx::query(*end).execute(&mut *conn).await {
+                // The filing's own error, if any, is the one that says why.
+                filed?;
+                return Err(crate::store::StoreError::from(e).into());
+            }
+        }
         if !keep {
             handed.clear();
         }
@@ -1677,8 +1694,11 @@ struct Batch {
     finishes: Vec<(i64, String)>,
     /// Rows finished inside `tx`, logged once it commits.
     done: Vec<(i64, Done)>,
-    /// Set when a step changed rosters (A40): reload before the next row.
+    /// Set when a row changed what plans read (a merge, the patient
+    /// index): commit, reload and plan the rows after it again.
     stale: bool,
+    /// `tx` holds the change counter (`generation_held`), as its first lock.
+    counter_held: bool,
     /// Alerts queued inside `tx`: their local copies are handed over, and
     /// the workers woken, once it commits.
     submitted: Vec<(Submitted, Vec<Handed>)>,
@@ -1723,6 +1743,7 @@ impl Batch {
             self.finishes.clear();
         }
         if let Some(mut tx) = self.tx.take() {
+            self.counter_held = false;
             if let Some(claim) = claim {
                 claimed = notify::claim_adt(&mut tx, hisp.store.sealer(), claim).await?;
             }
@@ -1740,6 +1761,7 @@ impl Batch {
     /// Roll back; the ids of the rows whose completion was undone.
     fn abort(&mut self) -> Vec<i64> {
         self.tx = None;
+        self.counter_held = false;
         self.finishes.clear();
         self.submitted.clear();
         self.done.drain(..).map(|(id, _)| id).collect()
@@ -1762,9 +1784,15 @@ impl Notifier {
     /// transaction (they go back to the queue at once) and is retried later
     /// on its own schedule.
     ///
-    /// Returns the next rows, claimed in the batch's last transaction (empty
-    /// when it had nothing to commit: the caller claims on its own).
-    async fn process_batch(&self, rows: &[AdtRow], snap: &mut Snapshot) -> Vec<AdtRow> {
+    /// With `claim_next`, the next rows are claimed in the batch's last
+    /// transaction and returned (empty when it had nothing to commit: the
+    /// caller claims on its own).
+    async fn process_batch(
+        &self,
+        rows: &[AdtRow],
+        snap: &mut Snapshot,
+        claim_next: bool,
+    ) -> Vec<AdtRow> {
         let mut batch = Batch::default();
         // The first row not yet run to its end, and how often it met a change.
         let (mut next, mut again) = (0, 0);
@@ -1772,14 +1800,28 @@ impl Notifier {
             let mut reload = false;
             let mut plans = Vec::with_capacity(rows.len() - next);
             for row in &rows[next..] {
-                plans.push(self.plan(row, snap).await);
+                let plan = self.plan(row, snap).await;
+                // A merge or an index update changes what the rows after it
+                // read: they are planned once it is done.
+                let changes = matches!(plan, Ok(Plan::Merge(_) | Plan::Index(_)));
+                plans.push(plan);
+                if changes {
+                    break;
+                }
             }
             for (row, plan) in rows[next..].iter().zip(plans) {
-                let result = match plan {
-                    Ok(plan) => self.apply(row, plan, snap, &mut batch).await,
-                    Err(e) => Err(e),
+                let plan = match plan {
+                    Ok(plan) => plan,
+                    // Nothing of it was written, so the rows finished before
+                    // it stand: committed first, since its release writes.
+                    Err(e) => {
+                        self.settle(&mut batch).await;
+                        self.failed(row, &e).await;
+                        (next, again) = (next + 1, 0);
+                        continue;
+                    }
                 };
-                match result {
+                match self.apply(row, plan, snap, &mut batch).await {
                     // Reload and run the row again (a few times at most: a
                     // row that keeps meeting changes goes back to the queue).
                     Ok(Done::Again) => {
@@ -1818,7 +1860,8 @@ impl Notifier {
             }
         }
         let gw = &self.gw;
-        match batch.flush_claiming(gw, Some(gw.claim(BATCH))).await {
+        let next = claim_next.then(|| gw.claim(BATCH));
+        match batch.flush_claiming(gw, next).await {
             Ok(claimed) => claimed,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot commit ADT results; retrying");
@@ -1913,9 +1956,27 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        rows = n.process_batch(&rows, &mut snap).await;
+        // A full batch says more is waiting: claim it as this one commits
+        // (unless the worker is stopping).
+        let full = rows.len() as i64 >= BATCH;
+        let claim_next = full && !*stop.borrow();
+        rows = n.process_batch(&rows, &mut snap, claim_next).await;
+        // A batch that was not full caught up with the intake: let the next
+        // messages gather a moment, so that they share a batch (each batch
+        // takes a turn of SQLite's one writer, which the MLLP intake needs).
+        if !full {
+            tokio::select! {
+                _ = tokio::time::sleep(GATHER) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        }
     }
 }
+
+/// How long the worker lets ADT messages gather after a batch that caught up
+/// with the intake (see `run`). A message arriving on an idle worker is
+/// taken at once.
+const GATHER: Duration = Duration::from_millis(10);
 
 async fn claim(n: &Notifier) -> Vec<AdtRow> {
     let hisp = &n.gw.hisp;
