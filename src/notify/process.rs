@@ -317,14 +317,7 @@ impl Notifier {
         for (owner, matched) in matches {
             match matched {
                 Matched::Review(e, score) => {
-                    let review = notify::NewReview {
-                        adt_id: row.id,
-                        entry_id: e.id,
-                        score: *score,
-                        encounter_id: target.encounter_id,
-                        change_key: target.key,
-                        event: target.event,
-                    };
+                    let review = target.review(row, e, *score);
                     notify::insert_review(conn, &review, now).await?;
                 }
                 Matched::Yes(entry) => {
@@ -735,14 +728,7 @@ impl Notifier {
             let entry = match matched {
                 Matched::Yes(e) => *e,
                 Matched::Review(e, score) => {
-                    let review = notify::NewReview {
-                        adt_id: row.id,
-                        entry_id: e.id,
-                        score: *score,
-                        encounter_id: target.encounter_id,
-                        change_key: target.key,
-                        event: target.event,
-                    };
+                    let review = target.review(row, e, *score);
                     if !self.current(snap).await? {
                         return Ok(None);
                     }
@@ -1134,6 +1120,25 @@ pub(super) struct Target<'a> {
     pub(super) key: &'a str,
     /// The change counter of the snapshot the alert was decided under.
     pub(super) generation: Option<i64>,
+}
+
+impl Target<'_> {
+    /// The review of `row`'s near miss `entry`, for this change.
+    fn review<'k>(
+        &'k self,
+        row: &AdtRow,
+        entry: &RosterEntry,
+        score: f64,
+    ) -> notify::NewReview<'k> {
+        notify::NewReview {
+            adt_id: row.id,
+            entry_id: entry.id,
+            score,
+            encounter_id: self.encounter_id,
+            change_key: self.key,
+            event: self.event,
+        }
+    }
 }
 
 /// The key an encounter is stored under: the visit number, or for a key
