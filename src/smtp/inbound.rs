@@ -2,7 +2,8 @@
 //! `incoming` for its local recipients; an MDN or DSN updates tracking; any
 //! other trusted message is filed in each trusted recipient's inbox, and a
 //! processed MDN (plus a dispatched MDN when timely-and-reliable delivery was
-//! asked for) goes back to the sender. Whatever fails its checks is held in
+//! asked for) goes back to the sender. An MDN to an address here is opened
+//! and applied in the transaction that files the message. Whatever fails its checks is held in
 //! quarantine with the reason, never delivered, and gets no processed MDN.
 //! Never an MDN for an MDN or a DSN (RFC 8098 §2.1, RFC 3464 §2).
 
@@ -17,7 +18,7 @@ use crate::direct::{DirectAddress, dsn, mdn};
 use crate::mailbox::{INBOX, MessageInfo, Origin};
 use crate::ops::OpsError;
 use crate::ops::directory::Lookup;
-use crate::store::queue::{self, InboundRow, OutboundKind};
+use crate::store::queue::{self, InboundRow, NewInbound, OutboundKind};
 
 /// What became of one inbound message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,27 @@ pub enum Processed {
     Quarantined(String),
 }
 
+/// What the agent's checks make of a committed message, before anything is
+/// written.
+enum Verdict {
+    /// A plain DSN from a mail server (null sender, not S/MIME).
+    PlainDsn,
+    /// To be held, with the reason.
+    Hold(String),
+    /// A trusted MDN or DSN from `reporter`.
+    Notice {
+        message: Vec<u8>,
+        reporter: DirectAddress,
+    },
+    /// A trusted message, to be filed for `trusted`.
+    Message {
+        message: Vec<u8>,
+        sender: DirectAddress,
+        trusted: Vec<DirectAddress>,
+        refused: Vec<String>,
+    },
+}
+
 impl Gateway {
     /// Process one claimed inbound row to its end (done or quarantined).
     pub async fn process_inbound(&self, row: &InboundRow) -> Result<Processed, OpsError> {
@@ -40,13 +62,40 @@ impl Gateway {
             .collect();
         // One directory read for everything this message needs.
         let mut look = self.hisp.lookup().await?;
-        let opened = match self.hisp.incoming_in(&mut look, &row.raw, &rcpts).await? {
+        match self
+            .judge(&mut look, &row.raw, &row.mail_from, &rcpts)
+            .await?
+        {
+            Verdict::PlainDsn => self.plain_dsn(row).await,
+            Verdict::Hold(reason) => self.hold(row, &reason).await,
+            Verdict::Notice { message, reporter } => self.notice(row, &message, &reporter).await,
+            Verdict::Message {
+                message,
+                sender,
+                trusted,
+                refused,
+            } => {
+                self.deliver(&mut look, row, &message, &sender, &trusted, &refused)
+                    .await
+            }
+        }
+    }
+
+    /// Run the agent's `incoming` for `rcpts` and sort the result.
+    async fn judge(
+        &self,
+        look: &mut Lookup<'_>,
+        raw: &[u8],
+        mail_from: &str,
+        rcpts: &[DirectAddress],
+    ) -> Result<Verdict, OpsError> {
+        let opened = match self.hisp.incoming_in(look, raw, rcpts).await? {
             Ok(o) => o,
             Err(e) => {
-                if row.mail_from.is_empty() && notice::kind(&row.raw) == Kind::Dsn {
-                    return self.plain_dsn(row).await;
+                if mail_from.is_empty() && notice::kind(raw) == Kind::Dsn {
+                    return Ok(Verdict::PlainDsn);
                 }
-                return self.hold(row, &e.to_string()).await;
+                return Ok(Verdict::Hold(e.to_string()));
             }
         };
         let mut trusted = Vec::new();
@@ -58,18 +107,23 @@ impl Gateway {
             }
         }
         if trusted.is_empty() {
-            return self.hold(row, &refused.join("; ")).await;
+            return Ok(Verdict::Hold(refused.join("; ")));
         }
-        let Some(sender) = opened.from.clone() else {
-            return self.hold(row, "the message has no From address").await;
+        let Some(sender) = opened.from else {
+            return Ok(Verdict::Hold("the message has no From address".into()));
         };
-        match notice::kind(&opened.message) {
-            Kind::Mdn | Kind::Dsn => self.notice(row, &opened.message, &sender).await,
-            Kind::Message => {
-                self.deliver(&mut look, row, &opened.message, &sender, &trusted, &refused)
-                    .await
-            }
-        }
+        Ok(match notice::kind(&opened.message) {
+            Kind::Mdn | Kind::Dsn => Verdict::Notice {
+                message: opened.message,
+                reporter: sender,
+            },
+            Kind::Message => Verdict::Message {
+                message: opened.message,
+                sender,
+                trusted,
+                refused,
+            },
+        })
     }
 
     /// File a trusted message and answer it with MDNs.
@@ -110,6 +164,26 @@ impl Gateway {
                 mdns.extend(self.encrypt_notice(look, &plain, rcpt, sender).await?);
             }
         }
+        // An MDN to an address here is opened now, with the checks its own
+        // turn would make, and settled in this transaction: no second turn
+        // of the writer. One the checks do not pass goes to the queue, to be
+        // held there as any other.
+        let mut settled = Vec::new();
+        if sender_local {
+            let mut queued = Vec::with_capacity(mdns.len());
+            for (to, bytes) in mdns {
+                let verdict = self
+                    .judge(look, &bytes, "", std::slice::from_ref(&to))
+                    .await;
+                match verdict {
+                    Ok(Verdict::Notice { message, reporter }) => {
+                        settled.push((to, bytes, message, reporter));
+                    }
+                    _ => queued.push((to, bytes)),
+                }
+            }
+            mdns = queued;
+        }
         let mut tx = self.hisp.store.begin().await?;
         let mut handed = Vec::new();
         for (_, address_id) in &filed {
@@ -131,6 +205,24 @@ impl Gateway {
             };
             self.queue_copy(&mut tx, &copy, None, sender_local, &mut handed)
                 .await?;
+        }
+        for (to, bytes, message, reporter) in &settled {
+            let rcpts = [to.to_string()];
+            let m = NewInbound {
+                source: "local",
+                peer: "local",
+                mail_from: "",
+                rcpts: &rcpts,
+                raw: bytes,
+            };
+            let sealer = self.hisp.store.sealer();
+            let notice = queue::insert_inbound_claimed(&mut tx, sealer, &m, self.claim(1)).await?;
+            let applied = self.apply_notice(&mut tx, message, reporter).await?;
+            self.finish(&mut tx, &notice, "done", &applied).await?;
+            tracing::info!(
+                inbound = notice.id,
+                "local notice settled with the delivery"
+            );
         }
         if !refused.is_empty() {
             queue::quarantine(
@@ -197,21 +289,31 @@ impl Gateway {
         reporter: &DirectAddress,
     ) -> Result<Processed, OpsError> {
         let mut tx = self.hisp.store.begin().await?;
-        let applied = match notice::kind(message) {
-            Kind::Mdn => match mdn::parse_mdn(message) {
-                Ok(m) => self.apply_mdn(&mut tx, &m, reporter, message).await?,
-                Err(e) => format!("unreadable MDN: {e}"),
-            },
-            _ => match dsn::parse_dsn(message) {
-                Ok(d) => self.apply_dsn(&mut tx, &d, message, Some(reporter)).await?,
-                Err(e) => format!("unreadable DSN: {e}"),
-            },
-        };
+        let applied = self.apply_notice(&mut tx, message, reporter).await?;
         if !self.finish(&mut tx, row, "done", &applied).await? {
             return Ok(Processed::Notice);
         }
         tx.commit().await?;
         Ok(Processed::Notice)
+    }
+
+    /// Apply a trusted MDN or DSN from `reporter` to tracking; says what it did.
+    async fn apply_notice(
+        &self,
+        conn: &mut AnyConnection,
+        message: &[u8],
+        reporter: &DirectAddress,
+    ) -> Result<String, OpsError> {
+        Ok(match notice::kind(message) {
+            Kind::Mdn => match mdn::parse_mdn(message) {
+                Ok(m) => self.apply_mdn(conn, &m, reporter, message).await?,
+                Err(e) => format!("unreadable MDN: {e}"),
+            },
+            _ => match dsn::parse_dsn(message) {
+                Ok(d) => self.apply_dsn(conn, &d, message, Some(reporter)).await?,
+                Err(e) => format!("unreadable DSN: {e}"),
+            },
+        })
     }
 
     /// A plain DSN from a mail server (null sender, not S/MIME): failures of

@@ -238,11 +238,21 @@ async fn a_local_alert_takes_no_claim_turn_and_no_filing_turn_of_its_own() {
         0,
         "separate submits: {after:?}"
     );
+    // The processed MDN back to the notification address is opened and
+    // applied to tracking in the turn that files the alert (before: a turn
+    // of its own).
     assert_eq!(
         turns("src/smtp/inbound.rs"),
-        2,
-        "the alert filed, its MDN applied: {after:?}"
+        1,
+        "the alert filed and its MDN applied in one turn: {after:?}"
     );
+    let mut conn = a.hisp.conn().await.expect("conn");
+    let outcome: Option<String> = sqlx::query_scalar("SELECT final FROM tracking")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("tracking");
+    assert_eq!(outcome.as_deref(), Some("delivered"));
+    drop(conn);
     assert_eq!(
         turns("src/notify/mllp.rs"),
         1,
