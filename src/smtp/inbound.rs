@@ -2,8 +2,8 @@
 //! `incoming` for its local recipients; an MDN or DSN updates tracking; any
 //! other trusted message is filed in each trusted recipient's inbox, and a
 //! processed MDN (plus a dispatched MDN when timely-and-reliable delivery was
-//! asked for) goes back to the sender. An MDN to an address here is opened
-//! and applied in the transaction that files the message. Whatever fails its checks is held in
+//! asked for) goes back to the sender. An MDN to an address here is applied
+//! to its tracking in the transaction that files the message. Whatever fails its checks is held in
 //! quarantine with the reason, never delivered, and gets no processed MDN.
 //! Never an MDN for an MDN or a DSN (RFC 8098 §2.1, RFC 3464 §2).
 
@@ -18,7 +18,7 @@ use crate::direct::{DirectAddress, dsn, mdn};
 use crate::mailbox::{INBOX, MessageInfo, Origin};
 use crate::ops::OpsError;
 use crate::ops::directory::Lookup;
-use crate::store::queue::{self, InboundRow, NewInbound, OutboundKind};
+use crate::store::queue::{self, InboundRow, OutboundKind};
 
 /// What became of one inbound message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +148,7 @@ impl Gateway {
         let sender_local = look.domain(sender.domain()).await?.is_some();
         let mut filed = Vec::new();
         let mut mdns = Vec::new();
+        let mut local_mdns = Vec::new();
         for (rcpt, on, id) in enabled {
             let dispositions: &[Disposition] = match (on, info.wants_dispatched) {
                 (false, _) => &[Disposition::Failed],
@@ -161,28 +162,16 @@ impl Gateway {
                 let failure = (*d == Disposition::Failed).then_some("the mailbox is disabled");
                 let plain =
                     self.build_mdn(rcpt, sender, &original_id, &info.subject, *d, failure)?;
-                mdns.extend(self.encrypt_notice(look, &plain, rcpt, sender).await?);
-            }
-        }
-        // An MDN to an address here is opened now, with the checks its own
-        // turn would make, and settled in this transaction: no second turn
-        // of the writer. One the checks do not pass goes to the queue, to be
-        // held there as any other.
-        let mut settled = Vec::new();
-        if sender_local {
-            let mut queued = Vec::with_capacity(mdns.len());
-            for (to, bytes) in mdns {
-                let verdict = self
-                    .judge(look, &bytes, "", std::slice::from_ref(&to))
-                    .await;
-                match verdict {
-                    Ok(Verdict::Notice { message, reporter }) => {
-                        settled.push((to, bytes, message, reporter));
-                    }
-                    _ => queued.push((to, bytes)),
+                if sender_local {
+                    // Between two addresses here the MDN never leaves the
+                    // HISP: it is applied to the sender's tracking in this
+                    // transaction, not signed with one of our keys to be
+                    // decrypted and verified with another (see ARCHITECTURE).
+                    local_mdns.push((plain, rcpt.clone()));
+                } else {
+                    mdns.extend(self.encrypt_notice(look, &plain, rcpt, sender).await?);
                 }
             }
-            mdns = queued;
         }
         let mut tx = self.hisp.store.begin().await?;
         let mut handed = Vec::new();
@@ -203,26 +192,11 @@ impl Gateway {
                 rcpt,
                 raw: bytes,
             };
-            self.queue_copy(&mut tx, &copy, None, sender_local, &mut handed)
+            self.queue_copy(&mut tx, &copy, None, false, &mut handed)
                 .await?;
         }
-        for (to, bytes, message, reporter) in &settled {
-            let rcpts = [to.to_string()];
-            let m = NewInbound {
-                source: "local",
-                peer: "local",
-                mail_from: "",
-                rcpts: &rcpts,
-                raw: bytes,
-            };
-            let sealer = self.hisp.store.sealer();
-            let notice = queue::insert_inbound_claimed(&mut tx, sealer, &m, self.claim(1)).await?;
-            let applied = self.apply_notice(&mut tx, message, reporter).await?;
-            self.finish(&mut tx, &notice, "done", &applied).await?;
-            tracing::info!(
-                inbound = notice.id,
-                "local notice settled with the delivery"
-            );
+        for (plain, reporter) in &local_mdns {
+            self.apply_notice(&mut tx, plain, reporter).await?;
         }
         if !refused.is_empty() {
             queue::quarantine(

@@ -213,12 +213,12 @@ async fn a_local_alert_takes_no_claim_turn_and_no_filing_turn_of_its_own() {
     // The alert filed in carol's inbox, and its MDN applied to tracking.
     crate::smtp::wait_for(60, "the alert and its MDN processed", || async {
         let mut conn = a.hisp.conn().await.expect("conn");
-        let done: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM inbound_queue WHERE state = 'done'")
-                .fetch_one(&mut *conn)
-                .await
-                .expect("count");
-        (done == 2).then_some(())
+        let done: Option<String> = sqlx::query_scalar("SELECT final FROM tracking")
+            .fetch_optional(&mut *conn)
+            .await
+            .expect("tracking")
+            .flatten();
+        done.is_some().then_some(())
     })
     .await;
     let after = a.hisp.store.writer_sites();
@@ -238,9 +238,10 @@ async fn a_local_alert_takes_no_claim_turn_and_no_filing_turn_of_its_own() {
         0,
         "separate submits: {after:?}"
     );
-    // The processed MDN back to the notification address is opened and
-    // applied to tracking in the turn that files the alert (before: a turn
-    // of its own).
+    // The processed MDN back to the notification address, an address here,
+    // is applied to tracking in the turn that files the alert: no turn, no
+    // queue row and no S/MIME of its own (before: signed, encrypted, queued,
+    // then decrypted and verified in a second turn).
     assert_eq!(
         turns("src/smtp/inbound.rs"),
         1,
@@ -252,6 +253,19 @@ async fn a_local_alert_takes_no_claim_turn_and_no_filing_turn_of_its_own() {
         .await
         .expect("tracking");
     assert_eq!(outcome.as_deref(), Some("delivered"));
+    let events: Vec<String> = sqlx::query_scalar("SELECT event FROM tracking_events ORDER BY id")
+        .fetch_all(&mut *conn)
+        .await
+        .expect("events");
+    assert!(events.iter().any(|e| e == "processed"), "{events:?}");
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT state, rcpts FROM inbound_queue ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("inbound rows");
+    assert_eq!(rows.len(), 1, "only the alert was queued: {rows:?}");
+    assert_eq!(rows[0].0, "done");
+    assert_eq!(rows[0].1, carol.to_string());
     drop(conn);
     assert_eq!(
         turns("src/notify/mllp.rs"),
