@@ -61,7 +61,9 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
     }
     // A facility's name can say what it treats ("… Behavioral Health"): the
     // event then names the sending facility, as it does when PV1-3.4 is empty.
-    if sensitive_text(&ev.location_facility) {
+    // Without PV1-3.4 the location facility already is the sending facility,
+    // whose name stays: nothing is withheld then.
+    if ev.location_facility_given && sensitive_text(&ev.location_facility) {
         out.location_facility = ev.sending_facility.clone();
         out.location_facility_given = false;
         withheld = true;

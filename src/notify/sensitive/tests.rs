@@ -359,3 +359,29 @@ fn dotted_e_codes_units_facilities_and_spanish() {
     assert_eq!(ev.facility_npi(), Some("1234567893"));
     assert!(!out.contains("RIVER"), "{out}");
 }
+
+/// A sending facility whose name reads as sensitive ("G0OD" splits into
+/// "G0" and "OD", an overdose) and no PV1-3.4: the location facility is
+/// the sending facility, whose name stays, so nothing is withheld, and the
+/// attachment redacted again withholds nothing either. Before, the event
+/// said "withheld" at every pass (found by the `hl7_er7` fuzz target).
+#[test]
+fn a_sensitive_sending_facility_without_pv1_3_4_withholds_nothing() {
+    assert!(sensitive_text("G0OD HEALTH HOSPITAL"));
+    let head = "MSH|^~\\&|A|G0OD HEALTH HOSPITAL|C|D|2026||ADT^A01|1|P|2.5.1\r\
+                EVN|A01|2026\rPID|1||X^^^NORTH||Doe^Jane\r";
+    let raw = format!(
+        "{head}{}",
+        seg("PV1", &[(1, "1"), (2, "I"), (3, "W^1^A"), (19, "V1")])
+    );
+    let (ev, withheld, out) = round_trip(raw.as_bytes());
+    assert!(!withheld, "{out}");
+    assert_eq!(ev.location_facility, "G0OD HEALTH HOSPITAL");
+    // Given in PV1-3.4, the same name is withheld there (the attachment
+    // loses PV1-3.4) and the event names the sending facility.
+    let raw = raw.replace("W^1^A|", "W^1^A^G0OD HEALTH HOSPITAL|");
+    let (ev, withheld, out) = round_trip(raw.as_bytes());
+    assert!(withheld);
+    assert!(!ev.location_facility_given);
+    assert!(out.contains("|W^1^A|"), "{out}");
+}
