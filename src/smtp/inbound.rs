@@ -3,8 +3,9 @@
 //! other trusted message is filed in each trusted recipient's inbox, and a
 //! processed MDN (plus a dispatched MDN when timely-and-reliable delivery was
 //! asked for) goes back to the sender. An MDN to an address here is applied
-//! to its tracking in the transaction that files the message. Whatever fails its checks is held in
-//! quarantine with the reason, never delivered, and gets no processed MDN.
+//! to its tracking in the transaction that files the message. Whatever fails
+//! its checks is held in quarantine with the reason, never delivered, and
+//! gets no processed MDN.
 //! Never an MDN for an MDN or a DSN (RFC 8098 §2.1, RFC 3464 §2).
 
 use sqlx::AnyConnection;
@@ -31,27 +32,6 @@ pub enum Processed {
     Quarantined(String),
 }
 
-/// What the agent's checks make of a committed message, before anything is
-/// written.
-enum Verdict {
-    /// A plain DSN from a mail server (null sender, not S/MIME).
-    PlainDsn,
-    /// To be held, with the reason.
-    Hold(String),
-    /// A trusted MDN or DSN from `reporter`.
-    Notice {
-        message: Vec<u8>,
-        reporter: DirectAddress,
-    },
-    /// A trusted message, to be filed for `trusted`.
-    Message {
-        message: Vec<u8>,
-        sender: DirectAddress,
-        trusted: Vec<DirectAddress>,
-        refused: Vec<String>,
-    },
-}
-
 impl Gateway {
     /// Process one claimed inbound row to its end (done or quarantined).
     pub async fn process_inbound(&self, row: &InboundRow) -> Result<Processed, OpsError> {
@@ -62,40 +42,13 @@ impl Gateway {
             .collect();
         // One directory read for everything this message needs.
         let mut look = self.hisp.lookup().await?;
-        match self
-            .judge(&mut look, &row.raw, &row.mail_from, &rcpts)
-            .await?
-        {
-            Verdict::PlainDsn => self.plain_dsn(row).await,
-            Verdict::Hold(reason) => self.hold(row, &reason).await,
-            Verdict::Notice { message, reporter } => self.notice(row, &message, &reporter).await,
-            Verdict::Message {
-                message,
-                sender,
-                trusted,
-                refused,
-            } => {
-                self.deliver(&mut look, row, &message, &sender, &trusted, &refused)
-                    .await
-            }
-        }
-    }
-
-    /// Run the agent's `incoming` for `rcpts` and sort the result.
-    async fn judge(
-        &self,
-        look: &mut Lookup<'_>,
-        raw: &[u8],
-        mail_from: &str,
-        rcpts: &[DirectAddress],
-    ) -> Result<Verdict, OpsError> {
-        let opened = match self.hisp.incoming_in(look, raw, rcpts).await? {
+        let opened = match self.hisp.incoming_in(&mut look, &row.raw, &rcpts).await? {
             Ok(o) => o,
             Err(e) => {
-                if mail_from.is_empty() && notice::kind(raw) == Kind::Dsn {
-                    return Ok(Verdict::PlainDsn);
+                if row.mail_from.is_empty() && notice::kind(&row.raw) == Kind::Dsn {
+                    return self.plain_dsn(row).await;
                 }
-                return Ok(Verdict::Hold(e.to_string()));
+                return self.hold(row, &e.to_string()).await;
             }
         };
         let mut trusted = Vec::new();
@@ -107,23 +60,18 @@ impl Gateway {
             }
         }
         if trusted.is_empty() {
-            return Ok(Verdict::Hold(refused.join("; ")));
+            return self.hold(row, &refused.join("; ")).await;
         }
-        let Some(sender) = opened.from else {
-            return Ok(Verdict::Hold("the message has no From address".into()));
+        let Some(sender) = opened.from.clone() else {
+            return self.hold(row, "the message has no From address").await;
         };
-        Ok(match notice::kind(&opened.message) {
-            Kind::Mdn | Kind::Dsn => Verdict::Notice {
-                message: opened.message,
-                reporter: sender,
-            },
-            Kind::Message => Verdict::Message {
-                message: opened.message,
-                sender,
-                trusted,
-                refused,
-            },
-        })
+        match notice::kind(&opened.message) {
+            Kind::Mdn | Kind::Dsn => self.notice(row, &opened.message, &sender).await,
+            Kind::Message => {
+                self.deliver(&mut look, row, &opened.message, &sender, &trusted, &refused)
+                    .await
+            }
+        }
     }
 
     /// File a trusted message and answer it with MDNs.
