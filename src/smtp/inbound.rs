@@ -164,8 +164,10 @@ impl Gateway {
             return Ok(Processed::Delivered(0));
         }
         tx.commit().await?;
-        self.hand_over(handed).await;
-        self.inbound_ready.notify_one();
+        // Only MDNs to other HISPs were queued (one to a sender here is
+        // applied above): nothing is handed over or left for the inbound
+        // worker.
+        debug_assert!(handed.is_empty());
         self.outbound_ready.notify_one();
         Ok(Processed::Delivered(filed.len()))
     }
