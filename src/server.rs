@@ -162,12 +162,27 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let gw = Gateway::new(hisp.clone());
-    let state = AppState::new(gw.clone(), Arc::new(Metrics::default()));
+    let metrics = Arc::new(Metrics::default());
+    let notifier = Notifier::new(gw.clone());
+    {
+        let n = notifier.clone();
+        metrics.live(
+            "hisp_mllp_intake_pending",
+            "ADT messages received over MLLP and waiting for their commit (and ACK).",
+            move || i64::try_from(n.intake_pending()).unwrap_or(i64::MAX),
+        );
+        let store = hisp.store.clone();
+        metrics.live(
+            "hisp_store_writers_queued",
+            "Write transactions waiting for the store's writer turn.",
+            move || i64::try_from(store.writers_queued()).unwrap_or(i64::MAX),
+        );
+    }
+    let state = AppState::new(gw.clone(), metrics);
     if let Err(e) = smtp::worker::release_stale_leases(&gw).await {
         tracing::warn!(error = %e, "cannot release stale queue leases");
     }
     let mut smtp_tasks = start_smtp(&gw, listeners.mx, listeners.submission, &stop_rx)?;
-    let notifier = Notifier::new(gw.clone());
     smtp_tasks.push(tokio::spawn(notify::process::run(
         notifier.clone(),
         stop_rx.clone(),

@@ -34,11 +34,27 @@ pub fn init_tracing(default: LevelFilter) {
         .try_init();
 }
 
-/// Counters the HTTP layer updates; gauges are read from the store at scrape time.
-#[derive(Debug, Default)]
+/// Counters the HTTP layer updates; gauges are read from the store at scrape
+/// time, and live gauges from the running listeners (`Metrics::live`).
+#[derive(Default)]
 pub struct Metrics {
     /// Requests by (route, status code).
     http_requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// Gauges read from memory at scrape time, in registration order.
+    live: Mutex<Vec<Live>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+/// A gauge whose value a running part of the server reads on demand.
+struct Live {
+    name: &'static str,
+    help: &'static str,
+    read: Box<dyn Fn() -> i64 + Send + Sync>,
 }
 
 /// A gauge sample: name, help, labels, value.
@@ -64,7 +80,32 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition of the counters plus `gauges`.
+    /// Register a gauge read by `read` at every scrape (a queue's length,
+    /// say). Registering a name again replaces the earlier reader, so a
+    /// restarted listener does not leave a stale one behind.
+    pub fn live(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        read: impl Fn() -> i64 + Send + Sync + 'static,
+    ) {
+        let live = Live {
+            name,
+            help,
+            read: Box::new(read),
+        };
+        let mut all = match self.live.lock() {
+            Ok(all) => all,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match all.iter_mut().find(|l| l.name == name) {
+            Some(l) => *l = live,
+            None => all.push(live),
+        }
+    }
+
+    /// The Prometheus text exposition of the counters, the live gauges and
+    /// `gauges`.
     pub fn render(&self, gauges: &[Gauge]) -> String {
         let mut out = String::new();
         out.push_str(
@@ -82,6 +123,19 @@ impl Metrics {
                 let _ = writeln!(
                     out,
                     "hisp_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
+        if let Ok(all) = self.live.lock() {
+            for l in all.iter() {
+                let _ = writeln!(
+                    out,
+                    "# HELP {} {}\n# TYPE {} gauge\n{} {}",
+                    l.name,
+                    l.help,
+                    l.name,
+                    l.name,
+                    (l.read)()
                 );
             }
         }
@@ -134,5 +188,25 @@ mod tests {
         assert!(text.contains("# TYPE hisp_domains gauge\nhisp_domains 2\n"));
         assert_eq!(text.matches("# TYPE hisp_certificates gauge").count(), 1);
         assert!(text.contains("hisp_certificates{status=\"revoked\"} 1\n"));
+    }
+
+    #[test]
+    fn live_gauges_are_read_at_each_scrape_and_replaced_by_name() {
+        let m = Metrics::default();
+        let n = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(3));
+        let seen = n.clone();
+        m.live("hisp_queue", "Waiting.", move || {
+            seen.load(std::sync::atomic::Ordering::Relaxed)
+        });
+        assert!(
+            m.render(&[])
+                .contains("# TYPE hisp_queue gauge\nhisp_queue 3\n")
+        );
+        n.store(7, std::sync::atomic::Ordering::Relaxed);
+        assert!(m.render(&[]).contains("hisp_queue 7\n"));
+        m.live("hisp_queue", "Waiting.", || 1);
+        let text = m.render(&[]);
+        assert_eq!(text.matches("# TYPE hisp_queue gauge").count(), 1);
+        assert!(text.contains("hisp_queue 1\n"));
     }
 }

@@ -831,6 +831,14 @@ impl Intake {
         }
     }
 
+    /// How many messages wait for their group commit.
+    pub(crate) fn len(&self) -> usize {
+        match self.pending.lock() {
+            Ok(v) => v.len(),
+            Err(poisoned) => poisoned.into_inner().len(),
+        }
+    }
+
     /// Whether any message waits for a commit turn.
     fn waiting(&self) -> bool {
         match self.pending.lock() {

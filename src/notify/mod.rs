@@ -48,4 +48,10 @@ impl Notifier {
             mllp_limits: mllp::Limits::DEFAULT,
         }
     }
+
+    /// ADT messages received over MLLP and not yet committed (nor ACKed):
+    /// the `hisp_mllp_intake_pending` gauge.
+    pub fn intake_pending(&self) -> usize {
+        self.intake.len()
+    }
 }

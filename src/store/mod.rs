@@ -181,6 +181,12 @@ impl Store {
         self.writer.sites()
     }
 
+    /// Write transactions waiting for SQLite's writer turn right now (zero
+    /// on PostgreSQL): the `hisp_store_writers_queued` gauge.
+    pub fn writers_queued(&self) -> usize {
+        self.writer.queued()
+    }
+
     /// The engine behind the pool.
     pub fn engine(&self) -> Engine {
         self.engine

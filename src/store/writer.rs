@@ -231,6 +231,11 @@ impl Writer {
         )
     }
 
+    /// Writers waiting for the lock now.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
     /// Each `begin` call site's turns and time held, longest first.
     pub(crate) fn sites(&self) -> Vec<Site> {
         let Ok(sites) = self.sites.lock() else {

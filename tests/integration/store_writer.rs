@@ -305,8 +305,25 @@ async fn messages_arriving_while_the_intake_waits_share_its_turn() {
         let msg = adt(&format!("T{i}"), "A08", "NORTHHOSP", "I", "V9", JANE);
         sends.spawn(async move { hisp::cli::notify_send_mllp(to, &msg).await });
     }
-    // Every message reaches the intake while the writer is held.
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    // Every message reaches the intake while the writer is held: the
+    // server's gauge counts them (ten pending, one sender waiting for the
+    // writer on their behalf). Released at once, well inside the writer
+    // queue's two-second wait, after which the waiting sender would give up
+    // the group turn for a plain transaction.
+    crate::smtp::wait_for(30, "ten messages pending at the intake", || async {
+        let (status, body) = crate::harness::http_get(a.http, "/metrics").await;
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let gauge = |name: &str| -> i64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or(-1)
+        };
+        (status == 200
+            && gauge("hisp_mllp_intake_pending") == 10
+            && gauge("hisp_store_writers_queued") >= 1)
+            .then_some(())
+    })
+    .await;
     holder.commit().await.expect("release");
     while let Some(sent) = sends.join_next().await {
         let ack = sent.expect("task").expect("ack");
