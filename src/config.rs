@@ -380,6 +380,10 @@ pub struct NotifyConfig {
     pub roster_archive_days: u32,
     /// Identical alerts within this window are sent once, seconds.
     pub dedup_window_secs: u64,
+    /// A processed ADT message's dedup key (MSH-3, MSH-4, MSH-10) and the
+    /// ACK it got are kept this many days, so a resend within them gets the
+    /// same ACK and is not processed again; 0 keeps them for ever.
+    pub adt_retention_days: u32,
     /// When the daily digest goes out, `HH:MM` UTC.
     pub digest_time: String,
     /// The most alerts one digest message carries; more go in further
@@ -399,6 +403,7 @@ impl Default for NotifyConfig {
             sender: None,
             max_frame: 1024 * 1024,
             dedup_window_secs: 86_400,
+            adt_retention_days: 30,
             digest_time: "07:00".into(),
             digest_max_alerts: 500,
         }

@@ -298,8 +298,8 @@ fn render(
     out
 }
 
-/// Send digests when due, and once a day delete archived roster entries,
-/// until `stop` flips (checked every 30 seconds).
+/// Send digests when due, and once a day delete archived roster entries
+/// and old ADT dedup keys, until `stop` flips (checked every 30 seconds).
 pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
     let time = n.gw.hisp.config.notify.digest_time.clone();
     let mut purged_on = None;
@@ -314,7 +314,9 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
         if purged_on != Some(today) {
             match purge(&n).await {
                 Ok(()) => purged_on = Some(today),
-                Err(e) => tracing::warn!(error = %e, "cannot delete archived roster entries"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot delete archived roster entries or old ADT keys")
+                }
             }
         }
         tokio::select! {
@@ -324,12 +326,14 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Delete archived roster entries (`Hisp::purge_archived_rosters`).
+/// Delete archived roster entries (`Hisp::purge_archived_rosters`) and
+/// old ADT dedup keys (`Hisp::purge_adt_keys`).
 async fn purge(n: &Notifier) -> Result<(), OpsError> {
     let hisp = &n.gw.hisp;
     let mut tx = hisp.store.begin().await?;
     hisp.purge_archived_rosters(&mut tx, "notify").await?;
     tx.commit().await?;
+    hisp.purge_adt_keys("notify").await?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ pub mod mllp;
 pub mod mpi;
 mod opt_out;
 pub mod process;
+mod retention;
 pub mod review;
 pub mod roster;
 pub mod roster_csv;

@@ -177,6 +177,67 @@ pub struct NewAdt<'a> {
     pub now: i64,
 }
 
+/// Rows the dedup-key retention sweep reads per transaction.
+pub const PURGE_BATCH: usize = 500;
+
+/// One step of the dedup-key retention sweep (`Hisp::purge_adt_keys`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeStep {
+    /// Rows deleted.
+    pub deleted: u64,
+    /// The last id read; the next step starts after it.
+    pub last_id: i64,
+    /// Whether rows received before the cut-off may remain after `last_id`:
+    /// false once the step read a row received at or after it (ids grow
+    /// with arrival) or read fewer than [`PURGE_BATCH`] rows.
+    pub more: bool,
+}
+
+/// Of the next [`PURGE_BATCH`] received messages after id `after` (id
+/// order, the primary key: no index on the time is needed, and none is
+/// kept up by the intake), delete those processed (`done`) and received
+/// before `before` that no open review names (confirming one reads the
+/// message). Messages not yet processed, parked as corrupt, or under an
+/// open review stay.
+pub async fn purge_adt_keys_step(
+    conn: &mut AnyConnection,
+    before: i64,
+    after: i64,
+) -> Result<PurgeStep, StoreError> {
+    const READ: &str =
+        "SELECT id, received_at FROM adt_messages WHERE id > $1 ORDER BY id LIMIT 500";
+    debug_assert!(READ.ends_with(&PURGE_BATCH.to_string()));
+    let rows = sqlx::query(READ).bind(after).fetch_all(&mut *conn).await?;
+    let Some(last) = rows.last() else {
+        return Ok(PurgeStep {
+            deleted: 0,
+            last_id: after,
+            more: false,
+        });
+    };
+    let last_id: i64 = last.try_get(0)?;
+    let mut reached = false;
+    for r in &rows {
+        let at: i64 = r.try_get(1)?;
+        reached |= at >= before;
+    }
+    let deleted = sqlx::query(
+        "DELETE FROM adt_messages WHERE id > $1 AND id <= $2 AND state = 'done' AND received_at < $3
+           AND NOT EXISTS (SELECT 1 FROM match_reviews r WHERE r.adt_id = adt_messages.id AND r.status IN ('open', 'confirming'))",
+    )
+    .bind(after)
+    .bind(last_id)
+    .bind(before)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(PurgeStep {
+        deleted,
+        last_id,
+        more: !reached && rows.len() == PURGE_BATCH,
+    })
+}
+
 /// Rows per multi-row insert (7 parameters each, far under SQLite's limit).
 const INSERT_CHUNK: usize = 200;
 

@@ -675,3 +675,113 @@ async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engin
         );
     }
 }
+
+/// `[notify] adt_retention_days` (30): the daily sweep deletes the dedup keys
+/// of messages processed before the cut-off, in batches of 500 by id, and
+/// keeps every message not yet processed, parked as corrupt, under an open
+/// review, or received since. A purged key no longer answers a resend with
+/// the stored ACK; a kept one does.
+#[tokio::test]
+async fn old_adt_dedup_keys_are_purged_in_batches_on_every_engine() {
+    use hisp::store::notify::{self, AdtKey};
+    for env in envs().await {
+        let h = &env.hisp;
+        let now = h.now();
+        let days = i64::from(h.config.notify.adt_retention_days);
+        assert_eq!(days, 30);
+        let old = now - days * 86_400 - 60;
+        let recent = now - days * 86_400 + 60;
+        let sealer = h.store.sealer();
+        fn key(c: &str) -> AdtKey<'_> {
+            AdtKey {
+                app: "EPIC",
+                facility: "NORTHHOSP",
+                control_id: c,
+            }
+        }
+        let mut tx = h.store.begin().await.expect("begin");
+        // 1,200 old processed messages: three batches' worth.
+        for i in 0..1_200 {
+            let c = format!("OLD{i}");
+            notify::insert_adt(&mut tx, sealer, &key(&c), "ack-old", None, old)
+                .await
+                .expect("insert");
+        }
+        let mut kept = Vec::new();
+        // Old, but not processed yet; parked as corrupt; under an open review.
+        let pending = notify::insert_adt(&mut tx, sealer, &key("PENDING"), "a", Some(b"MSH|"), old)
+            .await
+            .expect("insert");
+        kept.push("PENDING");
+        let corrupt = notify::insert_adt(&mut tx, sealer, &key("CORRUPT"), "a", None, old)
+            .await
+            .expect("insert");
+        kept.push("CORRUPT");
+        let reviewed = notify::insert_adt(&mut tx, sealer, &key("REVIEWED"), "a", None, old)
+            .await
+            .expect("insert");
+        kept.push("REVIEWED");
+        // Processed inside the window.
+        notify::insert_adt(&mut tx, sealer, &key("RECENT"), "ack-recent", None, recent)
+            .await
+            .expect("insert");
+        kept.push("RECENT");
+        tx.commit().await.expect("commit");
+        let mut conn = h.conn().await.expect("conn");
+        sqlx::query("UPDATE adt_messages SET state = 'corrupt' WHERE id = $1")
+            .bind(corrupt)
+            .execute(&mut *conn)
+            .await
+            .expect("park");
+        sqlx::query(
+            "INSERT INTO match_reviews (adt_id, roster_entry_id, score, created_at, status) VALUES ($1, 1, '0.8', $2, 'open')",
+        )
+        .bind(reviewed)
+        .bind(old)
+        .execute(&mut *conn)
+        .await
+        .expect("review");
+        assert!(pending > 0);
+        drop(conn);
+
+        let deleted = h.purge_adt_keys("test").await.expect("purge");
+        assert_eq!(deleted, 1_200, "{}", env.engine);
+        let mut conn = h.conn().await.expect("conn");
+        for c in ["OLD0", "OLD599", "OLD1199"] {
+            let ack = notify::stored_ack(&mut conn, &key(c)).await.expect("ack");
+            assert_eq!(ack, None, "{c} on {}", env.engine);
+        }
+        for c in kept {
+            let ack = notify::stored_ack(&mut conn, &key(c)).await.expect("ack");
+            assert!(ack.is_some(), "{c} kept on {}", env.engine);
+        }
+        let audited: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'adt.purge' AND detail LIKE '1200 keys%'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("audit");
+        assert_eq!(audited, 1, "{}", env.engine);
+        drop(conn);
+        // Nothing left to delete: no second audit entry.
+        assert_eq!(h.purge_adt_keys("test").await.expect("purge"), 0);
+        // The sweep reads no further than the first batch that reaches the
+        // cut-off (ids follow arrival), so a day's sweep never reads the
+        // whole table: old rows stored after a batch of recent ones wait
+        // for the recent ones to age out.
+        let mut tx = h.store.begin().await.expect("begin");
+        for i in 0..600 {
+            let c = format!("NEW{i}");
+            notify::insert_adt(&mut tx, sealer, &key(&c), "a", None, recent)
+                .await
+                .expect("insert");
+        }
+        notify::insert_adt(&mut tx, sealer, &key("LATE"), "a", None, old)
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        assert_eq!(h.purge_adt_keys("test").await.expect("purge"), 0);
+        env.clock.advance(120);
+        assert_eq!(h.purge_adt_keys("test").await.expect("purge"), 602);
+    }
+}
