@@ -340,14 +340,31 @@ fn identifiers(field: Option<crate::hl7::Field<'_>>) -> Vec<(String, String)> {
                 .map(|s| s.text().trim().to_string())
                 .filter(|s| !s.is_empty() && s != "\"\"")
         };
-        let authority = hd(1).or_else(|| hd(2)).unwrap_or_default();
         let named = !value.is_empty() && value != "\"\"";
-        let id = (value, authority);
-        if named && !placeholder_identifier(&id.0, &id.1) && !out.contains(&id) {
-            out.push(id);
+        for authority in authorities(hd(1), hd(2)) {
+            let id = (value.clone(), authority);
+            if named && !placeholder_identifier(&id.0, &id.1) && !out.contains(&id) {
+                out.push(id);
+            }
         }
     }
     out
+}
+
+/// The names an identifier's assigning authority goes by, for matching: its
+/// HD.1 (namespace id) and its HD.2 (universal id, an OID), either alone
+/// when the other is empty or both the same, the namespace first. **Both**
+/// name the same authority (HL7 v2 §2.A.33), and a roster or an opt-out
+/// may give either: an opt-out recorded by OID must hold for a feed that
+/// sends `M1^^^NORTH&2.16.1&ISO`, which read by HD.1 alone it did not (the
+/// patient was then only found by demographics, if at all). One empty name
+/// when both are empty.
+fn authorities(hd1: Option<String>, hd2: Option<String>) -> Vec<String> {
+    match (hd1, hd2) {
+        (Some(a), Some(b)) if !a.eq_ignore_ascii_case(&b) => vec![a, b],
+        (Some(a), _) | (None, Some(a)) => vec![a],
+        (None, None) => vec![String::new()],
+    }
 }
 
 /// CX.4 of PID-3's `n`th repetition: the HD's namespace id, else its
@@ -548,9 +565,12 @@ fn patient(msg: &Message) -> StoredPatient {
             }
             continue;
         };
-        let id = (value, cx_authority(msg, n));
-        if !identifiers.contains(&id) {
-            identifiers.push(id);
+        let hd = |k: usize| opt(msg, &format!("PID-3[{n}].4.{k}"));
+        for authority in authorities(hd(1), hd(2)) {
+            let id = (value.clone(), authority);
+            if !identifiers.contains(&id) {
+                identifiers.push(id);
+            }
         }
     }
     let phone = phone_digits(&valued(msg, "PID-13.1"));
@@ -1406,8 +1426,8 @@ MRG|X1^^^NORTH\r",
         let oid = "2.16.840.1.113883.19.5";
         assert_eq!(
             e.patient.identifiers,
-            [id("M1", oid), id("M2", "NORTH")],
-            "HD.1, else HD.2"
+            [id("M1", oid), id("M2", "NORTH"), id("M2", "2.16.1")],
+            "HD.1 and HD.2, for matching"
         );
         assert_eq!(e.medical_record, Some(id("M1", oid)));
         assert_eq!(e.shown_identifiers, [id("M1", oid), id("M2", "NORTH")]);

@@ -568,3 +568,43 @@ async fn a_renumbered_visit_keeps_what_was_alerted_about_it() {
     );
     a.stop().await;
 }
+
+/// An assigning authority sent as both its namespace and its OID
+/// (`R1^^^NORTH&2.16.840.1.113883.19.5&ISO`) is known by either: a roster
+/// entry given by the OID matches it by identifier (Ana, whose birth date
+/// the hospital has wrong, so demographics alone would not), and an
+/// opt-out recorded by the OID holds for it (Sam, rostered by the
+/// namespace). Read by HD.1 alone, Ana got no alert and Sam got one
+/// despite his opt-out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_authority_sent_by_namespace_and_oid_is_known_by_either() {
+    let mut a = Node::new("a.test", false, None).await;
+    a.address("carol").await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let oid = "2.16.840.1.113883.19.5";
+    roster(
+        &a,
+        "carol@a.test",
+        &format!(
+            "R1,{oid},Rivera,Ana,1970-01-01,F,06110,,,\nR2,NORTH,Stone,Sam,1971-02-02,M,06111,,,\n"
+        ),
+    );
+    opt_out(&a, "R2", oid);
+    let ana = format!(
+        "PID|1||R1^^^NORTH&{oid}&ISO^MR||Rivera^Ana||19710312|F|||1 Main St^^Hartford^CT^06120\r\
+         PV1|1|E|ED^1^1^NORTHHOSP||||||||||||||||VR1"
+    );
+    let sam = format!(
+        "PID|1||R2^^^NORTH&{oid}&ISO^MR||Stone^Sam||19710202|M|||2 Main St^^Hartford^CT^06111\r\
+         PV1|1|E|ED^1^1^NORTHHOSP||||||||||||||||VS1"
+    );
+    let carol = [("carol@a.test".to_string(), "ed".to_string())];
+    assert_eq!(ack_code(&a, &hl7("H1", "A04", &ana)).await.0, "AA");
+    drained(&a).await;
+    assert_eq!(sent(&a).await, carol, "Ana, matched by her identifier");
+    assert_eq!(ack_code(&a, &hl7("H2", "A04", &sam)).await.0, "AA");
+    drained(&a).await;
+    assert_eq!(sent(&a).await, carol, "Sam opted out");
+    a.stop().await;
+}
