@@ -380,9 +380,10 @@ pub struct NotifyConfig {
     pub roster_archive_days: u32,
     /// Identical alerts within this window are sent once, seconds.
     pub dedup_window_secs: u64,
-    /// A processed ADT message's dedup key (MSH-3, MSH-4, MSH-10) and the
-    /// ACK it got are kept this many days, so a resend within them gets the
-    /// same ACK and is not processed again; 0 keeps them for ever.
+    /// An ADT message's dedup key (MSH-3, MSH-4, MSH-10) and the ACK it got
+    /// are kept, once it is processed, this many days from its receipt, so a
+    /// resend within them gets the same ACK and is not processed again; 0
+    /// keeps them for ever.
     pub adt_retention_days: u32,
     /// When the daily digest goes out, `HH:MM` UTC.
     pub digest_time: String,

@@ -168,13 +168,13 @@ pub async fn run(
         let n = notifier.clone();
         metrics.live(
             "hisp_mllp_intake_pending",
-            "ADT messages received over MLLP and waiting for their commit (and ACK).",
+            "ADT messages received over MLLP and waiting for a commit turn (not those in the commit under way).",
             move || i64::try_from(n.intake_pending()).unwrap_or(i64::MAX),
         );
         let store = hisp.store.clone();
         metrics.live(
             "hisp_store_writers_queued",
-            "Write transactions waiting for the store's writer turn.",
+            "Write transactions in the queue for SQLite's one writer (0 on PostgreSQL).",
             move || i64::try_from(store.writers_queued()).unwrap_or(i64::MAX),
         );
     }

@@ -322,46 +322,62 @@ pub struct Merge {
 /// thousands of repetitions from costing a merge per pair.
 pub const MAX_IDENTIFIERS: usize = 20;
 
-/// Each CX of `field` that names someone: (CX.1, its assigning authority
-/// ([`cx_authority`])), placeholders left out (`mpi::placeholder_identifier`),
-/// each once, the first [`MAX_IDENTIFIERS`] repetitions.
-fn identifiers(field: Option<crate::hl7::Field<'_>>) -> Vec<(String, String)> {
+/// Each CX of `field` that names someone, as the names it goes by for
+/// matching: (CX.1, each of its assigning authority's names
+/// ([`authorities`])), one group per repetition, placeholders left out
+/// (`mpi::placeholder_identifier`), each identifier once, the first
+/// [`MAX_IDENTIFIERS`] repetitions.
+fn identifiers(field: Option<crate::hl7::Field<'_>>) -> Vec<Vec<(String, String)>> {
     let Some(field) = field else {
         return Vec::new();
     };
-    let mut out: Vec<(String, String)> = Vec::new();
+    let mut out: Vec<Vec<(String, String)>> = Vec::new();
     for r in field.repetitions().take(MAX_IDENTIFIERS) {
         let Some(value) = r.component(1).map(|c| c.text().trim().to_string()) else {
             continue;
         };
+        if value.is_empty() || value == "\"\"" {
+            continue;
+        }
         let hd = |n: usize| {
             r.component(4)
                 .and_then(|c| c.subcomponent(n))
                 .map(|s| s.text().trim().to_string())
                 .filter(|s| !s.is_empty() && s != "\"\"")
         };
-        let named = !value.is_empty() && value != "\"\"";
-        for authority in authorities(hd(1), hd(2)) {
+        let mut forms = Vec::new();
+        for authority in authorities(hd(1), hd(2), hd(3).as_deref()) {
             let id = (value.clone(), authority);
-            if named && !placeholder_identifier(&id.0, &id.1) && !out.contains(&id) {
-                out.push(id);
+            let seen = out.iter().flatten().any(|o| *o == id);
+            if !placeholder_identifier(&id.0, &id.1) && !seen && !forms.contains(&id) {
+                forms.push(id);
             }
+        }
+        if !forms.is_empty() {
+            out.push(forms);
         }
     }
     out
 }
 
 /// The names an identifier's assigning authority goes by, for matching: its
-/// HD.1 (namespace id) and its HD.2 (universal id, an OID), either alone
-/// when the other is empty or both the same, the namespace first. **Both**
-/// name the same authority (HL7 v2 §2.A.33), and a roster or an opt-out
-/// may give either: an opt-out recorded by OID must hold for a feed that
-/// sends `M1^^^NORTH&2.16.1&ISO`, which read by HD.1 alone it did not (the
-/// patient was then only found by demographics, if at all). One empty name
-/// when both are empty.
-fn authorities(hd1: Option<String>, hd2: Option<String>) -> Vec<String> {
+/// HD.1 (namespace id), else its HD.2 (universal id); and, when both are
+/// given and HD.2 is an ISO OID (HD.3 `ISO`, digits and dots), the OID as
+/// well, after the namespace. Both then name the same authority (HL7 v2
+/// §2.A.33), and a roster or an opt-out may give either: an opt-out
+/// recorded by OID must hold for a feed that sends `M1^^^NORTH&2.16.1&ISO`,
+/// which read by HD.1 alone it did not (the patient was then only found by
+/// demographics, if at all). A local HD.2 (`NORTH&1&L`) is not added: `1`
+/// could as well be another feed's namespace. One empty name when both are
+/// empty.
+fn authorities(hd1: Option<String>, hd2: Option<String>, hd3: Option<&str>) -> Vec<String> {
+    let iso_oid = |b: &str| {
+        hd3.is_some_and(|t| t.eq_ignore_ascii_case("ISO"))
+            && b.contains('.')
+            && b.bytes().all(|c| c.is_ascii_digit() || c == b'.')
+    };
     match (hd1, hd2) {
-        (Some(a), Some(b)) if !a.eq_ignore_ascii_case(&b) => vec![a, b],
+        (Some(a), Some(b)) if iso_oid(&b) && !a.eq_ignore_ascii_case(&b) => vec![a, b],
         (Some(a), _) | (None, Some(a)) => vec![a],
         (None, None) => vec![String::new()],
     }
@@ -404,19 +420,36 @@ pub const MAX_MERGES: usize = 100;
 fn merges(msg: &Message) -> Vec<Merge> {
     let mut out: Vec<Merge> = Vec::new();
     let mut group = Vec::new();
+    let same = |a: &str, b: &str| !a.is_empty() && a.eq_ignore_ascii_case(b);
     for seg in msg.segments() {
         if seg.is("PID") {
             group = identifiers(seg.field(3));
         } else if seg.is("MRG") {
             for retired in identifiers(seg.field(1)) {
-                let authority = &retired.1;
-                let same = group
+                // The surviving identifier is the one whose authority goes by
+                // any name the retired one's does (else the first); each name
+                // of the retired one then maps to the survivor's form under
+                // the same name, else its first.
+                let survivor = group
                     .iter()
-                    .find(|(_, a)| !authority.is_empty() && a.eq_ignore_ascii_case(authority));
-                if let Some(survivor) = same.or(group.first()) {
+                    .find(|forms| {
+                        forms
+                            .iter()
+                            .any(|(_, a)| retired.iter().any(|(_, r)| same(a, r)))
+                    })
+                    .or(group.first());
+                let Some(survivor) = survivor else { continue };
+                for form in retired {
+                    let Some(to) = survivor
+                        .iter()
+                        .find(|(_, a)| same(a, &form.1))
+                        .or(survivor.first())
+                    else {
+                        continue;
+                    };
                     let merge = Merge {
-                        retired,
-                        survivor: survivor.clone(),
+                        retired: form,
+                        survivor: to.clone(),
                     };
                     if !out.contains(&merge) {
                         out.push(merge);
@@ -566,7 +599,7 @@ fn patient(msg: &Message) -> StoredPatient {
             continue;
         };
         let hd = |k: usize| opt(msg, &format!("PID-3[{n}].4.{k}"));
-        for authority in authorities(hd(1), hd(2)) {
+        for authority in authorities(hd(1), hd(2), hd(3).as_deref()) {
             let id = (value.clone(), authority);
             if !identifiers.contains(&id) {
                 identifiers.push(id);
@@ -1438,6 +1471,58 @@ MRG|X1^^^NORTH\r",
                 retired: id("OLD1", oid),
                 survivor: id("M1", oid),
             }]
+        );
+    }
+
+    #[test]
+    fn only_an_iso_oid_is_a_second_name_of_the_authority() {
+        let ids = |pid3: &str| {
+            read_text(&format!(
+                "MSH|^~\\&|EPIC|NORTH|HISP|HISP|2026||ADT^A04|C1|P|2.5.1\r\
+                 PID|1||{pid3}||Doe^Jane\rPV1|1|E\r"
+            ))
+            .expect("event")
+            .patient
+            .identifiers
+        };
+        let id = |v: &str, a: &str| (v.to_string(), a.to_string());
+        assert_eq!(ids("M1^^^NORTH&1&L"), [id("M1", "NORTH")], "a local HD.2");
+        assert_eq!(ids("M1^^^NORTH&2.16.1"), [id("M1", "NORTH")], "no HD.3");
+        assert_eq!(ids("M1^^^NORTH&urn:x&URI"), [id("M1", "NORTH")]);
+        assert_eq!(
+            ids("M1^^^NORTH&2.16.1&iso"),
+            [id("M1", "NORTH"), id("M1", "2.16.1")]
+        );
+        assert_eq!(ids("M1^^^&2.16.1&ISO"), [id("M1", "2.16.1")]);
+        assert_eq!(
+            ids("M1^^^&LOCAL&L"),
+            [id("M1", "LOCAL")],
+            "HD.2 alone, as before"
+        );
+    }
+
+    #[test]
+    fn a_retired_identifier_known_by_two_names_merges_into_the_survivor_of_either() {
+        let e = read_text(
+            "MSH|^~\\&|EPIC|NORTH|HISP|HISP|2026||ADT^A40|C1|P|2.5.1\r\
+             PID|1||E7^^^EPI~M1^^^NORTH||Doe^Jane\r\
+             MRG|X1^^^NORTH&2.16.1&ISO\r",
+        )
+        .expect("event");
+        let id = |v: &str, a: &str| (v.to_string(), a.to_string());
+        assert_eq!(
+            e.merged,
+            [
+                Merge {
+                    retired: id("X1", "NORTH"),
+                    survivor: id("M1", "NORTH"),
+                },
+                Merge {
+                    retired: id("X1", "2.16.1"),
+                    survivor: id("M1", "NORTH"),
+                },
+            ],
+            "not the other authority's E7"
         );
     }
 

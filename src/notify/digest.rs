@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use super::Notifier;
 use super::process::{OPT_OUT, Snapshot};
+use super::retention::PURGE_STEPS;
 use crate::direct::DirectAddress;
 use crate::direct::compose::{self, CRLF};
 use crate::ops::OpsError;
@@ -300,9 +301,11 @@ fn render(
 
 /// Send digests when due, and once a day delete archived roster entries
 /// and old ADT dedup keys, until `stop` flips (checked every 30 seconds).
+/// A backlog of keys is deleted a slice per turn of the loop
+/// (`retention::PURGE_STEPS`), so digests and a shutdown never wait long.
 pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
     let time = n.gw.hisp.config.notify.digest_time.clone();
-    let mut purged_on = None;
+    let (mut rosters_on, mut keys_on) = (None, None);
     loop {
         let now = n.gw.hisp.now();
         if let Some(due) = last_due(now, &time)
@@ -311,12 +314,17 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
             tracing::warn!(error = %e, "cannot send daily digests");
         }
         let today = now.div_euclid(86_400);
-        if purged_on != Some(today) {
-            match purge(&n).await {
-                Ok(()) => purged_on = Some(today),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot delete archived roster entries or old ADT keys")
-                }
+        if rosters_on != Some(today) {
+            match purge_rosters(&n).await {
+                Ok(()) => rosters_on = Some(today),
+                Err(e) => tracing::warn!(error = %e, "cannot delete archived roster entries"),
+            }
+        }
+        if keys_on != Some(today) {
+            match n.gw.hisp.purge_adt_keys("notify", PURGE_STEPS).await {
+                Ok(p) if p.done => keys_on = Some(today),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot delete old ADT dedup keys"),
             }
         }
         tokio::select! {
@@ -326,14 +334,12 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Delete archived roster entries (`Hisp::purge_archived_rosters`) and
-/// old ADT dedup keys (`Hisp::purge_adt_keys`).
-async fn purge(n: &Notifier) -> Result<(), OpsError> {
+/// Delete archived roster entries (`Hisp::purge_archived_rosters`).
+async fn purge_rosters(n: &Notifier) -> Result<(), OpsError> {
     let hisp = &n.gw.hisp;
     let mut tx = hisp.store.begin().await?;
     hisp.purge_archived_rosters(&mut tx, "notify").await?;
     tx.commit().await?;
-    hisp.purge_adt_keys("notify").await?;
     Ok(())
 }
 

@@ -14,7 +14,7 @@ pub mod mllp;
 pub mod mpi;
 mod opt_out;
 pub mod process;
-mod retention;
+pub mod retention;
 pub mod review;
 pub mod roster;
 pub mod roster_csv;
@@ -50,8 +50,9 @@ impl Notifier {
         }
     }
 
-    /// ADT messages received over MLLP and not yet committed (nor ACKed):
-    /// the `hisp_mllp_intake_pending` gauge.
+    /// ADT messages received over MLLP and waiting for a commit turn (those
+    /// taken into the commit under way are no longer counted): the
+    /// `hisp_mllp_intake_pending` gauge.
     pub fn intake_pending(&self) -> usize {
         self.intake.len()
     }

@@ -677,12 +677,14 @@ async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engin
 }
 
 /// `[notify] adt_retention_days` (30): the daily sweep deletes the dedup keys
-/// of messages processed before the cut-off, in batches of 500 by id, and
-/// keeps every message not yet processed, parked as corrupt, under an open
-/// review, or received since. A purged key no longer answers a resend with
-/// the stored ACK; a kept one does.
+/// of processed messages received before the cut-off, in batches of 500 by
+/// id and at most so many batches a call, and keeps every message not yet
+/// processed, parked as corrupt, under an open or confirming review, or
+/// received since. A purged key no longer answers a resend with the stored
+/// ACK; a kept one does. Each call audits its count.
 #[tokio::test]
 async fn old_adt_dedup_keys_are_purged_in_batches_on_every_engine() {
+    use hisp::notify::retention::{AdtPurge, PURGE_STEPS};
     use hisp::store::notify::{self, AdtKey};
     for env in envs().await {
         let h = &env.hisp;
@@ -721,6 +723,10 @@ async fn old_adt_dedup_keys_are_purged_in_batches_on_every_engine() {
             .await
             .expect("insert");
         kept.push("REVIEWED");
+        let confirming = notify::insert_adt(&mut tx, sealer, &key("CONFIRMING"), "a", None, old)
+            .await
+            .expect("insert");
+        kept.push("CONFIRMING");
         // Processed inside the window.
         notify::insert_adt(&mut tx, sealer, &key("RECENT"), "ack-recent", None, recent)
             .await
@@ -733,19 +739,41 @@ async fn old_adt_dedup_keys_are_purged_in_batches_on_every_engine() {
             .execute(&mut *conn)
             .await
             .expect("park");
-        sqlx::query(
-            "INSERT INTO match_reviews (adt_id, roster_entry_id, score, created_at, status) VALUES ($1, 1, '0.8', $2, 'open')",
-        )
-        .bind(reviewed)
-        .bind(old)
-        .execute(&mut *conn)
-        .await
-        .expect("review");
+        for (adt, status) in [(reviewed, "open"), (confirming, "confirming")] {
+            sqlx::query(
+                "INSERT INTO match_reviews (adt_id, roster_entry_id, score, created_at, status) VALUES ($1, 1, '0.8', $2, $3)",
+            )
+            .bind(adt)
+            .bind(old)
+            .bind(status)
+            .execute(&mut *conn)
+            .await
+            .expect("review");
+        }
         assert!(pending > 0);
         drop(conn);
 
-        let deleted = h.purge_adt_keys("test").await.expect("purge");
-        assert_eq!(deleted, 1_200, "{}", env.engine);
+        // Two batches a call: the first call stops with 200 left.
+        let first = h.purge_adt_keys("test", 2).await.expect("purge");
+        assert_eq!(
+            first,
+            AdtPurge {
+                deleted: 1_000,
+                done: false
+            },
+            "{}",
+            env.engine
+        );
+        let second = h.purge_adt_keys("test", PURGE_STEPS).await.expect("purge");
+        assert_eq!(
+            second,
+            AdtPurge {
+                deleted: 200,
+                done: true
+            },
+            "{}",
+            env.engine
+        );
         let mut conn = h.conn().await.expect("conn");
         for c in ["OLD0", "OLD599", "OLD1199"] {
             let ack = notify::stored_ack(&mut conn, &key(c)).await.expect("ack");
@@ -755,16 +783,25 @@ async fn old_adt_dedup_keys_are_purged_in_batches_on_every_engine() {
             let ack = notify::stored_ack(&mut conn, &key(c)).await.expect("ack");
             assert!(ack.is_some(), "{c} kept on {}", env.engine);
         }
-        let audited: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'adt.purge' AND detail LIKE '1200 keys%'",
+        let audited: Vec<String> = sqlx::query_scalar(
+            "SELECT detail FROM audit_log WHERE action = 'adt.purge' ORDER BY seq",
         )
-        .fetch_one(&mut *conn)
+        .fetch_all(&mut *conn)
         .await
         .expect("audit");
-        assert_eq!(audited, 1, "{}", env.engine);
+        assert_eq!(
+            audited,
+            [
+                "1000 keys of processed messages received over 30 days ago deleted",
+                "200 keys of processed messages received over 30 days ago deleted"
+            ],
+            "{}",
+            env.engine
+        );
         drop(conn);
-        // Nothing left to delete: no second audit entry.
-        assert_eq!(h.purge_adt_keys("test").await.expect("purge"), 0);
+        // Nothing left to delete: no audit entry.
+        let purge = || h.purge_adt_keys("test", PURGE_STEPS);
+        assert_eq!(purge().await.expect("purge").deleted, 0);
         // The sweep reads no further than the first batch that reaches the
         // cut-off (ids follow arrival), so a day's sweep never reads the
         // whole table: old rows stored after a batch of recent ones wait
@@ -780,8 +817,8 @@ async fn old_adt_dedup_keys_are_purged_in_batches_on_every_engine() {
             .await
             .expect("insert");
         tx.commit().await.expect("commit");
-        assert_eq!(h.purge_adt_keys("test").await.expect("purge"), 0);
+        assert_eq!(purge().await.expect("purge").deleted, 0);
         env.clock.advance(120);
-        assert_eq!(h.purge_adt_keys("test").await.expect("purge"), 602);
+        assert_eq!(purge().await.expect("purge").deleted, 602);
     }
 }
