@@ -470,7 +470,7 @@ impl Config {
         };
         let mut table: toml::Table = text
             .parse()
-            .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
+            .map_err(|e: toml::de::Error| invalid(one_line(&e, text)))?;
         refuse_inline_secrets(&table)?;
         for (var, value) in env {
             apply_override(&mut table, var, value)?;
@@ -769,6 +769,24 @@ mod tests {
         let err = parse("", &[("HISP_HTTP_LISTN", "1.2.3.4:5")]).expect_err("env typo");
         assert!(err.to_string().contains("HISP_HTTP_LISTN"), "{err}");
         assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    /// A syntax error is one line naming the line, as a schema error is;
+    /// before, it was the TOML crate's multi-line report with a caret
+    /// (found by the `config` fuzz target).
+    #[test]
+    fn a_syntax_error_is_one_line() {
+        for (text, needle) in [
+            ("\0", "line 1"),
+            (" x\n", "line 1 `x`"),
+            ("[server]\nhostname = \"a\nb\"\n", "line 3"),
+            ("[http]\nlisten = \n", "line 2 `listen =`"),
+        ] {
+            let err = parse(text, &[]).expect_err("syntax").to_string();
+            assert!(!err.contains('\n'), "{text:?}: {err}");
+            assert!(err.contains(needle), "{text:?}: {err}");
+            assert!(err.starts_with("hisp.toml"), "{err}");
+        }
     }
 
     #[test]
