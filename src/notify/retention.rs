@@ -44,35 +44,31 @@ impl Hisp {
         let before = self.now().saturating_sub(days * 86_400);
         let (mut after, mut deleted, mut steps) = (0, 0, 0);
         loop {
-            let mut tx = match self.store.begin().await {
-                Ok(tx) => tx,
-                Err(e) => return self.purge_failed(actor, days, deleted, e.into()).await,
-            };
-            let step = match notify::purge_adt_keys_step(&mut tx, before, after).await {
+            let last = |step: &notify::PurgeStep| !step.more || steps + 1 >= max_steps;
+            // One step in its own transaction; on failure the transaction
+            // is dropped (rolled back, the writer freed) before the audit.
+            let result: Result<notify::PurgeStep, OpsError> = async {
+                let mut tx = self.store.begin().await?;
+                let step = notify::purge_adt_keys_step(&mut tx, before, after).await?;
+                let total = deleted + step.deleted;
+                if last(&step) && total > 0 {
+                    let detail = purge_detail(total, days);
+                    self.audit(&mut tx, actor, "adt.purge", "adt_messages", &detail)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(step)
+            }
+            .await;
+            let step = match result {
                 Ok(step) => step,
-                Err(e) => {
-                    drop(tx);
-                    return self.purge_failed(actor, days, deleted, e.into()).await;
-                }
+                Err(e) => return self.purge_failed(actor, days, deleted, e).await,
             };
+            let done = last(&step);
             steps += 1;
-            let last = !step.more || steps >= max_steps;
-            if last && deleted + step.deleted > 0 {
-                let detail = purge_detail(deleted + step.deleted, days);
-                if let Err(e) = self
-                    .audit(&mut tx, actor, "adt.purge", "adt_messages", &detail)
-                    .await
-                {
-                    drop(tx);
-                    return self.purge_failed(actor, days, deleted, e).await;
-                }
-            }
-            if let Err(e) = tx.commit().await {
-                return self.purge_failed(actor, days, deleted, e.into()).await;
-            }
             deleted += step.deleted;
             after = step.last_id;
-            if last {
+            if done {
                 return Ok(AdtPurge {
                     deleted,
                     done: !step.more,
