@@ -387,16 +387,11 @@ impl Notifier {
         // transaction takes: one that already wrote (and on PostgreSQL
         // holds encounter rows) commits first, so that two nodes' batches
         // cannot each hold what the other waits for.
-        if early.is_some() && !batch.counter_held {
-            if batch.tx.is_some() {
-                batch.flush(&self.gw).await?;
-            }
-            let hisp = &self.gw.hisp;
-            let conn = batch.conn(hisp).await?;
-            if snap.generation != Some(notify::generation_held(conn, hisp.store.engine()).await?) {
-                return Ok(Done::Again);
-            }
-            batch.counter_held = true;
+        if early.is_some()
+            && let Some(held) = batch.hold_counter(&self.gw).await?
+            && snap.generation != Some(held)
+        {
+            return Ok(Done::Again);
         }
         let (change, enc) = self.advance(batch, &ev).await?;
         let enc_id = enc.new.id;
@@ -1022,6 +1017,14 @@ impl Notifier {
             let done = Done::Quiet("nothing to merge");
             return finish(batch, row, "merge without MRG-1 or PID-3", done);
         }
+        // A merge bumps the change counter: taken as the transaction's
+        // first lock, as for an alert filed ahead, so a batch holding
+        // encounter rows commits them before it waits for the counter.
+        // Before, on PostgreSQL, a batch that had saved an encounter bumped
+        // the counter at the merge: another node's batch holding the
+        // counter and waiting for that encounter deadlocked with it, and
+        // one of them was rolled back and retried.
+        batch.hold_counter(&self.gw).await?;
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let sealer = hisp.store.sealer();
@@ -1716,6 +1719,26 @@ impl Batch {
             None => hisp.store.begin().await?,
         };
         Ok(&mut **self.tx.insert(tx))
+    }
+
+    /// Take the change counter (`generation_held`) as the transaction's
+    /// first lock, committing first what the batch already wrote: on
+    /// PostgreSQL a batch holding encounter rows must not wait for the
+    /// counter, which another node's batch may hold while it waits for one
+    /// of those rows. The counter as read when this call took it; `None`
+    /// when the transaction held it already.
+    async fn hold_counter(&mut self, gw: &crate::smtp::Gateway) -> Result<Option<i64>, OpsError> {
+        if self.counter_held {
+            return Ok(None);
+        }
+        if self.tx.is_some() {
+            self.flush(gw).await?;
+        }
+        let hisp = &gw.hisp;
+        let conn = self.conn(hisp).await?;
+        let held = notify::generation_held(conn, hisp.store.engine()).await?;
+        self.counter_held = true;
+        Ok(Some(held))
     }
 
     /// Commit what the batch holds, the rows' completions with it.

@@ -224,3 +224,105 @@ async fn two_imports_of_one_roster_at_once_add_no_twins_on_postgres() {
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out).expect("json");
     assert_eq!(rows.len(), 2, "twins added: {out}");
 }
+
+/// A merge and an encounter in one batch on PostgreSQL: the merge bumps the
+/// change counter, which another node's batch may hold while it waits for
+/// that encounter. The batch must commit its encounter before it waits for
+/// the counter, or the two deadlock and one is rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_merge_waits_for_the_counter_holding_no_encounter_on_postgres() {
+    let Some(a) = carols_node().await else {
+        return;
+    };
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let report = roster(
+        &a,
+        "carol@a.test",
+        "M1,NORTH,Moe,Mia,1971-01-01,F,06101,,,\n\
+         M2,NORTH,Moe,Max,1972-02-02,M,06101,,,\n",
+    );
+    assert!(report.contains("2 applied"), "{report}");
+    let max = "PID|1||M2^^^NORTH^MR||Moe^Max||19720202|M";
+    let msg = adt("MRG0", "A01", "NORTHHOSP", "I", "VM2", max);
+    assert_eq!(ack_code(&a, &msg).await.0, "AA");
+    drained(&a).await;
+    assert_eq!(alerts(&a).await.len(), 1, "Max's admission");
+
+    // Another node's batch holds the counter. An update of Max's stay and
+    // Mia's merge reach the worker in one claim (committed together).
+    let held = hold(&a).await;
+    let update = adt("MRG1", "A08", "NORTHHOSP", "I", "VM2", max);
+    let merge = "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20261122070000||ADT^A40^ADT_A39|MRG2|P|2.5.1\r\
+                 EVN|A40|20261122070000\rPID|1||M9^^^NORTH^MR||Moe^Mia\rMRG|M1^^^NORTH\r";
+    let mut tx = a.hisp.store.begin().await.expect("begin");
+    for (control, raw) in [("MRG1", update), ("MRG2", merge.as_bytes().to_vec())] {
+        let key = hisp::store::notify::AdtKey {
+            app: "EPIC",
+            facility: "NORTHHOSP",
+            control_id: control,
+        };
+        let now = a.hisp.now();
+        hisp::store::notify::insert_adt(
+            &mut tx,
+            a.hisp.store.sealer(),
+            &key,
+            "ack",
+            Some(&raw),
+            now,
+        )
+        .await
+        .expect("insert");
+    }
+    tx.commit().await.expect("commit both");
+    wait_for(
+        60,
+        "the worker waiting for the counter at the merge",
+        || async {
+            let mut conn = a.hisp.conn().await.expect("conn");
+            let waiting: i64 = sqlx::Row::get(
+                &sqlx::query(
+                    "SELECT COUNT(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock' \
+                 AND query LIKE '%notify_generation%'",
+                )
+                .fetch_one(&mut *conn)
+                .await
+                .expect("pg_stat_activity"),
+                0,
+            );
+            (waiting == 1).then_some(())
+        },
+    )
+    .await;
+    // The other node's batch now wants Max's encounter: it is free (the
+    // A08 was committed before the wait), where before the worker held it
+    // while waiting for the counter, a deadlock.
+    let mut other = a.hisp.store.begin().await.expect("begin");
+    let locked = sqlx::query("SELECT id FROM encounters WHERE visit = 'VM2' FOR UPDATE NOWAIT")
+        .fetch_all(&mut *other)
+        .await;
+    let rows = locked.expect("Max's encounter held by a batch waiting for the counter");
+    assert_eq!(rows.len(), 1, "Max's encounter");
+    other.rollback().await.expect("let go of the encounter");
+    held.rollback().await.expect("let go of the counter");
+    drained(&a).await;
+
+    // Each row went through on its first attempt (a claim counts one), and
+    // Mia is M9 now.
+    let mut conn = a.hisp.conn().await.expect("conn");
+    let attempts: i64 = sqlx::Row::get(
+        &sqlx::query("SELECT MAX(attempts) FROM adt_messages")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("attempts"),
+        0,
+    );
+    assert_eq!(attempts, 1, "a row failed and was retried");
+    let out = harness::ok(&a.cli(&["roster", "list", "--json"]));
+    assert!(out.contains("M9") && !out.contains("\"M1\""), "{out}");
+    assert_eq!(
+        alerts(&a).await.len(),
+        1,
+        "the A08 and the merge alert no one"
+    );
+}
