@@ -2,7 +2,8 @@
 //! A parsed message is walked to every subcomponent through the public
 //! views (each one a slice of its segment), every value's escapes are
 //! decoded, and the ACK built from its header reads back with the right
-//! MSA-1. Sensitive-content redaction of the raw bytes gives an ADT that
+//! MSA-1; what does not parse gets an AE naming its MSH-10 as far as MSH-1
+//! cuts it out. Sensitive-content redaction of the raw bytes gives an ADT that
 //! parses, reads as the redacted event and leaves nothing to withhold.
 #![no_main]
 
@@ -11,6 +12,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(msg) = hl7::parse(data) else {
+        unparsed_ack(data);
         return;
     };
     let _ = (msg.separators().encoding_chars(), msg.is_latin1());
@@ -72,6 +74,18 @@ fn walk(msg: &Message<'_>, seg: Segment<'_>) {
             .repetition(2)
             .and_then(|r| r.component(2))
             .and_then(|c| c.subcomponent(2));
+    }
+}
+
+/// The AE for what does not parse reads back, naming the message by the
+/// MSH-10 that MSH-1 alone cuts out.
+fn unparsed_ack(data: &[u8]) {
+    let header = hl7::Header::of_unparsed(data);
+    let ack = hl7::build_ack(&header, AckCode::AE, None, "A1", 0);
+    let (msa1, msa2) = hl7::parse_ack(ack.as_bytes()).expect("our own AE must parse");
+    assert_eq!(msa1, "AE");
+    if header.control_id.chars().count() <= 20 {
+        assert_eq!(msa2, header.control_id, "MSA-2 is not the MSH-10 cut out");
     }
 }
 

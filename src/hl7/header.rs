@@ -163,6 +163,64 @@ pub enum AckKind {
 }
 
 impl Header {
+    /// What an ACK can still echo of a message [`super::parse`] refused for
+    /// its encoding characters (MSH-2): MSH-10, as MSA-2, and MSH-12.1, the
+    /// ACK's version, cut at MSH-1 alone; MSH-3 and MSH-4's leading name
+    /// (letters, digits, ` ._-`), so the ACK is addressed back. Nothing is
+    /// split further or unescaped, MSH-2 being unusable. Empty when there
+    /// is no MSH with a usable MSH-1. An engine matches an ACK to its
+    /// message by MSA-2: with it empty, the AE answers nothing it sent, and
+    /// it may send the message again and again.
+    pub fn of_unparsed(bytes: &[u8]) -> Header {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let (text, latin1) = match std::str::from_utf8(bytes) {
+            Ok(s) => (std::borrow::Cow::Borrowed(s), false),
+            Err(_) => (bytes.iter().map(|&b| char::from(b)).collect(), true),
+        };
+        let first = text
+            .split(['\r', '\n'])
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        let Some(rest) = first.strip_prefix("MSH") else {
+            return Header::default();
+        };
+        let Some(sep) = rest
+            .chars()
+            .next()
+            .filter(|c| c.is_ascii_graphic() && !c.is_ascii_alphanumeric())
+        else {
+            return Header::default();
+        };
+        // MSH-n is the (n-1)th piece: MSH-1 is the separator itself.
+        let fields: Vec<&str> = rest[1..].split(sep).take(12).collect();
+        let field = |n: usize| fields.get(n - 2).copied().unwrap_or("");
+        let lead = |s: &str, ok: fn(char) -> bool| -> String {
+            s.chars().take_while(|&c| ok(c)).collect()
+        };
+        let name = |n: usize| Hd {
+            namespace_id: lead(field(n).trim(), |c| {
+                c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '_' | '-')
+            }),
+            ..Hd::default()
+        };
+        // Control characters would not survive the ACK's own framing.
+        let control_id: String = field(10)
+            .trim_matches(' ')
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
+        Header {
+            sending_app: name(3),
+            sending_facility: name(4),
+            receiving_app: name(5),
+            receiving_facility: name(6),
+            control_id,
+            version: lead(field(12).trim(), |c| c.is_ascii_digit() || c == '.'),
+            latin1,
+            ..Header::default()
+        }
+    }
+
     /// Enhanced acknowledgment mode: MSH-15 or MSH-16 is valued. When both
     /// are null or absent, the original acknowledgment mode rules apply
     /// (HL7 v2.5.1 ch. 2, MSH-16's definition).
@@ -264,6 +322,38 @@ mod tests {
     fn with(msh15: &str, msh16: &str) -> Header {
         let text = format!("MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|1|P|2.5|||{msh15}|{msh16}\r");
         parse(text.as_bytes()).expect("parse").header()
+    }
+
+    #[test]
+    fn an_unparsed_message_is_named_by_what_msh_1_can_cut() {
+        // MSH-2 repeats a character: the parser refuses it.
+        let bad = b"\xEF\xBB\xBF\r\nMSH|^~\\&&|EPIC^x|NORTH HOSP&1.2|R|RF|2024||ADT^A01|C 1\x07|P|2.5.1^^x\rPID|1";
+        assert!(parse(bad).is_err());
+        let h = Header::of_unparsed(bad);
+        assert_eq!(h.control_id, "C 1");
+        assert_eq!(h.version, "2.5.1");
+        assert_eq!(h.sending_app.namespace_id, "EPIC");
+        assert_eq!(h.sending_facility.namespace_id, "NORTH HOSP");
+        assert_eq!(h.receiving_facility.namespace_id, "RF");
+        assert!(!h.latin1);
+        // Latin-1, read as the parser reads it.
+        let h = Header::of_unparsed(b"MSH#!!#A#B#C#D#E##F#\xE91#P#2.3");
+        assert_eq!((h.control_id.as_str(), h.latin1), ("\u{e9}1", true));
+        assert_eq!(h.version, "2.3");
+        // Short, without MSH, or without a usable MSH-1: nothing.
+        for none in [
+            &b"MSH|^~\\&&|A"[..],
+            b"MSH",
+            b"MSHA^~",
+            b"MSH ^~",
+            b"PID|1",
+            b"",
+            b"\xFF",
+        ] {
+            let h = Header::of_unparsed(none);
+            assert_eq!(h.control_id, "", "{none:?}");
+            assert_eq!(h.version, "", "{none:?}");
+        }
     }
 
     #[test]

@@ -337,7 +337,7 @@ impl Notifier {
         let hl7::FrameError::TooLarge { head, .. } = e else {
             return None;
         };
-        let header = hl7::parse(head).map(|m| m.header()).unwrap_or_default();
+        let header = hl7::parse(head).map_or_else(|_| Header::of_unparsed(head), |m| m.header());
         let why = format!(
             "the message is larger than {} bytes",
             self.gw.hisp.config.notify.max_frame
@@ -391,8 +391,9 @@ impl Notifier {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "unparseable HL7 message");
+                // MSA-2 still names the message when MSH-1 can be read.
                 return ack(
-                    &Header::default(),
+                    &Header::of_unparsed(bytes),
                     AckCode::AE,
                     err(ErrorCode::SegmentSequence, &e.to_string()),
                     now,

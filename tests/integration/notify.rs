@@ -464,6 +464,19 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
     assert_eq!(hisp::hl7::parse_ack(&ack).expect("ACK").1, "C12");
     let header = hisp::hl7::parse(&ack).expect("ACK").header();
     assert_eq!(header.receiving_facility.id(), "NORTHHOSP");
+    // A message whose encoding characters are unusable (MSH-2 repeats one)
+    // gets AE, still naming it by its MSH-10 and addressed back to it.
+    let bad = "MSH|^~\\&&|EPIC|NORTHHOSP|HISP|HISP|20261122060000||ADT^A04|C13|P|2.5.1\rPID|1\r";
+    let (code, ack) = ack_code(&a, bad.as_bytes()).await;
+    assert_eq!(code, "AE");
+    assert_eq!(hisp::hl7::parse_ack(&ack).expect("ACK").1, "C13");
+    let header = hisp::hl7::parse(&ack).expect("ACK").header();
+    assert_eq!(header.receiving_facility.id(), "NORTHHOSP");
+    assert_eq!(header.version, "2.5.1");
+    // What is not HL7 at all gets AE naming nothing.
+    let (code, ack) = ack_code(&a, b"HELLO|C14").await;
+    assert_eq!(code, "AE");
+    assert_eq!(hisp::hl7::parse_ack(&ack).expect("ACK").1, "");
     a.stop().await;
 }
 
