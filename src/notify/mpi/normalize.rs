@@ -118,20 +118,29 @@ fn latin(c: char, mut push: impl FnMut(char)) -> bool {
 /// `s` in ASCII for a field that must be ASCII (the Direct Context metadata): each Latin
 /// letter as its letter without marks, case kept ("Renée" → "Renee", "Łukasz" →
 /// "Lukasz", "Straße" → "Strasse"), combining marks dropped, and anything else that is
-/// not ASCII (another script's letters) as `?`.
+/// not ASCII (another script's letters) as `?`. A capital written as two letters is
+/// capitalized ("Ærø" → "Aero"), or all capitals beside another capital ("STRAẞE" →
+/// "STRASSE", "ÆRØ" → "AERO").
 pub fn ascii_transliteration(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.nfc() {
+    let mut chars = s.nfc().peekable();
+    while let Some(c) = chars.next() {
         if c.is_ascii() {
             out.push(c);
         } else if COMBINING.contains(&c) {
             // A mark on the letter before it: dropped.
         } else if let Some(ascii) = c.to_lowercase().next().and_then(special_fold) {
-            let mut chars = ascii.chars();
-            if c.is_uppercase() {
-                out.extend(chars.next().map(|f| f.to_ascii_uppercase()));
+            let in_capitals = out.ends_with(|p: char| p.is_ascii_uppercase())
+                || chars.peek().is_some_and(|n| n.is_uppercase());
+            let mut letters = ascii.chars();
+            if c.is_uppercase() && in_capitals {
+                out.extend(letters.map(|l| l.to_ascii_uppercase()));
+                continue;
             }
-            out.extend(chars);
+            if c.is_uppercase() {
+                out.extend(letters.next().map(|f| f.to_ascii_uppercase()));
+            }
+            out.extend(letters);
         } else if !latin(c, |d| out.push(d)) {
             out.push('?');
         }
@@ -448,8 +457,9 @@ mod tests {
         let table = [
             ("Renée O'Brien", "Renee O'Brien"),
             ("ŁUKASZ Łódź", "LUKASZ Lodz"),
-            ("Straße STRAẞE", "Strasse STRASsE"),
+            ("Straße STRAẞE", "Strasse STRASSE"),
             ("Ærø Œuvre Þór", "Aero Oeuvre Thor"),
+            ("ÆRØ ŒUVRE ÞÓR Æ", "AERO OEUVRE THOR Ae"),
             ("Nguyễn Thị", "Nguyen Thi"),
             ("Ștefănescu", "Stefanescu"),
             ("Ｊｏｈｎ", "John"),
