@@ -43,6 +43,11 @@ pub struct AdtEvent {
     /// another government identity number, and not one the patient index
     /// added from another feed (which can name a program).
     pub shown_identifiers: Vec<(String, String)>,
+    /// The assigning authorities PID-3 named by namespace and ISO OID both
+    /// (`NORTH&2.16.840.1.113883.19.5&ISO`), as (namespace, OID): the Direct
+    /// Context names an identifier's authority by its OID, which means the
+    /// same to every receiver, where the namespace is the sender's own.
+    pub authority_oids: Vec<(String, String)>,
     /// PV1-2: E emergency, I inpatient, O outpatient…
     pub patient_class: String,
     /// PV1-3 point of care, room, bed.
@@ -174,7 +179,7 @@ fn valued(msg: &Message, path: &str) -> String {
 pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
     let header = msg.header();
     let sending = header.sending_facility.id().to_string();
-    let patient = patient(msg);
+    let (patient, authority_oids) = patient(msg);
     let typed = typed_identifiers(msg);
     if patient.identifiers.is_empty() && patient.family.is_empty() {
         return Err(AdtError::NoPatient);
@@ -202,6 +207,7 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         encounter_key,
         medical_record: medical_record(&typed),
         shown_identifiers: shown_identifiers(&typed),
+        authority_oids,
         patient,
         patient_class: shown.class.to_ascii_uppercase(),
         location: shown.location,
@@ -588,9 +594,12 @@ fn shown_identifiers(ids: &[(String, String, String)]) -> Vec<(String, String)> 
         .collect()
 }
 
-/// PID-3 (every repetition), PID-5, PID-7, PID-8, PID-11.5, PID-13.
-fn patient(msg: &Message) -> StoredPatient {
+/// PID-3 (every repetition), PID-5, PID-7, PID-8, PID-11.5, PID-13; and
+/// the authorities PID-3 named by namespace and ISO OID both, as
+/// (namespace, OID) ([`AdtEvent::authority_oids`]).
+fn patient(msg: &Message) -> (StoredPatient, Vec<(String, String)>) {
     let mut identifiers = Vec::new();
+    let mut oids = Vec::new();
     for n in 1..=MAX_IDENTIFIERS {
         let Some(value) = opt(msg, &format!("PID-3[{n}].1")) else {
             if msg.get(&format!("PID-3[{n}]")).is_none() {
@@ -599,7 +608,13 @@ fn patient(msg: &Message) -> StoredPatient {
             continue;
         };
         let hd = |k: usize| opt(msg, &format!("PID-3[{n}].4.{k}"));
-        for authority in authorities(hd(1), hd(2), hd(3).as_deref()) {
+        let names = authorities(hd(1), hd(2), hd(3).as_deref());
+        if let [namespace, oid] = &names[..]
+            && !oids.iter().any(|(n, _): &(String, String)| n == namespace)
+        {
+            oids.push((namespace.clone(), oid.clone()));
+        }
+        for authority in names {
             let id = (value.clone(), authority);
             if !identifiers.contains(&id) {
                 identifiers.push(id);
@@ -612,7 +627,7 @@ fn patient(msg: &Message) -> StoredPatient {
     } else {
         phone
     };
-    StoredPatient {
+    let patient = StoredPatient {
         identifiers,
         family: valued(msg, "PID-5.1.1"),
         given: valued(msg, "PID-5.2"),
@@ -622,7 +637,8 @@ fn patient(msg: &Message) -> StoredPatient {
             .map(|c| c.to_ascii_uppercase()),
         postal_code: opt(msg, "PID-11.5").map(|z| z.chars().take(5).collect()),
         phone: Some(phone).filter(|p| p.len() >= 7),
-    }
+    };
+    (patient, oids)
 }
 
 /// An XCN as "Given Family (id)".

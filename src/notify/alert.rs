@@ -168,7 +168,7 @@ fn one_line(s: &str) -> String {
 /// The whole RFC 5322 message.
 pub fn render(ev: &AdtEvent, ctx: &AlertContext<'_>) -> Vec<u8> {
     let boundary = format!("=_hisp_alert_{}", ctx.id);
-    let context_cid = format!("<metadata-{}@hisp>", ctx.id);
+    let context_cid = format!("<metadata-{}@{}>", ctx.id, ctx.from.domain());
     let mut h = String::new();
     h.push_str(&compose::field("From", &ctx.from.to_string()));
     h.push_str(&compose::field("To", &ctx.to.to_string()));
@@ -219,7 +219,8 @@ pub fn render(ev: &AdtEvent, ctx: &AlertContext<'_>) -> Vec<u8> {
 /// research); `creation-time` is an HL7 DTM in UTC, as the reference
 /// implementation writes it. Its patient lines are the IG's, not HL7's:
 /// `patient-id` lists `authority:id` pairs separated by `; ` (left out when
-/// the ADT gives no identifier with an authority), and `patient` gives
+/// the ADT gives no identifier with an authority), the authority by its ISO
+/// OID where CX.4 gives one beside its namespace (as the IG's examples), and `patient` gives
 /// `givenName`, `surname`, `dateOfBirth` as `YYYY-MM-DD` and `gender`, each
 /// only when known.
 fn metadata(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
@@ -227,11 +228,18 @@ fn metadata(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
     let ids: Vec<String> = shown(ev)
         .filter(|(v, a)| !v.trim().is_empty() && !a.trim().is_empty())
         .filter_map(|(v, a)| {
+            // By its OID where the message gave one beside the namespace.
+            let a = ev
+                .authority_oids
+                .iter()
+                .find(|(namespace, _)| namespace == a)
+                .map_or(a, |(_, oid)| oid);
             let authority = a.trim();
             let authority = authority.strip_prefix("urn:oid:").unwrap_or(authority);
             let (authority, v) = (clean(authority).replace(':', " "), clean(v));
-            // A cut identifier would name someone else: left out.
-            let fits = authority.len().max(v.len()) <= METADATA_VALUE_MAX;
+            // A cut identifier would name someone else, and a value with a
+            // colon would be cut by the receiver at it: left out.
+            let fits = authority.len().max(v.len()) <= METADATA_VALUE_MAX && !v.contains(':');
             fits.then(|| format!("{authority}:{v}"))
         })
         .take(METADATA_IDS_MAX)
@@ -347,6 +355,23 @@ mod tests {
             withheld: false,
             retracts: None,
         }
+    }
+
+    #[test]
+    fn the_metadata_names_an_authority_by_its_oid_when_the_message_gives_one() {
+        let from = DirectAddress::parse("notifications@a.test").expect("addr");
+        let raw = "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20261122060000||ADT^A04|C1|P|2.5.1\r\
+                   PID|1||M1^^^NORTH&2.16.840.1.113883.19.5&ISO^MR~L1^^^LOCAL&7&L^PI~\
+                   A:B^^^SOUTH^MR||Doe^Jane\r";
+        let msg = crate::hl7::parse(raw.as_bytes()).expect("parse");
+        let ev = crate::notify::adt::read(&msg).expect("read");
+        let text = metadata(&ev, &context(&from, b""));
+        // The OID beside NORTH; a local HD.2 is no OID; a colon in the value
+        // would be cut at by the receiver.
+        assert!(
+            text.contains("\r\npatient-id: 2.16.840.1.113883.19.5:M1; LOCAL:L1\r\n"),
+            "{text}"
+        );
     }
 
     #[test]
