@@ -30,6 +30,14 @@ pub struct AdtEvent {
     pub facility_npis: Vec<FacilityNpi>,
     /// PV1-6.4, read as PV1-3.4 is: the prior location's facility (transfers).
     pub prior_facility: Option<String>,
+    /// Every name of PV1-3.4's facility: HD.1, and HD.2 when it is an ISO
+    /// OID ([`authorities`]); empty when PV1-3.4 names none.
+    pub location_facility_names: Vec<String>,
+    /// Every name of PV1-6.4's facility, as for PV1-3.4.
+    pub prior_facility_names: Vec<String>,
+    /// PV1-18.1, the patient type as sent: `OBS` beside a PV1-2 of `O`
+    /// is how many feeds send an observation stay.
+    pub patient_type: String,
     /// PV1-19.1, else PID-18.1, as sent (empty when neither is given); shown.
     pub visit: String,
     /// The encounter's key within the facility (see [`encounter_key`]).
@@ -201,6 +209,9 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         location_facility: assigned.clone().unwrap_or_else(|| sending.clone()),
         location_facility_given: assigned.is_some(),
         prior_facility: facility(msg, "PV1-6.4"),
+        location_facility_names: facility_names(msg, "PV1-3.4"),
+        prior_facility_names: facility_names(msg, "PV1-6.4"),
+        patient_type: text(msg, "PV1-18.1").to_ascii_uppercase(),
         facility_npis: facility_npis(msg),
         sending_facility: sending,
         visit: visit.unwrap_or_default(),
@@ -271,6 +282,16 @@ fn facility(msg: &Message, hd: &str) -> Option<String> {
     opt(msg, &format!("{hd}.1")).or_else(|| opt(msg, &format!("{hd}.2")))
 }
 
+/// Every name of the facility an HD gives: HD.1, and HD.2 when it is an
+/// ISO OID, or HD.2 alone ([`authorities`]); empty when it names none.
+fn facility_names(msg: &Message, hd: &str) -> Vec<String> {
+    let part = |k: usize| opt(msg, &format!("{hd}.{k}"));
+    authorities(part(1), part(2), part(3).as_deref())
+        .into_iter()
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
 /// An NPI an HD of the message gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FacilityNpi {
@@ -283,6 +304,23 @@ pub struct FacilityNpi {
 }
 
 impl AdtEvent {
+    /// Whether `prior` (PV1-6.4's facility) is PV1-3.4's: a name in common,
+    /// so `NORTH&2.16.840.1.1&ISO` and `&2.16.840.1.1&ISO` are one facility
+    /// (HD.1 and HD.2 name one entity), as for assigning authorities.
+    fn same_facility(&self, prior: &str) -> bool {
+        let names = |given: &[String], name: &str| -> Vec<String> {
+            if given.is_empty() {
+                vec![name.to_string()]
+            } else {
+                given.to_vec()
+            }
+        };
+        let here = names(&self.location_facility_names, &self.location_facility);
+        let before = names(&self.prior_facility_names, prior);
+        here.iter()
+            .any(|h| before.iter().any(|b| h.eq_ignore_ascii_case(b)))
+    }
+
     /// The facility's NPI the alert names: the first of [`facility_npis`].
     pub fn facility_npi(&self) -> Option<&str> {
         self.facility_npis.first().map(|n| n.npi.as_str())
@@ -808,11 +846,38 @@ pub fn patient_class(sent: &str) -> char {
                 "DAYCASE",
                 "DAYSURGERY",
                 "SDS",
+                "SDC",
                 "SAMEDAY",
+                "SAMEDAYSURGERY",
+                "AMBSURG",
+                "LAB",
+                "LABORATORY",
+                "LABONLY",
+                "HOV",
+                "CLINICVISIT",
+                "OFFICE",
+                "OFFICEVISIT",
+                "TELEHEALTH",
+                "TELEMED",
+                "TELEMEDICINE",
+                "VIRTUAL",
+                "VIRTUALVISIT",
+                "RADIOLOGY",
+                "IMAGING",
             ],
         ),
         ('R', &["REC", "RECURRING", "SERIES"]),
-        ('P', &["PRE", "PREADMIT", "PREADMISSION", "PREREG"]),
+        (
+            'P',
+            &[
+                "PRE",
+                "PREADMIT",
+                "PREADMISSION",
+                "PREREG",
+                "PREREGISTRATION",
+                "PREOP",
+            ],
+        ),
         ('B', &["OB", "OBSTETRIC", "OBSTETRICS"]),
         ('C', &["COMMERCIAL"]),
         ('N', &["NA"]),
@@ -839,7 +904,13 @@ fn alerting(class: char) -> bool {
 /// The encounter state machine: from the stored state and alerted keys,
 /// decide the change and the new state.
 pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) {
-    let class = patient_class(&ev.patient_class);
+    let class = match patient_class(&ev.patient_class) {
+        // An observation stay sent as an outpatient (or unknown) class with
+        // PV1-18 saying so (`O` and `OBS`), as many feeds send it: a
+        // patient kept in hospital, as `OBS` in PV1-2 is.
+        'O' | 'U' if patient_class(&ev.patient_type) == 'I' => 'I',
+        class => class,
+    };
     let ed = class == 'E';
     let keep = state.to_string();
     match ev.trigger.as_str() {
@@ -854,14 +925,14 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
         "A03" if !alerting(class) && !["admit", "ed"].iter().any(|k| alerted.contains(k)) => {
             (Change::Quiet, "discharged".into())
         }
+        // The end of a visit whose registration was cancelled (A11), and
+        // not registered again since: there was no visit to discharge from.
+        "A03" if state == "cancelled" => (Change::Quiet, keep),
         "A03" => (alert("discharge", "discharge".into()), "discharged".into()),
         // A transfer: the facility in PV1-3.4 is not PV1-6.4's. Without both
         // named, a move is not known to leave the facility (precision first).
         "A02" => match &ev.prior_facility {
-            Some(prior)
-                if ev.location_facility_given
-                    && !prior.eq_ignore_ascii_case(&ev.location_facility) =>
-            {
+            Some(prior) if ev.location_facility_given && !ev.same_facility(prior) => {
                 (alert("transfer", transfer_key(&ev.location_facility)), keep)
             }
             _ => (Change::Quiet, keep),
@@ -874,7 +945,7 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
         // another facility retracts the transfer into it, if alerted.
         "A12" if ev.location_facility_given && ev.prior_facility.is_some() => {
             let prior = ev.prior_facility.as_deref().unwrap_or_default();
-            if prior.eq_ignore_ascii_case(&ev.location_facility) {
+            if ev.same_facility(prior) {
                 return (Change::Quiet, keep);
             }
             let cancelled = transfer_key(prior);
@@ -894,7 +965,17 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
                 .collect();
             retract(&transfers, &transfers, keep)
         }
-        "A13" => retract(alerted, &["discharge"], "admitted".into()),
+        // The visit goes on as what it was: an ED visit stays one (and
+        // closes after 48 hours without a discharge, `new_episode`).
+        "A13" => {
+            let ed_visit = alerted.contains(&"ed") && !alerted.contains(&"admit");
+            let back = if ed_visit || (state == "discharged" && class == 'E') {
+                "ed"
+            } else {
+                "admitted"
+            };
+            retract(alerted, &["discharge"], back.into())
+        }
         _ => (Change::Quiet, keep),
     }
 }
@@ -1036,6 +1117,11 @@ mod tests {
             ("O", 'O'),
             ("DAY CASE", 'O'),
             ("Outpatient", 'O'),
+            ("LAB", 'O'),
+            ("Telehealth", 'O'),
+            ("CLINIC VISIT", 'O'),
+            ("SDC", 'O'),
+            ("Pre-Op", 'P'),
             ("R", 'R'),
             ("Series", 'R'),
             ("PREADMIT", 'P'),
@@ -1081,6 +1167,62 @@ mod tests {
                 "{class}"
             );
         }
+    }
+
+    #[test]
+    fn an_observation_stay_sent_as_outpatient_with_pv1_18_obs_is_an_admission() {
+        let obs = |trigger: &str, class: &str, kind: &str| AdtEvent {
+            patient_type: kind.into(),
+            ..ev(trigger, class)
+        };
+        let admit = (alert("admit", "admit".into()), "admitted".to_string());
+        for (class, kind) in [("O", "OBS"), ("O", "Observation"), ("", "OBS")] {
+            assert_eq!(decide(&obs("A01", class, kind), "new", &[]), admit);
+            assert_eq!(decide(&obs("A04", class, kind), "new", &[]), admit);
+        }
+        // PV1-18 does not turn an outpatient visit of another type, nor an
+        // ED visit, into an admission.
+        for (class, kind) in [("O", ""), ("O", "CLINIC"), ("R", "OBS"), ("LAB", "")] {
+            let q = decide(&obs("A01", class, kind), "new", &[]);
+            assert_eq!(q.0, Change::Quiet, "{class}/{kind}");
+        }
+        assert_eq!(
+            decide(&obs("A04", "E", "OBS"), "new", &[]).0,
+            alert("ed", "ed".into())
+        );
+        // Read from the message.
+        let read = read_text(
+            "MSH|^~\\&|EPIC|NORTH|HISP|HISP|2026||ADT^A01|C1|P|2.5.1\r\
+             PID|1||M1^^^N^MR||Doe^Jane\rPV1|1|O|3W^301^A^NORTH|||||||||||||||OBS|V1\r",
+        )
+        .expect("read");
+        assert_eq!(read.patient_type, "OBS");
+        assert_eq!(decide(&read, "new", &[]), admit);
+    }
+
+    #[test]
+    fn a_cancelled_visit_is_not_discharged_and_a_cancelled_discharge_resumes_the_visit() {
+        // A04 (ED), A11: the A03 that follows closes nothing.
+        assert_eq!(
+            decide(&ev("A03", "E"), "cancelled", &[]),
+            (Change::Quiet, "cancelled".into())
+        );
+        // Registered again after the cancellation: its end is news.
+        assert_eq!(
+            decide(&ev("A03", "E"), "ed", &["ed"]).0,
+            alert("discharge", "discharge".into())
+        );
+        // A13 of an ED visit's discharge: an ED visit again, which closes
+        // after 48 hours; of an admission, an admission.
+        let back = |alerted: &[&str], class: &str| decide(&ev("A13", class), "discharged", alerted);
+        assert_eq!(back(&["ed", "discharge"], "E").1, "ed");
+        assert_eq!(back(&[], "E").1, "ed");
+        assert_eq!(back(&["ed", "admit", "discharge"], "I").1, "admitted");
+        assert_eq!(back(&["admit", "discharge"], "I").1, "admitted");
+        assert_eq!(
+            back(&["ed", "discharge"], "E").0,
+            alert("retraction", "retract:discharge".into())
+        );
     }
 
     #[test]
@@ -1356,6 +1498,31 @@ MRG|X1^^^NORTH\r",
         let oid = a02("&2.16.840.1.1&ISO", "&2.16.840.1.1&ISO");
         assert_eq!(oid.location_facility, "2.16.840.1.1");
         assert_eq!(decide(&oid, "admitted", &[]).0, Change::Quiet);
+        // One facility named by namespace and OID at one end and by its OID
+        // alone at the other: a bed move, not a transfer.
+        for (here, before) in [
+            ("&2.16.840.1.1&ISO", "NORTH&2.16.840.1.1&ISO"),
+            ("NORTH&2.16.840.1.1&ISO", "&2.16.840.1.1&ISO"),
+            ("NORTH&2.16.840.1.1&ISO", "NORTH"),
+        ] {
+            let bed = a02(here, before);
+            assert_eq!(
+                decide(&bed, "admitted", &["admit"]).0,
+                Change::Quiet,
+                "{here} {before}"
+            );
+        }
+        // A local HD.2 is no second name: `NORTH&1&L` and `SOUTH&1&L` are two.
+        let moved = a02("NORTH&1&L", "SOUTH&1&L");
+        assert_eq!(
+            decide(&moved, "admitted", &["admit"]).0,
+            alert("transfer", "transfer:north".into())
+        );
+        let moved = a02("NORTH&2.16.840.1.1&ISO", "SOUTH&2.16.840.1.2&ISO");
+        assert_eq!(
+            decide(&moved, "admitted", &["admit"]).0,
+            alert("transfer", "transfer:north".into())
+        );
         // Neither: where the patient is falls back to the sending facility.
         let none = a02("", "\"\"");
         assert_eq!(none.location_facility, "NORTH");

@@ -43,6 +43,7 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
     }
     let texts = [
         (&mut out.patient_class, sensitive_text(&ev.patient_class)),
+        (&mut out.patient_type, sensitive_text(&ev.patient_type)),
         (&mut out.location, sensitive_text(&ev.location)),
         (
             &mut out.discharge_disposition,
@@ -66,6 +67,7 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
     if ev.location_facility_given && sensitive_text(&ev.location_facility) {
         out.location_facility = ev.sending_facility.clone();
         out.location_facility_given = false;
+        out.location_facility_names.clear();
         withheld = true;
     }
     // Nor its NPI, one public lookup from the name (the sending facility's
@@ -77,6 +79,7 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
     withheld |= out.facility_npis.len() != named;
     if ev.prior_facility.as_deref().is_some_and(sensitive_text) {
         out.prior_facility = None;
+        out.prior_facility_names.clear();
         withheld = true;
     }
     (out, withheld)
