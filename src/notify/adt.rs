@@ -891,6 +891,17 @@ pub fn patient_class(sent: &str) -> char {
     }
 }
 
+/// Whether PV1-18 (patient type) says observation: `OBS` or `OBSERVATION`,
+/// any case, spaces and punctuation aside.
+fn observation(patient_type: &str) -> bool {
+    let folded: String = patient_type
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    matches!(folded.as_str(), "OBS" | "OBSERVATION")
+}
+
 /// Whether a visit of `class` is news to a care manager: an ED visit, an
 /// inpatient or obstetric stay, or one whose class is not known (erring
 /// towards telling). Outpatient, recurring, preadmit, commercial and
@@ -908,7 +919,7 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
         // An observation stay sent as an outpatient (or unknown) class with
         // PV1-18 saying so (`O` and `OBS`), as many feeds send it: a
         // patient kept in hospital, as `OBS` in PV1-2 is.
-        'O' | 'U' if patient_class(&ev.patient_type) == 'I' => 'I',
+        'O' | 'U' if observation(&ev.patient_type) => 'I',
         class => class,
     };
     let ed = class == 'E';
@@ -927,7 +938,11 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
         }
         // The end of a visit whose registration was cancelled (A11), and
         // not registered again since: there was no visit to discharge from.
-        "A03" if state == "cancelled" => (Change::Quiet, keep),
+        // An admission cancelled while the ED visit stands (its alert
+        // live) still ends that ED visit.
+        "A03" if state == "cancelled" && !["admit", "ed"].iter().any(|k| alerted.contains(k)) => {
+            (Change::Quiet, keep)
+        }
         "A03" => (alert("discharge", "discharge".into()), "discharged".into()),
         // A transfer: the facility in PV1-3.4 is not PV1-6.4's. Without both
         // named, a move is not known to leave the facility (precision first).
@@ -968,12 +983,12 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
         // The visit goes on as what it was: an ED visit stays one (and
         // closes after 48 hours without a discharge, `new_episode`).
         "A13" => {
-            let ed_visit = alerted.contains(&"ed") && !alerted.contains(&"admit");
-            let back = if ed_visit || (state == "discharged" && class == 'E') {
-                "ed"
-            } else {
-                "admitted"
-            };
+            // By the A13's own class, else by what was alerted: an inpatient
+            // class or an admission alerted is an admission.
+            let ed_visit = class != 'I'
+                && !alerted.contains(&"admit")
+                && (class == 'E' || alerted.contains(&"ed"));
+            let back = if ed_visit { "ed" } else { "admitted" };
             retract(alerted, &["discharge"], back.into())
         }
         _ => (Change::Quiet, keep),
@@ -1182,7 +1197,14 @@ mod tests {
         }
         // PV1-18 does not turn an outpatient visit of another type, nor an
         // ED visit, into an admission.
-        for (class, kind) in [("O", ""), ("O", "CLINIC"), ("R", "OBS"), ("LAB", "")] {
+        for (class, kind) in [
+            ("O", ""),
+            ("O", "CLINIC"),
+            ("O", "IP"),
+            ("O", "INPATIENT"),
+            ("R", "OBS"),
+            ("LAB", ""),
+        ] {
             let q = decide(&obs("A01", class, kind), "new", &[]);
             assert_eq!(q.0, Change::Quiet, "{class}/{kind}");
         }
@@ -1204,8 +1226,14 @@ mod tests {
     fn a_cancelled_visit_is_not_discharged_and_a_cancelled_discharge_resumes_the_visit() {
         // A04 (ED), A11: the A03 that follows closes nothing.
         assert_eq!(
-            decide(&ev("A03", "E"), "cancelled", &[]),
+            decide(&ev("A03", "E"), "cancelled", &["ed!"]),
             (Change::Quiet, "cancelled".into())
+        );
+        // A04 (ED), A06 (admitted), A11 (the admission cancelled, the ED
+        // visit stands): its A03 ends the ED visit.
+        assert_eq!(
+            decide(&ev("A03", "E"), "cancelled", &["ed", "admit!"]).0,
+            alert("discharge", "discharge".into())
         );
         // Registered again after the cancellation: its end is news.
         assert_eq!(
@@ -1219,6 +1247,8 @@ mod tests {
         assert_eq!(back(&[], "E").1, "ed");
         assert_eq!(back(&["ed", "admit", "discharge"], "I").1, "admitted");
         assert_eq!(back(&["admit", "discharge"], "I").1, "admitted");
+        // The A13's own inpatient class wins over an ED alert.
+        assert_eq!(back(&["ed", "discharge"], "I").1, "admitted");
         assert_eq!(
             back(&["ed", "discharge"], "E").0,
             alert("retraction", "retract:discharge".into())

@@ -35,6 +35,10 @@ pub use self::text::sensitive_text;
 /// item was withheld (what the attachment loses besides is `unjudged`).
 pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
     let mut out = ev.clone();
+    // PV1-18, the patient type, is never in the attachment (short local
+    // codes, MH or IOP, that no word list judges); the decision read it
+    // from the message itself.
+    out.patient_type.clear();
     out.diagnoses.retain(|d| !sensitive_coded(d));
     let mut withheld = out.diagnoses.len() != ev.diagnoses.len();
     if sensitive_coded(&ev.admit_reason) {
@@ -43,7 +47,6 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
     }
     let texts = [
         (&mut out.patient_class, sensitive_text(&ev.patient_class)),
-        (&mut out.patient_type, sensitive_text(&ev.patient_type)),
         (&mut out.location, sensitive_text(&ev.location)),
         (
             &mut out.discharge_disposition,

@@ -5,12 +5,14 @@
 //! sending application, emptied when its name is sensitive), SFT, PID and MRG
 //! whole (header and identity); EVN-1 to -7, EVN-7 (the event
 //! facility, with its NPI) emptied when its name is sensitive; PD1-4; PV1-1, -2.1, -3.1–4,
-//! -4.1, -6.4, -7, -8, -17, -18.1, -19, -36.1, -37.1, -44, -45; PV2-3; DG1-1 to -6;
+//! -4.1, -6.4, -7, -8, -17, -19, -36.1, -37.1, -44, -45; PV2-3; DG1-1 to -6;
 //! CWE fields without versions and OIDs (CWE.7, .8, .13 on). Everything else
 //! goes: OBX, NTE, AL1, PR1, IN1, NK1, Z-segments, ARV (its restriction codes
 //! name the category), PD1-3 (a primary facility can be a clinic for it),
-//! PV1-10 (hospital service), PV2-12 (visit description). PV1-2, -3.1–3,
-//! -4, -18, -36 (also NUBC 65 and 93: to a psychiatric hospital) and -37 (also
+//! PV1-10 (hospital service), PV1-18 (patient type: short local codes such
+//! as MH or IOP, which no word list judges), PV2-12 (visit description).
+//! PV1-2, -3.1–3,
+//! -4, -36 (also NUBC 65 and 93: to a psychiatric hospital) and -37 (also
 //! after such a disposition) are emptied when their text is sensitive, PV2-3
 //! likewise, and a sensitive DG1 goes whole. `unjudged` tells whether a
 //! message carries more than that. The worker cuts the attachment whenever
@@ -88,7 +90,6 @@ const PV1: &[(usize, Keep)] = &[
     (7, Keep::Whole),
     (8, Keep::Whole),
     (17, Keep::Whole),
-    (18, Keep::First(&[1])),
     (19, Keep::Whole),
     (36, Keep::First(&[1])),
     (37, Keep::First(&[1])),
@@ -224,7 +225,7 @@ fn judged(seg: &Segment<'_>, n: usize) -> bool {
     match n {
         2 => sensitive_text(&shown.class),
         3 => sensitive_text(&shown.location),
-        4 | 18 => sensitive_text(&first()),
+        4 => sensitive_text(&first()),
         36 => sensitive_disposition(&shown.disposition),
         37 => sensitive_destination(&shown.discharged_to, &shown.disposition),
         _ => false,
