@@ -19,14 +19,21 @@ use crate::smtp::{Node, wait_for};
 /// Wait until `n` PostgreSQL backends of this database wait for a lock
 /// while reading the change counter (`generation_held`'s `FOR UPDATE`).
 async fn waiting_on_counter(node: &Node, n: i64, what: &str) {
+    waiting_on(node, n, "%FROM notify_generation%FOR UPDATE%", what).await;
+}
+
+/// Wait until `n` PostgreSQL backends of this database wait for a lock in
+/// a statement `LIKE` `pattern`.
+async fn waiting_on(node: &Node, n: i64, pattern: &str, what: &str) {
     wait_for(60, what, || async {
         let mut conn = node.hisp.conn().await.expect("conn");
         let waiting: i64 = sqlx::Row::get(
             &sqlx::query(
                 "SELECT COUNT(*) FROM pg_stat_activity \
                  WHERE datname = current_database() AND wait_event_type = 'Lock' \
-                 AND query LIKE '%FROM notify_generation%FOR UPDATE%'",
+                 AND query LIKE $1",
             )
+            .bind(pattern)
             .fetch_one(&mut *conn)
             .await
             .expect("pg_stat_activity"),
@@ -274,26 +281,10 @@ async fn a_merge_waits_for_the_counter_holding_no_encounter_on_postgres() {
         .expect("insert");
     }
     tx.commit().await.expect("commit both");
-    wait_for(
-        60,
-        "the worker waiting for the counter at the merge",
-        || async {
-            let mut conn = a.hisp.conn().await.expect("conn");
-            let waiting: i64 = sqlx::Row::get(
-                &sqlx::query(
-                    "SELECT COUNT(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock' \
-                 AND query LIKE '%notify_generation%'",
-                )
-                .fetch_one(&mut *conn)
-                .await
-                .expect("pg_stat_activity"),
-                0,
-            );
-            (waiting == 1).then_some(())
-        },
-    )
-    .await;
+    // Before, the bump was an UPDATE of the counter; now the read that
+    // takes it: either statement names the table.
+    let what = "the worker waiting for the counter at the merge";
+    waiting_on(&a, 1, "%notify_generation%", what).await;
     // The other node's batch now wants Max's encounter: it is free (the
     // A08 was committed before the wait), where before the worker held it
     // while waiting for the counter, a deadlock.
