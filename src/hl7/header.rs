@@ -203,12 +203,10 @@ impl Header {
             }),
             ..Hd::default()
         };
-        // Control characters would not survive the ACK's own framing.
-        let control_id: String = field(10)
-            .trim_matches(' ')
-            .chars()
-            .filter(|c| !c.is_control())
-            .collect();
+        // Control characters would not survive the ACK's own framing; the
+        // spaces they leave at either end are not the id's (`parse_ack`).
+        let control_id: String = field(10).chars().filter(|c| !c.is_control()).collect();
+        let control_id = control_id.trim().to_string();
         Header {
             sending_app: name(3),
             sending_facility: name(4),
@@ -337,6 +335,9 @@ mod tests {
         assert_eq!(h.receiving_facility.namespace_id, "RF");
         assert!(!h.latin1);
         // Latin-1, read as the parser reads it.
+        // Controls go, and the spaces beside them with the id's own edges.
+        let h = Header::of_unparsed(b"MSH|^^|A|B|C|D|E||F|\0\x05 C2 \x01|P|2.4");
+        assert_eq!(h.control_id, "C2");
         let h = Header::of_unparsed(b"MSH#!!#A#B#C#D#E##F#\xE91#P#2.3");
         assert_eq!((h.control_id.as_str(), h.latin1), ("\u{e9}1", true));
         assert_eq!(h.version, "2.3");
