@@ -164,9 +164,10 @@ pub enum AckKind {
 
 impl Header {
     /// What an ACK can still echo of a message [`super::parse`] refused for
-    /// its encoding characters (MSH-2): MSH-10, as MSA-2, and MSH-12.1, the
-    /// ACK's version, cut at MSH-1 alone; MSH-3 and MSH-4's leading name
-    /// (letters, digits, ` ._-`), so the ACK is addressed back. Nothing is
+    /// its encoding characters (MSH-2), or of a too-large frame's head that
+    /// does not parse: MSH-10, as MSA-2, and MSH-12.1, the ACK's version,
+    /// cut at MSH-1 alone; MSH-3..6's leading names (letters, digits,
+    /// ` ._-`), so the ACK is addressed back. Nothing is
     /// split further or unescaped, MSH-2 being unusable. Empty when there
     /// is no MSH with a usable MSH-1. An engine matches an ACK to its
     /// message by MSA-2: with it empty, the AE answers nothing it sent, and
@@ -334,10 +335,10 @@ mod tests {
         assert_eq!(h.sending_facility.namespace_id, "NORTH HOSP");
         assert_eq!(h.receiving_facility.namespace_id, "RF");
         assert!(!h.latin1);
-        // Latin-1, read as the parser reads it.
         // Controls go, and the spaces beside them with the id's own edges.
         let h = Header::of_unparsed(b"MSH|^^|A|B|C|D|E||F|\0\x05 C2 \x01|P|2.4");
         assert_eq!(h.control_id, "C2");
+        // Latin-1, read as the parser reads it.
         let h = Header::of_unparsed(b"MSH#!!#A#B#C#D#E##F#\xE91#P#2.3");
         assert_eq!((h.control_id.as_str(), h.latin1), ("\u{e9}1", true));
         assert_eq!(h.version, "2.3");
