@@ -205,16 +205,22 @@ pub fn raw_segments(bytes: &[u8]) -> (&[u8], Vec<Range<usize>>) {
     (bytes, split_segments(bytes))
 }
 
-/// Parses one ER7-encoded message. Never panics, whatever the bytes.
-pub fn parse(bytes: &[u8]) -> Result<Message<'_>, ParseError> {
+/// The message's text, BOM removed: UTF-8, else Latin-1 (true), as
+/// [`parse`] reads it.
+pub(crate) fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
-    let (text, latin1) = match std::str::from_utf8(bytes) {
+    match std::str::from_utf8(bytes) {
         Ok(s) => (Cow::Borrowed(s), false),
         Err(_) => (
             Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
             true,
         ),
-    };
+    }
+}
+
+/// Parses one ER7-encoded message. Never panics, whatever the bytes.
+pub fn parse(bytes: &[u8]) -> Result<Message<'_>, ParseError> {
+    let (text, latin1) = decode(bytes);
     let segments = split_segments(text.as_bytes());
     let first = segments.first().cloned().ok_or(ParseError::Empty)?;
     let head = text.get(first).unwrap_or("");

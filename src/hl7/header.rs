@@ -173,11 +173,7 @@ impl Header {
     /// message by MSA-2: with it empty, the AE answers nothing it sent, and
     /// it may send the message again and again.
     pub fn of_unparsed(bytes: &[u8]) -> Header {
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let (text, latin1) = match std::str::from_utf8(bytes) {
-            Ok(s) => (std::borrow::Cow::Borrowed(s), false),
-            Err(_) => (bytes.iter().map(|&b| char::from(b)).collect(), true),
-        };
+        let (text, latin1) = super::er7::decode(bytes);
         let first = text
             .split(['\r', '\n'])
             .find(|l| !l.trim().is_empty())

@@ -810,11 +810,7 @@ pub fn new_episode(ev: &AdtEvent, at: Option<i64>, state: &str, state_at: Option
 /// patient kept in hospital under observation is, to a care manager, an
 /// admission.
 pub fn patient_class(sent: &str) -> char {
-    let folded: String = sent
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
+    let folded = fold_class(sent);
     const LOCAL: [(char, &[&str]); 8] = [
         (
             'E',
@@ -894,12 +890,16 @@ pub fn patient_class(sent: &str) -> char {
 /// Whether PV1-18 (patient type) says observation: `OBS` or `OBSERVATION`,
 /// any case, spaces and punctuation aside.
 fn observation(patient_type: &str) -> bool {
-    let folded: String = patient_type
-        .chars()
+    matches!(fold_class(patient_type).as_str(), "OBS" | "OBSERVATION")
+}
+
+/// A class or type as sent, compared: its ASCII letters and digits in
+/// capitals ("Day case" is DAYCASE).
+fn fold_class(sent: &str) -> String {
+    sent.chars()
         .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_uppercase())
-        .collect();
-    matches!(folded.as_str(), "OBS" | "OBSERVATION")
+        .collect()
 }
 
 /// Whether a visit of `class` is news to a care manager: an ED visit, an
