@@ -152,7 +152,18 @@ impl Notifier {
             // patient's encounters hold nothing of theirs but the number).
             "A45" | "A50" => return Ok(Plan::Renumber(ev)),
             _ if opted_out => return Ok(Plan::OptedOut),
-            "A28" | "A31" => return Ok(Plan::Index(ev)),
+            // Judged as an alert is: an opt-out recorded under a roster
+            // entry's own number (a practice's) holds for the hospital's
+            // record of that patient too, so the index does not take the
+            // patient back in.
+            "A28" | "A31" => {
+                let matches = snap.match_rosters(&ev.patient, self.gw.hisp.now());
+                let consent = snap.consent_with_rosters(std::iter::once(&ev.patient), &matches);
+                if consent == Some(OPT_OUT) {
+                    return Ok(Plan::OptedOut);
+                }
+                return Ok(Plan::Index(ev));
+            }
             _ => {}
         }
         let now = self.gw.hisp.now();

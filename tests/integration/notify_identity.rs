@@ -155,6 +155,15 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
                 "V2",
                 "PID|1||MRN2^^^NORTH^MR||Roe^John||19700304|M|||2 Elm St^^Hartford^CT^06102||(860)555-0101",
             ),
+            // The hospital's patient update for John, under its own MRN: the
+            // opt-out recorded under his roster number keeps him out of the
+            // patient index (before, only the message's own identifiers were
+            // judged, and his name, birth date and phone were filed again).
+            hl7(
+                "J2",
+                "A31",
+                "PID|1||MRN2^^^NORTH^MR||Roe^John||19700304|M|||2 Elm St^^Hartford^CT^06102||(860)555-0101",
+            ),
             // Jane's MRN is retired for NEW1, then she comes to the ED as NEW1.
             hl7(
                 "D1",
@@ -254,8 +263,13 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
                 .iter()
                 .filter(|d| d.as_str() == "the patient opted out")
                 .count(),
-            5,
-            "{e}: Clara, John, Jane, Mary and Eve: {suppressed:?}"
+            6,
+            "{e}: Clara, John (twice), Jane, Mary and Eve: {suppressed:?}"
+        );
+        assert_eq!(
+            count(&a, "SELECT COUNT(*) FROM patient_index").await,
+            0,
+            "{e}: no opted-out patient is indexed again"
         );
         let mut conn = a.hisp.conn().await.expect("conn");
         let kept: i64 = sqlx::Row::get(
@@ -268,7 +282,7 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
             0,
         );
         drop(conn);
-        assert_eq!(kept, 5, "{e}: nothing of theirs is kept but the key");
+        assert_eq!(kept, 6, "{e}: nothing of theirs is kept but the key");
 
         let merges = audit_details(&a, "patient.merge").await;
         assert!(
