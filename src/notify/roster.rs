@@ -92,11 +92,16 @@ fn new_entry<'a>(
     }
 }
 
-/// The same roster patient: a shared identifier, or the same normalized
-/// name and birth date with neither a different identifier from an
-/// authority both name (two people: John Smith born the same day under MRNs
-/// 111 and 222) nor a different sex (M and F; U, O and a blank agree with
-/// anything).
+/// The same roster patient: a shared identifier, or, when either of the two
+/// has no identifier, the same normalized name and birth date and no
+/// different sex (M and F; U, O and a blank agree with anything). Two with
+/// identifiers and none in common are two patients, as an upload's rows are
+/// (`roster_csv::repeated`): John Smith born the same day under MRNs 111 and
+/// 222, or under a practice's number and a hospital's MRN, which may be one
+/// person or two namesakes. Before, only identifiers from one authority told
+/// them apart, so a re-submitted row under one authority renewed the entry
+/// under the other and took it over (its identifier added), and the row
+/// for that entry's own identifier then made a second entry holding it.
 fn same_patient(a: &StoredPatient, b: &StoredPatient) -> bool {
     use super::mpi::normalize_name as n;
     let shared_id = a
@@ -106,11 +111,7 @@ fn same_patient(a: &StoredPatient, b: &StoredPatient) -> bool {
     if shared_id {
         return true;
     }
-    let conflicting = a.identifiers.iter().any(|(_, au)| {
-        b.identifiers
-            .iter()
-            .any(|(_, au2)| au.eq_ignore_ascii_case(au2))
-    });
+    let conflicting = !a.identifiers.is_empty() && !b.identifiers.is_empty();
     let sexes_differ = matches!(
         (a.sex, b.sex),
         (Some('M'), Some('F')) | (Some('F'), Some('M'))
@@ -702,17 +703,30 @@ mod tests {
             end_date: None,
             expires_at: 0,
         };
-        // The SOUTH entry is the older; the NORTH row still finds NORTH's first.
+        // The SOUTH entry is the older; the NORTH row finds NORTH's alone:
+        // identifiers with none in common are two patients.
         let entries = [entry(1, jane("S1", "SOUTH")), entry(2, jane("N1", "NORTH"))];
         let existing = Existing::new(&entries);
         let none = std::collections::HashSet::new();
         let ids = |found: Vec<&crate::store::notify::RosterEntry>| -> Vec<i64> {
             found.iter().map(|e| e.id).collect()
         };
-        assert_eq!(ids(existing.same(&jane("N1", "NORTH"), &none)), [2, 1]);
-        assert_eq!(ids(existing.same(&jane("S1", "south"), &none)), [1, 2]);
-        // A third authority's identifier: by name and birth date, oldest first.
-        assert_eq!(ids(existing.same(&jane("W1", "WEST"), &none)), [1, 2]);
+        assert_eq!(ids(existing.same(&jane("N1", "NORTH"), &none)), [2]);
+        assert_eq!(ids(existing.same(&jane("S1", "south"), &none)), [1]);
+        // A third authority's identifier is a third patient.
+        assert!(existing.same(&jane("W1", "WEST"), &none).is_empty());
+        // A row without one is found by name and birth date, oldest first;
+        // as it fits two patients, the import refuses it.
+        let unnamed = StoredPatient {
+            identifiers: Vec::new(),
+            ..jane("", "")
+        };
+        assert_eq!(ids(existing.same(&unnamed, &none)), [1, 2]);
+        assert!(!same_patient(&entries[0].patient, &entries[1].patient));
+        // An entry without an identifier is renewed by a row with one.
+        let by_name = [entry(3, unnamed.clone())];
+        let existing = Existing::new(&by_name);
+        assert_eq!(ids(existing.same(&jane("N1", "NORTH"), &none)), [3]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! like expired entries; it ends nothing when rows were refused (a typo would
 //! otherwise take its patient off the roster); and a re-submission renews an
 //! entry only for the same patient, never for a namesake born the same day
-//! under another number from the same authority, nor one of the other sex;
+//! under another number (from any authority), nor one of the other sex;
 //! a row by name alone that fits two such namesakes is refused; a row whose
 //! end_date has passed ends its patient's entry.
 
@@ -168,5 +168,63 @@ async fn a_replaced_roster_keeps_what_it_lists_and_renews_only_the_same_patient_
         );
         assert!(!out.contains("no entry ended"), "{e}: {out}");
         assert_eq!(names(&listed(&a)), ["Gus Gale"], "{e}");
+    }
+}
+
+/// A row under one authority's identifier never renews an entry holding
+/// another's (a practice's number and a hospital's MRN for one name and
+/// birth date may be one person or two namesakes): each stays its own entry
+/// under its own number, re-submitting the file changes nothing, and a
+/// replacement that lists only one ends the other. Before, the SOUTH row
+/// renewed the NORTH entry and took it over, the NORTH row made a second
+/// entry holding 111, and every ADT under 111 then went to review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_row_under_another_authority_renews_no_entry_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.start().await;
+        let north = "111,NORTH,Smith,John,1975-05-05,M,06104,,,\n";
+        let south = "222,SOUTH,Smith,John,1975-05-05,M,06104,,,\n";
+        harness::ok(&import(&a, north, &[]));
+        let first = id_of(&listed(&a), "John", "111");
+        let both = format!("{south}{north}");
+        harness::ok(&import(&a, &both, &[]));
+        let now = listed(&a);
+        assert_eq!(now.len(), 2, "{e}: {now:?}");
+        assert_eq!(id_of(&now, "John", "111"), first, "{e}: renewed in place");
+        let out = harness::ok(&a.cli(&["roster", "list", "--json"]));
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&out).expect("json");
+        for r in &rows {
+            assert_eq!(
+                r["identifiers"].as_array().map(Vec::len),
+                Some(1),
+                "{e}: each entry holds its own number only: {out}"
+            );
+        }
+        harness::ok(&import(&a, &both, &[]));
+        assert_eq!(listed(&a), now, "{e}: re-submitted, nothing changes");
+        // A row by name alone fits both: refused.
+        let out = import(&a, ",,Smith,John,1975-05-05,M,06104,,,\n", &[]);
+        assert!(
+            harness::stdout(&out).contains("fits 2 roster entries of different patients"),
+            "{e}: {}",
+            harness::stdout(&out)
+        );
+        // An end_date past for SOUTH's row ends SOUTH's entry only.
+        harness::ok(&import(
+            &a,
+            "222,SOUTH,Smith,John,1975-05-05,M,06104,,,2020-01-31\n",
+            &[],
+        ));
+        let left = listed(&a);
+        assert_eq!(left.len(), 1, "{e}: {left:?}");
+        assert_eq!(id_of(&left, "John", "111"), first, "{e}");
+        // A replacement listing only SOUTH's number ends NORTH's entry.
+        let out = harness::ok(&import(&a, south, &["--replace"]));
+        assert!(out.contains("1 entries of patients"), "{e}: {out}");
+        let left = listed(&a);
+        assert_eq!(left.len(), 1, "{e}: {left:?}");
+        assert_eq!(left[0].3, "222", "{e}: {left:?}");
     }
 }
