@@ -125,6 +125,23 @@ fn same_patient(a: &StoredPatient, b: &StoredPatient) -> bool {
         && a.birth_date == b.birth_date
 }
 
+/// Whether roster entry `entry` is the person a consent decision's names,
+/// birth date and sex describe, given beside an identifier the entry holds:
+/// each one given is the entry's own (names as `same_patient` folds them; a
+/// sex only M against F contradicts). A value the entry does not hold is not
+/// vouched for. Nothing given: nothing to contradict.
+fn vouches(entry: &StoredPatient, p: &StoredPatient) -> bool {
+    use super::mpi::normalize_name as n;
+    let name = |given: &str, held: &str| given.is_empty() || n(given) == n(held);
+    name(&p.family, &entry.family)
+        && name(&p.given, &entry.given)
+        && (p.birth_date.is_none() || p.birth_date == entry.birth_date)
+        && !matches!(
+            (p.sex, entry.sex),
+            (Some('M'), Some('F')) | (Some('F'), Some('M'))
+        )
+}
+
 /// A roster's live entries, found by identifier and by name and birth date
 /// (a re-submitted roster of tens of thousands of rows is matched in one
 /// pass, not every row against every entry inside the write transaction).
@@ -511,10 +528,13 @@ impl Hisp {
 
     /// Whether `patient`, as a consent decision names them, is on a current
     /// roster of one of `owners`: one entry holds every identifier the
-    /// decision gives, or, when it gives none, has the same names, birth
-    /// date and no contradicting sex. A decision is matched by identifier
-    /// first, so one identifier the entry does not hold would reach another
-    /// practice's patient, whatever names came with it.
+    /// decision gives and is the person any names, birth date and sex given
+    /// beside them describe ([`vouches`]), or, when it gives none, has the
+    /// same names, birth date and no contradicting sex. A decision is matched
+    /// by identifier first, so one identifier the entry does not hold would
+    /// reach another practice's patient, whatever names came with it; and it
+    /// is matched by its demographics too, so the entry's identifier with
+    /// another patient's names would stop that patient's alerts everywhere.
     pub async fn on_rosters_of(
         &self,
         patient: &StoredPatient,
@@ -533,6 +553,7 @@ impl Hisp {
                         .identifiers
                         .iter()
                         .all(|x| e.patient.identifiers.iter().any(|y| notify::same_id(x, y)))
+                        && vouches(&e.patient, patient)
                 }
             };
             if entries.iter().any(names_it) {

@@ -379,8 +379,39 @@ async fn care_and_admin_operations_do_what_the_cli_does() {
                 StatusCode::NOT_FOUND,
                 "",
             ),
-            // By the roster's own identifier, or by the roster's names.
+            // This roster's identifier with another patient's names, birth
+            // date or sex: the decision matches by them too, and would stop
+            // that patient's alerts at every practice.
+            (
+                ck,
+                json!({"decision": "opt-out", "patient_id": "MRN-1", "authority": "GENERAL",
+                    "family": "Roe", "given": "Ann", "birth_date": "1970-01-01", "sex": "F"}),
+                StatusCode::NOT_FOUND,
+                "",
+            ),
+            (
+                ck,
+                json!({"decision": "opt-out", "patient_id": "MRN-1", "authority": "GENERAL",
+                    "birth_date": "1950-01-02"}),
+                StatusCode::NOT_FOUND,
+                "",
+            ),
+            (
+                ck,
+                json!({"decision": "opt-out", "patient_id": "MRN-1", "authority": "GENERAL",
+                    "sex": "M"}),
+                StatusCode::NOT_FOUND,
+                "",
+            ),
+            // By the roster's own identifier (alone, or with the names the
+            // roster holds for it), or by the roster's names.
             (ck, by_id("MRN-1", "GENERAL"), StatusCode::CREATED, ""),
+            (
+                ck,
+                jane("opt-out", Some(("MRN-1", "GENERAL"))),
+                StatusCode::CREATED,
+                "",
+            ),
             (ck, jane("opt-out", None), StatusCode::CREATED, ""),
             // An opt-in by demographics alone could be another person's.
             (
