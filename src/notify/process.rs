@@ -1578,6 +1578,14 @@ impl Snapshot {
         self.generation
     }
 
+    /// Roster entry `id` as this copy has it, still current at `now`.
+    pub(super) fn current_entry(&self, id: i64, now: i64) -> Option<&RosterEntry> {
+        self.rosters
+            .iter()
+            .find_map(|r| r.entries.get(&id))
+            .filter(|e| e.expires_at > now)
+    }
+
     pub(super) fn digest(&self, subscriber: &str) -> bool {
         self.digest.iter().any(|s| s == subscriber)
     }

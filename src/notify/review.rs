@@ -322,6 +322,17 @@ impl Notifier {
             .feed(&ev.sending_facility)
             .ok_or_else(|| refuse("its feed is no longer registered"))?;
         let sensitive = feed.sensitive;
+        // The entry as the snapshot the alert is filed under has it: one a
+        // replacing roster or a past end_date ended after it was read above
+        // is gone from it (and one ended later moves the change counter, so
+        // the filing finds the snapshot stale). Before, the entry was
+        // checked only before the snapshot was taken.
+        if snap.current_entry(entry.id, now).is_none() {
+            return Err(refuse(&format!(
+                "roster entry {} was ended or removed as it was being confirmed",
+                entry.id
+            )));
+        }
         let indexed = self.indexed(&snap, &ev.patient).await?;
         // Judged as the worker judges a message, other rosters' entries
         // included: an opt-out recorded under another practice's number for
