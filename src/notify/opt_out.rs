@@ -38,7 +38,8 @@ use crate::hl7;
 use crate::ops::{Hisp, OpsError};
 use crate::store::notify::{self, StoredPatient};
 
-/// What recording an opt-out will remove, gathered before its transaction.
+/// What recording an opt-out will remove, gathered before its transaction
+/// and completed in it (`catch_up`).
 #[derive(Debug, Default)]
 pub(super) struct Sweep {
     /// Identifiers of the index's people for the patient: copied into the
@@ -48,6 +49,11 @@ pub(super) struct Sweep {
     reviews: Vec<(i64, i64)>,
     /// Alerts about the patient filed and not yet sent: withdrawn.
     alerts: Vec<i64>,
+    /// The patient the opt-out names, and the reviews and alerts already
+    /// judged: what the transaction reads again.
+    patient: StoredPatient,
+    seen_reviews: std::collections::HashSet<i64>,
+    seen_alerts: std::collections::HashSet<i64>,
 }
 
 /// The patient index's people for `p`: filed under its identifiers and not
@@ -79,11 +85,12 @@ impl Hisp {
     /// connection: the write transaction is taken only to apply it).
     pub(super) async fn opt_out_sweep(&self, patient: &StoredPatient) -> Result<Sweep, OpsError> {
         let sealer = self.store.sealer();
-        let mut index = Index::new();
-        index.insert(mpi_patient(1, patient));
         let demo = mpi_patient(0, patient).demographics;
         let mut conn = self.conn().await?;
-        let mut sweep = Sweep::default();
+        let mut sweep = Sweep {
+            patient: patient.clone(),
+            ..Sweep::default()
+        };
         let people = notify::index_persons(&mut conn, sealer, &patient.identifiers).await?;
         for person in people {
             let p = mpi_patient(0, &person);
@@ -98,31 +105,66 @@ impl Hisp {
                 }
             }
         }
-        for review in notify::reviews(&mut conn, false).await? {
-            if review.status != "open" {
+        self.sweep_queues(&mut conn, &mut sweep).await?;
+        Ok(sweep)
+    }
+
+    /// Judge the open reviews and unsent alerts `sweep` has not judged yet.
+    /// Run before the opt-out's transaction, on a pooled connection (most
+    /// of the work, none of it under the writer), and again in it once it
+    /// holds the change counter (`catch_up`).
+    async fn sweep_queues(
+        &self,
+        conn: &mut AnyConnection,
+        sweep: &mut Sweep,
+    ) -> Result<(), OpsError> {
+        let sealer = self.store.sealer();
+        let mut index = Index::new();
+        index.insert(mpi_patient(1, &sweep.patient));
+        for review in notify::reviews(conn, false).await? {
+            if review.status != "open" || !sweep.seen_reviews.insert(review.id) {
                 continue;
             }
-            let about = self.review_people(&mut conn, &review).await?;
+            let about = self.review_people(conn, &review).await?;
             if about.iter().any(|p| holds(&index, p)) {
                 sweep.reviews.push((review.id, review.adt_id));
             }
         }
-        for alert in notify::unsent_alerts(&mut conn, sealer, notify::Unsent::All).await? {
+        for alert in notify::unsent_alerts(conn, sealer, notify::Unsent::All).await? {
+            if !sweep.seen_alerts.insert(alert.id) {
+                continue;
+            }
             let mut about = Vec::new();
             if let Some(id) = alert.roster_entry_id
-                && let Some(e) = notify::entry(&mut conn, sealer, id, 0).await?
+                && let Some(e) = notify::entry(conn, sealer, id, 0).await?
             {
                 about.push(e.patient);
             }
             if let Some(p) = alert.patient {
-                about.extend(indexed_people(&mut conn, sealer, &p).await?);
+                about.extend(indexed_people(conn, sealer, &p).await?);
                 about.push(p);
             }
             if about.iter().any(|p| holds(&index, p)) {
                 sweep.alerts.push(alert.id);
             }
         }
-        Ok(sweep)
+        Ok(())
+    }
+
+    /// In the opt-out's transaction, before anything is recorded: hold the
+    /// change counter (`generation_held`), then judge the reviews queued and
+    /// alerts filed since the sweep read them. The worker queues and files
+    /// under the counter too, so each is committed before this reads (and
+    /// is swept) or waits and finds its snapshot stale. Before, a review
+    /// queued between the sweep's read and the opt-out's commit stayed open,
+    /// and with it the patient's ADT.
+    pub(super) async fn catch_up(
+        &self,
+        tx: &mut AnyConnection,
+        sweep: &mut Sweep,
+    ) -> Result<(), OpsError> {
+        notify::generation_held(tx, self.store.engine()).await?;
+        self.sweep_queues(tx, sweep).await
     }
 
     /// The records an open review is about: the ADT's patient, the index's

@@ -214,8 +214,20 @@ impl Notifier {
         if consent == Some(OPT_OUT) {
             return Ok(Plan::OptedOut);
         }
-        // A disabled subscriber's match served as evidence only.
-        matches.retain(|(owner, _)| snap.alerting(owner));
+        // A disabled subscriber's match served as evidence only. A near
+        // miss of an entry whose patient opted out is not queued: confirmed,
+        // it would be that patient, and the confirmation refuses it, so the
+        // review could only keep the message until it was rejected (an
+        // opt-out's sweep closes such reviews; before, the worker queued
+        // new ones after it).
+        matches.retain(|(owner, m)| {
+            snap.alerting(owner)
+                && !matches!(m, Matched::Review(e, _)
+                    if snap.consent_of_all([&e.patient]) == Some(OPT_OUT))
+        });
+        if matches.is_empty() {
+            return quiet("no subscriber", "only near misses of opted-out patients");
+        }
         // Should that fail, the alerts are made as they are filed, where
         // the failure counts.
         let early = self
@@ -717,7 +729,6 @@ impl Notifier {
         snap: &Snapshot,
     ) -> Result<Option<Vec<String>>, OpsError> {
         let hisp = &self.gw.hisp;
-        let now = hisp.now();
         let mut sent = Vec::new();
         // An opt-out (or roster change) recorded while the alerts go out stops
         // the rest (`send_alert` checks as it files, the review queue just
@@ -735,11 +746,9 @@ impl Notifier {
                 Matched::Yes(e) => *e,
                 Matched::Review(e, score) => {
                     let review = target.review(row, e, *score);
-                    if !self.current(snap).await? {
+                    if !self.queue_review(&review, target.generation).await? {
                         return Ok(None);
                     }
-                    let mut conn = hisp.conn().await?;
-                    notify::insert_review(&mut conn, &review, now).await?;
                     continue;
                 }
             };

@@ -76,6 +76,31 @@ fn event_name(event: &str) -> Option<&'static str> {
 }
 
 impl Notifier {
+    /// Queue the worker's near miss in a write transaction that holds the
+    /// change counter (`generation_held`), as an alert is filed: an opt-out
+    /// recorded since the snapshot at `generation` was taken makes it
+    /// stale (false: nothing queued, the row is decided again), and one
+    /// recorded after waits for this commit and then finds the review (the
+    /// opt-out reads the open reviews again once it holds the counter).
+    /// Before, it was queued on a pooled connection after an unlocked
+    /// check, so an opt-out whose sweep had read the queue just before
+    /// left the review open and the patient's ADT kept.
+    pub(super) async fn queue_review(
+        &self,
+        review: &notify::NewReview<'_>,
+        generation: Option<i64>,
+    ) -> Result<bool, OpsError> {
+        let hisp = &self.gw.hisp;
+        let mut tx = hisp.store.begin().await?;
+        let held = notify::generation_held(&mut tx, hisp.store.engine()).await?;
+        if generation != Some(held) {
+            return Ok(false);
+        }
+        notify::insert_review(&mut tx, review, hisp.now()).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// The review queue, newest first: the undecided items, or every one.
     /// Shows PHI, so the listing is audited under `actor`.
     pub async fn review_list(&self, all: bool, actor: &str) -> Result<Vec<ReviewItem>, OpsError> {

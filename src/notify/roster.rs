@@ -572,7 +572,8 @@ impl Hisp {
     ) -> Result<i64, OpsError> {
         consent_checked(decision, patient)?;
         // An opt-out also removes what hisp holds about the patient (`opt_out`).
-        let sweep = if decision == super::process::OPT_OUT {
+        let opt_out = decision == super::process::OPT_OUT;
+        let mut sweep = if opt_out {
             self.opt_out_sweep(patient).await?
         } else {
             Default::default()
@@ -584,6 +585,9 @@ impl Hisp {
             }
         }
         let mut tx = self.store.begin().await?;
+        if opt_out {
+            self.catch_up(&mut tx, &mut sweep).await?;
+        }
         let id = notify::insert_consent(
             &mut tx,
             self.store.sealer(),

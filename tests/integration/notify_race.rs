@@ -317,3 +317,97 @@ async fn a_merge_waits_for_the_counter_holding_no_encounter_on_postgres() {
         "the A08 and the merge alert no one"
     );
 }
+
+/// An opt-out recorded while a near miss of the patient is being queued for
+/// review, on PostgreSQL: the opt-out's sweep reads the review queue before
+/// its transaction, and the worker queues the review in between. The
+/// worker's queueing holds the change counter and the opt-out reads the
+/// queue again once it holds it, so either the review is queued first and
+/// swept, or the worker finds its snapshot stale, decides again and queues
+/// nothing (a near miss of an opted-out patient is not queued). Both orders
+/// are run. Before, the review was queued after an unlocked check and the
+/// sweep never saw it: the review stayed open and the patient's ADT was
+/// kept until someone rejected it by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_opt_out_meets_a_review_being_queued_on_postgres() {
+    let Some(a) = carols_node().await else {
+        return;
+    };
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let report = roster(
+        &a,
+        "carol@a.test",
+        "R3,NORTH,Ray,Ruth,1973-03-03,F,06101,,,\n\
+         R4,NORTH,Ray,Rhea,1974-04-04,F,06101,,,\n",
+    );
+    assert!(report.contains("2 applied"), "{report}");
+    let cases = [
+        // The opt-out waits first: it records first.
+        (true, "R3", "PID|1||X3^^^SOUTH^MR||Ray^Ruth||19730303|F"),
+        // The worker waits first: the review is queued, then swept.
+        (false, "R4", "PID|1||X4^^^SOUTH^MR||Ray^Rhea||19740404|F"),
+    ];
+    for (n, (opt_out_first, id, near)) in cases.into_iter().enumerate() {
+        let tx = hold(&a).await;
+        let start_opt_out = || {
+            let (dir, config, vars) = (
+                a.dir.path().to_owned(),
+                a.config_path.clone(),
+                a.vars.clone(),
+            );
+            std::thread::spawn(move || {
+                let args = [
+                    "consent",
+                    "opt-out",
+                    "--patient-id",
+                    id,
+                    "--authority",
+                    "NORTH",
+                ];
+                harness::run_hisp(&dir, &config, &vars, &args, None)
+            })
+        };
+        let mut opt_out = None;
+        if opt_out_first {
+            opt_out = Some(start_opt_out());
+            waiting_on(&a, 1, "%notify_generation%", "the opt-out waiting").await;
+        }
+        // A near match (no identifier in common) arrives: the worker waits
+        // to queue its review.
+        let (control, visit) = (format!("RACE4{n}"), format!("VR4{n}"));
+        let msg = adt(&control, "A04", "NORTHHOSP", "E", &visit, near);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA");
+        let waiting = if opt_out_first { 2 } else { 1 };
+        waiting_on(&a, waiting, "%notify_generation%", "the worker waiting").await;
+        let opt_out = match opt_out {
+            Some(o) => o,
+            None => {
+                let o = start_opt_out();
+                waiting_on(&a, 2, "%notify_generation%", "the opt-out waiting").await;
+                o
+            }
+        };
+        tx.rollback().await.expect("let go");
+        let out = tokio::task::spawn_blocking(move || opt_out.join().expect("join"))
+            .await
+            .expect("opt-out");
+        harness::ok(&out);
+        drained(&a).await;
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+        let open = count("SELECT COUNT(*) FROM match_reviews WHERE status = 'open'")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("count");
+        assert_eq!(
+            open, 0,
+            "case {n}: a review of an opted-out patient left open"
+        );
+        let kept = count("SELECT COUNT(*) FROM adt_messages WHERE raw_sealed IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("count");
+        assert_eq!(kept, 0, "case {n}: an opted-out patient's message kept");
+    }
+    assert!(alerts(&a).await.is_empty());
+}
