@@ -401,6 +401,22 @@ impl Notifier {
             }
         };
         let header = msg.header();
+        // One message per frame (MLLP): a second MSH is another message
+        // (a file sent whole, a batch not split). Taken as one, the first
+        // was acknowledged and the rest stored inside it, never processed,
+        // its PID travelling in the first's alert attachment.
+        let messages = msg.segments().filter(|s| s.name() == "MSH").count();
+        if messages > 1 {
+            let why = format!(
+                "the frame holds {messages} messages (MSH segments); send one message per frame"
+            );
+            return ack(
+                &header,
+                AckCode::AE,
+                err(ErrorCode::SegmentSequence, &why),
+                now,
+            );
+        }
         if !adt::supported(&header.message_type) {
             let why = format!(
                 "message type {} is not accepted here (ADT only)",
@@ -713,15 +729,30 @@ fn out_of_reach(sqlite: bool, code: &str) -> bool {
     }
 }
 
-/// The dedup key of a pending message: MSH-3.1, MSH-4's identity (HD.1,
-/// else HD.2: [`Hd::id`](crate::hl7::Hd::id)) and the whole of MSH-10 as
-/// written (`Header::control_id_wire`: escapes kept, so `123~A` and
-/// `123\R\A` are two messages; a plain id is its own text, as before).
+/// The dedup key of a pending message: MSH-3's identity ([`app_key`]),
+/// MSH-4's (HD.1, else HD.2: [`Hd::id`](crate::hl7::Hd::id)) and the whole
+/// of MSH-10 as written (`Header::control_id_wire`: escapes kept, so `123~A`
+/// and `123\R\A` are two messages; a plain id is its own text, as before).
 fn key(p: &Pending) -> AdtKey<'_> {
     AdtKey {
-        app: &p.header.sending_app.namespace_id,
+        app: app_key(&p.header),
         facility: p.header.sending_facility.id(),
         control_id: &p.header.control_id_wire,
+    }
+}
+
+/// MSH-3 as keyed: HD.1 as written when it is valued, else HD.2
+/// ([`Hd::id`](crate::hl7::Hd::id)), so two applications known only by
+/// their OIDs (`^1.2.3.1^ISO`, `^1.2.3.2^ISO`) are two senders. Before,
+/// only HD.1 was keyed: the second's message was taken for a retry of the
+/// first's with the same MSH-10, answered with its stored ACK and never
+/// processed. A valued HD.1 keys as it always did.
+fn app_key(h: &Header) -> &str {
+    let hd1 = h.sending_app.namespace_id.trim();
+    if hd1.is_empty() || hd1 == "\"\"" {
+        h.sending_app.id()
+    } else {
+        &h.sending_app.namespace_id
     }
 }
 
@@ -734,16 +765,12 @@ pub const MAX_HD_ID: usize = 227;
 
 /// Why a message's dedup key cannot be stored (answered AR, never stored):
 /// MSH-4 or MSH-10 missing (every later message would look like a retry of
-/// this one), a control character in MSH-3.1, MSH-4 or MSH-10 (raw or
+/// this one), an ASCII control character in MSH-3, MSH-4 or MSH-10 (raw or
 /// escaped as `\X00\`: PostgreSQL refuses NUL in text, and no identifier
 /// holds one), or one of them too long for the key's index.
 fn unusable_key(h: &Header) -> Option<(ErrorCode, String)> {
     let parts = [
-        (
-            "MSH-3 (sending application)",
-            h.sending_app.namespace_id.as_str(),
-            MAX_HD_ID,
-        ),
+        ("MSH-3 (sending application)", app_key(h), MAX_HD_ID),
         (
             "MSH-4 (sending facility)",
             h.sending_facility.id(),
@@ -768,7 +795,12 @@ fn unusable_key(h: &Header) -> Option<(ErrorCode, String)> {
         return Some((ErrorCode::RequiredFieldMissing, why.to_string()));
     }
     for (name, value, max) in parts {
-        if value.chars().any(char::is_control) {
+        // ASCII's (C0 and DEL) only: a Latin-1 message's 0x80-0x9F bytes
+        // read as C1 controls, but are Windows-1252's quotes and dashes as
+        // sent (`ST MARY\x92S`), which PostgreSQL stores as any other
+        // character. Before, they were refused with AR, which engines read
+        // as "never send this again".
+        if value.chars().any(|c| c.is_ascii_control()) {
             return Some((
                 ErrorCode::DataType,
                 format!("{name} holds a control character"),

@@ -108,7 +108,7 @@ pub async fn feeds(conn: &mut AnyConnection) -> Result<Vec<FeedRow>, StoreError>
 /// The dedup key of an ADT message: MSH-3, MSH-4, MSH-10.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdtKey<'a> {
-    /// MSH-3.1.
+    /// MSH-3's identity: HD.1, else HD.2.
     pub app: &'a str,
     /// MSH-4.1.
     pub facility: &'a str,

@@ -477,6 +477,19 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
     let (code, ack) = ack_code(&a, b"HELLO|C14").await;
     assert_eq!(code, "AE");
     assert_eq!(hisp::hl7::parse_ack(&ack).expect("ACK").1, "");
+    // Two messages in one frame get AE naming the first, and neither is
+    // taken: each sent alone afterwards is new (AA), not a retry.
+    let mut two = adt("C15", "A08", "NORTHHOSP", "E", "V991", JANE);
+    two.extend(adt("C16", "A08", "NORTHHOSP", "E", "V991", JANE));
+    let (code, ack) = ack_code(&a, &two).await;
+    assert_eq!(code, "AE", "{}", String::from_utf8_lossy(&ack));
+    assert_eq!(hisp::hl7::parse_ack(&ack).expect("ACK").1, "C15");
+    assert!(String::from_utf8_lossy(&ack).contains("one message per frame"));
+    for id in ["C16", "C15"] {
+        let (code, ack) = ack_code(&a, &adt(id, "A08", "NORTHHOSP", "E", "V991", JANE)).await;
+        assert_eq!(code, "AA", "{id}");
+        assert_eq!(hisp::hl7::parse_ack(&ack).expect("ACK").1, id);
+    }
     a.stop().await;
 }
 

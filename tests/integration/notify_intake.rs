@@ -121,6 +121,41 @@ async fn keys_the_store_cannot_hold_are_refused_and_one_bad_message_fails_only_i
             "{e}"
         );
 
+        // A Latin-1 message's 0x80-0x9F bytes are Windows-1252's dashes and
+        // quotes, not control characters: taken, and echoed as sent.
+        let mut dash = a08("EPIC", "NORTHHOSP", "W2#X");
+        let at = dash.iter().position(|&b| b == b'#').expect("#");
+        dash[at] = 0x96;
+        let (code, ack) = ack_code(&a, &dash).await;
+        assert_eq!(code, "AA", "{e}: {}", String::from_utf8_lossy(&ack));
+        assert!(
+            ack.windows(12).any(|w| w == b"MSA|AA|W2\x96X\r"),
+            "{e}: {ack:?}"
+        );
+
+        // Applications known only by their OIDs (MSH-3.1 empty) are two
+        // senders: one's control id is not a retry of the other's.
+        let (code, one) = answer(&a, &a08("^1.2.3.1^ISO", "NORTHHOSP", "D1")).await;
+        assert_eq!(code, "AA", "{e}: {one}");
+        let (code, two) = answer(&a, &a08("^1.2.3.2^ISO", "NORTHHOSP", "D1")).await;
+        assert_eq!(code, "AA", "{e}: {two}");
+        assert!(
+            two.contains("|^1.2.3.2^ISO|"),
+            "{e}: answered for the other: {two}"
+        );
+        assert_eq!(
+            count(
+                &a,
+                "SELECT COUNT(*) FROM adt_messages WHERE control_id = 'D1'"
+            )
+            .await,
+            2,
+            "{e}"
+        );
+        // The same one again is a retry: its stored ACK.
+        let (_, again) = answer(&a, &a08("^1.2.3.2^ISO", "NORTHHOSP", "D1")).await;
+        assert_eq!(again, two, "{e}");
+
         // Our own MSH-10 is at most 20 characters.
         let long = "L".repeat(40);
         let (_, ack) = answer(&a, &a08("EPIC", "NORTHHOSP", &long)).await;
