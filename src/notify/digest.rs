@@ -65,7 +65,7 @@ impl Notifier {
             snap.refresh(self).await?;
         }
         for due in subscribers {
-            match self.send_digest(&snap, due).await {
+            match self.send_digest(&mut snap, due).await {
                 Ok(true) => sent += 1,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot send a digest; retrying later"),
@@ -77,7 +77,11 @@ impl Notifier {
     /// One subscriber's digest: whether one was sent. A failure gives the
     /// turn back (`last_digest_at` as it was), so the next pass retries it
     /// rather than the next day's digest time.
-    async fn send_digest(&self, snap: &Snapshot, due: notify::DigestDue) -> Result<bool, OpsError> {
+    async fn send_digest(
+        &self,
+        snap: &mut Snapshot,
+        due: notify::DigestDue,
+    ) -> Result<bool, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let subscriber = due.subscriber.as_str();
@@ -100,10 +104,16 @@ impl Notifier {
     /// Send the digest whose turn was taken at `now`. An alert the worker
     /// sent meanwhile (a subscriber switching modes) makes the submit fail
     /// with nothing queued (`Gateway::submit_carrying`): the unsent alerts
-    /// are read again and the rest sent, so none goes twice.
+    /// are read again and the rest sent, so none goes twice. So does a
+    /// change counter moved since `snap` was loaded: the submit holds the
+    /// counter, so an opt-out (under any practice's number) recorded while
+    /// the digest was rendered is seen on the reload and its alerts
+    /// withdrawn; one recorded later waits for the commit. Before, the
+    /// snapshot was loaded once per pass and an opt-out recorded meanwhile
+    /// did not stop the digest.
     async fn send_claimed(
         &self,
-        snap: &Snapshot,
+        snap: &mut Snapshot,
         due: &notify::DigestDue,
         now: i64,
     ) -> Result<bool, OpsError> {
@@ -118,6 +128,7 @@ impl Notifier {
         let mut tries = 0;
         let mut sent = false;
         'read: loop {
+            snap.refresh(self).await?;
             let alerts = {
                 let mut conn = hisp.conn().await?;
                 notify::unsent_alerts(&mut conn, hisp.store.sealer(), which).await?
@@ -137,7 +148,8 @@ impl Notifier {
                 };
                 let message = render(&from, &to, chunk, part, now);
                 let ids: Vec<i64> = chunk.iter().map(|a| a.id).collect();
-                match self.send_filed(&from, &to, &message, &ids).await {
+                let judged = snap.generation();
+                match self.send_filed(&from, &to, &message, &ids, judged).await {
                     Err(e) if super::process::sent_already(&e) && tries < 3 => {
                         tries += 1;
                         continue 'read;

@@ -1014,11 +1014,13 @@ impl Notifier {
         to: &DirectAddress,
         message: &[u8],
         alert_ids: &[i64],
+        generation: Option<i64>,
     ) -> Result<(), OpsError> {
         let sub = self.submission(from, to, message);
         // Marked sent in the transaction that queues it (`submit_carrying`),
-        // so a failure after the submit cannot send it twice.
-        self.gw.submit_carrying(&sub, alert_ids).await?;
+        // so a failure after the submit cannot send it twice; under the
+        // change counter the alerts were judged at.
+        self.gw.submit_carrying(&sub, alert_ids, generation).await?;
         Ok(())
     }
 

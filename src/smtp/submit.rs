@@ -96,7 +96,7 @@ pub struct Submitted {
 impl Gateway {
     /// Sign, encrypt, queue and track a message from a local sender.
     pub async fn submit(&self, s: &Submission<'_>) -> Result<Submitted, OpsError> {
-        self.submit_carrying(s, &[]).await
+        self.submit_carrying(s, &[], None).await
     }
 
     /// [`Self::submit`] for a message that carries the filed encounter
@@ -106,14 +106,29 @@ impl Gateway {
     /// failed write after the submit can no longer leave them unsent, to be
     /// sent again. One already marked (sent by another node meanwhile) or
     /// gone (withdrawn by an opt-out) fails the submit with
-    /// `StoreError::Conflict` and nothing is queued.
+    /// `StoreError::Conflict` and nothing is queued. With `generation`, the
+    /// store's change counter as the alerts were judged (consent, rosters),
+    /// the transaction holds the counter first (`generation_held`): moved
+    /// since, the submit fails the same way, so the alerts are judged again;
+    /// an opt-out recorded later waits for the commit.
     pub async fn submit_carrying(
         &self,
         s: &Submission<'_>,
         alert_ids: &[i64],
+        generation: Option<i64>,
     ) -> Result<Submitted, OpsError> {
         let ready = self.prepare(s).await?;
         let mut tx = self.hisp.store.begin().await?;
+        if let Some(judged) = generation {
+            let engine = self.hisp.store.engine();
+            if crate::store::notify::generation_held(&mut tx, engine).await? != judged {
+                return Err(OpsError::Store(crate::store::StoreError::Conflict(
+                    "consents, rosters or feeds changed since the alerts were judged: \
+                     judged again"
+                        .into(),
+                )));
+            }
+        }
         let mut handed = Vec::new();
         let done = self
             .write_prepared(&mut tx, s, &ready, alert_ids, &mut handed)

@@ -255,7 +255,7 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
         sent_copy: false,
         final_delivery: hisp::smtp::submit::FinalDelivery::Always,
     };
-    let refused = gw.submit_carrying(&sub, &[filed[0].id]).await;
+    let refused = gw.submit_carrying(&sub, &[filed[0].id], None).await;
     assert!(refused.is_err(), "{refused:?}");
     let mut conn = a.hisp.conn().await.expect("conn");
     let tracked =

@@ -411,3 +411,57 @@ async fn an_opt_out_meets_a_review_being_queued_on_postgres() {
     }
     assert!(alerts(&a).await.is_empty());
 }
+
+/// An opt-out recorded while a digest is being sent, on PostgreSQL: the
+/// digest judged its alerts on a snapshot loaded before; its submit holds
+/// the change counter, finds it moved, reloads, and withdraws the opted-out
+/// patient's alert instead of sending it. The opt-out here is recorded with
+/// no sweep of its own (as under another practice's number, which the
+/// sweep cannot see), so only the digest's own check can stop it. Before,
+/// the snapshot was loaded once per pass and the digest went out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_opt_out_recorded_while_a_digest_is_sent_stops_it_on_postgres() {
+    let Some(a) = carols_node().await else {
+        return;
+    };
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let report = roster(
+        &a,
+        "carol@a.test",
+        "D5,NORTH,Dee,Dora,1975-05-05,F,06101,,,\n",
+    );
+    assert!(report.contains("1 applied"), "{report}");
+    harness::ok(&a.cli(&[
+        "roster",
+        "delivery",
+        "--owner",
+        "carol@a.test",
+        "--mode",
+        "digest",
+    ]));
+    let dora = "PID|1||D5^^^NORTH^MR||Dee^Dora||19750505|F";
+    let msg = adt("DIG1", "A04", "NORTHHOSP", "E", "VD5", dora);
+    assert_eq!(ack_code(&a, &msg).await.0, "AA");
+    drained(&a).await;
+    let filed = alerts(&a).await;
+    assert_eq!(filed.len(), 1, "filed for the digest");
+    assert!(filed[0].message_id.is_none());
+
+    let tx = hold(&a).await;
+    let (dir, config, vars) = (
+        a.dir.path().to_owned(),
+        a.config_path.clone(),
+        a.vars.clone(),
+    );
+    let digest = std::thread::spawn(move || {
+        harness::run_hisp(&dir, &config, &vars, &["alert", "digest"], None)
+    });
+    waiting_on_counter(&a, 1, "the digest waiting to be queued").await;
+    opt_out_held(&a, tx, "D5").await;
+    let out = tokio::task::spawn_blocking(move || digest.join().expect("join"))
+        .await
+        .expect("digest");
+    let text = harness::ok(&out);
+    assert!(text.contains("0 digest"), "{text}");
+    assert!(alerts(&a).await.is_empty(), "withdrawn, not sent");
+}
