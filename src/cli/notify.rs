@@ -245,11 +245,15 @@ pub async fn roster(hisp: Hisp, cmd: RosterCmd, out: &mut Output) -> Result<(), 
             for p in &done.problems {
                 out.line(format!("row {}: {}: {}", p.row, p.column, p.problem));
             }
+            // Rows with a problem, not rows left unapplied: `--strict`
+            // applies none when any has one.
+            let mut problem_rows: Vec<usize> = done.problems.iter().map(|p| p.row).collect();
+            problem_rows.dedup();
             out.line(format!(
                 "{} rows, {} applied, {} with problems{}",
                 done.rows,
                 done.applied,
-                done.rows - done.applied,
+                problem_rows.len(),
                 if done.replaced > 0 {
                     format!(
                         ", {} entries of patients the file no longer lists ended",
@@ -419,7 +423,7 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
             // Asked for now: a real-time subscriber's last digest goes
             // whatever turn was taken lately.
             let sent = n.send_digests(hisp.now() + 1, hisp.now() + 1).await?;
-            out.line(format!("{sent} digest message(s) sent"));
+            out.line(format!("{sent} digest(s) sent"));
             return Ok(());
         }
         AlertCmd::Reviews { all, json } => {

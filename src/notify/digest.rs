@@ -52,7 +52,8 @@ impl Notifier {
     /// time; the loop leaves a turn taken by another node, which may still
     /// be sending, [`REALTIME_TURN_SECS`]). A subscriber whose digest fails
     /// is logged and retried on a later pass; the others still get theirs.
-    /// Returns the number of digest messages sent.
+    /// Returns the number of subscribers sent a digest (a long digest goes
+    /// as several messages, `[notify] digest_max_alerts` alerts each).
     pub async fn send_digests(&self, due: i64, realtime_before: i64) -> Result<usize, OpsError> {
         let hisp = &self.gw.hisp;
         let subscribers = {

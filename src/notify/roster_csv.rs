@@ -380,6 +380,12 @@ fn map_header(names: &[String]) -> Result<Vec<Option<Column>>, CsvError> {
             Some(c) => map.push(Some(c)),
         }
     }
+    // A first row naming no column at all is no header but the first
+    // patient (a file exported without one): say so, without echoing its
+    // cells, which are that patient's identifier, name and birth date.
+    if !unknown.is_empty() && map.iter().all(Option::is_none) {
+        return Err(CsvError::NoHeader);
+    }
     // A misspelt name also makes a column "missing": report the cause.
     if !unknown.is_empty() {
         return Err(CsvError::UnknownColumns(unknown));

@@ -80,6 +80,8 @@ fn file_errors() {
         (b"", CsvError::NoHeader),
         (b"\n\r\n ,, \n", CsvError::NoHeader),
         (b"\xEF\xBB\xBF", CsvError::NoHeader),
+        // A file without a header: its first row is a patient, not echoed.
+        (b"MRN1,NORTH,Doe,Jane,1980-01-02,F\n", CsvError::NoHeader),
         (b"patient_id\n\xFF\n", CsvError::NotUtf8 { line: 2 }),
         (b"\"patient_id\n", CsvError::Unterminated { row: 1 }),
         (

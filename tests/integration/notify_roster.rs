@@ -101,6 +101,15 @@ async fn a_replaced_roster_keeps_what_it_lists_and_renews_only_the_same_patient_
         let with_typo = "A1,NORTH,Avery,Ann,1980-01-01,F,06101,,,\n\
                          B1,NORTH,Burns,Bob,1970-02-31,M,06102,,,\n\
                          D1,NORTH,Dunn,Dan,1985-04-04,M,06107,,,\n";
+        // Under --strict nothing applies, and the summary counts the one
+        // row with a problem (before: every row, as "with problems").
+        let out = import(&a, with_typo, &["--strict"]);
+        let text = harness::stdout(&out);
+        assert!(
+            text.contains("3 rows, 0 applied, 1 with problems"),
+            "{e}: {text}"
+        );
+        assert_eq!(listed(&a).len(), 7, "{e}: nothing applied");
         let out = import(&a, with_typo, &["--replace"]);
         let text = harness::stdout(&out);
         assert!(out.status.success(), "{e}: {text}");
