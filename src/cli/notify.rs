@@ -702,7 +702,8 @@ fn text(reply: &[u8]) -> std::borrow::Cow<'_, str> {
 /// MLLP framing bytes (`<VT>`, `<FS>`, form feed) removed, CRLF and LF made
 /// CR, and a new message at every segment that begins with `MSH` (any field
 /// separator, not only `|^~\&`). Each message ends with one CR. A BOM and
-/// blank lines before the first message are skipped; other text is an error.
+/// blank lines before the first message are skipped, and so is a batch
+/// file's envelope (FHS, BHS, BTS, FTS); other text is an error.
 fn split_messages(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut text = Vec::with_capacity(bytes.len());
@@ -726,7 +727,15 @@ fn split_messages(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         }
         lines.extend_from_slice(line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line));
     }
-    let text = lines;
+    // An HL7 batch file (HL7 v2 ch. 2, batch protocol): the envelope's
+    // FHS/BHS headers and BTS/FTS trailers wrap the messages and are not
+    // sent; each message between them is. Before, a file opening with FHS
+    // was refused and a trailer went out inside the last message.
+    let text = lines
+        .split(|b| *b == b'\r')
+        .filter(|line| !batch_envelope(line))
+        .collect::<Vec<_>>()
+        .join(&b'\r');
     let mut starts: Vec<usize> = Vec::new();
     for at in 0..text.len() {
         let line_start = at == 0 || text.get(at - 1) == Some(&b'\r');
@@ -759,6 +768,13 @@ fn split_messages(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             Some(m)
         })
         .collect())
+}
+
+/// A batch envelope's segment: FHS, BHS, BTS or FTS, then its field
+/// separator (or nothing).
+fn batch_envelope(line: &[u8]) -> bool {
+    matches!(line.get(..3), Some(b"FHS" | b"BHS" | b"BTS" | b"FTS"))
+        && line.get(3).is_none_or(|s| !s.is_ascii_alphanumeric())
 }
 
 /// The host of `HOST:PORT` (`[::1]:2575` → `::1`).
@@ -956,6 +972,14 @@ mod tests {
         // Nothing to send, or text that is no message.
         assert!(split_messages(b"\r\n").is_err());
         assert!(split_messages(b"hello\rMSH|^~\\&|A\r").is_err());
+        // A batch file: its envelope is not sent, its messages are.
+        let batch = format!("FHS|^~\\&|A\rBHS|^~\\&|A\r{a}{b}BTS|2\rFTS|1\r");
+        let got: Vec<String> = split_messages(batch.as_bytes())
+            .expect("batch")
+            .iter()
+            .map(|m| String::from_utf8_lossy(m).into_owned())
+            .collect();
+        assert_eq!(got, want[..2]);
         // A segment that only begins with MSH is no new message.
         assert_eq!(
             split_messages(b"MSH|^~\\&|A\rMSHX|1\rZMS|MSH|\r")
