@@ -758,7 +758,7 @@ fn app_key(h: &Header) -> &str {
 
 /// The longest MSH-10 taken: HL7 v2.7's 199 characters.
 pub const MAX_CONTROL_ID: usize = 199;
-/// The longest MSH-3.1 and MSH-4 identity taken: 227 characters (a whole
+/// The longest MSH-3 and MSH-4 identity taken: 227 characters (a whole
 /// HD's length in v2.5). With MSH-10 that keeps the dedup key under
 /// PostgreSQL's btree entry limit (about 2.7 KB) even in 4-byte UTF-8.
 pub const MAX_HD_ID: usize = 227;

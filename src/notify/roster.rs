@@ -323,7 +323,9 @@ impl Hisp {
     ) -> Result<FeedRow, OpsError> {
         let facility = facility.trim();
         if facility.is_empty()
-            || facility.chars().any(char::is_control)
+            // ASCII's controls, as the intake refuses (`mllp::unusable_key`):
+            // a Latin-1 feed's Windows-1252 byte (0x92, ’) is a character.
+            || facility.chars().any(|c| c.is_ascii_control())
             || facility.chars().count() > super::mllp::MAX_HD_ID
         {
             return Err(OpsError::Invalid(format!(

@@ -123,6 +123,10 @@ pub enum CsvError {
     },
     /// Nothing but blank lines: the header row is missing.
     NoHeader,
+    /// The first row names none of the columns: no header, or one written
+    /// for another format. Its cells are not echoed (without a header they
+    /// are the first patient's).
+    NoKnownColumn,
     /// Header names we do not know, as written (trimmed).
     UnknownColumns(Vec<String>),
     /// Required columns absent from the header.
@@ -147,6 +151,12 @@ impl fmt::Display for CsvError {
                 "roster file is not UTF-8 text (line {line}); save it as \"CSV UTF-8\""
             ),
             Self::NoHeader => f.write_str("roster file has no header row naming the columns"),
+            Self::NoKnownColumn => write!(
+                f,
+                "the first row names none of the columns; the file needs a header row naming \
+                 them: {}",
+                Column::ALL.map(Column::name).join(", ")
+            ),
             Self::UnknownColumns(names) => write!(
                 f,
                 "unknown column(s) {}; the columns are {}",
@@ -384,7 +394,7 @@ fn map_header(names: &[String]) -> Result<Vec<Option<Column>>, CsvError> {
     // patient (a file exported without one): say so, without echoing its
     // cells, which are that patient's identifier, name and birth date.
     if !unknown.is_empty() && map.iter().all(Option::is_none) {
-        return Err(CsvError::NoHeader);
+        return Err(CsvError::NoKnownColumn);
     }
     // A misspelt name also makes a column "missing": report the cause.
     if !unknown.is_empty() {

@@ -81,7 +81,10 @@ fn file_errors() {
         (b"\n\r\n ,, \n", CsvError::NoHeader),
         (b"\xEF\xBB\xBF", CsvError::NoHeader),
         // A file without a header: its first row is a patient, not echoed.
-        (b"MRN1,NORTH,Doe,Jane,1980-01-02,F\n", CsvError::NoHeader),
+        (
+            b"MRN1,NORTH,Doe,Jane,1980-01-02,F\n",
+            CsvError::NoKnownColumn,
+        ),
         (b"patient_id\n\xFF\n", CsvError::NotUtf8 { line: 2 }),
         (b"\"patient_id\n", CsvError::Unterminated { row: 1 }),
         (
@@ -557,6 +560,7 @@ fn messages_are_one_line() {
         CsvError::TooLarge { max: 10 },
         CsvError::NotUtf8 { line: 3 },
         CsvError::NoHeader,
+        CsvError::NoKnownColumn,
         CsvError::UnknownColumns(vec!["a\nb".into()]),
         CsvError::MissingColumns(vec!["sex".into()]),
         CsvError::DuplicateColumns(vec!["sex".into()]),

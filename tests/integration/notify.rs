@@ -485,6 +485,14 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
     assert_eq!(code, "AE", "{}", String::from_utf8_lossy(&ack));
     assert_eq!(hisp::hl7::parse_ack(&ack).expect("ACK").1, "C15");
     assert!(String::from_utf8_lossy(&ack).contains("one message per frame"));
+    let mut conn = a.hisp.conn().await.expect("conn");
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM adt_messages WHERE control_id IN ('C15', 'C16')")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("count");
+    drop(conn);
+    assert_eq!(stored, 0, "nothing of the frame is stored");
     for id in ["C16", "C15"] {
         let (code, ack) = ack_code(&a, &adt(id, "A08", "NORTHHOSP", "E", "V991", JANE)).await;
         assert_eq!(code, "AA", "{id}");

@@ -133,6 +133,15 @@ async fn keys_the_store_cannot_hold_are_refused_and_one_bad_message_fails_only_i
             "{e}: {ack:?}"
         );
 
+        // A facility named with one (Windows-1252's ’ as 0x92) can be
+        // registered, and its messages are taken.
+        harness::ok(&a.cli(&["feed", "add", "--facility", "ST MARY\u{92}S"]));
+        let mut marys = a08("EPIC", "ST MARY#S", "W3");
+        let at = marys.iter().position(|&b| b == b'#').expect("#");
+        marys[at] = 0x92;
+        let (code, ack) = ack_code(&a, &marys).await;
+        assert_eq!(code, "AA", "{e}: {}", String::from_utf8_lossy(&ack));
+
         // Applications known only by their OIDs (MSH-3.1 empty) are two
         // senders: one's control id is not a retry of the other's.
         let (code, one) = answer(&a, &a08("^1.2.3.1^ISO", "NORTHHOSP", "D1")).await;

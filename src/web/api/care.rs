@@ -664,7 +664,7 @@ pub async fn consent_add(
         if !state.hisp.on_rosters_of(&patient, &live).await? {
             return Err(Problem::new(
                 Kind::NotFound,
-                "No patient on your rosters is this one. A care manager records opt-outs for their own patients; the HIE's administrator records the others.",
+                "No patient on your rosters is this one. A care manager records opt-outs for their own patients; the HIE's administrator records the others. With an identifier, give it alone, or with the names, birth date and sex your roster holds for it.",
             ));
         }
     }

@@ -372,12 +372,28 @@ async fn roster_upload_reports_bad_rows_and_applies_the_good_ones_on_every_engin
             .await;
         assert_eq!(none.status, StatusCode::BAD_REQUEST, "{e}");
         assert!(none.body.contains("Choose a CSV file"), "{e}");
+        // A first row naming none of the columns is answered without
+        // echoing it (without a header it is the first patient).
         let headless = upload(&p, &ca, &a, "name,dob\nDoe,1980\n", &[]).await;
         assert_eq!(headless.status, StatusCode::BAD_REQUEST, "{e}");
         assert!(
-            headless.body.contains("unknown column"),
+            headless.body.contains("names none of the columns") && !headless.body.contains("dob"),
             "{e}: {}",
             headless.body
+        );
+        let misspelt = upload(
+            &p,
+            &ca,
+            &a,
+            "patient_id,assigning_authority,family_name,given_name,dob,sex\n",
+            &[],
+        )
+        .await;
+        assert_eq!(misspelt.status, StatusCode::BAD_REQUEST, "{e}");
+        assert!(
+            misspelt.body.contains("unknown column"),
+            "{e}: {}",
+            misspelt.body
         );
         assert_eq!(entries(&p, &a).await.len(), 2, "{e}");
         assert!(audited(&p, &owner, "roster.import", &owner).await, "{e}");

@@ -93,7 +93,7 @@ async fn feed_add(
     };
     if typed.facility.is_empty()
         || typed.facility.len() > 180
-        || typed.facility.chars().any(char::is_control)
+        || typed.facility.chars().any(|c| c.is_ascii_control())
     {
         let msg = "Enter the sending facility exactly as the hospital sends it in MSH-4 (its first component).";
         return feeds_view(&state, &v, None, Some(msg.into()), typed).await;
