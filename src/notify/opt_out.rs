@@ -164,6 +164,14 @@ impl Hisp {
         sweep: &mut Sweep,
     ) -> Result<(), OpsError> {
         notify::generation_held(tx, self.store.engine()).await?;
+        // Usually nothing is new: two reads of ids, nothing unsealed under
+        // the writer.
+        let (reviews, alerts) = notify::queued_ids(tx).await?;
+        if reviews.iter().all(|id| sweep.seen_reviews.contains(id))
+            && alerts.iter().all(|id| sweep.seen_alerts.contains(id))
+        {
+            return Ok(());
+        }
         self.sweep_queues(tx, sweep).await
     }
 

@@ -1737,6 +1737,22 @@ pub enum Unsent<'a> {
     FiledForDigest(&'a str),
 }
 
+/// The ids of the open reviews and of the alerts not yet sent: what an
+/// opt-out's transaction compares with what its sweep judged, before it
+/// opens any of them again.
+pub async fn queued_ids(conn: &mut AnyConnection) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+    let ids = |rows: Vec<sqlx::any::AnyRow>| -> Result<Vec<i64>, StoreError> {
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    };
+    let reviews = sqlx::query("SELECT id FROM match_reviews WHERE status = 'open'")
+        .fetch_all(&mut *conn)
+        .await?;
+    let alerts = sqlx::query("SELECT id FROM alerts WHERE message_id IS NULL")
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((ids(reviews)?, ids(alerts)?))
+}
+
 /// Unsent alerts, oldest first.
 pub async fn unsent_alerts(
     conn: &mut AnyConnection,
