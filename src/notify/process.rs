@@ -152,10 +152,11 @@ impl Notifier {
             // patient's encounters hold nothing of theirs but the number).
             "A45" | "A50" => return Ok(Plan::Renumber(ev)),
             _ if opted_out => return Ok(Plan::OptedOut),
-            // Judged as an alert is: an opt-out recorded under a roster
-            // entry's own number (a practice's) holds for the hospital's
-            // record of that patient too, so the index does not take the
-            // patient back in.
+            // Judged with the roster entries the message's patient matches
+            // for sure, as an alert is: an opt-out recorded under an entry's
+            // own number (a practice's) holds for the hospital's record of
+            // that patient too, so the index does not take the patient back
+            // in. (The index's own person was unfiled by the opt-out.)
             "A28" | "A31" => {
                 let matches = snap.match_rosters(&ev.patient, self.gw.hisp.now());
                 let consent = snap.consent_with_rosters(std::iter::once(&ev.patient), &matches);
@@ -731,8 +732,8 @@ impl Notifier {
         let hisp = &self.gw.hisp;
         let mut sent = Vec::new();
         // An opt-out (or roster change) recorded while the alerts go out stops
-        // the rest (`send_alert` checks as it files, the review queue just
-        // before): the row runs again on a fresh snapshot, and what was
+        // the rest (`send_alert` and `queue_review` check as they write,
+        // under the change counter): the row runs again on a fresh snapshot, and what was
         // already filed is found again (alerts by their change key, reviews
         // by theirs), not doubled.
         for (owner, matched) in matches {

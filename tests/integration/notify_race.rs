@@ -58,6 +58,28 @@ async fn opt_out_held(n: &Node, mut tx: hisp::store::Tx, id: &str) {
     tx.commit().await.expect("commit the opt-out");
 }
 
+/// Run `hisp ARGS` against node `n` on a thread of its own (it may wait on
+/// a lock the test holds); [`joined`] waits for its output.
+fn cli_thread(n: &Node, args: &[&str]) -> std::thread::JoinHandle<std::process::Output> {
+    let (dir, config, vars) = (
+        n.dir.path().to_owned(),
+        n.config_path.clone(),
+        n.vars.clone(),
+    );
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        harness::run_hisp(&dir, &config, &vars, &args, None)
+    })
+}
+
+/// The output of a [`cli_thread`], waited for off the runtime's threads.
+async fn joined(h: std::thread::JoinHandle<std::process::Output>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || h.join().expect("join"))
+        .await
+        .expect("cli")
+}
+
 /// A transaction holding the change counter, as an opt-out's does.
 async fn hold(n: &Node) -> hisp::store::Tx {
     let mut tx = n.hisp.store.begin().await.expect("begin");
@@ -143,21 +165,10 @@ async fn an_opt_out_recorded_while_the_alert_is_filed_stops_it_on_postgres() {
     assert_eq!(open.len(), 1, "{out}");
     let id = open[0]["id"].to_string();
     let tx = hold(&a).await;
-    let (dir, config, vars) = (
-        a.dir.path().to_owned(),
-        a.config_path.clone(),
-        a.vars.clone(),
-    );
-    let args = ["alert", "review", &id, "--confirm"].map(String::from);
-    let confirm = std::thread::spawn(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        harness::run_hisp(&dir, &config, &vars, &args, None)
-    });
+    let confirm = cli_thread(&a, &["alert", "review", &id, "--confirm"]);
     waiting_on_counter(&a, 1, "the confirmation waiting to file Ruth's alert").await;
     opt_out_held(&a, tx, "R3").await;
-    let out = tokio::task::spawn_blocking(move || confirm.join().expect("join"))
-        .await
-        .expect("confirm");
+    let out = joined(confirm).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "confirmed over an opt-out: {stderr}");
     assert!(stderr.contains("decide it again"), "{stderr}");
@@ -206,26 +217,13 @@ async fn two_imports_of_one_roster_at_once_add_no_twins_on_postgres() {
     )
     .expect("csv");
     let tx = hold(&a).await;
-    let mut imports = Vec::new();
-    for _ in 0..2 {
-        let (dir, config, vars) = (
-            a.dir.path().to_owned(),
-            a.config_path.clone(),
-            a.vars.clone(),
-        );
-        let path = csv.to_str().expect("path").to_owned();
-        imports.push(std::thread::spawn(move || {
-            let args = ["roster", "import", &path, "--owner", "carol@a.test"];
-            harness::run_hisp(&dir, &config, &vars, &args, None)
-        }));
-    }
+    let path = csv.to_str().expect("path");
+    let args = ["roster", "import", path, "--owner", "carol@a.test"];
+    let imports = [cli_thread(&a, &args), cli_thread(&a, &args)];
     waiting_on_counter(&a, 2, "both imports waiting on the counter").await;
     tx.rollback().await.expect("let go");
     for i in imports {
-        let out = tokio::task::spawn_blocking(move || i.join().expect("join"))
-            .await
-            .expect("import");
-        harness::ok(&out);
+        harness::ok(&joined(i).await);
     }
     let out = harness::ok(&a.cli(&["roster", "list", "--json"]));
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out).expect("json");
@@ -349,24 +347,15 @@ async fn an_opt_out_meets_a_review_being_queued_on_postgres() {
     ];
     for (n, (opt_out_first, id, near)) in cases.into_iter().enumerate() {
         let tx = hold(&a).await;
-        let start_opt_out = || {
-            let (dir, config, vars) = (
-                a.dir.path().to_owned(),
-                a.config_path.clone(),
-                a.vars.clone(),
-            );
-            std::thread::spawn(move || {
-                let args = [
-                    "consent",
-                    "opt-out",
-                    "--patient-id",
-                    id,
-                    "--authority",
-                    "NORTH",
-                ];
-                harness::run_hisp(&dir, &config, &vars, &args, None)
-            })
-        };
+        let args = [
+            "consent",
+            "opt-out",
+            "--patient-id",
+            id,
+            "--authority",
+            "NORTH",
+        ];
+        let start_opt_out = || cli_thread(&a, &args);
         let mut opt_out = None;
         if opt_out_first {
             opt_out = Some(start_opt_out());
@@ -388,10 +377,7 @@ async fn an_opt_out_meets_a_review_being_queued_on_postgres() {
             }
         };
         tx.rollback().await.expect("let go");
-        let out = tokio::task::spawn_blocking(move || opt_out.join().expect("join"))
-            .await
-            .expect("opt-out");
-        harness::ok(&out);
+        harness::ok(&joined(opt_out).await);
         drained(&a).await;
         let mut conn = a.hisp.conn().await.expect("conn");
         let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
@@ -448,20 +434,10 @@ async fn an_opt_out_recorded_while_a_digest_is_sent_stops_it_on_postgres() {
     assert!(filed[0].message_id.is_none());
 
     let tx = hold(&a).await;
-    let (dir, config, vars) = (
-        a.dir.path().to_owned(),
-        a.config_path.clone(),
-        a.vars.clone(),
-    );
-    let digest = std::thread::spawn(move || {
-        harness::run_hisp(&dir, &config, &vars, &["alert", "digest"], None)
-    });
+    let digest = cli_thread(&a, &["alert", "digest"]);
     waiting_on_counter(&a, 1, "the digest waiting to be queued").await;
     opt_out_held(&a, tx, "D5").await;
-    let out = tokio::task::spawn_blocking(move || digest.join().expect("join"))
-        .await
-        .expect("digest");
-    let text = harness::ok(&out);
+    let text = harness::ok(&joined(digest).await);
     assert!(text.contains("0 digest"), "{text}");
     assert!(alerts(&a).await.is_empty(), "withdrawn, not sent");
 }
