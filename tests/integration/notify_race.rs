@@ -58,6 +58,17 @@ async fn opt_out_held(n: &Node, mut tx: hisp::store::Tx, id: &str) {
     tx.commit().await.expect("commit the opt-out");
 }
 
+/// [`carols_node`] with the NORTHHOSP feed registered and `rows` (CSV
+/// lines, no header) applied to carol's roster.
+async fn carols_feed(rows: &str) -> Option<Node> {
+    let a = carols_node().await?;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let report = roster(&a, "carol@a.test", rows);
+    let applied = format!("{} applied", rows.lines().count());
+    assert!(report.contains(&applied), "{report}");
+    Some(a)
+}
+
 /// Run `hisp ARGS` against node `n` on a thread of its own (it may wait on
 /// a lock the test holds); [`joined`] waits for its output.
 fn cli_thread(n: &Node, args: &[&str]) -> std::thread::JoinHandle<std::process::Output> {
@@ -108,18 +119,15 @@ async fn carols_node() -> Option<Node> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_opt_out_recorded_while_the_alert_is_filed_stops_it_on_postgres() {
-    let Some(a) = carols_node().await else {
-        return;
-    };
-    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-    let report = roster(
-        &a,
-        "carol@a.test",
+    let Some(a) = carols_feed(
         "R1,NORTH,Ray,Rita,1971-01-01,F,06101,,,\n\
          R2,NORTH,Ray,Rose,1972-02-02,F,06101,,,\n\
          R3,NORTH,Ray,Ruth,1973-03-03,F,06101,,,\n",
-    );
-    assert!(report.contains("3 applied"), "{report}");
+    )
+    .await
+    else {
+        return;
+    };
 
     // The worker decides to alert Rita's ED visit, and waits at the filing
     // transaction while the test holds the counter; Rita opts out meanwhile.
@@ -236,17 +244,14 @@ async fn two_imports_of_one_roster_at_once_add_no_twins_on_postgres() {
 /// the counter, or the two deadlock and one is rolled back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_merge_waits_for_the_counter_holding_no_encounter_on_postgres() {
-    let Some(a) = carols_node().await else {
-        return;
-    };
-    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-    let report = roster(
-        &a,
-        "carol@a.test",
+    let Some(a) = carols_feed(
         "M1,NORTH,Moe,Mia,1971-01-01,F,06101,,,\n\
          M2,NORTH,Moe,Max,1972-02-02,M,06101,,,\n",
-    );
-    assert!(report.contains("2 applied"), "{report}");
+    )
+    .await
+    else {
+        return;
+    };
     let max = "PID|1||M2^^^NORTH^MR||Moe^Max||19720202|M";
     let msg = adt("MRG0", "A01", "NORTHHOSP", "I", "VM2", max);
     assert_eq!(ack_code(&a, &msg).await.0, "AA");
@@ -328,17 +333,14 @@ async fn a_merge_waits_for_the_counter_holding_no_encounter_on_postgres() {
 /// kept until someone rejected it by hand.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_opt_out_meets_a_review_being_queued_on_postgres() {
-    let Some(a) = carols_node().await else {
-        return;
-    };
-    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-    let report = roster(
-        &a,
-        "carol@a.test",
+    let Some(a) = carols_feed(
         "R3,NORTH,Ray,Ruth,1973-03-03,F,06101,,,\n\
          R4,NORTH,Ray,Rhea,1974-04-04,F,06101,,,\n",
-    );
-    assert!(report.contains("2 applied"), "{report}");
+    )
+    .await
+    else {
+        return;
+    };
     let cases = [
         // The opt-out waits first: it records first.
         (true, "R3", "PID|1||X3^^^SOUTH^MR||Ray^Ruth||19730303|F"),
@@ -407,16 +409,9 @@ async fn an_opt_out_meets_a_review_being_queued_on_postgres() {
 /// the snapshot was loaded once per pass and the digest went out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_opt_out_recorded_while_a_digest_is_sent_stops_it_on_postgres() {
-    let Some(a) = carols_node().await else {
+    let Some(a) = carols_feed("D5,NORTH,Dee,Dora,1975-05-05,F,06101,,,\n").await else {
         return;
     };
-    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-    let report = roster(
-        &a,
-        "carol@a.test",
-        "D5,NORTH,Dee,Dora,1975-05-05,F,06101,,,\n",
-    );
-    assert!(report.contains("1 applied"), "{report}");
     harness::ok(&a.cli(&[
         "roster",
         "delivery",
