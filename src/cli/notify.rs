@@ -413,7 +413,8 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
         AlertCmd::List { subscriber, json } => (subscriber, json),
         AlertCmd::Status { id, status } => {
             let mut tx = hisp.store.begin().await.map_err(OpsError::from)?;
-            hisp.alert_status(&mut tx, id, &status, CLI_ACTOR).await?;
+            hisp.alert_status(&mut tx, id, &status, None, CLI_ACTOR)
+                .await?;
             tx.commit().await.map_err(OpsError::from)?;
             out.line(format!("alert {id}: {status}"));
             return Ok(());

@@ -612,21 +612,32 @@ impl Hisp {
     /// Move an alert along the worklist (`new`, `in-progress`, `completed`)
     /// and audit it, in the caller's transaction (so a caller can check the
     /// alert is the user's in the same one). Shared by the CLI, portal and API.
+    ///
+    /// `expected` is the status the caller's page showed: when the alert has
+    /// another one now, someone changed it meanwhile and this change is
+    /// refused as a conflict rather than silently undoing theirs (see
+    /// [`notify::set_alert_status`]). A change to the status it already has
+    /// is not audited again.
     pub async fn alert_status(
         &self,
         conn: &mut AnyConnection,
         id: i64,
         status: &str,
+        expected: Option<&str>,
         actor: &str,
     ) -> Result<(), OpsError> {
-        if !ALERT_STATUSES.contains(&status) {
-            return Err(OpsError::Invalid(format!(
-                "'{status}' is not an alert status (new, in-progress or completed)"
-            )));
+        for s in std::iter::once(status).chain(expected) {
+            if !ALERT_STATUSES.contains(&s) {
+                return Err(OpsError::Invalid(format!(
+                    "'{s}' is not an alert status (new, in-progress or completed)"
+                )));
+            }
         }
-        notify::set_alert_status(conn, id, status).await?;
-        self.audit(conn, actor, "alert.status", &format!("alert {id}"), status)
-            .await
+        if notify::set_alert_status(conn, id, status, expected).await? {
+            self.audit(conn, actor, "alert.status", &format!("alert {id}"), status)
+                .await?;
+        }
+        Ok(())
     }
 
     /// How `owner` gets alerts (`realtime` or `digest`), audited, in the

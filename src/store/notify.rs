@@ -1157,20 +1157,52 @@ pub async fn alerts_page_of(
 }
 
 /// Move an alert along the worklist (`new`, `in-progress`, `completed`).
+///
+/// With `expected`, the change holds only if the alert still has that
+/// status (the one the caller's page showed): two care managers working one
+/// worklist must not silently undo each other's change. It is a
+/// [`StoreError::Conflict`] naming the status it has now, unless that is
+/// already `status` (then nothing is lost, nothing is written, and it
+/// returns false).
 pub async fn set_alert_status(
     conn: &mut AnyConnection,
     id: i64,
     status: &str,
-) -> Result<(), StoreError> {
-    let done = sqlx::query("UPDATE alerts SET status = $1 WHERE id = $2")
-        .bind(status)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound(format!("alert {id}")));
+    expected: Option<&str>,
+) -> Result<bool, StoreError> {
+    let done = match expected {
+        // The condition is in the UPDATE itself, so on PostgreSQL a change
+        // committed meanwhile is seen (the row is re-read after its lock).
+        Some(was) => {
+            sqlx::query("UPDATE alerts SET status = $1 WHERE id = $2 AND status = $3")
+                .bind(status)
+                .bind(id)
+                .bind(was)
+                .execute(&mut *conn)
+                .await?
+        }
+        None => {
+            sqlx::query("UPDATE alerts SET status = $1 WHERE id = $2")
+                .bind(status)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?
+        }
+    };
+    if done.rows_affected() > 0 {
+        return Ok(true);
     }
-    Ok(())
+    let now: Option<String> = sqlx::query_scalar("SELECT status FROM alerts WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match now {
+        None => Err(StoreError::NotFound(format!("alert {id}"))),
+        Some(now) if now == status => Ok(false),
+        Some(now) => Err(StoreError::Conflict(format!(
+            "alert {id} was changed to {now} after you loaded it; your change was not saved"
+        ))),
+    }
 }
 
 /// A near-miss match (STANDARDS §8: "a near-miss goes to a review queue

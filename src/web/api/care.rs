@@ -261,6 +261,13 @@ pub async fn alert(
 pub struct AlertUpdate {
     /// The new state.
     pub status: AlertStatus,
+    /// The state the caller last saw. When given and the alert is now in
+    /// another one (someone changed it meanwhile), nothing changes and the
+    /// answer is 409 naming the state it is in; a change to the state it
+    /// already has succeeds. Left out, the change is applied whatever the
+    /// state.
+    #[serde(default)]
+    pub expected_status: Option<AlertStatus>,
 }
 
 /// Move an alert along the worklist.
@@ -280,7 +287,13 @@ pub async fn alert_update(
     let mut a = load_alert(&state, &caller, &mut tx, id).await?;
     state
         .hisp
-        .alert_status(&mut tx, id, u.status.as_str(), &caller.actor)
+        .alert_status(
+            &mut tx,
+            id,
+            u.status.as_str(),
+            u.expected_status.map(AlertStatus::as_str),
+            &caller.actor,
+        )
         .await?;
     tx.commit().await?;
     a.status = u.status.as_str().to_string();

@@ -28,6 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{NO_STORE, page_cursor};
 use crate::notify::roster::MAX_ROSTER_BYTES;
+use crate::ops::OpsError;
+use crate::store::StoreError;
 use crate::store::notify;
 use crate::store::users::Role;
 use crate::store::worklist::{self, Filter, Item};
@@ -340,6 +342,9 @@ struct Tab {
 #[derive(Debug, Default, Deserialize)]
 pub struct Saved {
     saved: Option<String>,
+    /// Set when a status change was refused because someone else changed
+    /// the alert first.
+    changed: Option<String>,
 }
 
 async fn detail(
@@ -377,6 +382,7 @@ async fn detail(
             timeline => rows(timeline, &feeds),
             statuses => STATUSES,
             saved => q.saved.is_some(),
+            changed => q.changed.is_some(),
         },
     )?;
     Ok((NO_STORE, page).into_response())
@@ -477,6 +483,10 @@ pub struct StatusForm {
     csrf: String,
     #[serde(default)]
     status: String,
+    /// The status the page showed; a form without it (an old page) is
+    /// applied as before.
+    #[serde(default)]
+    was: String,
 }
 
 async fn set_status(
@@ -500,10 +510,20 @@ async fn set_status(
     {
         return Err(WebError::NotFound);
     }
-    state
+    let was = Some(f.was.as_str()).filter(|w| !w.is_empty());
+    match state
         .hisp
-        .alert_status(&mut tx, id, &f.status, &v.user.username)
-        .await?;
+        .alert_status(&mut tx, id, &f.status, was, &v.user.username)
+        .await
+    {
+        Ok(()) => {}
+        // Someone changed it since this page was loaded: show them what it
+        // is now rather than undo their change.
+        Err(OpsError::Store(StoreError::Conflict(_))) => {
+            return Ok(Redirect::to(&format!("/alerts/{id}?changed=1")).into_response());
+        }
+        Err(e) => return Err(e.into()),
+    }
     tx.commit().await?;
     Ok(Redirect::to(&format!("/alerts/{id}?saved=1")).into_response())
 }

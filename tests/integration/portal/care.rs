@@ -645,6 +645,47 @@ async fn a_corpus_adt_becomes_an_alert_in_the_worklist_with_its_timeline_on_ever
             )
             .await;
         assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{e}");
+        // The form says which status its page showed. A page loaded before
+        // the change above (it showed New) cannot undo it: the change is
+        // refused and the page says what the alert is now.
+        let page = p.get(Some(&ca), &format!("/alerts/{admit}")).await;
+        assert!(
+            page.body
+                .contains(r#"<input type="hidden" name="was" value="in-progress">"#),
+            "{e}: {}",
+            page.body
+        );
+        let stale = p
+            .post(
+                Some(&ca),
+                &format!("/alerts/{admit}/status"),
+                &[("status", "new"), ("was", "new")],
+            )
+            .await;
+        assert_eq!(stale.status, StatusCode::SEE_OTHER, "{e}: {}", stale.body);
+        let told = p.get(Some(&ca), stale.location()).await;
+        assert!(
+            told.body
+                .contains("Someone else changed this alert to In progress"),
+            "{e}: {}",
+            told.body
+        );
+        assert!(!told.body.contains("Status saved"), "{e}");
+        assert_eq!(
+            alert_ids(&p.get(Some(&ca), "/alerts?status=in-progress").await.body),
+            vec![admit],
+            "{e}: the stale form changed nothing"
+        );
+        // A stale page that asks for what the alert already is loses
+        // nothing, so it is saved.
+        let same = p
+            .post(
+                Some(&ca),
+                &format!("/alerts/{admit}/status"),
+                &[("status", "in-progress"), ("was", "new")],
+            )
+            .await;
+        assert!(same.location().ends_with("?saved=1"), "{e}");
         let mut conn = p.env.hisp.conn().await.expect("conn");
         let stored = notify::alerts(&mut conn, Some(&owner))
             .await

@@ -556,6 +556,21 @@ async fn sessions_need_the_csrf_header_to_change_anything() {
         assert_problem(&r, StatusCode::FORBIDDEN, "csrf", e);
         let r = call(&p, Method::PATCH, &path, Auth::Session(&cm, true), body).await;
         assert_eq!(parsed(&r)["status"], "completed", "{e}");
+        // A caller that says what it last saw cannot undo a change made
+        // since: 409, naming the state the alert is in, and nothing moves.
+        let stale = json_body(json!({"status": "new", "expected_status": "in-progress"}));
+        let r = call(&p, Method::PATCH, &path, Auth::Session(&cm, true), stale).await;
+        assert_problem(&r, StatusCode::CONFLICT, "conflict", e);
+        assert!(r.body.contains("changed to completed"), "{e}: {}", r.body);
+        let now = parsed(&call(&p, Method::GET, &path, Auth::Session(&cm, false), None).await);
+        assert_eq!(now["status"], "completed", "{e}");
+        // Asking for the state it is already in loses nothing.
+        let same = json_body(json!({"status": "completed", "expected_status": "new"}));
+        let r = call(&p, Method::PATCH, &path, Auth::Session(&cm, true), same).await;
+        assert_eq!(parsed(&r)["status"], "completed", "{e}: {}", r.body);
+        let fresh = json_body(json!({"status": "in-progress", "expected_status": "completed"}));
+        let r = call(&p, Method::PATCH, &path, Auth::Session(&cm, true), fresh).await;
+        assert_eq!(parsed(&r)["status"], "in-progress", "{e}: {}", r.body);
         // A provider's session is no care manager.
         let r = call(
             &p,
