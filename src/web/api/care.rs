@@ -101,6 +101,11 @@ impl From<AlertRow> for Alert {
     }
 }
 
+/// A query filter's value, trimmed; a blank one is no filter.
+fn given(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|v| !v.is_empty())
+}
+
 fn may_see(caller: &Caller, subscriber: &str) -> bool {
     DirectAddress::parse(subscriber).is_ok_and(|s| caller.may_care(&s))
 }
@@ -117,13 +122,14 @@ pub async fn alerts(
     ApiQuery(q): ApiQuery<AlertQuery>,
 ) -> Result<Response, Problem> {
     let limit = paging::limit(q.limit, q.before, "an alert id")?;
-    let wanted_subscriber = q.subscriber.as_deref().map(str::trim);
+    // A filter left blank (`?subscriber=`, as a form sends an empty field)
+    // is no filter, as for rosters; it is not "the subscriber named ''".
+    let wanted_subscriber = given(q.subscriber.as_deref());
+    let wanted_event = given(q.event.as_deref());
     let wanted = |a: &AlertRow| {
         may_see(&caller, &a.subscriber)
             && q.status.is_none_or(|s| a.status == s.as_str())
-            && q.event
-                .as_deref()
-                .is_none_or(|e| a.event.eq_ignore_ascii_case(e.trim()))
+            && wanted_event.is_none_or(|e| a.event.eq_ignore_ascii_case(e))
             && wanted_subscriber.is_none_or(|s| a.subscriber.eq_ignore_ascii_case(s))
     };
     // Only the caller's subscribers' rows are read (the one asked for, when
@@ -164,10 +170,10 @@ pub async fn alerts(
     if let Some(s) = q.status {
         query.push(format!("status={}", s.as_str()));
     }
-    if let Some(e) = &q.event {
+    if let Some(e) = wanted_event {
         query.push(format!("event={}", urlencode(e)));
     }
-    if let Some(s) = &q.subscriber {
+    if let Some(s) = wanted_subscriber {
         query.push(format!("subscriber={}", urlencode(s)));
     }
     Ok(paging::respond(

@@ -344,6 +344,18 @@ async fn care_and_admin_operations_do_what_the_cli_does() {
             .await,
         );
         assert_eq!(filtered.as_array().map(Vec::len), Some(1), "{e}");
+        // A filter sent blank (as a form sends an empty field) is no filter.
+        let blank = parsed(
+            &call(
+                &p,
+                Method::GET,
+                "/api/v1/alerts?status=new&event=&subscriber=",
+                ck,
+                None,
+            )
+            .await,
+        );
+        assert_eq!(blank, filtered, "{e}");
 
         // Consent holds for every practice. A care manager relays an
         // opt-out for a patient on their own roster, and nothing else: an
