@@ -596,7 +596,13 @@ impl Answer {
     /// Judge `reply` as the answer to `sent`: the ACK of `sent` only when
     /// its MSA-2 names `sent`'s MSH-10 ([`hl7::Received::answers`]).
     fn judge(sent: &[u8], reply: &[u8]) -> Self {
-        let header = hl7::parse(sent).map(|m| m.header()).unwrap_or_default();
+        // A message we cannot parse is still named by its MSH-10, as the
+        // receiver's AE names it (before, "MSH-10 (empty) not acknowledged").
+        let header = hl7::parse(sent).map(|m| m.header()).unwrap_or_else(|_| {
+            let mut h = hl7::Header::of_unparsed(sent);
+            h.control_id_wire.clone_from(&h.control_id);
+            h
+        });
         let why = match hl7::read_ack(reply) {
             Err(e) => format!("the reply is no HL7 message ({e})"),
             Ok(r) if r.answers(&header) => return Self::Ack(r.code),
@@ -699,27 +705,29 @@ fn text(reply: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The messages of a file, as python-hl7's `mllp_send --loose` reads one:
-/// MLLP framing bytes (`<VT>`, `<FS>`, form feed) removed, CRLF and LF made
-/// CR, and a new message at every segment that begins with `MSH` (any field
-/// separator, not only `|^~\&`). Each message ends with one CR. A BOM and
-/// blank lines before the first message are skipped, and so is a batch
-/// file's envelope (FHS, BHS, BTS, FTS); other text is an error.
+/// The messages of a file, as python-hl7's `mllp_send` reads one: MLLP
+/// framing bytes (`<VT>`, `<FS>`) and form feeds end a line (they part
+/// messages), CRLF and LF are made CR, and a new message starts at every
+/// segment that begins with `MSH` (any field separator, not only `|^~\&`)
+/// and, as `--loose` does, wherever the first message's opening
+/// (`MSH|^~\&|`) appears inside a line: files joined by `cat` without a
+/// final line ending. Each message ends with one CR. A BOM and blank lines
+/// are skipped, and so is a batch file's envelope (FHS, BHS, BTS, FTS);
+/// other text before the first message is an error.
 fn split_messages(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut text = Vec::with_capacity(bytes.len());
-    let mut iter = bytes
-        .iter()
-        .copied()
-        .filter(|b| !matches!(b, 0x0B | 0x1C | 0x0C))
-        .peekable();
+    let mut iter = bytes.iter().copied().peekable();
     while let Some(b) = iter.next() {
         match b {
             b'\r' if iter.peek() == Some(&b'\n') => {}
-            b'\n' => text.push(b'\r'),
+            // Before, these were dropped, so a message framed without the
+            // CR after `<FS>` ran on into the next one.
+            b'\n' | 0x0B | 0x1C | 0x0C => text.push(b'\r'),
             _ => text.push(b),
         }
     }
+    let text = unglue(text);
     // A BOM at the start of any line, as `cat` of files saved with one leaves.
     let mut lines = Vec::with_capacity(text.len());
     for (i, line) in text.split(|b| *b == b'\r').enumerate() {
@@ -734,7 +742,7 @@ fn split_messages(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     // was refused and a trailer went out inside the last message.
     let text = lines
         .split(|b| *b == b'\r')
-        .filter(|line| !batch_envelope(line))
+        .filter(|line| !line.is_empty() && !batch_envelope(line))
         .collect::<Vec<_>>()
         .join(&b'\r');
     let mut starts: Vec<usize> = Vec::new();
@@ -769,6 +777,36 @@ fn split_messages(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             Some(m)
         })
         .collect())
+}
+
+/// `text` with a line break put before every header glued inside a line:
+/// the first `MSH` that opens a line gives the opening to look for (`MSH`,
+/// its field separator, encoding characters and field separator again,
+/// which escaped content cannot hold).
+fn unglue(text: Vec<u8>) -> Vec<u8> {
+    let first = text
+        .split(|b| *b == b'\r')
+        .find(|line| line.starts_with(b"MSH"))
+        .and_then(|line| {
+            let field = *line.get(3)?;
+            let end = line.iter().skip(4).position(|b| *b == field)? + 4;
+            line.get(..=end)
+        });
+    let Some(opening) = first.map(<[u8]>::to_vec) else {
+        return text;
+    };
+    let mut out = Vec::with_capacity(text.len());
+    let mut line_start = true;
+    let mut at = 0;
+    while let Some(&b) = text.get(at) {
+        if !line_start && text.get(at..).is_some_and(|t| t.starts_with(&opening)) {
+            out.push(b'\r');
+        }
+        out.push(b);
+        line_start = b == b'\r';
+        at += 1;
+    }
+    out
 }
 
 /// A batch envelope's segment: FHS, BHS, BTS or FTS, then its field
@@ -988,6 +1026,29 @@ mod tests {
                 .len(),
             1
         );
+        // Files joined by `cat`, the first without a final line ending, or
+        // framed without the CR after <FS>: two messages, not one with the
+        // second's PID inside the first's last segment.
+        let bare = |m: &str| m.trim_end().to_string();
+        for joined in [
+            format!("{}{a}", bare(a)),
+            format!("\x0b{}\x1c\x0b{a}\x1c", bare(a)),
+            format!("{}\x0c{a}", bare(a)),
+        ] {
+            let got = split_messages(joined.as_bytes()).expect("joined");
+            assert_eq!(got.len(), 2, "{joined:?}");
+            assert_eq!(got[0], got[1], "{joined:?}");
+        }
+    }
+
+    /// A message hisp cannot parse (MSH-2 repeats a character) is judged
+    /// by the MSH-10 its receiver's AE names, as the listener reads it.
+    #[test]
+    fn a_reply_to_an_unparseable_message_is_its_ae() {
+        let sent = b"MSH|^~\\&^|A|NORTH|H|H|2026||ADT^A04|C9|P|2.5.1\rPID|1\r";
+        assert!(hl7::parse(sent).is_err());
+        let ae = "MSH|^~\\&|H|H|A|NORTH|2026||ACK^A04|K|P|2.5.1\rMSA|AE|C9\r";
+        assert_eq!(Answer::judge(sent, ae.as_bytes()), Answer::Ack("AE".into()));
     }
 
     #[test]

@@ -405,7 +405,12 @@ impl Notifier {
         // (a file sent whole, a batch not split). Taken as one, the first
         // was acknowledged and the rest stored inside it, never processed,
         // its PID travelling in the first's alert attachment.
-        let messages = msg.segments().filter(|s| s.name() == "MSH").count();
+        // A message glued to the end of another's last segment (files
+        // joined by `cat` without a final line ending) hides its MSH inside
+        // that segment: it is found by its header's opening, `MSH|^~\&|`
+        // with this message's own separators, which escaped content cannot
+        // hold.
+        let messages = msg.segments().filter(|s| s.name() == "MSH").count() + glued_headers(&msg);
         if messages > 1 {
             let why = format!(
                 "the frame holds {messages} messages (MSH segments); send one message per frame"
@@ -886,6 +891,22 @@ impl Intake {
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         }
     }
+}
+
+/// How many message headers (`MSH` and the message's own MSH-1, MSH-2,
+/// MSH-1) sit inside a segment rather than opening one.
+fn glued_headers(msg: &hl7::Message<'_>) -> usize {
+    let sep = msg.separators();
+    let field = char::from(sep.field);
+    let opening = format!("MSH{field}{}{field}", sep.encoding_chars());
+    msg.segments()
+        .map(|s| {
+            let raw = s.raw();
+            raw.match_indices(opening.as_str())
+                .filter(|(at, _)| *at > 0)
+                .count()
+        })
+        .sum()
 }
 
 #[cfg(test)]

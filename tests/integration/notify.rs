@@ -493,6 +493,17 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
             .expect("count");
     drop(conn);
     assert_eq!(stored, 0, "nothing of the frame is stored");
+    // The same when the second is glued to the first's last segment, as
+    // `cat` of files without a final line ending leaves them: its MSH sits
+    // inside the first's PV1, and taken as one message the second's PID
+    // would travel in the first's alert.
+    let mut glued = adt("C17", "A08", "NORTHHOSP", "E", "V991", JANE);
+    assert_eq!(glued.pop(), Some(b'\r'));
+    glued.extend(adt("C18", "A08", "NORTHHOSP", "E", "V991", JANE));
+    let (code, ack) = ack_code(&a, &glued).await;
+    assert_eq!(code, "AE", "{}", String::from_utf8_lossy(&ack));
+    assert_eq!(hisp::hl7::parse_ack(&ack).expect("ACK").1, "C17");
+    assert!(String::from_utf8_lossy(&ack).contains("holds 2 messages"));
     for id in ["C16", "C15"] {
         let (code, ack) = ack_code(&a, &adt(id, "A08", "NORTHHOSP", "E", "V991", JANE)).await;
         assert_eq!(code, "AA", "{id}");
