@@ -1,7 +1,8 @@
 //! Rendering an encounter alert as a Direct message, per DirectTrust's Event
 //! Notifications via the Direct Standard (STANDARDS.md §7): a human-readable
-//! text part, the original ADT as `application/x-direct-encapsulated+hl7v2`
-//! (base64), and a Direct Context `metadata.txt` named by `X-Direct-Context`.
+//! text part, a Direct Context `metadata.txt` named by `X-Direct-Context`, and
+//! the original ADT as `application/x-direct-encapsulated+hl7v2` (base64), in
+//! that order.
 //! The Subject travels in clear, so it names only the kind of event.
 
 use super::adt::AdtEvent;
@@ -193,17 +194,21 @@ pub fn render(ev: &AdtEvent, ctx: &AlertContext<'_>) -> Vec<u8> {
         ),
         &lines76(&compose::base64(text.as_bytes())),
     );
-    part(
-        format!(
-            "Content-Type: application/x-direct-encapsulated+hl7v2; name=\"adt.hl7\"{CRLF}Content-Disposition: attachment; filename=\"adt.hl7\"{CRLF}Content-Transfer-Encoding: base64{CRLF}"
-        ),
-        &lines76(&compose::base64(ctx.adt)),
-    );
+    // The Context is the first attachment, then what it describes: the
+    // order of the Direct Context IG's examples, and the one the Direct
+    // Project's .NET Context library reads (it takes the first attachment
+    // as the Context and the rest as the encapsulated content).
     part(
         format!(
             "Content-Type: text/plain; charset=us-ascii; name=\"metadata.txt\"{CRLF}Content-Disposition: attachment; filename=\"metadata.txt\"{CRLF}Content-ID: {context_cid}{CRLF}Content-Transfer-Encoding: 7bit{CRLF}"
         ),
         metadata(ev, ctx).as_bytes(),
+    );
+    part(
+        format!(
+            "Content-Type: application/x-direct-encapsulated+hl7v2; name=\"adt.hl7\"{CRLF}Content-Disposition: attachment; filename=\"adt.hl7\"{CRLF}Content-Transfer-Encoding: base64{CRLF}"
+        ),
+        &lines76(&compose::base64(ctx.adt)),
     );
     out.extend_from_slice(format!("--{boundary}--{CRLF}").as_bytes());
     out

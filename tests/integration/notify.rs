@@ -183,12 +183,16 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
         .iter()
         .map(|x| x.content_type.as_str())
         .collect();
-    assert!(
-        names.contains(&"application/x-direct-encapsulated+hl7v2"),
+    // The Context first, then the ADT it describes (the IG's order, which
+    // the Direct Project's Context library relies on).
+    assert_eq!(
+        names,
+        ["text/plain", "application/x-direct-encapsulated+hl7v2"],
         "{names:?}"
     );
-    assert!(
-        shown.attachments.iter().any(|x| x.name == "metadata.txt"),
+    assert_eq!(
+        shown.attachments.first().map(|x| x.name.as_str()),
+        Some("metadata.txt"),
         "{:?}",
         shown.attachments
     );
