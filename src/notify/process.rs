@@ -1838,10 +1838,17 @@ impl Notifier {
     /// transactions. Every row still to run is read and matched first
     /// (`plan`), before the batch's transaction opens; a row that changes
     /// what the snapshot holds (a merge, the patient index) or meets a
-    /// change (`Done::Again`) commits, reloads and plans the rest again. A
-    /// failing row rolls back the rows finished with it in the open
-    /// transaction (they go back to the queue at once) and is retried later
-    /// on its own schedule.
+    /// change (`Done::Again`) commits, reloads and plans the rest again.
+    ///
+    /// A row that fails, or keeps meeting changes, ends the batch: the rows
+    /// finished with it in the open transaction are rolled back, and they
+    /// and the rows not yet run go back to the queue at once, the failing
+    /// one on its own retry schedule. A feed's messages take effect in the
+    /// order received, so nothing behind a failure runs ahead of it: the
+    /// claim (`store::notify::claim_adt`) takes the failing feed's later
+    /// rows only once it is done (before, the batch went on, and an A11
+    /// could be applied before the A01 it cancels). Other feeds' rows are
+    /// claimed again with the next batch.
     ///
     /// With `claim_next`, the next rows are claimed in the batch's last
     /// transaction and returned (empty when it had nothing to commit: the
@@ -1876,8 +1883,7 @@ impl Notifier {
                     Err(e) => {
                         self.settle(&mut batch).await;
                         self.failed(row, &e).await;
-                        (next, again) = (next + 1, 0);
-                        continue;
+                        return self.give_back(rows.get(next + 1..)).await;
                     }
                 };
                 match self.apply(row, plan, snap, &mut batch).await {
@@ -1886,11 +1892,9 @@ impl Notifier {
                     Ok(Done::Again) => {
                         if again == 3 {
                             self.settle(&mut batch).await;
-                            self.release_now(&[row.id]).await;
-                            (next, again) = (next + 1, 0);
-                        } else {
-                            again += 1;
+                            return self.give_back(rows.get(next..)).await;
                         }
+                        again += 1;
                         reload = true;
                         break;
                     }
@@ -1899,6 +1903,7 @@ impl Notifier {
                         let undone = batch.abort();
                         self.release_now(&undone).await;
                         self.failed(row, &e).await;
+                        return self.give_back(rows.get(next + 1..)).await;
                     }
                 }
                 (next, again) = (next + 1, 0);
@@ -1912,7 +1917,9 @@ impl Notifier {
             if reload {
                 // Commit what the batch holds first: reloading takes a
                 // while, and the rows planned next read what it wrote.
-                self.settle(&mut batch).await;
+                if !self.settle(&mut batch).await {
+                    return self.give_back(rows.get(next..)).await;
+                }
                 if let Err(e) = snap.refresh(self).await {
                     tracing::warn!(error = %e, "cannot reload rosters");
                 }
@@ -1931,13 +1938,24 @@ impl Notifier {
         }
     }
 
-    /// Commit the batch; if that fails, its rows go back to the queue.
-    async fn settle(&self, batch: &mut Batch) {
+    /// End a batch early: `rest`, the rows not yet run, goes back to the
+    /// queue, due now. Nothing is claimed with it.
+    async fn give_back(&self, rest: Option<&[AdtRow]>) -> Vec<AdtRow> {
+        let ids: Vec<i64> = rest.unwrap_or_default().iter().map(|r| r.id).collect();
+        self.release_now(&ids).await;
+        Vec::new()
+    }
+
+    /// Commit the batch; if that fails, its rows go back to the queue (and
+    /// it is false).
+    async fn settle(&self, batch: &mut Batch) -> bool {
         if let Err(e) = batch.flush(&self.gw).await {
             tracing::warn!(error = %e, "cannot commit ADT results; retrying");
             let undone = batch.abort();
             self.release_now(&undone).await;
+            return false;
         }
+        true
     }
 
     /// Give rows back to the queue, due now.

@@ -87,6 +87,10 @@ const SQLITE: &[Migration] = &[
         version: 18,
         sql: include_str!("migrations/sqlite/0018_episode_close_and_unsent_index.sql"),
     },
+    Migration {
+        version: 19,
+        sql: include_str!("migrations/sqlite/0019_adt_feed_order.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -161,6 +165,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 18,
         sql: include_str!("migrations/postgres/0018_episode_close_and_unsent_index.sql"),
+    },
+    Migration {
+        version: 19,
+        sql: include_str!("migrations/postgres/0019_adt_feed_order.sql"),
     },
 ];
 

@@ -308,6 +308,49 @@ pub struct AdtRow {
     pub attempts: i64,
 }
 
+/// The advisory lock key ADT claims take on PostgreSQL ("ADTC").
+const ADT_CLAIM_LOCK: i64 = 0x4144_5443;
+
+/// The ADT claim: rows due and not leased, in id order (the order the
+/// intake committed them), each only when no earlier row of its feed
+/// (MSH-4, `sending_facility`) is still unprocessed and either leased (in
+/// another batch, on this node or another) or waiting for a retry. So a
+/// feed's messages take effect in the order received: after a failure the
+/// rows behind it wait for it (or for it to be given up) rather than run
+/// ahead, an A11 before the A01 it cancels. Other feeds go on. Ordered by id
+/// rather than due time: a row due again after a retry comes before the
+/// rows of its feed that waited for it (by due time, a LIMIT could take
+/// them without it). Both tests read only the indexes of migration 0019.
+fn claim_adt_sql(engine: Engine) -> String {
+    let due = |t: &str| {
+        format!("{t}.state = 'new' AND {t}.next_attempt_at <= $3 AND {t}.lease_until <= $3")
+    };
+    let free = due("a");
+    let in_order = "NOT EXISTS (SELECT 1 FROM adt_messages b
+                    WHERE b.state = 'new' AND b.sending_facility = a.sending_facility AND b.id < a.id
+                      AND (b.next_attempt_at > $3 OR b.lease_until > $3))";
+    let set = "claimed_by = $1, lease_until = $2, attempts = attempts + 1";
+    let columns = "id, raw_sealed, attempts";
+    match engine {
+        Engine::Postgres => format!(
+            "WITH picked AS MATERIALIZED (
+               SELECT a.id AS picked_id FROM adt_messages a WHERE {free} AND {in_order}
+               ORDER BY a.id LIMIT $4 FOR UPDATE SKIP LOCKED)
+             UPDATE adt_messages SET {set}
+             WHERE {} AND id IN (SELECT picked_id FROM picked)
+             RETURNING {columns}",
+            due("adt_messages")
+        ),
+        // One statement is one serialized write (see `queue::claim_sql`).
+        Engine::Sqlite => format!(
+            "UPDATE adt_messages SET {set}
+             WHERE id IN (SELECT a.id FROM adt_messages a WHERE {free} AND {in_order}
+                          ORDER BY a.id LIMIT $4 + 0)
+             RETURNING {columns}"
+        ),
+    }
+}
+
 /// Claim due ADT messages, oldest first (in the order the intake committed
 /// them: a merge before the admission that relies on it, an A01 before its
 /// A03). `RETURNING` promises no order, and on PostgreSQL it does come back
@@ -317,8 +360,23 @@ pub async fn claim_adt(
     sealer: &Sealer,
     claim: super::queue::Claim<'_>,
 ) -> Result<Vec<AdtRow>, StoreError> {
-    let columns = "id, raw_sealed, attempts";
-    let rows = super::queue::claim_rows(conn, claim, "adt_messages", "new", columns).await?;
+    if claim.engine == Engine::Postgres {
+        // One claimer at a time across nodes: a claim must see the leases
+        // of the one before it (with SKIP LOCKED alone, a node would pass
+        // over another's uncommitted pick and take the rows behind it).
+        // Held until the caller's transaction ends.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(ADT_CLAIM_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let rows = sqlx::query(sqlx::AssertSqlSafe(claim_adt_sql(claim.engine)))
+        .bind(claim.node)
+        .bind(claim.lease_until)
+        .bind(claim.now)
+        .bind(claim.limit)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let read = || -> Result<AdtRow, StoreError> {

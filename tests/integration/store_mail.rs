@@ -469,3 +469,69 @@ async fn adt_intake_inserts_many_at_once_and_skips_taken_keys_on_every_engine() 
         );
     }
 }
+
+/// A feed's messages are claimed in the order received: nothing behind a
+/// row of the same feed (MSH-4) that is leased, on this node or another, or
+/// waiting for a retry; other feeds go on. A row due again after its retry
+/// comes before the rows that waited for it, whatever the claim's limit.
+#[tokio::test]
+async fn adt_claims_keep_each_feeds_order_on_every_engine() {
+    use hisp::store::notify::{self, AdtKey};
+    for env in envs().await {
+        let h = &env.hisp;
+        let (engine, sealer) = (h.store.engine(), h.store.sealer());
+        let e = env.engine;
+        let mut conn = h.conn().await.expect("conn");
+        let mut ids = std::collections::HashMap::new();
+        // North's N1, N2, N3 and South's S1, interleaved as received.
+        for (facility, control, at) in [
+            ("NORTH", "N1", 100),
+            ("SOUTH", "S1", 101),
+            ("NORTH", "N2", 102),
+            ("NORTH", "N3", 103),
+        ] {
+            let key = AdtKey {
+                app: "EPIC",
+                facility,
+                control_id: control,
+            };
+            let id = notify::insert_adt(&mut conn, sealer, &key, "ack", Some(b"MSH|"), at)
+                .await
+                .expect("insert");
+            ids.insert(id, control);
+        }
+        let take = async |node: &str, now: i64, limit: i64| -> Vec<&str> {
+            let mut conn = h.conn().await.expect("conn");
+            notify::claim_adt(
+                &mut conn,
+                sealer,
+                claim(engine, node, now + 300, now, limit),
+            )
+            .await
+            .expect("claim")
+            .iter()
+            .map(|r| ids[&r.id])
+            .collect()
+        };
+        // n1 takes N1. While n1 holds it, n2 takes South's S1 and nothing
+        // of North (before, N2 and N3: a second node ran them first).
+        assert_eq!(take("n1", 110, 1).await, ["N1"], "{e}");
+        assert_eq!(take("n2", 110, 10).await, ["S1"], "{e}");
+        assert!(take("n2", 111, 10).await.is_empty(), "{e}");
+        let id_of = |c: &str| ids.iter().find(|(_, v)| **v == c).map(|(i, _)| *i);
+        notify::finish_adt(&mut conn, id_of("S1").expect("S1"), "n2", "done")
+            .await
+            .expect("finish");
+        // N1 fails: back to the queue, due in 30 s. North waits for it.
+        notify::release_adt(&mut conn, id_of("N1").expect("N1"), "n1", 140, "failed")
+            .await
+            .expect("release");
+        assert!(take("n2", 120, 10).await.is_empty(), "{e}: N2 waits for N1");
+        // Due again, N1 comes first, even by a claim of one row (by due
+        // time, N2 and N3, received before N1's retry, came first).
+        assert_eq!(take("n2", 140, 1).await, ["N1"], "{e}");
+        assert!(take("n1", 141, 10).await.is_empty(), "{e}");
+        // An expired lease is no hold: n1 takes over N1 and the rest in order.
+        assert_eq!(take("n1", 460, 10).await, ["N1", "N2", "N3"], "{e}");
+    }
+}
