@@ -205,6 +205,20 @@ pub fn raw_segments(bytes: &[u8]) -> (&[u8], Vec<Range<usize>>) {
     (bytes, split_segments(bytes))
 }
 
+/// The message as ER7 is written: its segments as [`raw_segments`] splits
+/// them (BOM and blank lines gone), each ended by CR, the bytes otherwise
+/// as received. What a receiver of the message whole is given: segments
+/// that ended in LF or CRLF, a BOM or blank lines trip strict parsers.
+pub fn canonical(bytes: &[u8]) -> Vec<u8> {
+    let (body, ranges) = raw_segments(bytes);
+    let mut out = Vec::with_capacity(body.len() + 1);
+    for range in ranges {
+        out.extend_from_slice(body.get(range).unwrap_or_default());
+        out.push(b'\r');
+    }
+    out
+}
+
 /// The message's text, BOM removed: UTF-8, else Latin-1 (true), as
 /// [`parse`] reads it.
 pub(crate) fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
@@ -375,7 +389,19 @@ fn is_blank(line: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::split_segments;
+    use super::{canonical, split_segments};
+
+    /// BOM, LF, CRLF and blank lines come out as ER7 is written; the
+    /// bytes of each segment are kept (Latin-1 stays Latin-1).
+    #[test]
+    fn canonical_ends_every_segment_with_cr_alone() {
+        let got = canonical(b"\xEF\xBB\xBFMSH|^~\\&|A\r\nEVN|A01\r\n\r\nPID|1||X||Mu\xF1oz\r\n");
+        assert_eq!(got, b"MSH|^~\\&|A\rEVN|A01\rPID|1||X||Mu\xF1oz\r");
+        let got = canonical(b"MSH|^~\\&|A\nEVN|A01\n\nPID|1");
+        assert_eq!(got, b"MSH|^~\\&|A\rEVN|A01\rPID|1\r");
+        let cr = b"MSH|^~\\&|A\rEVN|A01\r";
+        assert_eq!(canonical(cr), cr);
+    }
 
     fn lines(text: &str) -> Vec<&str> {
         split_segments(text.as_bytes())

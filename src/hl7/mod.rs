@@ -41,7 +41,7 @@ pub use ack::{
     AckCode, AckError, ErrorCode, ErrorLocation, Received, ack_bytes, ack_control_id, build_ack,
     parse_ack, read_ack,
 };
-pub use er7::{Charset, Message, ParseError, Separators, parse, raw_segments};
+pub use er7::{Charset, Message, ParseError, Separators, canonical, parse, raw_segments};
 pub use header::{AckKind, Hd, Header};
 pub use mllp::{FrameError, Framer, frame};
 pub use path::{Path, PathError};

@@ -1378,9 +1378,12 @@ impl Content {
     /// use or HIV diagnosis.
     pub(super) fn new(ev: AdtEvent, raw: &[u8], consent: Option<&str>) -> Self {
         if consent == Some(OPT_IN) {
+            // Whole, in ER7's own form (CR after each segment, no BOM or
+            // blank lines), as the redacted attachment is; before, it went
+            // as received, LF and all, to opted-in patients' subscribers only.
             return Self {
                 ev,
-                raw: raw.to_vec(),
+                raw: crate::hl7::canonical(raw),
                 withheld: false,
             };
         }
@@ -2079,8 +2082,27 @@ async fn claim(n: &Notifier) -> Vec<AdtRow> {
 
 #[cfg(test)]
 mod tests {
-    use super::{leave, remember, retire, revive};
+    use super::{Content, OPT_IN, leave, remember, retire, revive};
     use crate::notify::adt::Ended;
+
+    /// The attachment is ER7 as written (CR after each segment) with and
+    /// without opt-in, whatever line ends the feed used.
+    #[test]
+    fn an_attachment_ends_its_segments_with_cr_under_every_consent() {
+        let raw =
+            b"\xEF\xBB\xBFMSH|^~\\&|EPIC|NORTH|HISP|HISP|20261122060000||ADT^A04|C1|P|2.5.1\r\n\
+EVN|A04|20261122055900\r\n\r\nPID|1||MRN1^^^NORTH^MR||Doe^Jane||19800102|F\r\n\
+PV1|1|E|ED^12^A^NORTH||||||||||||||||V100\r\n";
+        let msg = crate::hl7::parse(raw).expect("parse");
+        let ev = crate::notify::adt::read(&msg).expect("event");
+        for consent in [Some(OPT_IN), None] {
+            let got = Content::new(ev.clone(), raw, consent).raw;
+            assert!(got.starts_with(b"MSH|"), "{consent:?}");
+            assert!(got.ends_with(b"V100\r"), "{consent:?}");
+            assert!(!got.contains(&b'\n'), "{consent:?}");
+            assert!(!got.windows(2).any(|w| w == b"\r\r"), "{consent:?}");
+        }
+    }
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_string()).collect()
