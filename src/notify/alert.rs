@@ -153,9 +153,11 @@ fn shown(ev: &AdtEvent) -> impl Iterator<Item = &(String, String)> {
 
 /// `s` with every control character (line ends included) and every other
 /// line or paragraph separator (U+2028, U+2029, which some mail clients
-/// break lines at) made a space.
+/// break lines at) made a space, after C1 characters are read as Windows-1252
+/// ([`windows_1252`]).
 fn one_line(s: &str) -> String {
     s.chars()
+        .map(windows_1252)
         .map(|c| {
             if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
                 ' '
@@ -164,6 +166,29 @@ fn one_line(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A C1 control character (U+0080 to U+009F) as the Windows-1252 character
+/// its byte is; any other character as it is. A message that is not UTF-8
+/// is read as Latin-1 (`hl7::parse`), but feeds from Windows systems write
+/// Windows-1252, whose 0x80 to 0x9F are punctuation and letters, not
+/// controls: `O\x92BRIEN` is O’BRIEN, `\x8Ei\x9Eek` Žižek. Read as controls
+/// they came out as spaces in the alert ("O BRIEN", " i ek"). The five
+/// bytes Windows-1252 leaves undefined stay controls (as WHATWG's decoder
+/// has them), and so does 0x85: U+0085 is NEL, a line break, in the UTF-8
+/// messages this also reads (where a C1 character is otherwise a
+/// Windows-1252 byte some engine carried over as Latin-1). Stored keys and matching are unchanged: this is only how a
+/// name is shown.
+fn windows_1252(c: char) -> char {
+    const C1: [char; 32] = [
+        '€', '\u{81}', '‚', 'ƒ', '„', '\u{85}', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž',
+        '\u{8F}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}',
+        'ž', 'Ÿ',
+    ];
+    match u32::from(c) {
+        n @ 0x80..=0x9F => C1.get((n - 0x80) as usize).copied().unwrap_or(c),
+        _ => c,
+    }
 }
 
 /// The whole RFC 5322 message.
@@ -322,7 +347,18 @@ const METADATA_IDS_MAX: usize = 6;
 /// letters without their marks ("Renée" → "Renee"), other scripts' letters as
 /// `?`.
 fn clean(s: &str) -> String {
-    crate::notify::mpi::ascii_transliteration(&compose::one_line(s))
+    // Typographic quotes and dashes (Windows-1252's among them) as their
+    // ASCII forms, which transliteration would make `?` ("O?BRIEN").
+    let plain: String = one_line(s)
+        .chars()
+        .map(|c| match c {
+            '‘' | '’' | '‚' | '‛' | '′' => '\'',
+            '“' | '”' | '„' | '″' => '"',
+            '‐' | '‑' | '‒' | '–' | '—' | '―' => '-',
+            _ => c,
+        })
+        .collect();
+    crate::notify::mpi::ascii_transliteration(&compose::one_line(&plain))
         .replace([';', '^', '&', '='], " ")
 }
 
@@ -482,6 +518,27 @@ mod tests {
             "Z".repeat(super::METADATA_VALUE_MAX - 20)
         );
         assert!(text.contains(&format!("{want}\r\n")), "{text}");
+    }
+
+    /// A feed writing Windows-1252 (not UTF-8, so read as Latin-1): its
+    /// 0x80 to 0x9F are the letters and punctuation it meant, not spaces.
+    #[test]
+    fn a_windows_1252_name_is_shown_as_written() {
+        let from = DirectAddress::parse("notifications@a.test").expect("addr");
+        let adt = b"MSH|^~\\&|EPIC|NORTH|HISP|HISP|20261122060000||ADT^A04|C1|P|2.5.1\r\
+EVN|A04|20261122055900\r\
+PID|1||MRN1^^^NORTH^MR||O\x92BRIEN^\x8Ei\x9Ea||19800102|F\r\
+PV1|1|E|ED^12^A^NORTH||||||||||||||||V100\r";
+        let msg = crate::hl7::parse(adt).expect("parse");
+        let ev = crate::notify::adt::read(&msg).expect("event");
+        let ctx = context(&from, adt);
+        let text = summary(&ev, &ctx);
+        assert!(text.contains("Patient: O’BRIEN, Žiža\n"), "{text}");
+        let meta = metadata(&ev, &ctx);
+        assert!(
+            meta.contains("patient: givenName=Ziza; surname=O'BRIEN;"),
+            "{meta}"
+        );
     }
 
     #[test]
