@@ -4,7 +4,8 @@
 //! decoded, and the ACK built from its header reads back with the right
 //! MSA-1; what does not parse gets an AE naming its MSH-10 as far as MSH-1
 //! cuts it out. Sensitive-content redaction of the raw bytes gives an ADT that
-//! parses, reads as the redacted event and leaves nothing to withhold.
+//! parses, reads as the redacted event and leaves nothing to withhold, and
+//! the canonical form (`hl7::canonical`) is the same message.
 #![no_main]
 
 use hisp::hl7::{self, AckCode, AckError, ErrorCode, ErrorLocation, Message, Segment};
@@ -23,7 +24,18 @@ fuzz_target!(|data: &[u8]| {
     let _ = msg.get("MSH-9.2");
     ack_round_trip(&msg);
     redaction_is_complete(data, &msg);
+    canonical_is_the_same_message(&msg, data);
 });
+
+/// The message in ER7's own form (what an opted-in alert carries) parses
+/// to the same segments, and is its own canonical form.
+fn canonical_is_the_same_message(msg: &Message<'_>, data: &[u8]) {
+    let out = hl7::canonical(data);
+    let again = hl7::parse(&out).expect("the canonical form must parse");
+    let segs = |m: &Message<'_>| m.segments().map(|s| s.raw().to_owned()).collect::<Vec<_>>();
+    assert_eq!(segs(&again), segs(msg), "the canonical form is another message");
+    assert_eq!(hl7::canonical(&out), out, "canonical is not stable");
+}
 
 fn redaction_is_complete(data: &[u8], msg: &Message<'_>) {
     use hisp::notify::{adt, sensitive};
