@@ -717,13 +717,19 @@ fn text(reply: &[u8]) -> std::borrow::Cow<'_, str> {
 fn split_messages(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut text = Vec::with_capacity(bytes.len());
-    let mut iter = bytes.iter().copied().peekable();
-    while let Some(b) = iter.next() {
+    for (at, &b) in bytes.iter().enumerate() {
         match b {
-            b'\r' if iter.peek() == Some(&b'\n') => {}
-            // Before, these were dropped, so a message framed without the
-            // CR after `<FS>` ran on into the next one.
-            b'\n' | 0x0B | 0x1C | 0x0C => text.push(b'\r'),
+            b'\r' if bytes.get(at + 1) == Some(&b'\n') => {}
+            b'\n' => text.push(b'\r'),
+            // Between messages a line end (before, they were dropped, so a
+            // message framed without the CR after `<FS>` ran on into the
+            // next one); inside a segment (a form feed as a report's page
+            // break) dropped, as before, rather than cutting it in two.
+            0x0B | 0x1C | 0x0C => {
+                if parts_messages(bytes.get(at + 1..).unwrap_or_default()) {
+                    text.push(b'\r');
+                }
+            }
             _ => text.push(b),
         }
     }
@@ -779,6 +785,21 @@ fn split_messages(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         .collect())
 }
 
+/// Whether framing bytes followed by `rest` part two messages: what comes
+/// after them (more framing, line ends or a BOM aside) is the end of the
+/// file, a message header or a batch envelope's segment.
+fn parts_messages(rest: &[u8]) -> bool {
+    let mut rest = rest;
+    loop {
+        match rest {
+            [0x0B | 0x1C | 0x0C | b'\r' | b'\n', tail @ ..] => rest = tail,
+            [0xEF, 0xBB, 0xBF, tail @ ..] => rest = tail,
+            _ => break,
+        }
+    }
+    rest.is_empty() || rest.starts_with(b"MSH") || batch_envelope(rest)
+}
+
 /// `text` with a line break put before every header glued inside a line:
 /// the first `MSH` that opens a line gives the opening to look for (`MSH`,
 /// its field separator, encoding characters and field separator again,
@@ -790,7 +811,9 @@ fn unglue(text: Vec<u8>) -> Vec<u8> {
         .and_then(|line| {
             let field = *line.get(3)?;
             let end = line.iter().skip(4).position(|b| *b == field)? + 4;
-            line.get(..=end)
+            // With no escape character (MSH-2 of one or two), content
+            // cannot escape the opening, so it proves nothing.
+            (end >= 7).then(|| line.get(..=end)).flatten()
         });
     let Some(opening) = first.map(<[u8]>::to_vec) else {
         return text;
@@ -800,6 +823,10 @@ fn unglue(text: Vec<u8>) -> Vec<u8> {
     let mut at = 0;
     while let Some(&b) = text.get(at) {
         if !line_start && text.get(at..).is_some_and(|t| t.starts_with(&opening)) {
+            // The second file's BOM is not the first message's.
+            if out.ends_with(b"\xEF\xBB\xBF") {
+                out.truncate(out.len() - 3);
+            }
             out.push(b'\r');
         }
         out.push(b);
@@ -1032,6 +1059,7 @@ mod tests {
         let bare = |m: &str| m.trim_end().to_string();
         for joined in [
             format!("{}{a}", bare(a)),
+            format!("{}\u{feff}{a}", bare(a)),
             format!("\x0b{}\x1c\x0b{a}\x1c", bare(a)),
             format!("{}\x0c{a}", bare(a)),
         ] {
@@ -1039,6 +1067,13 @@ mod tests {
             assert_eq!(got.len(), 2, "{joined:?}");
             assert_eq!(got[0], got[1], "{joined:?}");
         }
+        // A form feed inside a segment (a report's page break) cuts nothing.
+        let paged = "MSH|^~\\&|A\rOBX|1|TX|||page1\x0cpage2\r";
+        let got = split_messages(paged.as_bytes()).expect("paged");
+        assert_eq!(got, [b"MSH|^~\\&|A\rOBX|1|TX|||page1page2\r".to_vec()]);
+        // Without an escape character the opening proves nothing.
+        let short = "MSH|^~|A|B\rZZZ|MSH|^~|C\r";
+        assert_eq!(split_messages(short.as_bytes()).expect("short").len(), 1);
     }
 
     /// A message hisp cannot parse (MSH-2 repeats a character) is judged

@@ -894,9 +894,15 @@ impl Intake {
 }
 
 /// How many message headers (`MSH` and the message's own MSH-1, MSH-2,
-/// MSH-1) sit inside a segment rather than opening one.
+/// MSH-1) sit inside a segment rather than opening one. Only for an MSH-2
+/// with its escape character, whose content cannot hold the opening.
 fn glued_headers(msg: &hl7::Message<'_>) -> usize {
     let sep = msg.separators();
+    // With no escape character (MSH-2 of one or two characters), content
+    // cannot escape the opening, so finding it proves nothing.
+    if sep.escape.is_none() {
+        return 0;
+    }
     let field = char::from(sep.field);
     let opening = format!("MSH{field}{}{field}", sep.encoding_chars());
     msg.segments()

@@ -1894,8 +1894,17 @@ impl Notifier {
                     // row that keeps meeting changes goes back to the queue).
                     Ok(Done::Again) => {
                         if again == 3 {
+                            // This one was tried (its attempt counts, so
+                            // one that never settles is given up in the end).
                             self.settle(&mut batch).await;
-                            return self.give_back(rows.get(next..)).await;
+                            let hisp = &self.gw.hisp;
+                            if let Ok(mut conn) = hisp.conn().await {
+                                let (node, now) = (&self.gw.node, hisp.now());
+                                let _ =
+                                    notify::release_adt(&mut conn, row.id, node, now, "retried")
+                                        .await;
+                            }
+                            return self.give_back(rows.get(next + 1..)).await;
                         }
                         again += 1;
                         reload = true;
@@ -1961,17 +1970,23 @@ impl Notifier {
         true
     }
 
-    /// Give rows back to the queue, due now.
+    /// Give rows back to the queue unrun, due now, their claim not counted
+    /// as an attempt (`notify::unclaim_adts`, one statement).
     async fn release_now(&self, ids: &[i64]) {
         if ids.is_empty() {
             return;
         }
         let hisp = &self.gw.hisp;
-        let Ok(mut conn) = hisp.conn().await else {
-            return; // their leases expire and they are claimed again
+        let released = match hisp.conn().await {
+            Ok(mut conn) => notify::unclaim_adts(&mut conn, ids, &self.gw.node, hisp.now())
+                .await
+                .map_err(OpsError::from),
+            Err(e) => Err(e),
         };
-        for id in ids {
-            let _ = notify::release_adt(&mut conn, *id, &self.gw.node, hisp.now(), "retried").await;
+        if let Err(e) = released {
+            // Their leases end and they are claimed again (their feeds wait
+            // until then).
+            tracing::warn!(error = %e, rows = ids.len(), "cannot give ADT rows back; their leases will end");
         }
     }
 

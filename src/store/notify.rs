@@ -294,7 +294,34 @@ pub async fn insert_adts_if_new(
 /// Whether [`claim_adt`] at `now` would find a row (a read: see
 /// `queue::any_due`).
 pub async fn adt_due(conn: &mut AnyConnection, now: i64) -> Result<bool, StoreError> {
-    super::queue::any_due(conn, "adt_messages", "new", now).await
+    // The claim's own tests: a row held behind its feed's failing one is not
+    // due, or every wake while a feed waits would take a write turn to
+    // claim nothing.
+    let sql = format!(
+        "SELECT 1 FROM adt_messages a WHERE {} AND {} LIMIT 1",
+        adt_free("a", "$1"),
+        adt_in_order("$1")
+    );
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
+}
+
+/// An ADT row (`t`) that is unprocessed, due at `now` and not leased.
+fn adt_free(t: &str, now: &str) -> String {
+    format!("{t}.state = 'new' AND {t}.next_attempt_at <= {now} AND {t}.lease_until <= {now}")
+}
+
+/// No earlier row of `a`'s feed is unprocessed and either leased or waiting
+/// for a retry at `now` (see [`claim_adt_sql`]).
+fn adt_in_order(now: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM adt_messages b
+           WHERE b.state = 'new' AND b.sending_facility = a.sending_facility AND b.id < a.id
+             AND (b.next_attempt_at > {now} OR b.lease_until > {now}))"
+    )
 }
 
 /// A claimed ADT message.
@@ -322,13 +349,8 @@ const ADT_CLAIM_LOCK: i64 = 0x4144_5443;
 /// rows of its feed that waited for it (by due time, a LIMIT could take
 /// them without it). Both tests read only the indexes of migration 0019.
 fn claim_adt_sql(engine: Engine) -> String {
-    let due = |t: &str| {
-        format!("{t}.state = 'new' AND {t}.next_attempt_at <= $3 AND {t}.lease_until <= $3")
-    };
-    let free = due("a");
-    let in_order = "NOT EXISTS (SELECT 1 FROM adt_messages b
-                    WHERE b.state = 'new' AND b.sending_facility = a.sending_facility AND b.id < a.id
-                      AND (b.next_attempt_at > $3 OR b.lease_until > $3))";
+    let free = adt_free("a", "$3");
+    let in_order = adt_in_order("$3");
     let set = "claimed_by = $1, lease_until = $2, attempts = attempts + 1";
     let columns = "id, raw_sealed, attempts";
     match engine {
@@ -339,7 +361,7 @@ fn claim_adt_sql(engine: Engine) -> String {
              UPDATE adt_messages SET {set}
              WHERE {} AND id IN (SELECT picked_id FROM picked)
              RETURNING {columns}",
-            due("adt_messages")
+            adt_free("adt_messages", "$3")
         ),
         // One statement is one serialized write (see `queue::claim_sql`).
         Engine::Sqlite => format!(
@@ -443,6 +465,37 @@ pub async fn finish_adts(
     );
     Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(result)
+        .bind(node)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
+}
+
+/// Give claimed ADT rows back unrun, due at `now`, in one statement: rows
+/// of a batch that ended early, rolled back with another row's failure, or
+/// claimed by a worker that is stopping. The claim's attempt is taken back
+/// (as `queue::unclaim` does): none of them failed, and counted, a batch
+/// of rows failing one after another for one cause gave up the last ones
+/// after a single try each.
+pub async fn unclaim_adts(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    node: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    // The ids are integers formatted here, never text from outside.
+    let sql = format!(
+        "UPDATE adt_messages SET claimed_by = NULL, lease_until = 0, next_attempt_at = $1,
+                attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+         WHERE claimed_by = $2 AND id IN ({})",
+        list.join(",")
+    );
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now)
         .bind(node)
         .execute(&mut *conn)
         .await?

@@ -358,12 +358,18 @@ pub async fn unclaim(
     Ok(())
 }
 
-/// Drop every lease (one-node SQLite start-up: whoever held them is gone).
+/// Drop every lease (one-node SQLite start-up: whoever held them is gone),
+/// ADT messages' included: a leased ADT row holds its feed's later messages
+/// back (`notify::claim_adt`), so before, a restart delayed the whole feed
+/// by the lease's 5 minutes.
 pub async fn release_all(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    for t in [Table::Inbound, Table::Outbound] {
+    for table in [
+        Table::Inbound.name(),
+        Table::Outbound.name(),
+        "adt_messages",
+    ] {
         let sql = format!(
-            "UPDATE {} SET claimed_by = NULL, lease_until = 0 WHERE claimed_by IS NOT NULL",
-            t.name()
+            "UPDATE {table} SET claimed_by = NULL, lease_until = 0 WHERE claimed_by IS NOT NULL"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&mut *conn)

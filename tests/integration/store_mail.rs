@@ -527,11 +527,31 @@ async fn adt_claims_keep_each_feeds_order_on_every_engine() {
             .await
             .expect("release");
         assert!(take("n2", 120, 10).await.is_empty(), "{e}: N2 waits for N1");
+        // Nor does the worker's look before a claim find them due, so a
+        // wake while North waits takes no write turn.
+        assert!(!notify::adt_due(&mut conn, 120).await.expect("due"), "{e}");
+        assert!(notify::adt_due(&mut conn, 140).await.expect("due"), "{e}");
         // Due again, N1 comes first, even by a claim of one row (by due
         // time, N2 and N3, received before N1's retry, came first).
         assert_eq!(take("n2", 140, 1).await, ["N1"], "{e}");
         assert!(take("n1", 141, 10).await.is_empty(), "{e}");
         // An expired lease is no hold: n1 takes over N1 and the rest in order.
         assert_eq!(take("n1", 460, 10).await, ["N1", "N2", "N3"], "{e}");
+        // Given back unrun (a batch that ended early), none of them used an
+        // attempt: N1 was claimed three times, N2 and N3 once, before this.
+        let all: Vec<i64> = ["N1", "N2", "N3"].iter().filter_map(|c| id_of(c)).collect();
+        let back = notify::unclaim_adts(&mut conn, &all, "n1", 461)
+            .await
+            .expect("unclaim");
+        assert_eq!(back, 3, "{e}");
+        let again = notify::claim_adt(&mut conn, sealer, claim(engine, "n2", 800, 461, 10))
+            .await
+            .expect("claim");
+        let attempts: Vec<(&str, i64)> = again.iter().map(|r| (ids[&r.id], r.attempts)).collect();
+        assert_eq!(attempts, [("N1", 3), ("N2", 1), ("N3", 1)], "{e}");
+        // A one-node restart drops every lease, ADT's too: before, North
+        // waited out the dead process's lease.
+        queue::release_all(&mut conn).await.expect("release all");
+        assert_eq!(take("n1", 462, 10).await, ["N1", "N2", "N3"], "{e}");
     }
 }
