@@ -349,8 +349,9 @@ const METADATA_IDS_MAX: usize = 6;
 fn clean(s: &str) -> String {
     // Typographic quotes and dashes (Windows-1252's among them) as their
     // ASCII forms, which transliteration would make `?` ("O?BRIEN").
-    let plain: String = one_line(s)
+    let plain: String = s
         .chars()
+        .map(windows_1252)
         .map(|c| match c {
             '‘' | '’' | '‚' | '‛' | '′' => '\'',
             '“' | '”' | '„' | '″' => '"',
