@@ -291,15 +291,15 @@ pub async fn insert_adts_if_new(
     Ok(taken)
 }
 
-/// Whether [`claim_adt`] at `now` would find a row (a read: see
-/// `queue::any_due`).
+/// Whether [`claim_adt`] at `now` would find a row: a read, as
+/// `queue::any_due` is for the mail queues.
 pub async fn adt_due(conn: &mut AnyConnection, now: i64) -> Result<bool, StoreError> {
     // The claim's own tests: a row held behind its feed's failing one is not
     // due, or every wake while a feed waits would take a write turn to
     // claim nothing.
     let sql = format!(
         "SELECT 1 FROM adt_messages a WHERE {} AND {} LIMIT 1",
-        adt_free("a", "$1"),
+        super::queue::due_condition("new", "$1"),
         adt_in_order("$1")
     );
     Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -307,11 +307,6 @@ pub async fn adt_due(conn: &mut AnyConnection, now: i64) -> Result<bool, StoreEr
         .fetch_optional(&mut *conn)
         .await?
         .is_some())
-}
-
-/// An ADT row (`t`) that is unprocessed, due at `now` and not leased.
-fn adt_free(t: &str, now: &str) -> String {
-    format!("{t}.state = 'new' AND {t}.next_attempt_at <= {now} AND {t}.lease_until <= {now}")
 }
 
 /// No earlier row of `a`'s feed is unprocessed and either leased or waiting
@@ -349,7 +344,8 @@ const ADT_CLAIM_LOCK: i64 = 0x4144_5443;
 /// rows of its feed that waited for it (by due time, a LIMIT could take
 /// them without it). Both tests read only the indexes of migration 0019.
 fn claim_adt_sql(engine: Engine) -> String {
-    let free = adt_free("a", "$3");
+    // Unqualified, its columns are the outer row's (`a`, or the UPDATE's).
+    let free = super::queue::due_condition("new", "$3");
     let in_order = adt_in_order("$3");
     let set = "claimed_by = $1, lease_until = $2, attempts = attempts + 1";
     let columns = "id, raw_sealed, attempts";
@@ -359,9 +355,8 @@ fn claim_adt_sql(engine: Engine) -> String {
                SELECT a.id AS picked_id FROM adt_messages a WHERE {free} AND {in_order}
                ORDER BY a.id LIMIT $4 FOR UPDATE SKIP LOCKED)
              UPDATE adt_messages SET {set}
-             WHERE {} AND id IN (SELECT picked_id FROM picked)
-             RETURNING {columns}",
-            adt_free("adt_messages", "$3")
+             WHERE {free} AND id IN (SELECT picked_id FROM picked)
+             RETURNING {columns}"
         ),
         // One statement is one serialized write (see `queue::claim_sql`).
         Engine::Sqlite => format!(

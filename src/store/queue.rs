@@ -152,7 +152,7 @@ fn claim_sql(engine: Engine, table: &str, state: &str, columns: &str) -> String 
 
 /// Rows of a queue in `state` that are due at `now` (a bind placeholder) and
 /// not leased: what a claim takes.
-fn due_condition(state: &str, now: &str) -> String {
+pub(super) fn due_condition(state: &str, now: &str) -> String {
     format!("state = '{state}' AND next_attempt_at <= {now} AND lease_until <= {now}")
 }
 
