@@ -912,6 +912,12 @@ fn alerting(class: char) -> bool {
     matches!(class, 'E' | 'I' | 'B' | 'U')
 }
 
+/// The triggers that cancel an earlier event (A11 a registration, A12 a
+/// transfer, A13 a discharge): the only ones `decide` retracts on.
+pub fn cancels(trigger: &str) -> bool {
+    matches!(trigger, "A11" | "A12" | "A13")
+}
+
 /// The encounter state machine: from the stored state and alerted keys,
 /// decide the change and the new state.
 pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) {

@@ -196,9 +196,17 @@ impl Notifier {
             }
             indexed = Some(known);
         }
+        // A cancellation is news to whoever was told of what it cancels,
+        // whether or not their roster still lists the patient (the entry
+        // ended, replaced or aged out since): they hold a notice now wrong.
+        // Who was told is read from the visit's alerts, as committed.
+        let told = match adt::cancels(&ev.trigger) {
+            true => self.told_of_visit(&ev).await?,
+            false => Vec::new(),
+        };
         // Most ADT traffic is about patients on nobody's roster: they need no
         // encounter bookkeeping (it only remembers what was alerted to whom).
-        if !matches.iter().any(|(owner, _)| snap.alerting(owner)) {
+        if told.is_empty() && !matches.iter().any(|(owner, _)| snap.alerting(owner)) {
             return quiet("no subscriber", "no subscriber's roster matched");
         }
         let indexed = match indexed {
@@ -207,11 +215,21 @@ impl Notifier {
         };
         // Consent under every record of this person: the message, the index's
         // person and each roster entry it matched (a near miss is not known
-        // to be the same person; its review checks again when confirmed).
-        let consent = snap.consent_with_rosters(
-            std::iter::once(&ev.patient).chain(indexed.as_ref()),
-            &matches,
-        );
+        // to be the same person; its review checks again when confirmed),
+        // and for a cancellation the entries its visit's alerts matched.
+        let records = std::iter::once(&ev.patient).chain(indexed.as_ref());
+        let consent = match told.is_empty() {
+            true => snap.consent_with_rosters(records, &matches),
+            false => {
+                let mut judged: Vec<(String, Matched<'_>)> =
+                    matches.iter().map(|(o, m)| (o.clone(), *m)).collect();
+                judged.extend(told.iter().filter_map(|t| {
+                    let entry = t.entry.as_ref()?;
+                    Some((t.owner.clone(), Matched::Yes(entry)))
+                }));
+                snap.consent_with_rosters(records, &judged)
+            }
+        };
         if consent == Some(OPT_OUT) {
             return Ok(Plan::OptedOut);
         }
@@ -226,7 +244,7 @@ impl Notifier {
                 && !matches!(m, Matched::Review(e, _)
                     if snap.consent_of_all([&e.patient]) == Some(OPT_OUT))
         });
-        if matches.is_empty() {
+        if matches.is_empty() && told.is_empty() {
             return quiet("no subscriber", "only near misses of opted-out patients");
         }
         // Should that fail, the alerts are made as they are filed, where
@@ -242,6 +260,7 @@ impl Notifier {
             ev,
             feed,
             matches,
+            told,
             consent,
             early,
         })))
@@ -398,6 +417,7 @@ impl Notifier {
             ev,
             feed,
             matches,
+            told,
             consent,
             early,
         } = *visit;
@@ -451,7 +471,7 @@ impl Notifier {
             generation: snap.generation,
         };
         let sent = self
-            .alert_subscribers(row, &content, &target, &matches, snap)
+            .alert_subscribers(row, &content, &target, (&matches, &told), snap)
             .await?;
         // The encounter is saved only once every subscriber was seen to, so
         // the row run again decides the same change.
@@ -720,13 +740,14 @@ impl Notifier {
         Ok(notify::save_encounter(conn, &enc.new, &enc.read, now).await?)
     }
 
-    /// Alert each matched subscriber (near misses go to the review queue).
+    /// Alert each matched subscriber (near misses go to the review queue),
+    /// and a retraction to whoever of `told` was told of what it cancels.
     async fn alert_subscribers(
         &self,
         row: &AdtRow,
         content: &Content,
         target: &Target<'_>,
-        matches: &[(String, Matched<'_>)],
+        (matches, told): (&[(String, Matched<'_>)], &[Told]),
         snap: &Snapshot,
     ) -> Result<Option<Vec<String>>, OpsError> {
         let hisp = &self.gw.hisp;
@@ -760,7 +781,60 @@ impl Notifier {
                 Filing::Stale => return Ok(None),
             }
         }
+        // Those told of the cancelled change whom the roster no longer
+        // matches, under the entry their alert matched (or, purged, its
+        // number and program).
+        let unmatched = told
+            .iter()
+            .filter(|t| !matches.iter().any(|(owner, _)| *owner == t.owner));
+        for t in unmatched.filter(|_| target.event == "retraction") {
+            let mut conn = hisp.conn().await?;
+            if !told_of_cancelled(&mut conn, &t.owner, target.encounter_id, target.key).await? {
+                continue;
+            }
+            drop(conn);
+            let entry = t.entry();
+            match self
+                .send_alert(content, target, &entry, snap.digest(&t.owner))
+                .await?
+            {
+                Filing::Filed => sent.push(t.owner.clone()),
+                Filing::Not | Filing::Disabled => {}
+                Filing::Stale => return Ok(None),
+            }
+        }
         Ok(Some(sent))
+    }
+
+    /// Who was alerted about the visit `ev` is about (`visit_recipients`),
+    /// each with the roster entry their latest alert matched while it is
+    /// kept (ended ones too). Nothing when the visit alerted no one.
+    async fn told_of_visit(&self, ev: &AdtEvent) -> Result<Vec<Told>, OpsError> {
+        let hisp = &self.gw.hisp;
+        let sealer = hisp.store.sealer();
+        let key = stored_key(sealer, &ev.encounter_key)?;
+        let facility = ev.sending_facility.to_lowercase();
+        let mut conn = hisp.conn().await?;
+        let found = notify::find_encounter(&mut conn, &facility, &key).await?;
+        let Some(enc) = found.filter(|e| !e.alerted.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let mut told = Vec::new();
+        for r in notify::visit_recipients(&mut conn, enc.id).await? {
+            let entry = match r.roster_entry_id {
+                Some(id) => notify::entry(&mut conn, sealer, id, 0)
+                    .await?
+                    .filter(|e| e.owner == r.subscriber),
+                None => None,
+            };
+            told.push(Told {
+                owner: r.subscriber,
+                entry_id: r.roster_entry_id,
+                program: r.program,
+                entry,
+            });
+        }
+        Ok(told)
     }
 
     /// File the alert (once per change) and send it, unless the subscriber
@@ -1421,6 +1495,8 @@ struct Visit<'s> {
     ev: AdtEvent,
     feed: &'s FeedRow,
     matches: Vec<(String, Matched<'s>)>,
+    /// For a cancellation, who was alerted about the visit (`told_of_visit`).
+    told: Vec<Told>,
     consent: Option<&'static str>,
     /// Its alerts, made ready ahead of the batch's transaction.
     early: Option<Early>,
@@ -1437,7 +1513,34 @@ struct Early {
     ready: Vec<(String, ReadyAlert)>,
 }
 
+/// A subscriber alerted about a visit, as a cancellation of it reads them.
+struct Told {
+    owner: String,
+    /// The roster entry their latest alert about the visit matched.
+    entry_id: Option<i64>,
+    program: Option<String>,
+    /// That entry, while it is kept.
+    entry: Option<RosterEntry>,
+}
+
+impl Told {
+    /// The entry to file a retraction under: the one their alert matched,
+    /// or when it was purged a stand-in with its number and program (a
+    /// retraction reads no more of it; no patient, so no consent either).
+    fn entry(&self) -> RosterEntry {
+        self.entry.clone().unwrap_or_else(|| RosterEntry {
+            id: self.entry_id.unwrap_or_default(),
+            owner: self.owner.clone(),
+            patient: StoredPatient::default(),
+            program: self.program.clone(),
+            end_date: None,
+            expires_at: 0,
+        })
+    }
+}
+
 /// A roster match.
+#[derive(Clone, Copy)]
 enum Matched<'a> {
     Yes(&'a RosterEntry),
     Review(&'a RosterEntry, f64),

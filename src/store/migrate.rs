@@ -91,6 +91,10 @@ const SQLITE: &[Migration] = &[
         version: 19,
         sql: include_str!("migrations/sqlite/0019_adt_feed_order.sql"),
     },
+    Migration {
+        version: 20,
+        sql: include_str!("migrations/sqlite/0020_alerts_by_encounter.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -169,6 +173,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 19,
         sql: include_str!("migrations/postgres/0019_adt_feed_order.sql"),
+    },
+    Migration {
+        version: 20,
+        sql: include_str!("migrations/postgres/0020_alerts_by_encounter.sql"),
     },
 ];
 

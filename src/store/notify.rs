@@ -1115,6 +1115,43 @@ pub async fn alert_filed(
         .is_some())
 }
 
+/// Who was alerted about a visit: a subscriber, the roster entry and the
+/// program of their latest alert about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitRecipient {
+    pub subscriber: String,
+    pub roster_entry_id: Option<i64>,
+    pub program: Option<String>,
+}
+
+/// Every subscriber alerted about `encounter_id` (any change, sent or
+/// filed for a digest), each once, with their latest alert's entry and
+/// program; in the order first alerted.
+pub async fn visit_recipients(
+    conn: &mut AnyConnection,
+    encounter_id: i64,
+) -> Result<Vec<VisitRecipient>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT subscriber, roster_entry_id, program FROM alerts WHERE encounter_id = $1 ORDER BY id",
+    )
+    .bind(encounter_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: Vec<VisitRecipient> = Vec::new();
+    for r in &rows {
+        let got = VisitRecipient {
+            subscriber: r.try_get(0)?,
+            roster_entry_id: r.try_get(1)?,
+            program: r.try_get(2)?,
+        };
+        match out.iter_mut().find(|v| v.subscriber == got.subscriber) {
+            Some(slot) => *slot = got,
+            None => out.push(got),
+        }
+    }
+    Ok(out)
+}
+
 /// What a retraction names of the alert it takes back: the alert's event,
 /// its event time and the Message-ID it went out with (`None` until sent).
 #[derive(Debug, Clone, PartialEq, Eq)]

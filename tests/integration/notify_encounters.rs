@@ -293,3 +293,195 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
         a.stop().await;
     }
 }
+
+/// Import `rows` as `owner`'s whole roster (`--replace`): entries of
+/// patients it no longer lists end.
+fn replace_roster(n: &Node, owner: &str, rows: &str, ended: u32) {
+    let csv = n.dir.path().join(format!("replace-{owner}.csv"));
+    std::fs::write(
+        &csv,
+        format!(
+            "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n{rows}"
+        ),
+    )
+    .expect("csv");
+    let path = csv.to_str().expect("path");
+    let out = harness::ok(&n.cli(&["roster", "import", path, "--owner", owner, "--replace"]));
+    let said = format!(", {ended} entries of patients the file no longer lists ended");
+    assert!(out.contains(&said), "{out}");
+}
+
+/// `rows` with each message's alerts (a run of one event time) in
+/// subscriber order: one message's alerts are filed in either order.
+fn by_message(mut rows: Vec<(String, String, String)>) -> Vec<(String, String, String)> {
+    let mut start = 0;
+    while start < rows.len() {
+        let at = rows[start].2.clone();
+        let end = start + rows[start..].iter().take_while(|r| r.2 == at).count();
+        rows[start..end].sort();
+        start = end;
+    }
+    rows
+}
+
+/// Each retraction's (subscriber, program, sent), oldest first.
+async fn retractions(n: &Node) -> Vec<(String, Option<String>, bool)> {
+    let mut conn = n.hisp.conn().await.expect("conn");
+    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT subscriber, program, message_id FROM alerts WHERE event = 'retraction' ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("alerts");
+    rows.into_iter()
+        .map(|(s, p, m)| (s, p, m.is_some()))
+        .collect()
+}
+
+/// A cancellation reaches whoever was told of what it cancels though their
+/// roster no longer lists the patient: the entry ended by `--replace`, or
+/// since purged. A practice never told of the cancelled change hears
+/// nothing, and an opt-out recorded under the number only a dropped entry
+/// links to the patient still holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retraction_reaches_whoever_was_told_though_their_roster_dropped_the_patient_on_every_engine()
+ {
+    const ANN: &str = "PID|1||MRN3^^^NORTH^MR||Poe^Ann||19900506|F|||1 Main St^^Hartford^CT^06101";
+    const JANE_ROW: &str = "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,BH-1,\n";
+    const JOHN_ROW: &str = "MRN2,NORTH,Roe,John,1970-03-04,M,,,BH-2,\n";
+    const ANN_ROW: &str = "P33,CAROLPRAC,Poe,Ann,1990-05-06,F,06101,,,\n";
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        roster(&a, "carol@a.test", &format!("{JANE_ROW}{JOHN_ROW}"));
+        roster(
+            &a,
+            "dave@a.test",
+            "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\nMRN2,NORTH,Roe,John,1970-03-04,M,,,,\n",
+        );
+        let send = |m: Vec<u8>| {
+            let a = &a;
+            async move {
+                assert_eq!(ack_code(a, &m).await.0, "AA", "{e}");
+                drained(a).await;
+            }
+        };
+
+        // 1. Jane is admitted; both practices are told. Carol's practice
+        // then drops her; the discharge goes to dave alone, and so does its
+        // cancellation. The admission's cancellation goes to both: carol
+        // holds that notice, though her roster no longer lists Jane.
+        let v1 = inpatient("V1", "", "W^1^A^NORTHHOSP");
+        send(adt("A1", "A01", "202612010800", JANE, &v1)).await;
+        replace_roster(&a, "carol@a.test", JOHN_ROW, 1);
+        send(adt("A2", "A03", "202612021000", JANE, &v1)).await;
+        send(adt("A3", "A13", "202612021100", JANE, &v1)).await;
+        send(adt("A4", "A11", "202612021200", JANE, &v1)).await;
+        let mut want = vec![
+            row("carol@a.test", "admit", "202612010800"),
+            row("dave@a.test", "admit", "202612010800"),
+            row("dave@a.test", "discharge", "202612021000"),
+            row("dave@a.test", "retraction", "202612021100"),
+            row("carol@a.test", "retraction", "202612021200"),
+            row("dave@a.test", "retraction", "202612021200"),
+        ];
+        assert_eq!(
+            by_message(filed(&a).await),
+            want,
+            "{e}: a dropped patient's admission cancelled"
+        );
+        let program = |p: &str| Some(p.to_string());
+        let mut told = retractions(&a).await;
+        told[1..3].sort();
+        assert_eq!(
+            told,
+            [
+                ("dave@a.test".to_string(), None, true),
+                ("carol@a.test".to_string(), program("BH-1"), true),
+                ("dave@a.test".to_string(), None, true),
+            ],
+            "{e}: under the entry the admission matched, and sent"
+        );
+
+        // 2. John comes to the ED; then both practices drop him, and carol's
+        // ended entry is purged. No roster lists him when his visit is
+        // cancelled, and both hear of it all the same.
+        let v2 = pv1("E", "V2", "");
+        send(adt("B1", "A04", "202612030800", JOHN, &v2)).await;
+        replace_roster(&a, "carol@a.test", ANN_ROW, 1);
+        replace_roster(
+            &a,
+            "dave@a.test",
+            "MRN3,NORTH,Poe,Ann,1990-05-06,F,,,,\n",
+            2,
+        );
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let carol_john: i64 = sqlx::query_scalar(
+            "SELECT roster_entry_id FROM alerts WHERE subscriber = 'carol@a.test' ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("carol's alert");
+        let deleted = sqlx::query("DELETE FROM roster_entries WHERE id = $1")
+            .bind(carol_john)
+            .execute(&mut *conn)
+            .await
+            .expect("purge")
+            .rows_affected();
+        assert_eq!(deleted, 1, "{e}");
+        drop(conn);
+        send(adt("B2", "A11", "202612030900", JOHN, &v2)).await;
+        want.extend([
+            row("carol@a.test", "ed", "202612030800"),
+            row("dave@a.test", "ed", "202612030800"),
+            row("carol@a.test", "retraction", "202612030900"),
+            row("dave@a.test", "retraction", "202612030900"),
+        ]);
+        assert_eq!(
+            by_message(filed(&a).await),
+            want,
+            "{e}: on nobody's roster any more"
+        );
+        let mut told = retractions(&a).await;
+        told[3..5].sort();
+        assert_eq!(
+            told[3..],
+            [
+                ("carol@a.test".to_string(), program("BH-2"), true),
+                ("dave@a.test".to_string(), None, true),
+            ],
+            "{e}: a purged entry's program"
+        );
+
+        // 3. Ann, whom carol's practice knows by its own number, comes to
+        // the ED and then opts out under that number; carol drops her. The
+        // cancellation's message names only the hospital's MRN, but carol's
+        // dropped entry links it to the opt-out: no one hears of it.
+        let v3 = pv1("E", "V3", "");
+        send(adt("C1", "A04", "202612040800", ANN, &v3)).await;
+        want.extend([
+            row("carol@a.test", "ed", "202612040800"),
+            row("dave@a.test", "ed", "202612040800"),
+        ]);
+        assert_eq!(by_message(filed(&a).await), want, "{e}: Ann's ED visit");
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-out",
+            "--patient-id",
+            "P33",
+            "--authority",
+            "CAROLPRAC",
+        ]));
+        replace_roster(&a, "carol@a.test", JOHN_ROW, 1);
+        send(adt("C2", "A11", "202612040900", ANN, &v3)).await;
+        assert_eq!(
+            by_message(filed(&a).await),
+            want,
+            "{e}: opted out under a dropped entry's number"
+        );
+        a.stop().await;
+    }
+}
