@@ -369,7 +369,15 @@ async fn detail(
         crate::store::notify::current_entry_ids(&mut conn, &subs, state.hisp.now()).await?;
     drop(conn);
     let timeline = timeline(&item, &summary, mine, &current);
-    let detail = format!("{}; timeline of {}", item.subscriber, timeline.len());
+    // The page shows each timeline alert's summary: the audit names them
+    // all, as the listing's does.
+    let shown: Vec<String> = timeline.iter().map(|(i, _)| i.id.to_string()).collect();
+    let detail = format!(
+        "{}; timeline of {}: {}",
+        item.subscriber,
+        shown.len(),
+        shown.join(", ")
+    );
     audit(&state, &v, "alert.view", &format!("alert {id}"), &detail).await?;
     let feeds = feed_names(&state).await?;
     let mut shown = rows(vec![(item, summary.clone())], &feeds);

@@ -588,26 +588,33 @@ async fn a_corpus_adt_becomes_an_alert_in_the_worklist_with_its_timeline_on_ever
             "{e}"
         );
         assert!(audited(&p, &owner, "alert.list", &owner).await, "{e}");
-        // The listing's audit names the alerts it showed.
+        // The listing's audit names the alerts it showed, and the detail's
+        // the timeline's too (the page shows their summaries).
         let mut conn = p.env.hisp.conn().await.expect("conn");
-        let listed: Vec<String> = hisp::audit::page(&mut conn, 0, 100_000)
+        let rows = hisp::audit::page(&mut conn, 0, 100_000)
             .await
-            .expect("audit")
-            .into_iter()
-            .filter(|r| r.action == "alert.list" && r.subject == owner)
-            .map(|r| r.detail)
-            .collect();
+            .expect("audit");
         drop(conn);
+        let details = |action: &str, subject: &str| -> Vec<String> {
+            rows.iter()
+                .filter(|r| r.action == action && r.subject == subject)
+                .map(|r| r.detail.clone())
+                .collect()
+        };
+        let listed = details("alert.list", &owner);
+        let viewed = details("alert.view", &format!("alert {admit}"));
         let names = |d: &str, id: i64| {
             d.split_once(": ")
                 .is_some_and(|(_, ids)| ids.split(", ").any(|x| x == id.to_string()))
         };
-        assert!(
-            listed
-                .iter()
-                .any(|d| names(d, admit) && names(d, discharge)),
-            "{e}: {listed:?}"
-        );
+        for audited in [&listed, &viewed] {
+            assert!(
+                audited
+                    .iter()
+                    .any(|d| names(d, admit) && names(d, discharge)),
+                "{e}: {audited:?}"
+            );
+        }
         // Another care manager cannot open it.
         assert_eq!(
             p.get(Some(&cb), &format!("/alerts/{admit}")).await.status,
