@@ -206,7 +206,8 @@ impl Notifier {
         };
         // Most ADT traffic is about patients on nobody's roster: they need no
         // encounter bookkeeping (it only remembers what was alerted to whom).
-        if told.is_empty() && !matches.iter().any(|(owner, _)| snap.alerting(owner)) {
+        let tells = told.iter().any(|t| t.sendable);
+        if !tells && !matches.iter().any(|(owner, _)| snap.alerting(owner)) {
             return quiet("no subscriber", "no subscriber's roster matched");
         }
         let indexed = match indexed {
@@ -215,21 +216,21 @@ impl Notifier {
         };
         // Consent under every record of this person: the message, the index's
         // person and each roster entry it matched (a near miss is not known
-        // to be the same person; its review checks again when confirmed),
-        // and for a cancellation the entries its visit's alerts matched.
-        let records = std::iter::once(&ev.patient).chain(indexed.as_ref());
-        let consent = match told.is_empty() {
-            true => snap.consent_with_rosters(records, &matches),
-            false => {
-                let mut judged: Vec<(String, Matched<'_>)> =
-                    matches.iter().map(|(o, m)| (o.clone(), *m)).collect();
-                judged.extend(told.iter().filter_map(|t| {
-                    let entry = t.entry.as_ref()?;
-                    Some((t.owner.clone(), Matched::Yes(entry)))
-                }));
-                snap.consent_with_rosters(records, &judged)
-            }
-        };
+        // to be the same person; its review checks again when confirmed).
+        let mut consent = snap.consent_with_rosters(
+            std::iter::once(&ev.patient).chain(indexed.as_ref()),
+            &matches,
+        );
+        // For a cancellation, the entries its visit's alerts matched too,
+        // ended or a removed practice's: they may withhold, never release
+        // (no longer kept up, as a disabled practice's). A purged entry
+        // says nothing any more.
+        let told_entries = told.iter().filter_map(|t| t.entry.as_ref());
+        if !told.is_empty()
+            && snap.consent_of_all(told_entries.map(|e| &e.patient)) == Some(OPT_OUT)
+        {
+            consent = Some(OPT_OUT);
+        }
         if consent == Some(OPT_OUT) {
             return Ok(Plan::OptedOut);
         }
@@ -244,7 +245,7 @@ impl Notifier {
                 && !matches!(m, Matched::Review(e, _)
                     if snap.consent_of_all([&e.patient]) == Some(OPT_OUT))
         });
-        if matches.is_empty() && told.is_empty() {
+        if matches.is_empty() && !tells {
             return quiet("no subscriber", "only near misses of opted-out patients");
         }
         // Should that fail, the alerts are made as they are filed, where
@@ -757,8 +758,22 @@ impl Notifier {
         // under the change counter): the row runs again on a fresh snapshot, and what was
         // already filed is found again (alerts by their change key, reviews
         // by theirs), not doubled.
+        // A retraction goes to whoever was told of what it cancels. One
+        // matched now only as a near miss gets it directly, below, under the
+        // entry that alert matched: the visit, not the match, says it is
+        // theirs, and a review rejected (rightly: another patient of theirs
+        // is the near miss) would leave them the wrong notice.
+        let retraction = target.event == "retraction";
+        let sure = |owner: &str| {
+            matches
+                .iter()
+                .any(|(o, m)| o == owner && matches!(m, Matched::Yes(_)))
+        };
         for (owner, matched) in matches {
-            if target.event == "retraction" {
+            if retraction && !sure(owner) && told.iter().any(|t| t.owner == *owner) {
+                continue;
+            }
+            if retraction {
                 let mut conn = hisp.conn().await?;
                 if !told_of_cancelled(&mut conn, owner, target.encounter_id, target.key).await? {
                     continue;
@@ -782,12 +797,10 @@ impl Notifier {
             }
         }
         // Those told of the cancelled change whom the roster no longer
-        // matches, under the entry their alert matched (or, purged, its
-        // number and program).
-        let unmatched = told
-            .iter()
-            .filter(|t| !matches.iter().any(|(owner, _)| *owner == t.owner));
-        for t in unmatched.filter(|_| target.event == "retraction") {
+        // matches for sure, under the entry their alert matched (or, purged,
+        // its number and program).
+        let unmatched = told.iter().filter(|t| t.sendable && !sure(&t.owner));
+        for t in unmatched.filter(|_| retraction) {
             let mut conn = hisp.conn().await?;
             if !told_of_cancelled(&mut conn, &t.owner, target.encounter_id, target.key).await? {
                 continue;
@@ -809,6 +822,11 @@ impl Notifier {
     /// Who was alerted about the visit `ev` is about (`visit_recipients`),
     /// each with the roster entry their latest alert matched while it is
     /// kept (ended ones too). Nothing when the visit alerted no one.
+    ///
+    /// Read as committed, when the batch's rows are planned: an alert filed
+    /// by an earlier row of the same batch is not seen. That row matched
+    /// under the same snapshot, so its subscribers are matched here too
+    /// unless this message names the patient differently (as before).
     async fn told_of_visit(&self, ev: &AdtEvent) -> Result<Vec<Told>, OpsError> {
         let hisp = &self.gw.hisp;
         let sealer = hisp.store.sealer();
@@ -827,7 +845,13 @@ impl Notifier {
                     .filter(|e| e.owner == r.subscriber),
                 None => None,
             };
+            // A removed practice's alerts went to a tombstone owner, which
+            // is no address; a disabled one is not sent to (checked again
+            // as the retraction is filed).
+            let sendable = DirectAddress::parse(&r.subscriber).is_ok()
+                && addresses::is_enabled(&mut conn, &r.subscriber).await?;
             told.push(Told {
+                sendable,
                 owner: r.subscriber,
                 entry_id: r.roster_entry_id,
                 program: r.program,
@@ -967,7 +991,8 @@ impl Notifier {
             program: entry.program.as_deref(),
             facility: &target.feed.facility,
             summary: &ready.summary,
-            roster_entry_id: entry.id,
+            // Row ids start at 1 on both engines: 0 is a stand-in's "none".
+            roster_entry_id: (entry.id > 0).then_some(entry.id),
             event_time: &ev.event_time,
             patient: digest.then_some(&ev.patient),
         };
@@ -1516,6 +1541,9 @@ struct Early {
 /// A subscriber alerted about a visit, as a cancellation of it reads them.
 struct Told {
     owner: String,
+    /// An enabled address (not a removed practice's tombstone): it may be
+    /// sent the retraction. The others' entries count for consent only.
+    sendable: bool,
     /// The roster entry their latest alert about the visit matched.
     entry_id: Option<i64>,
     program: Option<String>,
@@ -1525,8 +1553,10 @@ struct Told {
 
 impl Told {
     /// The entry to file a retraction under: the one their alert matched,
-    /// or when it was purged a stand-in with its number and program (a
-    /// retraction reads no more of it; no patient, so no consent either).
+    /// or when it was purged a stand-in with its number (the portal's
+    /// timeline groups by it) and program (a retraction reads no more of
+    /// it; no patient, so no consent either). An alert from before entries
+    /// were recorded has no number: 0, filed as none (`file_alert`).
     fn entry(&self) -> RosterEntry {
         self.entry.clone().unwrap_or_else(|| RosterEntry {
             id: self.entry_id.unwrap_or_default(),

@@ -1031,8 +1031,9 @@ pub struct NewAlert<'a> {
     pub facility: &'a str,
     /// The alert text (PHI: sealed).
     pub summary: &'a str,
-    /// The roster entry that matched.
-    pub roster_entry_id: i64,
+    /// The roster entry that matched (none for a retraction to a practice
+    /// whose entry predates recorded entries and was purged).
+    pub roster_entry_id: Option<i64>,
     /// When the event happened (EVN-2, as sent).
     pub event_time: &'a str,
     /// The patient as the ADT named them (sealed; kept until sent, for the

@@ -11,7 +11,8 @@
 use crate::harness;
 use crate::notify::ack_code;
 use crate::notify_features::{drained, roster};
-use crate::smtp::Node;
+use crate::smtp::{Node, wait_for};
+use hisp::mailbox::INBOX;
 
 /// An ADT from NORTHHOSP: `pv1` is the PV1 segment's fields after PV1-1.
 fn adt(control: &str, trigger: &str, at: &str, pid: &str, pv1: &str) -> Vec<u8> {
@@ -481,6 +482,115 @@ async fn a_retraction_reaches_whoever_was_told_though_their_roster_dropped_the_p
             by_message(filed(&a).await),
             want,
             "{e}: opted out under a dropped entry's number"
+        );
+        a.stop().await;
+    }
+}
+
+/// Who was told of a change, as a cancellation finds them, may since have
+/// gone: a removed practice (its alerts kept under a tombstone owner, no
+/// address) is passed over, not a failure that holds the feed; a disabled
+/// one is not sent to. One whose roster now only nearly matches the patient
+/// (another patient of theirs) is sent the retraction directly, not a
+/// review that would rightly be rejected and leave them the wrong notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retraction_passes_over_a_removed_practice_and_tells_a_near_miss_directly_on_every_engine()
+ {
+    const JANE_ROW: &str = "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n";
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        for who in ["carol", "dave", "erin", "fay"] {
+            a.address(who).await;
+        }
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        for who in ["carol", "dave", "erin", "fay"] {
+            roster(&a, &format!("{who}@a.test"), JANE_ROW);
+        }
+        let v1 = inpatient("V1", "", "W^1^A^NORTHHOSP");
+        assert_eq!(
+            ack_code(&a, &adt("A1", "A01", "202612010800", JANE, &v1))
+                .await
+                .0,
+            "AA"
+        );
+        drained(&a).await;
+        let admitted: Vec<_> = ["carol", "dave", "erin", "fay"]
+            .iter()
+            .map(|w| row(&format!("{w}@a.test"), "admit", "202612010800"))
+            .collect();
+        assert_eq!(by_message(filed(&a).await), admitted, "{e}");
+
+        // Erin's practice deletes its mail, then its address is removed:
+        // her alerts stay, under a tombstone owner.
+        let erin = hisp::direct::DirectAddress::parse("erin@a.test").expect("addr");
+        wait_for(60, "erin's admission alert", || async {
+            let l = a.hisp.mailbox_list(&erin, INBOX).await.expect("list");
+            (!l.is_empty()).then_some(())
+        })
+        .await;
+        let mut conn = a.hisp.conn().await.expect("conn");
+        sqlx::query(
+            "DELETE FROM mailbox WHERE address_id = (SELECT id FROM addresses WHERE address = 'erin@a.test')",
+        )
+        .execute(&mut *conn)
+        .await
+        .expect("mail deleted");
+        drop(conn);
+        harness::ok(&a.cli(&["address", "remove", "erin@a.test"]));
+        harness::ok(&a.cli(&["address", "disable", "fay@a.test"]));
+        // Carol's practice now lists another Jane Doe born the same day,
+        // by its own number: a near miss of the hospital's Jane.
+        replace_roster(
+            &a,
+            "carol@a.test",
+            "Q9,CAROLPRAC,Doe,Jane,1980-01-02,F,,,,\n",
+            1,
+        );
+        assert_eq!(
+            ack_code(&a, &adt("A2", "A11", "202612011000", JANE, &v1))
+                .await
+                .0,
+            "AA"
+        );
+        drained(&a).await;
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let (result, attempts): (Option<String>, i64) =
+            sqlx::query_as("SELECT result, attempts FROM adt_messages WHERE control_id = 'A2'")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("row");
+        let reviews: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM match_reviews")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("reviews");
+        drop(conn);
+        assert_eq!((attempts, reviews), (1, 0), "{e}: {result:?}");
+        let filed = by_message(filed(&a).await);
+        // The removed practice's admission is kept under its tombstone.
+        let kept: Vec<_> = admitted
+            .iter()
+            .filter(|r| !r.0.starts_with("erin"))
+            .collect();
+        assert_eq!(
+            filed[..3].iter().collect::<Vec<_>>(),
+            kept,
+            "{e}: {filed:?}"
+        );
+        let (tomb, event, _) = &filed[3];
+        assert!(
+            tomb.starts_with("removed:") && tomb.ends_with(":erin@a.test") && event == "admit",
+            "{e}: {filed:?}"
+        );
+        let mut rest = filed[4..].to_vec();
+        rest.sort();
+        assert_eq!(
+            rest,
+            [
+                row("carol@a.test", "retraction", "202612011000"),
+                row("dave@a.test", "retraction", "202612011000"),
+            ],
+            "{e}: {filed:?}"
         );
         a.stop().await;
     }

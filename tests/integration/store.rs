@@ -536,7 +536,7 @@ async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engin
             program: None,
             facility: "northhosp",
             summary: "Doe, Jane",
-            roster_entry_id: 7,
+            roster_entry_id: Some(7),
             event_time: "20261122055900",
             patient,
         };

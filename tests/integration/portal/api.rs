@@ -300,7 +300,7 @@ async fn alert(p: &Portal, local: &str, visit: &str) -> i64 {
         program: Some("CHF"),
         facility: "GENERAL",
         summary: "DOE, JANE (1950-01-01) admitted to General",
-        roster_entry_id: 0,
+        roster_entry_id: Some(0),
         event_time: "20261122140500",
         patient: None,
     };

@@ -132,7 +132,7 @@ async fn providers_are_refused_and_care_managers_see_only_their_own_on_every_eng
                 program: Some("Care Transitions"),
                 facility: "northhosp",
                 summary: "Encounter notification: ED visit\n\nPatient: Duck, Donald\nBorn: 19241010  Sex: M\n",
-                roster_entry_id: entry.id,
+                roster_entry_id: Some(entry.id),
                 event_time: "20261122055900",
                 patient: None,
             },
@@ -724,7 +724,7 @@ async fn file_alerts(p: &Portal, subscriber: &DirectAddress, n: usize, tag: &str
             program: Some("Care Transitions"),
             facility: "northhosp",
             summary: "Encounter notification\n\nPatient: Duck, Donald\n",
-            roster_entry_id: 0,
+            roster_entry_id: Some(0),
             event_time: "20261122055900",
             patient: None,
         };
