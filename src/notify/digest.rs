@@ -4,12 +4,15 @@
 //! alert not yet sent to them (several, of at most `[notify]
 //! digest_max_alerts` alerts each, when there are more). Exactly one node sends each digest (the turn
 //! is taken with a compare-and-set on the subscriber's last digest time). A
-//! crash between taking the turn and sending leaves the alerts unsent, and
-//! the next digest carries them. A subscriber who goes back to real time
-//! gets the alerts already filed for their digest in one last digest, within
-//! a pass of the loop (30 s), rather than never. A disabled address gets no
-//! digest: its alerts stay filed, and go in its first digest once it is
-//! enabled again.
+//! crash between taking the turn and sending leaves the alerts unsent, and a
+//! later pass on any node sends them once the turn is [`REALTIME_TURN_SECS`]
+//! old (`notify::digests_due`), rather than the next day's digest. A
+//! subscriber who goes back to real time gets the alerts already filed for
+//! their digest in one last digest, within a pass of the loop (30 s), rather
+//! than never. A disabled address gets no digest, even one whose turn was
+//! taken before the disable (its copy could only be refused for want of a
+//! certificate, and its alerts marked sent): its alerts stay filed, and go
+//! in its first digest once it is enabled again.
 
 use std::time::Duration;
 
@@ -21,6 +24,7 @@ use super::retention::PURGE_STEPS;
 use crate::direct::DirectAddress;
 use crate::direct::compose::{self, CRLF};
 use crate::ops::OpsError;
+use crate::store::addresses;
 use crate::store::notify::{self, Unsent, UnsentAlert};
 
 /// How long the loop leaves a digest turn taken for a subscriber gone back
@@ -94,12 +98,14 @@ impl Notifier {
             tx.commit().await?;
         }
         let sent = self.send_claimed(snap, &due, now).await;
-        if sent.is_err() {
+        // Disabled meanwhile (`None`) or failed: the turn goes back, so what
+        // is left goes on a later pass (once enabled again).
+        if !matches!(sent, Ok(Some(_))) {
             let mut tx = hisp.store.begin().await?;
-            notify::claim_digest(&mut tx, subscriber, now, due.last_digest_at).await?;
+            notify::give_back_digest(&mut tx, subscriber, now, due.last_digest_at).await?;
             tx.commit().await?;
         }
-        sent
+        Ok(sent?.unwrap_or(false))
     }
 
     /// Send the digest whose turn was taken at `now`. An alert the worker
@@ -112,12 +118,18 @@ impl Notifier {
     /// withdrawn; one recorded later waits for the commit. Before, the
     /// snapshot was loaded once per pass and an opt-out recorded meanwhile
     /// did not stop the digest.
+    ///
+    /// `None` when the address was disabled after the turn was taken: it is
+    /// checked on every read, and a disable after the check moves the
+    /// counter, so the submit fails and the next read sees it. Its parts
+    /// not yet sent wait (a copy to a disabled address could only be
+    /// refused, and its alerts would be marked sent).
     async fn send_claimed(
         &self,
         snap: &mut Snapshot,
         due: &notify::DigestDue,
         now: i64,
-    ) -> Result<bool, OpsError> {
+    ) -> Result<Option<bool>, OpsError> {
         let hisp = &self.gw.hisp;
         let subscriber = due.subscriber.as_str();
         let which = if due.digest_mode {
@@ -132,11 +144,15 @@ impl Notifier {
             snap.refresh(self).await?;
             let alerts = {
                 let mut conn = hisp.conn().await?;
+                if !addresses::is_enabled(&mut conn, subscriber).await? {
+                    tracing::info!(subscriber, "address disabled: its digest waits");
+                    return Ok(None);
+                }
                 notify::unsent_alerts(&mut conn, hisp.store.sealer(), which).await?
             };
             let alerts = self.withdraw_opted_out(snap, alerts).await?;
             if alerts.is_empty() {
-                return Ok(sent);
+                return Ok(Some(sent));
             }
             let from = self.sender().await?;
             let to = DirectAddress::parse(subscriber)?;
@@ -160,7 +176,7 @@ impl Notifier {
                 }
             }
             tracing::info!(alerts = alerts.len(), messages = parts, "digest sent");
-            return Ok(true);
+            return Ok(Some(true));
         }
     }
 }

@@ -1833,6 +1833,11 @@ pub struct DigestDue {
 /// `realtime_before` (those go at once, not at the next `digest_time`; a
 /// turn taken since may still be sending). An alert filed for a digest is
 /// one that keeps its patient until sent (`patient_sealed`, migration 0017).
+/// A digest subscriber is also due when their last turn, taken before
+/// `realtime_before`, left alerts filed before it unsent: the node that took
+/// it died (or gave up) before sending them all. (An alert filed as a turn
+/// was taken and committed after it read the alerts goes this way too, a
+/// couple of minutes later, not the next day.)
 /// A disabled address is due nothing: its alerts stay filed, unsent.
 pub async fn digests_due(
     conn: &mut AnyConnection,
@@ -1840,8 +1845,12 @@ pub async fn digests_due(
     realtime_before: i64,
 ) -> Result<Vec<DigestDue>, StoreError> {
     sqlx::query(
-        "SELECT subscriber, last_digest_at, mode FROM subscriptions
-          WHERE ((mode = 'digest' AND last_digest_at < $1)
+        "SELECT subscriber, last_digest_at, mode FROM subscriptions s
+          WHERE ((mode = 'digest' AND (last_digest_at < $1
+                    OR (last_digest_at < $2 AND EXISTS
+                         (SELECT 1 FROM alerts a WHERE a.subscriber = s.subscriber
+                            AND a.message_id IS NULL AND a.patient_sealed IS NOT NULL
+                            AND a.created_at < s.last_digest_at))))
              OR (mode = 'realtime' AND last_digest_at < $2 AND subscriber IN
                    (SELECT subscriber FROM alerts WHERE message_id IS NULL AND patient_sealed IS NOT NULL)))
             AND subscriber IN (SELECT address FROM addresses WHERE enabled = 1)
@@ -1880,6 +1889,27 @@ pub async fn claim_digest(
     .bind(now)
     .bind(subscriber)
     .bind(seen)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Give a digest turn taken at `taken` back (`last_digest_at` to `back`),
+/// whether or not the address is still enabled: a digest cut short by a
+/// disable or a failure goes on a later pass, or once enabled again.
+pub async fn give_back_digest(
+    conn: &mut AnyConnection,
+    subscriber: &str,
+    taken: i64,
+    back: i64,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE subscriptions SET last_digest_at = $1 WHERE subscriber = $2 AND last_digest_at = $3",
+    )
+    .bind(back)
+    .bind(subscriber)
+    .bind(taken)
     .execute(&mut *conn)
     .await?
     .rows_affected()

@@ -15,6 +15,8 @@ use crate::harness;
 use crate::notify::{ack_code, adt, alerts};
 use crate::notify_features::{drained, roster};
 use crate::smtp::{Node, wait_for};
+use hisp::direct::DirectAddress;
+use hisp::mailbox::INBOX;
 
 /// Wait until `n` PostgreSQL backends of this database wait for a lock
 /// while reading the change counter (`generation_held`'s `FOR UPDATE`).
@@ -435,4 +437,59 @@ async fn an_opt_out_recorded_while_a_digest_is_sent_stops_it_on_postgres() {
     let text = harness::ok(&joined(digest).await);
     assert!(text.contains("0 digest"), "{text}");
     assert!(alerts(&a).await.is_empty(), "withdrawn, not sent");
+}
+
+/// An address disabled while its digest is being sent, on PostgreSQL: the
+/// digest took its turn while the address was enabled; its submit holds the
+/// change counter, finds it moved, and reads again: the address is disabled
+/// now, so nothing is sent and the turn goes back. Before, it sent again,
+/// the copy was refused (a disabled address has no certificate to encrypt
+/// to) and the alert was marked sent: never delivered, and not in the
+/// digest once the address was enabled again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_address_disabled_while_its_digest_is_sent_keeps_its_alerts_on_postgres() {
+    let Some(a) = carols_feed("D6,NORTH,Dee,Dora,1975-05-05,F,06101,,,\n").await else {
+        return;
+    };
+    harness::ok(&a.cli(&[
+        "roster",
+        "delivery",
+        "--owner",
+        "carol@a.test",
+        "--mode",
+        "digest",
+    ]));
+    let dora = "PID|1||D6^^^NORTH^MR||Dee^Dora||19750505|F";
+    let msg = adt("DIG2", "A04", "NORTHHOSP", "E", "VD6", dora);
+    assert_eq!(ack_code(&a, &msg).await.0, "AA");
+    drained(&a).await;
+    assert_eq!(alerts(&a).await.len(), 1, "filed for the digest");
+
+    let mut tx = hold(&a).await;
+    let digest = cli_thread(&a, &["alert", "digest"]);
+    waiting_on_counter(&a, 1, "the digest waiting to be queued").await;
+    let carol = DirectAddress::parse("carol@a.test").expect("addr");
+    let row = hisp::store::addresses::get(&mut tx, &carol)
+        .await
+        .expect("carol");
+    hisp::store::addresses::set_enabled(&mut tx, row.id, false)
+        .await
+        .expect("disable");
+    tx.commit().await.expect("commit the disable");
+    let text = harness::ok(&joined(digest).await);
+    assert!(text.contains("0 digest"), "{text}");
+    let kept = alerts(&a).await;
+    assert_eq!(kept.len(), 1);
+    assert!(kept[0].message_id.is_none(), "not marked sent");
+
+    // Enabled again, its next digest carries it.
+    harness::ok(&a.cli(&["address", "enable", "carol@a.test"]));
+    let text = harness::ok(&a.cli(&["alert", "digest"]));
+    assert!(text.contains("1 digest"), "{text}");
+    wait_for(60, "carol's digest", || async {
+        let l = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
+        (l.len() == 1 && l[0].subject == hisp::notify::digest::SUBJECT).then_some(())
+    })
+    .await;
+    assert!(alerts(&a).await[0].message_id.is_some());
 }

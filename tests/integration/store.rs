@@ -676,6 +676,116 @@ async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engin
     }
 }
 
+/// A digest turn taken and then cut short (the node died, or a disable
+/// stopped it) is not left until the next day: once the turn is old enough
+/// that no node can still be sending, the alerts filed before it make the
+/// subscriber due again. An alert filed after it waits for the next digest.
+/// A turn is given back even to a disabled address, which takes none.
+#[tokio::test]
+async fn a_digest_cut_short_is_due_again_once_its_turn_is_old_on_every_engine() {
+    use hisp::store::notify::{self, DigestDue, NewAlert, StoredPatient};
+    for env in envs().await {
+        let e = env.engine;
+        let h = &env.hisp;
+        let mut conn = h.conn().await.expect("conn");
+        let domain = domains::insert(&mut conn, &Domain::parse("a.test").expect("domain"), 1)
+            .await
+            .expect("domain");
+        let dave = DirectAddress::parse("dave@a.test").expect("addr");
+        let row = addresses::insert(&mut conn, &dave, domain.id, None, None, 1)
+            .await
+            .expect("address");
+        notify::set_subscription_mode(&mut conn, "dave@a.test", "digest", 100)
+            .await
+            .expect("digest");
+        let patient = StoredPatient {
+            identifiers: vec![("MRN1".into(), "NORTH".into())],
+            ..Default::default()
+        };
+        let file = |key: &'static str| NewAlert {
+            subscriber: "dave@a.test",
+            encounter_id: 1,
+            change_key: key,
+            event: "ed",
+            program: None,
+            facility: "northhosp",
+            summary: "Doe, Jane",
+            roster_entry_id: Some(7),
+            event_time: "20261122055900",
+            patient: Some(&patient),
+        };
+        let first = notify::insert_alert(&mut conn, h.store.sealer(), &file("ed#1"), 110)
+            .await
+            .expect("insert")
+            .expect("new");
+        // The day's digest (due at 150) is taken at 200, and never sent.
+        assert!(
+            notify::claim_digest(&mut conn, "dave@a.test", 100, 200)
+                .await
+                .expect("claim"),
+            "{e}"
+        );
+        assert!(
+            notify::digests_due(&mut conn, 150, 200)
+                .await
+                .expect("due")
+                .is_empty(),
+            "{e}: may still be sending"
+        );
+        let again = vec![DigestDue {
+            subscriber: "dave@a.test".into(),
+            last_digest_at: 200,
+            digest_mode: true,
+        }];
+        assert_eq!(
+            notify::digests_due(&mut conn, 150, 201).await.expect("due"),
+            again,
+            "{e}: the turn is old and left an alert filed before it"
+        );
+        // Sent, and another filed after the turn: that one is tomorrow's.
+        assert!(
+            notify::set_alert_message(&mut conn, first, "<d@a.test>")
+                .await
+                .expect("sent"),
+            "{e}"
+        );
+        notify::insert_alert(&mut conn, h.store.sealer(), &file("ed#2"), 210)
+            .await
+            .expect("insert")
+            .expect("new");
+        assert!(
+            notify::digests_due(&mut conn, 150, 10_000)
+                .await
+                .expect("due")
+                .is_empty(),
+            "{e}: filed after the turn"
+        );
+        // Disabled, the turn is given back all the same (not taken again).
+        addresses::set_enabled(&mut conn, row.id, false)
+            .await
+            .expect("disable");
+        assert!(
+            notify::give_back_digest(&mut conn, "dave@a.test", 200, 100)
+                .await
+                .expect("give back"),
+            "{e}"
+        );
+        assert!(
+            !notify::claim_digest(&mut conn, "dave@a.test", 100, 300)
+                .await
+                .expect("claim"),
+            "{e}: a disabled address takes no turn"
+        );
+        assert!(
+            notify::digests_due(&mut conn, 150, 10_000)
+                .await
+                .expect("due")
+                .is_empty(),
+            "{e}: nor is due one"
+        );
+    }
+}
+
 /// `[notify] adt_retention_days` (30): the daily sweep deletes the dedup keys
 /// of processed messages received before the cut-off, in batches of 500 by
 /// id and at most so many batches a call, and keeps every message not yet
