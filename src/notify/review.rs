@@ -165,9 +165,7 @@ impl Notifier {
             .ok_or_else(|| OpsError::Invalid(format!("no review {id}")))?;
         drop(conn);
         if !confirm {
-            self.finish(&review, "open", "rejected", actor, "no alert")
-                .await?;
-            return Ok(Decided::Rejected);
+            return self.reject(&review, actor, "no alert").await;
         }
         let Confirmable {
             content,
@@ -262,12 +260,55 @@ impl Notifier {
     /// message is forgotten), audited; a failure is logged, since the
     /// refusal already answered the caller and the next attempt retries.
     async fn close_opted_out(&self, review: &Review, actor: &str) {
-        let closed = self
-            .finish(review, "open", "rejected", actor, "the patient opted out")
-            .await;
+        let closed = self.reject(review, actor, "the patient opted out").await;
         if let Err(e) = closed {
             tracing::warn!(review = review.id, error = %e, "cannot close an opted-out review");
         }
+    }
+
+    /// Reject `review`, audited with `detail`. Unless a confirmation cut
+    /// short (its process died after the alert was filed, before it was
+    /// recorded) left the review `confirming` with its alert filed: that
+    /// one is recorded confirmed, as it was. Closed "rejected, no alert",
+    /// the audit would deny a disclosure made.
+    async fn reject(
+        &self,
+        review: &Review,
+        actor: &str,
+        detail: &str,
+    ) -> Result<Decided, OpsError> {
+        if let Some(owner) = self.filed_by_confirmation(review).await? {
+            let detail = format!(
+                "alert filed for {owner} by a confirmation cut short: recorded confirmed, not rejected"
+            );
+            self.finish(review, "open", "confirmed", actor, &detail)
+                .await?;
+            return Ok(Decided::Confirmed { owner, sent: false });
+        }
+        self.finish(review, "open", "rejected", actor, detail)
+            .await?;
+        Ok(Decided::Rejected)
+    }
+
+    /// The owner a `confirming` review's alert was filed for, if it was.
+    async fn filed_by_confirmation(&self, review: &Review) -> Result<Option<String>, OpsError> {
+        let hisp = &self.gw.hisp;
+        let mut conn = hisp.conn().await?;
+        let now = notify::review(&mut conn, review.id).await?;
+        let (Some(now), Some(encounter_id), Some(key)) =
+            (now, review.encounter_id, review.change_key.as_deref())
+        else {
+            return Ok(None);
+        };
+        if now.status != "confirming" {
+            return Ok(None);
+        }
+        let sealer = hisp.store.sealer();
+        let Some(entry) = notify::entry(&mut conn, sealer, review.roster_entry_id, 0).await? else {
+            return Ok(None);
+        };
+        let filed = notify::alert_filed(&mut conn, &entry.owner, encounter_id, key).await?;
+        Ok(filed.then_some(entry.owner))
     }
 
     /// Audit a refused confirmation of review `id` with its reason.

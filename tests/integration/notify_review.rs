@@ -390,3 +390,75 @@ async fn an_opt_out_under_another_practices_number_withdraws_a_digest_alert_on_e
         a.stop().await;
     }
 }
+
+/// A confirmation cut short after its alert was filed (the process died
+/// before recording the decision) leaves the review `confirming`; five
+/// minutes on it may be decided again. Rejected then, it is recorded
+/// confirmed: the alert went out, and "rejected, no alert" in the audit
+/// would deny a disclosure made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_review_whose_cut_short_confirmation_filed_its_alert_is_not_rejected_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        crate::notify_features::roster(
+            &a,
+            "carol@a.test",
+            "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n",
+        );
+        let msg = adt("K1", "A04", "NORTHHOSP", "E", "VK1", NEAR_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        let open = reviews(&a, false);
+        assert_eq!(open.len(), 1, "{e}: {open:?}");
+        let r = &open[0];
+        let id = r["id"].as_i64().expect("id");
+        let (encounter, key, entry) = (
+            r["encounter_id"].as_i64().expect("encounter"),
+            r["change_key"].as_str().expect("key"),
+            r["roster_entry_id"].as_i64().expect("entry"),
+        );
+
+        // What the cut-short confirmation left: the review claimed long
+        // ago, and its alert filed.
+        let mut conn = a.hisp.conn().await.expect("conn");
+        sqlx::query(
+            "UPDATE match_reviews SET status = 'confirming', decided_by = 'cli', decided_at = 1 WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .expect("confirming");
+        let alert = hisp::store::notify::NewAlert {
+            subscriber: "carol@a.test",
+            encounter_id: encounter,
+            change_key: key,
+            event: "ed",
+            program: None,
+            facility: "northhosp",
+            summary: "Doe, Jane",
+            roster_entry_id: Some(entry),
+            event_time: "20261122055900",
+            patient: None,
+        };
+        hisp::store::notify::insert_alert(&mut conn, a.hisp.store.sealer(), &alert, 2)
+            .await
+            .expect("insert")
+            .expect("filed");
+        drop(conn);
+
+        let out = harness::ok(&a.cli(&["alert", "review", &id.to_string(), "--reject"]));
+        assert!(
+            out.contains("confirmed: carol@a.test already had this alert"),
+            "{e}: {out}"
+        );
+        let all = reviews(&a, true);
+        assert_eq!(all[0]["status"], "confirmed", "{e}: {all:?}");
+        let subject = format!("review {id}");
+        assert!(audited(&a, "match.confirm", &subject).await, "{e}");
+        assert!(!audited(&a, "match.reject", &subject).await, "{e}");
+        a.stop().await;
+    }
+}
