@@ -140,6 +140,9 @@ impl Notifier {
         let max = hisp.config.notify.digest_max_alerts.max(1);
         let mut tries = 0;
         let mut sent = false;
+        // What this turn sent before a read again: the parts after it go on
+        // numbering from there.
+        let mut before = Sent::default();
         'read: loop {
             snap.refresh(self).await?;
             let alerts = {
@@ -156,26 +159,28 @@ impl Notifier {
             }
             let from = self.sender().await?;
             let to = DirectAddress::parse(subscriber)?;
-            let parts = alerts.len().div_ceil(max);
-            for (i, chunk) in alerts.chunks(max).enumerate() {
-                let part = Part {
-                    total: alerts.len(),
-                    number: i + 1,
-                    of: parts,
-                };
+            let parts = before.parts_of(alerts.len(), max);
+            let mut sent_now = before;
+            for (chunk, part) in alerts.chunks(max).zip(parts) {
                 let message = render(&from, &to, chunk, part, now);
                 let ids: Vec<i64> = chunk.iter().map(|a| a.id).collect();
                 let judged = snap.generation();
                 match self.send_filed(&from, &to, &message, &ids, judged).await {
                     Err(e) if super::process::sent_already(&e) && tries < 3 => {
                         tries += 1;
+                        before = sent_now;
                         continue 'read;
                     }
                     Err(e) => return Err(e),
-                    Ok(()) => sent = true,
+                    Ok(()) => {
+                        sent = true;
+                        sent_now.parts += 1;
+                        sent_now.alerts += chunk.len();
+                    }
                 }
             }
-            tracing::info!(alerts = alerts.len(), messages = parts, "digest sent");
+            let messages = sent_now.parts;
+            tracing::info!(alerts = sent_now.alerts, messages, "digest sent");
             return Ok(Some(true));
         }
     }
@@ -258,11 +263,35 @@ const TEMPLATE: &str = include_str!("../../templates/mail/digest.txt");
 
 /// Which message of a digest one is: `number` of `of`, the digest holding
 /// `total` alerts in all.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Part {
     total: usize,
     number: usize,
     of: usize,
+}
+
+/// The messages and alerts a digest turn has sent so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sent {
+    parts: usize,
+    alerts: usize,
+}
+
+impl Sent {
+    /// The parts `remaining` alerts go as, `max` each, after what was sent:
+    /// a digest read again part way (an alert sent meanwhile, a change of
+    /// consents) goes on from "message 2 of 3" rather than starting again
+    /// at "1 of 2", which reads as if a message were lost.
+    fn parts_of(self, remaining: usize, max: usize) -> Vec<Part> {
+        let of = self.parts + remaining.div_ceil(max.max(1));
+        (self.parts + 1..=of)
+            .map(|number| Part {
+                total: self.alerts + remaining,
+                number,
+                of,
+            })
+            .collect()
+    }
 }
 
 /// One digest message: its alerts' summaries, oldest first, in one text
@@ -374,9 +403,31 @@ async fn purge_rosters(n: &Notifier) -> Result<(), OpsError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Part, last_due, render};
+    use super::{Part, Sent, last_due, render};
     use crate::direct::DirectAddress;
     use crate::store::notify::UnsentAlert;
+
+    #[test]
+    fn a_digest_read_again_part_way_goes_on_numbering() {
+        let part = |total, number, of| Part { total, number, of };
+        let fresh = Sent::default().parts_of(5, 2);
+        assert_eq!(fresh, [part(5, 1, 3), part(5, 2, 3), part(5, 3, 3)]);
+        // Message 1 of 3 went, with 2 alerts; read again, 3 are left.
+        let after = Sent {
+            parts: 1,
+            alerts: 2,
+        }
+        .parts_of(3, 2);
+        assert_eq!(after, [part(5, 2, 3), part(5, 3, 3)]);
+        // One of them was withdrawn meanwhile: the last is message 2 of 2.
+        let fewer = Sent {
+            parts: 1,
+            alerts: 2,
+        }
+        .parts_of(1, 2);
+        assert_eq!(fewer, [part(3, 2, 2)]);
+        assert_eq!(Sent::default().parts_of(1, 500), [part(1, 1, 1)]);
+    }
 
     #[test]
     fn the_digest_text_holds_each_summary_under_its_alert_line() {
