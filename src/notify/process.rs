@@ -773,10 +773,12 @@ impl Notifier {
             if retraction && !sure(owner) && told.iter().any(|t| t.owner == *owner) {
                 continue;
             }
+            let mut waits = false;
             if retraction {
                 let mut conn = hisp.conn().await?;
-                if !told_of_cancelled(&mut conn, owner, target.encounter_id, target.key).await? {
-                    continue;
+                match cancelled_unsent(&mut conn, owner, target.encounter_id, target.key).await? {
+                    None => continue,
+                    Some(unsent) => waits = unsent,
                 }
             }
             let entry = match matched {
@@ -789,7 +791,7 @@ impl Notifier {
                     continue;
                 }
             };
-            let digest = snap.digest(owner);
+            let digest = snap.digest(owner) || waits;
             match self.send_alert(content, target, entry, digest).await? {
                 Filing::Filed => sent.push(owner.clone()),
                 Filing::Not | Filing::Disabled => {}
@@ -802,15 +804,14 @@ impl Notifier {
         let unmatched = told.iter().filter(|t| t.sendable && !sure(&t.owner));
         for t in unmatched.filter(|_| retraction) {
             let mut conn = hisp.conn().await?;
-            if !told_of_cancelled(&mut conn, &t.owner, target.encounter_id, target.key).await? {
+            let cancelled = cancelled_unsent(&mut conn, &t.owner, target.encounter_id, target.key);
+            let Some(waits) = cancelled.await? else {
                 continue;
-            }
+            };
             drop(conn);
             let entry = t.entry();
-            match self
-                .send_alert(content, target, &entry, snap.digest(&t.owner))
-                .await?
-            {
+            let digest = snap.digest(&t.owner) || waits;
+            match self.send_alert(content, target, &entry, digest).await? {
                 Filing::Filed => sent.push(t.owner.clone()),
                 Filing::Not | Filing::Disabled => {}
                 Filing::Stale => return Ok(None),
@@ -1448,6 +1449,24 @@ pub(super) async fn told_of_cancelled(
         Some(cancelled) => Ok(notify::alert_filed(conn, owner, encounter_id, &cancelled).await?),
         None => Ok(true),
     }
+}
+
+/// For a retraction to `owner` (`key`): `None` when the alert it cancels
+/// was not filed for them; else whether that alert is still unsent, filed
+/// for a digest. The retraction then goes in the digest too (one last
+/// digest, for a subscriber gone back to real time), so that it cannot
+/// arrive before the alert it takes back.
+async fn cancelled_unsent(
+    conn: &mut AnyConnection,
+    owner: &str,
+    encounter_id: i64,
+    key: &str,
+) -> Result<Option<bool>, OpsError> {
+    let Some(cancelled) = retracted(key) else {
+        return Ok(Some(false));
+    };
+    let filed = notify::filed_alert(conn, owner, encounter_id, &cancelled).await?;
+    Ok(filed.map(|a| a.message_id.is_none()))
 }
 
 fn random_id() -> Result<String, OpsError> {

@@ -595,3 +595,62 @@ async fn a_retraction_passes_over_a_removed_practice_and_tells_a_near_miss_direc
         a.stop().await;
     }
 }
+
+/// A subscriber gone back from the daily digest to real time still has the
+/// admission filed for their last digest, unsent, when its cancellation
+/// comes: the retraction waits in that digest too, so that it cannot arrive
+/// before the alert it takes back. Before, it went out at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retraction_of_an_alert_still_in_a_digest_waits_with_it_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+        let mode = |m: &str| {
+            harness::ok(&a.cli(&["roster", "delivery", "--owner", "dave@a.test", "--mode", m]))
+        };
+        mode("digest");
+        let v1 = inpatient("V1", "", "W^1^A^NORTHHOSP");
+        let send = |m: Vec<u8>| {
+            let a = &a;
+            async move {
+                assert_eq!(ack_code(a, &m).await.0, "AA", "{e}");
+                drained(a).await;
+            }
+        };
+        send(adt("A1", "A01", "202612010800", JANE, &v1)).await;
+        mode("realtime");
+        send(adt("A2", "A11", "202612010900", JANE, &v1)).await;
+        let sent = |n: &Node| {
+            let n = n.hisp.clone();
+            async move {
+                let mut conn = n.conn().await.expect("conn");
+                sqlx::query_as::<_, (String, Option<String>)>(
+                    "SELECT event, message_id FROM alerts ORDER BY id",
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .expect("alerts")
+            }
+        };
+        let filed = sent(&a).await;
+        assert_eq!(
+            filed,
+            [
+                ("admit".to_string(), None),
+                ("retraction".to_string(), None)
+            ],
+            "{e}: both wait for the last digest"
+        );
+        let out = harness::ok(&a.cli(&["alert", "digest"]));
+        assert!(out.contains("1 digest"), "{e}: {out}");
+        let filed = sent(&a).await;
+        assert!(
+            filed[0].1.is_some() && filed[0].1 == filed[1].1,
+            "{e}: one digest carries both: {filed:?}"
+        );
+        a.stop().await;
+    }
+}
