@@ -178,6 +178,15 @@ pub async fn set_enabled(
 
 /// Delete a user that owns no address any more.
 pub async fn delete(conn: &mut AnyConnection, id: i64) -> Result<(), StoreError> {
+    // Its sessions and address book go with it: both reference the user
+    // (without a cascade), so a login that had signed in or saved a contact
+    // could not be deleted, and the address removal that deletes it failed.
+    for sql in [
+        "DELETE FROM web_sessions WHERE user_id = $1",
+        "DELETE FROM contacts WHERE user_id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *conn).await?;
+    }
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)

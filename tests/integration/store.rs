@@ -211,6 +211,20 @@ async fn address_issue_show_disable_enable_remove_on_every_engine() {
         h.address_disable(&jo, "test").await.expect("disable");
 
         let serials: Vec<String> = pair.certs.iter().map(|c| c.serial.clone()).collect();
+        // Sam signed in once and saved a contact: the login still goes.
+        {
+            let mut conn = h.conn().await.expect("conn");
+            let sam = users::find(&mut conn, "sam@direct.example.org")
+                .await
+                .expect("find")
+                .expect("sam's login");
+            hisp::store::web::insert_session(&mut conn, "sam-token", sam.id, "csrf", true, 1)
+                .await
+                .expect("session");
+            hisp::store::web::insert_contact(&mut conn, sam.id, "Jo", "jo@direct.example.org", 1)
+                .await
+                .expect("contact");
+        }
         h.address_remove(&addr("sam@direct.example.org"), "test")
             .await
             .expect("remove");
