@@ -118,6 +118,17 @@ fn strip_placeholders(ev: &mut AdtEvent) -> Vec<(String, String)> {
     stripped
 }
 
+/// The roster entry `e` is `p` for sure: an identifier or demographic match
+/// of the one entry, as the rosters are matched (a near miss is not).
+fn same_person(e: &RosterEntry, p: &StoredPatient) -> bool {
+    let mut index = Index::new();
+    index.insert(mpi_patient(e.id, &e.patient));
+    matches!(
+        index.lookup(&identifiers(p), &demographics(p)),
+        Outcome::Identifier { .. } | Outcome::Demographic { .. }
+    )
+}
+
 /// The two records cannot be one person (`mpi::contradicts`).
 fn contradicts(a: &StoredPatient, b: &StoredPatient) -> bool {
     mpi::contradicts(&demographics(a), &demographics(b))
@@ -200,13 +211,24 @@ impl Notifier {
         // whether or not their roster still lists the patient (the entry
         // ended, replaced or aged out since): they hold a notice now wrong.
         // Who was told is read from the visit's alerts, as committed.
-        let told = match adt::cancels(&ev.trigger) {
+        // Only where the entry their alert matched is, for sure, the patient
+        // this message names: a visit moved to another patient (A45) or its
+        // number reused must not carry that patient's name to the first's
+        // care manager. A purged entry can no longer say, so its practice
+        // is not sent one.
+        let mut told = match adt::cancels(&ev.trigger) {
             true => self.told_of_visit(&ev).await?,
             false => Vec::new(),
         };
+        for t in &mut told {
+            t.same = t
+                .entry
+                .as_ref()
+                .is_some_and(|e| same_person(e, &ev.patient));
+        }
         // Most ADT traffic is about patients on nobody's roster: they need no
         // encounter bookkeeping (it only remembers what was alerted to whom).
-        let tells = told.iter().any(|t| t.sendable);
+        let tells = told.iter().any(|t| t.sendable && t.same);
         if !tells && !matches.iter().any(|(owner, _)| snap.alerting(owner)) {
             return quiet("no subscriber", "no subscriber's roster matched");
         }
@@ -221,11 +243,14 @@ impl Notifier {
             std::iter::once(&ev.patient).chain(indexed.as_ref()),
             &matches,
         );
-        // For a cancellation, the entries its visit's alerts matched too,
-        // ended or a removed practice's: they may withhold, never release
-        // (no longer kept up, as a disabled practice's). A purged entry
-        // says nothing any more.
-        let told_entries = told.iter().filter_map(|t| t.entry.as_ref());
+        // For a cancellation, the entries its visit's alerts matched too
+        // (those of this patient), ended or a removed practice's: they may
+        // withhold, never release (no longer kept up, as a disabled
+        // practice's). A purged entry says nothing any more.
+        let told_entries = told
+            .iter()
+            .filter(|t| t.same)
+            .filter_map(|t| t.entry.as_ref());
         if !told.is_empty()
             && snap.consent_of_all(told_entries.map(|e| &e.patient)) == Some(OPT_OUT)
         {
@@ -770,7 +795,8 @@ impl Notifier {
                 .any(|(o, m)| o == owner && matches!(m, Matched::Yes(_)))
         };
         for (owner, matched) in matches {
-            if retraction && !sure(owner) && told.iter().any(|t| t.owner == *owner) {
+            let direct = |t: &Told| t.owner == *owner && t.sendable && t.same;
+            if retraction && !sure(owner) && told.iter().any(direct) {
                 continue;
             }
             let mut waits = false;
@@ -799,9 +825,10 @@ impl Notifier {
             }
         }
         // Those told of the cancelled change whom the roster no longer
-        // matches for sure, under the entry their alert matched (or, purged,
-        // its number and program).
-        let unmatched = told.iter().filter(|t| t.sendable && !sure(&t.owner));
+        // matches for sure, under the entry their alert matched.
+        let unmatched = told
+            .iter()
+            .filter(|t| t.sendable && t.same && !sure(&t.owner));
         for t in unmatched.filter(|_| retraction) {
             let mut conn = hisp.conn().await?;
             let cancelled = cancelled_unsent(&mut conn, &t.owner, target.encounter_id, target.key);
@@ -809,9 +836,11 @@ impl Notifier {
                 continue;
             };
             drop(conn);
-            let entry = t.entry();
+            let Some(entry) = &t.entry else {
+                continue;
+            };
             let digest = snap.digest(&t.owner) || waits;
-            match self.send_alert(content, target, &entry, digest).await? {
+            match self.send_alert(content, target, entry, digest).await? {
                 Filing::Filed => sent.push(t.owner.clone()),
                 Filing::Not | Filing::Disabled => {}
                 Filing::Stale => return Ok(None),
@@ -853,9 +882,8 @@ impl Notifier {
                 && addresses::is_enabled(&mut conn, &r.subscriber).await?;
             told.push(Told {
                 sendable,
+                same: false,
                 owner: r.subscriber,
-                entry_id: r.roster_entry_id,
-                program: r.program,
                 entry,
             });
         }
@@ -992,8 +1020,7 @@ impl Notifier {
             program: entry.program.as_deref(),
             facility: &target.feed.facility,
             summary: &ready.summary,
-            // Row ids start at 1 on both engines: 0 is a stand-in's "none".
-            roster_entry_id: (entry.id > 0).then_some(entry.id),
+            roster_entry_id: Some(entry.id),
             event_time: &ev.event_time,
             patient: digest.then_some(&ev.patient),
         };
@@ -1563,29 +1590,12 @@ struct Told {
     /// An enabled address (not a removed practice's tombstone): it may be
     /// sent the retraction. The others' entries count for consent only.
     sendable: bool,
-    /// The roster entry their latest alert about the visit matched.
-    entry_id: Option<i64>,
-    program: Option<String>,
-    /// That entry, while it is kept.
+    /// `entry` is, for sure, the patient the cancellation names (set by
+    /// `plan`): only then is it sent one, or its entry judged for consent.
+    same: bool,
+    /// The roster entry their latest alert about the visit matched, while
+    /// it is kept (ended ones too): the retraction is filed under it.
     entry: Option<RosterEntry>,
-}
-
-impl Told {
-    /// The entry to file a retraction under: the one their alert matched,
-    /// or when it was purged a stand-in with its number (the portal's
-    /// timeline groups by it) and program (a retraction reads no more of
-    /// it; no patient, so no consent either). An alert from before entries
-    /// were recorded has no number: 0, filed as none (`file_alert`).
-    fn entry(&self) -> RosterEntry {
-        self.entry.clone().unwrap_or_else(|| RosterEntry {
-            id: self.entry_id.unwrap_or_default(),
-            owner: self.owner.clone(),
-            patient: StoredPatient::default(),
-            program: self.program.clone(),
-            end_date: None,
-            expires_at: 0,
-        })
-    }
 }
 
 /// A roster match.

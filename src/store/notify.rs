@@ -1116,24 +1116,23 @@ pub async fn alert_filed(
         .is_some())
 }
 
-/// Who was alerted about a visit: a subscriber, the roster entry and the
-/// program of their latest alert about it.
+/// Who was alerted about a visit: a subscriber, and the roster entry their
+/// latest alert about it matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VisitRecipient {
     pub subscriber: String,
     pub roster_entry_id: Option<i64>,
-    pub program: Option<String>,
 }
 
 /// Every subscriber alerted about `encounter_id` (any change, sent or
-/// filed for a digest), each once, with their latest alert's entry and
-/// program; in the order first alerted.
+/// filed for a digest), each once, with their latest alert's entry; in the
+/// order first alerted.
 pub async fn visit_recipients(
     conn: &mut AnyConnection,
     encounter_id: i64,
 ) -> Result<Vec<VisitRecipient>, StoreError> {
     let rows = sqlx::query(
-        "SELECT subscriber, roster_entry_id, program FROM alerts WHERE encounter_id = $1 ORDER BY id",
+        "SELECT subscriber, roster_entry_id FROM alerts WHERE encounter_id = $1 ORDER BY id",
     )
     .bind(encounter_id)
     .fetch_all(&mut *conn)
@@ -1143,7 +1142,6 @@ pub async fn visit_recipients(
         let got = VisitRecipient {
             subscriber: r.try_get(0)?,
             roster_entry_id: r.try_get(1)?,
-            program: r.try_get(2)?,
         };
         match out.iter_mut().find(|v| v.subscriber == got.subscriber) {
             Some(slot) => *slot = got,
