@@ -80,16 +80,20 @@ const EVN: &[(usize, Keep)] = &[
     (6, Keep::Whole),
     (7, Keep::Whole),
 ];
-const PD1: &[(usize, Keep)] = &[(4, Keep::Whole)];
+/// A practitioner (XCN): the ID and name an alert reads, of the first one.
+/// Its other components can name a facility or unit (XCN.9, .14) or a
+/// credential (XCN.21) that says what is treated.
+const PRACTITIONER: Keep = Keep::First(&[1, 2, 3]);
+const PD1: &[(usize, Keep)] = &[(4, PRACTITIONER)];
 const PV1: &[(usize, Keep)] = &[
     (1, Keep::Whole),
     (2, Keep::First(&[1])),
     (3, Keep::First(&[1, 2, 3, 4])),
     (4, Keep::First(&[1])),
     (6, Keep::First(&[4])),
-    (7, Keep::Whole),
-    (8, Keep::Whole),
-    (17, Keep::Whole),
+    (7, PRACTITIONER),
+    (8, PRACTITIONER),
+    (17, PRACTITIONER),
     (19, Keep::Whole),
     (36, Keep::First(&[1])),
     (37, Keep::First(&[1])),

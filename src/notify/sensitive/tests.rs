@@ -97,7 +97,8 @@ fn codes_by_revision() {
 fn text_words() {
     let sensitive = "Suicidal ideation; ETOH withdrawal; Opioid overdose; Schizophrenia; HIV+; \
         SI/HI; s/p OD; self-harm; Self harm; PrEP refill; psychology consult; CD4 count; \
-        hiv1 viral load; in DTs; Heroin; 5150; HIV\u{c2}; Psych ED";
+        hiv1 viral load; in DTs; Heroin; 5150; HIV\u{c2}; Psych ED; MDD; Major depr. d/o; \
+        GAD; SMI program; SPMI";
     for t in sensitive.split(';') {
         assert!(sensitive_text(t), "{t}");
     }
@@ -180,6 +181,10 @@ fn raw_keeps_only_what_an_alert_reads() {
         (1, "1"),
         (2, "I"),
         (3, "4W^1^A^NORTH^^^B2^3^Detox wing"),
+        // Practitioners: the ID and name stay, a facility (XCN.14) or a
+        // credential (XCN.21) that says what is treated goes.
+        (7, "7^Smith^Anna^^^^^^^^^^^SUNRISE BEHAVIORAL^^^^^^^LADC"),
+        (8, "8^Lee^Sam^^^^^^^^^^^SUNRISE BEHAVIORAL HEALTH"),
         (10, "PSY"),
         (19, "V1"),
     ];
@@ -219,11 +224,20 @@ fn raw_keeps_only_what_an_alert_reads() {
         "ZPV",
         "2019",
         "Dr Who",
+        "SUNRISE",
+        "LADC",
     ] {
         assert!(!out.contains(gone), "{gone}: {out}");
     }
     assert!(out.contains("PD1||||9^Jones^Pat\r"), "{out}");
-    let kept = [(1, "1"), (2, "I"), (3, "4W^1^A^NORTH"), (19, "V1")];
+    let kept = [
+        (1, "1"),
+        (2, "I"),
+        (3, "4W^1^A^NORTH"),
+        (7, "7^Smith^Anna"),
+        (8, "8^Lee^Sam"),
+        (19, "V1"),
+    ];
     assert!(out.contains(&seg("PV1", &kept)), "{out}");
     assert!(
         out.contains("PV2|||^Chest pain\rDG1|1||R07.9^Chest pain^I10|Chest pain|2026|A\r"),

@@ -22,7 +22,8 @@ pub fn sensitive_text(text: &str) -> bool {
 
 /// Words judged by their start. Mental health (`psych` takes psychology in
 /// on purpose: a psychology consult is mental health care; `depress` takes
-/// "ST depression" too, `deliri` and `dement` follow the F chapter's F05 and
+/// "ST depression" too, and `depr` the abbreviation "depr." with sleep
+/// deprivation, `deliri` and `dement` follow the F chapter's F05 and
 /// F01–F03), self-harm, substance use (`abuse` takes child and elder abuse
 /// too), HIV.
 const STEMS: &str = "\
@@ -33,21 +34,23 @@ const STEMS: &str = "\
     methadone suboxone subutex buprenorph narcan naloxone naltrexone vivitrol cocaine methamphet \
     amphetamine cannabi marijuana marihuana phencyclidine ketamine benzodiaz barbiturat inhalant \
     kratom xylazine polysubst substance addict abuse misuse sober sobriet toxicol retrovir \
-    antiretrovir sobredosi psicosi psiquiat depresi";
+    antiretrovir sobredosi psicosi psiquiat depresi depr";
 
 /// Word parts judged anywhere in a word: units named GEROPSYCH, NEUROPSYCH.
 const INFIXES: &str = "psych schizo";
 
 /// Words judged whole: abbreviations an ED writes (SI/HI suicidal or
 /// homicidal ideation, OD, ETOH, DTs, CIWA/COWS withdrawal scales, IVDU,
-/// SUD/AUD/OUD/MOUD, MAT, UDS and tox screens, DUI), CT's PEC and
+/// SUD/AUD/OUD/MOUD, MAT, UDS and tox screens, DUI; MDD and GAD, major
+/// depressive and generalised anxiety disorder; SMI/SPMI, serious mental
+/// illness, which a program name may carry), CT's PEC and
 /// California's 5150 holds, BH, BEH and PSY units, DT ("DT's" splits into
 /// "dt" and "s"), and HIV's words, Spanish VIH and SIDA among them (PrEP and
 /// PEP too: "bowel prep" is withheld, at little cost).
 const WORDS: &str = "\
     si hi od ocd adhd ptsd mania manic ect bh bhu pec 5150 etoh drunk dts ciwa cows meth mdma \
     ecstasy thc lsd benzo benzos xanax huffing ivdu ivda pwid pwud sud aud oud moud mat dui dwi \
-    uds tox hiv aids haart prep pep psy dt beh vih sida";
+    uds tox hiv aids haart prep pep psy dt beh vih sida mdd gad smi spmi";
 
 /// Two words, comma-separated: the first whole, the second by its start ("altered mental
 /// status" is not judged, "mental health" is).
