@@ -158,7 +158,7 @@ impl Notifier {
             // Merges keep rosters and consents together (an opt-out follows
             // its patient), so they apply even to an opted-out patient,
             // whose message is then forgotten.
-            "A40" | "A34" | "A36" | "A47" => return Ok(Plan::Merge(ev)),
+            "A40" | "A34" | "A36" | "A47" => return Ok(Plan::Merge(ev, opted_out)),
             // A visit renumbered keeps what was alerted about it (an opted-out
             // patient's encounters hold nothing of theirs but the number).
             "A45" | "A50" => return Ok(Plan::Renumber(ev)),
@@ -432,7 +432,7 @@ impl Notifier {
     ) -> Result<Done, OpsError> {
         let visit = match plan {
             Plan::Quiet(result, done) => return finish(batch, row, result, done),
-            Plan::Merge(ev) => return self.merge(batch, row, &ev).await,
+            Plan::Merge(ev, opted_out) => return self.merge(batch, row, &ev, opted_out).await,
             Plan::Renumber(ev) => return self.renumber(batch, row, &ev).await,
             Plan::OptedOut => return self.opted_out(batch, row).await,
             Plan::Index(_) if !self.current(snap).await? => return Ok(Done::Again),
@@ -1162,6 +1162,7 @@ impl Notifier {
         batch: &mut Batch,
         row: &AdtRow,
         ev: &AdtEvent,
+        opted_out: bool,
     ) -> Result<Done, OpsError> {
         if ev.merged.is_empty() {
             let done = Done::Quiet("nothing to merge");
@@ -1179,18 +1180,28 @@ impl Notifier {
         let now = hisp.now();
         let sealer = hisp.store.sealer();
         let conn = batch.conn(hisp).await?;
-        let (mut n, mut c) = (0, 0);
+        let (mut n, mut c, mut unfiled) = (0, 0, 0);
         for adt::Merge { retired, survivor } in &ev.merged {
             n += notify::merge_identifier(conn, sealer, retired, survivor, now).await?;
             c += notify::merge_consent_identifier(conn, sealer, retired, survivor).await?;
-            notify::index_merge(conn, sealer, retired, survivor, now).await?;
+            // An opted-out patient's index people are unfiled, not merged.
+            if opted_out {
+                unfiled += notify::unfile_merged(conn, sealer, retired, survivor).await?;
+            } else {
+                notify::index_merge(conn, sealer, retired, survivor, now).await?;
+            }
         }
         let subject = format!("adt {}", row.id);
-        let detail = format!(
+        let mut detail = format!(
             "{}: {} identifiers retired, {n} roster entries and {c} consent decisions updated",
             ev.trigger,
             ev.merged.len()
         );
+        if opted_out {
+            detail.push_str(&format!(
+                "; the patient opted out: {unfiled} identifier(s) unfiled from the patient index"
+            ));
+        }
         hisp.audit(conn, "notify", "patient.merge", &subject, &detail)
             .await?;
         // The rosters changed: the worker reloads them before the next message.
@@ -1551,7 +1562,8 @@ impl Content {
 enum Plan<'s> {
     /// Done without writing more than its completion: the result, and why.
     Quiet(&'static str, Done),
-    Merge(AdtEvent),
+    /// A merge, and whether its patient has opted out.
+    Merge(AdtEvent, bool),
     Renumber(AdtEvent),
     /// The patient opted out: audited, nothing kept.
     OptedOut,
@@ -2034,7 +2046,7 @@ impl Notifier {
                 let plan = self.plan(row, snap).await;
                 // A merge or an index update changes what the rows after it
                 // read: they are planned once it is done.
-                let changes = matches!(plan, Ok(Plan::Merge(_) | Plan::Index(_)));
+                let changes = matches!(plan, Ok(Plan::Merge(..) | Plan::Index(_)));
                 plans.push(plan);
                 if changes {
                     break;

@@ -1703,6 +1703,54 @@ pub async fn index_merge(
     Ok(true)
 }
 
+/// An A40 (A34, A36, A47) for a patient who has opted out: the patient
+/// index's people under the retired and the surviving identifier are
+/// unfiled rather than folded into one (`index_merge` would file the
+/// retired number's person, name and all, under a survivor the opt-out had
+/// just unfiled: the opt-out's sweep finds people by identifier only). Their
+/// identifiers are first added to the opt-outs that name either number, so
+/// those keep holding for numbers only the index linked, as the sweep does.
+/// The identifiers unfiled.
+pub async fn unfile_merged(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    retired: &(String, String),
+    survivor: &(String, String),
+) -> Result<usize, StoreError> {
+    let mut ids = vec![retired.clone(), survivor.clone()];
+    for id in [retired, survivor] {
+        if let Some(p) = index_lookup(conn, sealer, std::slice::from_ref(id)).await? {
+            for i in p.identifiers {
+                if !ids.iter().any(|x| same_id(x, &i)) {
+                    ids.push(i);
+                }
+            }
+        }
+    }
+    let mut changed = false;
+    for c in consents(conn, sealer).await? {
+        let have = &c.patient.identifiers;
+        let names = |x: &(String, String)| have.iter().any(|h| same_id(h, x));
+        if c.decision != "opt-out" || !(names(retired) || names(survivor)) {
+            continue;
+        }
+        let missing: Vec<(String, String)> = ids.iter().filter(|i| !names(i)).cloned().collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let mut p = c.patient.clone();
+        p.identifiers.extend(missing);
+        let update = "UPDATE consents SET patient_sealed = $1 WHERE id = $2";
+        reseal(conn, sealer, update, CONSENT, c.id, &p).await?;
+        changed = true;
+    }
+    if changed {
+        bump_generation(conn).await?;
+    }
+    index_forget(conn, sealer, &ids).await?;
+    Ok(ids.len())
+}
+
 /// The same identifier: value trimmed, authority trimmed and case-folded.
 pub fn same_id(a: &(String, String), b: &(String, String)) -> bool {
     a.0.trim() == b.0.trim() && a.1.trim().eq_ignore_ascii_case(b.1.trim())

@@ -622,3 +622,58 @@ async fn an_authority_sent_by_namespace_and_oid_is_known_by_either() {
     assert_eq!(sent(&a).await, carol, "Sam opted out");
     a.stop().await;
 }
+
+/// A merge for a patient who has opted out carries the opt-out to the
+/// retired number, as any merge does, but files nothing in the patient
+/// index: the person a hospital filed under the retired number (the
+/// opt-out's sweep finds people by identifier only, so it stayed) is
+/// unfiled, not folded under the survivor, and its numbers are copied into
+/// the opt-out first. Before, the merge filed Dora's name, birth date and
+/// address under the very number she had opted out under.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_merge_of_an_opted_out_patient_files_nothing_in_the_index_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        let dora = "PID|1||M1^^^NORTH^MR~S9^^^SOUTH^MR||Dee^Dora||19750505|F|||1 Main St^^Hartford^CT^06101";
+        assert_eq!(ack_code(&a, &hl7("X1", "A31", dora)).await.0, "AA");
+        drained(&a).await;
+        let filed = count(&a, "SELECT COUNT(*) FROM patient_index").await;
+        assert!(filed > 0, "{e}: Dora is in the index");
+        // She opts out under the number the hospital's merge keeps.
+        opt_out(&a, "M2", "NORTH");
+        assert_eq!(
+            count(&a, "SELECT COUNT(*) FROM patient_index").await,
+            filed,
+            "{e}: the sweep finds no one under M2"
+        );
+        let merge = "PID|1||M2^^^NORTH^MR||Dee^Dora\rMRG|M1^^^NORTH";
+        assert_eq!(ack_code(&a, &hl7("X2", "A40", merge)).await.0, "AA");
+        drained(&a).await;
+        assert_eq!(
+            count(&a, "SELECT COUNT(*) FROM patient_index").await,
+            0,
+            "{e}: nothing of hers is filed"
+        );
+        let consents = harness::ok(&a.cli(&["consent", "list", "--json"]));
+        let consents: serde_json::Value = serde_json::from_str(&consents).expect("json");
+        let ids: Vec<String> = consents[0]["patient"]["identifiers"]
+            .as_array()
+            .expect("identifiers")
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}@{}",
+                    i[0].as_str().unwrap_or(""),
+                    i[1].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        for id in ["M2@NORTH", "M1@NORTH", "S9@SOUTH"] {
+            assert!(ids.iter().any(|x| x == id), "{e}: {id} in {ids:?}");
+        }
+        a.stop().await;
+    }
+}
