@@ -170,7 +170,11 @@ impl Notifier {
             // in. (The index's own person was unfiled by the opt-out.)
             "A28" | "A31" => {
                 let matches = snap.match_rosters(&ev.patient, self.gw.hisp.now());
-                let consent = snap.consent_with_rosters(std::iter::once(&ev.patient), &matches);
+                let consent = snap.consent_with_rosters(
+                    std::iter::once(&ev.patient),
+                    &matches,
+                    std::iter::empty(),
+                );
                 if consent == Some(OPT_OUT) {
                     return Ok(Plan::OptedOut);
                 }
@@ -239,10 +243,6 @@ impl Notifier {
         // Consent under every record of this person: the message, the index's
         // person and each roster entry it matched (a near miss is not known
         // to be the same person; its review checks again when confirmed).
-        let mut consent = snap.consent_with_rosters(
-            std::iter::once(&ev.patient).chain(indexed.as_ref()),
-            &matches,
-        );
         // For a cancellation, the entries its visit's alerts matched too
         // (those of this patient), ended or a removed practice's: they may
         // withhold, never release (no longer kept up, as a disabled
@@ -250,12 +250,12 @@ impl Notifier {
         let told_entries = told
             .iter()
             .filter(|t| t.same)
-            .filter_map(|t| t.entry.as_ref());
-        if !told.is_empty()
-            && snap.consent_of_all(told_entries.map(|e| &e.patient)) == Some(OPT_OUT)
-        {
-            consent = Some(OPT_OUT);
-        }
+            .filter_map(|t| t.entry.as_ref().map(|e| &e.patient));
+        let consent = snap.consent_with_rosters(
+            std::iter::once(&ev.patient).chain(indexed.as_ref()),
+            &matches,
+            told_entries,
+        );
         if consent == Some(OPT_OUT) {
             return Ok(Plan::OptedOut);
         }
@@ -1789,19 +1789,35 @@ impl Snapshot {
         &self,
         people: impl IntoIterator<Item = &'a StoredPatient>,
     ) -> Option<&'static str> {
-        let people: Vec<(Vec<Identifier>, Demographics)> = people
-            .into_iter()
-            .map(|p| (identifiers(p), demographics(p)))
-            .collect();
+        self.consent_of(people, std::iter::empty())
+    }
+
+    /// [`Self::consent_of_all`] over `people` and `withholding`, records
+    /// that may withhold but never release (a disabled or removed
+    /// practice's entry, no longer kept up): the latest decision that holds,
+    /// an opt-out under any of them, an opt-in under `people` only. (Not
+    /// "an opt-out under `withholding` wins": a later opt-in recorded under
+    /// the hospital's number overrides an older opt-out, whoever holds the
+    /// number it was recorded under.)
+    fn consent_of<'a>(
+        &self,
+        people: impl IntoIterator<Item = &'a StoredPatient>,
+        withholding: impl IntoIterator<Item = &'a StoredPatient>,
+    ) -> Option<&'static str> {
+        let read = |p: &StoredPatient| (identifiers(p), demographics(p));
+        let people: Vec<(Vec<Identifier>, Demographics)> = people.into_iter().map(read).collect();
+        let withholding: Vec<(Vec<Identifier>, Demographics)> =
+            withholding.into_iter().map(read).collect();
         self.consents.iter().rev().find_map(|(index, decision)| {
             let decision = [OPT_OUT, OPT_IN].into_iter().find(|d| d == decision)?;
-            let holds = people
-                .iter()
-                .any(|(ids, demo)| match index.lookup(ids, demo) {
+            let holds =
+                |(ids, demo): &(Vec<Identifier>, Demographics)| match index.lookup(ids, demo) {
                     Outcome::Identifier { .. } | Outcome::Demographic { .. } => true,
                     Outcome::Review { .. } => decision == OPT_OUT,
                     Outcome::NoMatch => false,
-                });
+                };
+            let holds =
+                people.iter().any(holds) || (decision == OPT_OUT && withholding.iter().any(holds));
             holds.then_some(decision)
         })
     }
@@ -1831,12 +1847,14 @@ impl Snapshot {
     /// `matches` that matched for sure: another practice's entry may carry
     /// the number an opt-out was recorded under. A disabled or removed
     /// practice's entry, no longer kept up, counts towards an opt-out only:
-    /// it may withhold, never release. The worker, a review's confirmation
-    /// and listing, and the digest all judge a patient this way.
+    /// it may withhold, never release; so do the records in `withholding`.
+    /// The worker, a review's confirmation and listing, and the digest all
+    /// judge a patient this way.
     fn consent_with_rosters<'a>(
         &self,
         records: impl IntoIterator<Item = &'a StoredPatient>,
         matches: &[(String, Matched<'_>)],
+        withholding: impl IntoIterator<Item = &'a StoredPatient>,
     ) -> Option<&'static str> {
         let sure = |alerting: bool| {
             matches.iter().filter_map(move |(owner, m)| match m {
@@ -1846,11 +1864,11 @@ impl Snapshot {
         };
         let mut people: Vec<&StoredPatient> = records.into_iter().collect();
         people.extend(sure(true));
-        let consent = self.consent_of_all(people);
-        match self.consent_of_all(sure(false)) {
-            Some(OPT_OUT) => Some(OPT_OUT),
-            _ => consent,
+        let mut evidence: Vec<&StoredPatient> = sure(false).collect();
+        for p in withholding {
+            evidence.push(p);
         }
+        self.consent_of(people, evidence)
     }
 
     /// The consent that governs `records` of one person outside the worker
@@ -1869,7 +1887,7 @@ impl Snapshot {
             fill_gaps(&mut patient, known);
         }
         let matches = self.match_rosters(&patient, now);
-        self.consent_with_rosters(records, &matches)
+        self.consent_with_rosters(records, &matches, std::iter::empty())
     }
 
     /// Per subscriber (owner), the best match in their roster (entries still

@@ -448,3 +448,45 @@ async fn a_name_issued_again_inherits_nothing_of_the_removed_address_on_every_en
         a.stop().await;
     }
 }
+
+/// A disabled practice's entry withholds, never releases, and does not
+/// outlast a later decision: an opt-out recorded under the practice's own
+/// number, then an opt-in recorded under the hospital's, is the opt-in, as
+/// it is while the practice is enabled. Before, the disabled entry's
+/// opt-out was forced over the newer opt-in, and dave heard nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_later_opt_in_outlasts_an_opt_out_under_a_disabled_practices_number_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        roster(
+            &a,
+            "carol@a.test",
+            "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
+        );
+        roster(&a, "dave@a.test", JANE_ROW);
+        let decide = |decision: &str, id: &str, authority: &str| {
+            harness::ok(&a.cli(&[
+                "consent",
+                decision,
+                "--patient-id",
+                id,
+                "--authority",
+                authority,
+            ]))
+        };
+        decide("opt-out", "P77", "CAROLPRAC");
+        decide("opt-in", "MRN1", "NORTH");
+        harness::ok(&a.cli(&["address", "disable", "carol@a.test"]));
+        let msg = a04("L1", "VL1", JANE, "20261122055900");
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        let filed = alerts(&a).await;
+        assert_eq!(filed.len(), 1, "{e}: {filed:?}");
+        assert_eq!(filed[0].subscriber, "dave@a.test", "{e}");
+        a.stop().await;
+    }
+}
