@@ -690,8 +690,7 @@ pub async fn merge_identifier(
     survivor: &(String, String),
     now: i64,
 ) -> Result<usize, StoreError> {
-    let is_retired =
-        |(v, a): &(String, String)| v == &retired.0 && a.eq_ignore_ascii_case(&retired.1);
+    let is_retired = |id: &(String, String)| same_id(id, retired);
     let mut changed = 0;
     for e in entries(conn, sealer, None, now).await? {
         if !e.patient.identifiers.iter().any(is_retired) {
@@ -1751,9 +1750,11 @@ pub async fn unfile_merged(
     Ok(ids.len())
 }
 
-/// The same identifier: value trimmed, authority trimmed and case-folded.
+/// The same identifier: value trimmed, authority trimmed and case-folded
+/// (Unicode, as the matching index folds it: "KLINIKUM SÜD" is "Klinikum
+/// Süd" here too).
 pub fn same_id(a: &(String, String), b: &(String, String)) -> bool {
-    a.0.trim() == b.0.trim() && a.1.trim().eq_ignore_ascii_case(b.1.trim())
+    a.0.trim() == b.0.trim() && a.1.trim().to_lowercase() == b.1.trim().to_lowercase()
 }
 
 /// `newer` over `older`: non-empty fields win, identifiers are the union.
@@ -2105,4 +2106,21 @@ pub async fn index_nonempty(conn: &mut AnyConnection) -> Result<bool, StoreError
         .fetch_optional(&mut *conn)
         .await?
         .is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_id;
+
+    #[test]
+    fn identifiers_are_the_same_as_the_matching_index_folds_them() {
+        let id = |v: &str, a: &str| (v.to_string(), a.to_string());
+        assert!(same_id(
+            &id("M1", "KLINIKUM SÜD"),
+            &id(" M1 ", "Klinikum Süd ")
+        ));
+        assert!(same_id(&id("M1", "NORTH"), &id("M1", "north")));
+        assert!(!same_id(&id("M1", "NORTH"), &id("m1", "NORTH")));
+        assert!(!same_id(&id("M1", "NORTH"), &id("M1", "SOUTH")));
+    }
 }
