@@ -89,10 +89,28 @@ pub fn unsupported(expected: &str) -> Problem {
     )
 }
 
-/// The whole body, within the router's body limit (413 beyond).
-pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Vec<u8>, Problem> {
-    match axum::body::Bytes::from_request(req, state).await {
+/// The body, read to at most `max` bytes: `too_large` beyond that (before
+/// more is held in memory), a 400 when it cannot be read. For a route whose
+/// bodies are smaller than the API's own limit (a roster).
+pub async fn body_at_most(
+    req: Request,
+    max: usize,
+    too_large: impl FnOnce() -> Problem,
+) -> Result<Vec<u8>, Problem> {
+    match axum::body::to_bytes(req.into_body(), max).await {
         Ok(b) => Ok(b.to_vec()),
-        Err(e) => Err(Problem::rejection(e.status(), e.body_text())),
+        Err(e) => {
+            let e = e.into_inner();
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                Err(too_large())
+            } else {
+                Err(Problem::new(
+                    Kind::BadRequest,
+                    format!("The body could not be read: {e}"),
+                ))
+            }
+        }
     }
 }

@@ -163,6 +163,19 @@ async fn bad_requests_are_problems_never_5xx() {
                 StatusCode::BAD_REQUEST,
                 "bad-request",
             ),
+            // Larger than a roster may be (20 MiB), well within the API's
+            // own limit: refused as it is read, not held whole first.
+            (
+                Method::POST,
+                "/api/v1/rosters?owner=care%40direct.example.org",
+                a,
+                Some((
+                    "text/csv",
+                    vec![b'x'; hisp::notify::roster::MAX_ROSTER_BYTES + 1],
+                )),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+            ),
             (
                 Method::POST,
                 "/api/v1/messages",
