@@ -429,6 +429,11 @@ fn timeline(
                 || (!two_entries(i) && who.same_as(&patient_of(s)))
         })
         .collect();
+    // The alert opened is on its own timeline even when it is older than
+    // the newest alerts looked through (`TIMELINE_SCAN`).
+    if !out.iter().any(|(i, _)| i.id == item.id) {
+        out.push((item.clone(), summary.to_string()));
+    }
     out.sort_by_key(|(i, _)| {
         let at = i
             .event_time
@@ -610,6 +615,13 @@ PV1|1|E|ED^12^A^NORTHHOSP||||1234^Smith^Anna||||||||||||V100\r";
         );
         // Entry 10 ended (the patient listed anew under 20): one patient.
         let current: std::collections::HashSet<i64> = [20, 40].into();
-        assert_eq!(ids(timeline(&first, &smith, mine, &current)), [1, 2, 3, 4]);
+        assert_eq!(
+            ids(timeline(&first, &smith, mine.clone(), &current)),
+            [1, 2, 3, 4]
+        );
+        // An alert older than those looked through is on its own timeline,
+        // in its place.
+        let old = item(0, Some(20));
+        assert_eq!(ids(timeline(&old, &smith, mine, &current)), [0, 1, 2, 3, 4]);
     }
 }
