@@ -1795,7 +1795,9 @@ impl Snapshot {
     /// [`Self::consent_of_all`] over `people` and `withholding`, records
     /// that may withhold but never release (a disabled or removed
     /// practice's entry, no longer kept up): the latest decision that holds,
-    /// an opt-out under any of them, an opt-in under `people` only. (Not
+    /// an opt-out under any of them, an opt-in under `people` only; an
+    /// opt-in under a withholding record still supersedes the older
+    /// opt-outs under that record. (Not
     /// "an opt-out under `withholding` wins": a later opt-in recorded under
     /// the hospital's number overrides an older opt-out, whoever holds the
     /// number it was recorded under.)
@@ -1808,6 +1810,9 @@ impl Snapshot {
         let people: Vec<(Vec<Identifier>, Demographics)> = people.into_iter().map(read).collect();
         let withholding: Vec<(Vec<Identifier>, Demographics)> =
             withholding.into_iter().map(read).collect();
+        // A withholding record whose latest decision is an opt-in has no
+        // older opt-out to withhold with: that opt-in superseded it.
+        let mut superseded = vec![false; withholding.len()];
         self.consents.iter().rev().find_map(|(index, decision)| {
             let decision = [OPT_OUT, OPT_IN].into_iter().find(|d| d == decision)?;
             let holds =
@@ -1816,9 +1821,18 @@ impl Snapshot {
                     Outcome::Review { .. } => decision == OPT_OUT,
                     Outcome::NoMatch => false,
                 };
-            let holds =
-                people.iter().any(holds) || (decision == OPT_OUT && withholding.iter().any(holds));
-            holds.then_some(decision)
+            if people.iter().any(holds) {
+                return Some(decision);
+            }
+            for (record, gone) in withholding.iter().zip(superseded.iter_mut()) {
+                if !*gone && holds(record) {
+                    if decision == OPT_OUT {
+                        return Some(OPT_OUT);
+                    }
+                    *gone = true;
+                }
+            }
+            None
         })
     }
 
