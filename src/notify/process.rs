@@ -118,17 +118,6 @@ fn strip_placeholders(ev: &mut AdtEvent) -> Vec<(String, String)> {
     stripped
 }
 
-/// The roster entry `e` is `p` for sure: an identifier or demographic match
-/// of the one entry, as the rosters are matched (a near miss is not).
-fn same_person(e: &RosterEntry, p: &StoredPatient) -> bool {
-    let mut index = Index::new();
-    index.insert(mpi_patient(e.id, &e.patient));
-    matches!(
-        index.lookup(&identifiers(p), &demographics(p)),
-        Outcome::Identifier { .. } | Outcome::Demographic { .. }
-    )
-}
-
 /// The two records cannot be one person (`mpi::contradicts`).
 fn contradicts(a: &StoredPatient, b: &StoredPatient) -> bool {
     mpi::contradicts(&demographics(a), &demographics(b))
@@ -228,7 +217,7 @@ impl Notifier {
             t.same = t
                 .entry
                 .as_ref()
-                .is_some_and(|e| same_person(e, &ev.patient));
+                .is_some_and(|e| snap.same_person(&t.owner, e, &ev.patient));
         }
         // Most ADT traffic is about patients on nobody's roster: they need no
         // encounter bookkeeping (it only remembers what was alerted to whom).
@@ -1493,8 +1482,9 @@ pub(super) async fn told_of_cancelled(
 /// was not filed for them; else whether that alert is still unsent, filed
 /// for a digest. The retraction then goes in the digest too (one last
 /// digest, for a subscriber gone back to real time), so that it cannot
-/// arrive before the alert it takes back.
-async fn cancelled_unsent(
+/// arrive before the alert it takes back. (A real-time alert left unsent
+/// by a failure is sent by its row's retry, not a digest: not this.)
+pub(super) async fn cancelled_unsent(
     conn: &mut AnyConnection,
     owner: &str,
     encounter_id: i64,
@@ -1504,7 +1494,7 @@ async fn cancelled_unsent(
         return Ok(Some(false));
     };
     let filed = notify::filed_alert(conn, owner, encounter_id, &cancelled).await?;
-    Ok(filed.map(|a| a.message_id.is_none()))
+    Ok(filed.map(|a| a.message_id.is_none() && a.for_digest))
 }
 
 fn random_id() -> Result<String, OpsError> {
@@ -1902,6 +1892,26 @@ impl Snapshot {
         }
         let matches = self.match_rosters(&patient, now);
         self.consent_with_rosters(records, &matches, std::iter::empty())
+    }
+
+    /// The roster entry `e` of `owner` (current or ended) is `p` for sure,
+    /// as rosters are matched: looked up among `owner`'s current entries and
+    /// `e`, so that a namesake born the same day on the roster (a twin)
+    /// makes it a near miss, not a match. Built for the one lookup: only
+    /// cancellations ask, for subscribers told of what they cancel.
+    pub(super) fn same_person(&self, owner: &str, e: &RosterEntry, p: &StoredPatient) -> bool {
+        let mut index = Index::new();
+        let roster = self.rosters.iter().find(|r| r.owner == owner);
+        for other in roster.iter().flat_map(|r| r.entries.values()) {
+            if other.id != e.id {
+                index.insert(mpi_patient(other.id, &other.patient));
+            }
+        }
+        index.insert(mpi_patient(e.id, &e.patient));
+        matches!(
+            index.lookup(&identifiers(p), &demographics(p)),
+            Outcome::Identifier { id } | Outcome::Demographic { id, .. } if id == e.id
+        )
     }
 
     /// Per subscriber (owner), the best match in their roster (entries still

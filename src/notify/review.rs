@@ -25,7 +25,8 @@ use serde::Serialize;
 use super::Notifier;
 use super::adt::Ended;
 use super::process::{
-    Content, Filing, OPT_IN, OPT_OUT, Snapshot, Target, read_event, told_of_cancelled,
+    Content, Filing, OPT_IN, OPT_OUT, Snapshot, Target, cancelled_unsent, read_event,
+    told_of_cancelled,
 };
 use crate::hl7;
 use crate::ops::OpsError;
@@ -198,6 +199,14 @@ impl Notifier {
             key: &key,
             generation: snap.generation(),
         };
+        // A retraction of an alert still waiting in a digest waits with it.
+        let waits = match event {
+            "retraction" => {
+                let mut conn = hisp.conn().await?;
+                cancelled_unsent(&mut conn, &entry.owner, encounter_id, &key).await? == Some(true)
+            }
+            _ => false,
+        };
         // Claim it: of two people confirming at once, one sends.
         let mut tx = hisp.store.begin().await?;
         let stale = now.saturating_sub(CONFIRM_STALE_SECS);
@@ -205,7 +214,7 @@ impl Notifier {
             return Err(not_open(&review));
         }
         tx.commit().await?;
-        let digest = snap.digest(&entry.owner);
+        let digest = snap.digest(&entry.owner) || waits;
         let filed = self
             .send_alert(&content, &target, &entry, digest)
             .await

@@ -1157,6 +1157,8 @@ pub struct FiledAlert {
     pub event: String,
     pub event_time: Option<String>,
     pub message_id: Option<String>,
+    /// Filed for a digest (it keeps its patient until sent).
+    pub for_digest: bool,
 }
 
 /// The alert filed for `subscriber` about `encounter_id` under `change_key`.
@@ -1167,7 +1169,8 @@ pub async fn filed_alert(
     change_key: &str,
 ) -> Result<Option<FiledAlert>, StoreError> {
     let row = sqlx::query(
-        "SELECT event, event_time, message_id FROM alerts \
+        "SELECT event, event_time, message_id, \
+         CAST(CASE WHEN patient_sealed IS NULL THEN 0 ELSE 1 END AS BIGINT) FROM alerts \
          WHERE subscriber = $1 AND encounter_id = $2 AND change_key = $3",
     )
     .bind(subscriber)
@@ -1180,6 +1183,7 @@ pub async fn filed_alert(
             event: r.try_get(0)?,
             event_time: r.try_get(1)?,
             message_id: r.try_get(2)?,
+            for_digest: r.try_get::<i64, _>(3)? == 1,
         }),
         None => None,
     })
