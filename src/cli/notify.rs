@@ -423,7 +423,8 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
             let n = crate::notify::Notifier::new(crate::smtp::Gateway::new(hisp.clone()));
             // Asked for now: a real-time subscriber's last digest goes
             // whatever turn was taken lately.
-            let sent = n.send_digests(hisp.now() + 1, hisp.now() + 1).await?;
+            let now = hisp.now() + 1;
+            let sent = n.send_digests(now, now, now).await?;
             out.line(format!("{sent} digest(s) sent"));
             return Ok(());
         }

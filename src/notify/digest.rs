@@ -5,7 +5,7 @@
 //! digest_max_alerts` alerts each, when there are more). Exactly one node sends each digest (the turn
 //! is taken with a compare-and-set on the subscriber's last digest time). A
 //! crash between taking the turn and sending leaves the alerts unsent, and a
-//! later pass on any node sends them once the turn is [`REALTIME_TURN_SECS`]
+//! later pass on any node sends them once the turn is [`DIGEST_TURN_SECS`]
 //! old (`notify::digests_due`), rather than the next day's digest. A
 //! subscriber who goes back to real time gets the alerts already filed for
 //! their digest in one last digest, within a pass of the loop (30 s), rather
@@ -33,6 +33,13 @@ use crate::store::notify::{self, Unsent, UnsentAlert};
 /// unsent until then.
 pub const REALTIME_TURN_SECS: i64 = 120;
 
+/// How long the loop leaves a digest subscriber's turn alone before taking
+/// up what it left unsent (the node that took it died part-way): longer than
+/// [`REALTIME_TURN_SECS`], since a long digest of several messages may
+/// still be going out, and a second node sending its rest at the same time
+/// would number its parts anew.
+pub const DIGEST_TURN_SECS: i64 = 900;
+
 /// The clear-text Subject of a digest (no PHI).
 pub const SUBJECT: &str = "Encounter notifications: daily digest";
 
@@ -54,15 +61,22 @@ impl Notifier {
     /// alerts filed for a digest not yet sent and whose last digest turn was
     /// taken before `realtime_before` (they go now, not at the next digest
     /// time; the loop leaves a turn taken by another node, which may still
-    /// be sending, [`REALTIME_TURN_SECS`]). A subscriber whose digest fails
+    /// be sending, [`REALTIME_TURN_SECS`]), and to every digest subscriber
+    /// whose turn, taken before `digest_before`, left alerts unsent (see
+    /// [`DIGEST_TURN_SECS`]). A subscriber whose digest fails
     /// is logged and retried on a later pass; the others still get theirs.
     /// Returns the number of subscribers sent a digest (a long digest goes
     /// as several messages, `[notify] digest_max_alerts` alerts each).
-    pub async fn send_digests(&self, due: i64, realtime_before: i64) -> Result<usize, OpsError> {
+    pub async fn send_digests(
+        &self,
+        due: i64,
+        realtime_before: i64,
+        digest_before: i64,
+    ) -> Result<usize, OpsError> {
         let hisp = &self.gw.hisp;
         let subscribers = {
             let mut conn = hisp.conn().await?;
-            notify::digests_due(&mut conn, due, realtime_before).await?
+            notify::digests_due(&mut conn, due, realtime_before, digest_before).await?
         };
         let mut sent = 0;
         let mut snap = Snapshot::default();
@@ -367,7 +381,9 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
     loop {
         let now = n.gw.hisp.now();
         if let Some(due) = last_due(now, &time)
-            && let Err(e) = n.send_digests(due, now - REALTIME_TURN_SECS).await
+            && let Err(e) = n
+                .send_digests(due, now - REALTIME_TURN_SECS, now - DIGEST_TURN_SECS)
+                .await
         {
             tracing::warn!(error = %e, "cannot send daily digests");
         }

@@ -1030,8 +1030,8 @@ pub struct NewAlert<'a> {
     pub facility: &'a str,
     /// The alert text (PHI: sealed).
     pub summary: &'a str,
-    /// The roster entry that matched (none for a retraction to a practice
-    /// whose entry predates recorded entries and was purged).
+    /// The roster entry that matched (an `Option` as the column is: alerts
+    /// from before migration 0006 have none).
     pub roster_entry_id: Option<i64>,
     /// When the event happened (EVN-2, as sent).
     pub event_time: &'a str,
@@ -1885,23 +1885,26 @@ pub struct DigestDue {
 /// turn taken since may still be sending). An alert filed for a digest is
 /// one that keeps its patient until sent (`patient_sealed`, migration 0017).
 /// A digest subscriber is also due when their last turn, taken before
-/// `realtime_before`, left alerts filed before it unsent: the node that took
-/// it died (or gave up) before sending them all. (An alert filed as a turn
-/// was taken and committed after it read the alerts goes this way too, a
-/// couple of minutes later, not the next day.)
+/// `digest_before`, left alerts filed before it (or in its second) unsent:
+/// the node that took it died (or gave up) before sending them all. The
+/// loop passes a longer age than for real time: a long digest may still be
+/// going out. (An alert filed as a turn was taken and committed after it
+/// read the alerts goes this way too, some minutes later, not the next
+/// day.)
 /// A disabled address is due nothing: its alerts stay filed, unsent.
 pub async fn digests_due(
     conn: &mut AnyConnection,
     due: i64,
     realtime_before: i64,
+    digest_before: i64,
 ) -> Result<Vec<DigestDue>, StoreError> {
     sqlx::query(
         "SELECT subscriber, last_digest_at, mode FROM subscriptions s
           WHERE ((mode = 'digest' AND (last_digest_at < $1
-                    OR (last_digest_at < $2 AND EXISTS
+                    OR (last_digest_at < $3 AND EXISTS
                          (SELECT 1 FROM alerts a WHERE a.subscriber = s.subscriber
                             AND a.message_id IS NULL AND a.patient_sealed IS NOT NULL
-                            AND a.created_at < s.last_digest_at))))
+                            AND a.created_at <= s.last_digest_at))))
              OR (mode = 'realtime' AND last_digest_at < $2 AND subscriber IN
                    (SELECT subscriber FROM alerts WHERE message_id IS NULL AND patient_sealed IS NOT NULL)))
             AND subscriber IN (SELECT address FROM addresses WHERE enabled = 1)
@@ -1909,6 +1912,7 @@ pub async fn digests_due(
     )
     .bind(due)
     .bind(realtime_before)
+    .bind(digest_before)
     .fetch_all(&mut *conn)
     .await?
     .iter()
@@ -1925,7 +1929,8 @@ pub async fn digests_due(
 
 /// Take the digest turn for a subscriber (exactly one node wins it), unless
 /// their address is disabled: the turn is when a disable stops a digest (one
-/// taken before it still goes out).
+/// taken before it stops at its next read of the alerts, and gives the turn
+/// back: `digest::send_claimed`).
 pub async fn claim_digest(
     conn: &mut AnyConnection,
     subscriber: &str,

@@ -586,7 +586,9 @@ async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engin
                 .await
                 .expect("insert")
                 .expect("new");
-        let due = notify::digests_due(&mut conn, 200, 200).await.expect("due");
+        let due = notify::digests_due(&mut conn, 200, 200, 200)
+            .await
+            .expect("due");
         assert_eq!(
             due,
             vec![DigestDue {
@@ -608,12 +610,16 @@ async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engin
         notify::set_subscription_mode(&mut conn, "dave@a.test", "realtime", 150)
             .await
             .expect("realtime");
-        let taken_lately = notify::digests_due(&mut conn, 0, 100).await.expect("due");
+        let taken_lately = notify::digests_due(&mut conn, 0, 100, 100)
+            .await
+            .expect("due");
         assert!(
             taken_lately.is_empty(),
             "{e}: a turn taken at 100 may still be sending"
         );
-        let due = notify::digests_due(&mut conn, 0, 101).await.expect("due");
+        let due = notify::digests_due(&mut conn, 0, 101, 101)
+            .await
+            .expect("due");
         assert_eq!(
             due,
             vec![DigestDue {
@@ -681,7 +687,7 @@ async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engin
             "{e}"
         );
         assert!(
-            notify::digests_due(&mut conn, 0, 101)
+            notify::digests_due(&mut conn, 0, 101, 101)
                 .await
                 .expect("due")
                 .is_empty(),
@@ -740,7 +746,7 @@ async fn a_digest_cut_short_is_due_again_once_its_turn_is_old_on_every_engine() 
             "{e}"
         );
         assert!(
-            notify::digests_due(&mut conn, 150, 200)
+            notify::digests_due(&mut conn, 150, 10_000, 200)
                 .await
                 .expect("due")
                 .is_empty(),
@@ -752,7 +758,9 @@ async fn a_digest_cut_short_is_due_again_once_its_turn_is_old_on_every_engine() 
             digest_mode: true,
         }];
         assert_eq!(
-            notify::digests_due(&mut conn, 150, 201).await.expect("due"),
+            notify::digests_due(&mut conn, 150, 0, 201)
+                .await
+                .expect("due"),
             again,
             "{e}: the turn is old and left an alert filed before it"
         );
@@ -768,11 +776,24 @@ async fn a_digest_cut_short_is_due_again_once_its_turn_is_old_on_every_engine() 
             .expect("insert")
             .expect("new");
         assert!(
-            notify::digests_due(&mut conn, 150, 10_000)
+            notify::digests_due(&mut conn, 150, 10_000, 10_000)
                 .await
                 .expect("due")
                 .is_empty(),
             "{e}: filed after the turn"
+        );
+        // One filed in the turn's own second, committed after the digest
+        // read the alerts, is taken up too.
+        notify::insert_alert(&mut conn, h.store.sealer(), &file("ed#3"), 200)
+            .await
+            .expect("insert")
+            .expect("new");
+        assert_eq!(
+            notify::digests_due(&mut conn, 150, 0, 201)
+                .await
+                .expect("due"),
+            again,
+            "{e}: filed in the turn's second"
         );
         // Disabled, the turn is given back all the same (not taken again).
         addresses::set_enabled(&mut conn, row.id, false)
@@ -791,7 +812,7 @@ async fn a_digest_cut_short_is_due_again_once_its_turn_is_old_on_every_engine() 
             "{e}: a disabled address takes no turn"
         );
         assert!(
-            notify::digests_due(&mut conn, 150, 10_000)
+            notify::digests_due(&mut conn, 150, 10_000, 10_000)
                 .await
                 .expect("due")
                 .is_empty(),
