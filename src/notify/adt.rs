@@ -464,7 +464,8 @@ pub const MAX_MERGES: usize = 100;
 fn merges(msg: &Message) -> Vec<Merge> {
     let mut out: Vec<Merge> = Vec::new();
     let mut group = Vec::new();
-    let same = |a: &str, b: &str| !a.is_empty() && a.eq_ignore_ascii_case(b);
+    // Authorities folded as the matching index folds them (Unicode).
+    let same = |a: &str, b: &str| !a.is_empty() && a.to_lowercase() == b.to_lowercase();
     for seg in msg.segments() {
         if seg.is("PID") {
             group = identifiers(seg.field(3));
@@ -1286,6 +1287,20 @@ MRG|X1^^^NORTH\r",
                 m(("X1", "NORTH"), ("G2", "NORTH")),
             ]
         );
+    }
+
+    #[test]
+    fn a_merge_survivor_is_found_by_its_authority_in_any_case() {
+        let msg = crate::hl7::parse(
+            "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|2026||ADT^A40^ADT_A39|M1|P|2.5.1\r\
+EVN|A40|2026\r\
+PID|1||S2^^^SOUTH^MR~K2^^^Klinikum Süd^MR||Hay^Hal\rMRG|K1^^^KLINIKUM SÜD\r"
+                .as_bytes(),
+        )
+        .expect("parse");
+        let ev = read(&msg).expect("event");
+        assert_eq!(ev.merged.len(), 1);
+        assert_eq!(ev.merged[0].survivor.0, "K2", "{:?}", ev.merged);
     }
 
     #[test]

@@ -147,7 +147,24 @@ impl Notifier {
             // Merges keep rosters and consents together (an opt-out follows
             // its patient), so they apply even to an opted-out patient,
             // whose message is then forgotten.
-            "A40" | "A34" | "A36" | "A47" => return Ok(Plan::Merge(ev, opted_out)),
+            "A40" | "A34" | "A36" | "A47" => {
+                // Per merge, also under its retired and surviving numbers:
+                // an opt-out recorded under the retired one (whose index
+                // person its sweep unfiled) holds for the survivor's.
+                let under = |id: &(String, String)| StoredPatient {
+                    identifiers: vec![id.clone()],
+                    ..StoredPatient::default()
+                };
+                let opted = ev
+                    .merged
+                    .iter()
+                    .map(|m| {
+                        let ids = [under(&m.retired), under(&m.survivor)];
+                        opted_out || snap.consent_of_all(&ids) == Some(OPT_OUT)
+                    })
+                    .collect();
+                return Ok(Plan::Merge(ev, opted));
+            }
             // A visit renumbered keeps what was alerted about it (an opted-out
             // patient's encounters hold nothing of theirs but the number).
             "A45" | "A50" => return Ok(Plan::Renumber(ev)),
@@ -421,7 +438,7 @@ impl Notifier {
     ) -> Result<Done, OpsError> {
         let visit = match plan {
             Plan::Quiet(result, done) => return finish(batch, row, result, done),
-            Plan::Merge(ev, opted_out) => return self.merge(batch, row, &ev, opted_out).await,
+            Plan::Merge(ev, opted) => return self.merge(batch, row, &ev, &opted).await,
             Plan::Renumber(ev) => return self.renumber(batch, row, &ev).await,
             Plan::OptedOut => return self.opted_out(batch, row).await,
             Plan::Index(_) if !self.current(snap).await? => return Ok(Done::Again),
@@ -1151,7 +1168,7 @@ impl Notifier {
         batch: &mut Batch,
         row: &AdtRow,
         ev: &AdtEvent,
-        opted_out: bool,
+        opted: &[bool],
     ) -> Result<Done, OpsError> {
         if ev.merged.is_empty() {
             let done = Done::Quiet("nothing to merge");
@@ -1170,7 +1187,8 @@ impl Notifier {
         let sealer = hisp.store.sealer();
         let conn = batch.conn(hisp).await?;
         let (mut n, mut c, mut unfiled) = (0, 0, 0);
-        for adt::Merge { retired, survivor } in &ev.merged {
+        for (i, adt::Merge { retired, survivor }) in ev.merged.iter().enumerate() {
+            let opted_out = opted.get(i).copied().unwrap_or(true);
             n += notify::merge_identifier(conn, sealer, retired, survivor, now).await?;
             c += notify::merge_consent_identifier(conn, sealer, retired, survivor).await?;
             // An opted-out patient's index people are unfiled, not merged.
@@ -1186,7 +1204,7 @@ impl Notifier {
             ev.trigger,
             ev.merged.len()
         );
-        if opted_out {
+        if unfiled > 0 || opted.iter().any(|o| *o) {
             detail.push_str(&format!(
                 "; the patient opted out: {unfiled} identifier(s) unfiled from the patient index"
             ));
@@ -1552,8 +1570,8 @@ impl Content {
 enum Plan<'s> {
     /// Done without writing more than its completion: the result, and why.
     Quiet(&'static str, Done),
-    /// A merge, and whether its patient has opted out.
-    Merge(AdtEvent, bool),
+    /// A merge, and per identifier merged whether its patient has opted out.
+    Merge(AdtEvent, Vec<bool>),
     Renumber(AdtEvent),
     /// The patient opted out: audited, nothing kept.
     OptedOut,

@@ -477,7 +477,7 @@ impl Hisp {
                 if !renewed
                     .identifiers
                     .iter()
-                    .any(|(_, au)| au.eq_ignore_ascii_case(&id.1))
+                    .any(|(_, au)| au.trim().to_lowercase() == id.1.trim().to_lowercase())
                 {
                     renewed.identifiers.push(id.clone());
                 }

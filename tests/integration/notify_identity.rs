@@ -674,6 +674,27 @@ async fn a_merge_of_an_opted_out_patient_files_nothing_in_the_index_on_every_eng
         for id in ["M2@NORTH", "M1@NORTH", "S9@SOUTH"] {
             assert!(ids.iter().any(|x| x == id), "{e}: {id} in {ids:?}");
         }
+
+        // Eve opts out under the number the merge retires; the index knows
+        // her under the survivor. The merge message's patient (the
+        // survivor) has no opt-out of its own, but the merge is hers: the
+        // survivor's person is unfiled too.
+        let eve = "PID|1||Q2^^^NORTH^MR||Eng^Eve||19810203|F|||2 Elm St^^Hartford^CT^06107";
+        assert_eq!(ack_code(&a, &hl7("Y1", "A31", eve)).await.0, "AA");
+        drained(&a).await;
+        assert!(
+            count(&a, "SELECT COUNT(*) FROM patient_index").await > 0,
+            "{e}"
+        );
+        opt_out(&a, "Q1", "NORTH");
+        let merge = "PID|1||Q2^^^NORTH^MR||Eng^Eve\rMRG|Q1^^^NORTH";
+        assert_eq!(ack_code(&a, &hl7("Y2", "A40", merge)).await.0, "AA");
+        drained(&a).await;
+        assert_eq!(
+            count(&a, "SELECT COUNT(*) FROM patient_index").await,
+            0,
+            "{e}: opted out under the retired number"
+        );
         a.stop().await;
     }
 }
