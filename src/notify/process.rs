@@ -1186,14 +1186,14 @@ impl Notifier {
         let now = hisp.now();
         let sealer = hisp.store.sealer();
         let conn = batch.conn(hisp).await?;
-        let (mut n, mut c, mut unfiled) = (0, 0, 0);
+        let (mut n, mut c) = (0, 0);
         for (i, adt::Merge { retired, survivor }) in ev.merged.iter().enumerate() {
             let opted_out = opted.get(i).copied().unwrap_or(true);
             n += notify::merge_identifier(conn, sealer, retired, survivor, now).await?;
             c += notify::merge_consent_identifier(conn, sealer, retired, survivor).await?;
             // An opted-out patient's index people are unfiled, not merged.
             if opted_out {
-                unfiled += notify::unfile_merged(conn, sealer, retired, survivor).await?;
+                notify::unfile_merged(conn, sealer, retired, survivor).await?;
             } else {
                 notify::index_merge(conn, sealer, retired, survivor, now).await?;
             }
@@ -1204,10 +1204,9 @@ impl Notifier {
             ev.trigger,
             ev.merged.len()
         );
-        if unfiled > 0 || opted.iter().any(|o| *o) {
-            detail.push_str(&format!(
-                "; the patient opted out: {unfiled} identifier(s) unfiled from the patient index"
-            ));
+        if opted.iter().any(|o| *o) {
+            detail
+                .push_str("; the patient opted out: nothing of theirs stays in the patient index");
         }
         hisp.audit(conn, "notify", "patient.merge", &subject, &detail)
             .await?;

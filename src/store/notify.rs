@@ -1713,13 +1713,12 @@ pub async fn index_merge(
 /// just unfiled: the opt-out's sweep finds people by identifier only). Their
 /// identifiers are first added to the opt-outs that name either number, so
 /// those keep holding for numbers only the index linked, as the sweep does.
-/// The identifiers unfiled.
 pub async fn unfile_merged(
     conn: &mut AnyConnection,
     sealer: &Sealer,
     retired: &(String, String),
     survivor: &(String, String),
-) -> Result<usize, StoreError> {
+) -> Result<(), StoreError> {
     let mut ids = vec![retired.clone(), survivor.clone()];
     for id in [retired, survivor] {
         if let Some(p) = index_lookup(conn, sealer, std::slice::from_ref(id)).await? {
@@ -1750,8 +1749,7 @@ pub async fn unfile_merged(
     if changed {
         bump_generation(conn).await?;
     }
-    index_forget(conn, sealer, &ids).await?;
-    Ok(ids.len())
+    index_forget(conn, sealer, &ids).await
 }
 
 /// The same identifier: value trimmed, authority trimmed and case-folded

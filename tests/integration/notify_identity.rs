@@ -287,7 +287,8 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
         let merges = audit_details(&a, "patient.merge").await;
         assert!(
             merges.contains(
-                &"A40: 1 identifiers retired, 1 roster entries and 1 consent decisions updated"
+                &"A40: 1 identifiers retired, 1 roster entries and 1 consent decisions updated; \
+                  the patient opted out: nothing of theirs stays in the patient index"
                     .into()
             ),
             "{e}: {merges:?}"
