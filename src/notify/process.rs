@@ -1489,10 +1489,9 @@ pub(super) async fn told_of_cancelled(
     encounter_id: i64,
     key: &str,
 ) -> Result<bool, OpsError> {
-    match retracted(key) {
-        Some(cancelled) => Ok(notify::alert_filed(conn, owner, encounter_id, &cancelled).await?),
-        None => Ok(true),
-    }
+    Ok(cancelled_unsent(conn, owner, encounter_id, key)
+        .await?
+        .is_some())
 }
 
 /// For a retraction to `owner` (`key`): `None` when the alert it cancels
