@@ -2329,8 +2329,72 @@ async fn claim(n: &Notifier) -> Vec<AdtRow> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Content, OPT_IN, leave, remember, retire, revive};
+    use super::{Content, OPT_IN, Roster, Snapshot, leave, mpi_patient, remember, retire, revive};
     use crate::notify::adt::Ended;
+    use crate::notify::mpi::Index;
+    use crate::store::notify::{RosterEntry, StoredPatient};
+
+    /// Twins Nguyen, as a household registers them: one birth date, sex,
+    /// ZIP and phone; no identifier a roster row carries.
+    fn twin(given: &str) -> StoredPatient {
+        StoredPatient {
+            identifiers: Vec::new(),
+            family: "Nguyen".into(),
+            given: given.into(),
+            birth_date: Some("20100704".into()),
+            sex: Some('F'),
+            postal_code: Some("06511".into()),
+            phone: Some("2035550177".into()),
+        }
+    }
+
+    fn entry(id: i64, patient: StoredPatient) -> RosterEntry {
+        RosterEntry {
+            id,
+            owner: "carol@a.test".into(),
+            patient,
+            program: None,
+            end_date: None,
+            expires_at: i64::MAX,
+        }
+    }
+
+    /// A snapshot in which carol's current roster is `entries`.
+    fn carol_lists(entries: Vec<RosterEntry>) -> Snapshot {
+        let mut index = Index::new();
+        for e in &entries {
+            index.insert(mpi_patient(e.id, &e.patient));
+        }
+        Snapshot {
+            rosters: vec![Roster {
+                owner: "carol@a.test".into(),
+                alerting: true,
+                entries: entries.into_iter().map(|e| (e.id, e)).collect(),
+                index,
+            }],
+            ..Snapshot::default()
+        }
+    }
+
+    /// The twin guard of a retraction to a practice no longer matched: the
+    /// entry its alert matched is judged among the practice's current
+    /// roster. Alone, Emma's dropped entry takes a message naming Emma;
+    /// with her twin Emmy on the roster the index cannot tell the two apart,
+    /// so it is not sure and nothing is sent. Emmy is never Emma.
+    #[test]
+    fn a_told_entry_is_the_same_person_only_where_no_twin_on_the_roster_could_be() {
+        let told = entry(1, twin("Emma"));
+        let alone = carol_lists(Vec::new());
+        assert!(alone.same_person("carol@a.test", &told, &twin("Emma")));
+        assert!(!alone.same_person("dave@a.test", &told, &twin("Liam")));
+        let with_twin = carol_lists(vec![entry(2, twin("Emmy"))]);
+        assert!(!with_twin.same_person("carol@a.test", &told, &twin("Emma")));
+        assert!(!with_twin.same_person("carol@a.test", &told, &twin("Emmy")));
+        // The told entry still on the roster is counted once, not as its
+        // own twin.
+        let listed = carol_lists(vec![entry(1, twin("Emma"))]);
+        assert!(listed.same_person("carol@a.test", &told, &twin("Emma")));
+    }
 
     /// The attachment is ER7 as written (CR after each segment) with and
     /// without opt-in, whatever line ends the feed used.
