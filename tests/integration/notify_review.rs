@@ -462,3 +462,71 @@ async fn a_review_whose_cut_short_confirmation_filed_its_alert_is_not_rejected_o
         a.stop().await;
     }
 }
+
+/// A retraction that waits for review, of an alert still waiting in a
+/// digest: the admission went to carol's digest on her confirmation; she is
+/// back on real time when its cancellation comes, again as a near miss.
+/// Confirmed, the retraction waits in that same digest, so that it cannot
+/// arrive before the alert it takes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_confirmed_retraction_of_an_alert_still_in_a_digest_waits_with_it_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        crate::notify_features::roster(
+            &a,
+            "carol@a.test",
+            "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n",
+        );
+        let mode = |m: &str| {
+            harness::ok(&a.cli(&["roster", "delivery", "--owner", "carol@a.test", "--mode", m]))
+        };
+        let confirm_only_review = |what: &'static str| {
+            let a = &a;
+            async move {
+                drained(a).await;
+                let open = reviews(a, false);
+                assert_eq!(open.len(), 1, "{e}: {what}: {open:?}");
+                assert_eq!(open[0]["event"], what, "{e}");
+                let id = open[0]["id"].as_i64().expect("id").to_string();
+                let out = harness::ok(&a.cli(&["alert", "review", &id, "--confirm"]));
+                assert!(out.contains("alert filed for carol@a.test"), "{e}: {out}");
+            }
+        };
+        mode("digest");
+        let admit = adt("D1", "A01", "NORTHHOSP", "I", "VD1", NEAR_JANE);
+        assert_eq!(ack_code(&a, &admit).await.0, "AA", "{e}");
+        confirm_only_review("admit").await;
+        mode("realtime");
+        let cancel = adt("D2", "A11", "NORTHHOSP", "I", "VD1", NEAR_JANE);
+        assert_eq!(ack_code(&a, &cancel).await.0, "AA", "{e}");
+        confirm_only_review("retraction").await;
+        let sent = || async {
+            let mut conn = a.hisp.conn().await.expect("conn");
+            sqlx::query_as::<_, (String, Option<String>)>(
+                "SELECT event, message_id FROM alerts ORDER BY id",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .expect("alerts")
+        };
+        assert_eq!(
+            sent().await,
+            [
+                ("admit".to_string(), None),
+                ("retraction".to_string(), None)
+            ],
+            "{e}: both wait for the last digest"
+        );
+        let out = harness::ok(&a.cli(&["alert", "digest"]));
+        assert!(out.contains("1 digest"), "{e}: {out}");
+        let filed = sent().await;
+        assert!(
+            filed[0].1.is_some() && filed[0].1 == filed[1].1,
+            "{e}: one digest carries both: {filed:?}"
+        );
+        a.stop().await;
+    }
+}
