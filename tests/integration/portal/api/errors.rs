@@ -333,6 +333,49 @@ async fn bad_requests_are_problems_never_5xx() {
     }
 }
 
+/// A request body that sends `first` and then nothing more, never ending:
+/// a client that stalls (or a slow attacker) after a large start.
+struct Stalled(Option<axum::body::Bytes>);
+
+impl http_body::Body for Stalled {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        match self.0.take() {
+            Some(b) => std::task::Poll::Ready(Some(Ok(http_body::Frame::data(b)))),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+/// A roster upload is refused as soon as it passes 20 MiB, not read on to
+/// the API's own 96 MiB limit first: a body that sends one byte over and
+/// then stalls gets its 413 at once. Before, the server waited for more
+/// (and would have held up to 96 MiB of it).
+#[tokio::test]
+async fn a_roster_upload_is_refused_as_soon_as_it_passes_its_limit() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let w = world(&p).await;
+        let over = vec![b'x'; hisp::notify::roster::MAX_ROSTER_BYTES + 1];
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/rosters?owner=care%40direct.example.org")
+            .header(header::AUTHORIZATION, format!("Bearer {}", w.admin.1))
+            .header(header::CONTENT_TYPE, "text/csv")
+            .body(Body::new(Stalled(Some(over.into()))))
+            .expect("request");
+        let r = tokio::time::timeout(std::time::Duration::from_secs(120), p.send(req))
+            .await
+            .unwrap_or_else(|_| panic!("{e}: the server waited for more of a body past 20 MiB"));
+        assert_problem(&r, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", e);
+    }
+}
+
 #[tokio::test]
 async fn a_disabled_care_manager_changes_no_roster_and_records_no_opt_out() {
     for p in Portal::all().await {
