@@ -297,6 +297,11 @@ pub async fn roster(hisp: Hisp, cmd: RosterCmd, out: &mut Output) -> Result<(), 
             ));
         }
         RosterCmd::List { owner, json } => {
+            // As addresses are stored: `Carol@A.test` lists carol's roster.
+            let owner = match owner {
+                Some(o) => Some(DirectAddress::parse(&o)?.to_string()),
+                None => None,
+            };
             let mut conn = hisp.conn().await?;
             let rows =
                 notify::entries(&mut conn, hisp.store.sealer(), owner.as_deref(), hisp.now())

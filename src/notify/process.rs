@@ -2046,8 +2046,16 @@ impl Batch {
         for (done, handed) in self.submitted.drain(..) {
             gw.submitted(&done, handed).await;
         }
+        // Which practices a patient's message reached says which care
+        // program they are in: addresses only at TRACE.
         for (id, done) in self.done.drain(..) {
-            tracing::info!(adt = id, ?done, "ADT processed");
+            match &done {
+                Done::Alerted(sent) => {
+                    tracing::info!(adt = id, alerted = sent.len(), "ADT processed");
+                    tracing::trace!(adt = id, ?sent, "ADT alerted");
+                }
+                _ => tracing::info!(adt = id, ?done, "ADT processed"),
+            }
         }
         Ok(claimed)
     }

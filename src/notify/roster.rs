@@ -154,10 +154,7 @@ struct Existing<'a> {
 impl<'a> Existing<'a> {
     /// As `notify::same_id` compares: trimmed, the authority case-folded.
     fn id_key((value, authority): &(String, String)) -> (String, String) {
-        (
-            value.trim().to_string(),
-            authority.trim().to_ascii_lowercase(),
-        )
+        (value.trim().to_string(), authority.trim().to_lowercase())
     }
 
     fn name_key(p: &StoredPatient) -> Option<(String, String, String)> {
@@ -287,6 +284,23 @@ fn consent_patient_checked(p: &StoredPatient) -> Result<(), OpsError> {
         return bad(
             "name the patient by --patient-id and --authority, or by --family, --given, --birth-date and --sex",
         );
+    }
+    // Named by demographics alone, the decision must at least match the
+    // patient it names, or it is recorded and never holds: a birth date
+    // before 1901 ("19000101", the usual "unknown") and placeholder names
+    // ("Unknown", "Patient") are no evidence to matching.
+    if p.identifiers.is_empty() {
+        let mut index = crate::notify::mpi::Index::new();
+        let me = super::process::mpi_patient(0, p);
+        index.insert(me.clone());
+        if matches!(
+            index.lookup(&me.identifiers, &me.demographics),
+            crate::notify::mpi::Outcome::NoMatch
+        ) {
+            return bad(
+                "matching could never find this patient by these names, birth date and sex: a birth date before 1901 and placeholder names (Unknown, Patient, Baby) count for nothing; give the real ones, or name the patient by --patient-id and --authority",
+            );
+        }
     }
     Ok(())
 }
@@ -493,6 +507,7 @@ impl Hisp {
         done.problems.sort_by_key(|p| p.row);
         if strict && !done.problems.is_empty() {
             done.applied = 0;
+            done.ended = 0;
             return Ok(done); // the transaction, dropped, rolls back
         }
         // Replacing ends every other entry (archived, like an expired one,
@@ -765,6 +780,14 @@ mod tests {
         let by_name = [entry(3, unnamed.clone())];
         let existing = Existing::new(&by_name);
         assert_eq!(ids(existing.same(&jane("N1", "NORTH"), &none)), [3]);
+        // Authorities fold case as matching folds them, beyond ASCII too.
+        let sued = [entry(4, jane("111", "KLINIKUM SÜD"))];
+        let existing = Existing::new(&sued);
+        let id_only = StoredPatient {
+            identifiers: vec![("111".into(), "Klinikum Süd".into())],
+            ..StoredPatient::default()
+        };
+        assert_eq!(ids(existing.same(&id_only, &none)), [4]);
     }
 
     #[test]

@@ -436,6 +436,22 @@ async fn a_shared_or_placeholder_identifier_links_no_one_on_every_engine() {
             (robert("03/12/1965", "M"), "YYYY-MM-DD"),
             (robert("1965-02-30", "M"), "YYYY-MM-DD"),
             (robert("1965-03-12", "X"), "M, F, O or U"),
+            // The usual "unknown" birth date is no evidence to matching: an
+            // opt-out under it would be recorded and never hold.
+            (robert("1900-01-01", "M"), "could never find"),
+            (
+                vec![
+                    "--family",
+                    "Unknown",
+                    "--given",
+                    "Patient",
+                    "--birth-date",
+                    "1965-03-12",
+                    "--sex",
+                    "M",
+                ],
+                "could never find",
+            ),
             // Family name and birth date alone would hold for a sibling too.
             (
                 vec!["--family", "Roe", "--birth-date", "1965-03-12"],

@@ -25,7 +25,8 @@ fn import(n: &Node, rows: &str, flags: &[&str]) -> std::process::Output {
 
 /// carol's live entries as (id, family, given, first identifier's value).
 fn listed(n: &Node) -> Vec<(i64, String, String, String)> {
-    let out = harness::ok(&n.cli(&["roster", "list", "--json"]));
+    // The owner as a person types it, not as it is stored.
+    let out = harness::ok(&n.cli(&["roster", "list", "--owner", "Carol@A.test", "--json"]));
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out).expect("json");
     let mut listed: Vec<_> = rows
         .iter()
@@ -109,6 +110,17 @@ async fn a_replaced_roster_keeps_what_it_lists_and_renews_only_the_same_patient_
             text.contains("3 rows, 0 applied, 1 with problems"),
             "{e}: {text}"
         );
+        // Nor does it report Ann's entry ended by a past end date when a
+        // row is refused only as it is applied: that was rolled back too.
+        let ann_ended = "A1,NORTH,Avery,Ann,1980-01-01,F,06101,,,2020-01-01\n";
+        let both_johns = ",,Smith,John,1975-05-05,M,06104,,,\n";
+        let out = import(&a, &format!("{ann_ended}{both_johns}"), &["--strict"]);
+        let text = harness::stdout(&out);
+        assert!(
+            text.contains("2 rows, 0 applied, 1 with problems"),
+            "{e}: {text}"
+        );
+        assert!(!text.contains("ended"), "{e}: {text}");
         assert_eq!(listed(&a).len(), 7, "{e}: nothing applied");
         let out = import(&a, with_typo, &["--replace"]);
         let text = harness::stdout(&out);
