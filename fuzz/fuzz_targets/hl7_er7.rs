@@ -45,14 +45,30 @@ fn redaction_is_complete(data: &[u8], msg: &Message<'_>) {
     let (redacted, _) = sensitive::redact_event(&ev);
     let out = sensitive::redact_raw(data);
     let again = hl7::parse(&out).expect("the redacted ADT must parse");
-    let ev_again = adt::read(&again).expect("the redacted ADT keeps the patient");
+    // It names the patient, unless the patient was named by nothing but
+    // identifiers whose authority is sensitive (no name).
+    let Ok(ev_again) = adt::read(&again) else {
+        let p = &redacted.patient;
+        assert!(
+            p.identifiers.is_empty() && p.family.is_empty(),
+            "the redacted ADT lost the patient"
+        );
+        return;
+    };
     assert!(
         !sensitive::redact_event(&ev_again).1,
         "the redacted ADT still carries something to withhold"
     );
     // Unless dropping the only non-UTF-8 bytes made it read as UTF-8, it is
     // the redacted event, and redacting it again changes nothing.
+    // The encounter key is the worker's bookkeeping, never in an alert:
+    // without a visit number it is keyed by the first identifier, which the
+    // attachment drops when its authority is sensitive.
     if again.is_latin1() == msg.is_latin1() {
+        let ev_again = adt::AdtEvent {
+            encounter_key: redacted.encounter_key.clone(),
+            ..ev_again
+        };
         assert_eq!(ev_again, redacted, "the redacted ADT reads as another event");
         assert_eq!(sensitive::redact_raw(&out), out, "redaction is not stable");
     }

@@ -44,9 +44,11 @@ pub struct AdtEvent {
     pub encounter_key: String,
     /// The patient.
     pub patient: StoredPatient,
-    /// The PID-3 repetition an alert calls the MRN, as (value, assigning
-    /// authority): the first typed `MR` (CX.5), else the first untyped.
-    pub medical_record: Option<(String, String)>,
+    /// The PID-3 repetitions an alert may call the MRN, as (value,
+    /// assigning authority), best first: those typed `MR` (CX.5), then the
+    /// untyped ones ([`AdtEvent::medical_record`]). Kept whole so that
+    /// redaction, which can drop one, leaves the next as a re-read would.
+    pub medical_records: Vec<(String, String)>,
     /// This message's PID-3 identifiers an alert may show: not an SSN or
     /// another government identity number, and not one the patient index
     /// added from another feed (which can name a program).
@@ -82,6 +84,14 @@ pub struct AdtEvent {
     pub merged: Vec<Merge>,
     /// MRG-5 (A45, A50): the visit number this message moves to PV1-19.
     pub prior_visit: Option<String>,
+}
+
+impl AdtEvent {
+    /// The PID-3 repetition an alert calls the MRN: the first typed `MR`,
+    /// else the first untyped ([`AdtEvent::medical_records`]).
+    pub fn medical_record(&self) -> Option<&(String, String)> {
+        self.medical_records.first()
+    }
 }
 
 /// A coded value (CWE) as an alert shows it and sensitivity filtering
@@ -216,7 +226,7 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         sending_facility: sending,
         visit: visit.unwrap_or_default(),
         encounter_key,
-        medical_record: medical_record(&typed),
+        medical_records: medical_records(&typed),
         shown_identifiers: shown_identifiers(&typed),
         authority_oids,
         patient,
@@ -414,7 +424,11 @@ fn identifiers(field: Option<crate::hl7::Field<'_>>) -> Vec<Vec<(String, String)
 /// demographics, if at all). A local HD.2 (`NORTH&1&L`) is not added: `1`
 /// could as well be another feed's namespace. One empty name when both are
 /// empty.
-fn authorities(hd1: Option<String>, hd2: Option<String>, hd3: Option<&str>) -> Vec<String> {
+pub(crate) fn authorities(
+    hd1: Option<String>,
+    hd2: Option<String>,
+    hd3: Option<&str>,
+) -> Vec<String> {
     let iso_oid = |b: &str| {
         hd3.is_some_and(|t| t.eq_ignore_ascii_case("ISO"))
             && b.contains('.')
@@ -606,16 +620,21 @@ fn typed_identifiers(msg: &Message) -> Vec<(String, String, String)> {
     out
 }
 
-/// The alert's MRN among `ids` ([`typed_identifiers`]): the first typed
-/// `MR` (or `MRN`, a common local code: table 0203 is user-defined before
-/// v2.5), else the first with no type (v2.3 feeds send the MRN untyped),
-/// never one an alert may not show (an untyped SSN is no MRN).
-fn medical_record(ids: &[(String, String, String)]) -> Option<(String, String)> {
+/// The candidates for the alert's MRN among `ids` ([`typed_identifiers`]),
+/// best first: those typed `MR` (or `MRN`, a common local code: table 0203
+/// is user-defined before v2.5), then those with no type (v2.3 feeds send
+/// the MRN untyped), never one an alert may not show (an untyped SSN is no
+/// MRN).
+fn medical_records(ids: &[(String, String, String)]) -> Vec<(String, String)> {
     let ids: Vec<_> = ids.iter().filter(|i| shown(i)).collect();
-    ids.iter()
-        .find(|(_, _, kind)| kind == "MR" || kind == "MRN")
-        .or_else(|| ids.iter().find(|(_, _, kind)| kind.is_empty()))
+    let typed = ids
+        .iter()
+        .filter(|(_, _, kind)| kind == "MR" || kind == "MRN");
+    let untyped = ids.iter().filter(|(_, _, kind)| kind.is_empty());
+    typed
+        .chain(untyped)
         .map(|(v, a, _)| (v.clone(), a.clone()))
+        .collect()
 }
 
 /// Whether an alert may show an identifier: not of a type in [`NEVER_SHOWN`],
@@ -1587,7 +1606,8 @@ PID|1||S2^^^SOUTH^MR~K2^^^Klinikum Süd^MR||Hay^Hal\rMRG|K1^^^KLINIKUM SÜD\r"
                 "MSH|^~\\&|A|N|H|H|2026||ADT^A04|C|P|2.5\rPID|1||{pid3}||Doe^Jane\rPV1|1|E\r"
             ))
             .expect("read")
-            .medical_record
+            .medical_record()
+            .cloned()
         };
         let mr = |v: &str, a: &str| Some((v.to_string(), a.to_string()));
         assert_eq!(with("999^^^SSA^SS~M1^^^N^MR"), mr("M1", "N"));
@@ -1696,7 +1716,7 @@ PID|1||S2^^^SOUTH^MR~K2^^^Klinikum Süd^MR||Hay^Hal\rMRG|K1^^^KLINIKUM SÜD\r"
             [id("M1", oid), id("M2", "NORTH"), id("M2", "2.16.1")],
             "HD.1 and HD.2, for matching"
         );
-        assert_eq!(e.medical_record, Some(id("M1", oid)));
+        assert_eq!(e.medical_record().cloned(), Some(id("M1", oid)));
         assert_eq!(e.shown_identifiers, [id("M1", oid), id("M2", "NORTH")]);
         // The retired identifier's survivor is the one of its authority.
         assert_eq!(
@@ -1769,7 +1789,11 @@ PID|1||S2^^^SOUTH^MR~K2^^^Klinikum Süd^MR||Hay^Hal\rMRG|K1^^^KLINIKUM SÜD\r"
         )
         .expect("event");
         let id = |v: &str, a: &str| (v.to_string(), a.to_string());
-        assert_eq!(e.medical_record, Some(id("M1", "NORTH")), "not the SSN");
+        assert_eq!(
+            e.medical_record().cloned(),
+            Some(id("M1", "NORTH")),
+            "not the SSN"
+        );
         assert_eq!(e.shown_identifiers, [id("M1", "NORTH")]);
         // Still the patient's, for matching.
         assert_eq!(e.patient.identifiers.len(), 3);
@@ -1783,7 +1807,10 @@ PID|1||S2^^^SOUTH^MR~K2^^^Klinikum Süd^MR||Hay^Hal\rMRG|K1^^^KLINIKUM SÜD\r"
              PID|1||E7^^^1^PI~10006579^^^1^MRN^1||Doe^Jane\rPV1|1|I\r",
         )
         .expect("event");
-        assert_eq!(e.medical_record, Some(("10006579".into(), "1".into())));
+        assert_eq!(
+            e.medical_record().cloned(),
+            Some(("10006579".into(), "1".into()))
+        );
     }
 
     #[test]

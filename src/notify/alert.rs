@@ -92,8 +92,7 @@ pub fn summary(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
     // The MRN is named only when PID-3 typed it MR and it is still one of
     // the patient's identifiers (not a placeholder, not retired).
     let mrn = ev
-        .medical_record
-        .as_ref()
+        .medical_record()
         .filter(|m| p.identifiers.contains(m))
         .map(id)
         .unwrap_or_default();
@@ -577,7 +576,7 @@ PV1|1|E|ED^12^A^NORTH||||||||||||||||V100\r";
                 sex: Some('F'),
                 ..StoredPatient::default()
             },
-            medical_record: Some(("MRN1".into(), "NORTH".into())),
+            medical_records: vec![("MRN1".into(), "NORTH".into())],
             shown_identifiers: vec![
                 ("ENC9".into(), "NORTH".into()),
                 ("MRN1".into(), "NORTH".into()),
@@ -612,7 +611,7 @@ PV1|1|E|ED^12^A^NORTH||||||||||||||||V100\r";
             assert!(!text.contains(absent), "{absent}: {text}");
         }
         // No MR-typed repetition (or a retired one): no line says MRN.
-        ev.medical_record = Some(("OLD".into(), "NORTH".into()));
+        ev.medical_records = vec![("OLD".into(), "NORTH".into())];
         let ctx = AlertContext {
             withheld: true,
             ..context(&from, b"")

@@ -1028,7 +1028,7 @@ impl Notifier {
             summary: &ready.summary,
             roster_entry_id: Some(entry.id),
             event_time: &ev.event_time,
-            patient: digest.then_some(&ev.patient),
+            patient: digest.then_some(&content.patient),
         };
         let window = i64::try_from(hisp.config.notify.dedup_window_secs).unwrap_or(i64::MAX);
         // Disabling bumps the counter, so a snapshot that matched this
@@ -1522,6 +1522,10 @@ fn random_id() -> Result<String, OpsError> {
 /// What an alert carries: the event and the ADT, redacted when consent is missing.
 pub(super) struct Content {
     ev: AdtEvent,
+    /// The patient as the message names them, every identifier kept (the
+    /// redacted event can lose one whose authority is sensitive): sealed
+    /// with a digest alert, for the opt-out sweep to judge it by.
+    patient: StoredPatient,
     raw: Vec<u8>,
     /// The patient has no recorded opt-in, so sensitive content, if any, was
     /// left out (`sensitive`): the alert says so.
@@ -1544,14 +1548,16 @@ impl Content {
             // blank lines), as the redacted attachment is; before, it went
             // as received, LF and all, to opted-in patients' subscribers only.
             return Self {
+                patient: ev.patient.clone(),
                 ev,
                 raw: crate::hl7::canonical(raw),
                 withheld: false,
             };
         }
-        let (ev, _) = sensitive::redact_event(&ev);
+        let (redacted, _) = sensitive::redact_event(&ev);
         Self {
-            ev,
+            ev: redacted,
+            patient: ev.patient,
             raw: sensitive::redact_raw(raw),
             withheld: true,
         }

@@ -80,6 +80,29 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
     out.facility_npis
         .retain(|n| n.field == "MSH-4" || !sensitive_text(&n.facility));
     withheld |= out.facility_npis.len() != named;
+    // An identifier's assigning authority can name what it treats: a health
+    // system's master index lists the patient's number at its behavioural
+    // health affiliate beside the hospital's MRN. That identifier goes (by
+    // namespace, and by the OID the same repetition gave), as it goes from
+    // the attachment.
+    let sensitive_authority = |a: &str| {
+        sensitive_text(a)
+            || ev
+                .authority_oids
+                .iter()
+                .any(|(namespace, oid)| oid == a && sensitive_text(namespace))
+    };
+    let ids = ev.patient.identifiers.len();
+    out.patient
+        .identifiers
+        .retain(|(_, a)| !sensitive_authority(a));
+    if out.patient.identifiers.len() != ids {
+        withheld = true;
+        out.shown_identifiers
+            .retain(|(_, a)| !sensitive_authority(a));
+        out.authority_oids.retain(|(ns, _)| !sensitive_text(ns));
+        out.medical_records.retain(|(_, a)| !sensitive_authority(a));
+    }
     if ev.prior_facility.as_deref().is_some_and(sensitive_text) {
         out.prior_facility = None;
         out.prior_facility_names.clear();

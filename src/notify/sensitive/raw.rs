@@ -2,8 +2,11 @@
 //! reads, with those judged as the alert text is.
 //!
 //! **The attachment** (`redact_raw`): without opt-in it keeps MSH (MSH-3, the
-//! sending application, emptied when its name is sensitive), SFT, PID and MRG
-//! whole (header and identity); EVN-1 to -7, EVN-7 (the event
+//! sending application, emptied when its name is sensitive), SFT (SFT-1 and
+//! -3, the vendor and product, emptied when sensitive), PID whole but for an
+//! identifier (PID-2, -3, -4 repetition) whose assigning authority is
+//! sensitive, and MRG whole (header and identity); EVN-1 to -3, -5 as a
+//! practitioner, -6 and -7, EVN-7 (the event
 //! facility, with its NPI) emptied when its name is sensitive; PD1-4; PV1-1, -2.1, -3.1–4,
 //! -4.1, -6.4, -7, -8, -17, -19, -36.1, -37.1, -44, -45; PV2-3; DG1-1 to -6;
 //! CWE fields without versions and OIDs (CWE.7, .8, .13 on). Everything else
@@ -19,7 +22,7 @@
 //! the patient has no recorded opt-in (`process::Content`).
 
 use super::{sensitive_coded, sensitive_destination, sensitive_disposition, sensitive_text};
-use crate::hl7::{Message, Segment, Separators};
+use crate::hl7::{Message, Repetition, Segment, Separators};
 use crate::notify::adt::{Coded, VisitText};
 
 /// The ER7 message as an alert without opt-in may carry it: the segments
@@ -71,19 +74,36 @@ enum Keep {
 }
 
 const CODED: &[usize] = &[1, 2, 3, 4, 5, 6, 9, 10, 11, 12];
+/// A practitioner (XCN): the ID and name an alert reads, of the first one.
+/// Its other components can name a facility or unit (XCN.9, .14) or a
+/// credential (XCN.21) that says what is treated.
+const PRACTITIONER: Keep = Keep::First(&[1, 2, 3]);
+/// EVN-4, the event reason, is local text more often than table 0062's
+/// codes ("DETOX ADMIT"), and no alert reads it: it goes. EVN-5, the
+/// operator, is a practitioner.
 const EVN: &[(usize, Keep)] = &[
+    (1, Keep::Whole),
+    (2, Keep::Whole),
+    (3, Keep::Whole),
+    (5, PRACTITIONER),
+    (6, Keep::Whole),
+    (7, Keep::Whole),
+];
+/// SFT, the sending software: SFT-1 (its vendor) and SFT-3 (the product)
+/// are judged as MSH-3 is.
+const SFT: &[(usize, Keep)] = &[
     (1, Keep::Whole),
     (2, Keep::Whole),
     (3, Keep::Whole),
     (4, Keep::Whole),
     (5, Keep::Whole),
     (6, Keep::Whole),
-    (7, Keep::Whole),
 ];
-/// A practitioner (XCN): the ID and name an alert reads, of the first one.
-/// Its other components can name a facility or unit (XCN.9, .14) or a
-/// credential (XCN.21) that says what is treated.
-const PRACTITIONER: Keep = Keep::First(&[1, 2, 3]);
+/// The PID fields of patient identifiers (CX): PID-2, PID-3, PID-4. A
+/// repetition whose assigning authority (CX.4) names what it treats
+/// ("RIVERSIDE BEHAVIORAL HEALTH", a health system's behavioural health
+/// affiliate, listed by its master index) goes.
+const PID_IDENTIFIERS: [usize; 3] = [2, 3, 4];
 const PD1: &[(usize, Keep)] = &[(4, PRACTITIONER)];
 const PV1: &[(usize, Keep)] = &[
     (1, Keep::Whole),
@@ -132,11 +152,13 @@ fn cut(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: bool) -> Option
             let bytes = fields.join(&seps.field);
             return Some(Kept { bytes, lost: true });
         }
-        "MSH" | "SFT" | "PID" | "MRG" => {
+        "PID" => return Some(identifiers_judged(seg, bytes, seps, judge)),
+        "MSH" | "MRG" => {
             let bytes = bytes.to_vec();
             return Some(Kept { bytes, lost: false });
         }
         "EVN" => EVN,
+        "SFT" => SFT,
         "PD1" => PD1,
         "PV1" => PV1,
         "PV2" => PV2,
@@ -190,6 +212,91 @@ fn keep_rule(seg: &Segment<'_>, rules: &[(usize, Keep)], n: usize, judge: bool) 
     }
 }
 
+/// PID as the attachment keeps it: whole, but for the identifier
+/// repetitions ([`PID_IDENTIFIERS`]) whose assigning authority is sensitive,
+/// which go when judging (and count as lost either way, as MSH-3 does).
+fn identifiers_judged(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: bool) -> Kept {
+    let mut lost = false;
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for (n, field) in bytes.split(|b| *b == seps.field).enumerate() {
+        if !PID_IDENTIFIERS.contains(&n) {
+            out.push(field.to_vec());
+            continue;
+        }
+        let mut kept = Vec::new();
+        for (i, rep) in pieces(field, seps.repetition).enumerate() {
+            let Some(named) = seg.field(n).and_then(|f| f.repetition(i + 1)) else {
+                kept.push(rep.to_vec());
+                continue;
+            };
+            let (value, cut_off) = identifier_judged(&named, rep, seps);
+            lost |= cut_off;
+            match value {
+                Some(value) if judge => kept.push(value),
+                None if judge => {}
+                _ => kept.push(rep.to_vec()),
+            }
+        }
+        out.push(join(kept, seps.repetition));
+    }
+    Kept {
+        bytes: join(out, Some(seps.field)),
+        lost,
+    }
+}
+
+/// One identifier (a CX repetition, `raw` as `named` views it) as the
+/// attachment keeps it, and whether anything was cut: None when its
+/// assigning authority, as `adt` reads it (`adt::authorities`), is
+/// sensitive. Otherwise a part no one reads that is sensitive is emptied:
+/// the HD parts of CX.4 beside the authority's name (a namespace with a
+/// local universal id, `NORTH&DETOX UNIT&L`), and CX.6 on (the assigning
+/// facility, jurisdiction, agency). The event read from what is kept is
+/// the event `redact_event` leaves.
+fn identifier_judged(
+    named: &Repetition<'_>,
+    raw: &[u8],
+    seps: Separators,
+) -> (Option<Vec<u8>>, bool) {
+    let text = |t: std::borrow::Cow<'_, str>| {
+        let t = t.trim();
+        (!t.is_empty() && t != "\"\"").then(|| t.to_string())
+    };
+    let hd = named.component(4);
+    let part = |k: usize| {
+        hd.as_ref()
+            .and_then(|c| c.subcomponent(k))
+            .and_then(|s| text(s.text()))
+    };
+    let (hd1, hd2, hd3) = (part(1), part(2), part(3));
+    let read_as = crate::notify::adt::authorities(hd1.clone(), hd2.clone(), hd3.as_deref());
+    if read_as.iter().any(|a| sensitive_text(a)) {
+        return (None, true);
+    }
+    let mut lost = false;
+    let mut components: Vec<Vec<u8>> = pieces(raw, seps.component).map(<[u8]>::to_vec).collect();
+    let unread_hd = [&hd1, &hd2, &hd3]
+        .into_iter()
+        .flatten()
+        .any(|t| !read_as.contains(t) && sensitive_text(t));
+    if unread_hd && let Some(cx4) = components.get_mut(3) {
+        // Only the part the authority is read from stays (HD.1, else HD.2).
+        let keep = if hd1.is_some() { 1 } else { 2 };
+        (*cx4, _) = keep_pieces(cx4, seps.subcomponent, |k| k == keep);
+        lost = true;
+    }
+    for (i, c) in components.iter_mut().enumerate().skip(5) {
+        let sensitive = named
+            .component(i + 1)
+            .is_some_and(|c| c.subcomponents().any(|s| sensitive_text(&s.text())));
+        if sensitive {
+            c.clear();
+            lost = true;
+        }
+    }
+    (Some(join(components, seps.component)), lost)
+}
+
 /// Does the facility (component 4) of PV1-`n` name what it treats?
 /// Does MSH-3, the sending application, name something sensitive (its
 /// namespace id, HD.1)?
@@ -215,6 +322,18 @@ fn judged(seg: &Segment<'_>, n: usize) -> bool {
     }
     if seg.is("PV2") {
         return n == 3 && sensitive_coded(&Coded::read(seg.field(3)));
+    }
+    if seg.is("SFT") {
+        // The vendor by its organisation name (XON.1), the product whole.
+        let text = |f: Option<crate::hl7::Field<'_>>, c: usize| {
+            f.and_then(|f| f.component(c))
+                .is_some_and(|c| sensitive_text(&c.text()))
+        };
+        return match n {
+            1 => text(seg.field(1), 1),
+            3 => text(seg.field(3), 1),
+            _ => false,
+        };
     }
     if !seg.is("PV1") {
         return false;

@@ -399,3 +399,91 @@ fn a_sensitive_sending_facility_without_pv1_3_4_withholds_nothing() {
     assert!(!ev.location_facility_given);
     assert!(out.contains("|W^1^A|"), "{out}");
 }
+
+#[test]
+fn an_identifier_whose_authority_names_what_it_treats_is_withheld() {
+    // A health system's master index lists the patient's number at its
+    // behavioural health affiliate, by name and by name and OID.
+    let raw = b"MSH|^~\\&|A|NORTH|C|D|2026||ADT^A01|1|P|2.5.1\rEVN|A01|2026\r\
+PID|1|P2^^^RIVERSIDE BEHAVIORAL HEALTH|BH77^^^RIVERSIDE BEHAVIORAL HEALTH^MR~M1^^^NORTH^MR~BH78^^^Sunrise Addiction Services&2.16.840.1.113883.3.99&ISO^PI~N2^^^NORTH&2.16.840.1.113883.19.5&ISO^PI||Doe^Jane\r\
+PV1|1|I|W^1^A^NORTH||||||||||||||||V1\r";
+    let msg = crate::hl7::parse(raw).expect("parse");
+    assert!(unjudged(&msg), "the attachment loses them");
+    let full = event(raw);
+    assert!(full.shown_identifiers.len() >= 4, "{full:?}");
+    let (redacted, withheld, out) = round_trip(raw);
+    assert!(withheld, "{out}");
+    for gone in [
+        "BEHAVIORAL",
+        "BH77",
+        "BH78",
+        "Addiction",
+        "113883.3.99",
+        "P2",
+    ] {
+        assert!(!out.contains(gone), "{gone}: {out}");
+        let shown = format!("{:?}", redacted.shown_identifiers);
+        assert!(!shown.contains(gone), "{gone}: {shown}");
+        let ids = format!("{:?}", redacted.patient.identifiers);
+        assert!(!ids.contains(gone), "{gone}: {ids}");
+    }
+    assert!(
+        out.contains("PID|1||M1^^^NORTH^MR~N2^^^NORTH&2.16.840.1.113883.19.5&ISO^PI||Doe^Jane\r"),
+        "{out}"
+    );
+    assert_eq!(
+        redacted.medical_record(),
+        Some(&("M1".to_string(), "NORTH".to_string()))
+    );
+    assert_eq!(
+        redacted.authority_oids,
+        [("NORTH".to_string(), "2.16.840.1.113883.19.5".to_string())]
+    );
+    // Under plain authorities nothing goes.
+    let plain = b"MSH|^~\\&|A|NORTH|C|D|2026||ADT^A01|1|P|2.5.1\rEVN|A01|2026\r\
+PID|1||M1^^^NORTH^MR~S1^^^SOUTH^MR||Doe^Jane\rPV1|1|I|W^1^A^NORTH||||||||||||||||V1\r";
+    let msg = crate::hl7::parse(plain).expect("parse");
+    assert!(!unjudged(&msg));
+    let (_, withheld, out) = round_trip(plain);
+    assert!(
+        !withheld && out.contains("M1^^^NORTH^MR~S1^^^SOUTH^MR"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_event_reason_operator_and_software_say_nothing_sensitive() {
+    let raw = b"MSH|^~\\&|A|NORTH|C|D|2026||ADT^A01|1|P|2.5.1\r\
+SFT|Sunrise Behavioral Health Systems^L|1.0|DETOX SUITE|123\r\
+EVN|A01|2026||DETOX ADMIT|1234^SMITH^JO^^^^^^PSYCH UNIT|2026|NORTH\r\
+PID|1||M1^^^NORTH^MR||Doe^Jane\r";
+    let (_, _, out) = round_trip(raw);
+    assert!(out.contains("SFT||1.0||123\r"), "{out}");
+    assert!(
+        out.contains("EVN|A01|2026|||1234^SMITH^JO|2026|NORTH\r"),
+        "{out}"
+    );
+    for gone in ["Behavioral", "DETOX", "PSYCH"] {
+        assert!(!out.contains(gone), "{gone}: {out}");
+    }
+    // Plain software is kept whole.
+    let raw = b"MSH|^~\\&|A|NORTH|C|D|2026||ADT^A01|1|P|2.5.1\rSFT|Epic^L|1.0|Bridges|123\rEVN|A01|2026\rPID|1||M1^^^NORTH^MR||Doe^Jane\r";
+    let (_, _, out) = round_trip(raw);
+    assert!(out.contains("SFT|Epic^L|1.0|Bridges|123\r"), "{out}");
+}
+
+#[test]
+fn an_identifiers_unread_parts_that_name_what_is_treated_are_emptied() {
+    // The authority is read as NORTH (HD.2 is no ISO OID): the identifier
+    // stays, its local universal id and assigning facility (CX.6) go.
+    let raw = b"MSH|^~\\&|A|NORTH|C|D|2026||ADT^A01|1|P|2.5.1\rEVN|A01|2026\r\
+PID|1||M1^^^NORTH&DETOX UNIT&L^MR^RIVERSIDE BEHAVIORAL HEALTH||Doe^Jane\r\
+PV1|1|I|W^1^A^NORTH||||||||||||||||V1\r";
+    let (redacted, withheld, out) = round_trip(raw);
+    assert!(!withheld, "nothing the alert shows was sensitive");
+    assert!(out.contains("PID|1||M1^^^NORTH^MR^||Doe^Jane\r"), "{out}");
+    assert_eq!(
+        redacted.medical_record(),
+        Some(&("M1".to_string(), "NORTH".to_string()))
+    );
+}
