@@ -837,6 +837,8 @@ pub fn patient_class(sent: &str) -> char {
             &[
                 "ER",
                 "ED",
+                "EM",
+                "EMR",
                 "EMER",
                 "EMERG",
                 "EMERGENCY",
@@ -932,6 +934,13 @@ fn alerting(class: char) -> bool {
     matches!(class, 'E' | 'I' | 'B' | 'U')
 }
 
+/// The change key of a registration (A04) neither ED nor inpatient, told
+/// as an admission ([`decide`]).
+const REGISTRATION: &str = "registration";
+
+/// The changes that open a visit: a discharge ends one of them.
+const VISITS: [&str; 3] = ["admit", "ed", REGISTRATION];
+
 /// The triggers that cancel an earlier event (A11 a registration, A12 a
 /// transfer, A13 a discharge): the only ones `decide` retracts on.
 pub fn cancels(trigger: &str) -> bool {
@@ -952,6 +961,14 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
     let keep = state.to_string();
     match ev.trigger.as_str() {
         "A01" | "A04" | "A06" if !alerting(class) => (Change::Quiet, keep),
+        // A registration (A04) of an obstetric or unknown class is told as
+        // an admission but kept under its own change: the inpatient
+        // admission that may follow (A01, A06) is news, and must not find
+        // its key taken.
+        "A04" if !ed && class != 'I' => (
+            alert("admit", REGISTRATION.to_string()),
+            "admitted".to_string(),
+        ),
         "A01" | "A04" | "A06" => {
             let event = if ed { "ed" } else { "admit" };
             let new = if ed { "ed" } else { "admitted" };
@@ -959,14 +976,14 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
         }
         // The end of a visit alerted about, or of one that would have been
         // (a patient enrolled during it).
-        "A03" if !alerting(class) && !["admit", "ed"].iter().any(|k| alerted.contains(k)) => {
+        "A03" if !alerting(class) && !VISITS.iter().any(|k| alerted.contains(k)) => {
             (Change::Quiet, "discharged".into())
         }
         // The end of a visit whose registration was cancelled (A11), and
         // not registered again since: there was no visit to discharge from.
         // An admission cancelled while the ED visit stands (its alert
         // live) still ends that ED visit.
-        "A03" if state == "cancelled" && !["admit", "ed"].iter().any(|k| alerted.contains(k)) => {
+        "A03" if state == "cancelled" && !VISITS.iter().any(|k| alerted.contains(k)) => {
             (Change::Quiet, keep)
         }
         "A03" => (alert("discharge", "discharge".into()), "discharged".into()),
@@ -978,7 +995,18 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
             }
             _ => (Change::Quiet, keep),
         },
-        "A11" => retract(alerted, &["admit", "ed"], "cancelled".into()),
+        // An A11 cancels the registration its own class names (the
+        // admission of an ED patient admitted, class I, leaves the ED
+        // visit; a copy of it sent again then finds nothing to cancel,
+        // rather than the ED visit); of an unknown class, the latest kind.
+        "A11" => {
+            let cancels: &[&str] = match class {
+                'E' => &["ed"],
+                'I' => &["admit"],
+                _ => &[REGISTRATION, "admit", "ed"],
+            };
+            retract(alerted, cancels, "cancelled".into())
+        }
         // A12's PV1-3 is where the patient was before the cancelled move
         // (HL7 v2.5 §3.3.12). When PV1-6.4 names where the move went, as
         // senders fill it, that names the move: one within PV1-3.4's
@@ -1191,15 +1219,34 @@ mod tests {
             );
         }
         // A local ED class is an ED visit; observation, an unknown or a
-        // missing class alert as admissions.
-        assert_eq!(
-            decide(&ev("A04", "ER"), "new", &[]),
-            (alert("ed", "ed".into()), "ed".into())
-        );
-        for class in ["OBS", "", "ZZ", "B"] {
+        // missing class alert as admissions. Registered (A04) under an
+        // unknown, missing or obstetric class, the admission is kept under
+        // its own change: the inpatient admission that follows is told too.
+        for local in ["ER", "EM", "EMR"] {
+            assert_eq!(
+                decide(&ev("A04", local), "new", &[]),
+                (alert("ed", "ed".into()), "ed".into()),
+                "{local}"
+            );
+        }
+        for (class, key) in [
+            ("OBS", "admit"),
+            ("", REGISTRATION),
+            ("ZZ", REGISTRATION),
+            ("B", REGISTRATION),
+        ] {
             assert_eq!(
                 decide(&ev("A04", class), "new", &[]),
-                (alert("admit", "admit".into()), "admitted".into()),
+                (alert("admit", key.into()), "admitted".into()),
+                "{class}"
+            );
+            for trigger in ["A01", "A06"] {
+                let admitted = decide(&ev(trigger, "I"), "admitted", &[key]).0;
+                assert_eq!(admitted, alert("admit", "admit".into()), "{trigger}");
+            }
+            assert_eq!(
+                decide(&ev("A11", class), "admitted", &[key]).0,
+                alert("retraction", format!("retract:{key}")),
                 "{class}"
             );
             assert_eq!(

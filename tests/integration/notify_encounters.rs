@@ -665,3 +665,61 @@ async fn a_retraction_of_an_alert_still_in_a_digest_waits_with_it_on_every_engin
         a.stop().await;
     }
 }
+
+/// A registration (A04) without a class, or an obstetric one, is told as
+/// an admission; the inpatient admission that follows (A06) is told too,
+/// not taken for it. An ED patient admitted whose admission is cancelled
+/// (A11, class I) keeps the ED visit: the same A11 sent again (a new
+/// control id, as engines resend) cancels nothing more, and the discharge
+/// that ends the ED visit is still told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_registration_leaves_the_admission_news_and_a_resent_cancellation_takes_back_nothing_more_on_every_engine()
+ {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+        let send = |m: Vec<u8>| {
+            let a = &a;
+            async move {
+                assert_eq!(ack_code(a, &m).await.0, "AA", "{e}");
+                drained(a).await;
+            }
+        };
+        send(adt("R1", "A04", "202612010800", JANE, &pv1("", "V1", ""))).await;
+        send(adt(
+            "R2",
+            "A06",
+            "202612010900",
+            JANE,
+            &inpatient("V1", "", "W^1^A^NORTHHOSP"),
+        ))
+        .await;
+        let mut want = vec![
+            row("dave@a.test", "admit", "202612010800"),
+            row("dave@a.test", "admit", "202612010900"),
+        ];
+        assert_eq!(filed(&a).await, want, "{e}: registered, then admitted");
+
+        send(adt("S1", "A04", "202612020800", JANE, &pv1("E", "V2", ""))).await;
+        let admitted = inpatient("V2", "", "W^2^A^NORTHHOSP");
+        send(adt("S2", "A01", "202612020900", JANE, &admitted)).await;
+        send(adt("S3", "A11", "202612020930", JANE, &admitted)).await;
+        send(adt("S4", "A11", "202612020930", JANE, &admitted)).await;
+        send(adt("S5", "A03", "202612021200", JANE, &pv1("E", "V2", ""))).await;
+        want.extend([
+            row("dave@a.test", "ed", "202612020800"),
+            row("dave@a.test", "admit", "202612020900"),
+            row("dave@a.test", "retraction", "202612020930"),
+            row("dave@a.test", "discharge", "202612021200"),
+        ]);
+        assert_eq!(
+            filed(&a).await,
+            want,
+            "{e}: the admission cancelled once, the ED visit kept and ended"
+        );
+        a.stop().await;
+    }
+}
