@@ -193,15 +193,24 @@ fn valued(msg: &Message, path: &str) -> String {
     opt(msg, path).unwrap_or_default()
 }
 
+/// Whether the message names its patient as [`read`] needs: an identifier
+/// (PID-3.1 of one of the first [`MAX_IDENTIFIERS`] repetitions) or a
+/// family name (PID-5.1.1). Cheap: the intake refuses a message without
+/// one (AE), rather than acknowledge what can never alert.
+pub fn names_patient(msg: &Message) -> bool {
+    opt(msg, "PID-5.1.1").is_some()
+        || (1..=MAX_IDENTIFIERS).any(|n| opt(msg, &format!("PID-3[{n}].1")).is_some())
+}
+
 /// Read the event out of a parsed ADT message.
 pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
     let header = msg.header();
     let sending = header.sending_facility.id().to_string();
-    let (patient, authority_oids) = patient(msg);
-    let typed = typed_identifiers(msg);
-    if patient.identifiers.is_empty() && patient.family.is_empty() {
+    if !names_patient(msg) {
         return Err(AdtError::NoPatient);
     }
+    let (patient, authority_oids) = patient(msg);
+    let typed = typed_identifiers(msg);
     // A placeholder PV1-19 ("0") does not hide a real PID-18.
     let visit = opt(msg, "PV1-19.1")
         .filter(|v| !placeholder_identifier(v, ""))

@@ -23,7 +23,7 @@ use tokio::sync::{Semaphore, oneshot, watch};
 
 use super::Notifier;
 use super::adt;
-use crate::hl7::{self, AckCode, AckError, ErrorCode, Framer, Header};
+use crate::hl7::{self, AckCode, AckError, ErrorCode, ErrorLocation, Framer, Header};
 use crate::ops::OpsError;
 use crate::smtp::session::listener::ConnectionCounts;
 use crate::store::notify::{self, AdtKey};
@@ -444,6 +444,21 @@ impl Notifier {
         }
         if let Some((code, why)) = unusable_key(&header) {
             return ack(&header, AckCode::AR, err(code, &why), now);
+        }
+        // An ADT that names no patient can never alert, nor be merged:
+        // acknowledged AA, the engine's log would call it delivered while
+        // the worker dropped it. AE says what is missing, and where.
+        if !adt::names_patient(&msg) {
+            let missing = AckError {
+                code: ErrorCode::RequiredFieldMissing,
+                message: adt::AdtError::NoPatient.to_string(),
+                location: Some(ErrorLocation {
+                    segment: "PID".into(),
+                    sequence: 1,
+                    field: 3,
+                }),
+            };
+            return ack(&header, AckCode::AE, Some(missing), now);
         }
         match self.commit(&header, bytes, now).await {
             Ok(a) => a,

@@ -198,6 +198,48 @@ async fn keys_the_store_cannot_hold_are_refused_and_one_bad_message_fails_only_i
     }
 }
 
+/// An ADT that names no patient (no PID, or a PID with neither an
+/// identifier nor a family name) can never alert: AE, error 101 at PID-3,
+/// and nothing stored. Acknowledged AA, the engine logged it delivered
+/// while the worker dropped it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adt_that_names_no_patient_is_answered_ae_and_not_stored() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        let msh = |id: &str| {
+            format!(
+                "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20261122060000||ADT^A04|{id}|P|2.5.1\rEVN|A04|20261122055900\r"
+            )
+        };
+        let before = count(&a, "SELECT COUNT(*) FROM adt_messages").await;
+        for (id, rest) in [
+            ("N1", "PV1|1|E\r"),
+            ("N2", "PID|1||^^^NORTH^MR||^Jane\rPV1|1|E\r"),
+            ("N3", "PID|1||\"\"||\"\"\rPV1|1|E\r"),
+        ] {
+            let (code, ack) = answer(&a, format!("{}{rest}", msh(id)).as_bytes()).await;
+            assert_eq!(code, "AE", "{e}: {id}: {ack}");
+            assert!(ack.contains(&format!("MSA|AE|{id}")), "{e}: {ack}");
+            assert!(ack.contains("ERR||PID^1^3|101^"), "{e}: {ack}");
+            assert!(ack.contains("identifies no patient"), "{e}: {ack}");
+        }
+        assert_eq!(
+            count(&a, "SELECT COUNT(*) FROM adt_messages").await,
+            before,
+            "{e}: nothing stored"
+        );
+        // A family name alone, or an identifier alone, names one.
+        for (id, pid) in [("Y1", "PID|1||||Doe"), ("Y2", "PID|1||M1^^^NORTH^MR")] {
+            let (code, ack) = answer(&a, format!("{}{pid}\rPV1|1|O\r", msh(id)).as_bytes()).await;
+            assert_eq!(code, "AA", "{e}: {id}: {ack}");
+        }
+        drained(&a).await;
+        a.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ack_goes_back_in_the_charset_of_its_message_also_when_stored() {
     let mut a = Node::new("a.test", false, None).await;
