@@ -318,6 +318,36 @@ fn ack(header: &Header, code: AckCode, error: Option<AckError>, now: i64) -> Str
     )
 }
 
+/// What tells a retry from another message under the same key: SHA-256
+/// (hex) of the message in ER7's own form (`hl7::canonical`: line ends and
+/// a BOM do not count) with MSH-7 blanked, since engines stamp a resend
+/// with the time it is sent.
+fn content_digest(raw: &[u8]) -> String {
+    let canonical = hl7::canonical(raw);
+    let mut hasher = openssl::sha::Sha256::new();
+    let header_end = canonical
+        .iter()
+        .position(|b| *b == b'\r')
+        .unwrap_or(canonical.len());
+    let (header, rest) = canonical.split_at(header_end);
+    match header.get(3).copied() {
+        Some(sep) if header.starts_with(b"MSH") => {
+            for (n, field) in header.split(|b| *b == sep).enumerate() {
+                if n > 0 {
+                    hasher.update(&[sep]);
+                }
+                // Field 6 of the split is MSH-7 (MSH-1 is the separator).
+                if n != 6 {
+                    hasher.update(field);
+                }
+            }
+        }
+        _ => hasher.update(header),
+    }
+    hasher.update(rest);
+    crate::web::session::hex(&hasher.finish())
+}
+
 fn err(code: ErrorCode, message: &str) -> Option<AckError> {
     Some(AckError {
         code,
@@ -498,6 +528,7 @@ impl Notifier {
         self.intake.push(Pending {
             header: header.clone(),
             raw: bytes.to_vec(),
+            digest: content_digest(bytes),
             now,
             accepted,
             reply,
@@ -654,6 +685,7 @@ impl Notifier {
                     key: key(p),
                     ack: reply,
                     raw: &p.raw,
+                    digest: &p.digest,
                     now: p.now,
                 })
             })
@@ -662,7 +694,7 @@ impl Notifier {
         let inserted = !taken.is_empty();
         // The first message of each key taken now gets its own ACK; any other
         // copy (a retry in the same batch) gets that same ACK.
-        let mut first: std::collections::HashMap<(String, String, String), String> =
+        let mut first: std::collections::HashMap<(String, String, String), (String, &str)> =
             std::collections::HashMap::new();
         for (i, reply) in new_rows {
             let Some(p) = batch.get(i) else { continue };
@@ -673,7 +705,7 @@ impl Notifier {
                 k.control_id.to_string(),
             );
             if taken.contains(&id) && !first.contains_key(&id) {
-                first.insert(id, reply.clone());
+                first.insert(id, (reply.clone(), p.digest.as_str()));
                 if let Some(slot) = acks.get_mut(i) {
                     *slot = Some(reply);
                 }
@@ -689,13 +721,37 @@ impl Notifier {
                 k.facility.to_string(),
                 k.control_id.to_string(),
             );
-            let answer = if let Some(reply) = first.get(&id) {
-                reply.clone()
-            } else if let Some(stored) = notify::stored_ack(&mut tx, &k).await? {
-                // A retry: the ACK it got the first time (also when its feed
-                // has been removed since).
-                tracing::info!(control_id = %k.control_id, "duplicate ADT message: stored ACK returned");
-                stored
+            let taken_by = match first.get(&id) {
+                Some((reply, digest)) => Some((reply.clone(), Some(digest.to_string()))),
+                None => notify::stored_answer(&mut tx, &k).await?,
+            };
+            let answer = if let Some((stored, digest)) = taken_by {
+                if digest.is_none_or(|d| d == p.digest) {
+                    // A retry: the ACK it got the first time (also when its
+                    // feed has been removed since).
+                    tracing::info!(control_id = %k.control_id, "duplicate ADT message: stored ACK returned");
+                    stored
+                } else {
+                    // Another message under a key already taken (a sender's
+                    // counter reset, an edited resend): acknowledged as a
+                    // retry, it would never be processed.
+                    tracing::warn!(
+                        facility = %k.facility,
+                        control_id = %k.control_id,
+                        "ADT message reuses a control id taken by another message: refused"
+                    );
+                    let why = format!(
+                        "control id {} was already used by another message from this \
+                         application and facility; give each message its own MSH-10",
+                        k.control_id
+                    );
+                    ack(
+                        &p.header,
+                        AckCode::AE,
+                        err(ErrorCode::DuplicateKeyIdentifier, &why),
+                        p.now,
+                    )
+                }
             } else {
                 let why = format!("sending facility '{}' is not a registered feed", k.facility);
                 tracing::warn!(facility = %k.facility, "ADT from an unregistered facility refused");
@@ -840,6 +896,8 @@ fn unusable_key(h: &Header) -> Option<(ErrorCode, String)> {
 struct Pending {
     header: Header,
     raw: Vec<u8>,
+    /// [`content_digest`] of `raw`.
+    digest: String,
     now: i64,
     /// Its ACK should it be committed as new (AA).
     accepted: String,

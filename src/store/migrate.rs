@@ -95,6 +95,10 @@ const SQLITE: &[Migration] = &[
         version: 20,
         sql: include_str!("migrations/sqlite/0020_alerts_by_encounter.sql"),
     },
+    Migration {
+        version: 21,
+        sql: include_str!("migrations/sqlite/0021_adt_content_digest.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -177,6 +181,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 20,
         sql: include_str!("migrations/postgres/0020_alerts_by_encounter.sql"),
+    },
+    Migration {
+        version: 21,
+        sql: include_str!("migrations/postgres/0021_adt_content_digest.sql"),
     },
 ];
 

@@ -121,8 +121,17 @@ pub async fn stored_ack(
     conn: &mut AnyConnection,
     key: &AdtKey<'_>,
 ) -> Result<Option<String>, StoreError> {
+    Ok(stored_answer(conn, key).await?.map(|(ack, _)| ack))
+}
+
+/// The ACK stored for `key` and the digest of the message that took it
+/// (None for one received before digests were kept).
+pub async fn stored_answer(
+    conn: &mut AnyConnection,
+    key: &AdtKey<'_>,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
     match sqlx::query(
-        "SELECT ack FROM adt_messages WHERE sending_app = $1 AND sending_facility = $2 AND control_id = $3",
+        "SELECT ack, content_digest FROM adt_messages WHERE sending_app = $1 AND sending_facility = $2 AND control_id = $3",
     )
     .bind(key.app)
     .bind(key.facility)
@@ -130,7 +139,7 @@ pub async fn stored_ack(
     .fetch_optional(&mut *conn)
     .await?
     {
-        Some(r) => Ok(Some(r.try_get("ack")?)),
+        Some(r) => Ok(Some((r.try_get("ack")?, r.try_get("content_digest")?))),
         None => Ok(None),
     }
 }
@@ -173,6 +182,9 @@ pub struct NewAdt<'a> {
     pub ack: &'a str,
     /// The message.
     pub raw: &'a [u8],
+    /// Its digest, which tells a retry from another message under the
+    /// same key.
+    pub digest: &'a str,
     /// When it arrived.
     pub now: i64,
 }
@@ -252,21 +264,22 @@ pub async fn insert_adts_if_new(
     let mut taken = std::collections::HashSet::new();
     for chunk in items.chunks(INSERT_CHUNK) {
         let mut sql = String::from(
-            "INSERT INTO adt_messages (sending_app, sending_facility, control_id, received_at, ack, raw_sealed, state, next_attempt_at) VALUES ",
+            "INSERT INTO adt_messages (sending_app, sending_facility, control_id, received_at, ack, raw_sealed, content_digest, state, next_attempt_at) VALUES ",
         );
         for n in 0..chunk.len() {
-            let b = n * 6;
+            let b = n * 7;
             if n > 0 {
                 sql.push_str(", ");
             }
             sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, 'new', ${})",
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 'new', ${})",
                 b + 1,
                 b + 2,
                 b + 3,
                 b + 4,
                 b + 5,
                 b + 6,
+                b + 7,
                 b + 4
             ));
         }
@@ -282,7 +295,8 @@ pub async fn insert_adts_if_new(
                 .bind(item.key.control_id)
                 .bind(item.now)
                 .bind(item.ack)
-                .bind(sealer.seal(ADT_RAW, item.raw)?);
+                .bind(sealer.seal(ADT_RAW, item.raw)?)
+                .bind(item.digest);
         }
         for r in q.fetch_all(&mut *conn).await? {
             taken.insert((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));

@@ -45,7 +45,8 @@ pub fn token_hash(token: &str) -> String {
     hex(&openssl::sha::sha256(token.as_bytes()))
 }
 
-fn hex(b: &[u8]) -> String {
+/// Lowercase hex of `b`.
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 

@@ -240,6 +240,66 @@ async fn an_adt_that_names_no_patient_is_answered_ae_and_not_stored() {
     }
 }
 
+/// A message under a key already taken is a retry when it is that message
+/// again (line ends and MSH-7, the time it was sent, aside): the stored ACK.
+/// Another message reusing the key (a sender whose counter was reset, an
+/// analyst's edited resend) is refused, AE 205, rather than acknowledged
+/// as a retry and never processed. A key taken before digests were kept
+/// answers as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_id_reused_by_another_message_is_refused_not_taken_for_a_retry() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        let msg = |id: &str, sent: &str, trigger: &str, end: &str| {
+            format!(
+                "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|{sent}||ADT^{trigger}|{id}|P|2.5.1{end}\
+                 EVN|{trigger}|20261122055900{end}PID|1||MRN1^^^NORTH^MR||Doe^Jane{end}PV1|1|O{end}"
+            )
+            .into_bytes()
+        };
+        let (code, first) = answer(&a, &msg("D1", "20261122060000", "A08", "\r")).await;
+        assert_eq!(code, "AA", "{e}: {first}");
+        // Resent later, with CRLF line ends: the same message.
+        let (code, again) = answer(&a, &msg("D1", "20261122061500", "A08", "\r\n")).await;
+        assert_eq!(
+            (code.as_str(), again.as_str()),
+            ("AA", first.as_str()),
+            "{e}"
+        );
+        // Another message under D1.
+        let (code, other) = answer(&a, &msg("D1", "20261123090000", "A03", "\r")).await;
+        assert_eq!(code, "AE", "{e}: {other}");
+        assert!(other.contains("MSA|AE|D1"), "{e}: {other}");
+        assert!(other.contains("|205^"), "{e}: {other}");
+        assert!(
+            other.contains("already used by another message"),
+            "{e}: {other}"
+        );
+        assert_eq!(
+            count(
+                &a,
+                "SELECT COUNT(*) FROM adt_messages WHERE control_id = 'D1'"
+            )
+            .await,
+            1,
+            "{e}"
+        );
+        // Taken before digests were kept: a retry, as it always was.
+        let mut conn = a.hisp.conn().await.expect("conn");
+        sqlx::query("UPDATE adt_messages SET content_digest = NULL")
+            .execute(&mut *conn)
+            .await
+            .expect("before digests");
+        drop(conn);
+        let (code, old) = answer(&a, &msg("D1", "20261123090000", "A03", "\r")).await;
+        assert_eq!((code.as_str(), old.as_str()), ("AA", first.as_str()), "{e}");
+        drained(&a).await;
+        a.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ack_goes_back_in_the_charset_of_its_message_also_when_stored() {
     let mut a = Node::new("a.test", false, None).await;

@@ -411,6 +411,7 @@ async fn adt_intake_inserts_many_at_once_and_skips_taken_keys_on_every_engine() 
             key: k(c),
             ack,
             raw: b"MSH|^~\\&|EPIC|NORTH",
+            digest: c,
             now: 100,
         };
         let first = notify::insert_adts_if_new(&mut tx, sealer, &[item("A", "ack A")])

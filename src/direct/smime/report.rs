@@ -271,6 +271,4 @@ fn serial_hex(bytes: &[u8]) -> String {
     digits.iter().map(|b| format!("{b:02X}")).collect()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::web::session::hex;
