@@ -204,12 +204,20 @@ impl Header {
         // spaces they leave at either end are not the id's (`parse_ack`).
         let control_id: String = field(10).chars().filter(|c| !c.is_control()).collect();
         let control_id = control_id.trim().to_string();
+        // Never unescaped, so echoed as written (escaped again, `A\S\B`
+        // for `A^B`, the engine would not know its own id), unless it holds
+        // our field separator, which would split MSA.
+        let control_id_wire = match control_id.contains('|') {
+            true => String::new(),
+            false => control_id.clone(),
+        };
         Header {
             sending_app: name(3),
             sending_facility: name(4),
             receiving_app: name(5),
             receiving_facility: name(6),
             control_id,
+            control_id_wire,
             version: lead(field(12).trim(), |c| c.is_ascii_digit() || c == '.'),
             latin1,
             ..Header::default()
@@ -338,6 +346,14 @@ mod tests {
         let h = Header::of_unparsed(b"MSH#!!#A#B#C#D#E##F#\xE91#P#2.3");
         assert_eq!((h.control_id.as_str(), h.latin1), ("\u{e9}1", true));
         assert_eq!(h.version, "2.3");
+        // Never unescaped, so the ACK's MSA-2 echoes it as written (not
+        // escaped a second time); one holding our field separator, escaped.
+        for (id, msa2) in [("A^B", "A^B"), ("A\\X41\\", "A\\X41\\"), ("A|B", "A\\F\\B")] {
+            let raw = format!("MSH#^~\\&&#A#B#C#D#E##ADT^A01#{id}#P#2.5");
+            let h = Header::of_unparsed(raw.as_bytes());
+            let ack = crate::hl7::build_ack(&h, crate::hl7::AckCode::AE, None, "X", 0);
+            assert!(ack.contains(&format!("MSA|AE|{msa2}\r")), "{id}: {ack}");
+        }
         // Short, without MSH, or without a usable MSH-1: nothing.
         for none in [
             &b"MSH|^~\\&&|A"[..],
