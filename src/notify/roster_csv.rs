@@ -138,7 +138,17 @@ pub enum CsvError {
         /// Spreadsheet row where the unclosed cell starts.
         row: usize,
     },
+    /// More than [`MAX_PROBLEMS`] problems: not a roster this reader can
+    /// take row by row (another file, another delimiter). Reading on, a
+    /// 20 MiB file of one-byte rows would hold gigabytes of report.
+    TooManyProblems {
+        /// Spreadsheet row where the limit was passed.
+        row: usize,
+    },
 }
+
+/// The most row problems one file may have before it is refused whole.
+pub const MAX_PROBLEMS: usize = 1_000;
 
 impl fmt::Display for CsvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -172,6 +182,11 @@ impl fmt::Display for CsvError {
             Self::Unterminated { row } => write!(
                 f,
                 "row {row}: a quoted cell is never closed; check for a stray \" character"
+            ),
+            Self::TooManyProblems { row } => write!(
+                f,
+                "more than {MAX_PROBLEMS} problems by row {row}: nothing applied; check that \
+                 this is the roster, with commas between its columns, and fix the rows"
             ),
         }
     }
@@ -225,6 +240,9 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
                 Some(problem) => parsed.problems.push(problem),
             },
             Err(mut problems) => parsed.problems.append(&mut problems),
+        }
+        if parsed.problems.len() > MAX_PROBLEMS {
+            return Err(CsvError::TooManyProblems { row: record.row });
         }
     }
     Ok(parsed)

@@ -119,6 +119,17 @@ fn file_errors() {
         Err(CsvError::TooLarge { max: size - 1 })
     );
     assert!(parse(csv.as_bytes(), size, TODAY).is_ok());
+    // A file of rows that are no roster rows (two problems each) is refused
+    // whole once it passes MAX_PROBLEMS, not reported row by row.
+    let junk = |rows: usize| format!("{HEADER}{}", "x\n".repeat(rows));
+    let within = parse_ok(&junk(MAX_PROBLEMS / 2));
+    assert_eq!(within.problems.len(), MAX_PROBLEMS);
+    assert_eq!(
+        parse(junk(MAX_PROBLEMS / 2 + 1).as_bytes(), 1 << 20, TODAY),
+        Err(CsvError::TooManyProblems {
+            row: MAX_PROBLEMS / 2 + 2
+        })
+    );
 }
 
 #[test]
