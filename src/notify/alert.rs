@@ -265,10 +265,14 @@ fn metadata(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
                 .map_or(a, |(_, oid)| oid);
             let authority = a.trim();
             let authority = authority.strip_prefix("urn:oid:").unwrap_or(authority);
-            let (authority, v) = (clean(authority).replace(':', " "), clean(v));
-            // A cut identifier would name someone else, and a value with a
-            // colon would be cut by the receiver at it: left out.
-            let fits = authority.len().max(v.len()) <= METADATA_VALUE_MAX && !v.contains(':');
+            let authority = clean(authority).replace(':', " ");
+            // A cut or altered identifier would name someone else (`12=34`
+            // made `12 34`, `Ø123` made `O123`), and a value with a colon
+            // would be cut by the receiver at it: left out.
+            let v = v.trim();
+            let fits = authority.len().max(v.len()) <= METADATA_VALUE_MAX
+                && !v.contains(':')
+                && clean(v) == v;
             fits.then(|| format!("{authority}:{v}"))
         })
         .take(METADATA_IDS_MAX)
@@ -308,31 +312,23 @@ fn metadata(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
         .collect()
 }
 
-/// An HL7 date (`YYYY`, `YYYYMM` or `YYYYMMDD`, perhaps with a time after)
-/// as ISO 8601 (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`); `None` when it is not one.
+/// An HL7 date (`YYYYMMDD`, perhaps with a time after) as the context's
+/// `YYYY-MM-DD`; `None` when it is not a whole date of the calendar (a
+/// year or month alone, February 31st): a strict reader of the context
+/// could refuse it all for one malformed value.
 fn iso_date(hl7: &str) -> Option<String> {
     let digits: String = hl7
         .trim()
         .chars()
         .take_while(char::is_ascii_digit)
         .collect();
-    let part = |r: std::ops::Range<usize>| digits.get(r).map(|p| p.parse::<u32>().unwrap_or(0));
-    let (month, day) = (part(4..6), part(6..8));
-    if month.is_some_and(|m| !(1..=12).contains(&m)) || day.is_some_and(|d| !(1..=31).contains(&d))
-    {
-        return None;
-    }
-    match digits.len() {
-        4 => Some(digits),
-        6 => Some(format!("{}-{}", &digits[..4], &digits[4..])),
-        n if n >= 8 => Some(format!(
-            "{}-{}-{}",
-            &digits[..4],
-            &digits[4..6],
-            &digits[6..8]
-        )),
-        _ => None,
-    }
+    let iso = format!(
+        "{}-{}-{}",
+        digits.get(..4)?,
+        digits.get(4..6)?,
+        digits.get(6..8)?
+    );
+    crate::clock::days_from_iso_date(&iso).map(|_| iso)
 }
 
 /// The longest value (name, identifier or authority) the metadata carries, in
@@ -491,7 +487,11 @@ mod tests {
             .map(|i| (format!("{i:0>40}"), format!("AUTHORITY-{i:0>50}")))
             .collect();
         ids.insert(0, ("X".repeat(100), "NORTH".into()));
-        ids.insert(1, ("MRN1".into(), "NORTH".into()));
+        // Values the metadata's syntax or ASCII would alter: another
+        // identifier, so left out too.
+        ids.insert(1, ("12=34".into(), "NORTH".into()));
+        ids.insert(2, ("Ø123".into(), "NORTH".into()));
+        ids.insert(3, ("MRN1".into(), "NORTH".into()));
         let ev = AdtEvent {
             patient: StoredPatient {
                 identifiers: ids.clone(),
@@ -511,7 +511,8 @@ mod tests {
             .expect("patient-id");
         let listed: Vec<&str> = ids_line.split("; ").collect();
         assert_eq!(listed.len(), super::METADATA_IDS_MAX, "{ids_line}");
-        // The 100-character identifier is left out, not cut.
+        // The 100-character identifier is left out, not cut, and the two
+        // the metadata would alter are left out, not changed.
         assert_eq!(listed[0], "NORTH:MRN1", "{ids_line}");
         let want = format!(
             "patient: givenName=Renee Lukasz ?????? {}; surname=Muller-Strasse",
@@ -664,8 +665,11 @@ PV1|1|E|ED^12^A^NORTH||||||||||||||||V100\r";
     fn hl7_dates_become_iso_dates() {
         assert_eq!(iso_date("19800102").as_deref(), Some("1980-01-02"));
         assert_eq!(iso_date("198001021230").as_deref(), Some("1980-01-02"));
-        assert_eq!(iso_date("198001").as_deref(), Some("1980-01"));
-        assert_eq!(iso_date("1980").as_deref(), Some("1980"));
+        assert_eq!(iso_date("20000229").as_deref(), Some("2000-02-29"));
+        assert_eq!(iso_date("198001"), None, "a month alone");
+        assert_eq!(iso_date("1980"), None, "a year alone");
+        assert_eq!(iso_date("19800231"), None, "no February 31st");
+        assert_eq!(iso_date("19000229"), None, "1900 was no leap year");
         assert_eq!(iso_date("80"), None);
         assert_eq!(iso_date("19801399"), None, "no month 13");
         assert_eq!(iso_date("19800100"), None, "no day 0");
