@@ -496,7 +496,25 @@ impl Hisp {
                     renewed.identifiers.push(id.clone());
                 }
             }
-            let entry = new_entry(r, &renewed, expires);
+            // A column the file leaves out says nothing: its stored value
+            // stays (a monthly refresh of the required columns alone would
+            // otherwise clear every ZIP and phone, which corroborate a
+            // match, and every end date and program).
+            let absent = parsed.absent;
+            if absent.postal_code {
+                renewed.postal_code.clone_from(&keep.patient.postal_code);
+            }
+            if absent.phone {
+                renewed.phone.clone_from(&keep.patient.phone);
+            }
+            let mut entry = new_entry(r, &renewed, expires);
+            if absent.program {
+                entry.program = keep.program.as_deref();
+            }
+            if absent.end_date {
+                entry.end_date = keep.end_date.as_deref();
+                entry.expires_at = enrolment_ends(expires, entry.end_date);
+            }
             notify::renew_entry(&mut tx, sealer, keep.id, &entry).await?;
             let duplicates: Vec<i64> = others.iter().map(|e| e.id).collect();
             notify::end_entries(&mut tx, &owner_s, &duplicates, now).await?;

@@ -106,6 +106,22 @@ pub struct Parsed {
     pub problems: Vec<Problem>,
     /// Non-blank rows after the header, accepted or not.
     pub data_rows: usize,
+    /// The optional columns the header does not name: a renewal keeps
+    /// what the entry stored for them, rather than clearing it.
+    pub absent: Absent,
+}
+
+/// Optional columns a file leaves out (see [`Parsed::absent`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Absent {
+    /// `postal_code`.
+    pub postal_code: bool,
+    /// `phone`.
+    pub phone: bool,
+    /// `program`.
+    pub program: bool,
+    /// `end_date`.
+    pub end_date: bool,
 }
 
 /// Why the file as a whole could not be read.
@@ -226,7 +242,16 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
         }
     };
     let columns = map_header(&header.fields)?;
-    let mut parsed = Parsed::default();
+    let absent = |c: Column| !columns.contains(&Some(c));
+    let mut parsed = Parsed {
+        absent: Absent {
+            postal_code: absent(Column::PostalCode),
+            phone: absent(Column::Phone),
+            program: absent(Column::Program),
+            end_date: absent(Column::EndDate),
+        },
+        ..Parsed::default()
+    };
     let mut seen = Seen::default();
     for record in records {
         let record = record?;

@@ -249,3 +249,74 @@ async fn a_row_under_another_authority_renews_no_entry_on_every_engine() {
         assert_eq!(left[0].3, "222", "{e}: {left:?}");
     }
 }
+
+/// A refresh that leaves optional columns out (the six required ones
+/// alone) renews each entry without clearing what it stored for them: the
+/// ZIP and phone that corroborate a match, the program, the end date. A
+/// column the file names, left blank, still clears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_without_the_optional_columns_keeps_what_the_entries_stored_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.start().await;
+        harness::ok(&import(
+            &a,
+            "A1,NORTH,Avery,Ann,1980-01-01,F,06101,2035550101,BH-1,2099-06-30\n",
+            &[],
+        ));
+        // As stored: the listing does not show the ZIP and phone.
+        let entry = || async {
+            let mut conn = a.hisp.conn().await.expect("conn");
+            let now = a.hisp.now();
+            let rows = hisp::store::notify::entries(&mut conn, a.hisp.store.sealer(), None, now)
+                .await
+                .expect("entries");
+            assert_eq!(rows.len(), 1, "{e}");
+            let r = &rows[0];
+            serde_json::json!({
+                "id": r.id,
+                "postal_code": r.patient.postal_code,
+                "phone": r.patient.phone,
+                "program": r.program,
+                "end_date": r.end_date,
+            })
+        };
+        let before = entry().await;
+        assert_eq!(
+            (
+                &before["postal_code"],
+                &before["phone"],
+                &before["end_date"]
+            ),
+            (
+                &serde_json::json!("06101"),
+                &serde_json::json!("2035550101"),
+                &serde_json::json!("2099-06-30")
+            ),
+            "{e}: {before}"
+        );
+        let csv = a.dir.path().join("refresh.csv");
+        std::fs::write(
+            &csv,
+            "patient_id,assigning_authority,family_name,given_name,birth_date,sex\n\
+             A1,NORTH,Avery,Ann,1980-01-01,F\n",
+        )
+        .expect("csv");
+        let path = csv.to_str().expect("path");
+        harness::ok(&a.cli(&["roster", "import", path, "--owner", "carol@a.test"]));
+        let after = entry().await;
+        assert_eq!(after["id"], before["id"], "{e}: renewed in place");
+        for field in ["postal_code", "phone", "program", "end_date"] {
+            assert_eq!(after[field], before[field], "{e}: {field}: {after}");
+        }
+        assert_eq!(after["program"], "BH-1", "{e}: {after}");
+        // Named and left blank: cleared.
+        harness::ok(&import(&a, "A1,NORTH,Avery,Ann,1980-01-01,F,,,,\n", &[]));
+        let cleared = entry().await;
+        for field in ["postal_code", "phone", "program", "end_date"] {
+            assert!(cleared[field].is_null(), "{e}: {field}: {cleared}");
+        }
+        a.stop().await;
+    }
+}
