@@ -972,12 +972,17 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
         "A01" | "A04" | "A06" if !alerting(class) => (Change::Quiet, keep),
         // A registration (A04) of an obstetric or unknown class is told as
         // an admission but kept under its own change: the inpatient
-        // admission that may follow (A01, A06) is news, and must not find
-        // its key taken.
-        "A04" if !ed && class != 'I' => (
-            alert("admit", REGISTRATION.to_string()),
-            "admitted".to_string(),
-        ),
+        // admission that may follow (A01, A06 of class I) is news, and must
+        // not find its key taken. An A01 or A06 of such a class after it is
+        // the same visit told again.
+        "A01" | "A04" | "A06"
+            if !ed && class != 'I' && (ev.trigger == "A04" || alerted.contains(&REGISTRATION)) =>
+        {
+            (
+                alert("admit", REGISTRATION.to_string()),
+                "admitted".to_string(),
+            )
+        }
         "A01" | "A04" | "A06" => {
             let event = if ed { "ed" } else { "admit" };
             let new = if ed { "ed" } else { "admitted" };
@@ -1004,18 +1009,11 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
             }
             _ => (Change::Quiet, keep),
         },
-        // An A11 cancels the registration its own class names (the
-        // admission of an ED patient admitted, class I, leaves the ED
-        // visit; a copy of it sent again then finds nothing to cancel,
-        // rather than the ED visit); of an unknown class, the latest kind.
-        "A11" => {
-            let cancels: &[&str] = match class {
-                'E' => &["ed"],
-                'I' => &["admit"],
-                _ => &[REGISTRATION, "admit", "ed"],
-            };
-            retract(alerted, cancels, "cancelled".into())
-        }
+        // An A11 cancels the admission if one stands, else the registration,
+        // else the ED visit: feeds send an A11's PV1-2 either as the
+        // cancelled visit's class or as what the visit is after it, so the
+        // class cannot say which.
+        "A11" => retract(alerted, &["admit", REGISTRATION, "ed"], "cancelled".into()),
         // A12's PV1-3 is where the patient was before the cancelled move
         // (HL7 v2.5 §3.3.12). When PV1-6.4 names where the move went, as
         // senders fill it, that names the move: one within PV1-3.4's
@@ -1252,6 +1250,9 @@ mod tests {
             for trigger in ["A01", "A06"] {
                 let admitted = decide(&ev(trigger, "I"), "admitted", &[key]).0;
                 assert_eq!(admitted, alert("admit", "admit".into()), "{trigger}");
+                // Of the registration's own class: the same visit again.
+                let again = decide(&ev(trigger, class), "admitted", &[key]).0;
+                assert_eq!(again, alert("admit", key.into()), "{class} {trigger}");
             }
             assert_eq!(
                 decide(&ev("A11", class), "admitted", &[key]).0,
