@@ -604,11 +604,9 @@ impl Answer {
     fn judge(sent: &[u8], reply: &[u8]) -> Self {
         // A message we cannot parse is still named by its MSH-10, as the
         // receiver's AE names it (before, "MSH-10 (empty) not acknowledged").
-        let header = hl7::parse(sent).map(|m| m.header()).unwrap_or_else(|_| {
-            let mut h = hl7::Header::of_unparsed(sent);
-            h.control_id_wire.clone_from(&h.control_id);
-            h
-        });
+        let header = hl7::parse(sent)
+            .map(|m| m.header())
+            .unwrap_or_else(|_| hl7::Header::of_unparsed(sent));
         let why = match hl7::read_ack(reply) {
             Err(e) => format!("the reply is no HL7 message ({e})"),
             Ok(r) if r.answers(&header) => return Self::Ack(r.code),

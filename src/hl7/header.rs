@@ -206,9 +206,9 @@ impl Header {
         let control_id = control_id.trim().to_string();
         // Never unescaped, so echoed as written (escaped again, `A\S\B`
         // for `A^B`, the engine would not know its own id), unless it holds
-        // our field separator, which would split MSA.
+        // our field separator, which would split MSA: then escaped.
         let control_id_wire = match control_id.contains('|') {
-            true => String::new(),
+            true => encode(&control_id, &Separators::STANDARD).into_owned(),
             false => control_id.clone(),
         };
         Header {

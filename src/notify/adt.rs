@@ -54,9 +54,11 @@ pub struct AdtEvent {
     /// added from another feed (which can name a program).
     pub shown_identifiers: Vec<(String, String)>,
     /// The assigning authorities PID-3 named by namespace and ISO OID both
-    /// (`NORTH&2.16.840.1.113883.19.5&ISO`), as (namespace, OID): the Direct
-    /// Context names an identifier's authority by its OID, which means the
-    /// same to every receiver, where the namespace is the sender's own.
+    /// (`NORTH&2.16.840.1.113883.19.5&ISO`), as (namespace, OID), each pair
+    /// once: the Direct Context names an identifier's authority by its
+    /// namespace's first OID, which means the same to every receiver, where
+    /// the namespace is the sender's own; redaction withholds an identifier
+    /// under an OID given beside a sensitive namespace.
     pub authority_oids: Vec<(String, String)>,
     /// PV1-2: E emergency, I inpatient, O outpatient…
     pub patient_class: String,
@@ -200,6 +202,13 @@ fn valued(msg: &Message, path: &str) -> String {
 pub fn names_patient(msg: &Message) -> bool {
     opt(msg, "PID-5.1.1").is_some()
         || (1..=MAX_IDENTIFIERS).any(|n| opt(msg, &format!("PID-3[{n}].1")).is_some())
+}
+
+/// Whether an ADT trigger's message structure has no patient at all: A20,
+/// a bed status update (MSH, EVN, NPU). Such a message is taken (AA) and
+/// alerts no one, as before; every other trigger must name its patient.
+pub fn has_no_patient(trigger: &str) -> bool {
+    trigger.trim().eq_ignore_ascii_case("A20")
 }
 
 /// Read the event out of a parsed ADT message.
@@ -677,7 +686,7 @@ fn patient(msg: &Message) -> (StoredPatient, Vec<(String, String)>) {
         let hd = |k: usize| opt(msg, &format!("PID-3[{n}].4.{k}"));
         let names = authorities(hd(1), hd(2), hd(3).as_deref());
         if let [namespace, oid] = &names[..]
-            && !oids.iter().any(|(n, _): &(String, String)| n == namespace)
+            && !oids.contains(&(namespace.clone(), oid.clone()))
         {
             oids.push((namespace.clone(), oid.clone()));
         }

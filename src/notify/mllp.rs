@@ -319,33 +319,35 @@ fn ack(header: &Header, code: AckCode, error: Option<AckError>, now: i64) -> Str
 }
 
 /// What tells a retry from another message under the same key: SHA-256
-/// (hex) of the message in ER7's own form (`hl7::canonical`: line ends and
-/// a BOM do not count) with MSH-7 blanked, since engines stamp a resend
-/// with the time it is sent.
+/// (hex) of the message as text (a Latin-1 copy and a UTF-8 one of the same
+/// message are one), in ER7's own form (`hl7::canonical`: line ends and a
+/// BOM do not count), each segment without trailing field separators (an
+/// engine that serialises again may drop them), and MSH-7 blanked, since
+/// engines stamp a resend with the time it is sent.
 fn content_digest(raw: &[u8]) -> String {
     let canonical = hl7::canonical(raw);
+    let (text, _) = hl7::er7::decode(&canonical);
+    let sep = text
+        .strip_prefix("MSH")
+        .and_then(|rest| rest.chars().next())
+        .unwrap_or('|');
     let mut hasher = openssl::sha::Sha256::new();
-    let header_end = canonical
-        .iter()
-        .position(|b| *b == b'\r')
-        .unwrap_or(canonical.len());
-    let (header, rest) = canonical.split_at(header_end);
-    match header.get(3).copied() {
-        Some(sep) if header.starts_with(b"MSH") => {
-            for (n, field) in header.split(|b| *b == sep).enumerate() {
-                if n > 0 {
-                    hasher.update(&[sep]);
-                }
+    for (i, segment) in text.split('\r').enumerate() {
+        let segment = segment.trim_end_matches(sep);
+        if i == 0 && segment.starts_with("MSH") {
+            for (n, field) in segment.split(sep).enumerate() {
                 // Field 6 of the split is MSH-7 (MSH-1 is the separator).
                 if n != 6 {
-                    hasher.update(field);
+                    hasher.update(field.as_bytes());
                 }
+                hasher.update(sep.to_string().as_bytes());
             }
+        } else {
+            hasher.update(segment.as_bytes());
         }
-        _ => hasher.update(header),
+        hasher.update(b"\r");
     }
-    hasher.update(rest);
-    crate::web::session::hex(&hasher.finish())
+    crate::store::seal::hex_encode(&hasher.finish())
 }
 
 fn err(code: ErrorCode, message: &str) -> Option<AckError> {
@@ -478,7 +480,7 @@ impl Notifier {
         // An ADT that names no patient can never alert, nor be merged:
         // acknowledged AA, the engine's log would call it delivered while
         // the worker dropped it. AE says what is missing, and where.
-        if !adt::names_patient(&msg) {
+        if !adt::has_no_patient(&header.trigger_event) && !adt::names_patient(&msg) {
             let missing = AckError {
                 code: ErrorCode::RequiredFieldMissing,
                 message: adt::AdtError::NoPatient.to_string(),

@@ -85,13 +85,13 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
     // health affiliate beside the hospital's MRN. That identifier goes (by
     // namespace, and by the OID the same repetition gave), as it goes from
     // the attachment.
-    let sensitive_authority = |a: &str| {
-        sensitive_text(a)
-            || ev
-                .authority_oids
-                .iter()
-                .any(|(namespace, oid)| oid == a && sensitive_text(namespace))
-    };
+    let sensitive_oids: Vec<&str> = ev
+        .authority_oids
+        .iter()
+        .filter(|(namespace, _)| sensitive_text(namespace))
+        .map(|(_, oid)| oid.as_str())
+        .collect();
+    let sensitive_authority = |a: &str| sensitive_text(a) || sensitive_oids.contains(&a);
     let ids = ev.patient.identifiers.len();
     out.patient
         .identifiers
@@ -100,7 +100,8 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
         withheld = true;
         out.shown_identifiers
             .retain(|(_, a)| !sensitive_authority(a));
-        out.authority_oids.retain(|(ns, _)| !sensitive_text(ns));
+        out.authority_oids
+            .retain(|(ns, oid)| !sensitive_text(ns) && !sensitive_oids.contains(&oid.as_str()));
         out.medical_records.retain(|(_, a)| !sensitive_authority(a));
     }
     if ev.prior_facility.as_deref().is_some_and(sensitive_text) {

@@ -37,17 +37,12 @@ const TOUCH_AFTER: i64 = 30;
 pub fn random_token() -> Result<String, WebError> {
     let mut b = [0u8; 32];
     openssl::rand::rand_bytes(&mut b).map_err(|e| OpsError::Invalid(e.to_string()))?;
-    Ok(hex(&b))
+    Ok(crate::store::seal::hex_encode(&b))
 }
 
 /// SHA-256 of a token, hex: what the store keeps.
 pub fn token_hash(token: &str) -> String {
-    hex(&openssl::sha::sha256(token.as_bytes()))
-}
-
-/// Lowercase hex of `b`.
-pub(crate) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    crate::store::seal::hex_encode(&openssl::sha::sha256(token.as_bytes()))
 }
 
 /// Equal strings, compared in constant time for equal lengths.

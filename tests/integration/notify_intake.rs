@@ -230,6 +230,9 @@ async fn an_adt_that_names_no_patient_is_answered_ae_and_not_stored() {
             before,
             "{e}: nothing stored"
         );
+        // A bed status update (A20) has no patient in its structure: taken.
+        let a20 = "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20261122060000||ADT^A20|B1|P|2.5.1\rEVN|A20|20261122055900\rNPU|W^1^A^NORTHHOSP|C\r";
+        assert_eq!(answer(&a, a20.as_bytes()).await.0, "AA", "{e}");
         // A family name alone, or an identifier alone, names one.
         for (id, pid) in [("Y1", "PID|1||||Doe"), ("Y2", "PID|1||M1^^^NORTH^MR")] {
             let (code, ack) = answer(&a, format!("{}{pid}\rPV1|1|O\r", msh(id)).as_bytes()).await;
@@ -261,8 +264,18 @@ async fn a_control_id_reused_by_another_message_is_refused_not_taken_for_a_retry
         };
         let (code, first) = answer(&a, &msg("D1", "20261122060000", "A08", "\r")).await;
         assert_eq!(code, "AA", "{e}: {first}");
-        // Resent later, with CRLF line ends: the same message.
+        // Resent later, with CRLF line ends: the same message. So is one
+        // serialised again without trailing empty fields.
         let (code, again) = answer(&a, &msg("D1", "20261122061500", "A08", "\r\n")).await;
+        assert_eq!(
+            (code.as_str(), again.as_str()),
+            ("AA", first.as_str()),
+            "{e}"
+        );
+        let trailing = String::from_utf8(msg("D1", "20261122060000", "A08", "\r"))
+            .expect("utf8")
+            .replace("PV1|1|O\r", "PV1|1|O|||\r");
+        let (code, again) = answer(&a, trailing.as_bytes()).await;
         assert_eq!(
             (code.as_str(), again.as_str()),
             ("AA", first.as_str()),
@@ -336,6 +349,7 @@ async fn an_ack_goes_back_in_the_charset_of_its_message_also_when_stored() {
     let ack = send_mllp(a.mllp, &a08("\u{c9}PIC", "NORTHHOSP", "L\u{e9}1"))
         .await
         .expect("mllp");
+    assert_eq!(parse_ack(&ack).expect("ack").0, "AA", "a retry, not AE 205");
     assert_eq!(msa2(&ack), "L\u{e9}1".as_bytes());
     // A UTF-8 message: a UTF-8 ACK, stored or not.
     let utf8 = a08("EPIC", "NORTHHOSP", "U\u{e9}3");

@@ -271,4 +271,4 @@ fn serial_hex(bytes: &[u8]) -> String {
     digits.iter().map(|b| format!("{b:02X}")).collect()
 }
 
-use crate::web::session::hex;
+use crate::store::seal::hex_encode as hex;

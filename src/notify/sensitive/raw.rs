@@ -216,6 +216,20 @@ fn keep_rule(seg: &Segment<'_>, rules: &[(usize, Keep)], n: usize, judge: bool) 
 /// repetitions ([`PID_IDENTIFIERS`]) whose assigning authority is sensitive,
 /// which go when judging (and count as lost either way, as MSH-3 does).
 fn identifiers_judged(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: bool) -> Kept {
+    // The OIDs PID-3 gives beside a sensitive namespace (as `adt` reads
+    // them: repetitions with a value, the first MAX_IDENTIFIERS): an
+    // identifier under one of them goes too, however its HD is written.
+    let sensitive_oids: Vec<String> = seg
+        .field(3)
+        .into_iter()
+        .flat_map(|f| f.repetitions())
+        .take(crate::notify::adt::MAX_IDENTIFIERS)
+        .filter(|r| r.component(1).is_some_and(|c| present(c.text()).is_some()))
+        .filter_map(|r| match &authority_names(&r)[..] {
+            [namespace, oid] if sensitive_text(namespace) => Some(oid.clone()),
+            _ => None,
+        })
+        .collect();
     let mut lost = false;
     let mut out: Vec<Vec<u8>> = Vec::new();
     for (n, field) in bytes.split(|b| *b == seps.field).enumerate() {
@@ -225,11 +239,20 @@ fn identifiers_judged(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: 
         }
         let mut kept = Vec::new();
         for (i, rep) in pieces(field, seps.repetition).enumerate() {
+            // PID-3 past what `adt` reads: never shown, and a repetition
+            // dropped before it would bring it into what is read.
+            if n == 3 && i >= crate::notify::adt::MAX_IDENTIFIERS {
+                lost |= filled(rep);
+                if !judge {
+                    kept.push(rep.to_vec());
+                }
+                continue;
+            }
             let Some(named) = seg.field(n).and_then(|f| f.repetition(i + 1)) else {
                 kept.push(rep.to_vec());
                 continue;
             };
-            let (value, cut_off) = identifier_judged(&named, rep, seps);
+            let (value, cut_off) = identifier_judged(&named, rep, seps, &sensitive_oids);
             lost |= cut_off;
             match value {
                 Some(value) if judge => kept.push(value),
@@ -257,20 +280,20 @@ fn identifier_judged(
     named: &Repetition<'_>,
     raw: &[u8],
     seps: Separators,
+    sensitive_oids: &[String],
 ) -> (Option<Vec<u8>>, bool) {
-    let text = |t: std::borrow::Cow<'_, str>| {
-        let t = t.trim();
-        (!t.is_empty() && t != "\"\"").then(|| t.to_string())
-    };
     let hd = named.component(4);
     let part = |k: usize| {
         hd.as_ref()
             .and_then(|c| c.subcomponent(k))
-            .and_then(|s| text(s.text()))
+            .and_then(|s| present(s.text()))
     };
     let (hd1, hd2, hd3) = (part(1), part(2), part(3));
-    let read_as = crate::notify::adt::authorities(hd1.clone(), hd2.clone(), hd3.as_deref());
-    if read_as.iter().any(|a| sensitive_text(a)) {
+    let read_as = authority_names(named);
+    if read_as
+        .iter()
+        .any(|a| sensitive_text(a) || sensitive_oids.contains(a))
+    {
         return (None, true);
     }
     let mut lost = false;
@@ -295,6 +318,24 @@ fn identifier_judged(
         }
     }
     (Some(join(components, seps.component)), lost)
+}
+
+/// A value as `adt` reads one: trimmed, None when empty or `""`.
+fn present(t: std::borrow::Cow<'_, str>) -> Option<String> {
+    let t = t.trim();
+    (!t.is_empty() && t != "\"\"").then(|| t.to_string())
+}
+
+/// The names `adt` reads a CX repetition's assigning authority by
+/// (`adt::authorities` of CX.4's HD parts).
+fn authority_names(named: &Repetition<'_>) -> Vec<String> {
+    let hd = named.component(4);
+    let part = |k: usize| {
+        hd.as_ref()
+            .and_then(|c| c.subcomponent(k))
+            .and_then(|s| present(s.text()))
+    };
+    crate::notify::adt::authorities(part(1), part(2), part(3).as_deref())
 }
 
 /// Does the facility (component 4) of PV1-`n` name what it treats?

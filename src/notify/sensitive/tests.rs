@@ -405,7 +405,7 @@ fn an_identifier_whose_authority_names_what_it_treats_is_withheld() {
     // A health system's master index lists the patient's number at its
     // behavioural health affiliate, by name and by name and OID.
     let raw = b"MSH|^~\\&|A|NORTH|C|D|2026||ADT^A01|1|P|2.5.1\rEVN|A01|2026\r\
-PID|1|P2^^^RIVERSIDE BEHAVIORAL HEALTH|BH77^^^RIVERSIDE BEHAVIORAL HEALTH^MR~M1^^^NORTH^MR~BH78^^^Sunrise Addiction Services&2.16.840.1.113883.3.99&ISO^PI~N2^^^NORTH&2.16.840.1.113883.19.5&ISO^PI||Doe^Jane\r\
+PID|1|P2^^^RIVERSIDE BEHAVIORAL HEALTH|BH77^^^RIVERSIDE BEHAVIORAL HEALTH^MR~M1^^^NORTH^MR~BH78^^^Sunrise Addiction Services&2.16.840.1.113883.3.99&ISO^PI~N2^^^NORTH&2.16.840.1.113883.19.5&ISO^PI~C9^^^&2.16.840.1.113883.3.99&ISO^MR~B9^^^Sunrise Addiction Services&2.16.840.1.113883.3.100&ISO||Doe^Jane\r\
 PV1|1|I|W^1^A^NORTH||||||||||||||||V1\r";
     let msg = crate::hl7::parse(raw).expect("parse");
     assert!(unjudged(&msg), "the attachment loses them");
@@ -419,7 +419,11 @@ PV1|1|I|W^1^A^NORTH||||||||||||||||V1\r";
         "BH78",
         "Addiction",
         "113883.3.99",
+        "113883.3.100",
         "P2",
+        // By the sensitive namespace's OID alone, and under its second OID.
+        "C9",
+        "B9",
     ] {
         assert!(!out.contains(gone), "{gone}: {out}");
         let shown = format!("{:?}", redacted.shown_identifiers);
