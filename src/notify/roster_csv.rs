@@ -273,6 +273,38 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
     Ok(parsed)
 }
 
+/// A patient_id as written, unless a spreadsheet has made it another
+/// value: a number shortened to scientific notation (`1.23457E+11`, the
+/// digits lost), or an invisible character (a zero-width space, a soft
+/// hyphen, a BOM) that would keep it from ever matching.
+fn patient_id(s: &str) -> Result<String, String> {
+    // As a spreadsheet writes it: `1.23457E+11`, `1E+11` (the `+` always).
+    let (mantissa, exponent) = s.split_once(['E', 'e']).unwrap_or((s, ""));
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, "0"));
+    if digits(whole) && digits(fraction) && exponent.strip_prefix('+').is_some_and(digits) {
+        return Err(
+            "patient_id is a number a spreadsheet shortened to scientific notation (its \
+             digits are lost): format the column as Text and export it again"
+                .into(),
+        );
+    }
+    let invisible = |c: char| {
+        matches!(
+            c,
+            '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+        )
+    };
+    if s.chars().any(invisible) {
+        return Err(
+            "patient_id contains an invisible character (a zero-width space or soft hyphen): \
+             retype it"
+                .into(),
+        );
+    }
+    Ok(s.to_owned())
+}
+
 /// The accepted rows so far, by patient: each identifier's first row, and
 /// under each folded name and DOB the first row of each kind listed with them
 /// (row, whether it gave an identifier, its sex). One per kind is all the
@@ -509,6 +541,13 @@ impl<'r> RowCheck<'r> {
 
     /// Stores a cell, or a problem if it is too long or holds line breaks.
     fn cell(&mut self, column: Column, value: &'r str) {
+        // Excel's way to keep a number's leading zeros, `="00123"` (a
+        // formula giving text): the text it gives.
+        let value = value
+            .strip_prefix("=\"")
+            .and_then(|v| v.strip_suffix('"'))
+            .filter(|v| !v.contains('"'))
+            .map_or(value, str::trim);
         if value.is_empty() {
             return;
         }
@@ -539,7 +578,7 @@ impl<'r> RowCheck<'r> {
         let text = |s: &str| Ok::<_, String>(s.to_owned());
         let row = RosterRow {
             row: self.row,
-            patient_id: self.value(Column::PatientId, text),
+            patient_id: self.value(Column::PatientId, patient_id),
             assigning_authority: self.value(Column::AssigningAuthority, text),
             family_name: self.value(Column::FamilyName, text),
             given_name: self.value(Column::GivenName, text),

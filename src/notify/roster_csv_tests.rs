@@ -669,3 +669,36 @@ fn random_inputs_do_not_panic() {
         "accepted {accepted}, problems {rejected}"
     );
 }
+
+#[test]
+fn spreadsheet_forms_of_an_identifier_are_read_or_refused() {
+    // Excel keeps leading zeros as a formula giving text: `="00123"`,
+    // quoted in the CSV or not.
+    for cell in ["\"=\"\"00123\"\"\"", "=\"00123\""] {
+        let row = one(&format!("{cell},NORTH,Doe,Jane,1980-01-02,F,,,,")).expect("row");
+        assert_eq!(row.patient_id.as_deref(), Some("00123"), "{cell}");
+    }
+    // A number shortened to scientific notation has lost its digits.
+    for cell in ["1.23457E+11", "1E+11", "4.5e+12"] {
+        let problems = one(&format!("{cell},NORTH,Doe,Jane,1980-01-02,F,,,,")).expect_err(cell);
+        assert!(
+            problems.iter().any(|p| p.contains("scientific notation")),
+            "{cell}: {problems:?}"
+        );
+        assert!(
+            !problems.iter().any(|p| p.contains(cell)),
+            "no value echoed"
+        );
+    }
+    // Identifiers that only look like it are identifiers.
+    for cell in ["123E4", "12E45X", "E12345", "1.5"] {
+        let row = one(&format!("{cell},NORTH,Doe,Jane,1980-01-02,F,,,,")).expect(cell);
+        assert_eq!(row.patient_id.as_deref(), Some(cell));
+    }
+    // An invisible character would keep it from ever matching.
+    let problems = one("00123\u{200B},NORTH,Doe,Jane,1980-01-02,F,,,,").expect_err("zwsp");
+    assert!(
+        problems.iter().any(|p| p.contains("invisible")),
+        "{problems:?}"
+    );
+}
