@@ -331,6 +331,8 @@ fn content_digest(raw: &[u8]) -> String {
         .strip_prefix("MSH")
         .and_then(|rest| rest.chars().next())
         .unwrap_or('|');
+    let mut buf = [0u8; 4];
+    let sep_bytes = sep.encode_utf8(&mut buf).as_bytes();
     let mut hasher = openssl::sha::Sha256::new();
     for (i, segment) in text.split('\r').enumerate() {
         let segment = segment.trim_end_matches(sep);
@@ -340,7 +342,7 @@ fn content_digest(raw: &[u8]) -> String {
                 if n != 6 {
                     hasher.update(field.as_bytes());
                 }
-                hasher.update(sep.to_string().as_bytes());
+                hasher.update(sep_bytes);
             }
         } else {
             hasher.update(segment.as_bytes());

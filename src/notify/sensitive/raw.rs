@@ -282,13 +282,7 @@ fn identifier_judged(
     seps: Separators,
     sensitive_oids: &[String],
 ) -> (Option<Vec<u8>>, bool) {
-    let hd = named.component(4);
-    let part = |k: usize| {
-        hd.as_ref()
-            .and_then(|c| c.subcomponent(k))
-            .and_then(|s| present(s.text()))
-    };
-    let (hd1, hd2, hd3) = (part(1), part(2), part(3));
+    let [hd1, hd2, hd3] = hd_parts(named);
     let read_as = authority_names(named);
     if read_as
         .iter()
@@ -329,13 +323,18 @@ fn present(t: std::borrow::Cow<'_, str>) -> Option<String> {
 /// The names `adt` reads a CX repetition's assigning authority by
 /// (`adt::authorities` of CX.4's HD parts).
 fn authority_names(named: &Repetition<'_>) -> Vec<String> {
+    let [hd1, hd2, hd3] = hd_parts(named);
+    crate::notify::adt::authorities(hd1, hd2, hd3.as_deref())
+}
+
+/// CX.4's three HD parts as `adt` reads them ([`present`]).
+fn hd_parts(named: &Repetition<'_>) -> [Option<String>; 3] {
     let hd = named.component(4);
-    let part = |k: usize| {
+    [1, 2, 3].map(|k| {
         hd.as_ref()
             .and_then(|c| c.subcomponent(k))
             .and_then(|s| present(s.text()))
-    };
-    crate::notify::adt::authorities(part(1), part(2), part(3).as_deref())
+    })
 }
 
 /// Does the facility (component 4) of PV1-`n` name what it treats?
