@@ -260,9 +260,7 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
             .collect(),
         discharge_disposition: shown.disposition,
         discharged_to: shown.discharged_to,
-        event_time: opt(msg, "EVN-2.1")
-            .map(|t| with_offset_of(t, &header.timestamp))
-            .unwrap_or_else(|| header.timestamp.clone()),
+        event_time: event_time(opt(msg, "EVN-2.1"), &header.timestamp),
         control_id: header.control_id.clone(),
         merged: merges(msg),
         prior_visit: opt(msg, "MRG-5.1").filter(|v| !placeholder_identifier(v, "")),
@@ -275,6 +273,19 @@ fn utc_offset(ts: &str) -> Option<&str> {
     let i = 8 + ts.get(8..)?.find(['+', '-'])?;
     let o = &ts[i..];
     (o.len() == 5 && o[1..].bytes().all(|b| b.is_ascii_digit())).then_some(o)
+}
+
+/// The event's time: EVN-2, else MSH-7 when EVN-2 is absent or does not
+/// read as a time and MSH-7 does. An unreadable time orders nothing, and
+/// the state machine must take such a message for a replay of whatever it
+/// repeats (a readmission after a cancelled admission would be quiet), so
+/// the time the message was sent stands in for it.
+fn event_time(evn2: Option<String>, msh7: &str) -> String {
+    match evn2 {
+        Some(t) if crate::hl7::timestamp(&t).is_some() => with_offset_of(t, msh7),
+        Some(t) if crate::hl7::timestamp(msh7).is_none() => t,
+        _ => msh7.to_string(),
+    }
 }
 
 /// EVN-2 read in MSH-7's time zone when it gives none and MSH-7 does: HL7
@@ -959,6 +970,20 @@ const REGISTRATION: &str = "registration";
 /// The changes that open a visit: a discharge ends one of them.
 const VISITS: [&str; 3] = ["admit", "ed", REGISTRATION];
 
+/// What an A11 cancels, first the one that stands: the admission, else the
+/// registration, else the ED visit.
+const REGISTRATIONS: [&str; 3] = ["admit", REGISTRATION, "ed"];
+
+/// Whether changes `a` and `b` are cancelled by the same trigger (A11 the
+/// registrations, A12 the transfers, A13 the discharge), so that a
+/// retraction of one is judged against the cancellations of the other.
+pub fn cancelled_alike(a: &str, b: &str) -> bool {
+    let transfer = |k: &str| k.starts_with("transfer:");
+    (transfer(a) && transfer(b))
+        || (a == "discharge" && b == "discharge")
+        || (REGISTRATIONS.contains(&a) && REGISTRATIONS.contains(&b))
+}
+
 /// The triggers that cancel an earlier event (A11 a registration, A12 a
 /// transfer, A13 a discharge): the only ones `decide` retracts on.
 pub fn cancels(trigger: &str) -> bool {
@@ -1022,7 +1047,7 @@ pub fn decide(ev: &AdtEvent, state: &str, alerted: &[&str]) -> (Change, String) 
         // else the ED visit: feeds send an A11's PV1-2 either as the
         // cancelled visit's class or as what the visit is after it, so the
         // class cannot say which.
-        "A11" => retract(alerted, &["admit", REGISTRATION, "ed"], "cancelled".into()),
+        "A11" => retract(alerted, &REGISTRATIONS, "cancelled".into()),
         // A12's PV1-3 is where the patient was before the cancelled move
         // (HL7 v2.5 §3.3.12). When PV1-6.4 names where the move went, as
         // senders fill it, that names the move: one within PV1-3.4's
@@ -1952,7 +1977,16 @@ PID|1||S2^^^SOUTH^MR~K2^^^Klinikum Süd^MR||Hay^Hal\rMRG|K1^^^KLINIKUM SÜD\r"
         );
         assert_eq!(time("202611221000", "202611221200"), "202611221200");
         assert_eq!(time("202611221000-0500", ""), "202611221000-0500", "MSH-7");
-        assert_eq!(time("202611221000-0500", "garbage"), "garbage");
+        // An EVN-2 that is not a time: MSH-7's, unless that is none either.
+        assert_eq!(
+            time("202611221000-0500", "22/11/2026 12:00"),
+            "202611221000-0500"
+        );
+        assert_eq!(
+            time("202611221000-0500", "20261122256000"),
+            "202611221000-0500"
+        );
+        assert_eq!(time("2026-11-22", "garbage"), "garbage");
         // So the discharge timed by MSH-7 and the readmission timed by
         // EVN-2 read in one time zone.
         let at = |t: &str| crate::hl7::timestamp(t).expect("time").1;

@@ -158,6 +158,7 @@ where
     let mut framer = Framer::new(n.gw.hisp.config.notify.max_frame.max(1024));
     let mut buf = vec![0u8; 64 * 1024];
     let mut timer = Timer::new(limits, Instant::now());
+    let mut problems = FramingProblems::new(peer);
     loop {
         let (wait, limit) = timer.wait(Instant::now());
         // Checked before reading, so a peer whose bytes are always ready
@@ -181,7 +182,7 @@ where
             let reply = match frame {
                 Ok(bytes) => Some(n.reply(&bytes).await),
                 Err(e) => {
-                    tracing::warn!(%peer, error = %e, "MLLP framing problem");
+                    problems.note(&e);
                     n.frame_error(&e).map(String::into_bytes)
                 }
             };
@@ -191,6 +192,63 @@ where
             }
         }
         timer.read(Instant::now(), answered, framer.mid_frame());
+    }
+}
+
+/// The framing problems of one connection, logged at WARN up to
+/// [`FramingProblems::WARNED`]; past that they are only counted, and the
+/// count is logged once, when the connection ends. A peer sending stray
+/// `<VT>` bytes makes one problem of each (a frame cut short), so without
+/// the cap one 64 KiB read could write 65,536 WARN lines.
+struct FramingProblems {
+    peer: SocketAddr,
+    seen: u64,
+}
+
+impl FramingProblems {
+    /// Problems logged one by one per connection.
+    const WARNED: u64 = 10;
+
+    fn new(peer: SocketAddr) -> Self {
+        Self { peer, seen: 0 }
+    }
+
+    /// Count `e`, and log it unless the connection has had its share.
+    fn note(&mut self, e: &hl7::FrameError) {
+        self.seen += 1;
+        if self.logs_next() {
+            tracing::warn!(peer = %self.peer, error = %e, "MLLP framing problem");
+            if self.seen == Self::WARNED {
+                tracing::warn!(
+                    peer = %self.peer,
+                    "further MLLP framing problems on this connection are counted, not logged"
+                );
+            }
+        }
+    }
+
+    /// Whether the problem just counted is logged on its own.
+    fn logs_next(&self) -> bool {
+        self.seen <= Self::WARNED
+    }
+
+    /// How many problems went unlogged.
+    fn unlogged(&self) -> u64 {
+        self.seen.saturating_sub(Self::WARNED)
+    }
+}
+
+impl Drop for FramingProblems {
+    fn drop(&mut self) {
+        let unlogged = self.unlogged();
+        if unlogged > 0 {
+            tracing::warn!(
+                peer = %self.peer,
+                unlogged,
+                total = self.seen,
+                "MLLP connection ended after framing problems not logged one by one"
+            );
+        }
     }
 }
 
@@ -995,6 +1053,68 @@ fn glued_headers(msg: &hl7::Message<'_>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `MakeWriter` that keeps what is logged.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut v) = self.0.lock() {
+                v.extend_from_slice(b);
+            }
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn a_flood_of_stray_start_bytes_logs_ten_lines_and_a_count() {
+        // Stray <VT>s: each cuts a frame short, one framing problem apiece.
+        let mut framer = Framer::new(1024);
+        framer.push(&[0x0B; 5000]);
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .finish();
+        let peer: SocketAddr = "192.0.2.7:40000".parse().expect("peer");
+        let mut errors = 0;
+        tracing::subscriber::with_default(subscriber, || {
+            let mut problems = FramingProblems::new(peer);
+            while let Some(frame) = framer.next_frame() {
+                if let Err(e) = frame {
+                    errors += 1;
+                    problems.note(&e);
+                }
+            }
+        });
+        assert!(errors > 1000, "{errors} framing problems");
+        let text = String::from_utf8(captured.0.lock().expect("log").clone()).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        let one_by_one = lines
+            .iter()
+            .filter(|l| l.contains("MLLP framing problem peer="))
+            .count();
+        assert_eq!(one_by_one, 10, "{text}");
+        assert_eq!(lines.len(), 12, "{text}");
+        let last = lines.last().copied().unwrap_or_default();
+        assert!(
+            last.contains(&format!("unlogged={}", errors - 10)),
+            "{last}"
+        );
+        assert!(last.contains(&format!("total={errors}")), "{last}");
+        assert!(last.contains("192.0.2.7:40000"), "{last}");
+    }
 
     #[test]
     fn a_store_out_of_reach_is_told_from_a_statement_refused() {

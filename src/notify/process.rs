@@ -708,32 +708,39 @@ fn decide(ev: &AdtEvent, read: EncounterRow) -> (Change, Advanced) {
             .max();
         left.is_some_and(|t| at.is_none_or(|at| at <= t))
     };
-    // A transfer cancelled (A12) is news again unless timed before its
-    // cancellation, and a transfer's retraction unless timed before a
-    // transfer retraction already made (A12s cancel moves latest first,
-    // each no earlier than the last): else it is the move, or an A12,
-    // replayed under a new control id, which carries its original time.
-    // Without this a replayed A12 retracted the transfer the A12 after
-    // it had revived. Strictly before: EVN-2 is often to the minute, and
+    // A change cancelled is news again unless timed before its
+    // cancellation, and a retraction unless timed before a retraction of
+    // its kind already made (A11s of a registration, A12s of a transfer,
+    // A13s of a discharge; each cancels the latest first, no earlier than
+    // the last): else it is the change, or the cancellation, replayed
+    // under a new control id, which carries its original time. Without
+    // this a replayed A12 retracted the transfer the A12 after it had
+    // revived, a replayed A11 the ED visit whose admission the first had
+    // cancelled, and a replayed A13 the real discharge that followed.
+    // Strictly before for transfers: EVN-2 is often to the minute, and
     // two A12s, or an A12 and the corrected move, in one minute are real.
+    // At or before for the others: the first A11's or A13's own time is
+    // what its replay carries, and a second real one in its very minute
+    // (cancelling the admission, then the ED visit it came from) is rarer
+    // than a replay, whose false retraction would hide a real visit.
     let cancelled_since = |key: &str| {
         let (retraction, base) = match key.strip_prefix("retract:") {
             Some(base) => (true, base),
             None => (false, key),
         };
-        if !base.starts_with("transfer:") {
-            return false;
-        }
         let cancelled = refs
             .iter()
             .filter_map(|k| match Ended::of(k) {
-                (change, Some(Ended::Cancelled(Some(t)))) if retraction || change == base => {
+                (change, Some(Ended::Cancelled(Some(t))))
+                    if change == base || (retraction && adt::cancelled_alike(change, base)) =>
+                {
                     Some(t)
                 }
                 _ => None,
             })
             .max();
-        cancelled.is_some_and(|t| at.is_none_or(|at| at < t))
+        let inclusive = retraction && !base.starts_with("transfer:");
+        cancelled.is_some_and(|t| at.is_none_or(|at| at < t || (inclusive && at == t)))
     };
     let change = match change {
         Change::Alert { key, .. }
@@ -1370,13 +1377,14 @@ pub(super) enum Filing {
 /// That holds when an A12 revives an older transfer (see [`revive`]),
 /// which then is not the last of its facility's.
 ///
-/// A transfer's retraction, timed `at`, marks it with that time
-/// (`transfer:south~<unix>`), for the replays `advance` ignores.
+/// A retraction, timed `at`, marks what it cancels with that time
+/// (`transfer:south~<unix>`, `admit~<unix>`), for the replays `decide`
+/// ignores.
 fn remember(alerted: &[String], key: &str, at: Option<i64>) -> (Vec<String>, String) {
     let mut keys = alerted.to_vec();
     let (base, at) = match key.strip_prefix("retract:") {
         Some(cancelled) => {
-            let when = at.filter(|t| *t >= 0 && cancelled.starts_with("transfer:"));
+            let when = at.filter(|t| *t >= 0);
             let marked = format!("{cancelled}{}", Ended::Cancelled(when).mark());
             match keys.iter().position(|k| k == cancelled) {
                 Some(i) => {
@@ -2578,7 +2586,7 @@ PV1|1|E|ED^12^A^NORTH||||||||||||||||V100\r\n";
     }
 
     #[test]
-    fn a_transfers_cancellation_keeps_its_time() {
+    fn a_cancellation_keeps_its_time() {
         let keys = strings(&["admit", "transfer:south"]);
         let (keys, k) = remember(&keys, "retract:transfer:south", Some(1100));
         assert_eq!(k, "retract:transfer:south#1");
@@ -2587,10 +2595,10 @@ PV1|1|E|ED^12^A^NORTH||||||||||||||||V100\r\n";
             Ended::of(&keys[1]),
             ("transfer:south", Some(Ended::Cancelled(Some(1100))))
         );
-        // Other changes' cancellations, and a time that did not read, keep
-        // the bare mark.
+        // Other changes' cancellations keep theirs too; a time that did not
+        // read leaves the bare mark.
         let (keys, _) = remember(&keys, "retract:admit", Some(1200));
-        assert_eq!(keys, strings(&["admit~", "transfer:south~1100"]));
+        assert_eq!(keys, strings(&["admit~1200", "transfer:south~1100"]));
         let (keys, _) = remember(&keys, "transfer:north", Some(1300));
         let (keys, _) = remember(&keys, "retract:transfer:north", None);
         assert_eq!(keys[2], "transfer:north~");

@@ -708,3 +708,60 @@ async fn a_registration_leaves_the_inpatient_admission_news_on_every_engine() {
         a.stop().await;
     }
 }
+
+/// An A11 or A13 sent again under a new control id (an engine replaying its
+/// queue) carries its first time: it takes back nothing more, though what
+/// it would cancel now is the ED visit the admission came from, or the
+/// real discharge that followed. The admission and discharge it cancelled,
+/// replayed, are not news either; the next real ones are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replayed_cancellation_takes_back_nothing_more_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+        let send = |m: Vec<u8>| {
+            let a = &a;
+            async move {
+                assert_eq!(ack_code(a, &m).await.0, "AA", "{e}");
+                drained(a).await;
+            }
+        };
+        let ed = pv1("E", "V1", "");
+        let ward = inpatient("V1", "ED^1^A^NORTHHOSP", "W^1^A^NORTHHOSP");
+        // ED visit, admitted from it, the admission cancelled: the ED
+        // visit stands.
+        send(adt("C1", "A04", "202612010800", JANE, &ed)).await;
+        send(adt("C2", "A06", "202612010900", JANE, &ward)).await;
+        send(adt("C3", "A11", "202612010930", JANE, &ward)).await;
+        // The cancellation and the admission replayed.
+        send(adt("C3b", "A11", "202612010930", JANE, &ward)).await;
+        send(adt("C2b", "A06", "202612010900", JANE, &ward)).await;
+        // Admitted for real, discharged, that discharge cancelled, and
+        // discharged for real.
+        send(adt("C4", "A06", "202612011000", JANE, &ward)).await;
+        send(adt("C5", "A03", "202612031000", JANE, &ward)).await;
+        send(adt("C6", "A13", "202612031030", JANE, &ward)).await;
+        send(adt("C7", "A03", "202612041000", JANE, &ward)).await;
+        // The discharge's cancellation, and the first discharge, replayed.
+        send(adt("C6b", "A13", "202612031030", JANE, &ward)).await;
+        send(adt("C5b", "A03", "202612031000", JANE, &ward)).await;
+        let keys: Vec<(String, String)> = keyed(&a).await.into_iter().map(|r| (r.3, r.2)).collect();
+        let want: Vec<(String, String)> = [
+            ("ed#1", "202612010800"),
+            ("admit#1", "202612010900"),
+            ("retract:admit#1", "202612010930"),
+            ("admit#2", "202612011000"),
+            ("discharge#1", "202612031000"),
+            ("retract:discharge#1", "202612031030"),
+            ("discharge#2", "202612041000"),
+        ]
+        .iter()
+        .map(|(k, t)| ((*k).to_string(), (*t).to_string()))
+        .collect();
+        assert_eq!(keys, want, "{e}: replayed cancellations");
+        a.stop().await;
+    }
+}
