@@ -13,6 +13,7 @@ use super::{CLI_ACTOR, CliError, Output};
 use crate::clock::rfc3339;
 use crate::direct::DirectAddress;
 use crate::hl7::{self, Framer};
+use crate::notify::allow::Allowed;
 use crate::notify::review::Decided;
 use crate::ops::{Hisp, OpsError};
 use crate::store::notify::{self, StoredPatient};
@@ -32,6 +33,24 @@ pub enum FeedCmd {
         /// A 42 CFR Part 2 program or behavioral health facility: alerts only with consent.
         #[arg(long)]
         sensitive: bool,
+        /// Take its messages only from this address or network (CIDR:
+        /// `192.0.2.0/24`, `2001:db8::/48`); repeat, or separate with
+        /// commas. Without it, from any address that reaches the port.
+        #[arg(long = "allow-from", value_name = "CIDR")]
+        allow_from: Vec<String>,
+    },
+    /// Set the addresses a registered feed's messages may come from.
+    Allow {
+        /// The feed's facility, as registered.
+        #[arg(long)]
+        facility: String,
+        /// An address or network (CIDR) its messages may come from; repeat,
+        /// or separate with commas. Replaces the list it had.
+        #[arg(long = "from", value_name = "CIDR", required_unless_present = "any")]
+        from: Vec<String>,
+        /// Take its messages from any address again.
+        #[arg(long, conflicts_with = "from")]
+        any: bool,
     },
     /// List feeds.
     List {
@@ -198,10 +217,12 @@ pub async fn feed(hisp: Hisp, cmd: FeedCmd, out: &mut Output) -> Result<(), CliE
             facility,
             name,
             sensitive,
+            allow_from,
         } => {
+            let allow = Allowed::parse(&allow_from).map_err(OpsError::Invalid)?;
             let name = name.unwrap_or_else(|| facility.clone());
             let row = hisp
-                .feed_add(&facility, &name, sensitive, CLI_ACTOR)
+                .feed_add(&facility, &name, sensitive, &allow, CLI_ACTOR)
                 .await?;
             let from = hisp.notification_address().await?;
             out.line(format!(
@@ -210,7 +231,30 @@ pub async fn feed(hisp: Hisp, cmd: FeedCmd, out: &mut Output) -> Result<(), CliE
                 row.name,
                 if row.sensitive { ", sensitive" } else { "" }
             ));
+            out.line(format!("  messages are taken from {}", shown_from(&row)));
             out.line(format!("  alerts are sent from {from}"));
+        }
+        FeedCmd::Allow {
+            facility,
+            from,
+            any,
+        } => {
+            let allow = match any {
+                true => Allowed::any(),
+                false => Allowed::parse(&from).map_err(OpsError::Invalid)?,
+            };
+            if allow.is_any() && !any {
+                return Err(OpsError::Invalid(
+                    "--from needs an address or network; --any takes every address".into(),
+                )
+                .into());
+            }
+            let row = hisp.feed_allow(&facility, &allow, CLI_ACTOR).await?;
+            out.line(format!(
+                "feed {}: messages are taken from {}",
+                row.facility,
+                shown_from(&row)
+            ));
         }
         FeedCmd::List { json } => {
             let rows = hisp.feed_list().await?;
@@ -219,13 +263,28 @@ pub async fn feed(hisp: Hisp, cmd: FeedCmd, out: &mut Output) -> Result<(), CliE
             } else {
                 let t: Vec<Vec<String>> = rows
                     .iter()
-                    .map(|f| vec![f.facility.clone(), f.name.clone(), f.sensitive.to_string()])
+                    .map(|f| {
+                        vec![
+                            f.facility.clone(),
+                            f.name.clone(),
+                            f.sensitive.to_string(),
+                            f.allow_from.clone().unwrap_or_else(|| "any".into()),
+                        ]
+                    })
                     .collect();
-                out.table(&["FACILITY", "NAME", "SENSITIVE"], &t);
+                out.table(&["FACILITY", "NAME", "SENSITIVE", "ALLOW FROM"], &t);
             }
         }
     }
     Ok(())
+}
+
+/// Where a feed's messages are taken from, as the CLI says it.
+fn shown_from(row: &notify::FeedRow) -> String {
+    match &row.allow_from {
+        Some(list) => list.replace(',', ", "),
+        None => "any address that reaches the MLLP port".into(),
+    }
 }
 
 /// Run a roster command.

@@ -7,14 +7,13 @@
 //! accept acknowledgment (CA/CE/CR) when MSH-15 asks for one, else AA/AE/AR
 //! ([`Header::reply_kind`] has the rules, and why "never" is still a reply).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 
 use openssl::ssl::{Ssl, SslAcceptor};
 use tokio_openssl::SslStream;
 
-use std::collections::HashSet;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -23,6 +22,7 @@ use tokio::sync::{Semaphore, oneshot, watch};
 
 use super::Notifier;
 use super::adt;
+use super::allow::Allowed;
 use crate::hl7::{self, AckCode, AckError, ErrorCode, ErrorLocation, Framer, Header};
 use crate::ops::OpsError;
 use crate::smtp::session::listener::ConnectionCounts;
@@ -180,7 +180,7 @@ where
         let mut answered = false;
         while let Some(frame) = framer.next_frame() {
             let reply = match frame {
-                Ok(bytes) => Some(n.reply(&bytes).await),
+                Ok(bytes) => Some(n.reply(&bytes, peer.ip()).await),
                 Err(e) => {
                     problems.note(&e);
                     n.frame_error(&e).map(String::into_bytes)
@@ -471,13 +471,14 @@ impl Notifier {
     /// frame's own charset ([`hl7::ack_bytes`]), so MSA-2 is the bytes the
     /// sender sent, Latin-1 or UTF-8. A retry's stored ACK too: the store
     /// keeps text, written here for the copy being answered.
-    pub async fn reply(&self, bytes: &[u8]) -> Vec<u8> {
-        let ack = self.receive(bytes).await;
+    pub async fn reply(&self, bytes: &[u8], peer: IpAddr) -> Vec<u8> {
+        let ack = self.receive(bytes, peer).await;
         hl7::ack_bytes(&ack, hl7::Charset::of(bytes)).into_owned()
     }
 
-    /// The ACK for one received frame (committing it first when it is new).
-    pub async fn receive(&self, bytes: &[u8]) -> String {
+    /// The ACK for one received frame from a peer at `peer` (committing it
+    /// first when it is new).
+    pub async fn receive(&self, bytes: &[u8], peer: IpAddr) -> String {
         let now = self.gw.hisp.now();
         let msg = match hl7::parse(bytes) {
             Ok(m) => m,
@@ -552,7 +553,7 @@ impl Notifier {
             };
             return ack(&header, AckCode::AE, Some(missing), now);
         }
-        match self.commit(&header, bytes, now).await {
+        match self.commit(&header, bytes, now, peer).await {
             Ok(a) => a,
             // The database refused this message's statement (the data's
             // doing, whatever the checks above missed): an error in it.
@@ -582,7 +583,13 @@ impl Notifier {
     /// batch; whichever caller holds the commit turn stores everything
     /// pending in one transaction (one fsync for many messages) and answers
     /// each waiter. Returns the ACK once the message is durable.
-    async fn commit(&self, header: &Header, bytes: &[u8], now: i64) -> Result<String, Failed> {
+    async fn commit(
+        &self,
+        header: &Header,
+        bytes: &[u8],
+        now: i64,
+        peer: IpAddr,
+    ) -> Result<String, Failed> {
         let (reply, answer) = oneshot::channel();
         // Built here, on the connection's task, so the commit turn only
         // writes (and a message from an unregistered feed wastes it).
@@ -592,6 +599,7 @@ impl Notifier {
             raw: bytes.to_vec(),
             digest: content_digest(bytes),
             now,
+            peer,
             accepted,
             reply,
         });
@@ -643,13 +651,29 @@ impl Notifier {
         }
     }
 
-    /// The registered feeds' facilities, lowercase.
-    async fn feeds(&self) -> Result<HashSet<String>, OpsError> {
+    /// The registered feeds' facilities, lowercase, each with the
+    /// addresses its messages may come from (`None`: an allow-list that
+    /// does not read, which allows none).
+    async fn feeds(&self) -> Result<Feeds, OpsError> {
         let mut conn = self.gw.hisp.conn().await?;
         Ok(notify::feeds(&mut conn)
             .await?
             .into_iter()
-            .map(|f| f.facility)
+            .map(|f| {
+                let allow = match Allowed::from_stored(f.allow_from.as_deref()) {
+                    Ok(a) => Some(a),
+                    Err(e) => {
+                        tracing::error!(
+                            facility = %f.facility,
+                            error = %e,
+                            "feed's allow-list does not read: its messages are refused \
+                             (set it again with `hisp feed allow`)"
+                        );
+                        None
+                    }
+                };
+                (f.facility, allow)
+            })
             .collect())
     }
 
@@ -658,12 +682,7 @@ impl Notifier {
     /// missed) fails only itself, not every message that happened to share
     /// its commit (each of which would get AE, be sent again, and meet the
     /// bad one again).
-    async fn commit_batch(
-        &self,
-        tx: crate::store::Tx,
-        feeds: &HashSet<String>,
-        batch: Vec<Pending>,
-    ) {
+    async fn commit_batch(&self, tx: crate::store::Tx, feeds: &Feeds, batch: Vec<Pending>) {
         let mut inserted = false;
         let replies: Vec<Result<String, Failed>> = match self.store_batch(tx, feeds, &batch).await {
             Ok((acks, new)) => {
@@ -726,7 +745,7 @@ impl Notifier {
     async fn store_batch(
         &self,
         mut tx: crate::store::Tx,
-        feeds: &HashSet<String>,
+        feeds: &Feeds,
         batch: &[Pending],
     ) -> Result<(Vec<String>, bool), OpsError> {
         let hisp = &self.gw.hisp;
@@ -735,8 +754,26 @@ impl Notifier {
         let mut acks: Vec<Option<String>> = vec![None; batch.len()];
         let mut new_rows = Vec::new();
         for (i, p) in batch.iter().enumerate() {
-            if feeds.contains(&p.header.sending_facility.id().to_ascii_lowercase()) {
-                new_rows.push((i, p.accepted.clone()));
+            let facility = p.header.sending_facility.id().to_ascii_lowercase();
+            match feeds.get(&facility) {
+                Some(Some(allow)) if allow.permits(p.peer) => {
+                    new_rows.push((i, p.accepted.clone()));
+                }
+                // A registered facility named from an address it is not
+                // sent from: refused as an unregistered one is (the same
+                // words, so a prober learns nothing of which are
+                // registered), and logged for the admin with the address.
+                Some(_) => {
+                    tracing::warn!(
+                        facility = %facility,
+                        peer = %p.peer,
+                        "ADT from an address its facility's feed does not allow refused"
+                    );
+                    if let Some(slot) = acks.get_mut(i) {
+                        *slot = Some(unregistered(p, key(p).facility));
+                    }
+                }
+                None => {}
             }
         }
         let items: Vec<notify::NewAdt<'_>> = new_rows
@@ -815,14 +852,8 @@ impl Notifier {
                     )
                 }
             } else {
-                let why = format!("sending facility '{}' is not a registered feed", k.facility);
                 tracing::warn!(facility = %k.facility, "ADT from an unregistered facility refused");
-                ack(
-                    &p.header,
-                    AckCode::AR,
-                    err(ErrorCode::UnknownKeyIdentifier, &why),
-                    p.now,
-                )
+                unregistered(p, k.facility)
             };
             if let Some(slot) = acks.get_mut(i) {
                 *slot = Some(answer);
@@ -961,9 +992,27 @@ struct Pending {
     /// [`content_digest`] of `raw`.
     digest: String,
     now: i64,
+    /// Where it came from.
+    peer: IpAddr,
     /// Its ACK should it be committed as new (AA).
     accepted: String,
     reply: oneshot::Sender<Result<String, Failed>>,
+}
+
+/// The registered feeds by facility (lowercase), each with the addresses
+/// its messages may come from (`None`: none, its allow-list did not read).
+type Feeds = std::collections::HashMap<String, Option<Allowed>>;
+
+/// The AR to a message whose facility (`facility`, as keyed) is not a
+/// registered feed, or not one sent from the message's address.
+fn unregistered(p: &Pending, facility: &str) -> String {
+    let why = format!("sending facility '{facility}' is not a registered feed");
+    ack(
+        &p.header,
+        AckCode::AR,
+        err(ErrorCode::UnknownKeyIdentifier, &why),
+        p.now,
+    )
 }
 
 /// Why a message was not committed: the database refused its statement

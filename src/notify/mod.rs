@@ -9,6 +9,7 @@
 
 pub mod adt;
 pub mod alert;
+pub mod allow;
 pub mod digest;
 pub mod mllp;
 pub mod mpi;

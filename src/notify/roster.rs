@@ -7,6 +7,7 @@
 
 use sqlx::AnyConnection;
 
+use super::allow::Allowed;
 use super::roster_csv::{self, Parsed, Problem};
 use crate::direct::DirectAddress;
 use crate::ops::address::NewAddress;
@@ -326,13 +327,23 @@ async fn roster_owner_checked(
     }
 }
 
+/// An allow-list as the audit records it.
+fn shown_allow(allow: &Allowed) -> String {
+    match allow.is_any() {
+        true => "any".to_string(),
+        false => allow.to_string(),
+    }
+}
+
 impl Hisp {
-    /// Register a sending facility (MSH-4.1).
+    /// Register a sending facility (MSH-4.1), whose messages may come from
+    /// the addresses `allow` holds.
     pub async fn feed_add(
         &self,
         facility: &str,
         name: &str,
         sensitive: bool,
+        allow: &Allowed,
         actor: &str,
     ) -> Result<FeedRow, OpsError> {
         let facility = facility.trim();
@@ -349,15 +360,35 @@ impl Hisp {
             )));
         }
         let mut tx = self.store.begin().await?;
-        let row = notify::insert_feed(&mut tx, facility, name, sensitive, self.now()).await?;
-        self.audit(
-            &mut tx,
-            actor,
-            "feed.add",
-            facility,
-            &format!("sensitive={sensitive}"),
-        )
-        .await?;
+        let stored = allow.stored();
+        let now = self.now();
+        let row =
+            notify::insert_feed(&mut tx, facility, name, sensitive, stored.as_deref(), now).await?;
+        let detail = format!("sensitive={sensitive} allow_from={}", shown_allow(allow));
+        self.audit(&mut tx, actor, "feed.add", facility, &detail)
+            .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Set the addresses a registered feed's messages may come from
+    /// (`Allowed::any()`: any address), audited as `feed.allow`.
+    pub async fn feed_allow(
+        &self,
+        facility: &str,
+        allow: &Allowed,
+        actor: &str,
+    ) -> Result<FeedRow, OpsError> {
+        let facility = facility.trim();
+        let mut tx = self.store.begin().await?;
+        let stored = allow.stored();
+        let Some(row) = notify::set_feed_allow_from(&mut tx, facility, stored.as_deref()).await?
+        else {
+            return Err(crate::store::StoreError::NotFound(format!("feed {facility}")).into());
+        };
+        let detail = format!("allow_from={}", shown_allow(allow));
+        self.audit(&mut tx, actor, "feed.allow", facility, &detail)
+            .await?;
         tx.commit().await?;
         Ok(row)
     }

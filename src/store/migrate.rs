@@ -99,6 +99,10 @@ const SQLITE: &[Migration] = &[
         version: 21,
         sql: include_str!("migrations/sqlite/0021_adt_content_digest.sql"),
     },
+    Migration {
+        version: 22,
+        sql: include_str!("migrations/sqlite/0022_feed_allow_from.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -185,6 +189,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 21,
         sql: include_str!("migrations/postgres/0021_adt_content_digest.sql"),
+    },
+    Migration {
+        version: 22,
+        sql: include_str!("migrations/postgres/0022_feed_allow_from.sql"),
     },
 ];
 

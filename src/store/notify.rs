@@ -46,7 +46,12 @@ pub struct FeedRow {
     pub name: String,
     /// 42 CFR Part 2 program or behavioral health facility.
     pub sensitive: bool,
+    /// The network prefixes its messages may come from, comma-separated
+    /// (`notify::allow::Allowed`); `None`: any address.
+    pub allow_from: Option<String>,
 }
+
+const FEED_COLUMNS: &str = "id, facility, name, sensitive, allow_from";
 
 fn feed(r: &AnyRow) -> Result<FeedRow, StoreError> {
     Ok(FeedRow {
@@ -54,30 +59,55 @@ fn feed(r: &AnyRow) -> Result<FeedRow, StoreError> {
         facility: r.try_get("facility")?,
         name: r.try_get("name")?,
         sensitive: flag(r.try_get("sensitive")?),
+        allow_from: r.try_get("allow_from")?,
     })
 }
 
-/// Register a feed.
+/// Register a feed; `allow_from` as [`FeedRow::allow_from`].
 pub async fn insert_feed(
     conn: &mut AnyConnection,
     facility: &str,
     name: &str,
     sensitive: bool,
+    allow_from: Option<&str>,
     now: i64,
 ) -> Result<FeedRow, StoreError> {
-    let r = sqlx::query(
-        "INSERT INTO feeds (facility, name, sensitive, created_at) VALUES ($1, $2, $3, $4)
-         RETURNING id, facility, name, sensitive",
-    )
-    .bind(facility.to_ascii_lowercase())
-    .bind(name)
-    .bind(i64::from(sensitive))
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| unique_as_duplicate(e, format!("feed {facility}")))?;
+    let sql = format!(
+        "INSERT INTO feeds (facility, name, sensitive, allow_from, created_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING {FEED_COLUMNS}"
+    );
+    let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(facility.to_ascii_lowercase())
+        .bind(name)
+        .bind(i64::from(sensitive))
+        .bind(allow_from)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| unique_as_duplicate(e, format!("feed {facility}")))?;
     bump_generation(conn).await?;
     feed(&r)
+}
+
+/// Set the addresses a feed's messages may come from (`None`: any); the
+/// feed as it now is, or `None` when no feed has that facility.
+pub async fn set_feed_allow_from(
+    conn: &mut AnyConnection,
+    facility: &str,
+    allow_from: Option<&str>,
+) -> Result<Option<FeedRow>, StoreError> {
+    let sql =
+        format!("UPDATE feeds SET allow_from = $1 WHERE facility = $2 RETURNING {FEED_COLUMNS}");
+    let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(allow_from)
+        .bind(facility.to_ascii_lowercase())
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    bump_generation(conn).await?;
+    Ok(Some(feed(&r)?))
 }
 
 /// The feed for a sending facility.
@@ -85,7 +115,8 @@ pub async fn find_feed(
     conn: &mut AnyConnection,
     facility: &str,
 ) -> Result<Option<FeedRow>, StoreError> {
-    match sqlx::query("SELECT id, facility, name, sensitive FROM feeds WHERE facility = $1")
+    let sql = format!("SELECT {FEED_COLUMNS} FROM feeds WHERE facility = $1");
+    match sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(facility.to_ascii_lowercase())
         .fetch_optional(&mut *conn)
         .await?
@@ -97,7 +128,8 @@ pub async fn find_feed(
 
 /// Every feed.
 pub async fn feeds(conn: &mut AnyConnection) -> Result<Vec<FeedRow>, StoreError> {
-    sqlx::query("SELECT id, facility, name, sensitive FROM feeds ORDER BY facility")
+    let sql = format!("SELECT {FEED_COLUMNS} FROM feeds ORDER BY facility");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
         .fetch_all(&mut *conn)
         .await?
         .iter()

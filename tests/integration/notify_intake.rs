@@ -243,6 +243,147 @@ async fn an_adt_that_names_no_patient_is_answered_ae_and_not_stored() {
     }
 }
 
+/// A feed registered with `--allow-from` takes messages naming its
+/// facility only from the addresses it allows: from anywhere else they get
+/// the AR an unregistered facility gets, word for word, and are not stored
+/// (a retry of a stored message included). `feed allow` changes the list
+/// at once, and `--any` lifts it. A prefix with address bits past its
+/// length is refused, naming the network it may have meant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_takes_messages_only_from_the_addresses_it_allows_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.start().await;
+        let out = harness::ok(&a.cli(&[
+            "feed",
+            "add",
+            "--facility",
+            "NORTHHOSP",
+            "--allow-from",
+            "192.0.2.0/24",
+        ]));
+        assert!(
+            out.contains("messages are taken from 192.0.2.0/24"),
+            "{e}: {out}"
+        );
+        harness::ok(&a.cli(&["feed", "add", "--facility", "OPENHOSP"]));
+        harness::fails(
+            &a.cli(&[
+                "feed",
+                "add",
+                "--facility",
+                "X",
+                "--allow-from",
+                "192.0.2.7/24",
+            ]),
+            1,
+            "the network is 192.0.2.0/24",
+        );
+        harness::fails(
+            &a.cli(&[
+                "feed",
+                "add",
+                "--facility",
+                "X",
+                "--allow-from",
+                "10.0.0.0/33",
+            ]),
+            1,
+            "prefix length",
+        );
+        let stored = || count(&a, "SELECT COUNT(*) FROM adt_messages");
+        // The test's client is on 127.0.0.1, outside 192.0.2.0/24.
+        let (code, refused) = answer(&a, &a08("EPIC", "NORTHHOSP", "F1")).await;
+        assert_eq!(code, "AR", "{e}: {refused}");
+        let (code, unknown) = answer(&a, &a08("EPIC", "SOUTHHOSP", "F1")).await;
+        assert_eq!(code, "AR", "{e}: {unknown}");
+        let err = |ack: &str| {
+            ack.split('\r')
+                .find(|s| s.starts_with("ERR|"))
+                .map(|s| s.replace("NORTHHOSP", "F").replace("SOUTHHOSP", "F"))
+                .unwrap_or_default()
+        };
+        assert!(!err(&refused).is_empty(), "{e}: {refused}");
+        assert_eq!(err(&refused), err(&unknown), "{e}: the same words");
+        assert!(
+            refused.contains("'NORTHHOSP' is not a registered feed"),
+            "{e}: {refused}"
+        );
+        assert_eq!(stored().await, 0, "{e}: nothing stored");
+        // A feed without a list takes messages from anywhere.
+        assert_eq!(
+            answer(&a, &a08("EPIC", "OPENHOSP", "O1")).await.0,
+            "AA",
+            "{e}"
+        );
+        assert_eq!(stored().await, 1, "{e}");
+
+        // Loopback allowed (one address, beside a network): taken.
+        let out = harness::ok(&a.cli(&[
+            "feed",
+            "allow",
+            "--facility",
+            "northhosp",
+            "--from",
+            "10.0.0.0/8",
+            "--from",
+            "127.0.0.1",
+        ]));
+        assert!(out.contains("10.0.0.0/8, 127.0.0.1/32"), "{e}: {out}");
+        assert_eq!(
+            answer(&a, &a08("EPIC", "NORTHHOSP", "F2")).await.0,
+            "AA",
+            "{e}"
+        );
+        assert_eq!(stored().await, 2, "{e}");
+        let list = harness::ok(&a.cli(&["feed", "list", "--json"]));
+        assert!(
+            list.contains(r#""allow_from": "10.0.0.0/8,127.0.0.1/32""#),
+            "{e}: {list}"
+        );
+
+        // Allowed elsewhere only: even the retry of the stored message is
+        // refused, not answered with its stored ACK.
+        harness::ok(&a.cli(&[
+            "feed",
+            "allow",
+            "--facility",
+            "NORTHHOSP",
+            "--from",
+            "10.0.0.0/8",
+        ]));
+        assert_eq!(
+            answer(&a, &a08("EPIC", "NORTHHOSP", "F2")).await.0,
+            "AR",
+            "{e}"
+        );
+        // Lifted: from anywhere again.
+        harness::ok(&a.cli(&["feed", "allow", "--facility", "NORTHHOSP", "--any"]));
+        assert_eq!(
+            answer(&a, &a08("EPIC", "NORTHHOSP", "F3")).await.0,
+            "AA",
+            "{e}"
+        );
+        assert_eq!(stored().await, 3, "{e}");
+        let list = harness::ok(&a.cli(&["feed", "list"]));
+        assert!(list.contains("ALLOW FROM"), "{e}: {list}");
+        assert!(!list.contains("10.0.0.0/8"), "{e}: {list}");
+        harness::fails(
+            &a.cli(&["feed", "allow", "--facility", "NOSUCH", "--any"]),
+            1,
+            "NOSUCH",
+        );
+        let audited = count(
+            &a,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'feed.allow' AND lower(subject) = 'northhosp'",
+        )
+        .await;
+        assert_eq!(audited, 3, "{e}");
+        drained(&a).await;
+        a.stop().await;
+    }
+}
+
 /// A message under a key already taken is a retry when it is that message
 /// again (line ends and MSH-7, the time it was sent, aside): the stored ACK.
 /// Another message reusing the key (a sender whose counter was reset, an

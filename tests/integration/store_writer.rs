@@ -194,7 +194,13 @@ async fn a_local_alert_takes_no_claim_turn_and_no_filing_turn_of_its_own() {
     let carol = a.address("carol").await;
     a.start().await;
     a.hisp
-        .feed_add("NORTHHOSP", "North", false, "test")
+        .feed_add(
+            "NORTHHOSP",
+            "North",
+            false,
+            &hisp::notify::allow::Allowed::any(),
+            "test",
+        )
         .await
         .expect("feed");
     let csv = "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n\
@@ -294,7 +300,13 @@ async fn messages_arriving_while_the_intake_waits_share_its_turn() {
     let mut a = crate::smtp::Node::new("a.test", false, None).await;
     a.start().await;
     a.hisp
-        .feed_add("NORTHHOSP", "North", false, "test")
+        .feed_add(
+            "NORTHHOSP",
+            "North",
+            false,
+            &hisp::notify::allow::Allowed::any(),
+            "test",
+        )
         .await
         .expect("feed");
     let before = a.hisp.store.writer_sites();
@@ -355,7 +367,13 @@ async fn the_adt_worker_claims_its_next_batch_as_it_commits_the_last() {
     use crate::notify::adt;
     let env = crate::harness::sqlite_env().await;
     env.hisp
-        .feed_add("NORTHHOSP", "North", false, "test")
+        .feed_add(
+            "NORTHHOSP",
+            "North",
+            false,
+            &hisp::notify::allow::Allowed::any(),
+            "test",
+        )
         .await
         .expect("feed");
     let nobody = "PID|1||MRN9^^^NORTH^MR||Unknown^Person||19900101|M";

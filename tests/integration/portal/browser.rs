@@ -310,7 +310,13 @@ async fn a_browser_signs_in_with_totp_sends_reads_downloads_and_sees_dispatched(
     //    then an admission from a hospital feed lands in the worklist.
     let carol = issue_as(&node, "carol", Role::CareManager).await;
     node.hisp
-        .feed_add("1", "Good Health Hospital", false, "test")
+        .feed_add(
+            "1",
+            "Good Health Hospital",
+            false,
+            &hisp::notify::allow::Allowed::any(),
+            "test",
+        )
         .await
         .expect("feed");
     let c = browser(&driver, downloads.path()).await;

@@ -38,7 +38,7 @@ fn corpus(name: &str) -> Vec<u8> {
 async fn process(p: &Portal, messages: &[Vec<u8>]) {
     let n = Notifier::new(p.state.gw.clone());
     for m in messages {
-        let ack = n.receive(m).await;
+        let ack = n.receive(m, std::net::Ipv4Addr::LOCALHOST.into()).await;
         assert!(ack.contains("MSA|AA"), "{}: {ack}", p.engine());
     }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -514,7 +514,13 @@ async fn a_corpus_adt_becomes_an_alert_in_the_worklist_with_its_timeline_on_ever
         let owner = a.to_string();
         p.env
             .hisp
-            .feed_add("1", "Good Health Hospital", false, "test")
+            .feed_add(
+                "1",
+                "Good Health Hospital",
+                false,
+                &hisp::notify::allow::Allowed::any(),
+                "test",
+            )
             .await
             .expect("feed");
         let r = upload(&p, &ca, &a, &format!("{HEADER}{DUCK}"), &[]).await;

@@ -13,6 +13,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use super::{Admin, Done, checked, fixable, respond};
+use crate::notify::allow::Allowed;
 use crate::store::notify::{self, StoredPatient};
 use crate::web::session::Viewer;
 use crate::web::templates::page;
@@ -31,6 +32,7 @@ struct FeedTyped {
     facility: String,
     name: String,
     sensitive: bool,
+    allow_from: String,
 }
 
 async fn feeds_view(
@@ -77,6 +79,8 @@ pub struct NewFeed {
     name: String,
     sensitive: Option<String>,
     #[serde(default)]
+    allow_from: String,
+    #[serde(default)]
     csrf: String,
 }
 
@@ -90,6 +94,7 @@ async fn feed_add(
         facility: f.facility.trim().to_string(),
         name: f.name.trim().to_string(),
         sensitive: checked(&f.sensitive),
+        allow_from: f.allow_from.trim().chars().take(2000).collect(),
     };
     if typed.facility.is_empty()
         || typed.facility.len() > 180
@@ -102,6 +107,16 @@ async fn feed_add(
         let msg = "The display name must be at most 200 printable characters.";
         return feeds_view(&state, &v, None, Some(msg.into()), typed).await;
     }
+    let allow = match Allowed::parse(&[typed.allow_from.replace(char::is_whitespace, ",")]) {
+        Ok(a) => a,
+        Err(why) => {
+            let msg = format!(
+                "Allowed addresses: {why}. Give addresses or networks in CIDR form \
+                 (192.0.2.0/24), separated by commas, or leave it empty for any address."
+            );
+            return feeds_view(&state, &v, None, Some(msg), typed).await;
+        }
+    };
     let name = if typed.name.is_empty() {
         typed.facility.clone()
     } else {
@@ -109,7 +124,13 @@ async fn feed_add(
     };
     let added = state
         .hisp
-        .feed_add(&typed.facility, &name, typed.sensitive, &v.user.username)
+        .feed_add(
+            &typed.facility,
+            &name,
+            typed.sensitive,
+            &allow,
+            &v.user.username,
+        )
         .await;
     if let Err(e) = added {
         let msg = fixable(e)?;

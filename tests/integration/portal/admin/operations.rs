@@ -428,6 +428,7 @@ async fn feeds_and_consent_through_the_pages() {
                     ("facility", "BH_CLINIC"),
                     ("name", "Behavioral Health"),
                     ("sensitive", "1"),
+                    ("allow_from", "192.0.2.0/24  10.1.2.3"),
                 ],
             )
             .await;
@@ -440,9 +441,32 @@ async fn feeds_and_consent_through_the_pages() {
         let feeds = h.feed_list().await.expect("feeds");
         assert_eq!(feeds.len(), 1, "{e}");
         assert!(feeds[0].sensitive, "{e}");
+        assert_eq!(
+            feeds[0].allow_from.as_deref(),
+            Some("192.0.2.0/24,10.1.2.3/32"),
+            "{e}"
+        );
         let page = p.get(Some(&root), "/admin/feeds?done=feed-added").await;
         assert!(page.body.contains("Behavioral Health"), "{e}");
         assert!(page.body.contains("alerts need the patient"), "{e}");
+        // (HTML escapes the `/`.)
+        let shown = page.body.replace("&#x2f;", "/");
+        assert!(shown.contains("192.0.2.0/24, 10.1.2.3/32"), "{e}");
+        let typo = p
+            .post(
+                Some(&root),
+                "/admin/feeds",
+                &[("facility", "OTHER"), ("allow_from", "192.0.2.7/24")],
+            )
+            .await;
+        assert_eq!(typo.status, StatusCode::BAD_REQUEST, "{e}");
+        let said = typo.body.replace("&#x2f;", "/");
+        assert!(said.contains("the network is 192.0.2.0/24"), "{e}: {said}");
+        assert_eq!(
+            h.feed_list().await.expect("feeds").len(),
+            1,
+            "{e}: not added"
+        );
         let mut conn = h.conn().await.expect("conn");
         let sender = DirectAddress::parse(&format!("notifications@{DOMAIN}")).expect("a");
         assert!(
