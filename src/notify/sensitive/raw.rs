@@ -5,10 +5,12 @@
 //! sending application, emptied when its name is sensitive), SFT (SFT-1 and
 //! -3, the vendor and product, emptied when sensitive), PID whole but for an
 //! identifier (PID-2, -3, -4 repetition) whose assigning authority is
+//! sensitive, and the authority (CX.4 on) of PID-18 and PID-21 when
 //! sensitive, and MRG whole (header and identity); EVN-1 to -3, -5 as a
 //! practitioner, -6 and -7, EVN-7 (the event
 //! facility, with its NPI) emptied when its name is sensitive; PD1-4; PV1-1, -2.1, -3.1–4,
-//! -4.1, -6.4, -7, -8, -17, -19, -36.1, -37.1, -44, -45; PV2-3; DG1-1 to -6;
+//! -4.1, -6.4, -7, -8, -17, -19 (its authority, CX.4 on, emptied when
+//! sensitive), -36.1, -37.1, -44, -45; PV2-3; DG1-1 to -6;
 //! CWE fields without versions and OIDs (CWE.7, .8, .13 on). Everything else
 //! goes: OBX, NTE, AL1, PR1, IN1, NK1, Z-segments, ARV (its restriction codes
 //! name the category), PD1-3 (a primary facility can be a clinic for it),
@@ -104,6 +106,12 @@ const SFT: &[(usize, Keep)] = &[
 /// ("RIVERSIDE BEHAVIORAL HEALTH", a health system's behavioural health
 /// affiliate, listed by its master index) goes.
 const PID_IDENTIFIERS: [usize; 3] = [2, 3, 4];
+/// The PID fields of other identifiers (CX) an alert reads only the value
+/// of, if any: PID-18 (the patient account, the visit number when PV1-19
+/// gives none) and PID-21 (the mother's identifier). Their assigning
+/// authority can name what it treats as PID-3's can; the value stays (an
+/// account number says nothing), CX.4 on goes when sensitive.
+const PID_VALUES: [usize; 2] = [18, 21];
 const PD1: &[(usize, Keep)] = &[(4, PRACTITIONER)];
 const PV1: &[(usize, Keep)] = &[
     (1, Keep::Whole),
@@ -175,6 +183,12 @@ fn cut(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: bool) -> Option
     for (i, field) in fields.enumerate() {
         let n = i + 1;
         let (value, cut_off) = match keep_rule(seg, rules, n, judge) {
+            // PV1-19, the visit number: kept, but for an authority that
+            // names what is treated.
+            Some(Keep::Whole) if seg.is("PV1") && n == 19 => {
+                let (value, cut_off) = authorities_judged(seg, n, field, seps);
+                (if judge { value } else { field.to_vec() }, cut_off)
+            }
             Some(keep) => keep_field(field, keep, seps),
             None => (Vec::new(), filled(field)),
         };
@@ -233,6 +247,12 @@ fn identifiers_judged(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: 
     let mut lost = false;
     let mut out: Vec<Vec<u8>> = Vec::new();
     for (n, field) in bytes.split(|b| *b == seps.field).enumerate() {
+        if PID_VALUES.contains(&n) {
+            let (value, cut_off) = authorities_judged(seg, n, field, seps);
+            lost |= cut_off;
+            out.push(if judge { value } else { field.to_vec() });
+            continue;
+        }
         if !PID_IDENTIFIERS.contains(&n) {
             out.push(field.to_vec());
             continue;
@@ -312,6 +332,40 @@ fn identifier_judged(
         }
     }
     (Some(join(components, seps.component)), lost)
+}
+
+/// Field `n` of `seg` (`field`, its bytes), a CX an alert reads only the
+/// value of (PID-18, PID-21, PV1-19), with each repetition's CX.4 on
+/// (authority, type, assigning facility…) emptied when any of it names
+/// what is treated (`V1^^^DETOX UNIT^VN` keeps `V1`); and whether
+/// anything was cut.
+fn authorities_judged(
+    seg: &Segment<'_>,
+    n: usize,
+    field: &[u8],
+    seps: Separators,
+) -> (Vec<u8>, bool) {
+    let mut lost = false;
+    let mut kept = Vec::new();
+    for (i, rep) in pieces(field, seps.repetition).enumerate() {
+        let named = seg.field(n).and_then(|f| f.repetition(i + 1));
+        let count = pieces(rep, seps.component).count();
+        let sensitive = named.is_some_and(|named| {
+            (4..=count).any(|k| {
+                named
+                    .component(k)
+                    .is_some_and(|c| c.subcomponents().any(|s| sensitive_text(&s.text())))
+            })
+        });
+        if sensitive {
+            let (value, _) = keep_pieces(rep, seps.component, |k| k <= 3);
+            kept.push(value);
+            lost = true;
+        } else {
+            kept.push(rep.to_vec());
+        }
+    }
+    (join(kept, seps.repetition), lost)
 }
 
 /// A value as `adt` reads one: trimmed, None when empty or `""`.

@@ -456,6 +456,35 @@ PID|1||M1^^^NORTH^MR~S1^^^SOUTH^MR||Doe^Jane\rPV1|1|I|W^1^A^NORTH|||||||||||||||
 }
 
 #[test]
+fn an_account_visit_or_mothers_number_keeps_its_value_not_an_authority_that_names_what_is_treated()
+{
+    let raw = b"MSH|^~\\&|A|NORTH|C|D|2026||ADT^A01|1|P|2.5.1\rEVN|A01|2026\r\
+PID|1||M1^^^NORTH^MR||Doe^Jane|||||||||||||A77^^^RIVERSIDE BEHAVIORAL HEALTH^AN|||MOM1^^^NORTH^MR~MOM2^^^SUNRISE ADDICTION SERVICES^PI\r\
+PV1|1|I|W^1^A^NORTH||||||||||||||||V1^^^NORTH&DETOX UNIT&L^VN\r";
+    let msg = crate::hl7::parse(raw).expect("parse");
+    assert!(unjudged(&msg), "the attachment loses them");
+    let (redacted, _, out) = round_trip(raw);
+    for gone in ["BEHAVIORAL", "ADDICTION", "DETOX"] {
+        assert!(!out.contains(gone), "{gone}: {out}");
+    }
+    assert!(
+        out.contains("|A77|||MOM1^^^NORTH^MR~MOM2\r"),
+        "the values stay: {out}"
+    );
+    assert!(out.contains("|V1\r"), "{out}");
+    assert_eq!(redacted.visit, "V1");
+    // Plain authorities stay whole.
+    let plain = b"MSH|^~\\&|A|NORTH|C|D|2026||ADT^A01|1|P|2.5.1\rEVN|A01|2026\r\
+PID|1||M1^^^NORTH^MR||Doe^Jane|||||||||||||A77^^^NORTH^AN\r\
+PV1|1|I|W^1^A^NORTH||||||||||||||||V1^^^NORTH^VN\r";
+    let msg = crate::hl7::parse(plain).expect("parse");
+    assert!(!unjudged(&msg));
+    let (_, _, out) = round_trip(plain);
+    assert!(out.contains("|A77^^^NORTH^AN\r"), "{out}");
+    assert!(out.contains("|V1^^^NORTH^VN\r"), "{out}");
+}
+
+#[test]
 fn the_event_reason_operator_and_software_say_nothing_sensitive() {
     let raw = b"MSH|^~\\&|A|NORTH|C|D|2026||ADT^A01|1|P|2.5.1\r\
 SFT|Sunrise Behavioral Health Systems^L|1.0|DETOX SUITE|123\r\
