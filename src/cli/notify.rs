@@ -220,6 +220,16 @@ pub async fn feed(hisp: Hisp, cmd: FeedCmd, out: &mut Output) -> Result<(), CliE
             allow_from,
         } => {
             let allow = Allowed::parse(&allow_from).map_err(OpsError::Invalid)?;
+            // `--allow-from "$ENGINE_IP"` with the variable unset must not
+            // register a feed open to every address.
+            if allow.is_any() && !allow_from.is_empty() {
+                return Err(OpsError::Invalid(
+                    "--allow-from needs an address or network (CIDR); leave it out to take \
+                     messages from any address"
+                        .into(),
+                )
+                .into());
+            }
             let name = name.unwrap_or_else(|| facility.clone());
             let row = hisp
                 .feed_add(&facility, &name, sensitive, &allow, CLI_ACTOR)

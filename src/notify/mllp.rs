@@ -196,10 +196,12 @@ where
 }
 
 /// The framing problems of one connection, logged at WARN up to
-/// [`FramingProblems::WARNED`]; past that they are only counted, and the
+/// [`FramingProblems::WARNED`]; past that junk is only counted, and the
 /// count is logged once, when the connection ends. A peer sending stray
 /// `<VT>` bytes makes one problem of each (a frame cut short), so without
-/// the cap one 64 KiB read could write 65,536 WARN lines.
+/// the cap one 64 KiB read could write 65,536 WARN lines. An oversized
+/// frame is always logged: it is a message refused (AR), at most one per
+/// `max_frame` bytes, and an engine's connection may stay open for weeks.
 struct FramingProblems {
     peer: SocketAddr,
     seen: u64,
@@ -215,6 +217,10 @@ impl FramingProblems {
 
     /// Count `e`, and log it unless the connection has had its share.
     fn note(&mut self, e: &hl7::FrameError) {
+        if matches!(e, hl7::FrameError::TooLarge { .. }) {
+            tracing::warn!(peer = %self.peer, error = %e, "MLLP framing problem");
+            return;
+        }
         self.seen += 1;
         if self.logs_next() {
             tracing::warn!(peer = %self.peer, error = %e, "MLLP framing problem");
@@ -753,24 +759,26 @@ impl Notifier {
         // that skips keys already taken; the rest are answered from the store.
         let mut acks: Vec<Option<String>> = vec![None; batch.len()];
         let mut new_rows = Vec::new();
+        // Messages naming a registered facility from an address its feed
+        // does not allow: refused below as an unregistered facility's are,
+        // after the same look-up of their key (the same words and the same
+        // work, so a prober learns nothing of which are registered), and
+        // logged for the admin with the address.
+        let mut not_allowed = vec![false; batch.len()];
         for (i, p) in batch.iter().enumerate() {
             let facility = p.header.sending_facility.id().to_ascii_lowercase();
             match feeds.get(&facility) {
                 Some(Some(allow)) if allow.permits(p.peer) => {
                     new_rows.push((i, p.accepted.clone()));
                 }
-                // A registered facility named from an address it is not
-                // sent from: refused as an unregistered one is (the same
-                // words, so a prober learns nothing of which are
-                // registered), and logged for the admin with the address.
                 Some(_) => {
                     tracing::warn!(
                         facility = %facility,
                         peer = %p.peer,
                         "ADT from an address its facility's feed does not allow refused"
                     );
-                    if let Some(slot) = acks.get_mut(i) {
-                        *slot = Some(unregistered(p, key(p).facility));
+                    if let Some(slot) = not_allowed.get_mut(i) {
+                        *slot = true;
                     }
                 }
                 None => {}
@@ -824,7 +832,9 @@ impl Notifier {
                 Some((reply, digest)) => Some((reply.clone(), Some(digest.to_string()))),
                 None => notify::stored_answer(&mut tx, &k).await?,
             };
-            let answer = if let Some((stored, digest)) = taken_by {
+            let answer = if not_allowed.get(i).copied().unwrap_or(true) {
+                unregistered(p, k.facility)
+            } else if let Some((stored, digest)) = taken_by {
                 if digest.is_none_or(|d| d == p.digest) {
                     // A retry: the ACK it got the first time (also when its
                     // feed has been removed since).
@@ -1131,6 +1141,11 @@ mod tests {
         // Stray <VT>s: each cuts a frame short, one framing problem apiece.
         let mut framer = Framer::new(1024);
         framer.push(&[0x0B; 5000]);
+        // Then an oversized frame: a message refused, logged however many
+        // problems came before it.
+        framer.push(&[0x1C, 0x0D, 0x0B]);
+        framer.push(&[b'x'; 2000]);
+        framer.push(&[0x1C, 0x0D]);
         let captured = Captured::default();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(captured.clone())
@@ -1138,11 +1153,13 @@ mod tests {
             .finish();
         let peer: SocketAddr = "192.0.2.7:40000".parse().expect("peer");
         let mut errors = 0;
+        let mut junk = 0;
         tracing::subscriber::with_default(subscriber, || {
             let mut problems = FramingProblems::new(peer);
             while let Some(frame) = framer.next_frame() {
                 if let Err(e) = frame {
                     errors += 1;
+                    junk += u64::from(matches!(e, hl7::FrameError::Garbage { .. }));
                     problems.note(&e);
                 }
             }
@@ -1154,14 +1171,17 @@ mod tests {
             .iter()
             .filter(|l| l.contains("MLLP framing problem peer="))
             .count();
-        assert_eq!(one_by_one, 10, "{text}");
-        assert_eq!(lines.len(), 12, "{text}");
+        let too_large = lines
+            .iter()
+            .filter(|l| l.contains("exceeds the size limit"))
+            .count();
+        assert_eq!(too_large, 1, "{text}");
+        assert_eq!(one_by_one, 11, "ten, and the oversized frame: {text}");
+        assert_eq!(lines.len(), 13, "{text}");
         let last = lines.last().copied().unwrap_or_default();
-        assert!(
-            last.contains(&format!("unlogged={}", errors - 10)),
-            "{last}"
-        );
-        assert!(last.contains(&format!("total={errors}")), "{last}");
+        assert!(last.contains(&format!("unlogged={}", junk - 10)), "{last}");
+        assert!(last.contains(&format!("total={junk}")), "{last}");
+        assert_eq!(errors, junk + 1);
         assert!(last.contains("192.0.2.7:40000"), "{last}");
     }
 

@@ -675,12 +675,6 @@ fn decide(ev: &AdtEvent, read: EncounterRow) -> (Change, Advanced) {
     // state back: a discharged visit stays discharged, so its
     // readmission is still a new episode.
     let late = matches!((at, enc.state_at), (Some(at), Some(since)) if at < since);
-    if !late {
-        if episode || state != enc.state {
-            enc.state_at = at;
-        }
-        enc.state = state;
-    }
     // A late message from the closed episode (timed at or before its
     // close) about a change it alerted (`discharge!`) is a replay: not
     // news in the live one. One timed after the close is the new
@@ -742,15 +736,21 @@ fn decide(ev: &AdtEvent, read: EncounterRow) -> (Change, Advanced) {
         let inclusive = retraction && !base.starts_with("transfer:");
         cancelled.is_some_and(|t| at.is_none_or(|at| at < t || (inclusive && at == t)))
     };
-    let change = match change {
-        Change::Alert { key, .. }
-            if refs.contains(&key.as_str())
-                || closed_before(&key)
-                || left_since(&key)
-                || cancelled_since(&key) =>
-        {
-            Change::Quiet
+    // A replay (what `closed_before`, `left_since` and `cancelled_since`
+    // tell) moves no state either, as a late message does: a replayed A13
+    // timed in the very minute of the discharge that followed it would
+    // otherwise put that discharged patient back in hospital, and the
+    // readmission after it would begin no episode and never alert.
+    let replay = matches!(&change, Change::Alert { key, .. }
+        if closed_before(key) || left_since(key) || cancelled_since(key));
+    if !late && !replay {
+        if episode || state != enc.state {
+            enc.state_at = at;
         }
+        enc.state = state;
+    }
+    let change = match change {
+        Change::Alert { key, .. } if replay || refs.contains(&key.as_str()) => Change::Quiet,
         Change::Alert { event, key } => {
             let (mut keys, unique) = remember(&alerted, &key, at);
             if let Some(at) = at.filter(|t| *t >= 0 && key.starts_with("transfer:")) {

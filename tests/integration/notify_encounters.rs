@@ -762,6 +762,37 @@ async fn a_replayed_cancellation_takes_back_nothing_more_on_every_engine() {
         .map(|(k, t)| ((*k).to_string(), (*t).to_string()))
         .collect();
         assert_eq!(keys, want, "{e}: replayed cancellations");
+
+        // Discharged, that cancelled, discharged again in the same minute
+        // (a corrected disposition), and the cancellation replayed: quiet,
+        // and she stays discharged, so her readmission days later is a new
+        // episode that alerts, and so is its discharge.
+        let ward = inpatient("V2", "", "W^1^A^NORTHHOSP");
+        send(adt("D1", "A01", "202612100800", JANE, &ward)).await;
+        send(adt("D2", "A03", "202612101000", JANE, &ward)).await;
+        send(adt("D3", "A13", "202612101005", JANE, &ward)).await;
+        send(adt("D4", "A03", "202612101005", JANE, &ward)).await;
+        send(adt("D3b", "A13", "202612101005", JANE, &ward)).await;
+        send(adt("D5", "A01", "202612120800", JANE, &ward)).await;
+        send(adt("D6", "A03", "202612130800", JANE, &ward)).await;
+        let keys: Vec<(String, String)> = keyed(&a)
+            .await
+            .into_iter()
+            .filter(|r| r.2.as_str() >= "20261210")
+            .map(|r| (r.3, r.2))
+            .collect();
+        let want: Vec<(String, String)> = [
+            ("admit#1", "202612100800"),
+            ("discharge#1", "202612101000"),
+            ("retract:discharge#1", "202612101005"),
+            ("discharge#2", "202612101005"),
+            ("admit#2", "202612120800"),
+            ("discharge#3", "202612130800"),
+        ]
+        .iter()
+        .map(|(k, t)| ((*k).to_string(), (*t).to_string()))
+        .collect();
+        assert_eq!(keys, want, "{e}: a replay moves no state");
         a.stop().await;
     }
 }

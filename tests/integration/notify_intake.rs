@@ -291,6 +291,12 @@ async fn a_feed_takes_messages_only_from_the_addresses_it_allows_on_every_engine
             1,
             "prefix length",
         );
+        // An empty list (a script's unset variable) is no open feed.
+        harness::fails(
+            &a.cli(&["feed", "add", "--facility", "X", "--allow-from", ""]),
+            1,
+            "needs an address",
+        );
         let stored = || count(&a, "SELECT COUNT(*) FROM adt_messages");
         // The test's client is on 127.0.0.1, outside 192.0.2.0/24.
         let (code, refused) = answer(&a, &a08("EPIC", "NORTHHOSP", "F1")).await;

@@ -84,6 +84,9 @@ pub struct NewFeed {
     csrf: String,
 }
 
+/// The longest allow-list the feed form takes, in characters.
+const ALLOW_FROM_MAX: usize = 2000;
+
 async fn feed_add(
     State(state): State<AppState>,
     Admin(v): Admin,
@@ -94,8 +97,15 @@ async fn feed_add(
         facility: f.facility.trim().to_string(),
         name: f.name.trim().to_string(),
         sensitive: checked(&f.sensitive),
-        allow_from: f.allow_from.trim().chars().take(2000).collect(),
+        allow_from: f.allow_from.trim().chars().take(ALLOW_FROM_MAX).collect(),
     };
+    if f.allow_from.trim().chars().count() > ALLOW_FROM_MAX {
+        let msg = format!(
+            "Allowed addresses: at most {ALLOW_FROM_MAX} characters; list the engines' networks \
+             (192.0.2.0/24) rather than each address."
+        );
+        return feeds_view(&state, &v, None, Some(msg), typed).await;
+    }
     if typed.facility.is_empty()
         || typed.facility.len() > 180
         || typed.facility.chars().any(|c| c.is_ascii_control())

@@ -467,6 +467,21 @@ async fn feeds_and_consent_through_the_pages() {
             1,
             "{e}: not added"
         );
+        let long = vec!["10.1.2.34"; 250].join(",");
+        let cut = p
+            .post(
+                Some(&root),
+                "/admin/feeds",
+                &[("facility", "OTHER"), ("allow_from", long.as_str())],
+            )
+            .await;
+        assert_eq!(cut.status, StatusCode::BAD_REQUEST, "{e}: not cut short");
+        assert!(cut.body.contains("at most 2000 characters"), "{e}");
+        assert_eq!(
+            h.feed_list().await.expect("feeds").len(),
+            1,
+            "{e}: still not added"
+        );
         let mut conn = h.conn().await.expect("conn");
         let sender = DirectAddress::parse(&format!("notifications@{DOMAIN}")).expect("a");
         assert!(
