@@ -195,52 +195,59 @@ where
     }
 }
 
-/// The framing problems of one connection, logged at WARN up to
-/// [`FramingProblems::WARNED`]; past that junk is only counted, and the
-/// count is logged once, when the connection ends. A peer sending stray
-/// `<VT>` bytes makes one problem of each (a frame cut short), so without
-/// the cap one 64 KiB read could write 65,536 WARN lines. An oversized
-/// frame is always logged: it is a message refused (AR), at most one per
-/// `max_frame` bytes, and an engine's connection may stay open for weeks.
+/// The framing problems of one connection: junk between frames is logged
+/// at WARN up to [`FramingProblems::WARNED`] times, oversized frames (each
+/// a message refused with AR, so an admin needs to see them even on an
+/// engine's connection open for weeks) up to [`FramingProblems::REFUSED`]
+/// times; past that they are only counted, and the counts are logged once,
+/// when the connection ends. A peer sending stray `<VT>` bytes makes one
+/// problem of each (a frame cut short), so without the cap one 64 KiB read
+/// could write 65,536 WARN lines.
 struct FramingProblems {
     peer: SocketAddr,
-    seen: u64,
+    /// Junk seen.
+    junk: u64,
+    /// Oversized frames seen.
+    refused: u64,
 }
 
 impl FramingProblems {
-    /// Problems logged one by one per connection.
+    /// Junk logged one by one per connection.
     const WARNED: u64 = 10;
+    /// Oversized frames logged one by one per connection.
+    const REFUSED: u64 = 100;
 
     fn new(peer: SocketAddr) -> Self {
-        Self { peer, seen: 0 }
+        Self {
+            peer,
+            junk: 0,
+            refused: 0,
+        }
     }
 
-    /// Count `e`, and log it unless the connection has had its share.
+    /// Count `e`, and log it unless the connection has had its share of
+    /// its kind.
     fn note(&mut self, e: &hl7::FrameError) {
-        if matches!(e, hl7::FrameError::TooLarge { .. }) {
+        let (seen, cap) = match e {
+            hl7::FrameError::TooLarge { .. } => (&mut self.refused, Self::REFUSED),
+            _ => (&mut self.junk, Self::WARNED),
+        };
+        *seen += 1;
+        if *seen <= cap {
             tracing::warn!(peer = %self.peer, error = %e, "MLLP framing problem");
-            return;
-        }
-        self.seen += 1;
-        if self.logs_next() {
-            tracing::warn!(peer = %self.peer, error = %e, "MLLP framing problem");
-            if self.seen == Self::WARNED {
+            if *seen == cap {
                 tracing::warn!(
                     peer = %self.peer,
-                    "further MLLP framing problems on this connection are counted, not logged"
+                    "further MLLP framing problems of this kind on this connection are counted, \
+                     not logged"
                 );
             }
         }
     }
 
-    /// Whether the problem just counted is logged on its own.
-    fn logs_next(&self) -> bool {
-        self.seen <= Self::WARNED
-    }
-
     /// How many problems went unlogged.
     fn unlogged(&self) -> u64 {
-        self.seen.saturating_sub(Self::WARNED)
+        self.junk.saturating_sub(Self::WARNED) + self.refused.saturating_sub(Self::REFUSED)
     }
 }
 
@@ -251,7 +258,8 @@ impl Drop for FramingProblems {
             tracing::warn!(
                 peer = %self.peer,
                 unlogged,
-                total = self.seen,
+                junk = self.junk,
+                oversized = self.refused,
                 "MLLP connection ended after framing problems not logged one by one"
             );
         }
@@ -1137,6 +1145,41 @@ mod tests {
     }
 
     #[test]
+    fn oversized_frames_are_logged_a_hundred_times_then_counted() {
+        let mut framer = Framer::new(1024);
+        for _ in 0..150 {
+            framer.push(&[0x0B]);
+            framer.push(&[b'x'; 1100]);
+            framer.push(&[0x1C, 0x0D]);
+        }
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .finish();
+        let peer: SocketAddr = "192.0.2.8:40000".parse().expect("peer");
+        tracing::subscriber::with_default(subscriber, || {
+            let mut problems = FramingProblems::new(peer);
+            while let Some(frame) = framer.next_frame() {
+                if let Err(e) = frame {
+                    problems.note(&e);
+                }
+            }
+        });
+        let text = String::from_utf8(captured.0.lock().expect("log").clone()).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        let logged = lines
+            .iter()
+            .filter(|l| l.contains("exceeds the size limit"))
+            .count();
+        assert_eq!(logged, 100, "{text}");
+        assert_eq!(lines.len(), 102, "{text}");
+        let last = lines.last().copied().unwrap_or_default();
+        assert!(last.contains("unlogged=50"), "{last}");
+        assert!(last.contains("oversized=150"), "{last}");
+    }
+
+    #[test]
     fn a_flood_of_stray_start_bytes_logs_ten_lines_and_a_count() {
         // Stray <VT>s: each cuts a frame short, one framing problem apiece.
         let mut framer = Framer::new(1024);
@@ -1180,7 +1223,8 @@ mod tests {
         assert_eq!(lines.len(), 13, "{text}");
         let last = lines.last().copied().unwrap_or_default();
         assert!(last.contains(&format!("unlogged={}", junk - 10)), "{last}");
-        assert!(last.contains(&format!("total={junk}")), "{last}");
+        assert!(last.contains(&format!("junk={junk}")), "{last}");
+        assert!(last.contains("oversized=1"), "{last}");
         assert_eq!(errors, junk + 1);
         assert!(last.contains("192.0.2.7:40000"), "{last}");
     }

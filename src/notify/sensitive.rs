@@ -39,6 +39,10 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
     // codes, MH or IOP, that no word list judges); the decision read it
     // from the message itself.
     out.patient_type.clear();
+    // MRG is not in the attachment either (an A06 may carry one, its
+    // prior identifiers under any authority); merges and moves never alert.
+    out.merged.clear();
+    out.prior_visit = None;
     out.diagnoses.retain(|d| !sensitive_coded(d));
     let mut withheld = out.diagnoses.len() != ev.diagnoses.len();
     if sensitive_coded(&ev.admit_reason) {

@@ -5,14 +5,16 @@
 //! sending application, emptied when its name is sensitive), SFT (SFT-1 and
 //! -3, the vendor and product, emptied when sensitive), PID whole but for an
 //! identifier (PID-2, -3, -4 repetition) whose assigning authority is
-//! sensitive, and the authority (CX.4 on) of PID-18 and PID-21 when
-//! sensitive, and MRG whole (header and identity); EVN-1 to -3, -5 as a
+//! sensitive, the authority (CX.4 on) of PID-18 and PID-21 when
+//! sensitive (or an OID PID-3 gives beside a sensitive namespace), and
+//! PID-34 (the last update facility) unless sensitive; EVN-1 to -3, -5 as a
 //! practitioner, -6 and -7, EVN-7 (the event
 //! facility, with its NPI) emptied when its name is sensitive; PD1-4; PV1-1, -2.1, -3.1–4,
 //! -4.1, -6.4, -7, -8, -17, -19 (its authority, CX.4 on, emptied when
 //! sensitive), -36.1, -37.1, -44, -45; PV2-3; DG1-1 to -6;
 //! CWE fields without versions and OIDs (CWE.7, .8, .13 on). Everything else
-//! goes: OBX, NTE, AL1, PR1, IN1, NK1, Z-segments, ARV (its restriction codes
+//! goes: OBX, NTE, AL1, PR1, IN1, NK1, MRG (prior identifiers, which an A06 may
+//! carry under any authority; no alert reads them), Z-segments, ARV (its restriction codes
 //! name the category), PD1-3 (a primary facility can be a clinic for it),
 //! PV1-10 (hospital service), PV1-18 (patient type: short local codes such
 //! as MH or IOP, which no word list judges), PV2-12 (visit description).
@@ -45,11 +47,12 @@ pub fn redact_raw(raw: &[u8]) -> Vec<u8> {
         return Vec::new(); // They split alike; if ever not, give nothing away.
     }
     let mut out = Vec::with_capacity(body.len());
+    let oids = sensitive_oids(&msg);
     for (seg, range) in msg.segments().zip(ranges) {
         let Some(bytes) = body.get(range) else {
             return Vec::new();
         };
-        if let Some(kept) = cut(&seg, bytes, seps, true) {
+        if let Some(kept) = cut(&seg, bytes, seps, true, &oids) {
             out.extend_from_slice(&kept.bytes);
             out.push(b'\r');
         }
@@ -60,8 +63,28 @@ pub fn redact_raw(raw: &[u8]) -> Vec<u8> {
 /// Does the message carry anything the attachment would lose, judged or not?
 pub fn unjudged(msg: &Message<'_>) -> bool {
     let seps = msg.separators();
+    let oids = sensitive_oids(msg);
     msg.segments()
-        .any(|seg| cut(&seg, seg.raw().as_bytes(), seps, false).is_none_or(|k| k.lost))
+        .any(|seg| cut(&seg, seg.raw().as_bytes(), seps, false, &oids).is_none_or(|k| k.lost))
+}
+
+/// The OIDs the message's PID-3 gives beside a sensitive namespace (as
+/// `adt` reads PID-3: repetitions with a value, the first
+/// `MAX_IDENTIFIERS`): an identifier under one of them is judged as its
+/// namespace is, however its HD is written.
+fn sensitive_oids(msg: &Message<'_>) -> Vec<String> {
+    msg.segments_named("PID")
+        .next()
+        .and_then(|pid| pid.field(3))
+        .into_iter()
+        .flat_map(|f| f.repetitions())
+        .take(crate::notify::adt::MAX_IDENTIFIERS)
+        .filter(|r| r.component(1).is_some_and(|c| present(c.text()).is_some()))
+        .filter_map(|r| match &authority_names(&r)[..] {
+            [namespace, oid] if sensitive_text(namespace) => Some(oid.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What the attachment keeps of a field.
@@ -112,6 +135,9 @@ const PID_IDENTIFIERS: [usize; 3] = [2, 3, 4];
 /// authority can name what it treats as PID-3's can; the value stays (an
 /// account number says nothing), CX.4 on goes when sensitive.
 const PID_VALUES: [usize; 2] = [18, 21];
+/// PID-34, the last update facility (an HD): emptied when it names what is
+/// treated.
+const PID_UPDATED_BY: usize = 34;
 const PD1: &[(usize, Keep)] = &[(4, PRACTITIONER)];
 const PV1: &[(usize, Keep)] = &[
     (1, Keep::Whole),
@@ -148,7 +174,13 @@ struct Kept {
 /// A segment (`bytes`, as `seg` views it) as the attachment keeps it; None
 /// when it goes whole. With `judge`, sensitive fields are emptied and a
 /// sensitive DG1 goes.
-fn cut(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: bool) -> Option<Kept> {
+fn cut(
+    seg: &Segment<'_>,
+    bytes: &[u8],
+    seps: Separators,
+    judge: bool,
+    oids: &[String],
+) -> Option<Kept> {
     let rules = match seg.name() {
         "MSH" if sensitive_application(seg) => {
             // MSH-3, the sending application, can name what the facility
@@ -160,8 +192,8 @@ fn cut(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: bool) -> Option
             let bytes = fields.join(&seps.field);
             return Some(Kept { bytes, lost: true });
         }
-        "PID" => return Some(identifiers_judged(seg, bytes, seps, judge)),
-        "MSH" | "MRG" => {
+        "PID" => return Some(identifiers_judged(seg, bytes, seps, judge, oids)),
+        "MSH" => {
             let bytes = bytes.to_vec();
             return Some(Kept { bytes, lost: false });
         }
@@ -186,7 +218,7 @@ fn cut(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: bool) -> Option
             // PV1-19, the visit number: kept, but for an authority that
             // names what is treated.
             Some(Keep::Whole) if seg.is("PV1") && n == 19 => {
-                let (value, cut_off) = authorities_judged(seg, n, field, seps);
+                let (value, cut_off) = authorities_judged(seg, n, field, seps, oids);
                 (if judge { value } else { field.to_vec() }, cut_off)
             }
             Some(keep) => keep_field(field, keep, seps),
@@ -229,28 +261,39 @@ fn keep_rule(seg: &Segment<'_>, rules: &[(usize, Keep)], n: usize, judge: bool) 
 /// PID as the attachment keeps it: whole, but for the identifier
 /// repetitions ([`PID_IDENTIFIERS`]) whose assigning authority is sensitive,
 /// which go when judging (and count as lost either way, as MSH-3 does).
-fn identifiers_judged(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: bool) -> Kept {
-    // The OIDs PID-3 gives beside a sensitive namespace (as `adt` reads
-    // them: repetitions with a value, the first MAX_IDENTIFIERS): an
-    // identifier under one of them goes too, however its HD is written.
-    let sensitive_oids: Vec<String> = seg
-        .field(3)
-        .into_iter()
-        .flat_map(|f| f.repetitions())
-        .take(crate::notify::adt::MAX_IDENTIFIERS)
-        .filter(|r| r.component(1).is_some_and(|c| present(c.text()).is_some()))
-        .filter_map(|r| match &authority_names(&r)[..] {
-            [namespace, oid] if sensitive_text(namespace) => Some(oid.clone()),
-            _ => None,
-        })
-        .collect();
+fn identifiers_judged(
+    seg: &Segment<'_>,
+    bytes: &[u8],
+    seps: Separators,
+    judge: bool,
+    sensitive_oids: &[String],
+) -> Kept {
     let mut lost = false;
     let mut out: Vec<Vec<u8>> = Vec::new();
     for (n, field) in bytes.split(|b| *b == seps.field).enumerate() {
         if PID_VALUES.contains(&n) {
-            let (value, cut_off) = authorities_judged(seg, n, field, seps);
+            let (value, cut_off) = authorities_judged(seg, n, field, seps, sensitive_oids);
             lost |= cut_off;
             out.push(if judge { value } else { field.to_vec() });
+            continue;
+        }
+        if n == PID_UPDATED_BY {
+            // An HD no alert reads: kept unless it names what is treated.
+            let sensitive = seg.field(n).is_some_and(|f| {
+                f.repetitions().any(|r| {
+                    let parts = [1, 2, 3].map(|k| r.component(k).and_then(|c| present(c.text())));
+                    parts
+                        .iter()
+                        .flatten()
+                        .any(|t| sensitive_text(t) || sensitive_oids.contains(t))
+                })
+            });
+            lost |= sensitive;
+            out.push(if judge && sensitive {
+                Vec::new()
+            } else {
+                field.to_vec()
+            });
             continue;
         }
         if !PID_IDENTIFIERS.contains(&n) {
@@ -272,7 +315,7 @@ fn identifiers_judged(seg: &Segment<'_>, bytes: &[u8], seps: Separators, judge: 
                 kept.push(rep.to_vec());
                 continue;
             };
-            let (value, cut_off) = identifier_judged(&named, rep, seps, &sensitive_oids);
+            let (value, cut_off) = identifier_judged(&named, rep, seps, sensitive_oids);
             lost |= cut_off;
             match value {
                 Some(value) if judge => kept.push(value),
@@ -344,6 +387,7 @@ fn authorities_judged(
     n: usize,
     field: &[u8],
     seps: Separators,
+    sensitive_oids: &[String],
 ) -> (Vec<u8>, bool) {
     let mut lost = false;
     let mut kept = Vec::new();
@@ -351,11 +395,14 @@ fn authorities_judged(
         let named = seg.field(n).and_then(|f| f.repetition(i + 1));
         let count = pieces(rep, seps.component).count();
         let sensitive = named.is_some_and(|named| {
-            (4..=count).any(|k| {
-                named
-                    .component(k)
-                    .is_some_and(|c| c.subcomponents().any(|s| sensitive_text(&s.text())))
-            })
+            authority_names(&named)
+                .iter()
+                .any(|a| sensitive_oids.contains(a))
+                || (4..=count).any(|k| {
+                    named
+                        .component(k)
+                        .is_some_and(|c| c.subcomponents().any(|s| sensitive_text(&s.text())))
+                })
         });
         if sensitive {
             let (value, _) = keep_pieces(rep, seps.component, |k| k <= 3);

@@ -485,6 +485,39 @@ PV1|1|I|W^1^A^NORTH||||||||||||||||V1^^^NORTH^VN\r";
 }
 
 #[test]
+fn an_a06s_prior_identifiers_the_last_update_facility_and_an_oid_of_a_sensitive_namespace_stay_out()
+{
+    // An A06 (an admission: it alerts) may carry MRG, its prior
+    // identifiers under any authority; PID-34 names who last updated the
+    // record; PID-18's authority is an OID PID-3 gives beside a sensitive
+    // namespace.
+    let raw = b"MSH|^~\\&|EPIC|NORTH|C|D|2026||ADT^A06|1|P|2.5.1\rEVN|A06|202611220800\r\
+PID|1||M1^^^NORTH^MR~B12^^^SUNRISE DETOX&2.16.840.1.113883.3.999&ISO^PI||Doe^Jane|||||||||||||A77^^^&2.16.840.1.113883.3.999&ISO^AN||||||||||||||||RIVERSIDE BEHAVIORAL HEALTH^2.16.840.1.999^ISO\r\
+MRG|OP55^^^RIVERSIDE BEHAVIORAL HEALTH^MR||A9^^^RIVERSIDE BEHAVIORAL HEALTH^AN||V5^^^RIVERSIDE BEHAVIORAL HEALTH^VN\r\
+PV1|1|I|W^1^A^NORTH||||||||||||||||V77\r";
+    let full = event(raw);
+    assert!(!full.merged.is_empty(), "{full:?}");
+    let (redacted, _, out) = round_trip(raw);
+    assert!(redacted.merged.is_empty() && redacted.prior_visit.is_none());
+    for gone in [
+        "MRG",
+        "BEHAVIORAL",
+        "DETOX",
+        "113883.3.999",
+        "2.16.840.1.999",
+        "OP55",
+    ] {
+        assert!(!out.contains(gone), "{gone}: {out}");
+    }
+    assert!(out.contains("|A77|"), "the account stays: {out}");
+    // A plain last update facility stays.
+    let plain = b"MSH|^~\\&|EPIC|NORTH|C|D|2026||ADT^A01|1|P|2.5.1\rEVN|A01|2026\r\
+PID|1||M1^^^NORTH^MR||Doe^Jane|||||||||||||||||||||||||||||NORTH^2.16.840.1.5^ISO\r";
+    let (_, _, out) = round_trip(plain);
+    assert!(out.contains("|NORTH^2.16.840.1.5^ISO\r"), "{out}");
+}
+
+#[test]
 fn the_event_reason_operator_and_software_say_nothing_sensitive() {
     let raw = b"MSH|^~\\&|A|NORTH|C|D|2026||ADT^A01|1|P|2.5.1\r\
 SFT|Sunrise Behavioral Health Systems^L|1.0|DETOX SUITE|123\r\
