@@ -199,6 +199,21 @@ pub async fn run(
         } else {
             None
         };
+        if let Ok(listen) = l.local_addr() {
+            match hisp.feed_list().await {
+                Ok(feeds) => {
+                    for facility in notify::mllp::open_feeds(listen, &feeds) {
+                        tracing::warn!(
+                            facility,
+                            %listen,
+                            "feed takes ADT from any address that reaches the MLLP port: give \
+                             it its engine's addresses (`hisp feed allow --facility … --from …`)"
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot list feeds"),
+            }
+        }
         smtp_tasks.push(tokio::spawn(notify::mllp::serve(
             notifier,
             l,

@@ -1017,6 +1017,20 @@ struct Pending {
     reply: oneshot::Sender<Result<String, Failed>>,
 }
 
+/// The facilities of the feeds that take messages from any address, when
+/// the listener at `listen` is reachable from beyond this host (not
+/// loopback): `serve` warns of each as it starts.
+pub fn open_feeds(listen: SocketAddr, feeds: &[notify::FeedRow]) -> Vec<&str> {
+    if listen.ip().is_loopback() {
+        return Vec::new();
+    }
+    feeds
+        .iter()
+        .filter(|f| f.allow_from.is_none())
+        .map(|f| f.facility.as_str())
+        .collect()
+}
+
 /// The registered feeds by facility (lowercase), each with the addresses
 /// its messages may come from (`None`: none, its allow-list did not read).
 type Feeds = std::collections::HashMap<String, Option<Allowed>>;
@@ -1142,6 +1156,27 @@ mod tests {
         fn make_writer(&'a self) -> Captured {
             self.clone()
         }
+    }
+
+    #[test]
+    fn feeds_open_to_any_address_are_named_only_when_the_port_is_reachable() {
+        let feed = |facility: &str, allow_from: Option<&str>| notify::FeedRow {
+            id: 1,
+            facility: facility.into(),
+            name: facility.into(),
+            sensitive: false,
+            allow_from: allow_from.map(str::to_string),
+        };
+        let feeds = [
+            feed("northhosp", None),
+            feed("southhosp", Some("192.0.2.0/24")),
+        ];
+        let at = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        assert_eq!(open_feeds(at("0.0.0.0:2575"), &feeds), ["northhosp"]);
+        assert_eq!(open_feeds(at("[::]:2575"), &feeds), ["northhosp"]);
+        assert_eq!(open_feeds(at("10.0.0.5:2575"), &feeds), ["northhosp"]);
+        assert!(open_feeds(at("127.0.0.1:2575"), &feeds).is_empty());
+        assert!(open_feeds(at("[::1]:2575"), &feeds).is_empty());
     }
 
     #[test]
