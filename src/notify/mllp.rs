@@ -1158,6 +1158,18 @@ mod tests {
         }
     }
 
+    /// What `run` logs, as text.
+    fn logged(run: impl FnOnce()) -> String {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, run);
+        let bytes = captured.0.lock().map(|v| v.clone()).unwrap_or_default();
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
     #[test]
     fn feeds_open_to_any_address_are_named_only_when_the_port_is_reachable() {
         let feed = |facility: &str, allow_from: Option<&str>| notify::FeedRow {
@@ -1187,13 +1199,8 @@ mod tests {
             framer.push(&[b'x'; 1100]);
             framer.push(&[0x1C, 0x0D]);
         }
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_ansi(false)
-            .finish();
         let peer: SocketAddr = "192.0.2.8:40000".parse().expect("peer");
-        tracing::subscriber::with_default(subscriber, || {
+        let text = logged(|| {
             let mut problems = FramingProblems::new(peer);
             while let Some(frame) = framer.next_frame() {
                 if let Err(e) = frame {
@@ -1201,7 +1208,6 @@ mod tests {
                 }
             }
         });
-        let text = String::from_utf8(captured.0.lock().expect("log").clone()).expect("utf-8");
         let lines: Vec<&str> = text.lines().collect();
         let logged = lines
             .iter()
@@ -1224,15 +1230,10 @@ mod tests {
         framer.push(&[0x1C, 0x0D, 0x0B]);
         framer.push(&[b'x'; 2000]);
         framer.push(&[0x1C, 0x0D]);
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_ansi(false)
-            .finish();
         let peer: SocketAddr = "192.0.2.7:40000".parse().expect("peer");
         let mut errors = 0;
         let mut junk = 0;
-        tracing::subscriber::with_default(subscriber, || {
+        let text = logged(|| {
             let mut problems = FramingProblems::new(peer);
             while let Some(frame) = framer.next_frame() {
                 if let Err(e) = frame {
@@ -1243,7 +1244,6 @@ mod tests {
             }
         });
         assert!(errors > 1000, "{errors} framing problems");
-        let text = String::from_utf8(captured.0.lock().expect("log").clone()).expect("utf-8");
         let lines: Vec<&str> = text.lines().collect();
         let one_by_one = lines
             .iter()
