@@ -143,6 +143,10 @@ pub enum CsvError {
     /// for another format. Its cells are not echoed (without a header they
     /// are the first patient's).
     NoKnownColumn,
+    /// The header is one cell that names the columns with another
+    /// separator between them (`;` from a spreadsheet set to a European
+    /// locale, a tab from a "Text (tab delimited)" export).
+    WrongDelimiter(char),
     /// Header names we do not know, as written (trimmed).
     UnknownColumns(Vec<String>),
     /// Required columns absent from the header.
@@ -182,6 +186,15 @@ impl fmt::Display for CsvError {
                 "the first row names none of the columns; the file needs a header row naming \
                  them: {}",
                 Column::ALL.map(Column::name).join(", ")
+            ),
+            Self::WrongDelimiter(c) => write!(
+                f,
+                "the columns are separated by {} instead of commas; save the file as \
+                 \"CSV UTF-8 (Comma delimited)\"",
+                match c {
+                    '\t' => "tabs".to_string(),
+                    c => format!("'{c}'"),
+                }
             ),
             Self::UnknownColumns(names) => write!(
                 f,
@@ -469,6 +482,18 @@ fn map_header(names: &[String]) -> Result<Vec<Option<Column>>, CsvError> {
     // patient (a file exported without one): say so, without echoing its
     // cells, which are that patient's identifier, name and birth date.
     if !unknown.is_empty() && map.iter().all(Option::is_none) {
+        // One cell naming columns between other separators: say which.
+        if let [only] = names {
+            for sep in [';', '\t', '|'] {
+                let known = only
+                    .split(sep)
+                    .filter(|n| Column::from_header(n.trim()).is_some())
+                    .count();
+                if known >= 2 {
+                    return Err(CsvError::WrongDelimiter(sep));
+                }
+            }
+        }
         return Err(CsvError::NoKnownColumn);
     }
     // A misspelt name also makes a column "missing": report the cause.

@@ -86,6 +86,17 @@ fn file_errors() {
             CsvError::NoKnownColumn,
         ),
         (b"patient_id\n\xFF\n", CsvError::NotUtf8 { line: 2 }),
+        // Another separator: named, not "no known column".
+        (
+            b"patient_id;assigning_authority;family_name;given_name;birth_date;sex\nMRN1;NORTH;Doe;Jane;1980-01-02;F\n",
+            CsvError::WrongDelimiter(';'),
+        ),
+        (
+            b"patient_id\tassigning_authority\tfamily_name\tgiven_name\tbirth_date\tsex\n",
+            CsvError::WrongDelimiter('\t'),
+        ),
+        // A patient's cells between semicolons are still no header.
+        (b"MRN1;NORTH;Doe;Jane\n", CsvError::NoKnownColumn),
         (b"\"patient_id\n", CsvError::Unterminated { row: 1 }),
         (
             b"patient_id,assigning_authority,family_name,given_name,birth_date,sex,mrn, Zip \n",
@@ -572,6 +583,7 @@ fn messages_are_one_line() {
         CsvError::NotUtf8 { line: 3 },
         CsvError::NoHeader,
         CsvError::NoKnownColumn,
+        CsvError::WrongDelimiter('\t'),
         CsvError::UnknownColumns(vec!["a\nb".into()]),
         CsvError::MissingColumns(vec!["sex".into()]),
         CsvError::DuplicateColumns(vec!["sex".into()]),
