@@ -293,11 +293,10 @@ fn event_time(evn2: Option<String>, msh7: &str) -> String {
 /// without EVN-2 is timed by MSH-7, so a feed that offsets MSH-7 alone would
 /// otherwise have that message's time, read as UTC, hours off its
 /// neighbours' (an A03 timed after the readmission that follows it).
+/// `evn2` is a time that reads ([`event_time`] checked it).
 fn with_offset_of(evn2: String, msh7: &str) -> String {
     match (utc_offset(&evn2), utc_offset(msh7)) {
-        (None, Some(o)) if crate::hl7::timestamp(&evn2).is_some() => {
-            format!("{}{o}", evn2.trim())
-        }
+        (None, Some(o)) => format!("{}{o}", evn2.trim()),
         _ => evn2,
     }
 }

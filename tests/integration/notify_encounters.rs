@@ -85,6 +85,24 @@ fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Send `m` over MLLP: it must be acknowledged AA, and is processed
+/// before this returns.
+async fn taken(n: &Node, e: &str, m: Vec<u8>) {
+    assert_eq!(ack_code(n, &m).await.0, "AA", "{e}");
+    drained(n).await;
+}
+
+/// A started node with feed NORTHHOSP and Jane (MRN1 at NORTH) on dave's
+/// roster.
+async fn jane_on_daves_roster(url: Option<String>) -> Node {
+    let mut a = Node::new("a.test", false, url).await;
+    a.address("dave").await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+    a
+}
+
 fn row(who: &str, event: &str, at: &str) -> (String, String, String) {
     (who.to_string(), event.to_string(), at.to_string())
 }
@@ -99,13 +117,7 @@ async fn visits_are_told_apart_and_their_episodes_end_on_every_engine() {
         harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
         roster(&a, "carol@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
         roster(&a, "dave@a.test", "MRN2,NORTH,Roe,John,1970-03-04,M,,,,\n");
-        let send = |m: Vec<u8>| {
-            let a = &a;
-            async move {
-                assert_eq!(ack_code(a, &m).await.0, "AA", "{e}");
-                drained(a).await;
-            }
-        };
+        let send = |m: Vec<u8>| taken(&a, e, m);
 
         // 1. Both patients come to the ED the same morning, and the hospital
         // sends "UNKNOWN" as both visit numbers. Jane's discharge (same
@@ -381,13 +393,7 @@ async fn a_retraction_reaches_whoever_was_told_though_their_roster_dropped_the_p
             "dave@a.test",
             "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\nMRN2,NORTH,Roe,John,1970-03-04,M,,,,\n",
         );
-        let send = |m: Vec<u8>| {
-            let a = &a;
-            async move {
-                assert_eq!(ack_code(a, &m).await.0, "AA", "{e}");
-                drained(a).await;
-            }
-        };
+        let send = |m: Vec<u8>| taken(&a, e, m);
 
         // 1. Jane is admitted; both practices are told. Carol's practice
         // then drops her; the discharge goes to dave alone, and so does its
@@ -632,23 +638,13 @@ async fn a_retraction_passes_over_a_removed_practice_and_tells_a_near_miss_direc
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_retraction_of_an_alert_still_in_a_digest_waits_with_it_on_every_engine() {
     for (e, url) in harness::node_engines().await {
-        let mut a = Node::new("a.test", false, url).await;
-        a.address("dave").await;
-        a.start().await;
-        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-        roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+        let mut a = jane_on_daves_roster(url).await;
         let mode = |m: &str| {
             harness::ok(&a.cli(&["roster", "delivery", "--owner", "dave@a.test", "--mode", m]))
         };
         mode("digest");
         let v1 = inpatient("V1", "", "W^1^A^NORTHHOSP");
-        let send = |m: Vec<u8>| {
-            let a = &a;
-            async move {
-                assert_eq!(ack_code(a, &m).await.0, "AA", "{e}");
-                drained(a).await;
-            }
-        };
+        let send = |m: Vec<u8>| taken(&a, e, m);
         send(adt("A1", "A01", "202612010800", JANE, &v1)).await;
         mode("realtime");
         send(adt("A2", "A11", "202612010900", JANE, &v1)).await;
@@ -691,18 +687,8 @@ async fn a_retraction_of_an_alert_still_in_a_digest_waits_with_it_on_every_engin
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_registration_leaves_the_inpatient_admission_news_on_every_engine() {
     for (e, url) in harness::node_engines().await {
-        let mut a = Node::new("a.test", false, url).await;
-        a.address("dave").await;
-        a.start().await;
-        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-        roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
-        let send = |m: Vec<u8>| {
-            let a = &a;
-            async move {
-                assert_eq!(ack_code(a, &m).await.0, "AA", "{e}");
-                drained(a).await;
-            }
-        };
+        let mut a = jane_on_daves_roster(url).await;
+        let send = |m: Vec<u8>| taken(&a, e, m);
         send(adt("R1", "A04", "202612010800", JANE, &pv1("", "V1", ""))).await;
         send(adt("R2", "A01", "202612010830", JANE, &pv1("", "V1", ""))).await;
         let admitted = inpatient("V1", "", "W^1^A^NORTHHOSP");
@@ -735,18 +721,8 @@ async fn a_registration_leaves_the_inpatient_admission_news_on_every_engine() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replayed_cancellation_takes_back_nothing_more_on_every_engine() {
     for (e, url) in harness::node_engines().await {
-        let mut a = Node::new("a.test", false, url).await;
-        a.address("dave").await;
-        a.start().await;
-        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-        roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
-        let send = |m: Vec<u8>| {
-            let a = &a;
-            async move {
-                assert_eq!(ack_code(a, &m).await.0, "AA", "{e}");
-                drained(a).await;
-            }
-        };
+        let mut a = jane_on_daves_roster(url).await;
+        let send = |m: Vec<u8>| taken(&a, e, m);
         let ed = pv1("E", "V1", "");
         let ward = inpatient("V1", "ED^1^A^NORTHHOSP", "W^1^A^NORTHHOSP");
         // ED visit, admitted from it, the admission cancelled: the ED
