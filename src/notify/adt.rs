@@ -5,8 +5,8 @@
 //! become alerts (STANDARDS.md §6–§7): A01/A04/A06 admit or ED presentation
 //! (ED when PV1-2 = E), A03 discharge, A02 transfer only when the facility
 //! changes, A11/A12/A13 retraction only when the cancelled event was alerted,
-//! A08 updates without alerting, A40/A34/A36 merge and A47 corrects
-//! identifiers, A28/A31 update the patient index.
+//! A08 updates without alerting, A40/A39/A34/A36/A18 merge and A47
+//! corrects identifiers, A28/A31 update the patient index.
 
 use super::mpi::{placeholder_identifier, ssa_authority};
 use crate::hl7::Message;
@@ -80,9 +80,10 @@ pub struct AdtEvent {
     pub event_time: String,
     /// MSH-10.
     pub control_id: String,
-    /// A40, A34, A36, A47: each identifier the message retires (every
-    /// repetition of MRG-1, in every PID/MRG group) and the one of its
-    /// group's PID-3 that takes its place. Placeholders are left out.
+    /// A40, A39, A34, A36, A18, A47: each identifier the message retires
+    /// (every repetition of MRG-1, MRG-4 and MRG-2, in every PID/MRG group)
+    /// and the one of its group's PID-3, PID-2 or PID-4 that takes its
+    /// place ([`RETIRING`]). Placeholders are left out.
     pub merged: Vec<Merge>,
     /// MRG-5 (A45, A50): the visit number this message moves to PV1-19.
     pub prior_visit: Option<String>,
@@ -176,7 +177,7 @@ impl Coded {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdtError {
     /// No PID segment, or no identifier and no name in it.
-    #[error("the message identifies no patient (PID-3 and PID-5 are empty)")]
+    #[error("the message identifies no patient (PID-3, PID-2, PID-4 and PID-5 are empty)")]
     NoPatient,
 }
 
@@ -196,12 +197,15 @@ fn valued(msg: &Message, path: &str) -> String {
 }
 
 /// Whether the message names its patient as [`read`] needs: an identifier
-/// (PID-3.1 of one of the first [`MAX_IDENTIFIERS`] repetitions) or a
-/// family name (PID-5.1.1). Cheap: the intake refuses a message without
-/// one (AE), rather than acknowledge what can never alert.
+/// (CX.1 of one of the first [`MAX_IDENTIFIERS`] repetitions of PID-3,
+/// PID-2 or PID-4) or a family name (PID-5.1.1). Cheap: the intake refuses
+/// a message without one (AE), rather than acknowledge what can never
+/// alert.
 pub fn names_patient(msg: &Message) -> bool {
     opt(msg, "PID-5.1.1").is_some()
-        || (1..=MAX_IDENTIFIERS).any(|n| opt(msg, &format!("PID-3[{n}].1")).is_some())
+        || PATIENT_ID_FIELDS.iter().any(|field| {
+            (1..=MAX_IDENTIFIERS).any(|n| opt(msg, &format!("{field}[{n}].1")).is_some())
+        })
 }
 
 /// Whether an ADT trigger's message structure has no patient at all: A20,
@@ -392,10 +396,11 @@ pub fn facility_npis(msg: &Message) -> Vec<FacilityNpi> {
 /// One identifier a merge retires, and the one that takes its place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Merge {
-    /// From MRG-1: value and assigning authority.
+    /// From MRG-1, MRG-4 or MRG-2: value and assigning authority.
     pub retired: (String, String),
-    /// From the group's PID-3: the repetition of the same assigning
-    /// authority, else the first.
+    /// From the group's PID-3, PID-2 or PID-4: the repetition of the same
+    /// assigning authority, else the first of the field that succeeds the
+    /// retiring one, else PID-3's first.
     pub survivor: (String, String),
 }
 
@@ -500,49 +505,63 @@ fn phone_digits(tn: &str) -> String {
 /// thousands.
 pub const MAX_MERGES: usize = 100;
 
+/// The MRG fields that retire a patient identifier, each with the PID
+/// field that holds its successor (an index into [`PATIENT_ID_FIELDS`]):
+/// MRG-1, the prior identifier list (PID-3); MRG-4, the prior patient ID
+/// (PID-2: an A39 merges "person" records by it); MRG-2, the prior
+/// alternate patient ID (PID-4).
+const RETIRING: [(usize, usize); 3] = [(1, 0), (4, 1), (2, 2)];
+
 /// The merges of a message: an MRG segment belongs to the PID before it
 /// (ADT_A39 repeats the PID/MRG group, one per patient merged). Each merge
 /// once, the first [`MAX_MERGES`].
 fn merges(msg: &Message) -> Vec<Merge> {
     let mut out: Vec<Merge> = Vec::new();
-    let mut group = Vec::new();
+    // The group's PID-3, PID-2 and PID-4 identifiers.
+    let mut group: [Vec<Vec<(String, String)>>; 3] = Default::default();
     // Authorities folded as the matching index folds them (Unicode).
     let same = |a: &str, b: &str| !a.is_empty() && a.to_lowercase() == b.to_lowercase();
     for seg in msg.segments() {
         if seg.is("PID") {
-            group = identifiers(seg.field(3));
+            group = [3, 2, 4].map(|n| identifiers(seg.field(n)));
         } else if seg.is("MRG") {
-            for retired in identifiers(seg.field(1)) {
-                // The surviving identifier is the one whose authority goes by
-                // any name the retired one's does (else the first); each name
-                // of the retired one then maps to the survivor's form under
-                // the same name, else its first.
-                let survivor = group
-                    .iter()
-                    .find(|forms| {
-                        forms
-                            .iter()
-                            .any(|(_, a)| retired.iter().any(|(_, r)| same(a, r)))
-                    })
-                    .or(group.first());
-                let Some(survivor) = survivor else { continue };
-                for form in retired {
-                    let Some(to) = survivor
+            for (retiring, successor) in RETIRING {
+                for retired in identifiers(seg.field(retiring)) {
+                    // The surviving identifier is the one, in any of the
+                    // group's identifier fields, whose authority goes by any
+                    // name the retired one's does; else the first of the
+                    // field that succeeds the retiring one, else PID-3's
+                    // first. Each name of the retired one then maps to the
+                    // survivor's form under the same name, else its first.
+                    let survivor = group
                         .iter()
-                        .find(|(_, a)| same(a, &form.1))
-                        .or(survivor.first())
-                    else {
-                        continue;
-                    };
-                    let merge = Merge {
-                        retired: form,
-                        survivor: to.clone(),
-                    };
-                    if !out.contains(&merge) {
-                        out.push(merge);
-                    }
-                    if out.len() >= MAX_MERGES {
-                        return out;
+                        .flatten()
+                        .find(|forms| {
+                            forms
+                                .iter()
+                                .any(|(_, a)| retired.iter().any(|(_, r)| same(a, r)))
+                        })
+                        .or(group[successor].first())
+                        .or(group[0].first());
+                    let Some(survivor) = survivor else { continue };
+                    for form in retired {
+                        let Some(to) = survivor
+                            .iter()
+                            .find(|(_, a)| same(a, &form.1))
+                            .or(survivor.first())
+                        else {
+                            continue;
+                        };
+                        let merge = Merge {
+                            retired: form,
+                            survivor: to.clone(),
+                        };
+                        if !out.contains(&merge) {
+                            out.push(merge);
+                        }
+                        if out.len() >= MAX_MERGES {
+                            return out;
+                        }
                     }
                 }
             }
@@ -680,30 +699,43 @@ fn shown_identifiers(ids: &[(String, String, String)]) -> Vec<(String, String)> 
         .collect()
 }
 
-/// PID-3 (every repetition), PID-5, PID-7, PID-8, PID-11.5, PID-13; and
-/// the authorities PID-3 named by namespace and ISO OID both, as
-/// (namespace, OID) ([`AdtEvent::authority_oids`]).
+/// The PID fields that identify the patient (CX), in the order their
+/// identifiers are listed: PID-3, the identifier list, then PID-2 (the
+/// "external" patient ID) and PID-4 (the alternate patient ID). PID-2 and
+/// PID-4 are kept only for backward compatibility since v2.3.1, and v2.3
+/// feeds still fill them, often with the enterprise (master index) number:
+/// an opt-out or a roster entry recorded under it must hold for them.
+/// They are matched on and judged for consent, never shown as the MRN.
+pub const PATIENT_ID_FIELDS: [&str; 3] = ["PID-3", "PID-2", "PID-4"];
+
+/// PID-3, then PID-2 and PID-4 ([`PATIENT_ID_FIELDS`], the first
+/// [`MAX_IDENTIFIERS`] repetitions of each), PID-5, PID-7, PID-8,
+/// PID-11.5, PID-13; and the authorities those identifiers named by
+/// namespace and ISO OID both, as (namespace, OID)
+/// ([`AdtEvent::authority_oids`]).
 fn patient(msg: &Message) -> (StoredPatient, Vec<(String, String)>) {
     let mut identifiers = Vec::new();
     let mut oids = Vec::new();
-    for n in 1..=MAX_IDENTIFIERS {
-        let Some(value) = opt(msg, &format!("PID-3[{n}].1")) else {
-            if msg.get(&format!("PID-3[{n}]")).is_none() {
-                break;
+    for field in PATIENT_ID_FIELDS {
+        for n in 1..=MAX_IDENTIFIERS {
+            let Some(value) = opt(msg, &format!("{field}[{n}].1")) else {
+                if msg.get(&format!("{field}[{n}]")).is_none() {
+                    break;
+                }
+                continue;
+            };
+            let hd = |k: usize| opt(msg, &format!("{field}[{n}].4.{k}"));
+            let names = authorities(hd(1), hd(2), hd(3).as_deref());
+            if let [namespace, oid] = &names[..]
+                && !oids.contains(&(namespace.clone(), oid.clone()))
+            {
+                oids.push((namespace.clone(), oid.clone()));
             }
-            continue;
-        };
-        let hd = |k: usize| opt(msg, &format!("PID-3[{n}].4.{k}"));
-        let names = authorities(hd(1), hd(2), hd(3).as_deref());
-        if let [namespace, oid] = &names[..]
-            && !oids.contains(&(namespace.clone(), oid.clone()))
-        {
-            oids.push((namespace.clone(), oid.clone()));
-        }
-        for authority in names {
-            let id = (value.clone(), authority);
-            if !identifiers.contains(&id) {
-                identifiers.push(id);
+            for authority in names {
+                let id = (value.clone(), authority);
+                if !identifiers.contains(&id) {
+                    identifiers.push(id);
+                }
             }
         }
     }
@@ -1394,6 +1426,79 @@ MRG|X1^^^NORTH\r",
                 m(("219456781", "SSA"), ("H2", "NORTH")),
                 m(("G1", "OTHER"), ("G2", "NORTH")),
                 m(("X1", "NORTH"), ("G2", "NORTH")),
+            ]
+        );
+    }
+
+    #[test]
+    fn pid_2_and_pid_4_identify_the_patient_after_pid_3_and_are_never_shown() {
+        // A v2.3 feed: the master index's number in PID-2, an older chart
+        // number in PID-4, the hospital's MRN in PID-3.
+        let e = read_text(
+            "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|2026||ADT^A04|C|P|2.3\r\
+             PID|1|E100^^^EMPI&2.16.840.1.113883.19.9&ISO|M1^^^NORTH^MR|A7^^^NORTH~M1^^^NORTH~999999999^^^SSA|Doe^Jane\r",
+        )
+        .expect("event");
+        let ids: Vec<(&str, &str)> = e
+            .patient
+            .identifiers
+            .iter()
+            .map(|(v, a)| (v.as_str(), a.as_str()))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("M1", "NORTH"),
+                ("E100", "EMPI"),
+                ("E100", "2.16.840.1.113883.19.9"),
+                ("A7", "NORTH"),
+                ("999999999", "SSA"),
+            ],
+            "PID-3 first, each identifier once; placeholders are the worker's to strip"
+        );
+        assert_eq!(
+            e.authority_oids,
+            [("EMPI".to_string(), "2.16.840.1.113883.19.9".to_string())]
+        );
+        let shown = [("M1".to_string(), "NORTH".to_string())];
+        assert_eq!(e.shown_identifiers, shown);
+        assert_eq!(e.medical_records, shown);
+        // A message naming its patient by PID-2 or PID-4 alone names one.
+        for pid in ["PID|1|E100^^^EMPI", "PID|1||||||", "PID|1||||A7^^^NORTH"] {
+            let text = format!("MSH|^~\\&|A|N|H|H|2026||ADT^A04|C|P|2.3\r{pid}\r");
+            let named = read_text(&text).is_ok();
+            assert_eq!(named, pid != "PID|1||||||", "{pid}");
+        }
+    }
+
+    #[test]
+    fn an_a39_merges_by_mrg_4_into_pid_2_and_mrg_2_into_pid_4() {
+        let e = read_text(
+            "MSH|^~\\&|MPI|NORTHHOSP|HISP|HISP|2026||ADT^A39^ADT_A39|C|P|2.3\r\
+             EVN|A39|2026\r\
+             PID|1|E200^^^EMPI|M2^^^NORTH|A9^^^OLDSYS|Doe^Jane\r\
+             MRG|M1^^^NORTH|A8^^^OLDSYS||E100^^^EMPI\r\
+             PID|2|F2^^^EMPI|||Roe^Ann\r\
+             MRG||||F1^^^OTHER~F0^^^EMPI\r\
+             PID|3||P2^^^NORTH||Poe^Pat\r\
+             MRG||||Q1^^^EMPI\r",
+        )
+        .expect("event");
+        let m = |retired: (&str, &str), survivor: (&str, &str)| Merge {
+            retired: (retired.0.into(), retired.1.into()),
+            survivor: (survivor.0.into(), survivor.1.into()),
+        };
+        assert_eq!(
+            e.merged,
+            [
+                m(("M1", "NORTH"), ("M2", "NORTH")),
+                m(("E100", "EMPI"), ("E200", "EMPI")),
+                m(("A8", "OLDSYS"), ("A9", "OLDSYS")),
+                // No survivor from OTHER: PID-2's first succeeds MRG-4's.
+                m(("F1", "OTHER"), ("F2", "EMPI")),
+                m(("F0", "EMPI"), ("F2", "EMPI")),
+                // No PID-2 at all: PID-3's first.
+                m(("Q1", "EMPI"), ("P2", "NORTH")),
             ]
         );
     }

@@ -147,7 +147,9 @@ impl Notifier {
             // Merges keep rosters and consents together (an opt-out follows
             // its patient), so they apply even to an opted-out patient,
             // whose message is then forgotten.
-            "A40" | "A34" | "A36" | "A47" => {
+            // A39 (merge person, by PID-2 or PID-3) and A18 (merge patient
+            // information) are v2.3's forms, kept for backward compatibility.
+            "A40" | "A39" | "A34" | "A36" | "A18" | "A47" => {
                 // Per merge, also under its retired and surviving numbers:
                 // an opt-out recorded under the retired one (whose index
                 // person its sweep unfiled) holds for the survivor's.
@@ -1165,11 +1167,14 @@ impl Notifier {
         Ok(())
     }
 
-    /// A40, A34, A36 (merges) and A47 (an identifier corrected): the MRG-1
-    /// identifier is retired in favour of PID-3's (STANDARDS.md §8: "An A40
-    /// merge retires the MRG-1 identifier"), in the rosters, the consent
+    /// A40, A39, A34, A36, A18 (merges) and A47 (an identifier corrected):
+    /// the MRG-1 identifier is retired in favour of PID-3's (STANDARDS.md §8:
+    /// "An A40 merge retires the MRG-1 identifier"), and MRG-4's and
+    /// MRG-2's in favour of PID-2's and PID-4's, in the rosters, the consent
     /// decisions (which keep it too) and the patient index. The survivor is
-    /// PID-3's repetition from MRG-1's assigning authority, else its first.
+    /// the group's identifier from the retired one's assigning authority,
+    /// else the first of the succeeding field, else PID-3's first
+    /// (`adt::Merge`).
     async fn merge(
         &self,
         batch: &mut Batch,
@@ -1179,7 +1184,7 @@ impl Notifier {
     ) -> Result<Done, OpsError> {
         if ev.merged.is_empty() {
             let done = Done::Quiet("nothing to merge");
-            return finish(batch, row, "merge without MRG-1 or PID-3", done);
+            return finish(batch, row, "merge without MRG or PID identifiers", done);
         }
         // A merge bumps the change counter: taken as the transaction's
         // first lock, as for an alert filed ahead, so a batch holding

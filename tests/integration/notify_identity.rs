@@ -715,3 +715,106 @@ async fn a_merge_of_an_opted_out_patient_files_nothing_in_the_index_on_every_eng
         a.stop().await;
     }
 }
+
+/// A v2.3 message, as legacy feeds send it: identifiers in PID-2 and PID-4
+/// as well as PID-3.
+fn v23(control: &str, trigger: &str, body: &str) -> Vec<u8> {
+    format!(
+        "MSH|^~\\&|SMS|NORTHHOSP|HISP|HISP|20261122070000||ADT^{trigger}|{control}|P|2.3\r\
+         EVN|{trigger}|20261122070000\r{body}\r"
+    )
+    .into_bytes()
+}
+
+/// An ED registration (A04) of `pid` at visit `visit`, in v2.3.
+fn v23_ed(control: &str, visit: &str, pid: &str) -> Vec<u8> {
+    v23(
+        control,
+        "A04",
+        &format!("{pid}\rPV1|1|E|ED^1^A^NORTHHOSP||||||||||||||||{visit}"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pid_2_and_pid_4_identify_the_patient_and_a39_and_a18_merge_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        roster(
+            &a,
+            "carol@a.test",
+            "E100,EMPI,Kent,Clara,1975-06-07,F,06103,,,\n\
+             ,,Roe,John,1970-03-04,M,06102,8605550101,,\n\
+             R1,EMPI,Doe,Jane,1980-01-02,F,06101,,,\n\
+             P1,NORTH,Poe,Ann,1990-05-06,F,06104,,,\n\
+             B1,NORTH,Lee,Bob,1960-07-08,M,06105,,,\n",
+        );
+        // John opted out under the alternate number the hospital sends in PID-4.
+        opt_out(&a, "ALT5", "NORTH");
+        let step = async |msgs: &[Vec<u8>], alerted: usize, what: &str| {
+            for m in msgs {
+                assert_eq!(ack_code(&a, m).await.0, "AA", "{e}: {what}");
+            }
+            drained(&a).await;
+            assert_eq!(alerts(&a).await.len(), alerted, "{e}: {what}");
+        };
+        // Clara's roster entry has the master index's number, which the
+        // hospital sends only in PID-2 (and no birth date to match by).
+        step(
+            &[v23_ed(
+                "C1",
+                "V1",
+                "PID|1|E100^^^EMPI|C9^^^NORTH^MR||Kent^Clara",
+            )],
+            1,
+            "Clara by PID-2",
+        )
+        .await;
+        // John, matched by his demographics, opted out under PID-4's number.
+        step(
+            &[v23_ed(
+                "J1",
+                "V2",
+                "PID|1||MRN2^^^NORTH^MR|ALT5^^^NORTH|Roe^John||19700304|M|||2 Elm St^^Hartford^CT^06102||(860)555-0101",
+            )],
+            1,
+            "John opted out under PID-4",
+        )
+        .await;
+        // Jane's master index number is retired the v2.3 way: an A39, MRG-4
+        // into PID-2. Then she comes to the ED known by the survivor alone.
+        step(
+            &[
+                v23(
+                    "D1",
+                    "A39",
+                    "PID|1|R2^^^EMPI|J2^^^NORTH||Doe^Jane\rMRG|J1^^^NORTH|||R1^^^EMPI",
+                ),
+                v23_ed("D2", "V3", "PID|1|R2^^^EMPI|||Doe^Jane"),
+            ],
+            2,
+            "Jane after an A39 by PID-2",
+        )
+        .await;
+        // Ann's MRN is retired by an A39 sent as many feeds send it (MRG-1
+        // into PID-3); Bob's by an A18.
+        step(
+            &[
+                v23("P1", "A39", "PID|1||P2^^^NORTH||Poe^Ann\rMRG|P1^^^NORTH"),
+                v23_ed("P2", "V4", "PID|1||P2^^^NORTH^MR||Poe^Ann"),
+                v23("L1", "A18", "PID|1||B2^^^NORTH||Lee^Bob\rMRG|B1^^^NORTH"),
+                v23_ed("L2", "V5", "PID|1||B2^^^NORTH^MR||Lee^Bob"),
+            ],
+            4,
+            "Ann after an A39 by PID-3, Bob after an A18",
+        )
+        .await;
+        let listed = harness::ok(&a.cli(&["roster", "list", "--json"]));
+        for id in ["\"R2\"", "\"P2\"", "\"B2\""] {
+            assert!(listed.contains(id), "{e}: {id} in {listed}");
+        }
+        a.stop().await;
+    }
+}

@@ -68,17 +68,16 @@ pub fn unjudged(msg: &Message<'_>) -> bool {
         .any(|seg| cut(&seg, seg.raw().as_bytes(), seps, false, &oids).is_none_or(|k| k.lost))
 }
 
-/// The OIDs the message's PID-3 gives beside a sensitive namespace (as
-/// `adt` reads PID-3: repetitions with a value, the first
-/// `MAX_IDENTIFIERS`): an identifier under one of them is judged as its
-/// namespace is, however its HD is written.
+/// The OIDs the message's PID-3, PID-2 and PID-4 give beside a sensitive
+/// namespace (as `adt` reads them: repetitions with a value, the first
+/// `MAX_IDENTIFIERS` of each field): an identifier under one of them is
+/// judged as its namespace is, however its HD is written.
 fn sensitive_oids(msg: &Message<'_>) -> Vec<String> {
-    msg.segments_named("PID")
-        .next()
-        .and_then(|pid| pid.field(3))
-        .into_iter()
-        .flat_map(|f| f.repetitions())
-        .take(crate::notify::adt::MAX_IDENTIFIERS)
+    let pid = msg.segments_named("PID").next();
+    PID_IDENTIFIERS
+        .iter()
+        .filter_map(|&n| pid.as_ref().and_then(|pid| pid.field(n)))
+        .flat_map(|f| f.repetitions().take(crate::notify::adt::MAX_IDENTIFIERS))
         .filter(|r| r.component(1).is_some_and(|c| present(c.text()).is_some()))
         .filter_map(|r| match &authority_names(&r)[..] {
             [namespace, oid] if sensitive_text(namespace) => Some(oid.clone()),
@@ -302,9 +301,10 @@ fn identifiers_judged(
         }
         let mut kept = Vec::new();
         for (i, rep) in pieces(field, seps.repetition).enumerate() {
-            // PID-3 past what `adt` reads: never shown, and a repetition
-            // dropped before it would bring it into what is read.
-            if n == 3 && i >= crate::notify::adt::MAX_IDENTIFIERS {
+            // Repetitions past what `adt` reads: never shown, and a
+            // repetition dropped before them would bring one into what is
+            // read.
+            if i >= crate::notify::adt::MAX_IDENTIFIERS {
                 lost |= filled(rep);
                 if !judge {
                     kept.push(rep.to_vec());
