@@ -187,15 +187,28 @@ impl fmt::Display for CsvError {
                  them: {}",
                 Column::ALL.map(Column::name).join(", ")
             ),
-            Self::WrongDelimiter(c) => write!(
-                f,
-                "the columns are separated by {} instead of commas; save the file as \
-                 \"CSV UTF-8 (Comma delimited)\"",
-                match c {
-                    '\t' => "tabs".to_string(),
-                    c => format!("'{c}'"),
-                }
-            ),
+            Self::WrongDelimiter(c) => {
+                let (name, advice) = match c {
+                    ';' => (
+                        "semicolons (;)",
+                        "save it as \"CSV UTF-8 (Comma delimited)\"; if Excel still writes \
+                         semicolons, set the list separator to a comma in Windows' region \
+                         settings, or save it from Google Sheets or LibreOffice",
+                    ),
+                    '\t' => (
+                        "tabs",
+                        "save it as \"CSV UTF-8 (Comma delimited)\", not as text",
+                    ),
+                    _ => (
+                        "vertical bars (|)",
+                        "export it again with commas between the columns",
+                    ),
+                };
+                write!(
+                    f,
+                    "the columns are separated by {name} instead of commas; {advice}"
+                )
+            }
             Self::UnknownColumns(names) => write!(
                 f,
                 "unknown column(s) {}; the columns are {}",
@@ -482,16 +495,19 @@ fn map_header(names: &[String]) -> Result<Vec<Option<Column>>, CsvError> {
     // patient (a file exported without one): say so, without echoing its
     // cells, which are that patient's identifier, name and birth date.
     if !unknown.is_empty() && map.iter().all(Option::is_none) {
-        // One cell naming columns between other separators: say which.
-        if let [only] = names {
-            for sep in [';', '\t', '|'] {
-                let known = only
-                    .split(sep)
-                    .filter(|n| Column::from_header(n.trim()).is_some())
-                    .count();
-                if known >= 2 {
-                    return Err(CsvError::WrongDelimiter(sep));
-                }
+        // Cells naming columns between other separators: say which. The
+        // names may each be quoted (`"patient_id";"family_name"`, as some
+        // exports quote every cell), which the comma tokenizer leaves in
+        // place, and a comma inside a later name can split the row into
+        // more than one cell.
+        for sep in [';', '\t', '|'] {
+            let known = names
+                .iter()
+                .flat_map(|n| n.split(sep))
+                .filter(|n| Column::from_header(n.trim().trim_matches('"').trim()).is_some())
+                .count();
+            if known >= 2 {
+                return Err(CsvError::WrongDelimiter(sep));
             }
         }
         return Err(CsvError::NoKnownColumn);

@@ -95,6 +95,20 @@ fn file_errors() {
             b"patient_id\tassigning_authority\tfamily_name\tgiven_name\tbirth_date\tsex\n",
             CsvError::WrongDelimiter('\t'),
         ),
+        // Every name quoted, as some exports write every cell.
+        (
+            b"\"patient_id\";\"assigning_authority\";\"family_name\";\"given_name\"\n",
+            CsvError::WrongDelimiter(';'),
+        ),
+        (
+            b"patient_id|family_name|given_name|birth_date|sex\n",
+            CsvError::WrongDelimiter('|'),
+        ),
+        // A comma in a later name splits the row into more than one cell.
+        (
+            b"patient_id;family_name;given_name;Notes, misc\n",
+            CsvError::WrongDelimiter(';'),
+        ),
         // A patient's cells between semicolons are still no header.
         (b"MRN1;NORTH;Doe;Jane\n", CsvError::NoKnownColumn),
         (b"\"patient_id\n", CsvError::Unterminated { row: 1 }),
@@ -584,6 +598,8 @@ fn messages_are_one_line() {
         CsvError::NoHeader,
         CsvError::NoKnownColumn,
         CsvError::WrongDelimiter('\t'),
+        CsvError::WrongDelimiter(';'),
+        CsvError::WrongDelimiter('|'),
         CsvError::UnknownColumns(vec!["a\nb".into()]),
         CsvError::MissingColumns(vec!["sex".into()]),
         CsvError::DuplicateColumns(vec!["sex".into()]),
