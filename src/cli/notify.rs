@@ -14,6 +14,7 @@ use crate::clock::rfc3339;
 use crate::direct::DirectAddress;
 use crate::hl7::{self, Framer};
 use crate::notify::allow::Allowed;
+use crate::notify::pins::CertPins;
 use crate::notify::review::Decided;
 use crate::ops::{Hisp, OpsError};
 use crate::store::notify::{self, StoredPatient};
@@ -38,6 +39,11 @@ pub enum FeedCmd {
         /// commas. Without it, from any address that reaches the port.
         #[arg(long = "allow-from", value_name = "CIDR")]
         allow_from: Vec<String>,
+        /// Take its messages only over MLLP/TLS from a client presenting
+        /// this certificate (a PEM file: the interface engine's own
+        /// certificate; its first, if a chain); repeat for several.
+        #[arg(long = "client-cert", value_name = "PEM")]
+        client_cert: Vec<PathBuf>,
     },
     /// Set the addresses a registered feed's messages may come from.
     Allow {
@@ -51,6 +57,25 @@ pub enum FeedCmd {
         /// Take its messages from any address again.
         #[arg(long, conflicts_with = "from")]
         any: bool,
+    },
+    /// Set the client certificates a registered feed's messages may come
+    /// over (MLLP over TLS, `[mllp] tls = true`).
+    Pin {
+        /// The feed's facility, as registered.
+        #[arg(long)]
+        facility: String,
+        /// The engine's certificate, a PEM file; repeat for several (an
+        /// engine's next certificate beside its current one).
+        #[arg(long = "cert", value_name = "PEM", required_unless_present_any = ["fingerprint", "none"])]
+        cert: Vec<PathBuf>,
+        /// A certificate's SHA-256 fingerprint, as `openssl x509 -noout
+        /// -fingerprint -sha256` prints it; repeat, or separate with commas.
+        #[arg(long, value_name = "SHA256")]
+        fingerprint: Vec<String>,
+        /// Take its messages from any client again, with or without a
+        /// certificate.
+        #[arg(long, conflicts_with_all = ["cert", "fingerprint"])]
+        none: bool,
     },
     /// List feeds.
     List {
@@ -207,6 +232,13 @@ pub enum AdtCmd {
         /// addresses, a name against its DNS names).
         #[arg(long, requires = "tls")]
         server_name: Option<String>,
+        /// With --tls: present this client certificate (PEM; a chain after
+        /// it is sent too), for a feed that pins it (`feed pin`).
+        #[arg(long, requires_all = ["tls", "client_key"], value_name = "PEM")]
+        client_cert: Option<PathBuf>,
+        /// With --client-cert: its private key (PEM).
+        #[arg(long, requires = "client_cert", value_name = "PEM")]
+        client_key: Option<PathBuf>,
     },
 }
 
@@ -218,6 +250,7 @@ pub async fn feed(hisp: Hisp, cmd: FeedCmd, out: &mut Output) -> Result<(), CliE
             name,
             sensitive,
             allow_from,
+            client_cert,
         } => {
             let allow = Allowed::parse(&allow_from).map_err(OpsError::Invalid)?;
             // `--allow-from "$ENGINE_IP"` with the variable unset must not
@@ -230,9 +263,10 @@ pub async fn feed(hisp: Hisp, cmd: FeedCmd, out: &mut Output) -> Result<(), CliE
                 )
                 .into());
             }
+            let pins = read_pins(&client_cert, &[])?;
             let name = name.unwrap_or_else(|| facility.clone());
             let row = hisp
-                .feed_add(&facility, &name, sensitive, &allow, CLI_ACTOR)
+                .feed_add_pinned(&facility, &name, sensitive, (&allow, &pins), CLI_ACTOR)
                 .await?;
             let from = hisp.notification_address().await?;
             out.line(format!(
@@ -242,6 +276,7 @@ pub async fn feed(hisp: Hisp, cmd: FeedCmd, out: &mut Output) -> Result<(), CliE
                 if row.sensitive { ", sensitive" } else { "" }
             ));
             out.line(format!("  messages are taken from {}", shown_from(&row)));
+            out.line(format!("  over {}", shown_certs(&row)));
             out.line(format!("  alerts are sent from {from}"));
         }
         FeedCmd::Allow {
@@ -266,6 +301,29 @@ pub async fn feed(hisp: Hisp, cmd: FeedCmd, out: &mut Output) -> Result<(), CliE
                 shown_from(&row)
             ));
         }
+        FeedCmd::Pin {
+            facility,
+            cert,
+            fingerprint,
+            none,
+        } => {
+            let pins = match none {
+                true => CertPins::any(),
+                false => read_pins(&cert, &fingerprint)?,
+            };
+            if pins.is_any() && !none {
+                return Err(OpsError::Invalid(
+                    "--fingerprint needs a fingerprint; --none takes any client".into(),
+                )
+                .into());
+            }
+            let row = hisp.feed_pin(&facility, &pins, CLI_ACTOR).await?;
+            out.line(format!(
+                "feed {}: messages are taken over {}",
+                row.facility,
+                shown_certs(&row)
+            ));
+        }
         FeedCmd::List { json } => {
             let rows = hisp.feed_list().await?;
             if json {
@@ -279,14 +337,48 @@ pub async fn feed(hisp: Hisp, cmd: FeedCmd, out: &mut Output) -> Result<(), CliE
                             f.name.clone(),
                             f.sensitive.to_string(),
                             f.allow_from.clone().unwrap_or_else(|| "any".into()),
+                            CertPins::from_stored(f.client_certs.as_deref())
+                                .map_or_else(|e| format!("unreadable: {e}"), |p| p.to_string()),
                         ]
                     })
                     .collect();
-                out.table(&["FACILITY", "NAME", "SENSITIVE", "ALLOW FROM"], &t);
+                out.table(
+                    &[
+                        "FACILITY",
+                        "NAME",
+                        "SENSITIVE",
+                        "ALLOW FROM",
+                        "CLIENT CERTS",
+                    ],
+                    &t,
+                );
             }
         }
     }
     Ok(())
+}
+
+/// The pins of the certificates in the PEM files `files` and of the
+/// fingerprints `fingerprints`.
+fn read_pins(files: &[PathBuf], fingerprints: &[String]) -> Result<CertPins, CliError> {
+    let pins = CertPins::parse(fingerprints).map_err(OpsError::Invalid)?;
+    let mut read = Vec::new();
+    for f in files {
+        let pem = std::fs::read(f).map_err(|e| CliError::Ops(OpsError::io(f, e)))?;
+        let fp = CertPins::from_pem(&pem)
+            .map_err(|why| OpsError::Invalid(format!("{}: {why}", f.display())))?;
+        read.push(fp);
+    }
+    Ok(pins.with(read))
+}
+
+/// Which clients a feed's messages are taken over, as the CLI says it.
+fn shown_certs(row: &notify::FeedRow) -> String {
+    match CertPins::from_stored(row.client_certs.as_deref()) {
+        Ok(p) if p.is_any() => "any client (no certificate pinned)".into(),
+        Ok(p) => format!("MLLP/TLS with a client certificate of SHA-256 {p}"),
+        Err(e) => format!("no client: the stored list does not read ({e})"),
+    }
 }
 
 /// Where a feed's messages are taken from, as the CLI says it.
@@ -617,6 +709,8 @@ pub async fn adt_send(cmd: AdtCmd, out: &mut Output) -> Result<(), CliError> {
         tls,
         ca,
         server_name,
+        client_cert,
+        client_key,
     } = cmd;
     let bytes = std::fs::read(&file).map_err(|e| CliError::Ops(OpsError::io(&file, e)))?;
     let messages = split_messages(&bytes)
@@ -624,7 +718,12 @@ pub async fn adt_send(cmd: AdtCmd, out: &mut Output) -> Result<(), CliError> {
     let failed = |e: std::io::Error| CliError::Ops(OpsError::Invalid(format!("{to}: {e}")));
     let tcp = connect(&to).await.map_err(failed)?;
     let answers = if tls {
-        let tls = MllpTls { ca, server_name };
+        let client = client_cert.zip(client_key);
+        let tls = MllpTls {
+            ca,
+            server_name,
+            client,
+        };
         let stream = tls_client(tcp, host_of(&to), &tls).await.map_err(failed)?;
         send_each(MllpClient::new(stream), &messages, &to, out).await?
     } else {
@@ -932,6 +1031,9 @@ pub struct MllpTls {
     /// The name the server's certificate must carry; `None`: the host
     /// connected to.
     pub server_name: Option<String>,
+    /// The client certificate (PEM, a chain after it) and its private key
+    /// (PEM) to present; `None`: none.
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 /// How long the TCP connection may take, and then the TLS handshake.
@@ -996,6 +1098,22 @@ fn tls_session(host: &str, tls: &MllpTls) -> std::io::Result<openssl::ssl::Ssl> 
     let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(std::io::Error::other)?;
     if let Some(ca) = &tls.ca {
         b.set_cert_store(store_of(ca)?);
+    }
+    if let Some((cert, key)) = &tls.client {
+        let named = |path: &Path, e: openssl::error::ErrorStack| {
+            std::io::Error::other(format!("{}: {e}", path.display()))
+        };
+        b.set_certificate_chain_file(cert)
+            .map_err(|e| named(cert, e))?;
+        // OpenSSL checks here that the key is the certificate's.
+        b.set_private_key_file(key, openssl::ssl::SslFiletype::PEM)
+            .map_err(|e| {
+                std::io::Error::other(format!(
+                    "{}: not a PEM private key for {}: {e}",
+                    key.display(),
+                    cert.display()
+                ))
+            })?;
     }
     b.build()
         .configure()
@@ -1206,11 +1324,31 @@ mod tests {
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not PEM\n").expect("write");
         let tls = MllpTls {
-            ca: Some(empty),
-            server_name: None,
+            ca: Some(empty.clone()),
+            ..MllpTls::default()
         };
         let e = tls_session("localhost", &tls).expect_err("no CA");
         assert!(e.to_string().contains("no PEM certificate"), "{e}");
+        // A client certificate whose key is not its own is refused by name.
+        let now = crate::clock::system().now();
+        let one = crate::pki::CaKeys::generate("engine", now, 1).expect("ca");
+        let two = crate::pki::CaKeys::generate("other", now, 1).expect("ca");
+        let cert = dir.path().join("engine.pem");
+        let key = dir.path().join("other.key");
+        std::fs::write(&cert, one.cert.to_pem().expect("pem")).expect("write");
+        std::fs::write(&key, two.key.private_key_to_pem_pkcs8().expect("pem")).expect("write");
+        let tls = MllpTls {
+            client: Some((cert.clone(), key)),
+            ..MllpTls::default()
+        };
+        let e = tls_session("localhost", &tls).expect_err("not its key");
+        assert!(e.to_string().contains("not a PEM private key for"), "{e}");
+        let tls = MllpTls {
+            client: Some((empty, cert)),
+            ..MllpTls::default()
+        };
+        let e = tls_session("localhost", &tls).expect_err("no certificate");
+        assert!(e.to_string().contains("empty.pem"), "{e}");
     }
 
     #[test]

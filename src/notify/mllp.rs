@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use openssl::ssl::{Ssl, SslAcceptor};
+use openssl::ssl::{Ssl, SslAcceptor, SslVerifyMode};
 use tokio_openssl::SslStream;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -23,6 +23,7 @@ use tokio::sync::{Semaphore, oneshot, watch};
 use super::Notifier;
 use super::adt;
 use super::allow::Allowed;
+use super::pins::{self, CertPins, Fingerprint};
 use crate::hl7::{self, AckCode, AckError, ErrorCode, ErrorLocation, Framer, Header};
 use crate::ops::OpsError;
 use crate::smtp::session::listener::ConnectionCounts;
@@ -64,9 +65,12 @@ pub async fn serve(
                     let _slot = (slot, permit);
                     let _ = stream.set_nodelay(true);
                     let ended = match tls {
-                        None => connection(&n, stream, peer).await,
+                        None => connection(&n, stream, peer, None).await,
                         Some(acceptor) => match handshake(&acceptor, stream).await {
-                            Ok(stream) => connection(&n, stream, peer).await,
+                            Ok(stream) => {
+                                let cert = client_certificate(&stream);
+                                connection(&n, stream, peer, cert).await
+                            }
                             Err(e) => Err(e),
                         },
                     };
@@ -83,18 +87,30 @@ pub async fn serve(
     }
 }
 
-/// The server side of a TLS handshake, bounded in time.
+/// The server side of a TLS handshake, bounded in time. The client is
+/// asked for a certificate, and any it presents is taken (the handshake
+/// proves it holds the key): a feed pins the ones it takes
+/// (`notify::pins`), and a client without one still connects, for feeds
+/// that pin none.
 async fn handshake(
     acceptor: &SslAcceptor,
     stream: TcpStream,
 ) -> std::io::Result<SslStream<TcpStream>> {
-    let ssl = Ssl::new(acceptor.context()).map_err(std::io::Error::other)?;
+    let mut ssl = Ssl::new(acceptor.context()).map_err(std::io::Error::other)?;
+    ssl.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
     let mut tls = SslStream::new(ssl, stream).map_err(std::io::Error::other)?;
     match tokio::time::timeout(HANDSHAKE, Pin::new(&mut tls).accept()).await {
         Ok(Ok(())) => Ok(tls),
         Ok(Err(e)) => Err(std::io::Error::other(format!("TLS handshake failed: {e}"))),
         Err(_) => Err(std::io::Error::other("TLS handshake timed out")),
     }
+}
+
+/// The SHA-256 fingerprint of the certificate the client presented in
+/// the handshake, if any.
+fn client_certificate(stream: &SslStream<TcpStream>) -> Option<Fingerprint> {
+    let der = stream.ssl().peer_certificate()?.to_der().ok()?;
+    Some(pins::fingerprint(&der))
 }
 
 /// How long a TLS handshake may take.
@@ -149,8 +165,14 @@ impl Default for Limits {
     }
 }
 
-/// Read frames and answer each with its ACK, in order.
-pub async fn connection<S>(n: &Notifier, mut stream: S, peer: SocketAddr) -> std::io::Result<()>
+/// Read frames and answer each with its ACK, in order. `cert`: the
+/// fingerprint of the client certificate presented over TLS.
+pub async fn connection<S>(
+    n: &Notifier,
+    mut stream: S,
+    peer: SocketAddr,
+    cert: Option<Fingerprint>,
+) -> std::io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -180,7 +202,13 @@ where
         let mut answered = false;
         while let Some(frame) = framer.next_frame() {
             let reply = match frame {
-                Ok(bytes) => Some(n.reply(&bytes, peer.ip()).await),
+                Ok(bytes) => {
+                    let from = Peer {
+                        ip: peer.ip(),
+                        cert,
+                    };
+                    Some(n.reply(&bytes, from).await)
+                }
                 Err(e) => {
                     problems.note(&e);
                     n.frame_error(&e).map(String::into_bytes)
@@ -485,14 +513,15 @@ impl Notifier {
     /// frame's own charset ([`hl7::ack_bytes`]), so MSA-2 is the bytes the
     /// sender sent, Latin-1 or UTF-8. A retry's stored ACK too: the store
     /// keeps text, written here for the copy being answered.
-    pub async fn reply(&self, bytes: &[u8], peer: IpAddr) -> Vec<u8> {
+    pub async fn reply(&self, bytes: &[u8], peer: impl Into<Peer>) -> Vec<u8> {
         let ack = self.receive(bytes, peer).await;
         hl7::ack_bytes(&ack, hl7::Charset::of(bytes)).into_owned()
     }
 
     /// The ACK for one received frame from a peer at `peer` (committing it
     /// first when it is new).
-    pub async fn receive(&self, bytes: &[u8], peer: IpAddr) -> String {
+    pub async fn receive(&self, bytes: &[u8], peer: impl Into<Peer>) -> String {
+        let peer = peer.into();
         let now = self.gw.hisp.now();
         let msg = match hl7::parse(bytes) {
             Ok(m) => m,
@@ -602,7 +631,7 @@ impl Notifier {
         header: &Header,
         bytes: &[u8],
         now: i64,
-        peer: IpAddr,
+        peer: Peer,
     ) -> Result<String, Failed> {
         let (reply, answer) = oneshot::channel();
         // Built here, on the connection's task, so the commit turn only
@@ -666,27 +695,31 @@ impl Notifier {
     }
 
     /// The registered feeds' facilities, lowercase, each with the
-    /// addresses its messages may come from (`None`: an allow-list that
-    /// does not read, which allows none).
+    /// addresses its messages may come from and the client certificates
+    /// they may come over (`None`: a list that does not read, which allows
+    /// none).
     async fn feeds(&self) -> Result<Feeds, OpsError> {
         let mut conn = self.gw.hisp.conn().await?;
         Ok(notify::feeds(&mut conn)
             .await?
             .into_iter()
             .map(|f| {
-                let allow = match Allowed::from_stored(f.allow_from.as_deref()) {
-                    Ok(a) => Some(a),
-                    Err(e) => {
-                        tracing::error!(
-                            facility = %f.facility,
-                            error = %e,
-                            "feed's allow-list does not read: its messages are refused \
-                             (set it again with `hisp feed allow`)"
-                        );
-                        None
-                    }
+                let unread = |what: &str, e: &str, fix: &str| {
+                    tracing::error!(
+                        facility = %f.facility,
+                        error = %e,
+                        "feed's {what} does not read: its messages are refused \
+                         (set it again with `hisp feed {fix}`)"
+                    );
                 };
-                (f.facility, allow)
+                let allow = Allowed::from_stored(f.allow_from.as_deref())
+                    .inspect_err(|e| unread("allow-list", e, "allow"))
+                    .ok();
+                let pins = CertPins::from_stored(f.client_certs.as_deref())
+                    .inspect_err(|e| unread("client certificate list", e, "pin"))
+                    .ok();
+                let gate = allow.zip(pins);
+                (f.facility, gate)
             })
             .collect())
     }
@@ -768,22 +801,28 @@ impl Notifier {
         let mut acks: Vec<Option<String>> = vec![None; batch.len()];
         let mut new_rows = Vec::new();
         // Messages naming a registered facility from an address its feed
-        // does not allow: refused below as an unregistered facility's are,
-        // after the same look-up of their key (the same words and the same
-        // work, so a prober learns nothing of which are registered), and
-        // logged for the admin with the address.
+        // does not allow, or over a client certificate it does not pin:
+        // refused below as an unregistered facility's are, after the same
+        // look-up of their key (the same words and the same work, so a
+        // prober learns nothing of which are registered), and logged for
+        // the admin with the address and the certificate.
         let mut not_allowed = vec![false; batch.len()];
         for (i, p) in batch.iter().enumerate() {
             let facility = p.header.sending_facility.id().to_ascii_lowercase();
             match feeds.get(&facility) {
-                Some(Some(allow)) if allow.permits(p.peer) => {
+                Some(Some((allow, pins)))
+                    if allow.permits(p.peer.ip) && pins.permits(p.peer.cert.as_ref()) =>
+                {
                     new_rows.push((i, p.accepted.clone()));
                 }
                 Some(_) => {
+                    let cert = p.peer.cert.as_ref().map_or("none".into(), pins::shown);
                     tracing::warn!(
                         facility = %facility,
-                        peer = %p.peer,
-                        "ADT from an address its facility's feed does not allow refused"
+                        peer = %p.peer.ip,
+                        client_cert = %cert,
+                        "ADT from an address or client certificate its facility's feed \
+                         does not allow refused"
                     );
                     if let Some(slot) = not_allowed.get_mut(i) {
                         *slot = true;
@@ -1011,29 +1050,47 @@ struct Pending {
     digest: String,
     now: i64,
     /// Where it came from.
-    peer: IpAddr,
+    peer: Peer,
     /// Its ACK should it be committed as new (AA).
     accepted: String,
     reply: oneshot::Sender<Result<String, Failed>>,
 }
 
-/// The facilities of the feeds that take messages from any address, when
-/// the listener at `listen` is reachable from beyond this host (not
-/// loopback): `serve` warns of each as it starts.
+/// The facilities of the feeds that take messages from any address and
+/// any client, when the listener at `listen` is reachable from beyond this
+/// host (not loopback): `serve` warns of each as it starts.
 pub fn open_feeds(listen: SocketAddr, feeds: &[notify::FeedRow]) -> Vec<&str> {
     if listen.ip().is_loopback() {
         return Vec::new();
     }
     feeds
         .iter()
-        .filter(|f| f.allow_from.is_none())
+        .filter(|f| f.allow_from.is_none() && f.client_certs.is_none())
         .map(|f| f.facility.as_str())
         .collect()
 }
 
 /// The registered feeds by facility (lowercase), each with the addresses
-/// its messages may come from (`None`: none, its allow-list did not read).
-type Feeds = std::collections::HashMap<String, Option<Allowed>>;
+/// its messages may come from and the client certificates they may come
+/// over (`None`: none, one of its lists did not read).
+type Feeds = std::collections::HashMap<String, Option<(Allowed, CertPins)>>;
+
+/// Who sent a message: the TCP peer's address and, over TLS, the
+/// fingerprint of the client certificate it presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// The peer's address.
+    pub ip: IpAddr,
+    /// The SHA-256 fingerprint of its client certificate.
+    pub cert: Option<Fingerprint>,
+}
+
+impl From<IpAddr> for Peer {
+    /// A peer without a client certificate (plain MLLP).
+    fn from(ip: IpAddr) -> Self {
+        Self { ip, cert: None }
+    }
+}
 
 /// The AR to a message whose facility (`facility`, as keyed) is not a
 /// registered feed, or not one sent from the message's address.
@@ -1172,16 +1229,19 @@ mod tests {
 
     #[test]
     fn feeds_open_to_any_address_are_named_only_when_the_port_is_reachable() {
-        let feed = |facility: &str, allow_from: Option<&str>| notify::FeedRow {
-            id: 1,
-            facility: facility.into(),
-            name: facility.into(),
-            sensitive: false,
-            allow_from: allow_from.map(str::to_string),
-        };
+        let feed =
+            |facility: &str, allow_from: Option<&str>, certs: Option<&str>| notify::FeedRow {
+                id: 1,
+                facility: facility.into(),
+                name: facility.into(),
+                sensitive: false,
+                allow_from: allow_from.map(str::to_string),
+                client_certs: certs.map(str::to_string),
+            };
         let feeds = [
-            feed("northhosp", None),
-            feed("southhosp", Some("192.0.2.0/24")),
+            feed("northhosp", None, None),
+            feed("southhosp", Some("192.0.2.0/24"), None),
+            feed("easthosp", None, Some(&"ab".repeat(32))),
         ];
         let at = |s: &str| s.parse::<SocketAddr>().expect("addr");
         assert_eq!(open_feeds(at("0.0.0.0:2575"), &feeds), ["northhosp"]);

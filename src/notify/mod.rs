@@ -14,6 +14,7 @@ pub mod digest;
 pub mod mllp;
 pub mod mpi;
 mod opt_out;
+pub mod pins;
 pub mod process;
 pub mod retention;
 pub mod review;

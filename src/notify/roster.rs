@@ -8,6 +8,7 @@
 use sqlx::AnyConnection;
 
 use super::allow::Allowed;
+use super::pins::CertPins;
 use super::roster_csv::{self, Parsed, Problem};
 use crate::direct::DirectAddress;
 use crate::ops::address::NewAddress;
@@ -337,13 +338,28 @@ fn shown_allow(allow: &Allowed) -> String {
 
 impl Hisp {
     /// Register a sending facility (MSH-4.1), whose messages may come from
-    /// the addresses `allow` holds.
+    /// the addresses `allow` holds, over any client certificate or none.
     pub async fn feed_add(
         &self,
         facility: &str,
         name: &str,
         sensitive: bool,
         allow: &Allowed,
+        actor: &str,
+    ) -> Result<FeedRow, OpsError> {
+        let any = CertPins::any();
+        self.feed_add_pinned(facility, name, sensitive, (allow, &any), actor)
+            .await
+    }
+
+    /// [`Hisp::feed_add`], its messages taken only over the client
+    /// certificates `pins` holds (when it holds any).
+    pub async fn feed_add_pinned(
+        &self,
+        facility: &str,
+        name: &str,
+        sensitive: bool,
+        (allow, pins): (&Allowed, &CertPins),
         actor: &str,
     ) -> Result<FeedRow, OpsError> {
         let facility = facility.trim();
@@ -360,11 +376,22 @@ impl Hisp {
             )));
         }
         let mut tx = self.store.begin().await?;
-        let stored = allow.stored();
+        let (stored, certs) = (allow.stored(), pins.stored());
         let now = self.now();
-        let row =
-            notify::insert_feed(&mut tx, facility, name, sensitive, stored.as_deref(), now).await?;
-        let detail = format!("sensitive={sensitive} allow_from={}", shown_allow(allow));
+        let row = notify::insert_feed(
+            &mut tx,
+            facility,
+            name,
+            sensitive,
+            stored.as_deref(),
+            certs.as_deref(),
+            now,
+        )
+        .await?;
+        let detail = format!(
+            "sensitive={sensitive} allow_from={} client_certs={pins}",
+            shown_allow(allow)
+        );
         self.audit(&mut tx, actor, "feed.add", facility, &detail)
             .await?;
         tx.commit().await?;
@@ -389,6 +416,33 @@ impl Hisp {
         let detail = format!("allow_from={}", shown_allow(allow));
         self.audit(&mut tx, actor, "feed.allow", facility, &detail)
             .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Set the client certificates a registered feed's messages may come
+    /// over (`CertPins::any()`: any client), audited as `feed.pin`.
+    pub async fn feed_pin(
+        &self,
+        facility: &str,
+        pins: &CertPins,
+        actor: &str,
+    ) -> Result<FeedRow, OpsError> {
+        let facility = facility.trim();
+        let mut tx = self.store.begin().await?;
+        let stored = pins.stored();
+        let Some(row) = notify::set_feed_client_certs(&mut tx, facility, stored.as_deref()).await?
+        else {
+            return Err(crate::store::StoreError::NotFound(format!("feed {facility}")).into());
+        };
+        self.audit(
+            &mut tx,
+            actor,
+            "feed.pin",
+            facility,
+            &format!("client_certs={pins}"),
+        )
+        .await?;
         tx.commit().await?;
         Ok(row)
     }

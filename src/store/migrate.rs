@@ -103,6 +103,10 @@ const SQLITE: &[Migration] = &[
         version: 22,
         sql: include_str!("migrations/sqlite/0022_feed_allow_from.sql"),
     },
+    Migration {
+        version: 23,
+        sql: include_str!("migrations/sqlite/0023_feed_client_certs.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -193,6 +197,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 22,
         sql: include_str!("migrations/postgres/0022_feed_allow_from.sql"),
+    },
+    Migration {
+        version: 23,
+        sql: include_str!("migrations/postgres/0023_feed_client_certs.sql"),
     },
 ];
 

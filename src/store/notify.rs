@@ -49,9 +49,13 @@ pub struct FeedRow {
     /// The network prefixes its messages may come from, comma-separated
     /// (`notify::allow::Allowed`); `None`: any address.
     pub allow_from: Option<String>,
+    /// The SHA-256 fingerprints of the client certificates its messages may
+    /// come over, comma-separated lowercase hex (`notify::pins::CertPins`);
+    /// `None`: any client.
+    pub client_certs: Option<String>,
 }
 
-const FEED_COLUMNS: &str = "id, facility, name, sensitive, allow_from";
+const FEED_COLUMNS: &str = "id, facility, name, sensitive, allow_from, client_certs";
 
 fn feed(r: &AnyRow) -> Result<FeedRow, StoreError> {
     Ok(FeedRow {
@@ -60,27 +64,31 @@ fn feed(r: &AnyRow) -> Result<FeedRow, StoreError> {
         name: r.try_get("name")?,
         sensitive: flag(r.try_get("sensitive")?),
         allow_from: r.try_get("allow_from")?,
+        client_certs: r.try_get("client_certs")?,
     })
 }
 
-/// Register a feed; `allow_from` as [`FeedRow::allow_from`].
+/// Register a feed; `allow_from` as [`FeedRow::allow_from`],
+/// `client_certs` as [`FeedRow::client_certs`].
 pub async fn insert_feed(
     conn: &mut AnyConnection,
     facility: &str,
     name: &str,
     sensitive: bool,
     allow_from: Option<&str>,
+    client_certs: Option<&str>,
     now: i64,
 ) -> Result<FeedRow, StoreError> {
     let sql = format!(
-        "INSERT INTO feeds (facility, name, sensitive, allow_from, created_at)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {FEED_COLUMNS}"
+        "INSERT INTO feeds (facility, name, sensitive, allow_from, client_certs, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {FEED_COLUMNS}"
     );
     let r = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(facility.to_ascii_lowercase())
         .bind(name)
         .bind(i64::from(sensitive))
         .bind(allow_from)
+        .bind(client_certs)
         .bind(now)
         .fetch_one(&mut *conn)
         .await
@@ -96,10 +104,31 @@ pub async fn set_feed_allow_from(
     facility: &str,
     allow_from: Option<&str>,
 ) -> Result<Option<FeedRow>, StoreError> {
+    set_feed_column(conn, facility, "allow_from", allow_from).await
+}
+
+/// Set the client certificates a feed's messages may come over (`None`:
+/// any client); as [`set_feed_allow_from`].
+pub async fn set_feed_client_certs(
+    conn: &mut AnyConnection,
+    facility: &str,
+    client_certs: Option<&str>,
+) -> Result<Option<FeedRow>, StoreError> {
+    set_feed_column(conn, facility, "client_certs", client_certs).await
+}
+
+/// Set one of a feed's nullable text columns (`column` is one of this
+/// module's names, never input).
+async fn set_feed_column(
+    conn: &mut AnyConnection,
+    facility: &str,
+    column: &'static str,
+    value: Option<&str>,
+) -> Result<Option<FeedRow>, StoreError> {
     let sql =
-        format!("UPDATE feeds SET allow_from = $1 WHERE facility = $2 RETURNING {FEED_COLUMNS}");
+        format!("UPDATE feeds SET {column} = $1 WHERE facility = $2 RETURNING {FEED_COLUMNS}");
     let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(allow_from)
+        .bind(value)
         .bind(facility.to_ascii_lowercase())
         .fetch_optional(&mut *conn)
         .await?

@@ -157,7 +157,7 @@ async fn mllp_over_tls_is_acknowledged_and_plain_mllp_is_not_spoken() {
     let (cert, _) = a.hisp.config.tls_files();
     let tls = MllpTls {
         ca: Some(cert),
-        server_name: None,
+        ..MllpTls::default()
     };
     let msg = adt("T1", "A04", "NORTHHOSP", "E", "VT1", JANE);
     let ack = notify_send_mllp_tls(addr, &msg, &tls)
@@ -177,7 +177,7 @@ async fn mllp_over_tls_is_acknowledged_and_plain_mllp_is_not_spoken() {
     .expect("write");
     let refused = MllpTls {
         ca: Some(other),
-        server_name: None,
+        ..MllpTls::default()
     };
     assert!(notify_send_mllp_tls(addr, &msg, &refused).await.is_err());
     // Plain MLLP to a TLS listener gets no ACK.
@@ -262,6 +262,158 @@ async fn adt_send_tls_gives_up_on_a_peer_that_never_answers() {
         start.elapsed()
     );
     drop(held.join().expect("join").expect("accepted"));
+}
+
+/// A self-signed engine certificate and its key, made by the `openssl`
+/// command line (as a hospital's interface engine team would), and its
+/// SHA-256 fingerprint as `openssl x509 -fingerprint` prints it.
+fn engine_cert(dir: &Path, name: &str) -> (String, String, String) {
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}.key"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .arg("-subj")
+        .arg(format!("/CN={name}"))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl req");
+    assert!(made.status.success(), "{made:?}");
+    let fp = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&cert)
+        .output()
+        .expect("openssl x509");
+    assert!(fp.status.success(), "{fp:?}");
+    let fp = String::from_utf8_lossy(&fp.stdout).trim().to_string();
+    let path = |p: &Path| p.to_str().expect("path").to_string();
+    (path(&cert), path(&key), fp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_feed_that_pins_client_certificates_takes_messages_only_over_them_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        let pki = TestPki::new("http://127.0.0.1:9", a.hisp.now());
+        let dir = a.dir.path().to_owned();
+        let ca = TestPki::write_pem(&dir, "ours.pem", &pki.root.cert);
+        let ca = ca.to_str().expect("path").to_string();
+        let local = ["localhost", "127.0.0.1"];
+        let (port, _keep) = tls_listener(&a, &pki.tls_server(&pki.root, &local)).await;
+        let (north, north_key, north_fp) = engine_cert(&dir, "north-engine");
+        let (other, other_key, other_fp) = engine_cert(&dir, "someone-else");
+        let file = |control: &str| {
+            let f = dir.join(format!("{control}.hl7"));
+            std::fs::write(&f, adt(control, "A04", "NORTHHOSP", "E", "VP", JANE)).expect("file");
+            f
+        };
+        let to = format!("127.0.0.1:{port}");
+        let send = async |control: &str, client: Option<(&str, &str)>| {
+            let mut args = vec!["--ca", ca.as_str()];
+            if let Some((cert, key)) = client {
+                args.extend(["--client-cert", cert, "--client-key", key]);
+            }
+            adt_send_tls(&a, &file(control), to.clone(), &args, Path::new(&ca)).await
+        };
+        let taken = |out: std::process::Output, control: &str| {
+            assert!(
+                harness::ok(&out).contains(&format!("MSA|AA|{control}")),
+                "{e}: {out:?}"
+            );
+        };
+        let refused = |out: std::process::Output, control: &str| {
+            harness::fails(&out, 1, "the receiver answered AR");
+            let ack = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(ack.contains(&format!("MSA|AR|{control}")), "{e}: {ack}");
+            // The words an unregistered facility gets.
+            assert!(ack.contains("is not a registered feed"), "{e}: {ack}");
+        };
+        // Not pinned yet: any client, with or without a certificate.
+        taken(send("P1", None).await, "P1");
+        taken(send("P2", Some((&other, &other_key))).await, "P2");
+        // Pinned to the engine's certificate, given as its PEM file.
+        let pinned =
+            harness::ok(&a.cli(&["feed", "pin", "--facility", "NORTHHOSP", "--cert", &north]));
+        let shown = north_fp.split_once('=').expect("fingerprint").1;
+        assert!(pinned.contains(shown), "{e}: {pinned} names {shown}");
+        taken(send("P3", Some((&north, &north_key))).await, "P3");
+        refused(send("P4", None).await, "P4");
+        refused(send("P5", Some((&other, &other_key))).await, "P5");
+        // Plain MLLP carries no certificate.
+        let plain = adt("P6", "A04", "NORTHHOSP", "E", "VP", JANE);
+        assert_eq!(ack_code(&a, &plain).await.0, "AR", "{e}");
+        // Replaced by a fingerprint as OpenSSL prints it, the line whole.
+        harness::ok(&a.cli(&[
+            "feed",
+            "pin",
+            "--facility",
+            "NORTHHOSP",
+            "--fingerprint",
+            &other_fp,
+        ]));
+        taken(send("P7", Some((&other, &other_key))).await, "P7");
+        refused(send("P8", Some((&north, &north_key))).await, "P8");
+        // --none: any client again.
+        harness::ok(&a.cli(&["feed", "pin", "--facility", "NORTHHOSP", "--none"]));
+        taken(send("P9", None).await, "P9");
+        let stored = count(
+            &a,
+            "SELECT COUNT(*) FROM adt_messages WHERE control_id IN ('P4', 'P5', 'P6', 'P8')",
+        )
+        .await;
+        assert_eq!(stored, 0, "{e}: nothing refused is stored");
+        assert_eq!(
+            count(
+                &a,
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'feed.pin'"
+            )
+            .await,
+            3,
+            "{e}"
+        );
+        // Registered pinned; listed with its fingerprint.
+        harness::ok(&a.cli(&[
+            "feed",
+            "add",
+            "--facility",
+            "SOUTHHOSP",
+            "--client-cert",
+            &north,
+        ]));
+        let listed = harness::ok(&a.cli(&["feed", "list"]));
+        assert!(listed.contains(shown), "{e}: {listed}");
+        let json = harness::ok(&a.cli(&["feed", "list", "--json"]));
+        let bare = shown.replace(':', "").to_lowercase();
+        assert!(json.contains(&bare), "{e}: {json}");
+        // Bad input is refused by name.
+        let out = a.cli(&[
+            "feed",
+            "pin",
+            "--facility",
+            "NORTHHOSP",
+            "--fingerprint",
+            "AB:CD",
+        ]);
+        harness::fails(&out, 1, "not a SHA-256 fingerprint");
+        let out = a.cli(&[
+            "feed",
+            "pin",
+            "--facility",
+            "NORTHHOSP",
+            "--cert",
+            &north_key,
+        ]);
+        harness::fails(&out, 1, "no PEM certificate");
+        let out = a.cli(&["feed", "pin", "--facility", "NOWHERE", "--cert", &north]);
+        harness::fails(&out, 1, "NOWHERE");
+        a.stop().await;
+    }
 }
 
 /// An MLLP-over-TLS listener for `n` on a port of its own, presenting

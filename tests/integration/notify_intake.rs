@@ -697,7 +697,7 @@ async fn a_frame_that_never_ends_and_an_ack_nobody_reads_end_the_connection() {
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     let served = tokio::spawn({
         let n = n.clone();
-        async move { mllp::connection(&n, server, peer).await }
+        async move { mllp::connection(&n, server, peer, None).await }
     });
     client.write_all(&[0x0B]).await.expect("start");
     for _ in 0..10 {
@@ -712,7 +712,7 @@ async fn a_frame_that_never_ends_and_an_ack_nobody_reads_end_the_connection() {
     let (mut client, server) = tokio::io::duplex(256);
     let served = tokio::spawn({
         let n = n.clone();
-        async move { mllp::connection(&n, server, peer).await }
+        async move { mllp::connection(&n, server, peer, None).await }
     });
     // Messages of no type (AR each, no database needed) until the ACKs
     // back up.

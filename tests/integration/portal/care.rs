@@ -38,7 +38,9 @@ fn corpus(name: &str) -> Vec<u8> {
 async fn process(p: &Portal, messages: &[Vec<u8>]) {
     let n = Notifier::new(p.state.gw.clone());
     for m in messages {
-        let ack = n.receive(m, std::net::Ipv4Addr::LOCALHOST.into()).await;
+        let ack = n
+            .receive(m, std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST))
+            .await;
         assert!(ack.contains("MSA|AA"), "{}: {ack}", p.engine());
     }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);

@@ -43,6 +43,20 @@ async fn feeds_view(
     typed: FeedTyped,
 ) -> Result<Response, WebError> {
     let rows = state.hisp.feed_list().await?;
+    // The client certificates each feed pins, as OpenSSL prints their
+    // fingerprints (`feed pin` sets them).
+    let certs: std::collections::HashMap<&str, String> = rows
+        .iter()
+        .map(|f| {
+            let shown = match crate::notify::pins::CertPins::from_stored(f.client_certs.as_deref())
+            {
+                Ok(p) if p.is_any() => "any client".to_string(),
+                Ok(p) => format!("SHA-256 {p}"),
+                Err(_) => "none: the stored list does not read".to_string(),
+            };
+            (f.facility.as_str(), shown)
+        })
+        .collect();
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -55,6 +69,7 @@ async fn feeds_view(
             nav => v.nav(),
             section => "feeds",
             rows => rows,
+            certs => certs,
             ok => ok,
             error => error,
             typed => typed,
