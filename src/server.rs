@@ -193,7 +193,7 @@ pub async fn run(
     )));
     if let Some(l) = listeners.mllp {
         let tls = if hisp.config.mllp.tls {
-            let acceptor = smtp::tls_acceptor(&hisp.config)
+            let acceptor = notify::mllp::Acceptor::from_config(&hisp.config)
                 .map_err(|e| std::io::Error::other(format!("[mllp] tls: {e}")))?;
             Some(acceptor)
         } else {
@@ -207,7 +207,17 @@ pub async fn run(
                             facility,
                             %listen,
                             "feed takes ADT from any address that reaches the MLLP port: give \
-                             it its engine's addresses (`hisp feed allow --facility … --from …`)"
+                             it its engine's addresses (`hisp feed allow --facility … --from …`) \
+                             or, over `[mllp] tls`, its engine's certificate (`hisp feed pin`)"
+                        );
+                    }
+                    let tls = hisp.config.mllp.tls;
+                    for facility in notify::mllp::pinned_without_tls(tls, &feeds) {
+                        tracing::warn!(
+                            facility,
+                            "feed pins client certificates but `[mllp] tls` is off: every \
+                             message of it is refused (set `tls = true`, or `hisp feed pin \
+                             --facility … --none`)"
                         );
                     }
                 }

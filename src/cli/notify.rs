@@ -277,6 +277,9 @@ pub async fn feed(hisp: Hisp, cmd: FeedCmd, out: &mut Output) -> Result<(), CliE
             ));
             out.line(format!("  messages are taken from {}", shown_from(&row)));
             out.line(format!("  over {}", shown_certs(&row)));
+            if let Some(note) = pins_unusable(&hisp, &pins) {
+                out.line(note);
+            }
             out.line(format!("  alerts are sent from {from}"));
         }
         FeedCmd::Allow {
@@ -323,6 +326,9 @@ pub async fn feed(hisp: Hisp, cmd: FeedCmd, out: &mut Output) -> Result<(), CliE
                 row.facility,
                 shown_certs(&row)
             ));
+            if let Some(note) = pins_unusable(&hisp, &pins) {
+                out.line(note);
+            }
         }
         FeedCmd::List { json } => {
             let rows = hisp.feed_list().await?;
@@ -370,6 +376,15 @@ fn read_pins(files: &[PathBuf], fingerprints: &[String]) -> Result<CertPins, Cli
         read.push(fp);
     }
     Ok(pins.with(read))
+}
+
+/// What to tell an admin who pins certificates while `[mllp] tls` is off.
+fn pins_unusable(hisp: &Hisp, pins: &CertPins) -> Option<String> {
+    (!pins.is_any() && !hisp.config.mllp.tls).then(|| {
+        "  note: [mllp] tls is off, so no client presents a certificate and this feed's \
+         messages are refused until it is on"
+            .to_string()
+    })
 }
 
 /// Which clients a feed's messages are taken over, as the CLI says it.

@@ -60,6 +60,11 @@ pub struct AdtEvent {
     /// the namespace is the sender's own; redaction withholds an identifier
     /// under an OID given beside a sensitive namespace.
     pub authority_oids: Vec<(String, String)>,
+    /// PID-4's identifiers ([`ALTERNATE_ID_FIELD`]), as (value, each name of
+    /// its authority): an opt-out recorded under one holds (they withhold),
+    /// but they match no roster entry, release no opt-in, and are not
+    /// filed in the patient index.
+    pub alternate_identifiers: Vec<(String, String)>,
     /// PV1-2: E emergency, I inpatient, O outpatient…
     pub patient_class: String,
     /// PV1-3 point of care, room, bed.
@@ -81,9 +86,9 @@ pub struct AdtEvent {
     /// MSH-10.
     pub control_id: String,
     /// A40, A39, A34, A36, A18, A47: each identifier the message retires
-    /// (every repetition of MRG-1, MRG-4 and MRG-2, in every PID/MRG group)
-    /// and the one of its group's PID-3, PID-2 or PID-4 that takes its
-    /// place ([`RETIRING`]). Placeholders are left out.
+    /// (every repetition of MRG-1 and MRG-4, in every PID/MRG group) and
+    /// the one of its group's PID-3 or PID-2 that takes its place
+    /// ([`RETIRING`]). Placeholders are left out.
     pub merged: Vec<Merge>,
     /// MRG-5 (A45, A50): the visit number this message moves to PV1-19.
     pub prior_visit: Option<String>,
@@ -177,7 +182,7 @@ impl Coded {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdtError {
     /// No PID segment, or no identifier and no name in it.
-    #[error("the message identifies no patient (PID-3, PID-2, PID-4 and PID-5 are empty)")]
+    #[error("the message identifies no patient (PID-3, PID-2 and PID-5 are empty)")]
     NoPatient,
 }
 
@@ -197,8 +202,9 @@ fn valued(msg: &Message, path: &str) -> String {
 }
 
 /// Whether the message names its patient as [`read`] needs: an identifier
-/// (CX.1 of one of the first [`MAX_IDENTIFIERS`] repetitions of PID-3,
-/// PID-2 or PID-4) or a family name (PID-5.1.1). Cheap: the intake refuses
+/// (CX.1 of one of the first [`MAX_IDENTIFIERS`] repetitions of PID-3 or
+/// PID-2) or a family name (PID-5.1.1); PID-4 alone names no one it can
+/// match. Cheap: the intake refuses
 /// a message without one (AE), rather than acknowledge what can never
 /// alert.
 pub fn names_patient(msg: &Message) -> bool {
@@ -222,7 +228,7 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
     if !names_patient(msg) {
         return Err(AdtError::NoPatient);
     }
-    let (patient, authority_oids) = patient(msg);
+    let (patient, authority_oids, alternate_identifiers) = patient(msg);
     let typed = typed_identifiers(msg);
     // A placeholder PV1-19 ("0") does not hide a real PID-18.
     let visit = opt(msg, "PV1-19.1")
@@ -251,6 +257,7 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         medical_records: medical_records(&typed),
         shown_identifiers: shown_identifiers(&typed),
         authority_oids,
+        alternate_identifiers,
         patient,
         patient_class: shown.class.to_ascii_uppercase(),
         location: shown.location,
@@ -396,11 +403,11 @@ pub fn facility_npis(msg: &Message) -> Vec<FacilityNpi> {
 /// One identifier a merge retires, and the one that takes its place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Merge {
-    /// From MRG-1, MRG-4 or MRG-2: value and assigning authority.
+    /// From MRG-1 or MRG-4: value and assigning authority.
     pub retired: (String, String),
-    /// From the group's PID-3, PID-2 or PID-4: the repetition of the same
-    /// assigning authority, else the first of the field that succeeds the
-    /// retiring one, else PID-3's first.
+    /// From the group's PID-3 or PID-2: the repetition of the same
+    /// assigning authority (in the field that succeeds the retiring one
+    /// first), else the first of that field, else PID-3's first.
     pub survivor: (String, String),
 }
 
@@ -508,34 +515,37 @@ pub const MAX_MERGES: usize = 100;
 /// The MRG fields that retire a patient identifier, each with the PID
 /// field that holds its successor (an index into [`PATIENT_ID_FIELDS`]):
 /// MRG-1, the prior identifier list (PID-3); MRG-4, the prior patient ID
-/// (PID-2: an A39 merges "person" records by it); MRG-2, the prior
-/// alternate patient ID (PID-4).
-const RETIRING: [(usize, usize); 3] = [(1, 0), (4, 1), (2, 2)];
+/// (PID-2: an A39 merges "person" records by it). MRG-2, the prior
+/// alternate ID, is not read: PID-4 only withholds
+/// ([`AdtEvent::alternate_identifiers`]), and a temporary or account
+/// number retired in a roster could be another patient's MRN.
+const RETIRING: [(usize, usize); 2] = [(1, 0), (4, 1)];
 
 /// The merges of a message: an MRG segment belongs to the PID before it
 /// (ADT_A39 repeats the PID/MRG group, one per patient merged). Each merge
 /// once, the first [`MAX_MERGES`].
 fn merges(msg: &Message) -> Vec<Merge> {
     let mut out: Vec<Merge> = Vec::new();
-    // The group's PID-3, PID-2 and PID-4 identifiers.
-    let mut group: [Vec<Vec<(String, String)>>; 3] = Default::default();
+    // The group's PID-3 and PID-2 identifiers.
+    let mut group: [Vec<Vec<(String, String)>>; 2] = Default::default();
     // Authorities folded as the matching index folds them (Unicode).
     let same = |a: &str, b: &str| !a.is_empty() && a.to_lowercase() == b.to_lowercase();
     for seg in msg.segments() {
         if seg.is("PID") {
-            group = [3, 2, 4].map(|n| identifiers(seg.field(n)));
+            group = [3, 2].map(|n| identifiers(seg.field(n)));
         } else if seg.is("MRG") {
             for (retiring, successor) in RETIRING {
                 for retired in identifiers(seg.field(retiring)) {
-                    // The surviving identifier is the one, in any of the
-                    // group's identifier fields, whose authority goes by any
-                    // name the retired one's does; else the first of the
-                    // field that succeeds the retiring one, else PID-3's
+                    // The surviving identifier is the one whose authority
+                    // goes by any name the retired one's does, sought in the
+                    // field that succeeds the retiring one first, then in
+                    // the other; else that field's first, else PID-3's
                     // first. Each name of the retired one then maps to the
                     // survivor's form under the same name, else its first.
-                    let survivor = group
+                    let (own, other) = (&group[successor], &group[1 - successor]);
+                    let survivor = own
                         .iter()
-                        .flatten()
+                        .chain(other)
                         .find(|forms| {
                             forms
                                 .iter()
@@ -701,22 +711,38 @@ fn shown_identifiers(ids: &[(String, String, String)]) -> Vec<(String, String)> 
 
 /// The PID fields that identify the patient (CX), in the order their
 /// identifiers are listed: PID-3, the identifier list, then PID-2 (the
-/// "external" patient ID) and PID-4 (the alternate patient ID). PID-2 and
-/// PID-4 are kept only for backward compatibility since v2.3.1, and v2.3
-/// feeds still fill them, often with the enterprise (master index) number:
-/// an opt-out or a roster entry recorded under it must hold for them.
-/// They are matched on and judged for consent, never shown as the MRN.
-pub const PATIENT_ID_FIELDS: [&str; 3] = ["PID-3", "PID-2", "PID-4"];
+/// "external" patient ID). PID-2 is kept only for backward compatibility
+/// since v2.3.1, and v2.3 feeds still fill it, often with the enterprise
+/// (master index) number: a roster entry or an opt-out recorded under it
+/// must hold for them. Matched on and judged for consent, never shown as
+/// the MRN.
+pub const PATIENT_ID_FIELDS: [&str; 2] = ["PID-3", "PID-2"];
 
-/// PID-3, then PID-2 and PID-4 ([`PATIENT_ID_FIELDS`], the first
-/// [`MAX_IDENTIFIERS`] repetitions of each), PID-5, PID-7, PID-8,
-/// PID-11.5, PID-13; and the authorities those identifiers named by
-/// namespace and ISO OID both, as (namespace, OID)
+/// PID-4, the alternate patient ID: "alternate, temporary, or pending"
+/// numbers, "a visit number, an account number" (HL7 v2.3 §3.3.2.4), which
+/// under the hospital's own authority can equal another patient's MRN
+/// (identifiers are compared without their type). Read only to withhold
+/// ([`AdtEvent::alternate_identifiers`]).
+pub const ALTERNATE_ID_FIELD: &str = "PID-4";
+
+/// An identifier (value, assigning authority), or an authority's
+/// (namespace, OID).
+type Pair = (String, String);
+
+/// PID-3, then PID-2 ([`PATIENT_ID_FIELDS`], the first [`MAX_IDENTIFIERS`]
+/// repetitions of each), PID-5, PID-7, PID-8, PID-11.5, PID-13; PID-4's
+/// identifiers ([`ALTERNATE_ID_FIELD`]), apart; and the authorities all
+/// three named by namespace and ISO OID both, as (namespace, OID)
 /// ([`AdtEvent::authority_oids`]).
-fn patient(msg: &Message) -> (StoredPatient, Vec<(String, String)>) {
+fn patient(msg: &Message) -> (StoredPatient, Vec<Pair>, Vec<Pair>) {
     let mut identifiers = Vec::new();
+    let mut alternates = Vec::new();
     let mut oids = Vec::new();
-    for field in PATIENT_ID_FIELDS {
+    for field in PATIENT_ID_FIELDS.into_iter().chain([ALTERNATE_ID_FIELD]) {
+        let into = match field == ALTERNATE_ID_FIELD {
+            true => &mut alternates,
+            false => &mut identifiers,
+        };
         for n in 1..=MAX_IDENTIFIERS {
             let Some(value) = opt(msg, &format!("{field}[{n}].1")) else {
                 if msg.get(&format!("{field}[{n}]")).is_none() {
@@ -733,8 +759,8 @@ fn patient(msg: &Message) -> (StoredPatient, Vec<(String, String)>) {
             }
             for authority in names {
                 let id = (value.clone(), authority);
-                if !identifiers.contains(&id) {
-                    identifiers.push(id);
+                if !into.contains(&id) {
+                    into.push(id);
                 }
             }
         }
@@ -756,7 +782,7 @@ fn patient(msg: &Message) -> (StoredPatient, Vec<(String, String)>) {
         postal_code: opt(msg, "PID-11.5").map(|z| z.chars().take(5).collect()),
         phone: Some(phone).filter(|p| p.len() >= 7),
     };
-    (patient, oids)
+    (patient, oids, alternates)
 }
 
 /// An XCN as "Given Family (id)".
@@ -1431,7 +1457,7 @@ MRG|X1^^^NORTH\r",
     }
 
     #[test]
-    fn pid_2_and_pid_4_identify_the_patient_after_pid_3_and_are_never_shown() {
+    fn pid_2_identifies_the_patient_after_pid_3_and_pid_4_only_apart() {
         // A v2.3 feed: the master index's number in PID-2, an older chart
         // number in PID-4, the hospital's MRN in PID-3.
         let e = read_text(
@@ -1439,22 +1465,25 @@ MRG|X1^^^NORTH\r",
              PID|1|E100^^^EMPI&2.16.840.1.113883.19.9&ISO|M1^^^NORTH^MR|A7^^^NORTH~M1^^^NORTH~999999999^^^SSA|Doe^Jane\r",
         )
         .expect("event");
-        let ids: Vec<(&str, &str)> = e
-            .patient
-            .identifiers
-            .iter()
-            .map(|(v, a)| (v.as_str(), a.as_str()))
-            .collect();
+        let pairs = |ids: &[(String, String)]| -> Vec<(String, String)> { ids.to_vec() };
+        let owned = |ids: &[(&str, &str)]| -> Vec<(String, String)> {
+            ids.iter()
+                .map(|(v, a)| (v.to_string(), a.to_string()))
+                .collect()
+        };
         assert_eq!(
-            ids,
-            [
+            pairs(&e.patient.identifiers),
+            owned(&[
                 ("M1", "NORTH"),
                 ("E100", "EMPI"),
                 ("E100", "2.16.840.1.113883.19.9"),
-                ("A7", "NORTH"),
-                ("999999999", "SSA"),
-            ],
-            "PID-3 first, each identifier once; placeholders are the worker's to strip"
+            ]),
+            "PID-3 first, each identifier once"
+        );
+        // PID-4 apart, whole (placeholders are the worker's to strip).
+        assert_eq!(
+            pairs(&e.alternate_identifiers),
+            owned(&[("A7", "NORTH"), ("M1", "NORTH"), ("999999999", "SSA")])
         );
         assert_eq!(
             e.authority_oids,
@@ -1463,16 +1492,20 @@ MRG|X1^^^NORTH\r",
         let shown = [("M1".to_string(), "NORTH".to_string())];
         assert_eq!(e.shown_identifiers, shown);
         assert_eq!(e.medical_records, shown);
-        // A message naming its patient by PID-2 or PID-4 alone names one.
-        for pid in ["PID|1|E100^^^EMPI", "PID|1||||||", "PID|1||||A7^^^NORTH"] {
+        // A message naming its patient by PID-2 alone names one; by
+        // PID-4 alone, no one it could match.
+        for (pid, named) in [
+            ("PID|1|E100^^^EMPI", true),
+            ("PID|1||||||", false),
+            ("PID|1|||A7^^^NORTH", false),
+        ] {
             let text = format!("MSH|^~\\&|A|N|H|H|2026||ADT^A04|C|P|2.3\r{pid}\r");
-            let named = read_text(&text).is_ok();
-            assert_eq!(named, pid != "PID|1||||||", "{pid}");
+            assert_eq!(read_text(&text).is_ok(), named, "{pid}");
         }
     }
 
     #[test]
-    fn an_a39_merges_by_mrg_4_into_pid_2_and_mrg_2_into_pid_4() {
+    fn an_a39_merges_by_mrg_4_into_pid_2_and_never_by_mrg_2() {
         let e = read_text(
             "MSH|^~\\&|MPI|NORTHHOSP|HISP|HISP|2026||ADT^A39^ADT_A39|C|P|2.3\r\
              EVN|A39|2026\r\
@@ -1493,7 +1526,7 @@ MRG|X1^^^NORTH\r",
             [
                 m(("M1", "NORTH"), ("M2", "NORTH")),
                 m(("E100", "EMPI"), ("E200", "EMPI")),
-                m(("A8", "OLDSYS"), ("A9", "OLDSYS")),
+                // MRG-2 (A8) retires nothing: PID-4 only withholds.
                 // No survivor from OTHER: PID-2's first succeeds MRG-4's.
                 m(("F1", "OTHER"), ("F2", "EMPI")),
                 m(("F0", "EMPI"), ("F2", "EMPI")),

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use openssl::ssl::{Ssl, SslAcceptor, SslVerifyMode};
+use openssl::ssl::{Ssl, SslAcceptor, SslAcceptorBuilder, SslOptions, SslVerifyMode};
 use tokio_openssl::SslStream;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -34,7 +34,7 @@ use crate::store::notify::{self, AdtKey};
 pub async fn serve(
     n: Notifier,
     listener: TcpListener,
-    tls: Option<Arc<SslAcceptor>>,
+    tls: Option<Acceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
     let counts = ConnectionCounts::default();
@@ -87,17 +87,44 @@ pub async fn serve(
     }
 }
 
-/// The server side of a TLS handshake, bounded in time. The client is
-/// asked for a certificate, and any it presents is taken (the handshake
-/// proves it holds the key): a feed pins the ones it takes
-/// (`notify::pins`), and a client without one still connects, for feeds
-/// that pin none.
+/// The MLLP listener's TLS settings: a server certificate and key, and
+/// what [`Acceptor::new`] adds. Only it makes one, so no listener asks for
+/// client certificates without a session id context.
+#[derive(Clone)]
+pub struct Acceptor(Arc<SslAcceptor>);
+
+impl Acceptor {
+    /// The listener's acceptor from `b` (a certificate and key set). Each
+    /// client is asked for a certificate, and any it presents is taken (the
+    /// handshake proves it holds the key): a feed pins the ones it takes
+    /// (`notify::pins`), and a client without one still connects, for
+    /// feeds that pin none. Asking for one needs a session id context, or
+    /// OpenSSL refuses every resumed session ("session id context
+    /// uninitialized"), so an engine that resumes could not reconnect. A
+    /// resumed session carries the certificate of the one it resumes.
+    /// Renegotiation is refused: the certificate is read once, after the
+    /// handshake.
+    pub fn new(mut b: SslAcceptorBuilder) -> Result<Self, openssl::error::ErrorStack> {
+        b.set_session_id_context(b"hisp-mllp")?;
+        b.set_options(SslOptions::NO_RENEGOTIATION);
+        b.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
+        Ok(Self(Arc::new(b.build())))
+    }
+
+    /// The acceptor of `[mllp] tls`: the server certificate and key of
+    /// `[smtp] tls_cert` and `tls_key`.
+    pub fn from_config(config: &crate::config::Config) -> Result<Self, OpsError> {
+        let b = crate::smtp::tls_acceptor_builder(config)?;
+        Self::new(b).map_err(|e| OpsError::Invalid(format!("[mllp] tls: {e}")))
+    }
+}
+
+/// The server side of a TLS handshake, bounded in time.
 async fn handshake(
-    acceptor: &SslAcceptor,
+    acceptor: &Acceptor,
     stream: TcpStream,
 ) -> std::io::Result<SslStream<TcpStream>> {
-    let mut ssl = Ssl::new(acceptor.context()).map_err(std::io::Error::other)?;
-    ssl.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
+    let ssl = Ssl::new(acceptor.0.context()).map_err(std::io::Error::other)?;
     let mut tls = SslStream::new(ssl, stream).map_err(std::io::Error::other)?;
     match tokio::time::timeout(HANDSHAKE, Pin::new(&mut tls).accept()).await {
         Ok(Ok(())) => Ok(tls),
@@ -1070,6 +1097,17 @@ pub fn open_feeds(listen: SocketAddr, feeds: &[notify::FeedRow]) -> Vec<&str> {
         .collect()
 }
 
+/// The facilities of the feeds that pin client certificates when the
+/// listener does not speak TLS (`[mllp] tls` off): no message of theirs
+/// can be taken, and `serve` says so as it starts.
+pub fn pinned_without_tls(tls: bool, feeds: &[notify::FeedRow]) -> Vec<&str> {
+    feeds
+        .iter()
+        .filter(|f| !tls && f.client_certs.is_some())
+        .map(|f| f.facility.as_str())
+        .collect()
+}
+
 /// The registered feeds by facility (lowercase), each with the addresses
 /// its messages may come from and the client certificates they may come
 /// over (`None`: none, one of its lists did not read).
@@ -1249,6 +1287,8 @@ mod tests {
         assert_eq!(open_feeds(at("10.0.0.5:2575"), &feeds), ["northhosp"]);
         assert!(open_feeds(at("127.0.0.1:2575"), &feeds).is_empty());
         assert!(open_feeds(at("[::1]:2575"), &feeds).is_empty());
+        assert_eq!(pinned_without_tls(false, &feeds), ["easthosp"]);
+        assert!(pinned_without_tls(true, &feeds).is_empty());
     }
 
     #[test]

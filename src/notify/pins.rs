@@ -121,14 +121,21 @@ fn parse_one(s: &str) -> Result<Fingerprint, String> {
         Some(label) if label.eq_ignore_ascii_case(LABEL) => s.get(LABEL.len()..).unwrap_or(""),
         _ => s,
     };
-    let digits: Vec<u8> = hex.bytes().filter(|b| *b != b':').collect();
+    // 64 hex digits, or 32 pairs of them between colons.
+    let digits: Vec<u8> = match hex.contains(':') {
+        true if hex.split(':').all(|pair| pair.len() == 2) => {
+            hex.bytes().filter(|b| *b != b':').collect()
+        }
+        true => Vec::new(),
+        false => hex.bytes().collect(),
+    };
     let bad = || {
         format!(
             "{s:?} is not a SHA-256 fingerprint (64 hex digits, as `openssl x509 -noout \
              -fingerprint -sha256 -in CERT` prints them)"
         )
     };
-    if digits.len() != 64 {
+    if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
         return Err(bad());
     }
     let mut out = [0u8; 32];
@@ -201,6 +208,19 @@ mod tests {
         ] {
             let e = CertPins::parse(std::slice::from_ref(&bad)).expect_err(&bad);
             assert!(e.contains("not a SHA-256 fingerprint"), "{e}");
+        }
+        // Signs (`from_str_radix` takes `+a`), colons out of place.
+        let signed = "+a".repeat(32);
+        let misplaced = format!(
+            "{}::{}",
+            "AB:".repeat(15),
+            "CD:".repeat(16).trim_end_matches(':')
+        );
+        for bad in [signed, misplaced, format!(":{}", "ab".repeat(32))] {
+            assert!(
+                CertPins::parse(std::slice::from_ref(&bad)).is_err(),
+                "{bad}"
+            );
         }
         // A SHA-1 fingerprint (20 bytes) is not taken for one.
         assert!(CertPins::parse(&["AB:".repeat(19) + "AB"]).is_err());

@@ -101,21 +101,37 @@ fn drop_placeholders(ids: &mut Vec<(String, String)>) {
 }
 
 /// The ADT event of a parsed message, without placeholder identifiers (in
-/// PID-3 and MRG-1): what the worker and reviews act on.
+/// PID-3, PID-2, MRG-1 and MRG-4): what the worker and reviews act on.
 pub(super) fn read_event(msg: &hl7::Message) -> Result<AdtEvent, adt::AdtError> {
     let mut ev = adt::read(msg)?;
     strip_placeholders(&mut ev);
     Ok(ev)
 }
 
-/// Remove placeholder identifiers from PID-3 (`adt::read` leaves them out
-/// of merges already); the ones PID-3 had.
+/// Remove placeholder identifiers from PID-3 and PID-2 (`adt::read` leaves
+/// them out of merges already); the ones they had.
 fn strip_placeholders(ev: &mut AdtEvent) -> Vec<(String, String)> {
     let (kept, stripped) = std::mem::take(&mut ev.patient.identifiers)
         .into_iter()
         .partition(|(value, authority)| !placeholder_identifier(value, authority));
     ev.patient.identifiers = kept;
     stripped
+}
+
+/// The record PID-4's identifiers make, when it gives any: it may withhold
+/// (an opt-out recorded under one holds), never release or match
+/// (`adt::ALTERNATE_ID_FIELD`). Placeholders are left out.
+fn alternate_record(ev: &AdtEvent) -> Option<StoredPatient> {
+    let identifiers: Vec<(String, String)> = ev
+        .alternate_identifiers
+        .iter()
+        .filter(|(value, authority)| !placeholder_identifier(value, authority))
+        .cloned()
+        .collect();
+    (!identifiers.is_empty()).then(|| StoredPatient {
+        identifiers,
+        ..StoredPatient::default()
+    })
 }
 
 /// The two records cannot be one person (`mpi::contradicts`).
@@ -141,7 +157,11 @@ impl Notifier {
             return quiet("feed removed", "unregistered feed");
         };
         let stripped = strip_placeholders(&mut ev);
+        let alternate = alternate_record(&ev);
         let opted_out = snap.consent_of_all([&ev.patient]) == Some(OPT_OUT)
+            || alternate
+                .as_ref()
+                .is_some_and(|a| snap.consent_of_all([a]) == Some(OPT_OUT))
             || snap.opted_out_under_placeholder(&stripped);
         match ev.trigger.as_str() {
             // Merges keep rosters and consents together (an opt-out follows
@@ -258,7 +278,8 @@ impl Notifier {
         let told_entries = told
             .iter()
             .filter(|t| t.same)
-            .filter_map(|t| t.entry.as_ref().map(|e| &e.patient));
+            .filter_map(|t| t.entry.as_ref().map(|e| &e.patient))
+            .chain(alternate.as_ref());
         let consent = snap.consent_with_rosters(
             std::iter::once(&ev.patient).chain(indexed.as_ref()),
             &matches,
@@ -1169,12 +1190,11 @@ impl Notifier {
 
     /// A40, A39, A34, A36, A18 (merges) and A47 (an identifier corrected):
     /// the MRG-1 identifier is retired in favour of PID-3's (STANDARDS.md §8:
-    /// "An A40 merge retires the MRG-1 identifier"), and MRG-4's and
-    /// MRG-2's in favour of PID-2's and PID-4's, in the rosters, the consent
-    /// decisions (which keep it too) and the patient index. The survivor is
-    /// the group's identifier from the retired one's assigning authority,
-    /// else the first of the succeeding field, else PID-3's first
-    /// (`adt::Merge`).
+    /// "An A40 merge retires the MRG-1 identifier"), and MRG-4's in favour
+    /// of PID-2's, in the rosters, the consent decisions (which keep it too)
+    /// and the patient index. The survivor is the group's identifier from
+    /// the retired one's assigning authority, else the first of the
+    /// succeeding field, else PID-3's first (`adt::Merge`).
     async fn merge(
         &self,
         batch: &mut Batch,
@@ -1688,7 +1708,7 @@ pub struct Snapshot {
     consents: Vec<(Index, String)>,
     /// Placeholder identifiers opt-outs were recorded under before they were
     /// refused: they match nobody, so such an opt-out would silently stop
-    /// holding. Honoured on the message's own PID-3 (erring towards no
+    /// holding. Honoured on the message's own PID-3 and PID-2 (erring towards no
     /// alert); an opt-in under one never counts.
     placeholder_opt_outs: Vec<(String, String)>,
     rosters: Vec<Roster>,

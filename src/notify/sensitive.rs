@@ -96,11 +96,13 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
         .map(|(_, oid)| oid.as_str())
         .collect();
     let sensitive_authority = |a: &str| sensitive_text(a) || sensitive_oids.contains(&a);
-    let ids = ev.patient.identifiers.len();
+    let ids = ev.patient.identifiers.len() + ev.alternate_identifiers.len();
     out.patient
         .identifiers
         .retain(|(_, a)| !sensitive_authority(a));
-    if out.patient.identifiers.len() != ids {
+    out.alternate_identifiers
+        .retain(|(_, a)| !sensitive_authority(a));
+    if out.patient.identifiers.len() + out.alternate_identifiers.len() != ids {
         withheld = true;
         out.shown_identifiers
             .retain(|(_, a)| !sensitive_authority(a));

@@ -121,6 +121,13 @@ pub fn session_config(
 pub fn tls_acceptor(
     config: &crate::config::Config,
 ) -> Result<Arc<openssl::ssl::SslAcceptor>, crate::ops::OpsError> {
+    Ok(Arc::new(tls_acceptor_builder(config)?.build()))
+}
+
+/// [`tls_acceptor`]'s builder, for a listener that adds to it (MLLP).
+pub fn tls_acceptor_builder(
+    config: &crate::config::Config,
+) -> Result<openssl::ssl::SslAcceptorBuilder, crate::ops::OpsError> {
     use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
     let (cert, key) = config.tls_files();
     let fail = |p: &std::path::Path, e: openssl::error::ErrorStack| crate::ops::OpsError::io(p, e);
@@ -131,7 +138,7 @@ pub fn tls_acceptor(
     b.set_private_key_file(&key, SslFiletype::PEM)
         .map_err(|e| fail(&key, e))?;
     b.check_private_key().map_err(|e| fail(&key, e))?;
-    Ok(Arc::new(b.build()))
+    Ok(b)
 }
 
 /// The delivery client's settings, from `[delivery]` and `[discovery] nameservers`.

@@ -141,7 +141,7 @@ async fn twenty_connections_at_once_each_message_committed_and_acknowledged_once
 async fn mllp_over_tls_is_acknowledged_and_plain_mllp_is_not_spoken() {
     let a = Node::new("a.test", false, None).await;
     harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-    let acceptor = hisp::smtp::tls_acceptor(&a.hisp.config).expect("tls");
+    let acceptor = hisp::notify::mllp::Acceptor::from_config(&a.hisp.config).expect("tls");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -294,6 +294,46 @@ fn engine_cert(dir: &Path, name: &str) -> (String, String, String) {
     (path(&cert), path(&key), fp)
 }
 
+/// One MLLP message over TLS by the `openssl s_client` command line,
+/// presenting `cert` and `key`, its session saved to or resumed from
+/// `session` (`-sess_out`, `-sess_in`); what s_client printed.
+fn s_client(
+    port: u16,
+    ca: &str,
+    (cert, key): (&str, &str),
+    session: [&str; 2],
+    msg: &[u8],
+) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-CAfile",
+            ca,
+        ])
+        .args(["-cert", cert, "-key", key])
+        .args(session)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl s_client");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(&hisp::hl7::frame(msg)).expect("send");
+    stdin.flush().expect("flush");
+    // Time for the ACK and the session tickets; then EOF ends s_client.
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(stdin);
+    let out = child.wait_with_output().expect("s_client");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_feed_that_pins_client_certificates_takes_messages_only_over_them_on_every_engine() {
     for (e, url) in harness::node_engines().await {
@@ -343,6 +383,28 @@ async fn a_feed_that_pins_client_certificates_takes_messages_only_over_them_on_e
         let shown = north_fp.split_once('=').expect("fingerprint").1;
         assert!(pinned.contains(shown), "{e}: {pinned} names {shown}");
         taken(send("P3", Some((&north, &north_key))).await, "P3");
+        // An engine that resumes its TLS session (the session id context
+        // that asking for certificates needs) keeps its certificate.
+        let session = dir.join("session.pem");
+        let session = session.to_str().expect("path").to_string();
+        for (control, sess) in [("R1", "-sess_out"), ("R2", "-sess_in")] {
+            let (ca, north, north_key, session) = (
+                ca.clone(),
+                north.clone(),
+                north_key.clone(),
+                session.clone(),
+            );
+            let msg = adt(control, "A04", "NORTHHOSP", "E", "VP", JANE);
+            let out = tokio::task::spawn_blocking(move || {
+                s_client(port, &ca, (&north, &north_key), [sess, &session], &msg)
+            })
+            .await
+            .expect("join");
+            assert!(out.contains(&format!("MSA|AA|{control}")), "{e}: {out}");
+            if sess == "-sess_in" {
+                assert!(out.contains("Reused, TLSv1."), "{e}: {out}");
+            }
+        }
         refused(send("P4", None).await, "P4");
         refused(send("P5", Some((&other, &other_key))).await, "P5");
         // Plain MLLP carries no certificate.
@@ -429,7 +491,7 @@ async fn tls_listener(n: &Node, server: &Issued) -> (u16, tokio::sync::watch::Se
     let port = listener.local_addr().expect("addr").port();
     let (keep, stop) = tokio::sync::watch::channel(false);
     let notifier = Notifier::new(Gateway::new(n.hisp.clone()));
-    let tls = Some(std::sync::Arc::new(b.build()));
+    let tls = Some(hisp::notify::mllp::Acceptor::new(b).expect("acceptor"));
     tokio::spawn(hisp::notify::mllp::serve(notifier, listener, tls, stop));
     (port, keep)
 }

@@ -736,7 +736,7 @@ fn v23_ed(control: &str, visit: &str, pid: &str) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn pid_2_and_pid_4_identify_the_patient_and_a39_and_a18_merge_on_every_engine() {
+async fn pid_2_identifies_the_patient_pid_4_withholds_and_a39_and_a18_merge_on_every_engine() {
     for (e, url) in harness::node_engines().await {
         let mut a = Node::new("a.test", false, url).await;
         a.address("carol").await;
@@ -749,7 +749,8 @@ async fn pid_2_and_pid_4_identify_the_patient_and_a39_and_a18_merge_on_every_eng
              ,,Roe,John,1970-03-04,M,06102,8605550101,,\n\
              R1,EMPI,Doe,Jane,1980-01-02,F,06101,,,\n\
              P1,NORTH,Poe,Ann,1990-05-06,F,06104,,,\n\
-             B1,NORTH,Lee,Bob,1960-07-08,M,06105,,,\n",
+             B1,NORTH,Lee,Bob,1960-07-08,M,06105,,,\n\
+             ALT9,NORTH,Zed,Zoe,1991-01-01,F,06110,,,\n",
         );
         // John opted out under the alternate number the hospital sends in PID-4.
         opt_out(&a, "ALT5", "NORTH");
@@ -781,6 +782,18 @@ async fn pid_2_and_pid_4_identify_the_patient_and_a39_and_a18_merge_on_every_eng
             )],
             1,
             "John opted out under PID-4",
+        )
+        .await;
+        // PID-4 matches no roster entry: an alternate (temporary, account)
+        // number under the hospital's authority can be another's MRN.
+        step(
+            &[v23_ed(
+                "Z1",
+                "V6",
+                "PID|1||Z1^^^NORTH^MR|ALT9^^^NORTH|Zed^Zoe",
+            )],
+            1,
+            "Zoe listed only by a PID-4 number",
         )
         .await;
         // Jane's master index number is retired the v2.3 way: an A39, MRG-4

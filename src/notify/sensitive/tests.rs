@@ -458,24 +458,34 @@ PID|1||M1^^^NORTH^MR~S1^^^SOUTH^MR||Doe^Jane\rPV1|1|I|W^1^A^NORTH|||||||||||||||
 #[test]
 fn an_oid_pid_2_gives_beside_a_sensitive_namespace_withholds_pid_4s_identifier_under_it() {
     // v2.3: the master index's number at the affiliate in PID-2, by name
-    // and OID; an older chart number under the OID alone in PID-4. Both
-    // identify the patient (`adt::PATIENT_ID_FIELDS`), and both go.
+    // and OID; an older chart number under the OID alone in PID-4 (read
+    // apart, `adt::ALTERNATE_ID_FIELD`). Both go.
     let raw = b"MSH|^~\\&|A|NORTH|C|D|2026||ADT^A01|1|P|2.3\rEVN|A01|2026\r\
 PID|1|E1^^^RIVERSIDE BEHAVIORAL HEALTH&2.16.840.1.999.7&ISO|M1^^^NORTH^MR|X5^^^&2.16.840.1.999.7&ISO~A2^^^NORTH|Doe^Jane\r\
 PV1|1|I|W^1^A^NORTH||||||||||||||||V1\r";
     let full = event(raw);
-    let ids = format!("{:?}", full.patient.identifiers);
+    let ids = format!(
+        "{:?} {:?}",
+        full.patient.identifiers, full.alternate_identifiers
+    );
     assert!(ids.contains("X5") && ids.contains("E1"), "{ids}");
     let (redacted, withheld, out) = round_trip(raw);
     assert!(withheld, "{out}");
     for gone in ["E1", "X5", "BEHAVIORAL", "999.7"] {
         assert!(!out.contains(gone), "{gone}: {out}");
-        let ids = format!("{:?}", redacted.patient.identifiers);
+        let ids = format!(
+            "{:?} {:?}",
+            redacted.patient.identifiers, redacted.alternate_identifiers
+        );
         assert!(!ids.contains(gone), "{gone}: {ids}");
     }
     assert!(
         out.contains("PID|1||M1^^^NORTH^MR|A2^^^NORTH|Doe^Jane\r"),
         "{out}"
+    );
+    assert_eq!(
+        redacted.alternate_identifiers,
+        [("A2".to_string(), "NORTH".to_string())]
     );
 }
 

@@ -278,7 +278,7 @@ fn check_consent(t: &ConsentTyped) -> Result<(&'static str, StoredPatient), &'st
     let printable = |s: &str| !s.is_empty() && s.len() <= 200 && !s.chars().any(char::is_control);
     if !printable(&t.patient_id) || !printable(&t.authority) {
         return Err(
-            "Enter the patient identifier and its assigning authority as the hospitals send them (PID-3.1 and PID-3.4).",
+            "Enter the patient identifier and its assigning authority as the hospitals send them (PID-3.1 and PID-3.4; PID-2 and PID-4 are read too).",
         );
     }
     let patient = StoredPatient {
