@@ -237,7 +237,7 @@ impl Notifier {
                 .chain(indexed.as_ref())
                 .chain(entry.as_ref().map(|e| &e.patient));
             let consent = match &a.patient {
-                Some(p) => snap.consent_of_person(p, indexed.as_ref(), records, now),
+                Some(p) => snap.consent_of_person(p, indexed.as_ref(), records, None, now),
                 None => snap.consent_of_all(records),
             };
             if consent == Some(OPT_OUT) {

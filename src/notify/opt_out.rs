@@ -191,6 +191,9 @@ impl Hisp {
         let adt = raw.and_then(|raw| read_event(&hl7::parse(&raw).ok()?).ok());
         if let Some(ev) = adt {
             out.extend(indexed_people(conn, sealer, &ev.patient).await?);
+            // PID-4 withholds: an opt-out under one of its numbers closes
+            // the review too.
+            out.extend(super::process::alternate_record(&ev));
             out.push(ev.patient);
         }
         Ok(out)

@@ -121,7 +121,7 @@ fn strip_placeholders(ev: &mut AdtEvent) -> Vec<(String, String)> {
 /// The record PID-4's identifiers make, when it gives any: it may withhold
 /// (an opt-out recorded under one holds), never release or match
 /// (`adt::ALTERNATE_ID_FIELD`). Placeholders are left out.
-fn alternate_record(ev: &AdtEvent) -> Option<StoredPatient> {
+pub(super) fn alternate_record(ev: &AdtEvent) -> Option<StoredPatient> {
     let identifiers: Vec<(String, String)> = ev
         .alternate_identifiers
         .iter()
@@ -158,10 +158,9 @@ impl Notifier {
         };
         let stripped = strip_placeholders(&mut ev);
         let alternate = alternate_record(&ev);
-        let opted_out = snap.consent_of_all([&ev.patient]) == Some(OPT_OUT)
-            || alternate
-                .as_ref()
-                .is_some_and(|a| snap.consent_of_all([a]) == Some(OPT_OUT))
+        // PID-4 withholds: a later opt-in under the patient's own numbers
+        // overrides an older opt-out under it, as elsewhere.
+        let opted_out = snap.consent_of([&ev.patient], alternate.as_ref()) == Some(OPT_OUT)
             || snap.opted_out_under_placeholder(&stripped);
         match ev.trigger.as_str() {
             // Merges keep rosters and consents together (an opt-out follows
@@ -1933,12 +1932,15 @@ impl Snapshot {
     /// The consent that governs `records` of one person outside the worker
     /// (a review, an unsent alert), judged as the worker judges a message:
     /// with every roster entry that matches `patient` (the ADT's, its gaps
-    /// filled from `indexed`, the patient index's person) for sure.
+    /// filled from `indexed`, the patient index's person) for sure, and
+    /// `withholding` (the ADT's PID-4, [`alternate_record`]) able only to
+    /// withhold.
     pub(super) fn consent_of_person<'a>(
         &self,
         patient: &StoredPatient,
         indexed: Option<&StoredPatient>,
         records: impl IntoIterator<Item = &'a StoredPatient>,
+        withholding: Option<&'a StoredPatient>,
         now: i64,
     ) -> Option<&'static str> {
         let mut patient = patient.clone();
@@ -1946,7 +1948,7 @@ impl Snapshot {
             fill_gaps(&mut patient, known);
         }
         let matches = self.match_rosters(&patient, now);
-        self.consent_with_rosters(records, &matches, std::iter::empty())
+        self.consent_with_rosters(records, &matches, withholding)
     }
 
     /// The roster entry `e` of `owner` (current or ended) is `p` for sure,

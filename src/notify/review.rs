@@ -25,8 +25,8 @@ use serde::Serialize;
 use super::Notifier;
 use super::adt::Ended;
 use super::process::{
-    Content, Filing, OPT_IN, OPT_OUT, Snapshot, Target, cancelled_unsent, read_event,
-    told_of_cancelled,
+    Content, Filing, OPT_IN, OPT_OUT, Snapshot, Target, alternate_record, cancelled_unsent,
+    read_event, told_of_cancelled,
 };
 use crate::hl7;
 use crate::ops::OpsError;
@@ -114,10 +114,9 @@ impl Notifier {
         let mut out = Vec::new();
         for review in notify::reviews(&mut conn, all).await? {
             let raw = notify::adt_message(&mut conn, sealer, review.adt_id).await?;
-            let adt_patient = raw.and_then(|raw| {
-                let msg = hl7::parse(&raw).ok()?;
-                read_event(&msg).ok().map(|ev| ev.patient)
-            });
+            let adt = raw.and_then(|raw| read_event(&hl7::parse(&raw).ok()?).ok());
+            let alternate = adt.as_ref().and_then(alternate_record);
+            let adt_patient = adt.map(|ev| ev.patient);
             let entry = notify::entry(&mut conn, sealer, review.roster_entry_id, now).await?;
             let on_roster = entry.as_ref().map(|e| &e.patient);
             let indexed = match &adt_patient {
@@ -126,7 +125,9 @@ impl Notifier {
             };
             let people = adt_patient.iter().chain(&indexed).chain(on_roster);
             let consent = match &adt_patient {
-                Some(p) => snap.consent_of_person(p, indexed.as_ref(), people, now),
+                Some(p) => {
+                    snap.consent_of_person(p, indexed.as_ref(), people, alternate.as_ref(), now)
+                }
                 None => snap.consent_of_all(people),
             };
             let opted_out = consent == Some(OPT_OUT);
@@ -414,10 +415,12 @@ impl Notifier {
         // this patient holds here too (the opt-out's sweep, which has no
         // rosters, may have left this review open).
         let people = [Some(&ev.patient), indexed.as_ref(), Some(&entry.patient)];
+        let alternate = alternate_record(&ev);
         let consent = snap.consent_of_person(
             &ev.patient,
             indexed.as_ref(),
             people.into_iter().flatten(),
+            alternate.as_ref(),
             now,
         );
         if consent == Some(OPT_OUT) {

@@ -301,10 +301,10 @@ fn s_client(
     port: u16,
     ca: &str,
     (cert, key): (&str, &str),
-    session: [&str; 2],
+    session: [&str; 3],
     msg: &[u8],
 ) -> String {
-    use std::io::Write;
+    use std::io::{Read, Write};
     let mut child = std::process::Command::new("openssl")
         .args([
             "s_client",
@@ -323,13 +323,34 @@ fn s_client(
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(&hisp::hl7::frame(msg)).expect("send");
     stdin.flush().expect("flush");
-    // Time for the ACK and the session tickets; then EOF ends s_client.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Read until the ACK's MSA (the session tickets came before it), or
+    // s_client ends, or a minute passes; then EOF ends s_client.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("MSA|") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => seen.extend(chunk),
+            Err(_) => break,
+        }
+    }
     drop(stdin);
     let out = child.wait_with_output().expect("s_client");
+    reader.join().expect("reader");
+    seen.extend(rx.try_iter().flatten());
     format!(
         "{}{}",
-        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&seen),
         String::from_utf8_lossy(&out.stderr)
     )
 }
@@ -387,16 +408,24 @@ async fn a_feed_that_pins_client_certificates_takes_messages_only_over_them_on_e
         // that asking for certificates needs) keeps its certificate.
         let session = dir.join("session.pem");
         let session = session.to_str().expect("path").to_string();
-        for (control, sess) in [("R1", "-sess_out"), ("R2", "-sess_in")] {
-            let (ca, north, north_key, session) = (
-                ca.clone(),
-                north.clone(),
-                north_key.clone(),
-                session.clone(),
-            );
+        let runs = [
+            ("R1", "-tls1_3", "-sess_out"),
+            ("R2", "-tls1_3", "-sess_in"),
+            ("R3", "-tls1_2", "-sess_out"),
+            ("R4", "-tls1_2", "-sess_in"),
+        ];
+        for (control, version, sess) in runs {
+            let (ca, north, north_key) = (ca.clone(), north.clone(), north_key.clone());
+            let session = format!("{session}{version}");
             let msg = adt(control, "A04", "NORTHHOSP", "E", "VP", JANE);
             let out = tokio::task::spawn_blocking(move || {
-                s_client(port, &ca, (&north, &north_key), [sess, &session], &msg)
+                s_client(
+                    port,
+                    &ca,
+                    (&north, &north_key),
+                    [version, sess, &session],
+                    &msg,
+                )
             })
             .await
             .expect("join");

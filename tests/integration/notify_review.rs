@@ -313,6 +313,45 @@ async fn an_opt_out_under_another_practices_number_stops_a_review_on_every_engin
     }
 }
 
+/// An opt-out recorded under the alternate number a v2.3 feed sends in
+/// PID-4 (which only withholds) closes a near miss's review of that
+/// message: its sweep reads the message's PID-4 too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_opt_out_under_a_pid_4_number_closes_a_review_of_its_message_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        let dave = a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        crate::notify_features::roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+        let pid = "PID|1||X55^^^SOUTH^MR|ALT3^^^SOUTH|Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101";
+        let msg = adt("S4", "A04", "NORTHHOSP", "E", "VS4", pid);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        let open = reviews(&a, false);
+        assert_eq!(open.len(), 1, "{e}: dave's near miss waits: {open:?}");
+        let id = open[0]["id"].as_i64().expect("id").to_string();
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-out",
+            "--patient-id",
+            "ALT3",
+            "--authority",
+            "SOUTH",
+        ]));
+        assert!(
+            reviews(&a, false).is_empty(),
+            "{e}: the opt-out's sweep closed it"
+        );
+        let out = a.cli(&["alert", "review", &id, "--confirm"]);
+        assert!(!out.status.success(), "{e}: {out:?}");
+        assert!(alerts(&a).await.is_empty(), "{e}: nothing filed for dave");
+        let dave_inbox = a.hisp.mailbox_list(&dave, INBOX).await.expect("list");
+        assert!(dave_inbox.is_empty(), "{e}");
+        a.stop().await;
+    }
+}
+
 /// The same for a digest: an alert filed for dave's digest is withdrawn
 /// before the digest goes, once Jane opts out under the number carol's
 /// practice knows her by (carol's entry matches her for sure).
