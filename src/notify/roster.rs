@@ -13,7 +13,7 @@ use super::roster_csv::{self, Parsed, Problem};
 use crate::direct::DirectAddress;
 use crate::ops::address::NewAddress;
 use crate::ops::{Hisp, OpsError};
-use crate::store::notify::{self, FeedRow, NewEntry, StoredPatient};
+use crate::store::notify::{self, FeedList, FeedRow, NewEntry, StoredPatient};
 use crate::store::users::Role;
 use crate::store::{addresses, domains};
 
@@ -406,18 +406,10 @@ impl Hisp {
         allow: &Allowed,
         actor: &str,
     ) -> Result<FeedRow, OpsError> {
-        let facility = facility.trim();
-        let mut tx = self.store.begin().await?;
-        let stored = allow.stored();
-        let Some(row) = notify::set_feed_allow_from(&mut tx, facility, stored.as_deref()).await?
-        else {
-            return Err(crate::store::StoreError::NotFound(format!("feed {facility}")).into());
-        };
         let detail = format!("allow_from={}", shown_allow(allow));
-        self.audit(&mut tx, actor, "feed.allow", facility, &detail)
-            .await?;
-        tx.commit().await?;
-        Ok(row)
+        let set = (FeedList::AllowFrom, allow.stored());
+        self.feed_set_list(facility, set, ("feed.allow", &detail), actor)
+            .await
     }
 
     /// Set the client certificates a registered feed's messages may come
@@ -428,21 +420,28 @@ impl Hisp {
         pins: &CertPins,
         actor: &str,
     ) -> Result<FeedRow, OpsError> {
+        let detail = format!("client_certs={pins}");
+        let set = (FeedList::ClientCerts, pins.stored());
+        self.feed_set_list(facility, set, ("feed.pin", &detail), actor)
+            .await
+    }
+
+    /// Store one of a registered feed's lists (`stored`: `None` for
+    /// anyone) and audit it as `action` with `detail`.
+    async fn feed_set_list(
+        &self,
+        facility: &str,
+        (list, stored): (FeedList, Option<String>),
+        (action, detail): (&str, &str),
+        actor: &str,
+    ) -> Result<FeedRow, OpsError> {
         let facility = facility.trim();
         let mut tx = self.store.begin().await?;
-        let stored = pins.stored();
-        let Some(row) = notify::set_feed_client_certs(&mut tx, facility, stored.as_deref()).await?
+        let Some(row) = notify::set_feed_list(&mut tx, facility, list, stored.as_deref()).await?
         else {
             return Err(crate::store::StoreError::NotFound(format!("feed {facility}")).into());
         };
-        self.audit(
-            &mut tx,
-            actor,
-            "feed.pin",
-            facility,
-            &format!("client_certs={pins}"),
-        )
-        .await?;
+        self.audit(&mut tx, actor, action, facility, detail).await?;
         tx.commit().await?;
         Ok(row)
     }

@@ -97,34 +97,28 @@ pub async fn insert_feed(
     feed(&r)
 }
 
-/// Set the addresses a feed's messages may come from (`None`: any); the
-/// feed as it now is, or `None` when no feed has that facility.
-pub async fn set_feed_allow_from(
-    conn: &mut AnyConnection,
-    facility: &str,
-    allow_from: Option<&str>,
-) -> Result<Option<FeedRow>, StoreError> {
-    set_feed_column(conn, facility, "allow_from", allow_from).await
+/// A feed's list of who may send its messages, each a nullable text
+/// column (`None`: anyone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedList {
+    /// [`FeedRow::allow_from`] (`feed allow`).
+    AllowFrom,
+    /// [`FeedRow::client_certs`] (`feed pin`).
+    ClientCerts,
 }
 
-/// Set the client certificates a feed's messages may come over (`None`:
-/// any client); as [`set_feed_allow_from`].
-pub async fn set_feed_client_certs(
+/// Set one of a feed's lists; the feed as it now is, or `None` when no
+/// feed has that facility.
+pub async fn set_feed_list(
     conn: &mut AnyConnection,
     facility: &str,
-    client_certs: Option<&str>,
-) -> Result<Option<FeedRow>, StoreError> {
-    set_feed_column(conn, facility, "client_certs", client_certs).await
-}
-
-/// Set one of a feed's nullable text columns (`column` is one of this
-/// module's names, never input).
-async fn set_feed_column(
-    conn: &mut AnyConnection,
-    facility: &str,
-    column: &'static str,
+    list: FeedList,
     value: Option<&str>,
 ) -> Result<Option<FeedRow>, StoreError> {
+    let column = match list {
+        FeedList::AllowFrom => "allow_from",
+        FeedList::ClientCerts => "client_certs",
+    };
     let sql =
         format!("UPDATE feeds SET {column} = $1 WHERE facility = $2 RETURNING {FEED_COLUMNS}");
     let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql))
