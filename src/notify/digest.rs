@@ -237,7 +237,13 @@ impl Notifier {
                 .chain(indexed.as_ref())
                 .chain(entry.as_ref().map(|e| &e.patient));
             let consent = match &a.patient {
-                Some(p) => snap.consent_of_person(p, indexed.as_ref(), records, None, now),
+                Some(p) => snap.consent_of_person(
+                    p,
+                    indexed.as_ref(),
+                    records,
+                    a.withholding.as_ref(),
+                    now,
+                ),
                 None => snap.consent_of_all(records),
             };
             if consent == Some(OPT_OUT) {
@@ -454,6 +460,7 @@ mod tests {
             roster_entry_id: None,
             summary: summary.into(),
             patient: None,
+            withholding: None,
         };
         let text = |alerts: &[UnsentAlert]| {
             let part = Part {

@@ -144,6 +144,9 @@ impl Hisp {
                 about.extend(indexed_people(conn, sealer, &p).await?);
                 about.push(p);
             }
+            // PID-4 withholds: an opt-out under one of its numbers withdraws
+            // the alert too.
+            about.extend(alert.withholding);
             if about.iter().any(|p| holds(&index, p)) {
                 sweep.alerts.push(alert.id);
             }

@@ -1058,6 +1058,7 @@ impl Notifier {
             roster_entry_id: Some(entry.id),
             event_time: &ev.event_time,
             patient: digest.then_some(&content.patient),
+            withholding: content.withholding.as_ref().filter(|_| digest),
         };
         let window = i64::try_from(hisp.config.notify.dedup_window_secs).unwrap_or(i64::MAX);
         // Disabling bumps the counter, so a snapshot that matched this
@@ -1558,6 +1559,9 @@ pub(super) struct Content {
     /// redacted event can lose one whose authority is sensitive): sealed
     /// with a digest alert, for the opt-out sweep to judge it by.
     patient: StoredPatient,
+    /// PID-4's numbers ([`alternate_record`], before redaction), sealed
+    /// beside `patient` with a digest alert: an opt-out under one withholds it.
+    withholding: Option<StoredPatient>,
     raw: Vec<u8>,
     /// The patient has no recorded opt-in, so sensitive content, if any, was
     /// left out (`sensitive`): the alert says so.
@@ -1581,6 +1585,7 @@ impl Content {
             // as received, LF and all, to opted-in patients' subscribers only.
             return Self {
                 patient: ev.patient.clone(),
+                withholding: alternate_record(&ev),
                 ev,
                 raw: crate::hl7::canonical(raw),
                 withheld: false,
@@ -1589,6 +1594,7 @@ impl Content {
         let (redacted, _) = sensitive::redact_event(&ev);
         Self {
             ev: redacted,
+            withholding: alternate_record(&ev),
             patient: ev.patient,
             raw: sensitive::redact_raw(raw),
             withheld: true,

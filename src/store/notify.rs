@@ -1107,6 +1107,52 @@ pub struct NewAlert<'a> {
     /// The patient as the ADT named them (sealed; kept until sent, for the
     /// digest's consent check).
     pub patient: Option<&'a StoredPatient>,
+    /// PID-4's numbers (`notify::process::alternate_record`), kept beside
+    /// `patient` and only for the digest's checks: an opt-out recorded under
+    /// one withholds the alert, nothing is matched or released by them.
+    pub withholding: Option<&'a StoredPatient>,
+}
+
+/// An alert's patient as sealed in `alerts.patient_sealed`: the patient the
+/// ADT named, with PID-4's numbers beside it. Alerts filed before the
+/// numbers were kept have none (the field is left out when empty, so the
+/// sealed text is then exactly a [`StoredPatient`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SealedAlertPatient {
+    #[serde(flatten)]
+    patient: StoredPatient,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    withholding: Vec<(String, String)>,
+}
+
+fn seal_alert_patient(
+    sealer: &Sealer,
+    patient: &StoredPatient,
+    withholding: Option<&StoredPatient>,
+) -> Result<Vec<u8>, StoreError> {
+    let sealed = SealedAlertPatient {
+        patient: patient.clone(),
+        withholding: withholding
+            .map(|w| w.identifiers.clone())
+            .unwrap_or_default(),
+    };
+    let json = serde_json::to_vec(&sealed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(sealer.seal(ALERT_PATIENT, &json)?)
+}
+
+/// The patient and the withholding record (`None` without PID-4 numbers)
+/// of a sealed alert patient.
+fn open_alert_patient(
+    sealer: &Sealer,
+    sealed: &[u8],
+) -> Result<(StoredPatient, Option<StoredPatient>), StoreError> {
+    let opened: SealedAlertPatient = serde_json::from_slice(&sealer.open(ALERT_PATIENT, sealed)?)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let withholding = (!opened.withholding.is_empty()).then(|| StoredPatient {
+        identifiers: opened.withholding,
+        ..StoredPatient::default()
+    });
+    Ok((opened.patient, withholding))
 }
 
 /// Add an alert; `None` when this change was alerted to this subscriber already.
@@ -1118,10 +1164,7 @@ pub async fn insert_alert(
 ) -> Result<Option<i64>, StoreError> {
     let sealed = sealer.seal(ALERT, a.summary.as_bytes())?;
     let patient = match a.patient {
-        Some(p) => {
-            let json = serde_json::to_vec(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Some(sealer.seal(ALERT_PATIENT, &json)?)
-        }
+        Some(p) => Some(seal_alert_patient(sealer, p, a.withholding)?),
         None => None,
     };
     let r = sqlx::query(
@@ -2051,6 +2094,9 @@ pub struct UnsentAlert {
     /// The patient as the ADT named them (none for alerts from before
     /// migration 0017).
     pub patient: Option<StoredPatient>,
+    /// The ADT's PID-4 numbers, as a record that only withholds (none when
+    /// it gave none, or for alerts filed before they were kept).
+    pub withholding: Option<StoredPatient>,
 }
 
 /// Which unsent alerts `unsent_alerts` reads.
@@ -2107,18 +2153,19 @@ pub async fn unsent_alerts(
             let sealed: Vec<u8> = r.try_get(2)?;
             let text = sealer.open(ALERT, &sealed)?;
             let patient: Option<Vec<u8>> = r.try_get(3)?;
-            let patient = match patient {
-                Some(p) => Some(
-                    serde_json::from_slice(&sealer.open(ALERT_PATIENT, &p)?)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                ),
-                None => None,
+            let (patient, withholding) = match patient {
+                Some(p) => {
+                    let (patient, withholding) = open_alert_patient(sealer, &p)?;
+                    (Some(patient), withholding)
+                }
+                None => (None, None),
             };
             Ok(UnsentAlert {
                 id: r.try_get(0)?,
                 roster_entry_id: r.try_get(1)?,
                 summary: String::from_utf8_lossy(&text).into_owned(),
                 patient,
+                withholding,
             })
         })
         .collect()
@@ -2186,7 +2233,42 @@ pub async fn index_nonempty(conn: &mut AnyConnection) -> Result<bool, StoreError
 
 #[cfg(test)]
 mod tests {
-    use super::same_id;
+    use super::{
+        ALERT_PATIENT, Sealer, StoredPatient, open_alert_patient, same_id, seal_alert_patient,
+    };
+
+    #[test]
+    fn an_alert_patient_keeps_pid_4_beside_it_and_older_sealed_patients_still_open() {
+        let sealer = Sealer::from_master(&[7u8; 32]).expect("derive");
+        let patient = StoredPatient {
+            identifiers: vec![("MRN2".into(), "NORTH".into())],
+            family: "Roe".into(),
+            given: "John".into(),
+            birth_date: Some("19700304".into()),
+            sex: Some('M'),
+            postal_code: Some("06102".into()),
+            phone: Some("8605550101".into()),
+        };
+        let alt = StoredPatient {
+            identifiers: vec![("ALT5".into(), "NORTH".into())],
+            ..StoredPatient::default()
+        };
+        let sealed = seal_alert_patient(&sealer, &patient, Some(&alt)).expect("seal");
+        let (p, w) = open_alert_patient(&sealer, &sealed).expect("open");
+        assert_eq!((p, w), (patient.clone(), Some(alt)));
+        // Without PID-4 numbers, the sealed text is a plain StoredPatient.
+        let sealed = seal_alert_patient(&sealer, &patient, None).expect("seal");
+        let text = sealer.open(ALERT_PATIENT, &sealed).expect("open");
+        let plain: StoredPatient = serde_json::from_slice(&text).expect("plain");
+        assert_eq!(plain, patient);
+        // As alerts filed before PID-4 was kept sealed their patient.
+        let old = serde_json::to_vec(&patient).expect("json");
+        let old = sealer.seal(ALERT_PATIENT, &old).expect("seal");
+        assert_eq!(
+            open_alert_patient(&sealer, &old).expect("open"),
+            (patient, None)
+        );
+    }
 
     #[test]
     fn identifiers_are_the_same_as_the_matching_index_folds_them() {

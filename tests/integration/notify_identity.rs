@@ -831,3 +831,118 @@ async fn pid_2_identifies_the_patient_pid_4_withholds_and_a39_and_a18_merge_on_e
         a.stop().await;
     }
 }
+
+/// An alert filed for a digest keeps the ADT's PID-4 numbers beside its
+/// patient (sealed), so an opt-out recorded under one after the alert was
+/// filed withdraws it: by the opt-out's sweep, and by the digest's own
+/// check for an opt-out recorded without one. Before, neither saw them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pid_4_opt_out_withdraws_an_alert_filed_for_the_digest_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        let dave = a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        harness::ok(&a.cli(&[
+            "roster",
+            "delivery",
+            "--owner",
+            "dave@a.test",
+            "--mode",
+            "digest",
+        ]));
+        // Listed by demographics alone: the practice has no hospital number.
+        roster(
+            &a,
+            "dave@a.test",
+            ",,Roe,John,1970-03-04,M,06102,8605550101,,\n\
+             ,,Poe,Ann,1990-05-06,F,06104,8605550104,,\n\
+             ,,Lee,Bob,1960-07-08,M,06105,8605550105,,\n",
+        );
+        let visit = |control: &str, visit: &str, pid: &str| v23_ed(control, visit, pid);
+        for m in [
+            visit(
+                "J1",
+                "V1",
+                "PID|1||MRN2^^^NORTH^MR|ALT5^^^NORTH|Roe^John||19700304|M|||2 Elm St^^Hartford^CT^06102||(860)555-0101",
+            ),
+            visit(
+                "A1",
+                "V2",
+                "PID|1||MRN3^^^NORTH^MR|ALT6^^^NORTH|Poe^Ann||19900506|F|||4 Elm St^^Hartford^CT^06104||(860)555-0104",
+            ),
+            visit(
+                "B1",
+                "V3",
+                "PID|1||MRN4^^^NORTH^MR|ALT7^^^NORTH|Lee^Bob||19600708|M|||5 Elm St^^Hartford^CT^06105||(860)555-0105",
+            ),
+        ] {
+            assert_eq!(ack_code(&a, &m).await.0, "AA", "{e}");
+        }
+        drained(&a).await;
+        let unsent = "SELECT COUNT(*) FROM alerts WHERE message_id IS NULL";
+        assert_eq!(count(&a, unsent).await, 3, "{e}: filed for the digest");
+        // John opts out under the number the hospital sends in PID-4: the
+        // opt-out's sweep withdraws his alert.
+        opt_out(&a, "ALT5", "NORTH");
+        assert_eq!(count(&a, unsent).await, 2, "{e}: John's alert withdrawn");
+        let swept = audit_details(&a, "consent.sweep").await;
+        assert!(
+            swept
+                .last()
+                .is_some_and(|d| d.ends_with("1 unsent alert(s) withdrawn")),
+            "{e}: {swept:?}"
+        );
+        // Ann's opt-out under hers is recorded without a sweep (as opt-outs
+        // from before sweeps were): the digest's own check withdraws it.
+        let alt6 = hisp::store::notify::StoredPatient {
+            identifiers: vec![("ALT6".into(), "NORTH".into())],
+            ..Default::default()
+        };
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let now = a.hisp.now();
+        hisp::store::notify::insert_consent(
+            &mut conn,
+            a.hisp.store.sealer(),
+            "opt-out",
+            &alt6,
+            now,
+        )
+        .await
+        .expect("opt-out");
+        drop(conn);
+        let out = harness::ok(&a.cli(&["alert", "digest"]));
+        assert!(out.contains("1 digest"), "{e}: {out}");
+        assert_eq!(
+            audit_details(&a, "alert.withdrawn").await.len(),
+            1,
+            "{e}: Ann's alert withdrawn by the digest"
+        );
+        // Bob's alone goes out.
+        let inbox = crate::smtp::wait_for(60, "dave's digest", || async {
+            let l = a
+                .hisp
+                .mailbox_list(&dave, hisp::mailbox::INBOX)
+                .await
+                .expect("list");
+            (!l.is_empty()).then_some(l)
+        })
+        .await;
+        assert_eq!(inbox.len(), 1, "{e}");
+        let (shown, _) = a
+            .hisp
+            .mailbox_show(&dave, inbox[0].id, "test")
+            .await
+            .expect("show");
+        let text = shown.text.expect("text");
+        assert!(
+            text.starts_with("1 encounter notification")
+                && text.contains("Lee, Bob")
+                && !text.contains("Roe")
+                && !text.contains("Poe"),
+            "{e}: {text}"
+        );
+        assert_eq!(count(&a, unsent).await, 0, "{e}");
+        a.stop().await;
+    }
+}

@@ -481,6 +481,7 @@ async fn a_review_whose_cut_short_confirmation_filed_its_alert_is_not_rejected_o
             roster_entry_id: Some(entry),
             event_time: "20261122055900",
             patient: None,
+            withholding: None,
         };
         hisp::store::notify::insert_alert(&mut conn, a.hisp.store.sealer(), &alert, 2)
             .await

@@ -303,6 +303,7 @@ async fn alert(p: &Portal, local: &str, visit: &str) -> i64 {
         roster_entry_id: Some(0),
         event_time: "20261122140500",
         patient: None,
+        withholding: None,
     };
     let id = notify::insert_alert(&mut tx, h.store.sealer(), &a, h.now())
         .await

@@ -137,6 +137,7 @@ async fn providers_are_refused_and_care_managers_see_only_their_own_on_every_eng
                 roster_entry_id: Some(entry.id),
                 event_time: "20261122055900",
                 patient: None,
+                withholding: None,
             },
             p.env.hisp.now(),
         )
@@ -735,6 +736,7 @@ async fn file_alerts(p: &Portal, subscriber: &DirectAddress, n: usize, tag: &str
             roster_entry_id: Some(0),
             event_time: "20261122055900",
             patient: None,
+            withholding: None,
         };
         let id = notify::insert_alert(&mut tx, h.store.sealer(), &a, h.now())
             .await
