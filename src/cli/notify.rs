@@ -701,11 +701,20 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
                     a.event.clone(),
                     a.facility.clone(),
                     a.status.clone(),
+                    a.delivery.clone().unwrap_or_else(|| "unsent".into()),
                 ]
             })
             .collect();
         out.table(
-            &["ID", "CREATED", "SUBSCRIBER", "EVENT", "FACILITY", "STATUS"],
+            &[
+                "ID",
+                "CREATED",
+                "SUBSCRIBER",
+                "EVENT",
+                "FACILITY",
+                "STATUS",
+                "DELIVERY",
+            ],
             &t,
         );
     }

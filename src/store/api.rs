@@ -23,6 +23,10 @@ pub struct AlertDetail {
     pub facility: String,
     /// The Direct message it went out as.
     pub message_id: Option<String>,
+    /// Where that message stands (`notify::DELIVERY_COLUMNS`); `None` while unsent.
+    pub delivery: Option<String>,
+    /// Why it was not delivered, when it was not.
+    pub delivery_detail: Option<String>,
     /// When it was filed (Unix seconds).
     pub created_at: i64,
     /// When the event happened (EVN-2, as sent).
@@ -39,14 +43,16 @@ pub async fn alert(
     sealer: &Sealer,
     id: i64,
 ) -> Result<Option<AlertDetail>, StoreError> {
-    let row = sqlx::query(
+    let sql = format!(
         "SELECT id, subscriber, event, status, program, facility, message_id, created_at,
-                event_time, encounter_id, summary_sealed
+                event_time, encounter_id, summary_sealed, {}
          FROM alerts WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
+        super::notify::DELIVERY_COLUMNS
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
     let Some(r) = row else { return Ok(None) };
     let sealed: Vec<u8> = r.try_get("summary_sealed")?;
     Ok(Some(AlertDetail {
@@ -57,6 +63,8 @@ pub async fn alert(
         program: r.try_get("program")?,
         facility: r.try_get("facility")?,
         message_id: r.try_get("message_id")?,
+        delivery: r.try_get("delivery")?,
+        delivery_detail: r.try_get("delivery_detail")?,
         created_at: r.try_get("created_at")?,
         event_time: r.try_get("event_time")?,
         encounter_id: r.try_get("encounter_id")?,

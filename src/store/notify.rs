@@ -1321,6 +1321,19 @@ pub async fn set_alert_message(
         > 0)
 }
 
+/// Two columns of a query over `alerts` (unaliased): `delivery`, where the
+/// alert's Direct message to its subscriber stands (the tracking row's final
+/// outcome, else its latest state: `queued`, `sent`, `processed`,
+/// `dispatched`, `delivered`, `failed` or `expired`; NULL while unsent), and
+/// `delivery_detail`, why it failed (status and cause) when it did. Each is
+/// one lookup by the tracking table's (message_id, recipient) key.
+pub(crate) const DELIVERY_COLUMNS: &str = "\
+    (SELECT COALESCE(t.final, t.state) FROM tracking t WHERE t.message_id = alerts.message_id \
+       AND LOWER(t.recipient) = LOWER(alerts.subscriber) ORDER BY t.id DESC LIMIT 1) AS delivery, \
+    (SELECT t.detail FROM tracking t WHERE t.message_id = alerts.message_id \
+       AND LOWER(t.recipient) = LOWER(alerts.subscriber) AND t.final IN ('failed', 'expired') \
+       ORDER BY t.id DESC LIMIT 1) AS delivery_detail";
+
 /// An alert in the worklist.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AlertRow {
@@ -1338,6 +1351,10 @@ pub struct AlertRow {
     pub facility: String,
     /// The Direct message it went out as.
     pub message_id: Option<String>,
+    /// Where that message stands ([`DELIVERY_COLUMNS`]); `None` while unsent.
+    pub delivery: Option<String>,
+    /// Why it was not delivered, when it was not.
+    pub delivery_detail: Option<String>,
     /// When.
     pub created_at: i64,
 }
@@ -1386,8 +1403,8 @@ pub async fn alerts_page_of(
         None => String::new(),
     };
     let sql = format!(
-        "SELECT id, subscriber, event, status, program, facility, message_id, created_at FROM alerts
-         WHERE {within}id < $1 ORDER BY id DESC LIMIT ($2 + 0)"
+        "SELECT id, subscriber, event, status, program, facility, message_id, created_at, {DELIVERY_COLUMNS}
+         FROM alerts WHERE {within}id < $1 ORDER BY id DESC LIMIT ($2 + 0)"
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(before)
@@ -1407,6 +1424,8 @@ pub async fn alerts_page_of(
                 program: r.try_get("program")?,
                 facility: r.try_get("facility")?,
                 message_id: r.try_get("message_id")?,
+                delivery: r.try_get("delivery")?,
+                delivery_detail: r.try_get("delivery_detail")?,
                 created_at: r.try_get("created_at")?,
             })
         })

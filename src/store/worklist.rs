@@ -7,7 +7,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::notify::ALERT;
+use super::notify::{ALERT, DELIVERY_COLUMNS};
 use super::{Sealer, StoreError};
 
 /// Which alerts a worklist shows. `subscribers` is never empty in a query
@@ -54,6 +54,12 @@ pub struct Item {
     pub roster_entry_id: Option<i64>,
     /// The Direct message it went out as; `None` while it waits for the digest.
     pub message_id: Option<String>,
+    /// Where that message stands (`notify::DELIVERY_COLUMNS`): `queued`,
+    /// `sent`, `processed`, `dispatched`, `delivered`, `failed` or
+    /// `expired`; `None` while unsent.
+    pub delivery: Option<String>,
+    /// Why it was not delivered (status and cause), when it was not.
+    pub delivery_detail: Option<String>,
     /// When it was filed (Unix seconds).
     pub created_at: i64,
 }
@@ -71,6 +77,8 @@ fn item(r: &AnyRow) -> Result<Item, StoreError> {
         event_time: r.try_get("event_time")?,
         roster_entry_id: r.try_get("roster_entry_id")?,
         message_id: r.try_get("message_id")?,
+        delivery: r.try_get("delivery")?,
+        delivery_detail: r.try_get("delivery_detail")?,
         created_at: r.try_get("created_at")?,
     })
 }
@@ -155,7 +163,7 @@ pub async fn alerts(
     }
     let (cond, values) = clause(f, true);
     let sql = format!(
-        "SELECT {ITEM_COLUMNS}, summary_sealed FROM alerts WHERE {cond} ORDER BY id DESC LIMIT {limit}"
+        "SELECT {ITEM_COLUMNS}, {DELIVERY_COLUMNS}, summary_sealed FROM alerts WHERE {cond} ORDER BY id DESC LIMIT {limit}"
     );
     let rows = query(sql, &values).fetch_all(&mut *conn).await?;
     rows.iter().map(|r| with_summary(sealer, r)).collect()
@@ -233,7 +241,7 @@ pub async fn alert(
     let mut values: Vec<Value<'_>> = vec![Value::Int(id)];
     values.extend(subscribers.iter().map(|s| Value::Text(s)));
     let sql = format!(
-        "SELECT {ITEM_COLUMNS}, summary_sealed FROM alerts WHERE id = $1 AND subscriber IN ({})",
+        "SELECT {ITEM_COLUMNS}, {DELIVERY_COLUMNS}, summary_sealed FROM alerts WHERE id = $1 AND subscriber IN ({})",
         placeholders(2, subscribers.len())
     );
     match query(sql, &values).fetch_optional(&mut *conn).await? {

@@ -164,6 +164,18 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
         inbox[0].subject, "Encounter notification: ED visit",
         "no PHI in the subject"
     );
+    // The worklist follows the alert's Direct message to its delivery:
+    // carol's mailbox's receipt (the MDN) comes back to the notification
+    // address, and the alert reads "delivered".
+    wait_for(60, "the alert's receipt", || async {
+        let listed = alerts(&a).await;
+        (listed.len() == 1 && listed[0].delivery.as_deref() == Some("delivered")).then_some(())
+    })
+    .await;
+    assert!(
+        harness::ok(&a.cli(&["alert", "list"])).contains("delivered"),
+        "the CLI shows it"
+    );
     assert!(inbox[0].from.starts_with("notifications@a.test"));
     let (shown, raw) = a
         .hisp

@@ -82,6 +82,12 @@ pub struct Alert {
     pub facility: String,
     /// The Direct message it went out as.
     pub message_id: Option<String>,
+    /// Where that message stands: queued, sent, processed, dispatched,
+    /// delivered, failed or expired (no receipt came in time); absent while
+    /// unsent.
+    pub delivery: Option<String>,
+    /// Why it was not delivered (status and cause), when it was not.
+    pub delivery_detail: Option<String>,
     /// When it was filed (Unix seconds).
     pub created_at: i64,
 }
@@ -96,6 +102,8 @@ impl From<AlertRow> for Alert {
             program: a.program,
             facility: a.facility,
             message_id: a.message_id,
+            delivery: a.delivery,
+            delivery_detail: a.delivery_detail,
             created_at: a.created_at,
         }
     }
@@ -221,6 +229,8 @@ fn detail(a: st::AlertDetail) -> AlertDetail {
             program: a.program,
             facility: a.facility,
             message_id: a.message_id,
+            delivery: a.delivery,
+            delivery_detail: a.delivery_detail,
             created_at: a.created_at,
         },
         event_time: a.event_time,

@@ -135,6 +135,26 @@ struct Row {
     facility_name: String,
     /// EVN-2 readable, when it parses.
     when: Option<String>,
+    /// Where its Direct message stands, in words (`delivery_label`).
+    delivery_label: &'static str,
+    /// Its Direct message failed or was never confirmed.
+    undelivered: bool,
+}
+
+/// Where an alert's Direct message stands (`Item::delivery`), as the pages
+/// say it; `sent` is whether it has a Message-ID.
+fn delivery_label(delivery: Option<&str>, sent: bool) -> &'static str {
+    match delivery {
+        None if sent => "Sent",
+        None => "Not yet: it goes out with the daily digest, or is still being sent",
+        Some("queued") => "Queued for delivery",
+        Some("sent") => "Sent; no receipt yet",
+        Some("processed") => "Received by the recipient's system",
+        Some("dispatched" | "delivered") => "Delivered",
+        Some("failed") => "Not delivered",
+        Some("expired") => "Not delivered: no receipt came in time",
+        Some(_) => "Sent",
+    }
 }
 
 /// Rows for `items`, with feed names and the patient each summary names.
@@ -142,6 +162,8 @@ fn rows(items: Vec<(Item, String)>, feeds: &BTreeMap<String, String>) -> Vec<Row
     items
         .into_iter()
         .map(|(item, summary)| Row {
+            delivery_label: delivery_label(item.delivery.as_deref(), item.message_id.is_some()),
+            undelivered: matches!(item.delivery.as_deref(), Some("failed" | "expired")),
             patient: patient_of(&summary).name,
             event_label: label(&EVENTS, &item.event),
             status_label: label(&STATUSES, &item.status),
@@ -582,6 +604,23 @@ PV1|1|E|ED^12^A^NORTHHOSP||||1234^Smith^Anna||||||||||||V100\r";
     }
 
     #[test]
+    fn every_delivery_state_has_words_and_only_failures_read_as_undelivered() {
+        assert_eq!(delivery_label(None, true), "Sent");
+        assert!(delivery_label(None, false).starts_with("Not yet"));
+        for (state, words) in [
+            ("queued", "Queued for delivery"),
+            ("sent", "Sent; no receipt yet"),
+            ("processed", "Received by the recipient's system"),
+            ("dispatched", "Delivered"),
+            ("delivered", "Delivered"),
+            ("failed", "Not delivered"),
+            ("expired", "Not delivered: no receipt came in time"),
+        ] {
+            assert_eq!(delivery_label(Some(state), true), words, "{state}");
+        }
+    }
+
+    #[test]
     fn namesakes_on_two_current_entries_have_two_timelines() {
         let item = |id: i64, entry: Option<i64>| Item {
             id,
@@ -593,6 +632,8 @@ PV1|1|E|ED^12^A^NORTHHOSP||||1234^Smith^Anna||||||||||||V100\r";
             event_time: None,
             roster_entry_id: entry,
             message_id: None,
+            delivery: None,
+            delivery_detail: None,
             created_at: id,
         };
         let smith = "Patient: Smith, John\nBorn: 19700101  Sex: M\n".to_string();

@@ -836,3 +836,79 @@ async fn the_worklist_is_listed_a_page_at_a_time_on_every_engine() {
         }
     }
 }
+
+/// The worklist follows each alert's Direct message: "no receipt yet" until
+/// one comes, then, when none came by the deadline, "Not delivered" with the
+/// reason, on the list, the alert's page and in the API. Before, an alert
+/// whose message never arrived read as sent everywhere.
+#[tokio::test]
+async fn an_alert_whose_direct_message_was_not_delivered_says_so_on_every_engine() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let (a, ca) = care_manager(&p, "anna").await;
+        p.env
+            .hisp
+            .feed_add(
+                "1",
+                "Good Health Hospital",
+                false,
+                &hisp::notify::allow::Allowed::any(),
+                "test",
+            )
+            .await
+            .expect("feed");
+        let r = upload(&p, &ca, &a, &format!("{HEADER}{DUCK}"), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        // Filed and sent; its copy waits in the local queue (no inbound
+        // worker runs here), so no receipt comes.
+        process(&p, &[corpus("hl7-parser/sample_adt_a01.hl7")]).await;
+        let list = p.get(Some(&ca), "/alerts").await;
+        let ids = alert_ids(&list.body);
+        assert_eq!(ids.len(), 1, "{e}: {}", list.body);
+        assert!(!list.body.contains("Not delivered"), "{e}: {}", list.body);
+        let page = p.get(Some(&ca), &format!("/alerts/{}", ids[0])).await;
+        assert!(
+            page.body.contains("Sent; no receipt yet"),
+            "{e}: {}",
+            page.body
+        );
+        assert!(!page.body.contains("Not delivered"), "{e}");
+
+        // The deadline for its receipt passes.
+        let timeout = i64::try_from(p.env.hisp.config.delivery.mdn_timeout_secs).expect("secs");
+        p.env.clock.advance(timeout + 1);
+        assert_eq!(p.state.gw.expire_overdue().await.expect("expire"), 1, "{e}");
+        // The session timed out meanwhile.
+        let ca = p.sign_in(&a.to_string()).await;
+        let list = p.get(Some(&ca), "/alerts").await;
+        assert!(
+            list.body.contains("Not delivered: no receipt came in time"),
+            "{e}: {}",
+            list.body
+        );
+        let page = p.get(Some(&ca), &format!("/alerts/{}", ids[0])).await;
+        assert!(
+            page.body.contains("Not delivered: no receipt came in time")
+                && page
+                    .body
+                    .contains("5.4.71 no processed MDN arrived in time"),
+            "{e}: {}",
+            page.body
+        );
+        // The API says so too, in the list and for the alert.
+        let api = p.get(Some(&ca), "/api/v1/alerts").await;
+        assert_eq!(api.status, StatusCode::OK, "{e}: {}", api.body);
+        let listed: serde_json::Value = serde_json::from_slice(&api.bytes).expect("json");
+        assert_eq!(listed[0]["delivery"], "expired", "{e}: {listed}");
+        let one = p
+            .get(Some(&ca), &format!("/api/v1/alerts/{}", ids[0]))
+            .await;
+        let one: serde_json::Value = serde_json::from_slice(&one.bytes).expect("json");
+        assert!(
+            one["delivery_detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("5.4.71")),
+            "{e}: {one}"
+        );
+    }
+}
