@@ -92,6 +92,10 @@ pub struct AdtEvent {
     pub merged: Vec<Merge>,
     /// MRG-5 (A45, A50): the visit number this message moves to PV1-19.
     pub prior_visit: Option<String>,
+    /// MRG-3 (A35, A49): the account number this message moves to PID-18.
+    pub prior_account: Option<String>,
+    /// `visit` is PID-18's account number: PV1-19 gave no real one.
+    pub visit_is_account: bool,
 }
 
 impl AdtEvent {
@@ -231,9 +235,10 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
     let (patient, authority_oids, alternate_identifiers) = patient(msg);
     let typed = typed_identifiers(msg);
     // A placeholder PV1-19 ("0") does not hide a real PID-18.
-    let visit = opt(msg, "PV1-19.1")
-        .filter(|v| !placeholder_identifier(v, ""))
-        .or_else(|| opt(msg, "PID-18.1"));
+    let pv1_19 = opt(msg, "PV1-19.1").filter(|v| !placeholder_identifier(v, ""));
+    let by_visit_number = pv1_19.is_some();
+    let visit = pv1_19.or_else(|| opt(msg, "PID-18.1"));
+    let visit_is_account = !by_visit_number && visit.is_some();
     let encounter_key = encounter_key(
         visit.as_deref(),
         &patient,
@@ -275,6 +280,8 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         control_id: header.control_id.clone(),
         merged: merges(msg),
         prior_visit: opt(msg, "MRG-5.1").filter(|v| !placeholder_identifier(v, "")),
+        prior_account: opt(msg, "MRG-3.1").filter(|v| !placeholder_identifier(v, "")),
+        visit_is_account,
     })
 }
 
@@ -1692,6 +1699,34 @@ PID|1||S2^^^SOUTH^MR~K2^^^Klinikum Süd^MR||Hay^Hal\rMRG|K1^^^KLINIKUM SÜD\r"
             decide(&a12, "admitted", &["admit", key.as_str()]).0,
             alert("retraction", format!("retract:{key}"))
         );
+    }
+
+    #[test]
+    fn an_account_change_names_its_prior_account_and_whether_pid_18_keys_the_visit() {
+        let ev = |pv1_19: &str, mrg3: &str| {
+            let raw = format!(
+                "MSH|^~\\&|A|NORTH|H|H|20261122070000||ADT^A49|C1|P|2.5.1\r\
+                 PID|1||MRN1^^^NORTH^MR||Doe^Jane|||||||||||||ACC9\r\
+                 MRG|MRN1^^^NORTH||{mrg3}\r\
+                 PV1|1|I|W^1^A^NORTH||||||||||||||||{pv1_19}\r"
+            );
+            read(&crate::hl7::parse(raw.as_bytes()).expect("parse")).expect("read")
+        };
+        let by_account = ev("", "ACC1");
+        assert_eq!(
+            (by_account.visit.as_str(), by_account.visit_is_account),
+            ("ACC9", true)
+        );
+        assert_eq!(by_account.prior_account.as_deref(), Some("ACC1"));
+        // A placeholder PV1-19 leaves the visit keyed by its account.
+        assert!(ev("0", "ACC1").visit_is_account);
+        let by_visit = ev("V5", "ACC1");
+        assert_eq!(
+            (by_visit.visit.as_str(), by_visit.visit_is_account),
+            ("V5", false)
+        );
+        // A placeholder prior account moves nothing.
+        assert_eq!(ev("", "0").prior_account, None);
     }
 
     #[test]

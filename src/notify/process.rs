@@ -188,7 +188,9 @@ impl Notifier {
             }
             // A visit renumbered keeps what was alerted about it (an opted-out
             // patient's encounters hold nothing of theirs but the number).
-            "A45" | "A50" => return Ok(Plan::Renumber(ev)),
+            // So is a visit keyed by its account number, when the account
+            // number changes (A35, A49).
+            "A45" | "A50" | "A35" | "A49" => return Ok(Plan::Renumber(ev)),
             _ if opted_out => return Ok(Plan::OptedOut),
             // Judged with the roster entries the message's patient matches
             // for sure, as an alert is: an opt-out recorded under an entry's
@@ -1256,15 +1258,24 @@ impl Notifier {
         row: &AdtRow,
         ev: &AdtEvent,
     ) -> Result<Done, OpsError> {
-        // Without a real PV1-19 (or PID-18) there is no number to move to.
-        let named = !ev.visit.is_empty() && ev.encounter_key == ev.visit;
-        let Some(from) = ev
-            .prior_visit
-            .as_deref()
-            .filter(|f| named && *f != ev.visit)
-        else {
-            let done = Done::Quiet("no visit to renumber");
-            return finish(batch, row, "renumber without MRG-5", done);
+        // A45/A50 move the visit number (MRG-5 to PV1-19), A35/A49 the
+        // account number (MRG-3 to PID-18): each renumbers only a visit
+        // keyed by that number (PID-18 keys one only without a real PV1-19).
+        let account = matches!(ev.trigger.as_str(), "A35" | "A49");
+        let (prior, without) = if account {
+            (&ev.prior_account, "renumber without MRG-3")
+        } else {
+            (&ev.prior_visit, "renumber without MRG-5")
+        };
+        let named =
+            !ev.visit.is_empty() && ev.encounter_key == ev.visit && ev.visit_is_account == account;
+        let Some(from) = prior.as_deref().filter(|f| named && *f != ev.visit) else {
+            let result = if prior.is_none() {
+                without
+            } else {
+                "visit not keyed by the number moved"
+            };
+            return finish(batch, row, result, Done::Quiet("no visit to renumber"));
         };
         let hisp = &self.gw.hisp;
         let now = hisp.now();

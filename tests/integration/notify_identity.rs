@@ -600,6 +600,104 @@ async fn a_renumbered_visit_keeps_what_was_alerted_about_it() {
     a.stop().await;
 }
 
+/// A visit the hospital keys by its account number (PID-18, no PV1-19)
+/// keeps what was alerted about it when the account number changes (A49,
+/// A35: MRG-3 to PID-18), as a renumbered visit does. Before, A35 and A49
+/// were quiet, and the admission sent again under the new account number
+/// was alerted a second time. An account change of a visit keyed by its
+/// PV1-19 moves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_number_change_keeps_what_was_alerted_about_a_visit_keyed_by_it() {
+    let mut a = Node::new("a.test", false, None).await;
+    a.address("carol").await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    roster(
+        &a,
+        "carol@a.test",
+        "MRN1,NORTH,Doe,Jane,1980-01-02,F,06101,,,\n\
+         MRN2,NORTH,Roe,John,1970-03-04,M,06102,,,\n",
+    );
+    // PID-18 is the eighteenth field.
+    let pid = |mrn: &str, name: &str, account: &str| {
+        let born = if mrn == "MRN1" {
+            "19800102|F"
+        } else {
+            "19700304|M"
+        };
+        format!("PID|1||{mrn}^^^NORTH^MR||{name}||{born}||||||||||{account}")
+    };
+    let ward = "PV1|1|I|W^1^A^NORTHHOSP";
+    let numbered = "PV1|1|I|W^1^A^NORTHHOSP||||||||||||||||V5";
+    let messages = [
+        // Jane's stay is keyed by account ACC1; A49 moves it to ACC9; the
+        // admission comes again under ACC9, then the discharge.
+        hl7(
+            "K1",
+            "A01",
+            &format!("{}\r{ward}", pid("MRN1", "Doe^Jane", "ACC1")),
+        ),
+        hl7(
+            "K2",
+            "A49",
+            &format!(
+                "{}\rMRG|MRN1^^^NORTH||ACC1\r{ward}",
+                pid("MRN1", "Doe^Jane", "ACC9")
+            ),
+        ),
+        hl7(
+            "K3",
+            "A01",
+            &format!("{}\r{ward}", pid("MRN1", "Doe^Jane", "ACC9")),
+        ),
+        hl7(
+            "K4",
+            "A03",
+            &format!("{}\r{ward}", pid("MRN1", "Doe^Jane", "ACC9")),
+        ),
+        // John's stay is keyed by visit V5: A35 changes his account number
+        // and leaves the visit as it is.
+        hl7(
+            "L1",
+            "A01",
+            &format!("{}\r{numbered}", pid("MRN2", "Roe^John", "ACC5")),
+        ),
+        hl7(
+            "L2",
+            "A35",
+            &format!(
+                "{}\rMRG|MRN2^^^NORTH||ACC5\r{numbered}",
+                pid("MRN2", "Roe^John", "ACC6")
+            ),
+        ),
+        hl7(
+            "L3",
+            "A03",
+            &format!("{}\r{numbered}", pid("MRN2", "Roe^John", "ACC6")),
+        ),
+    ];
+    for m in &messages {
+        assert_eq!(ack_code(&a, m).await.0, "AA");
+        drained(&a).await;
+    }
+    let c = |event: &str| ("carol@a.test".to_string(), event.to_string());
+    assert_eq!(
+        sent(&a).await,
+        [c("admit"), c("admit"), c("discharge"), c("discharge")],
+        "the admission under its new account number is not news"
+    );
+    let renumbered = count(
+        &a,
+        "SELECT COUNT(*) FROM adt_messages WHERE result = 'renumbered'",
+    )
+    .await;
+    assert_eq!(
+        renumbered, 1,
+        "A49 renumbered Jane's stay; A35 moved nothing"
+    );
+    a.stop().await;
+}
+
 /// An assigning authority sent as both its namespace and its OID
 /// (`R1^^^NORTH&2.16.840.1.113883.19.5&ISO`) is known by either: a roster
 /// entry given by the OID matches it by identifier (Ana, whose birth date
