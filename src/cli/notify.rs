@@ -701,7 +701,11 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
                     a.event.clone(),
                     a.facility.clone(),
                     a.status.clone(),
-                    a.delivery.clone().unwrap_or_else(|| "unsent".into()),
+                    match (&a.delivery, &a.message_id) {
+                        (Some(d), _) => d.clone(),
+                        (None, Some(_)) => "sent".into(),
+                        (None, None) => "unsent".into(),
+                    },
                 ]
             })
             .collect();

@@ -211,7 +211,10 @@ impl Notifier {
     /// alert names them), and every other roster entry that matches the
     /// patient for sure. An opt-out recorded under the hospital's MRN thus
     /// withdraws an alert matched to a practice's entry under its own, and
-    /// one recorded under another practice's number withdraws it too.
+    /// one recorded under another practice's number withdraws it too. So
+    /// does one under a number the ADT sent in PID-4 (kept with the alert
+    /// too), which may withhold but never release: a later opt-in under the
+    /// patient's own numbers still overrides it.
     async fn withdraw_opted_out(
         &self,
         snap: &Snapshot,

@@ -14,7 +14,8 @@
 //!
 //! - **Alerts filed and not yet sent** about the patient (judged under the
 //!   patient the ADT named, kept with the alert until it is sent, the
-//!   index's person for it, and the roster entry) are withdrawn: a digest
+//!   index's person for it, the roster entry, and the ADT's PID-4 numbers,
+//!   kept beside the patient, which only withhold) are withdrawn: a digest
 //!   subscriber's, and one left unsent when its subscriber moved from the
 //!   digest back to real time, which would otherwise stay in the worklist.
 //!

@@ -1325,8 +1325,9 @@ pub async fn set_alert_message(
 /// alert's Direct message to its subscriber stands (the tracking row's final
 /// outcome, else its latest state: `queued`, `sent`, `processed`,
 /// `dispatched`, `delivered`, `failed` or `expired`; NULL while unsent), and
-/// `delivery_detail`, why it failed (status and cause) when it did. Each is
-/// one lookup by the tracking table's (message_id, recipient) key.
+/// `delivery_detail`, why it failed (status and cause) when it did. Each
+/// reads tracking's unique (message_id, recipient) index by its message_id
+/// prefix (the recipient is compared case-insensitively, so after it).
 pub(crate) const DELIVERY_COLUMNS: &str = "\
     (SELECT COALESCE(t.final, t.state) FROM tracking t WHERE t.message_id = alerts.message_id \
        AND LOWER(t.recipient) = LOWER(alerts.subscriber) ORDER BY t.id DESC LIMIT 1) AS delivery, \

@@ -148,6 +148,24 @@ fn query<'q>(
     q
 }
 
+/// Whether a read of alerts looks up where each one's Direct message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Read it (`Item::delivery`), for alerts that are shown with it.
+    Read,
+    /// Leave it `None`: the patient's timeline scans thousands of alerts and
+    /// shows none of it.
+    Skip,
+}
+
+/// The delivery columns of a read, or NULLs in their place.
+fn delivery_columns(d: Delivery) -> &'static str {
+    match d {
+        Delivery::Read => DELIVERY_COLUMNS,
+        Delivery::Skip => "CAST(NULL AS TEXT) AS delivery, CAST(NULL AS TEXT) AS delivery_detail",
+    }
+}
+
 /// The filtered alerts with their summaries unsealed, newest (highest id,
 /// i.e. last filed) first, at most `limit` rows. Ordered by id rather than
 /// `created_at` so that `Filter::before` pages through them exactly, even if
@@ -157,13 +175,15 @@ pub async fn alerts(
     sealer: &Sealer,
     f: &Filter<'_>,
     limit: i64,
+    delivery: Delivery,
 ) -> Result<Vec<(Item, String)>, StoreError> {
     if f.subscribers.is_empty() {
         return Ok(Vec::new());
     }
     let (cond, values) = clause(f, true);
     let sql = format!(
-        "SELECT {ITEM_COLUMNS}, {DELIVERY_COLUMNS}, summary_sealed FROM alerts WHERE {cond} ORDER BY id DESC LIMIT {limit}"
+        "SELECT {ITEM_COLUMNS}, {}, summary_sealed FROM alerts WHERE {cond} ORDER BY id DESC LIMIT {limit}",
+        delivery_columns(delivery)
     );
     let rows = query(sql, &values).fetch_all(&mut *conn).await?;
     rows.iter().map(|r| with_summary(sealer, r)).collect()

@@ -83,10 +83,11 @@ pub struct Alert {
     /// The Direct message it went out as.
     pub message_id: Option<String>,
     /// Where that message stands: queued, sent, processed, dispatched,
-    /// delivered, failed or expired (no receipt came in time); absent while
-    /// unsent.
+    /// delivered, failed, or expired (no confirmation by the deadline, or the
+    /// queue gave up: `delivery_detail` says which); null while unsent.
     pub delivery: Option<String>,
-    /// Why it was not delivered (status and cause), when it was not.
+    /// Why it was not delivered (status and cause, e.g. `5.4.71 no processed
+    /// MDN arrived in time`), when it was not; else null.
     pub delivery_detail: Option<String>,
     /// When it was filed (Unix seconds).
     pub created_at: i64,

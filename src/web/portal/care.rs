@@ -32,7 +32,7 @@ use crate::ops::OpsError;
 use crate::store::StoreError;
 use crate::store::notify;
 use crate::store::users::Role;
-use crate::store::worklist::{self, Filter, Item};
+use crate::store::worklist::{self, Delivery, Filter, Item};
 use crate::web::session::Viewer;
 use crate::web::templates::{page, render};
 use crate::web::urlencode;
@@ -141,19 +141,41 @@ struct Row {
     undelivered: bool,
 }
 
-/// Where an alert's Direct message stands (`Item::delivery`), as the pages
-/// say it; `sent` is whether it has a Message-ID.
-fn delivery_label(delivery: Option<&str>, sent: bool) -> &'static str {
+/// Where an alert's Direct message stands (`Item::delivery`, and for an
+/// expiry the status its `delivery_detail` starts with), as the pages say
+/// it, and whether it is flagged as not delivered; `sent` is whether it has
+/// a Message-ID.
+fn delivery_label(
+    delivery: Option<&str>,
+    detail: Option<&str>,
+    sent: bool,
+) -> (&'static str, bool) {
+    let status = detail.and_then(|d| d.split_whitespace().next());
     match delivery {
-        None if sent => "Sent",
-        None => "Not yet: it goes out with the daily digest, or is still being sent",
-        Some("queued") => "Queued for delivery",
-        Some("sent") => "Sent; no receipt yet",
-        Some("processed") => "Received by the recipient's system",
-        Some("dispatched" | "delivered") => "Delivered",
-        Some("failed") => "Not delivered",
-        Some("expired") => "Not delivered: no receipt came in time",
-        Some(_) => "Sent",
+        None if sent => ("Sent", false),
+        None => (
+            "Not yet: it goes out with the daily digest, or is still being sent",
+            false,
+        ),
+        Some("queued") => ("Queued for delivery", false),
+        Some("sent") => ("Sent; no receipt yet", false),
+        Some("processed") => ("Received by the recipient's system", false),
+        Some("dispatched" | "delivered") => ("Delivered", false),
+        Some("failed") => ("Not delivered", true),
+        // `smtp::tracking::expire_overdue` and the outbound queue's give-up.
+        Some("expired") => match status {
+            Some("5.4.71") => ("Not delivered: no receipt came in time", true),
+            Some("5.4.72") => (
+                "Received by the recipient's system, but delivery was not confirmed in time",
+                true,
+            ),
+            Some("5.4.7") => (
+                "Not delivered: it could not be handed to the recipient's system in time",
+                true,
+            ),
+            _ => ("Not delivered in time", true),
+        },
+        Some(_) => ("Sent", false),
     }
 }
 
@@ -161,22 +183,29 @@ fn delivery_label(delivery: Option<&str>, sent: bool) -> &'static str {
 fn rows(items: Vec<(Item, String)>, feeds: &BTreeMap<String, String>) -> Vec<Row> {
     items
         .into_iter()
-        .map(|(item, summary)| Row {
-            delivery_label: delivery_label(item.delivery.as_deref(), item.message_id.is_some()),
-            undelivered: matches!(item.delivery.as_deref(), Some("failed" | "expired")),
-            patient: patient_of(&summary).name,
-            event_label: label(&EVENTS, &item.event),
-            status_label: label(&STATUSES, &item.status),
-            facility_name: feeds
-                .get(&item.facility)
-                .cloned()
-                .unwrap_or_else(|| item.facility.clone()),
-            when: item
-                .event_time
-                .as_deref()
-                .and_then(crate::hl7::timestamp)
-                .map(|t| t.0),
-            item,
+        .map(|(item, summary)| {
+            let (delivery_label, undelivered) = delivery_label(
+                item.delivery.as_deref(),
+                item.delivery_detail.as_deref(),
+                item.message_id.is_some(),
+            );
+            Row {
+                delivery_label,
+                undelivered,
+                patient: patient_of(&summary).name,
+                event_label: label(&EVENTS, &item.event),
+                status_label: label(&STATUSES, &item.status),
+                facility_name: feeds
+                    .get(&item.facility)
+                    .cloned()
+                    .unwrap_or_else(|| item.facility.clone()),
+                when: item
+                    .event_time
+                    .as_deref()
+                    .and_then(crate::hl7::timestamp)
+                    .map(|t| t.0),
+                item,
+            }
         })
         .collect()
 }
@@ -286,7 +315,8 @@ struct Listing {
 async fn listing(state: &AppState, filter: &Filter<'_>) -> Result<Listing, WebError> {
     let mut conn = state.hisp.conn().await?;
     let read = i64::try_from(PAGE + 1).unwrap_or(i64::MAX);
-    let items = worklist::alerts(&mut conn, state.hisp.store.sealer(), filter, read).await?;
+    let sealer = state.hisp.store.sealer();
+    let items = worklist::alerts(&mut conn, sealer, filter, read, Delivery::Read).await?;
     let counts = worklist::counts(&mut conn, filter).await?;
     let (facilities, programs) = worklist::choices(&mut conn, filter.subscribers).await?;
     Ok(Listing {
@@ -386,7 +416,14 @@ async fn detail(
         subscribers: &subs,
         ..Filter::default()
     };
-    let mine = worklist::alerts(&mut conn, sealer, &everything, TIMELINE_SCAN).await?;
+    let mine = worklist::alerts(
+        &mut conn,
+        sealer,
+        &everything,
+        TIMELINE_SCAN,
+        Delivery::Skip,
+    )
+    .await?;
     let current =
         crate::store::notify::current_entry_ids(&mut conn, &subs, state.hisp.now()).await?;
     drop(conn);
@@ -605,18 +642,41 @@ PV1|1|E|ED^12^A^NORTHHOSP||||1234^Smith^Anna||||||||||||V100\r";
 
     #[test]
     fn every_delivery_state_has_words_and_only_failures_read_as_undelivered() {
-        assert_eq!(delivery_label(None, true), "Sent");
-        assert!(delivery_label(None, false).starts_with("Not yet"));
+        let d = |state: &str, detail: Option<&str>| delivery_label(Some(state), detail, true);
+        assert_eq!(delivery_label(None, None, true), ("Sent", false));
+        assert!(delivery_label(None, None, false).0.starts_with("Not yet"));
         for (state, words) in [
             ("queued", "Queued for delivery"),
             ("sent", "Sent; no receipt yet"),
             ("processed", "Received by the recipient's system"),
             ("dispatched", "Delivered"),
             ("delivered", "Delivered"),
-            ("failed", "Not delivered"),
-            ("expired", "Not delivered: no receipt came in time"),
         ] {
-            assert_eq!(delivery_label(Some(state), true), words, "{state}");
+            assert_eq!(d(state, None), (words, false), "{state}");
+        }
+        assert_eq!(
+            d("failed", Some("5.7.31 no certificate")),
+            ("Not delivered", true)
+        );
+        // Each way a message expires says what is known.
+        let expired = |detail| d("expired", Some(detail));
+        assert_eq!(
+            expired("5.4.71 no processed MDN arrived in time").0,
+            "Not delivered: no receipt came in time"
+        );
+        assert!(
+            expired("5.4.72 no dispatched MDN arrived in time")
+                .0
+                .starts_with("Received")
+        );
+        assert!(
+            expired("5.4.7 delivery time expired; last error: refused")
+                .0
+                .contains("could not be handed")
+        );
+        assert_eq!(d("expired", None), ("Not delivered in time", true));
+        for detail in ["5.4.71 x", "5.4.72 x", "5.4.7 x"] {
+            assert!(expired(detail).1, "{detail} is flagged");
         }
     }
 
