@@ -43,6 +43,7 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
     // prior identifiers under any authority); merges and moves never alert.
     out.merged.clear();
     out.prior_visit = None;
+    out.prior_account = None;
     out.diagnoses.retain(|d| !sensitive_coded(d));
     let mut withheld = out.diagnoses.len() != ev.diagnoses.len();
     if sensitive_coded(&ev.admit_reason) {

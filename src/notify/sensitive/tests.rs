@@ -532,7 +532,11 @@ PV1|1|I|W^1^A^NORTH||||||||||||||||V77\r";
     let full = event(raw);
     assert!(!full.merged.is_empty(), "{full:?}");
     let (redacted, _, out) = round_trip(raw);
-    assert!(redacted.merged.is_empty() && redacted.prior_visit.is_none());
+    assert!(
+        redacted.merged.is_empty()
+            && redacted.prior_visit.is_none()
+            && redacted.prior_account.is_none()
+    );
     for gone in [
         "MRG",
         "BEHAVIORAL",
