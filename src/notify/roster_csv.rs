@@ -279,15 +279,23 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
         ..Parsed::default()
     };
     let mut seen = Seen::default();
+    let mut order = DateOrder::default();
     for record in records {
         let record = record?;
         if record.is_blank() {
             continue;
         }
         parsed.data_rows += 1;
-        match RowCheck::new(&record, &columns).finish(today_yyyymmdd) {
+        let check = RowCheck::new(&record, &columns);
+        let either_way = order.note(&check);
+        match check.finish(today_yyyymmdd) {
             Ok(row) => match repeated(&row, &mut seen) {
-                None => parsed.rows.push(row),
+                None => {
+                    if !either_way.is_empty() {
+                        order.either_way.push((row.row, either_way));
+                    }
+                    parsed.rows.push(row);
+                }
                 Some(problem) => parsed.problems.push(problem),
             },
             Err(mut problems) => parsed.problems.append(&mut problems),
@@ -296,7 +304,99 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
             return Err(CsvError::TooManyProblems { row: record.row });
         }
     }
+    order.refuse_misread(&mut parsed);
+    if parsed.problems.len() > MAX_PROBLEMS {
+        let row = parsed.problems.get(MAX_PROBLEMS).map_or(0, |p| p.row);
+        return Err(CsvError::TooManyProblems { row });
+    }
     Ok(parsed)
+}
+
+/// Which way round a file writes its `NN/NN/YYYY` dates. The documented
+/// form is `MM/DD/YYYY`, as US spreadsheets write it; a file exported where
+/// the day comes first (`DD/MM/YYYY`) shows it in its dates whose first
+/// number is over 12, and its dates with both numbers 12 or under would be
+/// read with month and day swapped, silently: a wrong birth date that never
+/// matches. **Decision:** when more of the file's dates can only be day
+/// first than can only be month first, a row whose date reads both ways is
+/// refused, naming a row that shows the order; otherwise it is read
+/// `MM/DD/YYYY`. A month-first file with one date typed day first keeps
+/// its rows (that one row is refused, as not a real date).
+#[derive(Debug, Default)]
+struct DateOrder {
+    /// The first row with a date that can only be day first, and how many.
+    day_first: Option<usize>,
+    day_first_count: usize,
+    month_first_count: usize,
+    /// Accepted rows with a date that reads both ways, and its columns.
+    either_way: Vec<(usize, Vec<Column>)>,
+}
+
+impl DateOrder {
+    /// Count the row's slash dates; the columns whose date reads both ways.
+    fn note(&mut self, check: &RowCheck<'_>) -> Vec<Column> {
+        let mut either_way = Vec::new();
+        for column in [Column::BirthDate, Column::EndDate] {
+            let Some(Cell::Value(v)) = check.cells.get(column as usize).copied() else {
+                continue;
+            };
+            let Some((first, second)) = slash_numbers(v) else {
+                continue;
+            };
+            match (first <= 12, second <= 12) {
+                (false, true) => {
+                    self.day_first.get_or_insert(check.row);
+                    self.day_first_count += 1;
+                }
+                (true, false) => self.month_first_count += 1,
+                (true, true) if first != second => either_way.push(column),
+                _ => {}
+            }
+        }
+        either_way
+    }
+
+    /// In a day-first file, refuse the accepted rows whose dates read both
+    /// ways (problems stay in file order).
+    fn refuse_misread(self, parsed: &mut Parsed) {
+        let Some(shown) = self.day_first else {
+            return;
+        };
+        if self.day_first_count <= self.month_first_count || self.either_way.is_empty() {
+            return;
+        }
+        let doubtful: std::collections::HashMap<usize, Vec<Column>> =
+            self.either_way.into_iter().collect();
+        let problems = &mut parsed.problems;
+        parsed.rows.retain(|r| {
+            let Some(columns) = doubtful.get(&r.row) else {
+                return true;
+            };
+            for column in columns {
+                let name = column.name();
+                problems.push(Problem {
+                    row: r.row,
+                    column: name.to_owned(),
+                    problem: format!(
+                        "{name} reads two ways: this file writes dates day first (DD/MM/YYYY, \
+                         as row {shown} shows), and hisp reads MM/DD/YYYY; write dates as YYYY-MM-DD"
+                    ),
+                });
+            }
+            false
+        });
+        problems.sort_by_key(|p| p.row);
+    }
+}
+
+/// The two leading numbers of an `N/N/YYYY` date.
+fn slash_numbers(s: &str) -> Option<(u32, u32)> {
+    let [a, b, y] = s.split('/').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    digits(y, 4, 4)?;
+    let (a, b) = (digits(a, 1, 2)?, digits(b, 1, 2)?);
+    (a >= 1 && b >= 1).then_some((a, b))
 }
 
 /// A patient_id as written, unless a spreadsheet has made it another
@@ -754,6 +854,11 @@ fn date(s: &str, name: &str) -> Result<(u32, u32, u32), String> {
         format!("{name} is not a date; write it as YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY")
     })?;
     if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        if slash_numbers(s).is_some_and(|(first, second)| first > 12 && second <= 12) {
+            return Err(format!(
+                "{name} is written day first (DD/MM/YYYY); write it as YYYY-MM-DD or MM/DD/YYYY"
+            ));
+        }
         return Err(format!(
             "{name} is not a real calendar date; check the month and day"
         ));

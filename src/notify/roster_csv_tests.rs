@@ -282,7 +282,14 @@ fn dates() {
             (4, "1901-02-29", Err(UNREAL)),
             (4, "1980-04-31", Err(UNREAL)),
             (4, "1980-00-10", Err(UNREAL)),
-            (4, "13/01/1980", Err(UNREAL)),
+            (
+                4,
+                "13/01/1980",
+                Err(
+                    "birth_date is written day first (DD/MM/YYYY); write it as YYYY-MM-DD or MM/DD/YYYY",
+                ),
+            ),
+            (4, "13/13/1980", Err(UNREAL)),
             (4, "1980-1-5", Err(BAD)),
             (4, "1/5/80", Err(BAD)),
             (4, "Jan 5 1980", Err(BAD)),
@@ -317,6 +324,73 @@ fn dates() {
         ],
         |r| r.end_date.clone().unwrap_or_default(),
     );
+}
+
+#[test]
+fn a_file_writing_dates_day_first_has_its_two_way_dates_refused_not_misread() {
+    let row = |id: &str, born: &str| format!("{id},HOSP,Doe,Jane,{born},F,,,,\n");
+    // Exported where the day comes first: 25/03 shows it, so 03/04 (the
+    // 3rd of April there) is not read as the 4th of March.
+    let uk = parse_ok(&format!(
+        "{HEADER}{}{}{}{}",
+        row("1", "1980-01-02"),
+        row("2", "25/03/1970"),
+        row("3", "03/04/1970"),
+        row("4", "05/05/1970"),
+    ));
+    let accepted: Vec<_> = uk.rows.iter().map(|r| r.row).collect();
+    assert_eq!(accepted, [2, 5], "ISO and same-day-and-month dates stand");
+    let problems: Vec<_> = uk
+        .problems
+        .iter()
+        .map(|p| (p.row, p.problem.as_str()))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            (
+                3,
+                "birth_date is written day first (DD/MM/YYYY); write it as YYYY-MM-DD or MM/DD/YYYY"
+            ),
+            (
+                4,
+                "birth_date reads two ways: this file writes dates day first (DD/MM/YYYY, as row 3 \
+                 shows), and hisp reads MM/DD/YYYY; write dates as YYYY-MM-DD"
+            ),
+        ]
+    );
+    // A month-first file with one date typed day first keeps its two-way
+    // dates, read MM/DD/YYYY as documented.
+    let us = parse_ok(&format!(
+        "{HEADER}{}{}{}{}",
+        row("1", "03/25/1970"),
+        row("2", "04/30/1971"),
+        row("3", "25/03/1972"),
+        row("4", "03/04/1973"),
+    ));
+    let accepted: Vec<_> = us
+        .rows
+        .iter()
+        .map(|r| (r.row, r.birth_date.clone()))
+        .collect();
+    assert_eq!(
+        accepted,
+        [
+            (2, Some("19700325".into())),
+            (3, Some("19710430".into())),
+            (5, Some("19730304".into())),
+        ]
+    );
+    assert_eq!(us.problems.len(), 1);
+    // End dates count as evidence and are judged too.
+    let ends = parse_ok(&format!(
+        "{HEADER}1,HOSP,Doe,Jane,1980-01-02,F,,,,31/12/2027\n2,HOSP,Roe,Ann,1981-01-02,F,,,,01/06/2027\n"
+    ));
+    assert!(ends.rows.is_empty(), "{:?}", ends.rows);
+    assert_eq!(ends.problems[1].column, "end_date");
+    // Without evidence either way, a two-way date is read MM/DD/YYYY.
+    let alone = parse_ok(&format!("{HEADER}{}", row("1", "03/04/1970")));
+    assert_eq!(alone.rows[0].birth_date.as_deref(), Some("19700304"));
 }
 
 #[test]
