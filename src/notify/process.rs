@@ -25,7 +25,7 @@ use crate::ops::OpsError;
 use crate::smtp::submit::{FinalDelivery, Handed, Prepared, Submission, Submitted};
 use crate::store::addresses;
 use crate::store::notify::{
-    self, AdtRow, EncounterRow, FeedRow, NewAlert, RosterEntry, StoredPatient,
+    self, AdtRow, EncounterRow, FeedRow, KeyedBy, NewAlert, RosterEntry, StoredPatient,
 };
 
 /// What became of one ADT message.
@@ -670,7 +670,14 @@ impl Notifier {
         let now = hisp.now();
         let key = stored_key(hisp.store.sealer(), &ev.encounter_key)?;
         let conn = batch.conn(hisp).await?;
-        let read = notify::encounter(conn, &ev.sending_facility.to_lowercase(), &key, now).await?;
+        let read = notify::encounter(
+            conn,
+            &ev.sending_facility.to_lowercase(),
+            &key,
+            keyed_by(ev),
+            now,
+        )
+        .await?;
         Ok(decide(ev, read))
     }
 }
@@ -1251,7 +1258,9 @@ impl Notifier {
 
     /// A45 (visit moved) and A50 (visit number changed): the encounter MRG-5
     /// names is the one PV1-19 names from now on, so its changes are not
-    /// alerted again under the new number (nor a retraction missed).
+    /// alerted again under the new number (nor a retraction missed). A35 and
+    /// A49 (account number changed) do the same from MRG-3 to PID-18 for an
+    /// encounter keyed by its account number (`notify::KeyedBy`).
     async fn renumber(
         &self,
         batch: &mut Batch,
@@ -1270,10 +1279,10 @@ impl Notifier {
         let named =
             !ev.visit.is_empty() && ev.encounter_key == ev.visit && ev.visit_is_account == account;
         let Some(from) = prior.as_deref().filter(|f| named && *f != ev.visit) else {
-            let result = if prior.is_none() {
-                without
-            } else {
-                "visit not keyed by the number moved"
+            let result = match prior.as_deref() {
+                None => without,
+                Some(f) if f == ev.visit => "number unchanged",
+                Some(_) => "visit not keyed by the number moved",
             };
             return finish(batch, row, result, Done::Quiet("no visit to renumber"));
         };
@@ -1281,7 +1290,12 @@ impl Notifier {
         let now = hisp.now();
         let facility = ev.sending_facility.to_lowercase();
         let conn = batch.conn(hisp).await?;
-        let moved = notify::renumber_encounter(conn, &facility, from, &ev.visit, now).await?;
+        let kind = if account {
+            KeyedBy::Account
+        } else {
+            KeyedBy::Visit
+        };
+        let moved = notify::renumber_encounter(conn, &facility, from, &ev.visit, kind, now).await?;
         let (result, done) = if moved {
             ("renumbered", Done::Quiet("visit renumbered"))
         } else {
@@ -1355,6 +1369,17 @@ impl Target<'_> {
 }
 
 /// The key an encounter is stored under: the visit number, or for a key
+/// Which number keys the event's encounter, when a visit or account number
+/// does (`adt::encounter_key`): recorded with the encounter so a renumber
+/// moves only its own kind of number.
+fn keyed_by(ev: &AdtEvent) -> Option<KeyedBy> {
+    (!ev.visit.is_empty() && ev.encounter_key == ev.visit).then_some(if ev.visit_is_account {
+        KeyedBy::Account
+    } else {
+        KeyedBy::Visit
+    })
+}
+
 /// `adt::encounter_key` derived from the patient's identifier (`~…`), a keyed
 /// hash of it (`Sealer::blind`), so the MRN cannot be recovered by hashing
 /// candidates.

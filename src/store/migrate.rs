@@ -107,6 +107,10 @@ const SQLITE: &[Migration] = &[
         version: 23,
         sql: include_str!("migrations/sqlite/0023_feed_client_certs.sql"),
     },
+    Migration {
+        version: 24,
+        sql: include_str!("migrations/sqlite/0024_encounter_keyed_by.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -201,6 +205,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 23,
         sql: include_str!("migrations/postgres/0023_feed_client_certs.sql"),
+    },
+    Migration {
+        version: 24,
+        sql: include_str!("migrations/postgres/0024_encounter_keyed_by.sql"),
     },
 ];
 

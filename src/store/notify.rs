@@ -965,45 +965,79 @@ pub async fn encounter(
     conn: &mut AnyConnection,
     facility: &str,
     visit: &str,
+    keyed_by: Option<KeyedBy>,
     now: i64,
 ) -> Result<EncounterRow, StoreError> {
     // One statement for both cases: a conflict "updates" nothing but still
-    // returns the row (and on PostgreSQL locks it for the transaction).
+    // returns the row (and on PostgreSQL locks it for the transaction). The
+    // kind of number is the first message's.
     let r = sqlx::query(
-        "INSERT INTO encounters (facility, visit, state, updated_at) VALUES ($1, $2, 'new', $3)
+        "INSERT INTO encounters (facility, visit, state, updated_at, keyed_by) VALUES ($1, $2, 'new', $3, $4)
          ON CONFLICT (facility, visit) DO UPDATE SET facility = excluded.facility
          RETURNING id, state, alerted, state_at, closed_at",
     )
     .bind(facility)
     .bind(visit)
     .bind(now)
+    .bind(keyed_by.map(KeyedBy::as_str))
     .fetch_one(&mut *conn)
     .await?;
     encounter_row(&r)
 }
 
-/// A45/A50: the encounter `from` of a facility is known as `to` from now on
-/// (what was alerted about it goes with it). False when there is no such
-/// encounter, or `to` already has one (two visits are not merged).
+/// Which number keys an encounter (`encounters.keyed_by`, migration 0024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyedBy {
+    /// PV1-19, the visit number.
+    Visit,
+    /// PID-18, the account number (the message gave no real PV1-19).
+    Account,
+}
+
+impl KeyedBy {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyedBy::Visit => "visit",
+            KeyedBy::Account => "account",
+        }
+    }
+}
+
+/// The encounter `from` of a facility is known as `to` from now on (what
+/// was alerted about it goes with it), when `from` is that kind of number:
+/// A45/A50 move a visit number (MRG-5 to PV1-19), A35/A49 an account number
+/// (MRG-3 to PID-18). An encounter whose kind is not recorded (from before
+/// migration 0024) counts as keyed by its visit number, as every renumber
+/// then took it. False when there is no such encounter, or `to` already has
+/// one (two visits are not merged).
 pub async fn renumber_encounter(
     conn: &mut AnyConnection,
     facility: &str,
     from: &str,
     to: &str,
+    kind: KeyedBy,
     now: i64,
 ) -> Result<bool, StoreError> {
-    Ok(sqlx::query(
-        "UPDATE encounters SET visit = $3, updated_at = $4
-         WHERE facility = $1 AND visit = $2
-           AND NOT EXISTS (SELECT 1 FROM encounters e WHERE e.facility = $1 AND e.visit = $3)",
-    )
-    .bind(facility)
-    .bind(from)
-    .bind(to)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
+    let sql = match kind {
+        KeyedBy::Visit => {
+            "UPDATE encounters SET visit = $3, updated_at = $4
+             WHERE facility = $1 AND visit = $2 AND (keyed_by IS NULL OR keyed_by = 'visit')
+               AND NOT EXISTS (SELECT 1 FROM encounters e WHERE e.facility = $1 AND e.visit = $3)"
+        }
+        KeyedBy::Account => {
+            "UPDATE encounters SET visit = $3, updated_at = $4
+             WHERE facility = $1 AND visit = $2 AND keyed_by = 'account'
+               AND NOT EXISTS (SELECT 1 FROM encounters e WHERE e.facility = $1 AND e.visit = $3)"
+        }
+    };
+    Ok(sqlx::query(sql)
+        .bind(facility)
+        .bind(from)
+        .bind(to)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
         == 1)
 }
 

@@ -602,10 +602,11 @@ async fn a_renumbered_visit_keeps_what_was_alerted_about_it() {
 
 /// A visit the hospital keys by its account number (PID-18, no PV1-19)
 /// keeps what was alerted about it when the account number changes (A49,
-/// A35: MRG-3 to PID-18), as a renumbered visit does. Before, A35 and A49
-/// were quiet, and the admission sent again under the new account number
-/// was alerted a second time. An account change of a visit keyed by its
-/// PV1-19 moves nothing.
+/// A35: MRG-3 to PID-18, in the standard's structure, with no PV1), as a
+/// renumbered visit does. Before, A35 and A49 were quiet, and the admission
+/// sent again under the new account number was alerted a second time. An
+/// account change never moves a visit keyed by its PV1-19, even one whose
+/// visit number is the same text as the account number changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_number_change_keeps_what_was_alerted_about_a_visit_keyed_by_it() {
     let mut a = Node::new("a.test", false, None).await;
@@ -627,54 +628,32 @@ async fn an_account_number_change_keeps_what_was_alerted_about_a_visit_keyed_by_
         };
         format!("PID|1||{mrn}^^^NORTH^MR||{name}||{born}||||||||||{account}")
     };
+    let jane = |account: &str| pid("MRN1", "Doe^Jane", account);
+    let john = |account: &str| pid("MRN2", "Roe^John", account);
     let ward = "PV1|1|I|W^1^A^NORTHHOSP";
-    let numbered = "PV1|1|I|W^1^A^NORTHHOSP||||||||||||||||V5";
+    let visit_555 = "PV1|1|I|W^1^A^NORTHHOSP||||||||||||||||555";
     let messages = [
         // Jane's stay is keyed by account ACC1; A49 moves it to ACC9; the
         // admission comes again under ACC9, then the discharge.
-        hl7(
-            "K1",
-            "A01",
-            &format!("{}\r{ward}", pid("MRN1", "Doe^Jane", "ACC1")),
-        ),
+        hl7("K1", "A01", &format!("{}\r{ward}", jane("ACC1"))),
         hl7(
             "K2",
             "A49",
-            &format!(
-                "{}\rMRG|MRN1^^^NORTH||ACC1\r{ward}",
-                pid("MRN1", "Doe^Jane", "ACC9")
-            ),
+            &format!("{}\rMRG|MRN1^^^NORTH||ACC1", jane("ACC9")),
         ),
-        hl7(
-            "K3",
-            "A01",
-            &format!("{}\r{ward}", pid("MRN1", "Doe^Jane", "ACC9")),
-        ),
-        hl7(
-            "K4",
-            "A03",
-            &format!("{}\r{ward}", pid("MRN1", "Doe^Jane", "ACC9")),
-        ),
-        // John's stay is keyed by visit V5: A35 changes his account number
-        // and leaves the visit as it is.
-        hl7(
-            "L1",
-            "A01",
-            &format!("{}\r{numbered}", pid("MRN2", "Roe^John", "ACC5")),
-        ),
+        hl7("K3", "A01", &format!("{}\r{ward}", jane("ACC9"))),
+        hl7("K4", "A03", &format!("{}\r{ward}", jane("ACC9"))),
+        // John's stay is keyed by visit 555, and the hospital sends the same
+        // number as his account. A35 changes his account to 556: the visit
+        // stays 555, so the admission sent again is not news either.
+        hl7("L1", "A01", &format!("{}\r{visit_555}", john("555"))),
         hl7(
             "L2",
             "A35",
-            &format!(
-                "{}\rMRG|MRN2^^^NORTH||ACC5\r{numbered}",
-                pid("MRN2", "Roe^John", "ACC6")
-            ),
+            &format!("{}\rMRG|MRN2^^^NORTH||555", john("556")),
         ),
-        hl7(
-            "L3",
-            "A03",
-            &format!("{}\r{numbered}", pid("MRN2", "Roe^John", "ACC6")),
-        ),
+        hl7("L3", "A01", &format!("{}\r{visit_555}", john("556"))),
+        hl7("L4", "A03", &format!("{}\r{visit_555}", john("556"))),
     ];
     for m in &messages {
         assert_eq!(ack_code(&a, m).await.0, "AA");
@@ -684,7 +663,7 @@ async fn an_account_number_change_keeps_what_was_alerted_about_a_visit_keyed_by_
     assert_eq!(
         sent(&a).await,
         [c("admit"), c("admit"), c("discharge"), c("discharge")],
-        "the admission under its new account number is not news"
+        "an admission sent again under its visit's number is not news"
     );
     let renumbered = count(
         &a,

@@ -489,7 +489,7 @@ async fn an_encounter_saves_only_as_it_was_read_on_every_engine() {
         let e = env.engine;
         let h = &env.hisp;
         let mut conn = h.conn().await.expect("conn");
-        let read = notify::encounter(&mut conn, "northhosp", "V1", 10)
+        let read = notify::encounter(&mut conn, "northhosp", "V1", None, 10)
             .await
             .expect("encounter");
         assert_eq!((read.state.as_str(), read.state_at), ("new", None), "{e}");
@@ -513,7 +513,7 @@ async fn an_encounter_saves_only_as_it_was_read_on_every_engine() {
                 .expect("stale save"),
             "{e}"
         );
-        let now = notify::encounter(&mut conn, "northhosp", "V1", 13)
+        let now = notify::encounter(&mut conn, "northhosp", "V1", None, 13)
             .await
             .expect("again");
         assert_eq!(now, admitted, "{e}: the first save stands");

@@ -289,7 +289,7 @@ async fn first_inbox(p: &Portal, key: &str, local: &str) -> i64 {
 async fn alert(p: &Portal, local: &str, visit: &str) -> i64 {
     let h = &p.env.hisp;
     let mut tx = h.store.begin().await.expect("begin");
-    let enc = notify::encounter(&mut tx, "GENERAL", visit, h.now())
+    let enc = notify::encounter(&mut tx, "GENERAL", visit, None, h.now())
         .await
         .expect("encounter");
     let a = notify::NewAlert {
