@@ -72,9 +72,10 @@ impl FromStr for Prefix {
         let bits: u8 = if net.is_ipv4() { 32 } else { 128 };
         let len = match len {
             None => bits,
-            Some(l) => l
-                .parse::<u8>()
-                .ok()
+            // Digits only: `u8`'s parse also takes a leading `+`.
+            Some(l) => Some(l)
+                .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|l| l.parse::<u8>().ok())
                 .filter(|l| *l <= bits)
                 .ok_or_else(|| format!("{shown:?}: the prefix length must be 0 to {bits}"))?,
         };
@@ -233,6 +234,7 @@ mod tests {
             "10.0.0.0/",
             "10.0.0.0/-1",
             "10.0.0.0/ 8",
+            "10.0.0.0/+8",
         ] {
             assert!(bad.parse::<Prefix>().is_err(), "{bad:?}");
         }
