@@ -674,7 +674,7 @@ impl Notifier {
             conn,
             &ev.sending_facility.to_lowercase(),
             &key,
-            keyed_by(ev),
+            Some(keyed_by(ev)),
             now,
         )
         .await?;
@@ -1368,18 +1368,20 @@ impl Target<'_> {
     }
 }
 
-/// The key an encounter is stored under: the visit number, or for a key
-/// Which number keys the event's encounter, when a visit or account number
-/// does (`adt::encounter_key`): recorded with the encounter so a renumber
-/// moves only its own kind of number.
-fn keyed_by(ev: &AdtEvent) -> Option<KeyedBy> {
-    (!ev.visit.is_empty() && ev.encounter_key == ev.visit).then_some(if ev.visit_is_account {
-        KeyedBy::Account
-    } else {
-        KeyedBy::Visit
-    })
+/// Which number keys the event's encounter (`adt::encounter_key`): recorded
+/// with the encounter so a renumber moves only its own kind of number.
+fn keyed_by(ev: &AdtEvent) -> KeyedBy {
+    match (
+        !ev.visit.is_empty() && ev.encounter_key == ev.visit,
+        ev.visit_is_account,
+    ) {
+        (true, false) => KeyedBy::Visit,
+        (true, true) => KeyedBy::Account,
+        (false, _) => KeyedBy::Derived,
+    }
 }
 
+/// The key an encounter is stored under: the visit number, or for a key
 /// `adt::encounter_key` derived from the patient's identifier (`~…`), a keyed
 /// hash of it (`Sealer::blind`), so the MRN cannot be recovered by hashing
 /// candidates.

@@ -165,6 +165,12 @@ pub enum CsvError {
         /// Spreadsheet row where the limit was passed.
         row: usize,
     },
+    /// As [`CsvError::TooManyProblems`], in a file that writes its dates
+    /// day first ([`DateOrder`]): most of its dates cannot be read.
+    DayFirstDates {
+        /// A row whose date can only be day first.
+        shown: usize,
+    },
 }
 
 /// The most row problems one file may have before it is refused whole.
@@ -230,6 +236,12 @@ impl fmt::Display for CsvError {
                 "more than {MAX_PROBLEMS} problems by row {row}: nothing applied; check that \
                  this is the roster, with commas between its columns, and fix the rows"
             ),
+            Self::DayFirstDates { shown } => write!(
+                f,
+                "this file writes dates day first (DD/MM/YYYY, as row {shown} shows), and more \
+                 than {MAX_PROBLEMS} problems follow from it: nothing applied; export the dates \
+                 as YYYY-MM-DD"
+            ),
         }
     }
 }
@@ -260,14 +272,7 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
         line: line_of(bytes, e.valid_up_to()),
     })?;
     let mut records = Records::new(text);
-    let header = loop {
-        match records.next() {
-            None => return Err(CsvError::NoHeader),
-            Some(record) if record.as_ref().is_ok_and(Record::is_blank) => {}
-            Some(record) => break record?,
-        }
-    };
-    let columns = map_header(&header.fields)?;
+    let columns = map_header(&header(&mut records)?.fields)?;
     let absent = |c: Column| !columns.contains(&Some(c));
     let mut parsed = Parsed {
         absent: Absent {
@@ -278,8 +283,19 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
         },
         ..Parsed::default()
     };
-    let mut seen = Seen::default();
+    // A first pass learns which way round the file writes its dates, so
+    // each row is judged with it before it counts as seen.
     let mut order = DateOrder::default();
+    let mut first = Records::new(text);
+    if header(&mut first).is_ok() {
+        for record in first.map_while(Result::ok) {
+            if !record.is_blank() {
+                order.note(&RowCheck::new(&record, &columns));
+            }
+        }
+    }
+    let day_first = order.day_first();
+    let mut seen = Seen::default();
     for record in records {
         let record = record?;
         if record.is_blank() {
@@ -287,116 +303,142 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
         }
         parsed.data_rows += 1;
         let check = RowCheck::new(&record, &columns);
-        let either_way = order.note(&check);
+        let misread: Vec<Problem> = day_first
+            .map(|shown| two_way(&check, shown))
+            .unwrap_or_default();
         match check.finish(today_yyyymmdd) {
-            Ok(row) => match repeated(&row, &mut seen) {
-                None => {
-                    if !either_way.is_empty() {
-                        order.either_way.push((row.row, either_way));
-                    }
-                    parsed.rows.push(row);
-                }
+            Ok(row) if misread.is_empty() => match repeated(&row, &mut seen) {
+                None => parsed.rows.push(row),
                 Some(problem) => parsed.problems.push(problem),
             },
-            Err(mut problems) => parsed.problems.append(&mut problems),
+            Ok(_) => parsed.problems.extend(misread),
+            Err(mut problems) => {
+                problems.extend(misread);
+                parsed.problems.append(&mut problems);
+            }
         }
         if parsed.problems.len() > MAX_PROBLEMS {
-            return Err(CsvError::TooManyProblems { row: record.row });
+            return Err(match day_first {
+                Some(shown) => CsvError::DayFirstDates { shown },
+                None => CsvError::TooManyProblems { row: record.row },
+            });
         }
-    }
-    order.refuse_misread(&mut parsed);
-    if parsed.problems.len() > MAX_PROBLEMS {
-        let row = parsed.problems.get(MAX_PROBLEMS).map_or(0, |p| p.row);
-        return Err(CsvError::TooManyProblems { row });
     }
     Ok(parsed)
 }
 
+/// The header: the first record that is not blank.
+fn header(records: &mut Records<'_>) -> Result<Record, CsvError> {
+    loop {
+        match records.next() {
+            None => return Err(CsvError::NoHeader),
+            Some(record) if record.as_ref().is_ok_and(Record::is_blank) => {}
+            Some(record) => return record,
+        }
+    }
+}
+
 /// Which way round a file writes its `NN/NN/YYYY` dates. The documented
 /// form is `MM/DD/YYYY`, as US spreadsheets write it; a file exported where
-/// the day comes first (`DD/MM/YYYY`) shows it in its dates whose first
-/// number is over 12, and its dates with both numbers 12 or under would be
+/// the day comes first (`DD/MM/YYYY`) shows it in its dates that are real
+/// only day first, and its dates with both numbers 12 or under would be
 /// read with month and day swapped, silently: a wrong birth date that never
-/// matches. **Decision:** when more of the file's dates can only be day
-/// first than can only be month first, a row whose date reads both ways is
-/// refused, naming a row that shows the order; otherwise it is read
-/// `MM/DD/YYYY`. A month-first file with one date typed day first keeps
-/// its rows (that one row is refused, as not a real date).
+/// matches. **Decision:** when more of the file's dates are real only day
+/// first than are real only month first, a row with a date that reads both
+/// ways is refused ([`two_way`]), naming a row that shows the order;
+/// otherwise it is read `MM/DD/YYYY`, so a US file whose other dates show
+/// the month first keeps its rows when one date was typed day first (that
+/// row is refused, as written day first).
 #[derive(Debug, Default)]
 struct DateOrder {
-    /// The first row with a date that can only be day first, and how many.
-    day_first: Option<usize>,
-    day_first_count: usize,
-    month_first_count: usize,
-    /// Accepted rows with a date that reads both ways, and its columns.
-    either_way: Vec<(usize, Vec<Column>)>,
+    /// The first row with a date real only day first.
+    shown: Option<usize>,
+    day_first: usize,
+    month_first: usize,
 }
 
 impl DateOrder {
-    /// Count the row's slash dates; the columns whose date reads both ways.
-    fn note(&mut self, check: &RowCheck<'_>) -> Vec<Column> {
-        let mut either_way = Vec::new();
-        for column in [Column::BirthDate, Column::EndDate] {
-            let Some(Cell::Value(v)) = check.cells.get(column as usize).copied() else {
-                continue;
-            };
-            let Some((first, second)) = slash_numbers(v) else {
-                continue;
-            };
-            match (first <= 12, second <= 12) {
-                (false, true) => {
-                    self.day_first.get_or_insert(check.row);
-                    self.day_first_count += 1;
+    /// Count the row's slash dates real only one way round.
+    fn note(&mut self, check: &RowCheck<'_>) {
+        for (_, date) in slash_dates(check) {
+            match (date.real_day_first(), date.real_month_first()) {
+                (true, false) => {
+                    self.shown.get_or_insert(check.row);
+                    self.day_first += 1;
                 }
-                (true, false) => self.month_first_count += 1,
-                (true, true) if first != second => either_way.push(column),
+                (false, true) => self.month_first += 1,
                 _ => {}
             }
         }
-        either_way
     }
 
-    /// In a day-first file, refuse the accepted rows whose dates read both
-    /// ways (problems stay in file order).
-    fn refuse_misread(self, parsed: &mut Parsed) {
-        let Some(shown) = self.day_first else {
-            return;
-        };
-        if self.day_first_count <= self.month_first_count || self.either_way.is_empty() {
-            return;
-        }
-        let doubtful: std::collections::HashMap<usize, Vec<Column>> =
-            self.either_way.into_iter().collect();
-        let problems = &mut parsed.problems;
-        parsed.rows.retain(|r| {
-            let Some(columns) = doubtful.get(&r.row) else {
-                return true;
-            };
-            for column in columns {
-                let name = column.name();
-                problems.push(Problem {
-                    row: r.row,
-                    column: name.to_owned(),
-                    problem: format!(
-                        "{name} reads two ways: this file writes dates day first (DD/MM/YYYY, \
-                         as row {shown} shows), and hisp reads MM/DD/YYYY; write dates as YYYY-MM-DD"
-                    ),
-                });
-            }
-            false
-        });
-        problems.sort_by_key(|p| p.row);
+    /// A row that shows the file writes day first, when it does.
+    fn day_first(&self) -> Option<usize> {
+        self.shown.filter(|_| self.day_first > self.month_first)
     }
 }
 
-/// The two leading numbers of an `N/N/YYYY` date.
-fn slash_numbers(s: &str) -> Option<(u32, u32)> {
+/// In a file that writes day first (as row `shown` shows), a problem for
+/// each of the row's dates that reads both ways.
+fn two_way(check: &RowCheck<'_>, shown: usize) -> Vec<Problem> {
+    slash_dates(check)
+        .filter(|(_, d)| d.first != d.second && d.real_day_first() && d.real_month_first())
+        .map(|(column, _)| {
+            let name = column.name();
+            Problem {
+                row: check.row,
+                column: name.to_owned(),
+                problem: format!(
+                    "{name} reads two ways: this file writes dates day first (DD/MM/YYYY, as \
+                     row {shown} shows), and hisp reads MM/DD/YYYY; write dates as YYYY-MM-DD"
+                ),
+            }
+        })
+        .collect()
+}
+
+/// An `N/N/YYYY` date's numbers, not yet known to be month or day.
+#[derive(Debug, Clone, Copy)]
+struct SlashDate {
+    first: u32,
+    second: u32,
+    year: u32,
+}
+
+impl SlashDate {
+    fn real(month: u32, day: u32, year: u32) -> bool {
+        (1..=12).contains(&month) && (1..=days_in_month(year, month)).contains(&day)
+    }
+
+    fn real_day_first(self) -> bool {
+        Self::real(self.second, self.first, self.year)
+    }
+
+    fn real_month_first(self) -> bool {
+        Self::real(self.first, self.second, self.year)
+    }
+}
+
+/// The row's birth and end dates written `N/N/YYYY`.
+fn slash_dates<'c>(check: &'c RowCheck<'_>) -> impl Iterator<Item = (Column, SlashDate)> + 'c {
+    [Column::BirthDate, Column::EndDate]
+        .into_iter()
+        .filter_map(|column| match check.cells.get(column as usize) {
+            Some(Cell::Value(v)) => Some((column, slash_date(v)?)),
+            _ => None,
+        })
+}
+
+/// The numbers of an `N/N/YYYY` date.
+fn slash_date(s: &str) -> Option<SlashDate> {
     let [a, b, y] = s.split('/').collect::<Vec<_>>()[..] else {
         return None;
     };
-    digits(y, 4, 4)?;
-    let (a, b) = (digits(a, 1, 2)?, digits(b, 1, 2)?);
-    (a >= 1 && b >= 1).then_some((a, b))
+    Some(SlashDate {
+        first: digits(a, 1, 2)?,
+        second: digits(b, 1, 2)?,
+        year: digits(y, 4, 4)?,
+    })
 }
 
 /// A patient_id as written, unless a spreadsheet has made it another
@@ -854,7 +896,7 @@ fn date(s: &str, name: &str) -> Result<(u32, u32, u32), String> {
         format!("{name} is not a date; write it as YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY")
     })?;
     if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
-        if slash_numbers(s).is_some_and(|(first, second)| first > 12 && second <= 12) {
+        if slash_date(s).is_some_and(|d| d.real_day_first()) {
             return Err(format!(
                 "{name} is written day first (DD/MM/YYYY); write it as YYYY-MM-DD or MM/DD/YYYY"
             ));

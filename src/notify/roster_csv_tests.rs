@@ -388,9 +388,53 @@ fn a_file_writing_dates_day_first_has_its_two_way_dates_refused_not_misread() {
     ));
     assert!(ends.rows.is_empty(), "{:?}", ends.rows);
     assert_eq!(ends.problems[1].column, "end_date");
-    // Without evidence either way, a two-way date is read MM/DD/YYYY.
-    let alone = parse_ok(&format!("{HEADER}{}", row("1", "03/04/1970")));
+    // Without evidence either way, a two-way date is read MM/DD/YYYY; a
+    // date real neither way round (31/02) is no evidence.
+    let alone = parse_ok(&format!(
+        "{HEADER}{}{}",
+        row("1", "03/04/1970"),
+        row("2", "31/02/1971")
+    ));
     assert_eq!(alone.rows[0].birth_date.as_deref(), Some("19700304"));
+    assert_eq!(
+        alone.problems[0].problem,
+        "birth_date is not a real calendar date; check the month and day"
+    );
+    // A row refused for its date does not count as seen: the same patient
+    // written again with an ISO date is taken. A row refused for another
+    // reason is told of its date too, so one upload names both.
+    let again = parse_ok(&format!(
+        "{HEADER}{}{}{}{}",
+        row("7", "03/04/1970"),
+        row("7", "1970-04-03"),
+        row("8", "25/12/1960"),
+        "9,,Doe,Jane,04/05/1970,F,,,,\n",
+    ));
+    let accepted: Vec<_> = again.rows.iter().map(|r| r.row).collect();
+    assert_eq!(accepted, [3]);
+    let problems: Vec<_> = again
+        .problems
+        .iter()
+        .map(|p| (p.row, p.column.as_str()))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            (2, "birth_date"),
+            (4, "birth_date"),
+            (5, "assigning_authority"),
+            (5, "birth_date")
+        ]
+    );
+    // A whole file exported day first says so, not "check the commas".
+    let mut big = HEADER.to_string();
+    for n in 0..1_200 {
+        big.push_str(&row(&format!("P{n}"), &format!("{}/03/1970", 13 + n % 15)));
+    }
+    assert_eq!(
+        parse(big.as_bytes(), 1 << 20, TODAY),
+        Err(CsvError::DayFirstDates { shown: 2 })
+    );
 }
 
 #[test]

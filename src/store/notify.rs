@@ -968,12 +968,13 @@ pub async fn encounter(
     keyed_by: Option<KeyedBy>,
     now: i64,
 ) -> Result<EncounterRow, StoreError> {
-    // One statement for both cases: a conflict "updates" nothing but still
-    // returns the row (and on PostgreSQL locks it for the transaction). The
-    // kind of number is the first message's.
+    // One statement for both cases: a conflict updates at most the kind of
+    // number but still returns the row (and on PostgreSQL locks it for the
+    // transaction). The kind is the first message's; an encounter from
+    // before migration 0024 takes its next message's.
     let r = sqlx::query(
         "INSERT INTO encounters (facility, visit, state, updated_at, keyed_by) VALUES ($1, $2, 'new', $3, $4)
-         ON CONFLICT (facility, visit) DO UPDATE SET facility = excluded.facility
+         ON CONFLICT (facility, visit) DO UPDATE SET keyed_by = COALESCE(encounters.keyed_by, excluded.keyed_by)
          RETURNING id, state, alerted, state_at, closed_at",
     )
     .bind(facility)
@@ -992,6 +993,8 @@ pub enum KeyedBy {
     Visit,
     /// PID-18, the account number (the message gave no real PV1-19).
     Account,
+    /// Neither: derived from the patient and admit time, or the control id.
+    Derived,
 }
 
 impl KeyedBy {
@@ -999,6 +1002,7 @@ impl KeyedBy {
         match self {
             KeyedBy::Visit => "visit",
             KeyedBy::Account => "account",
+            KeyedBy::Derived => "derived",
         }
     }
 }
@@ -1007,8 +1011,8 @@ impl KeyedBy {
 /// was alerted about it goes with it), when `from` is that kind of number:
 /// A45/A50 move a visit number (MRG-5 to PV1-19), A35/A49 an account number
 /// (MRG-3 to PID-18). An encounter whose kind is not recorded (from before
-/// migration 0024) counts as keyed by its visit number, as every renumber
-/// then took it. False when there is no such encounter, or `to` already has
+/// migration 0024, and no message since) counts as keyed by its visit
+/// number, as every renumber then took it. False when there is no such encounter, or `to` already has
 /// one (two visits are not merged).
 pub async fn renumber_encounter(
     conn: &mut AnyConnection,
@@ -1029,6 +1033,7 @@ pub async fn renumber_encounter(
              WHERE facility = $1 AND visit = $2 AND keyed_by = 'account'
                AND NOT EXISTS (SELECT 1 FROM encounters e WHERE e.facility = $1 AND e.visit = $3)"
         }
+        KeyedBy::Derived => return Ok(false),
     };
     Ok(sqlx::query(sql)
         .bind(facility)

@@ -479,6 +479,67 @@ async fn setup_report_and_certificate_expiry_follow_the_clock() {
     }
 }
 
+/// A renumber moves only an encounter keyed by its own kind of number, and
+/// an encounter from before its kind was recorded takes its next message's,
+/// on every engine.
+#[tokio::test]
+async fn a_renumber_moves_only_its_own_kind_of_number_on_every_engine() {
+    use hisp::store::notify::{self, KeyedBy};
+    for env in envs().await {
+        let e = env.engine;
+        let mut conn = env.hisp.conn().await.expect("conn");
+        let open = async |conn: &mut sqlx::AnyConnection, visit, kind| {
+            notify::encounter(conn, "northhosp", visit, kind, 10)
+                .await
+                .expect("encounter")
+                .id
+        };
+        let moved = async |conn: &mut sqlx::AnyConnection, from, to, kind| {
+            notify::renumber_encounter(conn, "northhosp", from, to, kind, 11)
+                .await
+                .expect("renumber")
+        };
+        let visit = open(&mut conn, "555", Some(KeyedBy::Visit)).await;
+        assert!(
+            !moved(&mut conn, "555", "556", KeyedBy::Account).await,
+            "{e}"
+        );
+        assert!(moved(&mut conn, "555", "V9", KeyedBy::Visit).await, "{e}");
+        let account = open(&mut conn, "ACC1", Some(KeyedBy::Account)).await;
+        assert!(
+            !moved(&mut conn, "ACC1", "ACC2", KeyedBy::Visit).await,
+            "{e}"
+        );
+        assert!(
+            moved(&mut conn, "ACC1", "ACC2", KeyedBy::Account).await,
+            "{e}"
+        );
+        assert!(
+            !moved(&mut conn, "~x", "ACC3", KeyedBy::Derived).await,
+            "{e}"
+        );
+        // As from before migration 0024: no kind, taken as a visit number
+        // until a message says which.
+        let old = open(&mut conn, "OLD1", None).await;
+        assert!(
+            !moved(&mut conn, "OLD1", "OLD2", KeyedBy::Account).await,
+            "{e}"
+        );
+        assert_eq!(open(&mut conn, "OLD1", Some(KeyedBy::Account)).await, old);
+        assert_eq!(
+            open(&mut conn, "OLD1", Some(KeyedBy::Visit)).await,
+            old,
+            "{e}: the first kind stays"
+        );
+        assert!(
+            moved(&mut conn, "OLD1", "OLD2", KeyedBy::Account).await,
+            "{e}"
+        );
+        assert_eq!(open(&mut conn, "V9", None).await, visit, "{e}");
+        assert_eq!(open(&mut conn, "ACC2", None).await, account, "{e}");
+    }
+}
+
 /// An encounter saved only as it was read: a second worker's save from a
 /// stale read changes nothing (and is told so), on every engine. (The change
 /// counter a filing transaction holds is tested in `notify_race`.)
