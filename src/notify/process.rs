@@ -1270,14 +1270,16 @@ impl Notifier {
         // A45/A50 move the visit number (MRG-5 to PV1-19), A35/A49 the
         // account number (MRG-3 to PID-18): each renumbers only a visit
         // keyed by that number (PID-18 keys one only without a real PV1-19).
-        let account = matches!(ev.trigger.as_str(), "A35" | "A49");
-        let (prior, without) = if account {
-            (&ev.prior_account, "renumber without MRG-3")
+        let (kind, prior, without) = if matches!(ev.trigger.as_str(), "A35" | "A49") {
+            (
+                KeyedBy::Account,
+                &ev.prior_account,
+                "renumber without MRG-3",
+            )
         } else {
-            (&ev.prior_visit, "renumber without MRG-5")
+            (KeyedBy::Visit, &ev.prior_visit, "renumber without MRG-5")
         };
-        let named =
-            !ev.visit.is_empty() && ev.encounter_key == ev.visit && ev.visit_is_account == account;
+        let named = keyed_by(ev) == kind;
         let Some(from) = prior.as_deref().filter(|f| named && *f != ev.visit) else {
             let result = match prior.as_deref() {
                 None => without,
@@ -1290,11 +1292,6 @@ impl Notifier {
         let now = hisp.now();
         let facility = ev.sending_facility.to_lowercase();
         let conn = batch.conn(hisp).await?;
-        let kind = if account {
-            KeyedBy::Account
-        } else {
-            KeyedBy::Visit
-        };
         let moved = notify::renumber_encounter(conn, &facility, from, &ev.visit, kind, now).await?;
         let (result, done) = if moved {
             ("renumbered", Done::Quiet("visit renumbered"))
