@@ -201,6 +201,10 @@ pub enum AlertCmd {
         /// One subscriber only.
         #[arg(long)]
         subscriber: Option<String>,
+        /// Only alerts whose Direct message was not delivered (DELIVERY
+        /// failed or expired).
+        #[arg(long)]
+        undelivered: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -590,8 +594,12 @@ pub async fn consent(hisp: Hisp, cmd: ConsentCmd, out: &mut Output) -> Result<()
 
 /// Run an alert command.
 pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), CliError> {
-    let (subscriber, json) = match cmd {
-        AlertCmd::List { subscriber, json } => (subscriber, json),
+    let (subscriber, undelivered, json) = match cmd {
+        AlertCmd::List {
+            subscriber,
+            undelivered,
+            json,
+        } => (subscriber, undelivered, json),
         AlertCmd::Status { id, status } => {
             let mut tx = hisp.store.begin().await.map_err(OpsError::from)?;
             hisp.alert_status(&mut tx, id, &status, None, CLI_ACTOR)
@@ -687,7 +695,10 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
         }
     };
     let mut conn = hisp.conn().await?;
-    let rows = notify::alerts(&mut conn, subscriber.as_deref()).await?;
+    let mut rows = notify::alerts(&mut conn, subscriber.as_deref()).await?;
+    if undelivered {
+        rows.retain(|a| matches!(a.delivery.as_deref(), Some("failed" | "expired")));
+    }
     if json {
         out.json(&json!(rows));
     } else {

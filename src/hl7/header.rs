@@ -167,16 +167,23 @@ impl Header {
     /// its encoding characters (MSH-2), or of a too-large frame's head that
     /// does not parse: MSH-10, as MSA-2, and MSH-12.1, the ACK's version,
     /// cut at MSH-1 alone; MSH-3..6's leading names (letters, digits,
-    /// ` ._-`), so the ACK is addressed back. Nothing is
-    /// split further or unescaped, MSH-2 being unusable. Empty when there
-    /// is no MSH with a usable MSH-1. An engine matches an ACK to its
-    /// message by MSA-2: with it empty, the AE answers nothing it sent, and
-    /// it may send the message again and again.
+    /// ` ._-`), so the ACK is addressed back; MSH-9's leading type and
+    /// trigger (letters and digits, the trigger after the first other
+    /// character), MSH-11's and MSH-15/16's leading letters, so the ACK is
+    /// `ACK^A01^ACK` and in the mode the sender asked for (CE, not AE, to
+    /// a sender of accept acknowledgments). Nothing is split further or
+    /// unescaped, MSH-2 being unusable. The first line that starts with
+    /// `MSH` is read, so a message behind batch headers (`FHS`, `BHS`) is
+    /// named too. Empty when there is no MSH with a usable MSH-1. An engine
+    /// matches an ACK to its message by MSA-2: with it empty, the AE
+    /// answers nothing it sent, and it may send the message again and
+    /// again.
     pub fn of_unparsed(bytes: &[u8]) -> Header {
         let (text, latin1) = super::er7::decode(bytes);
         let first = text
             .split(['\r', '\n'])
-            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim_start_matches('\u{feff}'))
+            .find(|l| l.starts_with("MSH"))
             .unwrap_or("");
         let Some(rest) = first.strip_prefix("MSH") else {
             return Header::default();
@@ -189,7 +196,7 @@ impl Header {
             return Header::default();
         };
         // MSH-n is the (n-1)th piece: MSH-1 is the separator itself.
-        let fields: Vec<&str> = rest[1..].split(sep).take(12).collect();
+        let fields: Vec<&str> = rest[1..].split(sep).take(16).collect();
         let field = |n: usize| fields.get(n - 2).copied().unwrap_or("");
         let lead = |s: &str, ok: fn(char) -> bool| -> String {
             s.chars().take_while(|&c| ok(c)).collect()
@@ -211,7 +218,21 @@ impl Header {
             true => encode(&control_id, &Separators::STANDARD).into_owned(),
             false => control_id.clone(),
         };
+        let alphanumeric = |c: char| c.is_ascii_alphanumeric();
+        let msh9 = field(9).trim();
+        let message_type = lead(msh9, alphanumeric);
+        let trigger_event = msh9
+            .get(message_type.len()..)
+            .and_then(|r| r.strip_prefix(|c: char| !c.is_ascii_alphanumeric()))
+            .map(|r| lead(r, alphanumeric))
+            .unwrap_or_default();
+        let letters = |n: usize| lead(field(n).trim(), |c| c.is_ascii_alphabetic());
         Header {
+            message_type,
+            trigger_event,
+            processing_id: letters(11).chars().take(1).collect(),
+            accept_ack_type: non_empty(letters(15)),
+            app_ack_type: non_empty(letters(16)),
             sending_app: name(3),
             sending_facility: name(4),
             receiving_app: name(5),
@@ -354,6 +375,31 @@ mod tests {
             let ack = crate::hl7::build_ack(&h, crate::hl7::AckCode::AE, None, "X", 0);
             assert!(ack.contains(&format!("MSA|AE|{msa2}\r")), "{id}: {ack}");
         }
+        // MSH-9, MSH-11 and MSH-15/16 as far as they read without MSH-2:
+        // the ACK is the accept acknowledgment the sender asked for.
+        let raw = b"MSH|^~\\&&|S|SF|R|RF|2024||ADT^A01^ADT_A01|C1|P^T|2.5|||AL|NE\rPID|1";
+        assert!(parse(raw).is_err());
+        let h = Header::of_unparsed(raw);
+        assert_eq!(
+            (h.message_type.as_str(), h.trigger_event.as_str()),
+            ("ADT", "A01")
+        );
+        assert_eq!(h.processing_id, "P");
+        assert_eq!(h.accept_ack_type.as_deref(), Some("AL"));
+        assert_eq!(h.app_ack_type.as_deref(), Some("NE"));
+        let ack = crate::hl7::build_ack(&h, crate::hl7::AckCode::AE, None, "X", 0);
+        assert!(ack.contains("|ACK^A01^ACK|"), "{ack}");
+        assert!(ack.contains("MSA|CE|C1"), "{ack}");
+        // Original mode stays so.
+        let h = Header::of_unparsed(b"MSH|^~\\&&|S|SF|R|RF|2024||ADT|C2|P|2.3");
+        assert_eq!((h.trigger_event.as_str(), h.enhanced_mode()), ("", false));
+        let ack = crate::hl7::build_ack(&h, crate::hl7::AckCode::AE, None, "X", 0);
+        assert!(ack.contains("MSA|AE|C2"), "{ack}");
+        // Behind batch headers, the message is still named.
+        let h = Header::of_unparsed(
+            b"FHS|^~\\&|S\rBHS|^~\\&|S\rMSH|^~\\&&|S|SF|R|RF|2024||ADT^A01|C3|P|2.5",
+        );
+        assert_eq!(h.control_id, "C3");
         // Short, without MSH, or without a usable MSH-1: nothing.
         for none in [
             &b"MSH|^~\\&&|A"[..],

@@ -11,7 +11,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use openssl::ssl::{Ssl, SslAcceptor, SslAcceptorBuilder, SslOptions, SslVerifyMode};
+use openssl::ssl::{
+    Ssl, SslAcceptor, SslAcceptorBuilder, SslOptions, SslSessionCacheMode, SslVerifyMode,
+};
 use tokio_openssl::SslStream;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -98,15 +100,21 @@ impl Acceptor {
     /// client is asked for a certificate, and any it presents is taken (the
     /// handshake proves it holds the key): a feed pins the ones it takes
     /// (`notify::pins`), and a client without one still connects, for
-    /// feeds that pin none. Asking for one needs a session id context, or
-    /// OpenSSL refuses every resumed session ("session id context
-    /// uninitialized"), so an engine that resumes could not reconnect. A
-    /// resumed session carries the certificate of the one it resumes.
-    /// Renegotiation is refused: the certificate is read once, after the
-    /// handshake.
+    /// feeds that pin none. Sessions are never resumed (no session cache,
+    /// no tickets, in TLS 1.2 and 1.3): a resumed session carries the
+    /// certificate of the one it resumes, so an engine that replaced its
+    /// certificate, and whose old one was unpinned, was refused for as
+    /// long as it kept resuming (tickets lived 2 hours, and each resumption
+    /// can bring a new one). Engines hold their connections open, so a full
+    /// handshake per connection costs little. The session id context stays,
+    /// so a client offering a session is never refused for want of one
+    /// ("session id context uninitialized"). Renegotiation is
+    /// refused: the certificate is read once, after the handshake.
     pub fn new(mut b: SslAcceptorBuilder) -> Result<Self, openssl::error::ErrorStack> {
         b.set_session_id_context(b"hisp-mllp")?;
-        b.set_options(SslOptions::NO_RENEGOTIATION);
+        b.set_session_cache_mode(SslSessionCacheMode::OFF);
+        b.set_num_tickets(0)?;
+        b.set_options(SslOptions::NO_RENEGOTIATION | SslOptions::NO_TICKET);
         b.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
         Ok(Self(Arc::new(b.build())))
     }
@@ -238,7 +246,7 @@ where
                 }
                 Err(e) => {
                     problems.note(&e);
-                    n.frame_error(&e).map(String::into_bytes)
+                    n.frame_error(&e)
                 }
             };
             if let Some(reply) = reply {
@@ -492,9 +500,11 @@ impl Notifier {
     /// so a sender waiting for every ACK does not wait forever, addressed
     /// from its first segment when that is a readable MSH (MSA-2 its MSH-10,
     /// sender and receiver swapped, its version), so an engine that matches
-    /// ACKs by control id knows which message was refused. Skipped garbage
+    /// ACKs by control id knows which message was refused. Written in the
+    /// segment's own charset, as [`Self::reply`] writes every other ACK, so
+    /// a Latin-1 MSH-10 comes back as the bytes sent. Skipped garbage
     /// between frames gets no answer.
-    fn frame_error(&self, e: &hl7::FrameError) -> Option<String> {
+    fn frame_error(&self, e: &hl7::FrameError) -> Option<Vec<u8>> {
         let hl7::FrameError::TooLarge { head, .. } = e else {
             return None;
         };
@@ -503,12 +513,13 @@ impl Notifier {
             "the message is larger than {} bytes",
             self.gw.hisp.config.notify.max_frame
         );
-        Some(ack(
+        let ack = ack(
             &header,
             AckCode::AR,
             err(ErrorCode::ApplicationInternalError, &why),
             self.gw.hisp.now(),
-        ))
+        );
+        Some(hl7::ack_bytes(&ack, hl7::Charset::of(head)).into_owned())
     }
 
     /// Why a message's MSH-11 keeps it out, if it does: its processing id

@@ -111,6 +111,10 @@ const SQLITE: &[Migration] = &[
         version: 24,
         sql: include_str!("migrations/sqlite/0024_encounter_keyed_by.sql"),
     },
+    Migration {
+        version: 25,
+        sql: include_str!("migrations/sqlite/0025_undelivered_alerts.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -209,6 +213,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 24,
         sql: include_str!("migrations/postgres/0024_encounter_keyed_by.sql"),
+    },
+    Migration {
+        version: 25,
+        sql: include_str!("migrations/postgres/0025_undelivered_alerts.sql"),
     },
 ];
 

@@ -31,6 +31,9 @@ pub struct Filter<'a> {
     /// Only alerts with a smaller id: the next page of a listing, whose last
     /// row had this id (a keyset cursor). The counts ignore it.
     pub before: Option<i64>,
+    /// Only alerts whose Direct message was not delivered: its tracking row
+    /// ended `failed` or `expired` (`undelivered` counts them).
+    pub undelivered: bool,
 }
 
 /// An alert as the worklist and the timeline list it.
@@ -122,8 +125,29 @@ fn clause<'a>(f: &Filter<'a>, with_status: bool) -> (String, Vec<Value<'a>>) {
     if let Some(id) = f.before.filter(|_| with_status) {
         add("id", "<", Value::Int(id));
     }
+    if f.undelivered {
+        // Driven by the tracking rows that ended undelivered for these
+        // recipients (migration 0025's partial index on LOWER(recipient)),
+        // each matched to its alert by Message-ID and subscriber, as
+        // `DELIVERY_COLUMNS` reads them.
+        let first = values.len() + 1;
+        values.extend(f.subscribers.iter().map(|s| Value::Text(s)));
+        let lowered = (first..first + f.subscribers.len())
+            .map(|i| format!("LOWER(${i})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sql.push_str(&format!(
+            " AND (message_id, LOWER(subscriber)) IN (SELECT t.message_id, LOWER(t.recipient) \
+             FROM tracking t WHERE LOWER(t.recipient) IN ({lowered}) AND {UNDELIVERED})"
+        ));
+    }
     (sql, values)
 }
+
+/// The tracking rows of messages that were not delivered: the condition of
+/// migration 0025's partial index `tracking_undelivered`, written as it is
+/// there so that SQLite uses the index.
+const UNDELIVERED: &str = "t.final IN ('failed', 'expired')";
 
 /// A bound value of a built query.
 #[derive(Debug, Clone, Copy)]
@@ -213,6 +237,23 @@ pub async fn counts(
         .iter()
         .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
         .collect()
+}
+
+/// How many alerts of the filter (status aside) were not delivered.
+pub async fn undelivered(conn: &mut AnyConnection, f: &Filter<'_>) -> Result<i64, StoreError> {
+    if f.subscribers.is_empty() {
+        return Ok(0);
+    }
+    let f = Filter {
+        undelivered: true,
+        ..f.clone()
+    };
+    let (cond, values) = clause(&f, false);
+    let sql = format!("SELECT COUNT(*) AS n FROM alerts WHERE {cond}");
+    Ok(query(sql, &values)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?)
 }
 
 /// The facilities and programs the subscribers' alerts name (for the filter
@@ -308,6 +349,7 @@ mod tests {
             since: Some(10),
             until: Some(20),
             before: Some(99),
+            undelivered: false,
         };
         let (sql, values) = clause(&f, true);
         assert_eq!(
@@ -320,5 +362,19 @@ mod tests {
         let (sql, values) = clause(&f, false);
         assert!(!sql.contains("status") && !sql.contains("id <"), "{sql}");
         assert_eq!(values.len(), 6);
+        let f = Filter {
+            undelivered: true,
+            ..f
+        };
+        let (sql, values) = clause(&f, false);
+        assert!(
+            sql.ends_with(
+                "AND (message_id, LOWER(subscriber)) IN (SELECT t.message_id, LOWER(t.recipient) \
+                 FROM tracking t WHERE LOWER(t.recipient) IN (LOWER($7), LOWER($8)) \
+                 AND t.final IN ('failed', 'expired'))"
+            ),
+            "{sql}"
+        );
+        assert_eq!(values.len(), 8);
     }
 }

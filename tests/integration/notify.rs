@@ -479,6 +479,19 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
     assert_eq!(hisp::hl7::parse_ack(&ack).expect("ACK").1, "C12");
     let header = hisp::hl7::parse(&ack).expect("ACK").header();
     assert_eq!(header.receiving_facility.id(), "NORTHHOSP");
+    // One in Latin-1 gets its MSH-10 back as the bytes it sent, as every
+    // other ACK does (before, the AR was written in UTF-8: 0xC3 0xA9).
+    let mut latin = adt("C1L", "A04", "NORTHHOSP", "E", "V990", JANE);
+    let at = latin.windows(4).position(|w| w == b"|C1L").expect("MSH-10");
+    latin[at + 3] = 0xE9;
+    latin.extend(std::iter::repeat_n(b'X', 1_100_000));
+    let (code, ack) = ack_code(&a, &latin).await;
+    assert_eq!(code, "AR");
+    assert!(
+        ack.windows(7).any(|w| w == b"|AR|C1\xE9"),
+        "{}",
+        String::from_utf8_lossy(&ack)
+    );
     // A message whose encoding characters are unusable (MSH-2 repeats one)
     // gets AE, still naming it by its MSH-10 and addressed back to it.
     let bad = "MSH|^~\\&&|EPIC|NORTHHOSP|HISP|HISP|20261122060000||ADT^A04|C13|P|2.5.1\rPID|1\r";

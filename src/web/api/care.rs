@@ -45,6 +45,14 @@ impl AlertStatus {
     }
 }
 
+/// Which alerts by where their Direct message stands.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryFilter {
+    /// Not delivered: `delivery` is `failed` or `expired`.
+    Undelivered,
+}
+
 /// Worklist filters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -56,6 +64,10 @@ pub struct AlertQuery {
     pub event: Option<String>,
     /// Only this subscriber.
     pub subscriber: Option<String>,
+    /// `undelivered`: only alerts whose Direct message was not delivered
+    /// (refused, failed or not confirmed in time).
+    #[param(inline)]
+    pub delivery: Option<DeliveryFilter>,
     /// At most this many alerts, 1 to 1000 (100 when left out).
     #[param(minimum = 1, maximum = 1000, example = 100)]
     pub limit: Option<i64>,
@@ -140,6 +152,9 @@ pub async fn alerts(
             && q.status.is_none_or(|s| a.status == s.as_str())
             && wanted_event.is_none_or(|e| a.event.eq_ignore_ascii_case(e))
             && wanted_subscriber.is_none_or(|s| a.subscriber.eq_ignore_ascii_case(s))
+            && q.delivery.is_none_or(|DeliveryFilter::Undelivered| {
+                matches!(a.delivery.as_deref(), Some("failed" | "expired"))
+            })
     };
     // Only the caller's subscribers' rows are read (the one asked for, when
     // it is theirs), by the database; an admin key reads every one's.
@@ -184,6 +199,9 @@ pub async fn alerts(
     }
     if let Some(s) = wanted_subscriber {
         query.push(format!("subscriber={}", urlencode(s)));
+    }
+    if q.delivery.is_some() {
+        query.push("delivery=undelivered".to_string());
     }
     Ok(paging::respond(
         out,

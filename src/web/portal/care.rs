@@ -111,6 +111,8 @@ pub struct WorklistQuery {
     until: Option<String>,
     /// The next page: alerts older than this one (an alert id).
     before: Option<String>,
+    /// `undelivered`: only alerts whose Direct message was not delivered.
+    delivery: Option<String>,
 }
 
 /// A non-empty, trimmed filter value.
@@ -228,6 +230,15 @@ async fn worklist(
     v.require(Role::CareManager)?;
     let status = status_tab(given(&q.status))?;
     let before = page_cursor(q.before.as_deref(), "the worklist")?;
+    let undelivered = match given(&q.delivery) {
+        None => false,
+        Some("undelivered") => true,
+        Some(_) => {
+            return Err(WebError::BadRequest(
+                "Unknown delivery filter. Choose Any or Not delivered.".into(),
+            ));
+        }
+    };
     let (since, until) = (given(&q.since), given(&q.until));
     let bad_date = since.is_some_and(|s| day_start(s).is_none())
         || until.is_some_and(|s| day_start(s).is_none());
@@ -243,6 +254,7 @@ async fn worklist(
         since: since.and_then(day_start),
         until: until.and_then(day_start).map(|d| d + 86_400),
         before,
+        undelivered,
     };
     let mut l = listing(&state, &filter).await?;
     // One row more than a page was read: it says whether there is an older page.
@@ -266,6 +278,7 @@ async fn worklist(
         ("program", filter.program),
         ("since", since),
         ("until", until),
+        ("delivery", undelivered.then_some("undelivered")),
     ]);
     let page = render(
         "care_alerts.html",
@@ -287,6 +300,8 @@ async fn worklist(
             until => until.unwrap_or(""),
             bad_date => bad_date,
             query => query,
+            undelivered => undelivered,
+            undelivered_count => l.undelivered,
         },
     )?;
     Ok((NO_STORE, page).into_response())
@@ -308,6 +323,8 @@ fn status_tab(given: Option<&str>) -> Result<Option<&str>, WebError> {
 struct Listing {
     items: Vec<(Item, String)>,
     counts: BTreeMap<String, i64>,
+    /// How many of the filter's alerts (status aside) were not delivered.
+    undelivered: i64,
     facilities: Vec<String>,
     programs: Vec<String>,
 }
@@ -318,10 +335,12 @@ async fn listing(state: &AppState, filter: &Filter<'_>) -> Result<Listing, WebEr
     let sealer = state.hisp.store.sealer();
     let items = worklist::alerts(&mut conn, sealer, filter, read, Delivery::Read).await?;
     let counts = worklist::counts(&mut conn, filter).await?;
+    let undelivered = worklist::undelivered(&mut conn, filter).await?;
     let (facilities, programs) = worklist::choices(&mut conn, filter.subscribers).await?;
     Ok(Listing {
         items,
         counts: counts.into_iter().collect(),
+        undelivered,
         facilities,
         programs,
     })

@@ -865,7 +865,11 @@ async fn an_alert_whose_direct_message_was_not_delivered_says_so_on_every_engine
         let list = p.get(Some(&ca), "/alerts").await;
         let ids = alert_ids(&list.body);
         assert_eq!(ids.len(), 1, "{e}: {}", list.body);
-        assert!(!list.body.contains("Not delivered"), "{e}: {}", list.body);
+        assert!(
+            !list.body.contains("Not delivered:") && !list.body.contains("not delivered to"),
+            "{e}: {}",
+            list.body
+        );
         let page = p.get(Some(&ca), &format!("/alerts/{}", ids[0])).await;
         assert!(
             page.body.contains("Sent; no receipt yet"),
@@ -910,5 +914,66 @@ async fn an_alert_whose_direct_message_was_not_delivered_says_so_on_every_engine
                 .is_some_and(|d| d.starts_with("5.4.71")),
             "{e}: {one}"
         );
+
+        // A discharge follows; its message waits for a receipt in time.
+        process(&p, &[corpus("hl7-parser/sample_adt_a03.hl7")]).await;
+        let list = p.get(Some(&ca), "/alerts?status=all").await;
+        let both = alert_ids(&list.body);
+        assert_eq!(both.len(), 2, "{e}: {}", list.body);
+        // The worklist counts the undelivered one and offers it alone.
+        assert!(
+            list.body
+                .contains("1 of these alerts was not delivered to your Direct address"),
+            "{e}: {}",
+            list.body
+        );
+        assert!(
+            list.body
+                .contains("href=\"/alerts?status=all&amp;delivery=undelivered\""),
+            "{e}: {}",
+            list.body
+        );
+        let only = p
+            .get(Some(&ca), "/alerts?status=all&delivery=undelivered")
+            .await;
+        assert_eq!(only.status, StatusCode::OK, "{e}: {}", only.body);
+        assert_eq!(alert_ids(&only.body), ids, "{e}: {}", only.body);
+        // The filter holds with the others, and none of a filter matches.
+        let none = p
+            .get(
+                Some(&ca),
+                "/alerts?status=all&event=discharge&delivery=undelivered",
+            )
+            .await;
+        assert!(alert_ids(&none.body).is_empty(), "{e}: {}", none.body);
+        assert!(
+            none.body.contains("No alert matches these filters"),
+            "{e}: {}",
+            none.body
+        );
+        let bad = p.get(Some(&ca), "/alerts?delivery=lost").await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{e}: {}", bad.body);
+        // The API's filter, and the CLI's.
+        let api = p
+            .get(Some(&ca), "/api/v1/alerts?delivery=undelivered")
+            .await;
+        assert_eq!(api.status, StatusCode::OK, "{e}: {}", api.body);
+        let listed: serde_json::Value = serde_json::from_slice(&api.bytes).expect("json");
+        let listed: Vec<i64> = listed
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|a| a["id"].as_i64().expect("id"))
+            .collect();
+        assert_eq!(listed, ids, "{e}");
+        let cli = p.env.hisp(&["alert", "list", "--undelivered", "--json"]);
+        let cli: serde_json::Value = serde_json::from_str(&crate::harness::ok(&cli)).expect("json");
+        let cli: Vec<i64> = cli
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|a| a["id"].as_i64().expect("id"))
+            .collect();
+        assert_eq!(cli, ids, "{e}");
     }
 }
