@@ -488,6 +488,35 @@ pub(crate) fn authorities(
     }
 }
 
+/// The names an assigning authority typed by a person (a consent decision,
+/// a roster row) goes by, read as [`authorities`] reads PID-3.4: an HD
+/// written whole, as interface specifications print it
+/// (`NORTH&2.16.840.1.113883.19.5&ISO`), is its namespace id and its ISO
+/// OID, each of which a feed may send alone; a `urn:oid:` prefix (FHIR's
+/// form of an OID) is dropped. Anything else is one name, trimmed. Before,
+/// such an opt-out was recorded as typed and matched no message, whose
+/// authority is read a component at a time. Empty when it names nothing.
+pub fn authority_names(given: &str) -> Vec<String> {
+    let bare = |s: &str| -> Option<String> {
+        let s = s.trim();
+        let s = match s.get(..8) {
+            Some(p) if p.eq_ignore_ascii_case("urn:oid:") => &s[8..],
+            _ => s,
+        };
+        (!s.is_empty()).then(|| s.to_string())
+    };
+    if !given.contains('&') {
+        return bare(given).into_iter().collect();
+    }
+    let mut parts = given.split('&');
+    let mut next = || parts.next().and_then(bare);
+    let (hd1, hd2, hd3) = (next(), next(), next());
+    authorities(hd1, hd2, hd3.as_deref())
+        .into_iter()
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
 /// CX.4 of PID-3's `n`th repetition: the HD's namespace id, else its
 /// universal id. Feeds that name the authority only by OID
 /// (`M1^^^&2.16.840.1.113883.19.5&ISO^MR`) are common; read as HD.1 alone
@@ -1989,6 +2018,24 @@ PID|1||S2^^^SOUTH^MR~K2^^^Klinikum Süd^MR||Hay^Hal\rMRG|K1^^^KLINIKUM SÜD\r"
                 survivor: id("M1", oid),
             }]
         );
+    }
+
+    #[test]
+    fn an_authority_typed_as_a_whole_hd_goes_by_each_of_its_names() {
+        let oid = "2.16.840.1.113883.19.5";
+        let names = |given: &str| authority_names(given);
+        assert_eq!(names(&format!("NORTH&{oid}&ISO")), ["NORTH", oid]);
+        assert_eq!(names(&format!(" NORTH & {oid} & iso ")), ["NORTH", oid]);
+        assert_eq!(names(&format!("&{oid}&ISO")), [oid]);
+        assert_eq!(names(&format!("urn:oid:{oid}")), [oid]);
+        assert_eq!(names(&format!("NORTH&URN:OID:{oid}&ISO")), ["NORTH", oid]);
+        // A local universal id is no second name; a plain one is as typed.
+        assert_eq!(names("NORTH&1&L"), ["NORTH"]);
+        assert_eq!(names(" NORTH "), ["NORTH"]);
+        // Nothing named.
+        for empty in ["", "  ", "&&", "urn:oid:", "&&ISO"] {
+            assert!(names(empty).is_empty(), "{empty:?}");
+        }
     }
 
     #[test]

@@ -1946,9 +1946,13 @@ impl Snapshot {
     /// `matches` that matched for sure: another practice's entry may carry
     /// the number an opt-out was recorded under. A disabled or removed
     /// practice's entry, no longer kept up, counts towards an opt-out only:
-    /// it may withhold, never release; so do the records in `withholding`.
-    /// The worker, a review's confirmation and listing, and the digest all
-    /// judge a patient this way.
+    /// it may withhold, never release; so do the records in `withholding`,
+    /// and every near miss (`Matched::Review`): it may be this patient, so
+    /// an opt-out recorded under its number withholds (precision first: before,
+    /// it only kept its own review back, and a sure match elsewhere was
+    /// alerted about a patient who may have opted out), and an opt-in under
+    /// it releases nothing. The worker, a review's confirmation and listing,
+    /// and the digest all judge a patient this way.
     fn consent_with_rosters<'a>(
         &self,
         records: impl IntoIterator<Item = &'a StoredPatient>,
@@ -1964,6 +1968,10 @@ impl Snapshot {
         let mut people: Vec<&StoredPatient> = records.into_iter().collect();
         people.extend(sure(true));
         let mut evidence: Vec<&StoredPatient> = sure(false).collect();
+        evidence.extend(matches.iter().filter_map(|(_, m)| match m {
+            Matched::Review(e, _) => Some(&e.patient),
+            _ => None,
+        }));
         for p in withholding {
             evidence.push(p);
         }

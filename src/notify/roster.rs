@@ -219,6 +219,31 @@ impl<'a> Existing<'a> {
     }
 }
 
+/// `patient` as a consent decision records it: each identifier under every
+/// name its assigning authority goes by ([`adt::authority_names`]), so an
+/// opt-out typed as `NORTH&2.16.840.1.113883.19.5&ISO` holds for a feed
+/// that sends either; an authority that names nothing is kept empty, which
+/// [`consent_checked`] refuses.
+pub fn consent_patient(patient: &StoredPatient) -> StoredPatient {
+    let mut identifiers: Vec<(String, String)> = Vec::new();
+    for (value, authority) in &patient.identifiers {
+        let mut names = super::adt::authority_names(authority);
+        if names.is_empty() {
+            names.push(String::new());
+        }
+        for name in names {
+            let id = (value.clone(), name);
+            if !identifiers.contains(&id) {
+                identifiers.push(id);
+            }
+        }
+    }
+    StoredPatient {
+        identifiers,
+        ..patient.clone()
+    }
+}
+
 /// Whether `patient` may be named in a consent decision: the record checks
 /// of [`consent_patient_checked`], an identifier for an opt-in, and no
 /// placeholder identifier. Every path checks this before anything else.
@@ -682,13 +707,16 @@ impl Hisp {
         Ok(false)
     }
 
-    /// Record a consent decision (`opt-out` or `opt-in`).
+    /// Record a consent decision (`opt-out` or `opt-in`). An assigning
+    /// authority written as a whole HD is recorded under each name it goes
+    /// by ([`consent_patient`]).
     pub async fn consent_record(
         &self,
         decision: &str,
         patient: &StoredPatient,
         actor: &str,
     ) -> Result<i64, OpsError> {
+        let patient = &consent_patient(patient);
         consent_checked(decision, patient)?;
         // An opt-out also removes what hisp holds about the patient (`opt_out`).
         let opt_out = decision == super::process::OPT_OUT;

@@ -570,3 +570,66 @@ async fn a_confirmed_retraction_of_an_alert_still_in_a_digest_waits_with_it_on_e
         a.stop().await;
     }
 }
+
+/// An opt-out recorded under the number of a roster entry the patient only
+/// nearly matches withholds the alert another practice's sure match would
+/// get: the near miss may be this patient (precision first), so the opt-out
+/// holds, audited as one, as it does for the near miss's own review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_opt_out_under_a_near_miss_entrys_number_withholds_a_sure_matchs_alert_on_every_engine()
+{
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        let carol = a.address("carol").await;
+        a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        crate::notify_features::roster(
+            &a,
+            "carol@a.test",
+            "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
+        );
+        crate::notify_features::roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+        // The patient opts out at dave's practice, under its number only.
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-out",
+            "--patient-id",
+            "MRN1",
+            "--authority",
+            "NORTH",
+        ]));
+
+        // Carol's roster matches the southern hospital's Jane for sure,
+        // dave's (the opted-out entry) only nearly.
+        let msg = adt("S2", "A04", "NORTHHOSP", "E", "VS2", SOUTH_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert!(alerts(&a).await.is_empty(), "{e}: nothing filed for carol");
+        assert!(reviews(&a, true).is_empty(), "{e}: no review queued");
+        let carol_inbox = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
+        assert!(carol_inbox.is_empty(), "{e}");
+        assert_eq!(
+            count(
+                &a,
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.suppressed'"
+            )
+            .await,
+            1,
+            "{e}: the withheld message is audited"
+        );
+
+        // A patient the near miss does not reach alerts as before.
+        let other = "PID|1||X56^^^SOUTH^MR||Roe^Ann||19700304|F|||2 Main St^^Hartford^CT^06101";
+        crate::notify_features::roster(
+            &a,
+            "carol@a.test",
+            "P78,CAROLPRAC,Roe,Ann,1970-03-04,F,06101,,,\n",
+        );
+        let msg = adt("S3", "A04", "NORTHHOSP", "E", "VS3", other);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(alerts(&a).await.len(), 1, "{e}");
+        a.stop().await;
+    }
+}

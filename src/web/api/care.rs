@@ -690,7 +690,9 @@ pub async fn consent_add(
         Decision::OptOut => "opt-out",
         Decision::OptIn => "opt-in",
     };
-    let patient = patient(c)?;
+    // An authority written as a whole HD counts under each of its names,
+    // for the roster check as for the record.
+    let patient = crate::notify::roster::consent_patient(&patient(c)?);
     // A decision holds for every practice (STANDARDS §7: consent is the
     // HIE's, and PRODUCT.md gives it to the HIE admin). A care manager may
     // relay their own patient's opt-out; an opt-in releases sensitive data
