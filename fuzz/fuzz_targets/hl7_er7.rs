@@ -107,13 +107,18 @@ fn walk(msg: &Message<'_>, seg: Segment<'_>) {
     }
 }
 
-/// The AE for what does not parse reads back, naming the message by the
-/// MSH-10 that MSH-1 alone cuts out.
+/// The AE (CE in enhanced mode) for what does not parse reads back, naming
+/// the message by the MSH-10 that MSH-1 alone cuts out.
 fn unparsed_ack(data: &[u8]) {
     let header = hl7::Header::of_unparsed(data);
     let ack = hl7::build_ack(&header, AckCode::AE, None, "A1", 0);
     let (msa1, _) = hl7::parse_ack(ack.as_bytes()).expect("our own AE must parse");
-    assert_eq!(msa1, "AE");
+    // In the mode MSH-15/16 ask for, as far as they read without MSH-2.
+    let want = match header.reply_kind(false) {
+        hl7::AckKind::Accept => "CE",
+        hl7::AckKind::Application => "AE",
+    };
+    assert_eq!(msa1, want);
     // MSA-2 echoes the MSH-10 cut out as written (as `adt send` and an
     // engine compare it), not decoded.
     if !header.control_id.is_empty() {

@@ -1799,8 +1799,11 @@ impl Snapshot {
         let consents = stored
             .into_iter()
             .map(|c| {
+                // Decisions recorded before their authorities were read as
+                // HDs (session 32) are read so now too.
+                let patient = super::roster::consent_patient(&c.patient);
                 let mut index = Index::new();
-                index.insert(mpi_patient(c.id, &c.patient));
+                index.insert(mpi_patient(c.id, &patient));
                 (index, c.decision)
             })
             .collect();

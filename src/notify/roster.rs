@@ -693,10 +693,15 @@ impl Hisp {
                 if patient.identifiers.is_empty() {
                     same_patient(patient, &e.patient)
                 } else {
+                    // Each identifier under one of the names its authority
+                    // goes by ([`consent_patient`]: the entry may hold one).
+                    let held = |x: &(String, String)| {
+                        e.patient.identifiers.iter().any(|y| notify::same_id(x, y))
+                    };
                     patient
                         .identifiers
                         .iter()
-                        .all(|x| e.patient.identifiers.iter().any(|y| notify::same_id(x, y)))
+                        .all(|x| patient.identifiers.iter().filter(|z| z.0 == x.0).any(held))
                         && vouches(&e.patient, patient)
                 }
             };

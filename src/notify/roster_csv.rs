@@ -72,16 +72,8 @@ impl RosterRow {
     /// The patient the row names, as a roster entry stores it.
     pub fn patient(&self) -> StoredPatient {
         StoredPatient {
-            // An authority written as a whole HD goes by each of its names,
-            // as in a consent decision (`adt::authority_names`).
             identifiers: match (&self.patient_id, &self.assigning_authority) {
-                (Some(v), Some(a)) => {
-                    let names = super::adt::authority_names(a);
-                    match names.is_empty() {
-                        true => vec![(v.clone(), a.clone())],
-                        false => names.into_iter().map(|n| (v.clone(), n)).collect(),
-                    }
-                }
+                (Some(v), Some(a)) => vec![(v.clone(), a.clone())],
                 _ => Vec::new(),
             },
             family: self.family_name.clone().unwrap_or_default(),

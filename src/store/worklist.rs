@@ -126,10 +126,12 @@ fn clause<'a>(f: &Filter<'a>, with_status: bool) -> (String, Vec<Value<'a>>) {
         add("id", "<", Value::Int(id));
     }
     if f.undelivered {
-        // Driven by the tracking rows that ended undelivered for these
-        // recipients (migration 0025's partial index on LOWER(recipient)),
-        // each matched to its alert by Message-ID and subscriber, as
-        // `DELIVERY_COLUMNS` reads them.
+        // The tracking rows that ended undelivered for these recipients,
+        // read once by migration 0025's partial index on LOWER(recipient)
+        // (a short list: most messages are delivered), each matched to its
+        // alert by Message-ID and subscriber, as `DELIVERY_COLUMNS` reads
+        // them; the viewer's alerts are checked against that list rather
+        // than each probing tracking.
         let first = values.len() + 1;
         values.extend(f.subscribers.iter().map(|s| Value::Text(s)));
         let lowered = (first..first + f.subscribers.len())
@@ -239,16 +241,19 @@ pub async fn counts(
         .collect()
 }
 
-/// How many alerts of the filter (status aside) were not delivered.
+/// How many alerts of the filter (its status tab included, every page)
+/// were not delivered: on the default tab of new alerts, one completed drops
+/// out of the count.
 pub async fn undelivered(conn: &mut AnyConnection, f: &Filter<'_>) -> Result<i64, StoreError> {
     if f.subscribers.is_empty() {
         return Ok(0);
     }
     let f = Filter {
         undelivered: true,
+        before: None,
         ..f.clone()
     };
-    let (cond, values) = clause(&f, false);
+    let (cond, values) = clause(&f, true);
     let sql = format!("SELECT COUNT(*) AS n FROM alerts WHERE {cond}");
     Ok(query(sql, &values)
         .fetch_one(&mut *conn)

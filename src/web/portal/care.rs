@@ -323,7 +323,7 @@ fn status_tab(given: Option<&str>) -> Result<Option<&str>, WebError> {
 struct Listing {
     items: Vec<(Item, String)>,
     counts: BTreeMap<String, i64>,
-    /// How many of the filter's alerts (status aside) were not delivered.
+    /// How many of the filter's alerts (this tab's) were not delivered.
     undelivered: i64,
     facilities: Vec<String>,
     programs: Vec<String>,
