@@ -697,7 +697,7 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
     let mut conn = hisp.conn().await?;
     let mut rows = notify::alerts(&mut conn, subscriber.as_deref()).await?;
     if undelivered {
-        rows.retain(|a| matches!(a.delivery.as_deref(), Some("failed" | "expired")));
+        rows.retain(notify::AlertRow::undelivered);
     }
     if json {
         out.json(&json!(rows));

@@ -1399,6 +1399,15 @@ pub struct AlertRow {
     pub created_at: i64,
 }
 
+impl AlertRow {
+    /// Its Direct message was not delivered: [`DELIVERY_COLUMNS`] reads
+    /// `failed` or `expired` (the worklist's filter, `worklist::Filter::undelivered`,
+    /// in SQL).
+    pub fn undelivered(&self) -> bool {
+        matches!(self.delivery.as_deref(), Some("failed" | "expired"))
+    }
+}
+
 /// Every alert (only `subscriber`'s when given), newest first.
 pub async fn alerts(
     conn: &mut AnyConnection,

@@ -152,9 +152,8 @@ pub async fn alerts(
             && q.status.is_none_or(|s| a.status == s.as_str())
             && wanted_event.is_none_or(|e| a.event.eq_ignore_ascii_case(e))
             && wanted_subscriber.is_none_or(|s| a.subscriber.eq_ignore_ascii_case(s))
-            && q.delivery.is_none_or(|DeliveryFilter::Undelivered| {
-                matches!(a.delivery.as_deref(), Some("failed" | "expired"))
-            })
+            && q.delivery
+                .is_none_or(|DeliveryFilter::Undelivered| a.undelivered())
     };
     // Only the caller's subscribers' rows are read (the one asked for, when
     // it is theirs), by the database; an admin key reads every one's.

@@ -958,22 +958,16 @@ async fn an_alert_whose_direct_message_was_not_delivered_says_so_on_every_engine
             .get(Some(&ca), "/api/v1/alerts?delivery=undelivered")
             .await;
         assert_eq!(api.status, StatusCode::OK, "{e}: {}", api.body);
-        let listed: serde_json::Value = serde_json::from_slice(&api.bytes).expect("json");
-        let listed: Vec<i64> = listed
-            .as_array()
-            .expect("array")
-            .iter()
-            .map(|a| a["id"].as_i64().expect("id"))
-            .collect();
-        assert_eq!(listed, ids, "{e}");
+        let id_list = |json: &[u8]| -> Vec<i64> {
+            let listed: serde_json::Value = serde_json::from_slice(json).expect("json");
+            let listed = listed.as_array().expect("array");
+            listed
+                .iter()
+                .map(|a| a["id"].as_i64().expect("id"))
+                .collect()
+        };
+        assert_eq!(id_list(&api.bytes), ids, "{e}");
         let cli = p.env.hisp(&["alert", "list", "--undelivered", "--json"]);
-        let cli: serde_json::Value = serde_json::from_str(&crate::harness::ok(&cli)).expect("json");
-        let cli: Vec<i64> = cli
-            .as_array()
-            .expect("array")
-            .iter()
-            .map(|a| a["id"].as_i64().expect("id"))
-            .collect();
-        assert_eq!(cli, ids, "{e}");
+        assert_eq!(id_list(crate::harness::ok(&cli).as_bytes()), ids, "{e}");
     }
 }
