@@ -462,7 +462,7 @@ impl Notifier {
     ) -> Result<Done, OpsError> {
         let visit = match plan {
             Plan::Quiet(result, done) => return finish(batch, row, result, done),
-            Plan::Merge(ev, opted) => return self.merge(batch, row, &ev, &opted).await,
+            Plan::Merge(ev, opted) => return self.merge(batch, row, &ev, &opted, snap).await,
             Plan::Renumber(ev) => return self.renumber(batch, row, &ev).await,
             Plan::OptedOut => return self.opted_out(batch, row).await,
             Plan::Index(_) if !self.current(snap).await? => return Ok(Done::Again),
@@ -1210,6 +1210,7 @@ impl Notifier {
         row: &AdtRow,
         ev: &AdtEvent,
         opted: &[bool],
+        snap: &Snapshot,
     ) -> Result<Done, OpsError> {
         if ev.merged.is_empty() {
             let done = Done::Quiet("nothing to merge");
@@ -1222,7 +1223,16 @@ impl Notifier {
         // the counter at the merge: another node's batch holding the
         // counter and waiting for that encounter deadlocked with it, and
         // one of them was rolled back and retried.
-        batch.hold_counter(&self.gw).await?;
+        //
+        // `opted` was judged against the snapshot: a consent decision
+        // recorded since (it holds the counter too) is judged again. Before,
+        // an opt-out under the survivor committed after the plan left the
+        // retired number's person filed under the survivor.
+        if let Some(held) = batch.hold_counter(&self.gw).await?
+            && snap.generation() != Some(held)
+        {
+            return Ok(Done::Again);
+        }
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let sealer = hisp.store.sealer();
@@ -1230,6 +1240,14 @@ impl Notifier {
         let (mut n, mut c) = (0, 0);
         for (i, adt::Merge { retired, survivor }) in ev.merged.iter().enumerate() {
             let opted_out = opted.get(i).copied().unwrap_or(true);
+            // Kept for decisions recorded later under either number (a
+            // placeholder names no one, so links no one).
+            if ![retired, survivor]
+                .iter()
+                .any(|(v, a)| placeholder_identifier(v, a))
+            {
+                notify::record_merge(conn, sealer, retired, survivor, now).await?;
+            }
             n += notify::merge_identifier(conn, sealer, retired, survivor, now).await?;
             c += notify::merge_consent_identifier(conn, sealer, retired, survivor).await?;
             // An opted-out patient's index people are unfiled, not merged.

@@ -685,18 +685,31 @@ impl Hisp {
         owners: &[DirectAddress],
     ) -> Result<bool, OpsError> {
         let mut conn = self.conn().await?;
+        let sealer = self.store.sealer();
+        // Each identifier with the numbers a hospital's merge joined to it:
+        // after an A40 the entry holds the survivor, and the care manager
+        // may give the number on their older papers.
+        let mut merged = Vec::with_capacity(patient.identifiers.len());
+        for id in &patient.identifiers {
+            let one = std::slice::from_ref(id);
+            merged.push(notify::merged_identifiers(&mut conn, sealer, one).await?);
+        }
         for owner in owners {
             let owner = owner.to_string();
-            let entries =
-                notify::entries(&mut conn, self.store.sealer(), Some(&owner), self.now()).await?;
+            let entries = notify::entries(&mut conn, sealer, Some(&owner), self.now()).await?;
             let names_it = |e: &notify::RosterEntry| {
                 if patient.identifiers.is_empty() {
                     same_patient(patient, &e.patient)
                 } else {
                     // Each identifier under one of the names its authority
-                    // goes by ([`consent_patient`]: the entry may hold one).
+                    // goes by ([`consent_patient`]: the entry may hold one),
+                    // or one merged with it.
                     let held = |x: &(String, String)| {
-                        e.patient.identifiers.iter().any(|y| notify::same_id(x, y))
+                        let i = patient.identifiers.iter().position(|z| z == x);
+                        let names = i.and_then(|i| merged.get(i)).map_or(&[][..], |m| &m[..]);
+                        names
+                            .iter()
+                            .any(|n| e.patient.identifiers.iter().any(|y| notify::same_id(n, y)))
                     };
                     patient
                         .identifiers
@@ -714,32 +727,61 @@ impl Hisp {
 
     /// Record a consent decision (`opt-out` or `opt-in`). An assigning
     /// authority written as a whole HD is recorded under each name it goes
-    /// by ([`consent_patient`]).
+    /// by ([`consent_patient`]), and an identifier under every number a
+    /// hospital's merge joined to it ([`notify::merged_identifiers`]): an
+    /// opt-out given under the number an A40 retired holds for the
+    /// survivor the feeds send now, as one recorded before the merge does
+    /// (`notify::merge_consent_identifier`), and one given under the
+    /// survivor holds for a late message still carrying the retired number.
     pub async fn consent_record(
         &self,
         decision: &str,
         patient: &StoredPatient,
         actor: &str,
     ) -> Result<i64, OpsError> {
-        let patient = &consent_patient(patient);
-        consent_checked(decision, patient)?;
+        let patient = consent_patient(patient);
+        consent_checked(decision, &patient)?;
         // An opt-out also removes what hisp holds about the patient (`opt_out`).
         let opt_out = decision == super::process::OPT_OUT;
-        let mut sweep = if opt_out {
-            self.opt_out_sweep(patient).await?
-        } else {
-            Default::default()
+        let sealer = self.store.sealer();
+        let mut named = patient.clone();
+        named.identifiers = {
+            let mut conn = self.conn().await?;
+            notify::merged_identifiers(&mut conn, sealer, &patient.identifiers).await?
         };
-        let mut recorded = patient.clone();
-        for id in &sweep.identifiers {
-            if !recorded.identifiers.iter().any(|x| notify::same_id(x, id)) {
-                recorded.identifiers.push(id.clone());
+        let mut attempt = 0;
+        let (mut tx, sweep, recorded) = loop {
+            attempt += 1;
+            let mut sweep = if opt_out {
+                self.opt_out_sweep(&named).await?
+            } else {
+                Default::default()
+            };
+            let mut tx = self.store.begin().await?;
+            // Under the change counter, which a merge holds too: a merge
+            // committed since the numbers were read is seen now, and one
+            // not yet committed finds this decision when it is.
+            if opt_out {
+                self.catch_up(&mut tx, &mut sweep).await?;
+            } else {
+                notify::generation_held(&mut tx, self.store.engine()).await?;
             }
-        }
-        let mut tx = self.store.begin().await?;
-        if opt_out {
-            self.catch_up(&mut tx, &mut sweep).await?;
-        }
+            let now_named = notify::merged_identifiers(&mut tx, sealer, &named.identifiers).await?;
+            let grew = now_named.len() > named.identifiers.len();
+            named.identifiers = now_named;
+            // Swept again for the new numbers (a merge is rare; twice at
+            // most, then the decision is recorded under them all the same).
+            if grew && attempt < 3 {
+                continue;
+            }
+            let mut recorded = named.clone();
+            for id in &sweep.identifiers {
+                if !recorded.identifiers.iter().any(|x| notify::same_id(x, id)) {
+                    recorded.identifiers.push(id.clone());
+                }
+            }
+            break (tx, sweep, recorded);
+        };
         let id = notify::insert_consent(
             &mut tx,
             self.store.sealer(),

@@ -115,6 +115,10 @@ const SQLITE: &[Migration] = &[
         version: 25,
         sql: include_str!("migrations/sqlite/0025_undelivered_alerts.sql"),
     },
+    Migration {
+        version: 26,
+        sql: include_str!("migrations/sqlite/0026_identifier_merges.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -217,6 +221,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 25,
         sql: include_str!("migrations/postgres/0025_undelivered_alerts.sql"),
+    },
+    Migration {
+        version: 26,
+        sql: include_str!("migrations/postgres/0026_identifier_merges.sql"),
     },
 ];
 

@@ -807,6 +807,84 @@ pub async fn merge_consent_identifier(
     Ok(changed)
 }
 
+const MERGE_PAIR: &str = "identifier-merge";
+
+/// Identifiers [`merged_identifiers`] gathers at most: a person's numbers
+/// over the years, not a chain through everyone.
+pub const MERGED_MAX: usize = 64;
+
+/// Keep an identifier merge (A40 and the like): `retired` and `survivor`
+/// are one patient's, for a consent decision recorded later under either
+/// ([`merged_identifiers`]). Nothing is kept when either has an empty part
+/// or they are the same identifier; a pair kept already stays as it was.
+pub async fn record_merge(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    retired: &(String, String),
+    survivor: &(String, String),
+    now: i64,
+) -> Result<bool, StoreError> {
+    if same_id(retired, survivor) {
+        return Ok(false);
+    }
+    let (Some(r), Some(s)) = (index_key(sealer, retired)?, index_key(sealer, survivor)?) else {
+        return Ok(false);
+    };
+    let json =
+        serde_json::to_vec(&(retired, survivor)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let added = sqlx::query(
+        "INSERT INTO identifier_merges (retired_hash, survivor_hash, pair_sealed, merged_at)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (retired_hash, survivor_hash) DO NOTHING",
+    )
+    .bind(r)
+    .bind(s)
+    .bind(sealer.seal(MERGE_PAIR, &json)?)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(added > 0)
+}
+
+/// `identifiers` and every identifier merged with one of them, in either
+/// direction and through later merges (A40 L1 into L2, then L2 into L3:
+/// L1, L2 and L3 are one patient's), the given ones first; at most
+/// [`MERGED_MAX`].
+pub async fn merged_identifiers(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    identifiers: &[(String, String)],
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut out: Vec<(String, String)> = identifiers.to_vec();
+    let mut next = 0;
+    while next < out.len() && out.len() < MERGED_MAX {
+        let id = out[next].clone();
+        next += 1;
+        let Some(key) = index_key(sealer, &id)? else {
+            continue;
+        };
+        let rows = sqlx::query(
+            "SELECT pair_sealed FROM identifier_merges WHERE retired_hash = $1
+             UNION ALL SELECT pair_sealed FROM identifier_merges WHERE survivor_hash = $1",
+        )
+        .bind(key)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in rows {
+            let sealed: Vec<u8> = row.try_get(0)?;
+            let json = sealer.open(MERGE_PAIR, &sealed)?;
+            let (a, b): ((String, String), (String, String)) =
+                serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            for x in [a, b] {
+                if out.len() < MERGED_MAX && !out.iter().any(|o| same_id(o, &x)) {
+                    out.push(x);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Seal `p` into row `id` with `update` (`… SET patient_sealed = $1 WHERE id = $2`).
 async fn reseal(
     conn: &mut AnyConnection,

@@ -1065,3 +1065,110 @@ async fn a_pid_4_opt_out_withdraws_an_alert_filed_for_the_digest_on_every_engine
         a.stop().await;
     }
 }
+
+/// A consent decision recorded after a hospital's merge, under either of
+/// the merged numbers, holds for both: the hospital's feeds send the
+/// survivor, and a late message may still carry the retired number. Lou
+/// opts out under the MRN an A40 retired (the number on his older papers),
+/// Pia under the first of two merges in a row, Quade under the survivor.
+/// Before, the merge moved the roster entry and the patient index to the
+/// survivor but kept no trace of the retired number, so Lou's and Pia's
+/// opt-outs matched no message and the care manager kept getting their
+/// ED alerts, and Lou's sweep found nobody to unfile from the index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_decision_recorded_under_a_merged_number_holds_for_every_number_merged_with_it_on_every_engine()
+ {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        roster(
+            &a,
+            "carol@a.test",
+            "L1,NORTH,Lane,Lou,1970-01-01,M,06101,,,\n\
+             P1,NORTH,Park,Pia,1971-02-02,F,06102,,,\n\
+             Q1,NORTH,Quinn,Quade,1972-03-03,M,06103,,,\n\
+             R1,NORTH,Ross,Rita,1973-04-04,F,06104,,,\n",
+        );
+        let merges = [
+            ("M1", "L2", "L1"),
+            ("M2", "P2", "P1"),
+            ("M3", "P3", "P2"),
+            ("M4", "Q2", "Q1"),
+            ("M5", "R2", "R1"),
+        ];
+        for (control, survivor, retired) in merges {
+            let body = format!("PID|1||{survivor}^^^NORTH^MR||X^Y\rMRG|{retired}^^^NORTH");
+            assert_eq!(ack_code(&a, &hl7(control, "A40", &body)).await.0, "AA");
+            drained(&a).await;
+        }
+        // The hospital's update files Lou under his new MRN and his SSN.
+        let lou = "PID|1||L2^^^NORTH^MR~219456782^^^SSA^SS||Lane^Lou||19700101|M";
+        assert_eq!(ack_code(&a, &hl7("U1", "A31", lou)).await.0, "AA");
+        drained(&a).await;
+
+        opt_out(&a, "L1", "NORTH");
+        opt_out(&a, "P1", "NORTH");
+        opt_out(&a, "Q2", "NORTH");
+        // Lou's sweep found his person under the survivor and unfiled it.
+        assert_eq!(
+            audit_details(&a, "consent.sweep").await,
+            [
+                "0 open review(s) closed; 2 identifier(s) unfiled from the patient index; 0 unsent alert(s) withdrawn"
+            ],
+            "{e}"
+        );
+        assert_eq!(
+            count(&a, "SELECT COUNT(*) FROM patient_index").await,
+            0,
+            "{e}"
+        );
+        let consents = harness::ok(&a.cli(&["consent", "list", "--json"]));
+        let consents: serde_json::Value = serde_json::from_str(&consents).expect("json");
+        let ids = |value: &str| -> Vec<String> {
+            let c = consents
+                .as_array()
+                .expect("list")
+                .iter()
+                .find(|c| c["patient"]["identifiers"][0][0] == value)
+                .unwrap_or_else(|| panic!("{e}: a decision under {value}: {consents}"));
+            let mut ids: Vec<String> = c["patient"]["identifiers"]
+                .as_array()
+                .expect("identifiers")
+                .iter()
+                .map(|i| i[0].as_str().unwrap_or("").to_string())
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids("L1"), ["219456782", "L1", "L2"], "{e}");
+        assert_eq!(ids("P1"), ["P1", "P2", "P3"], "{e}");
+        assert_eq!(ids("Q2"), ["Q1", "Q2"], "{e}");
+
+        for (control, visit, pid) in [
+            ("E1", "V1", "PID|1||L2^^^NORTH^MR||Lane^Lou||19700101|M"),
+            ("E2", "V2", "PID|1||P3^^^NORTH^MR||Park^Pia||19710202|F"),
+            ("E3", "V3", "PID|1||R2^^^NORTH^MR||Ross^Rita||19730404|F"),
+        ] {
+            let msg = adt(control, "A04", "NORTHHOSP", "E", visit, pid);
+            assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        }
+        drained(&a).await;
+        assert_eq!(
+            sent(&a).await,
+            [("carol@a.test".to_string(), "ed".to_string())],
+            "{e}: only Rita, who did not opt out, is alerted"
+        );
+        assert_eq!(
+            count(
+                &a,
+                "SELECT COUNT(*) FROM adt_messages WHERE result = 'opted out'"
+            )
+            .await,
+            2,
+            "{e}: Lou's and Pia's visits are withheld as opted out"
+        );
+        a.stop().await;
+    }
+}

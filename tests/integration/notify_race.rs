@@ -323,6 +323,42 @@ async fn a_merge_waits_for_the_counter_holding_no_encounter_on_postgres() {
     );
 }
 
+/// An opt-out recorded under the survivor while a merge waits for the
+/// change counter, on PostgreSQL: the merge was planned (its patient not
+/// opted out) before the opt-out committed, so it must judge consent again
+/// once it holds the counter. Before, it acted on the old judgment and
+/// folded the retired number's person, name and birth date, into the index
+/// under the very number the patient had just opted out under.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_merge_planned_before_an_opt_out_judges_it_again_on_postgres() {
+    let Some(a) = carols_feed("D1,NORTH,Dee,Dora,1975-05-05,F,06101,,,\n").await else {
+        return;
+    };
+    let a31 = "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20261122070000||ADT^A31^ADT_A05|DORA1|P|2.5.1\r\
+               EVN|A31|20261122070000\rPID|1||D1^^^NORTH^MR||Dee^Dora||19750505|F\r";
+    assert_eq!(ack_code(&a, a31.as_bytes()).await.0, "AA");
+    drained(&a).await;
+    let index = "SELECT COUNT(*) FROM patient_index";
+    assert_eq!(
+        crate::notify_features::count(&a, index).await,
+        1,
+        "Dora filed"
+    );
+
+    let tx = hold(&a).await;
+    let merge = "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20261122070000||ADT^A40^ADT_A39|DORA2|P|2.5.1\r\
+                 EVN|A40|20261122070000\rPID|1||D2^^^NORTH^MR||Dee^Dora\rMRG|D1^^^NORTH\r";
+    assert_eq!(ack_code(&a, merge.as_bytes()).await.0, "AA");
+    waiting_on_counter(&a, 1, "the merge waiting for the counter").await;
+    opt_out_held(&a, tx, "D2").await;
+    drained(&a).await;
+    assert_eq!(
+        crate::notify_features::count(&a, index).await,
+        0,
+        "the merge filed Dora under the number she opted out under"
+    );
+}
+
 /// An opt-out recorded while a near miss of the patient is being queued for
 /// review, on PostgreSQL: the opt-out's sweep reads the review queue before
 /// its transaction, and the worker queues the review in between. The

@@ -373,6 +373,17 @@ async fn care_and_admin_operations_do_what_the_cli_does() {
             body
         };
         let by_id = |id: &str, authority: &str| json!({"decision": "opt-out", "patient_id": id, "authority": authority});
+        // The hospital merged Jane's older MRN-0 into MRN-1 (an A40): the
+        // care manager may give the number on her older papers.
+        let h = &p.env.hisp;
+        let mut conn = h.conn().await.expect("conn");
+        let old_mrn = ("MRN-0".to_string(), "GENERAL".to_string());
+        let mrn = ("MRN-1".to_string(), "GENERAL".to_string());
+        let now = h.now();
+        hisp::store::notify::record_merge(&mut conn, h.store.sealer(), &old_mrn, &mrn, now)
+            .await
+            .expect("merge");
+        drop(conn);
         let cases = [
             // An opt-in is the admin's.
             (
@@ -438,6 +449,8 @@ async fn care_and_admin_operations_do_what_the_cli_does() {
                 StatusCode::CREATED,
                 "",
             ),
+            // Under the number the hospital retired for the roster's.
+            (ck, by_id("MRN-0", "GENERAL"), StatusCode::CREATED, ""),
         ];
         for (who, body, status, says) in cases {
             let r = call(

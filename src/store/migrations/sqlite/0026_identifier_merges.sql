@@ -1,0 +1,15 @@
+-- The identifier merges hospitals sent (A40, A34, A36, A47, A39, A18): a
+-- retired number and the one that survives it, each pair once. A consent
+-- decision recorded after a merge under either number is recorded under
+-- every number merged with it (`store::notify::merged_identifiers`), as
+-- one recorded before the merge is carried to the survivor. Both numbers
+-- are kept blind-hashed for the lookup (the patient index's keys) and
+-- sealed together for the record: no name, no demographics.
+CREATE TABLE identifier_merges (
+    retired_hash    TEXT    NOT NULL,
+    survivor_hash   TEXT    NOT NULL,
+    pair_sealed     BLOB   NOT NULL,
+    merged_at       BIGINT  NOT NULL,
+    PRIMARY KEY (retired_hash, survivor_hash)
+);
+CREATE INDEX identifier_merges_survivor ON identifier_merges (survivor_hash);
