@@ -387,6 +387,9 @@ fn render(
 pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
     let time = n.gw.hisp.config.notify.digest_time.clone();
     let (mut rosters_on, mut keys_on) = (None, None);
+    // The change counter at the last sweep of opted-out reviews: a consent
+    // decision moves it.
+    let mut reviews_at = None;
     loop {
         let now = n.gw.hisp.now();
         if let Some(due) = last_due(now, &time)
@@ -403,6 +406,10 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
                 Err(e) => tracing::warn!(error = %e, "cannot delete archived roster entries"),
             }
         }
+        match sweep_reviews(&n, reviews_at).await {
+            Ok(at) => reviews_at = at,
+            Err(e) => tracing::warn!(error = %e, "cannot close opted-out patients' reviews"),
+        }
         if keys_on != Some(today) {
             match n.gw.hisp.purge_adt_keys("notify", PURGE_STEPS).await {
                 Ok(p) if p.done => keys_on = Some(today),
@@ -415,6 +422,22 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|s| *s) => return,
         }
     }
+}
+
+/// Close opted-out patients' open reviews (`close_opted_out_reviews`) when
+/// the change counter moved since `at`; the counter swept at.
+async fn sweep_reviews(n: &Notifier, at: Option<i64>) -> Result<Option<i64>, OpsError> {
+    let mut conn = n.gw.hisp.conn().await?;
+    let now = crate::store::notify::generation(&mut conn).await?;
+    drop(conn);
+    if at == Some(now) {
+        return Ok(at);
+    }
+    let closed = n.close_opted_out_reviews().await?;
+    if closed > 0 {
+        tracing::info!(closed, "opted-out patients' reviews closed");
+    }
+    Ok(Some(now))
 }
 
 /// Delete archived roster entries (`Hisp::purge_archived_rosters`).

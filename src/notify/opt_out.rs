@@ -10,7 +10,10 @@
 //! - **Open reviews** about the patient (the ADT's patient, the index's
 //!   person for it, or the roster entry, judged as the worker judges an
 //!   opt-out, near misses included) are closed as rejected, by whoever
-//!   recorded the opt-out, and their ADT messages are forgotten.
+//!   recorded the opt-out, and their ADT messages are forgotten. One the
+//!   sweep cannot judge without the rosters (the opt-out is under another
+//!   practice's number for the patient) is closed by the digest task's next
+//!   turn (`Notifier::close_opted_out_reviews`).
 //!
 //! - **Alerts filed and not yet sent** about the patient (judged under the
 //!   patient the ADT named, kept with the alert until it is sent, the

@@ -107,36 +107,12 @@ impl Notifier {
     pub async fn review_list(&self, all: bool, actor: &str) -> Result<Vec<ReviewItem>, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
-        let sealer = hisp.store.sealer();
         let mut snap = Snapshot::default();
         snap.refresh(self).await?;
         let mut conn = hisp.conn().await?;
         let mut out = Vec::new();
         for review in notify::reviews(&mut conn, all).await? {
-            let raw = notify::adt_message(&mut conn, sealer, review.adt_id).await?;
-            let adt = raw.and_then(|raw| read_event(&hl7::parse(&raw).ok()?).ok());
-            let alternate = adt.as_ref().and_then(alternate_record);
-            let adt_patient = adt.map(|ev| ev.patient);
-            let entry = notify::entry(&mut conn, sealer, review.roster_entry_id, now).await?;
-            let on_roster = entry.as_ref().map(|e| &e.patient);
-            let indexed = match &adt_patient {
-                Some(p) => self.indexed(&snap, p).await?,
-                None => None,
-            };
-            let people = adt_patient.iter().chain(&indexed).chain(on_roster);
-            let consent = match &adt_patient {
-                Some(p) => {
-                    snap.consent_of_person(p, indexed.as_ref(), people, alternate.as_ref(), now)
-                }
-                None => snap.consent_of_all(people),
-            };
-            let opted_out = consent == Some(OPT_OUT);
-            out.push(ReviewItem {
-                review,
-                adt_patient: adt_patient.filter(|_| !opted_out),
-                entry,
-                opted_out,
-            });
+            out.push(self.judged(&snap, &mut conn, review, now).await?);
         }
         let scope = if all { "all" } else { "undecided" };
         let ids: Vec<String> = out
@@ -149,6 +125,79 @@ impl Notifier {
         hisp.audit(&mut conn, actor, "review.view", scope, &detail)
             .await?;
         Ok(out)
+    }
+
+    /// A review with both sides of its pair, its patient judged for
+    /// consent as the worker judges a message: the ADT's patient, the
+    /// index's person for it, this review's roster entry, and every
+    /// practice's entry that matches the patient for sure (in `snap`).
+    async fn judged(
+        &self,
+        snap: &Snapshot,
+        conn: &mut sqlx::AnyConnection,
+        review: Review,
+        now: i64,
+    ) -> Result<ReviewItem, OpsError> {
+        let sealer = self.gw.hisp.store.sealer();
+        let raw = notify::adt_message(conn, sealer, review.adt_id).await?;
+        let adt = raw.and_then(|raw| read_event(&hl7::parse(&raw).ok()?).ok());
+        let alternate = adt.as_ref().and_then(alternate_record);
+        let adt_patient = adt.map(|ev| ev.patient);
+        let entry = notify::entry(conn, sealer, review.roster_entry_id, now).await?;
+        let on_roster = entry.as_ref().map(|e| &e.patient);
+        let indexed = match &adt_patient {
+            Some(p) => self.indexed(snap, p).await?,
+            None => None,
+        };
+        let people = adt_patient.iter().chain(&indexed).chain(on_roster);
+        let consent = match &adt_patient {
+            Some(p) => snap.consent_of_person(p, indexed.as_ref(), people, alternate.as_ref(), now),
+            None => snap.consent_of_all(people),
+        };
+        let opted_out = consent == Some(OPT_OUT);
+        Ok(ReviewItem {
+            review,
+            adt_patient: adt_patient.filter(|_| !opted_out),
+            entry,
+            opted_out,
+        })
+    }
+
+    /// Close, as rejected, the open reviews whose patient has opted out,
+    /// their ADT messages forgotten; how many were closed. An opt-out's own
+    /// sweep (`opt_out`) judges a review by the records it can read
+    /// without the rosters, so one recorded under another practice's number
+    /// for the patient (a roster entry that matches them for sure) leaves
+    /// the review open: the digest task runs this whenever the change
+    /// counter moves (`digest::run`). Before, such a review kept the
+    /// patient's ADT until someone tried to confirm it.
+    pub async fn close_opted_out_reviews(&self) -> Result<usize, OpsError> {
+        let hisp = &self.gw.hisp;
+        let now = hisp.now();
+        let mut snap = Snapshot::default();
+        snap.refresh(self).await?;
+        let mut conn = hisp.conn().await?;
+        let mut opted_out = Vec::new();
+        for review in notify::reviews(&mut conn, false).await? {
+            if review.status != "open" {
+                continue;
+            }
+            let item = self.judged(&snap, &mut conn, review, now).await?;
+            if item.opted_out {
+                opted_out.push(item.review);
+            }
+        }
+        drop(conn);
+        let mut closed = 0;
+        for review in &opted_out {
+            // Decided meanwhile (another node's sweep, a person): left as is.
+            match self.reject(review, "notify", "the patient opted out").await {
+                Ok(Decided::Rejected) => closed += 1,
+                Ok(Decided::Confirmed { .. }) => {}
+                Err(e) => tracing::debug!(review = review.id, error = %e, "review not closed"),
+            }
+        }
+        Ok(closed)
     }
 
     /// Decide an undecided review: confirm (send the held-back alert to the

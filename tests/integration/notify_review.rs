@@ -248,10 +248,12 @@ const SOUTH_JANE: &str =
     "PID|1||X55^^^SOUTH^MR||Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101";
 
 /// An opt-out recorded under one practice's own number holds for a review of
-/// another subscriber's near miss too: confirming it is refused, and the
-/// listing shows it opted out, as the worker would have judged the message
-/// (every roster entry that matches the patient for sure is a record of
-/// theirs).
+/// another subscriber's near miss too, as the worker would have judged the
+/// message (every roster entry that matches the patient for sure is a record
+/// of theirs). The opt-out's own sweep has no rosters, so the digest task,
+/// which sweeps the open reviews with them whenever the change counter
+/// moves, closes it as rejected and forgets its message. Before, the review
+/// stayed open, keeping the patient's ADT, until someone tried to confirm it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_opt_out_under_another_practices_number_stops_a_review_on_every_engine() {
     for (e, url) in harness::node_engines().await {
@@ -288,23 +290,43 @@ async fn an_opt_out_under_another_practices_number_stops_a_review_on_every_engin
             "--authority",
             "CAROLPRAC",
         ]));
-        // The opt-out's own sweep has no rosters, so the review is still
-        // open; the listing judges it with them and hides the patient.
-        let listed = reviews(&a, false);
-        assert_eq!(listed.len(), 1, "{e}: {listed:?}");
-        assert_eq!(listed[0]["opted_out"], true, "{e}: {}", listed[0]);
-        assert!(
-            listed[0]["adt_patient"].is_null(),
-            "{e}: hidden once opted out"
+        // Listed meanwhile, the patient is hidden (the listing judges with
+        // the rosters); the digest task closes the review.
+        for listed in reviews(&a, false) {
+            assert_eq!(listed["opted_out"], true, "{e}: {listed}");
+            assert!(listed["adt_patient"].is_null(), "{e}: {listed}");
+        }
+        wait_for(90, "the opted-out patient's review closed", || async {
+            reviews(&a, false).is_empty().then_some(())
+        })
+        .await;
+        let all = reviews(&a, true);
+        assert_eq!(all[0]["status"], "rejected", "{e}: {all:?}");
+        assert_eq!(all[0]["decided_by"], "notify", "{e}: {all:?}");
+        assert!(all[0]["adt_patient"].is_null(), "{e}: its ADT forgotten");
+        assert_eq!(
+            count(
+                &a,
+                "SELECT COUNT(*) FROM adt_messages WHERE raw_sealed IS NOT NULL"
+            )
+            .await,
+            0,
+            "{e}: no ADT kept"
+        );
+        assert_eq!(
+            count(
+                &a,
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'match.reject' \
+                 AND actor = 'notify' AND detail = 'the patient opted out'"
+            )
+            .await,
+            1,
+            "{e}: audited"
         );
         harness::fails(
             &a.cli(&["alert", "review", &id, "--confirm"]),
             1,
-            "opted out",
-        );
-        assert!(
-            reviews(&a, false).is_empty(),
-            "{e}: the refused review is closed"
+            "already rejected",
         );
         assert_eq!(alerts(&a).await.len(), 1, "{e}: nothing filed for dave");
         let dave_inbox = a.hisp.mailbox_list(&dave, INBOX).await.expect("list");
