@@ -390,6 +390,7 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
     // The change counter at the last sweep of opted-out reviews: a consent
     // decision moves it.
     let mut reviews_at = None;
+    let mut snap = super::process::Snapshot::default();
     loop {
         let now = n.gw.hisp.now();
         if let Some(due) = last_due(now, &time)
@@ -406,7 +407,7 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
                 Err(e) => tracing::warn!(error = %e, "cannot delete archived roster entries"),
             }
         }
-        match sweep_reviews(&n, reviews_at).await {
+        match sweep_reviews(&n, reviews_at, &mut snap).await {
             Ok(at) => reviews_at = at,
             Err(e) => tracing::warn!(error = %e, "cannot close opted-out patients' reviews"),
         }
@@ -426,14 +427,18 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
 
 /// Close opted-out patients' open reviews (`close_opted_out_reviews`) when
 /// the change counter moved since `at`; the counter swept at.
-async fn sweep_reviews(n: &Notifier, at: Option<i64>) -> Result<Option<i64>, OpsError> {
+async fn sweep_reviews(
+    n: &Notifier,
+    at: Option<i64>,
+    snap: &mut super::process::Snapshot,
+) -> Result<Option<i64>, OpsError> {
     let mut conn = n.gw.hisp.conn().await?;
     let now = crate::store::notify::generation(&mut conn).await?;
     drop(conn);
     if at == Some(now) {
         return Ok(at);
     }
-    let closed = n.close_opted_out_reviews().await?;
+    let closed = n.close_opted_out_reviews(snap).await?;
     if closed > 0 {
         tracing::info!(closed, "opted-out patients' reviews closed");
     }

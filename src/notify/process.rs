@@ -1224,27 +1224,30 @@ impl Notifier {
         // counter and waiting for that encounter deadlocked with it, and
         // one of them was rolled back and retried.
         //
-        // `opted` was judged against the snapshot: a consent decision
-        // recorded since (it holds the counter too) is judged again. Before,
-        // an opt-out under the survivor committed after the plan left the
-        // retired number's person filed under the survivor.
-        if let Some(held) = batch.hold_counter(&self.gw).await?
-            && snap.generation() != Some(held)
-        {
-            return Ok(Done::Again);
-        }
+        // `opted` was judged against the snapshot: when a consent decision
+        // was recorded since (it holds the counter too), the row is planned
+        // again. Before, an opt-out under the survivor committed after the
+        // plan left the retired number's person filed under the survivor.
+        // Only decisions count: any other change (a roster import, another
+        // merge) leaves `opted` as it was, and a merge that kept meeting
+        // them would be given up.
+        let held = batch.hold_counter(&self.gw).await?;
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let sealer = hisp.store.sealer();
         let conn = batch.conn(hisp).await?;
+        if held.is_some_and(|h| snap.generation() != Some(h))
+            && notify::last_consent_id(conn).await? != snap.last_consent
+        {
+            return Ok(Done::Again);
+        }
         let (mut n, mut c) = (0, 0);
         for (i, adt::Merge { retired, survivor }) in ev.merged.iter().enumerate() {
             let opted_out = opted.get(i).copied().unwrap_or(true);
-            // Kept for decisions recorded later under either number (a
-            // placeholder names no one, so links no one).
-            if ![retired, survivor]
-                .iter()
-                .any(|(v, a)| placeholder_identifier(v, a))
+            // Kept for opt-outs recorded later under either number, when
+            // the hospital said for sure they are one person's.
+            if kept_merge(&ev.trigger, retired, survivor)
+                && !notify::index_disputed(conn, sealer, retired).await?
             {
                 notify::record_merge(conn, sealer, retired, survivor, now).await?;
             }
@@ -1660,6 +1663,24 @@ impl Content {
     }
 }
 
+/// Whether a merge is kept for opt-outs recorded later under either number
+/// (`notify::record_merge`): a merge of two of one hospital's records (A40,
+/// A39, A34, A36, A18), both numbers from one assigning authority, neither a
+/// placeholder nor a social security number. An A47 corrects a number
+/// that was wrong, perhaps someone else's; a survivor from another
+/// authority is the message's fallback, not the hospital's statement; and a
+/// social security number is a namespace every hospital shares. (The
+/// caller also refuses a retired number the patient index holds as two
+/// people's.) Kept pairs are joined transitively and never expire, so one
+/// wrong pair would carry an opt-out to someone else.
+fn kept_merge(trigger: &str, retired: &(String, String), survivor: &(String, String)) -> bool {
+    let odd = |(v, a): &(String, String)| placeholder_identifier(v, a) || mpi::ssa_authority(a);
+    matches!(trigger, "A40" | "A39" | "A34" | "A36" | "A18")
+        && retired.1.trim().to_lowercase() == survivor.1.trim().to_lowercase()
+        && !odd(retired)
+        && !odd(survivor)
+}
+
 /// What one ADT row needs written, as read and matched against a snapshot
 /// (`Notifier::plan`); good only while that snapshot stands.
 enum Plan<'s> {
@@ -1764,6 +1785,9 @@ pub struct Snapshot {
     valid_until: i64,
     feeds: HashMap<String, FeedRow>,
     consents: Vec<(Index, String)>,
+    /// The latest consent decision's id when loaded (decisions are only
+    /// added): a merge judged against this copy checks it.
+    last_consent: Option<i64>,
     /// Placeholder identifiers opt-outs were recorded under before they were
     /// refused: they match nobody, so such an opt-out would silently stop
     /// holding. Honoured on the message's own PID-3 and PID-2 (erring towards no
@@ -1807,6 +1831,7 @@ impl Snapshot {
             .map(|f| (f.facility.to_ascii_lowercase(), f))
             .collect();
         let stored = notify::consents(conn, sealer).await?;
+        let last_consent = stored.last().map(|c| c.id);
         let placeholder_opt_outs = stored
             .iter()
             .filter(|c| c.decision == OPT_OUT)
@@ -1854,6 +1879,7 @@ impl Snapshot {
         let index_nonempty = notify::index_nonempty(conn).await?;
         Ok(Self {
             index_nonempty,
+            last_consent,
             generation: Some(generation),
             valid_until,
             feeds,
@@ -2448,10 +2474,29 @@ async fn claim(n: &Notifier) -> Vec<AdtRow> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Content, OPT_IN, Roster, Snapshot, leave, mpi_patient, remember, retire, revive};
+    use super::{
+        Content, OPT_IN, Roster, Snapshot, kept_merge, leave, mpi_patient, remember, retire, revive,
+    };
     use crate::notify::adt::Ended;
     use crate::notify::mpi::Index;
     use crate::store::notify::{RosterEntry, StoredPatient};
+
+    #[test]
+    fn only_a_sure_merge_is_kept() {
+        let id = |v: &str, a: &str| (v.to_string(), a.to_string());
+        let (old, new) = (id("M1", "NORTH"), id("M2", "north "));
+        for trigger in ["A40", "A39", "A34", "A36", "A18"] {
+            assert!(kept_merge(trigger, &old, &new), "{trigger}");
+        }
+        // A corrected number may be someone else's.
+        assert!(!kept_merge("A47", &old, &new));
+        // The survivor from another authority is the message's fallback.
+        assert!(!kept_merge("A40", &old, &id("S9", "SOUTH")));
+        // A shared namespace, or a placeholder, links no one.
+        let ssn = id("219456781", "SSA");
+        assert!(!kept_merge("A40", &ssn, &id("219456782", "SSA")));
+        assert!(!kept_merge("A40", &id("000000000", "NORTH"), &new));
+    }
 
     /// Twins Nguyen, as a household registers them: one birth date, sex,
     /// ZIP and phone; no identifier a roster row carries.

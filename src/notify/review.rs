@@ -171,27 +171,46 @@ impl Notifier {
     /// the review open: the digest task runs this whenever the change
     /// counter moves (`digest::run`). Before, such a review kept the
     /// patient's ADT until someone tried to confirm it.
-    pub async fn close_opted_out_reviews(&self) -> Result<usize, OpsError> {
+    ///
+    /// `snap` is the caller's, kept between sweeps and reloaded only when
+    /// the change counter moved; nothing is loaded while no review is open.
+    /// A review that cannot be judged (its row unreadable) is logged and
+    /// left for a person. Each is closed only while the decisions it was
+    /// judged against stand: under the change counter, as the snapshot's.
+    pub async fn close_opted_out_reviews(&self, snap: &mut Snapshot) -> Result<usize, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
-        let mut snap = Snapshot::default();
+        let mut conn = hisp.conn().await?;
+        let open: Vec<Review> = notify::reviews(&mut conn, false)
+            .await?
+            .into_iter()
+            .filter(|r| r.status == "open")
+            .collect();
+        drop(conn);
+        if open.is_empty() {
+            return Ok(0);
+        }
         snap.refresh(self).await?;
         let mut conn = hisp.conn().await?;
         let mut opted_out = Vec::new();
-        for review in notify::reviews(&mut conn, false).await? {
-            if review.status != "open" {
-                continue;
-            }
-            let item = self.judged(&snap, &mut conn, review, now).await?;
-            if item.opted_out {
-                opted_out.push(item.review);
+        for review in open {
+            let id = review.id;
+            match self.judged(snap, &mut conn, review, now).await {
+                Ok(item) if item.opted_out => opted_out.push(item.review),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(review = id, error = %e, "cannot judge a review"),
             }
         }
         drop(conn);
         let mut closed = 0;
+        let at = snap.generation();
         for review in &opted_out {
-            // Decided meanwhile (another node's sweep, a person): left as is.
-            match self.reject(review, "notify", "the patient opted out").await {
+            // Decided meanwhile (another node's sweep, a person), or the
+            // decisions changed (the next sweep judges again): left as is.
+            match self
+                .reject_at(review, "notify", "the patient opted out", at)
+                .await
+            {
                 Ok(Decided::Rejected) => closed += 1,
                 Ok(Decided::Confirmed { .. }) => {}
                 Err(e) => tracing::debug!(review = review.id, error = %e, "review not closed"),
@@ -307,7 +326,7 @@ impl Notifier {
         } else {
             format!("{} already had this alert", entry.owner)
         };
-        self.finish(&review, "confirming", "confirmed", actor, &detail)
+        self.finish(&review, "confirming", "confirmed", actor, &detail, None)
             .await?;
         Ok(Decided::Confirmed {
             owner: entry.owner,
@@ -336,15 +355,27 @@ impl Notifier {
         actor: &str,
         detail: &str,
     ) -> Result<Decided, OpsError> {
+        self.reject_at(review, actor, detail, None).await
+    }
+
+    /// [`Self::reject`]; with `at`, only while the change counter is still
+    /// `at` (held in the rejection's transaction, its first lock).
+    async fn reject_at(
+        &self,
+        review: &Review,
+        actor: &str,
+        detail: &str,
+        at: Option<i64>,
+    ) -> Result<Decided, OpsError> {
         if let Some(owner) = self.filed_by_confirmation(review).await? {
             let detail = format!(
                 "alert filed for {owner} by a confirmation cut short: recorded confirmed, not rejected"
             );
-            self.finish(review, "open", "confirmed", actor, &detail)
+            self.finish(review, "open", "confirmed", actor, &detail, None)
                 .await?;
             return Ok(Decided::Confirmed { owner, sent: false });
         }
-        self.finish(review, "open", "rejected", actor, detail)
+        self.finish(review, "open", "rejected", actor, detail, at)
             .await?;
         Ok(Decided::Rejected)
     }
@@ -493,6 +524,7 @@ impl Notifier {
 
     /// Move the review from `from` to `status` and audit the decision, in
     /// one transaction.
+    /// With `at`, only while the change counter is still `at`.
     async fn finish(
         &self,
         review: &Review,
@@ -500,11 +532,20 @@ impl Notifier {
         status: &str,
         actor: &str,
         detail: &str,
+        at: Option<i64>,
     ) -> Result<(), OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let stale = now.saturating_sub(CONFIRM_STALE_SECS);
         let mut tx = hisp.store.begin().await?;
+        if let Some(at) = at
+            && notify::generation_held(&mut tx, hisp.store.engine()).await? != at
+        {
+            return Err(OpsError::Invalid(format!(
+                "review {}: rosters or consents changed: judged again next time",
+                review.id
+            )));
+        }
         if !notify::move_review(&mut tx, review.id, from, status, actor, now, stale).await? {
             return Err(not_open(review));
         }

@@ -727,12 +727,15 @@ impl Hisp {
 
     /// Record a consent decision (`opt-out` or `opt-in`). An assigning
     /// authority written as a whole HD is recorded under each name it goes
-    /// by ([`consent_patient`]), and an identifier under every number a
-    /// hospital's merge joined to it ([`notify::merged_identifiers`]): an
-    /// opt-out given under the number an A40 retired holds for the
-    /// survivor the feeds send now, as one recorded before the merge does
-    /// (`notify::merge_consent_identifier`), and one given under the
-    /// survivor holds for a late message still carrying the retired number.
+    /// by ([`consent_patient`]). An opt-out is also recorded under every
+    /// number a hospital's merge joined to one it gives
+    /// ([`notify::merged_identifiers`]): given under the number an A40
+    /// retired, it holds for the survivor the feeds send now, as one
+    /// recorded before the merge does (`notify::merge_consent_identifier`);
+    /// given under the survivor, it holds for a late message still carrying
+    /// the retired number. An opt-in is recorded as given: it releases
+    /// sensitive information, so it names its patient surely, and a merge
+    /// widens nothing it releases.
     pub async fn consent_record(
         &self,
         decision: &str,
@@ -745,10 +748,11 @@ impl Hisp {
         let opt_out = decision == super::process::OPT_OUT;
         let sealer = self.store.sealer();
         let mut named = patient.clone();
-        named.identifiers = {
+        if opt_out {
             let mut conn = self.conn().await?;
-            notify::merged_identifiers(&mut conn, sealer, &patient.identifiers).await?
-        };
+            named.identifiers =
+                notify::merged_identifiers(&mut conn, sealer, &patient.identifiers).await?;
+        }
         let mut attempt = 0;
         let (mut tx, sweep, recorded) = loop {
             attempt += 1;
@@ -760,19 +764,19 @@ impl Hisp {
             let mut tx = self.store.begin().await?;
             // Under the change counter, which a merge holds too: a merge
             // committed since the numbers were read is seen now, and one
-            // not yet committed finds this decision when it is.
+            // not yet committed finds this decision when it runs (it judges
+            // consent again when the decisions changed since its plan).
             if opt_out {
                 self.catch_up(&mut tx, &mut sweep).await?;
-            } else {
-                notify::generation_held(&mut tx, self.store.engine()).await?;
-            }
-            let now_named = notify::merged_identifiers(&mut tx, sealer, &named.identifiers).await?;
-            let grew = now_named.len() > named.identifiers.len();
-            named.identifiers = now_named;
-            // Swept again for the new numbers (a merge is rare; twice at
-            // most, then the decision is recorded under them all the same).
-            if grew && attempt < 3 {
-                continue;
+                let now_named =
+                    notify::merged_identifiers(&mut tx, sealer, &named.identifiers).await?;
+                let grew = now_named.len() > named.identifiers.len();
+                named.identifiers = now_named;
+                // Swept again for the new numbers (a merge is rare; twice
+                // at most, then recorded under them all the same).
+                if grew && attempt < 3 {
+                    continue;
+                }
             }
             let mut recorded = named.clone();
             for id in &sweep.identifiers {
@@ -790,10 +794,14 @@ impl Hisp {
             self.now(),
         )
         .await?;
+        // The reviews first, then the audit chain: in the order a review's
+        // decision takes them (`review::finish`), so that on PostgreSQL the
+        // two cannot each hold what the other waits for.
+        let swept = self.apply_opt_out_sweep(&mut tx, &sweep, actor).await?;
         let subject = format!("consent {id}");
         self.audit(&mut tx, actor, "consent.record", &subject, decision)
             .await?;
-        if let Some(detail) = self.apply_opt_out_sweep(&mut tx, &sweep, actor).await? {
+        if let Some(detail) = swept {
             self.audit(&mut tx, actor, "consent.sweep", &subject, &detail)
                 .await?;
         }

@@ -807,6 +807,14 @@ pub async fn merge_consent_identifier(
     Ok(changed)
 }
 
+/// The latest consent decision's id (none recorded: `None`).
+pub async fn last_consent_id(conn: &mut AnyConnection) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query("SELECT MAX(id) FROM consents")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?)
+}
+
 const MERGE_PAIR: &str = "identifier-merge";
 
 /// Identifiers [`merged_identifiers`] gathers at most: a person's numbers
@@ -1919,6 +1927,22 @@ pub async fn index_persons(
         }
     }
     Ok(out)
+}
+
+/// The patient index holds `id` as two people's (disputed).
+pub async fn index_disputed(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    id: &(String, String),
+) -> Result<bool, StoreError> {
+    let Some(key) = index_key(sealer, id)? else {
+        return Ok(false);
+    };
+    let row = sqlx::query("SELECT 1 FROM patient_index WHERE id_hash = $1 AND disputed <> 0")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.is_some())
 }
 
 /// Unfile these identifiers: they find no one until filed again.

@@ -1075,6 +1075,12 @@ async fn a_pid_4_opt_out_withdraws_an_alert_filed_for_the_digest_on_every_engine
 /// survivor but kept no trace of the retired number, so Lou's and Pia's
 /// opt-outs matched no message and the care manager kept getting their
 /// ED alerts, and Lou's sweep found nobody to unfile from the index.
+///
+/// Only a merge that says for sure two numbers are one person's links
+/// them: not an A47 (a wrong number corrected: it may be someone else's),
+/// not a survivor from another assigning authority (the message's
+/// fallback), and an opt-in is recorded as given (it releases sensitive
+/// information, so a merge widens nothing it releases).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_decision_recorded_under_a_merged_number_holds_for_every_number_merged_with_it_on_every_engine()
  {
@@ -1089,18 +1095,22 @@ async fn a_decision_recorded_under_a_merged_number_holds_for_every_number_merged
             "L1,NORTH,Lane,Lou,1970-01-01,M,06101,,,\n\
              P1,NORTH,Park,Pia,1971-02-02,F,06102,,,\n\
              Q1,NORTH,Quinn,Quade,1972-03-03,M,06103,,,\n\
-             R1,NORTH,Ross,Rita,1973-04-04,F,06104,,,\n",
+             R1,NORTH,Ross,Rita,1973-04-04,F,06104,,,\n\
+             W1,NORTH,Webb,Wes,1974-05-05,M,06105,,,\n",
         );
         let merges = [
-            ("M1", "L2", "L1"),
-            ("M2", "P2", "P1"),
-            ("M3", "P3", "P2"),
-            ("M4", "Q2", "Q1"),
-            ("M5", "R2", "R1"),
+            ("M1", "A40", "L2^^^NORTH", "L1"),
+            ("M2", "A40", "P2^^^NORTH", "P1"),
+            ("M3", "A40", "P3^^^NORTH", "P2"),
+            ("M4", "A40", "Q2^^^NORTH", "Q1"),
+            ("M5", "A40", "R2^^^NORTH", "R1"),
+            ("M6", "A47", "W2^^^NORTH", "W1"),
+            ("M7", "A40", "X2^^^SOUTH", "X1"),
+            ("M8", "A40", "V2^^^NORTH", "V1"),
         ];
-        for (control, survivor, retired) in merges {
-            let body = format!("PID|1||{survivor}^^^NORTH^MR||X^Y\rMRG|{retired}^^^NORTH");
-            assert_eq!(ack_code(&a, &hl7(control, "A40", &body)).await.0, "AA");
+        for (control, trigger, survivor, retired) in merges {
+            let body = format!("PID|1||{survivor}^MR||X^Y\rMRG|{retired}^^^NORTH");
+            assert_eq!(ack_code(&a, &hl7(control, trigger, &body)).await.0, "AA");
             drained(&a).await;
         }
         // The hospital's update files Lou under his new MRN and his SSN.
@@ -1111,6 +1121,16 @@ async fn a_decision_recorded_under_a_merged_number_holds_for_every_number_merged
         opt_out(&a, "L1", "NORTH");
         opt_out(&a, "P1", "NORTH");
         opt_out(&a, "Q2", "NORTH");
+        opt_out(&a, "W1", "NORTH");
+        opt_out(&a, "X1", "NORTH");
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-in",
+            "--patient-id",
+            "V1",
+            "--authority",
+            "NORTH",
+        ]));
         // Lou's sweep found his person under the survivor and unfiled it.
         assert_eq!(
             audit_details(&a, "consent.sweep").await,
@@ -1145,20 +1165,30 @@ async fn a_decision_recorded_under_a_merged_number_holds_for_every_number_merged
         assert_eq!(ids("L1"), ["219456782", "L1", "L2"], "{e}");
         assert_eq!(ids("P1"), ["P1", "P2", "P3"], "{e}");
         assert_eq!(ids("Q2"), ["Q1", "Q2"], "{e}");
+        assert_eq!(ids("W1"), ["W1"], "{e}: an A47 links no one");
+        assert_eq!(
+            ids("X1"),
+            ["X1"],
+            "{e}: nor a survivor of another authority"
+        );
+        assert_eq!(ids("V1"), ["V1"], "{e}: an opt-in is recorded as given");
 
         for (control, visit, pid) in [
             ("E1", "V1", "PID|1||L2^^^NORTH^MR||Lane^Lou||19700101|M"),
             ("E2", "V2", "PID|1||P3^^^NORTH^MR||Park^Pia||19710202|F"),
             ("E3", "V3", "PID|1||R2^^^NORTH^MR||Ross^Rita||19730404|F"),
+            ("E4", "V4", "PID|1||W2^^^NORTH^MR||Webb^Wes||19740505|M"),
         ] {
             let msg = adt(control, "A04", "NORTHHOSP", "E", visit, pid);
             assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
         }
         drained(&a).await;
+        let ed = ("carol@a.test".to_string(), "ed".to_string());
         assert_eq!(
             sent(&a).await,
-            [("carol@a.test".to_string(), "ed".to_string())],
-            "{e}: only Rita, who did not opt out, is alerted"
+            [ed.clone(), ed],
+            "{e}: only Rita, who did not opt out, and Wes, whose opt-out is under a number \
+             corrected away, are alerted"
         );
         assert_eq!(
             count(

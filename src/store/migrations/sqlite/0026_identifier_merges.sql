@@ -1,8 +1,9 @@
--- The identifier merges hospitals sent (A40, A34, A36, A47, A39, A18): a
--- retired number and the one that survives it, each pair once. A consent
--- decision recorded after a merge under either number is recorded under
--- every number merged with it (`store::notify::merged_identifiers`), as
--- one recorded before the merge is carried to the survivor. Both numbers
+-- The sure identifier merges hospitals sent (A40, A39, A34, A36, A18 within
+-- one assigning authority, `process::kept_merge`): a retired number and the
+-- one that survives it, each pair once. An opt-out recorded after a merge
+-- under either number is recorded under every number merged with it
+-- (`store::notify::merged_identifiers`), as one recorded before the merge
+-- is carried to the survivor. Both numbers
 -- are kept blind-hashed for the lookup (the patient index's keys) and
 -- sealed together for the record: no name, no demographics.
 CREATE TABLE identifier_merges (

@@ -479,6 +479,15 @@ async fn care_and_admin_operations_do_what_the_cli_does() {
         let refused = call(&p, Method::GET, "/api/v1/consents", ck, None).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{e}");
         let list = parsed(&call(&p, Method::GET, "/api/v1/consents", ak, None).await);
+        // The decision under the retired number holds for the roster's.
+        let under_old = list
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|c| c["patient"]["identifiers"][0]["id"] == "MRN-0")
+            .unwrap_or_else(|| panic!("{e}: {list}"));
+        let ids = under_old["patient"]["identifiers"].as_array().expect("ids");
+        assert!(ids.iter().any(|i| i["id"] == "MRN-1"), "{e}: {under_old}");
         assert_eq!(list[1]["patient"]["birth_date"], "19500101", "{e}: {list}");
         assert_eq!(list[1]["patient"]["sex"], "F", "{e}");
         let admin_actor = format!("api-key:{}", w.admin.0);
