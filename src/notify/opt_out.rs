@@ -215,16 +215,22 @@ impl Hisp {
         actor: &str,
     ) -> Result<Option<String>, OpsError> {
         let now = self.now();
-        let mut closed = 0;
+        // Open only. One being confirmed at this moment has passed its
+        // consent check and may still send, like any alert already on its
+        // way; its message is forgotten once it is decided. Every review is
+        // moved before any message is forgotten, in the order a person's
+        // decision takes them (review, then message), so that on PostgreSQL
+        // the two cannot deadlock over two reviews of one message.
+        let mut closed = Vec::new();
         for &(id, adt_id) in &sweep.reviews {
-            // Open only. One being confirmed at this moment has passed its
-            // consent check and may still send, like any alert already on its
-            // way; its message is forgotten once it is decided.
             if notify::move_review(conn, id, "open", "rejected", actor, now, i64::MIN).await? {
-                closed += 1;
-                notify::forget_adt_unless_reviewed(conn, adt_id).await?;
+                closed.push(adt_id);
             }
         }
+        for &adt_id in &closed {
+            notify::forget_adt_unless_reviewed(conn, adt_id).await?;
+        }
+        let closed = closed.len();
         notify::index_forget(conn, self.store.sealer(), &sweep.identifiers).await?;
         let mut withdrawn = 0;
         for &id in &sweep.alerts {

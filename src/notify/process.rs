@@ -1228,16 +1228,16 @@ impl Notifier {
         // was recorded since (it holds the counter too), the row is planned
         // again. Before, an opt-out under the survivor committed after the
         // plan left the retired number's person filed under the survivor.
-        // Only decisions count: any other change (a roster import, another
-        // merge) leaves `opted` as it was, and a merge that kept meeting
-        // them would be given up.
+        // Only decisions count (recorded, or rewritten by another merge):
+        // any other change (a roster import) leaves `opted` as it was, and
+        // a merge that kept meeting them would be given up.
         let held = batch.hold_counter(&self.gw).await?;
         let hisp = &self.gw.hisp;
         let now = hisp.now();
         let sealer = hisp.store.sealer();
         let conn = batch.conn(hisp).await?;
         if held.is_some_and(|h| snap.generation() != Some(h))
-            && notify::last_consent_id(conn).await? != snap.last_consent
+            && notify::consent_stamp(conn).await? != snap.consent_stamp
         {
             return Ok(Done::Again);
         }
@@ -1245,14 +1245,16 @@ impl Notifier {
         for (i, adt::Merge { retired, survivor }) in ev.merged.iter().enumerate() {
             let opted_out = opted.get(i).copied().unwrap_or(true);
             // Kept for opt-outs recorded later under either number, when
-            // the hospital said for sure they are one person's.
-            if kept_merge(&ev.trigger, retired, survivor)
+            // the hospital said for sure they are one person's (and the
+            // index holds neither number as two people's).
+            let sure = kept_merge(&ev.trigger, retired, survivor)
                 && !notify::index_disputed(conn, sealer, retired).await?
-            {
+                && !notify::index_disputed(conn, sealer, survivor).await?;
+            if sure {
                 notify::record_merge(conn, sealer, retired, survivor, now).await?;
             }
             n += notify::merge_identifier(conn, sealer, retired, survivor, now).await?;
-            c += notify::merge_consent_identifier(conn, sealer, retired, survivor).await?;
+            c += notify::merge_consent_identifier(conn, sealer, retired, survivor, sure).await?;
             // An opted-out patient's index people are unfiled, not merged.
             if opted_out {
                 notify::unfile_merged(conn, sealer, retired, survivor).await?;
@@ -1785,9 +1787,10 @@ pub struct Snapshot {
     valid_until: i64,
     feeds: HashMap<String, FeedRow>,
     consents: Vec<(Index, String)>,
-    /// The latest consent decision's id when loaded (decisions are only
-    /// added): a merge judged against this copy checks it.
-    last_consent: Option<i64>,
+    /// Where the consent decisions stood when loaded
+    /// (`notify::consent_stamp`, read before them): a merge judged against
+    /// this copy checks it.
+    consent_stamp: (Option<i64>, i64),
     /// Placeholder identifiers opt-outs were recorded under before they were
     /// refused: they match nobody, so such an opt-out would silently stop
     /// holding. Honoured on the message's own PID-3 and PID-2 (erring towards no
@@ -1830,8 +1833,10 @@ impl Snapshot {
             .into_iter()
             .map(|f| (f.facility.to_ascii_lowercase(), f))
             .collect();
+        // Read first: a decision recorded in between makes it older than
+        // what is read, never newer (a merge plans again for nothing).
+        let consent_stamp = notify::consent_stamp(conn).await?;
         let stored = notify::consents(conn, sealer).await?;
-        let last_consent = stored.last().map(|c| c.id);
         let placeholder_opt_outs = stored
             .iter()
             .filter(|c| c.decision == OPT_OUT)
@@ -1879,7 +1884,7 @@ impl Snapshot {
         let index_nonempty = notify::index_nonempty(conn).await?;
         Ok(Self {
             index_nonempty,
-            last_consent,
+            consent_stamp,
             generation: Some(generation),
             valid_until,
             feeds,

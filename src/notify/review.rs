@@ -30,6 +30,7 @@ use super::process::{
 };
 use crate::hl7;
 use crate::ops::OpsError;
+use crate::store::StoreError;
 use crate::store::addresses;
 use crate::store::notify::{self, Review, RosterEntry, StoredPatient};
 
@@ -188,17 +189,28 @@ impl Notifier {
             .collect();
         drop(conn);
         if open.is_empty() {
+            // No rosters kept in memory while there is nothing to judge.
+            *snap = Snapshot::default();
             return Ok(0);
         }
         snap.refresh(self).await?;
         let mut conn = hisp.conn().await?;
         let mut opted_out = Vec::new();
+        // A store that failed is tried again next turn (the error is the
+        // answer); only a review that cannot be read is left for a person.
+        let mut retry = None;
         for review in open {
             let id = review.id;
             match self.judged(snap, &mut conn, review, now).await {
                 Ok(item) if item.opted_out => opted_out.push(item.review),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(review = id, error = %e, "cannot judge a review"),
+                Err(OpsError::Store(StoreError::Corrupt(e))) => {
+                    tracing::warn!(review = id, error = %e, "cannot judge a review");
+                }
+                Err(OpsError::Store(StoreError::Seal(e))) => {
+                    tracing::warn!(review = id, error = %e, "cannot judge a review");
+                }
+                Err(e) => retry = Some(e),
             }
         }
         drop(conn);
@@ -215,6 +227,9 @@ impl Notifier {
                 Ok(Decided::Confirmed { .. }) => {}
                 Err(e) => tracing::debug!(review = review.id, error = %e, "review not closed"),
             }
+        }
+        if let Some(e) = retry {
+            return Err(e);
         }
         Ok(closed)
     }

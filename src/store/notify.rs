@@ -783,21 +783,29 @@ pub async fn merge_identifier(
 /// An A40 merge in the consent decisions: a decision recorded under the
 /// retired identifier covers the survivor too (one person). The retired
 /// identifier stays, so a late message still carrying it is covered as well.
+/// An opt-in is carried only when `sure` (`process::kept_merge`): it
+/// releases sensitive information, and a corrected number (A47) or a
+/// survivor from another authority may be someone else's.
 pub async fn merge_consent_identifier(
     conn: &mut AnyConnection,
     sealer: &Sealer,
     retired: &(String, String),
     survivor: &(String, String),
+    sure: bool,
 ) -> Result<usize, StoreError> {
     let mut changed = 0;
     for c in consents(conn, sealer).await? {
+        if !sure && c.decision != "opt-out" {
+            continue;
+        }
         let ids = &c.patient.identifiers;
         if !ids.iter().any(|i| same_id(i, retired)) || ids.iter().any(|i| same_id(i, survivor)) {
             continue;
         }
         let mut p = c.patient.clone();
         p.identifiers.push(survivor.clone());
-        let update = "UPDATE consents SET patient_sealed = $1 WHERE id = $2";
+        let update =
+            "UPDATE consents SET patient_sealed = $1, revision = revision + 1 WHERE id = $2";
         reseal(conn, sealer, update, CONSENT, c.id, &p).await?;
         changed += 1;
     }
@@ -807,12 +815,15 @@ pub async fn merge_consent_identifier(
     Ok(changed)
 }
 
-/// The latest consent decision's id (none recorded: `None`).
-pub async fn last_consent_id(conn: &mut AnyConnection) -> Result<Option<i64>, StoreError> {
-    Ok(sqlx::query("SELECT MAX(id) FROM consents")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?)
+/// Where the consent decisions stand: the latest one's id and the number
+/// of rewrites (`revision`). Decisions are added or rewritten, never
+/// deleted, so any change moves it.
+pub async fn consent_stamp(conn: &mut AnyConnection) -> Result<(Option<i64>, i64), StoreError> {
+    let row =
+        sqlx::query("SELECT MAX(id), CAST(COALESCE(SUM(revision), 0) AS BIGINT) FROM consents")
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
 const MERGE_PAIR: &str = "identifier-merge";
@@ -2024,7 +2035,8 @@ pub async fn unfile_merged(
         }
         let mut p = c.patient.clone();
         p.identifiers.extend(missing);
-        let update = "UPDATE consents SET patient_sealed = $1 WHERE id = $2";
+        let update =
+            "UPDATE consents SET patient_sealed = $1, revision = revision + 1 WHERE id = $2";
         reseal(conn, sealer, update, CONSENT, c.id, &p).await?;
         changed = true;
     }

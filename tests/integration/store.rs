@@ -1030,3 +1030,57 @@ async fn old_adt_dedup_keys_are_purged_in_batches_on_every_engine() {
         assert_eq!(purge().await.expect("purge").deleted, 602);
     }
 }
+
+/// The consent stamp a merge checks moves with every decision recorded and
+/// every decision a merge rewrites (a merge adding the survivor to an
+/// opt-out), and an opt-in follows only a sure merge. Before, the stamp was
+/// the latest id alone, and a rewrite left it as it was.
+#[tokio::test]
+async fn the_consent_stamp_moves_with_every_decision_and_rewrite_on_every_engine() {
+    use hisp::store::notify::{self, StoredPatient};
+    for env in envs().await {
+        let e = env.engine;
+        let sealer = env.hisp.store.sealer();
+        let mut conn = env.hisp.conn().await.expect("conn");
+        let id = |v: &str| (v.to_string(), "NORTH".to_string());
+        let under = |v: &str| StoredPatient {
+            identifiers: vec![id(v)],
+            ..Default::default()
+        };
+        let stamp0 = notify::consent_stamp(&mut conn).await.expect("stamp");
+        assert_eq!(stamp0, (None, 0), "{e}");
+        notify::insert_consent(&mut conn, sealer, "opt-out", &under("L1"), 1)
+            .await
+            .expect("opt-out");
+        notify::insert_consent(&mut conn, sealer, "opt-in", &under("L1"), 2)
+            .await
+            .expect("opt-in");
+        let stamp1 = notify::consent_stamp(&mut conn).await.expect("stamp");
+        assert_ne!(stamp1, stamp0, "{e}");
+        // An A47-like merge (not sure): the opt-out follows, the opt-in not.
+        let n = notify::merge_consent_identifier(&mut conn, sealer, &id("L1"), &id("L2"), false)
+            .await
+            .expect("merge");
+        assert_eq!(n, 1, "{e}");
+        let stamp2 = notify::consent_stamp(&mut conn).await.expect("stamp");
+        assert_eq!(stamp2.0, stamp1.0, "{e}: no decision added");
+        assert_eq!(stamp2.1, stamp1.1 + 1, "{e}: one rewritten");
+        let stored = notify::consents(&mut conn, sealer).await.expect("consents");
+        let holds = |d: &str| {
+            stored
+                .iter()
+                .find(|c| c.decision == d)
+                .is_some_and(|c| c.patient.identifiers.contains(&id("L2")))
+        };
+        assert!(holds("opt-out") && !holds("opt-in"), "{e}");
+        // A sure merge carries both.
+        let n = notify::merge_consent_identifier(&mut conn, sealer, &id("L2"), &id("L3"), true)
+            .await
+            .expect("merge");
+        assert_eq!(n, 1, "{e}: only the opt-out names L2");
+        let n = notify::merge_consent_identifier(&mut conn, sealer, &id("L1"), &id("L4"), true)
+            .await
+            .expect("merge");
+        assert_eq!(n, 2, "{e}: both name L1");
+    }
+}

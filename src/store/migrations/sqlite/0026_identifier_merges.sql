@@ -14,3 +14,9 @@ CREATE TABLE identifier_merges (
     PRIMARY KEY (retired_hash, survivor_hash)
 );
 CREATE INDEX identifier_merges_survivor ON identifier_merges (survivor_hash);
+
+-- Bumped by every rewrite of a decision (a merge adding numbers to it), so
+-- that a merge planned against older decisions sees they changed
+-- (`store::notify::consent_stamp`): decisions are added, or rewritten, and
+-- never deleted.
+ALTER TABLE consents ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
