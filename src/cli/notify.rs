@@ -659,6 +659,23 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
                             || format!("{} (removed or expired)", i.review.roster_entry_id),
                             |e| format!("{} {}: {}", e.id, e.owner, who(&e.patient)),
                         ),
+                        // A sure match held back by near misses' opt-outs:
+                        // confirming says the patient is none of them.
+                        match i.review.withheld_by.is_empty() {
+                            true => "-".into(),
+                            false => i
+                                .review
+                                .withheld_by
+                                .iter()
+                                .map(|id| {
+                                    match i.opted_out_near_misses.iter().find(|e| e.id == *id) {
+                                        Some(e) => format!("{id} {}: {}", e.owner, who(&e.patient)),
+                                        None => format!("{id} (removed or expired)"),
+                                    }
+                                })
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        },
                     ]
                 })
                 .collect();
@@ -671,6 +688,7 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
                     "EVENT",
                     "ADT PATIENT",
                     "ROSTER ENTRY",
+                    "OPTED OUT, NEARLY MATCHED",
                 ],
                 &t,
             );

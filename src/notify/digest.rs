@@ -245,6 +245,7 @@ impl Notifier {
                     indexed.as_ref(),
                     records,
                     a.withholding.as_ref(),
+                    &[],
                     now,
                 ),
                 None => snap.consent_of_all(records),

@@ -203,6 +203,7 @@ impl Notifier {
                     std::iter::once(&ev.patient),
                     &matches,
                     std::iter::empty(),
+                    &[],
                 );
                 if consent == Some(OPT_OUT) {
                     return Ok(Plan::OptedOut);
@@ -276,19 +277,78 @@ impl Notifier {
         // (those of this patient), ended or a removed practice's: they may
         // withhold, never release (no longer kept up, as a disabled
         // practice's). A purged entry says nothing any more.
-        let told_entries = told
+        let told_entries: Vec<&StoredPatient> = told
             .iter()
             .filter(|t| t.same)
             .filter_map(|t| t.entry.as_ref().map(|e| &e.patient))
-            .chain(alternate.as_ref());
-        let consent = snap.consent_with_rosters(
-            std::iter::once(&ev.patient).chain(indexed.as_ref()),
-            &matches,
-            told_entries,
-        );
+            .chain(alternate.as_ref())
+            .collect();
+        let records: Vec<&StoredPatient> = std::iter::once(&ev.patient)
+            .chain(indexed.as_ref())
+            .collect();
+        let judge = |doubted: &[i64]| {
+            snap.consent_with_rosters(
+                records.iter().copied(),
+                &matches,
+                told_entries.iter().copied(),
+                doubted,
+            )
+        };
+        let mut consent = judge(&[]);
+        // Withheld only by near misses' opt-outs (another practice's entry
+        // the message nearly matches: a twin, a sibling at the same
+        // address): each sure match's alert is held for an admin's review
+        // instead of dropped, naming them (`Matched::Withheld`); confirmed,
+        // they are set apart from it for good. Before, the patient's
+        // alerts were withheld as an opt-out, with no review.
+        let mut withheld_by = Vec::new();
         if consent == Some(OPT_OUT) {
-            return Ok(Plan::OptedOut);
+            let near: Vec<(i64, f64)> = matches
+                .iter()
+                .filter_map(|(_, m)| match m {
+                    Matched::Review(e, score)
+                        if snap.consent_of_all([&e.patient]) == Some(OPT_OUT) =>
+                    {
+                        Some((e.id, *score))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let ids: Vec<i64> = near.iter().map(|(id, _)| *id).collect();
+            let without = match ids.is_empty() {
+                true => Some(OPT_OUT),
+                false => judge(&ids),
+            };
+            let sure = matches
+                .iter()
+                .any(|(owner, m)| snap.alerting(owner) && matches!(m, Matched::Yes(_)));
+            // A sensitive feed's alert needs an opt-in: with none, there is
+            // nothing a review could send.
+            if without == Some(OPT_OUT) || !sure || (feed.sensitive && without != Some(OPT_IN)) {
+                return Ok(Plan::OptedOut);
+            }
+            consent = without;
+            withheld_by = near;
         }
+        if !withheld_by.is_empty() {
+            let score = withheld_by.iter().map(|(_, s)| *s).fold(f64::MIN, f64::max);
+            for (_, m) in &mut matches {
+                if let Matched::Yes(e) = *m {
+                    *m = Matched::Withheld(e, score);
+                }
+            }
+            // Nothing goes out directly while it is held (a retraction to
+            // those told of the visit whom the roster no longer matches).
+            for t in &mut told {
+                t.sendable = false;
+            }
+        }
+        let withheld_by = withheld_by
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let tells = told.iter().any(|t| t.sendable && t.same);
         // A disabled subscriber's match served as evidence only. A near
         // miss of an entry whose patient opted out is not queued: confirmed,
         // it would be that patient, and the confirmation refuses it, so the
@@ -319,6 +379,7 @@ impl Notifier {
             told,
             consent,
             early,
+            withheld_by,
         })))
     }
 
@@ -367,6 +428,7 @@ impl Notifier {
             event,
             key: &key,
             generation: snap.generation,
+            withheld_by: None,
         };
         let mut ready = Vec::new();
         for (owner, m) in matches {
@@ -411,6 +473,7 @@ impl Notifier {
             event: early.event,
             key: &early.key,
             generation: snap.generation,
+            withheld_by: None,
         };
         let (mut sent, mut submitted) = (Vec::new(), Vec::new());
         for (owner, matched) in matches {
@@ -419,6 +482,9 @@ impl Notifier {
                     let review = target.review(row, e, *score);
                     notify::insert_review(conn, &review, now).await?;
                 }
+                // Made ready ahead only with a sure match, so never here;
+                // were it, it is held as its own review (without its list).
+                Matched::Withheld(..) => {}
                 Matched::Yes(entry) => {
                     let Some((_, ready)) = early.ready.iter().find(|(o, _)| o == owner) else {
                         continue;
@@ -476,7 +542,9 @@ impl Notifier {
             told,
             consent,
             early,
+            withheld_by,
         } = *visit;
+        let withheld_by = Some(withheld_by.as_str()).filter(|w| !w.is_empty());
         // An opt-out recorded since the snapshot was loaded must stop what
         // follows (an alert, a review, the index): check just before.
         if !self.current(snap).await? {
@@ -525,6 +593,7 @@ impl Notifier {
             event,
             key: &key,
             generation: snap.generation,
+            withheld_by,
         };
         let sent = self
             .alert_subscribers(row, &content, &target, (&matches, &told), snap)
@@ -855,6 +924,14 @@ impl Notifier {
                 Matched::Yes(e) => *e,
                 Matched::Review(e, score) => {
                     let review = target.review(row, e, *score);
+                    if !self.queue_review(&review, target.generation).await? {
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                Matched::Withheld(e, score) => {
+                    let mut review = target.review(row, e, *score);
+                    review.withheld_by = target.withheld_by;
                     if !self.queue_review(&review, target.generation).await? {
                         return Ok(None);
                     }
@@ -1367,6 +1444,9 @@ pub(super) struct Target<'a> {
     pub(super) key: &'a str,
     /// The change counter of the snapshot the alert was decided under.
     pub(super) generation: Option<i64>,
+    /// The near misses whose opt-outs alone withheld it (`Visit`), when
+    /// they did: its sure matches are held for review.
+    pub(super) withheld_by: Option<&'a str>,
 }
 
 impl Target<'_> {
@@ -1384,6 +1464,7 @@ impl Target<'_> {
             encounter_id: self.encounter_id,
             change_key: self.key,
             event: self.event,
+            withheld_by: None,
         }
     }
 }
@@ -1709,6 +1790,10 @@ struct Visit<'s> {
     consent: Option<&'static str>,
     /// Its alerts, made ready ahead of the batch's transaction.
     early: Option<Early>,
+    /// The near misses (roster entry ids, comma-separated) whose opt-outs
+    /// alone withheld the alert: every sure match in `matches` is then
+    /// `Matched::Withheld`. Empty when none did.
+    withheld_by: String,
 }
 
 /// Alerts made ready ahead (`Notifier::early_alerts`) for the change the
@@ -1741,6 +1826,9 @@ struct Told {
 enum Matched<'a> {
     Yes(&'a RosterEntry),
     Review(&'a RosterEntry, f64),
+    /// A sure match whose alert only near misses' opt-outs withheld: held
+    /// for review, with the strongest near miss's score (`plan`).
+    Withheld(&'a RosterEntry, f64),
 }
 
 /// Per roster owner, the stronger of two results (a match over a near miss
@@ -1751,7 +1839,7 @@ fn stronger<'a>(
     second: Vec<(String, Matched<'a>)>,
 ) -> Vec<(String, Matched<'a>)> {
     let rank = |m: &Matched<'_>| match m {
-        Matched::Yes(_) => 2,
+        Matched::Yes(_) | Matched::Withheld(..) => 2,
         Matched::Review(..) => 1,
     };
     let mut out = first;
@@ -1798,6 +1886,10 @@ pub struct Snapshot {
     placeholder_opt_outs: Vec<(String, String)>,
     rosters: Vec<Roster>,
     digest: Vec<String>,
+    /// Pairs of roster entries a person judged to be different people
+    /// (lower id first, migration 0027): the one never withholds the
+    /// other's alerts as a near miss.
+    distinct: std::collections::HashSet<(i64, i64)>,
     /// The patient index has someone (else no lookup is worth a query). Set
     /// when loaded and as soon as this worker indexes a person; another
     /// node's first A28/A31 is seen at the next reload (5 minutes at most).
@@ -1882,8 +1974,10 @@ impl Snapshot {
         let rosters: Vec<Roster> = by_owner.into_values().collect();
         let digest = notify::digest_subscribers(conn).await?;
         let index_nonempty = notify::index_nonempty(conn).await?;
+        let distinct = notify::distinct_entries(conn).await?;
         Ok(Self {
             index_nonempty,
+            distinct,
             consent_stamp,
             generation: Some(generation),
             valid_until,
@@ -2005,23 +2099,43 @@ impl Snapshot {
     /// alerted about a patient who may have opted out), and an opt-in under
     /// it releases nothing. The worker, a review's confirmation and listing,
     /// and the digest all judge a patient this way.
+    ///
+    /// A near miss in `doubted` (a review held for it, undecided), or one a
+    /// person set apart from one of the sure matches (`distinct`: a
+    /// different person), says nothing.
     fn consent_with_rosters<'a>(
         &self,
         records: impl IntoIterator<Item = &'a StoredPatient>,
         matches: &[(String, Matched<'_>)],
         withholding: impl IntoIterator<Item = &'a StoredPatient>,
+        doubted: &[i64],
     ) -> Option<&'static str> {
         let sure = |alerting: bool| {
             matches.iter().filter_map(move |(owner, m)| match m {
-                Matched::Yes(e) if self.alerting(owner) == alerting => Some(&e.patient),
+                Matched::Yes(e) | Matched::Withheld(e, _) if self.alerting(owner) == alerting => {
+                    Some(&e.patient)
+                }
                 _ => None,
             })
+        };
+        let sure_ids: Vec<i64> = matches
+            .iter()
+            .filter_map(|(_, m)| match m {
+                Matched::Yes(e) | Matched::Withheld(e, _) => Some(e.id),
+                Matched::Review(..) => None,
+            })
+            .collect();
+        let apart = |id: i64| {
+            doubted.contains(&id)
+                || sure_ids
+                    .iter()
+                    .any(|s| self.distinct.contains(&(id.min(*s), id.max(*s))))
         };
         let mut people: Vec<&StoredPatient> = records.into_iter().collect();
         people.extend(sure(true));
         let mut evidence: Vec<&StoredPatient> = sure(false).collect();
         evidence.extend(matches.iter().filter_map(|(_, m)| match m {
-            Matched::Review(e, _) => Some(&e.patient),
+            Matched::Review(e, _) if !apart(e.id) => Some(&e.patient),
             _ => None,
         }));
         for p in withholding {
@@ -2035,13 +2149,14 @@ impl Snapshot {
     /// with every roster entry that matches `patient` (the ADT's, its gaps
     /// filled from `indexed`, the patient index's person) for sure, and
     /// `withholding` (the ADT's PID-4, [`alternate_record`]) able only to
-    /// withhold.
+    /// withhold; the near misses in `doubted` (a held review's) say nothing.
     pub(super) fn consent_of_person<'a>(
         &self,
         patient: &StoredPatient,
         indexed: Option<&StoredPatient>,
         records: impl IntoIterator<Item = &'a StoredPatient>,
         withholding: Option<&'a StoredPatient>,
+        doubted: &[i64],
         now: i64,
     ) -> Option<&'static str> {
         let mut patient = patient.clone();
@@ -2049,7 +2164,7 @@ impl Snapshot {
             fill_gaps(&mut patient, known);
         }
         let matches = self.match_rosters(&patient, now);
-        self.consent_with_rosters(records, &matches, withholding)
+        self.consent_with_rosters(records, &matches, withholding, doubted)
     }
 
     /// The roster entry `e` of `owner` (current or ended) is `p` for sure,

@@ -5,6 +5,12 @@
 //! alert row is the one the worker would have filed); rejecting closes the
 //! item. Either way the decision is audited.
 //!
+//! A sure match whose alert only near misses' opt-outs withheld (another
+//! practice's patient the message nearly matches: a twin) is held here too
+//! (`Review::withheld_by`), judged without those near misses until decided.
+//! Confirming it first records that its entry and theirs are different
+//! people (`distinct_entries`), so they never withhold its alerts again.
+//!
 //! Confirming first checks that the alert still makes sense: the encounter's
 //! change was not cancelled since (a retraction review needs the alert it
 //! retracts to have gone to the same subscriber), the roster entry is still
@@ -49,6 +55,11 @@ pub struct ReviewItem {
     /// The patient has opted out (under either identity) since the message
     /// came: the message's side is not shown.
     pub opted_out: bool,
+    /// For a sure match held back because only near misses' opt-outs
+    /// withheld it (`Review::withheld_by`), those near misses' roster
+    /// entries still kept: the person deciding compares them with the
+    /// message's patient. Confirming says they are other people.
+    pub opted_out_near_misses: Vec<RosterEntry>,
 }
 
 /// What a decision did.
@@ -151,16 +162,31 @@ impl Notifier {
             None => None,
         };
         let people = adt_patient.iter().chain(&indexed).chain(on_roster);
+        // A held review's near misses are what it asks about: judged
+        // without them, as confirming it would.
+        let doubted = &review.withheld_by;
         let consent = match &adt_patient {
-            Some(p) => snap.consent_of_person(p, indexed.as_ref(), people, alternate.as_ref(), now),
+            Some(p) => snap.consent_of_person(
+                p,
+                indexed.as_ref(),
+                people,
+                alternate.as_ref(),
+                doubted,
+                now,
+            ),
             None => snap.consent_of_all(people),
         };
         let opted_out = consent == Some(OPT_OUT);
+        let mut withheld_by = Vec::new();
+        for id in doubted {
+            withheld_by.extend(notify::entry(conn, sealer, *id, now).await?);
+        }
         Ok(ReviewItem {
             review,
             adt_patient: adt_patient.filter(|_| !opted_out),
             entry,
             opted_out,
+            opted_out_near_misses: withheld_by,
         })
     }
 
@@ -252,6 +278,9 @@ impl Notifier {
         if !confirm {
             return self.reject(&review, actor, "no alert").await;
         }
+        if !review.withheld_by.is_empty() {
+            self.set_apart(&review, actor).await?;
+        }
         let Confirmable {
             content,
             entry,
@@ -282,6 +311,7 @@ impl Notifier {
             event,
             key: &key,
             generation: snap.generation(),
+            withheld_by: None,
         };
         // A retraction of an alert still waiting in a digest waits with it.
         let waits = match event {
@@ -347,6 +377,36 @@ impl Notifier {
             owner: entry.owner,
             sent,
         })
+    }
+
+    /// Record the person's judgment, confirming a held review, that its
+    /// roster entry (a sure match of the message) and the near misses whose
+    /// opt-outs withheld it are different people (`distinct_entries`), so
+    /// that those never withhold its alerts again; audited as
+    /// `match.distinct`. It stands whatever the confirmation then finds:
+    /// it is about the two entries, not this message. The change counter
+    /// moves, so every snapshot is reloaded with it.
+    async fn set_apart(&self, review: &Review, actor: &str) -> Result<(), OpsError> {
+        if !matches!(review.status.as_str(), "open" | "confirming") {
+            return Err(not_open(review));
+        }
+        let hisp = &self.gw.hisp;
+        let now = hisp.now();
+        let mut tx = hisp.store.begin().await?;
+        notify::generation_held(&mut tx, hisp.store.engine()).await?;
+        notify::bump_generation(&mut tx).await?;
+        let entry = review.roster_entry_id;
+        notify::set_apart(&mut tx, entry, &review.withheld_by, review.id, actor, now).await?;
+        let others: Vec<String> = review.withheld_by.iter().map(i64::to_string).collect();
+        let detail = format!(
+            "roster entry {entry} is not the patient of roster entries {}",
+            others.join(", ")
+        );
+        let subject = format!("review {}", review.id);
+        hisp.audit(&mut tx, actor, "match.distinct", &subject, &detail)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Close a review whose patient has opted out as rejected (its ADT
@@ -516,6 +576,7 @@ impl Notifier {
             indexed.as_ref(),
             people.into_iter().flatten(),
             alternate.as_ref(),
+            &review.withheld_by,
             now,
         );
         if consent == Some(OPT_OUT) {

@@ -119,6 +119,10 @@ const SQLITE: &[Migration] = &[
         version: 26,
         sql: include_str!("migrations/sqlite/0026_identifier_merges.sql"),
     },
+    Migration {
+        version: 27,
+        sql: include_str!("migrations/sqlite/0027_set_apart.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -225,6 +229,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 26,
         sql: include_str!("migrations/postgres/0026_identifier_merges.sql"),
+    },
+    Migration {
+        version: 27,
+        sql: include_str!("migrations/postgres/0027_set_apart.sql"),
     },
 ];
 

@@ -931,7 +931,7 @@ pub async fn purge_expired_entries(
     conn: &mut AnyConnection,
     before: i64,
 ) -> Result<u64, StoreError> {
-    Ok(sqlx::query(
+    let deleted = sqlx::query(
         "DELETE FROM roster_entries WHERE expires_at < $1
            AND id NOT IN (SELECT roster_entry_id FROM match_reviews WHERE status IN ('open', 'confirming'))
            AND id NOT IN (SELECT roster_entry_id FROM alerts WHERE message_id IS NULL AND roster_entry_id IS NOT NULL)",
@@ -939,7 +939,18 @@ pub async fn purge_expired_entries(
     .bind(before)
     .execute(&mut *conn)
     .await?
-    .rows_affected())
+    .rows_affected();
+    // A judgment that two entries are different people goes with either.
+    if deleted > 0 {
+        sqlx::query(
+            "DELETE FROM distinct_entries
+              WHERE entry_id NOT IN (SELECT id FROM roster_entries)
+                 OR other_id NOT IN (SELECT id FROM roster_entries)",
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(deleted)
 }
 
 /// The ids of `owners`' entries not yet expired (no patient is unsealed).
@@ -1655,9 +1666,12 @@ pub struct Review {
     pub decided_by: Option<String>,
     /// When.
     pub decided_at: Option<i64>,
+    /// A sure match held back because only near misses' opt-outs withheld
+    /// it: those near misses' roster entries (see [`NewReview`]).
+    pub withheld_by: Vec<i64>,
 }
 
-const REVIEW_COLUMNS: &str = "id, adt_id, roster_entry_id, score, created_at, encounter_id, change_key, event, status, decided_by, decided_at";
+const REVIEW_COLUMNS: &str = "id, adt_id, roster_entry_id, score, created_at, encounter_id, change_key, event, status, decided_by, decided_at, withheld_by";
 
 fn review_row(r: &AnyRow) -> Result<Review, StoreError> {
     Ok(Review {
@@ -1672,7 +1686,60 @@ fn review_row(r: &AnyRow) -> Result<Review, StoreError> {
         status: r.try_get("status")?,
         decided_by: r.try_get("decided_by")?,
         decided_at: r.try_get("decided_at")?,
+        withheld_by: entry_ids(r.try_get::<Option<String>, _>("withheld_by")?.as_deref())?,
     })
+}
+
+/// Roster entry ids as `NewReview::withheld_by` keeps them.
+fn entry_ids(list: Option<&str>) -> Result<Vec<i64>, StoreError> {
+    list.unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| StoreError::Corrupt(format!("a review's withheld_by reads {s:?}")))
+        })
+        .collect()
+}
+
+/// The pairs of roster entries a person judged to be different people
+/// (migration 0027), each as (lower id, higher id).
+pub async fn distinct_entries(
+    conn: &mut AnyConnection,
+) -> Result<std::collections::HashSet<(i64, i64)>, StoreError> {
+    let rows = sqlx::query("SELECT entry_id, other_id FROM distinct_entries")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Record that roster entry `entry` and each of `others` are different
+/// people, as `actor` judged deciding review `review_id`; a pair already
+/// recorded stays as it was.
+pub async fn set_apart(
+    conn: &mut AnyConnection,
+    entry: i64,
+    others: &[i64],
+    review_id: i64,
+    actor: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    for &other in others.iter().filter(|o| **o != entry) {
+        sqlx::query(
+            "INSERT INTO distinct_entries (entry_id, other_id, review_id, decided_by, decided_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (entry_id, other_id) DO NOTHING",
+        )
+        .bind(entry.min(other))
+        .bind(entry.max(other))
+        .bind(review_id)
+        .bind(actor)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Reviews, newest first: the undecided ones (`open`, and `confirming` ones
@@ -1720,6 +1787,9 @@ pub struct NewReview<'a> {
     pub change_key: &'a str,
     /// The event (`admit`, `ed`, ...).
     pub event: &'a str,
+    /// For a sure match held back because only near misses' opt-outs
+    /// withheld it, those near misses' entry ids, comma-separated.
+    pub withheld_by: Option<&'a str>,
 }
 
 /// Queue a near-miss match for review.
@@ -1731,8 +1801,8 @@ pub async fn insert_review(
     // Once per message, entry and change: a row run again (after a failure,
     // or on a fresh snapshot) finds its review already queued.
     sqlx::query(
-        "INSERT INTO match_reviews (adt_id, roster_entry_id, score, created_at, encounter_id, change_key, event)
-         SELECT $1, $2, $3, $4, $5, $6, $7
+        "INSERT INTO match_reviews (adt_id, roster_entry_id, score, created_at, encounter_id, change_key, event, withheld_by)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8
          WHERE NOT EXISTS (SELECT 1 FROM match_reviews WHERE adt_id = $1 AND roster_entry_id = $2 AND change_key = $6)",
     )
     .bind(r.adt_id)
@@ -1742,6 +1812,7 @@ pub async fn insert_review(
     .bind(r.encounter_id)
     .bind(r.change_key)
     .bind(r.event)
+    .bind(r.withheld_by)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -1084,3 +1084,56 @@ async fn the_consent_stamp_moves_with_every_decision_and_rewrite_on_every_engine
         assert_eq!(n, 2, "{e}: both name L1");
     }
 }
+
+/// A person's judgment that two roster entries are different people
+/// (confirming a review a near miss's opt-out held) is kept once per pair,
+/// lower id first whichever way it was given, and deleted with either entry
+/// when expired entries are purged.
+#[tokio::test]
+async fn entries_set_apart_are_kept_once_and_go_with_either_entry_on_every_engine() {
+    use hisp::store::notify::{self, NewEntry, StoredPatient};
+    for env in envs().await {
+        let e = env.engine;
+        let sealer = env.hisp.store.sealer();
+        let mut conn = env.hisp.conn().await.expect("conn");
+        let patient = StoredPatient {
+            family: "Doe".into(),
+            given: "Jane".into(),
+            ..Default::default()
+        };
+        let mut ids = Vec::new();
+        for expires_at in [10, 1_000, 1_000] {
+            let entry = NewEntry {
+                patient: &patient,
+                program: None,
+                end_date: None,
+                expires_at,
+            };
+            let id = notify::insert_entry(&mut conn, sealer, "carol@a.test", &entry, 1)
+                .await
+                .expect("entry");
+            ids.push(id);
+        }
+        let (gone, kept, other) = (ids[0], ids[1], ids[2]);
+        notify::set_apart(&mut conn, other, &[gone, kept, other], 7, "cli", 5)
+            .await
+            .expect("set apart");
+        // Given again, the other way round: nothing new.
+        notify::set_apart(&mut conn, kept, &[other], 8, "cli", 6)
+            .await
+            .expect("again");
+        let pairs = notify::distinct_entries(&mut conn).await.expect("pairs");
+        let want: std::collections::HashSet<(i64, i64)> = [
+            (gone.min(other), gone.max(other)),
+            (kept.min(other), kept.max(other)),
+        ]
+        .into();
+        assert_eq!(pairs, want, "{e}: no pair of an entry with itself");
+        let n = notify::purge_expired_entries(&mut conn, 100)
+            .await
+            .expect("purge");
+        assert_eq!(n, 1, "{e}");
+        let pairs = notify::distinct_entries(&mut conn).await.expect("pairs");
+        assert_eq!(pairs, [(kept.min(other), kept.max(other))].into(), "{e}");
+    }
+}
