@@ -554,6 +554,21 @@ async fn a_shared_or_placeholder_identifier_links_no_one_on_every_engine() {
         assert_eq!(visits, ["VR1", "VR1"], "{e}");
         let reviews = count(&a, "SELECT COUNT(*) FROM match_reviews").await;
         assert_eq!(reviews, 1, "{e}: Ann under Robert's MRN waits for a person");
+
+        // A merge naming the disputed member number (two people's) as
+        // retired, or as survivor, is not kept for later opt-outs: it would
+        // carry one person's opt-out to the other. One naming neither is.
+        for (control, pid) in [
+            ("M1", "PID|1||M556^^^PAYER^MB||Lee^Ann\rMRG|M555^^^PAYER"),
+            ("M2", "PID|1||M555^^^PAYER^MB||Lee^Ann\rMRG|M557^^^PAYER"),
+            ("M3", "PID|1||M601^^^PAYER^MB||Lee^Ann\rMRG|M600^^^PAYER"),
+        ] {
+            let msg = hl7(control, "A40", pid);
+            assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+            drained(&a).await;
+        }
+        let kept = count(&a, "SELECT COUNT(*) FROM identifier_merges").await;
+        assert_eq!(kept, 1, "{e}: only the undisputed merge is kept");
         a.stop().await;
     }
 }
