@@ -1469,6 +1469,55 @@ impl Target<'_> {
     }
 }
 
+/// Roster entries' identifiers as matching reads them (in the snapshot only;
+/// stored as typed): each also under every name its assigning authority
+/// goes by (`adt::authority_names`), so a row typed with a whole HD
+/// (`NORTH&OID&ISO`) or `urn:oid:` is found by a feed sending either name,
+/// as consent decisions are. Not a name another entry of the same roster
+/// holds as typed: two rows naming one number by its two names stay two
+/// sure matches (each by the name a feed sends), not a conflict for review.
+/// Before, such a row matched by demographics only.
+fn read_authorities(entries: &mut [RosterEntry]) {
+    let key =
+        |value: &str, authority: &str| (value.trim().to_string(), authority.trim().to_lowercase());
+    let mut typed: HashMap<(&str, (String, String)), Vec<i64>> = HashMap::new();
+    for e in entries.iter() {
+        for (value, authority) in &e.patient.identifiers {
+            typed
+                .entry((&e.owner, key(value, authority)))
+                .or_default()
+                .push(e.id);
+        }
+    }
+    let mut names: Vec<(usize, (String, String))> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        for (value, authority) in &e.patient.identifiers {
+            for name in super::adt::authority_names(authority) {
+                let id = (value.clone(), name);
+                let other = typed
+                    .get(&(e.owner.as_str(), key(&id.0, &id.1)))
+                    .is_some_and(|ids| ids.iter().any(|x| *x != e.id));
+                let held = e
+                    .patient
+                    .identifiers
+                    .iter()
+                    .any(|(v, a)| key(v, a) == key(&id.0, &id.1));
+                if !other
+                    && !held
+                    && !names
+                        .iter()
+                        .any(|(j, n)| *j == i && key(&n.0, &n.1) == key(&id.0, &id.1))
+                {
+                    names.push((i, id));
+                }
+            }
+        }
+    }
+    for (i, id) in names {
+        entries[i].patient.identifiers.push(id);
+    }
+}
+
 /// Which number keys the event's encounter (`adt::encounter_key`): recorded
 /// with the encounter so a renumber moves only its own kind of number.
 fn keyed_by(ev: &AdtEvent) -> KeyedBy {
@@ -1953,7 +2002,8 @@ impl Snapshot {
         // opt-out recorded under its identifiers still holds for the others.
         let enabled: std::collections::HashSet<String> =
             addresses::enabled(conn).await?.into_iter().collect();
-        let entries = notify::entries(conn, sealer, None, now).await?;
+        let mut entries = notify::entries(conn, sealer, None, now).await?;
+        read_authorities(&mut entries);
         let valid_until = entries
             .iter()
             .map(|e| e.expires_at)
@@ -2595,7 +2645,8 @@ async fn claim(n: &Notifier) -> Vec<AdtRow> {
 #[cfg(test)]
 mod tests {
     use super::{
-        Content, OPT_IN, Roster, Snapshot, kept_merge, leave, mpi_patient, remember, retire, revive,
+        Content, OPT_IN, Roster, Snapshot, kept_merge, leave, mpi_patient, read_authorities,
+        remember, retire, revive,
     };
     use crate::notify::adt::Ended;
     use crate::notify::mpi::Index;
@@ -2641,6 +2692,51 @@ mod tests {
             end_date: None,
             expires_at: i64::MAX,
         }
+    }
+
+    #[test]
+    fn a_roster_rows_whole_hd_is_read_under_each_name_no_other_row_holds() {
+        let oid = "2.16.840.1.113883.19.5";
+        let under = |value: &str, authority: &str| StoredPatient {
+            identifiers: vec![(value.into(), authority.into())],
+            ..StoredPatient::default()
+        };
+        let hd = format!("NORTH&{oid}&ISO");
+        let dave = |id, p| RosterEntry {
+            owner: "dave@a.test".into(),
+            ..entry(id, p)
+        };
+        let mut entries = vec![
+            entry(1, under("M1", &hd)),
+            entry(2, under("M2", &format!("urn:oid:{oid}"))),
+            dave(3, under("M3", &hd)),
+            dave(4, under("M3", " north ")),
+            // Another roster's typed name takes nothing from carol's.
+            dave(5, under("M1", "NORTH")),
+        ];
+        read_authorities(&mut entries);
+        let ids = |e: &RosterEntry| {
+            e.patient
+                .identifiers
+                .iter()
+                .map(|(v, a)| format!("{v}@{a}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(&entries[0]),
+            [format!("M1@{hd}"), "M1@NORTH".into(), format!("M1@{oid}")]
+        );
+        assert_eq!(
+            ids(&entries[1]),
+            [format!("M2@urn:oid:{oid}"), format!("M2@{oid}")]
+        );
+        assert_eq!(
+            ids(&entries[2]),
+            [format!("M3@{hd}"), format!("M3@{oid}")],
+            "dave's other row holds M3 under NORTH"
+        );
+        assert_eq!(ids(&entries[3]), ["M3@ north "]);
+        assert_eq!(ids(&entries[4]), ["M1@NORTH"]);
     }
 
     /// A snapshot in which carol's current roster is `entries`.

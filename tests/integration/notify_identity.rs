@@ -771,6 +771,19 @@ async fn an_authority_sent_by_namespace_and_oid_is_known_by_either() {
     }
     drained(&a).await;
     assert_eq!(sent(&a).await, carol, "Tia, Uma and Wes opted out");
+
+    // A roster row typed with the whole HD is found by the namespace a feed
+    // sends (before, by demographics only: these would match nothing).
+    roster(
+        &a,
+        "carol@a.test",
+        &format!("R9,NORTH&{oid}&ISO,Vale,Vic,1976-07-07,M,06116,,,\n"),
+    );
+    let vic = "PID|1||R9^^^NORTH^MR||Vale^Vic||19860707|M|||9 Main St^^Hartford^CT^06190\r\
+               PV1|1|E|ED^1^1^NORTHHOSP||||||||||||||||VV1";
+    assert_eq!(ack_code(&a, &hl7("H9", "A04", vic)).await.0, "AA");
+    drained(&a).await;
+    assert_eq!(sent(&a).await.len(), 2, "Vic, matched by his identifier");
     a.stop().await;
 }
 
