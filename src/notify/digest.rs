@@ -245,7 +245,9 @@ impl Notifier {
                     indexed.as_ref(),
                     records,
                     a.withholding.as_ref(),
-                    &[],
+                    &a.roster_entry_id
+                        .map(|id| snap.apart_from(id))
+                        .unwrap_or_default(),
                     now,
                 ),
                 None => snap.consent_of_all(records),
@@ -426,13 +428,19 @@ pub async fn run(n: Notifier, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Close opted-out patients' open reviews (`close_opted_out_reviews`) when
-/// the change counter moved since `at`; the counter swept at.
+/// Close held reviews left undecided (`close_stale_holds`), and opted-out
+/// patients' open reviews (`close_opted_out_reviews`) when the change
+/// counter moved since `at`; the counter swept at.
 async fn sweep_reviews(
     n: &Notifier,
     at: Option<i64>,
     snap: &mut super::process::Snapshot,
 ) -> Result<Option<i64>, OpsError> {
+    match n.close_stale_holds().await {
+        Ok(0) => {}
+        Ok(closed) => tracing::info!(closed, "held reviews left undecided closed"),
+        Err(e) => tracing::warn!(error = %e, "cannot close held reviews left undecided"),
+    }
     let mut conn = n.gw.hisp.conn().await?;
     let now = crate::store::notify::generation(&mut conn).await?;
     drop(conn);

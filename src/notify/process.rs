@@ -319,12 +319,26 @@ impl Notifier {
                 true => Some(OPT_OUT),
                 false => judge(&ids),
             };
-            let sure = matches
-                .iter()
-                .any(|(owner, m)| snap.alerting(owner) && matches!(m, Matched::Yes(_)));
+            let sure_of = |owner: &str| {
+                snap.alerting(owner)
+                    && matches
+                        .iter()
+                        .any(|(o, m)| o == owner && matches!(m, Matched::Yes(_)))
+            };
+            let sure = matches.iter().any(|(owner, _)| sure_of(owner));
             // A sensitive feed's alert needs an opt-in: with none, there is
-            // nothing a review could send.
-            if without == Some(OPT_OUT) || !sure || (feed.sensitive && without != Some(OPT_IN)) {
+            // nothing a review could send. A cancellation due to a practice
+            // told of the visit whom no roster entry matches for sure now
+            // could not be held for it (a review is of a match): withheld,
+            // as before.
+            let untold = told
+                .iter()
+                .any(|t| t.sendable && t.same && !sure_of(&t.owner));
+            if without == Some(OPT_OUT)
+                || !sure
+                || untold
+                || (feed.sensitive && without != Some(OPT_IN))
+            {
                 return Ok(Plan::OptedOut);
             }
             consent = without;
@@ -337,8 +351,8 @@ impl Notifier {
                     *m = Matched::Withheld(e, score);
                 }
             }
-            // Nothing goes out directly while it is held (a retraction to
-            // those told of the visit whom the roster no longer matches).
+            // Nothing goes out directly while it is held (every told
+            // practice is matched for sure, and held, above).
             for t in &mut told {
                 t.sendable = false;
             }
@@ -463,6 +477,7 @@ impl Notifier {
         feed: &FeedRow,
         matches: &[(String, Matched<'_>)],
         snap: &Snapshot,
+        withheld_by: Option<&str>,
     ) -> Result<Done, OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
@@ -482,9 +497,13 @@ impl Notifier {
                     let review = target.review(row, e, *score);
                     notify::insert_review(conn, &review, now).await?;
                 }
-                // Made ready ahead only with a sure match, so never here;
-                // were it, it is held as its own review (without its list).
-                Matched::Withheld(..) => {}
+                // Made ready ahead only with a sure match (`Yes`), so not
+                // met here; held as the worker holds it, were it.
+                Matched::Withheld(e, score) => {
+                    let mut review = target.review(row, e, *score);
+                    review.withheld_by = withheld_by;
+                    notify::insert_review(conn, &review, now).await?;
+                }
                 Matched::Yes(entry) => {
                     let Some((_, ready)) = early.ready.iter().find(|(o, _)| o == owner) else {
                         continue;
@@ -581,7 +600,7 @@ impl Notifier {
         }
         if let Some(early) = early.filter(|e| e.event == event && e.key == key) {
             return self
-                .file_early(batch, row, early, &enc, feed, &matches, snap)
+                .file_early(batch, row, early, &enc, feed, &matches, snap, withheld_by)
                 .await;
         }
         let content = Content::new(ev, &row.raw, consent);
@@ -2257,6 +2276,21 @@ impl Snapshot {
             }
         }
         out
+    }
+
+    /// The roster entries a person set apart from entry `id` (judged to be
+    /// other people, `distinct_entries`): for a judgment about a record
+    /// that names `id` (a review, an alert filed under it) whether or not
+    /// it still matches the patient for sure.
+    pub(super) fn apart_from(&self, id: i64) -> Vec<i64> {
+        self.distinct
+            .iter()
+            .filter_map(|&(a, b)| match (a == id, b == id) {
+                (true, _) => Some(b),
+                (_, true) => Some(a),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Whether `owner`'s roster may alert (an enabled address).

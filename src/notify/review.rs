@@ -163,22 +163,24 @@ impl Notifier {
         };
         let people = adt_patient.iter().chain(&indexed).chain(on_roster);
         // A held review's near misses are what it asks about: judged
-        // without them, as confirming it would.
-        let doubted = &review.withheld_by;
+        // without them, as confirming it would; so are those a person set
+        // apart from its entry.
+        let mut doubted = snap.apart_from(review.roster_entry_id);
+        doubted.extend(&review.withheld_by);
         let consent = match &adt_patient {
             Some(p) => snap.consent_of_person(
                 p,
                 indexed.as_ref(),
                 people,
                 alternate.as_ref(),
-                doubted,
+                &doubted,
                 now,
             ),
             None => snap.consent_of_all(people),
         };
         let opted_out = consent == Some(OPT_OUT);
         let mut withheld_by = Vec::new();
-        for id in doubted {
+        for id in &review.withheld_by {
             withheld_by.extend(notify::entry(conn, sealer, *id, now).await?);
         }
         Ok(ReviewItem {
@@ -260,6 +262,34 @@ impl Notifier {
         Ok(closed)
     }
 
+    /// Close, as rejected, the held reviews (`Review::withheld_by`) left
+    /// undecided for [`HOLD_SECS`]; how many. Their patient may be the
+    /// near miss who opted out, whose data is deleted within 5 business
+    /// days (STANDARDS §7), and an alert that late is no longer news; the
+    /// message goes with the review. Run on every turn of the digest task.
+    pub async fn close_stale_holds(&self) -> Result<usize, OpsError> {
+        let hisp = &self.gw.hisp;
+        let before = hisp.now().saturating_sub(HOLD_SECS);
+        let mut conn = hisp.conn().await?;
+        let stale: Vec<Review> = notify::reviews(&mut conn, false)
+            .await?
+            .into_iter()
+            .filter(|r| r.status == "open" && !r.withheld_by.is_empty() && r.created_at < before)
+            .collect();
+        drop(conn);
+        let mut closed = 0;
+        for review in &stale {
+            let why =
+                "held 5 days undecided: a possibly opted-out patient's message is not kept longer";
+            match self.reject(review, "notify", why).await {
+                Ok(Decided::Rejected) => closed += 1,
+                Ok(Decided::Confirmed { .. }) => {}
+                Err(e) => tracing::debug!(review = review.id, error = %e, "hold not closed"),
+            }
+        }
+        Ok(closed)
+    }
+
     /// Decide an undecided review: confirm (send the held-back alert to the
     /// roster entry's owner) or reject. Audited under `actor`.
     pub async fn review_decide(
@@ -277,9 +307,6 @@ impl Notifier {
         drop(conn);
         if !confirm {
             return self.reject(&review, actor, "no alert").await;
-        }
-        if !review.withheld_by.is_empty() {
-            self.set_apart(&review, actor).await?;
         }
         let Confirmable {
             content,
@@ -305,7 +332,7 @@ impl Notifier {
         let feed = snap
             .feed(content.facility())
             .ok_or_else(|| OpsError::Invalid(format!("the feed of review {id} is gone")))?;
-        let target = Target {
+        let mut target = Target {
             feed,
             encounter_id,
             event,
@@ -323,9 +350,26 @@ impl Notifier {
         };
         // Claim it: of two people confirming at once, one sends.
         let mut tx = hisp.store.begin().await?;
+        let held = match review.withheld_by.is_empty() {
+            true => None,
+            false => Some(notify::generation_held(&mut tx, hisp.store.engine()).await?),
+        };
+        if held.is_some() && held != snap.generation() {
+            return Err(OpsError::Invalid(format!(
+                "rosters or consents changed while review {id} was being confirmed: \
+                 decide it again"
+            )));
+        }
         let stale = now.saturating_sub(CONFIRM_STALE_SECS);
         if !notify::move_review(&mut tx, id, "open", "confirming", actor, now, stale).await? {
             return Err(not_open(&review));
+        }
+        if let Some(held) = held {
+            // Claimed: the judgment that the near misses are other people
+            // is recorded with the claim, so a rejection or another
+            // confirmation that won instead records none.
+            self.set_apart(&mut tx, &review, actor).await?;
+            target.generation = Some(held + 1);
         }
         tx.commit().await?;
         let digest = snap.digest(&entry.owner) || waits;
@@ -381,31 +425,31 @@ impl Notifier {
 
     /// Record the person's judgment, confirming a held review, that its
     /// roster entry (a sure match of the message) and the near misses whose
-    /// opt-outs withheld it are different people (`distinct_entries`), so
-    /// that those never withhold its alerts again; audited as
-    /// `match.distinct`. It stands whatever the confirmation then finds:
-    /// it is about the two entries, not this message. The change counter
-    /// moves, so every snapshot is reloaded with it.
-    async fn set_apart(&self, review: &Review, actor: &str) -> Result<(), OpsError> {
-        if !matches!(review.status.as_str(), "open" | "confirming") {
-            return Err(not_open(review));
-        }
+    /// opt-outs withheld it (those still kept) are different people
+    /// (`distinct_entries`), so that those never withhold its alerts again;
+    /// audited as `match.distinct`. In the transaction that claims the
+    /// review, after every check of the confirmation passed, holding the
+    /// change counter, which it moves (every snapshot reloads with it).
+    /// It stands should the send then fail: it is about the two entries.
+    async fn set_apart(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        review: &Review,
+        actor: &str,
+    ) -> Result<(), OpsError> {
         let hisp = &self.gw.hisp;
         let now = hisp.now();
-        let mut tx = hisp.store.begin().await?;
-        notify::generation_held(&mut tx, hisp.store.engine()).await?;
-        notify::bump_generation(&mut tx).await?;
+        notify::bump_generation(tx).await?;
         let entry = review.roster_entry_id;
-        notify::set_apart(&mut tx, entry, &review.withheld_by, review.id, actor, now).await?;
+        notify::set_apart(tx, entry, &review.withheld_by, review.id, actor, now).await?;
         let others: Vec<String> = review.withheld_by.iter().map(i64::to_string).collect();
         let detail = format!(
             "roster entry {entry} is not the patient of roster entries {}",
             others.join(", ")
         );
         let subject = format!("review {}", review.id);
-        hisp.audit(&mut tx, actor, "match.distinct", &subject, &detail)
+        hisp.audit(tx, actor, "match.distinct", &subject, &detail)
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -571,12 +615,14 @@ impl Notifier {
         // rosters, may have left this review open).
         let people = [Some(&ev.patient), indexed.as_ref(), Some(&entry.patient)];
         let alternate = alternate_record(&ev);
+        let mut doubted = snap.apart_from(entry.id);
+        doubted.extend(&review.withheld_by);
         let consent = snap.consent_of_person(
             &ev.patient,
             indexed.as_ref(),
             people.into_iter().flatten(),
             alternate.as_ref(),
-            &review.withheld_by,
+            &doubted,
             now,
         );
         if consent == Some(OPT_OUT) {
@@ -654,6 +700,10 @@ struct Confirmable {
     event: &'static str,
     key: String,
 }
+
+/// How long a held review (`Review::withheld_by`) waits for a person before
+/// the digest task closes it, seconds: 5 days.
+pub const HOLD_SECS: i64 = 5 * 86_400;
 
 /// How long a confirmation may be under way before another may take over
 /// (one cut short by a crash), seconds.

@@ -1717,7 +1717,8 @@ pub async fn distinct_entries(
 
 /// Record that roster entry `entry` and each of `others` are different
 /// people, as `actor` judged deciding review `review_id`; a pair already
-/// recorded stays as it was.
+/// recorded stays as it was, and none is recorded with an entry no longer
+/// kept.
 pub async fn set_apart(
     conn: &mut AnyConnection,
     entry: i64,
@@ -1727,9 +1728,12 @@ pub async fn set_apart(
     now: i64,
 ) -> Result<(), StoreError> {
     for &other in others.iter().filter(|o| **o != entry) {
+        // Only while both entries are kept (a purged one is gone for good).
         sqlx::query(
             "INSERT INTO distinct_entries (entry_id, other_id, review_id, decided_by, decided_at)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (entry_id, other_id) DO NOTHING",
+             SELECT $1, $2, $3, $4, $5
+              WHERE (SELECT COUNT(*) FROM roster_entries WHERE id IN ($1, $2)) = 2
+             ON CONFLICT (entry_id, other_id) DO NOTHING",
         )
         .bind(entry.min(other))
         .bind(entry.max(other))
