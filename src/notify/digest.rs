@@ -227,7 +227,9 @@ impl Notifier {
         for a in alerts {
             // Expired entries too (`now` 0): the alert was filed while it was current.
             let entry = match a.roster_entry_id {
-                Some(id) => notify::entry(&mut conn, hisp.store.sealer(), id, 0).await?,
+                Some(id) => notify::entry(&mut conn, hisp.store.sealer(), id, 0)
+                    .await?
+                    .map(super::roster::read_entry),
                 None => None,
             };
             let indexed = match &a.patient {

@@ -142,7 +142,7 @@ impl Hisp {
             if let Some(id) = alert.roster_entry_id
                 && let Some(e) = notify::entry(conn, sealer, id, 0).await?
             {
-                about.push(e.patient);
+                about.push(super::roster::read_entry(e).patient);
             }
             if let Some(p) = alert.patient {
                 about.extend(indexed_people(conn, sealer, &p).await?);
@@ -192,7 +192,7 @@ impl Hisp {
         let sealer = self.store.sealer();
         let mut out = Vec::new();
         if let Some(e) = notify::entry(conn, sealer, review.roster_entry_id, 0).await? {
-            out.push(e.patient);
+            out.push(super::roster::read_entry(e).patient);
         }
         let raw = notify::adt_message(conn, sealer, review.adt_id).await?;
         let adt = raw.and_then(|raw| read_event(&hl7::parse(&raw).ok()?).ok());

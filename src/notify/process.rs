@@ -1010,9 +1010,12 @@ impl Notifier {
         let mut told = Vec::new();
         for r in notify::visit_recipients(&mut conn, enc.id).await? {
             let entry = match r.roster_entry_id {
+                // Under each name its authority goes by, as the snapshot's
+                // entries are (`read_authorities`).
                 Some(id) => notify::entry(&mut conn, sealer, id, 0)
                     .await?
-                    .filter(|e| e.owner == r.subscriber),
+                    .filter(|e| e.owner == r.subscriber)
+                    .map(super::roster::read_entry),
                 None => None,
             };
             // A removed practice's alerts went to a tombstone owner, which
@@ -1510,24 +1513,22 @@ fn read_authorities(entries: &mut [RosterEntry]) {
     }
     let mut names: Vec<(usize, (String, String))> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
+        // Per entry: each name once, and none it holds already (a set, so
+        // a load stays linear in the rosters' size).
+        let mut seen: std::collections::HashSet<(String, String)> = e
+            .patient
+            .identifiers
+            .iter()
+            .map(|(v, a)| key(v, a))
+            .collect();
         for (value, authority) in &e.patient.identifiers {
             for name in super::adt::authority_names(authority) {
-                let id = (value.clone(), name);
+                let k = key(value, &name);
                 let other = typed
-                    .get(&(e.owner.as_str(), key(&id.0, &id.1)))
+                    .get(&(e.owner.as_str(), k.clone()))
                     .is_some_and(|ids| ids.iter().any(|x| *x != e.id));
-                let held = e
-                    .patient
-                    .identifiers
-                    .iter()
-                    .any(|(v, a)| key(v, a) == key(&id.0, &id.1));
-                if !other
-                    && !held
-                    && !names
-                        .iter()
-                        .any(|(j, n)| *j == i && key(&n.0, &n.1) == key(&id.0, &id.1))
-                {
-                    names.push((i, id));
+                if !other && seen.insert(k) {
+                    names.push((i, (value.clone(), name)));
                 }
             }
         }

@@ -156,7 +156,9 @@ impl Notifier {
         let alternate = adt.as_ref().and_then(alternate_record);
         let adt_patient = adt.map(|ev| ev.patient);
         let entry = notify::entry(conn, sealer, review.roster_entry_id, now).await?;
-        let on_roster = entry.as_ref().map(|e| &e.patient);
+        // Shown as typed; judged under each name its authority goes by.
+        let read = entry.clone().map(super::roster::read_entry);
+        let on_roster = read.as_ref().map(|e| &e.patient);
         let indexed = match &adt_patient {
             Some(p) => self.indexed(snap, p).await?,
             None => None,
@@ -269,12 +271,19 @@ impl Notifier {
     /// message goes with the review. Run on every turn of the digest task.
     pub async fn close_stale_holds(&self) -> Result<usize, OpsError> {
         let hisp = &self.gw.hisp;
-        let before = hisp.now().saturating_sub(HOLD_SECS);
+        let now = hisp.now();
+        let before = now.saturating_sub(HOLD_SECS);
         let mut conn = hisp.conn().await?;
         let stale: Vec<Review> = notify::reviews(&mut conn, false)
             .await?
             .into_iter()
-            .filter(|r| r.status == "open" && !r.withheld_by.is_empty() && r.created_at < before)
+            .filter(|r| !r.withheld_by.is_empty() && r.created_at < before)
+            .filter(|r| match r.status.as_str() {
+                "open" => true,
+                // A confirmation cut short (as `move_review` takes it over).
+                "confirming" => r.decided_at.is_some_and(|at| at < now - CONFIRM_STALE_SECS),
+                _ => false,
+            })
             .collect();
         drop(conn);
         let mut closed = 0;
@@ -355,10 +364,13 @@ impl Notifier {
             false => Some(notify::generation_held(&mut tx, hisp.store.engine()).await?),
         };
         if held.is_some() && held != snap.generation() {
-            return Err(OpsError::Invalid(format!(
+            let why = format!(
                 "rosters or consents changed while review {id} was being confirmed: \
                  decide it again"
-            )));
+            );
+            drop(tx);
+            self.audit_refusal(id, actor, &why).await;
+            return Err(OpsError::Invalid(why));
         }
         let stale = now.saturating_sub(CONFIRM_STALE_SECS);
         if !notify::move_review(&mut tx, id, "open", "confirming", actor, now, stale).await? {
@@ -393,8 +405,11 @@ impl Notifier {
             Err(e) => {
                 // Give it back for another try; the alert, if filed, is
                 // found again by its change key.
+                // The pair recorded with the claim goes with it: the review
+                // may yet be rejected.
                 let mut tx = hisp.store.begin().await?;
                 notify::move_review(&mut tx, id, "confirming", "open", actor, now, 0).await?;
+                unset_apart(&mut tx, &review).await?;
                 tx.commit().await?;
                 if let OpsError::Invalid(why) = &e {
                     self.audit_refusal(id, actor, why).await;
@@ -613,7 +628,8 @@ impl Notifier {
         // included: an opt-out recorded under another practice's number for
         // this patient holds here too (the opt-out's sweep, which has no
         // rosters, may have left this review open).
-        let people = [Some(&ev.patient), indexed.as_ref(), Some(&entry.patient)];
+        let on_roster = super::roster::read_entry(entry.clone()).patient;
+        let people = [Some(&ev.patient), indexed.as_ref(), Some(&on_roster)];
         let alternate = alternate_record(&ev);
         let mut doubted = snap.apart_from(entry.id);
         doubted.extend(&review.withheld_by);
@@ -675,6 +691,11 @@ impl Notifier {
             // Decided: nothing sends from the message any more.
             notify::forget_adt_unless_reviewed(&mut tx, review.adt_id).await?;
         }
+        if status == "rejected" {
+            // A confirmation cut short before its alert was filed recorded
+            // the pair with its claim: a rejection keeps none.
+            unset_apart(&mut tx, review).await?;
+        }
         let action = if status == "confirmed" {
             "match.confirm"
         } else {
@@ -708,6 +729,15 @@ pub const HOLD_SECS: i64 = 5 * 86_400;
 /// How long a confirmation may be under way before another may take over
 /// (one cut short by a crash), seconds.
 const CONFIRM_STALE_SECS: i64 = 300;
+
+/// Delete the pairs `review`'s confirmation recorded (`set_apart`), moving
+/// the change counter when there were any.
+async fn unset_apart(tx: &mut sqlx::AnyConnection, review: &Review) -> Result<(), OpsError> {
+    if !review.withheld_by.is_empty() && notify::unset_apart(tx, review.id).await? > 0 {
+        notify::bump_generation(tx).await?;
+    }
+    Ok(())
+}
 
 /// The error for a review that is no longer undecided.
 fn not_open(review: &Review) -> OpsError {

@@ -244,6 +244,22 @@ pub fn consent_patient(patient: &StoredPatient) -> StoredPatient {
     }
 }
 
+/// A roster entry read from the store (outside the worker's snapshot, which
+/// files it under each name itself, `process::read_authorities`) as
+/// consent and identity checks compare it: each identifier also under
+/// every name its authority goes by ([`consent_patient`]), so a row typed
+/// `NORTH&OID&ISO` holds the numbers decisions are recorded under.
+pub fn read_entry(mut e: notify::RosterEntry) -> notify::RosterEntry {
+    let mut patient = consent_patient(&e.patient);
+    for id in &e.patient.identifiers {
+        if !patient.identifiers.contains(id) {
+            patient.identifiers.push(id.clone());
+        }
+    }
+    e.patient = patient;
+    e
+}
+
 /// Whether `patient` may be named in a consent decision: the record checks
 /// of [`consent_patient_checked`], an identifier for an opt-in, and no
 /// placeholder identifier. Every path checks this before anything else.
@@ -696,7 +712,12 @@ impl Hisp {
         }
         for owner in owners {
             let owner = owner.to_string();
-            let entries = notify::entries(&mut conn, sealer, Some(&owner), self.now()).await?;
+            let entries: Vec<notify::RosterEntry> =
+                notify::entries(&mut conn, sealer, Some(&owner), self.now())
+                    .await?
+                    .into_iter()
+                    .map(read_entry)
+                    .collect();
             let names_it = |e: &notify::RosterEntry| {
                 if patient.identifiers.is_empty() {
                     same_patient(patient, &e.patient)

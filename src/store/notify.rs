@@ -1715,6 +1715,18 @@ pub async fn distinct_entries(
         .collect()
 }
 
+/// Delete the pairs recorded deciding review `review_id` (its confirmation
+/// given back, or the review rejected after one was cut short); how many.
+pub async fn unset_apart(conn: &mut AnyConnection, review_id: i64) -> Result<u64, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM distinct_entries WHERE review_id = $1")
+            .bind(review_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+    )
+}
+
 /// Record that roster entry `entry` and each of `others` are different
 /// people, as `actor` judged deciding review `review_id`; a pair already
 /// recorded stays as it was, and none is recorded with an entry no longer

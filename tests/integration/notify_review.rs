@@ -679,9 +679,42 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
         assert_eq!(closed, 0, "{e}");
         assert_eq!(reviews(&a, false).len(), 1, "{e}");
 
+        // A confirmation cut short after its claim (the process died before
+        // filing the alert) left it `confirming`, with the pair recorded.
+        let carol_entry = count(
+            &a,
+            "SELECT MAX(id) FROM roster_entries WHERE owner = 'carol@a.test'",
+        )
+        .await;
+        let review_id: i64 = id.parse().expect("id");
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let now = a.hisp.now();
+        hisp::store::notify::set_apart(
+            &mut conn,
+            carol_entry,
+            &[dave_entry],
+            review_id,
+            "cli",
+            now,
+        )
+        .await
+        .expect("pair");
+        sqlx::query(
+            "UPDATE match_reviews SET status = 'confirming', decided_by = 'cli', decided_at = $1",
+        )
+        .bind(now - 301)
+        .execute(&mut *conn)
+        .await
+        .expect("cut short");
+        drop(conn);
+        assert_eq!(
+            count(&a, "SELECT COUNT(*) FROM distinct_entries").await,
+            1,
+            "{e}"
+        );
         // Left undecided for 5 days, it is closed and its message forgotten
-        // (the patient may be the one who opted out); nothing is set apart,
-        // and it can no longer be confirmed.
+        // (the patient may be the one who opted out); the pair goes with
+        // it, and it can no longer be confirmed.
         assert_eq!(
             n.close_stale_holds().await.expect("holds"),
             0,
@@ -843,6 +876,48 @@ async fn a_held_alert_confirmed_for_a_digest_goes_out_after_its_entry_ends_on_ev
             (inbox.len() == 1).then_some(())
         })
         .await;
+        a.stop().await;
+    }
+}
+
+/// An opt-out recorded under a practice's number withdraws the practice's
+/// unsent digest alert at once even when its roster row typed the
+/// authority as a whole HD: the opt-out's sweep reads the entry under each
+/// name its authority goes by, as the worker's snapshot does. Before, it
+/// compared the row as typed and left the alert for the digest's own check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_opt_out_withdraws_a_digest_alert_of_a_row_typed_with_a_whole_hd_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        crate::notify_features::roster(
+            &a,
+            "carol@a.test",
+            "P77,CAROLPRAC&1.2.840.99&ISO,Doe,Jane,1980-01-02,F,06101,,,\n",
+        );
+        harness::ok(&a.cli(&[
+            "roster",
+            "delivery",
+            "--owner",
+            "carol@a.test",
+            "--mode",
+            "digest",
+        ]));
+        let msg = adt("W1", "A04", "NORTHHOSP", "E", "VW1", crate::notify::JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(alerts(&a).await.len(), 1, "{e}: filed for the digest");
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-out",
+            "--patient-id",
+            "P77",
+            "--authority",
+            "CAROLPRAC",
+        ]));
+        assert!(alerts(&a).await.is_empty(), "{e}: withdrawn by the opt-out");
         a.stop().await;
     }
 }
