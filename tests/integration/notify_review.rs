@@ -605,6 +605,35 @@ async fn a_confirmed_retraction_of_an_alert_still_in_a_digest_waits_with_it_on_e
     }
 }
 
+/// Carol's and dave's rosters (the feed registered) for the held-alert
+/// tests: carol knows Jane by her own number with Jane's postal code, so
+/// `SOUTH_JANE` matches her entry for sure; dave's entry, under the northern
+/// MRN without one, only nearly, and its patient opts out at dave's
+/// practice under its number only. Dave's entry id.
+async fn twin_opted_out_at_dave(a: &Node) -> i64 {
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    crate::notify_features::roster(
+        a,
+        "carol@a.test",
+        "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
+    );
+    crate::notify_features::roster(a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+    let dave_entry = count(
+        a,
+        "SELECT MAX(id) FROM roster_entries WHERE owner = 'dave@a.test'",
+    )
+    .await;
+    harness::ok(&a.cli(&[
+        "consent",
+        "opt-out",
+        "--patient-id",
+        "MRN1",
+        "--authority",
+        "NORTH",
+    ]));
+    dave_entry
+}
+
 /// An opt-out recorded under the number of a roster entry the patient only
 /// nearly matches holds back the alert another practice's sure match would
 /// get, for an admin: the near miss may be this patient (precision first),
@@ -619,27 +648,7 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
         let carol = a.address("carol").await;
         a.address("dave").await;
         a.start().await;
-        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-        crate::notify_features::roster(
-            &a,
-            "carol@a.test",
-            "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
-        );
-        crate::notify_features::roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
-        let dave_entry = count(
-            &a,
-            "SELECT MAX(id) FROM roster_entries WHERE owner = 'dave@a.test'",
-        )
-        .await;
-        // The patient opts out at dave's practice, under its number only.
-        harness::ok(&a.cli(&[
-            "consent",
-            "opt-out",
-            "--patient-id",
-            "MRN1",
-            "--authority",
-            "NORTH",
-        ]));
+        let dave_entry = twin_opted_out_at_dave(&a).await;
 
         // Carol's roster matches the southern hospital's Jane for sure,
         // dave's (the opted-out entry) only nearly.
@@ -816,13 +825,7 @@ async fn a_held_alert_confirmed_for_a_digest_goes_out_after_its_entry_ends_on_ev
         let carol = a.address("carol").await;
         a.address("dave").await;
         a.start().await;
-        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-        crate::notify_features::roster(
-            &a,
-            "carol@a.test",
-            "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
-        );
-        crate::notify_features::roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+        twin_opted_out_at_dave(&a).await;
         harness::ok(&a.cli(&[
             "roster",
             "delivery",
@@ -830,14 +833,6 @@ async fn a_held_alert_confirmed_for_a_digest_goes_out_after_its_entry_ends_on_ev
             "carol@a.test",
             "--mode",
             "digest",
-        ]));
-        harness::ok(&a.cli(&[
-            "consent",
-            "opt-out",
-            "--patient-id",
-            "MRN1",
-            "--authority",
-            "NORTH",
         ]));
         let msg = adt("G1", "A04", "NORTHHOSP", "E", "VG1", SOUTH_JANE);
         assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
