@@ -445,7 +445,8 @@ impl Notifier {
     /// audited as `match.distinct`. In the transaction that claims the
     /// review, after every check of the confirmation passed, holding the
     /// change counter, which it moves (every snapshot reloads with it).
-    /// It stands should the send then fail: it is about the two entries.
+    /// Should the send then fail, the confirmation is given back and the
+    /// pair deleted with it (`unset_apart`): the review may yet be rejected.
     async fn set_apart(
         &self,
         tx: &mut sqlx::AnyConnection,

@@ -609,9 +609,14 @@ async fn a_confirmed_retraction_of_an_alert_still_in_a_digest_waits_with_it_on_e
 /// tests: carol knows Jane by her own number with Jane's postal code, so
 /// `SOUTH_JANE` matches her entry for sure; dave's entry, under the northern
 /// MRN without one, only nearly, and its patient opts out at dave's
-/// practice under its number only. Dave's entry id.
-async fn twin_opted_out_at_dave(a: &Node) -> i64 {
-    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+/// practice under its number only. The feed is `sensitive` when asked.
+/// Dave's entry id.
+async fn twin_opted_out_at_dave(a: &Node, sensitive: bool) -> i64 {
+    let mut feed = vec!["feed", "add", "--facility", "NORTHHOSP"];
+    if sensitive {
+        feed.push("--sensitive");
+    }
+    harness::ok(&a.cli(&feed));
     crate::notify_features::roster(
         a,
         "carol@a.test",
@@ -648,7 +653,7 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
         let carol = a.address("carol").await;
         a.address("dave").await;
         a.start().await;
-        let dave_entry = twin_opted_out_at_dave(&a).await;
+        let dave_entry = twin_opted_out_at_dave(&a, false).await;
 
         // Carol's roster matches the southern hospital's Jane for sure,
         // dave's (the opted-out entry) only nearly.
@@ -825,7 +830,7 @@ async fn a_held_alert_confirmed_for_a_digest_goes_out_after_its_entry_ends_on_ev
         let carol = a.address("carol").await;
         a.address("dave").await;
         a.start().await;
-        twin_opted_out_at_dave(&a).await;
+        twin_opted_out_at_dave(&a, false).await;
         harness::ok(&a.cli(&[
             "roster",
             "delivery",
@@ -913,6 +918,160 @@ async fn an_opt_out_withdraws_a_digest_alert_of_a_row_typed_with_a_whole_hd_on_e
             "CAROLPRAC",
         ]));
         assert!(alerts(&a).await.is_empty(), "{e}: withdrawn by the opt-out");
+        a.stop().await;
+    }
+}
+
+/// Two practices that both match the message for sure are each held by the
+/// one opted-out near miss, each for its own review. Confirming the first
+/// sets its entry apart and sends its alert; the second stays open (judged
+/// without its own near misses), and its confirmation sends the second
+/// practice's alert. Afterwards the near miss, set apart from the sure
+/// matches, holds nothing back: the discharge reaches both at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_sure_matches_held_by_one_near_miss_are_each_confirmed_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        let carol = a.address("carol").await;
+        let erin = a.address("erin").await;
+        a.address("dave").await;
+        a.start().await;
+        let dave_entry = twin_opted_out_at_dave(&a, false).await;
+        crate::notify_features::roster(
+            &a,
+            "erin@a.test",
+            "E12,ERINPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
+        );
+        let msg = adt("W1", "A04", "NORTHHOSP", "E", "VW1", SOUTH_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert!(alerts(&a).await.is_empty(), "{e}");
+        let open = reviews(&a, false);
+        let mut owners: Vec<&str> = open
+            .iter()
+            .map(|r| r["entry"]["owner"].as_str().expect("owner"))
+            .collect();
+        owners.sort_unstable();
+        assert_eq!(owners, ["carol@a.test", "erin@a.test"], "{e}: {open:?}");
+        for r in &open {
+            assert_eq!(r["withheld_by"], serde_json::json!([dave_entry]), "{e}");
+        }
+        let id_of = |owner: &str| {
+            open.iter()
+                .find(|r| r["entry"]["owner"] == owner)
+                .and_then(|r| r["id"].as_i64())
+                .expect("id")
+                .to_string()
+        };
+        let (carols, erins) = (id_of("carol@a.test"), id_of("erin@a.test"));
+
+        let out = harness::ok(&a.cli(&["alert", "review", &carols, "--confirm"]));
+        assert!(out.contains("alert filed for carol@a.test"), "{e}: {out}");
+        let pairs = "SELECT COUNT(*) FROM distinct_entries";
+        assert_eq!(count(&a, pairs).await, 1, "{e}");
+        // The digest task's sweep, under the moved counter, leaves erin's.
+        let n = hisp::notify::Notifier::new(hisp::smtp::Gateway::new(a.hisp.clone()));
+        let mut snap = hisp::notify::process::Snapshot::default();
+        assert_eq!(
+            n.close_opted_out_reviews(&mut snap).await.expect("sweep"),
+            0,
+            "{e}"
+        );
+        let open = reviews(&a, false);
+        assert_eq!(open.len(), 1, "{e}: {open:?}");
+        assert_eq!(
+            open[0]["id"].as_i64().map(|i| i.to_string()),
+            Some(erins.clone())
+        );
+        let out = harness::ok(&a.cli(&["alert", "review", &erins, "--confirm"]));
+        assert!(out.contains("alert filed for erin@a.test"), "{e}: {out}");
+        assert_eq!(count(&a, pairs).await, 2, "{e}");
+        for who in [&carol, &erin] {
+            wait_for(60, "the confirmed alert", || async {
+                let inbox = a.hisp.mailbox_list(who, INBOX).await.expect("list");
+                (inbox.len() == 1).then_some(())
+            })
+            .await;
+        }
+
+        let msg = adt("W2", "A03", "NORTHHOSP", "E", "VW1", SOUTH_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(alerts(&a).await.len(), 4, "{e}: both discharges at once");
+        assert!(reviews(&a, false).is_empty(), "{e}");
+        a.stop().await;
+    }
+}
+
+/// On a sensitive feed a held alert needs the patient's opt-in once the
+/// opted-out near miss is set aside. With none there is nothing a review
+/// could send: the message is withheld as an opt-out, audited, and no
+/// review is queued. Once she opts in under her own number, later than the
+/// near miss's opt-out, her next visit alerts; once the near miss's patient
+/// opts out again, her discharge is held for review, and confirming sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sensitive_feeds_hold_needs_the_patients_opt_in_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        let carol = a.address("carol").await;
+        a.address("dave").await;
+        a.start().await;
+        let dave_entry = twin_opted_out_at_dave(&a, true).await;
+        let msg = adt("T1", "A04", "NORTHHOSP", "E", "VT1", SOUTH_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert!(alerts(&a).await.is_empty(), "{e}");
+        assert!(reviews(&a, true).is_empty(), "{e}: nothing to review");
+        let suppressed = "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.suppressed'";
+        assert_eq!(count(&a, suppressed).await, 1, "{e}: audited");
+        let kept = "SELECT COUNT(*) FROM adt_messages WHERE raw_sealed IS NOT NULL";
+        assert_eq!(count(&a, kept).await, 0, "{e}: nothing of it kept");
+
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-in",
+            "--patient-id",
+            "X55",
+            "--authority",
+            "SOUTH",
+        ]));
+        // Her own opt-in, recorded after the near miss's opt-out, governs
+        // either way (the near miss is her, or another person): alerted.
+        let msg = adt("T2", "A04", "NORTHHOSP", "E", "VT2", SOUTH_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(alerts(&a).await.len(), 1, "{e}");
+        assert!(reviews(&a, true).is_empty(), "{e}");
+
+        // The near miss's patient opts out again, after her opt-in.
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-out",
+            "--patient-id",
+            "MRN1",
+            "--authority",
+            "NORTH",
+        ]));
+        let msg = adt("T3", "A03", "NORTHHOSP", "E", "VT2", SOUTH_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(alerts(&a).await.len(), 1, "{e}: held");
+        let open = reviews(&a, false);
+        assert_eq!(open.len(), 1, "{e}: {open:?}");
+        assert_eq!(
+            open[0]["withheld_by"],
+            serde_json::json!([dave_entry]),
+            "{e}"
+        );
+        let id = open[0]["id"].as_i64().expect("id").to_string();
+        let out = harness::ok(&a.cli(&["alert", "review", &id, "--confirm"]));
+        assert!(out.contains("alert filed for carol@a.test"), "{e}: {out}");
+        wait_for(60, "both alerts in carol's inbox", || async {
+            let inbox = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
+            (inbox.len() == 2).then_some(())
+        })
+        .await;
+        assert_eq!(count(&a, suppressed).await, 1, "{e}");
         a.stop().await;
     }
 }
