@@ -183,16 +183,26 @@ pub enum AlertCmd {
         json: bool,
     },
     /// Decide a near-miss match: --confirm sends the held-back alert to the
-    /// roster entry's owner; --reject closes it.
+    /// roster entry's owner; --reject closes it. --undo-distinct takes back
+    /// what confirming a held one recorded.
     Review {
         /// The review id from `alert reviews`.
         id: i64,
         /// The ADT patient is the roster entry's patient.
-        #[arg(long, conflicts_with = "reject", required_unless_present = "reject")]
+        #[arg(
+            long,
+            conflicts_with_all = ["reject", "undo_distinct"],
+            required_unless_present_any = ["reject", "undo_distinct"]
+        )]
         confirm: bool,
         /// They are different people.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "undo_distinct")]
         reject: bool,
+        /// For a confirmed review that an opted-out near miss held: its
+        /// entry and the near misses may be one person after all, so their
+        /// opt-outs withhold its alerts again.
+        #[arg(long)]
+        undo_distinct: bool,
     },
     /// Send the daily digests now (every digest subscriber's unsent alerts).
     Digest,
@@ -698,8 +708,17 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
             id,
             confirm,
             reject: _,
+            undo_distinct,
         } => {
             let n = crate::notify::Notifier::new(crate::smtp::Gateway::new(hisp.clone()));
+            if undo_distinct {
+                let gone = n.review_undo_distinct(id, CLI_ACTOR).await?;
+                out.line(format!(
+                    "review {id}: {gone} pair(s) of entries no longer set apart; the near \
+                     misses' opt-outs withhold again"
+                ));
+                return Ok(());
+            }
             match n.review_decide(id, confirm, CLI_ACTOR).await? {
                 Decided::Confirmed { owner, sent: true } => {
                     out.line(format!("review {id} confirmed: alert filed for {owner}"));

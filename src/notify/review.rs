@@ -469,6 +469,54 @@ impl Notifier {
         Ok(())
     }
 
+    /// Undo the judgment a held review's confirmation recorded, that its
+    /// roster entry and its opted-out near misses are different people
+    /// (`set_apart`): the admin found they may be one person after all, so
+    /// the near misses' opt-outs withhold that entry's alerts again (held
+    /// for review, as before the confirmation). Holding and moving the
+    /// change counter, so every snapshot reloads; audited as
+    /// `match.distinct_undone`. The alert already sent stays sent; one
+    /// still waiting in a digest is withdrawn by the digest's own check.
+    /// How many pairs were deleted.
+    pub async fn review_undo_distinct(&self, id: i64, actor: &str) -> Result<u64, OpsError> {
+        let hisp = &self.gw.hisp;
+        let mut tx = hisp.store.begin().await?;
+        notify::generation_held(&mut tx, hisp.store.engine()).await?;
+        let review = notify::review(&mut tx, id)
+            .await?
+            .ok_or_else(|| OpsError::Invalid(format!("no review {id}")))?;
+        if review.withheld_by.is_empty() {
+            return Err(OpsError::Invalid(format!(
+                "review {id} was not held by an opted-out near miss, so it set no entries apart"
+            )));
+        }
+        if review.status != "confirmed" {
+            return Err(OpsError::Invalid(format!(
+                "review {id} is {}: only a confirmed one set its entries apart",
+                review.status
+            )));
+        }
+        let entry = review.roster_entry_id;
+        let gone = notify::unset_pairs(&mut tx, entry, &review.withheld_by).await?;
+        if gone == 0 {
+            return Err(OpsError::Invalid(format!(
+                "review {id}'s entries are no longer set apart (undone already, or an entry \
+                 is gone)"
+            )));
+        }
+        notify::bump_generation(&mut tx).await?;
+        let others: Vec<String> = review.withheld_by.iter().map(i64::to_string).collect();
+        let detail = format!(
+            "roster entry {entry} may be the patient of roster entries {}",
+            others.join(", ")
+        );
+        let subject = format!("review {id}");
+        hisp.audit(&mut tx, actor, "match.distinct_undone", &subject, &detail)
+            .await?;
+        tx.commit().await?;
+        Ok(gone)
+    }
+
     /// Close a review whose patient has opted out as rejected (its ADT
     /// message is forgotten), audited; a failure is logged, since the
     /// refusal already answered the caller and the next attempt retries.

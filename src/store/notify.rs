@@ -1727,6 +1727,25 @@ pub async fn unset_apart(conn: &mut AnyConnection, review_id: i64) -> Result<u64
     )
 }
 
+/// Delete the pairs of roster entry `entry` with each of `others`,
+/// whichever review recorded them (`set_apart`); how many there were.
+pub async fn unset_pairs(
+    conn: &mut AnyConnection,
+    entry: i64,
+    others: &[i64],
+) -> Result<u64, StoreError> {
+    let mut gone = 0;
+    for &other in others.iter().filter(|o| **o != entry) {
+        gone += sqlx::query("DELETE FROM distinct_entries WHERE entry_id = $1 AND other_id = $2")
+            .bind(entry.min(other))
+            .bind(entry.max(other))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(gone)
+}
+
 /// Record that roster entry `entry` and each of `others` are different
 /// people, as `actor` judged deciding review `review_id`; a pair already
 /// recorded stays as it was, and none is recorded with an entry no longer

@@ -927,7 +927,8 @@ async fn an_opt_out_withdraws_a_digest_alert_of_a_row_typed_with_a_whole_hd_on_e
 /// sets its entry apart and sends its alert; the second stays open (judged
 /// without its own near misses), and its confirmation sends the second
 /// practice's alert. Afterwards the near miss, set apart from the sure
-/// matches, holds nothing back: the discharge reaches both at once.
+/// matches, holds nothing back: the discharge reaches both at once. Undone
+/// (`--undo-distinct`), the near miss holds the next admission again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_sure_matches_held_by_one_near_miss_are_each_confirmed_on_every_engine() {
     for (e, url) in harness::node_engines().await {
@@ -999,6 +1000,42 @@ async fn two_sure_matches_held_by_one_near_miss_are_each_confirmed_on_every_engi
         drained(&a).await;
         assert_eq!(alerts(&a).await.len(), 4, "{e}: both discharges at once");
         assert!(reviews(&a, false).is_empty(), "{e}");
+
+        // The admin finds they may be one person after all: undoing both
+        // confirmations' pairs, the near miss's opt-out holds again.
+        harness::fails(
+            &a.cli(&["alert", "review", &carols, "--undo-distinct", "--reject"]),
+            2,
+            "cannot be used with",
+        );
+        let out = harness::ok(&a.cli(&["alert", "review", &carols, "--undo-distinct"]));
+        assert!(out.contains("1 pair(s)"), "{e}: {out}");
+        assert!(
+            audited(&a, "match.distinct_undone", &format!("review {carols}")).await,
+            "{e}"
+        );
+        harness::fails(
+            &a.cli(&["alert", "review", &carols, "--undo-distinct"]),
+            1,
+            "no longer set apart",
+        );
+        // Erin's pair alone still says the near miss is not this patient.
+        assert_eq!(count(&a, pairs).await, 1, "{e}");
+        harness::ok(&a.cli(&["alert", "review", &erins, "--undo-distinct"]));
+        assert_eq!(count(&a, pairs).await, 0, "{e}");
+        let msg = adt("W3", "A01", "NORTHHOSP", "I", "VW3", SOUTH_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(alerts(&a).await.len(), 4, "{e}: held again");
+        let open = reviews(&a, false);
+        assert_eq!(open.len(), 2, "{e}: {open:?}");
+        // Only a confirmed held review set anything apart.
+        let id = open[0]["id"].as_i64().expect("id").to_string();
+        harness::fails(
+            &a.cli(&["alert", "review", &id, "--undo-distinct"]),
+            1,
+            "only a confirmed one",
+        );
         a.stop().await;
     }
 }
