@@ -1112,3 +1112,42 @@ async fn a_sensitive_feeds_hold_needs_the_patients_opt_in_on_every_engine() {
         a.stop().await;
     }
 }
+
+/// A held alert confirmed for a digest subscriber, whose confirmation is
+/// then undone before the digest goes, is withdrawn by the digest's own
+/// check: the near miss's opt-out withholds it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_undone_confirmation_withdraws_its_alert_still_in_a_digest_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        let carol = a.address("carol").await;
+        a.address("dave").await;
+        a.start().await;
+        twin_opted_out_at_dave(&a, false).await;
+        harness::ok(&a.cli(&[
+            "roster",
+            "delivery",
+            "--owner",
+            "carol@a.test",
+            "--mode",
+            "digest",
+        ]));
+        let msg = adt("U1", "A04", "NORTHHOSP", "E", "VU1", SOUTH_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        let open = reviews(&a, false);
+        assert_eq!(open.len(), 1, "{e}: held: {open:?}");
+        let id = open[0]["id"].as_i64().expect("id").to_string();
+        harness::ok(&a.cli(&["alert", "review", &id, "--confirm"]));
+        assert_eq!(alerts(&a).await.len(), 1, "{e}: waits for the digest");
+        harness::ok(&a.cli(&["alert", "review", &id, "--undo-distinct"]));
+        let out = harness::ok(&a.cli(&["alert", "digest"]));
+        assert!(out.contains("0 digest"), "{e}: {out}");
+        let withdrawn = "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.withdrawn'";
+        assert_eq!(count(&a, withdrawn).await, 1, "{e}");
+        assert!(alerts(&a).await.is_empty(), "{e}");
+        let inbox = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
+        assert!(inbox.is_empty(), "{e}");
+        a.stop().await;
+    }
+}
