@@ -1151,3 +1151,108 @@ async fn an_undone_confirmation_withdraws_its_alert_still_in_a_digest_on_every_e
         a.stop().await;
     }
 }
+
+/// A cancellation withheld only by an opted-out near miss is held for
+/// review like any other alert: carol, told of Jane's ED visit, gets its
+/// retraction once an admin confirms. A cancellation due also to a practice
+/// told of the visit whose entry no longer matches for sure (erin's roster
+/// was replaced since) cannot be held for that practice (a review is of a
+/// match): it is withheld as an opt-out, audited, for every practice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancellation_is_held_for_its_told_sure_matches_only_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        let carol = a.address("carol").await;
+        a.address("dave").await;
+        a.address("erin").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        crate::notify_features::roster(
+            &a,
+            "carol@a.test",
+            "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
+        );
+        crate::notify_features::roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+        crate::notify_features::roster(
+            &a,
+            "erin@a.test",
+            "E12,ERINPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
+        );
+        // Admitted: carol and erin are told (dave's near miss is a review).
+        let msg = adt("K1", "A01", "NORTHHOSP", "I", "VKA", SOUTH_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(alerts(&a).await.len(), 2, "{e}");
+        // Erin's practice sends a roster without Jane.
+        let csv = a.dir.path().join("erin-replace.csv");
+        std::fs::write(
+            &csv,
+            "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n\
+             E13,ERINPRAC,Roe,Ann,1970-03-04,F,06101,,,\n",
+        )
+        .expect("csv");
+        let path = csv.to_str().expect("p");
+        harness::ok(&a.cli(&[
+            "roster",
+            "import",
+            path,
+            "--owner",
+            "erin@a.test",
+            "--replace",
+        ]));
+        // An ED visit of hers: only carol is told now.
+        let msg = adt("K2", "A04", "NORTHHOSP", "E", "VKB", SOUTH_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(alerts(&a).await.len(), 3, "{e}");
+        // Dave's patient opts out (her open reviews close with it).
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-out",
+            "--patient-id",
+            "MRN1",
+            "--authority",
+            "NORTH",
+        ]));
+        assert!(reviews(&a, false).is_empty(), "{e}");
+        let suppressed = "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.suppressed'";
+
+        // The admission is cancelled: erin, told of it, no longer matches
+        // for sure, so nothing is held, and nothing goes to carol either.
+        let msg = adt("K4", "A11", "NORTHHOSP", "I", "VKA", SOUTH_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(alerts(&a).await.len(), 3, "{e}");
+        assert!(reviews(&a, false).is_empty(), "{e}");
+        assert_eq!(count(&a, suppressed).await, 1, "{e}: audited as an opt-out");
+
+        // The ED visit is cancelled: carol's retraction is held, then sent.
+        let msg = adt("K3", "A11", "NORTHHOSP", "E", "VKB", SOUTH_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(alerts(&a).await.len(), 3, "{e}: held");
+        assert_eq!(count(&a, suppressed).await, 1, "{e}");
+        let open = reviews(&a, false);
+        assert_eq!(open.len(), 1, "{e}: {open:?}");
+        assert_eq!(open[0]["event"], "retraction", "{e}");
+        assert_eq!(open[0]["entry"]["owner"], "carol@a.test", "{e}");
+        let id = open[0]["id"].as_i64().expect("id").to_string();
+        let out = harness::ok(&a.cli(&["alert", "review", &id, "--confirm"]));
+        assert!(out.contains("alert filed for carol@a.test"), "{e}: {out}");
+        assert_eq!(alerts(&a).await.len(), 4, "{e}");
+        wait_for(60, "carol's three alerts", || async {
+            let inbox = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
+            (inbox.len() == 3).then_some(())
+        })
+        .await;
+
+        // Set apart from carol's entry, a sure match of the message, dave's
+        // opt-out says nothing of this patient any more: a second
+        // cancellation of the admission goes to both practices told of it.
+        let msg = adt("K5", "A11", "NORTHHOSP", "I", "VKA", SOUTH_JANE);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(alerts(&a).await.len(), 6, "{e}");
+        a.stop().await;
+    }
+}
