@@ -185,18 +185,20 @@ pub enum AlertCmd {
     /// Decide a near-miss match: --confirm sends the held-back alert to the
     /// roster entry's owner; --reject closes it. --undo-distinct takes back
     /// what confirming a held one recorded.
+    #[command(group(
+        clap::ArgGroup::new("decision")
+            .required(true)
+            .multiple(false)
+            .args(["confirm", "reject", "undo_distinct"])
+    ))]
     Review {
         /// The review id from `alert reviews`.
         id: i64,
         /// The ADT patient is the roster entry's patient.
-        #[arg(
-            long,
-            conflicts_with_all = ["reject", "undo_distinct"],
-            required_unless_present_any = ["reject", "undo_distinct"]
-        )]
+        #[arg(long)]
         confirm: bool,
         /// They are different people.
-        #[arg(long, conflicts_with = "undo_distinct")]
+        #[arg(long)]
         reject: bool,
         /// For a confirmed review that an opted-out near miss held: its
         /// entry and the near misses may be one person after all, so their
@@ -678,8 +680,14 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
                                 .withheld_by
                                 .iter()
                                 .map(|id| {
+                                    let apart = match i.set_apart.contains(id) {
+                                        true => " (set apart)",
+                                        false => "",
+                                    };
                                     match i.opted_out_near_misses.iter().find(|e| e.id == *id) {
-                                        Some(e) => format!("{id} {}: {}", e.owner, who(&e.patient)),
+                                        Some(e) => {
+                                            format!("{id} {}: {}{apart}", e.owner, who(&e.patient))
+                                        }
                                         None => format!("{id} (removed or expired)"),
                                     }
                                 })
@@ -712,11 +720,22 @@ pub async fn alert(hisp: Hisp, cmd: AlertCmd, out: &mut Output) -> Result<(), Cl
         } => {
             let n = crate::notify::Notifier::new(crate::smtp::Gateway::new(hisp.clone()));
             if undo_distinct {
-                let gone = n.review_undo_distinct(id, CLI_ACTOR).await?;
+                let undone = n.review_undo_distinct(id, CLI_ACTOR).await?;
+                let gone: Vec<String> = (undone.gone.iter())
+                    .map(|(other, by)| format!("{other} (set apart by review {by})"))
+                    .collect();
                 out.line(format!(
-                    "review {id}: {gone} pair(s) of entries no longer set apart; the near \
-                     misses' opt-outs withhold again"
+                    "review {id}: roster entry {} is no longer set apart from roster entries {}",
+                    undone.entry,
+                    gone.join(", ")
                 ));
+                for (near, other, by) in &undone.standing {
+                    out.line(format!(
+                        "roster entry {near} is still set apart from roster entry {other} \
+                         (review {by}): while it is, it withholds nothing from a message that \
+                         entry matches for sure; undo that review too if it may be wrong"
+                    ));
+                }
                 return Ok(());
             }
             match n.review_decide(id, confirm, CLI_ACTOR).await? {

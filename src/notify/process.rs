@@ -299,7 +299,8 @@ impl Notifier {
         // the message nearly matches: a twin, a sibling at the same
         // address): each sure match's alert is held for an admin's review
         // instead of dropped, naming them (`Matched::Withheld`); confirmed,
-        // they are set apart from it for good. Before, the patient's
+        // they are set apart from it (until an admin undoes it). Before,
+        // the patient's
         // alerts were withheld as an opt-out, with no review.
         let mut withheld_by = Vec::new();
         if consent == Some(OPT_OUT) {
@@ -1956,8 +1957,8 @@ pub struct Snapshot {
     rosters: Vec<Roster>,
     digest: Vec<String>,
     /// Pairs of roster entries a person judged to be different people
-    /// (lower id first, migration 0027): the one never withholds the
-    /// other's alerts as a near miss.
+    /// (lower id first, migration 0027): the one does not withhold the
+    /// other's alerts as a near miss (until `--undo-distinct`).
     distinct: std::collections::HashSet<(i64, i64)>,
     /// The patient index has someone (else no lookup is worth a query). Set
     /// when loaded and as soon as this worker indexes a person; another

@@ -9,7 +9,8 @@
 //! practice's patient the message nearly matches: a twin) is held here too
 //! (`Review::withheld_by`), judged without those near misses until decided.
 //! Confirming it first records that its entry and theirs are different
-//! people (`distinct_entries`), so they never withhold its alerts again.
+//! people (`distinct_entries`), so they no longer withhold its alerts
+//! (until an admin undoes it: `review_undo_distinct`).
 //!
 //! Confirming first checks that the alert still makes sense: the encounter's
 //! change was not cancelled since (a retraction review needs the alert it
@@ -60,6 +61,10 @@ pub struct ReviewItem {
     /// entries still kept: the person deciding compares them with the
     /// message's patient. Confirming says they are other people.
     pub opted_out_near_misses: Vec<RosterEntry>,
+    /// Of those near misses (by entry id), the ones still set apart from
+    /// the review's entry, as confirming it recorded (or another review
+    /// did): `alert review ID --undo-distinct` takes them back.
+    pub set_apart: Vec<i64>,
 }
 
 /// What a decision did.
@@ -76,6 +81,20 @@ pub enum Decided {
     },
     /// Rejected: nothing sent.
     Rejected,
+}
+
+/// What undoing a confirmed held review's pairs did
+/// (`Notifier::review_undo_distinct`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undone {
+    /// The review's roster entry.
+    pub entry: i64,
+    /// The near misses no longer set apart from it, each with the review
+    /// that had recorded the pair.
+    pub gone: Vec<(i64, i64)>,
+    /// The pairs of those near misses with other entries still standing:
+    /// near miss, other entry, the review that recorded it.
+    pub standing: Vec<(i64, i64, i64)>,
 }
 
 /// Why a review whose patient opted out cannot be confirmed.
@@ -168,6 +187,9 @@ impl Notifier {
         // without them, as confirming it would; so are those a person set
         // apart from its entry.
         let mut doubted = snap.apart_from(review.roster_entry_id);
+        let set_apart: Vec<i64> = (review.withheld_by.iter().copied())
+            .filter(|id| doubted.contains(id))
+            .collect();
         doubted.extend(&review.withheld_by);
         let consent = match &adt_patient {
             Some(p) => snap.consent_of_person(
@@ -191,6 +213,7 @@ impl Notifier {
             entry,
             opted_out,
             opted_out_near_misses: withheld_by,
+            set_apart,
         })
     }
 
@@ -408,6 +431,12 @@ impl Notifier {
                 // The pair recorded with the claim goes with it: the review
                 // may yet be rejected.
                 let mut tx = hisp.store.begin().await?;
+                if !review.withheld_by.is_empty() {
+                    // The counter first, as every writer of what snapshots
+                    // read takes it (on PostgreSQL, a claim holding it
+                    // would wait for this review's row).
+                    notify::generation_held(&mut tx, hisp.store.engine()).await?;
+                }
                 notify::move_review(&mut tx, id, "confirming", "open", actor, now, 0).await?;
                 unset_apart(&mut tx, &review).await?;
                 tx.commit().await?;
@@ -441,7 +470,8 @@ impl Notifier {
     /// Record the person's judgment, confirming a held review, that its
     /// roster entry (a sure match of the message) and the near misses whose
     /// opt-outs withheld it (those still kept) are different people
-    /// (`distinct_entries`), so that those never withhold its alerts again;
+    /// (`distinct_entries`), so that those no longer withhold its alerts
+    /// (until undone: [`Self::review_undo_distinct`]);
     /// audited as `match.distinct`. In the transaction that claims the
     /// review, after every check of the confirmation passed, holding the
     /// change counter, which it moves (every snapshot reloads with it).
@@ -473,12 +503,18 @@ impl Notifier {
     /// roster entry and its opted-out near misses are different people
     /// (`set_apart`): the admin found they may be one person after all, so
     /// the near misses' opt-outs withhold that entry's alerts again (held
-    /// for review, as before the confirmation). Holding and moving the
-    /// change counter, so every snapshot reloads; audited as
-    /// `match.distinct_undone`. The alert already sent stays sent; one
-    /// still waiting in a digest is withdrawn by the digest's own check.
-    /// How many pairs were deleted.
-    pub async fn review_undo_distinct(&self, id: i64, actor: &str) -> Result<u64, OpsError> {
+    /// for review, as before the confirmation). The pairs of its entry with
+    /// its near misses are deleted whichever review recorded them, holding
+    /// and moving the change counter, so every snapshot reloads; audited
+    /// as `match.distinct_undone`, naming each deleted pair and its review.
+    /// The alert already sent stays sent; one still waiting in a digest is
+    /// withdrawn by the digest's own check.
+    ///
+    /// A near miss set apart from another sure match of a message says
+    /// nothing of that message's patient (`consent_with_rosters`), so the
+    /// near misses' pairs with other entries still standing are returned
+    /// with the reviews that recorded them: each is undone by its own.
+    pub async fn review_undo_distinct(&self, id: i64, actor: &str) -> Result<Undone, OpsError> {
         let hisp = &self.gw.hisp;
         let mut tx = hisp.store.begin().await?;
         notify::generation_held(&mut tx, hisp.store.engine()).await?;
@@ -490,31 +526,51 @@ impl Notifier {
                 "review {id} was not held by an opted-out near miss, so it set no entries apart"
             )));
         }
-        if review.status != "confirmed" {
-            return Err(OpsError::Invalid(format!(
-                "review {id} is {}: only a confirmed one set its entries apart",
-                review.status
-            )));
+        match review.status.as_str() {
+            "confirmed" => {}
+            "confirming" => {
+                return Err(OpsError::Invalid(format!(
+                    "review {id} is being confirmed: try again once it is decided"
+                )));
+            }
+            status => {
+                return Err(OpsError::Invalid(format!(
+                    "review {id} is {status}: only a confirmed one set its entries apart"
+                )));
+            }
         }
         let entry = review.roster_entry_id;
         let gone = notify::unset_pairs(&mut tx, entry, &review.withheld_by).await?;
-        if gone == 0 {
+        if gone.is_empty() {
             return Err(OpsError::Invalid(format!(
                 "review {id}'s entries are no longer set apart (undone already, or an entry \
                  is gone)"
             )));
         }
+        let mut standing = Vec::new();
+        for near in &review.withheld_by {
+            for (other, by) in notify::pairs_of(&mut tx, *near).await? {
+                standing.push((*near, other, by));
+            }
+        }
         notify::bump_generation(&mut tx).await?;
-        let others: Vec<String> = review.withheld_by.iter().map(i64::to_string).collect();
+        let pairs: Vec<String> = gone
+            .iter()
+            .map(|(other, by)| format!("{other} (review {by})"))
+            .collect();
         let detail = format!(
             "roster entry {entry} may be the patient of roster entries {}",
-            others.join(", ")
+            pairs.join(", ")
         );
         let subject = format!("review {id}");
         hisp.audit(&mut tx, actor, "match.distinct_undone", &subject, &detail)
             .await?;
         tx.commit().await?;
-        Ok(gone)
+        Ok(Undone {
+            entry,
+            gone,
+            standing,
+        })
     }
 
     /// Close a review whose patient has opted out as rejected (its ADT
@@ -725,13 +781,17 @@ impl Notifier {
         let now = hisp.now();
         let stale = now.saturating_sub(CONFIRM_STALE_SECS);
         let mut tx = hisp.store.begin().await?;
-        if let Some(at) = at
-            && notify::generation_held(&mut tx, hisp.store.engine()).await? != at
-        {
-            return Err(OpsError::Invalid(format!(
-                "review {}: rosters or consents changed: judged again next time",
-                review.id
-            )));
+        // A rejection may delete the pairs a held review's confirmation
+        // recorded: the counter first, as every writer of what snapshots
+        // read takes it.
+        if at.is_some() || (status == "rejected" && !review.withheld_by.is_empty()) {
+            let held = notify::generation_held(&mut tx, hisp.store.engine()).await?;
+            if at.is_some_and(|at| at != held) {
+                return Err(OpsError::Invalid(format!(
+                    "review {}: rosters or consents changed: judged again next time",
+                    review.id
+                )));
+            }
         }
         if !notify::move_review(&mut tx, review.id, from, status, actor, now, stale).await? {
             return Err(not_open(review));

@@ -1728,22 +1728,42 @@ pub async fn unset_apart(conn: &mut AnyConnection, review_id: i64) -> Result<u64
 }
 
 /// Delete the pairs of roster entry `entry` with each of `others`,
-/// whichever review recorded them (`set_apart`); how many there were.
+/// whichever review recorded them (`set_apart`): each deleted pair's other
+/// entry and the review that recorded it.
 pub async fn unset_pairs(
     conn: &mut AnyConnection,
     entry: i64,
     others: &[i64],
-) -> Result<u64, StoreError> {
-    let mut gone = 0;
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let mut gone = Vec::new();
     for &other in others.iter().filter(|o| **o != entry) {
-        gone += sqlx::query("DELETE FROM distinct_entries WHERE entry_id = $1 AND other_id = $2")
-            .bind(entry.min(other))
-            .bind(entry.max(other))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+        let row = sqlx::query(
+            "DELETE FROM distinct_entries WHERE entry_id = $1 AND other_id = $2 RETURNING review_id",
+        )
+        .bind(entry.min(other))
+        .bind(entry.max(other))
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = row {
+            gone.push((other, row.try_get(0)?));
+        }
     }
     Ok(gone)
+}
+
+/// The pairs roster entry `entry` is in: each other entry, and the review
+/// that recorded the pair.
+pub async fn pairs_of(conn: &mut AnyConnection, entry: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT CASE WHEN entry_id = $1 THEN other_id ELSE entry_id END, review_id \
+         FROM distinct_entries WHERE entry_id = $1 OR other_id = $1 ORDER BY 1",
+    )
+    .bind(entry)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }
 
 /// Record that roster entry `entry` and each of `others` are different

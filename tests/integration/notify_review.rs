@@ -131,6 +131,12 @@ async fn near_misses_wait_for_a_person_who_confirms_or_rejects_them_on_every_eng
             1,
             "already confirmed",
         );
+        // A near miss's review set nothing apart: nothing to undo.
+        harness::fails(
+            &a.cli(&["alert", "review", &r1, "--undo-distinct"]),
+            1,
+            "set no entries apart",
+        );
         assert!(
             audited(&a, "match.confirm", &format!("review {r1}")).await,
             "{e}"
@@ -1000,6 +1006,16 @@ async fn two_sure_matches_held_by_one_near_miss_are_each_confirmed_on_every_engi
         drained(&a).await;
         assert_eq!(alerts(&a).await.len(), 4, "{e}: both discharges at once");
         assert!(reviews(&a, false).is_empty(), "{e}");
+        // The decided reviews show what stands set apart.
+        for r in reviews(&a, true) {
+            assert_eq!(r["set_apart"], serde_json::json!([dave_entry]), "{e}: {r}");
+        }
+        let table = harness::ok(&a.cli(&["alert", "reviews", "--all"]));
+        assert!(
+            table.contains(&format!("{dave_entry} dave@a.test: Doe, Jane"))
+                && table.contains("(set apart)"),
+            "{e}: {table}"
+        );
 
         // The admin finds they may be one person after all: undoing both
         // confirmations' pairs, the near miss's opt-out holds again.
@@ -1008,8 +1024,20 @@ async fn two_sure_matches_held_by_one_near_miss_are_each_confirmed_on_every_engi
             2,
             "cannot be used with",
         );
+        harness::fails(&a.cli(&["alert", "review", &carols]), 2, "--undo-distinct");
         let out = harness::ok(&a.cli(&["alert", "review", &carols, "--undo-distinct"]));
-        assert!(out.contains("1 pair(s)"), "{e}: {out}");
+        assert!(
+            out.contains(&format!(
+                "from roster entries {dave_entry} (set apart by review {carols})"
+            )),
+            "{e}: {out}"
+        );
+        // Erin's pair with the near miss still stands, and says so.
+        assert!(
+            out.contains(&format!("roster entry {dave_entry} is still set apart"))
+                && out.contains(&format!("(review {erins})")),
+            "{e}: {out}"
+        );
         assert!(
             audited(&a, "match.distinct_undone", &format!("review {carols}")).await,
             "{e}"
@@ -1021,8 +1049,14 @@ async fn two_sure_matches_held_by_one_near_miss_are_each_confirmed_on_every_engi
         );
         // Erin's pair alone still says the near miss is not this patient.
         assert_eq!(count(&a, pairs).await, 1, "{e}");
-        harness::ok(&a.cli(&["alert", "review", &erins, "--undo-distinct"]));
+        let out = harness::ok(&a.cli(&["alert", "review", &erins, "--undo-distinct"]));
+        assert!(!out.contains("still set apart"), "{e}: {out}");
         assert_eq!(count(&a, pairs).await, 0, "{e}");
+        for r in reviews(&a, true) {
+            assert_eq!(r["set_apart"], serde_json::json!([]), "{e}: {r}");
+        }
+        let table = harness::ok(&a.cli(&["alert", "reviews", "--all"]));
+        assert!(!table.contains("(set apart)"), "{e}: {table}");
         let msg = adt("W3", "A01", "NORTHHOSP", "I", "VW3", SOUTH_JANE);
         assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
         drained(&a).await;

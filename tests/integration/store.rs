@@ -1135,5 +1135,29 @@ async fn entries_set_apart_are_kept_once_and_go_with_either_entry_on_every_engin
         assert_eq!(n, 1, "{e}");
         let pairs = notify::distinct_entries(&mut conn).await.expect("pairs");
         assert_eq!(pairs, [(kept.min(other), kept.max(other))].into(), "{e}");
+        // Read from either entry, with the review that recorded it (the
+        // first, not the one that gave it again).
+        let of = notify::pairs_of(&mut conn, kept).await.expect("pairs of");
+        assert_eq!(of, [(other, 7)], "{e}");
+        let of = notify::pairs_of(&mut conn, other).await.expect("pairs of");
+        assert_eq!(of, [(kept, 7)], "{e}");
+        // Undone from either side, whichever review recorded it; a pair
+        // that is not there is not reported.
+        let gone = notify::unset_pairs(&mut conn, kept, &[other, gone, kept])
+            .await
+            .expect("unset");
+        assert_eq!(gone, [(other, 7)], "{e}");
+        assert!(
+            notify::distinct_entries(&mut conn)
+                .await
+                .expect("pairs")
+                .is_empty()
+        );
+        assert!(
+            notify::pairs_of(&mut conn, kept)
+                .await
+                .expect("of")
+                .is_empty()
+        );
     }
 }
