@@ -63,7 +63,8 @@ pub struct ReviewItem {
     pub opted_out_near_misses: Vec<RosterEntry>,
     /// Of those near misses (by entry id), the ones still set apart from
     /// the review's entry, as confirming it recorded (or another review
-    /// did): `alert review ID --undo-distinct` takes them back.
+    /// did): `alert review ID --undo-distinct` of a confirmed review that
+    /// recorded them takes them back.
     pub set_apart: Vec<i64>,
 }
 
@@ -437,8 +438,11 @@ impl Notifier {
                     // would wait for this review's row).
                     notify::generation_held(&mut tx, hisp.store.engine()).await?;
                 }
-                notify::move_review(&mut tx, id, "confirming", "open", actor, now, 0).await?;
-                unset_apart(&mut tx, &review).await?;
+                // Only while still this confirmation's: one taken over as
+                // stale meanwhile relies on the pairs.
+                if notify::move_review(&mut tx, id, "confirming", "open", actor, now, 0).await? {
+                    unset_apart(&mut tx, &review).await?;
+                }
                 tx.commit().await?;
                 if let OpsError::Invalid(why) = &e {
                     self.audit_refusal(id, actor, why).await;
@@ -529,9 +533,20 @@ impl Notifier {
         match review.status.as_str() {
             "confirmed" => {}
             "confirming" => {
-                return Err(OpsError::Invalid(format!(
-                    "review {id} is being confirmed: try again once it is decided"
-                )));
+                let now = hisp.now();
+                let stale = review
+                    .decided_at
+                    .is_some_and(|at| at < now.saturating_sub(CONFIRM_STALE_SECS));
+                return Err(OpsError::Invalid(match stale {
+                    true => format!(
+                        "review {id}'s confirmation was cut short: decide it again first \
+                         (--reject records it confirmed if its alert went out, and deletes its \
+                         pairs if not)"
+                    ),
+                    false => {
+                        format!("review {id} is being confirmed: try again once it is decided")
+                    }
+                }));
             }
             status => {
                 return Err(OpsError::Invalid(format!(

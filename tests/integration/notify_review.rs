@@ -824,6 +824,34 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
     }
 }
 
+/// Carol on a digest, dave's twin opted out (`twin_opted_out_at_dave`),
+/// and Jane's ED visit (`control`) held for review and confirmed: its
+/// alert waits for carol's digest. The review's id.
+async fn confirmed_for_carols_digest(a: &Node, e: &str, control: &str) -> String {
+    twin_opted_out_at_dave(a, false).await;
+    harness::ok(&a.cli(&[
+        "roster",
+        "delivery",
+        "--owner",
+        "carol@a.test",
+        "--mode",
+        "digest",
+    ]));
+    let visit = format!("V{control}");
+    let msg = adt(control, "A04", "NORTHHOSP", "E", &visit, SOUTH_JANE);
+    assert_eq!(ack_code(a, &msg).await.0, "AA", "{e}");
+    drained(a).await;
+    let open = reviews(a, false);
+    assert_eq!(open.len(), 1, "{e}: held: {open:?}");
+    let id = open[0]["id"].as_i64().expect("id").to_string();
+    let out = harness::ok(&a.cli(&["alert", "review", &id, "--confirm"]));
+    assert!(out.contains("alert filed for carol@a.test"), "{e}: {out}");
+    let filed = alerts(a).await;
+    assert_eq!(filed.len(), 1, "{e}");
+    assert!(filed[0].message_id.is_none(), "{e}: waits for the digest");
+    id
+}
+
 /// A held alert confirmed for a digest subscriber waits in the digest, and
 /// goes out with it even when the subscriber's entry ends first (a
 /// replacing roster): the near miss set apart from that entry still says
@@ -836,26 +864,7 @@ async fn a_held_alert_confirmed_for_a_digest_goes_out_after_its_entry_ends_on_ev
         let carol = a.address("carol").await;
         a.address("dave").await;
         a.start().await;
-        twin_opted_out_at_dave(&a, false).await;
-        harness::ok(&a.cli(&[
-            "roster",
-            "delivery",
-            "--owner",
-            "carol@a.test",
-            "--mode",
-            "digest",
-        ]));
-        let msg = adt("G1", "A04", "NORTHHOSP", "E", "VG1", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
-        let open = reviews(&a, false);
-        assert_eq!(open.len(), 1, "{e}: held: {open:?}");
-        let id = open[0]["id"].as_i64().expect("id").to_string();
-        let out = harness::ok(&a.cli(&["alert", "review", &id, "--confirm"]));
-        assert!(out.contains("alert filed for carol@a.test"), "{e}: {out}");
-        let filed = alerts(&a).await;
-        assert_eq!(filed.len(), 1, "{e}");
-        assert!(filed[0].message_id.is_none(), "{e}: waits for the digest");
+        confirmed_for_carols_digest(&a, e, "G1").await;
 
         // Carol's practice sends a roster that no longer lists Jane.
         let csv = a.dir.path().join("carol-replace.csv");
@@ -1033,11 +1042,60 @@ async fn two_sure_matches_held_by_one_near_miss_are_each_confirmed_on_every_engi
             "{e}: {out}"
         );
         // Erin's pair with the near miss still stands, and says so.
-        assert!(
-            out.contains(&format!("roster entry {dave_entry} is still set apart"))
-                && out.contains(&format!("(review {erins})")),
-            "{e}: {out}"
+        let erin_entry = count(
+            &a,
+            "SELECT MAX(id) FROM roster_entries WHERE owner = 'erin@a.test'",
+        )
+        .await;
+        let standing = format!(
+            "roster entry {dave_entry} is still set apart from roster entry {erin_entry} \
+             (review {erins})"
         );
+        assert!(out.contains(&standing), "{e}: {out}");
+        // The listing scopes what is set apart to each review's own entry.
+        for r in reviews(&a, true) {
+            let want = match r["id"].as_i64().map(|i| i.to_string()) == Some(erins.clone()) {
+                true => serde_json::json!([dave_entry]),
+                false => serde_json::json!([]),
+            };
+            assert_eq!(r["set_apart"], want, "{e}: {r}");
+        }
+        // A confirmation under way, or cut short, is decided first.
+        let mut conn = a.hisp.conn().await.expect("conn");
+        let stuck = "UPDATE match_reviews SET status = 'confirming', decided_at = $1 WHERE id = $2";
+        let erin_id: i64 = erins.parse().expect("id");
+        sqlx::query(stuck)
+            .bind(a.hisp.now())
+            .bind(erin_id)
+            .execute(&mut *conn)
+            .await
+            .expect("under way");
+        drop(conn);
+        harness::fails(
+            &a.cli(&["alert", "review", &erins, "--undo-distinct"]),
+            1,
+            "is being confirmed",
+        );
+        let mut conn = a.hisp.conn().await.expect("conn");
+        sqlx::query(stuck)
+            .bind(a.hisp.now() - 301)
+            .bind(erin_id)
+            .execute(&mut *conn)
+            .await
+            .expect("cut short");
+        drop(conn);
+        harness::fails(
+            &a.cli(&["alert", "review", &erins, "--undo-distinct"]),
+            1,
+            "was cut short",
+        );
+        let mut conn = a.hisp.conn().await.expect("conn");
+        sqlx::query("UPDATE match_reviews SET status = 'confirmed' WHERE id = $1")
+            .bind(erin_id)
+            .execute(&mut *conn)
+            .await
+            .expect("back");
+        drop(conn);
         assert!(
             audited(&a, "match.distinct_undone", &format!("review {carols}")).await,
             "{e}"
@@ -1157,23 +1215,7 @@ async fn an_undone_confirmation_withdraws_its_alert_still_in_a_digest_on_every_e
         let carol = a.address("carol").await;
         a.address("dave").await;
         a.start().await;
-        twin_opted_out_at_dave(&a, false).await;
-        harness::ok(&a.cli(&[
-            "roster",
-            "delivery",
-            "--owner",
-            "carol@a.test",
-            "--mode",
-            "digest",
-        ]));
-        let msg = adt("U1", "A04", "NORTHHOSP", "E", "VU1", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
-        let open = reviews(&a, false);
-        assert_eq!(open.len(), 1, "{e}: held: {open:?}");
-        let id = open[0]["id"].as_i64().expect("id").to_string();
-        harness::ok(&a.cli(&["alert", "review", &id, "--confirm"]));
-        assert_eq!(alerts(&a).await.len(), 1, "{e}: waits for the digest");
+        let id = confirmed_for_carols_digest(&a, e, "U1").await;
         harness::ok(&a.cli(&["alert", "review", &id, "--undo-distinct"]));
         let out = harness::ok(&a.cli(&["alert", "digest"]));
         assert!(out.contains("0 digest"), "{e}: {out}");

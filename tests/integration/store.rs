@@ -1141,8 +1141,8 @@ async fn entries_set_apart_are_kept_once_and_go_with_either_entry_on_every_engin
         assert_eq!(of, [(other, 7)], "{e}");
         let of = notify::pairs_of(&mut conn, other).await.expect("pairs of");
         assert_eq!(of, [(kept, 7)], "{e}");
-        // Undone from either side, whichever review recorded it; a pair
-        // that is not there is not reported.
+        // Undone whichever review recorded it; a pair that is not there
+        // is not reported.
         let gone = notify::unset_pairs(&mut conn, kept, &[other, gone, kept])
             .await
             .expect("unset");
@@ -1159,5 +1159,13 @@ async fn entries_set_apart_are_kept_once_and_go_with_either_entry_on_every_engin
                 .expect("of")
                 .is_empty()
         );
+        // From the other side too.
+        notify::set_apart(&mut conn, other, &[kept], 9, "cli", 7)
+            .await
+            .expect("again");
+        let gone = notify::unset_pairs(&mut conn, other, &[kept])
+            .await
+            .expect("unset");
+        assert_eq!(gone, [(kept, 9)], "{e}");
     }
 }
