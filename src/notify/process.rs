@@ -300,8 +300,7 @@ impl Notifier {
         // address): each sure match's alert is held for an admin's review
         // instead of dropped, naming them (`Matched::Withheld`); confirmed,
         // they are set apart from it (until an admin undoes it). Before,
-        // the patient's
-        // alerts were withheld as an opt-out, with no review.
+        // the patient's alerts were withheld as an opt-out, with no review.
         let mut withheld_by = Vec::new();
         if consent == Some(OPT_OUT) {
             let near: Vec<(i64, f64)> = matches
