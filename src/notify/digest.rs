@@ -248,7 +248,7 @@ impl Notifier {
                     records,
                     a.withholding.as_ref(),
                     &a.roster_entry_id
-                        .map(|id| snap.apart_from(id))
+                        .map(|id| snap.apart_from(id, Some(p)))
                         .unwrap_or_default(),
                     now,
                 ),

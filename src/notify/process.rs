@@ -134,6 +134,38 @@ pub(super) fn alternate_record(ev: &AdtEvent) -> Option<StoredPatient> {
     })
 }
 
+/// The hospital's record of a message's patient, as a judgment that two
+/// roster entries are different people is about it (`set_apart`): the
+/// identifiers of PID-3 (and PID-2) the message names, without
+/// placeholders, social security numbers (shared by a namespace every
+/// hospital uses, and copied with demographics by a registration that
+/// took the sibling's) or one lacking its value or authority.
+pub(super) fn hospital_record(p: &StoredPatient) -> Vec<(String, String)> {
+    p.identifiers
+        .iter()
+        .filter(|(value, authority)| {
+            !value.trim().is_empty()
+                && !authority.trim().is_empty()
+                && !placeholder_identifier(value, authority)
+                && !mpi::ssa_authority(authority)
+        })
+        .cloned()
+        .collect()
+}
+
+/// Whether a judgment about the hospital's record `judged` (None: recorded
+/// before judgments named a record, any) covers a message whose record is
+/// `record`: one identifier in common, or neither names one.
+fn covers(judged: Option<&[(String, String)]>, record: &[(String, String)]) -> bool {
+    match judged {
+        None => true,
+        Some([]) => record.is_empty(),
+        Some(judged) => judged
+            .iter()
+            .any(|a| record.iter().any(|b| notify::same_id(a, b))),
+    }
+}
+
 /// The two records cannot be one person (`mpi::contradicts`).
 fn contradicts(a: &StoredPatient, b: &StoredPatient) -> bool {
     mpi::contradicts(&demographics(a), &demographics(b))
@@ -158,6 +190,8 @@ impl Notifier {
         };
         let stripped = strip_placeholders(&mut ev);
         let alternate = alternate_record(&ev);
+        // Before the index fills in what the message leaves out.
+        let record = hospital_record(&ev.patient);
         // PID-4 withholds: a later opt-in under the patient's own numbers
         // overrides an older opt-out under it, as elsewhere.
         let opted_out = snap.consent_of([&ev.patient], alternate.as_ref()) == Some(OPT_OUT)
@@ -204,6 +238,7 @@ impl Notifier {
                     &matches,
                     std::iter::empty(),
                     &[],
+                    &record,
                 );
                 if consent == Some(OPT_OUT) {
                     return Ok(Plan::OptedOut);
@@ -292,6 +327,7 @@ impl Notifier {
                 &matches,
                 told_entries.iter().copied(),
                 doubted,
+                &record,
             )
         };
         let mut consent = judge(&[]);
@@ -1809,6 +1845,11 @@ impl Content {
         }
     }
 
+    /// The patient as the message names them, every identifier kept.
+    pub(super) fn patient(&self) -> &StoredPatient {
+        &self.patient
+    }
+
     /// The sending facility (the feed) of the message.
     pub(super) fn facility(&self) -> &str {
         &self.ev.sending_facility
@@ -1956,9 +1997,11 @@ pub struct Snapshot {
     rosters: Vec<Roster>,
     digest: Vec<String>,
     /// Pairs of roster entries a person judged to be different people
-    /// (lower id first, migration 0027): the one does not withhold the
-    /// other's alerts as a near miss (until `--undo-distinct`).
-    distinct: std::collections::HashSet<(i64, i64)>,
+    /// (lower id first, migrations 0027 and 0028), one per review, each
+    /// about one hospital record: the one does not withhold the other's
+    /// alerts as a near miss for a message about that record (until
+    /// `--undo-distinct`).
+    distinct: Vec<notify::DistinctPair>,
     /// The patient index has someone (else no lookup is worth a query). Set
     /// when loaded and as soon as this worker indexes a person; another
     /// node's first A28/A31 is seen at the next reload (5 minutes at most).
@@ -2044,7 +2087,7 @@ impl Snapshot {
         let rosters: Vec<Roster> = by_owner.into_values().collect();
         let digest = notify::digest_subscribers(conn).await?;
         let index_nonempty = notify::index_nonempty(conn).await?;
-        let distinct = notify::distinct_entries(conn).await?;
+        let distinct = notify::distinct_entries(conn, sealer).await?;
         Ok(Self {
             index_nonempty,
             distinct,
@@ -2172,13 +2215,15 @@ impl Snapshot {
     ///
     /// A near miss in `doubted` (a review held for it, undecided), or one a
     /// person set apart from one of the sure matches (`distinct`: a
-    /// different person), says nothing.
+    /// different person) judging a message about the hospital's `record`
+    /// (`hospital_record`), says nothing.
     fn consent_with_rosters<'a>(
         &self,
         records: impl IntoIterator<Item = &'a StoredPatient>,
         matches: &[(String, Matched<'_>)],
         withholding: impl IntoIterator<Item = &'a StoredPatient>,
         doubted: &[i64],
+        record: &[(String, String)],
     ) -> Option<&'static str> {
         let sure = |alerting: bool| {
             matches.iter().filter_map(move |(owner, m)| match m {
@@ -2196,10 +2241,7 @@ impl Snapshot {
             })
             .collect();
         let apart = |id: i64| {
-            doubted.contains(&id)
-                || sure_ids
-                    .iter()
-                    .any(|s| self.distinct.contains(&(id.min(*s), id.max(*s))))
+            doubted.contains(&id) || sure_ids.iter().any(|s| self.apart(id, *s, Some(record)))
         };
         let mut people: Vec<&StoredPatient> = records.into_iter().collect();
         people.extend(sure(true));
@@ -2229,12 +2271,13 @@ impl Snapshot {
         doubted: &[i64],
         now: i64,
     ) -> Option<&'static str> {
+        let record = hospital_record(patient);
         let mut patient = patient.clone();
         if let Some(known) = indexed {
             fill_gaps(&mut patient, known);
         }
         let matches = self.match_rosters(&patient, now);
-        self.consent_with_rosters(records, &matches, withholding, doubted)
+        self.consent_with_rosters(records, &matches, withholding, doubted, &record)
     }
 
     /// The roster entry `e` of `owner` (current or ended) is `p` for sure,
@@ -2279,19 +2322,37 @@ impl Snapshot {
         out
     }
 
+    /// Whether a person set roster entries `a` and `b` apart (judged them
+    /// other people, `distinct_entries`) for a message about the hospital's
+    /// `record` (`hospital_record`; None: whatever the record).
+    fn apart(&self, a: i64, b: i64, record: Option<&[(String, String)]>) -> bool {
+        let (a, b) = (a.min(b), a.max(b));
+        self.distinct.iter().any(|p| {
+            p.entry == a
+                && p.other == b
+                && record.is_none_or(|record| covers(p.record.as_deref(), record))
+        })
+    }
+
     /// The roster entries a person set apart from entry `id` (judged to be
-    /// other people, `distinct_entries`): for a judgment about a record
-    /// that names `id` (a review, an alert filed under it) whether or not
-    /// it still matches the patient for sure.
-    pub(super) fn apart_from(&self, id: i64) -> Vec<i64> {
-        self.distinct
+    /// other people, `distinct_entries`) for a message about the
+    /// hospital's record of `patient` (None: whatever the record): for a
+    /// judgment about a message filed under `id` (a review, an alert)
+    /// whether or not it still matches the patient for sure.
+    pub(super) fn apart_from(&self, id: i64, patient: Option<&StoredPatient>) -> Vec<i64> {
+        let record = patient.map(hospital_record);
+        let mut out: Vec<i64> = self
+            .distinct
             .iter()
-            .filter_map(|&(a, b)| match (a == id, b == id) {
-                (true, _) => Some(b),
-                (_, true) => Some(a),
+            .filter_map(|p| match (p.entry == id, p.other == id) {
+                (true, _) => Some(p.other),
+                (_, true) => Some(p.entry),
                 _ => None,
             })
-            .collect()
+            .filter(|other| self.apart(id, *other, record.as_deref()))
+            .collect();
+        out.dedup();
+        out
     }
 
     /// Whether `owner`'s roster may alert (an enabled address).
@@ -2680,12 +2741,53 @@ async fn claim(n: &Notifier) -> Vec<AdtRow> {
 #[cfg(test)]
 mod tests {
     use super::{
-        Content, OPT_IN, Roster, Snapshot, kept_merge, leave, mpi_patient, read_authorities,
-        remember, retire, revive,
+        Content, OPT_IN, Roster, Snapshot, covers, hospital_record, kept_merge, leave, mpi_patient,
+        read_authorities, remember, retire, revive,
     };
     use crate::notify::adt::Ended;
     use crate::notify::mpi::Index;
     use crate::store::notify::{RosterEntry, StoredPatient};
+
+    /// A judgment that two roster entries are different people covers the
+    /// hospital's record it was about: one identifier in common (authority
+    /// case-folded), or neither naming one; one from before judgments named
+    /// a record covers any.
+    #[test]
+    fn a_judgment_covers_the_record_it_was_about() {
+        let id = |v: &str, a: &str| (v.to_string(), a.to_string());
+        let judged = [id("X55", "SOUTH"), id("X55", "2.16.840.1.113883.19.5")];
+        assert!(covers(Some(&judged), &[id("X55", "south")]));
+        assert!(covers(
+            Some(&judged),
+            &[id("7", "EAST"), id("X55", "SOUTH")]
+        ));
+        assert!(!covers(Some(&judged), &[id("X99", "SOUTH")]));
+        assert!(!covers(Some(&judged), &[id("X55", "EAST")]));
+        assert!(!covers(Some(&judged), &[]));
+        assert!(covers(Some(&[]), &[]));
+        assert!(!covers(Some(&[]), &[id("X55", "SOUTH")]));
+        assert!(covers(None, &[id("X99", "SOUTH")]));
+        assert!(covers(None, &[]));
+    }
+
+    /// The hospital's record leaves out what names no one in particular or
+    /// is shared beyond the hospital: placeholders, social security
+    /// numbers, and identifiers without an authority.
+    #[test]
+    fn the_hospital_record_is_its_own_numbers() {
+        let id = |v: &str, a: &str| (v.to_string(), a.to_string());
+        let p = StoredPatient {
+            identifiers: vec![
+                id("X55", "SOUTH"),
+                id("123-45-6789", "SSA"),
+                id("999-99-9999", "SOUTH"),
+                id("X56", ""),
+                id(" ", "SOUTH"),
+            ],
+            ..StoredPatient::default()
+        };
+        assert_eq!(hospital_record(&p), [id("X55", "SOUTH")]);
+    }
 
     #[test]
     fn only_a_sure_merge_is_kept() {

@@ -33,7 +33,7 @@ use super::Notifier;
 use super::adt::Ended;
 use super::process::{
     Content, Filing, OPT_IN, OPT_OUT, Snapshot, Target, alternate_record, cancelled_unsent,
-    read_event, told_of_cancelled,
+    hospital_record, read_event, told_of_cancelled,
 };
 use crate::hl7;
 use crate::ops::OpsError;
@@ -187,7 +187,7 @@ impl Notifier {
         // A held review's near misses are what it asks about: judged
         // without them, as confirming it would; so are those a person set
         // apart from its entry.
-        let mut doubted = snap.apart_from(review.roster_entry_id);
+        let mut doubted = snap.apart_from(review.roster_entry_id, adt_patient.as_ref());
         let set_apart: Vec<i64> = (review.withheld_by.iter().copied())
             .filter(|id| doubted.contains(id))
             .collect();
@@ -404,7 +404,8 @@ impl Notifier {
             // Claimed: the judgment that the near misses are other people
             // is recorded with the claim, so a rejection or another
             // confirmation that won instead records none.
-            self.set_apart(&mut tx, &review, actor).await?;
+            self.set_apart(&mut tx, &review, content.patient(), actor)
+                .await?;
             target.generation = Some(held + 1);
         }
         tx.commit().await?;
@@ -485,13 +486,20 @@ impl Notifier {
         &self,
         tx: &mut sqlx::AnyConnection,
         review: &Review,
+        patient: &StoredPatient,
         actor: &str,
     ) -> Result<(), OpsError> {
         let hisp = &self.gw.hisp;
-        let now = hisp.now();
         notify::bump_generation(tx).await?;
         let entry = review.roster_entry_id;
-        notify::set_apart(tx, entry, &review.withheld_by, review.id, actor, now).await?;
+        let judged = notify::Judgment {
+            review_id: review.id,
+            actor,
+            at: hisp.now(),
+            record: &hospital_record(patient),
+        };
+        let sealer = hisp.store.sealer();
+        notify::set_apart(tx, sealer, entry, &review.withheld_by, &judged).await?;
         let others: Vec<String> = review.withheld_by.iter().map(i64::to_string).collect();
         let detail = format!(
             "roster entry {entry} is not the patient of roster entries {}",
@@ -751,7 +759,7 @@ impl Notifier {
         let on_roster = super::roster::read_entry(entry.clone()).patient;
         let people = [Some(&ev.patient), indexed.as_ref(), Some(&on_roster)];
         let alternate = alternate_record(&ev);
-        let mut doubted = snap.apart_from(entry.id);
+        let mut doubted = snap.apart_from(entry.id, Some(&ev.patient));
         doubted.extend(&review.withheld_by);
         let consent = snap.consent_of_person(
             &ev.patient,

@@ -123,6 +123,10 @@ const SQLITE: &[Migration] = &[
         version: 27,
         sql: include_str!("migrations/sqlite/0027_set_apart.sql"),
     },
+    Migration {
+        version: 28,
+        sql: include_str!("migrations/sqlite/0028_apart_per_record.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -233,6 +237,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 27,
         sql: include_str!("migrations/postgres/0027_set_apart.sql"),
+    },
+    Migration {
+        version: 28,
+        sql: include_str!("migrations/postgres/0028_apart_per_record.sql"),
     },
 ];
 

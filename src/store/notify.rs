@@ -1702,16 +1702,55 @@ fn entry_ids(list: Option<&str>) -> Result<Vec<i64>, StoreError> {
         .collect()
 }
 
-/// The pairs of roster entries a person judged to be different people
-/// (migration 0027), each as (lower id, higher id).
+/// A person's judgment that two roster entries are different people
+/// (`set_apart`, migrations 0027 and 0028).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DistinctPair {
+    /// The lower entry id.
+    pub entry: i64,
+    /// The higher entry id.
+    pub other: i64,
+    /// The review whose confirmation recorded it.
+    pub review_id: i64,
+    /// The hospital's record it is about: the identifiers of the reviewed
+    /// message's patient. `None` for a judgment recorded before 0028, about
+    /// any record.
+    pub record: Option<Vec<(String, String)>>,
+}
+
+const APART_RECORD: &str = "distinct-record";
+
+/// Every judgment that two roster entries are different people, one per
+/// review that recorded it.
 pub async fn distinct_entries(
     conn: &mut AnyConnection,
-) -> Result<std::collections::HashSet<(i64, i64)>, StoreError> {
-    let rows = sqlx::query("SELECT entry_id, other_id FROM distinct_entries")
-        .fetch_all(&mut *conn)
-        .await?;
+    sealer: &Sealer,
+) -> Result<Vec<DistinctPair>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT entry_id, other_id, review_id, record_sealed FROM distinct_entries \
+         ORDER BY entry_id, other_id, review_id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .map(|r| {
+            let record = match r.try_get::<Option<Vec<u8>>, _>(3)? {
+                Some(sealed) => {
+                    let json = sealer.open(APART_RECORD, &sealed)?;
+                    Some(
+                        serde_json::from_slice(&json)
+                            .map_err(|e| StoreError::Corrupt(format!("a pair's record: {e}")))?,
+                    )
+                }
+                None => None,
+            };
+            Ok(DistinctPair {
+                entry: r.try_get(0)?,
+                other: r.try_get(1)?,
+                review_id: r.try_get(2)?,
+                record,
+            })
+        })
         .collect()
 }
 
@@ -1729,7 +1768,7 @@ pub async fn unset_apart(conn: &mut AnyConnection, review_id: i64) -> Result<u64
 
 /// Delete the pairs of roster entry `entry` with each of `others`,
 /// whichever review recorded them (`set_apart`): each deleted pair's other
-/// entry and the review that recorded it.
+/// entry and the review that recorded it (one row per review).
 pub async fn unset_pairs(
     conn: &mut AnyConnection,
     entry: i64,
@@ -1737,16 +1776,19 @@ pub async fn unset_pairs(
 ) -> Result<Vec<(i64, i64)>, StoreError> {
     let mut gone = Vec::new();
     for &other in others.iter().filter(|o| **o != entry) {
-        let row = sqlx::query(
+        let rows = sqlx::query(
             "DELETE FROM distinct_entries WHERE entry_id = $1 AND other_id = $2 RETURNING review_id",
         )
         .bind(entry.min(other))
         .bind(entry.max(other))
-        .fetch_optional(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-        if let Some(row) = row {
-            gone.push((other, row.try_get(0)?));
-        }
+        let mut by: Vec<i64> = rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        by.sort_unstable();
+        gone.extend(by.into_iter().map(|review| (other, review)));
     }
     Ok(gone)
 }
@@ -1756,7 +1798,7 @@ pub async fn unset_pairs(
 pub async fn pairs_of(conn: &mut AnyConnection, entry: i64) -> Result<Vec<(i64, i64)>, StoreError> {
     let rows = sqlx::query(
         "SELECT CASE WHEN entry_id = $1 THEN other_id ELSE entry_id END, review_id \
-         FROM distinct_entries WHERE entry_id = $1 OR other_id = $1 ORDER BY 1",
+         FROM distinct_entries WHERE entry_id = $1 OR other_id = $1 ORDER BY 1, 2",
     )
     .bind(entry)
     .fetch_all(&mut *conn)
@@ -1766,31 +1808,45 @@ pub async fn pairs_of(conn: &mut AnyConnection, entry: i64) -> Result<Vec<(i64, 
         .collect()
 }
 
+/// Who judged two roster entries to be different people, when, deciding
+/// which review, about which of the hospital's records (`set_apart`).
+pub struct Judgment<'a> {
+    pub review_id: i64,
+    pub actor: &'a str,
+    pub at: i64,
+    /// The identifiers of the reviewed message's patient (sealed when
+    /// stored): the entries are apart for messages about this record only.
+    pub record: &'a [(String, String)],
+}
+
 /// Record that roster entry `entry` and each of `others` are different
-/// people, as `actor` judged deciding review `review_id`; a pair already
-/// recorded stays as it was, and none is recorded with an entry no longer
-/// kept.
+/// people, as `judged`; each review's judgment is its own row (one
+/// recorded already stays as it was), and none is recorded with an entry
+/// no longer kept.
 pub async fn set_apart(
     conn: &mut AnyConnection,
+    sealer: &Sealer,
     entry: i64,
     others: &[i64],
-    review_id: i64,
-    actor: &str,
-    now: i64,
+    judged: &Judgment<'_>,
 ) -> Result<(), StoreError> {
+    let json = serde_json::to_vec(judged.record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sealed = sealer.seal(APART_RECORD, &json)?;
     for &other in others.iter().filter(|o| **o != entry) {
         // Only while both entries are kept (a purged one is gone for good).
         sqlx::query(
-            "INSERT INTO distinct_entries (entry_id, other_id, review_id, decided_by, decided_at)
-             SELECT $1, $2, $3, $4, $5
+            "INSERT INTO distinct_entries
+                    (entry_id, other_id, review_id, decided_by, decided_at, record_sealed)
+             SELECT $1, $2, $3, $4, $5, $6
               WHERE (SELECT COUNT(*) FROM roster_entries WHERE id IN ($1, $2)) = 2
-             ON CONFLICT (entry_id, other_id) DO NOTHING",
+             ON CONFLICT (entry_id, other_id, review_id) DO NOTHING",
         )
         .bind(entry.min(other))
         .bind(entry.max(other))
-        .bind(review_id)
-        .bind(actor)
-        .bind(now)
+        .bind(judged.review_id)
+        .bind(judged.actor)
+        .bind(judged.at)
+        .bind(&sealed)
         .execute(&mut *conn)
         .await?;
     }

@@ -709,16 +709,16 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
         let review_id: i64 = id.parse().expect("id");
         let mut conn = a.hisp.conn().await.expect("conn");
         let now = a.hisp.now();
-        hisp::store::notify::set_apart(
-            &mut conn,
-            carol_entry,
-            &[dave_entry],
+        let judged = hisp::store::notify::Judgment {
             review_id,
-            "cli",
-            now,
-        )
-        .await
-        .expect("pair");
+            actor: "cli",
+            at: now,
+            record: &[("X55".into(), "SOUTH".into())],
+        };
+        let sealer = a.hisp.store.sealer();
+        hisp::store::notify::set_apart(&mut conn, sealer, carol_entry, &[dave_entry], &judged)
+            .await
+            .expect("pair");
         sqlx::query(
             "UPDATE match_reviews SET status = 'confirming', decided_by = 'cli', decided_at = $1",
         )
@@ -792,6 +792,27 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
         drained(&a).await;
         assert_eq!(alerts(&a).await.len(), 2, "{e}");
         assert!(reviews(&a, false).is_empty(), "{e}");
+
+        // The judgment is about the hospital's record the admin looked at
+        // (X55): the twin registered under her sister's name and birth
+        // date, under a number of her own, is held for review again, not
+        // released, and the review shows no pair standing for it.
+        let twin = "PID|1||X99^^^SOUTH^MR||Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101";
+        let msg = adt("S7", "A04", "NORTHHOSP", "E", "VS7", twin);
+        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
+        drained(&a).await;
+        assert_eq!(alerts(&a).await.len(), 2, "{e}: held, not sent");
+        let open = reviews(&a, false);
+        assert_eq!(open.len(), 1, "{e}: {open:?}");
+        assert_eq!(
+            open[0]["withheld_by"],
+            serde_json::json!([dave_entry]),
+            "{e}"
+        );
+        assert_eq!(open[0]["set_apart"], serde_json::json!([]), "{e}");
+        let twin_review = open[0]["id"].as_i64().expect("id").to_string();
+        harness::ok(&a.cli(&["alert", "review", &twin_review, "--reject"]));
+        assert_eq!(count(&a, pairs).await, 1, "{e}: the judgment stands");
 
         // An opt-out under the patient's own number still withholds all.
         harness::ok(&a.cli(&[

@@ -1086,12 +1086,15 @@ async fn the_consent_stamp_moves_with_every_decision_and_rewrite_on_every_engine
 }
 
 /// A person's judgment that two roster entries are different people
-/// (confirming a review a near miss's opt-out held) is kept once per pair,
-/// lower id first whichever way it was given, and deleted with either entry
-/// when expired entries are purged.
+/// (confirming a review a near miss's opt-out held) is kept once per pair
+/// and review, lower id first whichever way it was given, with the
+/// hospital's record it was about sealed; a review's own are deleted when
+/// its confirmation is given back, every review's when undone, and either
+/// entry's when expired entries are purged. One recorded before migration
+/// 0028 names no record.
 #[tokio::test]
-async fn entries_set_apart_are_kept_once_and_go_with_either_entry_on_every_engine() {
-    use hisp::store::notify::{self, NewEntry, StoredPatient};
+async fn entries_set_apart_are_kept_per_review_and_go_with_either_entry_on_every_engine() {
+    use hisp::store::notify::{self, DistinctPair, Judgment, NewEntry, StoredPatient};
     for env in envs().await {
         let e = env.engine;
         let sealer = env.hisp.store.sealer();
@@ -1115,40 +1118,89 @@ async fn entries_set_apart_are_kept_once_and_go_with_either_entry_on_every_engin
             ids.push(id);
         }
         let (gone, kept, other) = (ids[0], ids[1], ids[2]);
-        notify::set_apart(&mut conn, other, &[gone, kept, other], 7, "cli", 5)
+        let r1 = vec![("X55".to_string(), "SOUTH".to_string())];
+        let r2 = vec![("X99".to_string(), "SOUTH".to_string())];
+        let judged = |review_id, at, record| Judgment {
+            review_id,
+            actor: "cli",
+            at,
+            record,
+        };
+        notify::set_apart(
+            &mut conn,
+            sealer,
+            other,
+            &[gone, kept, other],
+            &judged(7, 5, &r1),
+        )
+        .await
+        .expect("set apart");
+        // Another review's judgment of the same pair is its own row; the
+        // same review's again changes nothing.
+        notify::set_apart(&mut conn, sealer, kept, &[other], &judged(8, 6, &r2))
             .await
-            .expect("set apart");
-        // Given again, the other way round: nothing new.
-        notify::set_apart(&mut conn, kept, &[other], 8, "cli", 6)
+            .expect("another review");
+        notify::set_apart(&mut conn, sealer, kept, &[other], &judged(8, 7, &r1))
             .await
             .expect("again");
-        let pairs = notify::distinct_entries(&mut conn).await.expect("pairs");
-        let want: std::collections::HashSet<(i64, i64)> = [
-            (gone.min(other), gone.max(other)),
-            (kept.min(other), kept.max(other)),
-        ]
-        .into();
+        let pair =
+            |a: i64, b: i64, review_id, record: Option<&Vec<(String, String)>>| DistinctPair {
+                entry: a.min(b),
+                other: a.max(b),
+                review_id,
+                record: record.cloned(),
+            };
+        let mut want = vec![
+            pair(gone, other, 7, Some(&r1)),
+            pair(kept, other, 7, Some(&r1)),
+            pair(kept, other, 8, Some(&r2)),
+        ];
+        want.sort_by_key(|p| (p.entry, p.other, p.review_id));
+        let pairs = notify::distinct_entries(&mut conn, sealer)
+            .await
+            .expect("pairs");
         assert_eq!(pairs, want, "{e}: no pair of an entry with itself");
+        // The record is sealed, not stored as typed.
+        let raw: Vec<Vec<u8>> = sqlx::query_scalar("SELECT record_sealed FROM distinct_entries")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("raw");
+        assert_eq!(raw.len(), 3, "{e}");
+        assert!(
+            raw.iter()
+                .all(|r| !r.windows(3).any(|w| w == b"X55" || w == b"X99")),
+            "{e}"
+        );
+        // A confirmation given back deletes its own review's judgment only.
+        assert_eq!(
+            notify::unset_apart(&mut conn, 8).await.expect("unset"),
+            1,
+            "{e}"
+        );
         let n = notify::purge_expired_entries(&mut conn, 100)
             .await
             .expect("purge");
         assert_eq!(n, 1, "{e}");
-        let pairs = notify::distinct_entries(&mut conn).await.expect("pairs");
-        assert_eq!(pairs, [(kept.min(other), kept.max(other))].into(), "{e}");
-        // Read from either entry, with the review that recorded it (the
-        // first, not the one that gave it again).
+        let pairs = notify::distinct_entries(&mut conn, sealer)
+            .await
+            .expect("pairs");
+        assert_eq!(pairs, [pair(kept, other, 7, Some(&r1))], "{e}");
+        // Read from either entry, with the review that recorded it.
         let of = notify::pairs_of(&mut conn, kept).await.expect("pairs of");
         assert_eq!(of, [(other, 7)], "{e}");
         let of = notify::pairs_of(&mut conn, other).await.expect("pairs of");
         assert_eq!(of, [(kept, 7)], "{e}");
-        // Undone whichever review recorded it; a pair that is not there
-        // is not reported.
+        // Undone whichever review recorded it, each review's reported; a
+        // pair that is not there is not.
+        notify::set_apart(&mut conn, sealer, other, &[kept], &judged(9, 8, &r2))
+            .await
+            .expect("a third review");
         let gone = notify::unset_pairs(&mut conn, kept, &[other, gone, kept])
             .await
             .expect("unset");
-        assert_eq!(gone, [(other, 7)], "{e}");
+        assert_eq!(gone, [(other, 7), (other, 9)], "{e}");
         assert!(
-            notify::distinct_entries(&mut conn)
+            notify::distinct_entries(&mut conn, sealer)
                 .await
                 .expect("pairs")
                 .is_empty()
@@ -1160,12 +1212,26 @@ async fn entries_set_apart_are_kept_once_and_go_with_either_entry_on_every_engin
                 .is_empty()
         );
         // From the other side too.
-        notify::set_apart(&mut conn, other, &[kept], 9, "cli", 7)
+        notify::set_apart(&mut conn, sealer, other, &[kept], &judged(10, 9, &[]))
             .await
             .expect("again");
         let gone = notify::unset_pairs(&mut conn, other, &[kept])
             .await
             .expect("unset");
-        assert_eq!(gone, [(kept, 9)], "{e}");
+        assert_eq!(gone, [(kept, 10)], "{e}");
+        // A judgment from before migration 0028 names no record.
+        sqlx::query(
+            "INSERT INTO distinct_entries (entry_id, other_id, review_id, decided_by, decided_at)
+             VALUES ($1, $2, 11, 'cli', 10)",
+        )
+        .bind(kept.min(other))
+        .bind(kept.max(other))
+        .execute(&mut *conn)
+        .await
+        .expect("legacy");
+        let pairs = notify::distinct_entries(&mut conn, sealer)
+            .await
+            .expect("pairs");
+        assert_eq!(pairs, [pair(kept, other, 11, None)], "{e}");
     }
 }
