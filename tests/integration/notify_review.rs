@@ -31,6 +31,21 @@ fn reviews(n: &Node, all: bool) -> Vec<serde_json::Value> {
     serde_json::from_str::<Vec<serde_json::Value>>(&out).expect("json")
 }
 
+/// Send `msg` to `a`'s MLLP listener, expect AA, and wait for the worker
+/// to finish it.
+async fn accepted(a: &Node, e: &impl std::fmt::Display, msg: &[u8]) {
+    assert_eq!(ack_code(a, msg).await.0, "AA", "{e}");
+    drained(a).await;
+}
+
+/// The one open review, held because only `near`'s opt-out withheld it.
+fn held_for(a: &Node, e: &impl std::fmt::Display, near: i64) -> serde_json::Value {
+    let mut open = reviews(a, false);
+    assert_eq!(open.len(), 1, "{e}: {open:?}");
+    assert_eq!(open[0]["withheld_by"], serde_json::json!([near]), "{e}");
+    open.remove(0)
+}
+
 async fn audited(n: &Node, action: &str, subject: &str) -> bool {
     audited_by(n, "cli", action, subject).await
 }
@@ -280,8 +295,7 @@ async fn an_opt_out_under_another_practices_number_stops_a_review_on_every_engin
         crate::notify_features::roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
 
         let msg = adt("S1", "A04", "NORTHHOSP", "E", "VS1", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         let filed = alerts(&a).await;
         assert_eq!(filed.len(), 1, "{e}: carol's sure match alerts");
         assert_eq!(filed[0].subscriber, "carol@a.test", "{e}");
@@ -366,8 +380,7 @@ async fn an_opt_out_under_a_pid_4_number_closes_a_review_of_its_message_on_every
         crate::notify_features::roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
         let pid = "PID|1||X55^^^SOUTH^MR|ALT3^^^SOUTH|Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101";
         let msg = adt("S4", "A04", "NORTHHOSP", "E", "VS4", pid);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         let open = reviews(&a, false);
         assert_eq!(open.len(), 1, "{e}: dave's near miss waits: {open:?}");
         let id = open[0]["id"].as_i64().expect("id").to_string();
@@ -422,8 +435,7 @@ async fn an_opt_out_under_another_practices_number_withdraws_a_digest_alert_on_e
             "digest",
         ]));
         let msg = adt("D1", "A04", "NORTHHOSP", "E", "VD1", crate::notify::JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         let filed = alerts(&a).await;
         let daves: Vec<_> = filed
             .iter()
@@ -488,8 +500,7 @@ async fn a_review_whose_cut_short_confirmation_filed_its_alert_is_not_rejected_o
             "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n",
         );
         let msg = adt("K1", "A04", "NORTHHOSP", "E", "VK1", NEAR_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         let open = reviews(&a, false);
         assert_eq!(open.len(), 1, "{e}: {open:?}");
         let r = &open[0];
@@ -664,8 +675,7 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
         // Carol's roster matches the southern hospital's Jane for sure,
         // dave's (the opted-out entry) only nearly.
         let msg = adt("S2", "A04", "NORTHHOSP", "E", "VS2", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert!(alerts(&a).await.is_empty(), "{e}: nothing filed for carol");
         let carol_inbox = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
         assert!(carol_inbox.is_empty(), "{e}");
@@ -764,8 +774,7 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
 
         // Her next visit is held again, and this time confirmed.
         let msg = adt("S6", "A04", "NORTHHOSP", "E", "VS6", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         let open = reviews(&a, false);
         assert_eq!(open.len(), 1, "{e}: {open:?}");
         let id = open[0]["id"].as_i64().expect("id").to_string();
@@ -788,8 +797,7 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
 
         // Set apart: her discharge alerts carol at once, with no review.
         let msg = adt("S4", "A03", "NORTHHOSP", "E", "VS6", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 2, "{e}");
         assert!(reviews(&a, false).is_empty(), "{e}");
 
@@ -799,18 +807,11 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
         // released, and the review shows no pair standing for it.
         let twin = "PID|1||X99^^^SOUTH^MR||Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101";
         let msg = adt("S7", "A04", "NORTHHOSP", "E", "VS7", twin);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 2, "{e}: held, not sent");
-        let open = reviews(&a, false);
-        assert_eq!(open.len(), 1, "{e}: {open:?}");
-        assert_eq!(
-            open[0]["withheld_by"],
-            serde_json::json!([dave_entry]),
-            "{e}"
-        );
-        assert_eq!(open[0]["set_apart"], serde_json::json!([]), "{e}");
-        let twin_review = open[0]["id"].as_i64().expect("id").to_string();
+        let held = held_for(&a, &e, dave_entry);
+        assert_eq!(held["set_apart"], serde_json::json!([]), "{e}");
+        let twin_review = held["id"].as_i64().expect("id").to_string();
         harness::ok(&a.cli(&["alert", "review", &twin_review, "--reject"]));
         assert_eq!(count(&a, pairs).await, 1, "{e}: the judgment stands");
 
@@ -824,8 +825,7 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
             "SOUTH",
         ]));
         let msg = adt("S5", "A04", "NORTHHOSP", "E", "VS5", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 2, "{e}");
         assert!(reviews(&a, false).is_empty(), "{e}");
         assert_eq!(count(&a, suppressed).await, 1, "{e}: audited as an opt-out");
@@ -838,8 +838,7 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
             "P78,CAROLPRAC,Roe,Ann,1970-03-04,F,06101,,,\n",
         );
         let msg = adt("S3", "A04", "NORTHHOSP", "E", "VS3", other);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 3, "{e}");
         a.stop().await;
     }
@@ -942,8 +941,7 @@ async fn an_opt_out_withdraws_a_digest_alert_of_a_row_typed_with_a_whole_hd_on_e
             "digest",
         ]));
         let msg = adt("W1", "A04", "NORTHHOSP", "E", "VW1", crate::notify::JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 1, "{e}: filed for the digest");
         harness::ok(&a.cli(&[
             "consent",
@@ -980,8 +978,7 @@ async fn two_sure_matches_held_by_one_near_miss_are_each_confirmed_on_every_engi
             "E12,ERINPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
         );
         let msg = adt("W1", "A04", "NORTHHOSP", "E", "VW1", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert!(alerts(&a).await.is_empty(), "{e}");
         let open = reviews(&a, false);
         let mut owners: Vec<&str> = open
@@ -1032,8 +1029,7 @@ async fn two_sure_matches_held_by_one_near_miss_are_each_confirmed_on_every_engi
         }
 
         let msg = adt("W2", "A03", "NORTHHOSP", "E", "VW1", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 4, "{e}: both discharges at once");
         assert!(reviews(&a, false).is_empty(), "{e}");
         // The decided reviews show what stands set apart.
@@ -1137,8 +1133,7 @@ async fn two_sure_matches_held_by_one_near_miss_are_each_confirmed_on_every_engi
         let table = harness::ok(&a.cli(&["alert", "reviews", "--all"]));
         assert!(!table.contains("(set apart)"), "{e}: {table}");
         let msg = adt("W3", "A01", "NORTHHOSP", "I", "VW3", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 4, "{e}: held again");
         let open = reviews(&a, false);
         assert_eq!(open.len(), 2, "{e}: {open:?}");
@@ -1168,8 +1163,7 @@ async fn a_sensitive_feeds_hold_needs_the_patients_opt_in_on_every_engine() {
         a.start().await;
         let dave_entry = twin_opted_out_at_dave(&a, true).await;
         let msg = adt("T1", "A04", "NORTHHOSP", "E", "VT1", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert!(alerts(&a).await.is_empty(), "{e}");
         assert!(reviews(&a, true).is_empty(), "{e}: nothing to review");
         let suppressed = "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.suppressed'";
@@ -1188,8 +1182,7 @@ async fn a_sensitive_feeds_hold_needs_the_patients_opt_in_on_every_engine() {
         // Her own opt-in, recorded after the near miss's opt-out, governs
         // either way (the near miss is her, or another person): alerted.
         let msg = adt("T2", "A04", "NORTHHOSP", "E", "VT2", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 1, "{e}");
         assert!(reviews(&a, true).is_empty(), "{e}");
 
@@ -1203,17 +1196,12 @@ async fn a_sensitive_feeds_hold_needs_the_patients_opt_in_on_every_engine() {
             "NORTH",
         ]));
         let msg = adt("T3", "A03", "NORTHHOSP", "E", "VT2", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 1, "{e}: held");
-        let open = reviews(&a, false);
-        assert_eq!(open.len(), 1, "{e}: {open:?}");
-        assert_eq!(
-            open[0]["withheld_by"],
-            serde_json::json!([dave_entry]),
-            "{e}"
-        );
-        let id = open[0]["id"].as_i64().expect("id").to_string();
+        let id = held_for(&a, &e, dave_entry)["id"]
+            .as_i64()
+            .expect("id")
+            .to_string();
         let out = harness::ok(&a.cli(&["alert", "review", &id, "--confirm"]));
         assert!(out.contains("alert filed for carol@a.test"), "{e}: {out}");
         wait_for(60, "both alerts in carol's inbox", || async {
@@ -1277,8 +1265,7 @@ async fn a_cancellation_is_held_for_its_told_sure_matches_only_on_every_engine()
         );
         // Admitted: carol and erin are told (dave's near miss is a review).
         let msg = adt("K1", "A01", "NORTHHOSP", "I", "VKA", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 2, "{e}");
         // Erin's practice sends a roster without Jane.
         let csv = a.dir.path().join("erin-replace.csv");
@@ -1299,8 +1286,7 @@ async fn a_cancellation_is_held_for_its_told_sure_matches_only_on_every_engine()
         ]));
         // An ED visit of hers: only carol is told now.
         let msg = adt("K2", "A04", "NORTHHOSP", "E", "VKB", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 3, "{e}");
         // Dave's patient opts out (her open reviews close with it).
         harness::ok(&a.cli(&[
@@ -1317,16 +1303,14 @@ async fn a_cancellation_is_held_for_its_told_sure_matches_only_on_every_engine()
         // The admission is cancelled: erin, told of it, no longer matches
         // for sure, so nothing is held, and nothing goes to carol either.
         let msg = adt("K4", "A11", "NORTHHOSP", "I", "VKA", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 3, "{e}");
         assert!(reviews(&a, false).is_empty(), "{e}");
         assert_eq!(count(&a, suppressed).await, 1, "{e}: audited as an opt-out");
 
         // The ED visit is cancelled: carol's retraction is held, then sent.
         let msg = adt("K3", "A11", "NORTHHOSP", "E", "VKB", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 3, "{e}: held");
         assert_eq!(count(&a, suppressed).await, 1, "{e}");
         let open = reviews(&a, false);
@@ -1347,8 +1331,7 @@ async fn a_cancellation_is_held_for_its_told_sure_matches_only_on_every_engine()
         // opt-out says nothing of this patient any more: a second
         // cancellation of the admission goes to both practices told of it.
         let msg = adt("K5", "A11", "NORTHHOSP", "I", "VKA", SOUTH_JANE);
-        assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
-        drained(&a).await;
+        accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 6, "{e}");
         a.stop().await;
     }
