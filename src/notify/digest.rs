@@ -248,8 +248,9 @@ impl Notifier {
                     records,
                     a.withholding.as_ref(),
                     &a.roster_entry_id
-                        .map(|id| snap.apart_from(id, Some(p)))
+                        .map(|id| snap.apart_from(id, a.record.as_deref()))
                         .unwrap_or_default(),
+                    a.record.as_deref(),
                     now,
                 ),
                 None => snap.consent_of_all(records),
@@ -503,6 +504,7 @@ mod tests {
             summary: summary.into(),
             patient: None,
             withholding: None,
+            record: None,
         };
         let text = |alerts: &[UnsentAlert]| {
             let part = Part {

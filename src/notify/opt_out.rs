@@ -22,6 +22,11 @@
 //!   subscriber's, and one left unsent when its subscriber moved from the
 //!   digest back to real time, which would otherwise stay in the worklist.
 //!
+//! - **Judgments that two roster entries are different people** made for
+//!   the patient's hospital record (`distinct_entries`, whose record names
+//!   one of the opt-out's or the index's identifiers) are deleted with the
+//!   numbers they keep (session 36).
+//!
 //! The other ADT messages were forgotten when processed (a processed message
 //! is kept only while a review of it is open, see `process::Keep`), and an
 //! opted-out patient's later messages are never kept. Alerts already sent are
@@ -232,6 +237,14 @@ impl Hisp {
         }
         let closed = closed.len();
         notify::index_forget(conn, self.store.sealer(), &sweep.identifiers).await?;
+        // The hospital's numbers a judgment that two roster entries are
+        // different people was about (`distinct_entries`), when they are
+        // the patient's: under the opt-out's or the index's identifiers.
+        let named: Vec<(String, String)> = (sweep.patient.identifiers.iter())
+            .chain(&sweep.identifiers)
+            .cloned()
+            .collect();
+        let pairs = notify::forget_apart_records(conn, self.store.sealer(), &named).await?;
         let mut withdrawn = 0;
         for &id in &sweep.alerts {
             // Unsent only: one sent meanwhile is the subscriber's record.
@@ -239,13 +252,20 @@ impl Hisp {
                 withdrawn += 1;
             }
         }
-        if closed == 0 && sweep.identifiers.is_empty() && withdrawn == 0 {
+        if closed == 0 && sweep.identifiers.is_empty() && withdrawn == 0 && pairs == 0 {
             return Ok(None);
         }
-        Ok(Some(format!(
+        let mut detail = format!(
             "{closed} open review(s) closed; {} identifier(s) unfiled from the patient index; \
              {withdrawn} unsent alert(s) withdrawn",
             sweep.identifiers.len()
-        )))
+        );
+        if pairs > 0 {
+            detail.push_str(&format!(
+                "; {pairs} judgment(s) of entries set apart for the patient's hospital record \
+                 forgotten"
+            ));
+        }
+        Ok(Some(detail))
     }
 }

@@ -135,31 +135,31 @@ pub(super) fn alternate_record(ev: &AdtEvent) -> Option<StoredPatient> {
 }
 
 /// The hospital's record of a message's patient, as a judgment that two
-/// roster entries are different people is about it (`set_apart`): the
-/// identifiers of PID-3 (and PID-2) the message names, without
-/// placeholders, social security numbers (shared by a namespace every
-/// hospital uses, and copied with demographics by a registration that
-/// took the sibling's) or one lacking its value or authority.
-pub(super) fn hospital_record(p: &StoredPatient) -> Vec<(String, String)> {
-    p.identifiers
+/// roster entries are different people is about it (`set_apart`): its
+/// medical record numbers ([`AdtEvent::medical_records`]: PID-3 typed `MR`
+/// or untyped, never an SSN, another government number, a member number
+/// a mother's newborn twins may share, or a placeholder), one with no
+/// assigning authority under the sending facility's name (that hospital's
+/// own number). Read at `adt::read`, before the patient index fills gaps.
+pub(super) fn hospital_record(ev: &AdtEvent) -> Vec<(String, String)> {
+    ev.medical_records
         .iter()
-        .filter(|(value, authority)| {
-            !value.trim().is_empty()
-                && !authority.trim().is_empty()
-                && !placeholder_identifier(value, authority)
-                && !mpi::ssa_authority(authority)
+        .filter(|(value, _)| !value.trim().is_empty())
+        .map(|(value, authority)| match authority.trim().is_empty() {
+            true => (value.clone(), ev.sending_facility.clone()),
+            false => (value.clone(), authority.clone()),
         })
-        .cloned()
         .collect()
 }
 
 /// Whether a judgment about the hospital's record `judged` (None: recorded
 /// before judgments named a record, any) covers a message whose record is
-/// `record`: one identifier in common, or neither names one.
+/// `record`: one number in common. A judgment about a message that named
+/// no number covers no message, and a message that names none is covered
+/// by no judgment (held for review each time: precision first).
 fn covers(judged: Option<&[(String, String)]>, record: &[(String, String)]) -> bool {
     match judged {
         None => true,
-        Some([]) => record.is_empty(),
         Some(judged) => judged
             .iter()
             .any(|a| record.iter().any(|b| notify::same_id(a, b))),
@@ -190,8 +190,7 @@ impl Notifier {
         };
         let stripped = strip_placeholders(&mut ev);
         let alternate = alternate_record(&ev);
-        // Before the index fills in what the message leaves out.
-        let record = hospital_record(&ev.patient);
+        let record = hospital_record(&ev);
         // PID-4 withholds: a later opt-in under the patient's own numbers
         // overrides an older opt-out under it, as elsewhere.
         let opted_out = snap.consent_of([&ev.patient], alternate.as_ref()) == Some(OPT_OUT)
@@ -238,7 +237,7 @@ impl Notifier {
                     &matches,
                     std::iter::empty(),
                     &[],
-                    &record,
+                    Some(&record),
                 );
                 if consent == Some(OPT_OUT) {
                     return Ok(Plan::OptedOut);
@@ -327,7 +326,7 @@ impl Notifier {
                 &matches,
                 told_entries.iter().copied(),
                 doubted,
-                &record,
+                Some(&record),
             )
         };
         let mut consent = judge(&[]);
@@ -1203,6 +1202,7 @@ impl Notifier {
             event_time: &ev.event_time,
             patient: digest.then_some(&content.patient),
             withholding: content.withholding.as_ref().filter(|_| digest),
+            record: Some(content.record.as_slice()).filter(|_| digest),
         };
         let window = i64::try_from(hisp.config.notify.dedup_window_secs).unwrap_or(i64::MAX);
         // Disabling bumps the counter, so a snapshot that matched this
@@ -1806,6 +1806,10 @@ pub(super) struct Content {
     /// PID-4's numbers ([`alternate_record`], before redaction), sealed
     /// beside `patient` with a digest alert: an opt-out under one withholds it.
     withholding: Option<StoredPatient>,
+    /// The hospital's record of the patient ([`hospital_record`]), sealed
+    /// beside `patient` with a digest alert: the digest judges the pairs
+    /// set apart for it as the worker did.
+    record: Vec<(String, String)>,
     raw: Vec<u8>,
     /// The patient has no recorded opt-in, so sensitive content, if any, was
     /// left out (`sensitive`): the alert says so.
@@ -1830,6 +1834,7 @@ impl Content {
             return Self {
                 patient: ev.patient.clone(),
                 withholding: alternate_record(&ev),
+                record: hospital_record(&ev),
                 ev,
                 raw: crate::hl7::canonical(raw),
                 withheld: false,
@@ -1839,15 +1844,16 @@ impl Content {
         Self {
             ev: redacted,
             withholding: alternate_record(&ev),
+            record: hospital_record(&ev),
             patient: ev.patient,
             raw: sensitive::redact_raw(raw),
             withheld: true,
         }
     }
 
-    /// The patient as the message names them, every identifier kept.
-    pub(super) fn patient(&self) -> &StoredPatient {
-        &self.patient
+    /// The hospital's record of the patient ([`hospital_record`]).
+    pub(super) fn record(&self) -> &[(String, String)] {
+        &self.record
     }
 
     /// The sending facility (the feed) of the message.
@@ -2223,7 +2229,7 @@ impl Snapshot {
         matches: &[(String, Matched<'_>)],
         withholding: impl IntoIterator<Item = &'a StoredPatient>,
         doubted: &[i64],
-        record: &[(String, String)],
+        record: Option<&[(String, String)]>,
     ) -> Option<&'static str> {
         let sure = |alerting: bool| {
             matches.iter().filter_map(move |(owner, m)| match m {
@@ -2240,9 +2246,8 @@ impl Snapshot {
                 Matched::Review(..) => None,
             })
             .collect();
-        let apart = |id: i64| {
-            doubted.contains(&id) || sure_ids.iter().any(|s| self.apart(id, *s, Some(record)))
-        };
+        let apart =
+            |id: i64| doubted.contains(&id) || sure_ids.iter().any(|s| self.apart(id, *s, record));
         let mut people: Vec<&StoredPatient> = records.into_iter().collect();
         people.extend(sure(true));
         let mut evidence: Vec<&StoredPatient> = sure(false).collect();
@@ -2261,7 +2266,11 @@ impl Snapshot {
     /// with every roster entry that matches `patient` (the ADT's, its gaps
     /// filled from `indexed`, the patient index's person) for sure, and
     /// `withholding` (the ADT's PID-4, [`alternate_record`]) able only to
-    /// withhold; the near misses in `doubted` (a held review's) say nothing.
+    /// withhold; the near misses in `doubted` (a held review's) say nothing,
+    /// nor do those set apart from a sure match for the hospital's `record`
+    /// of the message ([`hospital_record`]; None for an alert filed before
+    /// alerts kept it: whatever the record).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn consent_of_person<'a>(
         &self,
         patient: &StoredPatient,
@@ -2269,15 +2278,15 @@ impl Snapshot {
         records: impl IntoIterator<Item = &'a StoredPatient>,
         withholding: Option<&'a StoredPatient>,
         doubted: &[i64],
+        record: Option<&[(String, String)]>,
         now: i64,
     ) -> Option<&'static str> {
-        let record = hospital_record(patient);
         let mut patient = patient.clone();
         if let Some(known) = indexed {
             fill_gaps(&mut patient, known);
         }
         let matches = self.match_rosters(&patient, now);
-        self.consent_with_rosters(records, &matches, withholding, doubted, &record)
+        self.consent_with_rosters(records, &matches, withholding, doubted, record)
     }
 
     /// The roster entry `e` of `owner` (current or ended) is `p` for sure,
@@ -2336,11 +2345,10 @@ impl Snapshot {
 
     /// The roster entries a person set apart from entry `id` (judged to be
     /// other people, `distinct_entries`) for a message about the
-    /// hospital's record of `patient` (None: whatever the record): for a
-    /// judgment about a message filed under `id` (a review, an alert)
-    /// whether or not it still matches the patient for sure.
-    pub(super) fn apart_from(&self, id: i64, patient: Option<&StoredPatient>) -> Vec<i64> {
-        let record = patient.map(hospital_record);
+    /// hospital's `record` ([`hospital_record`]; None: whatever the
+    /// record): for a judgment about a message filed under `id` (a review,
+    /// an alert) whether or not it still matches the patient for sure.
+    pub(super) fn apart_from(&self, id: i64, record: Option<&[(String, String)]>) -> Vec<i64> {
         let mut out: Vec<i64> = self
             .distinct
             .iter()
@@ -2349,8 +2357,9 @@ impl Snapshot {
                 (_, true) => Some(p.entry),
                 _ => None,
             })
-            .filter(|other| self.apart(id, *other, record.as_deref()))
+            .filter(|other| self.apart(id, *other, record))
             .collect();
+        out.sort_unstable();
         out.dedup();
         out
     }
@@ -2749,9 +2758,10 @@ mod tests {
     use crate::store::notify::{RosterEntry, StoredPatient};
 
     /// A judgment that two roster entries are different people covers the
-    /// hospital's record it was about: one identifier in common (authority
-    /// case-folded), or neither naming one; one from before judgments named
-    /// a record covers any.
+    /// hospital's record it was about: one number in common (authority
+    /// case-folded). One about a message that named no number covers none,
+    /// and a message naming none is covered by none; one from before
+    /// judgments named a record covers any.
     #[test]
     fn a_judgment_covers_the_record_it_was_about() {
         let id = |v: &str, a: &str| (v.to_string(), a.to_string());
@@ -2764,29 +2774,30 @@ mod tests {
         assert!(!covers(Some(&judged), &[id("X99", "SOUTH")]));
         assert!(!covers(Some(&judged), &[id("X55", "EAST")]));
         assert!(!covers(Some(&judged), &[]));
-        assert!(covers(Some(&[]), &[]));
+        assert!(!covers(Some(&[]), &[]));
         assert!(!covers(Some(&[]), &[id("X55", "SOUTH")]));
         assert!(covers(None, &[id("X99", "SOUTH")]));
         assert!(covers(None, &[]));
     }
 
-    /// The hospital's record leaves out what names no one in particular or
-    /// is shared beyond the hospital: placeholders, social security
-    /// numbers, and identifiers without an authority.
+    /// The hospital's record is its medical record numbers: typed MR or
+    /// untyped, an untyped one without an authority under the sending
+    /// facility; never a number a sibling may share (a social security
+    /// number however typed or named, a member number) or a placeholder.
     #[test]
     fn the_hospital_record_is_its_own_numbers() {
         let id = |v: &str, a: &str| (v.to_string(), a.to_string());
-        let p = StoredPatient {
-            identifiers: vec![
-                id("X55", "SOUTH"),
-                id("123-45-6789", "SSA"),
-                id("999-99-9999", "SOUTH"),
-                id("X56", ""),
-                id(" ", "SOUTH"),
-            ],
-            ..StoredPatient::default()
-        };
-        assert_eq!(hospital_record(&p), [id("X55", "SOUTH")]);
+        let raw = "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20260101120000||ADT^A04|C1|P|2.5.1\r\
+                   EVN|A04|20260101120000\r\
+                   PID|1||X55^^^SOUTH^MR~L7~123456789^^^SOUTH^SS~M42^^^MEDICAID^MB\
+                   ~219456781^^^USSSA~999999999^^^SOUTH^MR||Doe^Jane||19800102|F\r\
+                   PV1|1|E|||||||||||||||||V1\r";
+        let msg = crate::hl7::parse(raw.as_bytes()).expect("parse");
+        let ev = crate::notify::adt::read(&msg).expect("event");
+        assert_eq!(
+            hospital_record(&ev),
+            [id("X55", "SOUTH"), id("L7", "NORTHHOSP")]
+        );
     }
 
     #[test]

@@ -174,6 +174,7 @@ impl Notifier {
         let raw = notify::adt_message(conn, sealer, review.adt_id).await?;
         let adt = raw.and_then(|raw| read_event(&hl7::parse(&raw).ok()?).ok());
         let alternate = adt.as_ref().and_then(alternate_record);
+        let record = adt.as_ref().map(hospital_record);
         let adt_patient = adt.map(|ev| ev.patient);
         let entry = notify::entry(conn, sealer, review.roster_entry_id, now).await?;
         // Shown as typed; judged under each name its authority goes by.
@@ -187,7 +188,7 @@ impl Notifier {
         // A held review's near misses are what it asks about: judged
         // without them, as confirming it would; so are those a person set
         // apart from its entry.
-        let mut doubted = snap.apart_from(review.roster_entry_id, adt_patient.as_ref());
+        let mut doubted = snap.apart_from(review.roster_entry_id, record.as_deref());
         let set_apart: Vec<i64> = (review.withheld_by.iter().copied())
             .filter(|id| doubted.contains(id))
             .collect();
@@ -199,6 +200,7 @@ impl Notifier {
                 people,
                 alternate.as_ref(),
                 &doubted,
+                record.as_deref(),
                 now,
             ),
             None => snap.consent_of_all(people),
@@ -404,7 +406,7 @@ impl Notifier {
             // Claimed: the judgment that the near misses are other people
             // is recorded with the claim, so a rejection or another
             // confirmation that won instead records none.
-            self.set_apart(&mut tx, &review, content.patient(), actor)
+            self.set_apart(&mut tx, &review, content.record(), actor)
                 .await?;
             target.generation = Some(held + 1);
         }
@@ -486,7 +488,7 @@ impl Notifier {
         &self,
         tx: &mut sqlx::AnyConnection,
         review: &Review,
-        patient: &StoredPatient,
+        record: &[(String, String)],
         actor: &str,
     ) -> Result<(), OpsError> {
         let hisp = &self.gw.hisp;
@@ -496,7 +498,7 @@ impl Notifier {
             review_id: review.id,
             actor,
             at: hisp.now(),
-            record: &hospital_record(patient),
+            record,
         };
         let sealer = hisp.store.sealer();
         notify::set_apart(tx, sealer, entry, &review.withheld_by, &judged).await?;
@@ -759,7 +761,8 @@ impl Notifier {
         let on_roster = super::roster::read_entry(entry.clone()).patient;
         let people = [Some(&ev.patient), indexed.as_ref(), Some(&on_roster)];
         let alternate = alternate_record(&ev);
-        let mut doubted = snap.apart_from(entry.id, Some(&ev.patient));
+        let record = hospital_record(&ev);
+        let mut doubted = snap.apart_from(entry.id, Some(&record));
         doubted.extend(&review.withheld_by);
         let consent = snap.consent_of_person(
             &ev.patient,
@@ -767,6 +770,7 @@ impl Notifier {
             people.into_iter().flatten(),
             alternate.as_ref(),
             &doubted,
+            Some(&record),
             now,
         );
         if consent == Some(OPT_OUT) {

@@ -1258,6 +1258,10 @@ pub struct NewAlert<'a> {
     /// `patient` and only for the digest's checks: an opt-out recorded under
     /// one withholds the alert, nothing is matched or released by them.
     pub withholding: Option<&'a StoredPatient>,
+    /// The hospital's record of the patient (`notify::process::hospital_record`),
+    /// kept beside `patient` for the digest's checks of the roster entries a
+    /// person set apart for that record.
+    pub record: Option<&'a [(String, String)]>,
 }
 
 /// An alert's patient as sealed in `alerts.patient_sealed`: the patient the
@@ -1270,36 +1274,45 @@ struct SealedAlertPatient {
     patient: StoredPatient,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     withholding: Vec<(String, String)>,
+    /// Left out for alerts filed before it was kept (session 36).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    record: Option<Vec<(String, String)>>,
 }
 
 fn seal_alert_patient(
     sealer: &Sealer,
     patient: &StoredPatient,
     withholding: Option<&StoredPatient>,
+    record: Option<&[(String, String)]>,
 ) -> Result<Vec<u8>, StoreError> {
     let sealed = SealedAlertPatient {
         patient: patient.clone(),
         withholding: withholding
             .map(|w| w.identifiers.clone())
             .unwrap_or_default(),
+        record: record.map(<[_]>::to_vec),
     };
     let json = serde_json::to_vec(&sealed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(sealer.seal(ALERT_PATIENT, &json)?)
 }
 
-/// The patient and the withholding record (`None` without PID-4 numbers)
-/// of a sealed alert patient.
-fn open_alert_patient(
-    sealer: &Sealer,
-    sealed: &[u8],
-) -> Result<(StoredPatient, Option<StoredPatient>), StoreError> {
+/// The patient, the withholding record (`None` without PID-4 numbers) and
+/// the hospital's record (`None` for an alert filed before it was kept) of
+/// a sealed alert patient.
+type OpenedAlertPatient = (
+    StoredPatient,
+    Option<StoredPatient>,
+    Option<Vec<(String, String)>>,
+);
+
+fn open_alert_patient(sealer: &Sealer, sealed: &[u8]) -> Result<OpenedAlertPatient, StoreError> {
     let opened: SealedAlertPatient = serde_json::from_slice(&sealer.open(ALERT_PATIENT, sealed)?)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let withholding = (!opened.withholding.is_empty()).then(|| StoredPatient {
         identifiers: opened.withholding,
         ..StoredPatient::default()
     });
-    Ok((opened.patient, withholding))
+    Ok((opened.patient, withholding, opened.record))
 }
 
 /// Add an alert; `None` when this change was alerted to this subscriber already.
@@ -1311,7 +1324,7 @@ pub async fn insert_alert(
 ) -> Result<Option<i64>, StoreError> {
     let sealed = sealer.seal(ALERT, a.summary.as_bytes())?;
     let patient = match a.patient {
-        Some(p) => Some(seal_alert_patient(sealer, p, a.withholding)?),
+        Some(p) => Some(seal_alert_patient(sealer, p, a.withholding, a.record)?),
         None => None,
     };
     let r = sqlx::query(
@@ -1734,16 +1747,17 @@ pub async fn distinct_entries(
     .await?;
     rows.iter()
         .map(|r| {
-            let record = match r.try_get::<Option<Vec<u8>>, _>(3)? {
-                Some(sealed) => {
-                    let json = sealer.open(APART_RECORD, &sealed)?;
-                    Some(
-                        serde_json::from_slice(&json)
-                            .map_err(|e| StoreError::Corrupt(format!("a pair's record: {e}")))?,
-                    )
-                }
-                None => None,
-            };
+            let record =
+                match r.try_get::<Option<Vec<u8>>, _>(3)? {
+                    Some(sealed) => {
+                        let json = sealer.open(APART_RECORD, &sealed)?;
+                        // The parser's message could quote a number: not logged.
+                        Some(serde_json::from_slice(&json).map_err(|_| {
+                            StoreError::Corrupt("a pair's record does not read".into())
+                        })?)
+                    }
+                    None => None,
+                };
             Ok(DistinctPair {
                 entry: r.try_get(0)?,
                 other: r.try_get(1)?,
@@ -1752,6 +1766,39 @@ pub async fn distinct_entries(
             })
         })
         .collect()
+}
+
+/// Delete the judgments whose hospital record (`DistinctPair::record`)
+/// names one of `identifiers`: an opt-out's, whose patient's hospital
+/// numbers hisp no longer keeps (STANDARDS §7); how many. Each then holds
+/// no more (a later opt-in finds the next message held for review again).
+pub async fn forget_apart_records(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    identifiers: &[(String, String)],
+) -> Result<u64, StoreError> {
+    if identifiers.is_empty() {
+        return Ok(0);
+    }
+    let mut forgotten = 0;
+    for p in distinct_entries(conn, sealer).await? {
+        let Some(record) = &p.record else { continue };
+        if record
+            .iter()
+            .any(|r| identifiers.iter().any(|i| same_id(r, i)))
+        {
+            forgotten += sqlx::query(
+                "DELETE FROM distinct_entries WHERE entry_id = $1 AND other_id = $2 AND review_id = $3",
+            )
+            .bind(p.entry)
+            .bind(p.other)
+            .bind(p.review_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        }
+    }
+    Ok(forgotten)
 }
 
 /// Delete the pairs recorded deciding review `review_id` (its confirmation
@@ -2461,6 +2508,9 @@ pub struct UnsentAlert {
     /// The ADT's PID-4 numbers, as a record that only withholds (none when
     /// it gave none, or for alerts filed before they were kept).
     pub withholding: Option<StoredPatient>,
+    /// The hospital's record of the patient (none for alerts filed before
+    /// it was kept: the pairs set apart for any record then count).
+    pub record: Option<Vec<(String, String)>>,
 }
 
 /// Which unsent alerts `unsent_alerts` reads.
@@ -2517,12 +2567,12 @@ pub async fn unsent_alerts(
             let sealed: Vec<u8> = r.try_get(2)?;
             let text = sealer.open(ALERT, &sealed)?;
             let patient: Option<Vec<u8>> = r.try_get(3)?;
-            let (patient, withholding) = match patient {
+            let (patient, withholding, record) = match patient {
                 Some(p) => {
-                    let (patient, withholding) = open_alert_patient(sealer, &p)?;
-                    (Some(patient), withholding)
+                    let (patient, withholding, record) = open_alert_patient(sealer, &p)?;
+                    (Some(patient), withholding, record)
                 }
-                None => (None, None),
+                None => (None, None, None),
             };
             Ok(UnsentAlert {
                 id: r.try_get(0)?,
@@ -2530,6 +2580,7 @@ pub async fn unsent_alerts(
                 summary: String::from_utf8_lossy(&text).into_owned(),
                 patient,
                 withholding,
+                record,
             })
         })
         .collect()
@@ -2617,11 +2668,18 @@ mod tests {
             identifiers: vec![("ALT5".into(), "NORTH".into())],
             ..StoredPatient::default()
         };
-        let sealed = seal_alert_patient(&sealer, &patient, Some(&alt)).expect("seal");
-        let (p, w) = open_alert_patient(&sealer, &sealed).expect("open");
-        assert_eq!((p, w), (patient.clone(), Some(alt)));
-        // Without PID-4 numbers, the sealed text is a plain StoredPatient.
-        let sealed = seal_alert_patient(&sealer, &patient, None).expect("seal");
+        let sealed = seal_alert_patient(&sealer, &patient, Some(&alt), None).expect("seal");
+        let (p, w, r) = open_alert_patient(&sealer, &sealed).expect("open");
+        assert_eq!((p, w, r), (patient.clone(), Some(alt.clone()), None));
+        // The hospital's record beside it, kept as given.
+        let record = vec![("MRN2".to_string(), "NORTH".to_string())];
+        let sealed =
+            seal_alert_patient(&sealer, &patient, Some(&alt), Some(&record)).expect("seal");
+        let (p, w, r) = open_alert_patient(&sealer, &sealed).expect("open");
+        assert_eq!((p, w, r), (patient.clone(), Some(alt), Some(record)));
+        // Without PID-4 numbers or a record, the sealed text is a plain
+        // StoredPatient.
+        let sealed = seal_alert_patient(&sealer, &patient, None, None).expect("seal");
         let text = sealer.open(ALERT_PATIENT, &sealed).expect("open");
         let plain: StoredPatient = serde_json::from_slice(&text).expect("plain");
         assert_eq!(plain, patient);
@@ -2630,7 +2688,7 @@ mod tests {
         let old = sealer.seal(ALERT_PATIENT, &old).expect("seal");
         assert_eq!(
             open_alert_patient(&sealer, &old).expect("open"),
-            (patient, None)
+            (patient, None, None)
         );
     }
 

@@ -533,6 +533,7 @@ async fn a_review_whose_cut_short_confirmation_filed_its_alert_is_not_rejected_o
             event_time: "20261122055900",
             patient: None,
             withholding: None,
+            record: None,
         };
         hisp::store::notify::insert_alert(&mut conn, a.hisp.store.sealer(), &alert, 2)
             .await
@@ -773,7 +774,10 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
         assert_eq!(count(&a, pairs).await, 0, "{e}");
 
         // Her next visit is held again, and this time confirmed.
-        let msg = adt("S6", "A04", "NORTHHOSP", "E", "VS6", SOUTH_JANE);
+        // Her Medicaid number, which a twin may share, comes too.
+        let jane = "PID|1||X55^^^SOUTH^MR~M42^^^MEDICAID^MB||Doe^Jane||19800102|F|||\
+                    1 Main St^^Hartford^CT^06101";
+        let msg = adt("S6", "A04", "NORTHHOSP", "E", "VS6", jane);
         accepted(&a, &e, &msg).await;
         let open = reviews(&a, false);
         assert_eq!(open.len(), 1, "{e}: {open:?}");
@@ -796,16 +800,18 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
         assert_eq!(count(&a, pairs).await, 1, "{e}");
 
         // Set apart: her discharge alerts carol at once, with no review.
-        let msg = adt("S4", "A03", "NORTHHOSP", "E", "VS6", SOUTH_JANE);
+        let msg = adt("S4", "A03", "NORTHHOSP", "E", "VS6", jane);
         accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 2, "{e}");
         assert!(reviews(&a, false).is_empty(), "{e}");
 
         // The judgment is about the hospital's record the admin looked at
         // (X55): the twin registered under her sister's name and birth
-        // date, under a number of her own, is held for review again, not
-        // released, and the review shows no pair standing for it.
-        let twin = "PID|1||X99^^^SOUTH^MR||Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101";
+        // date, under a number of her own (and the Medicaid number they
+        // share), is held for review again, not released, and the review
+        // shows no pair standing for it.
+        let twin = "PID|1||X99^^^SOUTH^MR~M42^^^MEDICAID^MB||Doe^Jane||19800102|F|||\
+                    1 Main St^^Hartford^CT^06101";
         let msg = adt("S7", "A04", "NORTHHOSP", "E", "VS7", twin);
         accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 2, "{e}: held, not sent");
@@ -815,7 +821,8 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
         harness::ok(&a.cli(&["alert", "review", &twin_review, "--reject"]));
         assert_eq!(count(&a, pairs).await, 1, "{e}: the judgment stands");
 
-        // An opt-out under the patient's own number still withholds all.
+        // An opt-out under the patient's own number still withholds all,
+        // and the judgment made for her record goes with her number.
         harness::ok(&a.cli(&[
             "consent",
             "opt-out",
@@ -824,6 +831,10 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
             "--authority",
             "SOUTH",
         ]));
+        assert_eq!(count(&a, pairs).await, 0, "{e}: forgotten");
+        let swept = "SELECT COUNT(*) FROM audit_log WHERE action = 'consent.sweep' \
+                     AND detail LIKE '%; 1 judgment(s) of entries set apart%'";
+        assert_eq!(count(&a, swept).await, 1, "{e}");
         let msg = adt("S5", "A04", "NORTHHOSP", "E", "VS5", SOUTH_JANE);
         accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 2, "{e}");

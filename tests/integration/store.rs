@@ -615,6 +615,7 @@ async fn alerts_filed_for_a_digest_go_in_one_even_after_real_time_on_every_engin
             event_time: "20261122055900",
             patient,
             withholding: None,
+            record: None,
         };
         // Both are enabled addresses here: only those are due a digest.
         let domain = domains::insert(&mut conn, &Domain::parse("a.test").expect("domain"), 1)
@@ -796,6 +797,7 @@ async fn a_digest_cut_short_is_due_again_once_its_turn_is_old_on_every_engine() 
             event_time: "20261122055900",
             patient: Some(&patient),
             withholding: None,
+            record: None,
         };
         let first = notify::insert_alert(&mut conn, h.store.sealer(), &file("ed#1"), 110)
             .await

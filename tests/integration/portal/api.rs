@@ -304,6 +304,7 @@ async fn alert(p: &Portal, local: &str, visit: &str) -> i64 {
         event_time: "20261122140500",
         patient: None,
         withholding: None,
+        record: None,
     };
     let id = notify::insert_alert(&mut tx, h.store.sealer(), &a, h.now())
         .await

@@ -138,6 +138,7 @@ async fn providers_are_refused_and_care_managers_see_only_their_own_on_every_eng
                 event_time: "20261122055900",
                 patient: None,
                 withholding: None,
+                record: None,
             },
             p.env.hisp.now(),
         )
@@ -737,6 +738,7 @@ async fn file_alerts(p: &Portal, subscriber: &DirectAddress, n: usize, tag: &str
             event_time: "20261122055900",
             patient: None,
             withholding: None,
+            record: None,
         };
         let id = notify::insert_alert(&mut tx, h.store.sealer(), &a, h.now())
             .await
