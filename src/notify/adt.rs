@@ -49,6 +49,10 @@ pub struct AdtEvent {
     /// untyped ones ([`AdtEvent::medical_record`]). Kept whole so that
     /// redaction, which can drop one, leaves the next as a re-read would.
     pub medical_records: Vec<(String, String)>,
+    /// The numbers the hospital files its record of the patient under
+    /// ([`own_numbers`]): a judgment that two roster entries are different
+    /// people is about them (`process::hospital_record`).
+    pub own_numbers: Vec<(String, String)>,
     /// This message's PID-3 identifiers an alert may show: not an SSN or
     /// another government identity number, and not one the patient index
     /// added from another feed (which can name a program).
@@ -260,6 +264,7 @@ pub fn read(msg: &Message) -> Result<AdtEvent, AdtError> {
         visit: visit.unwrap_or_default(),
         encounter_key,
         medical_records: medical_records(&typed),
+        own_numbers: own_numbers(&typed),
         shown_identifiers: shown_identifiers(&typed),
         authority_oids,
         alternate_identifiers,
@@ -728,6 +733,27 @@ fn medical_records(ids: &[(String, String, String)]) -> Vec<(String, String)> {
         .chain(untyped)
         .map(|(v, a, _)| (v.clone(), a.clone()))
         .collect()
+}
+
+/// The numbers of the hospital's own record of the patient among `ids`
+/// ([`typed_identifiers`]): those typed `MR` or `MRN`, or, when none is
+/// typed, the first untyped one ([`medical_records`]' order: v2.3 feeds
+/// send the MRN untyped and first, and a later untyped repetition may be a
+/// payer's number, such as the Medicaid number newborn twins share).
+fn own_numbers(ids: &[(String, String, String)]) -> Vec<(String, String)> {
+    let ids: Vec<_> = ids.iter().filter(|i| shown(i)).collect();
+    let typed: Vec<(String, String)> = ids
+        .iter()
+        .filter(|(_, _, kind)| kind == "MR" || kind == "MRN")
+        .map(|(v, a, _)| (v.clone(), a.clone()))
+        .collect();
+    if !typed.is_empty() {
+        return typed;
+    }
+    ids.iter()
+        .find(|(_, _, kind)| kind.is_empty())
+        .map(|(v, a, _)| vec![(v.clone(), a.clone())])
+        .unwrap_or_default()
 }
 
 /// Whether an alert may show an identifier: not of a type in [`NEVER_SHOWN`],

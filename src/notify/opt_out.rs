@@ -211,6 +211,55 @@ impl Hisp {
         Ok(out)
     }
 
+    /// Delete the judgments that two roster entries are different people
+    /// (`distinct_entries`) kept with the patient's hospital numbers: whose
+    /// record names one of the opt-out's or the index's identifiers (one
+    /// the index holds without an authority, by value), or whose record
+    /// or either entry the opt-out holds for, as the worker matches it (an
+    /// opt-out by demographics alone, or under another name of the
+    /// authority). Erring deletes another patient's judgment, whose next
+    /// visit is then held for review again. How many.
+    async fn forget_apart_records(
+        &self,
+        conn: &mut AnyConnection,
+        sweep: &Sweep,
+    ) -> Result<u64, OpsError> {
+        let sealer = self.store.sealer();
+        let pairs = notify::distinct_entries(conn, sealer).await?;
+        if pairs.iter().all(|p| p.record.is_none()) {
+            return Ok(0);
+        }
+        let mut index = Index::new();
+        index.insert(mpi_patient(1, &sweep.patient));
+        let named: Vec<&(String, String)> = (sweep.patient.identifiers.iter())
+            .chain(&sweep.identifiers)
+            .collect();
+        let names = |(value, authority): &(String, String)| {
+            named.iter().any(|(v, a)| {
+                v.trim() == value.trim()
+                    && (a.trim().is_empty()
+                        || a.trim().to_lowercase() == authority.trim().to_lowercase())
+            })
+        };
+        let mut forgotten = 0;
+        for p in &pairs {
+            let Some(record) = &p.record else { continue };
+            let mut about = vec![StoredPatient {
+                identifiers: record.clone(),
+                ..StoredPatient::default()
+            }];
+            for id in [p.entry, p.other] {
+                if let Some(e) = notify::entry(conn, sealer, id, 0).await? {
+                    about.push(super::roster::read_entry(e).patient);
+                }
+            }
+            if record.iter().any(names) || about.iter().any(|a| holds(&index, a)) {
+                forgotten += notify::unset_pair(conn, p).await?;
+            }
+        }
+        Ok(forgotten)
+    }
+
     /// Apply a sweep in the opt-out's transaction; the audit detail, when
     /// anything was removed.
     pub(super) async fn apply_opt_out_sweep(
@@ -237,14 +286,7 @@ impl Hisp {
         }
         let closed = closed.len();
         notify::index_forget(conn, self.store.sealer(), &sweep.identifiers).await?;
-        // The hospital's numbers a judgment that two roster entries are
-        // different people was about (`distinct_entries`), when they are
-        // the patient's: under the opt-out's or the index's identifiers.
-        let named: Vec<(String, String)> = (sweep.patient.identifiers.iter())
-            .chain(&sweep.identifiers)
-            .cloned()
-            .collect();
-        let pairs = notify::forget_apart_records(conn, self.store.sealer(), &named).await?;
+        let pairs = self.forget_apart_records(conn, sweep).await?;
         let mut withdrawn = 0;
         for &id in &sweep.alerts {
             // Unsent only: one sent meanwhile is the subscriber's record.

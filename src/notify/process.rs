@@ -135,21 +135,32 @@ pub(super) fn alternate_record(ev: &AdtEvent) -> Option<StoredPatient> {
 }
 
 /// The hospital's record of a message's patient, as a judgment that two
-/// roster entries are different people is about it (`set_apart`): its
-/// medical record numbers ([`AdtEvent::medical_records`]: PID-3 typed `MR`
-/// or untyped, never an SSN, another government number, a member number
-/// a mother's newborn twins may share, or a placeholder), one with no
+/// roster entries are different people is about it (`set_apart`): the
+/// numbers it files the patient under ([`AdtEvent::own_numbers`]: PID-3
+/// typed `MR`, else the first untyped; never an SSN, another government
+/// number, a member number a mother's newborn twins may share, or a
+/// placeholder), each also under its authority's ISO OID when the message
+/// names one (an opt-out may be recorded under either), and one with no
 /// assigning authority under the sending facility's name (that hospital's
 /// own number). Read at `adt::read`, before the patient index fills gaps.
 pub(super) fn hospital_record(ev: &AdtEvent) -> Vec<(String, String)> {
-    ev.medical_records
-        .iter()
-        .filter(|(value, _)| !value.trim().is_empty())
-        .map(|(value, authority)| match authority.trim().is_empty() {
-            true => (value.clone(), ev.sending_facility.clone()),
-            false => (value.clone(), authority.clone()),
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (value, authority) in &ev.own_numbers {
+        if value.trim().is_empty() {
+            continue;
+        }
+        if authority.trim().is_empty() {
+            out.push((value.clone(), ev.sending_facility.clone()));
+            continue;
+        }
+        out.push((value.clone(), authority.clone()));
+        for (namespace, oid) in &ev.authority_oids {
+            if namespace.trim().eq_ignore_ascii_case(authority.trim()) {
+                out.push((value.clone(), oid.clone()));
+            }
+        }
+    }
+    out
 }
 
 /// Whether a judgment about the hospital's record `judged` (None: recorded
@@ -1202,7 +1213,7 @@ impl Notifier {
             event_time: &ev.event_time,
             patient: digest.then_some(&content.patient),
             withholding: content.withholding.as_ref().filter(|_| digest),
-            record: Some(content.record.as_slice()).filter(|_| digest),
+            record: Some(content.record.as_slice()).filter(|_| digest && !content.released),
         };
         let window = i64::try_from(hisp.config.notify.dedup_window_secs).unwrap_or(i64::MAX);
         // Disabling bumps the counter, so a snapshot that matched this
@@ -1810,6 +1821,11 @@ pub(super) struct Content {
     /// beside `patient` with a digest alert: the digest judges the pairs
     /// set apart for it as the worker did.
     record: Vec<(String, String)>,
+    /// Released by a person confirming a held review
+    /// ([`Self::released_by_review`]): its digest alert is sealed with no
+    /// record, so every pair of its entry counts, the one the confirmation
+    /// recorded included, whatever number the message named (none, say).
+    released: bool,
     raw: Vec<u8>,
     /// The patient has no recorded opt-in, so sensitive content, if any, was
     /// left out (`sensitive`): the alert says so.
@@ -1835,6 +1851,7 @@ impl Content {
                 patient: ev.patient.clone(),
                 withholding: alternate_record(&ev),
                 record: hospital_record(&ev),
+                released: false,
                 ev,
                 raw: crate::hl7::canonical(raw),
                 withheld: false,
@@ -1845,6 +1862,7 @@ impl Content {
             ev: redacted,
             withholding: alternate_record(&ev),
             record: hospital_record(&ev),
+            released: false,
             patient: ev.patient,
             raw: sensitive::redact_raw(raw),
             withheld: true,
@@ -1854,6 +1872,14 @@ impl Content {
     /// The hospital's record of the patient ([`hospital_record`]).
     pub(super) fn record(&self) -> &[(String, String)] {
         &self.record
+    }
+
+    /// Mark the content as released by a person confirming a held review
+    /// (see `released`). Before, a confirmed message that named no medical
+    /// record number was withdrawn by the digest as opted out: its pair
+    /// covered no record.
+    pub(super) fn released_by_review(&mut self) {
+        self.released = true;
     }
 
     /// The sending facility (the feed) of the message.
@@ -2780,24 +2806,45 @@ mod tests {
         assert!(covers(None, &[]));
     }
 
-    /// The hospital's record is its medical record numbers: typed MR or
-    /// untyped, an untyped one without an authority under the sending
-    /// facility; never a number a sibling may share (a social security
-    /// number however typed or named, a member number) or a placeholder.
+    /// The hospital's record is the numbers it files the patient under:
+    /// those typed MR, else the first untyped (an untyped one without an
+    /// authority under the sending facility), each also under its
+    /// authority's OID; never a number a sibling may share (a social
+    /// security number however typed or named, a member number, a later
+    /// untyped payer's number) or a placeholder.
     #[test]
     fn the_hospital_record_is_its_own_numbers() {
         let id = |v: &str, a: &str| (v.to_string(), a.to_string());
-        let raw = "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20260101120000||ADT^A04|C1|P|2.5.1\r\
-                   EVN|A04|20260101120000\r\
-                   PID|1||X55^^^SOUTH^MR~L7~123456789^^^SOUTH^SS~M42^^^MEDICAID^MB\
-                   ~219456781^^^USSSA~999999999^^^SOUTH^MR||Doe^Jane||19800102|F\r\
-                   PV1|1|E|||||||||||||||||V1\r";
-        let msg = crate::hl7::parse(raw.as_bytes()).expect("parse");
-        let ev = crate::notify::adt::read(&msg).expect("event");
+        let record = |pid3: &str| {
+            let raw = format!(
+                "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20260101120000||ADT^A04|C1|P|2.5.1\r\
+                 EVN|A04|20260101120000\r\
+                 PID|1||{pid3}||Doe^Jane||19800102|F\r\
+                 PV1|1|E|||||||||||||||||V1\r"
+            );
+            let msg = crate::hl7::parse(raw.as_bytes()).expect("parse");
+            hospital_record(&crate::notify::adt::read(&msg).expect("event"))
+        };
         assert_eq!(
-            hospital_record(&ev),
-            [id("X55", "SOUTH"), id("L7", "NORTHHOSP")]
+            record(
+                "L7~X55^^^SOUTH^MR~123456789^^^SOUTH^SS~M42^^^MEDICAID^MB\
+                 ~219456781^^^USSSA~999999999^^^SOUTH^MR"
+            ),
+            [id("X55", "SOUTH")]
         );
+        assert_eq!(
+            record("X55^^^SOUTH~M42^^^MEDICAID~219456781^^^USSSA"),
+            [id("X55", "SOUTH")]
+        );
+        assert_eq!(
+            record("219456781^^^USSSA~L7~M42^^^MEDICAID"),
+            [id("L7", "NORTHHOSP")]
+        );
+        assert_eq!(
+            record("X55^^^SOUTH&2.16.840.1.113883.19.5&ISO^MR"),
+            [id("X55", "SOUTH"), id("X55", "2.16.840.1.113883.19.5")]
+        );
+        assert!(record("E77^^^EPI^PI~M42^^^MEDICAID^MB").is_empty());
     }
 
     #[test]

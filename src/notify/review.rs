@@ -188,6 +188,8 @@ impl Notifier {
         // A held review's near misses are what it asks about: judged
         // without them, as confirming it would; so are those a person set
         // apart from its entry.
+        // A review whose message is gone (decided) shows every pair of its
+        // entry, whatever the record: what its confirmation left standing.
         let mut doubted = snap.apart_from(review.roster_entry_id, record.as_deref());
         let set_apart: Vec<i64> = (review.withheld_by.iter().copied())
             .filter(|id| doubted.contains(id))
@@ -344,7 +346,7 @@ impl Notifier {
             return self.reject(&review, actor, "no alert").await;
         }
         let Confirmable {
-            content,
+            mut content,
             entry,
             snap,
             encounter_id,
@@ -403,6 +405,7 @@ impl Notifier {
             return Err(not_open(&review));
         }
         if let Some(held) = held {
+            content.released_by_review();
             // Claimed: the judgment that the near misses are other people
             // is recorded with the claim, so a rejection or another
             // confirmation that won instead records none.

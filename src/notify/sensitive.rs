@@ -110,6 +110,7 @@ pub fn redact_event(ev: &AdtEvent) -> (AdtEvent, bool) {
         out.authority_oids
             .retain(|(ns, oid)| !sensitive_text(ns) && !sensitive_oids.contains(&oid.as_str()));
         out.medical_records.retain(|(_, a)| !sensitive_authority(a));
+        out.own_numbers.retain(|(_, a)| !sensitive_authority(a));
     }
     if ev.prior_facility.as_deref().is_some_and(sensitive_text) {
         out.prior_facility = None;

@@ -1306,8 +1306,10 @@ type OpenedAlertPatient = (
 );
 
 fn open_alert_patient(sealer: &Sealer, sealed: &[u8]) -> Result<OpenedAlertPatient, StoreError> {
-    let opened: SealedAlertPatient = serde_json::from_slice(&sealer.open(ALERT_PATIENT, sealed)?)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // The parser's message could quote a number: not kept.
+    let opened: SealedAlertPatient =
+        serde_json::from_slice(&sealer.open(ALERT_PATIENT, sealed)?)
+            .map_err(|_| StoreError::Corrupt("an alert's patient does not read".into()))?;
     let withholding = (!opened.withholding.is_empty()).then(|| StoredPatient {
         identifiers: opened.withholding,
         ..StoredPatient::default()
@@ -1768,37 +1770,18 @@ pub async fn distinct_entries(
         .collect()
 }
 
-/// Delete the judgments whose hospital record (`DistinctPair::record`)
-/// names one of `identifiers`: an opt-out's, whose patient's hospital
-/// numbers hisp no longer keeps (STANDARDS §7); how many. Each then holds
-/// no more (a later opt-in finds the next message held for review again).
-pub async fn forget_apart_records(
-    conn: &mut AnyConnection,
-    sealer: &Sealer,
-    identifiers: &[(String, String)],
-) -> Result<u64, StoreError> {
-    if identifiers.is_empty() {
-        return Ok(0);
-    }
-    let mut forgotten = 0;
-    for p in distinct_entries(conn, sealer).await? {
-        let Some(record) = &p.record else { continue };
-        if record
-            .iter()
-            .any(|r| identifiers.iter().any(|i| same_id(r, i)))
-        {
-            forgotten += sqlx::query(
-                "DELETE FROM distinct_entries WHERE entry_id = $1 AND other_id = $2 AND review_id = $3",
-            )
-            .bind(p.entry)
-            .bind(p.other)
-            .bind(p.review_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        }
-    }
-    Ok(forgotten)
+/// Delete one review's judgment that two roster entries are different
+/// people (`DistinctPair`); how many rows went (0 or 1).
+pub async fn unset_pair(conn: &mut AnyConnection, p: &DistinctPair) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "DELETE FROM distinct_entries WHERE entry_id = $1 AND other_id = $2 AND review_id = $3",
+    )
+    .bind(p.entry)
+    .bind(p.other)
+    .bind(p.review_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
 }
 
 /// Delete the pairs recorded deciding review `review_id` (its confirmation

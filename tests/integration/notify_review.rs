@@ -858,7 +858,7 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
 /// Carol on a digest, dave's twin opted out (`twin_opted_out_at_dave`),
 /// and Jane's ED visit (`control`) held for review and confirmed: its
 /// alert waits for carol's digest. The review's id.
-async fn confirmed_for_carols_digest(a: &Node, e: &str, control: &str) -> String {
+async fn confirmed_for_carols_digest(a: &Node, e: &str, control: &str, pid: &str) -> String {
     twin_opted_out_at_dave(a, false).await;
     harness::ok(&a.cli(&[
         "roster",
@@ -869,7 +869,7 @@ async fn confirmed_for_carols_digest(a: &Node, e: &str, control: &str) -> String
         "digest",
     ]));
     let visit = format!("V{control}");
-    let msg = adt(control, "A04", "NORTHHOSP", "E", &visit, SOUTH_JANE);
+    let msg = adt(control, "A04", "NORTHHOSP", "E", &visit, pid);
     assert_eq!(ack_code(a, &msg).await.0, "AA", "{e}");
     drained(a).await;
     let open = reviews(a, false);
@@ -888,6 +888,34 @@ async fn confirmed_for_carols_digest(a: &Node, e: &str, control: &str) -> String
 /// replacing roster): the near miss set apart from that entry still says
 /// nothing. Judged by matching alone, the ended entry no longer matched and
 /// the near miss's opt-out withdrew the alert the admin had released.
+/// A held message that names no medical record number (PID-3 has only a
+/// `PI` number) is confirmed for carol's digest, and the digest sends it.
+/// Before, the pair recorded for it covered no record, so the digest
+/// judged the near miss's opt-out to withhold it and withdrew the alert
+/// the admin released, audited as opted out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_held_alert_of_a_message_without_a_medical_record_number_goes_out_in_the_digest_on_every_engine()
+ {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        let carol = a.address("carol").await;
+        a.address("dave").await;
+        a.start().await;
+        let pid = "PID|1||E77^^^EPI^PI||Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101";
+        confirmed_for_carols_digest(&a, e, "G3", pid).await;
+        let out = harness::ok(&a.cli(&["alert", "digest"]));
+        assert!(out.contains("1 digest"), "{e}: {out}");
+        let withdrawn = "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.withdrawn'";
+        assert_eq!(count(&a, withdrawn).await, 0, "{e}");
+        wait_for(60, "carol's digest", || async {
+            let inbox = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
+            (inbox.len() == 1).then_some(())
+        })
+        .await;
+        a.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_held_alert_confirmed_for_a_digest_goes_out_after_its_entry_ends_on_every_engine() {
     for (e, url) in harness::node_engines().await {
@@ -895,7 +923,7 @@ async fn a_held_alert_confirmed_for_a_digest_goes_out_after_its_entry_ends_on_ev
         let carol = a.address("carol").await;
         a.address("dave").await;
         a.start().await;
-        confirmed_for_carols_digest(&a, e, "G1").await;
+        confirmed_for_carols_digest(&a, e, "G1", SOUTH_JANE).await;
 
         // Carol's practice sends a roster that no longer lists Jane.
         let csv = a.dir.path().join("carol-replace.csv");
@@ -1235,7 +1263,7 @@ async fn an_undone_confirmation_withdraws_its_alert_still_in_a_digest_on_every_e
         let carol = a.address("carol").await;
         a.address("dave").await;
         a.start().await;
-        let id = confirmed_for_carols_digest(&a, e, "U1").await;
+        let id = confirmed_for_carols_digest(&a, e, "U1", SOUTH_JANE).await;
         harness::ok(&a.cli(&["alert", "review", &id, "--undo-distinct"]));
         let out = harness::ok(&a.cli(&["alert", "digest"]));
         assert!(out.contains("0 digest"), "{e}: {out}");
