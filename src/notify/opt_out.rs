@@ -215,9 +215,9 @@ impl Hisp {
     /// (`distinct_entries`) kept with the patient's hospital numbers: whose
     /// record names one of the opt-out's or the index's identifiers (one
     /// the index holds without an authority, by value), or whose record
-    /// or either entry the opt-out holds for, as the worker matches it (an
-    /// opt-out by demographics alone, or under another name of the
-    /// authority). Erring deletes another patient's judgment, whose next
+    /// or the sure match's entry (its review's) the opt-out holds for, as
+    /// the worker matches it (an opt-out by demographics alone, or under
+    /// another name of the authority). Erring deletes another patient's judgment, whose next
     /// visit is then held for review again. How many.
     async fn forget_apart_records(
         &self,
@@ -248,7 +248,14 @@ impl Hisp {
                 identifiers: record.clone(),
                 ..StoredPatient::default()
             }];
-            for id in [p.entry, p.other] {
+            // The sure match's entry (the review's): the near miss's own
+            // patient re-recording her opt-out leaves the judgment that
+            // she is someone else. Both when the review is gone.
+            let entries = match notify::review(conn, p.review_id).await? {
+                Some(r) => vec![r.roster_entry_id],
+                None => vec![p.entry, p.other],
+            };
+            for id in entries {
                 if let Some(e) = notify::entry(conn, sealer, id, 0).await? {
                     about.push(super::roster::read_entry(e).patient);
                 }

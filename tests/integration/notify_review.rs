@@ -888,6 +888,20 @@ async fn confirmed_for_carols_digest(a: &Node, e: &str, control: &str, pid: &str
 /// replacing roster): the near miss set apart from that entry still says
 /// nothing. Judged by matching alone, the ended entry no longer matched and
 /// the near miss's opt-out withdrew the alert the admin had released.
+/// Carol's digest sends her confirmed alert: nothing withdrawn, one
+/// message in her inbox.
+async fn carols_digest_goes_out(a: &Node, e: &str, carol: &hisp::direct::DirectAddress) {
+    let out = harness::ok(&a.cli(&["alert", "digest"]));
+    assert!(out.contains("1 digest"), "{e}: {out}");
+    let withdrawn = "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.withdrawn'";
+    assert_eq!(count(a, withdrawn).await, 0, "{e}");
+    wait_for(60, "carol's digest", || async {
+        let inbox = a.hisp.mailbox_list(carol, INBOX).await.expect("list");
+        (inbox.len() == 1).then_some(())
+    })
+    .await;
+}
+
 /// A held message that names no medical record number (PID-3 has only a
 /// `PI` number) is confirmed for carol's digest, and the digest sends it.
 /// Before, the pair recorded for it covered no record, so the digest
@@ -903,15 +917,7 @@ async fn a_held_alert_of_a_message_without_a_medical_record_number_goes_out_in_t
         a.start().await;
         let pid = "PID|1||E77^^^EPI^PI||Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101";
         confirmed_for_carols_digest(&a, e, "G3", pid).await;
-        let out = harness::ok(&a.cli(&["alert", "digest"]));
-        assert!(out.contains("1 digest"), "{e}: {out}");
-        let withdrawn = "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.withdrawn'";
-        assert_eq!(count(&a, withdrawn).await, 0, "{e}");
-        wait_for(60, "carol's digest", || async {
-            let inbox = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
-            (inbox.len() == 1).then_some(())
-        })
-        .await;
+        carols_digest_goes_out(&a, e, &carol).await;
         a.stop().await;
     }
 }
@@ -941,15 +947,7 @@ async fn a_held_alert_confirmed_for_a_digest_goes_out_after_its_entry_ends_on_ev
             "carol@a.test",
             "--replace",
         ]));
-        let out = harness::ok(&a.cli(&["alert", "digest"]));
-        assert!(out.contains("1 digest"), "{e}: {out}");
-        let withdrawn = "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.withdrawn'";
-        assert_eq!(count(&a, withdrawn).await, 0, "{e}");
-        wait_for(60, "carol's digest", || async {
-            let inbox = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
-            (inbox.len() == 1).then_some(())
-        })
-        .await;
+        carols_digest_goes_out(&a, e, &carol).await;
         a.stop().await;
     }
 }
