@@ -38,6 +38,19 @@ async fn accepted(a: &Node, e: &impl std::fmt::Display, msg: &[u8]) {
     drained(a).await;
 }
 
+/// Record `decision` (`opt-out` or `opt-in`) for the patient under
+/// `id` of `authority`, through the CLI.
+fn consent(n: &Node, decision: &str, id: &str, authority: &str) {
+    harness::ok(&n.cli(&[
+        "consent",
+        decision,
+        "--patient-id",
+        id,
+        "--authority",
+        authority,
+    ]));
+}
+
 /// The one open review, held because only `near`'s opt-out withheld it.
 fn held_for(a: &Node, e: &impl std::fmt::Display, near: i64) -> serde_json::Value {
     let mut open = reviews(a, false);
@@ -223,14 +236,7 @@ async fn near_misses_wait_for_a_person_who_confirms_or_rejects_them_on_every_eng
         // The patient opts out under the roster's identity (not the ADT's)
         // before the third is decided: the opt-out closes it, by whoever
         // recorded it, and forgets its message.
-        harness::ok(&a.cli(&[
-            "consent",
-            "opt-out",
-            "--patient-id",
-            "MRN1",
-            "--authority",
-            "NORTH",
-        ]));
+        consent(&a, "opt-out", "MRN1", "NORTH");
         assert!(reviews(&a, false).is_empty(), "{e}: closed by the opt-out");
         harness::fails(
             &a.cli(&["alert", "review", &r3, "--confirm"]),
@@ -309,14 +315,7 @@ async fn an_opt_out_under_another_practices_number_stops_a_review_on_every_engin
         // the server is down (so its digest task cannot close the review
         // before the listing below sees it).
         a.stop().await;
-        harness::ok(&a.cli(&[
-            "consent",
-            "opt-out",
-            "--patient-id",
-            "P77",
-            "--authority",
-            "CAROLPRAC",
-        ]));
+        consent(&a, "opt-out", "P77", "CAROLPRAC");
         // The opt-out's own sweep has no rosters, so the review is still
         // open; the listing judges it with them and hides the patient.
         let listed = reviews(&a, false);
@@ -384,14 +383,7 @@ async fn an_opt_out_under_a_pid_4_number_closes_a_review_of_its_message_on_every
         let open = reviews(&a, false);
         assert_eq!(open.len(), 1, "{e}: dave's near miss waits: {open:?}");
         let id = open[0]["id"].as_i64().expect("id").to_string();
-        harness::ok(&a.cli(&[
-            "consent",
-            "opt-out",
-            "--patient-id",
-            "ALT3",
-            "--authority",
-            "SOUTH",
-        ]));
+        consent(&a, "opt-out", "ALT3", "SOUTH");
         assert!(
             reviews(&a, false).is_empty(),
             "{e}: the opt-out's sweep closed it"
@@ -445,14 +437,7 @@ async fn an_opt_out_under_another_practices_number_withdraws_a_digest_alert_on_e
         assert!(daves[0].message_id.is_none(), "{e}");
         let dave_alert = format!("alert {}", daves[0].id);
 
-        harness::ok(&a.cli(&[
-            "consent",
-            "opt-out",
-            "--patient-id",
-            "P77",
-            "--authority",
-            "CAROLPRAC",
-        ]));
+        consent(&a, "opt-out", "P77", "CAROLPRAC");
         let out = harness::ok(&a.cli(&["alert", "digest"]));
         assert!(out.contains("0 digest"), "{e}: {out}");
         assert!(
@@ -646,14 +631,7 @@ async fn twin_opted_out_at_dave(a: &Node, sensitive: bool) -> i64 {
         "SELECT MAX(id) FROM roster_entries WHERE owner = 'dave@a.test'",
     )
     .await;
-    harness::ok(&a.cli(&[
-        "consent",
-        "opt-out",
-        "--patient-id",
-        "MRN1",
-        "--authority",
-        "NORTH",
-    ]));
+    consent(a, "opt-out", "MRN1", "NORTH");
     dave_entry
 }
 
@@ -823,14 +801,7 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
 
         // An opt-out under the patient's own number still withholds all,
         // and the judgment made for her record goes with her number.
-        harness::ok(&a.cli(&[
-            "consent",
-            "opt-out",
-            "--patient-id",
-            "X55",
-            "--authority",
-            "SOUTH",
-        ]));
+        consent(&a, "opt-out", "X55", "SOUTH");
         assert_eq!(count(&a, pairs).await, 0, "{e}: forgotten");
         let swept = "SELECT COUNT(*) FROM audit_log WHERE action = 'consent.sweep' \
                      AND detail LIKE '%; 1 judgment(s) of entries set apart%'";
@@ -980,14 +951,7 @@ async fn an_opt_out_withdraws_a_digest_alert_of_a_row_typed_with_a_whole_hd_on_e
         let msg = adt("W1", "A04", "NORTHHOSP", "E", "VW1", crate::notify::JANE);
         accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 1, "{e}: filed for the digest");
-        harness::ok(&a.cli(&[
-            "consent",
-            "opt-out",
-            "--patient-id",
-            "P77",
-            "--authority",
-            "CAROLPRAC",
-        ]));
+        consent(&a, "opt-out", "P77", "CAROLPRAC");
         assert!(alerts(&a).await.is_empty(), "{e}: withdrawn by the opt-out");
         a.stop().await;
     }
@@ -1208,14 +1172,7 @@ async fn a_sensitive_feeds_hold_needs_the_patients_opt_in_on_every_engine() {
         let kept = "SELECT COUNT(*) FROM adt_messages WHERE raw_sealed IS NOT NULL";
         assert_eq!(count(&a, kept).await, 0, "{e}: nothing of it kept");
 
-        harness::ok(&a.cli(&[
-            "consent",
-            "opt-in",
-            "--patient-id",
-            "X55",
-            "--authority",
-            "SOUTH",
-        ]));
+        consent(&a, "opt-in", "X55", "SOUTH");
         // Her own opt-in, recorded after the near miss's opt-out, governs
         // either way (the near miss is her, or another person): alerted.
         let msg = adt("T2", "A04", "NORTHHOSP", "E", "VT2", SOUTH_JANE);
@@ -1224,14 +1181,7 @@ async fn a_sensitive_feeds_hold_needs_the_patients_opt_in_on_every_engine() {
         assert!(reviews(&a, true).is_empty(), "{e}");
 
         // The near miss's patient opts out again, after her opt-in.
-        harness::ok(&a.cli(&[
-            "consent",
-            "opt-out",
-            "--patient-id",
-            "MRN1",
-            "--authority",
-            "NORTH",
-        ]));
+        consent(&a, "opt-out", "MRN1", "NORTH");
         let msg = adt("T3", "A03", "NORTHHOSP", "E", "VT2", SOUTH_JANE);
         accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 1, "{e}: held");
@@ -1326,14 +1276,7 @@ async fn a_cancellation_is_held_for_its_told_sure_matches_only_on_every_engine()
         accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 3, "{e}");
         // Dave's patient opts out (her open reviews close with it).
-        harness::ok(&a.cli(&[
-            "consent",
-            "opt-out",
-            "--patient-id",
-            "MRN1",
-            "--authority",
-            "NORTH",
-        ]));
+        consent(&a, "opt-out", "MRN1", "NORTH");
         assert!(reviews(&a, false).is_empty(), "{e}");
         let suppressed = "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.suppressed'";
 
