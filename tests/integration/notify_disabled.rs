@@ -14,6 +14,7 @@ use hisp::store::users::Role;
 use crate::harness;
 use crate::notify::{JANE, ack_code, adt, alerts};
 use crate::notify_features::{count, drained, roster};
+use crate::notify_review::consent;
 use crate::smtp::{Node, wait_for};
 
 /// Jane as a southern hospital knows her: a near miss of the roster's Jane
@@ -474,16 +475,7 @@ async fn a_later_opt_in_outlasts_an_opt_out_under_a_disabled_practices_number_on
             "dave@a.test",
             &format!("{JANE_ROW}MRN3,NORTH,Poe,Ann,1990-05-06,F,06101,,,\n"),
         );
-        let decide = |decision: &str, id: &str, authority: &str| {
-            harness::ok(&a.cli(&[
-                "consent",
-                decision,
-                "--patient-id",
-                id,
-                "--authority",
-                authority,
-            ]))
-        };
+        let decide = |decision, id, authority| consent(&a, decision, id, authority);
         decide("opt-out", "P77", "CAROLPRAC");
         decide("opt-in", "MRN1", "NORTH");
         decide("opt-out", "P88", "CAROLPRAC");

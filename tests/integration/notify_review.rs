@@ -40,7 +40,7 @@ async fn accepted(a: &Node, e: &impl std::fmt::Display, msg: &[u8]) {
 
 /// Record `decision` (`opt-out` or `opt-in`) for the patient under
 /// `id` of `authority`, through the CLI.
-fn consent(n: &Node, decision: &str, id: &str, authority: &str) {
+pub(crate) fn consent(n: &Node, decision: &str, id: &str, authority: &str) {
     harness::ok(&n.cli(&[
         "consent",
         decision,
