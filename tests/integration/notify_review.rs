@@ -1316,3 +1316,229 @@ async fn a_cancellation_is_held_for_its_told_sure_matches_only_on_every_engine()
         a.stop().await;
     }
 }
+
+/// `adt`, with its EVN-2 at `evn` (a feed's later report of another visit
+/// of the same patient; the same second would be the same event reported
+/// twice, which the dedup window sends once).
+fn adt_at(control: &str, visit: &str, pid: &str, evn: &str) -> Vec<u8> {
+    let msg = adt(control, "A04", "NORTHHOSP", "E", visit, pid);
+    let msg = String::from_utf8(msg).expect("utf-8");
+    assert!(msg.contains("EVN|A04|20261122055900"));
+    msg.replace("EVN|A04|20261122055900", &format!("EVN|A04|{evn}"))
+        .into_bytes()
+}
+
+/// The digest judges each alert by the hospital record its message named,
+/// sealed with it when the worker filed it: a judgment that carol's and
+/// dave's entries are different people, made for Jane's record (X55),
+/// keeps Jane's earlier alert in the digest and withdraws the twin's (X99,
+/// registered under her sister's name), filed before dave's patient opted
+/// out. Judged with no record, both would go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_digest_judges_each_alert_by_the_record_its_message_named_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        let carol = a.address("carol").await;
+        a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        crate::notify_features::roster(
+            &a,
+            "carol@a.test",
+            "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
+        );
+        crate::notify_features::roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+        harness::ok(&a.cli(&[
+            "roster",
+            "delivery",
+            "--owner",
+            "carol@a.test",
+            "--mode",
+            "digest",
+        ]));
+        // Before anyone opted out: the twin's ED visit, then Jane's, each
+        // filed for carol's digest (dave's near misses are reviews).
+        let twin = "PID|1||X99^^^SOUTH^MR||Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101";
+        accepted(&a, &e, &adt_at("D1", "VD1", twin, "20261122055900")).await;
+        accepted(&a, &e, &adt_at("D2", "VD2", SOUTH_JANE, "20261122065900")).await;
+        let filed = alerts(&a).await;
+        assert_eq!(filed.len(), 2, "{e}");
+        assert!(filed.iter().all(|f| f.message_id.is_none()), "{e}");
+        let twins_alert = count(
+            &a,
+            "SELECT MIN(id) FROM alerts WHERE subscriber = 'carol@a.test'",
+        )
+        .await;
+
+        // Dave's patient opts out; Jane's next visit is held, and an admin
+        // judges her and dave's patient different people, for X55.
+        consent(&a, "opt-out", "MRN1", "NORTH");
+        accepted(&a, &e, &adt_at("D3", "VD3", SOUTH_JANE, "20261122075900")).await;
+        let dave_entry = count(
+            &a,
+            "SELECT MAX(id) FROM roster_entries WHERE owner = 'dave@a.test'",
+        )
+        .await;
+        let id = held_for(&a, &e, dave_entry)["id"]
+            .as_i64()
+            .expect("id")
+            .to_string();
+        let out = harness::ok(&a.cli(&["alert", "review", &id, "--confirm"]));
+        assert!(out.contains("alert filed for carol@a.test"), "{e}: {out}");
+        assert_eq!(alerts(&a).await.len(), 3, "{e}");
+
+        // The digest sends Jane's two alerts and withdraws the twin's.
+        let out = harness::ok(&a.cli(&["alert", "digest"]));
+        assert!(out.contains("1 digest"), "{e}: {out}");
+        let withdrawn = "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.withdrawn'";
+        assert_eq!(count(&a, withdrawn).await, 1, "{e}");
+        assert!(
+            audited_by(
+                &a,
+                "notify",
+                "alert.withdrawn",
+                &format!("alert {twins_alert}")
+            )
+            .await,
+            "{e}"
+        );
+        let left = alerts(&a).await;
+        assert_eq!(left.len(), 2, "{e}: {left:?}");
+        wait_for(60, "carol's digest", || async {
+            let inbox = a.hisp.mailbox_list(&carol, INBOX).await.expect("list");
+            (inbox.len() == 1).then_some(())
+        })
+        .await;
+        a.stop().await;
+    }
+}
+
+/// A judgment recorded before judgments named a record (migration 0028
+/// left it NULL) still sets the two entries apart for any message, as it
+/// did: the twin's visit alerts carol at once, with no review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_judgment_from_before_records_sets_entries_apart_for_any_message_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.address("dave").await;
+        a.start().await;
+        let dave_entry = twin_opted_out_at_dave(&a, false).await;
+        let carol_entry = count(
+            &a,
+            "SELECT MAX(id) FROM roster_entries WHERE owner = 'carol@a.test'",
+        )
+        .await;
+        // Held while nothing sets them apart.
+        accepted(&a, &e, &adt_at("L1", "VL1", SOUTH_JANE, "20261122055900")).await;
+        assert!(alerts(&a).await.is_empty(), "{e}");
+        let id = held_for(&a, &e, dave_entry)["id"]
+            .as_i64()
+            .expect("id")
+            .to_string();
+        harness::ok(&a.cli(&["alert", "review", &id, "--reject"]));
+        let mut conn = a.hisp.conn().await.expect("conn");
+        sqlx::query(
+            "INSERT INTO distinct_entries (entry_id, other_id, review_id, decided_by, decided_at)
+             VALUES ($1, $2, 1, 'cli', 10)",
+        )
+        .bind(carol_entry.min(dave_entry))
+        .bind(carol_entry.max(dave_entry))
+        .execute(&mut *conn)
+        .await
+        .expect("legacy judgment");
+        drop(conn);
+        // The worker's snapshot reloads on the change counter, which a
+        // row written by hand does not move: a roster change does.
+        crate::notify_features::roster(
+            &a,
+            "carol@a.test",
+            "P78,CAROLPRAC,Roe,Ann,1970-03-04,F,06101,,,\n",
+        );
+        let twin = "PID|1||X99^^^SOUTH^MR||Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101";
+        accepted(&a, &e, &adt_at("L2", "VL2", twin, "20261122065900")).await;
+        assert_eq!(alerts(&a).await.len(), 1, "{e}: released at once");
+        assert!(reviews(&a, false).is_empty(), "{e}");
+        a.stop().await;
+    }
+}
+
+/// An opt-out forgets the judgments kept for the patient however it names
+/// her: under her number as the message's OID names its authority, by her
+/// demographics (the sure match's roster entry holds for them), or under
+/// the number the sure match's practice knows her by. The near miss's own
+/// patient re-recording her opt-out forgets none (the judgment is that she
+/// is someone else). Three patients, each with a twin opted out at dave's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_opt_out_forgets_a_judgment_by_any_name_of_its_patient_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.address("dave").await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        crate::notify_features::roster(
+            &a,
+            "carol@a.test",
+            "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n\
+             P78,CAROLPRAC,Roe,Ann,1970-03-04,F,06101,,,\n\
+             P79,CAROLPRAC,Poe,Mary,1990-05-06,F,06101,,,\n",
+        );
+        crate::notify_features::roster(
+            &a,
+            "dave@a.test",
+            "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n\
+             MRN2,NORTH,Roe,Ann,1970-03-04,F,,,,\n\
+             MRN3,NORTH,Poe,Mary,1990-05-06,F,,,,\n",
+        );
+        for mrn in ["MRN1", "MRN2", "MRN3"] {
+            consent(&a, "opt-out", mrn, "NORTH");
+        }
+        let patients = [
+            "PID|1||X55^^^SOUTH&2.16.840.1.113883.19.5&ISO^MR||Doe^Jane||19800102|F|||\
+             1 Main St^^Hartford^CT^06101",
+            "PID|1||X56^^^SOUTH^MR||Roe^Ann||19700304|F|||2 Main St^^Hartford^CT^06101",
+            "PID|1||X57^^^SOUTH^MR||Poe^Mary||19900506|F|||3 Main St^^Hartford^CT^06101",
+        ];
+        for (n, pid) in patients.iter().enumerate() {
+            let control = format!("F{n}");
+            accepted(
+                &a,
+                &e,
+                &adt_at(&control, &format!("V{control}"), pid, "20261122055900"),
+            )
+            .await;
+            let open = reviews(&a, false);
+            assert_eq!(open.len(), 1, "{e}: {pid} held: {open:?}");
+            let id = open[0]["id"].as_i64().expect("id").to_string();
+            let out = harness::ok(&a.cli(&["alert", "review", &id, "--confirm"]));
+            assert!(out.contains("alert filed for carol@a.test"), "{e}: {out}");
+        }
+        let pairs = "SELECT COUNT(*) FROM distinct_entries";
+        assert_eq!(count(&a, pairs).await, 3, "{e}");
+
+        consent(&a, "opt-out", "MRN1", "NORTH");
+        assert_eq!(count(&a, pairs).await, 3, "{e}: the near miss's own");
+        consent(&a, "opt-out", "X55", "2.16.840.1.113883.19.5");
+        assert_eq!(count(&a, pairs).await, 2, "{e}: Jane's, by the OID");
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-out",
+            "--family",
+            "Roe",
+            "--given",
+            "Ann",
+            "--birth-date",
+            "1970-03-04",
+            "--sex",
+            "F",
+        ]));
+        assert_eq!(count(&a, pairs).await, 1, "{e}: Ann's, by demographics");
+        consent(&a, "opt-out", "P79", "CAROLPRAC");
+        assert_eq!(count(&a, pairs).await, 0, "{e}: Mary's, by carol's number");
+        let swept = "SELECT COUNT(*) FROM audit_log WHERE action = 'consent.sweep' \
+                     AND detail LIKE '%; 1 judgment(s) of entries set apart%'";
+        assert_eq!(count(&a, swept).await, 3, "{e}");
+        a.stop().await;
+    }
+}

@@ -1237,3 +1237,191 @@ async fn entries_set_apart_are_kept_per_review_and_go_with_either_entry_on_every
         assert_eq!(pairs, [pair(kept, other, 11, None)], "{e}");
     }
 }
+
+/// Bring a new database at `url` to `version` the way an older release left
+/// it: its engine's migrations up to and including `version`, read from the
+/// source tree and recorded in `hisp_migrations` as the runner records them.
+/// Opening the store then applies the rest, as an upgrade does.
+async fn migrated_to(engine: &str, url: &str, version: i64) {
+    use sqlx::{AnyConnection, Connection};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/store/migrations")
+        .join(engine);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("migrations")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let url = if engine == "sqlite" {
+        format!("{url}?mode=rwc")
+    } else {
+        url.to_string()
+    };
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(&url).await.expect("connect");
+    sqlx::raw_sql(
+        "CREATE TABLE hisp_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("hisp_migrations");
+    let mut last = 0;
+    for file in files {
+        let name = file
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let n: i64 = name[..4].parse().expect("numbered migration");
+        if n > version {
+            break;
+        }
+        let sql = std::fs::read_to_string(&file).expect("read migration");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{engine} {name}: {e}"));
+        sqlx::query("INSERT INTO hisp_migrations (version, applied_at) VALUES ($1, 0)")
+            .bind(n)
+            .execute(&mut conn)
+            .await
+            .expect("record");
+        last = n;
+    }
+    assert_eq!(last, version, "{engine}: no migration {version}");
+    conn.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn judgments_recorded_before_migration_28_survive_it_for_any_record_on_every_engine() {
+    use hisp::store::Store;
+    use hisp::store::notify::{self, DistinctPair, Judgment};
+    use hisp::store::seal::Sealer;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (e, url) in harness::database_urls(dir.path()).await {
+        migrated_to(e, &url, 27).await;
+        // Three roster entries and two judgments of them as release 0027
+        // kept them: one row per pair.
+        let sealer = Sealer::from_master(&[7; 32]).expect("sealer");
+        let ids = {
+            use sqlx::{AnyConnection, Connection};
+            let url = if e == "sqlite" {
+                format!("{url}?mode=rwc")
+            } else {
+                url.clone()
+            };
+            let mut conn = AnyConnection::connect(&url).await.expect("connect");
+            let patient = notify::StoredPatient {
+                family: "Doe".into(),
+                given: "Jane".into(),
+                ..Default::default()
+            };
+            let mut ids = Vec::new();
+            for _ in 0..3 {
+                let entry = notify::NewEntry {
+                    patient: &patient,
+                    program: None,
+                    end_date: None,
+                    expires_at: 1_000,
+                };
+                ids.push(
+                    notify::insert_entry(&mut conn, &sealer, "carol@a.test", &entry, 1)
+                        .await
+                        .expect("entry"),
+                );
+            }
+            for (other, review, by, at) in
+                [(ids[1], 5, "cli", 100), (ids[2], 6, "admin@a.test", 200)]
+            {
+                sqlx::query(
+                    "INSERT INTO distinct_entries (entry_id, other_id, review_id, decided_by, decided_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(ids[0])
+                .bind(other)
+                .bind(review as i64)
+                .bind(by)
+                .bind(at as i64)
+                .execute(&mut conn)
+                .await
+                .expect("0027 row");
+            }
+            conn.close().await.expect("close");
+            ids
+        };
+        let (one, two, three) = (ids[0], ids[1], ids[2]);
+        let store = Store::open(&url, std::sync::Arc::new(sealer))
+            .await
+            .unwrap_or_else(|err| panic!("{e}: upgrade: {err}"));
+        let sealer = store.sealer();
+        let mut conn = store.pool().acquire().await.expect("conn");
+        let applied: i64 = sqlx::query_scalar("SELECT MAX(version) FROM hisp_migrations")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("versions");
+        assert!(applied >= 28, "{e}: {applied}");
+        let pair = |entry, other, review_id, record| DistinctPair {
+            entry,
+            other,
+            review_id,
+            record,
+        };
+        // Kept, with who decided and when, and read as about any record.
+        let pairs = notify::distinct_entries(&mut conn, sealer)
+            .await
+            .expect("pairs");
+        assert_eq!(
+            pairs,
+            [pair(one, two, 5, None), pair(one, three, 6, None)],
+            "{e}"
+        );
+        let kept: Vec<(String, i64)> =
+            sqlx::query_as("SELECT decided_by, decided_at FROM distinct_entries ORDER BY other_id")
+                .fetch_all(&mut *conn)
+                .await
+                .expect("kept");
+        assert_eq!(
+            kept,
+            [("cli".to_string(), 100), ("admin@a.test".to_string(), 200)],
+            "{e}"
+        );
+        // Another review's judgment of the same pair is now a row of its own,
+        // and the pair is still found from its second entry (the index).
+        let record = vec![("X55".to_string(), "SOUTH".to_string())];
+        let judged = Judgment {
+            review_id: 9,
+            actor: "cli",
+            at: 300,
+            record: &record,
+        };
+        notify::set_apart(&mut conn, sealer, two, &[one], &judged)
+            .await
+            .expect("a second review");
+        let pairs = notify::distinct_entries(&mut conn, sealer)
+            .await
+            .expect("pairs");
+        assert_eq!(
+            pairs,
+            [
+                pair(one, two, 5, None),
+                pair(one, two, 9, Some(record.clone())),
+                pair(one, three, 6, None)
+            ],
+            "{e}"
+        );
+        assert_eq!(
+            notify::pairs_of(&mut conn, two).await.expect("of"),
+            [(one, 5), (one, 9)],
+            "{e}"
+        );
+        let index: i64 = sqlx::query_scalar(if e == "sqlite" {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'distinct_entries_other'"
+        } else {
+            "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'distinct_entries_other'"
+        })
+        .fetch_one(&mut *conn)
+        .await
+        .expect("index");
+        assert_eq!(index, 1, "{e}");
+    }
+}
