@@ -13,7 +13,9 @@
 //!   valid UTF-8 is decoded byte-for-byte as Latin-1 (every byte maps to
 //!   U+0000..U+00FF, so this cannot fail) and [`Message::is_latin1`] reports
 //!   it. Windows-1252 bytes 0x80–0x9F come out as C1 controls; callers that
-//!   care can re-decode using MSH-18. There is deliberately no `NotUtf8` error.
+//!   care read them as Windows-1252. There is deliberately no `NotUtf8` error.
+//!   A message that declares its character set in MSH-18 is read as declared
+//!   (`UNICODE UTF-8`, or ISO 8859), see `decode`.
 //! - **Terminators.** "The segment terminator is always a carriage return (in
 //!   ASCII, a hex 0D)." We also accept LF and CRLF: if the first terminator
 //!   after MSH is a CR the message is split on CR only (so a stray LF inside
@@ -219,16 +221,73 @@ pub fn canonical(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The message's text, BOM removed: UTF-8, else Latin-1 (true), as
-/// [`parse`] reads it.
+/// The message's text, BOM removed, as [`parse`] reads it: UTF-8 when the
+/// bytes are UTF-8, else Latin-1 (true), unless MSH-18 says otherwise
+/// ([`declared`]):
+///
+/// - a message declaring `UNICODE UTF-8` is read as UTF-8 even with a stray
+///   byte that is not (a Windows-1252 quote in a note), which becomes
+///   U+FFFD: read as Latin-1 whole, every other non-ASCII letter, the
+///   patient's name's among them, would be mangled (`MÜLLER` made `MÃ\u{9c}LLER`);
+/// - a message declaring ISO 8859 is read as Latin-1 even when its bytes
+///   happen to be valid UTF-8 (`JOSÃ\u{89}` is what `JOS\xC3\x89` says
+///   in 8859/1).
+///
+/// Undeclared (MSH-18 is often empty) or declared otherwise, the bytes
+/// decide, as before.
 pub(crate) fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    let latin1 = || Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect());
     match std::str::from_utf8(bytes) {
-        Ok(s) => (Cow::Borrowed(s), false),
-        Err(_) => (
-            Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
-            true,
-        ),
+        Ok(s) if declared(bytes) != Declared::Latin1 || s.is_ascii() => (Cow::Borrowed(s), false),
+        Ok(_) => (latin1(), true),
+        Err(_) if declared(bytes) == Declared::Utf8 => (String::from_utf8_lossy(bytes), false),
+        Err(_) => (latin1(), true),
+    }
+}
+
+/// What MSH-18 (its first repetition, the message's default) says of the
+/// bytes, read from the first line before anything is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Declared {
+    /// `UNICODE UTF-8` (HL7 table 0211).
+    Utf8,
+    /// `8859/1` to `8859/15`: one byte per character. Those other than
+    /// 8859/1 are read as Latin-1 too, the nearest hisp has.
+    Latin1,
+    /// Anything else, or nothing.
+    Other,
+}
+
+fn declared(bytes: &[u8]) -> Declared {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let Some(rest) = bytes.get(start..).and_then(|b| b.strip_prefix(b"MSH")) else {
+        return Declared::Other;
+    };
+    let Some(&field) = rest.first() else {
+        return Declared::Other;
+    };
+    let line = &rest[..memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len())];
+    // `|^~\&|MSH-3|…`: MSH-n is the n-1th piece (MSH-1 is the separator).
+    let mut fields = line.split(|&b| b == field);
+    let repetition = fields.nth(1).and_then(|msh2| msh2.get(1).copied());
+    let Some(msh18) = fields.nth(15) else {
+        return Declared::Other;
+    };
+    let first = match repetition {
+        Some(r) => msh18.split(|&b| b == r).next().unwrap_or_default(),
+        None => msh18,
+    };
+    let name = first.trim_ascii().to_ascii_uppercase();
+    if name == b"UNICODE UTF-8" {
+        Declared::Utf8
+    } else if name.starts_with(b"8859/") {
+        Declared::Latin1
+    } else {
+        Declared::Other
     }
 }
 

@@ -131,13 +131,20 @@ fn field_text(seg: &Segment<'_>, field: usize) -> String {
         .unwrap_or_default()
 }
 
-/// A field as it would be written under the standard separators.
+/// A field as it would be written under the standard separators: as sent
+/// when the message's are the standard ones, a v2.7+ truncation character
+/// (`^~\&#`) or not (under `^~\&` a `#` is only a `#`, and `\P\` an
+/// unknown escape kept as sent).
 pub(super) fn field_wire(seg: &Segment<'_>, field: usize, seps: Separators) -> String {
     let Some(f) = seg.field(field) else {
         return String::new();
     };
     let raw = f.raw();
-    if seps == Separators::STANDARD && !raw.chars().any(|c| c.is_ascii_control()) {
+    let standard = Separators {
+        truncation: None,
+        ..seps
+    } == Separators::STANDARD;
+    if standard && !raw.chars().any(|c| c.is_ascii_control()) {
         return raw.to_owned();
     }
     f.repetitions()

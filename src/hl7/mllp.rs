@@ -282,9 +282,18 @@ impl Framer {
 
     /// The first segment of the current frame, whose first `len` bytes are
     /// buffered, when a CR or LF ends it within [`HEAD_MAX`] bytes (a cut
-    /// one could echo a cut MSH-10).
+    /// one could echo a cut MSH-10). A BOM and blank lines before it are
+    /// skipped, as `hl7::parse` skips them: before, a frame that began with
+    /// a blank line had an empty head, and its AR no MSA-2 for the sender to
+    /// match.
     fn head(&self, len: usize) -> Vec<u8> {
         let frame = self.rest().get(..len).unwrap_or(self.rest());
+        let frame = frame.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(frame);
+        let blank = frame
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(frame.len());
+        let frame = &frame[blank..];
         let start = frame.get(..HEAD_MAX).unwrap_or(frame);
         start
             .iter()

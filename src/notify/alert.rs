@@ -249,34 +249,47 @@ pub fn render(ev: &AdtEvent, ctx: &AlertContext<'_>) -> Vec<u8> {
 /// implementation writes it. Its patient lines are the IG's, not HL7's:
 /// `patient-id` lists `authority:id` pairs separated by `; ` (left out when
 /// the ADT gives no identifier with an authority), the authority by its ISO
-/// OID where CX.4 gives one beside its namespace (as the IG's examples), and `patient` gives
+/// OID where CX.4 gives one beside its namespace (as the IG's examples), one
+/// per authority (the MRN's first), none with whitespace; `patient` gives
 /// `givenName`, `surname`, `dateOfBirth` as `YYYY-MM-DD` and `gender`, each
 /// only when known.
 fn metadata(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
     let p = &ev.patient;
-    let ids: Vec<String> = shown(ev)
-        .filter(|(v, a)| !v.trim().is_empty() && !a.trim().is_empty())
-        .filter_map(|(v, a)| {
-            // By its OID where the message gave one beside the namespace.
-            let a = ev
-                .authority_oids
-                .iter()
-                .find(|(namespace, _)| namespace == a)
-                .map_or(a, |(_, oid)| oid);
-            let authority = a.trim();
-            let authority = authority.strip_prefix("urn:oid:").unwrap_or(authority);
-            let authority = clean(authority).replace(':', " ");
-            // A cut or altered identifier would name someone else (`12=34`
-            // made `12 34`, `Ø123` made `O123`), and a value with a colon
-            // would be cut by the receiver at it: left out.
-            let v = v.trim();
-            let fits = authority.len().max(v.len()) <= METADATA_VALUE_MAX
-                && !v.contains(':')
-                && clean(v) == v;
-            fits.then(|| format!("{authority}:{v}"))
-        })
-        .take(METADATA_IDS_MAX)
-        .collect();
+    // The MRN first (the IG: each participant SHOULD include its preferred
+    // identifier), then the others in PID-3's order, one per pid-context
+    // (the IG: a pid-context MUST NOT appear more than once).
+    let preferred = (ev.medical_records.iter()).filter(|i| ev.shown_identifiers.contains(i));
+    let mut ids: Vec<String> = Vec::new();
+    let mut contexts: Vec<String> = Vec::new();
+    for (v, a) in preferred.chain(shown(ev)) {
+        if ids.len() == METADATA_IDS_MAX {
+            break;
+        }
+        if v.trim().is_empty() || a.trim().is_empty() {
+            continue;
+        }
+        // By its OID where the message gave one beside the namespace.
+        let a = ev
+            .authority_oids
+            .iter()
+            .find(|(namespace, _)| namespace == a)
+            .map_or(a, |(_, oid)| oid);
+        let authority = a.trim();
+        let authority = authority.strip_prefix("urn:oid:").unwrap_or(authority);
+        let authority = clean(authority);
+        // A cut or altered identifier would name someone else (`12=34`
+        // made `12 34`, `Ø123` made `O123`), a colon would be cut at by the
+        // receiver, and the IG's grammar has no whitespace in either part
+        // (`RIVER BEHAVIORAL`, `AB 12`): left out.
+        let v = v.trim();
+        let fits = authority.len().max(v.len()) <= METADATA_VALUE_MAX
+            && clean(v) == v
+            && !format!("{authority}{v}").contains(|c: char| c == ':' || c.is_whitespace());
+        if fits && !contexts.contains(&authority) {
+            ids.push(format!("{authority}:{v}"));
+            contexts.push(authority);
+        }
+    }
     let mut patient = Vec::new();
     for (name, value) in [("givenName", &p.given), ("surname", &p.family)] {
         let value = one(value);
@@ -407,6 +420,28 @@ mod tests {
         // would be cut at by the receiver.
         assert!(
             text.contains("\r\npatient-id: 2.16.840.1.113883.19.5:M1; LOCAL:L1\r\n"),
+            "{text}"
+        );
+    }
+
+    /// One identifier per pid-context, the MRN's first (the IG: a
+    /// pid-context MUST NOT appear more than once, and each participant
+    /// SHOULD include its preferred identifier), and none with whitespace,
+    /// which the IG's grammar has no room for. Before, the patient number
+    /// listed first took the hospital's OID and the MRN was listed beside
+    /// it under the same one.
+    #[test]
+    fn the_metadata_lists_one_identifier_per_authority_the_mrn_first() {
+        let from = DirectAddress::parse("notifications@a.test").expect("addr");
+        let raw = "MSH|^~\\&|EPIC|NORTHHOSP|HISP|HISP|20261122060000||ADT^A04|C1|P|2.5.1\r\
+                   PID|1||V100^^^NORTH&2.16.840.1.113883.19.5&ISO^PI~\
+                   MRN1^^^NORTH&2.16.840.1.113883.19.5&ISO^MR~BH7^^^RIVER BEHAVIORAL^MR~\
+                   AB 12^^^SOUTH^PI~S9^^^SOUTH^PI||Doe^Jane\r";
+        let msg = crate::hl7::parse(raw.as_bytes()).expect("parse");
+        let ev = crate::notify::adt::read(&msg).expect("read");
+        let text = metadata(&ev, &context(&from, b""));
+        assert!(
+            text.contains("\r\npatient-id: 2.16.840.1.113883.19.5:MRN1; SOUTH:S9\r\n"),
             "{text}"
         );
     }

@@ -234,6 +234,9 @@ fn msa2_echoes_msh10_as_sent_and_never_carries_a_control_character() {
     for sent in ["A\\X41\\B", "123~A", "X\\F\\Y", "plain-1"] {
         let (_, ack) = ack_for("^~\\&", sent);
         assert_eq!(msa2_raw(&ack), sent);
+        // v2.7's truncation character beside them changes nothing.
+        let (_, ack) = ack_for("^~\\&#", sent);
+        assert_eq!(msa2_raw(&ack), sent);
     }
     // Decoded to a control character: escaped, so the frame stays whole.
     let (h, ack) = ack_for("^~\\&", "A\\X1C\\B\\X0B\\");

@@ -237,6 +237,52 @@ fn latin1_fallback() {
     assert!(matches!(msg.get("PID-5"), Some(Cow::Borrowed("MÜLLER"))));
 }
 
+/// A message that declares its character set (MSH-18) is read as declared:
+/// a UTF-8 one with a stray Windows-1252 byte in a note keeps its patient's
+/// name (read as Latin-1 whole, `MÜLLER` would be mangled), and an 8859/1
+/// one whose bytes happen to be valid UTF-8 is read as 8859/1.
+#[test]
+fn a_declared_character_set_is_read_as_declared() {
+    let mut bytes =
+        "MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5.1|||||DEU|UNICODE UTF-8\rPID|1||1||MÜLLER^JOSÉ\rNTE|1||ST MARY"
+            .as_bytes()
+            .to_vec();
+    bytes.extend_from_slice(b"\x92S\r");
+    let msg = parse(&bytes).expect("parse");
+    assert!(!msg.is_latin1());
+    assert_eq!(msg.get("PID-5.1").as_deref(), Some("MÜLLER"));
+    assert_eq!(msg.get("PID-5.2").as_deref(), Some("JOSÉ"));
+    assert_eq!(msg.get("NTE-3").as_deref(), Some("ST MARY\u{FFFD}S"));
+    // Its repetitions after the first, lower case and blank lines first
+    // change nothing.
+    let mut bytes = "\r\nMSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5.1|||||DEU|unicode utf-8~8859/1\rPID|1||1||MÜLLER\r"
+        .as_bytes()
+        .to_vec();
+    bytes.extend_from_slice(b"NTE|1||\xE9\r");
+    let msg = parse(&bytes).expect("parse");
+    assert!(!msg.is_latin1());
+    assert_eq!(msg.get("PID-5.1").as_deref(), Some("MÜLLER"));
+
+    // 8859/1 declared: JOS\xC3\x89 is "JOSÃ" and a C1 byte, not "JOSÉ".
+    let mut bytes =
+        b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5|||||DEU|8859/1\rPID|1||1||DOE^JOS".to_vec();
+    bytes.extend_from_slice(b"\xC3\x89\r");
+    let msg = parse(&bytes).expect("parse");
+    assert!(msg.is_latin1());
+    assert_eq!(msg.get("PID-5.2").as_deref(), Some("JOS\u{C3}\u{89}"));
+    // ASCII under 8859/1 is the same text either way, and stays borrowed.
+    let msg = parse(b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5|||||DEU|8859/1\rPID|1||1||DOE\r")
+        .expect("parse");
+    assert!(!msg.is_latin1());
+    assert!(matches!(msg.get("PID-5"), Some(Cow::Borrowed("DOE"))));
+    // Undeclared, the bytes decide, as before.
+    let mut bytes = b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5\rPID|1||1||".to_vec();
+    bytes.extend_from_slice(b"\xFCLLER\r");
+    let msg = parse(&bytes).expect("parse");
+    assert!(msg.is_latin1());
+    assert_eq!(msg.get("PID-5").as_deref(), Some("üLLER"));
+}
+
 #[test]
 fn typed_errors() {
     let bad = |reason_bytes: &[u8]| parse(reason_bytes).err();
