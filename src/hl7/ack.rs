@@ -84,6 +84,17 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code as `h`'s version of table 0357 has it: 104 (Value too
+    /// long) came with v2.7, so an older (or unreadable) version gets 102
+    /// (Data type error), the nearest its table has; ERR's text still says
+    /// what was too long.
+    pub fn for_version(self, h: &super::Header) -> Self {
+        match self {
+            Self::ValueTooLong if !h.version_at_least((2, 7, 0)) => Self::DataType,
+            code => code,
+        }
+    }
+
     /// The numeric code and its table text.
     pub fn code_and_text(self) -> (u16, &'static str) {
         match self {
@@ -165,10 +176,11 @@ pub fn build_ack(
     }
     out.push('\r');
     if let Some(e) = error {
+        let code = e.code.for_version(original);
         if legacy {
-            write_err_legacy(&mut out, e);
+            write_err_legacy(&mut out, e, code);
         } else {
-            write_err(&mut out, e);
+            write_err(&mut out, e, code);
         }
     }
     // MSH-18: the original's, echoed, when it declared one (our ACK's
@@ -340,8 +352,8 @@ fn msh9(h: &Header) -> String {
     }
 }
 
-fn write_err(out: &mut String, e: &AckError) {
-    let (code, text) = e.code.code_and_text();
+fn write_err(out: &mut String, e: &AckError, code: ErrorCode) {
+    let (code, text) = code.code_and_text();
     let location = e
         .location
         .as_ref()
@@ -356,8 +368,8 @@ fn write_err(out: &mut String, e: &AckError) {
     );
 }
 
-fn write_err_legacy(out: &mut String, e: &AckError) {
-    let (code, text) = e.code.code_and_text();
+fn write_err_legacy(out: &mut String, e: &AckError, code: ErrorCode) {
+    let (code, text) = code.code_and_text();
     let (seg, seq, field) = match &e.location {
         Some(l) => (esc(&l.segment), l.sequence.to_string(), l.field.to_string()),
         None => (String::new(), String::new(), String::new()),

@@ -566,10 +566,16 @@ impl Notifier {
             Err(e) => {
                 tracing::warn!(error = %e, "unparseable HL7 message");
                 // MSA-2 still names the message when MSH-1 can be read.
+                // Table 0357: unusable encoding characters (MSH-2) are a
+                // data type error; no MSH first, a segment sequence error.
+                let code = match e {
+                    hl7::ParseError::BadEncodingChars { .. } => ErrorCode::DataType,
+                    _ => ErrorCode::SegmentSequence,
+                };
                 return ack(
                     &Header::of_unparsed(bytes),
                     AckCode::AE,
-                    err(ErrorCode::SegmentSequence, &e.to_string()),
+                    err(code, &e.to_string()),
                     now,
                 );
             }

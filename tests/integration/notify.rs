@@ -501,10 +501,16 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
     let header = hisp::hl7::parse(&ack).expect("ACK").header();
     assert_eq!(header.receiving_facility.id(), "NORTHHOSP");
     assert_eq!(header.version, "2.5.1");
-    // What is not HL7 at all gets AE naming nothing.
+    // Table 0357: unusable encoding characters are a data type error.
+    let text = String::from_utf8_lossy(&ack);
+    assert!(text.contains("|102^Data type error^HL70357|"), "{text}");
+    // What is not HL7 at all gets AE naming nothing: no MSH first is a
+    // segment sequence error.
     let (code, ack) = ack_code(&a, b"HELLO|C14").await;
     assert_eq!(code, "AE");
     assert_eq!(hisp::hl7::parse_ack(&ack).expect("ACK").1, "");
+    let text = String::from_utf8_lossy(&ack);
+    assert!(text.contains("100^Segment sequence error"), "{text}");
     // Two messages in one frame get AE naming the first, and neither is
     // taken: each sent alone afterwards is new (AA), not a retry.
     let mut two = adt("C15", "A08", "NORTHHOSP", "E", "V991", JANE);

@@ -301,3 +301,28 @@ fn a_facility_known_only_by_its_oid_is_named_by_it() {
     let h = parse(text.as_bytes()).expect("parse").header();
     assert_eq!(h.sending_facility.id(), "");
 }
+
+/// Table 0357's 104 (Value too long) came with v2.7: an older message's
+/// ACK says 102 (Data type error), the nearest code its table has, in
+/// either shape of ERR; ERR's text still says what was too long.
+#[test]
+fn value_too_long_is_104_only_from_v2_7() {
+    let err = AckError {
+        code: ErrorCode::ValueTooLong,
+        message: "MSH-10 is longer than 199 characters".into(),
+        location: None,
+    };
+    for (version, want) in [
+        ("2.7", "|104^Value too long^HL70357|"),
+        ("2.8", "|104^Value too long^HL70357|"),
+        ("2.5.1", "|102^Data type error^HL70357|"),
+        ("2.3", "^102&Data type error&HL70357"),
+        ("", "|102^Data type error^HL70357|"),
+    ] {
+        let text = format!("MSH|^~\\&|S|SF|R|RF|2024||ADT^A01|K1|P|{version}\r");
+        let h = parse(text.as_bytes()).expect("parse").header();
+        let ack = build_ack(&h, AckCode::AR, Some(&err), "K", NOW);
+        assert!(ack.contains(want), "{version}: {ack}");
+        assert!(ack.contains("longer than 199"), "{version}: {ack}");
+    }
+}
