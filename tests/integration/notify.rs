@@ -208,6 +208,37 @@ async fn adt_over_mllp_becomes_a_direct_alert_only_when_it_should() {
         "{:?}",
         shown.attachments
     );
+    {
+        // X-Direct-Context names the metadata part by its Content-ID, and
+        // the encapsulated ADT is the message as the hospital sent it.
+        use mail_parser::MimeHeaders;
+        let parsed = mail_parser::MessageParser::new()
+            .parse(&raw)
+            .expect("parse");
+        let named = parsed
+            .header_raw("X-Direct-Context")
+            .expect("X-Direct-Context")
+            .trim()
+            .to_string();
+        let parts: Vec<_> = parsed.attachments().collect();
+        let metadata = parts
+            .iter()
+            .find(|p| p.attachment_name() == Some("metadata.txt"))
+            .expect("metadata.txt");
+        assert_eq!(
+            metadata.content_id().map(|c| format!("<{c}>")),
+            Some(named.clone()),
+            "{named}"
+        );
+        let hl7 = parts
+            .iter()
+            .find(|p| {
+                p.content_type()
+                    .is_some_and(|t| t.subtype() == Some("x-direct-encapsulated+hl7v2"))
+            })
+            .expect("the ADT");
+        assert_eq!(hl7.contents(), a04.as_bytes(), "the ADT as sent");
+    }
     let raw = String::from_utf8_lossy(&raw);
     assert!(
         raw.contains("X-Direct-Context:"),
