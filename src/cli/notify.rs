@@ -430,7 +430,10 @@ pub async fn roster(hisp: Hisp, cmd: RosterCmd, out: &mut Output) -> Result<(), 
             strict,
         } => {
             let owner = DirectAddress::parse(&owner)?;
-            let bytes = std::fs::read(&file).map_err(|e| CliError::Ops(OpsError::io(&file, e)))?;
+            // At most one byte past the limit, which the parser refuses:
+            // a 1 GB file (or /dev/zero) is not read whole first.
+            let bytes = read_at_most(&file, crate::notify::roster::MAX_ROSTER_BYTES + 1)
+                .map_err(|e| CliError::Ops(OpsError::io(&file, e)))?;
             let done = hisp
                 .roster_import(&owner, &bytes, replace, strict, CLI_ACTOR)
                 .await?;
@@ -1295,6 +1298,16 @@ where
             self.framer.push(buf.get(..n).unwrap_or(&[]));
         }
     }
+}
+
+/// The first `limit` bytes of `path` (all of it when shorter).
+fn read_at_most(path: &std::path::Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(u64::try_from(limit).unwrap_or(u64::MAX))
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

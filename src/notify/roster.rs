@@ -104,13 +104,41 @@ fn new_entry<'a>(
 /// them apart, so a re-submitted row under one authority renewed the entry
 /// under the other and took it over (its identifier added), and the row
 /// for that entry's own identifier then made a second entry holding it.
+/// Whether the two share an identifier.
+fn shares_identifier(a: &StoredPatient, b: &StoredPatient) -> bool {
+    a.identifiers
+        .iter()
+        .any(|x| b.identifiers.iter().any(|y| notify::same_id(x, y)))
+}
+
+/// The entries a row renews among those that `fits` (`RosterIndex::same`,
+/// those its identifier names first): when its identifier names one, that
+/// one, other entries under its identifiers, and those its name and birth
+/// date fit that are the same patient as it; an entry only the row's name
+/// and birth date fit whose patient is another (she married and the entry
+/// under her new name is someone else's; another Jane Smith born that day)
+/// is left as it is. Before, such a row was refused, asking for the
+/// identifier it gave, and neither entry was renewed. A row by name alone
+/// keeps every entry it fits, so one that fits two people is refused.
+fn named_by_identifier<'e>(
+    patient: &StoredPatient,
+    fits: &[&'e notify::RosterEntry],
+) -> Vec<&'e notify::RosterEntry> {
+    match fits.first() {
+        Some(first) if shares_identifier(&first.patient, patient) => fits
+            .iter()
+            .copied()
+            .filter(|e| {
+                shares_identifier(&e.patient, patient) || same_patient(&first.patient, &e.patient)
+            })
+            .collect(),
+        _ => fits.to_vec(),
+    }
+}
+
 fn same_patient(a: &StoredPatient, b: &StoredPatient) -> bool {
     use super::mpi::normalize_name as n;
-    let shared_id = a
-        .identifiers
-        .iter()
-        .any(|x| b.identifiers.iter().any(|y| notify::same_id(x, y)));
-    if shared_id {
+    if shares_identifier(a, b) {
         return true;
     }
     let conflicting = !a.identifiers.is_empty() && !b.identifiers.is_empty();
@@ -527,6 +555,16 @@ impl Hisp {
         roster_owner_checked(&mut *self.conn().await?, owner).await?;
         let parsed: Parsed = roster_csv::parse(csv, MAX_ROSTER_BYTES, today(now))
             .map_err(|e| OpsError::Invalid(format!("roster: {e}")))?;
+        // A file of no rows replacing a roster would end every entry: a
+        // failed or cut export, not a practice with no patients (which
+        // says so one entry at a time, each with an end_date).
+        if replace && parsed.data_rows == 0 {
+            return Err(OpsError::Invalid(
+                "roster: the file has no rows, so --replace would end every entry; nothing \
+                 applied (to end entries, list them with an end_date)"
+                    .into(),
+            ));
+        }
         let problems: Vec<ProblemLine> = parsed.problems.iter().map(ProblemLine::from).collect();
         let mut done = Imported {
             rows: parsed.data_rows,
@@ -564,7 +602,8 @@ impl Hisp {
             // Re-submitting a patient renews the entry in place rather than
             // adding a twin: its id stays, and with it the alerts and reviews
             // that name it. Older duplicates of the same patient end.
-            let olds = index.same(patient, &touched);
+            let fits = index.same(patient, &touched);
+            let olds = named_by_identifier(patient, &fits);
             // An end_date already past ends the patient's entry at once
             // (before, the row was refused as a mistake and the entry went on
             // alerting until the roster expired). Today is UTC's.
@@ -644,7 +683,7 @@ impl Hisp {
             let duplicates: Vec<i64> = others.iter().map(|e| e.id).collect();
             notify::end_entries(&mut tx, &owner_s, &duplicates, now).await?;
             kept.push(keep.id);
-            touched.extend(olds.iter().map(|e| e.id));
+            touched.extend(fits.iter().map(|e| e.id));
             done.applied += 1;
         }
         done.problems.sort_by_key(|p| p.row);

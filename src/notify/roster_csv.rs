@@ -879,9 +879,19 @@ fn birth_date(s: &str, today: u32) -> Result<String, String> {
 
 /// `YYYY-MM-DD`. A date already past is not a mistake: the practice says the
 /// patient's enrolment ended (they left the programme), and the import ends
-/// the patient's entry (`Hisp::roster_import`).
+/// the patient's entry (`Hisp::roster_import`). One before
+/// [`EARLIEST_BIRTH_YEAR`] is an export's placeholder for "no end date"
+/// (`1900-01-01`), not an enrolment that ended: refused, as a birth date
+/// that early is. Before, a panel exported so ended every patient's entry
+/// and the report said nothing was wrong.
 fn end_date(s: &str) -> Result<String, String> {
     let (y, m, d) = date(s, "end_date")?;
+    if y < EARLIEST_BIRTH_YEAR {
+        return Err(format!(
+            "end_date is before {EARLIEST_BIRTH_YEAR}, an export's placeholder rather than \
+             an end date; leave it empty while the patient is enrolled"
+        ));
+    }
     Ok(format!("{y:04}-{m:02}-{d:02}"))
 }
 
@@ -935,28 +945,43 @@ fn days_in_month(y: u32, m: u32) -> u32 {
     }
 }
 
+/// HL7 table 0001's codes (and their words): `A` (ambiguous), `N` (not
+/// applicable) and `X` (non-binary, as US states' IDs write it) as
+/// written. Matching weighs only M, F and O; the others count as missing,
+/// as `U` does, so a row naming one is identified by its other fields.
+/// Before, they refused the row, even one with a patient_id.
 fn sex(s: &str) -> Result<char, String> {
     match s.to_ascii_lowercase().as_str() {
         "m" | "male" => Ok('M'),
         "f" | "female" => Ok('F'),
         "o" | "other" => Ok('O'),
         "u" | "unknown" => Ok('U'),
-        _ => Err("sex must be M, F, O or U (or male, female, other, unknown)".into()),
+        "a" | "ambiguous" => Ok('A'),
+        "n" | "not applicable" => Ok('N'),
+        "x" | "non-binary" | "nonbinary" => Ok('X'),
+        _ => Err("sex must be M, F, O, U, A, N or X (or male, female, other, unknown)".into()),
     }
 }
 
-/// US ZIP or ZIP+4, kept as written.
+/// US ZIP or ZIP+4, kept as written; one of 4 digits is a ZIP whose
+/// leading 0 a spreadsheet dropped (Excel reads `06101` as the number 6101;
+/// no ZIP has 4 digits, and those starting with 0 are New England's, New
+/// Jersey's and Puerto Rico's), and gets it back. Before, such a row was
+/// refused, so a Connecticut panel saved from Excel applied no row.
 fn postal_code(s: &str) -> Result<String, String> {
     let all_digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
     let ok = match s.split_once('-') {
         None => all_digits(s, 5),
         Some((zip, plus4)) => all_digits(zip, 5) && all_digits(plus4, 4),
     };
+    let zero_dropped = match s.split_once('-') {
+        None => all_digits(s, 4),
+        Some((zip, plus4)) => all_digits(zip, 4) && all_digits(plus4, 4),
+    };
     if ok {
         Ok(s.to_owned())
-    } else if all_digits(s, 4) {
-        // Excel drops the leading zero of New England ZIP codes.
-        Err("postal_code has 4 digits; a spreadsheet may have dropped its leading 0".into())
+    } else if zero_dropped {
+        Ok(format!("0{s}"))
     } else {
         Err("postal_code must be a 5-digit ZIP code or ZIP+4 (12345-6789)".into())
     }

@@ -5,6 +5,7 @@ use super::*;
 
 const TODAY: u32 = 20261122;
 const HEADER: &str = "patient_id,assigning_authority,family_name,given_name,birth_date,sex,postal_code,phone,program,end_date\n";
+const END_PLACEHOLDER: &str = "end_date is before 1901, an export's placeholder rather than an end date; leave it empty while the patient is enrolled";
 /// A valid row to edit one cell of: column index and new value.
 const GOOD: [&str; 10] = [
     "123",
@@ -321,6 +322,10 @@ fn dates() {
                 "soon",
                 Err("end_date is not a date; write it as YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY"),
             ),
+            // An export's "no end date": not an enrolment that ended.
+            (9, "1900-01-01", Err(END_PLACEHOLDER)),
+            (9, "01/01/1900", Err(END_PLACEHOLDER)),
+            (9, "1901-01-01", Ok("1901-01-01")),
         ],
         |r| r.end_date.clone().unwrap_or_default(),
     );
@@ -439,7 +444,7 @@ fn a_file_writing_dates_day_first_has_its_two_way_dates_refused_not_misread() {
 
 #[test]
 fn sex_postal_phone() {
-    const SEX: &str = "sex must be M, F, O or U (or male, female, other, unknown)";
+    const SEX: &str = "sex must be M, F, O, U, A, N or X (or male, female, other, unknown)";
     const ZIP: &str = "postal_code must be a 5-digit ZIP code or ZIP+4 (12345-6789)";
     const PHONE: &str = "phone must have 10 digits: area code and number";
     let table: &[(usize, &str, Result<&str, &str>)] = &[
@@ -448,16 +453,19 @@ fn sex_postal_phone() {
         (5, "OTHER", Ok("Some('O')")),
         (5, "u", Ok("Some('U')")),
         (5, "unknown", Ok("Some('U')")),
-        (5, "x", Err(SEX)),
+        // HL7 table 0001's other codes, as written.
+        (5, "x", Ok("Some('X')")),
+        (5, "A", Ok("Some('A')")),
+        (5, "n", Ok("Some('N')")),
+        (5, "Non-binary", Ok("Some('X')")),
         (5, "woman", Err(SEX)),
         (6, "02134", Ok("Some(\"02134\")")),
         (6, "02134-1234", Ok("Some(\"02134-1234\")")),
         (6, "", Ok("None")),
-        (
-            6,
-            "2134",
-            Err("postal_code has 4 digits; a spreadsheet may have dropped its leading 0"),
-        ),
+        // A leading 0 a spreadsheet dropped comes back.
+        (6, "2134", Ok("Some(\"02134\")")),
+        (6, "2134-1234", Ok("Some(\"02134-1234\")")),
+        (6, "213", Err(ZIP)),
         (6, "021341234", Err(ZIP)),
         (6, "02134-12", Err(ZIP)),
         (6, "A2134", Err(ZIP)),
@@ -543,7 +551,7 @@ fn cell_and_shape_rules() {
 #[test]
 fn every_problem_of_a_row_is_listed() {
     let parsed = parse_ok(&format!(
-        "{HEADER}1,,Doe,Jane,1980-02-30,q,1234,555,CHF,2020-02-30\n"
+        "{HEADER}1,,Doe,Jane,1980-02-30,q,123,555,CHF,2020-02-30\n"
     ));
     let got: Vec<(usize, &str)> = parsed
         .problems

@@ -320,3 +320,55 @@ async fn a_refresh_without_the_optional_columns_keeps_what_the_entries_stored_on
         a.stop().await;
     }
 }
+
+/// A row that gives its patient's identifier renews the entry under it,
+/// even when an entry another patient's name and birth date fit (a name-only
+/// entry of a Jane Smith born the same day) is on the roster too: that
+/// entry is left as it is. Before, the row was refused, asking for the
+/// identifier it gave, and neither entry was renewed. A header-only file
+/// does not replace the roster: it would end every entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_with_an_identifier_renews_its_entry_beside_a_namesake_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.address("carol").await;
+        a.start().await;
+        harness::ok(&import(
+            &a,
+            "111,NORTH,Doe,Jane,1980-01-02,F,06101,,,\n,,Smith,Jane,1980-01-02,F,06101,,,\n",
+            &[],
+        ));
+        let before = listed(&a);
+        assert_eq!(before.len(), 2, "{e}: {before:?}");
+        let doe = id_of(&before, "Jane", "111");
+        // She married: the hospital's number, her new name.
+        let out = import(&a, "111,NORTH,Smith,Jane,1980-01-02,F,06101,,,\n", &[]);
+        let stdout = harness::stdout(&out);
+        assert!(out.status.success(), "{e}: {stdout}");
+        assert!(
+            stdout.contains("1 rows, 1 applied, 0 with problems"),
+            "{e}: {stdout}"
+        );
+        let after = listed(&a);
+        assert_eq!(after.len(), 2, "{e}: {after:?}");
+        assert_eq!(id_of(&after, "Jane", "111"), doe, "{e}: renewed in place");
+        assert!(
+            after
+                .iter()
+                .any(|(id, f, _, v)| *id == doe && f == "Smith" && v == "111"),
+            "{e}: {after:?}"
+        );
+        // The namesake's entry is as it was.
+        assert!(
+            after
+                .iter()
+                .any(|(id, f, _, v)| *id != doe && f == "Smith" && v.is_empty()),
+            "{e}: {after:?}"
+        );
+
+        // A header-only file with --replace: refused, nothing ended.
+        let out = import(&a, "", &["--replace"]);
+        harness::fails(&out, 1, "the file has no rows");
+        assert_eq!(listed(&a), after, "{e}");
+    }
+}

@@ -476,7 +476,7 @@ pub struct Patient {
     pub given: String,
     /// YYYYMMDD.
     pub birth_date: Option<String>,
-    /// M, F, O or U.
+    /// HL7 table 0001: M, F, O or U, or A, N or X as the roster wrote it.
     pub sex: Option<String>,
     /// ZIP code.
     pub postal_code: Option<String>,
