@@ -14,8 +14,8 @@
 //!   U+0000..U+00FF, so this cannot fail) and [`Message::is_latin1`] reports
 //!   it. Windows-1252 bytes 0x80–0x9F come out as C1 controls; callers that
 //!   care read them as Windows-1252. There is deliberately no `NotUtf8` error.
-//!   A message that declares its character set in MSH-18 is read as declared
-//!   (`UNICODE UTF-8`, or ISO 8859), see `decode`.
+//!   A message that declares `UNICODE UTF-8` in MSH-18 and writes UTF-8
+//!   letters is read as UTF-8 despite a stray byte, see `decode`.
 //! - **Terminators.** "The segment terminator is always a carriage return (in
 //!   ASCII, a hex 0D)." We also accept LF and CRLF: if the first terminator
 //!   after MSH is a CR the message is split on CR only (so a stray LF inside
@@ -177,7 +177,8 @@ pub struct Message<'a> {
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// How a message's bytes are read as text: UTF-8 when they are valid
-/// UTF-8 (after any BOM), else Latin-1, byte for byte. Replies go back the
+/// UTF-8 (after any BOM) or declare it with UTF-8 letters and a stray byte
+/// (`decode`), else Latin-1, byte for byte. Replies go back the
 /// same way ([`super::ack_bytes`]), so a sender gets its own bytes back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Charset {
@@ -188,11 +189,13 @@ pub enum Charset {
 }
 
 impl Charset {
-    /// How [`parse`] reads `bytes` ([`Message::charset`]), without parsing.
+    /// How [`parse`] reads `bytes` ([`Message::charset`]), without parsing
+    /// (a message declaring UTF-8 with a stray byte is UTF-8, see `decode`).
     pub fn of(bytes: &[u8]) -> Self {
         let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
         match std::str::from_utf8(bytes) {
             Ok(_) => Self::Utf8,
+            Err(_) if lossy_utf8(bytes) => Self::Utf8,
             Err(_) => Self::Latin1,
         }
     }
@@ -222,73 +225,63 @@ pub fn canonical(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The message's text, BOM removed, as [`parse`] reads it: UTF-8 when the
-/// bytes are UTF-8, else Latin-1 (true), unless MSH-18 says otherwise
-/// ([`declared`]):
-///
-/// - a message declaring `UNICODE UTF-8` is read as UTF-8 even with a stray
-///   byte that is not (a Windows-1252 quote in a note), which becomes
-///   U+FFFD: read as Latin-1 whole, every other non-ASCII letter, the
-///   patient's name's among them, would be mangled (`MÜLLER` made `MÃ\u{9c}LLER`);
-/// - a message declaring ISO 8859 is read as Latin-1 even when its bytes
-///   happen to be valid UTF-8 (`JOSÃ\u{89}` is what `JOS\xC3\x89` says
-///   in 8859/1).
-///
-/// Undeclared (MSH-18 is often empty) or declared otherwise, the bytes
-/// decide, as before.
+/// bytes are UTF-8, else Latin-1 (true), byte for byte. One exception
+/// ([`lossy_utf8`]): a message that declares `UNICODE UTF-8` (MSH-18) and
+/// writes UTF-8 letters elsewhere, whose stray byte that is not UTF-8 (a
+/// Windows-1252 quote in a note) would make it all Latin-1 and mangle
+/// every other non-ASCII letter, the patient's name's among them (`MÜLLER`
+/// read as `MÃ\u{9c}LLER`), is read as UTF-8, the stray byte as U+FFFD.
 pub(crate) fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
-    let latin1 = || Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect());
     match std::str::from_utf8(bytes) {
-        Ok(s) if declared(bytes) != Declared::Latin1 || s.is_ascii() => (Cow::Borrowed(s), false),
-        Ok(_) => (latin1(), true),
-        Err(_) if declared(bytes) == Declared::Utf8 => (String::from_utf8_lossy(bytes), false),
-        Err(_) => (latin1(), true),
+        Ok(s) => (Cow::Borrowed(s), false),
+        Err(_) if lossy_utf8(bytes) => (String::from_utf8_lossy(bytes), false),
+        Err(_) => (
+            Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
+            true,
+        ),
     }
 }
 
-/// What MSH-18 (its first repetition, the message's default) says of the
-/// bytes, read from the first line before anything is parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Declared {
-    /// `UNICODE UTF-8` (HL7 table 0211).
-    Utf8,
-    /// `8859/1` to `8859/15`: one byte per character. Those other than
-    /// 8859/1 are read as Latin-1 too, the nearest hisp has.
-    Latin1,
-    /// Anything else, or nothing.
-    Other,
+/// Whether `bytes`, not valid UTF-8, are read as UTF-8 all the same: MSH-18
+/// says `UNICODE UTF-8` ([`declares_utf8`]) and the bytes hold at least one
+/// UTF-8 letter beyond ASCII, so the sender does write UTF-8. **Decision:**
+/// the declaration alone does not decide, in either direction. Engines
+/// with `8859/1` in their template that send UTF-8 are common, and valid
+/// UTF-8 beyond ASCII is almost never Latin-1 text, so a message that is
+/// valid UTF-8 stays UTF-8 whatever it declares; and a message declaring
+/// UTF-8 whose only non-ASCII bytes are Latin-1 (`M\xDCLLER`) is the
+/// Latin-1 it looks like.
+fn lossy_utf8(bytes: &[u8]) -> bool {
+    declares_utf8(bytes) && bytes.utf8_chunks().any(|c| !c.valid().is_ascii())
 }
 
-fn declared(bytes: &[u8]) -> Declared {
+/// Whether MSH-18's first repetition (the message's default character set,
+/// HL7 table 0211) is `UNICODE UTF-8`, read from the first line before
+/// anything is parsed.
+fn declares_utf8(bytes: &[u8]) -> bool {
     let start = bytes
         .iter()
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(bytes.len());
     let Some(rest) = bytes.get(start..).and_then(|b| b.strip_prefix(b"MSH")) else {
-        return Declared::Other;
+        return false;
     };
     let Some(&field) = rest.first() else {
-        return Declared::Other;
+        return false;
     };
     let line = &rest[..memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len())];
     // `|^~\&|MSH-3|…`: MSH-n is the n-1th piece (MSH-1 is the separator).
     let mut fields = line.split(|&b| b == field);
     let repetition = fields.nth(1).and_then(|msh2| msh2.get(1).copied());
     let Some(msh18) = fields.nth(15) else {
-        return Declared::Other;
+        return false;
     };
     let first = match repetition {
         Some(r) => msh18.split(|&b| b == r).next().unwrap_or_default(),
         None => msh18,
     };
-    let name = first.trim_ascii().to_ascii_uppercase();
-    if name == b"UNICODE UTF-8" {
-        Declared::Utf8
-    } else if name.starts_with(b"8859/") {
-        Declared::Latin1
-    } else {
-        Declared::Other
-    }
+    first.trim_ascii().eq_ignore_ascii_case(b"UNICODE UTF-8")
 }
 
 /// Parses one ER7-encoded message. Never panics, whatever the bytes.

@@ -683,7 +683,9 @@ impl Hisp {
             let duplicates: Vec<i64> = others.iter().map(|e| e.id).collect();
             notify::end_entries(&mut tx, &owner_s, &duplicates, now).await?;
             kept.push(keep.id);
-            touched.extend(fits.iter().map(|e| e.id));
+            // Not an entry the row left alone: a later row may be its
+            // patient, and `--replace` ends it if none is.
+            touched.extend(olds.iter().map(|e| e.id));
             done.applied += 1;
         }
         done.problems.sort_by_key(|p| p.row);

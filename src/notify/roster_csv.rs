@@ -965,8 +965,8 @@ fn sex(s: &str) -> Result<char, String> {
 
 /// US ZIP or ZIP+4, kept as written; one of 4 digits is a ZIP whose
 /// leading 0 a spreadsheet dropped (Excel reads `06101` as the number 6101;
-/// no ZIP has 4 digits, and those starting with 0 are New England's, New
-/// Jersey's and Puerto Rico's), and gets it back. Before, such a row was
+/// no ZIP has 4 digits; New England's and New Jersey's start with 0), and
+/// gets it back (Puerto Rico's, `00601` read as 601, is still refused). Before, such a row was
 /// refused, so a Connecticut panel saved from Excel applied no row.
 fn postal_code(s: &str) -> Result<String, String> {
     let all_digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());

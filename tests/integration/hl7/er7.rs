@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use hisp::hl7::{ParseError, Path, Separators, parse};
+use hisp::hl7::{Charset, ParseError, Path, Separators, parse};
 
 const ADT: &str = "MSH|^~\\&|SEND|SFAC|RECV|RFAC|20240102030405||ADT^A01^ADT_A01|CTRL1|P|2.5.1\r\
 EVN|A01|20240102030400\r\
@@ -237,12 +237,15 @@ fn latin1_fallback() {
     assert!(matches!(msg.get("PID-5"), Some(Cow::Borrowed("MÜLLER"))));
 }
 
-/// A message that declares its character set (MSH-18) is read as declared:
-/// a UTF-8 one with a stray Windows-1252 byte in a note keeps its patient's
-/// name (read as Latin-1 whole, `MÜLLER` would be mangled), and an 8859/1
-/// one whose bytes happen to be valid UTF-8 is read as 8859/1.
+/// A message that declares UTF-8 (MSH-18) and writes UTF-8 letters is read
+/// as UTF-8 despite a stray Windows-1252 byte in a note, which becomes
+/// U+FFFD: read as Latin-1 whole, its patient's name `MÜLLER` would be
+/// mangled; its ACK goes back in UTF-8, as it declared. The declaration
+/// alone decides nothing: a message declaring UTF-8 whose only non-ASCII
+/// bytes are Latin-1 is Latin-1, and one declaring 8859/1 that is valid
+/// UTF-8 (a common template mistake) is UTF-8.
 #[test]
-fn a_declared_character_set_is_read_as_declared() {
+fn a_message_declaring_utf8_keeps_its_letters_despite_a_stray_byte() {
     let mut bytes =
         "MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5.1|||||DEU|UNICODE UTF-8\rPID|1||1||MÜLLER^JOSÉ\rNTE|1||ST MARY"
             .as_bytes()
@@ -253,6 +256,11 @@ fn a_declared_character_set_is_read_as_declared() {
     assert_eq!(msg.get("PID-5.1").as_deref(), Some("MÜLLER"));
     assert_eq!(msg.get("PID-5.2").as_deref(), Some("JOSÉ"));
     assert_eq!(msg.get("NTE-3").as_deref(), Some("ST MARY\u{FFFD}S"));
+    assert_eq!(
+        Charset::of(&bytes),
+        Charset::Utf8,
+        "the ACK's charset agrees"
+    );
     // Its repetitions after the first, lower case and blank lines first
     // change nothing.
     let mut bytes = "\r\nMSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5.1|||||DEU|unicode utf-8~8859/1\rPID|1||1||MÜLLER\r"
@@ -263,18 +271,21 @@ fn a_declared_character_set_is_read_as_declared() {
     assert!(!msg.is_latin1());
     assert_eq!(msg.get("PID-5.1").as_deref(), Some("MÜLLER"));
 
-    // 8859/1 declared: JOS\xC3\x89 is "JOSÃ" and a C1 byte, not "JOSÉ".
+    // Declared UTF-8, written in Latin-1 only: Latin-1.
     let mut bytes =
-        b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5|||||DEU|8859/1\rPID|1||1||DOE^JOS".to_vec();
-    bytes.extend_from_slice(b"\xC3\x89\r");
+        b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5.1|||||DEU|UNICODE UTF-8\rPID|1||1||M".to_vec();
+    bytes.extend_from_slice(b"\xDCLLER\r");
     let msg = parse(&bytes).expect("parse");
     assert!(msg.is_latin1());
-    assert_eq!(msg.get("PID-5.2").as_deref(), Some("JOS\u{C3}\u{89}"));
-    // ASCII under 8859/1 is the same text either way, and stays borrowed.
-    let msg = parse(b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5|||||DEU|8859/1\rPID|1||1||DOE\r")
-        .expect("parse");
+    assert_eq!(msg.get("PID-5").as_deref(), Some("MÜLLER"));
+    assert_eq!(Charset::of(&bytes), Charset::Latin1);
+    // Declared 8859/1, valid UTF-8: UTF-8.
+    let msg = parse(
+        "MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5|||||DEU|8859/1\rPID|1||1||DOE^JOSÉ\r".as_bytes(),
+    )
+    .expect("parse");
     assert!(!msg.is_latin1());
-    assert!(matches!(msg.get("PID-5"), Some(Cow::Borrowed("DOE"))));
+    assert_eq!(msg.get("PID-5.2").as_deref(), Some("JOSÉ"));
     // Undeclared, the bytes decide, as before.
     let mut bytes = b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5\rPID|1||1||".to_vec();
     bytes.extend_from_slice(b"\xFCLLER\r");
