@@ -292,13 +292,7 @@ async fn an_opt_out_under_another_practices_number_stops_a_review_on_every_engin
         a.address("carol").await;
         let dave = a.address("dave").await;
         a.start().await;
-        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-        crate::notify_features::roster(
-            &a,
-            "carol@a.test",
-            "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
-        );
-        crate::notify_features::roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+        carol_and_dave_know_jane(&a, false);
 
         let msg = adt("S1", "A04", "NORTHHOSP", "E", "VS1", SOUTH_JANE);
         accepted(&a, &e, &msg).await;
@@ -608,13 +602,11 @@ async fn a_confirmed_retraction_of_an_alert_still_in_a_digest_waits_with_it_on_e
     }
 }
 
-/// Carol's and dave's rosters (the feed registered) for the held-alert
-/// tests: carol knows Jane by her own number with Jane's postal code, so
-/// `SOUTH_JANE` matches her entry for sure; dave's entry, under the northern
-/// MRN without one, only nearly, and its patient opts out at dave's
-/// practice under its number only. The feed is `sensitive` when asked.
-/// Dave's entry id.
-async fn twin_opted_out_at_dave(a: &Node, sensitive: bool) -> i64 {
+/// The feed (`sensitive` when asked) and carol's and dave's rosters, each
+/// with Jane: carol's under her own number with Jane's postal code, which
+/// `SOUTH_JANE` matches for sure; dave's under the northern MRN without
+/// one, which it matches only nearly.
+fn carol_and_dave_know_jane(a: &Node, sensitive: bool) {
     let mut feed = vec!["feed", "add", "--facility", "NORTHHOSP"];
     if sensitive {
         feed.push("--sensitive");
@@ -626,6 +618,16 @@ async fn twin_opted_out_at_dave(a: &Node, sensitive: bool) -> i64 {
         "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
     );
     crate::notify_features::roster(a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+}
+
+/// Carol's and dave's rosters (the feed registered) for the held-alert
+/// tests: carol knows Jane by her own number with Jane's postal code, so
+/// `SOUTH_JANE` matches her entry for sure; dave's entry, under the northern
+/// MRN without one, only nearly, and its patient opts out at dave's
+/// practice under its number only. The feed is `sensitive` when asked.
+/// Dave's entry id.
+async fn twin_opted_out_at_dave(a: &Node, sensitive: bool) -> i64 {
+    carol_and_dave_know_jane(a, sensitive);
     let dave_entry = count(
         a,
         "SELECT MAX(id) FROM roster_entries WHERE owner = 'dave@a.test'",
@@ -1238,13 +1240,7 @@ async fn a_cancellation_is_held_for_its_told_sure_matches_only_on_every_engine()
         a.address("dave").await;
         a.address("erin").await;
         a.start().await;
-        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-        crate::notify_features::roster(
-            &a,
-            "carol@a.test",
-            "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
-        );
-        crate::notify_features::roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+        carol_and_dave_know_jane(&a, false);
         crate::notify_features::roster(
             &a,
             "erin@a.test",
@@ -1341,13 +1337,7 @@ async fn a_digest_judges_each_alert_by_the_record_its_message_named_on_every_eng
         let carol = a.address("carol").await;
         a.address("dave").await;
         a.start().await;
-        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-        crate::notify_features::roster(
-            &a,
-            "carol@a.test",
-            "P77,CAROLPRAC,Doe,Jane,1980-01-02,F,06101,,,\n",
-        );
-        crate::notify_features::roster(&a, "dave@a.test", "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n");
+        carol_and_dave_know_jane(&a, false);
         harness::ok(&a.cli(&[
             "roster",
             "delivery",

@@ -305,7 +305,7 @@ async fn roster_upload_reports_bad_rows_and_applies_the_good_ones_on_every_engin
         let (a, ca) = care_manager(&p, "anna").await;
         let csv = format!(
             "{HEADER}{DUCK}MRN2,NORTH,Roe,John,1970-03-04,M,06102,,Care Transitions,\n\
-             MRN3,NORTH,Poe,Sam,1965-05-05,X,,,Care Transitions,\n"
+             MRN3,NORTH,Poe,Sam,1965-05-05,Q,,,Care Transitions,\n"
         );
         let r = upload(&p, &ca, &a, &csv, &[]).await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
