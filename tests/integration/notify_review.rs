@@ -21,6 +21,11 @@ use crate::smtp::{Node, wait_for};
 /// the roster, nor a ZIP or phone to corroborate the name and birth date.
 const NEAR_JANE: &str = "PID|1||X55^^^SOUTH^MR||Doe^Jane||19800102|F";
 
+/// Opt-outs whose sweep forgot one judgment that two entries are
+/// different people.
+const SWEPT_ONE_JUDGMENT: &str = "SELECT COUNT(*) FROM audit_log WHERE action = 'consent.sweep' \
+     AND detail LIKE '%; 1 judgment(s) of entries set apart%'";
+
 /// The review ids of `alert reviews --json` (open ones, or all).
 fn reviews(n: &Node, all: bool) -> Vec<serde_json::Value> {
     let mut args = vec!["alert", "reviews", "--json"];
@@ -805,9 +810,7 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
         // and the judgment made for her record goes with her number.
         consent(&a, "opt-out", "X55", "SOUTH");
         assert_eq!(count(&a, pairs).await, 0, "{e}: forgotten");
-        let swept = "SELECT COUNT(*) FROM audit_log WHERE action = 'consent.sweep' \
-                     AND detail LIKE '%; 1 judgment(s) of entries set apart%'";
-        assert_eq!(count(&a, swept).await, 1, "{e}");
+        assert_eq!(count(&a, SWEPT_ONE_JUDGMENT).await, 1, "{e}");
         let msg = adt("S5", "A04", "NORTHHOSP", "E", "VS5", SOUTH_JANE);
         accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 2, "{e}");
@@ -1526,9 +1529,7 @@ async fn an_opt_out_forgets_a_judgment_by_any_name_of_its_patient_on_every_engin
         assert_eq!(count(&a, pairs).await, 1, "{e}: Ann's, by demographics");
         consent(&a, "opt-out", "P79", "CAROLPRAC");
         assert_eq!(count(&a, pairs).await, 0, "{e}: Mary's, by carol's number");
-        let swept = "SELECT COUNT(*) FROM audit_log WHERE action = 'consent.sweep' \
-                     AND detail LIKE '%; 1 judgment(s) of entries set apart%'";
-        assert_eq!(count(&a, swept).await, 3, "{e}");
+        assert_eq!(count(&a, SWEPT_ONE_JUDGMENT).await, 3, "{e}");
         a.stop().await;
     }
 }
