@@ -258,7 +258,9 @@ fn metadata(ev: &AdtEvent, ctx: &AlertContext<'_>) -> String {
     // The MRN first (the IG: each participant SHOULD include its preferred
     // identifier), then the others in PID-3's order, one per pid-context
     // (the IG: a pid-context MUST NOT appear more than once).
-    let preferred = (ev.medical_records.iter()).filter(|i| ev.shown_identifiers.contains(i));
+    // Among [`shown`]'s, as the text's MRN line takes it: the message's own
+    // (`medical_records` holds only identifiers an alert may show).
+    let preferred = (ev.medical_records.iter()).filter(|i| ev.patient.identifiers.contains(i));
     let mut ids: Vec<String> = Vec::new();
     let mut contexts: Vec<String> = Vec::new();
     for (v, a) in preferred.chain(shown(ev)) {

@@ -168,14 +168,7 @@ async fn a_disabled_digest_subscriber_gets_no_digest_on_every_engine() {
         a.start().await;
         harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
         roster(&a, "dave@a.test", JANE_ROW);
-        harness::ok(&a.cli(&[
-            "roster",
-            "delivery",
-            "--owner",
-            "dave@a.test",
-            "--mode",
-            "digest",
-        ]));
+        crate::notify_features::delivery(&a, "dave@a.test", "digest");
         let msg = a04("G1", "VG1", JANE, "20261122055900");
         assert_eq!(ack_code(&a, &msg).await.0, "AA", "{e}");
         drained(&a).await;
@@ -341,14 +334,7 @@ async fn a_name_issued_again_inherits_nothing_of_the_removed_address_on_every_en
             (!l.is_empty()).then_some(l)
         })
         .await;
-        harness::ok(&a.cli(&[
-            "roster",
-            "delivery",
-            "--owner",
-            "dave@a.test",
-            "--mode",
-            "digest",
-        ]));
+        crate::notify_features::delivery(&a, "dave@a.test", "digest");
         let second = a04("N2", "VN2", JANE, "20261123055900");
         assert_eq!(ack_code(&a, &second).await.0, "AA", "{e}");
         drained(&a).await;

@@ -639,9 +639,7 @@ async fn a_retraction_passes_over_a_removed_practice_and_tells_a_near_miss_direc
 async fn a_retraction_of_an_alert_still_in_a_digest_waits_with_it_on_every_engine() {
     for (e, url) in harness::node_engines().await {
         let mut a = jane_on_daves_roster(url).await;
-        let mode = |m: &str| {
-            harness::ok(&a.cli(&["roster", "delivery", "--owner", "dave@a.test", "--mode", m]))
-        };
+        let mode = |m: &str| crate::notify_features::delivery(&a, "dave@a.test", m);
         mode("digest");
         let v1 = inpatient("V1", "", "W^1^A^NORTHHOSP");
         let send = |m: Vec<u8>| taken(&a, e, m);

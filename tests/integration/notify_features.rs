@@ -66,6 +66,11 @@ pub fn roster(n: &Node, owner: &str, rows: &str) -> String {
     ]))
 }
 
+/// Set how `owner` gets alerts: `digest` or `realtime`.
+pub fn delivery(n: &Node, owner: &str, mode: &str) {
+    harness::ok(&n.cli(&["roster", "delivery", "--owner", owner, "--mode", mode]));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_connections_at_once_each_message_committed_and_acknowledged_once() {
     let mut a = Node::new("a.test", false, None).await;
@@ -601,14 +606,7 @@ async fn patient_index_digest_and_identical_alerts() {
         report.contains("row 3: patient_id: the same patient as row 2"),
         "{report}"
     );
-    harness::ok(&a.cli(&[
-        "roster",
-        "delivery",
-        "--owner",
-        "dave@a.test",
-        "--mode",
-        "digest",
-    ]));
+    delivery(&a, "dave@a.test", "digest");
 
     // An ED visit that names Clara only by MRN and name: too little to match.
     let thin = "PID|1||K77^^^NORTH^MR||Kent^Clara";
@@ -862,14 +860,7 @@ async fn patient_index_digest_and_identical_alerts() {
         3,
         "Mary's alert filed for the digest"
     );
-    harness::ok(&a.cli(&[
-        "roster",
-        "delivery",
-        "--owner",
-        "dave@a.test",
-        "--mode",
-        "realtime",
-    ]));
+    delivery(&a, "dave@a.test", "realtime");
     // The feed sends the same event again under a new control id: no
     // second alert, and nothing sent on its own.
     assert_eq!(

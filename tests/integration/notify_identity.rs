@@ -990,14 +990,7 @@ async fn a_pid_4_opt_out_withdraws_an_alert_filed_for_the_digest_on_every_engine
         let dave = a.address("dave").await;
         a.start().await;
         harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
-        harness::ok(&a.cli(&[
-            "roster",
-            "delivery",
-            "--owner",
-            "dave@a.test",
-            "--mode",
-            "digest",
-        ]));
+        crate::notify_features::delivery(&a, "dave@a.test", "digest");
         // Listed by demographics alone: the practice has no hospital number.
         roster(
             &a,

@@ -450,14 +450,7 @@ async fn an_opt_out_recorded_while_a_digest_is_sent_stops_it_on_postgres() {
     let Some(a) = carols_feed("D5,NORTH,Dee,Dora,1975-05-05,F,06101,,,\n").await else {
         return;
     };
-    harness::ok(&a.cli(&[
-        "roster",
-        "delivery",
-        "--owner",
-        "carol@a.test",
-        "--mode",
-        "digest",
-    ]));
+    crate::notify_features::delivery(&a, "carol@a.test", "digest");
     let dora = "PID|1||D5^^^NORTH^MR||Dee^Dora||19750505|F";
     let msg = adt("DIG1", "A04", "NORTHHOSP", "E", "VD5", dora);
     assert_eq!(ack_code(&a, &msg).await.0, "AA");
@@ -487,14 +480,7 @@ async fn an_address_disabled_while_its_digest_is_sent_keeps_its_alerts_on_postgr
     let Some(a) = carols_feed("D6,NORTH,Dee,Dora,1975-05-05,F,06101,,,\n").await else {
         return;
     };
-    harness::ok(&a.cli(&[
-        "roster",
-        "delivery",
-        "--owner",
-        "carol@a.test",
-        "--mode",
-        "digest",
-    ]));
+    crate::notify_features::delivery(&a, "carol@a.test", "digest");
     let dora = "PID|1||D6^^^NORTH^MR||Dee^Dora||19750505|F";
     let msg = adt("DIG2", "A04", "NORTHHOSP", "E", "VD6", dora);
     assert_eq!(ack_code(&a, &msg).await.0, "AA");

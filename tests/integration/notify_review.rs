@@ -417,14 +417,7 @@ async fn an_opt_out_under_another_practices_number_withdraws_a_digest_alert_on_e
             "dave@a.test",
             "MRN1,NORTH,Doe,Jane,1980-01-02,F,06101,,,\n",
         );
-        harness::ok(&a.cli(&[
-            "roster",
-            "delivery",
-            "--owner",
-            "dave@a.test",
-            "--mode",
-            "digest",
-        ]));
+        crate::notify_features::delivery(&a, "dave@a.test", "digest");
         let msg = adt("D1", "A04", "NORTHHOSP", "E", "VD1", crate::notify::JANE);
         accepted(&a, &e, &msg).await;
         let filed = alerts(&a).await;
@@ -556,9 +549,7 @@ async fn a_confirmed_retraction_of_an_alert_still_in_a_digest_waits_with_it_on_e
             "carol@a.test",
             "MRN1,NORTH,Doe,Jane,1980-01-02,F,,,,\n",
         );
-        let mode = |m: &str| {
-            harness::ok(&a.cli(&["roster", "delivery", "--owner", "carol@a.test", "--mode", m]))
-        };
+        let mode = |m: &str| crate::notify_features::delivery(&a, "carol@a.test", m);
         let confirm_only_review = |what: &'static str| {
             let a = &a;
             async move {
@@ -836,14 +827,7 @@ async fn an_opt_out_under_a_near_miss_entrys_number_holds_a_sure_matchs_alert_fo
 /// alert waits for carol's digest. The review's id.
 async fn confirmed_for_carols_digest(a: &Node, e: &str, control: &str, pid: &str) -> String {
     twin_opted_out_at_dave(a, false).await;
-    harness::ok(&a.cli(&[
-        "roster",
-        "delivery",
-        "--owner",
-        "carol@a.test",
-        "--mode",
-        "digest",
-    ]));
+    crate::notify_features::delivery(a, "carol@a.test", "digest");
     let visit = format!("V{control}");
     let msg = adt(control, "A04", "NORTHHOSP", "E", &visit, pid);
     assert_eq!(ack_code(a, &msg).await.0, "AA", "{e}");
@@ -945,14 +929,7 @@ async fn an_opt_out_withdraws_a_digest_alert_of_a_row_typed_with_a_whole_hd_on_e
             "carol@a.test",
             "P77,CAROLPRAC&1.2.840.99&ISO,Doe,Jane,1980-01-02,F,06101,,,\n",
         );
-        harness::ok(&a.cli(&[
-            "roster",
-            "delivery",
-            "--owner",
-            "carol@a.test",
-            "--mode",
-            "digest",
-        ]));
+        crate::notify_features::delivery(&a, "carol@a.test", "digest");
         let msg = adt("W1", "A04", "NORTHHOSP", "E", "VW1", crate::notify::JANE);
         accepted(&a, &e, &msg).await;
         assert_eq!(alerts(&a).await.len(), 1, "{e}: filed for the digest");
@@ -1341,14 +1318,7 @@ async fn a_digest_judges_each_alert_by_the_record_its_message_named_on_every_eng
         a.address("dave").await;
         a.start().await;
         carol_and_dave_know_jane(&a, false);
-        harness::ok(&a.cli(&[
-            "roster",
-            "delivery",
-            "--owner",
-            "carol@a.test",
-            "--mode",
-            "digest",
-        ]));
+        crate::notify_features::delivery(&a, "carol@a.test", "digest");
         // Before anyone opted out: the twin's ED visit, then Jane's, each
         // filed for carol's digest (dave's near misses are reviews).
         let twin = "PID|1||X99^^^SOUTH^MR||Doe^Jane||19800102|F|||1 Main St^^Hartford^CT^06101";
