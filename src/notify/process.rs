@@ -286,6 +286,17 @@ impl Notifier {
             }
             indexed = Some(known);
         }
+        // A late enrolment gets no retroactive alerts (STANDARDS.md §7): an
+        // entry added after this message was received (its ACK) alerts no
+        // one about it, nor queues a review, even when a backlog is
+        // processed after the import; the visit's next change does. Such a
+        // match is evidence only, as a disabled roster's is: an opt-out
+        // under its number withholds, an opt-in under it releases nothing.
+        let (late, on_time): (Vec<_>, Vec<_>) = matches
+            .into_iter()
+            .partition(|(_, m)| m.entry().created_at > row.received_at);
+        matches = on_time;
+        let late: Vec<&StoredPatient> = late.iter().map(|(_, m)| &m.entry().patient).collect();
         // A cancellation is news to whoever was told of what it cancels,
         // whether or not their roster still lists the patient (the entry
         // ended, replaced or aged out since): they hold a notice now wrong.
@@ -309,7 +320,10 @@ impl Notifier {
         // encounter bookkeeping (it only remembers what was alerted to whom).
         let tells = told.iter().any(|t| t.sendable && t.same);
         if !tells && !matches.iter().any(|(owner, _)| snap.alerting(owner)) {
-            return quiet("no subscriber", "no subscriber's roster matched");
+            return match late.is_empty() {
+                true => quiet("no subscriber", "no subscriber's roster matched"),
+                false => quiet("no subscriber", "enrolled only after the message came"),
+            };
         }
         let indexed = match indexed {
             Some(known) => known,
@@ -327,6 +341,7 @@ impl Notifier {
             .filter(|t| t.same)
             .filter_map(|t| t.entry.as_ref().map(|e| &e.patient))
             .chain(alternate.as_ref())
+            .chain(late.iter().copied())
             .collect();
         let records: Vec<&StoredPatient> = std::iter::once(&ev.patient)
             .chain(indexed.as_ref())
@@ -1973,6 +1988,15 @@ enum Matched<'a> {
     Withheld(&'a RosterEntry, f64),
 }
 
+impl<'a> Matched<'a> {
+    /// The roster entry matched.
+    fn entry(&self) -> &'a RosterEntry {
+        match *self {
+            Matched::Yes(e) | Matched::Review(e, _) | Matched::Withheld(e, _) => e,
+        }
+    }
+}
+
 /// Per roster owner, the stronger of two results (a match over a near miss
 /// over none; `first`'s on a tie), in `first`'s order, then `second`'s new
 /// owners.
@@ -2886,6 +2910,7 @@ mod tests {
             program: None,
             end_date: None,
             expires_at: i64::MAX,
+            created_at: 0,
         }
     }
 

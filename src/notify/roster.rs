@@ -1002,6 +1002,7 @@ mod tests {
             program: None,
             end_date: None,
             expires_at: 0,
+            created_at: 0,
         };
         // The SOUTH entry is the older; the NORTH row finds NORTH's alone:
         // identifiers with none in common are two patients.

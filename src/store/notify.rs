@@ -397,6 +397,8 @@ pub struct AdtRow {
     pub raw: Vec<u8>,
     /// Claims so far.
     pub attempts: i64,
+    /// When the intake committed it (its ACK's time).
+    pub received_at: i64,
 }
 
 /// The advisory lock key ADT claims take on PostgreSQL ("ADTC").
@@ -417,7 +419,7 @@ fn claim_adt_sql(engine: Engine) -> String {
     let free = super::queue::due_condition("new", "$3");
     let in_order = adt_in_order("$3");
     let set = "claimed_by = $1, lease_until = $2, attempts = attempts + 1";
-    let columns = "id, raw_sealed, attempts";
+    let columns = "id, raw_sealed, attempts, received_at";
     match engine {
         Engine::Postgres => format!(
             "WITH picked AS MATERIALIZED (
@@ -474,6 +476,7 @@ pub async fn claim_adt(
                     None => Vec::new(),
                 },
                 attempts: r.try_get("attempts")?,
+                received_at: r.try_get("received_at")?,
             })
         };
         match read() {
@@ -601,6 +604,11 @@ pub struct RosterEntry {
     pub end_date: Option<String>,
     /// When it ages out unless re-submitted.
     pub expires_at: i64,
+    /// When the patient was enrolled (the entry added; a renewal keeps it).
+    /// A message received before it alerts no one through this entry: a
+    /// late enrolment gets no retroactive alerts (STANDARDS.md §7).
+    #[serde(skip)]
+    pub created_at: i64,
 }
 
 /// What a roster row says about an entry.
@@ -982,7 +990,7 @@ pub async fn entries(
     now: i64,
 ) -> Result<Vec<RosterEntry>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, owner, patient_sealed, program, end_date, expires_at FROM roster_entries
+        "SELECT id, owner, patient_sealed, program, end_date, expires_at, created_at FROM roster_entries
          WHERE expires_at > $1 AND ($2 = '' OR owner = $2) ORDER BY id",
     )
     .bind(now)
@@ -2032,7 +2040,7 @@ pub async fn entry(
     now: i64,
 ) -> Result<Option<RosterEntry>, StoreError> {
     let row = sqlx::query(
-        "SELECT id, owner, patient_sealed, program, end_date, expires_at FROM roster_entries
+        "SELECT id, owner, patient_sealed, program, end_date, expires_at, created_at FROM roster_entries
          WHERE id = $1 AND expires_at > $2",
     )
     .bind(id)
@@ -2052,6 +2060,7 @@ fn roster_entry(sealer: &Sealer, r: &AnyRow) -> Result<RosterEntry, StoreError> 
         program: r.try_get("program")?,
         end_date: r.try_get("end_date")?,
         expires_at: r.try_get("expires_at")?,
+        created_at: r.try_get("created_at")?,
     })
 }
 

@@ -36,6 +36,13 @@ fn corpus(name: &str) -> Vec<u8> {
 /// Receive ADT messages as the MLLP listener would, then run the notify
 /// worker until every one is processed.
 async fn process(p: &Portal, messages: &[Vec<u8>]) {
+    receive(p, messages).await;
+    drain(p).await;
+}
+
+/// Receive ADT messages as the MLLP listener would (each ACKed AA), with
+/// no worker running: a backlog.
+async fn receive(p: &Portal, messages: &[Vec<u8>]) {
     let n = Notifier::new(p.state.gw.clone());
     for m in messages {
         let ack = n
@@ -43,6 +50,11 @@ async fn process(p: &Portal, messages: &[Vec<u8>]) {
             .await;
         assert!(ack.contains("MSA|AA"), "{}: {ack}", p.engine());
     }
+}
+
+/// Run the notify worker until every received message is processed.
+async fn drain(p: &Portal) {
+    let n = Notifier::new(p.state.gw.clone());
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(hisp::notify::process::run(n, stop));
     wait_for(60, "every ADT message processed", || async {
@@ -714,6 +726,65 @@ async fn a_corpus_adt_becomes_an_alert_in_the_worklist_with_its_timeline_on_ever
             audited(&p, &owner, "alert.status", &format!("alert {admit}")).await,
             "{e}"
         );
+    }
+}
+
+/// A late enrolment gets no retroactive alerts (STANDARDS.md §7): an
+/// admission received before a care manager enrolled the patient, and
+/// processed after (a backlog: the worker was behind or stopped), alerts
+/// only the care manager whose entry was there when it came; the visit's
+/// discharge, received after the enrolment, alerts both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_enrolled_after_a_message_came_is_not_alerted_about_it_on_every_engine() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let (early, ce) = care_manager(&p, "early").await;
+        let (late, cl) = care_manager(&p, "late").await;
+        p.env
+            .hisp
+            .feed_add(
+                "1",
+                "Good Health Hospital",
+                false,
+                &hisp::notify::allow::Allowed::any(),
+                "test",
+            )
+            .await
+            .expect("feed");
+        let r = upload(&p, &ce, &early, &format!("{HEADER}{DUCK}"), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        p.env.clock.advance(60);
+        receive(&p, &[corpus("hl7-parser/sample_adt_a01.hl7")]).await;
+        p.env.clock.advance(60);
+        let r = upload(&p, &cl, &late, &format!("{HEADER}{DUCK}"), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        p.env.clock.advance(60);
+        drain(&p).await;
+        let events = |owner: &DirectAddress| {
+            let owner = owner.to_string();
+            let env = &p.env;
+            async move {
+                let mut conn = env.hisp.conn().await.expect("conn");
+                let mut out: Vec<String> = notify::alerts(&mut conn, Some(&owner))
+                    .await
+                    .expect("alerts")
+                    .into_iter()
+                    .map(|a| a.event)
+                    .collect();
+                out.sort();
+                out
+            }
+        };
+        assert_eq!(events(&early).await, ["admit"], "{e}");
+        assert!(
+            events(&late).await.is_empty(),
+            "{e}: enrolled after the admission came"
+        );
+
+        // The discharge came after both enrolments: news to both.
+        process(&p, &[corpus("hl7-parser/sample_adt_a03.hl7")]).await;
+        assert_eq!(events(&early).await, ["admit", "discharge"], "{e}");
+        assert_eq!(events(&late).await, ["discharge"], "{e}");
     }
 }
 
