@@ -165,6 +165,13 @@ pub enum CsvError {
         /// Spreadsheet row where the limit was passed.
         row: usize,
     },
+    /// More than [`MAX_ROWS`] patient rows: more than one address's roster
+    /// holds, and more than one import may hold in memory and in one
+    /// transaction.
+    TooManyRows {
+        /// The limit.
+        max: usize,
+    },
     /// As [`CsvError::TooManyProblems`], in a file that writes its dates
     /// day first ([`DateOrder`]): most of its dates cannot be read.
     DayFirstDates {
@@ -175,6 +182,13 @@ pub enum CsvError {
 
 /// The most row problems one file may have before it is refused whole.
 pub const MAX_PROBLEMS: usize = 1_000;
+
+/// The most patient rows one file may have. A realistic row (name, birth
+/// date, sex, an MRN) is 60 to 100 bytes, so the 20 MiB file limit already
+/// stops a real panel near this many; a file of bare identifiers (10 bytes a
+/// row) would otherwise be two million rows, held in memory several times
+/// over and written in one transaction while the MLLP intake waits.
+pub const MAX_ROWS: usize = 250_000;
 
 impl fmt::Display for CsvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -235,6 +249,11 @@ impl fmt::Display for CsvError {
                 f,
                 "more than {MAX_PROBLEMS} problems by row {row}: nothing applied; check that \
                  this is the roster, with commas between its columns, and fix the rows"
+            ),
+            Self::TooManyRows { max } => write!(
+                f,
+                "roster file has more than {max} patient rows: nothing applied; one \
+                 address's roster holds at most {max} patients"
             ),
             Self::DayFirstDates { shown } => write!(
                 f,
@@ -302,6 +321,9 @@ pub fn parse(bytes: &[u8], max_bytes: usize, today_yyyymmdd: u32) -> Result<Pars
             continue;
         }
         parsed.data_rows += 1;
+        if parsed.data_rows > MAX_ROWS {
+            return Err(CsvError::TooManyRows { max: MAX_ROWS });
+        }
         let check = RowCheck::new(&record, &columns);
         let misread: Vec<Problem> = day_first
             .map(|shown| two_way(&check, shown))

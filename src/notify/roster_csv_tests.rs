@@ -159,6 +159,29 @@ fn file_errors() {
 }
 
 #[test]
+fn a_file_of_more_rows_than_a_roster_holds_is_refused_whole() {
+    // Bare identifiers, about 20 bytes a row: far under the byte limit.
+    let ids = |rows: usize| {
+        let mut csv = String::from(HEADER);
+        for i in 0..rows {
+            csv.push_str(&format!("P{i},A,,,,,,,,\n"));
+        }
+        csv
+    };
+    let within = ids(MAX_ROWS);
+    let parsed = parse(within.as_bytes(), MAX_ROWS * 32, TODAY).expect("within the limit");
+    assert_eq!(
+        (parsed.data_rows, parsed.rows.len(), parsed.problems.len()),
+        (MAX_ROWS, MAX_ROWS, 0)
+    );
+    let over = ids(MAX_ROWS + 1);
+    assert_eq!(
+        parse(over.as_bytes(), MAX_ROWS * 32, TODAY).map(|p| p.data_rows),
+        Err(CsvError::TooManyRows { max: MAX_ROWS })
+    );
+}
+
+#[test]
 fn header_is_flexible() {
     let table = [
         // Case, spaces, any order, BOM, CRLF, optional columns absent.
@@ -720,6 +743,7 @@ fn a_rejected_row_does_not_shadow_its_patient() {
 fn messages_are_one_line() {
     let errors = [
         CsvError::TooLarge { max: 10 },
+        CsvError::TooManyRows { max: 10 },
         CsvError::NotUtf8 { line: 3 },
         CsvError::NoHeader,
         CsvError::NoKnownColumn,
