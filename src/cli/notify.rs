@@ -141,7 +141,7 @@ pub struct PatientArgs {
     /// YYYYMMDD or YYYY-MM-DD.
     #[arg(long)]
     birth_date: Option<String>,
-    /// M, F, O or U.
+    /// M, F, O or U, or A, N or X (HL7 table 0001) as the roster has it.
     #[arg(long)]
     sex: Option<char>,
 }

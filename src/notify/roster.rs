@@ -312,7 +312,8 @@ pub fn consent_checked(decision: &str, patient: &StoredPatient) -> Result<(), Op
 
 /// Whether a consent decision names its patient in a form matching can
 /// read: every identifier with its assigning authority; a birth date as
-/// YYYYMMDD that is a date; sex one of M, F, O, U; no control characters or
+/// YYYYMMDD that is a date; sex one of HL7 table 0001's M, F, O, U, A, N, X
+/// (as a roster may hold it); no control characters or
 /// overlong values. Without an identifier it takes family and given names,
 /// birth date and sex: family name and birth date alone would also hold for
 /// a sibling born the same day, and a birth date matching cannot read would
@@ -344,8 +345,10 @@ fn consent_patient_checked(p: &StoredPatient) -> Result<(), OpsError> {
             return bad("write the birth date as YYYY-MM-DD or YYYYMMDD");
         }
     }
-    if p.sex.is_some_and(|c| !matches!(c, 'M' | 'F' | 'O' | 'U')) {
-        return bad("sex is one of M, F, O or U");
+    if p.sex
+        .is_some_and(|c| !matches!(c, 'M' | 'F' | 'O' | 'U' | 'A' | 'N' | 'X'))
+    {
+        return bad("sex is one of M, F, O, U, A, N or X");
     }
     let named = !p.family.trim().is_empty()
         && !p.given.trim().is_empty()

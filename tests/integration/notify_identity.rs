@@ -76,7 +76,8 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
              MM1,NORTH,Moe,Mary,1985-09-10,F,06106,,,\n\
              EE1,NORTH,Eng,Eve,1981-02-03,F,06107,,,{tomorrow}\n\
              H1,NORTH,Hay,Hal,1955-01-01,M,06108,,,\n\
-             G1,NORTH,Gray,Gus,1956-02-02,M,06109,,,\n"),
+             G1,NORTH,Gray,Gus,1956-02-02,M,06109,,,\n\
+             SF1,NORTH,Fox,Sky,1992-04-05,X,06111,,,\n"),
         )
         .expect("csv");
         let owner = ["--owner", "carol@a.test"];
@@ -134,6 +135,19 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
             "1985-09-10",
             "--sex",
             "F",
+        ]));
+        // Sky likewise, non-binary (table 0001's X) as the roster has it.
+        harness::ok(&a.cli(&[
+            "consent",
+            "opt-out",
+            "--family",
+            "Fox",
+            "--given",
+            "Sky",
+            "--birth-date",
+            "1992-04-05",
+            "--sex",
+            "X",
         ]));
 
         let messages: Vec<Vec<u8>> = vec![
@@ -212,6 +226,14 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
                 "PID|1||MM1^^^NORTH^MR||Moe^Mary||19850910|F|||^^^^06106",
             ),
             adt(
+                "S1",
+                "A04",
+                "NORTHHOSP",
+                "E",
+                "V10",
+                "PID|1||SF1^^^NORTH^MR||Fox^Sky||19920405|X|||^^^^06111",
+            ),
+            adt(
                 "E1",
                 "A04",
                 "NORTHHOSP",
@@ -263,8 +285,8 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
                 .iter()
                 .filter(|d| d.as_str() == "the patient opted out")
                 .count(),
-            6,
-            "{e}: Clara, John (twice), Jane, Mary and Eve: {suppressed:?}"
+            7,
+            "{e}: Clara, John (twice), Jane, Mary, Sky and Eve: {suppressed:?}"
         );
         assert_eq!(
             count(&a, "SELECT COUNT(*) FROM patient_index").await,
@@ -282,7 +304,7 @@ async fn an_opt_out_holds_under_every_record_of_the_patient_and_across_merges_on
             0,
         );
         drop(conn);
-        assert_eq!(kept, 6, "{e}: nothing of theirs is kept but the key");
+        assert_eq!(kept, 7, "{e}: nothing of theirs is kept but the key");
 
         let merges = audit_details(&a, "patient.merge").await;
         assert!(
@@ -435,7 +457,7 @@ async fn a_shared_or_placeholder_identifier_links_no_one_on_every_engine() {
             (vec!["--patient-id", "P1"], "together"),
             (robert("03/12/1965", "M"), "YYYY-MM-DD"),
             (robert("1965-02-30", "M"), "YYYY-MM-DD"),
-            (robert("1965-03-12", "X"), "M, F, O or U"),
+            (robert("1965-03-12", "Q"), "M, F, O, U, A, N or X"),
             // The usual "unknown" birth date is no evidence to matching: an
             // opt-out under it would be recorded and never hold.
             (robert("1900-01-01", "M"), "could never find"),

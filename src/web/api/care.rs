@@ -661,7 +661,7 @@ pub struct NewConsent {
     pub given: Option<String>,
     /// YYYYMMDD or YYYY-MM-DD.
     pub birth_date: Option<String>,
-    /// M, F, O or U.
+    /// HL7 table 0001: M, F, O or U, or A, N or X as the roster has it.
     pub sex: Option<String>,
 }
 
@@ -767,8 +767,8 @@ fn patient(c: NewConsent) -> Result<StoredPatient, Problem> {
     let sex = match text("sex", c.sex)?.as_deref() {
         None => None,
         Some(s) => match s.to_ascii_uppercase().as_str() {
-            one @ ("M" | "F" | "O" | "U") => one.chars().next(),
-            _ => return Err(Problem::field("sex", "one of M, F, O or U")),
+            one @ ("M" | "F" | "O" | "U" | "A" | "N" | "X") => one.chars().next(),
+            _ => return Err(Problem::field("sex", "one of M, F, O, U, A, N or X")),
         },
     };
     let p = StoredPatient {
