@@ -42,7 +42,10 @@ pub enum ParseError {
     /// The first segment (after a BOM and blank lines) is not MSH.
     #[error("first segment is {found:?}, not MSH")]
     NoMsh {
-        /// At most the first three characters of the offending segment.
+        /// At most the first three characters of the offending segment,
+        /// when they can be a segment's name (capitals and digits); empty
+        /// otherwise, so that free text (a message cut in two) is neither
+        /// logged nor echoed in the ACK.
         found: String,
     },
     /// MSH-1 / MSH-2 are missing, repeated, alphanumeric or otherwise unusable.
@@ -291,7 +294,11 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, ParseError> {
     let first = segments.first().cloned().ok_or(ParseError::Empty)?;
     let head = text.get(first).unwrap_or("");
     if !head.starts_with("MSH") {
-        let found = head.chars().take(3).collect();
+        let found: String = head.chars().take(3).collect();
+        let named = found
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        let found = if named { found } else { String::new() };
         return Err(ParseError::NoMsh { found });
     }
     let seps = Separators::from_msh(head)?;

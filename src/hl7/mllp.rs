@@ -20,7 +20,12 @@
 //! Errors never stop the framer; after each one it resynchronises:
 //! - [`FrameError::Garbage`]: other bytes outside a frame, reported once per
 //!   run when the next `<SB>` ends it (or every `max` bytes of a flood). A
-//!   frame cut short by a new `<SB>` is reported the same way.
+//!   frame cut short by a new frame is reported the same way: a `<SB>`
+//!   inside a frame starts a new one only when a message header (`MSH`,
+//!   after any BOM and blank lines) follows it; otherwise it is the
+//!   message's data. Word writes a manual line break as `<VT>`, so one
+//!   turns up in free text pasted into a chart; before, it cut its message
+//!   in two, and the sender got an AE naming no message, for every resend.
 //! - [`FrameError::TooLarge`]: the frame grew past `max` bytes. Reported as
 //!   soon as that is known, with its first segment (so the reply can name
 //!   its MSH-10); its bytes are then dropped up to its `<EB>`.
@@ -213,22 +218,50 @@ impl Framer {
     }
 
     fn step_in_frame(&mut self) -> Step {
-        let hit = self
-            .rest()
-            .get(self.scanned..)
-            .unwrap_or_default()
-            .iter()
-            .position(|&b| b == END_BLOCK || b == START_BLOCK)
-            .map(|i| self.scanned + i);
-        let Some(p) = hit else {
-            self.scanned = self.buffered();
-            if self.buffered() > self.max {
-                let len = self.buffered();
-                let head = self.head(len);
-                self.consume(len);
-                return self.too_large(len, head, State::Discarding);
+        let rest = self.rest();
+        let mut from = self.scanned;
+        // The <EB> or frame-starting <SB> at `p`; or where to look again
+        // from when more bytes come: the end, or a <VT> whose next bytes
+        // have not come yet.
+        let found = loop {
+            let next = rest
+                .get(from..)
+                .unwrap_or_default()
+                .iter()
+                .position(|&b| b == END_BLOCK || b == START_BLOCK)
+                .map(|i| from + i);
+            let Some(p) = next else {
+                break Err(rest.len());
+            };
+            if rest.get(p) == Some(&END_BLOCK) {
+                break Ok(p);
             }
-            return Step::NeedMore;
+            match starts_message(rest.get(p + 1..).unwrap_or_default()) {
+                Some(true) => break Ok(p),
+                // The message's data: scan on past it.
+                Some(false) => from = p + 1,
+                None => break Err(p),
+            }
+        };
+        let p = match found {
+            Ok(p) => p,
+            Err(again) => {
+                self.scanned = again;
+                // Waiting on a <VT>'s next bytes holds at most
+                // [`LOOKAHEAD`] past it; the frame is oversized only when
+                // its content before the <VT> is.
+                let content = match again < self.buffered() {
+                    true => again,
+                    false => self.buffered(),
+                };
+                if content > self.max {
+                    let len = self.buffered();
+                    let head = self.head(len);
+                    self.consume(len);
+                    return self.too_large(len, head, State::Discarding);
+                }
+                return Step::NeedMore;
+            }
         };
         let is_end = self.rest().get(p) == Some(&END_BLOCK);
         if p > self.max {
@@ -335,6 +368,43 @@ enum Step {
     Emit(Result<Vec<u8>, FrameError>),
     NeedMore,
     Continue,
+}
+
+/// The most BOM and blank-line bytes looked past after a `<VT>` inside a
+/// frame for the header of a new message.
+const LOOK_PAST: usize = 64;
+
+/// The most bytes the framer may hold past its limit: a frame of the limit
+/// followed by a `<VT>` whose next bytes (a BOM, blank lines, then `MSH`)
+/// have not all come yet.
+pub const LOOKAHEAD: usize = 1 + 3 + LOOK_PAST + 3;
+
+/// Whether the bytes after a `<VT>` inside a frame begin a new message:
+/// `MSH` after any BOM, CR, LF, space or tab (as the parser skips them).
+/// None while too few have come to tell.
+fn starts_message(after: &[u8]) -> Option<bool> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let mut rest = after;
+    if BOM.starts_with(rest.get(..BOM.len().min(rest.len()))?) && rest.len() < BOM.len() {
+        return None;
+    }
+    rest = rest.strip_prefix(BOM).unwrap_or(rest);
+    let blank = rest
+        .iter()
+        .take(LOOK_PAST)
+        .take_while(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+        .count();
+    if blank == LOOK_PAST {
+        return Some(false);
+    }
+    let head = rest.get(blank..).unwrap_or_default();
+    if head.len() < 3 {
+        return match b"MSH".starts_with(head) {
+            true => None,
+            false => Some(false),
+        };
+    }
+    Some(head.starts_with(b"MSH"))
 }
 
 /// Wraps one message for sending: `<SB> message <EB><CR>`.

@@ -1339,9 +1339,10 @@ mod tests {
 
     #[test]
     fn a_flood_of_stray_start_bytes_logs_ten_lines_and_a_count() {
-        // Stray <VT>s: each cuts a frame short, one framing problem apiece.
+        // Stray frame starts: each cuts a frame short, one framing problem
+        // apiece.
         let mut framer = Framer::new(1024);
-        framer.push(&[0x0B; 5000]);
+        framer.push(&b"\x0BMSH".repeat(1250));
         // Then an oversized frame: a message refused, logged however many
         // problems came before it.
         framer.push(&[0x1C, 0x0D, 0x0B]);

@@ -312,6 +312,13 @@ fn typed_errors() {
         })
     );
     assert_eq!(bad(b"MS"), Some(ParseError::NoMsh { found: "MS".into() }));
+    // Free text (a message cut in two) is neither logged nor echoed.
+    assert_eq!(
+        bad(b"shortness of breath\r"),
+        Some(ParseError::NoMsh {
+            found: String::new()
+        })
+    );
     for input in [
         &b"MSH"[..],
         b"MSH|",
