@@ -940,7 +940,14 @@ where
         let reply = client.exchange(message).await.map_err(|e| {
             CliError::Ops(OpsError::Invalid(format!("{to}: message {}: {e}", i + 1)))
         })?;
+        // The receiver's bytes, printed: a control character (an escape
+        // sequence a hostile receiver sends) is shown as `?`, not obeyed
+        // by the terminal.
         for seg in text(&reply).split('\r').filter(|s| !s.is_empty()) {
+            let seg: String = seg
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
             out.line(seg);
         }
         let answer = Answer::judge(message, &reply);
@@ -1279,6 +1286,9 @@ where
         tokio::time::timeout(ACK_WAIT, sent)
             .await
             .map_err(|_| timed_out("not sent within", ACK_WAIT))??;
+        // One deadline for the whole ACK: a receiver trickling bytes (junk
+        // between frames, a CR every 20 s) cannot hold the command forever.
+        let deadline = tokio::time::Instant::now() + ACK_WAIT;
         let mut buf = [0u8; 4096];
         loop {
             while let Some(f) = self.framer.next_frame() {
@@ -1289,7 +1299,7 @@ where
                     Err(e) => return Err(std::io::Error::other(e.to_string())),
                 }
             }
-            let n = tokio::time::timeout(ACK_WAIT, self.stream.read(&mut buf))
+            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut buf))
                 .await
                 .map_err(|_| timed_out("no ACK within", ACK_WAIT))??;
             if n == 0 {

@@ -629,8 +629,12 @@ fn merges(msg: &Message) -> Vec<Merge> {
 /// PV1-44 (admit time), which the messages of one visit share, marked by a
 /// leading `~`; the worker stores only a keyed hash of it
 /// (`process::stored_key`), so no MRN can be recovered from the key. Failing that, the
-/// message's control id, so the message is an encounter of its own (it
-/// alerts, but a later cancellation cannot find it).
+/// message's control id, marked by a leading `~` too, so the message is an
+/// encounter of its own (it alerts, but a later cancellation cannot find
+/// it). Unmarked, a control id `59910287` was the visit numbered
+/// `59910287` at the same facility, another patient's, whose admission
+/// then found its alert taken. A visit number never starts with `~`, the
+/// repetition separator.
 pub fn encounter_key(
     visit: Option<&str>,
     patient: &StoredPatient,
@@ -648,7 +652,7 @@ pub fn encounter_key(
         (Some((value, authority)), Some(admitted)) => {
             format!("~{value}\u{1f}{authority}\u{1f}{admitted}")
         }
-        _ => control_id.to_string(),
+        _ => format!("~{control_id}"),
     }
 }
 
@@ -956,17 +960,22 @@ pub const ED_CLOSES_AFTER_SECS: i64 = 48 * 3600;
 /// Whether `ev`, at `at` (its event time, Unix seconds), begins a new episode
 /// of an encounter that entered `state` at `state_at`: an admission or
 /// registration (A01/A04/A06) after the discharge (a readmission under the
-/// same account number, or a recurring visit's next one), or more than 48 h
-/// after an ED presentation that never saw a discharge, which closed it. A
-/// new episode alerts afresh; an event from before then (a late or replayed
-/// message), or one whose time does not read, begins nothing.
+/// same account number, or a recurring visit's next one) or after the
+/// visit's cancellation (A11), or more than 48 h after an ED presentation
+/// that never saw a discharge, which closed it. A new episode alerts
+/// afresh; an event from before then (a late or replayed message), or one
+/// whose time does not read, begins nothing. After a cancellation (session
+/// 38, review): an A11 sent after the visit's A03 (a visit registered in
+/// error, found out after it ended) retracts the visit but leaves its
+/// discharge standing, so the readmission's own discharge under the same
+/// account found its change taken and was never told.
 pub fn new_episode(ev: &AdtEvent, at: Option<i64>, state: &str, state_at: Option<i64>) -> bool {
     let (Some(at), Some(since)) = (at, state_at) else {
         return false;
     };
     matches!(ev.trigger.as_str(), "A01" | "A04" | "A06")
         && match state {
-            "discharged" => at > since,
+            "discharged" | "cancelled" => at > since,
             "ed" => at - since > ED_CLOSES_AFTER_SECS,
             _ => false,
         }
@@ -1817,12 +1826,13 @@ PID|1||S2^^^SOUTH^MR~K2^^^Klinikum Süd^MR||Hay^Hal\rMRG|K1^^^KLINIKUM SÜD\r"
             encounter_key(None, &john, Some("202611220800"), "C1"),
             derived
         );
-        assert_eq!(key(Some("0"), None), "C1");
-        assert_eq!(key(Some("0"), Some(" ")), "C1");
+        assert_eq!(key(Some("0"), None), "~C1");
+        assert_eq!(key(Some("0"), Some(" ")), "~C1");
+        assert_ne!(key(Some("0"), None), key(Some("C1"), None), "visit C1");
         let nobody = StoredPatient::default();
         assert_eq!(
             encounter_key(None, &nobody, Some("202611220800"), "C1"),
-            "C1"
+            "~C1"
         );
     }
 
@@ -1832,14 +1842,18 @@ PID|1||S2^^^SOUTH^MR~K2^^^Klinikum Süd^MR||Hay^Hal\rMRG|K1^^^KLINIKUM SÜD\r"
         let t = Some(1_000_000);
         let at = |secs: i64| Some(1_000_000 + secs);
         let new = |trigger, when, state| new_episode(&ev(trigger, "E"), when, state, t);
-        // After a discharge: only a later admission or registration.
-        for trigger in ["A01", "A04", "A06"] {
-            assert!(new(trigger, at(1), "discharged"), "{trigger}");
-            assert!(!new(trigger, at(0), "discharged"), "{trigger} replayed");
-            assert!(!new(trigger, at(-h), "discharged"), "{trigger} late");
+        // After a discharge or a cancellation: only a later admission or
+        // registration.
+        for state in ["discharged", "cancelled"] {
+            for trigger in ["A01", "A04", "A06"] {
+                assert!(new(trigger, at(1), state), "{trigger} {state}");
+                assert!(!new(trigger, at(0), state), "{trigger} {state} replayed");
+                assert!(!new(trigger, at(-h), state), "{trigger} {state} late");
+            }
         }
         for trigger in ["A03", "A08", "A02", "A11", "A13"] {
             assert!(!new(trigger, at(100 * h), "discharged"), "{trigger}");
+            assert!(!new(trigger, at(100 * h), "cancelled"), "{trigger}");
             assert!(!new(trigger, at(100 * h), "ed"), "{trigger}");
         }
         // An ED visit closes after 48 hours without a discharge.
@@ -1847,7 +1861,7 @@ PID|1||S2^^^SOUTH^MR~K2^^^Klinikum Süd^MR||Hay^Hal\rMRG|K1^^^KLINIKUM SÜD\r"
         assert!(new("A04", at(48 * h + 1), "ed"));
         assert!(new("A01", at(49 * h), "ed"));
         // An inpatient stay does not close, nor does anything else.
-        for state in ["admitted", "new", "cancelled"] {
+        for state in ["admitted", "new"] {
             assert!(!new("A01", at(1000 * h), state), "{state}");
         }
         // A time that did not read begins nothing.

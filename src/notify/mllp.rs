@@ -171,6 +171,15 @@ pub struct Limits {
     pub frame: Duration,
     /// Writing an ACK (to a peer that does not read) may take this long.
     pub ack_write: Duration,
+    /// A message's ACK is ready this long after its frame at the latest:
+    /// should the store not commit it by then (PostgreSQL waiting on a lock
+    /// a migration or `VACUUM FULL` holds, a database cut off without a
+    /// reset, SQLite's writer held by a long import), the sender is told
+    /// "temporary failure; send again" rather than left waiting, holding
+    /// its connection's slot, for as long as the store hangs. Safe: a
+    /// commit that lands after all makes the resend a duplicate, answered
+    /// with the stored AA.
+    pub reply: Duration,
     /// Open MLLP connections in all, beside `[mllp] max_connections_per_ip`.
     pub max_connections: usize,
 }
@@ -190,6 +199,7 @@ impl Limits {
         first_frame: Duration::from_secs(60),
         frame: Duration::from_secs(60),
         ack_write: Duration::from_secs(30),
+        reply: Duration::from_secs(20),
         max_connections: 512,
     };
 }
@@ -242,7 +252,18 @@ where
                         ip: peer.ip(),
                         cert,
                     };
-                    Some(n.reply(&bytes, from).await)
+                    match tokio::time::timeout(limits.reply, n.reply(&bytes, from)).await {
+                        Ok(reply) => Some(reply),
+                        Err(_) => {
+                            tracing::error!(
+                                %peer,
+                                secs = limits.reply.as_secs(),
+                                "ADT message not committed in time: answered as a \
+                                 temporary failure"
+                            );
+                            Some(n.unavailable(&bytes))
+                        }
+                    }
                 }
                 Err(e) => {
                     problems.note(&e);
@@ -553,6 +574,25 @@ impl Notifier {
     /// keeps text, written here for the copy being answered.
     pub async fn reply(&self, bytes: &[u8], peer: impl Into<Peer>) -> Vec<u8> {
         let ack = self.receive(bytes, peer).await;
+        hl7::ack_bytes(&ack, hl7::Charset::of(bytes)).into_owned()
+    }
+
+    /// The reply to a frame the store could not commit in time: "temporary
+    /// failure; send again" (AR, or CE in enhanced mode), naming it.
+    pub fn unavailable(&self, bytes: &[u8]) -> Vec<u8> {
+        let header = match hl7::parse(bytes) {
+            Ok(msg) => msg.header(),
+            Err(_) => Header::of_unparsed(bytes),
+        };
+        let ack = ack(
+            &header,
+            AckCode::Unavailable,
+            err(
+                ErrorCode::ApplicationInternalError,
+                "temporary failure; send again",
+            ),
+            self.gw.hisp.now(),
+        );
         hl7::ack_bytes(&ack, hl7::Charset::of(bytes)).into_owned()
     }
 
@@ -875,7 +915,7 @@ impl Notifier {
                 None => {}
             }
         }
-        let items: Vec<notify::NewAdt<'_>> = new_rows
+        let mut items: Vec<notify::NewAdt<'_>> = new_rows
             .iter()
             .filter_map(|(i, reply)| {
                 let p = batch.get(*i)?;
@@ -888,6 +928,16 @@ impl Notifier {
                 })
             })
             .collect();
+        // In key order (stable: a key's first copy stays first), so that two
+        // nodes inserting overlapping keys take their locks in one order
+        // rather than deadlock.
+        items.sort_by(|a, b| {
+            (a.key.app, a.key.facility, a.key.control_id).cmp(&(
+                b.key.app,
+                b.key.facility,
+                b.key.control_id,
+            ))
+        });
         let taken = notify::insert_adts_if_new(&mut tx, hisp.store.sealer(), &items).await?;
         let inserted = !taken.is_empty();
         // The first message of each key taken now gets its own ACK; any other
@@ -1169,10 +1219,26 @@ struct Failed {
 }
 
 impl Failed {
+    /// A deadlock or serialization failure (PostgreSQL's 40P01, 40001: two
+    /// nodes inserting overlapping keys) is the moment's, not the message's:
+    /// "temporary failure; send again", not AE "could not be stored", which
+    /// tells the engine the message itself is wrong. (A batch of several
+    /// meeting one still commits its messages one by one first.)
     fn of(e: &OpsError) -> Self {
         Self {
-            refused: refused(e),
+            refused: refused(e) && !conflicted(e),
         }
+    }
+}
+
+/// Whether the store gave up on a transaction for another's sake: a
+/// deadlock or serialization failure (40P01, 40001).
+fn conflicted(e: &OpsError) -> bool {
+    match e {
+        OpsError::Store(crate::store::StoreError::Db(sqlx::Error::Database(db))) => db
+            .code()
+            .is_some_and(|c| c.as_ref() == "40P01" || c.as_ref() == "40001"),
+        _ => false,
     }
 }
 
@@ -1447,6 +1513,7 @@ mod tests {
         first_frame: Duration::from_secs(60),
         frame: Duration::from_secs(60),
         ack_write: Duration::from_secs(30),
+        reply: Duration::from_secs(20),
         max_connections: 1,
     };
 

@@ -777,6 +777,34 @@ async fn a_replayed_cancellation_takes_back_nothing_more_on_every_engine() {
         ];
         let keys = keys_since(&a, "20261210").await;
         assert_eq!(keys, pairs(&want), "{e}: a replay moves no state");
+
+        // An ED visit discharged, then cancelled as registered in error
+        // (A11 after the A03); the account is used again for an admission
+        // days later, whose discharge is news. Before, the first visit's
+        // discharge stood, and took the second's.
+        let ed = pv1("E", "V3", "");
+        let ward = inpatient("V3", "", "W^1^A^NORTHHOSP");
+        send(adt("E1", "A04", "202612200800", JANE, &ed)).await;
+        send(adt("E2", "A03", "202612201000", JANE, &ed)).await;
+        send(adt("E3", "A11", "202612201100", JANE, &ed)).await;
+        // The cancelled visit's messages replayed: nothing.
+        send(adt("E1b", "A04", "202612200800", JANE, &ed)).await;
+        send(adt("E3b", "A11", "202612201100", JANE, &ed)).await;
+        send(adt("E4", "A01", "202612230800", JANE, &ward)).await;
+        send(adt("E5", "A03", "202612240800", JANE, &ward)).await;
+        let want = [
+            ("ed#1", "202612200800"),
+            ("discharge#1", "202612201000"),
+            ("retract:ed#1", "202612201100"),
+            ("admit#1", "202612230800"),
+            ("discharge#2", "202612240800"),
+        ];
+        let keys = keys_since(&a, "20261220").await;
+        assert_eq!(
+            keys,
+            pairs(&want),
+            "{e}: a cancelled visit's account reused"
+        );
         a.stop().await;
     }
 }

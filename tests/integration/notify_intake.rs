@@ -627,6 +627,116 @@ async fn hold_adt_writes(n: &Node) -> hisp::store::Tx {
     tx
 }
 
+/// A store that does not commit in time (PostgreSQL waiting on a table lock
+/// a migration or `VACUUM FULL` holds, which it would wait on for as long;
+/// SQLite's writer held): the sender is answered "temporary failure" at the
+/// reply limit, naming its message, rather than left waiting with its
+/// connection's slot held; its resend once the store is back is taken, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_store_does_not_commit_in_time_is_a_temporary_failure_on_every_engine() {
+    for (e, url) in harness::node_engines().await {
+        let mut a = Node::new("a.test", false, url).await;
+        a.start().await;
+        harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+        let n = notifier(
+            &a,
+            Limits {
+                reply: Duration::from_secs(1),
+                ..Limits::DEFAULT
+            },
+        );
+        let held = hold_adt_writes(&a).await;
+        let peer = "127.0.0.1:1".parse().expect("addr");
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let served = tokio::spawn({
+            let n = n.clone();
+            async move { mllp::connection(&n, server, peer, None).await }
+        });
+        let msg = a08("EPIC", "NORTHHOSP", "H1");
+        client.write_all(&frame(&msg)).await.expect("send");
+        let mut framer = Framer::default();
+        let ack = tokio::time::timeout(Duration::from_secs(60), read_ack(&mut client, &mut framer))
+            .await
+            .expect("answered while the store hangs");
+        let text = String::from_utf8_lossy(&ack).into_owned();
+        assert_eq!(parse_ack(&ack).expect("ack").0, "AR", "{e}: {text}");
+        assert!(
+            text.contains("temporary failure; send again"),
+            "{e}: {text}"
+        );
+        assert_eq!(msa2(&ack), b"H1", "{e}");
+        held.rollback().await.expect("release");
+        client.write_all(&frame(&msg)).await.expect("resend");
+        let ack = read_ack(&mut client, &mut framer).await;
+        assert_eq!(parse_ack(&ack).expect("ack").0, "AA", "{e}");
+        drop(client);
+        let _ = served.await;
+        assert_eq!(
+            count(
+                &a,
+                "SELECT COUNT(*) FROM adt_messages WHERE control_id = 'H1'"
+            )
+            .await,
+            1,
+            "{e}"
+        );
+        a.stop().await;
+    }
+}
+
+/// A deadlock or serialization failure (PostgreSQL gave up the insert for
+/// another transaction's sake, 40P01 or 40001) is the moment's, not the
+/// message's: a message alone in its commit is answered "temporary
+/// failure; send again", not AE "could not be stored", and its resend is
+/// taken. Raised here by a trigger, as a real conflict between two nodes
+/// would raise it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serialization_failure_is_a_temporary_failure_on_postgres() {
+    let Ok(admin) = std::env::var("HISP_TEST_POSTGRES_URL") else {
+        eprintln!("HISP_TEST_POSTGRES_URL is not set: skipped");
+        return;
+    };
+    let url = harness::fresh_pg_database(&admin).await;
+    let mut a = Node::new("a.test", false, Some(url)).await;
+    a.start().await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let mut conn = a.hisp.conn().await.expect("conn");
+    for (code, id) in [("40001", "S1"), ("40P01", "S2")] {
+        for sql in [
+            format!(
+                "CREATE FUNCTION conflict_{id}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.control_id = '{id}' THEN RAISE EXCEPTION 'conflict' USING ERRCODE = '{code}'; \
+                 END IF; RETURN NEW; END $$"
+            ),
+            format!(
+                "CREATE TRIGGER conflict_{id} BEFORE INSERT ON adt_messages FOR EACH ROW \
+                 EXECUTE FUNCTION conflict_{id}()"
+            ),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *conn)
+                .await
+                .expect("trigger");
+        }
+        let msg = a08("EPIC", "NORTHHOSP", id);
+        let ack = send_mllp(a.mllp, &msg).await.expect("mllp");
+        let text = String::from_utf8_lossy(&ack).into_owned();
+        assert_eq!(parse_ack(&ack).expect("ack").0, "AR", "{code}: {text}");
+        assert!(
+            text.contains("temporary failure; send again"),
+            "{code}: {text}"
+        );
+        let drop_it = format!("DROP TRIGGER conflict_{id} ON adt_messages");
+        sqlx::query(sqlx::AssertSqlSafe(drop_it))
+            .execute(&mut *conn)
+            .await
+            .expect("drop");
+        assert_eq!(send(&a, id).await, "AA", "{code}: the resend is taken");
+    }
+    drop(conn);
+    a.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_block_inside_an_oversized_frame_gets_no_second_reply() {
     let mut a = Node::new("a.test", false, None).await;
@@ -684,6 +794,7 @@ const SHORT: Limits = Limits {
     first_frame: Duration::from_secs(20),
     frame: Duration::from_millis(300),
     ack_write: Duration::from_millis(300),
+    reply: Duration::from_secs(20),
     max_connections: 2,
 };
 
@@ -889,6 +1000,38 @@ async fn a_connection_quiet_between_messages_for_less_than_idle_stays_open() {
     let ack = read_ack(&mut s, &mut framer).await;
     assert_eq!(parse_ack(&ack).expect("ack"), ("AA".into(), "Q2".into()));
     stop.send(true).expect("stop");
+}
+
+/// `adt send` prints the receiver's reply, whose bytes are the receiver's:
+/// a control character (a terminal escape sequence) is shown as `?`, not
+/// passed to the terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adt_send_prints_no_control_character_a_receiver_sends() {
+    let a = Node::new("a.test", false, None).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let to = format!("127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let receiver = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let mut framer = Framer::default();
+        let _ = read_ack(&mut s, &mut framer).await;
+        let ack = b"MSH|^~\\&|R|R|EPIC|NORTHHOSP|2026||ACK^A08|A1|P|2.5.1\rMSA|AA|E1|\x1b]0;owned\x07\x1b[2J ok\r";
+        s.write_all(&frame(ack)).await.expect("reply");
+        s
+    });
+    let file = a.dir.path().join("one.hl7");
+    std::fs::write(&file, a08("EPIC", "NORTHHOSP", "E1")).expect("file");
+    let printed = harness::ok(&a.cli(&["adt", "send", file.to_str().expect("p"), "--to", &to]));
+    assert!(
+        !printed.contains('\x1b') && !printed.contains('\x07'),
+        "{printed:?}"
+    );
+    assert!(
+        printed.contains("MSA|AA|E1|?]0;owned??[2J ok"),
+        "{printed:?}"
+    );
+    drop(receiver.await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
