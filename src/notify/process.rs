@@ -846,7 +846,16 @@ fn decide(ev: &AdtEvent, read: EncounterRow) -> (Change, Advanced) {
     if episode {
         alerted = retire(&alerted);
         enc.alerted = alerted.join(",");
-        enc.closed_at = enc.state_at;
+        // When the episode ended: its discharge or cancellation, or for an
+        // ED visit never discharged, 48 hours on (session 38, review:
+        // before, its arrival, so the visit's own delayed discharge read as
+        // the new episode's).
+        enc.closed_at = match enc.state.as_str() {
+            "ed" => enc
+                .state_at
+                .map(|t| t.saturating_add(adt::ED_CLOSES_AFTER_SECS)),
+            _ => enc.state_at,
+        };
     }
     let refs: Vec<&str> = alerted.iter().map(String::as_str).collect();
     let (change, state) = adt::decide(ev, &enc.state, &refs);
@@ -933,6 +942,19 @@ fn decide(ev: &AdtEvent, read: EncounterRow) -> (Change, Advanced) {
         Change::Alert { key, .. } if replay || refs.contains(&key.as_str()) => Change::Quiet,
         Change::Alert { event, key } => {
             let (mut keys, unique) = remember(&alerted, &key, at);
+            // News of the closed episode (timed at or before its close, after
+            // a new one began) is that episode's: kept closed, so it does not
+            // take the live episode's change (a delayed discharge of the
+            // first ED visit made the second's discharge quiet).
+            if late
+                && of_closed
+                && enc.closed_at.is_some()
+                && !key.starts_with("retract:")
+                && let Some(last) = keys.last_mut()
+                && *last == key
+            {
+                *last = format!("{key}{}", Ended::Closed.mark());
+            }
             if let Some(at) = at.filter(|t| *t >= 0 && key.starts_with("transfer:")) {
                 keys = leave(keys, &key, at, &unique);
             }

@@ -805,6 +805,34 @@ async fn a_replayed_cancellation_takes_back_nothing_more_on_every_engine() {
             pairs(&want),
             "{e}: a cancelled visit's account reused"
         );
+
+        // An ED visit never discharged is closed 48 hours on, and its
+        // number used again; then the first visit's discharge comes late. It
+        // is news of that visit, and must not take the second's discharge.
+        let ed = pv1("E", "V4", "");
+        send(adt("F1", "A04", "202612250800", JANE, &ed)).await;
+        send(adt("F2", "A04", "202612270900", JANE, &ed)).await;
+        send(adt("F3", "A03", "202612251300", JANE, &ed)).await;
+        // Replayed: nothing.
+        send(adt("F3b", "A03", "202612251300", JANE, &ed)).await;
+        send(adt("F4", "A03", "202612271500", JANE, &ed)).await;
+        let want = [
+            ("ed#1", "202612250800"),
+            ("ed#2", "202612270900"),
+            ("discharge#1", "202612251300"),
+            ("discharge#2", "202612271500"),
+        ];
+        let keys: Vec<(String, String)> = keyed(&a)
+            .await
+            .into_iter()
+            .skip_while(|r| r.2 != "202612250800")
+            .map(|r| (r.3, r.2))
+            .collect();
+        assert_eq!(
+            keys,
+            pairs(&want),
+            "{e}: a closed ED visit's late discharge"
+        );
         a.stop().await;
     }
 }
