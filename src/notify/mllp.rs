@@ -284,9 +284,9 @@ where
 /// a message refused with AR, so an admin needs to see them even on an
 /// engine's connection open for weeks) up to [`FramingProblems::REFUSED`]
 /// times; past that they are only counted, and the counts are logged once,
-/// when the connection ends. A peer sending stray `<VT>` bytes makes one
-/// problem of each (a frame cut short), so without the cap one 64 KiB read
-/// could write 65,536 WARN lines.
+/// when the connection ends. A peer sending frame starts (`<VT>MSH`) over
+/// and over makes one problem of each (a frame cut short), so without the
+/// cap one 64 KiB read could write 16,384 WARN lines.
 struct FramingProblems {
     peer: SocketAddr,
     /// Junk seen.
@@ -736,11 +736,24 @@ impl Notifier {
         let answered = tokio::select! {
             biased;
             a = &mut answer => a,
-            turn = self.intake.turn.lock() => {
+            turn = self.intake.turn.clone().lock_owned() => {
                 if self.intake.waiting() {
-                    self.commit_pending().await;
+                    // Spawned, the turn moved into it: should this sender
+                    // stop waiting (its reply limit), the group commit still
+                    // runs to its end, answering the others, and the turn
+                    // is held until then. Dropped half way, it could leave a
+                    // write transaction open on a pooled connection, or
+                    // answer the others "temporary failure" for messages it
+                    // then committed.
+                    let me = self.clone();
+                    let run = tokio::spawn(async move {
+                        me.commit_pending().await;
+                        drop(turn);
+                    });
+                    let _ = run.await;
+                } else {
+                    drop(turn);
                 }
-                drop(turn);
                 answer.await
             }
         };
@@ -766,6 +779,10 @@ impl Notifier {
             Err(e) => return self.fail_pending(&e.into()),
         };
         let batch = self.intake.take();
+        if batch.is_empty() {
+            // Every sender stopped waiting (each told "temporary failure").
+            return;
+        }
         self.commit_batch(tx, &feeds, batch).await;
     }
 
@@ -844,7 +861,9 @@ impl Notifier {
                         Err(e) => {
                             tracing::error!(error = %e, "cannot commit an ADT message");
                             let failed = Failed::of(&e);
-                            if !failed.refused {
+                            // A deadlock is this message's moment, not the
+                            // store down: the rest are still tried.
+                            if !failed.refused && !conflicted(&e) {
                                 down = Some(failed);
                             }
                             Err(failed)
@@ -915,7 +934,7 @@ impl Notifier {
                 None => {}
             }
         }
-        let mut items: Vec<notify::NewAdt<'_>> = new_rows
+        let items: Vec<notify::NewAdt<'_>> = new_rows
             .iter()
             .filter_map(|(i, reply)| {
                 let p = batch.get(*i)?;
@@ -928,16 +947,10 @@ impl Notifier {
                 })
             })
             .collect();
-        // In key order (stable: a key's first copy stays first), so that two
-        // nodes inserting overlapping keys take their locks in one order
-        // rather than deadlock.
-        items.sort_by(|a, b| {
-            (a.key.app, a.key.facility, a.key.control_id).cmp(&(
-                b.key.app,
-                b.key.facility,
-                b.key.control_id,
-            ))
-        });
+        // In arrival order: the rows' ids are the order a feed's messages
+        // take effect in (`claim_adt`), so no sort by key here, whatever
+        // locking order that would give two nodes inserting overlapping
+        // keys (a deadlock is answered "temporary failure", `Failed::of`).
         let taken = notify::insert_adts_if_new(&mut tx, hisp.store.sealer(), &items).await?;
         let inserted = !taken.is_empty();
         // The first message of each key taken now gets its own ACK; any other
@@ -1246,7 +1259,7 @@ fn conflicted(e: &OpsError) -> bool {
 #[derive(Default)]
 pub struct Intake {
     pending: std::sync::Mutex<Vec<Pending>>,
-    turn: tokio::sync::Mutex<()>,
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Intake {
@@ -1256,11 +1269,17 @@ impl std::fmt::Debug for Intake {
 }
 
 impl Intake {
+    /// Adds `p`, and drops the messages whose senders stopped waiting (told
+    /// "temporary failure" at the reply limit, so they send again): the
+    /// list holds only messages someone waits for, however long the store
+    /// is out of reach.
     fn push(&self, p: Pending) {
-        match self.pending.lock() {
-            Ok(mut v) => v.push(p),
-            Err(poisoned) => poisoned.into_inner().push(p),
-        }
+        let mut v = match self.pending.lock() {
+            Ok(v) => v,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        v.retain(|p| !p.reply.is_closed());
+        v.push(p);
     }
 
     /// How many messages wait for their group commit.
@@ -1279,11 +1298,16 @@ impl Intake {
         }
     }
 
+    /// The messages pending whose senders still wait: one told "temporary
+    /// failure" is not committed behind its back (an engine that takes AR
+    /// as final would have it processed anyway).
     fn take(&self) -> Vec<Pending> {
-        match self.pending.lock() {
+        let mut taken = match self.pending.lock() {
             Ok(mut v) => std::mem::take(&mut *v),
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        }
+        };
+        taken.retain(|p| !p.reply.is_closed());
+        taken
     }
 }
 

@@ -165,9 +165,8 @@ pub enum CsvError {
         /// Spreadsheet row where the limit was passed.
         row: usize,
     },
-    /// More than [`MAX_ROWS`] patient rows: more than one address's roster
-    /// holds, and more than one import may hold in memory and in one
-    /// transaction.
+    /// More than [`MAX_ROWS`] patient rows: more than one import may hold
+    /// in memory and in one transaction.
     TooManyRows {
         /// The limit.
         max: usize,
@@ -253,7 +252,7 @@ impl fmt::Display for CsvError {
             Self::TooManyRows { max } => write!(
                 f,
                 "roster file has more than {max} patient rows: nothing applied; one \
-                 address's roster holds at most {max} patients"
+                 file may hold at most {max}"
             ),
             Self::DayFirstDates { shown } => write!(
                 f,
