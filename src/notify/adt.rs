@@ -633,8 +633,9 @@ fn merges(msg: &Message) -> Vec<Merge> {
 /// encounter of its own (it alerts, but a later cancellation cannot find
 /// it). Unmarked, a control id `59910287` was the visit numbered
 /// `59910287` at the same facility, another patient's, whose admission
-/// then found its alert taken. A visit number never starts with `~`, the
-/// repetition separator.
+/// then found its alert taken. A visit number starts with `~`, the
+/// repetition separator, only escaped or under other separators (a feed's
+/// own keys only). Migration 0029 marks the rows stored before.
 pub fn encounter_key(
     visit: Option<&str>,
     patient: &StoredPatient,

@@ -127,6 +127,10 @@ const SQLITE: &[Migration] = &[
         version: 28,
         sql: include_str!("migrations/sqlite/0028_apart_per_record.sql"),
     },
+    Migration {
+        version: 29,
+        sql: include_str!("migrations/sqlite/0029_control_id_encounters_marked.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -241,6 +245,10 @@ const POSTGRES: &[Migration] = &[
     Migration {
         version: 28,
         sql: include_str!("migrations/postgres/0028_apart_per_record.sql"),
+    },
+    Migration {
+        version: 29,
+        sql: include_str!("migrations/postgres/0029_control_id_encounters_marked.sql"),
     },
 ];
 

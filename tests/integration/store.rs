@@ -1292,6 +1292,73 @@ async fn migrated_to(engine: &str, url: &str, version: i64) {
     conn.close().await.expect("close");
 }
 
+/// Migration 0029 marks the encounters keyed by a control id before it
+/// (`~` + the id), so the visit numbered like one no longer opens it, and
+/// leaves visit, account and derived keys as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encounters_keyed_by_a_control_id_are_marked_by_migration_29_on_every_engine() {
+    use hisp::store::Store;
+    use hisp::store::seal::Sealer;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (e, url) in harness::database_urls(dir.path()).await {
+        migrated_to(e, &url, 28).await;
+        {
+            use sqlx::{AnyConnection, Connection};
+            let url = if e == "sqlite" {
+                format!("{url}?mode=rwc")
+            } else {
+                url.clone()
+            };
+            let mut conn = AnyConnection::connect(&url).await.expect("connect");
+            for (facility, visit, keyed_by) in [
+                ("northhosp", "59910287", Some("derived")),
+                ("northhosp", "V100", Some("visit")),
+                ("northhosp", "A55", Some("account")),
+                ("northhosp", "~0123456789abcdef01234567", Some("derived")),
+                ("northhosp", "OLD1", None),
+                ("southhosp", "C9", Some("derived")),
+                ("southhosp", "~C9", Some("derived")),
+            ] {
+                sqlx::query(
+                    "INSERT INTO encounters (facility, visit, state, updated_at, keyed_by)
+                     VALUES ($1, $2, 'ed', 0, $3)",
+                )
+                .bind(facility)
+                .bind(visit)
+                .bind(keyed_by)
+                .execute(&mut conn)
+                .await
+                .expect("0028 row");
+            }
+            conn.close().await.expect("close");
+        }
+        let store = Store::open(
+            &url,
+            std::sync::Arc::new(Sealer::from_master(&[7; 32]).expect("sealer")),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{e}: upgrade: {err}"));
+        let mut conn = store.pool().acquire().await.expect("conn");
+        let keys: Vec<(String, String)> =
+            sqlx::query_as("SELECT facility, visit FROM encounters ORDER BY id")
+                .fetch_all(&mut *conn)
+                .await
+                .expect("keys");
+        let want = [
+            ("northhosp", "~59910287"),
+            ("northhosp", "V100"),
+            ("northhosp", "A55"),
+            ("northhosp", "~0123456789abcdef01234567"),
+            ("northhosp", "OLD1"),
+            // Its mark is taken: left alone.
+            ("southhosp", "C9"),
+            ("southhosp", "~C9"),
+        ]
+        .map(|(f, v)| (f.to_string(), v.to_string()));
+        assert_eq!(keys, want, "{e}");
+    }
+}
+
 #[tokio::test]
 async fn judgments_recorded_before_migration_28_survive_it_for_any_record_on_every_engine() {
     use hisp::store::Store;
