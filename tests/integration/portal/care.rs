@@ -528,17 +528,7 @@ async fn a_corpus_adt_becomes_an_alert_in_the_worklist_with_its_timeline_on_ever
         let (a, ca) = care_manager(&p, "anna").await;
         let (_, cb) = care_manager(&p, "bert").await;
         let owner = a.to_string();
-        p.env
-            .hisp
-            .feed_add(
-                "1",
-                "Good Health Hospital",
-                false,
-                &hisp::notify::allow::Allowed::any(),
-                "test",
-            )
-            .await
-            .expect("feed");
+        good_health_feed(&p).await;
         let r = upload(&p, &ca, &a, &format!("{HEADER}{DUCK}"), &[]).await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
 
@@ -729,6 +719,21 @@ async fn a_corpus_adt_becomes_an_alert_in_the_worklist_with_its_timeline_on_ever
     }
 }
 
+/// The corpus's sending facility (MSH-4 `1`) registered as a feed.
+async fn good_health_feed(p: &Portal) {
+    p.env
+        .hisp
+        .feed_add(
+            "1",
+            "Good Health Hospital",
+            false,
+            &hisp::notify::allow::Allowed::any(),
+            "test",
+        )
+        .await
+        .expect("feed");
+}
+
 /// A late enrolment gets no retroactive alerts (STANDARDS.md §7): an
 /// admission received before a care manager enrolled the patient, and
 /// processed after (a backlog: the worker was behind or stopped), alerts
@@ -740,17 +745,7 @@ async fn a_patient_enrolled_after_a_message_came_is_not_alerted_about_it_on_ever
         let e = p.engine();
         let (early, ce) = care_manager(&p, "early").await;
         let (late, cl) = care_manager(&p, "late").await;
-        p.env
-            .hisp
-            .feed_add(
-                "1",
-                "Good Health Hospital",
-                false,
-                &hisp::notify::allow::Allowed::any(),
-                "test",
-            )
-            .await
-            .expect("feed");
+        good_health_feed(&p).await;
         let r = upload(&p, &ce, &early, &format!("{HEADER}{DUCK}"), &[]).await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
         p.env.clock.advance(60);
@@ -919,17 +914,7 @@ async fn an_alert_whose_direct_message_was_not_delivered_says_so_on_every_engine
     for p in Portal::all().await {
         let e = p.engine();
         let (a, ca) = care_manager(&p, "anna").await;
-        p.env
-            .hisp
-            .feed_add(
-                "1",
-                "Good Health Hospital",
-                false,
-                &hisp::notify::allow::Allowed::any(),
-                "test",
-            )
-            .await
-            .expect("feed");
+        good_health_feed(&p).await;
         let r = upload(&p, &ca, &a, &format!("{HEADER}{DUCK}"), &[]).await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
         // Filed and sent; its copy waits in the local queue (no inbound
