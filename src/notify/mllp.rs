@@ -584,15 +584,7 @@ impl Notifier {
             Ok(msg) => msg.header(),
             Err(_) => Header::of_unparsed(bytes),
         };
-        let ack = ack(
-            &header,
-            AckCode::Unavailable,
-            err(
-                ErrorCode::ApplicationInternalError,
-                "temporary failure; send again",
-            ),
-            self.gw.hisp.now(),
-        );
+        let ack = unavailable(&header, self.gw.hisp.now());
         hl7::ack_bytes(&ack, hl7::Charset::of(bytes)).into_owned()
     }
 
@@ -694,15 +686,7 @@ impl Notifier {
                 now,
             ),
             // The store is out of reach: nothing wrong with the message.
-            Err(Failed { refused: false }) => ack(
-                &header,
-                AckCode::Unavailable,
-                err(
-                    ErrorCode::ApplicationInternalError,
-                    "temporary failure; send again",
-                ),
-                now,
-            ),
+            Err(Failed { refused: false }) => unavailable(&header, now),
         }
     }
 
@@ -1242,6 +1226,20 @@ impl Failed {
             refused: refused(e) && !conflicted(e),
         }
     }
+}
+
+/// The ACK for a message the store could not take now: "temporary failure;
+/// send again" (AR, or CE in enhanced mode; nothing wrong with the message).
+fn unavailable(header: &Header, now: i64) -> String {
+    ack(
+        header,
+        AckCode::Unavailable,
+        err(
+            ErrorCode::ApplicationInternalError,
+            "temporary failure; send again",
+        ),
+        now,
+    )
 }
 
 /// Whether the store gave up on a transaction for another's sake: a
