@@ -194,16 +194,27 @@ impl Index {
 
     /// Finds the roster entry an ADT patient is, if any.
     pub fn lookup(&self, identifiers: &[Identifier], demographics: &Demographics) -> Outcome {
+        self.lookup_among(identifiers, demographics, &|_| true)
+    }
+
+    /// [`Self::lookup`] among the entries `keep` keeps only, as if the others
+    /// were not filed: the roster as it stood before entries were added.
+    pub fn lookup_among(
+        &self,
+        identifiers: &[Identifier],
+        demographics: &Demographics,
+        keep: &dyn Fn(i64) -> bool,
+    ) -> Outcome {
         let query = Prepared::new(demographics);
-        match self.identifier_holders(identifiers).as_slice() {
-            [] => decide(self.rank(&query, &self.candidates(&query))),
+        match self.identifier_holders(identifiers, keep).as_slice() {
+            [] => decide(self.rank(&query, &self.candidates(&query, keep))),
             // Identifier agreement wins over demographic disagreement, unless the two
             // cannot be one person: then a person looks at it.
             [id] => match self.entries.get(id) {
                 Some(entry) => {
                     let c = weights::compare(&query, &entry.prepared);
                     if c.contradicted {
-                        self.contradicted(*id, c.score, &query)
+                        self.contradicted(*id, c.score, &query, keep)
                     } else {
                         Outcome::Identifier { id: *id }
                     }
@@ -224,8 +235,14 @@ impl Index {
     /// be them (`score` is the pair's): against the entry the demographics
     /// point to, when they point to another (the number was mistyped, the
     /// person at the desk is who the demographics say), else against `id`.
-    fn contradicted(&self, id: i64, score: f64, query: &Prepared) -> Outcome {
-        match decide(self.rank(query, &self.candidates(query))) {
+    fn contradicted(
+        &self,
+        id: i64,
+        score: f64,
+        query: &Prepared,
+        keep: &dyn Fn(i64) -> bool,
+    ) -> Outcome {
+        match decide(self.rank(query, &self.candidates(query, keep))) {
             Outcome::Demographic { id: other, score } | Outcome::Review { id: other, score }
                 if other != id =>
             {
@@ -235,27 +252,35 @@ impl Index {
         }
     }
 
-    /// The distinct entries holding any of the query's identifiers, in id order.
-    fn identifier_holders(&self, identifiers: &[Identifier]) -> Vec<i64> {
+    /// The distinct entries `keep` keeps holding any of the query's
+    /// identifiers, in id order.
+    fn identifier_holders(
+        &self,
+        identifiers: &[Identifier],
+        keep: &dyn Fn(i64) -> bool,
+    ) -> Vec<i64> {
         let mut ids: Vec<i64> = identifiers
             .iter()
             .filter_map(id_key)
             .filter_map(|key| self.identifiers.get(&key))
             .flatten()
             .copied()
+            .filter(|id| keep(*id))
             .collect();
         ids.sort_unstable();
         ids.dedup();
         ids
     }
 
-    /// The distinct entries sharing at least one blocking key with the query.
-    fn candidates(&self, query: &Prepared) -> Vec<i64> {
+    /// The distinct entries `keep` keeps sharing at least one blocking key
+    /// with the query.
+    fn candidates(&self, query: &Prepared, keep: &dyn Fn(i64) -> bool) -> Vec<i64> {
         let mut ids: Vec<i64> = blocking::query_keys(query)
             .iter()
             .filter_map(|key| self.blocks.get(key))
             .flatten()
             .copied()
+            .filter(|id| keep(*id))
             .collect();
         ids.sort_unstable();
         ids.dedup();

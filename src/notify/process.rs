@@ -258,7 +258,13 @@ impl Notifier {
             _ => {}
         }
         let now = self.gw.hisp.now();
-        let mut matches = snap.match_rosters(&ev.patient, now);
+        // A late enrolment gets no retroactive alerts (STANDARDS.md §7): an
+        // entry added after this message was received (its ACK) alerts no
+        // one about it, nor queues a review, even when a backlog is
+        // processed after the import; the visit's next change does. Such a
+        // match is evidence only, as a disabled roster's is: an opt-out
+        // under its number withholds, an opt-in under it releases nothing.
+        let (mut matches, mut late) = snap.match_rosters_at(&ev.patient, now, row.received_at);
         // A match that may alert: a disabled roster's is evidence only, and
         // must not spare the lookup that could complete an enabled one's.
         let matched = |m: &[(String, Matched<'_>)]| {
@@ -277,7 +283,9 @@ impl Notifier {
             if let Some(k) = &known
                 && fill_gaps(&mut ev.patient, k)
             {
-                let filled = snap.match_rosters(&ev.patient, now);
+                let (filled, filled_late) =
+                    snap.match_rosters_at(&ev.patient, now, row.received_at);
+                late.extend(filled_late);
                 matches = if matched(&matches) {
                     stronger(matches, filled)
                 } else {
@@ -286,16 +294,6 @@ impl Notifier {
             }
             indexed = Some(known);
         }
-        // A late enrolment gets no retroactive alerts (STANDARDS.md §7): an
-        // entry added after this message was received (its ACK) alerts no
-        // one about it, nor queues a review, even when a backlog is
-        // processed after the import; the visit's next change does. Such a
-        // match is evidence only, as a disabled roster's is: an opt-out
-        // under its number withholds, an opt-in under it releases nothing.
-        let (late, on_time): (Vec<_>, Vec<_>) = matches
-            .into_iter()
-            .partition(|(_, m)| m.entry().created_at > row.received_at);
-        matches = on_time;
         let late: Vec<&StoredPatient> = late.iter().map(|(_, m)| &m.entry().patient).collect();
         // A cancellation is news to whoever was told of what it cancels,
         // whether or not their roster still lists the patient (the entry
@@ -2010,6 +2008,9 @@ enum Matched<'a> {
     Withheld(&'a RosterEntry, f64),
 }
 
+/// Per roster owner, the entry matched.
+type Matches<'a> = Vec<(String, Matched<'a>)>;
+
 impl<'a> Matched<'a> {
     /// The roster entry matched.
     fn entry(&self) -> &'a RosterEntry {
@@ -2049,6 +2050,9 @@ struct Roster {
     alerting: bool,
     entries: HashMap<i64, RosterEntry>,
     index: Index,
+    /// When the newest of `entries` was added: a message received before
+    /// it is matched against the roster as it stood then.
+    newest: i64,
 }
 
 /// The worker's in-memory copy of the feeds, consents, rosters (each
@@ -2158,7 +2162,9 @@ impl Snapshot {
                 alerting: enabled.contains(&e.owner),
                 entries: HashMap::new(),
                 index: Index::new(),
+                newest: i64::MIN,
             });
+            r.newest = r.newest.max(e.created_at);
             r.index.insert(mpi_patient(e.id, &e.patient));
             r.entries.insert(e.id, e);
         }
@@ -2289,7 +2295,11 @@ impl Snapshot {
     /// it only kept its own review back, and a sure match elsewhere was
     /// alerted about a patient who may have opted out), and an opt-in under
     /// it releases nothing. The worker, a review's confirmation and listing,
-    /// and the digest all judge a patient this way.
+    /// and the digest all judge a patient this way: the worker with the
+    /// rosters as they stood when the message came (an entry added since
+    /// only withholds, `match_rosters_at`), the others with them as they
+    /// are when they judge (`consent_of_person`: a review is confirmed,
+    /// a digest sent, now).
     ///
     /// A near miss in `doubted` (a review held for it, undecided), or one a
     /// person set apart from one of the sure matches (`distinct`: a
@@ -2384,23 +2394,57 @@ impl Snapshot {
     /// Per subscriber (owner), the best match in their roster (entries still
     /// current at `now`).
     fn match_rosters(&self, p: &StoredPatient, now: i64) -> Vec<(String, Matched<'_>)> {
+        self.match_rosters_at(p, now, i64::MAX).0
+    }
+
+    /// [`Self::match_rosters`] for a message received at `received`: per
+    /// subscriber, the best match in their roster as it stood then (its
+    /// entries added since left out), and apart, the best match among all
+    /// of them when that is an entry added since (a late enrolment's: it
+    /// alerts no one about this message, `plan`). Two lookups only for a
+    /// roster changed since the message came (a backlog processed after an
+    /// import): an entry added since must not hide the one the roster had,
+    /// nor make it a near miss, as a re-import correcting a patient's MRN
+    /// (without `--replace`) adds a second entry for them.
+    fn match_rosters_at(
+        &self,
+        p: &StoredPatient,
+        now: i64,
+        received: i64,
+    ) -> (Matches<'_>, Matches<'_>) {
         let ids = identifiers(p);
         let demo = demographics(p);
-        let mut out = Vec::new();
+        let (mut out, mut late) = (Vec::new(), Vec::new());
         for roster in &self.rosters {
             let find = |id: i64| roster.entries.get(&id).filter(|e| e.expires_at > now);
-            let m = match roster.index.lookup(&ids, &demo) {
+            let matched = |outcome| match outcome {
                 Outcome::Identifier { id } | Outcome::Demographic { id, .. } => {
                     find(id).map(Matched::Yes)
                 }
                 Outcome::Review { id, score } => find(id).map(|e| Matched::Review(e, score)),
                 Outcome::NoMatch => None,
             };
+            let m = matched(roster.index.lookup(&ids, &demo));
+            let m = match roster.newest > received {
+                false => m,
+                true => {
+                    if let Some(m) = m.filter(|m| m.entry().created_at > received) {
+                        late.push((roster.owner.clone(), m));
+                    }
+                    let was = |id| {
+                        roster
+                            .entries
+                            .get(&id)
+                            .is_some_and(|e| e.created_at <= received)
+                    };
+                    matched(roster.index.lookup_among(&ids, &demo, &was))
+                }
+            };
             if let Some(m) = m {
                 out.push((roster.owner.clone(), m));
             }
         }
-        out
+        (out, late)
     }
 
     /// Whether a person set roster entries `a` and `b` apart (judged them
@@ -2991,11 +3035,57 @@ mod tests {
             rosters: vec![Roster {
                 owner: "carol@a.test".into(),
                 alerting: true,
+                newest: entries
+                    .iter()
+                    .map(|e| e.created_at)
+                    .max()
+                    .unwrap_or(i64::MIN),
                 entries: entries.into_iter().map(|e| (e.id, e)).collect(),
                 index,
             }],
             ..Snapshot::default()
         }
+    }
+
+    /// A message is matched against the roster as it stood when it came: an
+    /// entry added since (a re-import correcting an MRN) is set apart as a
+    /// late enrolment's, and neither hides the entry the roster had nor
+    /// makes the patient's own twin-free match a near miss.
+    #[test]
+    fn an_entry_added_after_a_message_came_leaves_the_roster_it_matched() {
+        let emma = twin("Emma");
+        let mut by_mrn = entry(2, twin("Emma"));
+        by_mrn.patient.identifiers = vec![("M77".into(), "NORTH".into())];
+        by_mrn.created_at = 100;
+        let mut message = twin("Emma");
+        message.identifiers = vec![("M77".into(), "NORTH".into())];
+        let snap = carol_lists(vec![entry(1, emma), by_mrn]);
+        let ids = |m: &[(String, super::Matched<'_>)]| -> Vec<(i64, bool)> {
+            m.iter()
+                .map(|(_, m)| (m.entry().id, matches!(m, super::Matched::Yes(_))))
+                .collect()
+        };
+        // Received before entry 2 was added: entry 1 matches for sure;
+        // entry 2, which the MRN names, is a late enrolment's.
+        let (on_time, late) = snap.match_rosters_at(&message, 0, 50);
+        assert_eq!(ids(&on_time), [(1, true)]);
+        assert_eq!(ids(&late), [(2, true)]);
+        // Received after: the MRN's entry, and nothing late.
+        let (on_time, late) = snap.match_rosters_at(&message, 0, 100);
+        assert_eq!(ids(&on_time), [(2, true)]);
+        assert!(late.is_empty());
+        assert_eq!(ids(&snap.match_rosters(&message, 0)), [(2, true)]);
+        // A twin added since does not make the sure match a near miss.
+        let mut emmy = entry(3, twin("Emmy"));
+        emmy.created_at = 100;
+        let snap = carol_lists(vec![entry(1, twin("Emma")), emmy]);
+        let (on_time, late) = snap.match_rosters_at(&twin("Emma"), 0, 50);
+        assert_eq!(ids(&on_time), [(1, true)]);
+        assert!(late.is_empty(), "the best of all is entry 1, on time");
+        assert!(!matches!(
+            snap.match_rosters(&twin("Emma"), 0).as_slice(),
+            [(_, super::Matched::Yes(_))]
+        ));
     }
 
     /// The twin guard of a retraction to a practice no longer matched: the

@@ -783,6 +783,36 @@ async fn a_patient_enrolled_after_a_message_came_is_not_alerted_about_it_on_ever
     }
 }
 
+/// A care manager's re-import correcting a patient's MRN (without
+/// `--replace`) adds a second entry for them, which the message's MRN now
+/// names. Added after the admission came, it is a late enrolment's; the
+/// entry the roster had when it came still matches, and is alerted.
+#[tokio::test]
+async fn an_entry_added_after_a_message_came_does_not_hide_the_one_it_matched_on_every_engine() {
+    for p in Portal::all().await {
+        let e = p.engine();
+        let (owner, c) = care_manager(&p, "fix").await;
+        good_health_feed(&p).await;
+        // Known by name, birth date, sex, ZIP and phone; the MRN mistyped.
+        let typo = "10006570,1,Duck,Donald,1924-10-10,M,99999,8885551212,Care Transitions,\n";
+        let r = upload(&p, &c, &owner, &format!("{HEADER}{typo}"), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        p.env.clock.advance(60);
+        receive(&p, &[corpus("hl7-parser/sample_adt_a01.hl7")]).await;
+        p.env.clock.advance(60);
+        let r = upload(&p, &c, &owner, &format!("{HEADER}{DUCK}"), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        p.env.clock.advance(60);
+        drain(&p).await;
+        let mut conn = p.env.hisp.conn().await.expect("conn");
+        let alerts = notify::alerts(&mut conn, Some(&owner.to_string()))
+            .await
+            .expect("alerts");
+        let events: Vec<&str> = alerts.iter().map(|a| a.event.as_str()).collect();
+        assert_eq!(events, ["admit"], "{e}: the entry the roster had matched");
+    }
+}
+
 /// File `n` alerts for `subscriber` in one transaction, alternating ED
 /// visits and admissions; returns their ids in filing order.
 async fn file_alerts(p: &Portal, subscriber: &DirectAddress, n: usize, tag: &str) -> Vec<i64> {
