@@ -987,25 +987,32 @@ fn sex(s: &str) -> Result<char, String> {
 /// US ZIP or ZIP+4, kept as written; one of 4 digits is a ZIP whose
 /// leading 0 a spreadsheet dropped (Excel reads `06101` as the number 6101;
 /// no ZIP has 4 digits; New England's and New Jersey's start with 0), and
-/// gets it back (Puerto Rico's, `00601` read as 601, is still refused). Before, such a row was
-/// refused, so a Connecticut panel saved from Excel applied no row.
+/// gets it back. So does one of 3 digits from 501 to 988, whose two leading
+/// 0s were dropped: Puerto Rico's and the Virgin Islands' ZIPs (00601 to
+/// 00988) and Holtsville's (00501, 00544); no ZIP has 3 digits, and none
+/// outside that range starts with 00. Before, such a row was refused, so a
+/// Connecticut panel saved from Excel applied no row (and, until session
+/// 39, a San Juan one).
 fn postal_code(s: &str) -> Result<String, String> {
     let all_digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
-    let ok = match s.split_once('-') {
-        None => all_digits(s, 5),
-        Some((zip, plus4)) => all_digits(zip, 5) && all_digits(plus4, 4),
+    let (zip, plus4) = match s.split_once('-') {
+        Some((zip, plus4)) if all_digits(plus4, 4) => (zip, Some(plus4)),
+        Some(_) => ("", None),
+        None => (s, None),
     };
-    let zero_dropped = match s.split_once('-') {
-        None => all_digits(s, 4),
-        Some((zip, plus4)) => all_digits(zip, 4) && all_digits(plus4, 4),
-    };
-    if ok {
-        Ok(s.to_owned())
-    } else if zero_dropped {
-        Ok(format!("0{s}"))
+    let zip = if all_digits(zip, 5) {
+        zip.to_owned()
+    } else if all_digits(zip, 4) {
+        format!("0{zip}")
+    } else if all_digits(zip, 3) && ("501"..="988").contains(&zip) {
+        format!("00{zip}")
     } else {
-        Err("postal_code must be a 5-digit ZIP code or ZIP+4 (12345-6789)".into())
-    }
+        return Err("postal_code must be a 5-digit ZIP code or ZIP+4 (12345-6789)".into());
+    };
+    Ok(match plus4 {
+        Some(plus4) => format!("{zip}-{plus4}"),
+        None => zip,
+    })
 }
 
 /// Ten digits after dropping punctuation; `1` before them is the country code.

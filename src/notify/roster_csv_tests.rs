@@ -488,7 +488,17 @@ fn sex_postal_phone() {
         // A leading 0 a spreadsheet dropped comes back.
         (6, "2134", Ok("Some(\"02134\")")),
         (6, "2134-1234", Ok("Some(\"02134-1234\")")),
+        // Two leading 0s dropped: Puerto Rico, the Virgin Islands, Holtsville.
+        (6, "601", Ok("Some(\"00601\")")),
+        (6, "802-1234", Ok("Some(\"00802-1234\")")),
+        (6, "501", Ok("Some(\"00501\")")),
+        (6, "988", Ok("Some(\"00988\")")),
+        (6, "989", Err(ZIP)),
+        (6, "500", Err(ZIP)),
         (6, "213", Err(ZIP)),
+        (6, "21", Err(ZIP)),
+        (6, "-1234", Err(ZIP)),
+        (6, "0213-", Err(ZIP)),
         (6, "021341234", Err(ZIP)),
         (6, "02134-12", Err(ZIP)),
         (6, "A2134", Err(ZIP)),
