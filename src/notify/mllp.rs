@@ -237,10 +237,12 @@ where
         };
         let Some(got) = read else {
             limit.log(peer, limits);
+            close(&mut stream, limits).await;
             return Ok(());
         };
         let got = got?;
         if got == 0 {
+            close(&mut stream, limits).await;
             return Ok(());
         }
         framer.push(buf.get(..got).unwrap_or(&[]));
@@ -277,6 +279,16 @@ where
         }
         timer.read(Instant::now(), answered, framer.mid_frame());
     }
+}
+
+/// End the connection's sending side, at a time limit or after the peer
+/// ended theirs: over TLS with a close_notify (RFC 8446 §6.1: each side
+/// sends one before closing its write side), so the engine can tell the
+/// end of the stream from a connection cut (OpenSSL 3 reports one without
+/// it as "unexpected eof"); over TCP a FIN, as dropping it would. Bounded
+/// by `ack_write`: a peer that reads nothing does not hold the connection.
+async fn close<S: AsyncWrite + Unpin>(stream: &mut S, limits: Limits) {
+    let _ = tokio::time::timeout(limits.ack_write, stream.shutdown()).await;
 }
 
 /// The framing problems of one connection: junk between frames is logged

@@ -8,7 +8,8 @@
 //! a `<VT>` inside an oversized frame
 //! earns no second reply. Then the connection limits: a frame that never
 //! ends, an ACK nobody reads, the cap on open connections, junk that does
-//! not hold a connection open, and the first-frame and idle limits.
+//! not hold a connection open, and the first-frame and idle limits; a TLS
+//! connection ends with a close_notify.
 
 use std::time::Duration;
 
@@ -780,6 +781,85 @@ async fn read_ack<S: tokio::io::AsyncRead + Unpin>(s: &mut S, framer: &mut Frame
         assert!(n > 0, "closed before the reply");
         framer.push(&buf[..n]);
     }
+}
+
+/// An MLLP-over-TLS connection is ended with a close_notify, at the idle
+/// limit and after the engine ends its side, so the engine's TLS stack
+/// reads the end of the stream, not a connection cut (OpenSSL 3's
+/// "unexpected eof while reading").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_connection_is_ended_with_a_close_notify() {
+    use openssl::ssl::{ShutdownState, SslConnector, SslMethod, SslVerifyMode};
+    let a = Node::new("a.test", false, None).await;
+    harness::ok(&a.cli(&["feed", "add", "--facility", "NORTHHOSP"]));
+    let acceptor = mllp::Acceptor::from_config(&a.hisp.config).expect("tls");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let idle = Duration::from_millis(500);
+    let limits = Limits {
+        idle,
+        first_frame: idle,
+        ..SHORT
+    };
+    let server = tokio::spawn(mllp::serve(
+        notifier(&a, limits),
+        listener,
+        Some(acceptor),
+        stop,
+    ));
+    // A blocking client: OpenSSL's own stream says whether a close_notify
+    // came (tokio-openssl's does not).
+    let msg = frame(&a08("EPIC", "NORTHHOSP", "C1"));
+    let client = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let connect = || {
+            let mut c = SslConnector::builder(SslMethod::tls_client()).expect("connector");
+            c.set_verify(SslVerifyMode::NONE);
+            let tcp = std::net::TcpStream::connect(addr).expect("connect");
+            tcp.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            c.build().connect("a.test", tcp).expect("handshake")
+        };
+        // Idle after its ACK: closed at the limit, cleanly.
+        let mut s = connect();
+        s.write_all(&msg).expect("send");
+        let mut got = Vec::new();
+        let mut framer = Framer::new(1 << 20);
+        let mut buf = [0u8; 4096];
+        let ack = loop {
+            if let Some(f) = framer.next_frame() {
+                break f.expect("frame");
+            }
+            let n = s.read(&mut buf).expect("read");
+            assert!(n > 0, "closed before the reply");
+            framer.push(&buf[..n]);
+        };
+        assert_eq!(parse_ack(&ack).expect("ack").0, "AA");
+        assert_eq!(
+            s.read_to_end(&mut got).expect("closed at the idle limit"),
+            0
+        );
+        let idle = s.get_shutdown();
+        // The engine ends its side first: answered in kind.
+        let mut s = connect();
+        s.shutdown().expect("close_notify sent");
+        assert_eq!(s.read_to_end(&mut got).expect("closed"), 0);
+        (idle, s.get_shutdown())
+    });
+    let (idle, answered) = client.await.expect("client");
+    assert!(
+        idle.contains(ShutdownState::RECEIVED),
+        "a close_notify at the idle limit, not a cut"
+    );
+    assert!(
+        answered.contains(ShutdownState::RECEIVED),
+        "a close_notify in answer to the engine's, not a cut"
+    );
+    let _ = stop_tx.send(true);
+    let _ = server.await;
 }
 
 /// A notifier on `n`'s store with these limits.
