@@ -907,15 +907,21 @@ impl Answer {
     }
 }
 
-/// A value from a message or a reply, fit for one line: control
-/// characters as `?`, at most 64 characters.
+/// A character of a receiver's bytes as printed: a control character (an
+/// escape sequence a hostile receiver sends) or a bidirectional formatting
+/// one (U+202E turns the rest of the line around, so what a terminal shows
+/// is not what came) as `?`, not obeyed by the terminal.
+fn printable(c: char) -> char {
+    let bidi = matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if c.is_control() || bidi { '?' } else { c }
+}
+
+/// A value from a message or a reply, fit for one line: control and
+/// bidirectional formatting characters as `?` ([`printable`]), at most 64
+/// characters.
 fn shown(value: &str) -> String {
     const MAX: usize = 64;
-    let mut out: String = value
-        .chars()
-        .take(MAX)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
+    let mut out: String = value.chars().take(MAX).map(printable).collect();
     if value.chars().count() > MAX {
         out.push('…');
     }
@@ -940,15 +946,9 @@ where
         let reply = client.exchange(message).await.map_err(|e| {
             CliError::Ops(OpsError::Invalid(format!("{to}: message {}: {e}", i + 1)))
         })?;
-        // The receiver's bytes, printed: a control character (an escape
-        // sequence a hostile receiver sends) is shown as `?`, not obeyed
-        // by the terminal.
+        // The receiver's bytes, printed as [`printable`] shows them.
         for seg in text(&reply).split('\r').filter(|s| !s.is_empty()) {
-            let seg: String = seg
-                .chars()
-                .map(|c| if c.is_control() { '?' } else { c })
-                .collect();
-            out.line(seg);
+            out.line(seg.chars().map(printable).collect::<String>());
         }
         let answer = Answer::judge(message, &reply);
         match &answer {

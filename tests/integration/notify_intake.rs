@@ -1096,7 +1096,8 @@ async fn adt_send_prints_no_control_character_a_receiver_sends() {
         let (mut s, _) = listener.accept().await.expect("accept");
         let mut framer = Framer::default();
         let _ = read_ack(&mut s, &mut framer).await;
-        let ack = b"MSH|^~\\&|R|R|EPIC|NORTHHOSP|2026||ACK^A08|A1|P|2.5.1\rMSA|AA|E1|\x1b]0;owned\x07\x1b[2J ok\r";
+        // OSC and CSI escape sequences, then U+202E (right-to-left override).
+        let ack = b"MSH|^~\\&|R|R|EPIC|NORTHHOSP|2026||ACK^A08|A1|P|2.5.1\rMSA|AA|E1|\x1b]0;owned\x07\x1b[2J ok \xe2\x80\xaekcatta\r";
         s.write_all(&frame(ack)).await.expect("reply");
         s
     });
@@ -1108,7 +1109,7 @@ async fn adt_send_prints_no_control_character_a_receiver_sends() {
         "{printed:?}"
     );
     assert!(
-        printed.contains("MSA|AA|E1|?]0;owned??[2J ok"),
+        printed.contains("MSA|AA|E1|?]0;owned??[2J ok ?kcatta"),
         "{printed:?}"
     );
     drop(receiver.await);
