@@ -765,14 +765,13 @@ impl Notifier {
     /// while it waited for SQLite's one writer share its turn (a turn costs
     /// about the same for one message as for twenty).
     async fn commit_pending(&self) {
-        let hisp = &self.gw.hisp;
         let feeds = match self.feeds().await {
             Ok(f) => f,
             Err(e) => return self.fail_pending(&e),
         };
-        let tx = match hisp.store.begin().await {
+        let tx = match self.begin_intake().await {
             Ok(tx) => tx,
-            Err(e) => return self.fail_pending(&e.into()),
+            Err(e) => return self.fail_pending(&e),
         };
         let batch = self.intake.take();
         if batch.is_empty() {
@@ -780,6 +779,27 @@ impl Notifier {
             return;
         }
         self.commit_batch(tx, &feeds, batch).await;
+    }
+
+    /// A transaction for the intake's commit. On PostgreSQL it waits for a
+    /// lock no longer than the reply limit (`lock_timeout`): a table lock a
+    /// migration or `VACUUM FULL` holds fails the commit with 55P03 (out of
+    /// reach: "temporary failure"), so the commit turn and its connection
+    /// are given back, and a batch whose senders were told to send again
+    /// is not committed behind their backs when the lock goes. Before, it
+    /// waited as long as the lock was held, the turn with it, so every
+    /// message meanwhile waited the whole reply limit.
+    async fn begin_intake(&self) -> Result<crate::store::Tx, OpsError> {
+        let store = &self.gw.hisp.store;
+        let mut tx = store.begin().await?;
+        if store.engine() == crate::store::Engine::Postgres {
+            let ms = self.mllp_limits.reply.as_millis().max(1).to_string();
+            sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+                .bind(ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
     }
 
     /// Answer everything pending with the store's failure `e`.
@@ -845,9 +865,9 @@ impl Notifier {
                         each.push(Err(*failed));
                         continue;
                     }
-                    let one = match self.gw.hisp.store.begin().await {
+                    let one = match self.begin_intake().await {
                         Ok(tx) => self.store_batch(tx, feeds, std::slice::from_ref(p)).await,
-                        Err(e) => Err(e.into()),
+                        Err(e) => Err(e),
                     };
                     each.push(match one {
                         Ok((acks, new)) => {

@@ -666,6 +666,27 @@ async fn a_message_the_store_does_not_commit_in_time_is_a_temporary_failure_on_e
             "{e}: {text}"
         );
         assert_eq!(msa2(&ack), b"H1", "{e}");
+        // On PostgreSQL the commit stops waiting for the lock at the reply
+        // limit too (`lock_timeout`), giving back its connection and the
+        // commit turn: no backend is left waiting on a lock.
+        if a.hisp.store.engine() == Engine::Postgres {
+            let mut conn = a.hisp.conn().await.expect("conn");
+            let mut waiting = i64::MAX;
+            for _ in 0..100 {
+                waiting = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM pg_stat_activity
+                     WHERE wait_event_type = 'Lock' AND datname = current_database()",
+                )
+                .fetch_one(&mut *conn)
+                .await
+                .expect("activity");
+                if waiting == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(waiting, 0, "{e}: the intake still waits on the lock");
+        }
         held.rollback().await.expect("release");
         client.write_all(&frame(&msg)).await.expect("resend");
         let ack = read_ack(&mut client, &mut framer).await;
