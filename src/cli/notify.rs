@@ -908,17 +908,25 @@ impl Answer {
 }
 
 /// A character of a receiver's bytes as printed: a control character (an
-/// escape sequence a hostile receiver sends) or a bidirectional formatting
+/// escape sequence a hostile receiver sends), a bidirectional formatting
 /// one (U+202E turns the rest of the line around, so what a terminal shows
-/// is not what came) as `?`, not obeyed by the terminal.
+/// is not what came) or a line or paragraph separator as `?`, not obeyed
+/// by the terminal.
 fn printable(c: char) -> char {
-    let bidi = matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    if c.is_control() || bidi { '?' } else { c }
+    let bidi = matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    );
+    let separator = matches!(c, '\u{2028}' | '\u{2029}');
+    if c.is_control() || bidi || separator {
+        '?'
+    } else {
+        c
+    }
 }
 
-/// A value from a message or a reply, fit for one line: control and
-/// bidirectional formatting characters as `?` ([`printable`]), at most 64
-/// characters.
+/// A value from a message or a reply, fit for one line: characters a
+/// terminal would obey as `?` ([`printable`]), at most 64 characters.
 fn shown(value: &str) -> String {
     const MAX: usize = 64;
     let mut out: String = value.chars().take(MAX).map(printable).collect();

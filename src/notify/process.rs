@@ -2011,6 +2011,20 @@ enum Matched<'a> {
 /// Per roster owner, the entry matched.
 type Matches<'a> = Vec<(String, Matched<'a>)>;
 
+/// Two roster entries are one record of a patient: the same family and
+/// given names (case aside), birth date and sex, all given. A re-import
+/// correcting an MRN (without `--replace`) leaves two such entries; twins
+/// differ in given name.
+fn same_record(a: &StoredPatient, b: &StoredPatient) -> bool {
+    let name = |x: &str, y: &str| !x.trim().is_empty() && x.trim().eq_ignore_ascii_case(y.trim());
+    name(&a.family, &b.family)
+        && name(&a.given, &b.given)
+        && a.birth_date.is_some()
+        && a.birth_date == b.birth_date
+        && a.sex.is_some()
+        && a.sex == b.sex
+}
+
 impl<'a> Matched<'a> {
     /// The roster entry matched.
     fn entry(&self) -> &'a RosterEntry {
@@ -2399,13 +2413,18 @@ impl Snapshot {
 
     /// [`Self::match_rosters`] for a message received at `received`: per
     /// subscriber, the best match in their roster as it stood then (its
-    /// entries added since left out), and apart, the best match among all
-    /// of them when that is an entry added since (a late enrolment's: it
-    /// alerts no one about this message, `plan`). Two lookups only for a
-    /// roster changed since the message came (a backlog processed after an
+    /// entries added since left out), and apart, the best match among the
+    /// entries added since (a late enrolment's: evidence only, it alerts no
+    /// one about this message, `plan`). More lookups only for a roster
+    /// changed since the message came (a backlog processed after an
     /// import): an entry added since must not hide the one the roster had,
-    /// nor make it a near miss, as a re-import correcting a patient's MRN
-    /// (without `--replace`) adds a second entry for them.
+    /// as a re-import correcting a patient's MRN (without `--replace`) adds
+    /// a second entry for them. But what the roster knows now is not
+    /// thrown away: a sure match of the roster as it stood stands only when
+    /// the whole roster matches that entry for sure too, or an entry added
+    /// since that is the same record ([`same_record`]: the MRN's
+    /// correction); otherwise it is a near miss (a twin enrolled since may
+    /// be whom the message is about, or the duplicate ties with it).
     fn match_rosters_at(
         &self,
         p: &StoredPatient,
@@ -2424,20 +2443,34 @@ impl Snapshot {
                 Outcome::Review { id, score } => find(id).map(|e| Matched::Review(e, score)),
                 Outcome::NoMatch => None,
             };
-            let m = matched(roster.index.lookup(&ids, &demo));
+            let all = matched(roster.index.lookup(&ids, &demo));
             let m = match roster.newest > received {
-                false => m,
+                false => all,
                 true => {
-                    if let Some(m) = m.filter(|m| m.entry().created_at > received) {
-                        late.push((roster.owner.clone(), m));
-                    }
                     let was = |id| {
                         roster
                             .entries
                             .get(&id)
                             .is_some_and(|e| e.created_at <= received)
                     };
-                    matched(roster.index.lookup_among(&ids, &demo, &was))
+                    let since = roster.index.lookup_among(&ids, &demo, &|id| !was(id));
+                    if let Some(m) = matched(since) {
+                        late.push((roster.owner.clone(), m));
+                    }
+                    let then = matched(roster.index.lookup_among(&ids, &demo, &was));
+                    then.map(|then| match (then, all) {
+                        (Matched::Yes(e), Some(Matched::Yes(now)))
+                            if now.id == e.id
+                                || (now.created_at > received
+                                    && same_record(&now.patient, &e.patient)) =>
+                        {
+                            Matched::Yes(e)
+                        }
+                        (Matched::Yes(e), _) => {
+                            Matched::Review(e, mpi::score(&demographics(&e.patient), &demo))
+                        }
+                        (then, _) => then,
+                    })
                 }
             };
             if let Some(m) = m {
@@ -3049,43 +3082,76 @@ mod tests {
 
     /// A message is matched against the roster as it stood when it came: an
     /// entry added since (a re-import correcting an MRN) is set apart as a
-    /// late enrolment's, and neither hides the entry the roster had nor
-    /// makes the patient's own twin-free match a near miss.
+    /// late enrolment's, and does not hide the entry the roster had. What
+    /// the roster knows now still counts: a twin, or a duplicate the
+    /// message cannot tell from the entry, enrolled since makes the sure
+    /// match a near miss (helper review, session 39).
     #[test]
     fn an_entry_added_after_a_message_came_leaves_the_roster_it_matched() {
-        let emma = twin("Emma");
-        let mut by_mrn = entry(2, twin("Emma"));
-        by_mrn.patient.identifiers = vec![("M77".into(), "NORTH".into())];
-        by_mrn.created_at = 100;
-        let mut message = twin("Emma");
-        message.identifiers = vec![("M77".into(), "NORTH".into())];
-        let snap = carol_lists(vec![entry(1, emma), by_mrn]);
+        let with_mrn = |given: &str, mrn: &str| {
+            let mut p = twin(given);
+            p.identifiers = vec![(mrn.into(), "NORTH".into())];
+            p
+        };
+        let late = |id, p| RosterEntry {
+            created_at: 100,
+            ..entry(id, p)
+        };
         let ids = |m: &[(String, super::Matched<'_>)]| -> Vec<(i64, bool)> {
             m.iter()
                 .map(|(_, m)| (m.entry().id, matches!(m, super::Matched::Yes(_))))
                 .collect()
         };
+        // The MRN corrected by re-import: entry 2, the same record.
+        let snap = carol_lists(vec![
+            entry(1, twin("Emma")),
+            late(2, with_mrn("Emma", "M77")),
+        ]);
+        let message = with_mrn("Emma", "M77");
         // Received before entry 2 was added: entry 1 matches for sure;
         // entry 2, which the MRN names, is a late enrolment's.
-        let (on_time, late) = snap.match_rosters_at(&message, 0, 50);
+        let (on_time, late_ones) = snap.match_rosters_at(&message, 0, 50);
         assert_eq!(ids(&on_time), [(1, true)]);
-        assert_eq!(ids(&late), [(2, true)]);
+        assert_eq!(ids(&late_ones), [(2, true)]);
         // Received after: the MRN's entry, and nothing late.
-        let (on_time, late) = snap.match_rosters_at(&message, 0, 100);
+        let (on_time, late_ones) = snap.match_rosters_at(&message, 0, 100);
         assert_eq!(ids(&on_time), [(2, true)]);
-        assert!(late.is_empty());
+        assert!(late_ones.is_empty());
         assert_eq!(ids(&snap.match_rosters(&message, 0)), [(2, true)]);
-        // A twin added since does not make the sure match a near miss.
-        let mut emmy = entry(3, twin("Emmy"));
-        emmy.created_at = 100;
-        let snap = carol_lists(vec![entry(1, twin("Emma")), emmy]);
-        let (on_time, late) = snap.match_rosters_at(&twin("Emma"), 0, 50);
-        assert_eq!(ids(&on_time), [(1, true)]);
-        assert!(late.is_empty(), "the best of all is entry 1, on time");
-        assert!(!matches!(
-            snap.match_rosters(&twin("Emma"), 0).as_slice(),
-            [(_, super::Matched::Yes(_))]
-        ));
+        // A message without the MRN ties the two: a near miss, the
+        // duplicate kept as evidence (an opt-out under its MRN withholds).
+        let (on_time, late_ones) = snap.match_rosters_at(&twin("Emma"), 0, 50);
+        assert_eq!(ids(&on_time), [(1, false)]);
+        assert_eq!(ids(&late_ones), [(2, true)]);
+
+        // Emma's twin Emmy enrolled since. A message about Emmy is never a
+        // sure match of Emma's entry, nor is one about Emma (the roster
+        // now cannot tell the two apart).
+        let snap = carol_lists(vec![entry(1, twin("Emma")), late(3, twin("Emmy"))]);
+        for about in ["Emmy", "Emma"] {
+            let (on_time, late_ones) = snap.match_rosters_at(&twin(about), 0, 50);
+            assert_eq!(ids(&on_time), [(1, false)], "{about}");
+            assert_eq!(ids(&late_ones).first().map(|x| x.0), Some(3), "{about}");
+            assert!(
+                !matches!(
+                    snap.match_rosters(&twin(about), 0).as_slice(),
+                    [(_, super::Matched::Yes(_))]
+                ),
+                "{about}: a near miss now too"
+            );
+        }
+        // Emmy's entry carries her MRN, which the message names: Emma's
+        // entry is not the same record, so no sure match of it.
+        let snap = carol_lists(vec![
+            entry(1, twin("Emma")),
+            late(3, with_mrn("Emmy", "M88")),
+        ]);
+        let (on_time, _) = snap.match_rosters_at(&with_mrn("Emmy", "M88"), 0, 50);
+        assert!(
+            ids(&on_time).iter().all(|(_, sure)| !sure),
+            "{:?}",
+            ids(&on_time)
+        );
     }
 
     /// The twin guard of a retraction to a practice no longer matched: the

@@ -810,6 +810,20 @@ async fn an_entry_added_after_a_message_came_does_not_hide_the_one_it_matched_on
             .expect("alerts");
         let events: Vec<&str> = alerts.iter().map(|a| a.event.as_str()).collect();
         assert_eq!(events, ["admit"], "{e}: the entry the roster had matched");
+        // Filed under the entry the roster had (the MRN mistyped), not
+        // under the one added since.
+        let first: i64 = sqlx::query_scalar("SELECT MIN(id) FROM roster_entries WHERE owner = $1")
+            .bind(owner.to_string())
+            .fetch_one(&mut *conn)
+            .await
+            .expect("entry");
+        let filed: Vec<i64> =
+            sqlx::query_scalar("SELECT roster_entry_id FROM alerts WHERE subscriber = $1")
+                .bind(owner.to_string())
+                .fetch_all(&mut *conn)
+                .await
+                .expect("alerts");
+        assert_eq!(filed, [first], "{e}");
     }
 }
 
