@@ -786,14 +786,21 @@ impl Notifier {
     /// migration or `VACUUM FULL` holds fails the commit with 55P03 (out of
     /// reach: "temporary failure"), so the commit turn and its connection
     /// are given back, and a batch whose senders were told to send again
-    /// is not committed behind their backs when the lock goes. Before, it
-    /// waited as long as the lock was held, the turn with it, so every
+    /// is not committed long after (at most about one reply limit; a
+    /// resend is then a duplicate, answered with the stored ACK). Before,
+    /// it waited as long as the lock was held, the turn with it, so every
     /// message meanwhile waited the whole reply limit.
     async fn begin_intake(&self) -> Result<crate::store::Tx, OpsError> {
         let store = &self.gw.hisp.store;
         let mut tx = store.begin().await?;
         if store.engine() == crate::store::Engine::Postgres {
-            let ms = self.mllp_limits.reply.as_millis().max(1).to_string();
+            // PostgreSQL takes at most i32::MAX ms (about 24 days).
+            let ms = self
+                .mllp_limits
+                .reply
+                .as_millis()
+                .clamp(1, i32::MAX as u128)
+                .to_string();
             sqlx::query("SELECT set_config('lock_timeout', $1, true)")
                 .bind(ms)
                 .execute(&mut *tx)

@@ -2012,7 +2012,7 @@ enum Matched<'a> {
 type Matches<'a> = Vec<(String, Matched<'a>)>;
 
 /// Two roster entries are one record of a patient: the same family and
-/// given names (case aside), birth date and sex, all given. A re-import
+/// given names (case aside), birth date and sex (not U), all given. A re-import
 /// correcting an MRN (without `--replace`) leaves two such entries; twins
 /// differ in given name.
 fn same_record(a: &StoredPatient, b: &StoredPatient) -> bool {
@@ -2021,7 +2021,7 @@ fn same_record(a: &StoredPatient, b: &StoredPatient) -> bool {
         && name(&a.given, &b.given)
         && a.birth_date.is_some()
         && a.birth_date == b.birth_date
-        && a.sex.is_some()
+        && a.sex.is_some_and(|s| !s.eq_ignore_ascii_case(&'U'))
         && a.sex == b.sex
 }
 
@@ -2453,24 +2453,49 @@ impl Snapshot {
                             .get(&id)
                             .is_some_and(|e| e.created_at <= received)
                     };
-                    let since = roster.index.lookup_among(&ids, &demo, &|id| !was(id));
-                    if let Some(m) = matched(since) {
+                    let then = matched(roster.index.lookup_among(&ids, &demo, &was));
+                    let since = matched(roster.index.lookup_among(&ids, &demo, &|id| !was(id)));
+                    let is_late = |m: &Matched<'_>| m.entry().created_at > received;
+                    // The same record as the on-time match (the MRN's
+                    // correction), or a twin or namesake.
+                    let same = |late: &Matched<'_>| {
+                        then.is_some_and(|t| same_record(&late.entry().patient, &t.entry().patient))
+                    };
+                    // Evidence (an opt-out under its number withholds): the
+                    // late entry the whole roster names, or one that is the
+                    // same record as the on-time match. Not a twin the whole
+                    // roster ranks below the on-time entry: an on-time one
+                    // would be a near miss, whose opt-out holds a review.
+                    if let Some(m) = since
+                        && (all.is_some_and(|a| a.entry().id == m.entry().id) || same(&m))
+                    {
                         late.push((roster.owner.clone(), m));
                     }
-                    let then = matched(roster.index.lookup_among(&ids, &demo, &was));
-                    then.map(|then| match (then, all) {
-                        (Matched::Yes(e), Some(Matched::Yes(now)))
-                            if now.id == e.id
-                                || (now.created_at > received
-                                    && same_record(&now.patient, &e.patient)) =>
+                    match (then, all) {
+                        // The whole roster is sure of an entry added since:
+                        // the message is that late enrolment's (no one is
+                        // alerted, nor a review queued against another
+                        // entry), unless it is the on-time one's record.
+                        (Some(Matched::Yes(e)), Some(now @ Matched::Yes(_)))
+                            if now.entry().id == e.id || (is_late(&now) && same(&now)) =>
                         {
-                            Matched::Yes(e)
+                            Some(Matched::Yes(e))
                         }
-                        (Matched::Yes(e), _) => {
-                            Matched::Review(e, mpi::score(&demographics(&e.patient), &demo))
+                        (Some(_), Some(now @ Matched::Yes(_))) if is_late(&now) => None,
+                        // Otherwise a sure match of the roster as it stood
+                        // is a near miss now (a twin or a tying duplicate
+                        // enrolled since), scored as the whole roster scored
+                        // it, else at least at the review threshold (an
+                        // identifier's match may have few demographics).
+                        (Some(Matched::Yes(e)), all) => {
+                            let score = match all {
+                                Some(Matched::Review(x, score)) if x.id == e.id => score,
+                                _ => mpi::score(&demographics(&e.patient), &demo).max(mpi::REVIEW),
+                            };
+                            Some(Matched::Review(e, score))
                         }
                         (then, _) => then,
-                    })
+                    }
                 }
             };
             if let Some(m) = m {
@@ -3126,12 +3151,15 @@ mod tests {
 
         // Emma's twin Emmy enrolled since. A message about Emmy is never a
         // sure match of Emma's entry, nor is one about Emma (the roster
-        // now cannot tell the two apart).
+        // now cannot tell the two apart). Emmy's entry is evidence only
+        // where the whole roster names her: her opt-out does not withhold
+        // a message about Emma outright (a review is queued).
         let snap = carol_lists(vec![entry(1, twin("Emma")), late(3, twin("Emmy"))]);
-        for about in ["Emmy", "Emma"] {
+        for (about, evidence) in [("Emmy", vec![3]), ("Emma", vec![])] {
             let (on_time, late_ones) = snap.match_rosters_at(&twin(about), 0, 50);
             assert_eq!(ids(&on_time), [(1, false)], "{about}");
-            assert_eq!(ids(&late_ones).first().map(|x| x.0), Some(3), "{about}");
+            let late_ids: Vec<i64> = ids(&late_ones).iter().map(|x| x.0).collect();
+            assert_eq!(late_ids, evidence, "{about}");
             assert!(
                 !matches!(
                     snap.match_rosters(&twin(about), 0).as_slice(),
@@ -3140,15 +3168,22 @@ mod tests {
                 "{about}: a near miss now too"
             );
         }
-        // Emmy's entry carries her MRN, which the message names: Emma's
-        // entry is not the same record, so no sure match of it.
+        // Emmy's entry carries her MRN, which the message names: surely
+        // hers, a late enrolment's. Emma's entry is not the same record:
+        // no match of it, sure or near (no review against her entry).
         let snap = carol_lists(vec![
             entry(1, twin("Emma")),
             late(3, with_mrn("Emmy", "M88")),
         ]);
-        let (on_time, _) = snap.match_rosters_at(&with_mrn("Emmy", "M88"), 0, 50);
+        let (on_time, late_ones) = snap.match_rosters_at(&with_mrn("Emmy", "M88"), 0, 50);
+        assert!(on_time.is_empty(), "{:?}", ids(&on_time));
+        assert_eq!(ids(&late_ones), [(3, true)]);
+        // A near miss's score is the whole roster's, or at least the
+        // review threshold.
+        let snap = carol_lists(vec![entry(1, twin("Emma")), late(3, twin("Emmy"))]);
+        let (on_time, _) = snap.match_rosters_at(&twin("Emma"), 0, 50);
         assert!(
-            ids(&on_time).iter().all(|(_, sure)| !sure),
+            matches!(on_time.as_slice(), [(_, super::Matched::Review(_, s))] if *s >= super::mpi::REVIEW),
             "{:?}",
             ids(&on_time)
         );
