@@ -2476,12 +2476,12 @@ impl Snapshot {
                         // the message is that late enrolment's (no one is
                         // alerted, nor a review queued against another
                         // entry), unless it is the on-time one's record.
-                        (Some(Matched::Yes(e)), Some(now @ Matched::Yes(_)))
-                            if now.entry().id == e.id || (is_late(&now) && same(&now)) =>
+                        (Some(Matched::Yes(e)), Some(best @ Matched::Yes(_)))
+                            if best.entry().id == e.id || (is_late(&best) && same(&best)) =>
                         {
                             Some(Matched::Yes(e))
                         }
-                        (Some(_), Some(now @ Matched::Yes(_))) if is_late(&now) => None,
+                        (Some(_), Some(best @ Matched::Yes(_))) if is_late(&best) => None,
                         // Otherwise a sure match of the roster as it stood
                         // is a near miss now (a twin or a tying duplicate
                         // enrolled since), scored as the whole roster scored
